@@ -1,0 +1,44 @@
+/* The log module: one line per event, printf-checked, with a level and the name of whoever
+ * logs (a node, a tool). A tb_log is passed explicitly to every module; a test can install a
+ * sink to capture lines and assert on the reasons they give. */
+#ifndef TB_COMMON_LOG_H
+#define TB_COMMON_LOG_H
+
+#include <stdio.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+
+typedef enum tb_log_level {
+    TB_LOG_ERROR = 0,
+    TB_LOG_WARN = 1,
+    TB_LOG_INFO = 2,
+    TB_LOG_DEBUG = 3,
+} tb_log_level;
+
+typedef void (*tb_log_sink)(void *arg, tb_log_level level, const char *line);
+
+typedef struct tb_log {
+    tb_log_level level;
+    char who[48];     /* prefix naming the node or tool */
+    FILE *out;        /* where lines go when there is no sink (default stderr) */
+    tb_log_sink sink; /* optional: receives every line at or above level */
+    void *sink_arg;
+    const tb_clock *clock; /* for the timestamp; NULL means the system clock */
+} tb_log;
+
+void tb_log_init(tb_log *log, const char *who, tb_log_level level);
+
+/* Parses "error", "warn", "info" or "debug". */
+TB_WUR int tb_log_level_parse(const char *s, tb_log_level *out);
+const char *tb_log_level_name(tb_log_level level);
+
+void tb_log_write(const tb_log *log, tb_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define tb_log_error(log, ...) tb_log_write((log), TB_LOG_ERROR, __VA_ARGS__)
+#define tb_log_warn(log, ...) tb_log_write((log), TB_LOG_WARN, __VA_ARGS__)
+#define tb_log_info(log, ...) tb_log_write((log), TB_LOG_INFO, __VA_ARGS__)
+#define tb_log_debug(log, ...) tb_log_write((log), TB_LOG_DEBUG, __VA_ARGS__)
+
+#endif
