@@ -389,6 +389,25 @@ static int cmd_show(cli *c)
     return 0;
 }
 
+/* One line on stderr saying why verify rejected the certificate. */
+static int report_rejection(const char *file, tb_cert_verdict verdict, const tb_cert_identity *id,
+                            const uint8_t *der, size_t len)
+{
+    char when[32], detail[160] = "";
+    if (verdict == TB_CERT_EXPIRED || verdict == TB_CERT_NOT_YET_VALID) {
+        int expired = verdict == TB_CERT_EXPIRED;
+        format_time(expired ? id->not_after : id->not_before, when, sizeof(when));
+        snprintf(detail, sizeof(detail), " (%s %s)", expired ? "not after" : "not before", when);
+    } else if (verdict == TB_CERT_BAD_PROFILE) {
+        tb_cert_identity scratch;
+        const char *why = "unreadable";
+        (void)!tb_cert_der_identity(der, len, &scratch, &why);
+        snprintf(detail, sizeof(detail), ": %s", why);
+    }
+    fprintf(stderr, "tbcert: %s: rejected: %s%s\n", file, tb_cert_verdict_str(verdict), detail);
+    return EXIT_REJECTED;
+}
+
 static int cmd_verify(cli *c)
 {
     if (require(c->ca, "verify", "--ca"))
@@ -407,21 +426,13 @@ static int cmd_verify(cli *c)
     tb_cert_verdict verdict;
     int rc = tb_ca_verify_der(ca, der, len, now_seconds(), &verdict, &id);
     tb_ca_free(ca);
-    if (rc == TB_OK) {
-        format_time(id.not_after, when, sizeof(when));
-        printf("%s: OK: node %s, region %s, valid until %s\n", c->file, id.name, id.region, when);
-        return 0;
-    }
-    if (rc != TB_ERR_VERIFY)
+    if (rc == TB_ERR_VERIFY)
+        return report_rejection(c->file, verdict, &id, der, len);
+    if (rc != TB_OK)
         return fail("%s: cannot verify: %s", c->file, tb_strerror(rc));
-    if (verdict == TB_CERT_EXPIRED || verdict == TB_CERT_NOT_YET_VALID) {
-        format_time(verdict == TB_CERT_EXPIRED ? id.not_after : id.not_before, when, sizeof(when));
-        fprintf(stderr, "tbcert: %s: rejected: %s (%s %s)\n", c->file, tb_cert_verdict_str(verdict),
-                verdict == TB_CERT_EXPIRED ? "not after" : "not before", when);
-    } else {
-        fprintf(stderr, "tbcert: %s: rejected: %s\n", c->file, tb_cert_verdict_str(verdict));
-    }
-    return EXIT_REJECTED;
+    format_time(id.not_after, when, sizeof(when));
+    printf("%s: OK: node %s, region %s, valid until %s\n", c->file, id.name, id.region, when);
+    return 0;
 }
 
 static int cmd_renew(cli *c)

@@ -151,6 +151,12 @@ test_rejections() {
   one_error "a/node.crt: rejected: expired"
   run 1 "verify the CA certificate as a node" "$TBCERT" verify --ca ca1 ca1/ca.crt
   one_error "not a node certificate"
+  run 0 "a certificate made by openssl" openssl req -x509 -newkey ed25519 -nodes -days 1 \
+    -subj /CN=stranger -keyout stranger.key -out stranger.crt
+  run 1 "verify a certificate outside the profile" "$TBCERT" verify --ca ca1 stranger.crt
+  one_error "stranger.crt: rejected: not a tbmesh certificate: "
+  run 2 "show a certificate outside the profile" "$TBCERT" show stranger.crt
+  one_error "stranger.crt: not a tbmesh certificate: "
 
   # A CA made 400 days ago issues a 90-day certificate 200 days ago: expired today.
   run 0 "init-ca in the past" ft '-400d' "$TBCERT" init-ca --dir ca3 --name mesh-3
