@@ -8,6 +8,7 @@ set -uo pipefail
 TBCERT=${1:?usage: test_tbcert.sh PATH/TO/tbcert}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tb_test_tbcert.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP
 cd "$work" || exit 1
 
 passes=0
