@@ -217,6 +217,9 @@ test_bad_input() {
   printf 'junk\n' >badca/ca.key
   run 2 "issue with a non-PEM CA key" "$TBCERT" issue --ca badca --name n --region r --out n1
   one_error "badca/ca.key: not a PEM private key"
+  mkdir -p mix && cp a/node.crt mix/ && cp b/node.key mix/
+  run 2 "renew with a key of another node" "$TBCERT" renew --ca ca1 --in mix
+  one_error "mix/node.key: does not belong to mix/node.crt"
   run 2 "show a missing file" "$TBCERT" show missing.crt
   one_error "missing.crt: No such file"
   run 2 "verify with a missing CA" "$TBCERT" verify --ca nowhere a/node.crt
