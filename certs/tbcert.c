@@ -93,12 +93,15 @@ static const char usage_renew[] =
     "  --days N              validity in days, 1-36500 (default 90)\n"
     "  --passphrase-file F   passphrase of the CA key (first line of F)\n";
 
+enum { CMD_INIT_CA, CMD_ISSUE, CMD_SHOW, CMD_VERIFY, CMD_RENEW };
+
+/* Indexed by CMD_*. */
 static const char *const commands[][2] = {
     {"init-ca", usage_init_ca}, {"issue", usage_issue}, {"show", usage_show},
     {"verify", usage_verify},   {"renew", usage_renew},
 };
 
-/* Which long options each command takes (by the option's val character). */
+/* Which long options each command takes (by the option's val character), by CMD_*. */
 static const char *const allowed[] = {"dnNpF", "cnrIDodNkpF", "", "c", "ciNp"};
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -227,7 +230,7 @@ static int parse_args(int ci, int argc, char **argv, cli *c)
             return EXIT_USAGE;
         li = -1;
     }
-    int want_file = ci == 2 || ci == 3;
+    int want_file = ci == CMD_SHOW || ci == CMD_VERIFY;
     if (want_file && optind == argc - 1)
         c->file = argv[optind];
     else if (optind != argc || want_file)
