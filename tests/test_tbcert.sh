@@ -64,9 +64,13 @@ check_accepted() { # CA_DIR NODE_DIR DESC: both OpenSSL and GnuTLS accept the no
     -CAfile "$1/ca.crt" "$2/node.crt"
   run 0 "$3: openssl verify (client)" openssl verify -x509_strict -purpose sslclient \
     -CAfile "$1/ca.crt" "$2/node.crt"
-  run 0 "$3: certtool --verify" certtool --verify --load-ca-certificate "$1/ca.crt" \
-    --infile "$2/node.crt"
-  has out "Verified" "$3: certtool output"
+  # GnuTLS, as the QUIC handshake uses it: both key purposes, its strictest profile.
+  local purpose
+  for purpose in 1.3.6.1.5.5.7.3.1 1.3.6.1.5.5.7.3.2; do
+    run 0 "$3: certtool --verify ($purpose)" certtool --verify --verify-profile high \
+      --verify-purpose "$purpose" --load-ca-certificate "$1/ca.crt" --infile "$2/node.crt"
+    has out "Verified. The certificate is trusted" "$3: certtool output ($purpose)"
+  done
   run 0 "$3: tbcert verify" "$TBCERT" verify --ca "$1" "$2/node.crt"
   has out ": OK: node" "$3: tbcert verify output"
 }
@@ -148,6 +152,8 @@ test_rejections() {
   run 2 "openssl verify rejects a foreign CA" openssl verify -CAfile ca2/ca.crt a/node.crt
   run 1 "certtool rejects a foreign CA" certtool --verify --load-ca-certificate ca2/ca.crt \
     --infile a/node.crt
+  run 1 "certtool rejects a purpose the profile lacks (emailProtection)" certtool --verify \
+    --verify-purpose 1.3.6.1.5.5.7.3.4 --load-ca-certificate ca1/ca.crt --infile a/node.crt
   run 1 "verify 100 days on" ft '+100d' "$TBCERT" verify --ca ca1 a/node.crt
   one_error "a/node.crt: rejected: expired"
   run 1 "verify the CA certificate as a node" "$TBCERT" verify --ca ca1 ca1/ca.crt
