@@ -518,27 +518,28 @@ int tb_peers_inbound(tb_peers *t, const char *name, const char *region, const ui
     return rc;
 }
 
-int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now)
+/* Both ends of an attempt lead to backoff; a closed connection starts the count afresh. */
+static int to_backoff(tb_peers *t, uint32_t id, uint64_t now, tb_peer_state from)
 {
     entry *e = find_id(t, id);
     if (!e)
         return TB_ERR_NOTFOUND;
-    if (e->state != TB_PEER_CONNECTING)
+    if (e->state != from)
         return TB_ERR_STATE;
+    if (from == TB_PEER_CONNECTED)
+        e->failures = 0;
     go_backoff(t, e, now);
     return 0;
 }
 
+int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now)
+{
+    return to_backoff(t, id, now, TB_PEER_CONNECTING);
+}
+
 int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now)
 {
-    entry *e = find_id(t, id);
-    if (!e)
-        return TB_ERR_NOTFOUND;
-    if (e->state != TB_PEER_CONNECTED)
-        return TB_ERR_STATE;
-    e->failures = 0;
-    go_backoff(t, e, now);
-    return 0;
+    return to_backoff(t, id, now, TB_PEER_CONNECTED);
 }
 
 int tb_peers_remove(tb_peers *t, uint32_t id)
