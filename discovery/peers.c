@@ -345,11 +345,10 @@ static void copy_str(char *dst, const tb_peers_str *s)
     dst[s->len] = '\0';
 }
 
-int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint64_t now, uint32_t *id)
+int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
 {
     int rc = info ? info_valid(info) : TB_ERR_INVAL;
     entry *e;
-    (void)now;
     if (id)
         *id = 0;
     if (rc < 0)
@@ -549,6 +548,11 @@ int tb_peers_remove(tb_peers *t, uint32_t id)
         return TB_ERR_NOTFOUND;
     entry_clear(e);
     return 0;
+}
+
+int tb_peers_keep_dialled(const char *self, const char *peer)
+{
+    return strcmp(self, peer) < 0;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)

@@ -416,7 +416,7 @@ static int discover_arrives(pex_sim *s, const event *e)
         return 0;
     n = tb_peers_export(s->peers[e->j], names[e->i], out, MAXN + 1);
     for (size_t k = 0; k < n; k++)
-        if (tb_peers_learn(s->peers[e->i], &out[k], s->now, NULL) < 0)
+        if (tb_peers_learn(s->peers[e->i], &out[k], NULL) < 0)
             return -1;
     return 0;
 }

@@ -166,7 +166,7 @@ static void test_timeout_backoff_growth(void)
     TB_REQUIRE(t);
     i.addrs[1] = str("[::1]:4433");
     i.naddrs = 2;
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
     for (unsigned attempt = 0; attempt < 12; attempt++) {
         TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
         TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
@@ -218,30 +218,30 @@ static void test_learn_validation(void)
     static uint8_t big_cert[TB_PEERS_CERT_MAX + 1];
     TB_REQUIRE(t);
     i = info("Bad", "eu", "1.2.3.4:5");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "", "1.2.3.4:5");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "eu", "1.2.3.4");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "eu", "1.2.3.4:5");
     i.naddrs = 0;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i.naddrs = TB_PEERS_MAX_ADDRS + 1;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_TOO_BIG);
     i = info("ok", "eu", "1.2.3.4:5");
     big_cert[0] = 0x30;
     i.cert = big_cert;
     i.cert_len = sizeof(big_cert);
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_TOO_BIG);
     i.cert_len = 0;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i.cert = cert_a + 1; /* not a DER SEQUENCE */
     i.cert_len = 3;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     TB_CHECK_EQ(tb_peers_count(t), 0);
     /* This node itself is ignored. */
     i = info("self", "eu", "1.2.3.4:5");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), 0);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
     TB_CHECK_EQ(id, 0);
     TB_CHECK_EQ(tb_peers_count(t), 0);
     tb_peers_free(t);
@@ -254,7 +254,7 @@ static void test_learn_merge(void)
     tb_peer_view v;
     uint32_t id, id2;
     TB_REQUIRE(t);
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
     i = info("gamma", "zz", "10.0.0.2:4433");
     i.addrs[1] = str("10.0.0.1:4433");
     i.addrs[2] = str("10.0.0.3:4433");
@@ -262,7 +262,7 @@ static void test_learn_merge(void)
     i.naddrs = 4;
     i.cert = cert_b;
     i.cert_len = sizeof(cert_b);
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id2) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id2) == 0);
     TB_CHECK_EQ(id, id2);
     TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
     /* Addresses merge up to the cap, the first region and certificate stay. */
@@ -286,7 +286,7 @@ static void test_learned_name_mismatch(void)
     uint64_t wake;
     uint32_t id, got;
     TB_REQUIRE(t);
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
     TB_REQUIRE(poll_at(t, 0, acts, 2, &wake) == 1);
     TB_CHECK_EQ(tb_peers_connected(t, id, "mallory", "eu", cert_b, sizeof(cert_b), 5, &got),
                 TB_ERR_VERIFY);
@@ -371,7 +371,7 @@ static void test_export(void)
     n = tb_peers_export(t, NULL, out, 8);
     TB_CHECK_EQ(n, 0);
     TB_REQUIRE(tb_peers_set_self(t, &self) == 0);
-    TB_REQUIRE(tb_peers_learn(t, &learned, 0, &a) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &learned, &a) == 0);
     TB_REQUIRE(tb_peers_add_seed(t, "127.0.0.14:4433", &seed) == 0);
     TB_REQUIRE(poll_at(t, 0, acts, 4, &wake) == 2);
     TB_REQUIRE(tb_peers_connected(t, seed, "eta", "us", cert_b, sizeof(cert_b), 1, &b) == 0);
@@ -408,10 +408,10 @@ static void test_caps_and_eviction(void)
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof(name), "junk%d", k);
         i = info(name, "eu", "10.0.0.1:1");
-        TB_REQUIRE(tb_peers_learn(t, &i, 0, &junk[k]) == 0);
+        TB_REQUIRE(tb_peers_learn(t, &i, &junk[k]) == 0);
     }
     i = info("fresh", "eu", "10.0.0.2:1");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_FULL);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_FULL);
     TB_CHECK_EQ(tb_peers_count(t), 3);
     /* A verified inbound peer displaces an unverified learned one. */
     TB_CHECK_EQ(tb_peers_inbound(t, "real", "eu", cert_a, sizeof(cert_a), 0, &id), 0);
@@ -425,7 +425,7 @@ static void test_caps_and_eviction(void)
                 TB_CHECK_EQ(tb_peers_dial_failed(t, acts[a].id, now), 0);
         now += 61 * S;
     }
-    TB_CHECK_EQ(tb_peers_learn(t, &i, now, &id), 0);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
     TB_CHECK_EQ(tb_peers_find(t, "fresh", &id), 0);
     TB_CHECK_EQ(tb_peers_find(t, "real", &id), 0);
     TB_CHECK_EQ(tb_peers_count(t), 3);
@@ -470,6 +470,15 @@ static void test_max_connecting_and_small_out(void)
     tb_peers_free(t);
 }
 
+static void test_keep_dialled(void)
+{
+    /* Both ends must pick the same connection. */
+    TB_CHECK_EQ(tb_peers_keep_dialled("alpha", "beta"), 1);
+    TB_CHECK_EQ(tb_peers_keep_dialled("beta", "alpha"), 0);
+    TB_CHECK_EQ(tb_peers_keep_dialled("n1", "n10"), 1);
+    TB_CHECK_EQ(tb_peers_keep_dialled("n10", "n1"), 0);
+}
+
 static void test_bad_config(void)
 {
     tb_peers_config cfg;
@@ -501,6 +510,7 @@ int main(void)
     TB_RUN(test_export);
     TB_RUN(test_caps_and_eviction);
     TB_RUN(test_max_connecting_and_small_out);
+    TB_RUN(test_keep_dialled);
     TB_RUN(test_bad_config);
     return TB_DONE();
 }

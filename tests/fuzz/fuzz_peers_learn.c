@@ -110,7 +110,7 @@ static void act(tb_peers *t, uint8_t op, reader *r, uint64_t *now)
     case 0:
     case 1:
         if (take_info(r, &in))
-            rc = tb_peers_learn(t, &in, *now, &id);
+            rc = tb_peers_learn(t, &in, &id);
         break;
     case 2:
         rc = tb_peers_poll(t, *now, acts, op % CAP, &n, &wake);
