@@ -169,8 +169,6 @@ static int info_valid(const tb_peer_info *info)
         return TB_ERR_MALFORMED;
     if (info->naddrs > TB_PEERS_MAX_ADDRS)
         return TB_ERR_TOO_BIG;
-    if (info->naddrs == 0)
-        return TB_ERR_MALFORMED;
     for (size_t i = 0; i < info->naddrs; i++) {
         if (info->addrs[i].len > TB_PEERS_ADDR_MAX)
             return TB_ERR_TOO_BIG;
@@ -672,7 +670,7 @@ size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *o
         entry_to_info(&t->self, &out[n++]);
     for (size_t i = 0; i < t->cap && n < max; i++) {
         const entry *e = &t->slots[i];
-        if (!e->id || !e->verified || e->naddrs == 0)
+        if (!e->id || !e->verified)
             continue;
         if (requester && strcmp(e->name, requester) == 0)
             continue;

@@ -224,8 +224,6 @@ static void test_learn_validation(void)
     i = info("ok", "eu", "1.2.3.4");
     TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "eu", "1.2.3.4:5");
-    i.naddrs = 0;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i.naddrs = TB_PEERS_MAX_ADDRS + 1;
     TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_TOO_BIG);
     i = info("ok", "eu", "1.2.3.4:5");
@@ -244,6 +242,31 @@ static void test_learn_validation(void)
     TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
     TB_CHECK_EQ(id, 0);
     TB_CHECK_EQ(tb_peers_count(t), 0);
+    tb_peers_free(t);
+}
+
+/* A node that does not listen: known for its certificate, never dialled. */
+static void test_learn_without_address(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peer_info i = info("client", "eu", "1.2.3.4:5");
+    tb_peers_action acts[2];
+    tb_peer_view v;
+    uint64_t wake;
+    uint32_t id;
+    TB_REQUIRE(t);
+    i.naddrs = 0;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.naddrs, 0);
+    TB_CHECK_EQ(v.cert_len, sizeof(cert_a));
+    TB_CHECK_EQ(poll_at(t, 0, acts, 2, &wake), 0);
+    TB_CHECK_EQ(wake, UINT64_MAX);
+    /* It may be learned again later with an address: then it is dialled. */
+    i.naddrs = 1;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
+    TB_CHECK_EQ(poll_at(t, 0, acts, 2, &wake), 1);
+    TB_CHECK_STR(acts[0].addr, "1.2.3.4:5");
     tb_peers_free(t);
 }
 
@@ -376,9 +399,9 @@ static void test_export(void)
     TB_REQUIRE(poll_at(t, 0, acts, 4, &wake) == 2);
     TB_REQUIRE(tb_peers_connected(t, seed, "eta", "us", cert_b, sizeof(cert_b), 1, &b) == 0);
     TB_REQUIRE(tb_peers_inbound(t, "theta", "ap", cert_a, sizeof(cert_a), 1, &b) == 0);
-    /* self, then eta; not the unverified entry, not theta (no address known). */
+    /* self, eta, theta (verified, no address known); not the unverified entry. */
     n = tb_peers_export(t, NULL, out, 8);
-    TB_REQUIRE(n == 2);
+    TB_REQUIRE(n == 3);
     TB_CHECK_EQ(out[0].name.len, 4);
     TB_CHECK_MEM(out[0].name.p, "self", 4);
     TB_CHECK_EQ(out[1].name.len, 3);
@@ -387,8 +410,10 @@ static void test_export(void)
     TB_CHECK_MEM(out[1].addrs[0].p, "127.0.0.14:4433", 15);
     TB_CHECK_EQ(out[1].cert_len, sizeof(cert_b));
     TB_CHECK_EQ(out[1].cert[1], cert_b[1]);
+    TB_CHECK_EQ(out[2].naddrs, 0);
+    TB_CHECK_MEM(out[2].name.p, "theta", 5);
     /* Not back to the requester, and never more than asked for. */
-    TB_CHECK_EQ(tb_peers_export(t, "eta", out, 8), 1);
+    TB_CHECK_EQ(tb_peers_export(t, "eta", out, 8), 2);
     TB_CHECK_EQ(tb_peers_export(t, NULL, out, 1), 1);
     /* set_self refuses another node's name. */
     self = info("other", "eu", "127.0.0.10:4433");
@@ -503,6 +528,7 @@ int main(void)
     TB_RUN(test_timeout_backoff_growth);
     TB_RUN(test_jitter_deterministic);
     TB_RUN(test_learn_validation);
+    TB_RUN(test_learn_without_address);
     TB_RUN(test_learn_merge);
     TB_RUN(test_learned_name_mismatch);
     TB_RUN(test_seed_merges_into_inbound);
