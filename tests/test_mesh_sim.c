@@ -290,6 +290,7 @@ typedef struct pex_sim {
     event ev[EVMAX];
     /* dial times from each node to the watched node */
     int watch;
+    int client[MAXN]; /* does not listen: has no address, only dials */
     uint64_t dials_to_watch[MAXN][64];
     int ndials[MAXN];
 } pex_sim;
@@ -304,7 +305,7 @@ static tb_peer_info self_info(pex_sim *s, int i)
     in.region.len = 2;
     in.addrs[0].p = s->addr[i];
     in.addrs[0].len = strlen(s->addr[i]);
-    in.naddrs = 1;
+    in.naddrs = s->client[i] ? 0 : 1;
     in.cert = s->cert[i];
     in.cert_len = sizeof(s->cert[i]);
     return in;
@@ -570,11 +571,13 @@ static int fully_connected(const pex_sim *s)
     return 1;
 }
 
-static int pex_init(pex_sim *s, int n, int star)
+static int pex_init(pex_sim *s, int n, int star, int client)
 {
     memset(s, 0, sizeof(*s));
     s->n = n;
     s->watch = -1;
+    if (client >= 0)
+        s->client[client] = 1;
     for (int i = 0; i < n; i++) {
         snprintf(s->addr[i], sizeof(s->addr[i]), "127.0.0.%d:4433", 10 + i);
         s->clock_off[i] = (i * 37 % 11 - 5) * (int64_t)MS;
@@ -582,6 +585,8 @@ static int pex_init(pex_sim *s, int n, int star)
         s->cert[i][1] = 2;
         s->cert[i][2] = 0xc0;
         s->cert[i][3] = (uint8_t)i;
+        if (s->client[i])
+            s->addr[i][0] = '\0';
     }
     /* One seed each: a chain (node i knows only node i−1) or everyone knows node 0. */
     for (int i = 0; i < n; i++)
@@ -612,8 +617,12 @@ static void check_tables(const pex_sim *s)
             TB_CHECK(v.verified);
             TB_CHECK_EQ(v.cert[3], j);
             TB_CHECK_STR(v.region, j % 2 ? "us" : "eu");
-            TB_CHECK(v.naddrs >= 1);
-            TB_CHECK_STR(v.addrs[0], s->addr[j]);
+            if (s->client[j]) {
+                TB_CHECK_EQ(v.naddrs, 0);
+            } else {
+                TB_CHECK(v.naddrs >= 1);
+                TB_CHECK_STR(v.addrs[0], s->addr[j]);
+            }
         }
     }
 }
@@ -643,7 +652,7 @@ static void test_one_seed_learns_mesh(void)
         for (size_t k = 0; k < 3; k++) {
             pex_sim *s = calloc(1, sizeof(*s));
             TB_REQUIRE(s);
-            TB_REQUIRE(pex_init(s, sizes[k], star) == 0);
+            TB_REQUIRE(pex_init(s, sizes[k], star, -1) == 0);
             /* Step 10 ms at a time to see when the mesh completes; it must within 2 s. */
             while (s->now < 2 * S && !fully_connected(s))
                 TB_REQUIRE(pex_run(s, s->now + 10 * MS) == 0);
@@ -669,7 +678,7 @@ static void test_killed_node_redialled(void)
     tb_peers_config cfg;
     TB_REQUIRE(s);
     tb_peers_config_default(&cfg, "x", 0);
-    TB_REQUIRE(pex_init(s, 5, 0) == 0);
+    TB_REQUIRE(pex_init(s, 5, 0, -1) == 0);
     TB_REQUIRE(pex_run(s, 2 * S) == 0);
     TB_REQUIRE(fully_connected(s));
     s->watch = 3;
@@ -724,6 +733,32 @@ static void test_killed_node_redialled(void)
     free(s);
 }
 
+/* n4 runs in client mode (no listening address) with n0 as its seed: it learns and dials every
+ * other node, each of which knows it (and its certificate) with no address to dial back. */
+static void test_client_mode_node_joins(void)
+{
+    pex_sim *s = calloc(1, sizeof(*s));
+    TB_REQUIRE(s);
+    TB_REQUIRE(pex_init(s, 5, 1, 4) == 0);
+    TB_REQUIRE(pex_run(s, 2 * S) == 0);
+    TB_CHECK(fully_connected(s));
+    check_tables(s);
+    /* Every node knows n4 and its certificate with no address; most heard of it through
+     * PEERS (from n0) before n4 dialled them, which is how a non-listening node's certificate
+     * reaches the nodes it never connects to. */
+    for (int i = 0; i < 4; i++) {
+        uint32_t id;
+        tb_peer_view v;
+        TB_REQUIRE(tb_peers_find(s->peers[i], "n4", &id) == 0);
+        TB_REQUIRE(tb_peers_get(s->peers[i], id, &v) == 0);
+        TB_CHECK(v.verified);
+        TB_CHECK_EQ(v.state, TB_PEER_CONNECTED);
+        TB_CHECK_EQ(v.naddrs, 0);
+    }
+    pex_free(s);
+    free(s);
+}
+
 int main(void)
 {
     rng_state = 20261121;
@@ -732,5 +767,6 @@ int main(void)
     TB_RUN(test_tiny_cache_stays_bounded);
     TB_RUN(test_one_seed_learns_mesh);
     TB_RUN(test_killed_node_redialled);
+    TB_RUN(test_client_mode_node_joins);
     return TB_DONE();
 }
