@@ -104,12 +104,13 @@ static int all_digits_and_dots(const char *s, size_t len)
     return 1;
 }
 
-/* inet_pton wants a NUL-terminated string; hosts are short, so copy onto the stack. */
+/* inet_pton wants a NUL-terminated string; hosts are short, so copy onto the stack. A NUL
+ * inside would end the string early and let bytes after it through unchecked. */
 static int ip_valid(int af, const char *s, size_t len)
 {
     char buf[64];
     unsigned char out[16];
-    if (len >= sizeof(buf))
+    if (len >= sizeof(buf) || memchr(s, '\0', len))
         return 0;
     memcpy(buf, s, len);
     buf[len] = '\0';

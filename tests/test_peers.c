@@ -80,6 +80,9 @@ static void test_addr_syntax(void)
             TB_CHECK(!bad[i]);
     /* Length is explicit: a NUL inside or a prefix is judged by the bytes given. */
     TB_CHECK(!tb_peers_addr_valid("a:9\0", 4));
+    /* Found by fuzz_peers_learn: inet_pton stopped at the NUL and accepted the rest. */
+    TB_CHECK(!tb_peers_addr_valid("[::1\0zz]:4433", 13));
+    TB_CHECK(!tb_peers_addr_valid("1.2.3.4\0:4433", 13));
     TB_CHECK(tb_peers_addr_valid("a:99999", 3));
     char big[300];
     memset(big, 'a', sizeof(big));
