@@ -38,6 +38,15 @@ int tb_rt_merkle_add(tb_rt_merkle *t, const uint8_t *data, size_t len)
     return 0;
 }
 
+int tb_rt_merkle_add_hash(tb_rt_merkle *t, const uint8_t *leaf_hash)
+{
+    if (t->leaves == TB_RT_MERKLE_MAX_LEAVES)
+        return TB_ERR_FULL;
+    memcpy(t->nodes[t->leaves], leaf_hash, t->hash_len);
+    t->leaves++;
+    return 0;
+}
+
 int tb_rt_merkle_build(tb_rt_merkle *t)
 {
     if (t->leaves == 0)

@@ -31,6 +31,8 @@ typedef struct tb_rt_merkle {
 TB_WUR int tb_rt_merkle_init(tb_rt_merkle *t, unsigned hash_len);
 /* Adds H(0 ‖ data) as the next leaf. */
 TB_WUR int tb_rt_merkle_add(tb_rt_merkle *t, const uint8_t *data, size_t len);
+/* Adds a leaf hash computed earlier (hash_len bytes). */
+TB_WUR int tb_rt_merkle_add_hash(tb_rt_merkle *t, const uint8_t *leaf_hash);
 /* Computes the inner nodes; the root is then tb_rt_merkle_root. */
 TB_WUR int tb_rt_merkle_build(tb_rt_merkle *t);
 const uint8_t *tb_rt_merkle_root(const tb_rt_merkle *t);
