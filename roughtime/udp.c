@@ -214,7 +214,9 @@ static int open_socket(tb_rt_udp *u)
     u->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0)
         return TB_ERR_IO;
-    int one = 1;
+    int one = 1, rcvbuf = 4 << 20;
+    /* Bursts arrive faster than one batch is signed; the kernel caps this at rmem_max. */
+    (void)setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (u->cfg.reuseport && setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         return TB_ERR_IO;
     if (bind(u->fd, (struct sockaddr *)&ss, sl) < 0) {
