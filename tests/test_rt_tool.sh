@@ -6,8 +6,10 @@ set -euo pipefail
 bin=${1:?usage: test_rt_tool.sh path/to/tbroughtime}
 dir=$(mktemp -d)
 pids=()
+# Each server runs in its own session (setsid), so killing its group also ends the child that
+# faketime forks.
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$dir"
 }
@@ -23,9 +25,10 @@ cp "$dir/k0" "$dir/open" && chmod 644 "$dir/open"
 "$bin" serve --key "$dir/open" --listen 127.0.0.60:2002 2>"$dir/open.log" && fail "served a 0644 key"
 grep -q "chmod 600" "$dir/open.log" || fail "no reason given for refusing the 0644 key"
 
-"$bin" serve --key "$dir/k0" --listen 127.0.0.60:2002 2>"$dir/s0.log" & pids+=($!)
-"$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 2>"$dir/s1.log" & pids+=($!)
-FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+30s' \
+setsid "$bin" serve --key "$dir/k0" --listen 127.0.0.60:2002 2>"$dir/s0.log" & pids+=($!)
+setsid "$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 2>"$dir/s1.log" & pids+=($!)
+# An ASan build must tolerate libfaketime being preloaded ahead of its runtime.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 FAKETIME_DONT_FAKE_MONOTONIC=1 setsid faketime -f '+30s' \
   "$bin" serve --key "$dir/k2" --listen 127.0.0.62:2002 2>"$dir/s2.log" & pids+=($!)
 for i in $(seq 50); do
   n=$(cat "$dir"/s[012].log | grep -c "serving on" || true)

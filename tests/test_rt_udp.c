@@ -45,6 +45,7 @@ typedef struct server {
     tb_rt_udp *udp;
     pthread_t thread;
     char addr[64];
+    tb_rt_srv_stats final; /* the server's counters, kept after it is freed */
 } server;
 
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
@@ -96,7 +97,9 @@ static void server_stop(server *s)
     ev_async_send(s->loop, &s->stop);
     pthread_join(s->thread, NULL);
     tb_rt_udp_free(s->udp);
+    s->final = *tb_rt_srv_stats_get(s->srv);
     tb_rt_srv_free(s->srv);
+    s->srv = NULL;
     ev_loop_destroy(s->loop);
 }
 
@@ -172,8 +175,8 @@ static void test_versions_over_loopback(void)
     TB_CHECK_EQ(poll(&p, 1, 300), 0);
     close(fd);
     server_stop(&s);
-    TB_CHECK_EQ(tb_rt_srv_stats_get(s.srv)->drops[TB_RT_DROP_NO_VERSION], 1);
-    TB_CHECK_EQ(tb_rt_srv_stats_get(s.srv)->answered, 3);
+    TB_CHECK_EQ(s.final.drops[TB_RT_DROP_NO_VERSION], 1);
+    TB_CHECK_EQ(s.final.answered, 3);
 }
 
 static void test_batched_burst(void)
@@ -208,7 +211,7 @@ static void test_batched_burst(void)
     }
     close(fd);
     server_stop(&s);
-    const tb_rt_srv_stats *st = tb_rt_srv_stats_get(s.srv);
+    const tb_rt_srv_stats *st = &s.final;
     fprintf(stderr, "burst: %d verified, server answered %llu in %llu batches\n", ok,
             (unsigned long long)st->answered, (unsigned long long)st->batches);
     TB_CHECK_EQ(ok, 100);
@@ -246,7 +249,7 @@ static void test_junk_flood(void)
     close(fd);
     server_stop(&s);
     TB_CHECK_EQ(answered, 20);
-    const tb_rt_srv_stats *st = tb_rt_srv_stats_get(s.srv);
+    const tb_rt_srv_stats *st = &s.final;
     uint64_t dropped = 0;
     for (int d = 0; d < TB_RT_DROP_COUNT; d++)
         dropped += st->drops[d];
