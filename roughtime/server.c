@@ -119,7 +119,7 @@ int tb_rt_srv_new(const tb_rt_srv_config *cfg, const tb_log *log, int64_t now_ns
 {
     if (cfg->max_batch < 1 || cfg->max_batch > TB_RT_SRV_MAX_BATCH ||
         cfg->queue_cap < cfg->max_batch || cfg->queue_cap > TB_RT_SRV_MAX_QUEUE ||
-        cfg->dele_lifetime_s < 60)
+        cfg->dele_lifetime_s < 2)
         return TB_ERR_INVAL;
     tb_rt_srv *s = calloc(1, sizeof(*s));
     if (!s)
@@ -185,6 +185,14 @@ static int drop(tb_rt_srv *s, tb_rt_drop why)
 {
     s->stats.drops[why]++;
     return why == TB_RT_DROP_QUEUE_FULL ? TB_ERR_FULL : TB_ERR_MALFORMED;
+}
+
+void tb_rt_srv_count_drop(tb_rt_srv *s, tb_rt_drop why)
+{
+    if ((unsigned)why < TB_RT_DROP_COUNT) {
+        s->stats.received++;
+        s->stats.drops[why]++;
+    }
 }
 
 /* The best version both sides speak: the first of ours (in preference order) the client lists. */

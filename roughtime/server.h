@@ -20,7 +20,8 @@ typedef struct tb_rt_srv_config {
     uint8_t longterm_sk[64];  /* libsodium Ed25519 secret key (seed ‖ public key) */
     unsigned max_batch;       /* requests per signature, 1..128 (default 64) */
     unsigned queue_cap;       /* pending requests across batches, ≥ max_batch (default 4*max) */
-    uint64_t dele_lifetime_s; /* online key validity MAXT − now (default 86400); rotated at half */
+    uint64_t dele_lifetime_s; /* online key validity MAXT − now (default 86400, at least 2);
+                                 rotated at half of it */
 } tb_rt_srv_config;
 
 void tb_rt_srv_config_default(tb_rt_srv_config *cfg);
@@ -68,6 +69,9 @@ TB_WUR int tb_rt_srv_rotate(tb_rt_srv *s, int64_t now_ns);
 /* Validates one request packet and queues it; cookie comes back with its response. Returns 0,
  * or a negative code after counting the drop (the caller just forgets the packet). */
 TB_WUR int tb_rt_srv_submit(tb_rt_srv *s, const uint8_t *pkt, size_t len, uint64_t cookie);
+
+/* Counts a drop the edge decided on (a datagram truncated by the socket, for one). */
+void tb_rt_srv_count_drop(tb_rt_srv *s, tb_rt_drop why);
 
 /* Requests waiting; and whether some batch has reached max_batch. */
 unsigned tb_rt_srv_pending(const tb_rt_srv *s);

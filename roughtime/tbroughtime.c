@@ -395,7 +395,7 @@ static int query_list(int argc, char **argv)
     static tb_rt_server_entry e[TB_RT_LIST_MAX];
     static tb_rt_query q[2 * TB_RT_LIST_MAX];
     const tb_rt_query *qs[2 * TB_RT_LIST_MAX];
-    unsigned n = 0;
+    unsigned n = 0, skipped = 0;
     size_t len = 0;
     char err[300];
     char *json = read_file(path, &len);
@@ -403,8 +403,10 @@ static int query_list(int argc, char **argv)
         fprintf(stderr, "tbroughtime: %s: cannot read (or over 1 MiB)\n", path);
         return 1;
     }
-    int rc = tb_rt_server_list_parse(json, len, e, TB_RT_LIST_MAX, &n, err, sizeof(err));
+    int rc = tb_rt_server_list_parse(json, len, e, TB_RT_LIST_MAX, &n, &skipped, err, sizeof(err));
     free(json);
+    if (rc == 0 && skipped)
+        fprintf(stderr, "tbroughtime: %s: skipped %u server(s), last: %s\n", path, skipped, err);
     if (rc < 0 || n == 0) {
         fprintf(stderr, "tbroughtime: %s: %s\n", path, rc < 0 ? err : "no servers");
         return 1;

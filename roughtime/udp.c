@@ -166,9 +166,10 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
             break;
         for (int i = 0; i < n; i++) {
             unsigned slot = tb_rt_srv_pending(u->srv);
-            /* A truncated datagram is not the packet the client sent: treat as bad framing. */
-            size_t len = (u->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : u->rx[i].msg_len;
-            if (tb_rt_srv_submit(u->srv, u->rx_buf[i], len, slot) == 0) {
+            if (u->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                /* Not the packet the client sent, and larger than any request we answer. */
+                tb_rt_srv_count_drop(u->srv, TB_RT_DROP_FRAMING);
+            } else if (tb_rt_srv_submit(u->srv, u->rx_buf[i], u->rx[i].msg_len, slot) == 0) {
                 memcpy(&u->peers[slot], &u->rx_addr[i], sizeof(u->rx_addr[i]));
                 u->peer_lens[slot] = u->rx[i].msg_hdr.msg_namelen;
             }

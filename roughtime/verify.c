@@ -312,11 +312,12 @@ static int parse_entry(json_t *s, tb_rt_server_entry *e, char *err, size_t errle
 }
 
 int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *out, unsigned cap,
-                            unsigned *n, char *err, size_t errlen)
+                            unsigned *n, unsigned *skipped, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
     *n = 0;
+    *skipped = 0;
     if (!root)
         return snprintf(err, errlen, "line %d: %s", je.line, je.text), TB_ERR_MALFORMED;
     json_t *servers = json_object_get(root, "servers"), *s;
@@ -331,7 +332,13 @@ int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *ou
     } else {
         json_array_foreach(servers, i, s)
         {
-            if ((rc = parse_entry(s, &out[i], err, errlen, (unsigned)i)) < 0)
+            rc = parse_entry(s, &out[*n], err, errlen, (unsigned)i);
+            if (rc == TB_ERR_NOTFOUND || rc == TB_ERR_UNSUPPORTED) {
+                (*skipped)++;
+                rc = 0;
+                continue;
+            }
+            if (rc < 0)
                 break;
             (*n)++;
         }

@@ -93,9 +93,11 @@ typedef struct tb_rt_server_entry {
     char address[300]; /* first "udp" address, host:port */
 } tb_rt_server_entry;
 
-/* Parses a server list (RFC JSON). Entries without a UDP address or with a key type other than
- * ed25519 are rejected as errors naming the entry in err[errlen]. */
+/* Parses a server list (RFC JSON). A malformed entry fails the list with err naming it; an entry
+ * we cannot use (no UDP address, a key type other than ed25519) is skipped, counted in *skipped
+ * and named in err, and the list still parses. */
 TB_WUR int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *out,
-                                   unsigned cap, unsigned *n, char *err, size_t errlen);
+                                   unsigned cap, unsigned *n, unsigned *skipped, char *err,
+                                   size_t errlen);
 
 #endif

@@ -62,8 +62,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-static int server_start(server *s, const char *ip, int64_t shift_s, unsigned max_batch,
-                        uint64_t flush_ns)
+static int server_start_lifetime(server *s, const char *ip, int64_t shift_s, unsigned max_batch,
+                                 uint64_t flush_ns, uint64_t lifetime_s)
 {
     tb_rt_srv_config scfg;
     tb_rt_udp_config ucfg;
@@ -76,6 +76,8 @@ static int server_start(server *s, const char *ip, int64_t shift_s, unsigned max
     s->clock.shift_ns = shift_s * (int64_t)TB_NS_PER_SEC;
     tb_rt_srv_config_default(&scfg);
     scfg.max_batch = max_batch;
+    if (lifetime_s)
+        scfg.dele_lifetime_s = lifetime_s;
     crypto_sign_ed25519_keypair(pk, scfg.longterm_sk);
     tb_rt_udp_config_default(&ucfg);
     snprintf(ucfg.listen, sizeof(ucfg.listen), "%s:0", ip);
@@ -90,6 +92,12 @@ static int server_start(server *s, const char *ip, int64_t shift_s, unsigned max
     s->stop.data = s;
     ev_async_start(s->loop, &s->stop);
     return pthread_create(&s->thread, NULL, run, s) == 0 ? 0 : -1;
+}
+
+static int server_start(server *s, const char *ip, int64_t shift_s, unsigned max_batch,
+                        uint64_t flush_ns)
+{
+    return server_start_lifetime(s, ip, shift_s, max_batch, flush_ns, 0);
 }
 
 static void server_stop(server *s)
@@ -317,6 +325,29 @@ static void test_shifted_server_caught(void)
         server_stop(&s[i]);
 }
 
+static void test_rotation_without_restart(void)
+{
+    static server s;
+    uint32_t v = TB_RT_VER_RFC;
+    tb_rt_query q;
+    tb_rt_reason why;
+    tb_rt_response r;
+    uint8_t first[32];
+    /* A 2 s delegation is replaced after 1 s by the edge's own timer. */
+    TB_REQUIRE(server_start_lifetime(&s, "127.0.0.53", 0, 8, TB_NS_PER_MS, 2) == 0);
+    TB_REQUIRE(new_query(&q, &s, &v, 1) == 0);
+    TB_REQUIRE(ask(&s, &q, &why) == 0);
+    TB_REQUIRE(tb_rt_response_parse(q.response, q.response_len, v, &r) == 0);
+    memcpy(first, r.pubk, 32);
+    usleep(1300 * 1000);
+    TB_REQUIRE(new_query(&q, &s, &v, 1) == 0);
+    TB_CHECK_EQ(ask(&s, &q, &why), 0);
+    TB_REQUIRE(tb_rt_response_parse(q.response, q.response_len, v, &r) == 0);
+    TB_CHECK(memcmp(first, r.pubk, 32) != 0);
+    server_stop(&s);
+    TB_CHECK(s.final.rotations >= 2);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -326,5 +357,6 @@ int main(void)
     TB_RUN(test_junk_flood);
     TB_RUN(test_drain_on_shutdown);
     TB_RUN(test_shifted_server_caught);
+    TB_RUN(test_rotation_without_restart);
     return TB_DONE();
 }

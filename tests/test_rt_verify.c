@@ -350,9 +350,11 @@ static void test_server_list(void)
         "\"sources\":[\"https://www.example.net/roughtime/ecosystem.json\"],"
         "\"reports\":\"https://www.example.net/roughtime/malfeasance\"}";
     static tb_rt_server_entry e[4];
-    unsigned n = 0;
+    unsigned n = 0, skipped = 9;
     char err[200] = "";
-    TB_REQUIRE(tb_rt_server_list_parse(list, strlen(list), e, 4, &n, err, sizeof(err)) == 0);
+    TB_REQUIRE(tb_rt_server_list_parse(list, strlen(list), e, 4, &n, &skipped, err, sizeof(err)) ==
+               0);
+    TB_CHECK_EQ(skipped, 0);
     TB_CHECK_EQ(n, 2);
     TB_CHECK_STR(e[0].address, "roughtime.example.com:2002");
     TB_CHECK_STR(e[1].address, "192.0.2.33:2002");
@@ -361,11 +363,22 @@ static void test_server_list(void)
     /* Errors name the server and the field. */
     static const char badkey[] = "{\"servers\":[{\"name\":\"x\",\"version\":1,\"publicKeyType\":"
                                  "\"ed25519\",\"publicKey\":\"AAAA\",\"addresses\":[]}]}";
-    TB_CHECK(tb_rt_server_list_parse(badkey, strlen(badkey), e, 4, &n, err, sizeof(err)) < 0);
+    TB_CHECK(tb_rt_server_list_parse(badkey, strlen(badkey), e, 4, &n, &skipped, err, sizeof(err)) <
+             0);
     TB_CHECK(strstr(err, "\"x\"") && strstr(err, "publicKey"));
+    /* A TCP-only server is skipped, the list still usable. */
+    static const char tcponly[] =
+        "{\"servers\":[{\"name\":\"t\",\"version\":1,\"publicKeyType\":\"ed25519\","
+        "\"publicKey\":\"2O3mkkheDExCuhG+ZNIoWmO/IdCdLzADgUn8SnC4hME=\",\"addresses\":"
+        "[{\"protocol\":\"tcp\",\"address\":\"a:1\"}]}]}";
+    TB_CHECK_EQ(
+        tb_rt_server_list_parse(tcponly, strlen(tcponly), e, 4, &n, &skipped, err, sizeof(err)), 0);
+    TB_CHECK_EQ(n, 0);
+    TB_CHECK_EQ(skipped, 1);
+    TB_CHECK(strstr(err, "no UDP address") != NULL);
     static const char dup[] = "{\"servers\":[],\"servers\":[]}";
-    TB_CHECK(tb_rt_server_list_parse(dup, strlen(dup), e, 4, &n, err, sizeof(err)) < 0);
-    TB_CHECK(tb_rt_server_list_parse("[", 1, e, 4, &n, err, sizeof(err)) < 0);
+    TB_CHECK(tb_rt_server_list_parse(dup, strlen(dup), e, 4, &n, &skipped, err, sizeof(err)) < 0);
+    TB_CHECK(tb_rt_server_list_parse("[", 1, e, 4, &n, &skipped, err, sizeof(err)) < 0);
 }
 
 int main(void)
