@@ -416,7 +416,7 @@ static int query_list(int argc, char **argv)
     /* The whole sequence twice in the same order, each nonce chained from the last response. */
     for (unsigned k = 0; k < 2 * n; k++) {
         const tb_rt_server_entry *s = &e[k % n];
-        uint32_t ver = s->version == 3000600613U ? TB_RT_VER_GOOGLE : s->version;
+        uint32_t ver = s->version; /* lists name Google-Roughtime 3000600613, our value too */
         uint8_t rnd[32], nonce[64];
         tb_rt_reason why;
         unsigned nl = ver == TB_RT_VER_GOOGLE ? 64 : 32;
