@@ -1,0 +1,43 @@
+/* The Roughtime server's UDP edge: one socket on a caller-supplied libev loop, recvmmsg into the
+ * batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer, and the
+ * kernel's clock error for RADI. Several edges (one per thread and loop) can share a port with
+ * SO_REUSEPORT. */
+#ifndef TB_ROUGHTIME_UDP_H
+#define TB_ROUGHTIME_UDP_H
+
+#include <ev.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "roughtime/server.h"
+
+typedef struct tb_rt_udp tb_rt_udp;
+
+typedef struct tb_rt_udp_config {
+    char listen[80];            /* numeric "ADDR:PORT" or "[V6]:PORT"; default 127.0.0.1:2002 */
+    uint64_t flush_interval_ns; /* longest a request waits for its batch (default 1 ms) */
+    uint32_t radius_s;          /* RADI when the kernel clock is not synchronised (default 3) */
+    int radius_from_kernel;     /* read adjtimex maxerror/status (default 1) */
+    int reuseport;              /* SO_REUSEPORT, for one edge per worker thread */
+} tb_rt_udp_config;
+
+void tb_rt_udp_config_default(tb_rt_udp_config *cfg);
+
+/* Parses a numeric "ADDR:PORT" / "[V6]:PORT" into ss. */
+TB_WUR int tb_rt_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Binds and starts the watchers on loop. srv stays owned by the caller and must outlive the edge;
+ * clock gives MIDP (a shifted clock makes a lying server for tests). */
+TB_WUR int tb_rt_udp_new(struct ev_loop *loop, const tb_log *log, const tb_clock *clock,
+                         tb_rt_srv *srv, const tb_rt_udp_config *cfg, tb_rt_udp **out);
+/* The bound port (useful after binding port 0). */
+uint16_t tb_rt_udp_port(const tb_rt_udp *u);
+/* Signs and sends what is pending, then stops the watchers (shutdown). */
+void tb_rt_udp_drain(tb_rt_udp *u);
+/* Drains, closes the socket and frees. */
+void tb_rt_udp_free(tb_rt_udp *u);
+
+#endif

@@ -1,0 +1,103 @@
+/* Roughtime client logic: builds requests, verifies responses completely, chains measurement
+ * sequences, checks causality, writes malfeasance reports and reads server lists (RFC 10049
+ * JSON formats). Pure: no sockets, no clock; times come in as arguments. Each query keeps the
+ * raw request and response bytes, which are the evidence a measurement carries. */
+#ifndef TB_ROUGHTIME_VERIFY_H
+#define TB_ROUGHTIME_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "roughtime/codec.h"
+
+#define TB_RT_REQUEST_BUF 1100
+#define TB_RT_RESPONSE_BUF 2048
+
+/* Why a response was rejected; each check has its own reason. */
+typedef enum tb_rt_reason {
+    TB_RT_OK = 0,
+    TB_RT_BAD_FORMAT,     /* framing, message, missing tag or wrong field length */
+    TB_RT_BAD_VERSION,    /* chosen version not offered, or VERS inconsistent */
+    TB_RT_BAD_TYPE,       /* TYPE present and not 1, or required and absent */
+    TB_RT_BAD_NONCE,      /* NONC differs from ours */
+    TB_RT_BAD_DELE_SIG,   /* CERT.SIG does not verify with the long-term key */
+    TB_RT_BAD_DELE_RANGE, /* MIDP outside [MINT, MAXT] */
+    TB_RT_BAD_MERKLE,     /* PATH/INDX do not lead to ROOT */
+    TB_RT_BAD_SIG,        /* SIG over SREP does not verify with DELE.PUBK */
+    TB_RT_BAD_RADIUS,     /* RADI is 0 */
+    TB_RT_REASON_COUNT
+} tb_rt_reason;
+
+const char *tb_rt_reason_name(tb_rt_reason r);
+
+/* One query: what was sent, and (after tb_rt_verify) what came back and what it means. */
+typedef struct tb_rt_query {
+    uint8_t pubkey[32];
+    uint32_t offered[4]; /* versions offered, ascending (Google: only TB_RT_VER_GOOGLE) */
+    unsigned noffered;
+    uint8_t nonce[64];
+    unsigned nonce_len;
+    uint8_t rand[32]; /* chaining input (rand in the malfeasance report) */
+    unsigned has_rand;
+    uint8_t request[TB_RT_REQUEST_BUF];
+    size_t request_len;
+    uint8_t response[TB_RT_RESPONSE_BUF];
+    size_t response_len;
+    int64_t sent_ns; /* local real time of sending */
+    /* Results, valid when verified: */
+    unsigned verified;
+    uint32_t version;
+    int64_t midp_us; /* MIDP in microseconds since the epoch */
+    uint64_t radi_us;
+    int64_t rtt_ns;
+    int64_t offset_ns; /* MIDP minus the local midpoint of send and receive */
+} tb_rt_query;
+
+/* Builds a request offering versions[n] (ascending, all one family: framed IETF versions, or only
+ * TB_RT_VER_GOOGLE). nonce has the version's nonce length (32, Google 64). A framed request
+ * carries VER, NONC, SRV and TYPE (servers ignore tags they do not know) and is padded with ZZZZ
+ * (Google: PAD) to a 1024-byte message. */
+TB_WUR int tb_rt_query_init(tb_rt_query *q, const uint8_t pubkey[32], const uint32_t *versions,
+                            unsigned n, const uint8_t *nonce, int64_t sent_ns);
+
+/* Takes an already built framed request packet (from a stored measurement or a test vector):
+ * reads its offered versions and nonce from it. */
+TB_WUR int tb_rt_query_adopt(tb_rt_query *q, const uint8_t pubkey[32], const uint8_t *req,
+                             size_t len, int64_t sent_ns);
+
+/* Verifies resp[len] as the answer to q, received at now_ns. Returns 0 and fills the results,
+ * or TB_ERR_VERIFY / TB_ERR_MALFORMED with *why set. The response bytes are kept in q. */
+TB_WUR int tb_rt_verify(tb_rt_query *q, const uint8_t *resp, size_t len, int64_t now_ns,
+                        tb_rt_reason *why);
+
+/* The chained nonce H(prev_response ‖ rand), nonce_len bytes (the RFC's measurement sequence). */
+void tb_rt_chain_nonce(const uint8_t *prev_resp, size_t prev_len, const uint8_t rand[32],
+                       uint8_t *nonce, unsigned nonce_len);
+
+/* Causality over verified queries in the order received: for i < j,
+ * MIDP_i − RADI_i ≤ MIDP_j + RADI_j. Returns 0, or TB_ERR_VERIFY with the first bad pair. */
+TB_WUR int tb_rt_causality_check(const tb_rt_query *const *qs, unsigned n, unsigned *bad_i,
+                                 unsigned *bad_j);
+
+/* The malfeasance report ({"responses":[{"rand","publicKey","request","response"}...]}) as a
+ * malloc'd NUL-terminated JSON string in *out. */
+TB_WUR int tb_rt_malfeasance_json(const tb_rt_query *const *qs, unsigned n, char **out);
+
+/* One server from a server list. */
+#define TB_RT_LIST_MAX 64
+typedef struct tb_rt_server_entry {
+    char name[128];
+    uint32_t version;
+    uint8_t pubkey[32];
+    char address[300]; /* first "udp" address, host:port */
+} tb_rt_server_entry;
+
+/* Parses a server list (RFC JSON). A malformed entry fails the list with err naming it; an entry
+ * we cannot use (no UDP address, a key type other than ed25519) is skipped, counted in *skipped
+ * and named in err, and the list still parses. */
+TB_WUR int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *out,
+                                   unsigned cap, unsigned *n, unsigned *skipped, char *err,
+                                   size_t errlen);
+
+#endif
