@@ -168,7 +168,9 @@ static tb_ntp_reject make_sample(const tb_ntp_client *c, const tb_ntp_packet *pk
         return TB_NTP_REJ_TIMESTAMPS;
     if (t4 < t1)
         return TB_NTP_REJ_DELAY;
-    int64_t precision = tb_ntp_log2_to_ns(pkt->precision) + c->cfg.local_precision_ns;
+    /* A claimed precision worse than a second is nonsense; cap it rather than overflow. */
+    int64_t precision =
+        tb_ntp_log2_to_ns(pkt->precision > 0 ? 0 : pkt->precision) + c->cfg.local_precision_ns;
     int64_t delay = (t4 - t1) - (t3 - t2);
     /* Two clocks each read with finite precision can make a tiny round trip look negative. */
     if (delay < -precision || delay > c->cfg.max_delay_ns)

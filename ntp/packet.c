@@ -134,13 +134,16 @@ int64_t tb_ntp_log2_to_ns(int log2)
 
 void tb_ntp_refid_format(uint8_t stratum, uint32_t refid, char *buf, size_t buflen)
 {
-    if (stratum <= 1) {
-        char s[5];
-        for (int i = 0; i < 4; i++) {
-            unsigned char c = (unsigned char)(refid >> (24 - 8 * i));
-            s[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '.';
-        }
-        s[4] = 0;
+    char s[5];
+    int printable = 1;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = (unsigned char)(refid >> (24 - 8 * i));
+        /* Kiss codes and clock names are padded with NULs on the right. */
+        printable = printable && ((c >= 0x20 && c < 0x7f) || (c == 0 && i > 0));
+        s[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '.';
+    }
+    s[4] = 0;
+    if (stratum == 0 || (stratum == 1 && printable)) {
         snprintf(buf, buflen, "%s", s);
         return;
     }

@@ -62,8 +62,8 @@ int64_t tb_ntp_short_to_ns(uint32_t v);
 /* 2^log2 seconds as nanoseconds, for the poll and precision fields (log2 in -63..63). */
 int64_t tb_ntp_log2_to_ns(int log2);
 
-/* The reference id as text: four ASCII characters for stratum 0 and 1 (kiss code or
- * reference clock name, non-printables as '.'), dotted IPv4 otherwise. buf >= 16 bytes. */
+/* The reference id as text: four ASCII characters for a kiss code (stratum 0) or a reference
+ * clock name (stratum 1, when printable), dotted IPv4 otherwise. buf >= 16 bytes. */
 void tb_ntp_refid_format(uint8_t stratum, uint32_t refid, char *buf, size_t buflen);
 
 #endif

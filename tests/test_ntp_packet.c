@@ -147,6 +147,8 @@ static void test_log2_and_refid(void)
     TB_CHECK_STR(buf, "RATE");
     tb_ntp_refid_format(1, 0x47505300, buf, sizeof(buf));
     TB_CHECK_STR(buf, "GPS.");
+    tb_ntp_refid_format(1, 0x7f7f0101, buf, sizeof(buf)); /* chrony's local reference */
+    TB_CHECK_STR(buf, "127.127.1.1");
     tb_ntp_refid_format(2, 0xc0a80001, buf, sizeof(buf));
     TB_CHECK_STR(buf, "192.168.0.1");
 }
