@@ -180,14 +180,20 @@ void *tb_source_driver_state(const tb_source *s)
     return s->state;
 }
 
+/* The address only adds something when the name is not already that address. */
+static bool show_address(const tb_source *s)
+{
+    return s->id.address[0] && strcmp(s->id.address, s->id.name) != 0;
+}
+
 void tb_source_describe(const tb_source *s, char *buf, size_t len)
 {
     char detail[200] = "";
     if (s->drv && s->drv->describe)
         s->drv->describe(s->state, detail, sizeof(detail));
     snprintf(buf, len, "%s %s%s%s %s (%s)%s%s", tb_source_kind_name(s->id.kind), s->id.name,
-             s->id.address[0] ? " " : "", s->id.address, tb_source_state_name(s->st), s->reason,
-             detail[0] ? ": " : "", detail);
+             show_address(s) ? " " : "", show_address(s) ? s->id.address : "",
+             tb_source_state_name(s->st), s->reason, detail[0] ? ": " : "", detail);
 }
 
 const tb_source_env *tb_source_env_of(const tb_source *s)
@@ -239,7 +245,8 @@ void tb_source_set_state(tb_source *s, tb_source_state st, const char *fmt, ...)
                  (st == TB_SOURCE_UNREACHABLE || st == TB_SOURCE_DEMOBILISED) ? TB_LOG_WARN
                                                                               : TB_LOG_INFO,
                  "source %s %s%s%s: %s (%s)", tb_source_kind_name(s->id.kind), s->id.name,
-                 s->id.address[0] ? " " : "", s->id.address, tb_source_state_name(st), reason);
+                 show_address(s) ? " " : "", show_address(s) ? s->id.address : "",
+                 tb_source_state_name(st), reason);
     if (s->hook)
         s->hook(s->hook_arg, s);
 }
