@@ -127,7 +127,7 @@ static int stub_resolve(tb_resolver *pub, const char *host, const char *port, tb
     stub_resolver *s = (stub_resolver *)pub;
     (void)port;
     s->calls++;
-    if (strcmp(host, s->name) != 0)
+    if (strcmp(host, s->name) != 0 && strcmp(host, "srv.test") != 0)
         return TB_ERR_NOTFOUND;
     for (int i = 0; i < 8; i++) {
         stub_answer *a = &s->pending[i];
@@ -562,7 +562,7 @@ static void test_reload_keeps_unchanged_sources(void)
     /* A kind without a driver yet is listed, stopped, with its reason. */
     tb_source_config rt;
     tb_source_config_default(&rt, TB_SOURCE_ROUGHTIME);
-    snprintf(rt.address, sizeof(rt.address), "127.0.0.95:2002");
+    snprintf(rt.address, sizeof(rt.address), "127.0.0.99:2002");
     rt.has_public_key = true;
     tb_source_config third[2] = {cfg[0], rt};
     tb_source_config_list l3 = {third, 2};
@@ -575,6 +575,70 @@ static void test_reload_keeps_unchanged_sources(void)
     tb_sources_destroy(set);
     for (int i = 0; i < 3; i++)
         responder_stop(h.loop, &r[i]);
+    harness_done(&h);
+}
+
+static int calls_at_least(void *arg)
+{
+    harness *h = arg;
+    return h->stub.calls >= 3;
+}
+
+static void test_pool_re_resolves_on_schedule(void)
+{
+    harness h;
+    harness_init(&h);
+    responder r;
+    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.95", HONEST) == 0);
+    stub_add(&h.stub, r.addr);
+    tb_source_config pc;
+    tb_source_config_default(&pc, TB_SOURCE_POOL);
+    snprintf(pc.name, sizeof(pc.name), "pool.test");
+    pc.count = 1; /* full: only the schedule makes it resolve again */
+    pc.minpoll = -3;
+    pc.resolve_interval = 1;
+    tb_pool *p;
+    TB_REQUIRE(tb_pool_create(&h.env, tb_ntp_driver(), &pc, &p) == 0);
+    TB_REQUIRE(tb_pool_start(p) == 0);
+    uint64_t t0 = tb_clock_mono(tb_clock_system());
+    TB_CHECK(run_until(&h, calls_at_least, &h, 4000));
+    uint64_t took = tb_clock_mono(tb_clock_system()) - t0;
+    TB_CHECK(took >= 1900 * (uint64_t)MS); /* at 0, 1 and 2 s, not sooner */
+    TB_CHECK_EQ(tb_pool_size(p), 1);
+    TB_CHECK_EQ(tb_pool_replacements(p), 0);
+    tb_pool_destroy(p);
+    responder_stop(h.loop, &r);
+    harness_done(&h);
+}
+
+static void test_named_server_re_resolves_when_unreachable(void)
+{
+    harness h;
+    harness_init(&h);
+    responder silent, honest;
+    TB_REQUIRE(responder_start(h.loop, &silent, "127.0.0.96", SILENT) == 0);
+    TB_REQUIRE(responder_start(h.loop, &honest, "127.0.0.97", HONEST) == 0);
+    stub_add(&h.stub, silent.addr); /* srv.test first points at a dead server */
+    tb_source *s = make_source(&h, "srv.test:123", -4, 0);
+    TB_REQUIRE(s != NULL);
+    run_until(&h, never, NULL, 50);
+    TB_CHECK_EQ(h.stub.calls, 1);
+    TB_CHECK_STR(tb_source_identity(s)->address, silent.addr);
+    /* The name moves; the source notices only when the old address stops answering. */
+    h.stub.n = 0;
+    stub_add(&h.stub, honest.addr);
+    state_wait w = {s, TB_SOURCE_UNREACHABLE};
+    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK_EQ(h.stub.calls, 2); /* re-resolving started at the transition */
+    w.st = TB_SOURCE_REACHABLE;
+    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(h.stub.calls >= 2);
+    TB_CHECK_STR(tb_source_identity(s)->address, honest.addr);
+    TB_CHECK_STR(tb_source_identity(s)->name, "srv.test:123");
+    TB_CHECK(h.n_meas >= 1);
+    tb_source_destroy(s);
+    responder_stop(h.loop, &silent);
+    responder_stop(h.loop, &honest);
     harness_done(&h);
 }
 
@@ -605,12 +669,12 @@ static void test_thread_resolver(void)
     TB_REQUIRE(tb_resolver_thread_create(h.loop, &res) == 0);
     uint64_t ticket;
     /* A numeric host needs no DNS: getaddrinfo answers locally. */
-    TB_REQUIRE(res->resolve(res, "127.0.0.96", "123", on_resolved, NULL, &ticket) == 0);
+    TB_REQUIRE(res->resolve(res, "127.0.0.98", "123", on_resolved, NULL, &ticket) == 0);
     TB_CHECK_EQ(resolved_done, 0); /* never called back from inside resolve() */
     TB_CHECK(run_until(&h, is_resolved, NULL, 3000));
     TB_CHECK_EQ(resolved_done, 1);
     TB_CHECK(resolved_n >= 1);
-    TB_CHECK_STR(resolved_first, "127.0.0.96:123");
+    TB_CHECK_STR(resolved_first, "127.0.0.98:123");
     /* A cancelled request is never called back, and destroying with one in flight is safe. */
     resolved_done = 0;
     TB_REQUIRE(res->resolve(res, "127.0.0.97", "123", on_resolved, NULL, &ticket) == 0);
@@ -634,6 +698,8 @@ int main(void)
     TB_RUN(test_pool_three_sources_and_replacement);
     TB_RUN(test_pool_of_three_loopback_addresses);
     TB_RUN(test_reload_keeps_unchanged_sources);
+    TB_RUN(test_pool_re_resolves_on_schedule);
+    TB_RUN(test_named_server_re_resolves_when_unreachable);
     TB_RUN(test_thread_resolver);
     return TB_DONE();
 }
