@@ -107,6 +107,7 @@ static void deliver(ntp_drv *d, const tb_ntp_result *res)
     tb_measurement m = {
         .mono_ns = s->mono_ns,
         .real_ns = s->t4,
+        .sent_real_ns = s->t1,
         .offset_ns = s->offset_ns,
         .delay_ns = s->delay_ns,
         .error_ns = res->error_ns,

@@ -59,8 +59,10 @@ typedef struct tb_source_id {
  * offset is the source's clock minus ours. */
 typedef struct tb_measurement {
     const tb_source_id *source;
-    uint64_t mono_ns; /* local monotonic time the measurement refers to (reply received) */
-    int64_t real_ns;  /* local real time at that instant */
+    uint64_t mono_ns;     /* local monotonic time the measurement refers to (reply received) */
+    int64_t real_ns;      /* local real time at that instant (NTP: T4) */
+    int64_t sent_real_ns; /* local real time the request left (NTP: T1), 0 if none; with
+                             real_ns and the packets a receiver can recompute offset and delay */
     int64_t offset_ns;
     int64_t delay_ns;       /* round trip */
     int64_t error_ns;       /* the true offset lies within offset ± error */

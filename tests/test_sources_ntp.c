@@ -295,6 +295,14 @@ static void test_honest_measurement_with_evidence(void)
     /* The evidence: our request's transmit timestamp comes back as the origin. */
     TB_CHECK_MEM(h.last_req + 40, h.last_rep + 24, 8);
     TB_CHECK_EQ(h.last_rep[0] & 7, 4);
+    /* T1 and T4 are reported too: offset and delay recompute from them and the reply. */
+    tb_ntp_packet rp;
+    TB_REQUIRE(tb_ntp_packet_parse(h.last_rep, sizeof(h.last_rep), &rp) == 0);
+    int64_t t1 = h.last.sent_real_ns, t4 = h.last.real_ns;
+    int64_t t2 = tb_ntp_ts_to_unix_ns(rp.receive_ts, t1),
+            t3 = tb_ntp_ts_to_unix_ns(rp.transmit_ts, t1);
+    TB_CHECK(t1 > 0 && t4 >= t1);
+    TB_CHECK_EQ(((t2 - t1) + (t3 - t4)) / 2, h.last.offset_ns);
     /* Kernel receive timestamps were used on this Linux host. */
     const tb_ntp_client *c = tb_ntp_driver_client(s);
     TB_REQUIRE(c != NULL);
