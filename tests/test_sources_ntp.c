@@ -69,14 +69,16 @@ static int responder_start(struct ev_loop *loop, responder *r, const char *ip, m
 {
     memset(r, 0, sizeof(*r));
     r->m = m;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    socklen_t len = sizeof(sa);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&sa, &len) != 0)
+    tb_addr a;
+    char text[64];
+    if (tb_addr_numeric(ip, "0", &a) < 0)
         return -1;
-    snprintf(r->addr, sizeof(r->addr), "%s:%u", ip, ntohs(sa.sin_port));
+    r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
+        getsockname(r->fd, (struct sockaddr *)&a.ss, &a.len) != 0)
+        return -1;
+    tb_addr_format(&a, text, sizeof(text));
+    snprintf(r->addr, sizeof(r->addr), "%s", text);
     ev_io_init(&r->io, responder_cb, r->fd, EV_READ);
     r->io.data = r;
     ev_io_start(loop, &r->io);
@@ -310,6 +312,23 @@ static void test_honest_measurement_with_evidence(void)
     char line[512];
     tb_source_describe(s, line, sizeof(line));
     TB_CHECK(strstr(line, "reachable") != NULL);
+    tb_source_destroy(s);
+    responder_stop(h.loop, &r);
+    harness_done(&h);
+}
+
+static void test_ipv6_server(void)
+{
+    harness h;
+    harness_init(&h);
+    responder r;
+    TB_REQUIRE(responder_start(h.loop, &r, "::1", HONEST) == 0);
+    r.offset_ns = -40 * MS;
+    tb_source *s = make_source(&h, r.addr, -3, 0); /* "[::1]:port" */
+    TB_REQUIRE(s != NULL);
+    TB_CHECK(run_until(&h, has_meas, &h, 3000));
+    TB_CHECK(llabs(h.last.offset_ns + 40 * MS) < 1 * MS);
+    TB_CHECK(strncmp(h.last.source->address, "[::1]:", 6) == 0);
     tb_source_destroy(s);
     responder_stop(h.loop, &r);
     harness_done(&h);
@@ -699,6 +718,7 @@ static void test_thread_resolver(void)
 int main(void)
 {
     TB_RUN(test_honest_measurement_with_evidence);
+    TB_RUN(test_ipv6_server);
     TB_RUN(test_kod_rate_backs_off);
     TB_RUN(test_kod_deny_demobilises);
     TB_RUN(test_wrong_origin_rejected);
