@@ -18,13 +18,21 @@ typedef struct query {
     uint64_t seen_received;
 } query;
 
+static void print_server(const tb_source_id *id)
+{
+    if (id->address[0] && strcmp(id->address, id->name) != 0)
+        printf("server   %s (%s)\n", id->name, id->address);
+    else
+        printf("server   %s\n", id->name);
+}
+
 static void print_measurement(void *arg, const tb_measurement *m)
 {
     query *q = arg;
     const tb_ntp_client *c = tb_ntp_driver_client(q->src);
     char refid[16];
     tb_ntp_refid_format((uint8_t)m->stratum, m->refid, refid, sizeof(refid));
-    printf("server   %s (%s)\n", m->source->name, m->source->address);
+    print_server(m->source);
     printf("offset   %+.9f s\n", (double)m->offset_ns / 1e9);
     printf("delay    %.9f s\n", (double)m->delay_ns / 1e9);
     printf("error    %.9f s\n", (double)m->error_ns / 1e9);
@@ -49,8 +57,7 @@ static void check_cb(struct ev_loop *loop, ev_check *w, int revents)
         return;
     q->seen_received = c->n_received;
     if (c->last_reject != TB_NTP_ACCEPTED && q->rc != 0) {
-        printf("server   %s (%s)\n", tb_source_identity(q->src)->name,
-               tb_source_identity(q->src)->address);
+        print_server(tb_source_identity(q->src));
         printf("rejected %s\n", tb_ntp_reject_name(c->last_reject));
         if (c->kiss[0])
             printf("kiss     %s\n", c->kiss);

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
+#include "ntp/packet.h"
 #include "sources/ntp_driver.h"
 #include "sources/resolver.h"
 #include "sources/sources.h"
@@ -265,11 +267,70 @@ static void test_tbntp_query(void)
     chrony_stop(&c);
 }
 
+/* A child that answers every request on 127.0.0.75 with a Kiss-o'-Death DENY, for at most
+ * 10 s; returns its pid and port. */
+static pid_t kod_server(int *port)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(pfd[1]);
+        if (pid < 0 || read(pfd[0], port, sizeof(*port)) != (ssize_t)sizeof(*port))
+            *port = -1;
+        close(pfd[0]);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    alarm(10);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.75", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t len = sizeof(sa);
+    int p = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        p = ntohs(sa.sin_port);
+    if (write(pfd[1], &p, sizeof(p)) != (ssize_t)sizeof(p) || p < 0)
+        _exit(1);
+    for (;;) {
+        uint8_t req[128], rep[TB_NTP_HEADER_LEN];
+        struct sockaddr_storage from;
+        socklen_t flen = sizeof(from);
+        ssize_t n = recvfrom(fd, req, sizeof(req), 0, (struct sockaddr *)&from, &flen);
+        if (n < TB_NTP_HEADER_LEN)
+            continue;
+        tb_ntp_packet k = {.version = 4, .mode = 4, .stratum = 0, .refid = 0x44454e59};
+        k.origin_ts = tb_get_be64(req + 40);
+        tb_ntp_packet_write(&k, rep);
+        (void)sendto(fd, rep, sizeof(rep), 0, (struct sockaddr *)&from, flen);
+    }
+}
+
+static void test_tbntp_prints_rejection(void)
+{
+    int port;
+    pid_t pid = kod_server(&port);
+    TB_REQUIRE(pid > 0);
+    char cmd[256], out[1024];
+    snprintf(cmd, sizeof(cmd), "%s query 127.0.0.75:%d --timeout 3 2>&1", TBNTP_PATH, port);
+    int rc = port > 0 ? run_capture(cmd, out, sizeof(out)) : -1;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    TB_CHECK(strstr(out, "rejected kiss-o'-death DENY (demobilised)") != NULL);
+    TB_CHECK(strstr(out, "kiss     DENY") != NULL);
+    printf("%s", out);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     TB_RUN(test_chrony_offset_near_zero);
     TB_RUN(test_chrony_under_faketime);
     TB_RUN(test_tbntp_query);
+    TB_RUN(test_tbntp_prints_rejection);
     return TB_DONE();
 }
