@@ -61,15 +61,15 @@ static int get_str(const ctx *c, const config_setting_t *e, const char *key, cha
     return 0;
 }
 
-static const char *const known_keys[] = {"kind",
-                                         "address",
-                                         "name",
-                                         "minpoll",
-                                         "maxpoll",
-                                         "count",
-                                         "unreachable_after",
-                                         "resolve_interval",
-                                         "public_key"};
+const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
+                                                                     "address",
+                                                                     "name",
+                                                                     "minpoll",
+                                                                     "maxpoll",
+                                                                     "count",
+                                                                     "unreachable_after",
+                                                                     "resolve_interval",
+                                                                     "public_key"};
 
 static int check_keys(const ctx *c, const config_setting_t *e)
 {
@@ -77,8 +77,8 @@ static int check_keys(const ctx *c, const config_setting_t *e)
         const config_setting_t *m = config_setting_get_elem(e, (unsigned)i);
         const char *name = config_setting_name(m);
         bool known = false;
-        for (size_t k = 0; k < sizeof(known_keys) / sizeof(known_keys[0]); k++)
-            known = known || (name && strcmp(name, known_keys[k]) == 0);
+        for (size_t k = 0; k < TB_SOURCES_CONFIG_NKEYS; k++)
+            known = known || (name && strcmp(name, tb_sources_config_keys[k]) == 0);
         if (!known)
             return fail(c, m, name, "unknown key");
     }

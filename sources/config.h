@@ -20,6 +20,10 @@
 
 #define TB_SOURCES_MAX 256
 
+/* Every key a source entry may have (for help text, and the fuzzer). */
+#define TB_SOURCES_CONFIG_NKEYS 9
+extern const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS];
+
 typedef struct tb_source_config_list {
     tb_source_config *items;
     size_t n;

@@ -10,16 +10,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = {"kind",
-                                   "address",
-                                   "name",
-                                   "minpoll",
-                                   "maxpoll",
-                                   "count",
-                                   "unreachable_after",
-                                   "resolve_interval",
-                                   "public_key",
-                                   "bogus"};
 static const char *const words[] = {"ntp",
                                     "pool",
                                     "roughtime",
@@ -68,7 +58,9 @@ static void add_string(in *s, config_setting_t *parent, const char *key)
 
 static void add_member(in *s, config_setting_t *entry)
 {
-    const char *key = keys[take(s) % (sizeof(keys) / sizeof(keys[0]))];
+    /* One more than the known keys: the extra one is unknown. */
+    unsigned k = take(s) % (TB_SOURCES_CONFIG_NKEYS + 1);
+    const char *key = k < TB_SOURCES_CONFIG_NKEYS ? tb_sources_config_keys[k] : "bogus";
     unsigned type = take(s) % 4;
     if (type == 0) {
         config_setting_t *v = config_setting_add(entry, key, CONFIG_TYPE_INT);
