@@ -1,0 +1,284 @@
+#include "ntp/client.h"
+
+#include <string.h>
+
+#include "common/bytes.h"
+
+#define NS_PER_S INT64_C(1000000000)
+/* RFC 5905 frequency tolerance PHI: 15 ppm. */
+#define PHI_PPM 15
+
+static const char *const reject_names[TB_NTP_REJ_COUNT] = {
+    [TB_NTP_ACCEPTED] = "accepted",
+    [TB_NTP_REJ_MALFORMED] = "malformed packet",
+    [TB_NTP_REJ_VERSION] = "unsupported version",
+    [TB_NTP_REJ_MODE] = "not a server reply (mode)",
+    [TB_NTP_REJ_UNEXPECTED] = "no request outstanding (duplicate or late reply)",
+    [TB_NTP_REJ_ORIGIN] = "origin timestamp does not match our request",
+    [TB_NTP_REJ_KOD_RATE] = "kiss-o'-death RATE (backing off)",
+    [TB_NTP_REJ_KOD_DENY] = "kiss-o'-death DENY (demobilised)",
+    [TB_NTP_REJ_KOD_RSTR] = "kiss-o'-death RSTR (demobilised)",
+    [TB_NTP_REJ_KOD_OTHER] = "kiss-o'-death (other code)",
+    [TB_NTP_REJ_STRATUM] = "stratum 16 or more (server unsynchronised)",
+    [TB_NTP_REJ_LEAP] = "leap indicator unsynchronised",
+    [TB_NTP_REJ_ROOT_DELAY] = "root delay too large",
+    [TB_NTP_REJ_ROOT_DISP] = "root dispersion too large",
+    [TB_NTP_REJ_TIMESTAMPS] = "insane server timestamps",
+    [TB_NTP_REJ_DELAY] = "negative or excessive round-trip delay",
+};
+
+const char *tb_ntp_reject_name(tb_ntp_reject r)
+{
+    if ((unsigned)r >= TB_NTP_REJ_COUNT)
+        return "unknown";
+    return reject_names[r];
+}
+
+void tb_ntp_client_config_default(tb_ntp_client_config *cfg)
+{
+    *cfg = (tb_ntp_client_config){
+        .minpoll = 6,
+        .maxpoll = 10,
+        .burst = 4,
+        .burst_interval_ns = 2 * (uint64_t)NS_PER_S,
+        .unreach_after = 4,
+        .good_to_raise = 4,
+        .max_root_delay_ns = 3 * NS_PER_S,
+        .max_root_disp_ns = 3 * NS_PER_S,
+        .max_delay_ns = 3 * NS_PER_S,
+        .local_precision_ns = 1000,
+    };
+}
+
+int tb_ntp_client_config_check(const tb_ntp_client_config *cfg)
+{
+    if (cfg->minpoll < TB_NTP_POLL_MIN || cfg->maxpoll > TB_NTP_POLL_MAX ||
+        cfg->minpoll > cfg->maxpoll)
+        return TB_ERR_INVAL;
+    if (cfg->unreach_after < 1 || cfg->unreach_after > 64 || cfg->burst > 16)
+        return TB_ERR_INVAL;
+    if (cfg->burst_interval_ns == 0 || cfg->max_delay_ns <= 0 || cfg->max_root_delay_ns < 0 ||
+        cfg->max_root_disp_ns < 0 || cfg->local_precision_ns < 0)
+        return TB_ERR_INVAL;
+    return 0;
+}
+
+void tb_ntp_client_init(tb_ntp_client *c, const tb_ntp_client_config *cfg, uint64_t now)
+{
+    memset(c, 0, sizeof(*c));
+    c->cfg = *cfg;
+    c->poll = cfg->minpoll;
+    c->burst_left = cfg->burst;
+    c->next_poll = now;
+}
+
+uint64_t tb_ntp_client_next_poll(const tb_ntp_client *c)
+{
+    return c->state == TB_NTP_CLIENT_DEMOBILISED ? UINT64_MAX : c->next_poll;
+}
+
+static void note_poll_outcome(tb_ntp_client *c)
+{
+    if (c->n_sent == 0 || c->sample_in_poll)
+        return;
+    c->missed++;
+    c->good = 0;
+    if (c->missed >= c->cfg.unreach_after && c->state == TB_NTP_CLIENT_ACTIVE) {
+        c->state = TB_NTP_CLIENT_UNREACHABLE;
+        /* Come back quickly once the server answers again. */
+        c->poll = c->cfg.minpoll;
+    }
+}
+
+int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t rnd[8],
+                       uint8_t out[TB_NTP_HEADER_LEN])
+{
+    if (c->state == TB_NTP_CLIENT_DEMOBILISED)
+        return TB_ERR_STATE;
+    note_poll_outcome(c);
+    c->reach = (uint8_t)(c->reach << 1);
+    c->sample_in_poll = false;
+
+    tb_ntp_packet req = {.version = 4, .mode = TB_NTP_MODE_CLIENT, .poll = (int8_t)c->poll};
+    req.transmit_ts = tb_get_be64(rnd);
+    tb_ntp_packet_write(&req, out);
+    memcpy(c->request, out, TB_NTP_HEADER_LEN);
+    c->xmt = req.transmit_ts;
+    c->t1 = t1;
+    c->pending = true;
+    c->n_sent++;
+
+    if (c->burst_left > 0) {
+        c->burst_left--;
+        c->next_poll = now + c->cfg.burst_interval_ns;
+    } else {
+        c->next_poll = now + (uint64_t)tb_ntp_log2_to_ns(c->poll);
+    }
+    return 0;
+}
+
+static tb_ntp_reject handle_kiss(tb_ntp_client *c, const tb_ntp_packet *pkt, uint64_t now)
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned char ch = (unsigned char)(pkt->refid >> (24 - 8 * i));
+        c->kiss[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '.';
+    }
+    c->kiss[4] = 0;
+    if (strcmp(c->kiss, "DENY") == 0 || strcmp(c->kiss, "RSTR") == 0) {
+        c->state = TB_NTP_CLIENT_DEMOBILISED;
+        c->next_poll = UINT64_MAX;
+        return c->kiss[0] == 'D' ? TB_NTP_REJ_KOD_DENY : TB_NTP_REJ_KOD_RSTR;
+    }
+    if (strcmp(c->kiss, "RATE") == 0) {
+        /* Back off: one step up at least, and no faster than the server asked. */
+        int want = c->poll + 1;
+        if (pkt->poll > want)
+            want = pkt->poll;
+        c->poll = want > c->cfg.maxpoll ? c->cfg.maxpoll : want;
+        c->burst_left = 0;
+        c->good = 0;
+        c->next_poll = now + (uint64_t)tb_ntp_log2_to_ns(c->poll);
+        return TB_NTP_REJ_KOD_RATE;
+    }
+    return TB_NTP_REJ_KOD_OTHER;
+}
+
+/* Checks the server's state, then computes the sample; *s is filled on success. */
+static tb_ntp_reject make_sample(const tb_ntp_client *c, const tb_ntp_packet *pkt, int64_t t4,
+                                 tb_ntp_sample *s)
+{
+    if (pkt->stratum > TB_NTP_MAX_STRATUM)
+        return TB_NTP_REJ_STRATUM;
+    if (pkt->leap == TB_NTP_LEAP_UNSYNC)
+        return TB_NTP_REJ_LEAP;
+    int64_t root_delay = tb_ntp_short_to_ns(pkt->root_delay);
+    int64_t root_disp = tb_ntp_short_to_ns(pkt->root_dispersion);
+    if (root_delay > c->cfg.max_root_delay_ns)
+        return TB_NTP_REJ_ROOT_DELAY;
+    if (root_disp > c->cfg.max_root_disp_ns)
+        return TB_NTP_REJ_ROOT_DISP;
+    if (pkt->receive_ts == 0 || pkt->transmit_ts == 0)
+        return TB_NTP_REJ_TIMESTAMPS;
+    int64_t t1 = c->t1;
+    int64_t t2 = tb_ntp_ts_to_unix_ns(pkt->receive_ts, t1);
+    int64_t t3 = tb_ntp_ts_to_unix_ns(pkt->transmit_ts, t1);
+    if (t3 < t2)
+        return TB_NTP_REJ_TIMESTAMPS;
+    if (pkt->reference_ts != 0 && tb_ntp_ts_to_unix_ns(pkt->reference_ts, t1) > t3)
+        return TB_NTP_REJ_TIMESTAMPS;
+    if (t4 < t1)
+        return TB_NTP_REJ_DELAY;
+    /* A claimed precision worse than a second is nonsense; cap it rather than overflow. */
+    int64_t precision =
+        tb_ntp_log2_to_ns(pkt->precision > 0 ? 0 : pkt->precision) + c->cfg.local_precision_ns;
+    int64_t delay = (t4 - t1) - (t3 - t2);
+    /* Two clocks each read with finite precision can make a tiny round trip look negative. */
+    if (delay < -precision || delay > c->cfg.max_delay_ns)
+        return TB_NTP_REJ_DELAY;
+    if (delay < 0)
+        delay = 0;
+
+    memset(s, 0, sizeof(*s));
+    s->t1 = t1;
+    s->t2 = t2;
+    s->t3 = t3;
+    s->t4 = t4;
+    s->offset_ns = ((t2 - t1) + (t3 - t4)) / 2;
+    s->delay_ns = delay;
+    s->dispersion_ns = precision + (t4 - t1) / 1000000 * PHI_PPM;
+    s->root_delay_ns = root_delay;
+    s->root_disp_ns = root_disp;
+    s->stratum = pkt->stratum;
+    s->refid = pkt->refid;
+    return TB_NTP_ACCEPTED;
+}
+
+static void adapt_poll_on_sample(tb_ntp_client *c)
+{
+    c->missed = 0;
+    c->reach |= 1;
+    c->sample_in_poll = true;
+    c->state = TB_NTP_CLIENT_ACTIVE;
+    if (c->burst_left > 0)
+        return;
+    if (++c->good >= c->cfg.good_to_raise && c->poll < c->cfg.maxpoll) {
+        c->poll++;
+        c->good = 0;
+    }
+}
+
+static const tb_ntp_sample *filter_best(const tb_ntp_client *c)
+{
+    const tb_ntp_sample *best = NULL;
+    for (unsigned i = 0; i < c->n_filter; i++) {
+        const tb_ntp_sample *s = &c->filter[i];
+        if (!best || s->delay_ns < best->delay_ns ||
+            (s->delay_ns == best->delay_ns && s->seq > best->seq))
+            best = s;
+    }
+    return best;
+}
+
+int64_t tb_ntp_sample_error(const tb_ntp_sample *s, uint64_t now)
+{
+    uint64_t age = now > s->mono_ns ? now - s->mono_ns : 0;
+    int64_t aged = s->dispersion_ns + (int64_t)(age / 1000000 * PHI_PPM);
+    return s->delay_ns / 2 + aged + s->root_delay_ns / 2 + s->root_disp_ns;
+}
+
+static tb_ntp_reject reject(tb_ntp_client *c, tb_ntp_reject r)
+{
+    c->rejects[r]++;
+    c->last_reject = r;
+    return r;
+}
+
+tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t len, int64_t t4,
+                                    uint64_t now, tb_ntp_result *res)
+{
+    tb_ntp_packet pkt;
+    res->sample = NULL;
+    res->error_ns = 0;
+    c->n_received++;
+    int err = tb_ntp_packet_parse(p, len, &pkt);
+    if (err == TB_ERR_UNSUPPORTED)
+        return reject(c, TB_NTP_REJ_VERSION);
+    if (err < 0)
+        return reject(c, TB_NTP_REJ_MALFORMED);
+    if (pkt.mode != TB_NTP_MODE_SERVER)
+        return reject(c, TB_NTP_REJ_MODE);
+    if (!c->pending || c->state == TB_NTP_CLIENT_DEMOBILISED)
+        return reject(c, TB_NTP_REJ_UNEXPECTED);
+    /* A forged reply must not cancel the real one still in flight: stay pending. */
+    if (pkt.origin_ts != c->xmt)
+        return reject(c, TB_NTP_REJ_ORIGIN);
+    c->pending = false;
+    c->last_reply = pkt;
+    if (pkt.stratum == 0)
+        return reject(c, handle_kiss(c, &pkt, now));
+
+    tb_ntp_sample s;
+    tb_ntp_reject r = make_sample(c, &pkt, t4, &s);
+    if (r != TB_NTP_ACCEPTED)
+        return reject(c, r);
+    s.mono_ns = now;
+    s.seq = c->n_accepted + 1;
+    memcpy(s.request, c->request, TB_NTP_HEADER_LEN);
+    memcpy(s.response, p, TB_NTP_HEADER_LEN);
+    c->filter[c->filter_next] = s;
+    c->filter_next = (c->filter_next + 1) % TB_NTP_FILTER_LEN;
+    if (c->n_filter < TB_NTP_FILTER_LEN)
+        c->n_filter++;
+    c->n_accepted++;
+    c->last_reject = TB_NTP_ACCEPTED;
+    adapt_poll_on_sample(c);
+
+    /* Release a sample only once (RFC 5905 clock filter): an older best is not news. */
+    const tb_ntp_sample *best = filter_best(c);
+    if (best->seq > c->last_released) {
+        c->last_released = best->seq;
+        res->sample = best;
+        res->error_ns = tb_ntp_sample_error(best, now);
+    }
+    return TB_NTP_ACCEPTED;
+}

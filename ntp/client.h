@@ -1,0 +1,143 @@
+/* The NTP client state machine for one server association (RFC 5905 client mode). Pure
+ * logic: no sockets, no clock. The caller passes `now` (monotonic ns), the local real-time
+ * stamps of sending (T1) and receiving (T4), random bytes for the transmit timestamp, and
+ * the reply bytes; the client says when it next wants to poll.
+ *
+ * The transmit timestamp of a request is random (it is not our clock reading): a reply is
+ * accepted only if its origin timestamp echoes it, which defeats off-path spoofing and leaks
+ * nothing about the local clock. T1 is kept locally. */
+#ifndef TB_NTP_CLIENT_H
+#define TB_NTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "ntp/packet.h"
+
+#define TB_NTP_FILTER_LEN 8
+/* Poll exponents (log2 seconds) accepted in a configuration. Below 0 only makes sense in
+ * tests and on a LAN. */
+#define TB_NTP_POLL_MIN -6
+#define TB_NTP_POLL_MAX 17
+
+/* Why a reply was not used. TB_NTP_ACCEPTED is not a rejection. */
+typedef enum tb_ntp_reject {
+    TB_NTP_ACCEPTED = 0,
+    TB_NTP_REJ_MALFORMED,  /* truncated or malformed packet */
+    TB_NTP_REJ_VERSION,    /* not NTPv3 or NTPv4 */
+    TB_NTP_REJ_MODE,       /* not mode 4 (server) */
+    TB_NTP_REJ_UNEXPECTED, /* no request outstanding (duplicate or late reply) */
+    TB_NTP_REJ_ORIGIN,     /* origin timestamp does not echo our transmit timestamp */
+    TB_NTP_REJ_KOD_RATE,   /* Kiss-o'-Death RATE: we back off */
+    TB_NTP_REJ_KOD_DENY,   /* Kiss-o'-Death DENY: demobilised */
+    TB_NTP_REJ_KOD_RSTR,   /* Kiss-o'-Death RSTR: demobilised */
+    TB_NTP_REJ_KOD_OTHER,  /* stratum 0 with another kiss code */
+    TB_NTP_REJ_STRATUM,    /* stratum 16 or more: server unsynchronised */
+    TB_NTP_REJ_LEAP,       /* leap indicator 3: server unsynchronised */
+    TB_NTP_REJ_ROOT_DELAY, /* root delay above the configured bound */
+    TB_NTP_REJ_ROOT_DISP,  /* root dispersion above the configured bound */
+    TB_NTP_REJ_TIMESTAMPS, /* zero receive/transmit time, transmit before receive, or a
+                              reference time after the transmit time */
+    TB_NTP_REJ_DELAY,      /* negative or excessive round-trip delay */
+    TB_NTP_REJ_COUNT
+} tb_ntp_reject;
+
+const char *tb_ntp_reject_name(tb_ntp_reject r);
+
+typedef struct tb_ntp_client_config {
+    int minpoll;                /* log2 seconds, default 6 (64 s) */
+    int maxpoll;                /* log2 seconds, default 10 (1024 s) */
+    unsigned burst;             /* polls at burst_interval_ns at start, default 4 */
+    uint64_t burst_interval_ns; /* default 2 s */
+    unsigned unreach_after;     /* consecutive polls without a valid sample, default 4 */
+    unsigned good_to_raise;     /* consecutive valid samples before the poll rises, default 4 */
+    int64_t max_root_delay_ns;  /* default 3 s */
+    int64_t max_root_disp_ns;   /* default 3 s */
+    int64_t max_delay_ns;       /* round trip, default 3 s */
+    int64_t local_precision_ns; /* our clock reading error, default 1 us */
+} tb_ntp_client_config;
+
+void tb_ntp_client_config_default(tb_ntp_client_config *cfg);
+/* Checks limits; TB_ERR_INVAL naming nothing (the config parser names the key). */
+TB_WUR int tb_ntp_client_config_check(const tb_ntp_client_config *cfg);
+
+/* One sample from one exchange; times in ns. */
+typedef struct tb_ntp_sample {
+    int64_t t1, t2, t3, t4; /* Unix ns: our send, server receive, server send, our receive */
+    uint64_t mono_ns;       /* monotonic time at T4 */
+    uint64_t seq;           /* 1, 2, ... in the order samples were taken */
+    int64_t offset_ns;      /* server clock minus ours */
+    int64_t delay_ns;       /* round trip minus server processing */
+    int64_t dispersion_ns;  /* precisions + frequency tolerance over the exchange */
+    int64_t root_delay_ns;
+    int64_t root_disp_ns;
+    uint8_t stratum;
+    uint32_t refid;
+    uint8_t request[TB_NTP_HEADER_LEN];
+    uint8_t response[TB_NTP_HEADER_LEN];
+} tb_ntp_sample;
+
+/* The measurement the client releases from its clock filter. */
+typedef struct tb_ntp_result {
+    const tb_ntp_sample *sample; /* the minimum-delay sample of the filter (valid until the
+                                    next call that changes the client) */
+    int64_t error_ns;            /* delay/2 + dispersion (aged) + root delay/2 + root dispersion */
+} tb_ntp_result;
+
+typedef enum tb_ntp_client_state {
+    TB_NTP_CLIENT_ACTIVE = 0,
+    TB_NTP_CLIENT_UNREACHABLE, /* unreach_after polls in a row gave no valid sample */
+    TB_NTP_CLIENT_DEMOBILISED, /* told to stop (KoD DENY/RSTR); never polls again */
+} tb_ntp_client_state;
+
+typedef struct tb_ntp_client {
+    tb_ntp_client_config cfg;
+    tb_ntp_client_state state;
+    int poll;            /* current log2 poll interval */
+    unsigned burst_left; /* quick polls still to do */
+    unsigned missed;     /* consecutive polls without a valid sample */
+    unsigned good;       /* consecutive valid samples at this poll */
+    uint8_t reach;       /* RFC 5905 reachability register: bit 0 = last poll */
+    bool pending;
+    bool sample_in_poll; /* the last poll produced a valid sample */
+    uint64_t next_poll;  /* monotonic ns */
+    uint64_t xmt;        /* the random transmit timestamp we sent */
+    int64_t t1;
+    uint8_t request[TB_NTP_HEADER_LEN];
+    tb_ntp_sample filter[TB_NTP_FILTER_LEN];
+    unsigned n_filter;      /* samples held, up to TB_NTP_FILTER_LEN */
+    unsigned filter_next;   /* slot of the next sample */
+    uint64_t last_released; /* seq of the last sample released (0 = none) */
+    tb_ntp_reject last_reject;
+    char kiss[5]; /* last kiss code received */
+    tb_ntp_packet last_reply;
+    uint64_t n_sent, n_received, n_accepted;
+    uint64_t rejects[TB_NTP_REJ_COUNT];
+} tb_ntp_client;
+
+/* Starts an association: the first poll is due at now. */
+void tb_ntp_client_init(tb_ntp_client *c, const tb_ntp_client_config *cfg, uint64_t now);
+
+/* When the next poll is due (monotonic ns). UINT64_MAX once demobilised. */
+uint64_t tb_ntp_client_next_poll(const tb_ntp_client *c);
+
+/* Builds the request for a poll due now and schedules the next one. t1 is the local real time
+ * the caller is about to send at; rnd gives 8 random bytes for the transmit timestamp. A poll
+ * whose predecessor got no valid sample counts as missed. TB_ERR_STATE once demobilised. */
+TB_WUR int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t rnd[8],
+                              uint8_t out[TB_NTP_HEADER_LEN]);
+
+/* Judges a reply received at local real time t4 (monotonic `now`). Returns TB_NTP_ACCEPTED and
+ * fills *res when the clock filter releases a new sample; TB_NTP_ACCEPTED with res->sample
+ * NULL when the sample was valid but the filter kept an older, better one; otherwise the
+ * rejection, which is also counted. */
+tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t len, int64_t t4,
+                                    uint64_t now, tb_ntp_result *res);
+
+/* Error bound of a sample seen at `now`: delay/2 + dispersion grown by 15 ppm of its age +
+ * root delay/2 + root dispersion (RFC 5905's root synchronisation distance). */
+int64_t tb_ntp_sample_error(const tb_ntp_sample *s, uint64_t now);
+
+#endif

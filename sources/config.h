@@ -1,0 +1,52 @@
+/* Source declarations in the node's libconfig file, and the reload diff.
+ *
+ *   sources = (
+ *     { kind = "ntp"; address = "127.0.0.71:11123"; minpoll = 6; maxpoll = 10; },
+ *     { kind = "pool"; name = "pool.example"; count = 3; },
+ *     { kind = "roughtime"; address = "rt.example:2002"; public_key = "base64..."; }
+ *   );
+ *
+ * Keys: kind (required); address (ntp, roughtime, peer); name (pool); minpoll, maxpoll
+ * (log2 s, -6..17); unreachable_after (polls, 1..64); count (pool, 1..16);
+ * resolve_interval (pool, seconds, 10..604800); public_key (roughtime, base64 of 32 bytes).
+ * Unknown keys are errors, so a typo never silently falls back to a default. */
+#ifndef TB_SOURCES_CONFIG_H
+#define TB_SOURCES_CONFIG_H
+
+#include <libconfig.h>
+#include <stddef.h>
+
+#include "sources/source.h"
+
+#define TB_SOURCES_MAX 256
+
+/* Every key a source entry may have (for help text, and the fuzzer). */
+#define TB_SOURCES_CONFIG_NKEYS 9
+extern const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS];
+
+typedef struct tb_source_config_list {
+    tb_source_config *items;
+    size_t n;
+} tb_source_config_list;
+
+/* Parses the list setting `list` (the value of `sources`). On error returns TB_ERR_INVAL and
+ * writes "FILE:LINE: sources.[i].key: what is wrong" into err. out is emptied first. */
+TB_WUR int tb_sources_config_parse(const config_setting_t *list, tb_source_config_list *out,
+                                   char *err, size_t errlen);
+void tb_sources_config_free(tb_source_config_list *l);
+
+/* Which sources a reload starts, stops and keeps: pure, no I/O. old_to_new[i] is the index in
+ * `new` that old entry i continues as, or -1 (stop it); new_from_old[j] the old entry new
+ * entry j continues, or -1 (start it). An entry is kept only when it is unchanged
+ * (tb_source_config_equal); a changed one is stopped and started afresh. */
+typedef struct tb_sources_diff {
+    long *old_to_new;
+    long *new_from_old;
+    size_t n_keep, n_stop, n_start;
+} tb_sources_diff;
+
+TB_WUR int tb_sources_diff_compute(const tb_source_config_list *old,
+                                   const tb_source_config_list *new_list, tb_sources_diff *out);
+void tb_sources_diff_free(tb_sources_diff *d);
+
+#endif

@@ -1,0 +1,342 @@
+#include "ntp/client.h"
+
+#include "common/bytes.h"
+#include <stdlib.h>
+
+#include "tb_test.h"
+
+#define S INT64_C(1000000000)
+#define MS INT64_C(1000000)
+
+static const int64_t base_real = INT64_C(1795000000) * S;
+
+/* A scripted server: answers request `req` received at real time t2 (server clock) and sent
+ * at t3, with the fields a test wants to spoil. */
+typedef struct fake_reply {
+    uint8_t leap, version, mode, stratum;
+    int8_t poll;
+    uint32_t refid, root_delay, root_disp;
+    int64_t t2, t3;
+    int bad_origin;
+} fake_reply;
+
+static fake_reply good(int64_t t2, int64_t t3)
+{
+    return (fake_reply){
+        .version = 4, .mode = 4, .stratum = 1, .refid = 0x4c4f434c, .t2 = t2, .t3 = t3};
+}
+
+static void build_reply(const uint8_t *req, const fake_reply *f, uint8_t out[TB_NTP_HEADER_LEN])
+{
+    tb_ntp_packet p = {.leap = f->leap,
+                       .version = f->version,
+                       .mode = f->mode,
+                       .stratum = f->stratum,
+                       .poll = f->poll,
+                       .precision = -20,
+                       .root_delay = f->root_delay,
+                       .root_dispersion = f->root_disp,
+                       .refid = f->refid};
+    p.origin_ts = tb_get_be64(req + 40) ^ (f->bad_origin ? 1 : 0);
+    p.reference_ts = tb_ntp_ts_from_unix_ns(f->t2 - 10 * S);
+    p.receive_ts = tb_ntp_ts_from_unix_ns(f->t2);
+    p.transmit_ts = tb_ntp_ts_from_unix_ns(f->t3);
+    tb_ntp_packet_write(&p, out);
+}
+
+static tb_ntp_client_config fast_config(void)
+{
+    tb_ntp_client_config cfg;
+    tb_ntp_client_config_default(&cfg);
+    cfg.minpoll = 0;
+    cfg.maxpoll = 4;
+    cfg.burst = 2;
+    cfg.burst_interval_ns = 100 * MS;
+    cfg.unreach_after = 3;
+    cfg.good_to_raise = 2;
+    return cfg;
+}
+
+static uint8_t rnd_state = 1;
+static void next_rnd(uint8_t r[8])
+{
+    for (int i = 0; i < 8; i++)
+        r[i] = rnd_state = (uint8_t)(rnd_state * 73 + 41);
+}
+
+/* One exchange: poll at mono `now`, the server answers with `f` made relative to t1. */
+static tb_ntp_reject exchange(tb_ntp_client *c, uint64_t now, int64_t t1, int64_t owd,
+                              int64_t offset, fake_reply f, int64_t proc, tb_ntp_result *res,
+                              uint8_t *req_out)
+{
+    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[8];
+    next_rnd(r);
+    if (tb_ntp_client_poll(c, now, t1, r, req) != 0)
+        return TB_NTP_REJ_COUNT;
+    if (req_out)
+        memcpy(req_out, req, sizeof(req));
+    f.t2 = t1 + owd + offset;
+    f.t3 = f.t2 + proc;
+    build_reply(req, &f, rep);
+    int64_t t4 = t1 + 2 * owd + proc;
+    return tb_ntp_client_receive(c, rep, sizeof(rep), t4, now + (uint64_t)(2 * owd + proc), res);
+}
+
+static void test_request_is_random_and_valid(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 1000);
+    TB_CHECK_EQ(tb_ntp_client_next_poll(&c), 1000);
+    uint8_t req[TB_NTP_HEADER_LEN], r[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    TB_REQUIRE(tb_ntp_client_poll(&c, 1000, base_real, r, req) == 0);
+    tb_ntp_packet p;
+    TB_REQUIRE(tb_ntp_packet_parse(req, sizeof(req), &p) == 0);
+    TB_CHECK_EQ(p.version, 4);
+    TB_CHECK_EQ(p.mode, 3);
+    TB_CHECK_EQ(p.transmit_ts, 0x0102030405060708ULL);
+    /* Nothing of our clock leaks: the other timestamps are zero. */
+    TB_CHECK_EQ(p.origin_ts, 0);
+    TB_CHECK_EQ(p.receive_ts, 0);
+    TB_CHECK_EQ(p.reference_ts, 0);
+    /* Burst: the next poll comes after burst_interval, not 2^minpoll. */
+    TB_CHECK_EQ(tb_ntp_client_next_poll(&c), 1000 + 100 * MS);
+}
+
+static void test_offset_and_delay(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    /* Server 5 s ahead, one-way delay 3 ms, server processing 1 ms. */
+    tb_ntp_reject r = exchange(&c, 0, base_real, 3 * MS, 5 * S, good(0, 0), 1 * MS, &res, NULL);
+    TB_REQUIRE(r == TB_NTP_ACCEPTED);
+    TB_REQUIRE(res.sample != NULL);
+    /* Timestamps pass through 32.32 fixed point: allow a nanosecond of rounding. */
+    TB_CHECK(llabs(res.sample->offset_ns - 5 * S) <= 1);
+    TB_CHECK(llabs(res.sample->delay_ns - 6 * MS) <= 2);
+    TB_CHECK_EQ(res.sample->stratum, 1);
+    /* error = delay/2 + dispersion (precisions + 15 ppm of 7 ms) + root terms (0). */
+    int64_t disp = 954 + 1000 + 7 * 15;
+    TB_CHECK(llabs(res.error_ns - (res.sample->delay_ns / 2 + disp)) <= 2);
+    TB_CHECK_EQ(c.n_accepted, 1);
+    TB_CHECK_EQ(c.reach & 1, 1);
+    /* Root delay and dispersion join the error bound (synchronisation distance). */
+    fake_reply f = good(0, 0);
+    f.root_delay = 0x00000800; /* 31.25 ms */
+    f.root_disp = 0x00000400;  /* 15.625 ms */
+    r = exchange(&c, 200 * MS, base_real + S, 1 * MS, -2 * S, f, 0, &res, NULL);
+    TB_REQUIRE(r == TB_NTP_ACCEPTED);
+    TB_REQUIRE(res.sample != NULL); /* smaller delay: the new sample is the best */
+    TB_CHECK(llabs(res.sample->offset_ns + 2 * S) <= 1);
+    int64_t want = res.sample->delay_ns / 2 + res.sample->dispersion_ns + 15625000 + 15625000;
+    TB_CHECK(llabs(res.error_ns - want) <= 2);
+}
+
+static void test_filter_keeps_min_delay(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    cfg.maxpoll = 0;
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    uint64_t now = 0;
+    /* Delays 10, 2, 8 ms: the 2 ms sample stays the best and is released once. */
+    int64_t owds[] = {5 * MS, 1 * MS, 4 * MS};
+    int released = 0;
+    for (int i = 0; i < 3; i++) {
+        now += S;
+        TB_REQUIRE(exchange(&c, now, base_real + (int64_t)now, owds[i], i * MS, good(0, 0), 0, &res,
+                            NULL) == TB_NTP_ACCEPTED);
+        if (res.sample) {
+            released++;
+            TB_CHECK(llabs(res.sample->offset_ns - i * MS) <= 1);
+        }
+    }
+    TB_CHECK_EQ(released, 2); /* the first sample, then the 2 ms one; the 8 ms one is held */
+    /* Eight worse samples push the 2 ms one out of the window; the best of those is released. */
+    int64_t best_owd = 3 * MS;
+    for (int i = 0; i < TB_NTP_FILTER_LEN; i++) {
+        now += S;
+        int64_t owd = i == 5 ? best_owd : 6 * MS;
+        TB_REQUIRE(exchange(&c, now, base_real + (int64_t)now, owd, 42 * MS, good(0, 0), 0, &res,
+                            NULL) == TB_NTP_ACCEPTED);
+    }
+    TB_CHECK_EQ(c.n_filter, TB_NTP_FILTER_LEN);
+    TB_CHECK(res.sample == NULL); /* the last sample (12 ms) did not beat the 6 ms one */
+    const tb_ntp_sample *best = NULL;
+    for (unsigned i = 0; i < c.n_filter; i++)
+        if (!best || c.filter[i].delay_ns < best->delay_ns)
+            best = &c.filter[i];
+    TB_CHECK(llabs(best->delay_ns - 2 * best_owd) <= 2);
+}
+
+static void test_rejections_counted(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    uint64_t now = 0;
+    fake_reply f;
+#define CASE(field_stmt, want_reason)                                                              \
+    do {                                                                                           \
+        now += S;                                                                                  \
+        f = good(0, 0);                                                                            \
+        field_stmt;                                                                                \
+        TB_CHECK_EQ(exchange(&c, now, base_real + (int64_t)now, MS, 0, f, 0, &res, NULL),          \
+                    want_reason);                                                                  \
+        TB_CHECK(res.sample == NULL);                                                              \
+    } while (0)
+    CASE(f.bad_origin = 1, TB_NTP_REJ_ORIGIN);
+    CASE(f.mode = 5, TB_NTP_REJ_MODE);
+    CASE(f.version = 2, TB_NTP_REJ_VERSION);
+    CASE(f.stratum = 16, TB_NTP_REJ_STRATUM);
+    CASE(f.leap = 3, TB_NTP_REJ_LEAP);
+    CASE(f.root_delay = 4u << 16, TB_NTP_REJ_ROOT_DELAY);
+    CASE(f.root_disp = 4u << 16, TB_NTP_REJ_ROOT_DISP);
+    CASE(f.refid = 0x58585858; f.stratum = 0, TB_NTP_REJ_KOD_OTHER);
+#undef CASE
+    TB_CHECK_EQ(c.rejects[TB_NTP_REJ_ORIGIN], 1);
+    TB_CHECK_EQ(c.rejects[TB_NTP_REJ_STRATUM], 1);
+    TB_CHECK_EQ(c.rejects[TB_NTP_REJ_KOD_OTHER], 1);
+    TB_CHECK_STR(c.kiss, "XXXX");
+    TB_CHECK_EQ(c.n_accepted, 0);
+
+    /* Server transmit before its receive; and a round trip far beyond the bound. */
+    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[8] = {9};
+    now += S;
+    TB_REQUIRE(tb_ntp_client_poll(&c, now, base_real, r, req) == 0);
+    f = good(base_real + 10 * MS, base_real + 5 * MS);
+    build_reply(req, &f, rep);
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, sizeof(rep), base_real + 20 * MS, now, &res),
+                TB_NTP_REJ_TIMESTAMPS);
+    /* A second copy of a reply: nothing outstanding any more. */
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, sizeof(rep), base_real + 20 * MS, now, &res),
+                TB_NTP_REJ_UNEXPECTED);
+    r[0] = 10;
+    TB_REQUIRE(tb_ntp_client_poll(&c, now, base_real, r, req) == 0);
+    f = good(base_real + S, base_real + S);
+    build_reply(req, &f, rep);
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, sizeof(rep), base_real + 5 * S, now, &res),
+                TB_NTP_REJ_DELAY);
+    /* A forged origin does not cancel the request: the real reply still counts. */
+    r[0] = 11;
+    TB_REQUIRE(tb_ntp_client_poll(&c, now, base_real, r, req) == 0);
+    f = good(base_real + MS, base_real + MS);
+    f.bad_origin = 1;
+    build_reply(req, &f, rep);
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, sizeof(rep), base_real + 2 * MS, now, &res),
+                TB_NTP_REJ_ORIGIN);
+    f.bad_origin = 0;
+    build_reply(req, &f, rep);
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, sizeof(rep), base_real + 2 * MS, now, &res),
+                TB_NTP_ACCEPTED);
+    TB_CHECK(res.sample != NULL);
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, 47, base_real, now, &res), TB_NTP_REJ_MALFORMED);
+    TB_CHECK_STR(tb_ntp_reject_name(TB_NTP_REJ_ORIGIN),
+                 "origin timestamp does not match our request");
+}
+
+static void test_kod_rate_backs_off(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    fake_reply f = good(0, 0);
+    f.stratum = 0;
+    f.refid = 0x52415445; /* RATE */
+    TB_CHECK_EQ(exchange(&c, 0, base_real, MS, 0, f, 0, &res, NULL), TB_NTP_REJ_KOD_RATE);
+    TB_CHECK_EQ(c.poll, 1);
+    TB_CHECK_EQ(c.burst_left, 0); /* the burst is over */
+    TB_CHECK_EQ(tb_ntp_client_next_poll(&c), 2 * MS + 2 * S);
+    /* A server asking for a longer poll gets it, within maxpoll. */
+    f.poll = 3;
+    TB_CHECK_EQ(exchange(&c, 2 * S, base_real, MS, 0, f, 0, &res, NULL), TB_NTP_REJ_KOD_RATE);
+    TB_CHECK_EQ(c.poll, 3);
+    f.poll = 12;
+    TB_CHECK_EQ(exchange(&c, 10 * S, base_real, MS, 0, f, 0, &res, NULL), TB_NTP_REJ_KOD_RATE);
+    TB_CHECK_EQ(c.poll, 4);
+    TB_CHECK_STR(c.kiss, "RATE");
+    TB_CHECK(c.state != TB_NTP_CLIENT_DEMOBILISED);
+}
+
+static void test_kod_deny_and_rstr_demobilise(void)
+{
+    uint32_t codes[] = {0x44454e59, 0x52535452};
+    tb_ntp_reject want[] = {TB_NTP_REJ_KOD_DENY, TB_NTP_REJ_KOD_RSTR};
+    for (int i = 0; i < 2; i++) {
+        tb_ntp_client_config cfg = fast_config();
+        tb_ntp_client c;
+        tb_ntp_client_init(&c, &cfg, 0);
+        tb_ntp_result res;
+        fake_reply f = good(0, 0);
+        f.stratum = 0;
+        f.refid = codes[i];
+        TB_CHECK_EQ(exchange(&c, 0, base_real, MS, 0, f, 0, &res, NULL), want[i]);
+        TB_CHECK_EQ(c.state, TB_NTP_CLIENT_DEMOBILISED);
+        TB_CHECK_EQ(tb_ntp_client_next_poll(&c), UINT64_MAX);
+        uint8_t req[TB_NTP_HEADER_LEN], r[8] = {0};
+        TB_CHECK_EQ(tb_ntp_client_poll(&c, S, base_real, r, req), TB_ERR_STATE);
+    }
+}
+
+static void test_unreachable_after_misses_and_recovery(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    uint8_t req[TB_NTP_HEADER_LEN], r[8] = {0};
+    uint64_t now = 0;
+    /* unreach_after = 3: the 4th poll notices the 3rd miss. */
+    for (int i = 0; i < 3; i++) {
+        TB_REQUIRE(tb_ntp_client_poll(&c, now, base_real, r, req) == 0);
+        TB_CHECK_EQ(c.state, TB_NTP_CLIENT_ACTIVE);
+        now = tb_ntp_client_next_poll(&c);
+    }
+    TB_REQUIRE(tb_ntp_client_poll(&c, now, base_real, r, req) == 0);
+    TB_CHECK_EQ(c.state, TB_NTP_CLIENT_UNREACHABLE);
+    TB_CHECK_EQ(c.missed, 3);
+    TB_CHECK_EQ(c.reach, 0);
+    /* One good sample makes it reachable again. */
+    tb_ntp_result res;
+    now = tb_ntp_client_next_poll(&c);
+    TB_CHECK_EQ(exchange(&c, now, base_real, MS, 0, good(0, 0), 0, &res, NULL), TB_NTP_ACCEPTED);
+    TB_CHECK_EQ(c.state, TB_NTP_CLIENT_ACTIVE);
+    TB_CHECK_EQ(c.missed, 0);
+}
+
+static void test_poll_rises_then_caps(void)
+{
+    tb_ntp_client_config cfg = fast_config(); /* burst 2, good_to_raise 2, polls 0..4 */
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    uint64_t now = 0;
+    for (int i = 0; i < 20; i++) {
+        TB_REQUIRE(exchange(&c, now, base_real + (int64_t)now, MS, 0, good(0, 0), 0, &res, NULL) ==
+                   TB_NTP_ACCEPTED);
+        now = tb_ntp_client_next_poll(&c);
+    }
+    TB_CHECK_EQ(c.poll, 4);
+    TB_CHECK(c.poll <= cfg.maxpoll);
+    tb_ntp_client_config bad = cfg;
+    bad.minpoll = 5;
+    TB_CHECK_EQ(tb_ntp_client_config_check(&bad), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_ntp_client_config_check(&cfg), 0);
+}
+
+int main(void)
+{
+    TB_RUN(test_request_is_random_and_valid);
+    TB_RUN(test_offset_and_delay);
+    TB_RUN(test_filter_keeps_min_delay);
+    TB_RUN(test_rejections_counted);
+    TB_RUN(test_kod_rate_backs_off);
+    TB_RUN(test_kod_deny_and_rstr_demobilise);
+    TB_RUN(test_unreachable_after_misses_and_recovery);
+    TB_RUN(test_poll_rises_then_caps);
+    return TB_DONE();
+}

@@ -1,0 +1,336 @@
+/* The NTP driver against real chronyd instances on loopback: an honest one (127.0.0.71) must
+ * measure within 1 ms of 0, one whose clock libfaketime shifts by +5 s (127.0.0.72) within
+ * 10 ms of 5 s. chronyd runs in the foreground (-d) with -x (never touches the clock) and
+ * -u root (so it does not try to switch to the _chrony user); each instance is this process's
+ * child with PR_SET_PDEATHSIG, so it dies with the test even if the test crashes. libfaketime
+ * is preloaded directly: the `faketime` wrapper forks and would not pass our SIGTERM on. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <glob.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/bytes.h"
+#include "ntp/packet.h"
+#include "sources/ntp_driver.h"
+#include "sources/resolver.h"
+#include "sources/sources.h"
+#include "tb_test.h"
+
+#define MS INT64_C(1000000)
+
+typedef struct chrony {
+    pid_t pid;
+    char dir[64];
+    char addr[64];
+} chrony;
+
+static int free_port(const char *ip)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int find_libfaketime(char *out, size_t len)
+{
+    glob_t g;
+    int rc = -1;
+    if (glob("/usr/lib/*/faketime/libfaketime.so.1", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+        snprintf(out, len, "%s", g.gl_pathv[0]);
+        rc = 0;
+    }
+    globfree(&g);
+    return rc;
+}
+
+/* shift: NULL for the real clock, else a FAKETIME spec such as "+5s". */
+static int chrony_spawn(chrony *c, const char *ip, const char *shift)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "/tmp/tb_chrony_XXXXXX");
+    if (!mkdtemp(c->dir))
+        return -1;
+    int port = free_port(ip);
+    if (port < 0)
+        return -1;
+    snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
+    char conf[128], log[128], preload[256] = "";
+    snprintf(conf, sizeof(conf), "%s/chrony.conf", c->dir);
+    snprintf(log, sizeof(log), "%s/chronyd.log", c->dir);
+    FILE *f = fopen(conf, "w");
+    if (!f)
+        return -1;
+    fprintf(f,
+            "port %d\nbindaddress %s\nlocal stratum 1\nallow 127.0.0.0/8\ncmdport 0\n"
+            "pidfile %s/chronyd.pid\n",
+            port, ip, c->dir);
+    fclose(f);
+    if (shift && find_libfaketime(preload, sizeof(preload)) < 0) {
+        fprintf(stderr, "libfaketime not found (Debian package faketime)\n");
+        return -1;
+    }
+    pid_t parent = getpid();
+    fflush(NULL); /* the child must not flush our buffered output a second time */
+    c->pid = fork();
+    if (c->pid < 0)
+        return -1;
+    if (c->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
+            _exit(127);
+        if (shift) {
+            setenv("LD_PRELOAD", preload, 1);
+            setenv("FAKETIME", shift, 1);
+            setenv("DONT_FAKE_MONOTONIC", "1", 1);
+        }
+        execlp("chronyd", "chronyd", "-x", "-d", "-u", "root", "-f", conf, (char *)NULL);
+        _exit(127);
+    }
+    return 0;
+}
+
+static void chrony_stop(chrony *c)
+{
+    if (c->pid > 0) {
+        kill(c->pid, SIGTERM);
+        int status;
+        for (int i = 0; i < 200 && waitpid(c->pid, &status, WNOHANG) == 0; i++)
+            usleep(10000);
+        if (kill(c->pid, 0) == 0) {
+            kill(c->pid, SIGKILL);
+            waitpid(c->pid, &status, 0);
+        }
+        c->pid = 0;
+    }
+    if (c->dir[0]) {
+        const char *files[] = {"chrony.conf", "chronyd.log", "chronyd.pid"};
+        char p[128];
+        for (int i = 0; i < 3; i++) {
+            snprintf(p, sizeof(p), "%s/%s", c->dir, files[i]);
+            unlink(p);
+        }
+        rmdir(c->dir);
+        c->dir[0] = 0;
+    }
+}
+
+static int chrony_start(chrony *c, const char *ip, const char *shift)
+{
+    int rc = chrony_spawn(c, ip, shift);
+    if (rc < 0)
+        chrony_stop(c); /* removes what was made before the failure */
+    return rc;
+}
+
+typedef struct run {
+    struct ev_loop *loop;
+    int n;
+    int64_t offsets[16];
+    int64_t errors[16];
+    int stratum;
+} run;
+
+static void on_measurement(void *arg, const tb_measurement *m)
+{
+    run *r = arg;
+    if (r->n < 16) {
+        r->offsets[r->n] = m->offset_ns;
+        r->errors[r->n] = m->error_ns;
+        r->n++;
+    }
+    r->stratum = m->stratum;
+}
+
+static void tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+/* Measures `addr` until `want` measurements or 10 s. */
+static void measure(const char *addr, int want, run *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->loop = ev_loop_new(EVFLAG_AUTO);
+    tb_log log;
+    tb_log_init(&log, "test", TB_LOG_WARN);
+    tb_source_env env = {.loop = r->loop,
+                         .log = &log,
+                         .clock = tb_clock_system(),
+                         .on_measurement = on_measurement,
+                         .measurement_arg = r};
+    tb_source_config cfg;
+    tb_source_config_default(&cfg, TB_SOURCE_NTP);
+    snprintf(cfg.address, sizeof(cfg.address), "%s", addr);
+    cfg.minpoll = -3;
+    cfg.maxpoll = -3;
+    tb_source *s;
+    if (tb_source_create(&env, tb_ntp_driver(), &cfg, NULL, &s) == 0) {
+        if (tb_source_start(s) == 0) {
+            ev_timer t;
+            ev_timer_init(&t, tick, 0.02, 0.02);
+            ev_timer_start(r->loop, &t);
+            uint64_t end = tb_clock_mono(tb_clock_system()) + 10 * TB_NS_PER_SEC;
+            while (r->n < want && tb_clock_mono(tb_clock_system()) < end)
+                ev_run(r->loop, EVRUN_ONCE);
+            ev_timer_stop(r->loop, &t);
+        }
+        tb_source_destroy(s);
+    }
+    ev_loop_destroy(r->loop);
+}
+
+static void test_chrony_offset_near_zero(void)
+{
+    chrony c;
+    TB_REQUIRE(chrony_start(&c, "127.0.0.71", NULL) == 0);
+    run r;
+    measure(c.addr, 3, &r);
+    TB_CHECK(r.n >= 1);
+    for (int i = 0; i < r.n; i++) {
+        if (llabs(r.offsets[i]) >= 1 * MS)
+            fprintf(stderr, "offset %lld ns\n", (long long)r.offsets[i]);
+        TB_CHECK(llabs(r.offsets[i]) < 1 * MS);
+        TB_CHECK(r.errors[i] > 0 && r.errors[i] < 5 * MS);
+    }
+    TB_CHECK_EQ(r.stratum, 1);
+    for (int i = 0; i < r.n; i++)
+        printf("chrony: offset %lld ns, error bound %lld ns\n", (long long)r.offsets[i],
+               (long long)r.errors[i]);
+    chrony_stop(&c);
+}
+
+static void test_chrony_under_faketime(void)
+{
+    chrony c;
+    TB_REQUIRE(chrony_start(&c, "127.0.0.72", "+5s") == 0);
+    run r;
+    measure(c.addr, 2, &r);
+    TB_CHECK(r.n >= 1);
+    for (int i = 0; i < r.n; i++) {
+        if (llabs(r.offsets[i] - 5000 * MS) >= 10 * MS)
+            fprintf(stderr, "offset %lld ns\n", (long long)r.offsets[i]);
+        TB_CHECK(llabs(r.offsets[i] - 5000 * MS) < 10 * MS);
+        printf("chrony +5s: offset %lld ns\n", (long long)r.offsets[i]);
+    }
+    chrony_stop(&c);
+}
+
+static int run_capture(const char *cmd, char *out, size_t len)
+{
+    out[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    return pclose(p);
+}
+
+static void test_tbntp_query(void)
+{
+    chrony c;
+    TB_REQUIRE(chrony_start(&c, "127.0.0.73", NULL) == 0);
+    usleep(300000); /* chronyd binds its port after start-up */
+    char cmd[256], out[1024] = "";
+    snprintf(cmd, sizeof(cmd), "%s query %s 2>&1", TBNTP_PATH, c.addr);
+    int rc = run_capture(cmd, out, sizeof(out));
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    TB_CHECK(strstr(out, "offset   ") != NULL);
+    TB_CHECK(strstr(out, "stratum  1") != NULL);
+    TB_CHECK(strstr(out, "refid    127.127.1.1") != NULL);
+    printf("%s", out);
+    /* Nothing listening: exit 3 and says so. */
+    snprintf(cmd, sizeof(cmd), "%s query 127.0.0.74:%d --timeout 1 2>&1", TBNTP_PATH,
+             free_port("127.0.0.74"));
+    rc = run_capture(cmd, out, sizeof(out));
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
+    TB_CHECK(strstr(out, "no valid reply") != NULL);
+    chrony_stop(&c);
+}
+
+/* A child that answers every request on 127.0.0.75 with a Kiss-o'-Death DENY, for at most
+ * 10 s; returns its pid and port. */
+static pid_t kod_server(int *port)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(pfd[1]);
+        if (pid < 0 || read(pfd[0], port, sizeof(*port)) != (ssize_t)sizeof(*port))
+            *port = -1;
+        close(pfd[0]);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    alarm(10);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.75", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t len = sizeof(sa);
+    int p = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        p = ntohs(sa.sin_port);
+    if (write(pfd[1], &p, sizeof(p)) != (ssize_t)sizeof(p) || p < 0)
+        _exit(1);
+    for (;;) {
+        uint8_t req[128], rep[TB_NTP_HEADER_LEN];
+        struct sockaddr_storage from;
+        socklen_t flen = sizeof(from);
+        ssize_t n = recvfrom(fd, req, sizeof(req), 0, (struct sockaddr *)&from, &flen);
+        if (n < TB_NTP_HEADER_LEN)
+            continue;
+        tb_ntp_packet k = {.version = 4, .mode = 4, .stratum = 0, .refid = 0x44454e59};
+        k.origin_ts = tb_get_be64(req + 40);
+        tb_ntp_packet_write(&k, rep);
+        (void)sendto(fd, rep, sizeof(rep), 0, (struct sockaddr *)&from, flen);
+    }
+}
+
+static void test_tbntp_prints_rejection(void)
+{
+    int port;
+    pid_t pid = kod_server(&port);
+    TB_REQUIRE(pid > 0);
+    char cmd[256], out[1024];
+    snprintf(cmd, sizeof(cmd), "%s query 127.0.0.75:%d --timeout 3 2>&1", TBNTP_PATH, port);
+    int rc = port > 0 ? run_capture(cmd, out, sizeof(out)) : -1;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    TB_CHECK(strstr(out, "rejected kiss-o'-death DENY (demobilised)") != NULL);
+    TB_CHECK(strstr(out, "kiss     DENY") != NULL);
+    printf("%s", out);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    TB_RUN(test_chrony_offset_near_zero);
+    TB_RUN(test_chrony_under_faketime);
+    TB_RUN(test_tbntp_query);
+    TB_RUN(test_tbntp_prints_rejection);
+    return TB_DONE();
+}

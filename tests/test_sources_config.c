@@ -1,0 +1,194 @@
+#include "sources/config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "sources/resolver.h"
+#include "tb_test.h"
+
+/* 32 bytes 0x00..0x1f in base64. */
+#define KEY_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+static int parse_text(const char *text, tb_source_config_list *out, char *err, size_t errlen)
+{
+    config_t cfg;
+    config_init(&cfg);
+    int rc = TB_ERR_INVAL;
+    if (config_read_string(&cfg, text) != CONFIG_TRUE)
+        snprintf(err, errlen, "libconfig: %s", config_error_text(&cfg));
+    else
+        rc = tb_sources_config_parse(config_lookup(&cfg, "sources"), out, err, errlen);
+    config_destroy(&cfg);
+    return rc;
+}
+
+static void test_parse_all_kinds(void)
+{
+    const char *text = "sources = (\n"
+                       "  { kind = \"ntp\"; address = \"127.0.0.71:11123\"; minpoll = 4;"
+                       "    maxpoll = 8; unreachable_after = 3; },\n"
+                       "  { kind = \"pool\"; name = \"pool.example\"; count = 3;"
+                       "    resolve_interval = 600; },\n"
+                       "  { kind = \"roughtime\"; address = \"rt.example:2002\";"
+                       "    public_key = \"" KEY_B64 "\"; },\n"
+                       "  { kind = \"ntp\"; address = \"[::1]:123\"; }\n"
+                       ");\n";
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(parse_text(text, &l, err, sizeof(err)) == 0);
+    TB_REQUIRE(l.n == 4);
+    TB_CHECK_EQ(l.items[0].kind, TB_SOURCE_NTP);
+    TB_CHECK_STR(l.items[0].address, "127.0.0.71:11123");
+    TB_CHECK_EQ(l.items[0].minpoll, 4);
+    TB_CHECK_EQ(l.items[0].maxpoll, 8);
+    TB_CHECK_EQ(l.items[0].unreach_after, 3);
+    TB_CHECK_EQ(l.items[0].line, 2);
+    TB_CHECK_EQ(l.items[1].kind, TB_SOURCE_POOL);
+    TB_CHECK_STR(l.items[1].name, "pool.example");
+    TB_CHECK_EQ(l.items[1].count, 3);
+    TB_CHECK_EQ(l.items[1].resolve_interval, 600);
+    TB_CHECK_EQ(l.items[1].minpoll, 6); /* defaults */
+    TB_CHECK_EQ(l.items[1].maxpoll, 10);
+    TB_CHECK_EQ(l.items[2].kind, TB_SOURCE_ROUGHTIME);
+    TB_CHECK(l.items[2].has_public_key);
+    TB_CHECK_EQ(l.items[2].public_key[31], 31);
+    TB_CHECK_EQ(l.items[3].unreach_after, 4);
+    tb_sources_config_free(&l);
+}
+
+static void expect_error(const char *entry, const char *want)
+{
+    char text[512], err[256] = "";
+    snprintf(text, sizeof(text), "sources = (\n%s\n);\n", entry);
+    tb_source_config_list l;
+    int rc = parse_text(text, &l, err, sizeof(err));
+    TB_CHECK_EQ(rc, TB_ERR_INVAL);
+    if (!strstr(err, want)) {
+        fprintf(stderr, "error \"%s\" lacks \"%s\"\n", err, want);
+        TB_CHECK(0);
+    }
+    TB_CHECK_EQ(l.n, 0);
+}
+
+static void test_errors_name_line_and_key(void)
+{
+    expect_error("{ kind = \"ntp\"; address = \"a:1\"; minpoll = 40; }",
+                 "config:2: sources.[0].minpoll: 40 is out of range -6..17");
+    expect_error("{ kind = \"ntp\"; adress = \"a:1\"; }", "sources.[0].adress: unknown key");
+    expect_error("{ kind = \"sundial\"; address = \"a\"; }",
+                 "sources.[0].kind: \"sundial\" is not ntp, pool, roughtime or peer");
+    expect_error("{ kind = \"pool\"; count = 2; }", "sources.[0].name: a pool needs a name");
+    expect_error("{ kind = \"pool\"; name = \"p\"; count = 99; }",
+                 "sources.[0].count: 99 is out of range 1..16");
+    expect_error("{ kind = \"ntp\"; }", "sources.[0].address: a ntp source needs an address");
+    expect_error("{ kind = \"ntp\"; address = \"a:99999\"; }",
+                 "sources.[0].address: \"a:99999\" is not host");
+    expect_error("{ kind = \"roughtime\"; address = \"a:2002\"; }",
+                 "public_key: a roughtime source needs");
+    expect_error("{ kind = \"roughtime\"; address = \"a:2002\"; public_key = \"AAEC\"; }",
+                 "public_key: must be the base64 of a 32-byte");
+    expect_error("{ kind = \"ntp\"; address = \"a\"; public_key = \"" KEY_B64 "\"; }",
+                 "only roughtime sources take a public key");
+    expect_error("{ kind = \"ntp\"; address = \"a\"; minpoll = 9; maxpoll = 7; }",
+                 "minpoll 9 is above maxpoll 7");
+    expect_error("{ kind = \"ntp\"; address = \"a\"; minpoll = \"6\"; }",
+                 "minpoll: must be an integer");
+    expect_error("{ kind = \"ntp\"; address = \"a\"; },\n  { kind = 3; }",
+                 "config:3: sources.[1].kind: missing or not a string");
+}
+
+static void test_error_names_the_file(void)
+{
+    char path[] = "/tmp/tb_sources_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    TB_REQUIRE(fd >= 0);
+    const char *text =
+        "# comment\nsources = (\n  { kind = \"pool\"; name = \"x\"; count = 0; }\n);\n";
+    TB_REQUIRE(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    config_t cfg;
+    config_init(&cfg);
+    TB_REQUIRE(config_read_file(&cfg, path) == CONFIG_TRUE);
+    tb_source_config_list l;
+    char err[256], want[128];
+    TB_CHECK_EQ(tb_sources_config_parse(config_lookup(&cfg, "sources"), &l, err, sizeof(err)),
+                TB_ERR_INVAL);
+    snprintf(want, sizeof(want), "%s:3: sources.[0].count: 0 is out of range", path);
+    TB_CHECK(strstr(err, want) != NULL);
+    config_destroy(&cfg);
+    unlink(path);
+}
+
+static tb_source_config ntp(const char *addr, int minpoll)
+{
+    tb_source_config c;
+    tb_source_config_default(&c, TB_SOURCE_NTP);
+    snprintf(c.address, sizeof(c.address), "%s", addr);
+    c.minpoll = minpoll;
+    return c;
+}
+
+static void test_reload_diff(void)
+{
+    tb_source_config old_items[] = {ntp("a", 6), ntp("b", 6), ntp("c", 6), ntp("a", 6)};
+    tb_source_config new_items[] = {ntp("c", 7), ntp("a", 6), ntp("d", 6)};
+    new_items[1].line = 99; /* moved in the file: still the same source */
+    tb_source_config_list old = {old_items, 4}, nl = {new_items, 3};
+    tb_sources_diff d;
+    TB_REQUIRE(tb_sources_diff_compute(&old, &nl, &d) == 0);
+    TB_CHECK_EQ(d.n_keep, 1);
+    TB_CHECK_EQ(d.n_stop, 3);  /* b, c (minpoll changed), the duplicate a */
+    TB_CHECK_EQ(d.n_start, 2); /* c with minpoll 7, d */
+    TB_CHECK_EQ(d.old_to_new[0], 1);
+    TB_CHECK_EQ(d.old_to_new[1], -1);
+    TB_CHECK_EQ(d.old_to_new[2], -1);
+    TB_CHECK_EQ(d.old_to_new[3], -1);
+    TB_CHECK_EQ(d.new_from_old[0], -1);
+    TB_CHECK_EQ(d.new_from_old[1], 0);
+    TB_CHECK_EQ(d.new_from_old[2], -1);
+    tb_sources_diff_free(&d);
+    /* Identical lists keep everything; empty old starts everything. */
+    TB_REQUIRE(tb_sources_diff_compute(&old, &old, &d) == 0);
+    TB_CHECK_EQ(d.n_keep, 4);
+    TB_CHECK_EQ(d.n_stop + d.n_start, 0);
+    tb_sources_diff_free(&d);
+    tb_source_config_list empty = {NULL, 0};
+    TB_REQUIRE(tb_sources_diff_compute(&empty, &nl, &d) == 0);
+    TB_CHECK_EQ(d.n_start, 3);
+    tb_sources_diff_free(&d);
+}
+
+static void test_hostport(void)
+{
+    char h[64], p[8];
+    TB_CHECK_EQ(tb_hostport_split("127.0.0.71:11123", "123", h, sizeof(h), p, sizeof(p)), 0);
+    TB_CHECK_STR(h, "127.0.0.71");
+    TB_CHECK_STR(p, "11123");
+    TB_CHECK_EQ(tb_hostport_split("pool.example", "123", h, sizeof(h), p, sizeof(p)), 0);
+    TB_CHECK_STR(p, "123");
+    TB_CHECK_EQ(tb_hostport_split("[::1]:9", "123", h, sizeof(h), p, sizeof(p)), 0);
+    TB_CHECK_STR(h, "::1");
+    TB_CHECK_STR(p, "9");
+    TB_CHECK_EQ(tb_hostport_split("fe80::1", "123", h, sizeof(h), p, sizeof(p)), 0);
+    TB_CHECK_STR(h, "fe80::1");
+    TB_CHECK_EQ(tb_hostport_split("", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_hostport_split("a:0", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_hostport_split("a:x", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_hostport_split("[::1", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
+    tb_addr a;
+    char text[64];
+    TB_REQUIRE(tb_addr_numeric("::1", "123", &a) == 0);
+    tb_addr_format(&a, text, sizeof(text));
+    TB_CHECK_STR(text, "[::1]:123");
+    TB_CHECK_EQ(tb_addr_numeric("pool.example", "123", &a), TB_ERR_NOTFOUND);
+}
+
+int main(void)
+{
+    TB_RUN(test_parse_all_kinds);
+    TB_RUN(test_errors_name_line_and_key);
+    TB_RUN(test_error_names_the_file);
+    TB_RUN(test_reload_diff);
+    TB_RUN(test_hostport);
+    return TB_DONE();
+}
