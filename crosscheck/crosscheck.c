@@ -201,3 +201,30 @@ void tb_xc_result_clear(tb_xc_result *r)
     free(r->violations);
     init_result(r);
 }
+
+void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->origin = m->origin;
+    o->seq = m->seq;
+    o->kind = m->kind;
+    o->source = m->source_name;
+    o->real_ns = m->real_ns;
+    o->offset_ns = m->offset_ns;
+    o->delay_ns = m->delay_ns;
+    o->bound_ns = m->bound_ns;
+    if (m->has_rt_pubkey)
+        memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
+}
+
+int tb_xc_exchange_from_measurement(const tb_measurement *m, tb_xc_rt_exchange *x)
+{
+    if (m->kind != TB_MEASURE_ROUGHTIME || !m->has_rt_pubkey || m->ev_request.len == 0 ||
+        m->ev_response.len == 0)
+        return TB_ERR_INVAL;
+    x->rand = m->has_rand ? m->rand : NULL;
+    x->pubkey = m->rt_pubkey;
+    x->request = m->ev_request;
+    x->response = m->ev_response;
+    return 0;
+}

@@ -145,6 +145,10 @@ typedef struct tb_xc_result {
     int64_t next_run_ns; /* local real time when a measurement goes stale; INT64_MAX if none */
 } tb_xc_result;
 
+/* Fills *o from a verified measurement: every field but the Roughtime times (has_rt false; the
+ * caller sets has_rt, rt_midp_ns, rt_radi_ns from the re-verified response). o points into m. */
+void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o);
+
 /* Runs the cross-check. Returns 0 and fills *out (free with tb_xc_result_clear), or
  * TB_ERR_INVAL (bad config, NULL names), TB_ERR_TOO_BIG (over a TB_XC_MAX_ cap), TB_ERR_NOMEM;
  * on failure *out is empty. cfg NULL means the defaults. */
@@ -158,6 +162,10 @@ typedef struct tb_xc_rt_exchange {
     const uint8_t *pubkey;              /* the server's long-term key, 32 bytes */
     tb_measure_bytes request, response; /* whole packets */
 } tb_xc_rt_exchange;
+
+/* The exchange of a Roughtime measurement with evidence (pointing into m); TB_ERR_INVAL when m
+ * is not Roughtime or carries no evidence. */
+TB_WUR int tb_xc_exchange_from_measurement(const tb_measurement *m, tb_xc_rt_exchange *x);
 
 /* Writes the RFC 10049 malfeasance report {"responses":[{"rand","publicKey","request",
  * "response"},...]} (values base64, in the given order) NUL-terminated into buf. Returns 0 and

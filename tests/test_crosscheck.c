@@ -467,6 +467,42 @@ static void test_malfeasance_json(void)
     TB_CHECK_EQ(tb_xc_malfeasance_json(x, 2, buf, sizeof(buf), &n), TB_ERR_INVAL);
 }
 
+/* From measure/ to the cross-check and the report: a parsed measurement's fields carry over. */
+static void test_from_measurement(void)
+{
+    tb_measurement m;
+    memset(&m, 0, sizeof(m));
+    strcpy(m.origin, "b");
+    m.kind = TB_MEASURE_ROUGHTIME;
+    strcpy(m.source_name, "rt-1");
+    m.has_rt_pubkey = true;
+    memset(m.rt_pubkey, 7, 32);
+    m.seq = 9;
+    m.real_ns = 11;
+    m.offset_ns = -12;
+    m.delay_ns = 13;
+    m.bound_ns = 14;
+    tb_xc_obs o;
+    tb_xc_obs_from_measurement(&m, &o);
+    TB_CHECK_STR(o.origin, "b");
+    TB_CHECK_STR(o.source, "rt-1");
+    TB_CHECK_EQ(o.kind, TB_MEASURE_ROUGHTIME);
+    TB_CHECK(o.seq == 9 && o.real_ns == 11 && o.offset_ns == -12 && o.delay_ns == 13 &&
+             o.bound_ns == 14);
+    TB_CHECK(!o.has_rt && o.rt_pubkey[31] == 7);
+    tb_xc_rt_exchange x;
+    TB_CHECK_EQ(tb_xc_exchange_from_measurement(&m, &x), TB_ERR_INVAL); /* no evidence */
+    m.ev_request = (tb_measure_bytes){(const uint8_t *)"abc", 3};
+    m.ev_response = (tb_measure_bytes){(const uint8_t *)"hello", 5};
+    TB_REQUIRE(tb_xc_exchange_from_measurement(&m, &x) == 0);
+    TB_CHECK(x.rand == NULL && x.pubkey == m.rt_pubkey && x.request.len == 3);
+    m.has_rand = true;
+    TB_REQUIRE(tb_xc_exchange_from_measurement(&m, &x) == 0);
+    TB_CHECK(x.rand == m.rand);
+    m.kind = TB_MEASURE_NTP;
+    TB_CHECK_EQ(tb_xc_exchange_from_measurement(&m, &x), TB_ERR_INVAL);
+}
+
 int main(void)
 {
     TB_RUN(test_shifted_source_is_falseticker);
@@ -480,5 +516,6 @@ int main(void)
     TB_RUN(test_bad_input);
     TB_RUN(test_causality);
     TB_RUN(test_malfeasance_json);
+    TB_RUN(test_from_measurement);
     return TB_DONE();
 }

@@ -118,6 +118,23 @@ static void test_layout(void)
         TB_CHECK_EQ(tb_measure_encode(&m, buf, cap, &n), TB_ERR_TOO_BIG);
 }
 
+/* The largest measurement encodes to exactly TB_MEASURE_BODY_MAX bytes. */
+static void test_largest(void)
+{
+    static uint8_t ev[TB_MEASURE_MAX_EVIDENCE], buf[TB_MEASURE_BODY_MAX + 1];
+    tb_measurement m = sample_rt(), out;
+    memset(m.origin, 'o', TB_MEASURE_MAX_ORIGIN);
+    m.origin[TB_MEASURE_MAX_ORIGIN] = 0;
+    memset(m.source_name, 'n', TB_MEASURE_MAX_TEXT);
+    memset(m.source_addr, 'a', TB_MEASURE_MAX_TEXT);
+    m.ev_request = m.ev_response = (tb_measure_bytes){ev, sizeof(ev)};
+    size_t n;
+    TB_REQUIRE(tb_measure_encode(&m, buf, sizeof(buf), &n) == 0);
+    TB_CHECK_EQ(n, TB_MEASURE_BODY_MAX);
+    TB_CHECK_EQ(TB_MEASURE_BODY_MAX, 8879);
+    TB_CHECK_EQ(tb_measure_parse(buf, n, &out, NULL), 0);
+}
+
 static void expect_parse(const uint8_t *p, size_t n, int err, const char *field)
 {
     tb_measurement out;
@@ -480,6 +497,7 @@ int main(void)
 {
     TB_RUN(test_round_trip);
     TB_RUN(test_layout);
+    TB_RUN(test_largest);
     TB_RUN(test_rejections);
     TB_RUN(test_encoder_refuses);
     TB_RUN(test_pem_key_and_signature);
