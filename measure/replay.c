@@ -171,6 +171,8 @@ static int authenticate(tb_measure_replay *r, const char *origin, uint64_t seq, 
                         tb_measure_drop *why)
 {
     tb_measure_origin_key key;
+    if (len > TB_MEASURE_BODY_MAX) /* checked first: no signature work for an oversized body */
+        return drop(r, TB_MEASURE_DROP_MALFORMED, why, TB_ERR_TOO_BIG);
     if (origin == NULL || r->cfg.lookup(r->cfg.arg, origin, &key) != 0)
         return drop(r, TB_MEASURE_DROP_UNKNOWN_ORIGIN, why, TB_ERR_NOTFOUND);
     if (!cert_valid_at(&key, now_real_ns))

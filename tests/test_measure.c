@@ -344,7 +344,7 @@ static void ring_add(keyring *k, const char *name, int64_t nb, int64_t na)
 }
 
 typedef struct sealed {
-    uint8_t body[TB_MEASURE_BODY_MAX];
+    uint8_t body[TB_MEASURE_BODY_MAX + 1]; /* one more: room for an oversized one */
     size_t len;
     uint8_t sig[64];
 } sealed;
@@ -450,6 +450,10 @@ static void test_receiver_drops(void)
     TB_REQUIRE(tb_measure_sign(junk.body, junk.len, k.sks[0], junk.sig) == 0);
     TB_CHECK_EQ(deliver(r, "node-a", 13, &junk, &why), TB_ERR_UNSUPPORTED);
     TB_CHECK_EQ(why, TB_MEASURE_DROP_MALFORMED);
+    TB_CHECK_EQ(tb_measure_replay_accept(r, "node-a", 13, junk.body, TB_MEASURE_BODY_MAX + 1,
+                                         junk.sig, NOW, &m, &why),
+                TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(why, TB_MEASURE_DROP_MALFORMED);
 
     /* evidence re-verification */
     tb_measurement rt = sample_rt();
@@ -466,7 +470,7 @@ static void test_receiver_drops(void)
     TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_BAD_SIGNATURE), 1);
     TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_UNKNOWN_ORIGIN), 1);
     TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_EXPIRED), 2);
-    TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_MALFORMED), 3);
+    TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_MALFORMED), 4);
     TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_BAD_EVIDENCE), 1);
     TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_OUT_OF_ORDER), 1);
     TB_CHECK_EQ(tb_measure_replay_accepted(r), 2);
