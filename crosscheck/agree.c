@@ -1,0 +1,173 @@
+/* The agreement of the sources (Marzullo's interval intersection as NTP's clock select uses
+ * it) and the verdict on every source. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck/internal.h"
+
+typedef struct edge {
+    int64_t x;
+    int d; /* +1 start, -1 end */
+} edge;
+
+/* Starts before ends at the same point: closed intervals, touching ones overlap. */
+static int cmp_edge(const void *a, const void *b)
+{
+    const edge *p = a, *q = b;
+    if (p->x != q->x)
+        return p->x < q->x ? -1 : 1;
+    return q->d - p->d;
+}
+
+static bool votes(const xc_ctx *ctx, const xc_src *s)
+{
+    return s->has_interval && (s->kind != TB_MEASURE_PEER || ctx->cfg.peers_vote);
+}
+
+static bool meets(const xc_src *s, int64_t lo, int64_t hi)
+{
+    return s->has_interval && s->lo <= hi && lo <= s->hi;
+}
+
+/* Lowest and highest points covered by at least m intervals; false when there are none. */
+static bool sweep(const edge *e, size_t n, unsigned m, int64_t *lo, int64_t *hi)
+{
+    unsigned c = 0;
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].d > 0) {
+            c++;
+            if (c >= m && !found) {
+                *lo = e[i].x;
+                found = true;
+            }
+        } else {
+            if (c >= m)
+                *hi = e[i].x;
+            c--;
+        }
+    }
+    return found;
+}
+
+/* For f = 0, 1, ... falsetickers, the first m = n − f that leaves a non-empty interval covered
+ * by m sources, while m is a majority and at least min_agree. */
+void tb_xc_agree(xc_ctx *ctx)
+{
+    tb_xc_estimate *e = &ctx->out->estimate;
+    edge *edges = calloc(2 * ctx->n_srcs + 1, sizeof(*edges));
+    size_t n = 0;
+    for (size_t i = 0; edges && i < ctx->n_srcs; i++)
+        if (votes(ctx, &ctx->srcs[i])) {
+            edges[2 * n] = (edge){ctx->srcs[i].lo, +1};
+            edges[2 * n + 1] = (edge){ctx->srcs[i].hi, -1};
+            n++;
+        }
+    e->n_voting = (unsigned)n;
+    if (edges == NULL)
+        return;
+    qsort(edges, 2 * n, sizeof(*edges), cmp_edge);
+    for (unsigned m = (unsigned)n; m >= ctx->cfg.min_agree && 2 * m > n; m--) {
+        if (sweep(edges, 2 * n, m, &e->lo_ns, &e->hi_ns)) {
+            e->valid = true;
+            break;
+        }
+    }
+    free(edges);
+    if (!e->valid)
+        return;
+    for (size_t i = 0; i < ctx->n_srcs; i++)
+        e->n_agree += votes(ctx, &ctx->srcs[i]) && meets(&ctx->srcs[i], e->lo_ns, e->hi_ns);
+    e->uncert_ns = tb_xc_sat_sub(e->hi_ns, e->lo_ns) / 2;
+    e->offset_ns = tb_xc_sat_add(e->lo_ns, e->uncert_ns);
+}
+
+static double ms(int64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static void add_ref(tb_xc_verdict *v, const xc_tobs *t)
+{
+    if (t == NULL || v->n_refs >= TB_XC_MAX_REFS)
+        return;
+    tb_xc_ref *r = &v->refs[v->n_refs++];
+    snprintf(r->origin, sizeof(r->origin), "%s", t->o->origin);
+    r->seq = t->o->seq;
+    r->obs = t->idx;
+}
+
+static void judge_inconsistent(const xc_src *s, tb_xc_verdict *v)
+{
+    const xc_tobs *a = s->bad_a, *b = s->bad_b;
+    v->verdict = TB_XC_INCONSISTENT;
+    if (s->cross_region)
+        snprintf(v->reason, sizeof(v->reason),
+                 "%s (region %s) sees [%.3f, %.3f] ms, %s (region %s) sees [%.3f, %.3f] ms: "
+                 "disjoint",
+                 a->o->origin, a->peer->region, ms(a->lo), ms(a->hi), b->o->origin, b->peer->region,
+                 ms(b->lo), ms(b->hi));
+    else
+        snprintf(v->reason, sizeof(v->reason),
+                 "%s and %s, both in region %s, see disjoint [%.3f, %.3f] and [%.3f, %.3f] ms",
+                 a->o->origin, b->o->origin, a->peer->region, ms(a->lo), ms(a->hi), ms(b->lo),
+                 ms(b->hi));
+    add_ref(v, a);
+    add_ref(v, b);
+}
+
+static void judge_against_agreement(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
+{
+    const tb_xc_estimate *e = &ctx->out->estimate;
+    for (size_t i = 0; i < s->n_latest; i++)
+        add_ref(v, s->latest[i]);
+    if (!e->valid) {
+        v->verdict = TB_XC_INSUFFICIENT;
+        snprintf(v->reason, sizeof(v->reason),
+                 "no agreement among %u consistent sources with fresh data "
+                 "(need %u agreeing and a majority)",
+                 e->n_voting, ctx->cfg.min_agree);
+        return;
+    }
+    bool ok = meets(s, e->lo_ns, e->hi_ns);
+    v->verdict = ok ? TB_XC_OK : TB_XC_FALSETICKER;
+    snprintf(v->reason, sizeof(v->reason),
+             "[%.3f, %.3f] ms from %u node(s) in %u region(s) %s the agreement [%.3f, %.3f] ms of "
+             "%u of %u sources",
+             ms(s->lo), ms(s->hi), s->n_latest > 0 ? (unsigned)s->n_latest : 0, s->n_regions,
+             ok ? "meets" : "lies outside", ms(e->lo_ns), ms(e->hi_ns), e->n_agree, e->n_voting);
+}
+
+static void judge_one(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
+{
+    v->kind = s->kind;
+    snprintf(v->source, sizeof(v->source), "%s", s->name);
+    v->n_nodes = (unsigned)s->n_latest;
+    v->n_regions = s->n_regions;
+    v->has_interval = s->has_interval;
+    v->lo_ns = s->lo;
+    v->hi_ns = s->hi;
+    if (s->n_latest == 0) {
+        v->verdict = TB_XC_UNREACHABLE;
+        snprintf(v->reason, sizeof(v->reason), "no measurement from any node in the last %.0f s%s",
+                 (double)ctx->cfg.window_ns / 1e9, s->last_seen ? " (newest cited)" : "");
+        add_ref(v, s->last_seen);
+    } else if (s->bad_a != NULL) {
+        judge_inconsistent(s, v);
+    } else {
+        judge_against_agreement(ctx, s, v);
+    }
+}
+
+int tb_xc_judge(xc_ctx *ctx)
+{
+    tb_xc_result *out = ctx->out;
+    out->verdicts = calloc(ctx->n_srcs ? ctx->n_srcs : 1, sizeof(*out->verdicts));
+    if (out->verdicts == NULL)
+        return TB_ERR_NOMEM;
+    for (size_t i = 0; i < ctx->n_srcs; i++)
+        judge_one(ctx, &ctx->srcs[i], &out->verdicts[i]);
+    out->n_verdicts = ctx->n_srcs;
+    return 0;
+}

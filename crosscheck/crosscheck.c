@@ -1,0 +1,230 @@
+/* The cross-check (adr/0008): translate, keep the newest fresh measurement per (source, node),
+ * check each source's intervals against each other, intersect the consistent sources in the
+ * manner of Marzullo / NTP's clock select, judge every source against the agreement, and look
+ * for Roughtime causality violations. */
+#include "crosscheck/crosscheck.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck/internal.h"
+
+const char *tb_xc_verdict_name(int v)
+{
+    switch (v) {
+    case TB_XC_OK:
+        return "ok";
+    case TB_XC_FALSETICKER:
+        return "falseticker";
+    case TB_XC_INCONSISTENT:
+        return "inconsistent across regions";
+    case TB_XC_UNREACHABLE:
+        return "unreachable";
+    case TB_XC_INSUFFICIENT:
+        return "insufficient data";
+    }
+    return "unknown";
+}
+
+tb_xc_config tb_xc_config_default(void)
+{
+    return (tb_xc_config){
+        .window_ns = 600 * 1000000000LL,
+        .drift_ppb = 50000,
+        .min_agree = 3,
+        .peers_vote = false,
+    };
+}
+
+int64_t tb_xc_sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
+int64_t tb_xc_sat_sub(int64_t a, int64_t b)
+{
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    return a - b;
+}
+
+static int64_t abs_sat(int64_t a)
+{
+    return a == INT64_MIN ? INT64_MAX : (a < 0 ? -a : a);
+}
+
+/* drift · |d|, without overflow: |d| is capped at 10^15 ns (11 days), ppb at 10^6. */
+static int64_t drift_term(uint32_t ppb, int64_t d)
+{
+    int64_t a = abs_sat(d);
+    if (a > 1000000000000000LL)
+        a = 1000000000000000LL;
+    return (a / 1000) * (int64_t)ppb / 1000000;
+}
+
+static int cmp_peer(const void *a, const void *b)
+{
+    return strcmp((*(const tb_xc_peer *const *)a)->name, (*(const tb_xc_peer *const *)b)->name);
+}
+
+static const tb_xc_peer *find_peer(const tb_xc_peer *const *sorted, size_t n, const char *name)
+{
+    tb_xc_peer key = {.name = name};
+    const tb_xc_peer *k = &key;
+    const tb_xc_peer *const *hit = bsearch(&k, sorted, n, sizeof(*sorted), cmp_peer);
+    return hit ? *hit : NULL;
+}
+
+/* Translates one observation; false when its origin is unknown. */
+static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
+                      const tb_xc_peer *const *peers, size_t i, xc_tobs *t)
+{
+    const tb_xc_obs *o = &in->obs[i];
+    const tb_xc_peer *p = find_peer(peers, in->n_peers, o->origin);
+    if (p == NULL)
+        return false;
+    t->o = o;
+    t->idx = i;
+    t->peer = p;
+    t->t_local = tb_xc_sat_sub(o->real_ns, p->offset_ns);
+    int64_t age = tb_xc_sat_sub(in->now_ns, t->t_local);
+    /* from the future by more than the window counts as stale too: nonsense either way */
+    t->stale = abs_sat(age) > cfg->window_ns;
+    t->off = tb_xc_sat_add(o->offset_ns, p->offset_ns);
+    t->uncert = tb_xc_sat_add(p->uncert_ns,
+                              drift_term(cfg->drift_ppb, tb_xc_sat_sub(t->t_local, p->sampled_ns)));
+    int64_t bound = tb_xc_sat_add(o->bound_ns, t->uncert);
+    bound = tb_xc_sat_add(bound, drift_term(cfg->drift_ppb, age));
+    t->lo = tb_xc_sat_sub(t->off, bound);
+    t->hi = tb_xc_sat_add(t->off, bound);
+    return true;
+}
+
+/* Order: source (kind, name), then origin, then newest first. */
+static int cmp_tobs(const void *a, const void *b)
+{
+    const xc_tobs *x = a, *y = b;
+    if (x->o->kind != y->o->kind)
+        return x->o->kind < y->o->kind ? -1 : 1;
+    int c = strcmp(x->o->source, y->o->source);
+    if (c == 0)
+        c = strcmp(x->o->origin, y->o->origin);
+    if (c != 0)
+        return c;
+    if (x->o->seq != y->o->seq)
+        return x->o->seq > y->o->seq ? -1 : 1;
+    return 0;
+}
+
+static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
+{
+    if (cfg->window_ns <= 0 || cfg->drift_ppb > 1000000 || cfg->min_agree < 1)
+        return false;
+    if ((in->n_peers && !in->peers) || (in->n_obs && !in->obs) || (in->n_known && !in->known))
+        return false;
+    for (size_t i = 0; i < in->n_peers; i++)
+        if (!in->peers[i].name || !in->peers[i].region || in->peers[i].uncert_ns < 0)
+            return false;
+    for (size_t i = 0; i < in->n_obs; i++)
+        if (!in->obs[i].origin || !in->obs[i].source || in->obs[i].bound_ns < 0)
+            return false;
+    for (size_t i = 0; i < in->n_known; i++)
+        if (!in->known[i].name)
+            return false;
+    return true;
+}
+
+/* Translates every observation of known origin into ctx->tobs, sorted. */
+static int translate_all(xc_ctx *ctx)
+{
+    const tb_xc_input *in = ctx->in;
+    const tb_xc_peer **peers = calloc(in->n_peers ? in->n_peers : 1, sizeof(*peers));
+    ctx->tobs = calloc(in->n_obs ? in->n_obs : 1, sizeof(*ctx->tobs));
+    if (peers == NULL || ctx->tobs == NULL) {
+        free(peers);
+        return TB_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < in->n_peers; i++)
+        peers[i] = &in->peers[i];
+    qsort(peers, in->n_peers, sizeof(*peers), cmp_peer);
+    for (size_t i = 0; i < in->n_obs; i++) {
+        if (translate(&ctx->cfg, in, peers, i, &ctx->tobs[ctx->n_tobs]))
+            ctx->n_tobs++;
+        else
+            ctx->out->n_unknown_origin++;
+    }
+    free(peers);
+    qsort(ctx->tobs, ctx->n_tobs, sizeof(*ctx->tobs), cmp_tobs);
+    return 0;
+}
+
+static void init_result(tb_xc_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->next_run_ns = INT64_MAX;
+}
+
+int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
+{
+    init_result(out);
+    xc_ctx ctx = {.cfg = cfg ? *cfg : tb_xc_config_default(), .in = in, .out = out};
+    if (in == NULL || !valid_input(&ctx.cfg, in))
+        return TB_ERR_INVAL;
+    if (in->n_obs > TB_XC_MAX_OBS || in->n_peers > TB_XC_MAX_PEERS ||
+        in->n_known > TB_XC_MAX_SOURCES)
+        return TB_ERR_TOO_BIG;
+    int rc = translate_all(&ctx);
+    if (rc == 0)
+        rc = tb_xc_build_sources(&ctx);
+    if (rc == 0) {
+        tb_xc_agree(&ctx);
+        rc = tb_xc_judge(&ctx);
+    }
+    if (rc == 0)
+        rc = tb_xc_causality(&ctx);
+    tb_xc_ctx_free(&ctx);
+    if (rc != 0)
+        tb_xc_result_clear(out);
+    return rc;
+}
+
+void tb_xc_result_clear(tb_xc_result *r)
+{
+    free(r->verdicts);
+    free(r->violations);
+    init_result(r);
+}
+
+void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->origin = m->origin;
+    o->seq = m->seq;
+    o->kind = m->kind;
+    o->source = m->source_name;
+    o->real_ns = m->real_ns;
+    o->offset_ns = m->offset_ns;
+    o->delay_ns = m->delay_ns;
+    o->bound_ns = m->bound_ns;
+    if (m->has_rt_pubkey)
+        memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
+}
+
+int tb_xc_exchange_from_measurement(const tb_measurement *m, tb_xc_rt_exchange *x)
+{
+    if (m->kind != TB_MEASURE_ROUGHTIME || !m->has_rt_pubkey || m->ev_request.len == 0 ||
+        m->ev_response.len == 0)
+        return TB_ERR_INVAL;
+    x->rand = m->has_rand ? m->rand : NULL;
+    x->pubkey = m->rt_pubkey;
+    x->request = m->ev_request;
+    x->response = m->ev_response;
+    return 0;
+}

@@ -1,0 +1,176 @@
+/* crosscheck/crosscheck: the cross-region cross-check (issue 6, adr/0008). Given the node's
+ * view of the mesh (each peer's clock offset from PING/PONG) and the verified measurements of
+ * every node, it decides per time source: ok, falseticker, inconsistent across regions,
+ * unreachable or insufficient data, each with a reason and the measurements that prove it;
+ * it computes the node's consensus estimate of its own clock offset; and it finds pairs of
+ * Roughtime responses from one server that violate causality (malfeasance).
+ *
+ * Sign convention, everywhere: offset = source clock − clock of the node that measured, in ns.
+ * A peer's offset is peer clock − local clock (the PING/PONG offset of adr/0003). So a peer's
+ * measurement translates into the local frame as
+ *     offset_local = offset_peer + peer_offset     ((S − P) + (P − L) = S − L)
+ * and a time stamp of the peer's clock as t_local = t_peer − peer_offset. Uncertainties add:
+ *     bound_local = bound_peer + peer_uncert + drift · |age| + drift · |t_local − peer_sampled|
+ * where drift (config) covers clock frequency error while a measurement or a peer offset ages.
+ *
+ * Pure: no I/O, no clock (now is an argument), no global state. tb_xc_run() says in
+ * next_run_ns when the result changes by the passing of time alone (a measurement going stale).
+ */
+#ifndef TB_CROSSCHECK_CROSSCHECK_H
+#define TB_CROSSCHECK_CROSSCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "measure/measurement.h"
+
+#define TB_XC_MAX_OBS 200000        /* observations in one run */
+#define TB_XC_MAX_PEERS 1024        /* nodes, the local one included */
+#define TB_XC_MAX_SOURCES 4096      /* distinct sources */
+#define TB_XC_MAX_REFS 8            /* measurements cited by one verdict */
+#define TB_XC_MAX_RT_PER_SERVER 512 /* newest responses per Roughtime key checked pairwise */
+#define TB_XC_MAX_VIOLATIONS 64
+
+typedef enum tb_xc_verdict_kind {
+    TB_XC_OK = 0,
+    TB_XC_FALSETICKER,  /* its interval misses the agreement of the others */
+    TB_XC_INCONSISTENT, /* nodes (normally in different regions) see disjoint intervals */
+    TB_XC_UNREACHABLE,  /* no fresh measurement from any node */
+    TB_XC_INSUFFICIENT, /* fresh data, but no agreement to judge it against */
+} tb_xc_verdict_kind;
+
+/* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data". */
+const char *tb_xc_verdict_name(int v);
+
+typedef struct tb_xc_config {
+    int64_t window_ns;  /* measurements older than this are ignored (default 600 s) */
+    uint32_t drift_ppb; /* frequency error allowed while data ages (default 50000 = 50 ppm,
+                           at most 1000000) */
+    unsigned min_agree; /* sources that must agree (default 3, at least 1) */
+    bool peers_vote;    /* mesh peers count as sources in the agreement (default false: the
+                           nodes usually follow the same sources, their votes are not
+                           independent) */
+} tb_xc_config;
+
+tb_xc_config tb_xc_config_default(void);
+
+/* One node of the mesh as the local node sees it. The local node itself is listed too, with
+ * offset 0 and uncert 0. Measurements from an origin not listed are ignored. */
+typedef struct tb_xc_peer {
+    const char *name;
+    const char *region;
+    int64_t offset_ns;  /* peer clock − local clock */
+    int64_t uncert_ns;  /* half-width of that offset's uncertainty (delay/2 + the peer's own
+                           error), >= 0 */
+    int64_t sampled_ns; /* local real time of the PING/PONG sample */
+} tb_xc_peer;
+
+/* One verified measurement (measure/), as its origin reported it. */
+typedef struct tb_xc_obs {
+    const char *origin;
+    uint64_t seq;
+    tb_measure_kind kind;
+    const char *source; /* configured name: what identifies the source across nodes */
+    int64_t real_ns;    /* origin's real time when taken (origin's clock) */
+    int64_t offset_ns;  /* source − origin */
+    int64_t delay_ns;
+    int64_t bound_ns;
+    /* Roughtime only, filled by the caller from the re-verified response: */
+    bool has_rt;
+    uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
+    int64_t rt_midp_ns, rt_radi_ns;
+} tb_xc_obs;
+
+/* A configured source: listed so that one nobody can reach is reported unreachable. */
+typedef struct tb_xc_source {
+    tb_measure_kind kind;
+    const char *name;
+} tb_xc_source;
+
+typedef struct tb_xc_input {
+    const tb_xc_peer *peers;
+    size_t n_peers;
+    const tb_xc_obs *obs;
+    size_t n_obs;
+    const tb_xc_source *known;
+    size_t n_known;
+    int64_t now_ns; /* local real time */
+} tb_xc_input;
+
+typedef struct tb_xc_ref {
+    char origin[TB_MEASURE_MAX_ORIGIN + 1];
+    uint64_t seq;
+    size_t obs; /* index into tb_xc_input.obs */
+} tb_xc_ref;
+
+typedef struct tb_xc_verdict {
+    tb_measure_kind kind;
+    char source[TB_MEASURE_MAX_TEXT + 1];
+    tb_xc_verdict_kind verdict;
+    char reason[256];
+    bool has_interval; /* lo/hi hold its combined interval (consistent sources with data) */
+    int64_t lo_ns, hi_ns;
+    unsigned n_nodes, n_regions; /* fresh measurements considered, regions they came from */
+    tb_xc_ref refs[TB_XC_MAX_REFS];
+    size_t n_refs;
+} tb_xc_verdict;
+
+/* The node's estimate of its own clock: offset_ns = true time − local clock (same sign as a
+ * measurement: positive means the local clock is behind), ± uncert_ns. */
+typedef struct tb_xc_estimate {
+    bool valid;
+    int64_t offset_ns, uncert_ns;
+    int64_t lo_ns, hi_ns; /* the agreement interval */
+    unsigned n_agree;     /* voting sources whose interval meets it */
+    unsigned n_voting;    /* consistent voting sources with fresh data */
+} tb_xc_estimate;
+
+/* Two responses of one Roughtime key, `earlier` surely taken before `later` (with every
+ * uncertainty counted), where MIDP_e − RADI_e > MIDP_l + RADI_l: proof of malfeasance. */
+typedef struct tb_xc_violation {
+    uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
+    char source[TB_MEASURE_MAX_TEXT + 1];
+    tb_xc_ref earlier, later;
+} tb_xc_violation;
+
+typedef struct tb_xc_result {
+    tb_xc_verdict *verdicts; /* sorted by (kind, source) */
+    size_t n_verdicts;
+    tb_xc_estimate estimate;
+    tb_xc_violation *violations; /* at most one per Roughtime key */
+    size_t n_violations;
+    size_t n_stale, n_unknown_origin; /* observations ignored */
+    int64_t next_run_ns; /* local real time when a measurement goes stale; INT64_MAX if none */
+} tb_xc_result;
+
+/* Fills *o from a verified measurement: every field but the Roughtime times (has_rt false; the
+ * caller sets has_rt, rt_midp_ns, rt_radi_ns from the re-verified response). o points into m. */
+void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o);
+
+/* Runs the cross-check. Returns 0 and fills *out (free with tb_xc_result_clear), or
+ * TB_ERR_INVAL (bad config, NULL names), TB_ERR_TOO_BIG (over a TB_XC_MAX_ cap), TB_ERR_NOMEM;
+ * on failure *out is empty. cfg NULL means the defaults. */
+TB_WUR int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out);
+
+void tb_xc_result_clear(tb_xc_result *r);
+
+/* One Roughtime exchange for a malfeasance report. */
+typedef struct tb_xc_rt_exchange {
+    const uint8_t *rand;                /* 32 bytes, or NULL (the first of a chain has none) */
+    const uint8_t *pubkey;              /* the server's long-term key, 32 bytes */
+    tb_measure_bytes request, response; /* whole packets */
+} tb_xc_rt_exchange;
+
+/* The exchange of a Roughtime measurement with evidence (pointing into m); TB_ERR_INVAL when m
+ * is not Roughtime or carries no evidence. */
+TB_WUR int tb_xc_exchange_from_measurement(const tb_measurement *m, tb_xc_rt_exchange *x);
+
+/* Writes the RFC 10049 malfeasance report {"responses":[{"rand","publicKey","request",
+ * "response"},...]} (values base64, in the given order) NUL-terminated into buf. Returns 0 and
+ * the length without the NUL in *outlen, TB_ERR_TOO_BIG when it does not fit, TB_ERR_INVAL. */
+TB_WUR int tb_xc_malfeasance_json(const tb_xc_rt_exchange *x, size_t n, char *buf, size_t cap,
+                                  size_t *outlen);
+
+#endif

@@ -1,0 +1,56 @@
+/* Private to crosscheck/: the state of one tb_xc_run and the steps it runs in order. */
+#ifndef TB_CROSSCHECK_INTERNAL_H
+#define TB_CROSSCHECK_INTERNAL_H
+
+#include "crosscheck/crosscheck.h"
+
+/* An observation translated into the local frame. */
+typedef struct xc_tobs {
+    const tb_xc_obs *o;
+    size_t idx; /* in the input */
+    const tb_xc_peer *peer;
+    int64_t t_local; /* when it was taken, local real time */
+    int64_t off;     /* source − local clock */
+    int64_t uncert;  /* of the translation alone (peer offset + its ageing) */
+    int64_t lo, hi;  /* interval in the local frame, all uncertainties included */
+    bool stale;
+} xc_tobs;
+
+typedef struct xc_src {
+    tb_measure_kind kind;
+    const char *name;
+    xc_tobs **latest; /* fresh, the newest per origin */
+    size_t n_latest;
+    const xc_tobs *last_seen; /* newest at all, stale included */
+    unsigned n_regions;
+    const xc_tobs *bad_a, *bad_b; /* a disjoint pair, when inconsistent */
+    bool cross_region;            /* ... from different regions */
+    bool has_interval;
+    int64_t lo, hi; /* intersection of the latest, when consistent */
+} xc_src;
+
+typedef struct xc_ctx {
+    tb_xc_config cfg;
+    const tb_xc_input *in;
+    tb_xc_result *out;
+    xc_tobs *tobs;
+    size_t n_tobs;
+    xc_tobs **pool; /* storage of every src->latest */
+    xc_src *srcs;
+    size_t n_srcs;
+} xc_ctx;
+
+int64_t tb_xc_sat_add(int64_t a, int64_t b);
+int64_t tb_xc_sat_sub(int64_t a, int64_t b);
+
+/* Groups ctx->tobs by source, adds the known sources, checks each for consistency. */
+int tb_xc_build_sources(xc_ctx *ctx);
+/* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
+void tb_xc_agree(xc_ctx *ctx);
+/* One verdict per source into ctx->out. */
+int tb_xc_judge(xc_ctx *ctx);
+/* Roughtime causality violations into ctx->out. */
+int tb_xc_causality(xc_ctx *ctx);
+void tb_xc_ctx_free(xc_ctx *ctx);
+
+#endif

@@ -1,0 +1,146 @@
+/* Grouping by source and the per-source consistency check across nodes and regions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck/internal.h"
+
+static int cmp_key(tb_measure_kind ka, const char *na, tb_measure_kind kb, const char *nb)
+{
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    return strcmp(na, nb);
+}
+
+static int cmp_src(const void *a, const void *b)
+{
+    const xc_src *x = a, *y = b;
+    return cmp_key(x->kind, x->name, y->kind, y->name);
+}
+
+static bool same_source(const xc_tobs *a, const xc_tobs *b)
+{
+    return cmp_key(a->o->kind, a->o->source, b->o->kind, b->o->source) == 0;
+}
+
+static unsigned count_regions(xc_tobs *const *t, size_t n)
+{
+    unsigned k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(t[j]->peer->region, t[i]->peer->region) != 0)
+            j++;
+        k += j == i;
+    }
+    return k;
+}
+
+/* Gap between two intervals, > 0 when they are disjoint (closed intervals: touching overlaps). */
+static int64_t gap(const xc_tobs *a, const xc_tobs *b)
+{
+    int64_t g1 = tb_xc_sat_sub(b->lo, a->hi), g2 = tb_xc_sat_sub(a->lo, b->hi);
+    return g1 > g2 ? g1 : g2;
+}
+
+/* Any two disjoint intervals make the source inconsistent; the widest cross-region gap is the
+ * evidence of choice, a within-region one only when no cross-region pair disagrees. In one
+ * dimension, pairwise overlapping intervals share a common point (Helly), so a consistent
+ * source has a non-empty intersection. */
+static void check_consistency(xc_src *s)
+{
+    int64_t best = 0;
+    for (size_t i = 0; i < s->n_latest; i++)
+        for (size_t j = i + 1; j < s->n_latest; j++) {
+            const xc_tobs *a = s->latest[i], *b = s->latest[j];
+            int64_t g = gap(a, b);
+            bool cross = strcmp(a->peer->region, b->peer->region) != 0;
+            if (g <= 0 || (s->cross_region && !cross))
+                continue;
+            if ((cross && !s->cross_region) || g > best) {
+                best = g;
+                s->bad_a = a;
+                s->bad_b = b;
+                s->cross_region = cross;
+            }
+        }
+    if (s->bad_a != NULL || s->n_latest == 0)
+        return;
+    s->has_interval = true;
+    s->lo = s->latest[0]->lo;
+    s->hi = s->latest[0]->hi;
+    for (size_t i = 1; i < s->n_latest; i++) {
+        if (s->latest[i]->lo > s->lo)
+            s->lo = s->latest[i]->lo;
+        if (s->latest[i]->hi < s->hi)
+            s->hi = s->latest[i]->hi;
+    }
+}
+
+/* Fills s from the sorted run tobs[from..to) of one source. */
+static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *pool_used)
+{
+    s->kind = ctx->tobs[from].o->kind;
+    s->name = ctx->tobs[from].o->source;
+    s->latest = ctx->pool + *pool_used;
+    for (size_t i = from; i < to; i++) {
+        xc_tobs *t = &ctx->tobs[i];
+        ctx->out->n_stale += t->stale;
+        if (s->last_seen == NULL || t->t_local > s->last_seen->t_local)
+            s->last_seen = t;
+        bool first_of_origin = i == from || strcmp(ctx->tobs[i - 1].o->origin, t->o->origin) != 0;
+        if (!first_of_origin)
+            continue;
+        if (t->stale)
+            continue;
+        s->latest[s->n_latest++] = t;
+        int64_t stale_at = tb_xc_sat_add(t->t_local, ctx->cfg.window_ns);
+        if (stale_at < ctx->out->next_run_ns)
+            ctx->out->next_run_ns = stale_at;
+    }
+    *pool_used += s->n_latest;
+    s->n_regions = count_regions(s->latest, s->n_latest);
+    check_consistency(s);
+}
+
+static int add_known(xc_ctx *ctx, size_t n_from_obs)
+{
+    for (size_t i = 0; i < ctx->in->n_known; i++) {
+        xc_src key = {.kind = ctx->in->known[i].kind, .name = ctx->in->known[i].name};
+        if (bsearch(&key, ctx->srcs, n_from_obs, sizeof(key), cmp_src) != NULL)
+            continue;
+        size_t j = n_from_obs;
+        while (j < ctx->n_srcs && cmp_src(&key, &ctx->srcs[j]) != 0)
+            j++;
+        if (j < ctx->n_srcs)
+            continue; /* listed twice */
+        if (ctx->n_srcs >= TB_XC_MAX_SOURCES)
+            return TB_ERR_TOO_BIG;
+        ctx->srcs[ctx->n_srcs++] = key;
+    }
+    qsort(ctx->srcs, ctx->n_srcs, sizeof(*ctx->srcs), cmp_src);
+    return 0;
+}
+
+int tb_xc_build_sources(xc_ctx *ctx)
+{
+    ctx->pool = calloc(ctx->n_tobs ? ctx->n_tobs : 1, sizeof(*ctx->pool));
+    ctx->srcs = calloc(TB_XC_MAX_SOURCES, sizeof(*ctx->srcs));
+    if (ctx->pool == NULL || ctx->srcs == NULL)
+        return TB_ERR_NOMEM;
+    size_t pool_used = 0;
+    for (size_t from = 0, to; from < ctx->n_tobs; from = to) {
+        to = from + 1;
+        while (to < ctx->n_tobs && same_source(&ctx->tobs[from], &ctx->tobs[to]))
+            to++;
+        if (ctx->n_srcs >= TB_XC_MAX_SOURCES)
+            return TB_ERR_TOO_BIG;
+        fill_source(ctx, &ctx->srcs[ctx->n_srcs++], from, to, &pool_used);
+    }
+    return add_known(ctx, ctx->n_srcs);
+}
+
+void tb_xc_ctx_free(xc_ctx *ctx)
+{
+    free(ctx->tobs);
+    free(ctx->pool);
+    free(ctx->srcs);
+}

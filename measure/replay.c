@@ -1,0 +1,223 @@
+/* Receiver checks and per-origin sequence tracking. Origins live in a sorted array (bsearch):
+ * the table is bounded and small (one entry per mesh node). Each entry keeps the newest accepted
+ * sequence and a 64-bit window of which of the 64 below it were accepted, to tell a replay
+ * from a late (out-of-order) message in the counters. */
+#include "measure/replay.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINDOW 64
+
+typedef struct origin_state {
+    char name[TB_MEASURE_MAX_ORIGIN + 1];
+    uint64_t last;   /* newest accepted sequence */
+    uint64_t window; /* bit i: last - 1 - i was accepted */
+} origin_state;
+
+struct tb_measure_replay {
+    tb_measure_replay_config cfg;
+    origin_state *origins;
+    size_t n;
+    uint64_t dropped[TB_MEASURE_DROP_COUNT];
+    uint64_t accepted;
+};
+
+const char *tb_measure_drop_name(int reason)
+{
+    static const char *const names[TB_MEASURE_DROP_COUNT] = {
+        "malformed",    "unknown origin", "expired certificate", "bad signature",
+        "bad evidence", "replay",         "out of order",        "origin table full",
+    };
+    if (reason < 0 || reason >= TB_MEASURE_DROP_COUNT)
+        return "unknown";
+    return names[reason];
+}
+
+tb_measure_replay *tb_measure_replay_new(const tb_measure_replay_config *config)
+{
+    if (config == NULL || config->lookup == NULL)
+        return NULL;
+    tb_measure_replay *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->cfg = *config;
+    if (r->cfg.max_origins == 0)
+        r->cfg.max_origins = 1024;
+    r->origins = calloc(r->cfg.max_origins, sizeof(*r->origins));
+    if (r->origins == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void tb_measure_replay_free(tb_measure_replay *r)
+{
+    if (r == NULL)
+        return;
+    free(r->origins);
+    free(r);
+}
+
+/* Index of origin, or where it would be inserted (with *found false). */
+static size_t find(const tb_measure_replay *r, const char *origin, bool *found)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->origins[mid].name, origin);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static int drop(tb_measure_replay *r, tb_measure_drop reason, tb_measure_drop *why, int err)
+{
+    r->dropped[reason]++;
+    if (why)
+        *why = reason;
+    return err;
+}
+
+static void advance(origin_state *o, uint64_t seq)
+{
+    uint64_t shift = seq - o->last;
+    /* the old newest becomes bit shift-1 of the window */
+    o->window = shift >= WINDOW ? 0 : (o->window << shift) | (1ULL << (shift - 1));
+    if (shift == WINDOW)
+        o->window = 1ULL << (WINDOW - 1);
+    o->last = seq;
+}
+
+/* Verdict on seq for an existing origin, without updating. */
+static int classify(const origin_state *o, uint64_t seq, tb_measure_drop *reason)
+{
+    if (seq > o->last)
+        return 0;
+    uint64_t back = o->last - seq;
+    if (back == 0 || (back <= WINDOW && (o->window >> (back - 1)) & 1))
+        *reason = TB_MEASURE_DROP_REPLAY;
+    else
+        *reason = TB_MEASURE_DROP_OUT_OF_ORDER;
+    return TB_ERR_EXISTS;
+}
+
+static int insert(tb_measure_replay *r, size_t at, const char *origin, uint64_t seq)
+{
+    if (r->n >= r->cfg.max_origins)
+        return TB_ERR_FULL;
+    if (strlen(origin) > TB_MEASURE_MAX_ORIGIN)
+        return TB_ERR_INVAL;
+    memmove(r->origins + at + 1, r->origins + at, (r->n - at) * sizeof(*r->origins));
+    origin_state *o = &r->origins[at];
+    memset(o, 0, sizeof(*o));
+    strcpy(o->name, origin);
+    o->last = seq;
+    r->n++;
+    return 0;
+}
+
+int tb_measure_replay_check_seq(tb_measure_replay *r, const char *origin, uint64_t seq,
+                                tb_measure_drop *why)
+{
+    bool found;
+    size_t i = find(r, origin, &found);
+    if (!found) {
+        int rc = insert(r, i, origin, seq);
+        if (rc == TB_ERR_FULL)
+            return drop(r, TB_MEASURE_DROP_TABLE_FULL, why, rc);
+        if (rc != 0)
+            return drop(r, TB_MEASURE_DROP_MALFORMED, why, rc);
+        return 0;
+    }
+    tb_measure_drop reason;
+    int rc = classify(&r->origins[i], seq, &reason);
+    if (rc != 0)
+        return drop(r, reason, why, rc);
+    advance(&r->origins[i], seq);
+    return 0;
+}
+
+int tb_measure_replay_seed(tb_measure_replay *r, const char *origin, uint64_t seq)
+{
+    bool found;
+    size_t i = find(r, origin, &found);
+    if (!found)
+        return insert(r, i, origin, seq);
+    if (seq > r->origins[i].last)
+        advance(&r->origins[i], seq);
+    return 0;
+}
+
+static bool cert_valid_at(const tb_measure_origin_key *k, int64_t now_real_ns)
+{
+    int64_t now_s = now_real_ns / 1000000000LL;
+    return now_s >= k->not_before && now_s <= k->not_after;
+}
+
+/* Everything but the sequence: key, validity, signature, body, envelope, evidence. */
+static int authenticate(tb_measure_replay *r, const char *origin, uint64_t seq, const uint8_t *body,
+                        size_t len, const uint8_t *sig, int64_t now_real_ns, tb_measurement *out,
+                        tb_measure_drop *why)
+{
+    tb_measure_origin_key key;
+    if (len > TB_MEASURE_BODY_MAX) /* checked first: no signature work for an oversized body */
+        return drop(r, TB_MEASURE_DROP_MALFORMED, why, TB_ERR_TOO_BIG);
+    if (origin == NULL || r->cfg.lookup(r->cfg.arg, origin, &key) != 0)
+        return drop(r, TB_MEASURE_DROP_UNKNOWN_ORIGIN, why, TB_ERR_NOTFOUND);
+    if (!cert_valid_at(&key, now_real_ns))
+        return drop(r, TB_MEASURE_DROP_EXPIRED, why, TB_ERR_STATE);
+    if (tb_measure_verify(body, len, sig, key.ed25519_pub) != 0)
+        return drop(r, TB_MEASURE_DROP_BAD_SIGNATURE, why, TB_ERR_VERIFY);
+    int rc = tb_measure_parse(body, len, out, NULL);
+    if (rc != 0)
+        return drop(r, TB_MEASURE_DROP_MALFORMED, why, rc);
+    /* the signature binds the body; the envelope must say the same */
+    if (strcmp(out->origin, origin) != 0 || out->seq != seq)
+        return drop(r, TB_MEASURE_DROP_MALFORMED, why, TB_ERR_MALFORMED);
+    if (r->cfg.evidence && r->cfg.evidence(r->cfg.arg, out) != 0)
+        return drop(r, TB_MEASURE_DROP_BAD_EVIDENCE, why, TB_ERR_VERIFY);
+    return 0;
+}
+
+int tb_measure_replay_accept(tb_measure_replay *r, const char *origin, uint64_t seq,
+                             const uint8_t *body, size_t len, const uint8_t sig[TB_MEASURE_SIG_LEN],
+                             int64_t now_real_ns, tb_measurement *out, tb_measure_drop *why)
+{
+    int rc = authenticate(r, origin, seq, body, len, sig, now_real_ns, out, why);
+    if (rc == 0)
+        rc = tb_measure_replay_check_seq(r, origin, seq, why);
+    if (rc != 0) {
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
+    r->accepted++;
+    return 0;
+}
+
+uint64_t tb_measure_replay_dropped(const tb_measure_replay *r, tb_measure_drop reason)
+{
+    if ((int)reason < 0 || reason >= TB_MEASURE_DROP_COUNT)
+        return 0;
+    return r->dropped[reason];
+}
+
+uint64_t tb_measure_replay_accepted(const tb_measure_replay *r)
+{
+    return r->accepted;
+}
+
+size_t tb_measure_replay_origins(const tb_measure_replay *r)
+{
+    return r->n;
+}

@@ -1,0 +1,263 @@
+/* Verdicts, reports, retention and the read side of the store. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+static int prepare(tb_store *s, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v2(tb_store_db(s), sql, -1, st, NULL) == SQLITE_OK ? 0 : TB_ERR_IO;
+}
+
+/* Steps a statement with no result rows to its end and finalizes it. */
+static int run_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : TB_ERR_IO;
+}
+
+static void refs_text(const tb_xc_verdict *v, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < v->n_refs && used < cap; i++) {
+        int n = snprintf(buf + used, cap - used, "%s%s:%llu", i ? "," : "", v->refs[i].origin,
+                         (unsigned long long)v->refs[i].seq);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int tb_store_put_verdict(tb_store *s, const tb_xc_verdict *v, int64_t at_ns)
+{
+    char refs[TB_XC_MAX_REFS * (TB_MEASURE_MAX_ORIGIN + 24)];
+    refs_text(v, refs, sizeof(refs));
+    sqlite3_stmt *st;
+    if (prepare(s,
+                "INSERT INTO verdicts(at_ns, kind, source, verdict, reason, refs) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                &st) != 0)
+        return TB_ERR_IO;
+    sqlite3_bind_int64(st, 1, at_ns);
+    sqlite3_bind_int(st, 2, (int)v->kind);
+    sqlite3_bind_text(st, 3, v->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, tb_xc_verdict_name(v->verdict), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, v->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, refs, -1, SQLITE_STATIC);
+    return run_done(st);
+}
+
+int tb_store_put_malfeasance(tb_store *s, const char *source,
+                             const uint8_t pubkey[TB_MEASURE_RT_PK_LEN], const char *json,
+                             int64_t at_ns)
+{
+    sqlite3_stmt *st;
+    if (source == NULL || json == NULL)
+        return TB_ERR_INVAL;
+    if (prepare(s, "INSERT INTO malfeasance(at_ns, source, rt_pubkey, report) VALUES (?, ?, ?, ?)",
+                &st) != 0)
+        return TB_ERR_IO;
+    sqlite3_bind_int64(st, 1, at_ns);
+    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, pubkey, TB_MEASURE_RT_PK_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
+    return run_done(st);
+}
+
+int tb_store_prune(tb_store *s, int64_t now_ns, int64_t keep_ns, uint64_t *deleted)
+{
+    static const char *const sql[] = {
+        "DELETE FROM measurements WHERE received_ns < ?",
+        "DELETE FROM verdicts WHERE at_ns < ?",
+        "DELETE FROM malfeasance WHERE at_ns < ?",
+    };
+    if (keep_ns < 0)
+        return TB_ERR_INVAL;
+    int64_t cutoff = now_ns - keep_ns;
+    if (keep_ns > 0 && now_ns < INT64_MIN + keep_ns)
+        cutoff = INT64_MIN;
+    uint64_t n = 0;
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st;
+        if (prepare(s, sql[i], &st) != 0)
+            return TB_ERR_IO;
+        sqlite3_bind_int64(st, 1, cutoff);
+        if (run_done(st) != 0)
+            return TB_ERR_IO;
+        n += (uint64_t)sqlite3_changes(tb_store_db(s));
+    }
+    if (deleted)
+        *deleted = n;
+    return 0;
+}
+
+#define ROW_COLUMNS                                                                                \
+    "origin, seq, own, kind, source, address, real_ns, offset_ns, delay_ns, bound_ns, "            \
+    "received_ns, body, sig"
+
+static void read_row(sqlite3_stmt *st, int c, tb_store_row *r)
+{
+    r->origin = (const char *)sqlite3_column_text(st, c + 0);
+    r->seq = (uint64_t)sqlite3_column_int64(st, c + 1);
+    r->own = sqlite3_column_int(st, c + 2) != 0;
+    r->kind = (tb_measure_kind)sqlite3_column_int(st, c + 3);
+    r->source = (const char *)sqlite3_column_text(st, c + 4);
+    r->address = (const char *)sqlite3_column_text(st, c + 5);
+    r->real_ns = sqlite3_column_int64(st, c + 6);
+    r->offset_ns = sqlite3_column_int64(st, c + 7);
+    r->delay_ns = sqlite3_column_int64(st, c + 8);
+    r->bound_ns = sqlite3_column_int64(st, c + 9);
+    r->received_ns = sqlite3_column_int64(st, c + 10);
+    r->body = sqlite3_column_blob(st, c + 11);
+    r->body_len = (size_t)sqlite3_column_bytes(st, c + 11);
+    r->sig = sqlite3_column_blob(st, c + 12);
+}
+
+/* Steps st to its end, calling one(st, arg) per row until it returns non-zero; finalizes st. */
+typedef int (*stmt_row_fn)(sqlite3_stmt *st, void *arg);
+
+static int step_all(sqlite3_stmt *st, stmt_row_fn one, void *arg)
+{
+    int rc, out = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (out = one(st, arg)) == 0)
+        ;
+    if (out == 0 && rc != SQLITE_DONE)
+        out = TB_ERR_IO;
+    sqlite3_finalize(st);
+    return out;
+}
+
+typedef struct row_ctx {
+    int col; /* first measurement column */
+    tb_store_row_fn fn;
+    void *arg;
+} row_ctx;
+
+static int one_measurement(sqlite3_stmt *st, void *arg)
+{
+    row_ctx *c = arg;
+    tb_store_row r;
+    read_row(st, c->col, &r);
+    if (sqlite3_column_bytes(st, c->col + 12) != TB_MEASURE_SIG_LEN || r.origin == NULL ||
+        r.source == NULL || r.address == NULL)
+        return TB_ERR_MALFORMED;
+    return c->fn(c->arg, &r);
+}
+
+int tb_store_latest_per_source(tb_store *s, const char *origin, tb_store_row_fn fn, void *arg)
+{
+    /* SQLite fills the bare columns from the row where max() is found */
+    sqlite3_stmt *st;
+    if (prepare(s,
+                "SELECT max(real_ns), " ROW_COLUMNS " FROM measurements "
+                "WHERE ?1 IS NULL OR origin = ?1 GROUP BY kind, source ORDER BY kind, source",
+                &st) != 0)
+        return TB_ERR_IO;
+    sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    row_ctx c = {1, fn, arg};
+    return step_all(st, one_measurement, &c);
+}
+
+int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+    if (prepare(s,
+                "SELECT " ROW_COLUMNS " FROM measurements WHERE received_ns >= ? "
+                "ORDER BY received_ns, id",
+                &st) != 0)
+        return TB_ERR_IO;
+    sqlite3_bind_int64(st, 1, since_ns);
+    row_ctx c = {0, fn, arg};
+    return step_all(st, one_measurement, &c);
+}
+
+typedef struct seq_ctx {
+    tb_store_seq_fn fn;
+    void *arg;
+} seq_ctx;
+
+static int one_seq(sqlite3_stmt *st, void *arg)
+{
+    seq_ctx *c = arg;
+    return c->fn(c->arg, (const char *)sqlite3_column_text(st, 0),
+                 (uint64_t)sqlite3_column_int64(st, 1));
+}
+
+int tb_store_max_seqs(tb_store *s, tb_store_seq_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT origin, max(seq) FROM measurements GROUP BY origin ORDER BY origin",
+                &st) != 0)
+        return TB_ERR_IO;
+    seq_ctx c = {fn, arg};
+    return step_all(st, one_seq, &c);
+}
+
+typedef struct verdict_ctx {
+    tb_store_verdict_fn fn;
+    void *arg;
+} verdict_ctx;
+
+static int one_verdict(sqlite3_stmt *st, void *arg)
+{
+    verdict_ctx *c = arg;
+    tb_store_verdict_row r = {
+        .at_ns = sqlite3_column_int64(st, 0),
+        .kind = (tb_measure_kind)sqlite3_column_int(st, 1),
+        .source = (const char *)sqlite3_column_text(st, 2),
+        .verdict = (const char *)sqlite3_column_text(st, 3),
+        .reason = (const char *)sqlite3_column_text(st, 4),
+        .refs = (const char *)sqlite3_column_text(st, 5),
+    };
+    return c->fn(c->arg, &r);
+}
+
+int tb_store_latest_verdicts(tb_store *s, tb_store_verdict_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+    if (prepare(s,
+                "SELECT max(at_ns), kind, source, verdict, reason, refs FROM verdicts "
+                "GROUP BY kind, source ORDER BY kind, source",
+                &st) != 0)
+        return TB_ERR_IO;
+    verdict_ctx c = {fn, arg};
+    return step_all(st, one_verdict, &c);
+}
+
+static int count(tb_store *s, const char *table, uint64_t *n)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    sqlite3_stmt *st;
+    if (prepare(s, sql, &st) != 0)
+        return TB_ERR_IO;
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : TB_ERR_IO;
+}
+
+int tb_store_counts(tb_store *s, uint64_t *measurements, uint64_t *verdicts, uint64_t *reports)
+{
+    int rc = count(s, "measurements", measurements);
+    if (rc == 0)
+        rc = count(s, "verdicts", verdicts);
+    if (rc == 0)
+        rc = count(s, "malfeasance", reports);
+    return rc;
+}
+
+int tb_store_check(tb_store *s)
+{
+    sqlite3_stmt *st;
+    if (prepare(s, "PRAGMA integrity_check", &st) != 0)
+        return TB_ERR_IO;
+    const char *first =
+        sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int ok = first != NULL && strcmp(first, "ok") == 0;
+    sqlite3_finalize(st);
+    return ok ? 0 : TB_ERR_MALFORMED;
+}

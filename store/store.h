@@ -1,0 +1,112 @@
+/* store/store: the node's history in SQLite (issue 6, adr/0008): own and verified peers'
+ * measurements (the signed body, evidence included, and the signature, so every row can be
+ * verified again), verdicts, malfeasance reports, and the node's own measurement sequence,
+ * which never repeats, also after kill -9.
+ *
+ * One database file, tbnode.db in the state directory (created 0600), in WAL mode with
+ * synchronous=NORMAL: a committed write survives the process being killed (it is in the WAL,
+ * in the OS's hands); the sequence reservation is committed with synchronous=FULL so it
+ * survives a power loss as well. The schema is versioned (table schema_version) and migrated
+ * forward on open; a database newer than this build is refused.
+ *
+ * Sequence numbers are reserved in blocks: before handing out a number from a new block the
+ * store durably records the end of the block, and a restarted store continues from there (it
+ * skips what was left of the block, never reuses a number).
+ *
+ * This module does I/O by nature (it is the edge), but never reads a clock: every time is an
+ * argument. Not thread-safe: one tb_store per thread. */
+#ifndef TB_STORE_STORE_H
+#define TB_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "crosscheck/crosscheck.h"
+#include "measure/measurement.h"
+
+#define TB_STORE_FILE "tbnode.db"
+#define TB_STORE_SCHEMA_VERSION 1
+
+typedef struct tb_store tb_store;
+
+typedef struct tb_store_config {
+    const char *dir;    /* state directory; must exist */
+    uint32_t seq_block; /* sequence numbers reserved at a time (default 1024) */
+} tb_store_config;
+
+/* Opens (creating and migrating) dir/tbnode.db. On failure returns TB_ERR_IO (cannot open or
+ * write), TB_ERR_UNSUPPORTED (schema newer than this build), TB_ERR_MALFORMED (not a tbnode
+ * database, or corrupt), and err says "PATH: what" for the operator. */
+TB_WUR int tb_store_open(const tb_store_config *cfg, tb_store **out, char *err, size_t errlen);
+void tb_store_close(tb_store *s);
+
+/* The next own sequence number (starting at 1). Returns TB_ERR_IO when the reservation could
+ * not be made durable: then no number is handed out. */
+TB_WUR int tb_store_next_seq(tb_store *s, uint64_t *seq);
+
+/* Stores one measurement: m as parsed from (or encoded into) body, sig its signature, own true
+ * for the node's own. TB_ERR_EXISTS when (origin, seq) is stored already. */
+TB_WUR int tb_store_put_measurement(tb_store *s, const tb_measurement *m, bool own,
+                                    const uint8_t *body, size_t len,
+                                    const uint8_t sig[TB_MEASURE_SIG_LEN], int64_t received_ns);
+
+/* Stores a verdict with its reason and references ("origin:seq" comma-separated). */
+TB_WUR int tb_store_put_verdict(tb_store *s, const tb_xc_verdict *v, int64_t at_ns);
+
+/* Stores a malfeasance report (the RFC JSON) about the Roughtime key pubkey. */
+TB_WUR int tb_store_put_malfeasance(tb_store *s, const char *source,
+                                    const uint8_t pubkey[TB_MEASURE_RT_PK_LEN], const char *json,
+                                    int64_t at_ns);
+
+/* Deletes measurements received, and verdicts and reports made, before now_ns − keep_ns.
+ * *deleted (may be NULL) gets the number of rows removed. */
+TB_WUR int tb_store_prune(tb_store *s, int64_t now_ns, int64_t keep_ns, uint64_t *deleted);
+
+/* A stored measurement, valid during the callback only. */
+typedef struct tb_store_row {
+    const char *origin;
+    uint64_t seq;
+    bool own;
+    tb_measure_kind kind;
+    const char *source, *address;
+    int64_t real_ns, offset_ns, delay_ns, bound_ns, received_ns;
+    const uint8_t *body, *sig;
+    size_t body_len;
+} tb_store_row;
+
+/* Callbacks return 0 to go on, anything else to stop (which the query then returns). */
+typedef int (*tb_store_row_fn)(void *arg, const tb_store_row *row);
+
+/* The newest measurement (by real_ns) per (kind, source) taken by origin (NULL: by anyone),
+ * in (kind, source) order: the status view. */
+TB_WUR int tb_store_latest_per_source(tb_store *s, const char *origin, tb_store_row_fn fn,
+                                      void *arg);
+
+/* Every measurement received at or after since_ns, oldest first: to rebuild the cross-check's
+ * input after a restart. */
+TB_WUR int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void *arg);
+
+/* The highest stored sequence per origin: to seed measure/replay after a restart. */
+typedef int (*tb_store_seq_fn)(void *arg, const char *origin, uint64_t seq);
+TB_WUR int tb_store_max_seqs(tb_store *s, tb_store_seq_fn fn, void *arg);
+
+typedef struct tb_store_verdict_row {
+    tb_measure_kind kind;
+    const char *source, *verdict, *reason, *refs;
+    int64_t at_ns;
+} tb_store_verdict_row;
+typedef int (*tb_store_verdict_fn)(void *arg, const tb_store_verdict_row *row);
+
+/* The newest verdict per (kind, source), in (kind, source) order. */
+TB_WUR int tb_store_latest_verdicts(tb_store *s, tb_store_verdict_fn fn, void *arg);
+
+/* Rows in the three tables (for status and tests). */
+TB_WUR int tb_store_counts(tb_store *s, uint64_t *measurements, uint64_t *verdicts,
+                           uint64_t *reports);
+
+/* PRAGMA integrity_check: 0 when "ok", TB_ERR_MALFORMED otherwise. */
+TB_WUR int tb_store_check(tb_store *s);
+
+#endif

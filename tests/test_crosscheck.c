@@ -1,0 +1,521 @@
+/* Tests of crosscheck/ (adr/0008): three nodes in three regions with their own clock offsets;
+ * honest, shifted and split sources; borderline intervals; stale and missing data; Roughtime
+ * causality across the mesh; the malfeasance report's exact JSON. Peers' reports are made in
+ * their own clock frame, so a wrong sign anywhere in the translation fails these tests. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck/crosscheck.h"
+#include "tests/tb_test.h"
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+static const int64_t NOW = 1763700000LL * SEC;
+
+/* The true offset of each node's clock: truth − node clock. Node a is the local node. */
+typedef struct world {
+    tb_xc_peer peers[4];
+    int64_t behind[4]; /* truth − node clock */
+    size_t n_peers;
+    tb_xc_obs obs[256];
+    size_t n_obs;
+    uint64_t seq;
+    tb_xc_source known[8];
+    size_t n_known;
+} world;
+
+static void world_init(world *w)
+{
+    memset(w, 0, sizeof(*w));
+    static const char *names[] = {"a", "b", "c"}, *regions[] = {"eu", "us", "ap"};
+    static const int64_t behind[] = {5 * MS, -295 * MS, 155 * MS};
+    for (int i = 0; i < 3; i++) {
+        w->behind[i] = behind[i];
+        /* peer − local = (truth − local) − (truth − peer) */
+        w->peers[i] = (tb_xc_peer){names[i], regions[i], behind[0] - behind[i], i ? 1 * MS : 0,
+                                   NOW - 2 * SEC};
+    }
+    w->n_peers = 3;
+    w->seq = 1;
+}
+
+/* Node `node` measures `src` at true time NOW + at; the source is `lie` off the truth. */
+static tb_xc_obs *measure(world *w, int node, tb_measure_kind kind, const char *src, int64_t lie,
+                          int64_t at)
+{
+    tb_xc_obs *o = &w->obs[w->n_obs++];
+    memset(o, 0, sizeof(*o));
+    o->origin = w->peers[node].name;
+    o->seq = w->seq++;
+    o->kind = kind;
+    o->source = src;
+    int64_t truth = NOW + w->behind[0] + at; /* local clock NOW + at */
+    o->real_ns = truth - w->behind[node];    /* what that node's clock read */
+    o->offset_ns = w->behind[node] + lie;    /* source − node clock */
+    o->delay_ns = 2 * MS;
+    o->bound_ns = 10 * MS;
+    return o;
+}
+
+static void everyone_measures(world *w, tb_measure_kind kind, const char *src, int64_t lie)
+{
+    for (int n = 0; n < (int)w->n_peers; n++)
+        measure(w, n, kind, src, lie, -1 * SEC);
+}
+
+/* The acceptance scenario's sources: three honest, one 2 s ahead for everyone. */
+static void three_honest_and_a_liar(world *w)
+{
+    everyone_measures(w, TB_MEASURE_NTP, "ntp-1", 0);
+    everyone_measures(w, TB_MEASURE_NTP, "ntp-2", 0);
+    everyone_measures(w, TB_MEASURE_ROUGHTIME, "rt-1", 0);
+    everyone_measures(w, TB_MEASURE_NTP, "liar", 2 * SEC);
+}
+
+/* Every clock exact and every peer offset known exactly. */
+static void world_exact(world *w)
+{
+    world_init(w);
+    for (int i = 0; i < 3; i++) {
+        w->behind[i] = 0;
+        w->peers[i].offset_ns = 0;
+        w->peers[i].uncert_ns = 0;
+    }
+}
+
+static int run(const world *w, const tb_xc_config *cfg, tb_xc_result *r)
+{
+    tb_xc_input in = {w->peers, w->n_peers, w->obs, w->n_obs, w->known, w->n_known, NOW};
+    return tb_xc_run(cfg, &in, r);
+}
+
+static const tb_xc_verdict *verdict(const tb_xc_result *r, const char *src)
+{
+    for (size_t i = 0; i < r->n_verdicts; i++)
+        if (strcmp(r->verdicts[i].source, src) == 0)
+            return &r->verdicts[i];
+    return NULL;
+}
+
+static int verdict_of(const tb_xc_result *r, const char *src)
+{
+    const tb_xc_verdict *v = verdict(r, src);
+    return v ? (int)v->verdict : -1;
+}
+
+static bool cites(const tb_xc_verdict *v, const char *origin)
+{
+    for (size_t i = 0; i < v->n_refs; i++)
+        if (strcmp(v->refs[i].origin, origin) == 0)
+            return true;
+    return false;
+}
+
+static void test_shifted_source_is_falseticker(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_verdicts, 4);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "rt-1"), TB_XC_OK);
+    const tb_xc_verdict *v = verdict(&r, "liar");
+    TB_REQUIRE(v != NULL);
+    TB_CHECK_EQ(v->verdict, TB_XC_FALSETICKER);
+    TB_CHECK_EQ(v->n_regions, 3);
+    TB_CHECK_EQ(v->n_refs, 3);
+    TB_CHECK(cites(v, "a") && cites(v, "b") && cites(v, "c"));
+    TB_CHECK(strstr(v->reason, "lies outside the agreement") != NULL);
+    TB_CHECK(strstr(v->reason, "3 of 4 sources") != NULL);
+    /* the liar's interval sits 2 s above the truth (+5 ms for the local clock) */
+    TB_CHECK(v->lo_ns <= 2005 * MS && v->hi_ns >= 2005 * MS);
+    /* the estimate: the local clock is 5 ms behind */
+    TB_CHECK(r.estimate.valid);
+    TB_CHECK_EQ(r.estimate.n_agree, 3);
+    TB_CHECK_EQ(r.estimate.n_voting, 4);
+    TB_CHECK(llabs(r.estimate.offset_ns - 5 * MS) <= r.estimate.uncert_ns);
+    TB_CHECK(r.estimate.uncert_ns <= 11 * MS); /* 10 ms bounds, 1 ms peer uncertainty */
+    TB_CHECK(r.estimate.lo_ns <= 5 * MS && r.estimate.hi_ns >= 5 * MS);
+    /* sorted by (kind, name): ntp first */
+    TB_CHECK_STR(r.verdicts[0].source, "liar");
+    TB_CHECK_STR(r.verdicts[3].source, "rt-1");
+    TB_CHECK_EQ(r.next_run_ns, NOW - 1 * SEC + 600 * SEC);
+    tb_xc_result_clear(&r);
+}
+
+/* The brief's smallest case: two honest sources and one shifted. Three agreeing sources are
+ * required by default, so nothing can be judged; with min_agree 2, 2 of 3 is a majority. */
+static void test_two_honest_one_shifted(void)
+{
+    world w;
+    world_init(&w);
+    everyone_measures(&w, TB_MEASURE_NTP, "ntp-1", 0);
+    everyone_measures(&w, TB_MEASURE_NTP, "ntp-2", 0);
+    everyone_measures(&w, TB_MEASURE_NTP, "liar", -2 * SEC);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_INSUFFICIENT);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_INSUFFICIENT);
+    TB_CHECK(!r.estimate.valid);
+    TB_CHECK(strstr(verdict(&r, "liar")->reason, "need 3 agreeing") != NULL);
+    tb_xc_result_clear(&r);
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.min_agree = 2;
+    TB_REQUIRE(run(&w, &cfg, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    tb_xc_result_clear(&r);
+}
+
+static void test_split_source_is_inconsistent(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    measure(&w, 0, TB_MEASURE_NTP, "split", 0, -3 * SEC);
+    measure(&w, 1, TB_MEASURE_NTP, "split", 2 * SEC, -3 * SEC); /* lies to region us only */
+    measure(&w, 2, TB_MEASURE_NTP, "split", 0, -3 * SEC);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    const tb_xc_verdict *v = verdict(&r, "split");
+    TB_REQUIRE(v != NULL);
+    TB_CHECK_EQ(v->verdict, TB_XC_INCONSISTENT);
+    TB_CHECK_EQ(v->n_refs, 2);
+    TB_CHECK(cites(v, "b"));
+    TB_CHECK(strstr(v->reason, "(region us)") != NULL);
+    TB_CHECK(strstr(v->reason, "disjoint") != NULL);
+    TB_CHECK(!v->has_interval);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "rt-1"), TB_XC_OK);
+    TB_CHECK_EQ(r.estimate.n_voting, 4); /* the split source does not vote */
+    tb_xc_result_clear(&r);
+}
+
+/* A wrong translation (sign) would make honest sources inconsistent: peer offsets here are
+ * hundreds of ms, far beyond the 10 ms bounds. */
+static void test_translation_sign(void)
+{
+    world w;
+    world_init(&w);
+    measure(&w, 1, TB_MEASURE_NTP, "ntp-1", 0, -1 * SEC);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    const tb_xc_verdict *v = verdict(&r, "ntp-1");
+    TB_REQUIRE(v != NULL && v->has_interval);
+    /* node b's clock is 300 ms ahead of a's; what b saw, seen from a: +5 ms */
+    TB_CHECK(v->lo_ns <= 5 * MS && v->hi_ns >= 5 * MS);
+    TB_CHECK(v->hi_ns - v->lo_ns < 30 * MS);
+    tb_xc_result_clear(&r);
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static int64_t jitter(int64_t range) /* uniform in [-range, range] */
+{
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (int64_t)((rng >> 11) % (uint64_t)(2 * range + 1)) - range;
+}
+
+/* Honest sources with noise inside their bounds, and peer offsets off by less than their
+ * uncertainty, are never flagged. */
+static void test_honest_never_flagged(void)
+{
+    static const char *names[] = {"s0", "s1", "s2", "s3", "s4"};
+    for (int round = 0; round < 300; round++) {
+        world w;
+        world_init(&w);
+        for (int i = 1; i < 3; i++) {
+            w.peers[i].uncert_ns = 1 * MS + jitter(1 * MS) + 1 * MS;
+            w.peers[i].offset_ns += jitter(w.peers[i].uncert_ns);
+        }
+        for (int s = 0; s < 5; s++)
+            for (int n = 0; n < 3; n++) {
+                tb_xc_obs *o = measure(&w, n, s % 2 ? TB_MEASURE_NTP : TB_MEASURE_ROUGHTIME,
+                                       names[s], 0, -jitter(300 * SEC) - 300 * SEC);
+                o->bound_ns = 1 * MS + jitter(1 * MS) + 1 * MS;
+                o->offset_ns += jitter(o->bound_ns);
+            }
+        tb_xc_result r;
+        TB_REQUIRE(run(&w, NULL, &r) == 0);
+        for (size_t i = 0; i < r.n_verdicts; i++)
+            if (r.verdicts[i].verdict != TB_XC_OK) {
+                fprintf(stderr, "round %d: %s: %s\n", round, r.verdicts[i].source,
+                        r.verdicts[i].reason);
+                TB_CHECK_EQ(r.verdicts[i].verdict, TB_XC_OK);
+            }
+        TB_CHECK(r.estimate.valid && r.estimate.n_agree == 5);
+        TB_CHECK(llabs(r.estimate.offset_ns - 5 * MS) <= r.estimate.uncert_ns);
+        tb_xc_result_clear(&r);
+    }
+}
+
+/* Exact edges: no drift, peers with exact offsets, measurements taken now. */
+static void test_borderline(void)
+{
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.drift_ppb = 0;
+    for (int64_t extra = 0; extra <= 1; extra++) {
+        world w;
+        world_exact(&w);
+        /* [-10, 10] ms from a, [10, 30] ms (+extra ns) from b: touching overlaps */
+        measure(&w, 0, TB_MEASURE_NTP, "edge", 0, 0);
+        measure(&w, 1, TB_MEASURE_NTP, "edge", 20 * MS + extra, 0);
+        tb_xc_result r;
+        TB_REQUIRE(run(&w, &cfg, &r) == 0);
+        TB_CHECK_EQ(verdict_of(&r, "edge"), extra ? TB_XC_INCONSISTENT : TB_XC_INSUFFICIENT);
+        if (!extra) {
+            TB_CHECK_EQ(verdict(&r, "edge")->lo_ns, 10 * MS);
+            TB_CHECK_EQ(verdict(&r, "edge")->hi_ns, 10 * MS);
+        }
+        tb_xc_result_clear(&r);
+
+        /* agreement of three at [-10, 10] ms; a fourth touching it at 10 ms is ok */
+        world_exact(&w);
+        measure(&w, 0, TB_MEASURE_NTP, "h1", 0, 0);
+        measure(&w, 0, TB_MEASURE_NTP, "h2", 0, 0);
+        measure(&w, 0, TB_MEASURE_NTP, "h3", 0, 0);
+        measure(&w, 0, TB_MEASURE_NTP, "near", 20 * MS + extra, 0);
+        TB_REQUIRE(run(&w, &cfg, &r) == 0);
+        TB_CHECK_EQ(verdict_of(&r, "near"), extra ? TB_XC_FALSETICKER : TB_XC_OK);
+        TB_CHECK_EQ(r.estimate.offset_ns, extra ? 0 : 10 * MS);
+        TB_CHECK_EQ(r.estimate.lo_ns, extra ? -10 * MS : 10 * MS);
+        TB_CHECK_EQ(r.estimate.hi_ns, 10 * MS);
+        TB_CHECK_EQ(r.estimate.n_agree, extra ? 3 : 4);
+        tb_xc_result_clear(&r);
+    }
+}
+
+static void test_insufficient_data(void)
+{
+    world w;
+    world_init(&w);
+    everyone_measures(&w, TB_MEASURE_NTP, "x1", 0);
+    everyone_measures(&w, TB_MEASURE_NTP, "x2", 0);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "x1"), TB_XC_INSUFFICIENT);
+    TB_CHECK_EQ(verdict(&r, "x1")->n_refs, 3);
+    tb_xc_result_clear(&r);
+    /* four sources split two against two: no majority */
+    everyone_measures(&w, TB_MEASURE_NTP, "y1", 3 * SEC);
+    everyone_measures(&w, TB_MEASURE_NTP, "y2", 3 * SEC);
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    for (size_t i = 0; i < r.n_verdicts; i++)
+        TB_CHECK_EQ(r.verdicts[i].verdict, TB_XC_INSUFFICIENT);
+    TB_CHECK(!r.estimate.valid);
+    TB_CHECK_EQ(r.estimate.n_voting, 4);
+    tb_xc_result_clear(&r);
+    /* peers do not vote by default, but are judged */
+    everyone_measures(&w, TB_MEASURE_NTP, "x3", 0);
+    measure(&w, 0, TB_MEASURE_PEER, "b", w.behind[0] - w.behind[1] + 900 * MS, -1 * SEC);
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "x3"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "y1"), TB_XC_FALSETICKER);
+    TB_CHECK_EQ(verdict_of(&r, "b"), TB_XC_FALSETICKER);
+    TB_CHECK_EQ(r.estimate.n_voting, 5);
+    tb_xc_result_clear(&r);
+}
+
+static void test_stale_and_unreachable(void)
+{
+    world w;
+    world_init(&w);
+    everyone_measures(&w, TB_MEASURE_NTP, "ntp-1", 0);
+    everyone_measures(&w, TB_MEASURE_NTP, "ntp-2", 0);
+    everyone_measures(&w, TB_MEASURE_NTP, "ntp-3", 0);
+    /* it lied long ago (older than the 600 s window) and is honest now */
+    for (int n = 0; n < 3; n++)
+        measure(&w, n, TB_MEASURE_NTP, "reformed", 2 * SEC, -700 * SEC);
+    everyone_measures(&w, TB_MEASURE_NTP, "reformed", 0);
+    /* gone silent: only old measurements */
+    measure(&w, 2, TB_MEASURE_NTP, "silent", 0, -900 * SEC);
+    measure(&w, 2, TB_MEASURE_NTP, "silent", 0, -800 * SEC);
+    /* from the far future: as good as stale */
+    measure(&w, 1, TB_MEASURE_NTP, "future", 0, 900 * SEC);
+    w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_ROUGHTIME, "never"};
+    w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "ntp-1"};
+    /* from a node nobody knows */
+    tb_xc_obs *o = measure(&w, 0, TB_MEASURE_NTP, "ntp-1", 5 * SEC, 0);
+    o->origin = "mallory";
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_verdicts, 7);
+    TB_CHECK_EQ(verdict_of(&r, "reformed"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    const tb_xc_verdict *v = verdict(&r, "silent");
+    TB_REQUIRE(v != NULL);
+    TB_CHECK_EQ(v->verdict, TB_XC_UNREACHABLE);
+    TB_CHECK_EQ(v->n_refs, 1);
+    TB_CHECK_EQ(v->refs[0].seq, w.obs[v->refs[0].obs].seq);
+    TB_CHECK_EQ(w.obs[v->refs[0].obs].real_ns, NOW + w.behind[0] - 800 * SEC - w.behind[2]);
+    v = verdict(&r, "never");
+    TB_REQUIRE(v != NULL);
+    TB_CHECK_EQ(v->verdict, TB_XC_UNREACHABLE);
+    TB_CHECK_EQ(v->n_refs, 0);
+    TB_CHECK_EQ(verdict_of(&r, "future"), TB_XC_UNREACHABLE);
+    TB_CHECK_EQ(r.n_stale, 3 + 2 + 1);
+    TB_CHECK_EQ(r.n_unknown_origin, 1);
+    tb_xc_result_clear(&r);
+}
+
+static void test_bad_input(void)
+{
+    world w;
+    world_init(&w);
+    measure(&w, 0, TB_MEASURE_NTP, "x", 0, 0)->bound_ns = -1;
+    tb_xc_result r;
+    TB_CHECK_EQ(run(&w, NULL, &r), TB_ERR_INVAL);
+    TB_CHECK(r.verdicts == NULL);
+    world_init(&w);
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.window_ns = 0;
+    TB_CHECK_EQ(run(&w, &cfg, &r), TB_ERR_INVAL);
+    /* extreme values saturate instead of overflowing (UBSan checks): b's interval ends near
+     * +0.3 s, c's begins near INT64_MAX */
+    tb_xc_obs *o = measure(&w, 1, TB_MEASURE_NTP, "wild", 0, 0);
+    o->offset_ns = INT64_MIN;
+    o->bound_ns = INT64_MAX;
+    o = measure(&w, 2, TB_MEASURE_NTP, "wild", 0, 0);
+    o->offset_ns = INT64_MAX;
+    TB_CHECK_EQ(run(&w, NULL, &r), 0);
+    TB_CHECK_EQ(verdict_of(&r, "wild"), TB_XC_INCONSISTENT);
+    tb_xc_result_clear(&r);
+}
+
+/* Roughtime: response i taken before j with MIDP_i − RADI_i > MIDP_j + RADI_j. */
+static tb_xc_obs *rt(world *w, int node, int64_t at, int64_t midp_minus_truth, int64_t radi)
+{
+    tb_xc_obs *o = measure(w, node, TB_MEASURE_ROUGHTIME, "rt-1", 0, at);
+    o->has_rt = true;
+    memset(o->rt_pubkey, 0x42, sizeof(o->rt_pubkey));
+    o->rt_midp_ns = NOW + w->behind[0] + at + midp_minus_truth;
+    o->rt_radi_ns = radi;
+    return o;
+}
+
+static void test_causality(void)
+{
+    world w;
+    world_init(&w);
+    /* honest answers, one per node, 10 s apart: nothing to report */
+    rt(&w, 1, -30 * SEC, 0, 1 * SEC);
+    rt(&w, 2, -20 * SEC, 0, 1 * SEC);
+    rt(&w, 0, -10 * SEC, 0, 1 * SEC);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_violations, 0);
+    tb_xc_result_clear(&r);
+    /* node c (clock 150 ms behind) asks 200 ms after node b (300 ms ahead) and gets a MIDP 20 s
+     * earlier: by the raw clocks c's stamp is not even later than b's; translated it is. */
+    world_init(&w);
+    tb_xc_obs *e = rt(&w, 1, -200 * MS, 0, 1 * SEC);
+    tb_xc_obs *l = rt(&w, 2, 0, -20 * SEC, 1 * SEC);
+    TB_CHECK(l->real_ns < e->real_ns);
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_REQUIRE(r.n_violations == 1);
+    TB_CHECK_STR(r.violations[0].earlier.origin, "b");
+    TB_CHECK_STR(r.violations[0].later.origin, "c");
+    TB_CHECK_EQ(r.violations[0].earlier.seq, e->seq);
+    TB_CHECK_EQ(r.violations[0].later.obs, 1);
+    TB_CHECK_STR(r.violations[0].source, "rt-1");
+    TB_CHECK_EQ(r.violations[0].rt_pubkey[0], 0x42);
+    tb_xc_result_clear(&r);
+    /* the same answers too close in time to be sure of their order: no report */
+    world_init(&w);
+    rt(&w, 1, -1 * MS, 0, 1 * SEC);
+    rt(&w, 2, 0, -20 * SEC, 1 * SEC);
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_violations, 0);
+    tb_xc_result_clear(&r);
+    /* radii that cover the difference: consistent */
+    world_init(&w);
+    rt(&w, 1, -10 * SEC, 0, 10 * SEC);
+    rt(&w, 2, 0, -20 * SEC, 10 * SEC);
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_violations, 0);
+    tb_xc_result_clear(&r);
+}
+
+static void test_malfeasance_json(void)
+{
+    uint8_t pk[32] = {0}, rand[32];
+    memset(rand, 0xff, sizeof(rand));
+    tb_xc_rt_exchange x[2] = {
+        {NULL, pk, {(const uint8_t *)"abc", 3}, {(const uint8_t *)"hello", 5}},
+        {rand, pk, {(const uint8_t *)"ab", 2}, {(const uint8_t *)"a", 1}},
+    };
+    const char *want =
+        "{\"responses\":[{\"publicKey\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+        "\"request\":\"YWJj\",\"response\":\"aGVsbG8=\"},"
+        "{\"rand\":\"//////////////////////////////////////////8=\","
+        "\"publicKey\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+        "\"request\":\"YWI=\",\"response\":\"YQ==\"}]}";
+    char buf[600];
+    size_t n = 0;
+    TB_REQUIRE(tb_xc_malfeasance_json(x, 2, buf, sizeof(buf), &n) == 0);
+    TB_CHECK_STR(buf, want);
+    TB_CHECK_EQ(n, strlen(want));
+    for (size_t cap = 1; cap <= strlen(want); cap++)
+        TB_CHECK_EQ(tb_xc_malfeasance_json(x, 2, buf, cap, &n), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(tb_xc_malfeasance_json(x, 2, buf, strlen(want) + 1, &n), 0);
+    x[1].response.len = 0;
+    TB_CHECK_EQ(tb_xc_malfeasance_json(x, 2, buf, sizeof(buf), &n), TB_ERR_INVAL);
+}
+
+/* From measure/ to the cross-check and the report: a parsed measurement's fields carry over. */
+static void test_from_measurement(void)
+{
+    tb_measurement m;
+    memset(&m, 0, sizeof(m));
+    strcpy(m.origin, "b");
+    m.kind = TB_MEASURE_ROUGHTIME;
+    strcpy(m.source_name, "rt-1");
+    m.has_rt_pubkey = true;
+    memset(m.rt_pubkey, 7, 32);
+    m.seq = 9;
+    m.real_ns = 11;
+    m.offset_ns = -12;
+    m.delay_ns = 13;
+    m.bound_ns = 14;
+    tb_xc_obs o;
+    tb_xc_obs_from_measurement(&m, &o);
+    TB_CHECK_STR(o.origin, "b");
+    TB_CHECK_STR(o.source, "rt-1");
+    TB_CHECK_EQ(o.kind, TB_MEASURE_ROUGHTIME);
+    TB_CHECK(o.seq == 9 && o.real_ns == 11 && o.offset_ns == -12 && o.delay_ns == 13 &&
+             o.bound_ns == 14);
+    TB_CHECK(!o.has_rt && o.rt_pubkey[31] == 7);
+    tb_xc_rt_exchange x;
+    TB_CHECK_EQ(tb_xc_exchange_from_measurement(&m, &x), TB_ERR_INVAL); /* no evidence */
+    m.ev_request = (tb_measure_bytes){(const uint8_t *)"abc", 3};
+    m.ev_response = (tb_measure_bytes){(const uint8_t *)"hello", 5};
+    TB_REQUIRE(tb_xc_exchange_from_measurement(&m, &x) == 0);
+    TB_CHECK(x.rand == NULL && x.pubkey == m.rt_pubkey && x.request.len == 3);
+    m.has_rand = true;
+    TB_REQUIRE(tb_xc_exchange_from_measurement(&m, &x) == 0);
+    TB_CHECK(x.rand == m.rand);
+    m.kind = TB_MEASURE_NTP;
+    TB_CHECK_EQ(tb_xc_exchange_from_measurement(&m, &x), TB_ERR_INVAL);
+}
+
+int main(void)
+{
+    TB_RUN(test_shifted_source_is_falseticker);
+    TB_RUN(test_two_honest_one_shifted);
+    TB_RUN(test_split_source_is_inconsistent);
+    TB_RUN(test_translation_sign);
+    TB_RUN(test_honest_never_flagged);
+    TB_RUN(test_borderline);
+    TB_RUN(test_insufficient_data);
+    TB_RUN(test_stale_and_unreachable);
+    TB_RUN(test_bad_input);
+    TB_RUN(test_causality);
+    TB_RUN(test_malfeasance_json);
+    TB_RUN(test_from_measurement);
+    return TB_DONE();
+}

@@ -1,0 +1,362 @@
+/* Tests of store/ (adr/0008) on a real SQLite file in a fresh temporary directory: data kept
+ * across reopen, sequence numbers never reused after a child writing in a loop is killed with
+ * SIGKILL, retention, schema version checks, and errors that name the file. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "tests/tb_test.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    strcpy(dir, "/tmp/tb-store-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void remove_dir(void)
+{
+    static const char *const files[] = {"tbnode.db", "tbnode.db-wal", "tbnode.db-shm"};
+    char p[128];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static tb_store *open_store(uint32_t block)
+{
+    tb_store_config cfg = {dir, block};
+    tb_store *s = NULL;
+    char err[256];
+    if (tb_store_open(&cfg, &s, err, sizeof(err)) != 0)
+        fprintf(stderr, "open: %s\n", err);
+    return s;
+}
+
+static tb_measurement meas(const char *origin, uint64_t seq, const char *src, int64_t real_ns)
+{
+    tb_measurement m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.origin, sizeof(m.origin), "%s", origin);
+    m.kind = TB_MEASURE_NTP;
+    snprintf(m.source_name, sizeof(m.source_name), "%s", src);
+    strcpy(m.source_addr, "127.0.0.70:123");
+    m.seq = seq;
+    m.real_ns = real_ns;
+    m.offset_ns = (int64_t)seq * 1000;
+    m.delay_ns = 2;
+    m.bound_ns = 3;
+    return m;
+}
+
+static int put(tb_store *s, const tb_measurement *m, bool own, int64_t received)
+{
+    uint8_t body[TB_MEASURE_BODY_MAX], sig[64];
+    size_t n;
+    memset(sig, 0x5a, sizeof(sig));
+    int rc = tb_measure_encode(m, body, sizeof(body), &n);
+    return rc ? rc : tb_store_put_measurement(s, m, own, body, n, sig, received);
+}
+
+typedef struct collected {
+    char what[8][128];
+    int n;
+} collected;
+
+static int collect_row(void *arg, const tb_store_row *r)
+{
+    collected *c = arg;
+    tb_measurement m;
+    /* the stored body is the measurement itself */
+    if (tb_measure_parse(r->body, r->body_len, &m, NULL) != 0 || m.seq != r->seq ||
+        strcmp(m.origin, r->origin) != 0 || r->sig[0] != 0x5a)
+        return -1;
+    if (c->n < 8)
+        snprintf(c->what[c->n++], 128, "%s/%s/%llu/%lld", r->origin, r->source,
+                 (unsigned long long)r->seq, (long long)r->offset_ns);
+    return 0;
+}
+
+static int collect_verdict(void *arg, const tb_store_verdict_row *r)
+{
+    collected *c = arg;
+    if (c->n < 8)
+        snprintf(c->what[c->n++], 128, "%s %s [%s] %s", r->source, r->verdict, r->refs, r->reason);
+    return 0;
+}
+
+static int collect_seq(void *arg, const char *origin, uint64_t seq)
+{
+    collected *c = arg;
+    if (c->n < 8)
+        snprintf(c->what[c->n++], 128, "%s=%llu", origin, (unsigned long long)seq);
+    return 0;
+}
+
+static void write_some(tb_store *s)
+{
+    uint64_t seq;
+    for (uint64_t want = 1; want <= 3; want++) {
+        TB_CHECK_EQ(tb_store_next_seq(s, &seq), 0);
+        TB_CHECK_EQ(seq, want);
+        tb_measurement m = meas("a", seq, want == 3 ? "ntp-2" : "ntp-1", 100 + (int64_t)seq);
+        TB_CHECK_EQ(put(s, &m, true, 1000), 0);
+    }
+    tb_measurement p = meas("b", 7, "ntp-1", 50);
+    TB_CHECK_EQ(put(s, &p, false, 1000), 0);
+    TB_CHECK_EQ(put(s, &p, false, 1001), TB_ERR_EXISTS);
+    tb_xc_verdict v = {.kind = TB_MEASURE_NTP, .verdict = TB_XC_FALSETICKER, .n_refs = 2};
+    strcpy(v.source, "ntp-2");
+    strcpy(v.reason, "lies outside");
+    v.refs[0] = (tb_xc_ref){"a", 3, 0};
+    v.refs[1] = (tb_xc_ref){"b", 9, 0};
+    TB_CHECK_EQ(tb_store_put_verdict(s, &v, 2000), 0);
+    v.verdict = TB_XC_OK;
+    TB_CHECK_EQ(tb_store_put_verdict(s, &v, 1500), 0); /* older: not the latest */
+    uint8_t pk[32] = {1};
+    TB_CHECK_EQ(tb_store_put_malfeasance(s, "rt-1", pk, "{\"responses\":[]}", 2000), 0);
+}
+
+static void test_reopen_keeps_everything(void)
+{
+    make_dir();
+    tb_store *s = open_store(16);
+    TB_REQUIRE(s != NULL);
+    write_some(s);
+    tb_store_close(s);
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/tbnode.db", dir);
+    TB_CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+    s = open_store(16);
+    TB_REQUIRE(s != NULL);
+    uint64_t nm, nv, nr, seq;
+    TB_CHECK_EQ(tb_store_counts(s, &nm, &nv, &nr), 0);
+    TB_CHECK_EQ(nm, 4);
+    TB_CHECK_EQ(nv, 2);
+    TB_CHECK_EQ(nr, 1);
+    collected c = {0};
+    TB_CHECK_EQ(tb_store_latest_per_source(s, "a", collect_row, &c), 0);
+    TB_REQUIRE(c.n == 2);
+    TB_CHECK_STR(c.what[0], "a/ntp-1/2/2000");
+    TB_CHECK_STR(c.what[1], "a/ntp-2/3/3000");
+    memset(&c, 0, sizeof(c));
+    TB_CHECK_EQ(tb_store_latest_per_source(s, NULL, collect_row, &c), 0);
+    TB_CHECK_EQ(c.n, 2); /* b's older one is not the latest for ntp-1 */
+    TB_CHECK_STR(c.what[0], "a/ntp-1/2/2000");
+    memset(&c, 0, sizeof(c));
+    TB_CHECK_EQ(tb_store_latest_verdicts(s, collect_verdict, &c), 0);
+    TB_REQUIRE(c.n == 1);
+    TB_CHECK_STR(c.what[0], "ntp-2 falseticker [a:3,b:9] lies outside");
+    memset(&c, 0, sizeof(c));
+    TB_CHECK_EQ(tb_store_max_seqs(s, collect_seq, &c), 0);
+    TB_REQUIRE(c.n == 2);
+    TB_CHECK_STR(c.what[0], "a=3");
+    TB_CHECK_STR(c.what[1], "b=7");
+    /* numbering resumes after the reserved block, never inside it */
+    TB_CHECK_EQ(tb_store_next_seq(s, &seq), 0);
+    TB_CHECK_EQ(seq, 17);
+    TB_CHECK_EQ(tb_store_check(s), 0);
+    tb_store_close(s);
+    remove_dir();
+}
+
+/* The child writes own measurements forever, telling the parent each committed sequence. */
+static void child_writer(int fd)
+{
+    tb_store *s = open_store(8);
+    if (s == NULL)
+        _exit(2);
+    for (;;) {
+        uint64_t seq;
+        if (tb_store_next_seq(s, &seq) != 0)
+            _exit(3);
+        tb_measurement m = meas("self", seq, seq % 2 ? "ntp-1" : "ntp-2", (int64_t)seq);
+        if (put(s, &m, true, (int64_t)seq) != 0)
+            _exit(4);
+        if (write(fd, &seq, sizeof(seq)) != sizeof(seq))
+            _exit(5);
+    }
+}
+
+/* Reads committed sequences until `want` arrived; returns the last, 0 on timeout/EOF. */
+static uint64_t read_progress(int fd, unsigned want)
+{
+    uint64_t last = 0;
+    for (unsigned got = 0; got < want;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 10000) <= 0)
+            return 0;
+        uint64_t seq;
+        if (read(fd, &seq, sizeof(seq)) != sizeof(seq))
+            return 0;
+        last = seq;
+        got++;
+    }
+    return last;
+}
+
+static int count_own_upto(void *arg, const tb_store_row *r)
+{
+    uint64_t *c = arg;
+    c[r->seq <= c[1] ? 0 : 2]++;
+    if (r->seq > c[3])
+        c[3] = r->seq;
+    return 0;
+}
+
+static void kill_round(unsigned want, uint64_t *prev_max)
+{
+    int fds[2];
+    TB_REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    TB_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child_writer(fds[1]);
+    }
+    close(fds[1]);
+    uint64_t last = read_progress(fds[0], want);
+    kill(pid, SIGKILL); /* mid-stream: it is writing the next one */
+    int status;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    TB_REQUIRE(last > 0);
+    TB_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    TB_CHECK(last > *prev_max); /* the killed run never reused an earlier number */
+
+    tb_store *s = open_store(8);
+    TB_REQUIRE(s != NULL);
+    TB_CHECK_EQ(tb_store_check(s), 0);
+    uint64_t c[4] = {0, last, 0, 0}; /* rows <= last, last, rows > last, max seq */
+    TB_CHECK_EQ(tb_store_each_since(s, INT64_MIN, count_own_upto, c), 0);
+    TB_CHECK(c[3] >= last); /* every reported commit is there */
+    uint64_t seq;
+    TB_CHECK_EQ(tb_store_next_seq(s, &seq), 0);
+    TB_CHECK(seq > c[3]); /* never reused */
+    *prev_max = seq;
+    tb_store_close(s);
+}
+
+static void test_kill9_never_reuses_sequence(void)
+{
+    make_dir();
+    uint64_t prev = 0;
+    static const unsigned wants[] = {1, 37, 200, 513, 64};
+    for (size_t i = 0; i < sizeof(wants) / sizeof(wants[0]); i++)
+        kill_round(wants[i], &prev);
+    tb_store *s = open_store(8);
+    TB_REQUIRE(s != NULL);
+    uint64_t nm, nv, nr;
+    TB_CHECK_EQ(tb_store_counts(s, &nm, &nv, &nr), 0);
+    TB_CHECK(nm >= 1 + 37 + 200 + 513 + 64);
+    printf("kill -9 rounds: %llu rows, next sequence %llu\n", (unsigned long long)nm,
+           (unsigned long long)prev);
+    tb_store_close(s);
+    remove_dir();
+}
+
+static void test_retention(void)
+{
+    make_dir();
+    tb_store *s = open_store(0);
+    TB_REQUIRE(s != NULL);
+    for (uint64_t i = 0; i < 10; i++) {
+        tb_measurement m = meas("b", i + 1, "ntp-1", 0);
+        TB_CHECK_EQ(put(s, &m, false, (int64_t)i * 1000000000LL), 0);
+    }
+    tb_xc_verdict v = {.kind = TB_MEASURE_NTP, .verdict = TB_XC_OK};
+    strcpy(v.source, "ntp-1");
+    uint8_t pk[32] = {0};
+    for (int64_t t = 0; t < 10; t += 3) { /* 0, 3, 6, 9 s */
+        TB_CHECK_EQ(tb_store_put_verdict(s, &v, t * 1000000000LL), 0);
+        TB_CHECK_EQ(tb_store_put_malfeasance(s, "rt", pk, "{}", t * 1000000000LL), 0);
+    }
+    uint64_t deleted = 0, nm, nv, nr;
+    /* keep 5 s at 10 s: everything before 5 s goes */
+    TB_CHECK_EQ(tb_store_prune(s, 10000000000LL, 5000000000LL, &deleted), 0);
+    TB_CHECK_EQ(deleted, 5 + 2 + 2);
+    TB_CHECK_EQ(tb_store_counts(s, &nm, &nv, &nr), 0);
+    TB_CHECK_EQ(nm, 5);
+    TB_CHECK_EQ(nv, 2);
+    TB_CHECK_EQ(nr, 2);
+    collected c = {0};
+    TB_CHECK_EQ(tb_store_each_since(s, 0, collect_row, &c), 0);
+    TB_REQUIRE(c.n == 5);
+    TB_CHECK_STR(c.what[0], "b/ntp-1/6/6000"); /* oldest kept first */
+    TB_CHECK_STR(c.what[4], "b/ntp-1/10/10000");
+    TB_CHECK_EQ(tb_store_prune(s, 10000000000LL, 5000000000LL, &deleted), 0);
+    TB_CHECK_EQ(deleted, 0);
+    TB_CHECK_EQ(tb_store_prune(s, 10000000000LL, -1, &deleted), TB_ERR_INVAL);
+    tb_store_close(s);
+    remove_dir();
+}
+
+static void test_schema_and_errors(void)
+{
+    make_dir();
+    tb_store *s = open_store(0);
+    TB_REQUIRE(s != NULL);
+    tb_store_close(s);
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/tbnode.db", dir);
+    sqlite3 *db;
+    TB_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    int64_t v = -1;
+    sqlite3_stmt *st;
+    TB_REQUIRE(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) == 0);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    TB_CHECK_EQ(v, TB_STORE_SCHEMA_VERSION);
+    TB_CHECK(sqlite3_exec(db, "UPDATE schema_version SET version = 99", 0, 0, 0) == SQLITE_OK);
+    sqlite3_close(db);
+    tb_store_config cfg = {dir, 0};
+    TB_CHECK_EQ(tb_store_open(&cfg, &s, err, sizeof(err)), TB_ERR_UNSUPPORTED);
+    TB_CHECK(s == NULL);
+    TB_CHECK(strstr(err, path) != NULL && strstr(err, "version 99") != NULL);
+    remove_dir();
+
+    make_dir();
+    snprintf(path, sizeof(path), "%s/tbnode.db", dir);
+    FILE *f = fopen(path, "w");
+    TB_REQUIRE(f != NULL);
+    fputs("this is not an SQLite database, not even close; it is long enough to look.....\n", f);
+    fclose(f);
+    TB_CHECK_EQ(tb_store_open(&cfg, &s, err, sizeof(err)), TB_ERR_MALFORMED);
+    TB_CHECK(strstr(err, path) != NULL);
+    remove_dir();
+
+    cfg.dir = "/nonexistent-tb-dir";
+    TB_CHECK_EQ(tb_store_open(&cfg, &s, err, sizeof(err)), TB_ERR_IO);
+    TB_CHECK(strstr(err, "/nonexistent-tb-dir/tbnode.db") != NULL);
+}
+
+int main(void)
+{
+    /* remove_dir() again after each: a test stopped by TB_REQUIRE leaves nothing behind */
+    TB_RUN(test_reopen_keeps_everything);
+    remove_dir();
+    TB_RUN(test_kill9_never_reuses_sequence);
+    remove_dir();
+    TB_RUN(test_retention);
+    remove_dir();
+    TB_RUN(test_schema_and_errors);
+    remove_dir();
+    return TB_DONE();
+}
