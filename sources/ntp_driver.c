@@ -104,7 +104,7 @@ static void receive_time(ntp_drv *d, struct msghdr *msg, int64_t *real, uint64_t
 static void deliver(ntp_drv *d, const tb_ntp_result *res)
 {
     const tb_ntp_sample *s = res->sample;
-    tb_measurement m = {
+    tb_source_meas m = {
         .mono_ns = s->mono_ns,
         .real_ns = s->t4,
         .sent_real_ns = s->t1,

@@ -217,7 +217,7 @@ void tb_source_schedule(tb_source *s, uint64_t at_ns)
     ev_timer_start(s->env.loop, &s->timer);
 }
 
-void tb_source_deliver(tb_source *s, tb_measurement *m)
+void tb_source_deliver(tb_source *s, tb_source_meas *m)
 {
     m->source = &s->id;
     s->n_measurements++;

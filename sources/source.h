@@ -57,7 +57,7 @@ typedef struct tb_source_id {
 
 /* One measurement, valid for the duration of the callback (copy what you keep). Times in ns;
  * offset is the source's clock minus ours. */
-typedef struct tb_measurement {
+typedef struct tb_source_meas {
     const tb_source_id *source;
     uint64_t mono_ns;     /* local monotonic time the measurement refers to (reply received) */
     int64_t real_ns;      /* local real time at that instant (NTP: T4) */
@@ -72,9 +72,9 @@ typedef struct tb_measurement {
     size_t request_len;
     const uint8_t *response;
     size_t response_len;
-} tb_measurement;
+} tb_source_meas;
 
-typedef void (*tb_measurement_cb)(void *arg, const tb_measurement *m);
+typedef void (*tb_source_meas_cb)(void *arg, const tb_source_meas *m);
 
 /* What a source is made from, as parsed from the configuration (sources/config.h). */
 typedef struct tb_source_config {
@@ -101,7 +101,7 @@ typedef struct tb_source_env {
     const tb_log *log;
     const tb_clock *clock;
     struct tb_resolver *resolver; /* sources/resolver.h */
-    tb_measurement_cb on_measurement;
+    tb_source_meas_cb on_measurement;
     void *measurement_arg;
 } tb_source_env;
 
@@ -157,7 +157,7 @@ void tb_source_set_address(tb_source *s, const char *address);
 /* Arms the poll timer for monotonic time at_ns (the clock's mono); UINT64_MAX disarms. */
 void tb_source_schedule(tb_source *s, uint64_t at_ns);
 /* Hands a measurement to the node (m->source is filled in) and marks the source reachable. */
-void tb_source_deliver(tb_source *s, tb_measurement *m);
+void tb_source_deliver(tb_source *s, tb_source_meas *m);
 void tb_source_set_state(tb_source *s, tb_source_state st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

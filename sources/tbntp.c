@@ -26,7 +26,7 @@ static void print_server(const tb_source_id *id)
         printf("server   %s\n", id->name);
 }
 
-static void print_measurement(void *arg, const tb_measurement *m)
+static void print_measurement(void *arg, const tb_source_meas *m)
 {
     query *q = arg;
     const tb_ntp_client *c = tb_ntp_driver_client(q->src);

@@ -6,11 +6,13 @@ set -euo pipefail
 bin=${1:?usage: test_rt_tool.sh path/to/tbroughtime}
 dir=$(mktemp -d)
 pids=()
-# Each server runs in its own session (setsid), so killing its group also ends the child that
-# faketime forks.
+# Each server runs in its own session (setsid), so killing its group ends it whatever it forked.
 cleanup() {
   for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # libfaketime leaves its shared memory behind when its process is killed; a later faketime
+  # that gets the same PID would then fail with "sem_open: File exists".
+  for p in "${pids[@]}"; do rm -f "/dev/shm/faketime_shm_$p" "/dev/shm/sem.faketime_sem_$p"; done
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -27,9 +29,11 @@ grep -q "chmod 600" "$dir/open.log" || fail "no reason given for refusing the 06
 
 setsid "$bin" serve --key "$dir/k0" --listen 127.0.0.60:2002 2>"$dir/s0.log" & pids+=($!)
 setsid "$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 2>"$dir/s1.log" & pids+=($!)
+# libfaketime is preloaded directly, so the PID we kill is the one that named its shared memory.
 # An ASan build must tolerate libfaketime being preloaded ahead of its runtime.
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 FAKETIME_DONT_FAKE_MONOTONIC=1 setsid faketime -f '+30s' \
-  "$bin" serve --key "$dir/k2" --listen 127.0.0.62:2002 2>"$dir/s2.log" & pids+=($!)
+libfaketime=$(ls /usr/lib/*/faketime/libfaketime.so.1 | head -1)
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 FAKETIME_DONT_FAKE_MONOTONIC=1 \
+  LD_PRELOAD=$libfaketime FAKETIME='+30s' setsid "$bin" serve --key "$dir/k2" --listen 127.0.0.62:2002 2>"$dir/s2.log" & pids+=($!)
 for i in $(seq 50); do
   n=$(cat "$dir"/s[012].log | grep -c "serving on" || true)
   [ "$n" -ge 4 ] && break   # s1 has two threads

@@ -117,6 +117,13 @@ static void chrony_stop(chrony *c)
             kill(c->pid, SIGKILL);
             waitpid(c->pid, &status, 0);
         }
+        /* libfaketime leaves its shared memory behind when its process is killed; a later
+         * faketime that gets the same PID would then fail with "sem_open: File exists". */
+        char shm[64];
+        snprintf(shm, sizeof(shm), "/dev/shm/faketime_shm_%d", (int)c->pid);
+        unlink(shm);
+        snprintf(shm, sizeof(shm), "/dev/shm/sem.faketime_sem_%d", (int)c->pid);
+        unlink(shm);
         c->pid = 0;
     }
     if (c->dir[0]) {
@@ -147,7 +154,7 @@ typedef struct run {
     int stratum;
 } run;
 
-static void on_measurement(void *arg, const tb_measurement *m)
+static void on_measurement(void *arg, const tb_source_meas *m)
 {
     run *r = arg;
     if (r->n < 16) {

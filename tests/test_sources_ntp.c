@@ -169,13 +169,13 @@ typedef struct harness {
     tb_source_env env;
     stub_resolver stub;
     int n_meas;
-    tb_measurement last;
+    tb_source_meas last;
     uint8_t last_req[TB_NTP_HEADER_LEN], last_rep[TB_NTP_HEADER_LEN];
     char seen_addr[8][64];
     int n_seen;
 } harness;
 
-static void on_measurement(void *arg, const tb_measurement *m)
+static void on_measurement(void *arg, const tb_source_meas *m)
 {
     harness *h = arg;
     h->n_meas++;

@@ -96,7 +96,7 @@ static double cpu_s(void)
 }
 
 static unsigned long n_meas;
-static void on_measurement(void *arg, const tb_measurement *m)
+static void on_measurement(void *arg, const tb_source_meas *m)
 {
     (void)arg;
     (void)m;
