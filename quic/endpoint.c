@@ -1123,11 +1123,36 @@ static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const 
     return TB_OK;
 }
 
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b, socklen_t blen)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (b->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+        return blen >= sizeof(*y) && x->sin_port == y->sin_port &&
+               x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+    const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+    return blen >= sizeof(*y) && x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
 static void on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc,
                               const uint8_t *pkt, size_t len, const struct sockaddr *src,
                               socklen_t srclen)
 {
     if (!(pkt[0] & 0x80)) {
+        /* A stateless reset carries no CID of ours: let each connection with that peer check
+         * its token before answering with a reset of our own. */
+        for (tb_quic_conn *c = ep->conns; c; c = c->next) {
+            if (!c->dead && !c->closing && same_addr(&c->peer.addr, src, srclen)) {
+                conn_on_packet(c, pkt, len, src, srclen);
+                if (c->reset_received)
+                    return;
+            }
+        }
         send_stateless_reset(ep, vc->dcid, vc->dcidlen, len, src, srclen);
         return;
     }
