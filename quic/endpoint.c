@@ -826,6 +826,10 @@ static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
                 rx_reject(c, r, &st->msgs_dropped_oversized, "message over max_message_size");
                 return;
             }
+            if (r->want == 0) {
+                rx_reject(c, r, &st->msgs_dropped_malformed, "empty message");
+                return;
+            }
         } else if (r->delivered || r->got == r->want) {
             rx_reject(c, r, &st->msgs_dropped_malformed, "bytes after the announced length");
             return;
@@ -868,8 +872,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
         r->delivered = 1;
         c->ep->stats.msgs_received++;
         if (c->connected && c->ep->cb.on_stream_message)
-            c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf ? r->buf : (const uint8_t *)"",
-                                        r->want);
+            c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf, r->want);
         free(r->buf);
         r->buf = NULL;
     }
@@ -1500,6 +1503,8 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
         return TB_ERR_STATE;
     if (len > c->ep->max_msg)
         return TB_ERR_TOO_BIG;
+    if (len == 0)
+        return TB_ERR_INVAL;
     if (c->ntx >= MAX_TX_QUEUE)
         return TB_ERR_FULL;
     txmsg *m = malloc(sizeof(*m) + 4 + len);
@@ -1511,8 +1516,7 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
     m->len = 4 + len;
     m->sent = 0;
     tb_put_be32(m->data, (uint32_t)len);
-    if (len)
-        memcpy(m->data + 4, msg, len);
+    memcpy(m->data + 4, msg, len);
     if (c->tx_tail)
         c->tx_tail->next = m;
     else

@@ -697,8 +697,38 @@ static void test_bad_config(void)
     TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:", &ss, &sl), TB_ERR_INVAL);
 }
 
-int main(void)
+/* Certificates from tbcert itself (Ed25519 and P-256) work for both ends. */
+static const char *tbcert_path;
+static void test_tbcert_certificates(void)
 {
+    TB_REQUIRE(tbcert_path);
+    TB_REQUIRE(run("cd %s && %s init-ca --dir tbca --name testmesh >/dev/null && "
+                   "%s issue --ca tbca --name golf --region eu --out golf >/dev/null && "
+                   "%s issue --ca tbca --name hotel --region us --key-type p256 --out hotel "
+                   ">/dev/null && cp golf/node.crt golf.pem && cp golf/node.key golf.key && "
+                   "cp hotel/node.crt hotel.pem && cp hotel/node.key hotel.key && "
+                   "cp tbca/ca.crt tbca.pem",
+                   dir, tbcert_path, tbcert_path, tbcert_path) == 0);
+    node a, b;
+    opts oa = {.listen = "127.0.0.33:0", .cert = "golf", .ca = "tbca"};
+    opts ob = {.listen = "127.0.0.34:0", .cert = "hotel", .ca = "tbca"};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "golf", NULL), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    TB_CHECK_STR(a.peer.name, "hotel");
+    TB_CHECK_STR(a.peer.region, "us");
+    TB_CHECK_STR(b.peer.name, "golf");
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+int main(int argc, char **argv)
+{
+    tbcert_path = argc > 1 ? argv[1] : NULL;
     signal(SIGPIPE, SIG_IGN);
     loop = ev_loop_new(EVFLAG_AUTO);
     if (!loop || make_certs() != 0) {
@@ -721,6 +751,7 @@ int main(void)
     TB_RUN(test_stateless_reset);
     TB_RUN(test_idle_timeout_and_keep_alive);
     TB_RUN(test_connect_timeout);
+    TB_RUN(test_tbcert_certificates);
     ev_loop_destroy(loop);
     cleanup();
     return TB_DONE();
