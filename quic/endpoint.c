@@ -133,6 +133,15 @@ static uint64_t now_ns(const tb_quic_endpoint *ep)
     return tb_clock_mono(ep->clock);
 }
 
+static ngtcp2_path ep_path(tb_quic_endpoint *ep, const struct sockaddr *remote, socklen_t len)
+{
+    ngtcp2_path path = {
+        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
+        .remote = {.addr = (ngtcp2_sockaddr *)(uintptr_t)remote, .addrlen = len},
+    };
+    return path;
+}
+
 /* ---------------------------------------------------------------- addresses */
 
 int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len)
@@ -518,10 +527,10 @@ static int keep_of(const tb_quic_endpoint *ep, const tb_quic_conn *a, const tb_q
     return a->peer.dialled == want_dialled ? 0 : 1;
 }
 
-static tb_quic_conn *find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn * not )
+static tb_quic_conn *find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn *skip)
 {
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c != not &&c->connected && !c->closing && !c->dead && strcmp(c->peer.name, name) == 0)
+        if (c != skip && c->connected && !c->closing && !c->dead && strcmp(c->peer.name, name) == 0)
             return c;
     }
     return NULL;
@@ -641,10 +650,7 @@ static void conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
             send_to(ep, src, srclen, c->close_pkt, c->close_len);
         return;
     }
-    ngtcp2_path path = {
-        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
-        .remote = {.addr = (ngtcp2_sockaddr *)(uintptr_t)src, .addrlen = srclen},
-    };
+    ngtcp2_path path = ep_path(ep, src, srclen);
     ngtcp2_pkt_info pi = {0};
     c->in_ngtcp2 = 1;
     int rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len, now_ns(ep));
@@ -976,6 +982,22 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
     p->max_datagram_frame_size = MAX_DATAGRAM_FRAME;
 }
 
+/* Everything ngtcp2_conn_{client,server}_new takes besides the CIDs. */
+typedef struct conn_setup {
+    ngtcp2_callbacks cb;
+    ngtcp2_settings s;
+    ngtcp2_transport_params p;
+    ngtcp2_path path;
+} conn_setup;
+
+static void setup_init(conn_setup *st, tb_quic_conn *c)
+{
+    fill_callbacks(&st->cb, c->server);
+    fill_settings(c->ep, &st->s);
+    fill_params(c->ep, &st->p);
+    st->path = ep_path(c->ep, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen);
+}
+
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
 {
     tb_quic_conn *c = ref->user_data;
@@ -1088,32 +1110,24 @@ static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const 
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
     }
-    ngtcp2_callbacks cb;
-    ngtcp2_settings s;
-    ngtcp2_transport_params p;
-    fill_callbacks(&cb, 1);
-    fill_settings(ep, &s);
-    fill_params(ep, &p);
+    conn_setup st;
+    setup_init(&st, c);
     if (odcid) {
-        p.original_dcid = *odcid;
-        p.retry_scid = hd->dcid;
-        p.retry_scid_present = 1;
-        s.token = hd->token;
+        st.p.original_dcid = *odcid;
+        st.p.retry_scid = hd->dcid;
+        st.p.retry_scid_present = 1;
+        st.s.token = hd->token;
     } else {
-        p.original_dcid = hd->dcid;
+        st.p.original_dcid = hd->dcid;
     }
-    p.stateless_reset_token_present = 1;
-    if (ngtcp2_crypto_generate_stateless_reset_token(p.stateless_reset_token, ep->secret,
+    st.p.stateless_reset_token_present = 1;
+    if (ngtcp2_crypto_generate_stateless_reset_token(st.p.stateless_reset_token, ep->secret,
                                                      SECRET_LEN, &scid) != 0) {
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
     }
-    ngtcp2_path path = {
-        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
-        .remote = {.addr = (ngtcp2_sockaddr *)&c->peer.addr, .addrlen = c->peer.addrlen},
-    };
-    int rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &path, hd->version, &cb, &s, &p,
-                                    NULL, c);
+    int rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &st.path, hd->version, &st.cb,
+                                    &st.s, &st.p, NULL, c);
     if (rv != 0 || conn_attach_tls(c, NULL) < 0) {
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
@@ -1428,18 +1442,10 @@ int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t s
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
     }
-    ngtcp2_callbacks cb;
-    ngtcp2_settings s;
-    ngtcp2_transport_params p;
-    fill_callbacks(&cb, 0);
-    fill_settings(ep, &s);
-    fill_params(ep, &p);
-    ngtcp2_path path = {
-        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
-        .remote = {.addr = (ngtcp2_sockaddr *)&c->peer.addr, .addrlen = c->peer.addrlen},
-    };
-    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &s, &p,
-                                    NULL, c);
+    conn_setup st;
+    setup_init(&st, c);
+    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &st.path, NGTCP2_PROTO_VER_V1, &st.cb,
+                                    &st.s, &st.p, NULL, c);
     if (rv != 0) {
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
