@@ -166,10 +166,11 @@ int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *l
         host[colon - s] = '\0';
         port = colon + 1;
     }
-    char *endp;
-    errno = 0;
-    unsigned long p = strtoul(port, &endp, 10);
-    if (!*port || *endp || errno || p > 65535)
+    size_t digits = strspn(port, "0123456789");
+    if (digits == 0 || digits > 5 || port[digits] != '\0')
+        return TB_ERR_INVAL;
+    unsigned long p = strtoul(port, NULL, 10);
+    if (p > 65535)
         return TB_ERR_INVAL;
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;

@@ -687,6 +687,10 @@ static void test_bad_config(void)
     TB_CHECK_EQ(tb_quic_addr_parse("::1:443", &ss, &sl), TB_ERR_INVAL);
     TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:65536", &ss, &sl), TB_ERR_INVAL);
     TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4: 80", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:-0", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:80", &ss, &sl), TB_OK);
+    TB_CHECK_EQ(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
 }
 
 /* Certificates from tbcert itself (Ed25519 and P-256) work for both ends. */
