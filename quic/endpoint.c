@@ -266,10 +266,11 @@ static void report_closed(tb_quic_conn *c)
     tb_quic_endpoint *ep = c->ep;
     ep->stats.closed++;
     char a[TB_QUIC_ADDRSTR_MAX];
-    tb_log_info(ep->log, "quic: connection %s %s closed: %s (code %llu%s)",
+    tb_log_info(ep->log, "quic: connection %s %s closed: %s%s%s (%s code 0x%llx)",
                 c->peer.name[0] ? c->peer.name : "(unidentified)", conn_addr(c, a),
-                tb_quic_close_reason_name(c->info.reason), (unsigned long long)c->info.code,
-                c->info.app ? ", application" : "");
+                tb_quic_close_reason_name(c->info.reason), c->info.refusal ? ": " : "",
+                c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
+                c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
     c->connected = 0;
     if (ep->cb.on_closed)
         ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
@@ -537,14 +538,25 @@ static tb_quic_conn *find_connected(tb_quic_endpoint *ep, const char *name, tb_q
     return NULL;
 }
 
+/* Counts, logs and reports a handshake this endpoint refused. */
+static void note_refusal(tb_quic_conn *c, tb_quic_refusal r, const char *detail)
+{
+    tb_quic_endpoint *ep = c->ep;
+    char a[TB_QUIC_ADDRSTR_MAX];
+    ep->stats.refused[r]++;
+    tb_log_warn(ep->log, "quic: refused peer %s: %s (%s)", conn_addr(c, a), tb_quic_refusal_name(r),
+                detail);
+    if (ep->cb.on_refused)
+        ep->cb.on_refused(ep->cb.arg, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen, r,
+                          detail);
+}
+
 static void conn_on_confirmed(tb_quic_conn *c)
 {
     tb_quic_endpoint *ep = c->ep;
     char a[TB_QUIC_ADDRSTR_MAX];
     if (tb_quic_tls_peer_identity(c->tls, &c->peer) != TB_OK) {
-        tb_log_warn(ep->log, "quic: refused peer %s: %s", conn_addr(c, a),
-                    tb_quic_refusal_name(TB_QUIC_REFUSE_IDENTITY));
-        ep->stats.refused[TB_QUIC_REFUSE_IDENTITY]++;
+        note_refusal(c, TB_QUIC_REFUSE_IDENTITY, "handshake ended without a peer identity");
         set_info(c, TB_QUIC_CLOSED_REFUSED, TB_QUIC_REFUSE_IDENTITY, TB_QUIC_APP_IDENTITY, 1);
         conn_close_app(c, TB_QUIC_APP_IDENTITY);
         return;
@@ -584,16 +596,10 @@ static void conn_after_io(tb_quic_conn *c)
 
 static void conn_refused(tb_quic_conn *c)
 {
-    tb_quic_endpoint *ep = c->ep;
-    char detail[200], a[TB_QUIC_ADDRSTR_MAX];
+    char detail[200];
     uint8_t alert = ngtcp2_conn_get_tls_alert(c->conn);
     tb_quic_refusal r = tb_quic_tls_refusal(c->tls, alert, detail, sizeof(detail));
-    ep->stats.refused[r]++;
-    tb_log_warn(ep->log, "quic: refused peer %s: %s (%s)", conn_addr(c, a), tb_quic_refusal_name(r),
-                detail);
-    if (ep->cb.on_refused)
-        ep->cb.on_refused(ep->cb.arg, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen, r,
-                          detail);
+    note_refusal(c, r, detail);
     set_info(c, TB_QUIC_CLOSED_REFUSED, r, NGTCP2_CRYPTO_ERROR | alert, 0);
     ngtcp2_connection_close_error ccerr;
     ngtcp2_connection_close_error_set_transport_error_tls_alert(&ccerr, alert, NULL, 0);
