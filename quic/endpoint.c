@@ -29,6 +29,9 @@
 #define MAX_STREAMS_UNI 128
 #define MAX_DATAGRAM_FRAME 65535
 #define READS_PER_WAKEUP 64
+/* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
+ * tag: an upper bound of what surrounds a datagram in its packet. */
+#define DGRAM_OVERHEAD 48
 
 typedef struct txmsg {
     struct txmsg *next;
@@ -1510,26 +1513,25 @@ static int usable(const tb_quic_conn *c)
     return c && c->connected && !c->closing && !c->dead && !c->close_requested;
 }
 
-int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
+/* Queues bytes for a new stream: the frame header (when framed) then data. */
+static int queue_stream(tb_quic_conn *c, int framed, const uint8_t *data, size_t len)
 {
     if (!usable(c))
         return TB_ERR_STATE;
-    if (len > c->ep->max_msg)
-        return TB_ERR_TOO_BIG;
-    if (len == 0)
-        return TB_ERR_INVAL;
     if (c->ntx >= MAX_TX_QUEUE)
         return TB_ERR_FULL;
-    txmsg *m = malloc(sizeof(*m) + 4 + len);
+    size_t hdr = framed ? 4 : 0;
+    txmsg *m = malloc(sizeof(*m) + hdr + len);
     if (!m)
         return TB_ERR_NOMEM;
     m->next = NULL;
     m->id = -1;
     m->blocked = 0;
-    m->len = 4 + len;
+    m->len = hdr + len;
     m->sent = 0;
-    tb_put_be32(m->data, (uint32_t)len);
-    memcpy(m->data + 4, msg, len);
+    if (framed)
+        tb_put_be32(m->data, (uint32_t)len);
+    memcpy(m->data + hdr, data, len);
     if (c->tx_tail)
         c->tx_tail->next = m;
     else
@@ -1540,6 +1542,22 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
     if (!c->in_ngtcp2)
         conn_write(c);
     return TB_OK;
+}
+
+int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
+{
+    if (c && len > c->ep->max_msg)
+        return TB_ERR_TOO_BIG;
+    if (len == 0)
+        return TB_ERR_INVAL;
+    return queue_stream(c, 1, msg, len);
+}
+
+int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > UINT32_MAX)
+        return TB_ERR_INVAL;
+    return queue_stream(c, 0, bytes, len);
 }
 
 int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
@@ -1553,7 +1571,8 @@ int tb_quic_send_datagram(tb_quic_conn *c, const uint8_t *data, size_t len)
 {
     if (!usable(c))
         return TB_ERR_STATE;
-    if (len > MAX_DATAGRAM_FRAME)
+    /* A datagram is never split: it must fit one packet with its headers and AEAD tag. */
+    if (len + DGRAM_OVERHEAD > ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn))
         return TB_ERR_TOO_BIG;
     if (!c->in_ngtcp2) {
         int rv = dgram_send_now(c, data, len);

@@ -564,6 +564,91 @@ static void test_oversized_message_dropped(void)
     node_stop(&b);
 }
 
+/* Frames that lie about their length are dropped and counted; the connection stays. */
+static void test_malformed_frames_dropped(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.35:0", .cert = "alpha", .max_msg = 1000};
+    opts ob = {.listen = "127.0.0.36:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    tb_quic_conn *cb = tb_quic_find_peer(b.ep, "alpha");
+    TB_REQUIRE(cb);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    /* Bytes after the announced length. */
+    const uint8_t trailing[] = {0, 0, 0, 2, 'o', 'k', 'x'};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, trailing, sizeof(trailing)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 1, 5);
+    /* FIN before the announced length. */
+    const uint8_t short_body[] = {0, 0, 0, 9, 'a', 'b'};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, short_body, sizeof(short_body)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 2, 5);
+    /* An empty message, and a header cut short. */
+    const uint8_t empty[] = {0, 0, 0, 0};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, empty, sizeof(empty)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 3, 5);
+    const uint8_t cut[] = {0, 0};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, cut, sizeof(cut)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 4, 5);
+    /* A huge announced length is refused at its header, before any body arrives. */
+    const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 1};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, huge, sizeof(huge)), TB_OK);
+    WAIT(st->msgs_dropped_oversized == 1, 5);
+    TB_CHECK_EQ(a.msgs, 0);
+    /* A well-formed raw frame is a message like any other. */
+    const uint8_t good[] = {0, 0, 0, 2, 'o', 'k'};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, good, sizeof(good)), TB_OK);
+    WAIT(a.msgs == 1, 5);
+    TB_CHECK_EQ(a.msglen, 2);
+    TB_CHECK_EQ(a.closed + b.closed, 0);
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* Modes and API misuse. */
+static void test_modes(void)
+{
+    node s, c, h;
+    uint64_t ms = 1000000;
+    opts os = {.listen = "127.0.0.37:0", .cert = "alpha", .mode = TB_QUIC_MODE_SERVER};
+    opts oc = {.listen = "127.0.0.38:0", .cert = "bravo", .mode = TB_QUIC_MODE_CLIENT};
+    opts oh = {.listen = "127.0.0.39:0", .cert = "charlie", .connect_timeout_ns = 500 * ms};
+    TB_REQUIRE(node_start(&s, &os) == TB_OK);
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    TB_REQUIRE(node_start(&h, &oh) == TB_OK);
+    char sa[TB_QUIC_ADDRSTR_MAX], ca[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&s, sa, sizeof(sa));
+    addr_of(&c, ca, sizeof(ca));
+    /* A server does not dial; a client does not accept (the dial times out). */
+    TB_CHECK_EQ(tb_quic_dial(s.ep, ca, NULL, NULL), TB_ERR_STATE);
+    TB_CHECK_EQ(tb_quic_dial(h.ep, ca, "bravo", NULL), TB_OK);
+    WAIT(h.closed == 1, 5);
+    TB_CHECK_EQ(h.last_close.reason, TB_QUIC_CLOSED_CONNECT_TIMEOUT);
+    TB_CHECK_EQ(c.connected + c.closed, 0);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, "[::1]:1", NULL, NULL), TB_ERR_INVAL); /* other family */
+    TB_CHECK_EQ(tb_quic_dial(c.ep, "nonsense", NULL, NULL), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, sa, "alpha", NULL), TB_OK);
+    WAIT(s.connected == 1 && c.connected == 1, 10);
+    /* Nothing to send before a connection exists or to an unknown peer; datagrams too big for
+     * one packet are refused, not split. */
+    TB_CHECK_EQ(tb_quic_send_stream_to(c.ep, "nobody", (const uint8_t *)"x", 1), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_quic_send_stream_to(c.ep, "alpha", (const uint8_t *)"x", 0), TB_ERR_INVAL);
+    static uint8_t big[4000];
+    TB_CHECK_EQ(tb_quic_send_datagram_to(c.ep, "alpha", big, sizeof(big)), TB_ERR_TOO_BIG);
+    memset(big, 0x5a, 1100);
+    TB_CHECK_EQ(tb_quic_send_datagram_to(c.ep, "alpha", big, 1100), TB_OK);
+    WAIT(s.dgrams == 1, 5);
+    TB_CHECK_EQ(s.msglen, 1100);
+    TB_CHECK_MEM(s.msg, big, 1100);
+    exchange(&s, &c);
+    exchange(&c, &s);
+    node_stop(&s);
+    node_stop(&c);
+    node_stop(&h);
+}
+
 /* The client's source port changes (NAT rebinding): the server keeps the same connection. */
 static void test_migration(void)
 {
@@ -740,6 +825,8 @@ int main(int argc, char **argv)
     TB_RUN(test_gtlsclient_refused);
     TB_RUN(test_simultaneous_dial);
     TB_RUN(test_oversized_message_dropped);
+    TB_RUN(test_malformed_frames_dropped);
+    TB_RUN(test_modes);
     TB_RUN(test_migration);
     TB_RUN(test_stateless_reset);
     TB_RUN(test_idle_timeout_and_keep_alive);
