@@ -104,6 +104,7 @@ struct tb_quic_endpoint {
     int shutting_down, shutdown_pending;
     uint64_t rx_mono;
     int64_t rx_real;
+    uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
 };
 
@@ -1250,9 +1251,7 @@ static void on_packet(tb_quic_endpoint *ep, const uint8_t *pkt, size_t len,
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     tb_quic_endpoint *ep = w->data;
-    uint8_t *buf = malloc(RX_BUF);
-    if (!buf)
-        return;
+    uint8_t *buf = ep->rxbuf;
     for (int i = 0; i < READS_PER_WAKEUP; i++) {
         struct sockaddr_storage src;
         socklen_t srclen = sizeof(src);
@@ -1266,7 +1265,6 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         if (ep->fd != w->fd)
             break; /* rebound from a callback */
     }
-    free(buf);
 }
 
 /* ---------------------------------------------------------------- endpoint */
