@@ -1110,6 +1110,36 @@ static void send_stateless_reset(tb_quic_endpoint *ep, const uint8_t *dcid, size
     send_to(ep, src, srclen, buf, (size_t)n);
 }
 
+/* Tells a client of another QUIC version that we speak v1 only. Only for a datagram of at least
+ * 1200 bytes (RFC 9000 6.1), so the answer is never an amplification. */
+static void send_version_negotiation(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc,
+                                     size_t pktlen, const struct sockaddr *src, socklen_t srclen)
+{
+    if (!(ep->mode & TB_QUIC_MODE_SERVER) || pktlen < NGTCP2_MAX_UDP_PAYLOAD_SIZE) {
+        ep->stats.packets_dropped++;
+        return;
+    }
+    static const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+    uint8_t buf[PKT_MAX], rnd;
+    if (tb_quic_tls_random(&rnd, 1) != TB_OK)
+        return;
+    ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(
+        buf, sizeof(buf), rnd, vc->scid, vc->scidlen, vc->dcid, vc->dcidlen, versions, 1);
+    if (n > 0)
+        send_to(ep, src, srclen, buf, (size_t)n);
+}
+
+/* A client whose Retry token does not verify (forged, expired, another address) is told so. */
+static void send_invalid_token(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
+                               const struct sockaddr *src, socklen_t srclen)
+{
+    uint8_t buf[PKT_MAX];
+    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof(buf), hd->version, &hd->scid,
+                                                          &hd->dcid, NGTCP2_INVALID_TOKEN, NULL, 0);
+    if (n > 0)
+        send_to(ep, src, srclen, buf, (size_t)n);
+}
+
 static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
                            const struct sockaddr *src, socklen_t srclen, tb_quic_conn **out)
 {
@@ -1202,6 +1232,7 @@ static void on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc
                                              srclen, &hd.dcid, RETRY_TOKEN_TIMEOUT,
                                              now_ns(ep)) != 0) {
             ep->stats.retry_tokens_bad++;
+            send_invalid_token(ep, &hd, src, srclen);
             return;
         }
         podcid = &odcid;
@@ -1237,7 +1268,12 @@ static void on_packet(tb_quic_endpoint *ep, const uint8_t *pkt, size_t len,
                       const struct sockaddr *src, socklen_t srclen)
 {
     ngtcp2_version_cid vc;
-    if (len == 0 || ngtcp2_pkt_decode_version_cid(&vc, pkt, len, SCID_LEN) != 0) {
+    int rv = len ? ngtcp2_pkt_decode_version_cid(&vc, pkt, len, SCID_LEN) : -1;
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(ep, &vc, len, src, srclen);
+        return;
+    }
+    if (rv != 0) {
         ep->stats.packets_dropped++;
         return;
     }

@@ -607,6 +607,87 @@ static void test_malformed_frames_dropped(void)
     node_stop(&b);
 }
 
+/* Runs the loop until the raw socket fd has a datagram (3 s at most); its length or -1. */
+static ssize_t recv_raw(int fd, uint8_t *buf, size_t len)
+{
+    ssize_t n;
+    ev_timer dl;
+    expired_flag = 0;
+    ev_timer_init(&dl, on_deadline, 3., 0.);
+    ev_timer_start(loop, &dl);
+    while ((n = recv(fd, buf, len, 0)) < 0 && !expired_flag)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &dl);
+    return n;
+}
+
+/* A long-header packet of an unknown version, as a client of another QUIC version sends it:
+ * a server answers with Version Negotiation listing v1; a short one gets nothing. */
+static void test_version_negotiation(void)
+{
+    node a;
+    opts oa = {.listen = "127.0.0.40:0", .cert = "alpha"};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    TB_REQUIRE(tb_quic_endpoint_local_addr(a.ep, &sa, &salen) == TB_OK);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    TB_REQUIRE(fd >= 0);
+    uint8_t pkt[1200] = {0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8, 1, 2, 3, 4, 5, 6, 7, 8, 4, 9, 9, 9, 9};
+    TB_CHECK(sendto(fd, pkt, 100, 0, (struct sockaddr *)&sa, salen) == 100);
+    TB_CHECK(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sa, salen) == sizeof(pkt));
+    uint8_t in[1500];
+    ssize_t n = recv_raw(fd, in, sizeof(in));
+    /* Version 0, our CIDs swapped back, then the supported version list: v1 only. */
+    TB_REQUIRE(n == 1 + 4 + 1 + 4 + 1 + 8 + 4);
+    TB_CHECK(in[0] & 0x80);
+    TB_CHECK_EQ(in[1] | in[2] | in[3] | in[4], 0);
+    TB_CHECK_EQ(in[5], 4);
+    TB_CHECK_MEM(in + 6, pkt + 15, 4);
+    TB_CHECK_EQ(in[10], 8);
+    TB_CHECK_MEM(in + 11, pkt + 6, 8);
+    TB_CHECK_EQ(in[19] << 24 | in[20] << 16 | in[21] << 8 | in[22], 1);
+    /* Only one answer: the 100-byte packet got none. */
+    settle(0.2);
+    TB_CHECK(recv(fd, in, sizeof(in), 0) < 0);
+    close(fd);
+    node_stop(&a);
+}
+
+/* An Initial carrying a forged Retry token is refused with INVALID_TOKEN and counted. */
+static void test_forged_retry_token(void)
+{
+    node a;
+    opts oa = {.listen = "127.0.0.41:0", .cert = "alpha", .retry = 1};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    TB_REQUIRE(tb_quic_endpoint_local_addr(a.ep, &sa, &salen) == TB_OK);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    TB_REQUIRE(fd >= 0);
+    /* Initial v1: DCID 8, SCID 8, a 40-byte token with the Retry magic, length 1134. */
+    uint8_t pkt[1200] = {0xc3, 0, 0,  0,  1,  8,  1,  2,  3,  4,  5,  6,   7,
+                         8,    8, 11, 12, 13, 14, 15, 16, 17, 18, 40, 0xb6};
+    memset(pkt + 25, 0x77, 39);
+    pkt[64] = 0x44;
+    pkt[65] = 0x6e;
+    TB_CHECK(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sa, salen) == sizeof(pkt));
+    WAIT(tb_quic_endpoint_stats(a.ep)->retry_tokens_bad == 1, 3);
+    uint8_t in[1500];
+    ssize_t n = recv_raw(fd, in, sizeof(in));
+    /* A long-header Initial v1 back to our SCID (the CONNECTION_CLOSE is encrypted). */
+    TB_REQUIRE(n > 23);
+    TB_CHECK_EQ(in[0] & 0xb0, 0x80);
+    TB_CHECK_EQ(in[1] | in[2] | in[3], 0);
+    TB_CHECK_EQ(in[4], 1);
+    TB_CHECK_EQ(in[5], 8);
+    TB_CHECK_MEM(in + 6, pkt + 15, 8);
+    TB_CHECK_EQ(a.connected + a.closed, 0);
+    TB_CHECK_EQ(tb_quic_endpoint_stats(a.ep)->accepted, 0);
+    close(fd);
+    node_stop(&a);
+}
+
 /* Modes and API misuse. */
 static void test_modes(void)
 {
@@ -827,6 +908,8 @@ int main(int argc, char **argv)
     TB_RUN(test_oversized_message_dropped);
     TB_RUN(test_malformed_frames_dropped);
     TB_RUN(test_modes);
+    TB_RUN(test_version_negotiation);
+    TB_RUN(test_forged_retry_token);
     TB_RUN(test_migration);
     TB_RUN(test_stateless_reset);
     TB_RUN(test_idle_timeout_and_keep_alive);
