@@ -70,7 +70,7 @@ struct tb_quic_conn {
     int has_odcid;
     tb_quic_peer peer;
     int server, confirmed, connected, closing, dead, in_ngtcp2, reset_received;
-    int close_requested, closed_reported, info_set;
+    int close_requested, closed_reported, report_pending, info_set;
     uint64_t close_code;
     tb_quic_close_info info;
     uint8_t close_pkt[PKT_MAX];
@@ -276,8 +276,9 @@ static void report_closed(tb_quic_conn *c)
                 c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
                 c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
     c->connected = 0;
-    if (ep->cb.on_closed)
-        ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
+    /* Told from the loop, never from inside a call the caller made into this API. */
+    c->report_pending = 1;
+    schedule_reap(ep);
 }
 
 /* Forgets the connection without sending anything (idle, timeout, fatal). */
@@ -389,9 +390,17 @@ static void conn_free(tb_quic_conn *c)
 static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
     tb_quic_endpoint *ep = w->data;
+    /* A callback may close more connections: those are reported on the next round. */
+    for (tb_quic_conn *c = ep->conns; c; c = c->next) {
+        if (c->report_pending) {
+            c->report_pending = 0;
+            if (ep->cb.on_closed)
+                ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
+        }
+    }
     for (tb_quic_conn *c = ep->conns, *next; c; c = next) {
         next = c->next;
-        if (c->dead)
+        if (c->dead && !c->report_pending)
             conn_free(c);
     }
     if (ep->shutdown_pending) {

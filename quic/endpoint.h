@@ -5,8 +5,9 @@
  * nothing about what they mean (the mesh layer above does).
  *
  * Everything is driven by the libev loop given at creation; the log and clock are passed in, so
- * several endpoints can live in one process and one loop. Callbacks run from the loop. A callback
- * may call any function here, except tb_quic_endpoint_destroy.
+ * several endpoints can live in one process and one loop. Callbacks run from the loop, never
+ * from inside a call into this API. A callback may call any function here, except
+ * tb_quic_endpoint_destroy (allowed in on_shutdown only).
  *
  * Messages: one per unidirectional stream, framed as adr/0003 says (4-byte big-endian length
  * 1..max_message_size, the message, FIN). The endpoint writes and checks that frame itself:
@@ -127,7 +128,8 @@ typedef struct tb_quic_callbacks {
      * carrying it was taken from the socket. */
     void (*on_datagram)(void *arg, tb_quic_conn *c, const uint8_t *data, size_t len,
                         uint64_t rx_mono_ns, int64_t rx_real_ns);
-    /* tb_quic_endpoint_shutdown finished: every connection closed and its close flushed. */
+    /* tb_quic_endpoint_shutdown finished: every connection closed, its close on the wire and
+     * its on_closed delivered. The one callback that may destroy the endpoint. */
     void (*on_shutdown)(void *arg);
     void *arg;
 } tb_quic_callbacks;

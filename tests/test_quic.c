@@ -123,7 +123,8 @@ typedef struct node {
     tb_log log;
     char name[32];
     int connected, closed, refused, shutdown_done;
-    int live;           /* connected and not yet closed */
+    int live; /* connected and not yet closed */
+    int destroy_on_shutdown;
     tb_quic_conn *conn; /* last connected */
     tb_quic_peer peer;  /* last connected peer */
     tb_quic_close_info last_close;
@@ -195,6 +196,10 @@ static void on_shutdown(void *arg)
 {
     node *n = arg;
     n->shutdown_done = 1;
+    if (n->destroy_on_shutdown) {
+        tb_quic_endpoint_destroy(n->ep);
+        n->ep = NULL;
+    }
 }
 
 typedef struct opts {
@@ -339,9 +344,14 @@ static void connect_pair(const char *la, const char *lb, int retry)
     exchange(&a, &b);
     exchange(&b, &a);
 
-    /* Clean stop: the peer sees our CONNECTION_CLOSE with the shutdown code. */
+    /* Clean stop: the peer sees our CONNECTION_CLOSE with the shutdown code; on_closed comes
+     * before on_shutdown, which may destroy the endpoint. */
+    a.destroy_on_shutdown = 1;
     tb_quic_endpoint_shutdown(a.ep);
+    TB_CHECK_EQ(a.closed, 0); /* reported from the loop, not from inside the call */
     WAIT(a.shutdown_done && b.closed == 1, 5);
+    TB_CHECK(a.ep == NULL);
+    TB_CHECK_EQ(a.closed, 1);
     TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_PEER);
     TB_CHECK_EQ(b.last_close.app, 1);
     TB_CHECK_EQ(b.last_close.code, TB_QUIC_APP_SHUTDOWN);
