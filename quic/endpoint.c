@@ -493,6 +493,9 @@ static void conn_write(tb_quic_conn *c)
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     uint64_t now = now_ns(c->ep);
+    /* No pacing (ngtcp2_conn_update_pkt_tx_time is never called, so ngtcp2 never holds a
+     * packet back): mesh traffic is small, and a time probe held back by a pacer would carry
+     * that wait into its RTT and offset. Congestion control still bounds what goes out. */
     for (int i = 0; i < 1024; i++) {
         txmsg *m = next_sendable(c);
         ngtcp2_vec v = {0};
