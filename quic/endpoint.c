@@ -798,6 +798,15 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
     return 0;
 }
 
+/* Data can arrive in the very packet that completes the handshake (a peer may coalesce its
+ * first 1-RTT packet with its Finished): judge and announce the peer first, so the data is not
+ * lost. conn_on_confirmed only defers what touches this connection's ngtcp2 state. */
+static void conn_confirm_early(tb_quic_conn *c)
+{
+    if (c->confirmed && !c->connected && !c->info_set && !c->closing && !c->dead)
+        conn_on_confirmed(c);
+}
+
 static rxmsg *rx_get(tb_quic_conn *c, int64_t id)
 {
     for (rxmsg *r = c->rx; r; r = r->next) {
@@ -826,7 +835,7 @@ static void rx_free(tb_quic_conn *c, int64_t id)
     }
 }
 
-static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, const char *why)
+static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, uint64_t code, const char *why)
 {
     char a[TB_QUIC_ADDRSTR_MAX];
     (*counter)++;
@@ -835,8 +844,8 @@ static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, const char *
     r->buf = NULL;
     tb_log_warn(c->ep->log, "quic: dropped message from %s %s: %s", c->peer.name, conn_addr(c, a),
                 why);
-    if (ngtcp2_conn_shutdown_stream_read(c->conn, r->id, TB_QUIC_STREAM_TOO_BIG) != 0)
-        r->dropped = 1;
+    /* STOP_SENDING: the sender stops, the connection stays. A stream already gone is fine. */
+    (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
 }
 
 /* Appends stream bytes to the message: a 4-byte big-endian length, then that many bytes. */
@@ -852,15 +861,18 @@ static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
                 return;
             r->want = tb_get_be32(r->hdr);
             if (r->want > c->ep->max_msg) {
-                rx_reject(c, r, &st->msgs_dropped_oversized, "message over max_message_size");
+                rx_reject(c, r, &st->msgs_dropped_oversized, TB_QUIC_STREAM_TOO_BIG,
+                          "message over max_message_size");
                 return;
             }
             if (r->want == 0) {
-                rx_reject(c, r, &st->msgs_dropped_malformed, "empty message");
+                rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                          "empty message");
                 return;
             }
         } else if (r->delivered || r->got == r->want) {
-            rx_reject(c, r, &st->msgs_dropped_malformed, "bytes after the announced length");
+            rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                      "bytes after the announced length");
             return;
         } else {
             size_t n = r->want - r->got < len ? r->want - r->got : len;
@@ -873,7 +885,8 @@ static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
                     cap = r->want;
                 uint8_t *nb = realloc(r->buf, cap);
                 if (!nb) {
-                    rx_reject(c, r, &st->msgs_dropped_malformed, "out of memory");
+                    rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_TOO_BIG,
+                              "out of memory");
                     return;
                 }
                 r->buf = nb;
@@ -889,6 +902,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
                                const uint8_t *data, size_t len, void *user_data, void *sud)
 {
     tb_quic_conn *c = user_data;
+    conn_confirm_early(c);
     ngtcp2_conn_extend_max_stream_offset(conn, id, len);
     ngtcp2_conn_extend_max_offset(conn, len);
     rxmsg *r = rx_get(c, id);
@@ -906,7 +920,8 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
         r->buf = NULL;
     }
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !r->delivered)
-        rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, "stream ended inside a message");
+        rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                  "stream ended inside a message");
     return 0;
 }
 
@@ -941,6 +956,7 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
 {
     tb_quic_conn *c = user_data;
     tb_quic_endpoint *ep = c->ep;
+    conn_confirm_early(c);
     ep->stats.dgrams_received++;
     if (c->connected && ep->cb.on_datagram)
         ep->cb.on_datagram(ep->cb.arg, c, data, len, ep->rx_mono, ep->rx_real);

@@ -89,8 +89,10 @@ enum {
     TB_QUIC_APP_USER_BASE = 16, /* codes from 16 up are the caller's (tb_quic_close) */
 };
 
-/* Stream reset code for a message over max_message_size. */
+/* STOP_SENDING codes for a dropped message: over max_message_size, or a frame that lies about
+ * its length (empty, bytes after it, FIN before its end). */
 #define TB_QUIC_STREAM_TOO_BIG 0x10
+#define TB_QUIC_STREAM_MALFORMED 0x11
 
 /* Who is at the other end: from the peer's verified certificate. */
 typedef struct tb_quic_peer {
