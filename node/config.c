@@ -165,7 +165,7 @@ static int set_log_level(tb_node_config *cfg, const char *v, const origin *o, ch
     return TB_OK;
 }
 
-/* A node name travels in certificates and log lines: keep it to host-name characters. */
+/* The same rule as the certificate profile (adr/0004): the name must be the certificate's. */
 static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *err, size_t el)
 {
     size_t n = strlen(v);
@@ -173,9 +173,9 @@ static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *e
         return errf(err, el, o, "name", "must be 1 to %d characters", TB_NODE_NAME_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_'))
-            return errf(err, el, o, "name", "only letters, digits, '-', '.' and '_' are allowed");
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0)))
+            return errf(err, el, o, "name",
+                        "'%.64s': only a-z, 0-9 and '-' (not first) are allowed", v);
     }
     memcpy(cfg->name, v, n + 1);
     return TB_OK;
