@@ -1,0 +1,754 @@
+#include "discovery/peers.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    uint32_t id; /* 0: free slot */
+    char name[TB_PEERS_NAME_MAX + 1];
+    char region[TB_PEERS_NAME_MAX + 1];
+    char addrs[TB_PEERS_MAX_ADDRS][TB_PEERS_ADDR_MAX + 1];
+    size_t naddrs;
+    uint8_t *cert;
+    size_t cert_len;
+    int verified;
+    tb_peer_source source;
+    tb_peer_state state;
+    unsigned failures;
+    unsigned dials; /* rotates through the addresses */
+    uint64_t next_time;
+    uint64_t next_discover;
+} entry;
+
+struct tb_peers {
+    tb_peers_config cfg;
+    char self_name[TB_PEERS_NAME_MAX + 1];
+    entry *slots;
+    size_t cap;
+    uint32_t next_id;
+    uint64_t rng;
+    entry self;
+    int has_self;
+};
+
+void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->self_name = self_name;
+    cfg->max_peers = 64;
+    cfg->max_connecting = 8;
+    cfg->connect_timeout_ns = 10 * 1000000000ULL;
+    cfg->backoff_initial_ns = 1000000000ULL;
+    cfg->backoff_max_ns = 60 * 1000000000ULL;
+    cfg->jitter_permille = 200;
+    cfg->discover_interval_ns = 30 * 1000000000ULL;
+    cfg->forget_after_failures = 8;
+    cfg->rng_seed = rng_seed;
+}
+
+/* splitmix64: a tiny deterministic generator, so tests can replay the jitter. */
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int tb_peers_name_valid(const char *s, size_t len)
+{
+    if (!s || len < 1 || len > TB_PEERS_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static int dns_name_valid(const char *s, size_t len)
+{
+    size_t label = 0;
+    if (len < 1 || len > 253)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!is_alnum(c) && c != '-')
+            return 0;
+        if (c == '-' && label == 0)
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return label > 0 && s[len - 1] != '-';
+}
+
+static int all_digits_and_dots(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] == '.' || (s[i] >= '0' && s[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* inet_pton wants a NUL-terminated string; hosts are short, so copy onto the stack. */
+static int ip_valid(int af, const char *s, size_t len)
+{
+    char buf[64];
+    unsigned char out[16];
+    if (len >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return inet_pton(af, buf, out) == 1;
+}
+
+static int port_valid(const char *s, size_t len)
+{
+    unsigned v = 0;
+    if (len < 1 || len > 5 || s[0] == '0')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+int tb_peers_addr_valid(const char *s, size_t len)
+{
+    size_t colon = len;
+    if (!s || len < 3 || len > TB_PEERS_ADDR_MAX)
+        return 0;
+    for (size_t i = len; i-- > 0;) {
+        if (s[i] == ':') {
+            colon = i;
+            break;
+        }
+    }
+    if (colon == len || colon == 0 || !port_valid(s + colon + 1, len - colon - 1))
+        return 0;
+    if (s[0] == '[') {
+        if (colon < 4 || s[colon - 1] != ']')
+            return 0;
+        return ip_valid(AF_INET6, s + 1, colon - 2);
+    }
+    if (all_digits_and_dots(s, colon))
+        return ip_valid(AF_INET, s, colon);
+    return dns_name_valid(s, colon);
+}
+
+static int cert_valid(const uint8_t *cert, size_t len)
+{
+    if (len > TB_PEERS_CERT_MAX)
+        return TB_ERR_TOO_BIG;
+    /* A DER certificate is a SEQUENCE; the handshake does the real checking. */
+    if (!cert || len < 2 || cert[0] != 0x30)
+        return TB_ERR_MALFORMED;
+    return 0;
+}
+
+static int info_valid(const tb_peer_info *info)
+{
+    if (!tb_peers_name_valid(info->name.p, info->name.len) ||
+        !tb_peers_name_valid(info->region.p, info->region.len))
+        return TB_ERR_MALFORMED;
+    if (info->naddrs > TB_PEERS_MAX_ADDRS)
+        return TB_ERR_TOO_BIG;
+    if (info->naddrs == 0)
+        return TB_ERR_MALFORMED;
+    for (size_t i = 0; i < info->naddrs; i++) {
+        if (info->addrs[i].len > TB_PEERS_ADDR_MAX)
+            return TB_ERR_TOO_BIG;
+        if (!tb_peers_addr_valid(info->addrs[i].p, info->addrs[i].len))
+            return TB_ERR_MALFORMED;
+    }
+    return cert_valid(info->cert, info->cert_len);
+}
+
+int tb_peers_new(const tb_peers_config *cfg, tb_peers **out)
+{
+    tb_peers *t;
+    size_t self_len;
+    *out = NULL;
+    if (!cfg || !cfg->self_name || cfg->max_peers < 1 || cfg->max_peers > TB_PEERS_MAX_CAP ||
+        cfg->jitter_permille > 1000 || cfg->backoff_initial_ns == 0 ||
+        cfg->backoff_max_ns < cfg->backoff_initial_ns || cfg->connect_timeout_ns == 0 ||
+        cfg->discover_interval_ns == 0)
+        return TB_ERR_INVAL;
+    self_len = strnlen(cfg->self_name, TB_PEERS_NAME_MAX + 1);
+    if (!tb_peers_name_valid(cfg->self_name, self_len))
+        return TB_ERR_INVAL;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return TB_ERR_NOMEM;
+    t->slots = calloc(cfg->max_peers, sizeof(*t->slots));
+    if (!t->slots) {
+        free(t);
+        return TB_ERR_NOMEM;
+    }
+    t->cfg = *cfg;
+    memcpy(t->self_name, cfg->self_name, self_len);
+    t->cfg.self_name = t->self_name;
+    t->cap = cfg->max_peers;
+    t->next_id = 1;
+    t->rng = cfg->rng_seed;
+    *out = t;
+    return 0;
+}
+
+static void entry_clear(entry *e)
+{
+    free(e->cert);
+    memset(e, 0, sizeof(*e));
+}
+
+void tb_peers_free(tb_peers *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->cap; i++)
+        entry_clear(&t->slots[i]);
+    entry_clear(&t->self);
+    free(t->slots);
+    free(t);
+}
+
+static entry *find_id(const tb_peers *t, uint32_t id)
+{
+    if (id == 0)
+        return NULL;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].id == id)
+            return &t->slots[i];
+    return NULL;
+}
+
+static entry *find_name(const tb_peers *t, const char *name, size_t len)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        entry *e = &t->slots[i];
+        if (e->id && strlen(e->name) == len && memcmp(e->name, name, len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static int has_addr(const entry *e, const char *a, size_t len)
+{
+    for (size_t i = 0; i < e->naddrs; i++)
+        if (strlen(e->addrs[i]) == len && memcmp(e->addrs[i], a, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Addresses beyond the cap are dropped: the first ones heard are kept. */
+static void add_addr(entry *e, const char *a, size_t len)
+{
+    if (e->naddrs >= TB_PEERS_MAX_ADDRS || has_addr(e, a, len))
+        return;
+    memcpy(e->addrs[e->naddrs], a, len);
+    e->addrs[e->naddrs][len] = '\0';
+    e->naddrs++;
+}
+
+static int set_cert(entry *e, const uint8_t *cert, size_t len)
+{
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return TB_ERR_NOMEM;
+    memcpy(copy, cert, len);
+    free(e->cert);
+    e->cert = copy;
+    e->cert_len = len;
+    return 0;
+}
+
+static int evictable(const tb_peers *t, const entry *e, int for_learned)
+{
+    if (e->source != TB_PEER_LEARNED || e->verified || e->state == TB_PEER_CONNECTED ||
+        e->state == TB_PEER_CONNECTING)
+        return 0;
+    if (for_learned)
+        return t->cfg.forget_after_failures > 0 && e->failures >= t->cfg.forget_after_failures;
+    return 1;
+}
+
+/* A free slot, or else the unverified learned entry that failed most often. Entries learned
+ * from others can only push out other such entries, and only once those look dead, so a flood
+ * of PEERS never displaces seeds or verified peers. */
+static entry *alloc_entry(tb_peers *t, int for_learned)
+{
+    entry *victim = NULL;
+    for (size_t i = 0; i < t->cap; i++) {
+        entry *e = &t->slots[i];
+        if (!e->id)
+            return e;
+        if (evictable(t, e, for_learned) && (!victim || e->failures > victim->failures))
+            victim = e;
+    }
+    if (victim)
+        entry_clear(victim);
+    return victim;
+}
+
+static void entry_init(tb_peers *t, entry *e, tb_peer_source source)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = t->next_id++;
+    if (t->next_id == 0)
+        t->next_id = 1;
+    e->source = source;
+    e->state = TB_PEER_IDLE;
+}
+
+int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id)
+{
+    size_t len = addr ? strnlen(addr, TB_PEERS_ADDR_MAX + 1) : 0;
+    entry *e;
+    if (!tb_peers_addr_valid(addr, len))
+        return TB_ERR_INVAL;
+    for (size_t i = 0; i < t->cap; i++) {
+        e = &t->slots[i];
+        if (e->id && has_addr(e, addr, len)) {
+            e->source = TB_PEER_SEED;
+            *id = e->id;
+            return 0;
+        }
+    }
+    e = alloc_entry(t, 0);
+    if (!e)
+        return TB_ERR_FULL;
+    entry_init(t, e, TB_PEER_SEED);
+    add_addr(e, addr, len);
+    *id = e->id;
+    return 0;
+}
+
+static void copy_str(char *dst, const tb_peers_str *s)
+{
+    memcpy(dst, s->p, s->len);
+    dst[s->len] = '\0';
+}
+
+int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint64_t now, uint32_t *id)
+{
+    int rc = info ? info_valid(info) : TB_ERR_INVAL;
+    entry *e;
+    (void)now;
+    if (id)
+        *id = 0;
+    if (rc < 0)
+        return rc;
+    if (info->name.len == strlen(t->self_name) &&
+        memcmp(info->name.p, t->self_name, info->name.len) == 0)
+        return 0;
+    e = find_name(t, info->name.p, info->name.len);
+    if (!e) {
+        e = alloc_entry(t, 1);
+        if (!e)
+            return TB_ERR_FULL;
+        entry_init(t, e, TB_PEER_LEARNED);
+        copy_str(e->name, &info->name);
+        if ((rc = set_cert(e, info->cert, info->cert_len)) < 0) {
+            entry_clear(e);
+            return rc;
+        }
+    }
+    if (!e->region[0])
+        copy_str(e->region, &info->region);
+    for (size_t i = 0; i < info->naddrs; i++)
+        add_addr(e, info->addrs[i].p, info->addrs[i].len);
+    /* The first certificate heard stays until a handshake replaces it with the verified one. */
+    if (!e->cert && (rc = set_cert(e, info->cert, info->cert_len)) < 0)
+        return rc;
+    if (id)
+        *id = e->id;
+    return 0;
+}
+
+int tb_peers_set_self(tb_peers *t, const tb_peer_info *self)
+{
+    int rc = self ? info_valid(self) : TB_ERR_INVAL;
+    entry *e = &t->self;
+    if (rc < 0)
+        return rc;
+    if (self->name.len != strlen(t->self_name) ||
+        memcmp(self->name.p, t->self_name, self->name.len) != 0)
+        return TB_ERR_INVAL;
+    entry_clear(e);
+    copy_str(e->name, &self->name);
+    copy_str(e->region, &self->region);
+    for (size_t i = 0; i < self->naddrs; i++)
+        add_addr(e, self->addrs[i].p, self->addrs[i].len);
+    rc = set_cert(e, self->cert, self->cert_len);
+    t->has_self = rc == 0;
+    return rc;
+}
+
+uint64_t tb_peers_backoff_delay(const tb_peers_config *cfg, unsigned failures, uint64_t rnd)
+{
+    uint64_t d = cfg->backoff_initial_ns;
+    uint64_t span;
+    for (unsigned i = 1; i < failures && d < cfg->backoff_max_ns; i++)
+        d = d > cfg->backoff_max_ns / 2 ? cfg->backoff_max_ns : d * 2;
+    if (d > cfg->backoff_max_ns)
+        d = cfg->backoff_max_ns;
+    /* d / 1000 * permille cannot overflow; the sub-microsecond rest does not matter. */
+    span = d / 1000 * cfg->jitter_permille;
+    return span ? d - rnd % (span + 1) : d;
+}
+
+static void go_backoff(tb_peers *t, entry *e, uint64_t now)
+{
+    if (e->failures < UINT32_MAX)
+        e->failures++;
+    if (e->naddrs == 0) {
+        e->state = TB_PEER_IDLE;
+        e->next_time = 0;
+        return;
+    }
+    e->state = TB_PEER_BACKOFF;
+    e->next_time = now + tb_peers_backoff_delay(&t->cfg, e->failures, rng_next(&t->rng));
+}
+
+static int identity_valid(const char *name, const char *region, const uint8_t *cert,
+                          size_t cert_len)
+{
+    if (!name || !region || !tb_peers_name_valid(name, strnlen(name, TB_PEERS_NAME_MAX + 1)) ||
+        !tb_peers_name_valid(region, strnlen(region, TB_PEERS_NAME_MAX + 1)))
+        return TB_ERR_MALFORMED;
+    return cert_valid(cert, cert_len);
+}
+
+static int mark_connected(entry *e, const char *name, const char *region, const uint8_t *cert,
+                          size_t cert_len, uint64_t now)
+{
+    int rc = set_cert(e, cert, cert_len);
+    if (rc < 0)
+        return rc;
+    strcpy(e->name, name);
+    strcpy(e->region, region);
+    e->verified = 1;
+    e->state = TB_PEER_CONNECTED;
+    e->failures = 0;
+    e->next_time = 0;
+    e->next_discover = now;
+    return 0;
+}
+
+/* A seed that turned out to be a node the table already knows: fold it into that entry. */
+static entry *merge_into(entry *seed, entry *named)
+{
+    for (size_t i = 0; i < seed->naddrs; i++)
+        add_addr(named, seed->addrs[i], strlen(seed->addrs[i]));
+    if (seed->source == TB_PEER_SEED)
+        named->source = TB_PEER_SEED;
+    entry_clear(seed);
+    return named;
+}
+
+int tb_peers_connected(tb_peers *t, uint32_t id, const char *name, const char *region,
+                       const uint8_t *cert, size_t cert_len, uint64_t now, uint32_t *id_out)
+{
+    entry *e = find_id(t, id), *other;
+    int rc = identity_valid(name, region, cert, cert_len);
+    *id_out = id;
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    if (rc < 0)
+        return rc;
+    if (strcmp(name, t->self_name) == 0) {
+        entry_clear(e);
+        *id_out = 0;
+        return TB_ERR_INVAL;
+    }
+    if (e->name[0] && strcmp(e->name, name) != 0) {
+        if (e->state == TB_PEER_CONNECTING)
+            go_backoff(t, e, now);
+        return TB_ERR_VERIFY;
+    }
+    other = find_name(t, name, strlen(name));
+    if (other && other != e) {
+        e = merge_into(e, other);
+        *id_out = e->id;
+    }
+    if (e->state == TB_PEER_CONNECTED)
+        return TB_ERR_EXISTS;
+    return mark_connected(e, name, region, cert, cert_len, now);
+}
+
+int tb_peers_inbound(tb_peers *t, const char *name, const char *region, const uint8_t *cert,
+                     size_t cert_len, uint64_t now, uint32_t *id_out)
+{
+    int rc = identity_valid(name, region, cert, cert_len);
+    entry *e;
+    *id_out = 0;
+    if (rc < 0)
+        return rc;
+    if (strcmp(name, t->self_name) == 0)
+        return TB_ERR_INVAL;
+    e = find_name(t, name, strlen(name));
+    if (!e) {
+        e = alloc_entry(t, 0);
+        if (!e)
+            return TB_ERR_FULL;
+        entry_init(t, e, TB_PEER_INBOUND);
+    }
+    *id_out = e->id;
+    if (e->state == TB_PEER_CONNECTED)
+        return TB_ERR_EXISTS;
+    rc = mark_connected(e, name, region, cert, cert_len, now);
+    if (rc < 0 && !e->name[0])
+        entry_clear(e);
+    return rc;
+}
+
+int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now)
+{
+    entry *e = find_id(t, id);
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    if (e->state != TB_PEER_CONNECTING)
+        return TB_ERR_STATE;
+    go_backoff(t, e, now);
+    return 0;
+}
+
+int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now)
+{
+    entry *e = find_id(t, id);
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    if (e->state != TB_PEER_CONNECTED)
+        return TB_ERR_STATE;
+    e->failures = 0;
+    go_backoff(t, e, now);
+    return 0;
+}
+
+int tb_peers_remove(tb_peers *t, uint32_t id)
+{
+    entry *e = find_id(t, id);
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    entry_clear(e);
+    return 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int emit(tb_peers_action *out, size_t max, size_t *n, tb_peers_do what, const entry *e)
+{
+    if (*n >= max)
+        return 0;
+    out[*n].what = what;
+    out[*n].id = e->id;
+    out[*n].addr[0] = '\0';
+    (*n)++;
+    return 1;
+}
+
+static size_t count_state(const tb_peers *t, tb_peer_state s)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].id && t->slots[i].state == s)
+            c++;
+    return c;
+}
+
+/* First pass: expired dials and due DISCOVERs; returns 0 when out ran full. */
+static int poll_timeouts(tb_peers *t, uint64_t now, tb_peers_action *out, size_t max, size_t *n,
+                         uint64_t *wake)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        entry *e = &t->slots[i];
+        if (!e->id)
+            continue;
+        if (e->state == TB_PEER_CONNECTING && e->next_time <= now) {
+            if (!emit(out, max, n, TB_PEERS_DO_ABORT, e))
+                return 0;
+            go_backoff(t, e, now);
+        } else if (e->state == TB_PEER_CONNECTED && e->next_discover <= now) {
+            if (!emit(out, max, n, TB_PEERS_DO_DISCOVER, e))
+                return 0;
+            e->next_discover = now + t->cfg.discover_interval_ns;
+        }
+        if (e->state == TB_PEER_CONNECTING)
+            *wake = min_u64(*wake, e->next_time);
+        else if (e->state == TB_PEER_CONNECTED)
+            *wake = min_u64(*wake, e->next_discover);
+    }
+    return 1;
+}
+
+static int dial_due(const entry *e, uint64_t now)
+{
+    if (e->naddrs == 0)
+        return 0;
+    return e->state == TB_PEER_IDLE || (e->state == TB_PEER_BACKOFF && e->next_time <= now);
+}
+
+static int poll_dials(tb_peers *t, uint64_t now, tb_peers_action *out, size_t max, size_t *n,
+                      uint64_t *wake)
+{
+    size_t connecting = count_state(t, TB_PEER_CONNECTING);
+    for (size_t i = 0; i < t->cap; i++) {
+        entry *e = &t->slots[i];
+        if (!e->id)
+            continue;
+        if (e->state == TB_PEER_BACKOFF && e->next_time > now)
+            *wake = min_u64(*wake, e->next_time);
+        if (!dial_due(e, now))
+            continue;
+        /* Over the limit, a finished dial (an event the caller polls after) frees a place. */
+        if (t->cfg.max_connecting && connecting >= t->cfg.max_connecting)
+            continue;
+        if (!emit(out, max, n, TB_PEERS_DO_DIAL, e))
+            return 0;
+        strcpy(out[*n - 1].addr, e->addrs[e->dials++ % e->naddrs]);
+        e->state = TB_PEER_CONNECTING;
+        e->next_time = now + t->cfg.connect_timeout_ns;
+        *wake = min_u64(*wake, e->next_time);
+        connecting++;
+    }
+    return 1;
+}
+
+int tb_peers_poll(tb_peers *t, uint64_t now, tb_peers_action *out, size_t max, size_t *n,
+                  uint64_t *next_wake)
+{
+    uint64_t wake = UINT64_MAX;
+    *n = 0;
+    if (!poll_timeouts(t, now, out, max, n, &wake) || !poll_dials(t, now, out, max, n, &wake))
+        wake = now;
+    *next_wake = wake;
+    return 0;
+}
+
+static void entry_to_info(const entry *e, tb_peer_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->name.p = e->name;
+    info->name.len = strlen(e->name);
+    info->region.p = e->region;
+    info->region.len = strlen(e->region);
+    for (size_t i = 0; i < e->naddrs; i++) {
+        info->addrs[i].p = e->addrs[i];
+        info->addrs[i].len = strlen(e->addrs[i]);
+    }
+    info->naddrs = e->naddrs;
+    info->cert = e->cert;
+    info->cert_len = e->cert_len;
+}
+
+size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *out, size_t max)
+{
+    size_t n = 0;
+    if (t->has_self && n < max)
+        entry_to_info(&t->self, &out[n++]);
+    for (size_t i = 0; i < t->cap && n < max; i++) {
+        const entry *e = &t->slots[i];
+        if (!e->id || !e->verified || e->naddrs == 0)
+            continue;
+        if (requester && strcmp(e->name, requester) == 0)
+            continue;
+        entry_to_info(e, &out[n++]);
+    }
+    return n;
+}
+
+int tb_peers_get(const tb_peers *t, uint32_t id, tb_peer_view *out)
+{
+    const entry *e = find_id(t, id);
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    memset(out, 0, sizeof(*out));
+    out->id = e->id;
+    out->name = e->name;
+    out->region = e->region;
+    for (size_t i = 0; i < e->naddrs; i++)
+        out->addrs[i] = e->addrs[i];
+    out->naddrs = e->naddrs;
+    out->cert = e->cert;
+    out->cert_len = e->cert_len;
+    out->verified = e->verified;
+    out->source = e->source;
+    out->state = e->state;
+    out->failures = e->failures;
+    out->next_time =
+        e->state == TB_PEER_CONNECTING || e->state == TB_PEER_BACKOFF ? e->next_time : 0;
+    return 0;
+}
+
+int tb_peers_find(const tb_peers *t, const char *name, uint32_t *id)
+{
+    const entry *e;
+    if (!name || !name[0])
+        return TB_ERR_NOTFOUND;
+    e = find_name(t, name, strnlen(name, TB_PEERS_NAME_MAX + 1));
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    *id = e->id;
+    return 0;
+}
+
+size_t tb_peers_count(const tb_peers *t)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].id)
+            c++;
+    return c;
+}
+
+size_t tb_peers_list(const tb_peers *t, uint32_t *ids, size_t max)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->slots[i].id)
+            continue;
+        if (c < max)
+            ids[c] = t->slots[i].id;
+        c++;
+    }
+    return c;
+}
+
+size_t tb_peers_count_state(const tb_peers *t, tb_peer_state state)
+{
+    return count_state(t, state);
+}
+
+const char *tb_peers_state_name(tb_peer_state state)
+{
+    switch (state) {
+    case TB_PEER_IDLE:
+        return "idle";
+    case TB_PEER_CONNECTING:
+        return "connecting";
+    case TB_PEER_CONNECTED:
+        return "connected";
+    case TB_PEER_BACKOFF:
+        return "backoff";
+    }
+    return "?";
+}

@@ -1,0 +1,184 @@
+/* The peer table: every node this node knows of, how it learned of it, and what to do about it
+ * next (dial, give up on a slow dial, ask it for its peers). Pure logic: no I/O, no clock; each
+ * call takes `now` (monotonic ns) and tb_peers_poll says when it next needs to run.
+ *
+ * Entries are keyed by node name. A seed (--peer) starts as an address without a name; the first
+ * confirmed handshake names it (tb_peers_connected). Entries learned from a PEERS message are
+ * untrusted input and are validated strictly (tb_peers_learn); the certificate of a learned entry
+ * is only a hint until a handshake against the mesh CA confirms the peer ("verified"). Only
+ * verified peers (and this node itself) are passed on to others (tb_peers_export), so one liar
+ * cannot spread entries through the mesh.
+ *
+ * Peers are referred to by a uint32_t id that is never reused within one table. */
+#ifndef TB_DISCOVERY_PEERS_H
+#define TB_DISCOVERY_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define TB_PEERS_NAME_MAX 63   /* node names and regions: 1..63 of [a-z0-9-] */
+#define TB_PEERS_ADDR_MAX 259  /* "host:port"; host ≤ 253 (DNS) or a bracketed IPv6 */
+#define TB_PEERS_MAX_ADDRS 4   /* addresses kept per peer */
+#define TB_PEERS_CERT_MAX 4096 /* DER bytes of one certificate */
+#define TB_PEERS_MAX_CAP 4096  /* hard upper bound on the configurable table size */
+
+typedef enum tb_peer_state {
+    TB_PEER_IDLE = 0,       /* nothing under way (no address to dial, or not yet dialled) */
+    TB_PEER_CONNECTING = 1, /* a dial is under way; aborted at its connect deadline */
+    TB_PEER_CONNECTED = 2,  /* handshake confirmed */
+    TB_PEER_BACKOFF = 3,    /* waiting before the next dial */
+} tb_peer_state;
+
+typedef enum tb_peer_source {
+    TB_PEER_SEED = 0,    /* from --peer / the config */
+    TB_PEER_LEARNED = 1, /* from a PEERS message */
+    TB_PEER_INBOUND = 2, /* it connected to us first */
+} tb_peer_source;
+
+typedef struct tb_peers_config {
+    const char *self_name;       /* this node's name: never dialled, never learned */
+    size_t max_peers;            /* table size, 1..TB_PEERS_MAX_CAP */
+    size_t max_connecting;       /* dials under way at once (0 = no limit) */
+    uint64_t connect_timeout_ns; /* a dial not confirmed by then is aborted */
+    uint64_t backoff_initial_ns; /* delay after the first failure */
+    uint64_t backoff_max_ns;     /* cap on the doubling delay */
+    unsigned jitter_permille;    /* up to this share of a delay is randomly taken off (≤ 1000) */
+    uint64_t discover_interval_ns; /* how often each connected peer is asked for its peers */
+    /* A learned entry never verified and failed this many dials in a row may be replaced
+     * by a new learned entry when the table is full (0 = never). */
+    unsigned forget_after_failures;
+    uint64_t rng_seed; /* seeds the jitter; tests pass a fixed value, nodes a random one */
+} tb_peers_config;
+
+/* Sane defaults: 64 peers, 8 dials at once, 10 s connect timeout, backoff 1 s doubling to
+ * 60 s with 20 % jitter, DISCOVER every 30 s, forget after 8 failures. */
+void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed);
+
+/* A string that need not be NUL-terminated (as decoded off the wire). */
+typedef struct tb_peers_str {
+    const char *p;
+    size_t len;
+} tb_peers_str;
+
+/* One peer as learned from / exported into a PEERS message. */
+typedef struct tb_peer_info {
+    tb_peers_str name;
+    tb_peers_str region;
+    tb_peers_str addrs[TB_PEERS_MAX_ADDRS];
+    size_t naddrs;
+    const uint8_t *cert; /* DER */
+    size_t cert_len;
+} tb_peer_info;
+
+/* A read-only view of one entry; its pointers stay valid until the table next changes. */
+typedef struct tb_peer_view {
+    uint32_t id;
+    const char *name;   /* "" while a seed is unnamed */
+    const char *region; /* "" until known */
+    const char *addrs[TB_PEERS_MAX_ADDRS];
+    size_t naddrs;
+    const uint8_t *cert;
+    size_t cert_len;
+    int verified; /* a handshake against the mesh CA confirmed this name and certificate */
+    tb_peer_source source;
+    tb_peer_state state;
+    unsigned failures;  /* consecutive failed dials */
+    uint64_t next_time; /* connect deadline (CONNECTING) or next dial (BACKOFF), else 0 */
+} tb_peer_view;
+
+typedef enum tb_peers_do {
+    TB_PEERS_DO_DIAL = 1,     /* dial addr; then tb_peers_connected or tb_peers_dial_failed */
+    TB_PEERS_DO_ABORT = 2,    /* the dial to this peer timed out: abandon it (now in backoff) */
+    TB_PEERS_DO_DISCOVER = 3, /* send DISCOVER to this connected peer */
+} tb_peers_do;
+
+typedef struct tb_peers_action {
+    tb_peers_do what;
+    uint32_t id;
+    char addr[TB_PEERS_ADDR_MAX + 1]; /* for DIAL: which of the peer's addresses to use */
+} tb_peers_action;
+
+typedef struct tb_peers tb_peers;
+
+TB_WUR int tb_peers_new(const tb_peers_config *cfg, tb_peers **out);
+void tb_peers_free(tb_peers *t);
+
+/* Syntax checks for untrusted strings (explicit length; no NUL needed). A name or region is
+ * 1..63 of [a-z0-9-]. An address is "host:port": host a DNS name (labels 1..63 of
+ * [A-Za-z0-9-], no leading/trailing '-', ≤ 253 in all), a dotted IPv4 address, or "[IPv6]";
+ * port 1..65535 in decimal without leading zeros. */
+int tb_peers_name_valid(const char *s, size_t len);
+int tb_peers_addr_valid(const char *s, size_t len);
+
+/* Adds a seed address (unnamed until its first handshake). Adding the same address twice
+ * returns the existing id. TB_ERR_INVAL for a bad address, TB_ERR_FULL when no room. */
+TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
+
+/* Merges one untrusted entry from a PEERS message. Entries naming this node are ignored (0).
+ * A new name gets a new entry (to be dialled); a known one gains any new addresses, and a
+ * certificate if it had none. Errors: TB_ERR_MALFORMED (name, region, address or certificate
+ * syntax), TB_ERR_TOO_BIG (over a cap), TB_ERR_FULL (no room). `id` (optional) gets the entry. */
+TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint64_t now, uint32_t *id);
+
+/* This node's own entry, sent first in every export (its advertised addresses). */
+TB_WUR int tb_peers_set_self(tb_peers *t, const tb_peer_info *self);
+
+/* A dial to `id` completed its handshake (confirmed), and the peer's certificate says `name`,
+ * `region`. Marks the entry connected and verified, stores the certificate, resets the backoff,
+ * and schedules an immediate DISCOVER. A seed that turns out to be a node already in the table
+ * is merged into that entry (its address joins it, the seed entry goes): *id_out gets the
+ * surviving id. Errors:
+ *   TB_ERR_VERIFY: the entry was learned under another name (the dial is treated as failed);
+ *   TB_ERR_INVAL: the name is this node's own (the seed entry is dropped);
+ *   TB_ERR_EXISTS: the peer is already connected through another connection (the table keeps
+ *     one connection per peer: the caller closes one of the two; *id_out is the peer's id);
+ *   TB_ERR_MALFORMED/TB_ERR_TOO_BIG: bad name, region or certificate. */
+TB_WUR int tb_peers_connected(tb_peers *t, uint32_t id, const char *name, const char *region,
+                              const uint8_t *cert, size_t cert_len, uint64_t now, uint32_t *id_out);
+
+/* A peer connected to us and its handshake is confirmed. Same rules as tb_peers_connected,
+ * for an entry looked up (or created) by name. */
+TB_WUR int tb_peers_inbound(tb_peers *t, const char *name, const char *region, const uint8_t *cert,
+                            size_t cert_len, uint64_t now, uint32_t *id_out);
+
+/* A dial under way failed (refused, handshake error): backoff. TB_ERR_STATE when the entry
+ * was not connecting (for example an inbound connection got there first). */
+TB_WUR int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now);
+
+/* The connection to a connected peer closed: redial after the first backoff step (peers
+ * without an address go idle). TB_ERR_STATE when it was not connected. */
+TB_WUR int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now);
+
+/* Removes an entry. */
+TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);
+
+/* What to do now: dials to start (state becomes CONNECTING), dials to abort (past their
+ * deadline; state becomes BACKOFF), DISCOVERs to send. Writes up to `max` actions, sets *n, and
+ * *next_wake to the earliest time something is due next (UINT64_MAX when nothing is; `now`
+ * when `out` was too small to hold everything due). */
+TB_WUR int tb_peers_poll(tb_peers *t, uint64_t now, tb_peers_action *out, size_t max, size_t *n,
+                         uint64_t *next_wake);
+
+/* The delay before dial number `failures` + 1 after `failures` (≥ 1) failed dials in a row:
+ * min(initial · 2^(failures−1), max), less a random part of up to jitter_permille ‰ taken
+ * from `rnd`. */
+uint64_t tb_peers_backoff_delay(const tb_peers_config *cfg, unsigned failures, uint64_t rnd);
+
+/* The PEERS answer to a DISCOVER from `requester` (may be NULL): this node's own entry first
+ * (when set), then every verified peer that has an address, except the requester. Returns
+ * how many entries it wrote to out (≤ max). Pointers stay valid until the table changes. */
+size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *out, size_t max);
+
+/* Lookups. */
+TB_WUR int tb_peers_get(const tb_peers *t, uint32_t id, tb_peer_view *out);
+TB_WUR int tb_peers_find(const tb_peers *t, const char *name, uint32_t *id);
+size_t tb_peers_count(const tb_peers *t);
+/* Writes up to max ids in table order; returns the number of entries. */
+size_t tb_peers_list(const tb_peers *t, uint32_t *ids, size_t max);
+/* Number of entries in a state. */
+size_t tb_peers_count_state(const tb_peers *t, tb_peer_state state);
+const char *tb_peers_state_name(tb_peer_state state);
+
+#endif

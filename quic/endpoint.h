@@ -1,0 +1,200 @@
+/* The QUIC endpoint of the mesh (ngtcp2 0.12.1 + GnuTLS, see adr/0002): one UDP socket that
+ * accepts peers (server/hybrid) and dials peers (client/hybrid), mutual TLS 1.3 against the mesh
+ * CA only, ALPN "tbmesh/1". It owns the socket, every connection, their timers and the TLS
+ * sessions; it carries opaque messages (one per unidirectional stream) and datagrams, and knows
+ * nothing about what they mean (the mesh layer above does).
+ *
+ * Everything is driven by the libev loop given at creation; the log and clock are passed in, so
+ * several endpoints can live in one process and one loop. Callbacks run from the loop. A callback
+ * may call any function here, except tb_quic_endpoint_destroy. */
+#ifndef TB_QUIC_ENDPOINT_H
+#define TB_QUIC_ENDPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+
+struct ev_loop;
+
+typedef struct tb_quic_endpoint tb_quic_endpoint;
+typedef struct tb_quic_conn tb_quic_conn;
+
+#define TB_QUIC_ALPN "tbmesh/1"
+#define TB_QUIC_NAME_MAX 64
+/* Longest "[addr]:port" text tb_quic_addr_format writes, with its terminator. */
+#define TB_QUIC_ADDRSTR_MAX 64
+
+typedef enum tb_quic_mode {
+    TB_QUIC_MODE_SERVER = 1, /* accepts only */
+    TB_QUIC_MODE_CLIENT = 2, /* dials only; the socket still binds the listen address if given */
+    TB_QUIC_MODE_HYBRID = 3, /* both, from the same socket */
+} tb_quic_mode;
+
+/* Why a handshake was refused, by this endpoint or (seen through the close code) by the peer. */
+typedef enum tb_quic_refusal {
+    TB_QUIC_REFUSE_NONE = 0,
+    TB_QUIC_REFUSE_NO_CERT,   /* the peer sent no certificate */
+    TB_QUIC_REFUSE_UNTRUSTED, /* not signed by the mesh CA (foreign CA, bad signature) */
+    TB_QUIC_REFUSE_EXPIRED,   /* expired or not yet valid */
+    TB_QUIC_REFUSE_PURPOSE,   /* missing the clientAuth/serverAuth key purpose */
+    TB_QUIC_REFUSE_NAME,      /* node name differs from the one dialled */
+    TB_QUIC_REFUSE_IDENTITY,  /* certificate carries no usable node name / region */
+    TB_QUIC_REFUSE_ALPN,      /* the client offered no "tbmesh/1" */
+    TB_QUIC_REFUSE_TLS,       /* any other TLS failure (bad alert, protocol error...) */
+    TB_QUIC_REFUSE_BY_PEER,   /* the peer refused us (TLS alert in its CONNECTION_CLOSE) */
+    TB_QUIC_REFUSE_COUNT
+} tb_quic_refusal;
+
+const char *tb_quic_refusal_name(tb_quic_refusal r);
+
+/* Why a connection ended (on_closed). */
+typedef enum tb_quic_close_reason {
+    TB_QUIC_CLOSED_LOCAL = 0,       /* tb_quic_close or shutdown from this side */
+    TB_QUIC_CLOSED_PEER,            /* the peer sent CONNECTION_CLOSE (see code/app) */
+    TB_QUIC_CLOSED_IDLE,            /* idle timeout */
+    TB_QUIC_CLOSED_CONNECT_TIMEOUT, /* handshake not confirmed in time */
+    TB_QUIC_CLOSED_REFUSED,         /* handshake refused (see refusal) */
+    TB_QUIC_CLOSED_RESET,           /* stateless reset received */
+    TB_QUIC_CLOSED_DUPLICATE,       /* lost the "one connection per pair" tie-break */
+    TB_QUIC_CLOSED_ERROR,           /* protocol or internal error */
+} tb_quic_close_reason;
+
+const char *tb_quic_close_reason_name(tb_quic_close_reason r);
+
+/* Application close codes this endpoint sends (CONNECTION_CLOSE, application type). */
+enum {
+    TB_QUIC_APP_NO_ERROR = 0,
+    TB_QUIC_APP_SHUTDOWN = 1,   /* the node is stopping */
+    TB_QUIC_APP_DUPLICATE = 2,  /* the other connection between the same pair is kept */
+    TB_QUIC_APP_IDENTITY = 3,   /* handshake passed but the peer's identity is not acceptable */
+    TB_QUIC_APP_USER_BASE = 16, /* codes from 16 up are the caller's (tb_quic_close) */
+};
+
+/* Stream reset code for a message over max_message_size. */
+#define TB_QUIC_STREAM_TOO_BIG 0x10
+
+/* Who is at the other end: from the peer's verified certificate. */
+typedef struct tb_quic_peer {
+    char name[TB_QUIC_NAME_MAX];   /* node name (URI SAN urn:tbmesh:node:, also CN) */
+    char region[TB_QUIC_NAME_MAX]; /* URI SAN urn:tbmesh:region: */
+    uint8_t fingerprint[32];       /* SHA-256 of the certificate DER */
+    int64_t not_after;             /* Unix seconds */
+    struct sockaddr_storage addr;  /* current remote address (changes on migration) */
+    socklen_t addrlen;
+    int dialled; /* 1 if this endpoint dialled the connection */
+} tb_quic_peer;
+
+typedef struct tb_quic_close_info {
+    tb_quic_close_reason reason;
+    tb_quic_refusal refusal; /* when reason is TB_QUIC_CLOSED_REFUSED */
+    uint64_t code;           /* QUIC error code sent or received, 0 when none */
+    int app;                 /* 1 if code is an application code */
+    int was_connected;       /* on_connected had been called for this connection */
+} tb_quic_close_info;
+
+typedef struct tb_quic_callbacks {
+    /* The handshake is confirmed and the peer's certificate accepted. */
+    void (*on_connected)(void *arg, tb_quic_conn *c, const tb_quic_peer *peer);
+    /* The connection is gone (after this call c is invalid). peer->name is empty when the
+     * handshake never produced an identity. Called for every connection that was dialled or
+     * accepted, connected or not. */
+    void (*on_closed)(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
+                      const tb_quic_close_info *info);
+    /* This endpoint refused a handshake (also logged with reason and address). */
+    void (*on_refused)(void *arg, const struct sockaddr *addr, socklen_t addrlen,
+                       tb_quic_refusal reason, const char *detail);
+    /* One complete message from a stream, at most max_message_size bytes. */
+    void (*on_stream_message)(void *arg, tb_quic_conn *c, const uint8_t *msg, size_t len);
+    /* One DATAGRAM frame; rx_mono_ns/rx_real_ns are read from the clock when the UDP packet
+     * carrying it was taken from the socket. */
+    void (*on_datagram)(void *arg, tb_quic_conn *c, const uint8_t *data, size_t len,
+                        uint64_t rx_mono_ns, int64_t rx_real_ns);
+    /* tb_quic_endpoint_shutdown finished: every connection closed and its close flushed. */
+    void (*on_shutdown)(void *arg);
+    void *arg;
+} tb_quic_callbacks;
+
+typedef struct tb_quic_config {
+    const char *listen; /* "127.0.0.11:4433", "[::1]:0"; port 0 = ephemeral */
+    tb_quic_mode mode;
+    const char *cert_file;       /* PEM chain of this node */
+    const char *key_file;        /* PEM private key */
+    const char *ca_file;         /* PEM mesh CA: the only trust anchor */
+    const char *node_name;       /* this node's name, for the duplicate tie-break and logs */
+    int retry;                   /* -1 default (on for server/hybrid), 0 off, 1 on */
+    uint64_t idle_timeout_ns;    /* 0: default 30 s */
+    uint64_t keep_alive_ns;      /* 0: default idle/3; UINT64_MAX disables */
+    uint64_t connect_timeout_ns; /* 0: default 10 s */
+    size_t max_message_size;     /* 0: default 64 KiB; a received message above it is dropped */
+    size_t max_connections;      /* 0: default 256 */
+} tb_quic_config;
+
+/* Counters, for operators and tests. */
+typedef struct tb_quic_stats {
+    uint64_t accepted, dialled, connected, closed;
+    uint64_t refused[TB_QUIC_REFUSE_COUNT];
+    uint64_t retries_sent, retry_tokens_bad;
+    uint64_t stateless_resets_sent, stateless_resets_received;
+    uint64_t msgs_sent, msgs_received, msgs_dropped_oversized, msgs_dropped_malformed;
+    uint64_t dgrams_sent, dgrams_received, dgrams_dropped;
+    uint64_t duplicates_closed, migrations;
+    uint64_t packets_in, packets_out, packets_dropped;
+} tb_quic_stats;
+
+/* Opens the socket and loads the certificates. Errors name the file or address. */
+TB_WUR int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const tb_log *log,
+                                   const tb_clock *clock, const tb_quic_config *cfg,
+                                   const tb_quic_callbacks *cb);
+/* Frees everything at once, sending nothing (use shutdown first for a clean stop). */
+void tb_quic_endpoint_destroy(tb_quic_endpoint *ep);
+
+/* The bound local address (to learn an ephemeral port). */
+TB_WUR int tb_quic_endpoint_local_addr(const tb_quic_endpoint *ep, struct sockaddr_storage *out,
+                                       socklen_t *len);
+const tb_quic_stats *tb_quic_endpoint_stats(const tb_quic_endpoint *ep);
+
+/* Starts a handshake to addr ("host:port", "[v6]:port"; numeric). expected_name, when not
+ * NULL, must equal the peer's certificate node name, or the handshake is refused
+ * (TB_QUIC_REFUSE_NAME). The result is reported through on_connected / on_closed. */
+TB_WUR int tb_quic_dial(tb_quic_endpoint *ep, const char *addr, const char *expected_name,
+                        tb_quic_conn **out);
+TB_WUR int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen,
+                           const char *expected_name, tb_quic_conn **out);
+
+/* The connected connection to a peer by node name, or NULL. */
+tb_quic_conn *tb_quic_find_peer(tb_quic_endpoint *ep, const char *name);
+/* The peer of a connection (name empty until connected). */
+const tb_quic_peer *tb_quic_conn_peer(const tb_quic_conn *c);
+/* Round-trip estimate of the connection (QUIC smoothed RTT), ns. */
+uint64_t tb_quic_conn_srtt(const tb_quic_conn *c);
+
+/* Queues one message on a new unidirectional stream. TB_ERR_TOO_BIG above max_message_size,
+ * TB_ERR_STATE when not connected, TB_ERR_FULL when the peer's stream limit is used up. */
+TB_WUR int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len);
+TB_WUR int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
+                                  size_t len);
+/* Sends one DATAGRAM frame now (unreliable, never retransmitted). TB_ERR_TOO_BIG when it
+ * cannot fit in one packet, TB_ERR_AGAIN when congestion control says wait. */
+TB_WUR int tb_quic_send_datagram(tb_quic_conn *c, const uint8_t *data, size_t len);
+TB_WUR int tb_quic_send_datagram_to(tb_quic_endpoint *ep, const char *peer_name,
+                                    const uint8_t *data, size_t len);
+
+/* Closes with an application code (TB_QUIC_APP_*); on_closed follows from the loop. */
+void tb_quic_close(tb_quic_conn *c, uint64_t app_code);
+/* CONNECTION_CLOSE (TB_QUIC_APP_SHUTDOWN) to every connection, stops accepting, then
+ * on_shutdown once the closes are on the wire. */
+void tb_quic_endpoint_shutdown(tb_quic_endpoint *ep);
+
+/* Test hook for migration: moves the socket to a new ephemeral port on the same address, as
+ * a NAT rebinding would; connections carry on over the new path. */
+TB_WUR int tb_quic_endpoint_rebind(tb_quic_endpoint *ep);
+
+/* Parses "a.b.c.d:port" / "[v6]:port" (numeric only). */
+TB_WUR int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len);
+void tb_quic_addr_format(const struct sockaddr *sa, char *buf, size_t buflen);
+
+#endif

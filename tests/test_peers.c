@@ -1,0 +1,506 @@
+#include "discovery/peers.h"
+
+#include <stdlib.h>
+
+#include "common/clock.h"
+#include "tb_test.h"
+
+#define S TB_NS_PER_SEC
+
+static const uint8_t cert_a[] = {0x30, 0x03, 0x01, 0x02, 0x03};
+static const uint8_t cert_b[] = {0x30, 0x02, 0xaa, 0xbb};
+
+static tb_peers *make(const char *self, size_t max_peers)
+{
+    tb_peers_config cfg;
+    tb_peers *t = NULL;
+    tb_peers_config_default(&cfg, self, 42);
+    cfg.max_peers = max_peers;
+    if (tb_peers_new(&cfg, &t) < 0)
+        return NULL;
+    return t;
+}
+
+static tb_peers_str str(const char *s)
+{
+    tb_peers_str r = {s, strlen(s)};
+    return r;
+}
+
+static tb_peer_info info(const char *name, const char *region, const char *addr)
+{
+    tb_peer_info i;
+    memset(&i, 0, sizeof(i));
+    i.name = str(name);
+    i.region = str(region);
+    i.addrs[0] = str(addr);
+    i.naddrs = 1;
+    i.cert = cert_a;
+    i.cert_len = sizeof(cert_a);
+    return i;
+}
+
+static size_t poll_at(tb_peers *t, uint64_t now, tb_peers_action *acts, size_t max, uint64_t *wake)
+{
+    size_t n = 0;
+    TB_CHECK_EQ(tb_peers_poll(t, now, acts, max, &n, wake), 0);
+    return n;
+}
+
+static void test_name_syntax(void)
+{
+    TB_CHECK(tb_peers_name_valid("eu-west-1", 9));
+    TB_CHECK(tb_peers_name_valid("a", 1));
+    TB_CHECK(!tb_peers_name_valid("", 0));
+    TB_CHECK(!tb_peers_name_valid("Node", 4));
+    TB_CHECK(!tb_peers_name_valid("a b", 3));
+    TB_CHECK(!tb_peers_name_valid("a_b", 3));
+    TB_CHECK(!tb_peers_name_valid("a\0b", 3));
+    char long_name[65];
+    memset(long_name, 'x', sizeof(long_name));
+    TB_CHECK(tb_peers_name_valid(long_name, 63));
+    TB_CHECK(!tb_peers_name_valid(long_name, 64));
+}
+
+static void test_addr_syntax(void)
+{
+    static const char *good[] = {"127.0.0.1:4433",  "[::1]:4433",       "node-1.example.org:1",
+                                 "localhost:65535", "[2001:db8::5]:80", "a:9"};
+    static const char *bad[] = {
+        "127.0.0.1",       "127.0.0.1:", ":4433",         "127.0.0.1:0",   "127.0.0.1:65536",
+        "127.0.0.1:04433", "::1:4433",   "[::1]4433",     "[::1:4433",     "[zz::1]:4433",
+        "256.1.1.1:4433",  "1.2.3:4433", "-bad.org:4433", "bad-.org:4433", "a..b:4433",
+        "a b:4433",        "host:44a3",  "[]:4433",       "x.org.:4433",   "[::1%eth0]:4433",
+        "host:+443"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!tb_peers_addr_valid(good[i], strlen(good[i])))
+            TB_CHECK(!good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (tb_peers_addr_valid(bad[i], strlen(bad[i])))
+            TB_CHECK(!bad[i]);
+    /* Length is explicit: a NUL inside or a prefix is judged by the bytes given. */
+    TB_CHECK(!tb_peers_addr_valid("a:9\0", 4));
+    TB_CHECK(tb_peers_addr_valid("a:99999", 3));
+    char big[300];
+    memset(big, 'a', sizeof(big));
+    memcpy(big + 250, ":4433", 5);
+    TB_CHECK(!tb_peers_addr_valid(big, 255)); /* a 250-char label is over 63 */
+}
+
+static void test_seed_dial_connect_discover(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peers_action acts[4];
+    tb_peer_view v;
+    uint64_t wake;
+    uint32_t id, id2, got;
+    TB_REQUIRE(t);
+    TB_CHECK_EQ(tb_peers_add_seed(t, "127.0.0.11:4433", &id), 0);
+    TB_CHECK_EQ(tb_peers_add_seed(t, "127.0.0.11:4433", &id2), 0);
+    TB_CHECK_EQ(id, id2);
+    TB_CHECK_EQ(tb_peers_add_seed(t, "not an address", &id2), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_peers_count(t), 1);
+
+    TB_REQUIRE(poll_at(t, 100, acts, 4, &wake) == 1);
+    TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
+    TB_CHECK_EQ(acts[0].id, id);
+    TB_CHECK_STR(acts[0].addr, "127.0.0.11:4433");
+    TB_CHECK_EQ(wake, 100 + 10 * S);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.state, TB_PEER_CONNECTING);
+    TB_CHECK_STR(v.name, "");
+    /* Nothing more to do until the deadline. */
+    TB_CHECK_EQ(poll_at(t, 200, acts, 4, &wake), 0);
+
+    TB_CHECK_EQ(tb_peers_connected(t, id, "alpha", "eu", cert_b, sizeof(cert_b), 300, &got), 0);
+    TB_CHECK_EQ(got, id);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.state, TB_PEER_CONNECTED);
+    TB_CHECK_STR(v.name, "alpha");
+    TB_CHECK_STR(v.region, "eu");
+    TB_CHECK(v.verified);
+    TB_CHECK_EQ(v.cert_len, sizeof(cert_b));
+    TB_CHECK_EQ(tb_peers_find(t, "alpha", &got), 0);
+    TB_CHECK_EQ(got, id);
+
+    TB_REQUIRE(poll_at(t, 300, acts, 4, &wake) == 1);
+    TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DISCOVER);
+    TB_CHECK_EQ(wake, 300 + 30 * S);
+    TB_CHECK_EQ(poll_at(t, 301, acts, 4, &wake), 0);
+    TB_CHECK_EQ(poll_at(t, 300 + 30 * S, acts, 4, &wake), 1);
+    tb_peers_free(t);
+}
+
+static void test_backoff_formula(void)
+{
+    tb_peers_config cfg;
+    tb_peers_config_default(&cfg, "self", 1);
+    cfg.jitter_permille = 0;
+    TB_CHECK_EQ(tb_peers_backoff_delay(&cfg, 1, 12345), 1 * S);
+    TB_CHECK_EQ(tb_peers_backoff_delay(&cfg, 2, 12345), 2 * S);
+    TB_CHECK_EQ(tb_peers_backoff_delay(&cfg, 6, 12345), 32 * S);
+    TB_CHECK_EQ(tb_peers_backoff_delay(&cfg, 7, 12345), 60 * S);
+    TB_CHECK_EQ(tb_peers_backoff_delay(&cfg, 4000000000u, 12345), 60 * S);
+    cfg.jitter_permille = 200;
+    /* Jitter only shortens, by at most 20 %; rnd picks where in that range. */
+    TB_CHECK_EQ(tb_peers_backoff_delay(&cfg, 1, 0), 1 * S);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (uint64_t r = 0; r < 2000; r++) {
+        uint64_t d = tb_peers_backoff_delay(&cfg, 3, r * 0x9e3779b97f4a7c15ULL);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    TB_CHECK(lo >= 4 * S - 4 * S / 5 && hi <= 4 * S);
+    TB_CHECK(hi - lo > 4 * S / 10); /* the jitter really spreads */
+}
+
+/* A dial that never completes: abort at the deadline, then redial after growing, capped,
+ * jittered delays, rotating through the peer's addresses. */
+static void test_timeout_backoff_growth(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peers_action acts[4];
+    tb_peer_info i = info("beta", "us", "127.0.0.12:4433");
+    uint64_t now = 0, wake, prev_delay = 0;
+    uint32_t id;
+    TB_REQUIRE(t);
+    i.addrs[1] = str("[::1]:4433");
+    i.naddrs = 2;
+    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    for (unsigned attempt = 0; attempt < 12; attempt++) {
+        TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
+        TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
+        TB_CHECK_STR(acts[0].addr, attempt % 2 ? "[::1]:4433" : "127.0.0.12:4433");
+        now = wake; /* the connect deadline */
+        TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
+        TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_ABORT);
+        uint64_t delay = wake - now;
+        uint64_t nominal = (1ULL << (attempt < 6 ? attempt : 6)) * S;
+        nominal = nominal > 60 * S ? 60 * S : nominal;
+        TB_CHECK(delay <= nominal && delay >= nominal - nominal / 5);
+        if (attempt < 6)
+            TB_CHECK(delay > prev_delay);
+        prev_delay = delay;
+        /* Not a moment early. */
+        TB_CHECK_EQ(poll_at(t, wake - 1, acts, 4, &wake), 0);
+        now = wake;
+    }
+    tb_peers_free(t);
+}
+
+static void test_jitter_deterministic(void)
+{
+    uint64_t wakes[2][6];
+    for (int run = 0; run < 2; run++) {
+        tb_peers *t = make("self", 4);
+        tb_peers_action acts[2];
+        uint64_t now = 0, wake;
+        uint32_t id;
+        TB_REQUIRE(t);
+        TB_REQUIRE(tb_peers_add_seed(t, "10.0.0.1:1", &id) == 0);
+        for (int k = 0; k < 6; k++) {
+            TB_REQUIRE(poll_at(t, now, acts, 2, &wake) == 1);
+            TB_REQUIRE(tb_peers_dial_failed(t, id, now) == 0);
+            TB_REQUIRE(poll_at(t, now, acts, 2, &wake) == 0);
+            wakes[run][k] = wake - now;
+            now = wake;
+        }
+        tb_peers_free(t);
+    }
+    TB_CHECK_MEM(wakes[0], wakes[1], sizeof(wakes[0]));
+}
+
+static void test_learn_validation(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peer_info i;
+    uint32_t id;
+    static uint8_t big_cert[TB_PEERS_CERT_MAX + 1];
+    TB_REQUIRE(t);
+    i = info("Bad", "eu", "1.2.3.4:5");
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    i = info("ok", "", "1.2.3.4:5");
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    i = info("ok", "eu", "1.2.3.4");
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    i = info("ok", "eu", "1.2.3.4:5");
+    i.naddrs = 0;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    i.naddrs = TB_PEERS_MAX_ADDRS + 1;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_TOO_BIG);
+    i = info("ok", "eu", "1.2.3.4:5");
+    big_cert[0] = 0x30;
+    i.cert = big_cert;
+    i.cert_len = sizeof(big_cert);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_TOO_BIG);
+    i.cert_len = 0;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    i.cert = cert_a + 1; /* not a DER SEQUENCE */
+    i.cert_len = 3;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_count(t), 0);
+    /* This node itself is ignored. */
+    i = info("self", "eu", "1.2.3.4:5");
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), 0);
+    TB_CHECK_EQ(id, 0);
+    TB_CHECK_EQ(tb_peers_count(t), 0);
+    tb_peers_free(t);
+}
+
+static void test_learn_merge(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peer_info i = info("gamma", "ap", "10.0.0.1:4433");
+    tb_peer_view v;
+    uint32_t id, id2;
+    TB_REQUIRE(t);
+    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    i = info("gamma", "zz", "10.0.0.2:4433");
+    i.addrs[1] = str("10.0.0.1:4433");
+    i.addrs[2] = str("10.0.0.3:4433");
+    i.addrs[3] = str("10.0.0.4:4433");
+    i.naddrs = 4;
+    i.cert = cert_b;
+    i.cert_len = sizeof(cert_b);
+    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id2) == 0);
+    TB_CHECK_EQ(id, id2);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    /* Addresses merge up to the cap, the first region and certificate stay. */
+    TB_CHECK_EQ(v.naddrs, TB_PEERS_MAX_ADDRS);
+    TB_CHECK_STR(v.addrs[0], "10.0.0.1:4433");
+    TB_CHECK_STR(v.addrs[1], "10.0.0.2:4433");
+    TB_CHECK_STR(v.addrs[3], "10.0.0.4:4433");
+    TB_CHECK_STR(v.region, "ap");
+    TB_CHECK_EQ(v.cert_len, sizeof(cert_a));
+    TB_CHECK(!v.verified);
+    TB_CHECK_EQ(v.source, TB_PEER_LEARNED);
+    tb_peers_free(t);
+}
+
+static void test_learned_name_mismatch(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peer_info i = info("delta", "eu", "10.0.0.1:4433");
+    tb_peers_action acts[2];
+    tb_peer_view v;
+    uint64_t wake;
+    uint32_t id, got;
+    TB_REQUIRE(t);
+    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(poll_at(t, 0, acts, 2, &wake) == 1);
+    TB_CHECK_EQ(tb_peers_connected(t, id, "mallory", "eu", cert_b, sizeof(cert_b), 5, &got),
+                TB_ERR_VERIFY);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.state, TB_PEER_BACKOFF);
+    TB_CHECK(!v.verified);
+    TB_CHECK_EQ(tb_peers_find(t, "mallory", &got), TB_ERR_NOTFOUND);
+    /* A certificate naming this node itself: the seed was us. */
+    TB_REQUIRE(tb_peers_add_seed(t, "127.0.0.1:4433", &id) == 0);
+    TB_CHECK_EQ(tb_peers_connected(t, id, "self", "eu", cert_b, sizeof(cert_b), 5, &got),
+                TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_peers_get(t, id, &v), TB_ERR_NOTFOUND);
+    /* Garbage identities are refused. */
+    TB_REQUIRE(tb_peers_add_seed(t, "127.0.0.2:4433", &id) == 0);
+    TB_CHECK_EQ(tb_peers_connected(t, id, "UPPER", "eu", cert_b, sizeof(cert_b), 5, &got),
+                TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_connected(t, id, "ok", "eu", cert_b, 0, 5, &got), TB_ERR_MALFORMED);
+    tb_peers_free(t);
+}
+
+/* A seed whose name turns out to be a peer that already connected to us: one entry, one
+ * connection, the seed address kept. */
+static void test_seed_merges_into_inbound(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peers_action acts[4];
+    tb_peer_view v;
+    uint64_t wake;
+    uint32_t seed, in, got;
+    TB_REQUIRE(t);
+    TB_REQUIRE(tb_peers_add_seed(t, "127.0.0.13:4433", &seed) == 0);
+    TB_REQUIRE(poll_at(t, 0, acts, 4, &wake) == 1);
+    TB_CHECK_EQ(tb_peers_inbound(t, "eps", "eu", cert_a, sizeof(cert_a), 1, &in), 0);
+    TB_CHECK(in != seed);
+    TB_CHECK_EQ(tb_peers_inbound(t, "eps", "eu", cert_a, sizeof(cert_a), 1, &got), TB_ERR_EXISTS);
+    TB_CHECK_EQ(tb_peers_connected(t, seed, "eps", "eu", cert_a, sizeof(cert_a), 2, &got),
+                TB_ERR_EXISTS);
+    TB_CHECK_EQ(got, in);
+    TB_CHECK_EQ(tb_peers_count(t), 1);
+    TB_REQUIRE(tb_peers_get(t, in, &v) == 0);
+    TB_CHECK_EQ(v.state, TB_PEER_CONNECTED);
+    TB_CHECK_EQ(v.source, TB_PEER_SEED);
+    TB_CHECK_EQ(v.naddrs, 1);
+    TB_CHECK_STR(v.addrs[0], "127.0.0.13:4433");
+    /* The kept connection closes: redial after the first backoff step (≤ 1 s). */
+    TB_CHECK_EQ(tb_peers_disconnected(t, in, 10), 0);
+    TB_CHECK_EQ(tb_peers_disconnected(t, in, 10), TB_ERR_STATE);
+    TB_REQUIRE(tb_peers_get(t, in, &v) == 0);
+    TB_CHECK_EQ(v.state, TB_PEER_BACKOFF);
+    TB_CHECK(v.next_time > 10 && v.next_time <= 10 + S);
+    TB_CHECK_EQ(tb_peers_dial_failed(t, in, 20), TB_ERR_STATE);
+    tb_peers_free(t);
+}
+
+static void test_inbound_without_address_goes_idle(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peers_action acts[4];
+    tb_peer_view v;
+    uint64_t wake;
+    uint32_t id;
+    TB_REQUIRE(t);
+    TB_REQUIRE(tb_peers_inbound(t, "zeta", "eu", cert_a, sizeof(cert_a), 0, &id) == 0);
+    TB_REQUIRE(tb_peers_disconnected(t, id, 5) == 0);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.state, TB_PEER_IDLE);
+    TB_CHECK_EQ(poll_at(t, 100 * S, acts, 4, &wake), 0);
+    TB_CHECK_EQ(wake, UINT64_MAX);
+    tb_peers_free(t);
+}
+
+static void test_export(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peer_info out[8], self = info("self", "eu", "127.0.0.10:4433");
+    tb_peer_info learned = info("unverified", "eu", "10.9.9.9:1");
+    tb_peers_action acts[4];
+    uint64_t wake;
+    uint32_t a, b, seed;
+    size_t n;
+    TB_REQUIRE(t);
+    n = tb_peers_export(t, NULL, out, 8);
+    TB_CHECK_EQ(n, 0);
+    TB_REQUIRE(tb_peers_set_self(t, &self) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &learned, 0, &a) == 0);
+    TB_REQUIRE(tb_peers_add_seed(t, "127.0.0.14:4433", &seed) == 0);
+    TB_REQUIRE(poll_at(t, 0, acts, 4, &wake) == 2);
+    TB_REQUIRE(tb_peers_connected(t, seed, "eta", "us", cert_b, sizeof(cert_b), 1, &b) == 0);
+    TB_REQUIRE(tb_peers_inbound(t, "theta", "ap", cert_a, sizeof(cert_a), 1, &b) == 0);
+    /* self, then eta; not the unverified entry, not theta (no address known). */
+    n = tb_peers_export(t, NULL, out, 8);
+    TB_REQUIRE(n == 2);
+    TB_CHECK_EQ(out[0].name.len, 4);
+    TB_CHECK_MEM(out[0].name.p, "self", 4);
+    TB_CHECK_EQ(out[1].name.len, 3);
+    TB_CHECK_MEM(out[1].name.p, "eta", 3);
+    TB_CHECK_EQ(out[1].naddrs, 1);
+    TB_CHECK_MEM(out[1].addrs[0].p, "127.0.0.14:4433", 15);
+    TB_CHECK_EQ(out[1].cert_len, sizeof(cert_b));
+    TB_CHECK_EQ(out[1].cert[1], cert_b[1]);
+    /* Not back to the requester, and never more than asked for. */
+    TB_CHECK_EQ(tb_peers_export(t, "eta", out, 8), 1);
+    TB_CHECK_EQ(tb_peers_export(t, NULL, out, 1), 1);
+    /* set_self refuses another node's name. */
+    self = info("other", "eu", "127.0.0.10:4433");
+    TB_CHECK_EQ(tb_peers_set_self(t, &self), TB_ERR_INVAL);
+    tb_peers_free(t);
+}
+
+static void test_caps_and_eviction(void)
+{
+    tb_peers *t = make("self", 3);
+    tb_peers_action acts[8];
+    tb_peer_info i;
+    uint64_t wake, now = 0;
+    uint32_t id, junk[3];
+    char name[16];
+    TB_REQUIRE(t);
+    for (int k = 0; k < 3; k++) {
+        snprintf(name, sizeof(name), "junk%d", k);
+        i = info(name, "eu", "10.0.0.1:1");
+        TB_REQUIRE(tb_peers_learn(t, &i, 0, &junk[k]) == 0);
+    }
+    i = info("fresh", "eu", "10.0.0.2:1");
+    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_FULL);
+    TB_CHECK_EQ(tb_peers_count(t), 3);
+    /* A verified inbound peer displaces an unverified learned one. */
+    TB_CHECK_EQ(tb_peers_inbound(t, "real", "eu", cert_a, sizeof(cert_a), 0, &id), 0);
+    TB_CHECK_EQ(tb_peers_count(t), 3);
+    TB_CHECK_EQ(tb_peers_find(t, "real", &id), 0);
+    /* Learned entries that failed forget_after_failures (8) dials in a row make room. */
+    for (int k = 0; k < 8; k++) {
+        size_t n = poll_at(t, now, acts, 8, &wake);
+        for (size_t a = 0; a < n; a++)
+            if (acts[a].what == TB_PEERS_DO_DIAL)
+                TB_CHECK_EQ(tb_peers_dial_failed(t, acts[a].id, now), 0);
+        now += 61 * S;
+    }
+    TB_CHECK_EQ(tb_peers_learn(t, &i, now, &id), 0);
+    TB_CHECK_EQ(tb_peers_find(t, "fresh", &id), 0);
+    TB_CHECK_EQ(tb_peers_find(t, "real", &id), 0);
+    TB_CHECK_EQ(tb_peers_count(t), 3);
+    tb_peers_free(t);
+}
+
+static void test_max_connecting_and_small_out(void)
+{
+    tb_peers_config cfg;
+    tb_peers *t = NULL;
+    tb_peers_action acts[8];
+    uint64_t wake;
+    uint32_t id;
+    char addr[32];
+    size_t n;
+    tb_peers_config_default(&cfg, "self", 7);
+    cfg.max_connecting = 2;
+    TB_REQUIRE(tb_peers_new(&cfg, &t) == 0);
+    for (int k = 0; k < 5; k++) {
+        snprintf(addr, sizeof(addr), "10.0.0.%d:1", k + 1);
+        TB_REQUIRE(tb_peers_add_seed(t, addr, &id) == 0);
+    }
+    TB_CHECK_EQ(poll_at(t, 0, acts, 8, &wake), 2);
+    TB_CHECK_EQ(tb_peers_count_state(t, TB_PEER_CONNECTING), 2);
+    TB_CHECK_EQ(tb_peers_dial_failed(t, acts[0].id, 1), 0);
+    TB_CHECK_EQ(poll_at(t, 1, acts, 8, &wake), 1);
+    TB_CHECK_EQ(tb_peers_count_state(t, TB_PEER_CONNECTING), 2);
+    tb_peers_free(t);
+
+    cfg.max_connecting = 0;
+    TB_REQUIRE(tb_peers_new(&cfg, &t) == 0);
+    for (int k = 0; k < 5; k++) {
+        snprintf(addr, sizeof(addr), "10.0.0.%d:1", k + 1);
+        TB_REQUIRE(tb_peers_add_seed(t, addr, &id) == 0);
+    }
+    /* An output array too small: the rest is due at once. */
+    n = poll_at(t, 0, acts, 3, &wake);
+    TB_CHECK_EQ(n, 3);
+    TB_CHECK_EQ(wake, 0);
+    TB_CHECK_EQ(poll_at(t, 0, acts, 3, &wake), 2);
+    TB_CHECK_EQ(wake, 10 * S);
+    tb_peers_free(t);
+}
+
+static void test_bad_config(void)
+{
+    tb_peers_config cfg;
+    tb_peers *t = NULL;
+    tb_peers_config_default(&cfg, "self", 1);
+    cfg.max_peers = 0;
+    TB_CHECK_EQ(tb_peers_new(&cfg, &t), TB_ERR_INVAL);
+    tb_peers_config_default(&cfg, "Not valid", 1);
+    TB_CHECK_EQ(tb_peers_new(&cfg, &t), TB_ERR_INVAL);
+    tb_peers_config_default(&cfg, "self", 1);
+    cfg.backoff_max_ns = cfg.backoff_initial_ns - 1;
+    TB_CHECK_EQ(tb_peers_new(&cfg, &t), TB_ERR_INVAL);
+    TB_CHECK(t == NULL);
+}
+
+int main(void)
+{
+    TB_RUN(test_name_syntax);
+    TB_RUN(test_addr_syntax);
+    TB_RUN(test_seed_dial_connect_discover);
+    TB_RUN(test_backoff_formula);
+    TB_RUN(test_timeout_backoff_growth);
+    TB_RUN(test_jitter_deterministic);
+    TB_RUN(test_learn_validation);
+    TB_RUN(test_learn_merge);
+    TB_RUN(test_learned_name_mismatch);
+    TB_RUN(test_seed_merges_into_inbound);
+    TB_RUN(test_inbound_without_address_goes_idle);
+    TB_RUN(test_export);
+    TB_RUN(test_caps_and_eviction);
+    TB_RUN(test_max_connecting_and_small_out);
+    TB_RUN(test_bad_config);
+    return TB_DONE();
+}

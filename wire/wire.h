@@ -1,0 +1,244 @@
+/* The mesh wire format (ADR 0003): encode and strictly decode every message nodes exchange.
+ *
+ * A message is one msgpack map with small unsigned integer keys: 0 = format version (major,
+ * TB_WIRE_VERSION), 1 = message type (tb_wire_type), then per-type keys from 2 up (the table is
+ * in adr/0003-wire-format.md). Keys are written in ascending order and the decoder requires
+ * them strictly ascending, so a message has one meaning and no duplicate keys. Unknown keys in a
+ * known message are skipped, so the format can grow without a version bump.
+ *
+ * Encoding: fill a tb_wire_msg (the fields point to the caller's data; nothing is copied) and call
+ * tb_wire_encode() into a caller buffer. The encoder applies the same limits and checks as the
+ * decoder, so a node never sends what its peers would reject.
+ *
+ * Decoding: tb_wire_decode() takes the bytes of exactly one message and the limits, and either
+ * fills the message or returns a negative code without reading outside (p, len) and without
+ * allocating more than a small multiple of len. The decoded message OWNS copies of every string
+ * (NUL-terminated) and byte field: they stay valid after the input buffer is gone, until
+ * tb_wire_msg_clear(). On failure nothing is left to free (clear is still safe to call).
+ * tb_wire_decode() overwrites *out without freeing it: clear a decoded message before reusing it.
+ *
+ * Errors: the common codes TB_ERR_TRUNCATED (input ends inside a field), TB_ERR_TOO_BIG (message
+ * size, a length or a count over a limit), TB_ERR_MALFORMED (not a map, a key that is not an
+ * unsigned integer, keys not ascending, invalid msgpack, text that is not UTF-8 without control
+ * characters), TB_ERR_NOMEM, TB_ERR_INVAL (bad arguments; encoder only), plus the wire codes
+ * below. tb_wire_strerror() names every one. An optional tb_wire_diag says which field and
+ * byte offset, for a log line that tells the operator what was wrong.
+ *
+ * Framing (streams): a frame is a 4-byte big-endian length followed by one encoded message. The
+ * mesh sends one frame per unidirectional QUIC stream, and the stream's FIN ends it. Receivers
+ * reading a stream in pieces use tb_wire_reader (or tb_wire_frame_need() on their own buffer),
+ * which rejects an oversized length before buffering the body.
+ * Framing (datagrams): a QUIC DATAGRAM frame carries one encoded message, no length prefix. Only
+ * PING and PONG may travel in datagrams (tb_wire_datagram_ok()): a time probe must never be
+ * retransmitted, since a late copy would falsify the measurement.
+ *
+ * Nothing here does I/O, reads a clock or keeps global state. */
+#ifndef TB_WIRE_WIRE_H
+#define TB_WIRE_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Major version of the format, carried in every message (key 0). A message with another major
+ * version is rejected with TB_ERR_WIRE_VERSION. */
+#define TB_WIRE_VERSION 1
+
+/* Length of the frame header on streams (big-endian message length). */
+#define TB_WIRE_FRAME_HDR 4
+
+/* Length of a MEASUREMENT signature (Ed25519). */
+#define TB_WIRE_SIG_LEN 64
+
+/* Wire-specific error codes (the range -100..-119 is reserved for wire). */
+enum {
+    TB_ERR_WIRE_VERSION = -100,      /* the message has another major format version */
+    TB_ERR_WIRE_UNKNOWN_TYPE = -101, /* the message type is not one this version knows */
+    TB_ERR_WIRE_MISSING = -102,      /* a required field is absent */
+    TB_ERR_WIRE_FIELD_TYPE = -103,   /* a field has the wrong msgpack type or its value is out
+                                        of range (a u8 over 255, a negative id, a 63-byte sig) */
+    TB_ERR_WIRE_TRAILING = -104,     /* bytes follow the message (or the frame) */
+};
+
+/* A short static text for any code tb_wire returns (falls back to tb_strerror). */
+const char *tb_wire_strerror(int err);
+
+typedef enum tb_wire_type {
+    TB_WIRE_PING = 1,
+    TB_WIRE_PONG = 2,
+    TB_WIRE_DISCOVER = 3,
+    TB_WIRE_PEERS = 4,
+    TB_WIRE_MESSAGE = 5,
+    TB_WIRE_BROADCAST = 6,
+    TB_WIRE_MEASUREMENT = 7,
+} tb_wire_type;
+
+/* "PING", "PONG", ...; "unknown" for anything else. */
+const char *tb_wire_type_name(int type);
+
+/* Caps applied by the decoder (and the encoder). Lengths are in bytes. */
+typedef struct tb_wire_limits {
+    size_t max_msg_size;    /* one encoded message, frame header excluded (default 65536) */
+    size_t max_peers;       /* peers in one PEERS message (default 64) */
+    size_t max_addrs;       /* addresses of one peer (default 8) */
+    size_t max_str_len;     /* a name, region or address (default 255) */
+    size_t max_payload_len; /* MESSAGE/BROADCAST payload, MEASUREMENT body (default 65000) */
+    size_t max_cert_len;    /* a peer certificate, DER (default 4096) */
+} tb_wire_limits;
+
+tb_wire_limits tb_wire_limits_default(void);
+
+/* Bytes. In a message to encode they point to the caller's data; in a decoded message to a copy
+ * the message owns. data may be NULL when len is 0. */
+typedef struct tb_wire_bytes {
+    const uint8_t *data;
+    size_t len;
+} tb_wire_bytes;
+
+/* NTP-style four-timestamp probe, all real time in ns since the Unix epoch (tb_clock_real).
+ * The pinger sends PING{id, t1 = its transmit time}; the peer answers PONG{id, t1 echoed,
+ * t2 = its receive time, t3 = its transmit time}; t4 is the pinger's own receive time. */
+typedef struct tb_wire_ping {
+    uint64_t id;
+    int64_t t1;
+} tb_wire_ping;
+
+typedef struct tb_wire_pong {
+    uint64_t id;
+    int64_t t1, t2, t3;
+} tb_wire_pong;
+
+/* Asks a peer for the peers it knows; it answers with PEERS of at most max_peers entries. */
+typedef struct tb_wire_discover {
+    uint32_t max_peers;
+} tb_wire_discover;
+
+typedef struct tb_wire_peer {
+    const char *name;         /* node name (as in its certificate) */
+    const char *region;       /* region (as in its certificate) */
+    const char *const *addrs; /* "host:port" strings; "[v6]:port" for IPv6 */
+    size_t n_addrs;           /* may be 0 */
+    tb_wire_bytes cert;       /* the node certificate, DER */
+} tb_wire_peer;
+
+typedef struct tb_wire_peers {
+    const tb_wire_peer *peers;
+    size_t n_peers; /* may be 0 */
+} tb_wire_peers;
+
+/* Unicast to a named node, routed. app_type says what the payload is (the application's). */
+typedef struct tb_wire_message {
+    const char *to;
+    const char *from;
+    uint32_t app_type;
+    tb_wire_bytes payload;
+} tb_wire_message;
+
+/* Delivered once to every node: duplicates are suppressed by (origin, msg_id), hop_limit is
+ * decremented at each forward. */
+typedef struct tb_wire_broadcast {
+    const char *origin;
+    uint64_t msg_id;
+    uint8_t hop_limit;
+    uint32_t app_type;
+    tb_wire_bytes payload;
+} tb_wire_broadcast;
+
+/* A signed measurement (issue 6). body holds the measurement itself (its format belongs to the
+ * measurement module) and sig the origin's Ed25519 signature over it, so the signature covers
+ * exact bytes and needs no canonical re-encoding. Fields may be added with new keys. */
+typedef struct tb_wire_measurement {
+    const char *origin;
+    uint64_t seq;
+    tb_wire_bytes body;
+    uint8_t sig[TB_WIRE_SIG_LEN];
+} tb_wire_measurement;
+
+struct tb_wire_chunk; /* private: storage of a decoded message */
+
+typedef struct tb_wire_msg {
+    tb_wire_type type;
+    union {
+        tb_wire_ping ping;
+        tb_wire_pong pong;
+        tb_wire_discover discover;
+        tb_wire_peers peers;
+        tb_wire_message message;
+        tb_wire_broadcast broadcast;
+        tb_wire_measurement measurement;
+    };
+    struct tb_wire_chunk *owned; /* private; NULL in a message built for encoding */
+} tb_wire_msg;
+
+/* Where decoding failed, for the operator's log line. */
+typedef struct tb_wire_diag {
+    const char *field; /* static text: "version", "type", "peers[].addresses[]", "message" ... */
+    size_t offset;     /* byte offset in the input where the problem was found */
+} tb_wire_diag;
+
+/* Decodes exactly one message from (p, len). lim NULL means tb_wire_limits_default(); diag may
+ * be NULL. Returns 0 and fills *out (which then owns its strings and bytes, see above), or a
+ * negative code with *out empty. */
+TB_WUR int tb_wire_decode(const uint8_t *p, size_t len, const tb_wire_limits *lim, tb_wire_msg *out,
+                          tb_wire_diag *diag);
+
+/* Frees what a decoded message owns and empties it. Safe on a message built for encoding (it
+ * then only zeroes it) and on an already cleared one. */
+void tb_wire_msg_clear(tb_wire_msg *m);
+
+/* Encodes m into buf[0..cap). Returns 0 and the length in *outlen, TB_ERR_TOO_BIG when the
+ * result would exceed cap or lim->max_msg_size or a field exceeds a limit, TB_ERR_INVAL for a
+ * NULL/empty name, text that is not UTF-8 without control characters, or a NULL data pointer
+ * with a nonzero length, TB_ERR_WIRE_UNKNOWN_TYPE for a bad m->type. lim NULL = defaults. */
+TB_WUR int tb_wire_encode(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf, size_t cap,
+                          size_t *outlen);
+
+/* Same, with the 4-byte big-endian length in front: a complete stream frame. */
+TB_WUR int tb_wire_encode_frame(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf,
+                                size_t cap, size_t *outlen);
+
+/* True when two messages have the same type and field values (not the same storage). */
+bool tb_wire_msg_equal(const tb_wire_msg *a, const tb_wire_msg *b);
+
+/* True for the types allowed in a QUIC DATAGRAM frame (PING, PONG). */
+bool tb_wire_datagram_ok(tb_wire_type type);
+
+/* Stateless frame check on the start of a stream buffer (p, len):
+ * - TB_ERR_AGAIN with *need = TB_WIRE_FRAME_HDR while fewer than 4 bytes are there;
+ * - TB_ERR_TOO_BIG when the announced length exceeds lim->max_msg_size (nothing to buffer);
+ * - TB_ERR_MALFORMED when it announces 0 bytes;
+ * - else 0 with *need = the whole frame length (header + message). The frame is complete when
+ *   len >= *need; its message is p[TB_WIRE_FRAME_HDR .. *need). */
+TB_WUR int tb_wire_frame_need(const uint8_t *p, size_t len, const tb_wire_limits *lim,
+                              size_t *need);
+
+/* Incremental reader of one frame from one stream: feed the pieces as they arrive, then call
+ * tb_wire_reader_finish() at FIN. The body buffer is allocated only once the header has been
+ * checked against the limit. Errors are sticky: after one, every call returns it again. */
+typedef struct tb_wire_reader {
+    size_t max_msg_size;
+    uint8_t hdr[TB_WIRE_FRAME_HDR];
+    size_t hdr_got;
+    uint8_t *body; /* owned */
+    size_t body_len, body_got;
+    int err;
+} tb_wire_reader;
+
+void tb_wire_reader_init(tb_wire_reader *r, const tb_wire_limits *lim);
+
+/* Consumes all of (p, len). Returns TB_ERR_AGAIN while the frame is incomplete, 0 once it is
+ * complete, TB_ERR_TOO_BIG / TB_ERR_MALFORMED for a bad length, TB_ERR_WIRE_TRAILING for bytes
+ * beyond the frame (one message per stream), TB_ERR_NOMEM. */
+TB_WUR int tb_wire_reader_feed(tb_wire_reader *r, const uint8_t *p, size_t len);
+
+/* At the stream's FIN: 0 with the message bytes in (*msg, *msg_len), valid until
+ * tb_wire_reader_clear(); TB_ERR_TRUNCATED when the stream ended before the frame did; or the
+ * sticky error. */
+TB_WUR int tb_wire_reader_finish(tb_wire_reader *r, const uint8_t **msg, size_t *msg_len);
+
+/* Frees the body buffer; the reader may then be initialised again. */
+void tb_wire_reader_clear(tb_wire_reader *r);
+
+#endif
