@@ -150,9 +150,13 @@ static void on_client_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     tb_control *c = w->data;
-    int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept(c->fd, NULL, NULL);
     if (fd < 0)
         return;
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        close(fd);
+        return;
+    }
     int slot = -1;
     for (int i = 0; i < MAX_CLIENTS && slot < 0; i++) {
         if (!c->clients[i])
@@ -201,8 +205,7 @@ static int bind_unix(tb_control *c)
     int probe = connect_unix(c->path, 0);
     if (probe >= 0) {
         close(probe);
-        tb_log_error(c->log, "control %s: another tbnode answers there (same state_dir?)",
-                     c->path);
+        tb_log_error(c->log, "control %s: another tbnode answers there (same state_dir?)", c->path);
         return TB_ERR_EXISTS;
     }
     unlink(c->path); /* stale, from a node that did not stop cleanly */
@@ -231,8 +234,8 @@ int tb_control_open(tb_control **out, struct ev_loop *loop, const tb_log *log,
     c->arg = arg;
     c->fd = -1;
     if (sock_path(state_dir, c->path, sizeof(c->path)) != TB_OK) {
-        tb_log_error(log, "state_dir '%s': too long for a control socket path (max %zu)",
-                     state_dir, sizeof(c->path) - sizeof(TB_CONTROL_SOCK) - 1);
+        tb_log_error(log, "state_dir '%s': too long for a control socket path (max %zu)", state_dir,
+                     sizeof(c->path) - sizeof(TB_CONTROL_SOCK) - 1);
         free(c);
         return TB_ERR_TOO_BIG;
     }

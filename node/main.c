@@ -11,6 +11,10 @@
 
 #include "common/log.h"
 #include "node/config.h"
+#include "node/control.h"
+#if TB_NODE_MESH
+#include "node/node.h"
+#endif
 
 #define TB_VERSION "0.1.0"
 
@@ -22,6 +26,9 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 typedef struct proc {
     tb_log log;
     struct ev_loop *loop;
+#if TB_NODE_MESH
+    tb_node *node;
+#endif
     ev_signal sigint, sigterm;
     ev_timer deadline;
     int stopping;
@@ -42,8 +49,22 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     p->stopping = 1;
     tb_log_info(&p->log, "signal %d: closing connections and stopping", w->signum);
     ev_timer_start(loop, &p->deadline);
+#if TB_NODE_MESH
+    if (p->node) {
+        tb_node_stop(p->node); /* on_stopped ends the loop once the closes are sent */
+        return;
+    }
+#endif
     ev_break(loop, EVBREAK_ALL);
 }
+
+#if TB_NODE_MESH
+static void on_stopped(void *arg)
+{
+    proc *p = arg;
+    ev_break(p->loop, EVBREAK_ALL);
+}
+#endif
 
 /* The state directory holds keys' neighbours and the control socket: owner only. */
 static int make_state_dir(const tb_log *log, const char *dir)
@@ -88,13 +109,58 @@ static int run(proc *p, const tb_node_config *cfg)
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
+#if TB_NODE_MESH
+    tb_node_callbacks cb = {.on_stopped = on_stopped, .arg = p};
+    if (tb_node_new(&p->node, p->loop, &p->log, tb_clock_system(), cfg, &cb) != TB_OK)
+        return EXIT_RUNTIME;
+#endif
     ev_run(p->loop, 0);
+#if TB_NODE_MESH
+    tb_node_free(p->node);
+    p->node = NULL;
+#endif
     tb_log_info(&p->log, "stopped");
+    return 0;
+}
+
+/* `tbnode status|broadcast [--state-dir DIR] ...`: asks a running node over its control
+ * socket. */
+static int control_cmd(int argc, char **argv)
+{
+    const char *dir = TB_NODE_DEFAULT_STATE_DIR;
+    int json = 0;
+    char line[TB_CONTROL_LINE_MAX];
+    int i = 2;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0 && strcmp(argv[1], "status") == 0)
+            json = 1;
+        else
+            break;
+    }
+    if (strcmp(argv[1], "status") == 0 && i == argc) {
+        snprintf(line, sizeof(line), "status%s", json ? " json" : "");
+    } else if (strcmp(argv[1], "broadcast") == 0 && i == argc - 1 && argv[i][0] &&
+               !strpbrk(argv[i], "\n\r") && strlen(argv[i]) < 512) {
+        snprintf(line, sizeof(line), "broadcast %s", argv[i]);
+    } else {
+        fprintf(stderr, "usage: tbnode status [--state-dir DIR] [--json]\n"
+                        "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n");
+        return EXIT_USAGE;
+    }
+    char err[TB_NODE_ERR_MAX];
+    if (tb_control_request(dir, line, 3000, stdout, err, sizeof(err)) != TB_OK) {
+        fprintf(stderr, "tbnode: %s\n", err);
+        return EXIT_RUNTIME;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "broadcast") == 0))
+        return control_cmd(argc, argv);
     static proc p;
     tb_log_init(&p.log, "tbnode", TB_LOG_INFO);
     static tb_node_config cfg;
