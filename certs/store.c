@@ -1,0 +1,224 @@
+/* The CA's and nodes' files (names in ca.h, layout in adr/0004): PEM in and out, keys written
+ * 0600 from the first byte, nothing overwritten without force. */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "certs/ca.h"
+#include "certs/internal.h"
+
+#define KEY_MODE 0600
+#define CERT_MODE 0644
+#define MAX_KEY_PEM 16384
+
+typedef struct pem_out {
+    BIO *bio;
+    const char *data;
+    size_t len;
+} pem_out;
+
+/* Keys go through a secure-memory BIO, which is cleansed when freed. */
+static int pem_key(EVP_PKEY *key, const char *pass, pem_out *out)
+{
+    const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
+    int plen = pass ? (int)strlen(pass) : 0;
+    char *data = NULL;
+    out->bio = BIO_new(BIO_s_secmem());
+    if (!out->bio || !PEM_write_bio_PKCS8PrivateKey(out->bio, key, cipher, pass, plen, NULL, NULL))
+        return TB_ERR_CRYPTO;
+    long n = BIO_get_mem_data(out->bio, &data);
+    out->data = data;
+    out->len = n > 0 ? (size_t)n : 0;
+    return n > 0 ? TB_OK : TB_ERR_CRYPTO;
+}
+
+static int pem_cert(X509 *cert, pem_out *out)
+{
+    char *data = NULL;
+    out->bio = BIO_new(BIO_s_mem());
+    if (!out->bio || !PEM_write_bio_X509(out->bio, cert))
+        return TB_ERR_CRYPTO;
+    long n = BIO_get_mem_data(out->bio, &data);
+    out->data = data;
+    out->len = n > 0 ? (size_t)n : 0;
+    return n > 0 ? TB_OK : TB_ERR_CRYPTO;
+}
+
+static int write_pem(const char *path, int is_key, void *obj, const char *pass, int replace,
+                     char *err, size_t errlen)
+{
+    pem_out pem = {0};
+    int rc = is_key ? pem_key(obj, pass, &pem) : pem_cert(obj, &pem);
+    if (rc == TB_OK)
+        rc = tb_cert_file_write(path, pem.data, pem.len, is_key ? KEY_MODE : CERT_MODE, replace,
+                                err, errlen);
+    else
+        tb_cert_fail(rc, err, errlen, "%s: cannot encode", path);
+    BIO_free(pem.bio);
+    ERR_clear_error();
+    return rc;
+}
+
+/* Full paths of up to three files in dir; refuses when one exists and force is off. */
+static int out_paths(const char *dir, const char *const *names, char (*paths)[4096], int count,
+                     int force, char *err, size_t errlen)
+{
+    for (int i = 0; i < count; i++) {
+        if (tb_cert_path(paths[i], sizeof(paths[i]), dir, names[i]) != TB_OK)
+            return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: path too long", dir);
+        if (!force && tb_cert_file_exists(paths[i]))
+            return tb_cert_fail(TB_ERR_EXISTS, err, errlen, "%s: exists (use --force to overwrite)",
+                                paths[i]);
+    }
+    return TB_OK;
+}
+
+int tb_ca_save(const tb_ca *ca, const char *dir, const char *passphrase, int force, char *err,
+               size_t errlen)
+{
+    static const char *const names[] = {TB_CA_KEY_FILE, TB_CA_CERT_FILE};
+    char paths[2][4096];
+    if (!ca->key)
+        return tb_cert_fail(TB_ERR_STATE, err, errlen, "CA has no key to save");
+    int rc = tb_cert_mkdir(dir, 0700, err, errlen);
+    if (rc == TB_OK)
+        rc = out_paths(dir, names, paths, 2, force, err, errlen);
+    if (rc == TB_OK)
+        rc = write_pem(paths[0], 1, ca->key, passphrase, force, err, errlen);
+    if (rc == TB_OK)
+        rc = write_pem(paths[1], 0, ca->cert, NULL, force, err, errlen);
+    return rc;
+}
+
+int tb_node_cert_save(const tb_node_cert *n, const tb_ca *ca, const char *dir, int force, char *err,
+                      size_t errlen)
+{
+    static const char *const names[] = {TB_NODE_KEY_FILE, TB_NODE_CERT_FILE, TB_CA_CERT_FILE};
+    char paths[3][4096];
+    int rc = tb_cert_mkdir(dir, 0755, err, errlen);
+    if (rc == TB_OK)
+        rc = out_paths(dir, names, paths, 3, force, err, errlen);
+    if (rc == TB_OK)
+        rc = write_pem(paths[0], 1, n->key, NULL, force, err, errlen);
+    if (rc == TB_OK)
+        rc = write_pem(paths[1], 0, n->cert, NULL, force, err, errlen);
+    if (rc == TB_OK)
+        rc = write_pem(paths[2], 0, ca->cert, NULL, force, err, errlen);
+    return rc;
+}
+
+int tb_node_cert_replace_cert(const tb_node_cert *n, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    if (tb_cert_path(path, sizeof(path), dir, TB_NODE_CERT_FILE) != TB_OK)
+        return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: path too long", dir);
+    return write_pem(path, 0, n->cert, NULL, 1, err, errlen);
+}
+
+typedef struct pass_ctx {
+    const char *pass;
+    int asked;
+} pass_ctx;
+
+static int pass_cb(char *buf, int size, int rwflag, void *u)
+{
+    pass_ctx *c = u;
+    c->asked = 1;
+    size_t n = c->pass ? strlen(c->pass) : 0;
+    if (n == 0 || n > (size_t)size)
+        return 0; /* never falls back to prompting on the terminal */
+    memcpy(buf, c->pass, n);
+    return (int)n;
+}
+
+static int load_key(const char *path, const char *pass, EVP_PKEY **out, char *err, size_t errlen)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = tb_cert_file_read(path, MAX_KEY_PEM, &pem, &len, err, errlen);
+    if (rc != TB_OK)
+        return rc;
+    pass_ctx ctx = {.pass = pass};
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &ctx) : NULL;
+    BIO_free(bio);
+    OPENSSL_clear_free(pem, len + 1);
+    ERR_clear_error();
+    if (key) {
+        *out = key;
+        return TB_OK;
+    }
+    if (ctx.asked && !pass)
+        return tb_cert_fail(TB_ERR_CRYPTO, err, errlen,
+                            "%s: key is encrypted (give --passphrase-file)", path);
+    if (ctx.asked)
+        return tb_cert_fail(TB_ERR_CRYPTO, err, errlen, "%s: wrong passphrase or corrupt key",
+                            path);
+    return tb_cert_fail(TB_ERR_MALFORMED, err, errlen,
+                        "%s: not a PEM private key (corrupt or wrong file)", path);
+}
+
+/* Loads cert (and key when key_out) from dir, checking that they belong together. */
+static int load_pair(const char *dir, const char *cert_name, const char *key_name, const char *pass,
+                     X509 **cert_out, EVP_PKEY **key_out, char *err, size_t errlen)
+{
+    char cert_path[4096], key_path[4096];
+    if (tb_cert_path(cert_path, sizeof(cert_path), dir, cert_name) != TB_OK ||
+        tb_cert_path(key_path, sizeof(key_path), dir, key_name) != TB_OK)
+        return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: path too long", dir);
+    int rc = tb_cert_x509_from_pem_file(cert_path, cert_out, err, errlen);
+    if (rc != TB_OK || !key_out)
+        return rc;
+    rc = load_key(key_path, pass, key_out, err, errlen);
+    if (rc == TB_OK && X509_check_private_key(*cert_out, *key_out) != 1) {
+        EVP_PKEY_free(*key_out);
+        *key_out = NULL;
+        ERR_clear_error();
+        rc = tb_cert_fail(TB_ERR_VERIFY, err, errlen, "%s: does not belong to %s", key_path,
+                          cert_path);
+    }
+    if (rc != TB_OK) {
+        X509_free(*cert_out);
+        *cert_out = NULL;
+    }
+    return rc;
+}
+
+int tb_ca_load(const char *dir, int with_key, const char *passphrase, tb_ca **out, char *err,
+               size_t errlen)
+{
+    tb_ca *ca = OPENSSL_zalloc(sizeof(*ca));
+    if (!ca)
+        return tb_cert_fail(TB_ERR_NOMEM, err, errlen, "%s: out of memory", dir);
+    int rc = load_pair(dir, TB_CA_CERT_FILE, TB_CA_KEY_FILE, passphrase, &ca->cert,
+                       with_key ? &ca->key : NULL, err, errlen);
+    tb_cert_identity id;
+    const char *why = NULL;
+    if (rc == TB_OK && tb_cert_x509_identity(ca->cert, &id, &why) == TB_OK && id.is_ca) {
+        snprintf(ca->mesh, sizeof(ca->mesh), "%s", id.name);
+        *out = ca;
+        return TB_OK;
+    }
+    if (rc == TB_OK)
+        rc = tb_cert_fail(TB_ERR_INVAL, err, errlen, "%s/%s: not a tbmesh CA certificate%s%s", dir,
+                          TB_CA_CERT_FILE, why ? ": " : "", why ? why : "");
+    tb_ca_free(ca);
+    return rc;
+}
+
+int tb_node_cert_load(const char *dir, tb_node_cert **out, char *err, size_t errlen)
+{
+    tb_node_cert *n = OPENSSL_zalloc(sizeof(*n));
+    if (!n)
+        return tb_cert_fail(TB_ERR_NOMEM, err, errlen, "%s: out of memory", dir);
+    int rc =
+        load_pair(dir, TB_NODE_CERT_FILE, TB_NODE_KEY_FILE, NULL, &n->cert, &n->key, err, errlen);
+    if (rc != TB_OK) {
+        tb_node_cert_free(n);
+        return rc;
+    }
+    *out = n;
+    return TB_OK;
+}
