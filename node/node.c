@@ -644,12 +644,18 @@ static void on_shutdown(void *arg)
         n->cb.on_stopped(n->cb.arg);
 }
 
-/* What this node tells others about itself: its certificate and the address to dial it on.
+/* What this node tells others about itself (first entry of its PEERS): its certificate and the
+ * address to dial it on.
  * A wildcard listen address is no use to others: then the node name (a DNS SAN of its
  * certificate) stands for the host. */
 static int set_self(tb_node *n)
 {
     tb_hostport hp = n->cfg->listen;
+    if (n->cfg->mode == TB_NODE_CLIENT) {
+        /* Nobody can dial a client: it never enters others' peer tables, only their links. */
+        snprintf(n->self_addr, sizeof(n->self_addr), "(client)");
+        return TB_OK;
+    }
     if (n->ep && hp.port == 0)
         hp.port = tb_node_port(n);
     if (!strcmp(hp.host, "0.0.0.0") || !strcmp(hp.host, "::")) {
