@@ -1,0 +1,198 @@
+#include "routing/broadcast.h"
+
+#include <stdio.h>
+
+#include "common/clock.h"
+#include "tb_test.h"
+
+#define S TB_NS_PER_SEC
+
+static tb_bc *make(const char *self, size_t cap, uint64_t ttl)
+{
+    tb_bc_config cfg;
+    tb_bc *bc = NULL;
+    tb_bc_config_default(&cfg, 99);
+    cfg.cache_capacity = cap;
+    if (ttl)
+        cfg.cache_ttl_ns = ttl;
+    if (tb_bc_new(&cfg, self, 1000, &bc) < 0)
+        return NULL;
+    return bc;
+}
+
+static void test_originate(void)
+{
+    tb_bc *bc = make("a", 16, 0);
+    const char *nb[] = {"b", "c", "d"};
+    size_t fwd[3];
+    tb_bc_decision d;
+    uint64_t id, id2;
+    TB_REQUIRE(bc);
+    TB_CHECK_EQ(tb_bc_originate(bc, 0, nb, 3, fwd, &id, &d), 0);
+    TB_CHECK_EQ(id, 1000);
+    TB_CHECK_EQ(d.deliver, 0);
+    TB_CHECK_EQ(d.hop_limit, 16);
+    TB_CHECK_EQ(d.nforward, 3);
+    TB_CHECK_EQ(fwd[0], 0);
+    TB_CHECK_EQ(fwd[2], 2);
+    TB_CHECK_EQ(tb_bc_originate(bc, 0, nb, 3, fwd, &id2, &d), 0);
+    TB_CHECK_EQ(id2, 1001);
+    /* Our own broadcast echoed back by a neighbour is dropped. */
+    TB_CHECK_EQ(tb_bc_receive(bc, 1, "a", 1, id, 15, "b", nb, 3, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 0);
+    TB_CHECK_EQ(d.nforward, 0);
+    tb_bc_free(bc);
+}
+
+static void test_receive_forward_and_duplicate(void)
+{
+    tb_bc *bc = make("b", 16, 0);
+    const char *nb[] = {"a", "c", "origin", "d"};
+    size_t fwd[4];
+    tb_bc_decision d;
+    tb_bc_stats st;
+    TB_REQUIRE(bc);
+    TB_CHECK_EQ(tb_bc_receive(bc, 0, "origin", 6, 7, 5, "a", nb, 4, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 1);
+    TB_CHECK_EQ(d.hop_limit, 4);
+    /* Not back to "a" (sender) nor to "origin". */
+    TB_REQUIRE(d.nforward == 2);
+    TB_CHECK_EQ(fwd[0], 1);
+    TB_CHECK_EQ(fwd[1], 3);
+    /* The same message via another path: suppressed. */
+    TB_CHECK_EQ(tb_bc_receive(bc, 1, "origin", 6, 7, 9, "c", nb, 4, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 0);
+    TB_CHECK_EQ(d.nforward, 0);
+    /* Same id from another origin is another message. */
+    TB_CHECK_EQ(tb_bc_receive(bc, 1, "other", 5, 7, 2, "c", nb, 4, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 1);
+    TB_CHECK_EQ(d.hop_limit, 1);
+    TB_CHECK_EQ(d.nforward, 3);
+    /* Hop limit 1: delivered here, goes no further. */
+    TB_CHECK_EQ(tb_bc_receive(bc, 1, "origin", 6, 8, 1, "a", nb, 4, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 1);
+    TB_CHECK_EQ(d.nforward, 0);
+    tb_bc_get_stats(bc, &st);
+    TB_CHECK_EQ(st.received, 4);
+    TB_CHECK_EQ(st.delivered, 3);
+    TB_CHECK_EQ(st.duplicates, 1);
+    TB_CHECK_EQ(st.hop_ended, 1);
+    TB_CHECK_EQ(st.forwarded, 5);
+    tb_bc_free(bc);
+}
+
+static void test_malformed_and_hop_cap(void)
+{
+    tb_bc *bc = make("b", 16, 0);
+    const char *nb[] = {"a", "c"};
+    size_t fwd[2];
+    tb_bc_decision d;
+    tb_bc_stats st;
+    TB_REQUIRE(bc);
+    TB_CHECK_EQ(tb_bc_receive(bc, 0, "x", 1, 1, 0, "a", nb, 2, fwd, &d), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_bc_receive(bc, 0, "X!", 2, 1, 3, "a", nb, 2, fwd, &d), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_bc_receive(bc, 0, "", 0, 1, 3, "a", nb, 2, fwd, &d), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(d.deliver, 0);
+    TB_CHECK_EQ(d.nforward, 0);
+    /* A peer cannot make a broadcast travel further than max_hop_limit (32). */
+    TB_CHECK_EQ(tb_bc_receive(bc, 0, "x", 1, 1, 255, "a", nb, 2, fwd, &d), 0);
+    TB_CHECK_EQ(d.hop_limit, 31);
+    tb_bc_get_stats(bc, &st);
+    TB_CHECK_EQ(st.malformed, 3);
+    TB_CHECK_EQ(tb_bc_cache_size(bc), 1);
+    tb_bc_free(bc);
+}
+
+static void test_capacity_evicts_oldest(void)
+{
+    tb_bc *bc = make("b", 8, 0);
+    const char *nb[] = {"a"};
+    size_t fwd[1];
+    tb_bc_decision d;
+    tb_bc_stats st;
+    TB_REQUIRE(bc);
+    /* 10000 distinct messages: the cache never holds more than 8. */
+    for (uint64_t id = 0; id < 10000; id++) {
+        TB_REQUIRE(tb_bc_receive(bc, id, "o", 1, id, 3, "a", nb, 1, fwd, &d) == 0);
+        TB_REQUIRE(d.deliver == 1);
+        TB_REQUIRE(tb_bc_cache_size(bc) <= 8);
+    }
+    TB_CHECK_EQ(tb_bc_cache_size(bc), 8);
+    tb_bc_get_stats(bc, &st);
+    TB_CHECK_EQ(st.evicted, 10000 - 8);
+    /* The newest 8 are still known, the ninth newest was pushed out. */
+    for (uint64_t id = 9992; id < 10000; id++) {
+        TB_CHECK_EQ(tb_bc_receive(bc, 10000, "o", 1, id, 3, "a", nb, 1, fwd, &d), 0);
+        TB_CHECK_EQ(d.deliver, 0);
+    }
+    TB_CHECK_EQ(tb_bc_receive(bc, 10000, "o", 1, 9991, 3, "a", nb, 1, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 1);
+    tb_bc_free(bc);
+}
+
+static void test_ttl_expiry(void)
+{
+    tb_bc *bc = make("b", 64, 10 * S);
+    const char *nb[] = {"a"};
+    size_t fwd[1];
+    tb_bc_decision d;
+    TB_REQUIRE(bc);
+    TB_REQUIRE(tb_bc_receive(bc, 0, "o", 1, 1, 3, "a", nb, 1, fwd, &d) == 0);
+    TB_REQUIRE(tb_bc_receive(bc, 5 * S, "o", 1, 2, 3, "a", nb, 1, fwd, &d) == 0);
+    TB_CHECK_EQ(tb_bc_expire(bc, 5 * S), 10 * S);
+    TB_CHECK_EQ(tb_bc_receive(bc, 10 * S - 1, "o", 1, 1, 3, "a", nb, 1, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 0);
+    TB_CHECK_EQ(tb_bc_expire(bc, 10 * S), 15 * S);
+    TB_CHECK_EQ(tb_bc_cache_size(bc), 1);
+    TB_CHECK_EQ(tb_bc_expire(bc, 15 * S), UINT64_MAX);
+    TB_CHECK_EQ(tb_bc_cache_size(bc), 0);
+    tb_bc_free(bc);
+}
+
+/* Many origins with clashing hashes would only lengthen chains: correctness must hold
+ * whatever the key. */
+static void test_many_origins(void)
+{
+    tb_bc *bc = make("b", 256, 0);
+    const char *nb[] = {"a"};
+    size_t fwd[1];
+    tb_bc_decision d;
+    char name[16];
+    TB_REQUIRE(bc);
+    for (int round = 0; round < 2; round++) {
+        for (int o = 0; o < 200; o++) {
+            snprintf(name, sizeof(name), "n%d", o);
+            TB_REQUIRE(tb_bc_receive(bc, 0, name, strlen(name), (uint64_t)o % 3, 2, "a", nb, 1, fwd,
+                                     &d) == 0);
+            TB_CHECK_EQ(d.deliver, round == 0);
+        }
+    }
+    tb_bc_free(bc);
+}
+
+static void test_bad_config(void)
+{
+    tb_bc_config cfg;
+    tb_bc *bc = NULL;
+    tb_bc_config_default(&cfg, 1);
+    cfg.cache_capacity = 0;
+    TB_CHECK_EQ(tb_bc_new(&cfg, "a", 0, &bc), TB_ERR_INVAL);
+    tb_bc_config_default(&cfg, 1);
+    cfg.hop_limit = 0;
+    TB_CHECK_EQ(tb_bc_new(&cfg, "a", 0, &bc), TB_ERR_INVAL);
+    tb_bc_config_default(&cfg, 1);
+    TB_CHECK_EQ(tb_bc_new(&cfg, "Bad", 0, &bc), TB_ERR_INVAL);
+    TB_CHECK(bc == NULL);
+}
+
+int main(void)
+{
+    TB_RUN(test_originate);
+    TB_RUN(test_receive_forward_and_duplicate);
+    TB_RUN(test_malformed_and_hop_cap);
+    TB_RUN(test_capacity_evicts_oldest);
+    TB_RUN(test_ttl_expiry);
+    TB_RUN(test_many_origins);
+    TB_RUN(test_bad_config);
+    return TB_DONE();
+}

@@ -1,0 +1,623 @@
+/* Simulations of the mesh logic: N nodes in one process, joined by in-memory queues, no I/O.
+ * 1. Broadcast flooding over line, ring, star, full and random connected topologies.
+ * 2. Peer exchange: nodes started with one seed each learn the whole mesh through
+ *    DISCOVER/PEERS, and a killed node is redialled with growing, capped delays. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/clock.h"
+#include "discovery/peers.h"
+#include "routing/broadcast.h"
+#include "tb_test.h"
+
+#define MAXN 10
+#define S TB_NS_PER_SEC
+#define MS TB_NS_PER_MS
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static const char *const names[MAXN] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9"};
+
+static int name_index(const char *name)
+{
+    for (int i = 0; i < MAXN; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- broadcast flooding */
+
+typedef enum { LINE, RING, STAR, FULL, RANDOM } topology;
+static const char *const topo_names[] = {"line", "ring", "star", "full", "random"};
+
+typedef struct graph {
+    int n;
+    int adj[MAXN][MAXN];
+} graph;
+
+static void make_graph(graph *g, int n, topology t)
+{
+    memset(g, 0, sizeof(*g));
+    g->n = n;
+    for (int i = 1; i < n; i++) {
+        /* Every topology contains a spanning tree, so it is connected. */
+        int parent = t == LINE || t == RING ? i - 1 : t == STAR ? 0 : (int)(rnd() % (uint64_t)i);
+        g->adj[i][parent] = g->adj[parent][i] = 1;
+    }
+    if (t == RING && n > 2)
+        g->adj[0][n - 1] = g->adj[n - 1][0] = 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (i != j && (t == FULL || (t == RANDOM && rnd() % 4 == 0)))
+                g->adj[i][j] = g->adj[j][i] = 1;
+}
+
+typedef struct bc_msg {
+    int to, from, origin;
+    uint64_t id;
+    uint8_t hops;
+} bc_msg;
+
+#define QMAX 100000
+
+typedef struct bc_sim {
+    graph g;
+    tb_bc *bc[MAXN];
+    const char *nb[MAXN][MAXN];
+    int nnb[MAXN];
+    bc_msg *q;
+    size_t qlen;
+    /* deliveries[node][origin][k]: how often node got the k-th broadcast of origin */
+    int deliveries[MAXN][MAXN][8];
+    uint64_t ids[MAXN][8];
+    size_t max_cache;
+    size_t cache_cap;
+    uint64_t sent;
+} bc_sim;
+
+static int bc_sim_init(bc_sim *s, int n, topology t, size_t cache_cap, uint8_t hop_limit)
+{
+    tb_bc_config cfg;
+    memset(s, 0, sizeof(*s));
+    make_graph(&s->g, n, t);
+    s->q = calloc(QMAX, sizeof(*s->q));
+    s->cache_cap = cache_cap;
+    if (!s->q)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        tb_bc_config_default(&cfg, rnd());
+        cfg.cache_capacity = cache_cap;
+        cfg.hop_limit = hop_limit;
+        if (tb_bc_new(&cfg, names[i], rnd() % 1000, &s->bc[i]) < 0)
+            return -1;
+        for (int j = 0; j < n; j++)
+            if (s->g.adj[i][j])
+                s->nb[i][s->nnb[i]++] = names[j];
+    }
+    return 0;
+}
+
+static void bc_sim_free(bc_sim *s)
+{
+    for (int i = 0; i < s->g.n; i++)
+        tb_bc_free(s->bc[i]);
+    free(s->q);
+}
+
+static int enqueue(bc_sim *s, int from, const tb_bc_decision *d, const size_t *fwd, int origin,
+                   uint64_t id)
+{
+    for (size_t k = 0; k < d->nforward; k++) {
+        if (s->qlen >= QMAX)
+            return -1;
+        bc_msg *m = &s->q[s->qlen++];
+        m->to = name_index(s->nb[from][fwd[k]]);
+        m->from = from;
+        m->origin = origin;
+        m->id = id;
+        m->hops = d->hop_limit;
+        s->sent++;
+    }
+    return 0;
+}
+
+static int originate(bc_sim *s, int origin, int k, uint64_t now)
+{
+    size_t fwd[MAXN];
+    tb_bc_decision d;
+    if (tb_bc_originate(s->bc[origin], now, s->nb[origin], (size_t)s->nnb[origin], fwd,
+                        &s->ids[origin][k], &d) < 0)
+        return -1;
+    return enqueue(s, origin, &d, fwd, origin, s->ids[origin][k]);
+}
+
+/* Delivers queued copies in random order (the mesh does not keep order across paths). */
+static int run(bc_sim *s, uint64_t now)
+{
+    size_t fwd[MAXN];
+    tb_bc_decision d;
+    while (s->qlen) {
+        size_t pick = (size_t)(rnd() % s->qlen);
+        bc_msg m = s->q[pick];
+        s->q[pick] = s->q[--s->qlen];
+        if (tb_bc_receive(s->bc[m.to], now, names[m.origin], strlen(names[m.origin]), m.id, m.hops,
+                          names[m.from], s->nb[m.to], (size_t)s->nnb[m.to], fwd, &d) < 0)
+            return -1;
+        if (d.deliver) {
+            for (int k = 0; k < 8; k++)
+                if (s->ids[m.origin][k] == m.id)
+                    s->deliveries[m.to][m.origin][k]++;
+        }
+        if (tb_bc_cache_size(s->bc[m.to]) > s->max_cache)
+            s->max_cache = tb_bc_cache_size(s->bc[m.to]);
+        if (enqueue(s, m.to, &d, fwd, m.origin, m.id) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int edges(const graph *g)
+{
+    int e = 0;
+    for (int i = 0; i < g->n; i++)
+        for (int j = i + 1; j < g->n; j++)
+            e += g->adj[i][j];
+    return e;
+}
+
+/* Every node broadcasts 8 messages; every other node gets each exactly once, the origin never,
+ * and each message crosses each link at most once per direction. */
+static void flood_exactly_once(int n, topology t)
+{
+    bc_sim s;
+    int bad = 0;
+    tb_bc_stats st;
+    uint64_t dups = 0;
+    TB_REQUIRE(bc_sim_init(&s, n, t, 1024, 16) == 0);
+    for (int k = 0; k < 8; k++) {
+        for (int o = 0; o < n; o++)
+            TB_REQUIRE(originate(&s, o, k, (uint64_t)k * MS) == 0);
+        TB_REQUIRE(run(&s, (uint64_t)k * MS) == 0); /* interleaved by the random order */
+    }
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < n; o++)
+            for (int k = 0; k < 8; k++)
+                bad += s.deliveries[i][o][k] != (i == o ? 0 : 1);
+    if (bad)
+        fprintf(stderr, "%s n=%d: %d wrong delivery counts\n", topo_names[t], n, bad);
+    TB_CHECK_EQ(bad, 0);
+    TB_CHECK(s.sent <= (uint64_t)(2 * edges(&s.g)) * (uint64_t)n * 8);
+    for (int i = 0; i < n; i++) {
+        tb_bc_get_stats(s.bc[i], &st);
+        dups += st.duplicates;
+    }
+    /* Graphs with cycles must have met copies and dropped them. */
+    if (edges(&s.g) > n - 1)
+        TB_CHECK(dups > 0);
+    else
+        TB_CHECK_EQ(dups, 0);
+    TB_CHECK(s.max_cache <= 1024);
+    bc_sim_free(&s);
+}
+
+static void test_flood_all_topologies(void)
+{
+    static const int sizes[] = {3, 5, 10};
+    for (int t = LINE; t <= RANDOM; t++)
+        for (size_t k = 0; k < 3; k++)
+            for (int rep = 0; rep < (t == RANDOM ? 5 : 1); rep++)
+                flood_exactly_once(sizes[k], (topology)t);
+}
+
+/* On a line of 10 with hop limit 3, a broadcast from the end reaches exactly 3 nodes. */
+static void test_hop_limit_stops(void)
+{
+    bc_sim s;
+    TB_REQUIRE(bc_sim_init(&s, 10, LINE, 64, 3) == 0);
+    TB_REQUIRE(originate(&s, 0, 0, 0) == 0);
+    TB_REQUIRE(run(&s, 0) == 0);
+    for (int i = 1; i < 10; i++)
+        TB_CHECK_EQ(s.deliveries[i][0][0], i <= 3 ? 1 : 0);
+    TB_CHECK_EQ(s.sent, 3);
+    bc_sim_free(&s);
+    /* From the middle (n4) it reaches n1..n7. */
+    TB_REQUIRE(bc_sim_init(&s, 10, LINE, 64, 3) == 0);
+    TB_REQUIRE(originate(&s, 4, 0, 0) == 0);
+    TB_REQUIRE(run(&s, 0) == 0);
+    for (int i = 0; i < 10; i++)
+        TB_CHECK_EQ(s.deliveries[i][4][0], i != 4 && abs(i - 4) <= 3 ? 1 : 0);
+    bc_sim_free(&s);
+}
+
+/* A cache far too small for the traffic: memory stays at its capacity, the hop limit still
+ * ends every flood, and each node still gets every message at least once. */
+static void test_tiny_cache_stays_bounded(void)
+{
+    bc_sim s;
+    int missing = 0;
+    TB_REQUIRE(bc_sim_init(&s, 10, FULL, 4, 3) == 0);
+    for (int k = 0; k < 8; k++)
+        for (int o = 0; o < 10; o++)
+            TB_REQUIRE(originate(&s, o, k, 0) == 0);
+    TB_REQUIRE(run(&s, 0) == 0);
+    TB_CHECK(s.max_cache <= 4);
+    for (int i = 0; i < 10; i++)
+        for (int o = 0; o < 10; o++)
+            for (int k = 0; k < 8; k++)
+                missing += i != o && s.deliveries[i][o][k] == 0;
+    TB_CHECK_EQ(missing, 0);
+    bc_sim_free(&s);
+}
+
+/* ---------------------------------------------------------------- peer exchange */
+
+typedef enum { EV_CONNECT_DONE, EV_DISCOVER_ARRIVES } ev_type;
+
+typedef struct event {
+    uint64_t at;
+    ev_type type;
+    int i, j; /* i acted towards j */
+    uint32_t id;
+    int live;
+} event;
+
+#define EVMAX 4096
+
+typedef struct pex_sim {
+    int n;
+    uint64_t now;
+    tb_peers *peers[MAXN];
+    int alive[MAXN];
+    int conn[MAXN][MAXN];
+    char addr[MAXN][32];
+    uint8_t cert[MAXN][4];
+    event ev[EVMAX];
+    /* dial times from each node to the watched node */
+    int watch;
+    uint64_t dials_to_watch[MAXN][64];
+    int ndials[MAXN];
+} pex_sim;
+
+static tb_peer_info self_info(pex_sim *s, int i)
+{
+    tb_peer_info in;
+    memset(&in, 0, sizeof(in));
+    in.name.p = names[i];
+    in.name.len = strlen(names[i]);
+    in.region.p = i % 2 ? "us" : "eu";
+    in.region.len = 2;
+    in.addrs[0].p = s->addr[i];
+    in.addrs[0].len = strlen(s->addr[i]);
+    in.naddrs = 1;
+    in.cert = s->cert[i];
+    in.cert_len = sizeof(s->cert[i]);
+    return in;
+}
+
+static int start_node(pex_sim *s, int i, int seed)
+{
+    tb_peers_config cfg;
+    tb_peer_info self = self_info(s, i);
+    uint32_t id;
+    tb_peers_config_default(&cfg, names[i], (uint64_t)i * 7919 + 1);
+    if (tb_peers_new(&cfg, &s->peers[i]) < 0 || tb_peers_set_self(s->peers[i], &self) < 0 ||
+        tb_peers_add_seed(s->peers[i], s->addr[seed], &id) < 0)
+        return -1;
+    s->alive[i] = 1;
+    return 0;
+}
+
+static int add_event(pex_sim *s, uint64_t at, ev_type type, int i, int j, uint32_t id)
+{
+    for (int k = 0; k < EVMAX; k++) {
+        if (!s->ev[k].live) {
+            event e = {at, type, i, j, id, 1};
+            s->ev[k] = e;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int addr_index(const pex_sim *s, const char *addr)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->addr[i], addr) == 0)
+            return i;
+    return -1;
+}
+
+static int peer_index(const pex_sim *s, int i, uint32_t id)
+{
+    tb_peer_view v;
+    if (tb_peers_get(s->peers[i], id, &v) < 0)
+        return -1;
+    if (v.name[0])
+        return name_index(v.name);
+    return v.naddrs ? addr_index(s, v.addrs[0]) : -1;
+}
+
+static void cancel_dial(pex_sim *s, int i, uint32_t id)
+{
+    for (int k = 0; k < EVMAX; k++)
+        if (s->ev[k].live && s->ev[k].type == EV_CONNECT_DONE && s->ev[k].i == i &&
+            s->ev[k].id == id)
+            s->ev[k].live = 0;
+}
+
+static int do_action(pex_sim *s, int i, const tb_peers_action *a)
+{
+    int j;
+    switch (a->what) {
+    case TB_PEERS_DO_DIAL:
+        j = addr_index(s, a->addr);
+        if (j < 0)
+            return -1;
+        if (j == s->watch && s->ndials[i] < 64)
+            s->dials_to_watch[i][s->ndials[i]++] = s->now;
+        /* A dead node does not answer: the connect deadline aborts the dial. */
+        return s->alive[j] ? add_event(s, s->now + 3 * MS, EV_CONNECT_DONE, i, j, a->id) : 0;
+    case TB_PEERS_DO_ABORT:
+        cancel_dial(s, i, a->id);
+        return 0;
+    case TB_PEERS_DO_DISCOVER:
+        j = peer_index(s, i, a->id);
+        if (j < 0 || !s->conn[i][j])
+            return -1;
+        return add_event(s, s->now + 2 * MS, EV_DISCOVER_ARRIVES, i, j, a->id);
+    }
+    return -1;
+}
+
+static uint32_t id_of(pex_sim *s, int i, int j)
+{
+    uint32_t id = 0;
+    if (tb_peers_find(s->peers[i], names[j], &id) < 0)
+        return 0;
+    return id;
+}
+
+static int connect_done(pex_sim *s, const event *e)
+{
+    int i = e->i, j = e->j, rc;
+    uint32_t got, in;
+    if (!s->alive[i] || !s->alive[j])
+        return 0;
+    rc = tb_peers_connected(s->peers[i], e->id, names[j], j % 2 ? "us" : "eu", s->cert[j],
+                            sizeof(s->cert[j]), s->now, &got);
+    if (s->conn[i][j])
+        return rc == TB_ERR_EXISTS ? 0 : -1; /* the second connection of a pair is closed */
+    if (rc < 0)
+        return -1;
+    rc = tb_peers_inbound(s->peers[j], names[i], i % 2 ? "us" : "eu", s->cert[i],
+                          sizeof(s->cert[i]), s->now, &in);
+    if (rc < 0)
+        return -1;
+    s->conn[i][j] = s->conn[j][i] = 1;
+    return 0;
+}
+
+/* The PEERS answer is computed by j when the DISCOVER arrives and learned by i at once (the
+ * return trip adds nothing these tests need). */
+static int discover_arrives(pex_sim *s, const event *e)
+{
+    tb_peer_info out[MAXN + 1];
+    size_t n;
+    if (!s->alive[e->i] || !s->alive[e->j] || !s->conn[e->i][e->j])
+        return 0;
+    n = tb_peers_export(s->peers[e->j], names[e->i], out, MAXN + 1);
+    for (size_t k = 0; k < n; k++)
+        if (tb_peers_learn(s->peers[e->i], &out[k], s->now, NULL) < 0)
+            return -1;
+    return 0;
+}
+
+static void kill_node(pex_sim *s, int k)
+{
+    s->alive[k] = 0;
+    for (int j = 0; j < s->n; j++) {
+        if (!s->conn[k][j])
+            continue;
+        s->conn[k][j] = s->conn[j][k] = 0;
+        TB_CHECK_EQ(tb_peers_disconnected(s->peers[j], id_of(s, j, k), s->now), 0);
+    }
+    tb_peers_free(s->peers[k]);
+    s->peers[k] = NULL;
+}
+
+/* Runs the mesh until `until`: polls every live node at its wake-up time and fires events. */
+static int pex_run(pex_sim *s, uint64_t until)
+{
+    uint64_t wake[MAXN];
+    tb_peers_action acts[16];
+    size_t n;
+    for (int i = 0; i < s->n; i++)
+        wake[i] = s->now;
+    while (s->now <= until) {
+        uint64_t next = UINT64_MAX;
+        for (int i = 0; i < s->n; i++) {
+            if (!s->alive[i] || wake[i] > s->now)
+                continue;
+            if (tb_peers_poll(s->peers[i], s->now, acts, 16, &n, &wake[i]) < 0)
+                return -1;
+            for (size_t k = 0; k < n; k++)
+                if (do_action(s, i, &acts[k]) < 0)
+                    return -1;
+        }
+        for (int k = 0; k < EVMAX; k++) {
+            event *e = &s->ev[k];
+            if (!e->live || e->at > s->now)
+                continue;
+            e->live = 0;
+            if ((e->type == EV_CONNECT_DONE ? connect_done(s, e) : discover_arrives(s, e)) < 0)
+                return -1;
+            /* Tables changed: poll both sides again now. */
+            wake[e->i] = wake[e->j] = s->now;
+        }
+        for (int i = 0; i < s->n; i++)
+            if (s->alive[i] && wake[i] < next)
+                next = wake[i];
+        for (int k = 0; k < EVMAX; k++)
+            if (s->ev[k].live && s->ev[k].at < next)
+                next = s->ev[k].at;
+        if (next <= s->now)
+            continue;
+        if (next == UINT64_MAX || next > until)
+            break;
+        s->now = next;
+    }
+    s->now = until;
+    return 0;
+}
+
+static int fully_connected(const pex_sim *s)
+{
+    for (int i = 0; i < s->n; i++)
+        for (int j = 0; j < s->n; j++)
+            if (i != j && s->alive[i] && s->alive[j] && !s->conn[i][j])
+                return 0;
+    return 1;
+}
+
+static int pex_init(pex_sim *s, int n, int star)
+{
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    s->watch = -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(s->addr[i], sizeof(s->addr[i]), "127.0.0.%d:4433", 10 + i);
+        s->cert[i][0] = 0x30;
+        s->cert[i][1] = 2;
+        s->cert[i][2] = 0xc0;
+        s->cert[i][3] = (uint8_t)i;
+    }
+    /* One seed each: a chain (node i knows only node i−1) or everyone knows node 0. */
+    for (int i = 0; i < n; i++)
+        if (start_node(s, i, i == 0 ? 1 : star ? 0 : i - 1) < 0)
+            return -1;
+    return 0;
+}
+
+static void pex_free(pex_sim *s)
+{
+    for (int i = 0; i < s->n; i++)
+        tb_peers_free(s->peers[i]);
+}
+
+static void check_tables(const pex_sim *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        /* One entry per other node: every seed was merged into its named entry. */
+        TB_CHECK_EQ(tb_peers_count(s->peers[i]), s->n - 1);
+        TB_CHECK_EQ(tb_peers_count_state(s->peers[i], TB_PEER_CONNECTED), s->n - 1);
+        for (int j = 0; j < s->n; j++) {
+            tb_peer_view v;
+            uint32_t id;
+            if (i == j)
+                continue;
+            TB_REQUIRE(tb_peers_find(s->peers[i], names[j], &id) == 0);
+            TB_REQUIRE(tb_peers_get(s->peers[i], id, &v) == 0);
+            TB_CHECK(v.verified);
+            TB_CHECK_EQ(v.cert[3], j);
+            TB_CHECK_STR(v.region, j % 2 ? "us" : "eu");
+            TB_CHECK(v.naddrs >= 1);
+            TB_CHECK_STR(v.addrs[0], s->addr[j]);
+        }
+    }
+}
+
+static void test_one_seed_learns_mesh(void)
+{
+    static const int sizes[] = {3, 5, 10};
+    for (int star = 0; star < 2; star++) {
+        for (size_t k = 0; k < 3; k++) {
+            pex_sim *s = calloc(1, sizeof(*s));
+            TB_REQUIRE(s);
+            TB_REQUIRE(pex_init(s, sizes[k], star) == 0);
+            /* Step 10 ms at a time to see when the mesh completes; it must within 2 s. */
+            while (s->now < 2 * S && !fully_connected(s))
+                TB_REQUIRE(pex_run(s, s->now + 10 * MS) == 0);
+            printf("peer exchange, %d nodes, %s seeds: full mesh after %llu ms\n", sizes[k],
+                   star ? "star" : "chain", (unsigned long long)(s->now / MS));
+            TB_CHECK(fully_connected(s));
+            check_tables(s);
+            pex_free(s);
+            free(s);
+        }
+    }
+}
+
+/* Node 3 of 5 dies: the others see the disconnect, redial with growing, capped, jittered
+ * delays (connect timeout + backoff between attempts), and reconnect once it is back. */
+static void test_killed_node_redialled(void)
+{
+    pex_sim *s = calloc(1, sizeof(*s));
+    tb_peers_config cfg;
+    TB_REQUIRE(s);
+    tb_peers_config_default(&cfg, "x", 0);
+    TB_REQUIRE(pex_init(s, 5, 0) == 0);
+    TB_REQUIRE(pex_run(s, 2 * S) == 0);
+    TB_REQUIRE(fully_connected(s));
+    s->watch = 3;
+    kill_node(s, 3);
+    TB_REQUIRE(pex_run(s, 1200 * S) == 0);
+    printf("killed n3: n0 redialled it %d times in 1200 s\n", s->ndials[0]);
+    for (int i = 0; i < 5; i++) {
+        uint32_t id;
+        tb_peer_view v;
+        if (i == 3)
+            continue;
+        TB_REQUIRE(tb_peers_find(s->peers[i], "n3", &id) == 0);
+        TB_REQUIRE(tb_peers_get(s->peers[i], id, &v) == 0);
+        TB_CHECK(v.state == TB_PEER_BACKOFF || v.state == TB_PEER_CONNECTING);
+        /* 1200 s with delays growing to 60 s + 10 s timeout: about 20 dials. */
+        TB_CHECK(s->ndials[i] >= 15 && s->ndials[i] <= 30);
+        uint64_t prev = 0;
+        for (int d = 1; d < s->ndials[i]; d++) {
+            uint64_t gap = s->dials_to_watch[i][d] - s->dials_to_watch[i][d - 1];
+            uint64_t backoff = gap - cfg.connect_timeout_ns;
+            /* after the disconnect (failure 1) and d aborted dials */
+            uint64_t nominal = tb_peers_backoff_delay(&cfg, (unsigned)d + 1, 0);
+            TB_CHECK(gap > cfg.connect_timeout_ns);
+            TB_CHECK(backoff <= nominal && backoff >= nominal - nominal / 5);
+            if (nominal < cfg.backoff_max_ns)
+                TB_CHECK(backoff > prev);
+            TB_CHECK(backoff <= cfg.backoff_max_ns);
+            prev = backoff;
+        }
+        /* The later delays sit at the cap. */
+        TB_CHECK(prev >= cfg.backoff_max_ns - cfg.backoff_max_ns / 5);
+    }
+    /* n3 is dead: the others stay connected to each other. */
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++)
+            if (i != j && i != 3 && j != 3)
+                TB_CHECK(s->conn[i][j]);
+    /* n3 restarts knowing only n2; everyone is connected again within one capped delay. */
+    TB_REQUIRE(start_node(s, 3, 2) == 0);
+    TB_REQUIRE(pex_run(s, 1200 * S + cfg.backoff_max_ns + cfg.connect_timeout_ns) == 0);
+    TB_CHECK(fully_connected(s));
+    check_tables(s);
+    pex_free(s);
+    free(s);
+}
+
+int main(void)
+{
+    rng_state = 20261121;
+    TB_RUN(test_flood_all_topologies);
+    TB_RUN(test_hop_limit_stops);
+    TB_RUN(test_tiny_cache_stays_bounded);
+    TB_RUN(test_one_seed_learns_mesh);
+    TB_RUN(test_killed_node_redialled);
+    return TB_DONE();
+}

@@ -1,0 +1,86 @@
+#include <string.h>
+
+#include "wire/schema.h"
+#include "wire/wire.h"
+
+static bool bytes_equal(const tb_wire_bytes *a, const tb_wire_bytes *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+static bool text_equal(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool fields_equal(const tb_wire_schema *s, const char *a, const char *b);
+
+static bool addrs_equal(const tb_wire_field *f, const char *a, const char *b)
+{
+    const char *const *x, *const *y;
+    size_t nx, ny;
+    memcpy(&x, a + f->off, sizeof(x));
+    memcpy(&y, b + f->off, sizeof(y));
+    memcpy(&nx, a + f->off_n, sizeof(nx));
+    memcpy(&ny, b + f->off_n, sizeof(ny));
+    if (nx != ny)
+        return false;
+    for (size_t i = 0; i < nx; i++)
+        if (!text_equal(x[i], y[i]))
+            return false;
+    return true;
+}
+
+static bool peers_equal(const tb_wire_peers *a, const tb_wire_peers *b)
+{
+    if (a->n_peers != b->n_peers)
+        return false;
+    for (size_t i = 0; i < a->n_peers; i++)
+        if (!fields_equal(tb_wire_schema_peer(), (const char *)&a->peers[i],
+                          (const char *)&b->peers[i]))
+            return false;
+    return true;
+}
+
+static bool value_equal(const tb_wire_field *f, const char *a, const char *b)
+{
+    const void *x = a + f->off, *y = b + f->off;
+    switch ((tb_wire_kind)f->kind) {
+    case TB_WK_U8:
+        return *(const uint8_t *)x == *(const uint8_t *)y;
+    case TB_WK_U32:
+        return *(const uint32_t *)x == *(const uint32_t *)y;
+    case TB_WK_U64:
+        return *(const uint64_t *)x == *(const uint64_t *)y;
+    case TB_WK_I64:
+        return *(const int64_t *)x == *(const int64_t *)y;
+    case TB_WK_TEXT:
+        return text_equal(*(const char *const *)x, *(const char *const *)y);
+    case TB_WK_PAYLOAD:
+    case TB_WK_CERT:
+        return bytes_equal(x, y);
+    case TB_WK_SIG:
+        return memcmp(x, y, TB_WIRE_SIG_LEN) == 0;
+    case TB_WK_PEERS:
+        return peers_equal(x, y);
+    case TB_WK_ADDRS:
+        return addrs_equal(f, a, b);
+    }
+    return false;
+}
+
+static bool fields_equal(const tb_wire_schema *s, const char *a, const char *b)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!value_equal(&s->fields[i], a, b))
+            return false;
+    return true;
+}
+
+bool tb_wire_msg_equal(const tb_wire_msg *a, const tb_wire_msg *b)
+{
+    if (a->type != b->type)
+        return false;
+    const tb_wire_schema *s = tb_wire_schema_of((uint64_t)a->type);
+    return s && fields_equal(s, (const char *)a, (const char *)b);
+}

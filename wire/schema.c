@@ -1,0 +1,192 @@
+#include "wire/schema.h"
+
+#include <string.h>
+
+#define F(k, kind, type, member, name)                                                             \
+    {                                                                                              \
+        k, kind, offsetof(type, member), 0, name                                                   \
+    }
+#define M(k, kind, member, name) F(k, kind, tb_wire_msg, member, name)
+
+static const tb_wire_field ping_f[] = {
+    M(2, TB_WK_U64, ping.id, "ping.id"),
+    M(3, TB_WK_I64, ping.t1, "ping.t1"),
+};
+
+static const tb_wire_field pong_f[] = {
+    M(2, TB_WK_U64, pong.id, "pong.id"),
+    M(3, TB_WK_I64, pong.t1, "pong.t1"),
+    M(4, TB_WK_I64, pong.t2, "pong.t2"),
+    M(5, TB_WK_I64, pong.t3, "pong.t3"),
+};
+
+static const tb_wire_field discover_f[] = {
+    M(2, TB_WK_U32, discover.max_peers, "discover.max_peers"),
+};
+
+static const tb_wire_field peers_f[] = {
+    M(2, TB_WK_PEERS, peers, "peers.peers"),
+};
+
+static const tb_wire_field message_f[] = {
+    M(2, TB_WK_TEXT, message.to, "message.to"),
+    M(3, TB_WK_TEXT, message.from, "message.from"),
+    M(4, TB_WK_U32, message.app_type, "message.app_type"),
+    M(5, TB_WK_PAYLOAD, message.payload, "message.payload"),
+};
+
+static const tb_wire_field broadcast_f[] = {
+    M(2, TB_WK_TEXT, broadcast.origin, "broadcast.origin"),
+    M(3, TB_WK_U64, broadcast.msg_id, "broadcast.msg_id"),
+    M(4, TB_WK_U8, broadcast.hop_limit, "broadcast.hop_limit"),
+    M(5, TB_WK_U32, broadcast.app_type, "broadcast.app_type"),
+    M(6, TB_WK_PAYLOAD, broadcast.payload, "broadcast.payload"),
+};
+
+static const tb_wire_field measurement_f[] = {
+    M(2, TB_WK_TEXT, measurement.origin, "measurement.origin"),
+    M(3, TB_WK_U64, measurement.seq, "measurement.seq"),
+    M(4, TB_WK_PAYLOAD, measurement.body, "measurement.body"),
+    M(5, TB_WK_SIG, measurement.sig, "measurement.sig"),
+};
+
+static const tb_wire_field peer_f[] = {
+    F(0, TB_WK_TEXT, tb_wire_peer, name, "peers[].name"),
+    F(1, TB_WK_TEXT, tb_wire_peer, region, "peers[].region"),
+    {2, TB_WK_ADDRS, offsetof(tb_wire_peer, addrs), offsetof(tb_wire_peer, n_addrs),
+     "peers[].addresses"},
+    F(3, TB_WK_CERT, tb_wire_peer, cert, "peers[].cert"),
+};
+
+#define SCHEMA(a)                                                                                  \
+    {                                                                                              \
+        a, sizeof(a) / sizeof(a[0])                                                                \
+    }
+
+static const tb_wire_schema schemas[] = {
+    [TB_WIRE_PING] = SCHEMA(ping_f),
+    [TB_WIRE_PONG] = SCHEMA(pong_f),
+    [TB_WIRE_DISCOVER] = SCHEMA(discover_f),
+    [TB_WIRE_PEERS] = SCHEMA(peers_f),
+    [TB_WIRE_MESSAGE] = SCHEMA(message_f),
+    [TB_WIRE_BROADCAST] = SCHEMA(broadcast_f),
+    [TB_WIRE_MEASUREMENT] = SCHEMA(measurement_f),
+};
+
+static const tb_wire_schema peer_schema = SCHEMA(peer_f);
+
+const tb_wire_schema *tb_wire_schema_of(uint64_t type)
+{
+    if (type >= sizeof(schemas) / sizeof(schemas[0]) || schemas[type].n == 0)
+        return NULL;
+    return &schemas[type];
+}
+
+const tb_wire_schema *tb_wire_schema_peer(void)
+{
+    return &peer_schema;
+}
+
+/* Length of the UTF-8 sequence at s (n bytes left), or 0 when it is not well-formed, is a
+ * surrogate or overlong, or is a C1 control character. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+    uint8_t b = s[0];
+    size_t len;
+    uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (b >= 0xc2 && b <= 0xdf) {
+        len = 2;
+        if (b == 0xc2)
+            lo = 0xa0; /* U+0080..U+009F are C1 controls */
+    } else if (b >= 0xe0 && b <= 0xef) {
+        len = 3;
+        if (b == 0xe0)
+            lo = 0xa0;
+        if (b == 0xed)
+            hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        len = 4;
+        if (b == 0xf0)
+            lo = 0x90;
+        if (b == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+bool tb_wire_text_ok(const uint8_t *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(s + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+tb_wire_limits tb_wire_limits_default(void)
+{
+    return (tb_wire_limits){
+        .max_msg_size = 65536,
+        .max_peers = 64,
+        .max_addrs = 8,
+        .max_str_len = 255,
+        .max_payload_len = 65000,
+        .max_cert_len = 4096,
+    };
+}
+
+const char *tb_wire_type_name(int type)
+{
+    static const char *const names[] = {
+        [TB_WIRE_PING] = "PING",
+        [TB_WIRE_PONG] = "PONG",
+        [TB_WIRE_DISCOVER] = "DISCOVER",
+        [TB_WIRE_PEERS] = "PEERS",
+        [TB_WIRE_MESSAGE] = "MESSAGE",
+        [TB_WIRE_BROADCAST] = "BROADCAST",
+        [TB_WIRE_MEASUREMENT] = "MEASUREMENT",
+    };
+    if (type < 0 || (size_t)type >= sizeof(names) / sizeof(names[0]) || !names[type])
+        return "unknown";
+    return names[type];
+}
+
+const char *tb_wire_strerror(int err)
+{
+    switch (err) {
+    case TB_ERR_WIRE_VERSION:
+        return "other wire format version";
+    case TB_ERR_WIRE_UNKNOWN_TYPE:
+        return "unknown message type";
+    case TB_ERR_WIRE_MISSING:
+        return "required field missing";
+    case TB_ERR_WIRE_FIELD_TYPE:
+        return "field of wrong type or out of range";
+    case TB_ERR_WIRE_TRAILING:
+        return "bytes after the message";
+    default:
+        return tb_strerror(err);
+    }
+}
+
+bool tb_wire_datagram_ok(tb_wire_type type)
+{
+    return type == TB_WIRE_PING || type == TB_WIRE_PONG;
+}
