@@ -11,14 +11,14 @@
 #include "discovery/liveness.h"
 #include "discovery/peers.h"
 #include "quic/endpoint.h"
+#include "routing/broadcast.h"
+#include "routing/unicast.h"
 #include "wire/wire.h"
 
 #define NO_PEER UINT32_MAX
 #define MAX_ACTIONS 16
 #define MAX_EXPORT 64
 #define RECENT_BCASTS 32
-#define SEEN_BCASTS 1024
-#define BCAST_HOPS 16
 #define RECENT_TEXT_MAX 96
 
 /* One QUIC connection and what the node knows about it. A link enters the peer table once
@@ -36,10 +36,6 @@ typedef struct plink {
     tb_live live;
 } plink;
 
-typedef struct seen_bcast {
-    uint64_t origin_hash, id;
-} seen_bcast;
-
 typedef struct recent_bcast {
     char origin[TB_QUIC_NAME_MAX];
     uint64_t id;
@@ -48,7 +44,6 @@ typedef struct recent_bcast {
 
 typedef struct node_stats {
     uint64_t msgs_bad, dgrams_bad, pongs_bad;
-    uint64_t bcast_delivered, bcast_dup, bcast_forwarded;
     uint64_t messages_delivered, pings_sent, pongs_received;
 } node_stats;
 
@@ -69,9 +64,7 @@ struct tb_node {
     char self_addr[TB_PEERS_ADDR_MAX + 1];
     plink *links;
     ev_timer peers_timer, ping_timer;
-    uint64_t next_bcast_id;
-    seen_bcast seen[SEEN_BCASTS];
-    size_t seen_next;
+    tb_bc *bc;
     recent_bcast recent[RECENT_BCASTS];
     size_t recent_next, recent_count;
     node_stats st;
@@ -477,58 +470,82 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
     kick(n->loop, &n->peers_timer);
 }
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* Duplicate suppression: a bounded ring of recent (origin, id); 1024 entries outlast any
- * broadcast's trip through a small mesh. */
-static int seen_before(tb_node *n, const char *origin, uint64_t id)
-{
-    uint64_t h = hash_name(origin);
-    for (size_t i = 0; i < SEEN_BCASTS; i++) {
-        if (n->seen[i].origin_hash == h && n->seen[i].id == id)
-            return 1;
-    }
-    n->seen[n->seen_next] = (seen_bcast){h, id};
-    n->seen_next = (n->seen_next + 1) % SEEN_BCASTS;
-    return 0;
-}
-
-static void remember(tb_node *n, const tb_wire_broadcast *b)
+static void remember(tb_node *n, const char *origin, uint64_t id, const tb_wire_bytes *payload)
 {
     recent_bcast *r = &n->recent[n->recent_next];
     n->recent_next = (n->recent_next + 1) % RECENT_BCASTS;
     if (n->recent_count < RECENT_BCASTS)
         n->recent_count++;
-    snprintf(r->origin, sizeof(r->origin), "%s", b->origin);
-    r->id = b->msg_id;
+    snprintf(r->origin, sizeof(r->origin), "%s", origin);
+    r->id = id;
     size_t k = 0;
-    for (size_t i = 0; i < b->payload.len && k + 1 < sizeof(r->text); i++) {
-        char c = (char)b->payload.data[i];
+    for (size_t i = 0; i < payload->len && k + 1 < sizeof(r->text); i++) {
+        char c = (char)payload->data[i];
         r->text[k++] = (c > ' ' && c < 127) ? c : '_';
     }
     r->text[k] = '\0';
 }
 
-static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *from)
+/* The connected neighbours, one link per name, as routing/ wants them. */
+typedef struct neighbours {
+    size_t n;
+    const char **names;
+    plink **links;
+    size_t *forward;
+} neighbours;
+
+static void neighbours_free(neighbours *nb)
 {
-    if (b->hop_limit == 0)
-        return;
+    free(nb->names);
+    free(nb->links);
+    free(nb->forward);
+}
+
+static int neighbours_get(tb_node *n, neighbours *nb)
+{
+    size_t cap = 1;
+    for (plink *l = n->links; l; l = l->next)
+        cap++;
+    nb->n = 0;
+    nb->names = calloc(cap, sizeof(*nb->names));
+    nb->links = calloc(cap, sizeof(*nb->links));
+    nb->forward = calloc(cap, sizeof(*nb->forward));
+    if (!nb->names || !nb->links || !nb->forward) {
+        neighbours_free(nb);
+        return TB_ERR_NOMEM;
+    }
+    for (plink *l = n->links; l; l = l->next) {
+        size_t i = 0;
+        while (i < nb->n && strcmp(nb->names[i], l->name) != 0)
+            i++;
+        if (!l->connected || i < nb->n)
+            continue;
+        nb->names[nb->n] = l->name;
+        nb->links[nb->n++] = l;
+    }
+    return TB_OK;
+}
+
+static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
+{
+    remember(n, b->origin, b->msg_id, &b->payload);
+    tb_log_debug(n->log, "broadcast %s/%llu (%zu bytes) delivered", b->origin,
+                 (unsigned long long)b->msg_id, b->payload.len);
+    if (n->cb.on_broadcast)
+        n->cb.on_broadcast(n->cb.arg, b->origin, b->msg_id, b->app_type, b->payload.data,
+                           b->payload.len);
+}
+
+static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const neighbours *nb,
+                              const tb_bc_decision *d)
+{
     tb_wire_msg m = {.type = TB_WIRE_BROADCAST};
     m.broadcast = *b;
-    m.broadcast.hop_limit = (uint8_t)(b->hop_limit - 1);
-    for (plink *l = n->links; l; l = l->next) {
-        if (!l->connected || l == from || strcmp(l->name, b->origin) == 0)
-            continue;
+    m.broadcast.hop_limit = d->hop_limit;
+    for (size_t i = 0; i < d->nforward; i++) {
+        plink *l = nb->links[nb->forward[i]];
         int rc = send_msg(n, l->conn, &m);
-        if (rc == TB_OK)
-            n->st.bcast_forwarded++;
-        else
+        if (rc != TB_OK)
             tb_log_warn(n->log, "peer %s: cannot forward broadcast %s/%llu: %s", l->name, b->origin,
                         (unsigned long long)b->msg_id, tb_wire_strerror(rc));
     }
@@ -536,18 +553,39 @@ static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const plin
 
 static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *from)
 {
-    if (seen_before(n, b->origin, b->msg_id)) {
-        n->st.bcast_dup++;
+    neighbours nb;
+    if (neighbours_get(n, &nb) != TB_OK)
+        return;
+    tb_bc_decision d;
+    int rc = tb_bc_receive(n->bc, mono(n), b->origin, strlen(b->origin), b->msg_id, b->hop_limit,
+                           from->name, nb.names, nb.n, nb.forward, &d);
+    if (rc != TB_OK) {
+        n->st.msgs_bad++;
+        tb_log_warn(n->log, "peer %s: broadcast from '%s' refused: %s", from->name, b->origin,
+                    tb_strerror(rc));
+    } else {
+        if (d.deliver)
+            deliver_broadcast(n, b);
+        forward_broadcast(n, b, &nb, &d);
+    }
+    neighbours_free(&nb);
+}
+
+static void on_message(tb_node *n, const tb_wire_message *m, const plink *from)
+{
+    int rc = tb_uc_accept(n->self.name, m->to, strlen(m->to));
+    if (rc != TB_OK || strcmp(m->from, from->name) != 0) {
+        n->st.msgs_bad++;
+        tb_log_warn(n->log, "peer %s: MESSAGE from '%s' to '%s' dropped: %s", from->name, m->from,
+                    m->to,
+                    rc == TB_ERR_NOTFOUND ? "not for this node (messages are not relayed)"
+                    : rc != TB_OK         ? "bad node name"
+                                          : "sender is not the connected peer");
         return;
     }
-    n->st.bcast_delivered++;
-    remember(n, b);
-    tb_log_debug(n->log, "broadcast %s/%llu (%zu bytes) delivered", b->origin,
-                 (unsigned long long)b->msg_id, b->payload.len);
-    if (n->cb.on_broadcast)
-        n->cb.on_broadcast(n->cb.arg, b->origin, b->msg_id, b->app_type, b->payload.data,
-                           b->payload.len);
-    forward_broadcast(n, b, from);
+    n->st.messages_delivered++;
+    if (n->cb.on_message)
+        n->cb.on_message(n->cb.arg, m->from, m->app_type, m->payload.data, m->payload.len);
 }
 
 static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, size_t len)
@@ -575,18 +613,7 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
         on_broadcast(n, &m.broadcast, l);
         break;
     case TB_WIRE_MESSAGE:
-        if (strcmp(m.message.to, n->self.name) != 0 || strcmp(m.message.from, l->name) != 0) {
-            n->st.msgs_bad++;
-            tb_log_warn(n->log,
-                        "peer %s: MESSAGE from '%s' to '%s' dropped (only direct "
-                        "messages to this node are delivered)",
-                        l->name, m.message.from, m.message.to);
-            break;
-        }
-        n->st.messages_delivered++;
-        if (n->cb.on_message)
-            n->cb.on_message(n->cb.arg, m.message.from, m.message.app_type, m.message.payload.data,
-                             m.message.payload.len);
+        on_message(n, &m.message, l);
         break;
     default:
         n->st.msgs_bad++;
@@ -765,7 +792,6 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->cfg = cfg;
     if (cb)
         n->cb = *cb;
-    n->next_bcast_id = random_u64() >> 16; /* ids from one node never repeat after a restart */
     n->lim = tb_wire_limits_default();
     n->lim.max_msg_size = cfg->max_message_size;
     tb_live_config_default(&n->live_cfg);
@@ -776,6 +802,12 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     int rc = load_identity(n);
     if (rc == TB_OK)
         rc = open_peers(n);
+    if (rc == TB_OK) {
+        tb_bc_config bcc;
+        tb_bc_config_default(&bcc, random_u64());
+        /* Real time as the first id: a restarted node does not reuse ids peers remember. */
+        rc = tb_bc_new(&bcc, n->self.name, (uint64_t)tb_clock_real(clock), &n->bc);
+    }
     if (rc == TB_OK)
         rc = open_endpoint(n);
     if (rc == TB_OK)
@@ -817,6 +849,7 @@ void tb_node_free(tb_node *n)
     while (n->links)
         link_free(n, n->links);
     tb_peers_free(n->peers);
+    tb_bc_free(n->bc);
     free(n);
 }
 
@@ -839,27 +872,41 @@ uint16_t tb_node_port(const tb_node *n)
 int tb_node_broadcast(tb_node *n, uint32_t app_type, const uint8_t *payload, size_t len,
                       uint64_t *id)
 {
-    tb_wire_broadcast b = {
-        .origin = n->self.name,
-        .msg_id = n->next_bcast_id++,
-        .hop_limit = BCAST_HOPS,
-        .app_type = app_type,
-        .payload = {payload, len},
-    };
-    if (id)
-        *id = b.msg_id;
-    on_broadcast(n, &b, NULL);
-    return TB_OK;
+    neighbours nb;
+    int rc = neighbours_get(n, &nb);
+    if (rc != TB_OK)
+        return rc;
+    tb_bc_decision d;
+    tb_wire_broadcast b = {.origin = n->self.name, .app_type = app_type, .payload = {payload, len}};
+    rc = tb_bc_originate(n->bc, mono(n), nb.names, nb.n, nb.forward, &b.msg_id, &d);
+    if (rc == TB_OK) {
+        b.hop_limit = d.hop_limit;
+        deliver_broadcast(n, &b);
+        forward_broadcast(n, &b, &nb, &d);
+        if (id)
+            *id = b.msg_id;
+    }
+    neighbours_free(&nb);
+    return rc;
 }
 
 int tb_node_send(tb_node *n, const char *to, uint32_t app_type, const uint8_t *payload, size_t len)
 {
-    tb_quic_conn *c = tb_quic_find_peer(n->ep, to);
-    if (!c)
-        return TB_ERR_NOTFOUND;
-    tb_wire_msg m = {.type = TB_WIRE_MESSAGE};
-    m.message = (tb_wire_message){to, n->self.name, app_type, {payload, len}};
-    return send_msg(n, c, &m);
+    neighbours nb;
+    int rc = neighbours_get(n, &nb);
+    if (rc != TB_OK)
+        return rc;
+    tb_uc_route r;
+    rc = tb_uc_route_to(n->self.name, to, strlen(to), nb.names, nb.n, &r);
+    if (rc == TB_OK && r.action == TB_UC_SEND) {
+        tb_wire_msg m = {.type = TB_WIRE_MESSAGE};
+        m.message = (tb_wire_message){to, n->self.name, app_type, {payload, len}};
+        rc = send_msg(n, nb.links[r.neighbour]->conn, &m);
+    } else if (rc == TB_OK) {
+        rc = TB_ERR_INVAL; /* to this node itself */
+    }
+    neighbours_free(&nb);
+    return rc;
 }
 
 static void fill_status(const plink *l, tb_node_peer_status *s)
@@ -938,14 +985,17 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
         tb_control_printf(b, "bcast %s %llu %s\n", r->origin, (unsigned long long)r->id,
                           r->text[0] ? r->text : "-");
     }
+    tb_bc_stats bs;
+    tb_bc_get_stats(n->bc, &bs);
     tb_control_printf(b,
                       "stats bcast_delivered=%llu bcast_dup=%llu bcast_forwarded=%llu "
-                      "msgs_bad=%llu dgrams_bad=%llu pings_sent=%llu pongs_received=%llu\n",
-                      (unsigned long long)n->st.bcast_delivered,
-                      (unsigned long long)n->st.bcast_dup,
-                      (unsigned long long)n->st.bcast_forwarded, (unsigned long long)n->st.msgs_bad,
+                      "msgs_bad=%llu dgrams_bad=%llu pings_sent=%llu pongs_received=%llu "
+                      "pongs_bad=%llu messages_delivered=%llu\n",
+                      (unsigned long long)bs.delivered, (unsigned long long)bs.duplicates,
+                      (unsigned long long)bs.forwarded, (unsigned long long)n->st.msgs_bad,
                       (unsigned long long)n->st.dgrams_bad, (unsigned long long)n->st.pings_sent,
-                      (unsigned long long)n->st.pongs_received);
+                      (unsigned long long)n->st.pongs_received, (unsigned long long)n->st.pongs_bad,
+                      (unsigned long long)n->st.messages_delivered);
 }
 
 static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
@@ -967,9 +1017,10 @@ static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                               (long long)ps[i].rtt_ns, (long long)ps[i].offset_ns, ps[i].samples);
         tb_control_printf(b, "}");
     }
+    tb_bc_stats bs;
+    tb_bc_get_stats(n->bc, &bs);
     tb_control_printf(b, "],\"broadcasts_delivered\":%llu,\"messages_dropped\":%llu}\n",
-                      (unsigned long long)n->st.bcast_delivered,
-                      (unsigned long long)n->st.msgs_bad);
+                      (unsigned long long)bs.delivered, (unsigned long long)n->st.msgs_bad);
 }
 
 void tb_node_control(void *node, const char *line, tb_control_buf *out)
