@@ -30,6 +30,8 @@ typedef struct plink {
     int dialled;
     int connected; /* handshake confirmed */
     int in_table;  /* counted as connected in the peer table */
+    int asked_again;
+    uint64_t close_code; /* nonzero: close pending (code + 1), done from the reaper timer */
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
     char addr[TB_QUIC_ADDRSTR_MAX];
@@ -63,7 +65,7 @@ struct tb_node {
     size_t self_der_len;
     char self_addr[TB_PEERS_ADDR_MAX + 1];
     plink *links;
-    ev_timer peers_timer, ping_timer;
+    ev_timer peers_timer, ping_timer, reaper;
     tb_bc *bc;
     recent_bcast recent[RECENT_BCASTS];
     size_t recent_next, recent_count;
@@ -142,6 +144,32 @@ static void arm(tb_node *n, ev_timer *t, uint64_t wake)
     uint64_t now = mono(n);
     ev_timer_set(t, wake > now ? (double)(wake - now) / 1e9 : 0., 0.);
     ev_timer_start(n->loop, t);
+}
+
+/* Closing a connection may call on_closed (which frees its link) at once: never from inside a
+ * walk over the links or a handler still using one. Closes wait for the reaper timer. */
+static void close_later(tb_node *n, plink *l, uint64_t app_code)
+{
+    l->connected = 0;
+    if (!l->close_code)
+        l->close_code = app_code + 1;
+    kick(n->loop, &n->reaper);
+}
+
+static void on_reaper(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tb_node *n = w->data;
+    plink *l = n->links;
+    while (l) {
+        if (!l->close_code) {
+            l = l->next;
+            continue;
+        }
+        uint64_t code = l->close_code - 1;
+        l->close_code = 0;
+        tb_quic_close(l->conn, code);
+        l = n->links; /* the close may have freed links: walk again from the start */
+    }
 }
 
 static int send_msg(tb_node *n, tb_quic_conn *c, const tb_wire_msg *m)
@@ -228,7 +256,7 @@ static void do_action(tb_node *n, const tb_peers_action *a)
                 tb_log_info(n->log, "dial %s: no confirmed handshake in time; backing off",
                             l->addr);
                 l->peer_id = NO_PEER; /* the table already counted the failure */
-                tb_quic_close(l->conn, TB_QUIC_APP_NO_ERROR);
+                close_later(n, l, TB_QUIC_APP_NO_ERROR);
             }
         }
         break;
@@ -281,8 +309,7 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
         if (tb_live_lost(&l->live)) {
             tb_log_warn(n->log, "peer %s: %u pings unanswered; closing", l->name,
                         tb_live_missed(&l->live));
-            l->connected = 0;
-            tb_quic_close(l->conn, TB_QUIC_APP_NO_ERROR);
+            close_later(n, l, TB_QUIC_APP_NO_ERROR);
             continue;
         }
         if (tb_live_due(&l->live, now))
@@ -291,6 +318,18 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
         wake = t < wake ? t : wake;
     }
     arm(n, &n->ping_timer, wake);
+}
+
+static void send_peers(tb_node *n, plink *l, uint32_t max);
+
+/* A new peer is news for the others: tell every other connected peer at once rather than
+ * waiting for their next DISCOVER, so a mesh started from one seed closes in one round trip. */
+static void announce(tb_node *n, const plink *joined)
+{
+    for (plink *l = n->links; l; l = l->next) {
+        if (l != joined && l->connected && l->in_table)
+            send_peers(n, l, MAX_EXPORT);
+    }
 }
 
 /* The peer table learns a connected peer once its certificate is known: the quic endpoint
@@ -307,6 +346,7 @@ static void enter_table(tb_node *n, plink *l, const uint8_t *cert, size_t cert_l
     if (rc == TB_OK) {
         l->peer_id = id;
         l->in_table = 1;
+        announce(n, l);
         kick(n->loop, &n->peers_timer);
         return;
     }
@@ -322,7 +362,7 @@ static void enter_table(tb_node *n, plink *l, const uint8_t *cert, size_t cert_l
                 : rc == TB_ERR_VERIFY ? "a different node answered at that address"
                                       : tb_strerror(rc));
     l->peer_id = NO_PEER;
-    tb_quic_close(l->conn, TB_QUIC_APP_IDENTITY);
+    close_later(n, l, TB_QUIC_APP_IDENTITY);
 }
 
 static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
@@ -341,14 +381,14 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
         if (l->peer_id != NO_PEER && tb_peers_remove(n->peers, l->peer_id) != TB_OK)
             tb_log_debug(n->log, "peer table had no entry for %s", l->addr);
         l->peer_id = NO_PEER;
-        tb_quic_close(c, TB_QUIC_APP_NO_ERROR);
+        close_later(n, l, TB_QUIC_APP_NO_ERROR);
+        return;
+    }
+    if (tb_live_init(&l->live, &n->live_cfg, mono(n), random_u64()) != TB_OK) {
+        close_later(n, l, TB_QUIC_APP_NO_ERROR);
         return;
     }
     l->connected = 1;
-    if (tb_live_init(&l->live, &n->live_cfg, mono(n), random_u64()) != TB_OK) {
-        tb_quic_close(c, TB_QUIC_APP_NO_ERROR);
-        return;
-    }
     tb_log_info(n->log, "peer %s (region %s, %s) connected, %s", l->name, l->region, l->addr,
                 peer->dialled ? "dialled" : "accepted");
     send_discover(n, l);
@@ -410,7 +450,7 @@ static void to_wire_peer(const tb_peer_info *in, export_store *s, tb_wire_peer *
     out->cert.len = in->cert_len;
 }
 
-static void answer_discover(tb_node *n, plink *l, uint32_t max)
+static void send_peers(tb_node *n, plink *l, uint32_t max)
 {
     size_t cap = max < MAX_EXPORT ? max : MAX_EXPORT;
     tb_peer_info *infos = calloc(cap ? cap : 1, sizeof(*infos));
@@ -602,9 +642,16 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
                     diag.offset);
         return;
     }
+    tb_log_debug(n->log, "peer %s: %s received (%zu bytes)", l->name, tb_wire_type_name(m.type),
+                 len);
     switch (m.type) {
     case TB_WIRE_DISCOVER:
-        answer_discover(n, l, m.discover.max_peers);
+        send_peers(n, l, m.discover.max_peers);
+        /* Its certificate comes with its own PEERS: ask again if ours got no answer yet. */
+        if (!l->in_table && !l->asked_again) {
+            l->asked_again = 1;
+            send_discover(n, l);
+        }
         break;
     case TB_WIRE_PEERS:
         on_peers(n, l, &m.peers);
@@ -798,7 +845,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
     ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
     ev_timer_init(&n->ping_timer, on_ping_timer, 0., 0.);
-    n->peers_timer.data = n->ping_timer.data = n;
+    ev_timer_init(&n->reaper, on_reaper, 0., 0.);
+    n->peers_timer.data = n->ping_timer.data = n->reaper.data = n;
     int rc = load_identity(n);
     if (rc == TB_OK)
         rc = open_peers(n);
@@ -843,6 +891,7 @@ void tb_node_free(tb_node *n)
         return;
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
+    ev_timer_stop(n->loop, &n->reaper);
     tb_control_close(n->ctl);
     if (n->ep)
         tb_quic_endpoint_destroy(n->ep);
