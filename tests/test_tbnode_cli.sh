@@ -2,11 +2,12 @@
 # tbnode's command line: help, version, bad flags and bad config (exit 2, key named), and a
 # clean stop on SIGINT and SIGTERM within 2 s.
 set -u
-tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode}
+tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode [MESH=0|1]}
+mesh=${2:-1} # 0: tbnode was built without the mesh (no quic yet): no certificates, no peers
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,23 +44,32 @@ expect_exit 2 "unknown config key" "$tbnode" --config "$work/unk.conf"
 grep -q "unk.conf:1: key 'lsten': unknown key" "$work/err" || fail "unknown key: $(cat "$work/err")"
 expect_exit 2 "missing config" "$tbnode" --config "$work/none.conf"
 
-# Starts tbnode, sends a signal once it is running, expects exit 0 within 2 s.
-stop_with() {
-  local sig=$1
-  local sd="$work/state-$sig"
-  "$tbnode" --listen 127.0.0.10:0 --state-dir "$sd" --log-level debug >"$work/run-$sig.log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  for _ in $(seq 50); do
-    grep -q "starting" "$work/run-$sig.log" && break
-    sleep 0.1
+# The mesh build needs certificates (from tbcert, beside tbnode).
+tbcert=$(dirname "$tbnode")/tbcert
+certflags=()
+if [ "$mesh" = 1 ]; then
+  "$tbcert" init-ca --dir "$work/ca" --name cli-test >/dev/null || fail "tbcert init-ca"
+  for i in 1 2; do
+    "$tbcert" issue --ca "$work/ca" --name "cli$i" --region test --ip "127.0.0.4$((4 + i))" \
+      --out "$work/c$i" >/dev/null || fail "tbcert issue"
   done
-  grep -q "starting" "$work/run-$sig.log" || fail "$sig: tbnode did not start: $(cat "$work/run-$sig.log")"
-  [ -d "$sd" ] || fail "$sig: state dir not created"
-  [ "$(stat -c %a "$sd")" = 700 ] || fail "$sig: state dir mode $(stat -c %a "$sd")"
-  local t0=$(date +%s%N)
+  certflags=(--cert "$work/c1/node.crt" --key "$work/c1/node.key" --ca "$work/c1/ca.crt")
+fi
+
+# Waits until the log has a line matching $2 (ERE), up to 5 s.
+wait_log() {
+  for _ in $(seq 100); do
+    grep -Eq "$2" "$1" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# Sends a signal to a running tbnode, expects exit 0 within 2 s; prints how long it took.
+stop_within_2s() { # what pid signal
+  local what=$1 pid=$2 sig=$3 rc="" t0
+  t0=$(date +%s%N)
   kill "-$sig" "$pid"
-  local rc=""
   for _ in $(seq 40); do
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid"
@@ -68,13 +78,48 @@ stop_with() {
     fi
     sleep 0.05
   done
-  local ms=$((($(date +%s%N) - t0) / 1000000))
-  [ -n "$rc" ] || fail "$sig: still running after 2 s"
-  [ "${rc:-1}" -eq 0 ] || fail "$sig: exit $rc"
-  echo "$sig: exit ${rc:-none} after $ms ms"
+  [ -n "$rc" ] || fail "$what: still running 2 s after SIG$sig"
+  [ "${rc:-1}" -eq 0 ] || fail "$what: exit $rc after SIG$sig"
+  echo "$what: SIG$sig -> exit ${rc:-none} after $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
+stop_with() {
+  local sig=$1
+  local sd="$work/state-$sig"
+  "$tbnode" --listen 127.0.0.45:0 --state-dir "$sd" --log-level debug "${certflags[@]}" \
+    >"$work/run-$sig.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_log "$work/run-$sig.log" "starting" || fail "$sig: did not start: $(cat "$work/run-$sig.log")"
+  sleep 0.2
+  kill -0 "$pid" 2>/dev/null || fail "$sig: exited early: $(tail -3 "$work/run-$sig.log")"
+  [ -d "$sd" ] || fail "$sig: state dir not created"
+  [ "$(stat -c %a "$sd" 2>/dev/null)" = 700 ] || fail "$sig: state dir mode $(stat -c %a "$sd")"
+  stop_within_2s "idle node" "$pid" "$sig"
 }
 stop_with INT
 stop_with TERM
+
+# A node with a connected peer: the peer must see our CONNECTION_CLOSE (not an idle timeout).
+if [ "$mesh" = 1 ]; then
+  "$tbnode" --listen 127.0.0.46:4551 --state-dir "$work/s2" --log-level debug \
+    --cert "$work/c2/node.crt" --key "$work/c2/node.key" --ca "$work/c2/ca.crt" \
+    >"$work/peer.log" 2>&1 &
+  peerpid=$!
+  pids+=("$peerpid")
+  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
+    --peer 127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
+  "$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
+    fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
+  stop_within_2s "connected node" "$pid" TERM
+  wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
+    fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
+  [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
+  stop_within_2s "peer" "$peerpid" INT
+fi
 
 [ "$fails" -eq 0 ] && echo "all passed" && exit 0
 exit 1
