@@ -4,6 +4,9 @@
 #                                           pinged, broadcast reaches all (one seed)
 #   test_mesh.sh BIN_DIR restart            a killed node is noticed, and re-dialled by the
 #                                           others after it restarts without any seed
+#   test_mesh.sh BIN_DIR probe              scripts/test-quic --peer against a running node:
+#                                           passes with a mesh certificate, fails with the
+#                                           reason for a foreign CA's certificate
 set -uo pipefail
 bin=${1:?usage: test_mesh.sh BIN_DIR CASE}
 case_=${2:?usage: test_mesh.sh BIN_DIR CASE}
@@ -14,7 +17,7 @@ case $case_ in
 mesh3) exec "$root/scripts/test-quic" --local 3 --port 4511 --timeout 40 ;;
 mesh5) exec "$root/scripts/test-quic" --local 5 --port 4521 --timeout 60 ;;
 ipv6) exec "$root/scripts/test-quic" --local 2 --ipv6 --port 4531 --timeout 40 ;;
-restart) ;;
+restart | probe) ;;
 *) echo "unknown case $case_" >&2; exit 2 ;;
 esac
 
@@ -26,6 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 port=4541
+[ "$case_" = probe ] && port=4542
 addr() { echo "127.0.0.$((39 + $1)):$port"; }
 
 "$bin/tbcert" init-ca --dir "$work/ca" --name restart-test >/dev/null || exit 1
@@ -71,6 +75,29 @@ full_mesh() {
   done; done
 }
 node3_gone() { ! connected 1 3 && ! connected 2 3; }
+
+if [ "$case_" = probe ]; then
+  start 1
+  "$bin/tbcert" issue --ca "$work/ca" --name probe --region ops --out "$work/probe" >/dev/null
+  "$bin/tbcert" init-ca --dir "$work/other-ca" --name other >/dev/null
+  "$bin/tbcert" issue --ca "$work/other-ca" --name probe --region ops --out "$work/foreign" >/dev/null
+  out=$("$root/scripts/test-quic" --peer "$(addr 1)" --cert "$work/probe/node.crt" \
+    --key "$work/probe/node.key" --ca "$work/probe/ca.crt" --timeout 10)
+  rc=$?
+  echo "$out"
+  [ "$rc" -eq 0 ] || { echo "FAIL: probe with a mesh certificate: exit $rc" >&2; exit 1; }
+  [[ $out =~ ^OK\ .*peer\ \'node1\'\ region\ \'region1\',\ ping\ RTT\ [0-9.]+\ us$ ]] ||
+    { echo "FAIL: probe output" >&2; exit 1; }
+  out=$("$root/scripts/test-quic" --peer "$(addr 1)" --cert "$work/foreign/node.crt" \
+    --key "$work/foreign/node.key" --ca "$work/probe/ca.crt" --timeout 4)
+  rc=$?
+  echo "$out"
+  [ "$rc" -eq 1 ] || { echo "FAIL: probe with a foreign certificate: exit $rc, want 1" >&2; exit 1; }
+  [[ $out =~ ^FAIL\ .*refused ]] || { echo "FAIL: no refusal reason given" >&2; exit 1; }
+  kill -0 "${pid[1]}" || { echo "FAIL: node1 died" >&2; exit 1; }
+  echo "all passed"
+  exit 0
+fi
 
 start 1
 start 2 --peer "$(addr 1)"
