@@ -6,6 +6,16 @@
 #include "node/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__lsan_default_suppressions(void);
+
+/* libconfig 1.5 (Debian 12) leaks the buffer of a string token when a syntax error follows it
+ * (`a "x"`, `""""`): its grammar frees no semantic value on error. tbnode exits on a bad config, so
+ * the leak is bounded; only those allocation sites in its lexer are suppressed, every other leak
+ * still counts. */
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:strbuf_append\nleak:libconfig_yylex\n";
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
