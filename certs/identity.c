@@ -327,7 +327,7 @@ static void append_general_name(const GENERAL_NAME *g, char *buf, size_t buflen,
 
 int tb_cert_san_text(const uint8_t *der, size_t len, char *buf, size_t buflen)
 {
-    if (!buf || buflen == 0 || len > TB_CERT_MAX_DER)
+    if (!der || !buf || buflen == 0 || len > TB_CERT_MAX_DER)
         return TB_ERR_INVAL;
     buf[0] = '\0';
     const unsigned char *p = der;

@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 
 #include "certs/ca.h"
 #include "certs/internal.h"
@@ -19,14 +20,31 @@ typedef struct pem_out {
     size_t len;
 } pem_out;
 
+/* PBKDF2-HMAC-SHA256 rounds for an encrypted CA key: OpenSSL's default (2048) is far too
+ * cheap against an offline guess; this costs a few tenths of a second per load. */
+#define KEY_PBKDF2_ITER 600000
+
+static int write_key_pem(BIO *bio, EVP_PKEY *key, const char *pass)
+{
+    if (!pass)
+        return PEM_write_bio_PKCS8PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+    /* pbe_nid -1: PBES2 with the cipher given, a random 16-byte salt and HMAC-SHA256. */
+    X509_SIG *sig = p8 ? PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), pass, (int)strlen(pass), NULL, 16,
+                                          KEY_PBKDF2_ITER, p8, NULL, NULL)
+                       : NULL;
+    int ok = sig && PEM_write_bio_PKCS8(bio, sig);
+    X509_SIG_free(sig);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return ok;
+}
+
 /* Keys go through a secure-memory BIO, which is cleansed when freed. */
 static int pem_key(EVP_PKEY *key, const char *pass, pem_out *out)
 {
-    const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
-    int plen = pass ? (int)strlen(pass) : 0;
     char *data = NULL;
     out->bio = BIO_new(BIO_s_secmem());
-    if (!out->bio || !PEM_write_bio_PKCS8PrivateKey(out->bio, key, cipher, pass, plen, NULL, NULL))
+    if (!out->bio || !write_key_pem(out->bio, key, pass))
         return TB_ERR_CRYPTO;
     long n = BIO_get_mem_data(out->bio, &data);
     out->data = data;

@@ -93,12 +93,15 @@ static const char usage_renew[] =
     "  --days N              validity in days, 1-36500 (default 90)\n"
     "  --passphrase-file F   passphrase of the CA key (first line of F)\n";
 
+enum { CMD_INIT_CA, CMD_ISSUE, CMD_SHOW, CMD_VERIFY, CMD_RENEW };
+
+/* Indexed by CMD_*. */
 static const char *const commands[][2] = {
     {"init-ca", usage_init_ca}, {"issue", usage_issue}, {"show", usage_show},
     {"verify", usage_verify},   {"renew", usage_renew},
 };
 
-/* Which long options each command takes (by the option's val character). */
+/* Which long options each command takes (by the option's val character), by CMD_*. */
 static const char *const allowed[] = {"dnNpF", "cnrIDodNkpF", "", "c", "ciNp"};
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -227,7 +230,7 @@ static int parse_args(int ci, int argc, char **argv, cli *c)
             return EXIT_USAGE;
         li = -1;
     }
-    int want_file = ci == 2 || ci == 3;
+    int want_file = ci == CMD_SHOW || ci == CMD_VERIFY;
     if (want_file && optind == argc - 1)
         c->file = argv[optind];
     else if (optind != argc || want_file)
@@ -389,6 +392,25 @@ static int cmd_show(cli *c)
     return 0;
 }
 
+/* One line on stderr saying why verify rejected the certificate. */
+static int report_rejection(const char *file, tb_cert_verdict verdict, const tb_cert_identity *id,
+                            const uint8_t *der, size_t len)
+{
+    char when[32], detail[160] = "";
+    if (verdict == TB_CERT_EXPIRED || verdict == TB_CERT_NOT_YET_VALID) {
+        int expired = verdict == TB_CERT_EXPIRED;
+        format_time(expired ? id->not_after : id->not_before, when, sizeof(when));
+        snprintf(detail, sizeof(detail), " (%s %s)", expired ? "not after" : "not before", when);
+    } else if (verdict == TB_CERT_BAD_PROFILE) {
+        tb_cert_identity scratch;
+        const char *why = "unreadable";
+        (void)!tb_cert_der_identity(der, len, &scratch, &why);
+        snprintf(detail, sizeof(detail), ": %s", why);
+    }
+    fprintf(stderr, "tbcert: %s: rejected: %s%s\n", file, tb_cert_verdict_str(verdict), detail);
+    return EXIT_REJECTED;
+}
+
 static int cmd_verify(cli *c)
 {
     if (require(c->ca, "verify", "--ca"))
@@ -407,21 +429,13 @@ static int cmd_verify(cli *c)
     tb_cert_verdict verdict;
     int rc = tb_ca_verify_der(ca, der, len, now_seconds(), &verdict, &id);
     tb_ca_free(ca);
-    if (rc == TB_OK) {
-        format_time(id.not_after, when, sizeof(when));
-        printf("%s: OK: node %s, region %s, valid until %s\n", c->file, id.name, id.region, when);
-        return 0;
-    }
-    if (rc != TB_ERR_VERIFY)
+    if (rc == TB_ERR_VERIFY)
+        return report_rejection(c->file, verdict, &id, der, len);
+    if (rc != TB_OK)
         return fail("%s: cannot verify: %s", c->file, tb_strerror(rc));
-    if (verdict == TB_CERT_EXPIRED || verdict == TB_CERT_NOT_YET_VALID) {
-        format_time(verdict == TB_CERT_EXPIRED ? id.not_after : id.not_before, when, sizeof(when));
-        fprintf(stderr, "tbcert: %s: rejected: %s (%s %s)\n", c->file, tb_cert_verdict_str(verdict),
-                verdict == TB_CERT_EXPIRED ? "not after" : "not before", when);
-    } else {
-        fprintf(stderr, "tbcert: %s: rejected: %s\n", c->file, tb_cert_verdict_str(verdict));
-    }
-    return EXIT_REJECTED;
+    format_time(id.not_after, when, sizeof(when));
+    printf("%s: OK: node %s, region %s, valid until %s\n", c->file, id.name, id.region, when);
+    return 0;
 }
 
 static int cmd_renew(cli *c)

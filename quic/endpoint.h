@@ -27,6 +27,7 @@ typedef struct tb_quic_conn tb_quic_conn;
 #define TB_QUIC_NAME_MAX 64
 /* Longest "[addr]:port" text tb_quic_addr_format writes, with its terminator. */
 #define TB_QUIC_ADDRSTR_MAX 64
+#define TB_QUIC_SECRET_LEN 32
 
 typedef enum tb_quic_mode {
     TB_QUIC_MODE_SERVER = 1, /* accepts only */
@@ -121,8 +122,10 @@ typedef struct tb_quic_callbacks {
 typedef struct tb_quic_config {
     const char *listen; /* "127.0.0.11:4433", "[::1]:0"; port 0 = ephemeral */
     tb_quic_mode mode;
-    const char *cert_file;       /* PEM chain of this node */
-    const char *key_file;        /* PEM private key */
+    /* PEM chain of this node and its key. Both may be NULL in client mode only: such a client
+     * is refused by every mesh node, which is what probes and tests want. */
+    const char *cert_file;
+    const char *key_file;
     const char *ca_file;         /* PEM mesh CA: the only trust anchor */
     const char *node_name;       /* this node's name, for the duplicate tie-break and logs */
     int retry;                   /* -1 default (on for server/hybrid), 0 off, 1 on */
@@ -131,6 +134,9 @@ typedef struct tb_quic_config {
     uint64_t connect_timeout_ns; /* 0: default 10 s */
     size_t max_message_size;     /* 0: default 64 KiB; a received message above it is dropped */
     size_t max_connections;      /* 0: default 256 */
+    /* TB_QUIC_SECRET_LEN bytes kept across restarts, so the stateless resets a restarted node
+     * sends are recognised by its old peers (also keys Retry tokens); NULL: random. */
+    const uint8_t *static_secret;
 } tb_quic_config;
 
 /* Counters, for operators and tests. */

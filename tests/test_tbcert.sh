@@ -8,6 +8,7 @@ set -uo pipefail
 TBCERT=${1:?usage: test_tbcert.sh PATH/TO/tbcert}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tb_test_tbcert.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP
 cd "$work" || exit 1
 
 passes=0
@@ -63,9 +64,13 @@ check_accepted() { # CA_DIR NODE_DIR DESC: both OpenSSL and GnuTLS accept the no
     -CAfile "$1/ca.crt" "$2/node.crt"
   run 0 "$3: openssl verify (client)" openssl verify -x509_strict -purpose sslclient \
     -CAfile "$1/ca.crt" "$2/node.crt"
-  run 0 "$3: certtool --verify" certtool --verify --load-ca-certificate "$1/ca.crt" \
-    --infile "$2/node.crt"
-  has out "Verified" "$3: certtool output"
+  # GnuTLS, as the QUIC handshake uses it: both key purposes, its strictest profile.
+  local purpose
+  for purpose in 1.3.6.1.5.5.7.3.1 1.3.6.1.5.5.7.3.2; do
+    run 0 "$3: certtool --verify ($purpose)" certtool --verify --verify-profile high \
+      --verify-purpose "$purpose" --load-ca-certificate "$1/ca.crt" --infile "$2/node.crt"
+    has out "Verified. The certificate is trusted" "$3: certtool output ($purpose)"
+  done
   run 0 "$3: tbcert verify" "$TBCERT" verify --ca "$1" "$2/node.crt"
   has out ": OK: node" "$3: tbcert verify output"
 }
@@ -147,10 +152,18 @@ test_rejections() {
   run 2 "openssl verify rejects a foreign CA" openssl verify -CAfile ca2/ca.crt a/node.crt
   run 1 "certtool rejects a foreign CA" certtool --verify --load-ca-certificate ca2/ca.crt \
     --infile a/node.crt
+  run 1 "certtool rejects a purpose the profile lacks (emailProtection)" certtool --verify \
+    --verify-purpose 1.3.6.1.5.5.7.3.4 --load-ca-certificate ca1/ca.crt --infile a/node.crt
   run 1 "verify 100 days on" ft '+100d' "$TBCERT" verify --ca ca1 a/node.crt
   one_error "a/node.crt: rejected: expired"
   run 1 "verify the CA certificate as a node" "$TBCERT" verify --ca ca1 ca1/ca.crt
   one_error "not a node certificate"
+  run 0 "a certificate made by openssl" openssl req -x509 -newkey ed25519 -nodes -days 1 \
+    -subj /CN=stranger -keyout stranger.key -out stranger.crt
+  run 1 "verify a certificate outside the profile" "$TBCERT" verify --ca ca1 stranger.crt
+  one_error "stranger.crt: rejected: not a tbmesh certificate: "
+  run 2 "show a certificate outside the profile" "$TBCERT" show stranger.crt
+  one_error "stranger.crt: not a tbmesh certificate: "
 
   # A CA made 400 days ago issues a 90-day certificate 200 days ago: expired today.
   run 0 "init-ca in the past" ft '-400d' "$TBCERT" init-ca --dir ca3 --name mesh-3
@@ -210,6 +223,9 @@ test_bad_input() {
   printf 'junk\n' >badca/ca.key
   run 2 "issue with a non-PEM CA key" "$TBCERT" issue --ca badca --name n --region r --out n1
   one_error "badca/ca.key: not a PEM private key"
+  mkdir -p mix && cp a/node.crt mix/ && cp b/node.key mix/
+  run 2 "renew with a key of another node" "$TBCERT" renew --ca ca1 --in mix
+  one_error "mix/node.key: does not belong to mix/node.crt"
   run 2 "show a missing file" "$TBCERT" show missing.crt
   one_error "missing.crt: No such file"
   run 2 "verify with a missing CA" "$TBCERT" verify --ca nowhere a/node.crt

@@ -1,0 +1,43 @@
+/* The handshake's TLS backend, behind one small interface (adr/0002): credentials, priority,
+ * ALPN, and the peer-certificate checks that decide whether a peer is refused and why. The only
+ * implementation is tls_gnutls.c (ngtcp2_crypto_gnutls); nothing else includes GnuTLS. */
+#ifndef TB_QUIC_TLS_H
+#define TB_QUIC_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "quic/endpoint.h"
+
+typedef struct tb_quic_tls_ctx tb_quic_tls_ctx; /* per endpoint: our cert chain and the CA */
+typedef struct tb_quic_tls tb_quic_tls;         /* per connection */
+
+/* Loads our chain + key and the mesh CA (the only trust anchor). Errors name the file. */
+TB_WUR int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file,
+                                  const char *key_file, const char *ca_file, const tb_log *log);
+void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx);
+
+/* A session wired to ngtcp2 through ref (ref->get_conn must return the ngtcp2_conn).
+ * expected_name (client only, may be NULL) must match the server's node name. */
+TB_WUR int tb_quic_tls_new(tb_quic_tls **out, tb_quic_tls_ctx *ctx, int server,
+                           ngtcp2_crypto_conn_ref *ref, const char *expected_name);
+void tb_quic_tls_free(tb_quic_tls *t);
+/* For ngtcp2_conn_set_tls_native_handle. */
+void *tb_quic_tls_native(tb_quic_tls *t);
+
+/* After a failed handshake: why, judged by this side. alert is the TLS alert this side sent
+ * (ngtcp2_conn_get_tls_alert), used when the checks themselves recorded nothing. */
+tb_quic_refusal tb_quic_tls_refusal(const tb_quic_tls *t, uint8_t alert, char *detail,
+                                    size_t detaillen);
+
+/* After a successful handshake: the identity read from the verified peer certificate. */
+TB_WUR int tb_quic_tls_peer_identity(const tb_quic_tls *t, tb_quic_peer *peer);
+
+/* Cryptographically secure random bytes. */
+TB_WUR int tb_quic_tls_random(uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,378 @@
+/* GnuTLS backend of quic/tls.h: the only file that talks to GnuTLS for the handshake. */
+#include "quic/tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#define PRIORITY                                                                                   \
+    "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:"           \
+    "+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"      \
+    "+GROUP-SECP384R1"
+
+#define URN_NODE "urn:tbmesh:node:"
+#define URN_REGION "urn:tbmesh:region:"
+#define TLS_ALERT_CERTIFICATE_REQUIRED 116
+#define TLS_ALERT_NO_APPLICATION_PROTOCOL 120
+
+struct tb_quic_tls_ctx {
+    gnutls_certificate_credentials_t cred;
+    const tb_log *log;
+};
+
+struct tb_quic_tls {
+    /* gnutls_session_get_ptr must yield an ngtcp2_crypto_conn_ref: this one forwards to the
+     * connection's and lets our callbacks find their tb_quic_tls through user_data. */
+    ngtcp2_crypto_conn_ref ref;
+    ngtcp2_crypto_conn_ref *outer;
+    gnutls_session_t session;
+    int server;
+    char expected[TB_QUIC_NAME_MAX];
+    tb_quic_refusal refusal;
+    char detail[160];
+    tb_quic_peer id;
+    int have_id;
+};
+
+static ngtcp2_conn *forward_get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+    tb_quic_tls *t = ref->user_data;
+    return t->outer->get_conn(t->outer);
+}
+
+static tb_quic_tls *tls_of(gnutls_session_t s)
+{
+    ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
+    return ref->user_data;
+}
+
+static int refuse(tb_quic_tls *t, tb_quic_refusal r, const char *detail)
+{
+    if (t->refusal == TB_QUIC_REFUSE_NONE) {
+        t->refusal = r;
+        snprintf(t->detail, sizeof(t->detail), "%s", detail);
+    }
+    return -1;
+}
+
+int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file, const char *key_file,
+                           const char *ca_file, const tb_log *log)
+{
+    if (!ca_file || !cert_file != !key_file) {
+        tb_log_error(log, "quic: the CA file is required, and cert and key files go together");
+        return TB_ERR_INVAL;
+    }
+    tb_quic_tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return TB_ERR_NOMEM;
+    ctx->log = log;
+    int rv = gnutls_certificate_allocate_credentials(&ctx->cred);
+    if (rv < 0) {
+        free(ctx);
+        return TB_ERR_NOMEM;
+    }
+    if (cert_file)
+        rv = gnutls_certificate_set_x509_key_file(ctx->cred, cert_file, key_file,
+                                                  GNUTLS_X509_FMT_PEM);
+    if (rv < 0) {
+        tb_log_error(log, "quic: cannot load certificate %s with key %s: %s", cert_file, key_file,
+                     gnutls_strerror(rv));
+        tb_quic_tls_ctx_free(ctx);
+        return TB_ERR_INVAL;
+    }
+    /* The mesh CA is the only trust anchor: the system store is never loaded. */
+    rv = gnutls_certificate_set_x509_trust_file(ctx->cred, ca_file, GNUTLS_X509_FMT_PEM);
+    if (rv <= 0) {
+        tb_log_error(log, "quic: cannot load CA file %s: %s", ca_file,
+                     rv < 0 ? gnutls_strerror(rv) : "no certificate in it");
+        tb_quic_tls_ctx_free(ctx);
+        return TB_ERR_INVAL;
+    }
+    *out = ctx;
+    return TB_OK;
+}
+
+void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->cred)
+        gnutls_certificate_free_credentials(ctx->cred);
+    free(ctx);
+}
+
+static int name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len >= TB_QUIC_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Copies the part after prefix when san starts with it; 0 = not this prefix, -1 = bad value. */
+static int take_urn(const char *san, size_t len, const char *prefix, char *dst)
+{
+    size_t plen = strlen(prefix);
+    if (len < plen || memcmp(san, prefix, plen) != 0)
+        return 0;
+    if (!name_ok(san + plen, len - plen) || dst[0])
+        return -1;
+    memcpy(dst, san + plen, len - plen);
+    dst[len - plen] = '\0';
+    return 1;
+}
+
+static int read_uri_sans(gnutls_x509_crt_t crt, tb_quic_peer *id)
+{
+    for (unsigned seq = 0; seq < 64; seq++) {
+        char san[256];
+        size_t size = sizeof(san);
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, san, &size, NULL);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            return 0;
+        if (type != GNUTLS_SAN_URI)
+            continue;
+        if (size >= sizeof(san) || strlen(san) != size)
+            return -1;
+        if (take_urn(san, size, URN_NODE, id->name) < 0 ||
+            take_urn(san, size, URN_REGION, id->region) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int has_purpose(gnutls_x509_crt_t crt, const char *oid)
+{
+    for (unsigned i = 0; i < 32; i++) {
+        char buf[128];
+        size_t size = sizeof(buf);
+        int rv = gnutls_x509_crt_get_key_purpose_oid(crt, i, buf, &size, NULL);
+        if (rv < 0)
+            return 0;
+        if (strcmp(buf, oid) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads name, region, fingerprint and expiry; the certificate is already verified. */
+static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *purpose)
+{
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return refuse(t, TB_QUIC_REFUSE_TLS, "out of memory");
+    int ret = -1;
+    tb_quic_peer *id = &t->id;
+    memset(id, 0, sizeof(*id));
+    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0) {
+        refuse(t, TB_QUIC_REFUSE_IDENTITY, "certificate does not parse");
+        goto out;
+    }
+    /* GnuTLS accepts a certificate with no EKU for any purpose; the mesh profile always has
+     * one, so its absence is refused too. */
+    if (!has_purpose(crt, purpose)) {
+        refuse(t, TB_QUIC_REFUSE_PURPOSE,
+               t->server ? "certificate lacks clientAuth" : "certificate lacks serverAuth");
+        goto out;
+    }
+    if (read_uri_sans(crt, id) < 0 || !id->name[0] || !id->region[0]) {
+        refuse(t, TB_QUIC_REFUSE_IDENTITY, "certificate lacks a valid urn:tbmesh node or region");
+        goto out;
+    }
+    char cn[TB_QUIC_NAME_MAX + 1];
+    size_t size = sizeof(cn);
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) == 0 &&
+        strcmp(cn, id->name) != 0) {
+        refuse(t, TB_QUIC_REFUSE_IDENTITY, "certificate CN differs from its node URI");
+        goto out;
+    }
+    size = sizeof(id->fingerprint);
+    if (gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, id->fingerprint, &size) < 0) {
+        refuse(t, TB_QUIC_REFUSE_TLS, "cannot hash certificate");
+        goto out;
+    }
+    id->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+    t->have_id = 1;
+    ret = 0;
+out:
+    gnutls_x509_crt_deinit(crt);
+    return ret;
+}
+
+static tb_quic_refusal status_refusal(unsigned status)
+{
+    if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+        return TB_QUIC_REFUSE_UNTRUSTED;
+    if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+        return TB_QUIC_REFUSE_EXPIRED;
+    if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+        return TB_QUIC_REFUSE_PURPOSE;
+    return TB_QUIC_REFUSE_UNTRUSTED;
+}
+
+/* Runs where gnutls_session_set_verify_cert2 would: the same verification (the mesh CA, the key
+ * purpose), plus the node identity and the expected name, recording why a peer is refused. */
+static int verify_peer(gnutls_session_t s)
+{
+    tb_quic_tls *t = tls_of(s);
+    const char *purpose = t->server ? GNUTLS_KP_TLS_WWW_CLIENT : GNUTLS_KP_TLS_WWW_SERVER;
+    gnutls_typed_vdata_st vd = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                .data = (unsigned char *)(uintptr_t)purpose};
+    unsigned status = 0;
+    int rv = gnutls_certificate_verify_peers(s, &vd, 1, &status);
+    if (rv == GNUTLS_E_NO_CERTIFICATE_FOUND)
+        return refuse(t, TB_QUIC_REFUSE_NO_CERT, "peer sent no certificate");
+    if (rv < 0)
+        return refuse(t, TB_QUIC_REFUSE_TLS, gnutls_strerror(rv));
+    if (status) {
+        gnutls_datum_t txt = {0};
+        char detail[160] = "certificate rejected";
+        if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &txt, 0) == 0) {
+            snprintf(detail, sizeof(detail), "%s", (const char *)txt.data);
+            gnutls_free(txt.data);
+        }
+        return refuse(t, status_refusal(status), detail);
+    }
+    unsigned n = 0;
+    const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+    if (!certs || n == 0)
+        return refuse(t, TB_QUIC_REFUSE_NO_CERT, "peer sent no certificate");
+    if (read_identity(t, &certs[0], purpose) < 0)
+        return -1;
+    if (t->expected[0] && strcmp(t->expected, t->id.name) != 0) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "peer is \"%s\", expected \"%s\"", t->id.name,
+                 t->expected);
+        return refuse(t, TB_QUIC_REFUSE_NAME, detail);
+    }
+    return 0;
+}
+
+static int alpn_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                     const gnutls_datum_t *msg)
+{
+    gnutls_datum_t sel;
+    if (gnutls_alpn_get_selected_protocol(s, &sel) == 0 && sel.size == strlen(TB_QUIC_ALPN) &&
+        memcmp(sel.data, TB_QUIC_ALPN, sel.size) == 0)
+        return 0;
+    refuse(tls_of(s), TB_QUIC_REFUSE_ALPN, "client did not offer ALPN " TB_QUIC_ALPN);
+    return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+}
+
+static int session_setup(tb_quic_tls *t, tb_quic_tls_ctx *ctx)
+{
+    gnutls_session_t s = t->session;
+    if (gnutls_priority_set_direct(s, PRIORITY, NULL) < 0)
+        return TB_ERR_CRYPTO;
+    int rv = t->server ? ngtcp2_crypto_gnutls_configure_server_session(s)
+                       : ngtcp2_crypto_gnutls_configure_client_session(s);
+    if (rv != 0)
+        return TB_ERR_CRYPTO;
+    gnutls_session_set_ptr(s, &t->ref);
+    if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, ctx->cred) < 0)
+        return TB_ERR_CRYPTO;
+    gnutls_datum_t alpn = {.data = (unsigned char *)(uintptr_t)TB_QUIC_ALPN,
+                           .size = (unsigned)strlen(TB_QUIC_ALPN)};
+    if (gnutls_alpn_set_protocols(s, &alpn, 1, t->server ? 0 : GNUTLS_ALPN_MANDATORY) < 0)
+        return TB_ERR_CRYPTO;
+    gnutls_session_set_verify_function(s, verify_peer);
+    if (t->server) {
+        /* Not mandatory in GnuTLS so the hook sees a missing ALPN and can say so. */
+        gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
+                                           alpn_hook);
+        gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+        /* Without CA names a client with a foreign-CA certificate still sends it, so the
+         * refusal names the real problem instead of "no certificate". */
+        gnutls_certificate_send_x509_rdn_sequence(s, 1);
+    } else if (t->expected[0]) {
+        if (gnutls_server_name_set(s, GNUTLS_NAME_DNS, t->expected, strlen(t->expected)) < 0)
+            return TB_ERR_CRYPTO;
+    }
+    return TB_OK;
+}
+
+int tb_quic_tls_new(tb_quic_tls **out, tb_quic_tls_ctx *ctx, int server,
+                    ngtcp2_crypto_conn_ref *ref, const char *expected_name)
+{
+    if (expected_name && strlen(expected_name) >= TB_QUIC_NAME_MAX)
+        return TB_ERR_INVAL;
+    tb_quic_tls *t = calloc(1, sizeof(*t));
+    if (!t)
+        return TB_ERR_NOMEM;
+    t->ref.get_conn = forward_get_conn;
+    t->ref.user_data = t;
+    t->outer = ref;
+    t->server = server;
+    if (expected_name)
+        snprintf(t->expected, sizeof(t->expected), "%s", expected_name);
+    /* No tickets: a resumed session would skip the certificate and with it the identity. */
+    unsigned flags = (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_TICKETS;
+    if (gnutls_init(&t->session, flags) < 0) {
+        free(t);
+        return TB_ERR_NOMEM;
+    }
+    int rv = session_setup(t, ctx);
+    if (rv < 0) {
+        tb_log_error(ctx->log, "quic: TLS session setup failed");
+        tb_quic_tls_free(t);
+        return rv;
+    }
+    *out = t;
+    return TB_OK;
+}
+
+void tb_quic_tls_free(tb_quic_tls *t)
+{
+    if (!t)
+        return;
+    if (t->session)
+        gnutls_deinit(t->session);
+    free(t);
+}
+
+void *tb_quic_tls_native(tb_quic_tls *t)
+{
+    return t->session;
+}
+
+tb_quic_refusal tb_quic_tls_refusal(const tb_quic_tls *t, uint8_t alert, char *detail,
+                                    size_t detaillen)
+{
+    if (t->refusal != TB_QUIC_REFUSE_NONE) {
+        snprintf(detail, detaillen, "%s", t->detail);
+        return t->refusal;
+    }
+    const char *name = gnutls_alert_get_strname((gnutls_alert_description_t)alert);
+    snprintf(detail, detaillen, "TLS alert %u (%s)", alert, name ? name : "?");
+    if (alert == TLS_ALERT_CERTIFICATE_REQUIRED)
+        return TB_QUIC_REFUSE_NO_CERT;
+    if (alert == TLS_ALERT_NO_APPLICATION_PROTOCOL)
+        return TB_QUIC_REFUSE_ALPN;
+    return TB_QUIC_REFUSE_TLS;
+}
+
+int tb_quic_tls_peer_identity(const tb_quic_tls *t, tb_quic_peer *peer)
+{
+    if (!t->have_id)
+        return TB_ERR_STATE;
+    memcpy(peer->name, t->id.name, sizeof(peer->name));
+    memcpy(peer->region, t->id.region, sizeof(peer->region));
+    memcpy(peer->fingerprint, t->id.fingerprint, sizeof(peer->fingerprint));
+    peer->not_after = t->id.not_after;
+    return TB_OK;
+}
+
+int tb_quic_tls_random(uint8_t *buf, size_t len)
+{
+    return gnutls_rnd(GNUTLS_RND_RANDOM, buf, len) == 0 ? TB_OK : TB_ERR_CRYPTO;
+}

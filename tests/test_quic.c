@@ -1,0 +1,727 @@
+/* tb_quic over loopback: real handshakes between endpoints in one process and one libev loop,
+ * certificates made with certtool (the mesh profile: CN + DNS SAN + urn:tbmesh URIs), every
+ * refusal asserted by its reason, a third-party client (gtlsclient), and the transport features.
+ * Every wait is bounded by a libev timer; a wait that runs out fails the test. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <ev.h>
+
+#include "quic/endpoint.h"
+#include "tests/tb_test.h"
+
+static char dir[64];
+static struct ev_loop *loop;
+
+/* ------------------------------------------------------------------ certificates */
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rv = system(cmd);
+    if (rv != 0)
+        fprintf(stderr, "command failed (%d): %s\n", rv, cmd);
+    return rv;
+}
+
+static int write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static int make_ca(const char *name)
+{
+    char t[256];
+    snprintf(t, sizeof(t), "cn = \"%s\"\nca\ncert_signing_key\nexpiration_days = 30\n", name);
+    char tmpl[64];
+    snprintf(tmpl, sizeof(tmpl), "%s.tmpl", name);
+    if (write_file(tmpl, t) != 0)
+        return -1;
+    return run("cd %s && certtool --generate-privkey --key-type=ed25519 --outfile %s.key "
+               ">/dev/null 2>&1 && certtool --generate-self-signed --load-privkey %s.key "
+               "--template %s.tmpl --outfile %s.pem >/dev/null 2>&1",
+               dir, name, name, name, name);
+}
+
+/* extra: template lines replacing the default purposes and validity. */
+static int make_node(const char *file, const char *ca, const char *node, const char *region,
+                     const char *extra)
+{
+    char t[1024];
+    snprintf(t, sizeof(t),
+             "cn = \"%s\"\ndns_name = \"%s\"\nuri = \"urn:tbmesh:node:%s\"\n"
+             "uri = \"urn:tbmesh:region:%s\"\nsigning_key\n%s",
+             node, node, node, region,
+             extra ? extra : "tls_www_server\ntls_www_client\nexpiration_days = 30\n");
+    char tmpl[64];
+    snprintf(tmpl, sizeof(tmpl), "%s.tmpl", file);
+    if (write_file(tmpl, t) != 0)
+        return -1;
+    return run("cd %s && certtool --generate-privkey --key-type=ed25519 --outfile %s.key "
+               ">/dev/null 2>&1 && certtool --generate-certificate --load-privkey %s.key "
+               "--load-ca-certificate %s.pem --load-ca-privkey %s.key --template %s.tmpl "
+               "--outfile %s.pem >/dev/null 2>&1",
+               dir, file, file, ca, ca, file, file);
+}
+
+static void cleanup(void)
+{
+    if (dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+        dir[0] = '\0';
+    }
+}
+
+static int make_certs(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/tb_quic_test.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    atexit(cleanup);
+    const char *expired = "tls_www_server\ntls_www_client\n"
+                          "activation_date = \"2020-01-01 00:00:00 UTC\"\n"
+                          "expiration_date = \"2020-06-01 00:00:00 UTC\"\n";
+    const char *server_only = "tls_www_server\nexpiration_days = 30\n";
+    if (make_ca("ca") || make_ca("foreignca") || make_node("alpha", "ca", "alpha", "eu", NULL) ||
+        make_node("bravo", "ca", "bravo", "us", NULL) ||
+        make_node("charlie", "ca", "charlie", "ap", NULL) ||
+        make_node("foreign", "foreignca", "delta", "eu", NULL) ||
+        make_node("expired", "ca", "echo", "eu", expired) ||
+        make_node("noclient", "ca", "foxtrot", "eu", server_only))
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ a test node */
+
+typedef struct node {
+    tb_quic_endpoint *ep;
+    tb_log log;
+    char name[32];
+    int connected, closed, refused, shutdown_done;
+    tb_quic_conn *conn; /* last connected */
+    tb_quic_peer peer;  /* last connected peer */
+    tb_quic_close_info last_close;
+    tb_quic_refusal last_refusal;
+    int msgs, dgrams;
+    uint8_t msg[4096];
+    size_t msglen;
+    uint64_t dgram_rx_mono;
+    char loglines[8192];
+} node;
+
+static void log_sink(void *arg, tb_log_level level, const char *line)
+{
+    node *n = arg;
+    size_t used = strlen(n->loglines);
+    if (used + strlen(line) + 2 < sizeof(n->loglines))
+        snprintf(n->loglines + used, sizeof(n->loglines) - used, "%s\n", line);
+    if (getenv("TB_TEST_VERBOSE"))
+        fprintf(stderr, "%s\n", line);
+}
+
+static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
+{
+    node *n = arg;
+    n->connected++;
+    n->conn = c;
+    n->peer = *peer;
+}
+
+static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
+                      const tb_quic_close_info *info)
+{
+    node *n = arg;
+    n->closed++;
+    n->last_close = *info;
+    if (n->conn == c)
+        n->conn = NULL;
+}
+
+static void on_refused(void *arg, const struct sockaddr *sa, socklen_t len, tb_quic_refusal r,
+                       const char *detail)
+{
+    node *n = arg;
+    n->refused++;
+    n->last_refusal = r;
+}
+
+static void on_msg(void *arg, tb_quic_conn *c, const uint8_t *msg, size_t len)
+{
+    node *n = arg;
+    n->msgs++;
+    n->msglen = len < sizeof(n->msg) ? len : sizeof(n->msg);
+    memcpy(n->msg, msg, n->msglen);
+}
+
+static void on_dgram(void *arg, tb_quic_conn *c, const uint8_t *d, size_t len, uint64_t mono,
+                     int64_t real)
+{
+    node *n = arg;
+    n->dgrams++;
+    n->dgram_rx_mono = mono;
+    n->msglen = len < sizeof(n->msg) ? len : sizeof(n->msg);
+    memcpy(n->msg, d, n->msglen);
+}
+
+static void on_shutdown(void *arg)
+{
+    node *n = arg;
+    n->shutdown_done = 1;
+}
+
+typedef struct opts {
+    const char *listen;
+    tb_quic_mode mode;
+    const char *cert; /* file stem in dir; "" for none */
+    const char *ca;
+    int retry;
+    uint64_t idle_ns, keep_alive_ns, connect_timeout_ns;
+    size_t max_msg;
+    const uint8_t *secret;
+    const char *name;
+} opts;
+
+static int node_start(node *n, const opts *o)
+{
+    memset(n, 0, sizeof(*n));
+    snprintf(n->name, sizeof(n->name), "%s", o->name ? o->name : o->cert);
+    tb_log_init(&n->log, n->name, TB_LOG_DEBUG);
+    n->log.sink = log_sink;
+    n->log.sink_arg = n;
+    char cert[256], key[256], ca[256];
+    snprintf(cert, sizeof(cert), "%s/%s.pem", dir, o->cert);
+    snprintf(key, sizeof(key), "%s/%s.key", dir, o->cert);
+    snprintf(ca, sizeof(ca), "%s/%s.pem", dir, o->ca ? o->ca : "ca");
+    tb_quic_config cfg = {
+        .listen = o->listen,
+        .mode = o->mode ? o->mode : TB_QUIC_MODE_HYBRID,
+        .cert_file = o->cert[0] ? cert : NULL,
+        .key_file = o->cert[0] ? key : NULL,
+        .ca_file = ca,
+        .node_name = n->name,
+        .retry = o->retry,
+        .idle_timeout_ns = o->idle_ns,
+        .keep_alive_ns = o->keep_alive_ns,
+        .connect_timeout_ns = o->connect_timeout_ns,
+        .max_message_size = o->max_msg,
+        .static_secret = o->secret,
+    };
+    tb_quic_callbacks cb = {on_connected, on_closed, on_refused, on_msg, on_dgram, on_shutdown, n};
+    return tb_quic_endpoint_create(&n->ep, loop, &n->log, tb_clock_system(), &cfg, &cb);
+}
+
+static void node_stop(node *n)
+{
+    tb_quic_endpoint_destroy(n->ep);
+    n->ep = NULL;
+}
+
+static void addr_of(node *n, char *buf, size_t len)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (tb_quic_endpoint_local_addr(n->ep, &sa, &salen) == TB_OK)
+        tb_quic_addr_format((struct sockaddr *)&sa, buf, len);
+}
+
+static int expired_flag;
+static void on_deadline(struct ev_loop *l, ev_timer *w, int revents)
+{
+    expired_flag = 1;
+}
+
+/* Runs the loop until cond holds; false (and a failed check) when secs pass first. */
+#define WAIT(cond, secs)                                                                           \
+    do {                                                                                           \
+        ev_timer dl_;                                                                              \
+        expired_flag = 0;                                                                          \
+        ev_timer_init(&dl_, on_deadline, (secs), 0.);                                              \
+        ev_timer_start(loop, &dl_);                                                                \
+        while (!(cond) && !expired_flag)                                                           \
+            ev_run(loop, EVRUN_ONCE);                                                              \
+        ev_timer_stop(loop, &dl_);                                                                 \
+        if (!(cond))                                                                               \
+            fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__, __LINE__, #cond);       \
+        TB_CHECK(cond);                                                                            \
+    } while (0)
+
+/* Lets the loop run for secs whatever happens. */
+static void settle(double secs)
+{
+    ev_timer dl;
+    expired_flag = 0;
+    ev_timer_init(&dl, on_deadline, secs, 0.);
+    ev_timer_start(loop, &dl);
+    while (!expired_flag)
+        ev_run(loop, EVRUN_ONCE);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void exchange(node *a, node *b)
+{
+    const char *hello = "hello over a stream";
+    int msgs = a->msgs;
+    TB_CHECK_EQ(tb_quic_send_stream_to(b->ep, a->name, (const uint8_t *)hello, strlen(hello)),
+                TB_OK);
+    WAIT(a->msgs == msgs + 1, 5);
+    TB_CHECK_EQ(a->msglen, strlen(hello));
+    TB_CHECK_MEM(a->msg, hello, strlen(hello));
+
+    const char *ping = "datagram";
+    int dgrams = b->dgrams;
+    uint64_t before = tb_clock_mono(tb_clock_system());
+    TB_CHECK_EQ(tb_quic_send_datagram_to(a->ep, b->name, (const uint8_t *)ping, strlen(ping)),
+                TB_OK);
+    WAIT(b->dgrams == dgrams + 1, 5);
+    TB_CHECK_EQ(b->msglen, strlen(ping));
+    TB_CHECK_MEM(b->msg, ping, strlen(ping));
+    TB_CHECK(b->dgram_rx_mono >= before);
+}
+
+static void connect_pair(const char *la, const char *lb, int retry)
+{
+    node a, b;
+    opts oa = {.listen = la, .cert = "alpha", .retry = retry};
+    opts ob = {.listen = lb, .cert = "bravo", .retry = retry};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    TB_CHECK_STR(b.peer.name, "alpha");
+    TB_CHECK_STR(b.peer.region, "eu");
+    TB_CHECK_STR(a.peer.name, "bravo");
+    TB_CHECK_STR(a.peer.region, "us");
+    TB_CHECK_EQ(b.peer.dialled, 1);
+    TB_CHECK_EQ(a.peer.dialled, 0);
+    TB_CHECK(a.peer.not_after > 0);
+    if (retry)
+        TB_CHECK(tb_quic_endpoint_stats(a.ep)->retries_sent >= 1);
+    else
+        TB_CHECK_EQ(tb_quic_endpoint_stats(a.ep)->retries_sent, 0);
+    exchange(&a, &b);
+    exchange(&b, &a);
+
+    /* Clean stop: the peer sees our CONNECTION_CLOSE with the shutdown code. */
+    tb_quic_endpoint_shutdown(a.ep);
+    WAIT(a.shutdown_done && b.closed == 1, 5);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_PEER);
+    TB_CHECK_EQ(b.last_close.app, 1);
+    TB_CHECK_EQ(b.last_close.code, TB_QUIC_APP_SHUTDOWN);
+    TB_CHECK_EQ(b.last_close.was_connected, 1);
+    TB_CHECK_EQ(a.last_close.reason, TB_QUIC_CLOSED_LOCAL);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+static void test_connect_ipv4_retry(void)
+{
+    connect_pair("127.0.0.11:0", "127.0.0.12:0", -1);
+}
+
+static void test_connect_ipv6_no_retry(void)
+{
+    connect_pair("[::1]:0", "[::1]:0", 0);
+}
+
+/* A client that the server refuses: the server reports the reason, the client sees a refusal. */
+static void refused_client(const char *cert, const char *ca, tb_quic_refusal want,
+                           const char *logged)
+{
+    node a, c;
+    opts oa = {.listen = "127.0.0.13:0", .cert = "alpha"};
+    opts oc = {.listen = "127.0.0.14:0",
+               .cert = cert,
+               .ca = ca,
+               .name = "client",
+               .mode = TB_QUIC_MODE_CLIENT};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.refused == 1 && c.closed == 1, 10);
+    TB_CHECK_EQ(a.last_refusal, want);
+    TB_CHECK_EQ(tb_quic_endpoint_stats(a.ep)->refused[want], 1);
+    TB_CHECK(strstr(a.loglines, logged) != NULL);
+    TB_CHECK(strstr(a.loglines, "127.0.0.14:") != NULL);
+    TB_CHECK_EQ(a.connected, 0);
+    TB_CHECK_EQ(c.connected, 0);
+    TB_CHECK_EQ(c.last_close.reason, TB_QUIC_CLOSED_REFUSED);
+    TB_CHECK_EQ(c.last_close.refusal, TB_QUIC_REFUSE_BY_PEER);
+    TB_CHECK_EQ(c.last_close.code & ~0xffULL, 0x100);
+    node_stop(&a);
+    node_stop(&c);
+}
+
+static void test_refuse_no_client_cert(void)
+{
+    refused_client("", NULL, TB_QUIC_REFUSE_NO_CERT, "refused peer 127.0.0.14");
+}
+
+static void test_refuse_foreign_ca(void)
+{
+    /* The client trusts the mesh CA, but its own certificate comes from another one. */
+    refused_client("foreign", "ca", TB_QUIC_REFUSE_UNTRUSTED, "untrusted certificate");
+}
+
+static void test_refuse_expired(void)
+{
+    refused_client("expired", "ca", TB_QUIC_REFUSE_EXPIRED, "expired certificate");
+}
+
+static void test_refuse_missing_client_auth(void)
+{
+    refused_client("noclient", "ca", TB_QUIC_REFUSE_PURPOSE, "wrong key purpose");
+}
+
+/* The dialling side refuses: the server's name is not the one dialled, or its CA is foreign. */
+static void refused_server(const char *server_cert, const char *expected, tb_quic_refusal want)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.15:0", .cert = server_cert, .name = "srv"};
+    opts ob = {.listen = "127.0.0.16:0", .cert = "bravo"};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, expected, NULL), TB_OK);
+    WAIT(b.refused == 1 && a.closed == 1, 10);
+    TB_CHECK_EQ(b.last_refusal, want);
+    TB_CHECK_EQ(tb_quic_endpoint_stats(b.ep)->refused[want], 1);
+    TB_CHECK(strstr(b.loglines, tb_quic_refusal_name(want)) != NULL);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_REFUSED);
+    TB_CHECK_EQ(a.last_close.reason, TB_QUIC_CLOSED_REFUSED);
+    TB_CHECK_EQ(a.last_close.refusal, TB_QUIC_REFUSE_BY_PEER);
+    TB_CHECK_EQ(a.connected + b.connected, 0);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+static void test_refuse_name_mismatch(void)
+{
+    refused_server("charlie", "alpha", TB_QUIC_REFUSE_NAME);
+}
+
+static void test_refuse_foreign_server(void)
+{
+    refused_server("foreign", NULL, TB_QUIC_REFUSE_UNTRUSTED);
+}
+
+static pid_t spawn_gtlsclient(const char *host, const char *port, const char *out)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("gtlsclient", "gtlsclient", "--exit-on-all-streams-close", host, port,
+               "https://localhost/", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int child_done(pid_t pid, int *status)
+{
+    return waitpid(pid, status, WNOHANG) == pid;
+}
+
+/* A third-party QUIC client offering only h3 is refused; the mesh connection keeps working. */
+static void test_gtlsclient_refused(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.17:0", .cert = "alpha", .retry = 0};
+    opts ob = {.listen = "127.0.0.18:0", .cert = "bravo"};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+
+    char out[256];
+    snprintf(out, sizeof(out), "%s/gtlsclient.out", dir);
+    const char *port = strrchr(addr, ':') + 1;
+    pid_t pid = spawn_gtlsclient("127.0.0.17", port, out);
+    TB_REQUIRE(pid > 0);
+    int status = 0, done = 0;
+    WAIT(a.refused == 1, 10);
+    /* It lingers in its draining period; it need not exit by itself. */
+    ev_timer dl;
+    expired_flag = 0;
+    ev_timer_init(&dl, on_deadline, 3., 0.);
+    ev_timer_start(loop, &dl);
+    while (!(done = child_done(pid, &status)) && !expired_flag)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &dl);
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    TB_CHECK_EQ(a.last_refusal, TB_QUIC_REFUSE_ALPN);
+    TB_CHECK(strstr(a.loglines, "wrong ALPN") != NULL);
+    /* gtlsclient exits 0 even on failure: its output must show the close, not a handshake. */
+    char text[8192] = "";
+    FILE *f = fopen(out, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    TB_CHECK(strstr(text, "Negotiated ALPN") == NULL);
+    TB_CHECK(strstr(text, "CONNECTION_CLOSE") != NULL && strstr(text, "0x178") != NULL);
+    if (getenv("TB_TEST_VERBOSE"))
+        fprintf(stderr, "gtlsclient said:\n%s\n", text);
+    TB_CHECK_EQ(a.connected, 1);
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* Both dial at once: both keep the connection alpha dialled (alpha sorts first). */
+static void test_simultaneous_dial(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.19:0", .cert = "alpha", .retry = 0};
+    opts ob = {.listen = "127.0.0.20:0", .cert = "bravo", .retry = 0};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char aa[TB_QUIC_ADDRSTR_MAX], ba[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, aa, sizeof(aa));
+    addr_of(&b, ba, sizeof(ba));
+    TB_CHECK_EQ(tb_quic_dial(a.ep, ba, "bravo", NULL), TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(b.ep, aa, "alpha", NULL), TB_OK);
+    WAIT(a.closed >= 1 && b.closed >= 1, 10);
+    settle(0.5);
+    tb_quic_conn *ca = tb_quic_find_peer(a.ep, "bravo");
+    tb_quic_conn *cb = tb_quic_find_peer(b.ep, "alpha");
+    TB_REQUIRE(ca && cb);
+    TB_CHECK_EQ(tb_quic_conn_peer(ca)->dialled, 1);
+    TB_CHECK_EQ(tb_quic_conn_peer(cb)->dialled, 0);
+    /* Exactly one live connection on each side. */
+    TB_CHECK_EQ(a.connected - (a.last_close.was_connected ? a.closed : 0), 1);
+    TB_CHECK_EQ(b.connected - (b.last_close.was_connected ? b.closed : 0), 1);
+    TB_CHECK_EQ(a.last_close.reason, TB_QUIC_CLOSED_DUPLICATE);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_DUPLICATE);
+    exchange(&a, &b);
+    exchange(&b, &a);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+static void test_oversized_message_dropped(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.21:0", .cert = "alpha", .max_msg = 1000};
+    opts ob = {.listen = "127.0.0.22:0", .cert = "bravo", .max_msg = 100000};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    static uint8_t big[50000];
+    memset(big, 0xab, sizeof(big));
+    TB_CHECK_EQ(tb_quic_send_stream_to(b.ep, "alpha", big, sizeof(big)), TB_OK);
+    WAIT(tb_quic_endpoint_stats(a.ep)->msgs_dropped_oversized == 1, 5);
+    TB_CHECK_EQ(a.msgs, 0);
+    /* Exactly at the limit still passes, and the connection is unharmed. */
+    TB_CHECK_EQ(tb_quic_send_stream_to(b.ep, "alpha", big, 1000), TB_OK);
+    WAIT(a.msgs == 1, 5);
+    TB_CHECK_EQ(a.msglen, 1000);
+    /* The sender enforces its own limit too. */
+    TB_CHECK_EQ(tb_quic_send_stream_to(a.ep, "bravo", big, 1001), TB_ERR_TOO_BIG);
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* The client's source port changes (NAT rebinding): the server keeps the same connection. */
+static void test_migration(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.23:0", .cert = "alpha"};
+    opts ob = {.listen = "127.0.0.24:0", .cert = "bravo", .mode = TB_QUIC_MODE_CLIENT};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX], before[TB_QUIC_ADDRSTR_MAX], after[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    tb_quic_conn *ca = tb_quic_find_peer(a.ep, "bravo");
+    TB_REQUIRE(ca);
+    tb_quic_addr_format((const struct sockaddr *)&tb_quic_conn_peer(ca)->addr, before,
+                        sizeof(before));
+    TB_CHECK_EQ(tb_quic_endpoint_rebind(b.ep), TB_OK);
+    exchange(&a, &b);
+    WAIT(tb_quic_endpoint_stats(a.ep)->migrations == 1, 5);
+    TB_CHECK(tb_quic_find_peer(a.ep, "bravo") == ca);
+    tb_quic_addr_format((const struct sockaddr *)&tb_quic_conn_peer(ca)->addr, after,
+                        sizeof(after));
+    TB_CHECK(strcmp(before, after) != 0);
+    char now[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&b, now, sizeof(now));
+    TB_CHECK_STR(after, now);
+    TB_CHECK_EQ(a.closed + b.closed, 0);
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* A restarted node (same address, same static secret) resets its old peers' connections. */
+static void test_stateless_reset(void)
+{
+    static const uint8_t secret[TB_QUIC_SECRET_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    node a, b;
+    opts oa = {.listen = "127.0.0.25:0", .cert = "alpha", .secret = secret};
+    opts ob = {.listen = "127.0.0.26:0", .cert = "bravo"};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    node_stop(&a); /* a crash: no CONNECTION_CLOSE */
+    opts oa2 = {.listen = addr, .cert = "alpha", .secret = secret};
+    TB_REQUIRE(node_start(&a, &oa2) == TB_OK);
+    const char *m = "anyone there?";
+    TB_CHECK_EQ(tb_quic_send_stream_to(b.ep, "alpha", (const uint8_t *)m, strlen(m)), TB_OK);
+    WAIT(b.closed == 1, 5);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_RESET);
+    TB_CHECK(tb_quic_endpoint_stats(a.ep)->stateless_resets_sent >= 1);
+    TB_CHECK_EQ(tb_quic_endpoint_stats(b.ep)->stateless_resets_received, 1);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+static void test_idle_timeout_and_keep_alive(void)
+{
+    node a, b, c;
+    uint64_t ms = 1000000;
+    opts oa = {.listen = "127.0.0.27:0",
+               .cert = "alpha",
+               .idle_ns = 400 * ms,
+               .keep_alive_ns = UINT64_MAX};
+    opts ob = {.listen = "127.0.0.28:0",
+               .cert = "bravo",
+               .idle_ns = 400 * ms,
+               .keep_alive_ns = UINT64_MAX};
+    opts oc = {.listen = "127.0.0.29:0",
+               .cert = "charlie",
+               .idle_ns = 400 * ms,
+               .keep_alive_ns = 100 * ms};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&a, addr, sizeof(addr));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(a.connected == 2 && b.connected == 1 && c.connected == 1, 10);
+    /* bravo stays silent and times out; charlie's keep-alives hold its connection open. */
+    WAIT(b.closed == 1, 5);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_IDLE);
+    settle(1.0);
+    TB_CHECK_EQ(c.closed, 0);
+    TB_CHECK(tb_quic_find_peer(a.ep, "charlie") != NULL);
+    TB_CHECK(tb_quic_find_peer(a.ep, "bravo") == NULL);
+    node_stop(&a);
+    node_stop(&b);
+    node_stop(&c);
+}
+
+static void test_connect_timeout(void)
+{
+    /* A bound socket that never answers. */
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f00001e)};
+    TB_REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    socklen_t len = sizeof(sin);
+    TB_REQUIRE(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
+    node b;
+    opts ob = {.listen = "127.0.0.31:0", .cert = "bravo", .connect_timeout_ns = 600000000ULL};
+    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
+    TB_CHECK_EQ(tb_quic_dial_sa(b.ep, (struct sockaddr *)&sin, len, "alpha", NULL), TB_OK);
+    WAIT(b.closed == 1, 5);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_CONNECT_TIMEOUT);
+    node_stop(&b);
+    close(fd);
+}
+
+static void test_bad_config(void)
+{
+    node a;
+    opts o = {.listen = "127.0.0.32", .cert = "alpha"};
+    TB_CHECK_EQ(node_start(&a, &o), TB_ERR_INVAL);
+    TB_CHECK(strstr(a.loglines, "127.0.0.32") != NULL);
+    opts o2 = {.listen = "127.0.0.32:0", .cert = "missing"};
+    TB_CHECK_EQ(node_start(&a, &o2), TB_ERR_INVAL);
+    TB_CHECK(strstr(a.loglines, "missing.pem") != NULL);
+    opts o3 = {.listen = "127.0.0.32:0", .cert = "", .mode = TB_QUIC_MODE_SERVER};
+    TB_CHECK_EQ(node_start(&a, &o3), TB_ERR_INVAL);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    TB_CHECK_EQ(tb_quic_addr_parse("[::1]:443", &ss, &sl), TB_OK);
+    TB_CHECK_EQ(tb_quic_addr_parse("::1:443", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:65536", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:", &ss, &sl), TB_ERR_INVAL);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    loop = ev_loop_new(EVFLAG_AUTO);
+    if (!loop || make_certs() != 0) {
+        fprintf(stderr, "setup failed (is certtool from gnutls-bin installed?)\n");
+        return 1;
+    }
+    TB_RUN(test_bad_config);
+    TB_RUN(test_connect_ipv4_retry);
+    TB_RUN(test_connect_ipv6_no_retry);
+    TB_RUN(test_refuse_no_client_cert);
+    TB_RUN(test_refuse_foreign_ca);
+    TB_RUN(test_refuse_expired);
+    TB_RUN(test_refuse_missing_client_auth);
+    TB_RUN(test_refuse_name_mismatch);
+    TB_RUN(test_refuse_foreign_server);
+    TB_RUN(test_gtlsclient_refused);
+    TB_RUN(test_simultaneous_dial);
+    TB_RUN(test_oversized_message_dropped);
+    TB_RUN(test_migration);
+    TB_RUN(test_stateless_reset);
+    TB_RUN(test_idle_timeout_and_keep_alive);
+    TB_RUN(test_connect_timeout);
+    ev_loop_destroy(loop);
+    cleanup();
+    return TB_DONE();
+}
