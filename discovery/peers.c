@@ -104,12 +104,13 @@ static int all_digits_and_dots(const char *s, size_t len)
     return 1;
 }
 
-/* inet_pton wants a NUL-terminated string; hosts are short, so copy onto the stack. */
+/* inet_pton wants a NUL-terminated string; hosts are short, so copy onto the stack. A NUL
+ * inside would end the string early and let bytes after it through unchecked. */
 static int ip_valid(int af, const char *s, size_t len)
 {
     char buf[64];
     unsigned char out[16];
-    if (len >= sizeof(buf))
+    if (len >= sizeof(buf) || memchr(s, '\0', len))
         return 0;
     memcpy(buf, s, len);
     buf[len] = '\0';
@@ -169,8 +170,6 @@ static int info_valid(const tb_peer_info *info)
         return TB_ERR_MALFORMED;
     if (info->naddrs > TB_PEERS_MAX_ADDRS)
         return TB_ERR_TOO_BIG;
-    if (info->naddrs == 0)
-        return TB_ERR_MALFORMED;
     for (size_t i = 0; i < info->naddrs; i++) {
         if (info->addrs[i].len > TB_PEERS_ADDR_MAX)
             return TB_ERR_TOO_BIG;
@@ -345,11 +344,10 @@ static void copy_str(char *dst, const tb_peers_str *s)
     dst[s->len] = '\0';
 }
 
-int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint64_t now, uint32_t *id)
+int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
 {
     int rc = info ? info_valid(info) : TB_ERR_INVAL;
     entry *e;
-    (void)now;
     if (id)
         *id = 0;
     if (rc < 0)
@@ -518,27 +516,28 @@ int tb_peers_inbound(tb_peers *t, const char *name, const char *region, const ui
     return rc;
 }
 
-int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now)
+/* Both ends of an attempt lead to backoff; a closed connection starts the count afresh. */
+static int to_backoff(tb_peers *t, uint32_t id, uint64_t now, tb_peer_state from)
 {
     entry *e = find_id(t, id);
     if (!e)
         return TB_ERR_NOTFOUND;
-    if (e->state != TB_PEER_CONNECTING)
+    if (e->state != from)
         return TB_ERR_STATE;
+    if (from == TB_PEER_CONNECTED)
+        e->failures = 0;
     go_backoff(t, e, now);
     return 0;
 }
 
+int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now)
+{
+    return to_backoff(t, id, now, TB_PEER_CONNECTING);
+}
+
 int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now)
 {
-    entry *e = find_id(t, id);
-    if (!e)
-        return TB_ERR_NOTFOUND;
-    if (e->state != TB_PEER_CONNECTED)
-        return TB_ERR_STATE;
-    e->failures = 0;
-    go_backoff(t, e, now);
-    return 0;
+    return to_backoff(t, id, now, TB_PEER_CONNECTED);
 }
 
 int tb_peers_remove(tb_peers *t, uint32_t id)
@@ -548,6 +547,11 @@ int tb_peers_remove(tb_peers *t, uint32_t id)
         return TB_ERR_NOTFOUND;
     entry_clear(e);
     return 0;
+}
+
+int tb_peers_keep_dialled(const char *self, const char *peer)
+{
+    return strcmp(self, peer) < 0;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -667,7 +671,7 @@ size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *o
         entry_to_info(&t->self, &out[n++]);
     for (size_t i = 0; i < t->cap && n < max; i++) {
         const entry *e = &t->slots[i];
-        if (!e->id || !e->verified || e->naddrs == 0)
+        if (!e->id || !e->verified)
             continue;
         if (requester && strcmp(e->name, requester) == 0)
             continue;

@@ -117,12 +117,16 @@ int tb_peers_addr_valid(const char *s, size_t len);
 TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
 
 /* Merges one untrusted entry from a PEERS message. Entries naming this node are ignored (0).
- * A new name gets a new entry (to be dialled); a known one gains any new addresses, and a
- * certificate if it had none. Errors: TB_ERR_MALFORMED (name, region, address or certificate
- * syntax), TB_ERR_TOO_BIG (over a cap), TB_ERR_FULL (no room). `id` (optional) gets the entry. */
-TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint64_t now, uint32_t *id);
+ * A new name gets a new entry (dialled when it has an address; a node that does not listen,
+ * such as one in client mode, has none and is kept for its certificate); a known one gains any
+ * new addresses, and a certificate if it had none. A sender with more addresses than
+ * TB_PEERS_MAX_ADDRS should pass the first ones: more is TB_ERR_TOO_BIG. Errors: TB_ERR_MALFORMED
+ * (name, region, address or certificate syntax), TB_ERR_TOO_BIG (over a cap), TB_ERR_FULL (no
+ * room). `id` (optional) gets the entry. */
+TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id);
 
-/* This node's own entry, sent first in every export (its advertised addresses). */
+/* This node's own entry, sent first in every export (its advertised addresses: none for a
+ * node that does not listen). */
 TB_WUR int tb_peers_set_self(tb_peers *t, const tb_peer_info *self);
 
 /* A dial to `id` completed its handshake (confirmed), and the peer's certificate says `name`,
@@ -154,10 +158,16 @@ TB_WUR int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now);
 /* Removes an entry. */
 TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);
 
+/* Of two connections between this node and `peer` (both dialled at once), which to keep so
+ * that both ends keep the same one: 1 when the one this node dialled (its name sorts first),
+ * 0 when the one the peer dialled. */
+int tb_peers_keep_dialled(const char *self, const char *peer);
+
 /* What to do now: dials to start (state becomes CONNECTING), dials to abort (past their
  * deadline; state becomes BACKOFF), DISCOVERs to send. Writes up to `max` actions, sets *n, and
  * *next_wake to the earliest time something is due next (UINT64_MAX when nothing is; `now`
- * when `out` was too small to hold everything due). */
+ * when `out` was too small to hold everything due). Call it at *next_wake and again after every
+ * call that changes the table (a connect, a failure, a learned entry). */
 TB_WUR int tb_peers_poll(tb_peers *t, uint64_t now, tb_peers_action *out, size_t max, size_t *n,
                          uint64_t *next_wake);
 
@@ -167,7 +177,8 @@ TB_WUR int tb_peers_poll(tb_peers *t, uint64_t now, tb_peers_action *out, size_t
 uint64_t tb_peers_backoff_delay(const tb_peers_config *cfg, unsigned failures, uint64_t rnd);
 
 /* The PEERS answer to a DISCOVER from `requester` (may be NULL): this node's own entry first
- * (when set), then every verified peer that has an address, except the requester. Returns
+ * (when set), then every verified peer (with or without addresses), except the requester,
+ * so that every node learns every certificate that signs measurements. Returns
  * how many entries it wrote to out (≤ max). Pointers stay valid until the table changes. */
 size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *out, size_t max);
 

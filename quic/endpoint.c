@@ -133,6 +133,15 @@ static uint64_t now_ns(const tb_quic_endpoint *ep)
     return tb_clock_mono(ep->clock);
 }
 
+static ngtcp2_path ep_path(tb_quic_endpoint *ep, const struct sockaddr *remote, socklen_t len)
+{
+    ngtcp2_path path = {
+        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
+        .remote = {.addr = (ngtcp2_sockaddr *)(uintptr_t)remote, .addrlen = len},
+    };
+    return path;
+}
+
 /* ---------------------------------------------------------------- addresses */
 
 int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len)
@@ -157,10 +166,11 @@ int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *l
         host[colon - s] = '\0';
         port = colon + 1;
     }
-    char *endp;
-    errno = 0;
-    unsigned long p = strtoul(port, &endp, 10);
-    if (!*port || *endp || errno || p > 65535)
+    size_t digits = strspn(port, "0123456789");
+    if (digits == 0 || digits > 5 || port[digits] != '\0')
+        return TB_ERR_INVAL;
+    unsigned long p = strtoul(port, NULL, 10);
+    if (p > 65535)
         return TB_ERR_INVAL;
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
@@ -256,10 +266,11 @@ static void report_closed(tb_quic_conn *c)
     tb_quic_endpoint *ep = c->ep;
     ep->stats.closed++;
     char a[TB_QUIC_ADDRSTR_MAX];
-    tb_log_info(ep->log, "quic: connection %s %s closed: %s (code %llu%s)",
+    tb_log_info(ep->log, "quic: connection %s %s closed: %s%s%s (%s code 0x%llx)",
                 c->peer.name[0] ? c->peer.name : "(unidentified)", conn_addr(c, a),
-                tb_quic_close_reason_name(c->info.reason), (unsigned long long)c->info.code,
-                c->info.app ? ", application" : "");
+                tb_quic_close_reason_name(c->info.reason), c->info.refusal ? ": " : "",
+                c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
+                c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
     c->connected = 0;
     if (ep->cb.on_closed)
         ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
@@ -518,13 +529,26 @@ static int keep_of(const tb_quic_endpoint *ep, const tb_quic_conn *a, const tb_q
     return a->peer.dialled == want_dialled ? 0 : 1;
 }
 
-static tb_quic_conn *find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn * not )
+static tb_quic_conn *find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn *skip)
 {
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c != not &&c->connected && !c->closing && !c->dead && strcmp(c->peer.name, name) == 0)
+        if (c != skip && c->connected && !c->closing && !c->dead && strcmp(c->peer.name, name) == 0)
             return c;
     }
     return NULL;
+}
+
+/* Counts, logs and reports a handshake this endpoint refused. */
+static void note_refusal(tb_quic_conn *c, tb_quic_refusal r, const char *detail)
+{
+    tb_quic_endpoint *ep = c->ep;
+    char a[TB_QUIC_ADDRSTR_MAX];
+    ep->stats.refused[r]++;
+    tb_log_warn(ep->log, "quic: refused peer %s: %s (%s)", conn_addr(c, a), tb_quic_refusal_name(r),
+                detail);
+    if (ep->cb.on_refused)
+        ep->cb.on_refused(ep->cb.arg, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen, r,
+                          detail);
 }
 
 static void conn_on_confirmed(tb_quic_conn *c)
@@ -532,9 +556,7 @@ static void conn_on_confirmed(tb_quic_conn *c)
     tb_quic_endpoint *ep = c->ep;
     char a[TB_QUIC_ADDRSTR_MAX];
     if (tb_quic_tls_peer_identity(c->tls, &c->peer) != TB_OK) {
-        tb_log_warn(ep->log, "quic: refused peer %s: %s", conn_addr(c, a),
-                    tb_quic_refusal_name(TB_QUIC_REFUSE_IDENTITY));
-        ep->stats.refused[TB_QUIC_REFUSE_IDENTITY]++;
+        note_refusal(c, TB_QUIC_REFUSE_IDENTITY, "handshake ended without a peer identity");
         set_info(c, TB_QUIC_CLOSED_REFUSED, TB_QUIC_REFUSE_IDENTITY, TB_QUIC_APP_IDENTITY, 1);
         conn_close_app(c, TB_QUIC_APP_IDENTITY);
         return;
@@ -574,16 +596,10 @@ static void conn_after_io(tb_quic_conn *c)
 
 static void conn_refused(tb_quic_conn *c)
 {
-    tb_quic_endpoint *ep = c->ep;
-    char detail[200], a[TB_QUIC_ADDRSTR_MAX];
+    char detail[200];
     uint8_t alert = ngtcp2_conn_get_tls_alert(c->conn);
     tb_quic_refusal r = tb_quic_tls_refusal(c->tls, alert, detail, sizeof(detail));
-    ep->stats.refused[r]++;
-    tb_log_warn(ep->log, "quic: refused peer %s: %s (%s)", conn_addr(c, a), tb_quic_refusal_name(r),
-                detail);
-    if (ep->cb.on_refused)
-        ep->cb.on_refused(ep->cb.arg, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen, r,
-                          detail);
+    note_refusal(c, r, detail);
     set_info(c, TB_QUIC_CLOSED_REFUSED, r, NGTCP2_CRYPTO_ERROR | alert, 0);
     ngtcp2_connection_close_error ccerr;
     ngtcp2_connection_close_error_set_transport_error_tls_alert(&ccerr, alert, NULL, 0);
@@ -641,10 +657,7 @@ static void conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
             send_to(ep, src, srclen, c->close_pkt, c->close_len);
         return;
     }
-    ngtcp2_path path = {
-        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
-        .remote = {.addr = (ngtcp2_sockaddr *)(uintptr_t)src, .addrlen = srclen},
-    };
+    ngtcp2_path path = ep_path(ep, src, srclen);
     ngtcp2_pkt_info pi = {0};
     c->in_ngtcp2 = 1;
     int rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len, now_ns(ep));
@@ -826,6 +839,10 @@ static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
                 rx_reject(c, r, &st->msgs_dropped_oversized, "message over max_message_size");
                 return;
             }
+            if (r->want == 0) {
+                rx_reject(c, r, &st->msgs_dropped_malformed, "empty message");
+                return;
+            }
         } else if (r->delivered || r->got == r->want) {
             rx_reject(c, r, &st->msgs_dropped_malformed, "bytes after the announced length");
             return;
@@ -868,8 +885,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
         r->delivered = 1;
         c->ep->stats.msgs_received++;
         if (c->connected && c->ep->cb.on_stream_message)
-            c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf ? r->buf : (const uint8_t *)"",
-                                        r->want);
+            c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf, r->want);
         free(r->buf);
         r->buf = NULL;
     }
@@ -971,6 +987,22 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
     p->max_idle_timeout = ep->idle_ns;
     p->active_connection_id_limit = 4;
     p->max_datagram_frame_size = MAX_DATAGRAM_FRAME;
+}
+
+/* Everything ngtcp2_conn_{client,server}_new takes besides the CIDs. */
+typedef struct conn_setup {
+    ngtcp2_callbacks cb;
+    ngtcp2_settings s;
+    ngtcp2_transport_params p;
+    ngtcp2_path path;
+} conn_setup;
+
+static void setup_init(conn_setup *st, tb_quic_conn *c)
+{
+    fill_callbacks(&st->cb, c->server);
+    fill_settings(c->ep, &st->s);
+    fill_params(c->ep, &st->p);
+    st->path = ep_path(c->ep, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen);
 }
 
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
@@ -1085,32 +1117,24 @@ static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const 
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
     }
-    ngtcp2_callbacks cb;
-    ngtcp2_settings s;
-    ngtcp2_transport_params p;
-    fill_callbacks(&cb, 1);
-    fill_settings(ep, &s);
-    fill_params(ep, &p);
+    conn_setup st;
+    setup_init(&st, c);
     if (odcid) {
-        p.original_dcid = *odcid;
-        p.retry_scid = hd->dcid;
-        p.retry_scid_present = 1;
-        s.token = hd->token;
+        st.p.original_dcid = *odcid;
+        st.p.retry_scid = hd->dcid;
+        st.p.retry_scid_present = 1;
+        st.s.token = hd->token;
     } else {
-        p.original_dcid = hd->dcid;
+        st.p.original_dcid = hd->dcid;
     }
-    p.stateless_reset_token_present = 1;
-    if (ngtcp2_crypto_generate_stateless_reset_token(p.stateless_reset_token, ep->secret,
+    st.p.stateless_reset_token_present = 1;
+    if (ngtcp2_crypto_generate_stateless_reset_token(st.p.stateless_reset_token, ep->secret,
                                                      SECRET_LEN, &scid) != 0) {
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
     }
-    ngtcp2_path path = {
-        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
-        .remote = {.addr = (ngtcp2_sockaddr *)&c->peer.addr, .addrlen = c->peer.addrlen},
-    };
-    int rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &path, hd->version, &cb, &s, &p,
-                                    NULL, c);
+    int rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &st.path, hd->version, &st.cb,
+                                    &st.s, &st.p, NULL, c);
     if (rv != 0 || conn_attach_tls(c, NULL) < 0) {
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
@@ -1425,18 +1449,10 @@ int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t s
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
     }
-    ngtcp2_callbacks cb;
-    ngtcp2_settings s;
-    ngtcp2_transport_params p;
-    fill_callbacks(&cb, 0);
-    fill_settings(ep, &s);
-    fill_params(ep, &p);
-    ngtcp2_path path = {
-        .local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen},
-        .remote = {.addr = (ngtcp2_sockaddr *)&c->peer.addr, .addrlen = c->peer.addrlen},
-    };
-    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &s, &p,
-                                    NULL, c);
+    conn_setup st;
+    setup_init(&st, c);
+    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &st.path, NGTCP2_PROTO_VER_V1, &st.cb,
+                                    &st.s, &st.p, NULL, c);
     if (rv != 0) {
         conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
@@ -1500,6 +1516,8 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
         return TB_ERR_STATE;
     if (len > c->ep->max_msg)
         return TB_ERR_TOO_BIG;
+    if (len == 0)
+        return TB_ERR_INVAL;
     if (c->ntx >= MAX_TX_QUEUE)
         return TB_ERR_FULL;
     txmsg *m = malloc(sizeof(*m) + 4 + len);
@@ -1511,8 +1529,7 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
     m->len = 4 + len;
     m->sent = 0;
     tb_put_be32(m->data, (uint32_t)len);
-    if (len)
-        memcpy(m->data + 4, msg, len);
+    memcpy(m->data + 4, msg, len);
     if (c->tx_tail)
         c->tx_tail->next = m;
     else

@@ -6,7 +6,20 @@
  *
  * Everything is driven by the libev loop given at creation; the log and clock are passed in, so
  * several endpoints can live in one process and one loop. Callbacks run from the loop. A callback
- * may call any function here, except tb_quic_endpoint_destroy. */
+ * may call any function here, except tb_quic_endpoint_destroy.
+ *
+ * Messages: one per unidirectional stream, framed as adr/0003 says (4-byte big-endian length
+ * 1..max_message_size, the message, FIN). The endpoint writes and checks that frame itself:
+ * callers pass and receive the encoded message only. A frame over the limit is refused at its
+ * first 4 bytes (stream reset TB_QUIC_STREAM_TOO_BIG, counter), never buffered.
+ *
+ * Peers: a peer is connected once the handshake is confirmed and its certificate passed the mesh
+ * CA, the key purpose, the node profile (certs/identity.h) and, when dialled with one, the
+ * expected name. There is one connection per pair of nodes: when both dial, each keeps the
+ * connection dialled by the node whose name sorts lower and closes the other with
+ * TB_QUIC_APP_DUPLICATE. So on_closed(TB_QUIC_CLOSED_DUPLICATE) may follow an on_connected for
+ * the same peer: the peer is still connected through the other connection (tb_quic_find_peer),
+ * and messages queued on the closed one may be lost; resend what matters. */
 #ifndef TB_QUIC_ENDPOINT_H
 #define TB_QUIC_ENDPOINT_H
 

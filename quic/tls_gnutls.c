@@ -10,13 +10,13 @@
 #include <gnutls/x509.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
+#include "certs/identity.h"
+
 #define PRIORITY                                                                                   \
     "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:"           \
     "+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"      \
     "+GROUP-SECP384R1"
 
-#define URN_NODE "urn:tbmesh:node:"
-#define URN_REGION "urn:tbmesh:region:"
 #define TLS_ALERT_CERTIFICATE_REQUIRED 116
 #define TLS_ALERT_NO_APPLICATION_PROTOCOL 120
 
@@ -106,51 +106,6 @@ void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx)
     free(ctx);
 }
 
-static int name_ok(const char *s, size_t len)
-{
-    if (len == 0 || len >= TB_QUIC_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-/* Copies the part after prefix when san starts with it; 0 = not this prefix, -1 = bad value. */
-static int take_urn(const char *san, size_t len, const char *prefix, char *dst)
-{
-    size_t plen = strlen(prefix);
-    if (len < plen || memcmp(san, prefix, plen) != 0)
-        return 0;
-    if (!name_ok(san + plen, len - plen) || dst[0])
-        return -1;
-    memcpy(dst, san + plen, len - plen);
-    dst[len - plen] = '\0';
-    return 1;
-}
-
-static int read_uri_sans(gnutls_x509_crt_t crt, tb_quic_peer *id)
-{
-    for (unsigned seq = 0; seq < 64; seq++) {
-        char san[256];
-        size_t size = sizeof(san);
-        int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, san, &size, NULL);
-        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-            return 0;
-        if (type != GNUTLS_SAN_URI)
-            continue;
-        if (size >= sizeof(san) || strlen(san) != size)
-            return -1;
-        if (take_urn(san, size, URN_NODE, id->name) < 0 ||
-            take_urn(san, size, URN_REGION, id->region) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 static int has_purpose(gnutls_x509_crt_t crt, const char *oid)
 {
     for (unsigned i = 0; i < 32; i++) {
@@ -165,48 +120,36 @@ static int has_purpose(gnutls_x509_crt_t crt, const char *oid)
     return 0;
 }
 
-/* Reads name, region, fingerprint and expiry; the certificate is already verified. */
+/* The key purpose for this direction, then the identity by the mesh profile (certs/, adr/0004).
+ * The certificate is already verified against the mesh CA. */
 static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *purpose)
 {
     gnutls_x509_crt_t crt;
     if (gnutls_x509_crt_init(&crt) < 0)
         return refuse(t, TB_QUIC_REFUSE_TLS, "out of memory");
-    int ret = -1;
-    tb_quic_peer *id = &t->id;
-    memset(id, 0, sizeof(*id));
-    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0) {
-        refuse(t, TB_QUIC_REFUSE_IDENTITY, "certificate does not parse");
-        goto out;
-    }
+    int ok =
+        gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 && has_purpose(crt, purpose);
+    gnutls_x509_crt_deinit(crt);
     /* GnuTLS accepts a certificate with no EKU for any purpose; the mesh profile always has
      * one, so its absence is refused too. */
-    if (!has_purpose(crt, purpose)) {
-        refuse(t, TB_QUIC_REFUSE_PURPOSE,
-               t->server ? "certificate lacks clientAuth" : "certificate lacks serverAuth");
-        goto out;
+    if (!ok)
+        return refuse(t, TB_QUIC_REFUSE_PURPOSE,
+                      t->server ? "certificate lacks clientAuth" : "certificate lacks serverAuth");
+    tb_cert_identity id;
+    int rv = tb_cert_identity_from_der(der->data, der->size, &id);
+    if (rv != TB_OK || id.is_ca) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "certificate breaks the node profile: %s",
+                 rv != TB_OK ? tb_strerror(rv) : "it is a CA");
+        return refuse(t, TB_QUIC_REFUSE_IDENTITY, detail);
     }
-    if (read_uri_sans(crt, id) < 0 || !id->name[0] || !id->region[0]) {
-        refuse(t, TB_QUIC_REFUSE_IDENTITY, "certificate lacks a valid urn:tbmesh node or region");
-        goto out;
-    }
-    char cn[TB_QUIC_NAME_MAX + 1];
-    size_t size = sizeof(cn);
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) == 0 &&
-        strcmp(cn, id->name) != 0) {
-        refuse(t, TB_QUIC_REFUSE_IDENTITY, "certificate CN differs from its node URI");
-        goto out;
-    }
-    size = sizeof(id->fingerprint);
-    if (gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, id->fingerprint, &size) < 0) {
-        refuse(t, TB_QUIC_REFUSE_TLS, "cannot hash certificate");
-        goto out;
-    }
-    id->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+    memset(&t->id, 0, sizeof(t->id));
+    snprintf(t->id.name, sizeof(t->id.name), "%s", id.name);
+    snprintf(t->id.region, sizeof(t->id.region), "%s", id.region);
+    memcpy(t->id.fingerprint, id.fingerprint, sizeof(t->id.fingerprint));
+    t->id.not_after = id.not_after;
     t->have_id = 1;
-    ret = 0;
-out:
-    gnutls_x509_crt_deinit(crt);
-    return ret;
+    return 0;
 }
 
 static tb_quic_refusal status_refusal(unsigned status)

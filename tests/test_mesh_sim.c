@@ -1,11 +1,13 @@
 /* Simulations of the mesh logic: N nodes in one process, joined by in-memory queues, no I/O.
  * 1. Broadcast flooding over line, ring, star, full and random connected topologies.
  * 2. Peer exchange: nodes started with one seed each learn the whole mesh through
- *    DISCOVER/PEERS, and a killed node is redialled with growing, capped delays. */
+ *    DISCOVER/PEERS; every connected pair pings (each node's clock has its own offset); a
+ *    killed node is noticed by missed pings and redialled with growing, capped delays. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "discovery/liveness.h"
 #include "discovery/peers.h"
 #include "routing/broadcast.h"
 #include "tb_test.h"
@@ -260,7 +262,7 @@ static void test_tiny_cache_stays_bounded(void)
 
 /* ---------------------------------------------------------------- peer exchange */
 
-typedef enum { EV_CONNECT_DONE, EV_DISCOVER_ARRIVES } ev_type;
+typedef enum { EV_CONNECT_DONE, EV_DISCOVER_ARRIVES, EV_PONG_ARRIVES } ev_type;
 
 typedef struct event {
     uint64_t at;
@@ -268,6 +270,8 @@ typedef struct event {
     int i, j; /* i acted towards j */
     uint32_t id;
     int live;
+    uint64_t seq; /* EV_PONG_ARRIVES: the pong's fields */
+    int64_t t1, t2, t3;
 } event;
 
 #define EVMAX 4096
@@ -280,9 +284,13 @@ typedef struct pex_sim {
     int conn[MAXN][MAXN];
     char addr[MAXN][32];
     uint8_t cert[MAXN][4];
+    tb_live live[MAXN][MAXN]; /* live[i][j]: i's bookkeeping of its pings to j */
+    int64_t clock_off[MAXN];  /* node i's real clock = REAL0 + now + clock_off[i] */
+    uint64_t lost_at[MAXN];   /* when node i last declared a peer lost */
     event ev[EVMAX];
     /* dial times from each node to the watched node */
     int watch;
+    int client[MAXN]; /* does not listen: has no address, only dials */
     uint64_t dials_to_watch[MAXN][64];
     int ndials[MAXN];
 } pex_sim;
@@ -297,7 +305,7 @@ static tb_peer_info self_info(pex_sim *s, int i)
     in.region.len = 2;
     in.addrs[0].p = s->addr[i];
     in.addrs[0].len = strlen(s->addr[i]);
-    in.naddrs = 1;
+    in.naddrs = s->client[i] ? 0 : 1;
     in.cert = s->cert[i];
     in.cert_len = sizeof(s->cert[i]);
     return in;
@@ -316,16 +324,23 @@ static int start_node(pex_sim *s, int i, int seed)
     return 0;
 }
 
-static int add_event(pex_sim *s, uint64_t at, ev_type type, int i, int j, uint32_t id)
+static event *add_event(pex_sim *s, uint64_t at, ev_type type, int i, int j, uint32_t id)
 {
     for (int k = 0; k < EVMAX; k++) {
         if (!s->ev[k].live) {
-            event e = {at, type, i, j, id, 1};
+            event e = {at, type, i, j, id, 1, 0, 0, 0, 0};
             s->ev[k] = e;
-            return 0;
+            return &s->ev[k];
         }
     }
-    return -1;
+    return NULL;
+}
+
+#define REAL0 ((int64_t)1795000000 * (int64_t)S)
+
+static int64_t real_at(const pex_sim *s, int i, uint64_t mono)
+{
+    return REAL0 + (int64_t)mono + s->clock_off[i];
 }
 
 static int addr_index(const pex_sim *s, const char *addr)
@@ -365,7 +380,9 @@ static int do_action(pex_sim *s, int i, const tb_peers_action *a)
         if (j == s->watch && s->ndials[i] < 64)
             s->dials_to_watch[i][s->ndials[i]++] = s->now;
         /* A dead node does not answer: the connect deadline aborts the dial. */
-        return s->alive[j] ? add_event(s, s->now + 3 * MS, EV_CONNECT_DONE, i, j, a->id) : 0;
+        if (!s->alive[j])
+            return 0;
+        return add_event(s, s->now + 3 * MS, EV_CONNECT_DONE, i, j, a->id) ? 0 : -1;
     case TB_PEERS_DO_ABORT:
         cancel_dial(s, i, a->id);
         return 0;
@@ -373,7 +390,7 @@ static int do_action(pex_sim *s, int i, const tb_peers_action *a)
         j = peer_index(s, i, a->id);
         if (j < 0 || !s->conn[i][j])
             return -1;
-        return add_event(s, s->now + 2 * MS, EV_DISCOVER_ARRIVES, i, j, a->id);
+        return add_event(s, s->now + 2 * MS, EV_DISCOVER_ARRIVES, i, j, a->id) ? 0 : -1;
     }
     return -1;
 }
@@ -384,6 +401,62 @@ static uint32_t id_of(pex_sim *s, int i, int j)
     if (tb_peers_find(s->peers[i], names[j], &id) < 0)
         return 0;
     return id;
+}
+
+static int live_start(pex_sim *s, int i, int j)
+{
+    tb_live_config cfg;
+    tb_live_config_default(&cfg);
+    return tb_live_init(&s->live[i][j], &cfg, s->now, (uint64_t)(i * MAXN + j) << 32);
+}
+
+static void close_conn(pex_sim *s, int i, int j)
+{
+    s->conn[i][j] = s->conn[j][i] = 0;
+    TB_CHECK_EQ(tb_peers_disconnected(s->peers[i], id_of(s, i, j), s->now), 0);
+    if (s->alive[j])
+        TB_CHECK_EQ(tb_peers_disconnected(s->peers[j], id_of(s, j, i), s->now), 0);
+}
+
+/* The PING reaches j 1 ms later, j holds it 10 us, the PONG takes 1 ms back. */
+static int ping_peers(pex_sim *s, int i, uint64_t *wake)
+{
+    for (int j = 0; j < s->n; j++) {
+        tb_live *l = &s->live[i][j];
+        uint64_t seq;
+        event *e;
+        if (!s->conn[i][j])
+            continue;
+        if (tb_live_due(l, s->now)) {
+            if (tb_live_ping_sent(l, s->now, real_at(s, i, s->now), &seq) < 0)
+                return -1;
+            if (tb_live_lost(l)) {
+                s->lost_at[i] = s->now;
+                close_conn(s, i, j);
+                continue;
+            }
+            if (s->alive[j]) {
+                e = add_event(s, s->now + 2 * MS + 10 * TB_NS_PER_US, EV_PONG_ARRIVES, i, j, 0);
+                if (!e)
+                    return -1;
+                e->seq = seq;
+                e->t1 = real_at(s, i, s->now);
+                e->t2 = real_at(s, j, s->now + MS);
+                e->t3 = e->t2 + 10 * (int64_t)TB_NS_PER_US;
+            }
+        }
+        if (tb_live_next_wake(l) < *wake)
+            *wake = tb_live_next_wake(l);
+    }
+    return 0;
+}
+
+static int pong_arrives(pex_sim *s, const event *e)
+{
+    if (!s->alive[e->i] || !s->conn[e->i][e->j])
+        return 0;
+    return tb_live_pong(&s->live[e->i][e->j], s->now, e->seq, e->t1, e->t2, e->t3,
+                        real_at(s, e->i, s->now), NULL);
 }
 
 static int connect_done(pex_sim *s, const event *e)
@@ -403,7 +476,7 @@ static int connect_done(pex_sim *s, const event *e)
     if (rc < 0)
         return -1;
     s->conn[i][j] = s->conn[j][i] = 1;
-    return 0;
+    return live_start(s, i, j) < 0 || live_start(s, j, i) < 0 ? -1 : 0;
 }
 
 /* The PEERS answer is computed by j when the DISCOVER arrives and learned by i at once (the
@@ -416,20 +489,28 @@ static int discover_arrives(pex_sim *s, const event *e)
         return 0;
     n = tb_peers_export(s->peers[e->j], names[e->i], out, MAXN + 1);
     for (size_t k = 0; k < n; k++)
-        if (tb_peers_learn(s->peers[e->i], &out[k], s->now, NULL) < 0)
+        if (tb_peers_learn(s->peers[e->i], &out[k], NULL) < 0)
             return -1;
     return 0;
 }
 
+static int fire(pex_sim *s, const event *e)
+{
+    switch (e->type) {
+    case EV_CONNECT_DONE:
+        return connect_done(s, e);
+    case EV_DISCOVER_ARRIVES:
+        return discover_arrives(s, e);
+    case EV_PONG_ARRIVES:
+        return pong_arrives(s, e);
+    }
+    return -1;
+}
+
+/* The node vanishes without a word: its peers must notice by missed pings. */
 static void kill_node(pex_sim *s, int k)
 {
     s->alive[k] = 0;
-    for (int j = 0; j < s->n; j++) {
-        if (!s->conn[k][j])
-            continue;
-        s->conn[k][j] = s->conn[j][k] = 0;
-        TB_CHECK_EQ(tb_peers_disconnected(s->peers[j], id_of(s, j, k), s->now), 0);
-    }
     tb_peers_free(s->peers[k]);
     s->peers[k] = NULL;
 }
@@ -452,13 +533,15 @@ static int pex_run(pex_sim *s, uint64_t until)
             for (size_t k = 0; k < n; k++)
                 if (do_action(s, i, &acts[k]) < 0)
                     return -1;
+            if (ping_peers(s, i, &wake[i]) < 0)
+                return -1;
         }
         for (int k = 0; k < EVMAX; k++) {
             event *e = &s->ev[k];
             if (!e->live || e->at > s->now)
                 continue;
             e->live = 0;
-            if ((e->type == EV_CONNECT_DONE ? connect_done(s, e) : discover_arrives(s, e)) < 0)
+            if (fire(s, e) < 0)
                 return -1;
             /* Tables changed: poll both sides again now. */
             wake[e->i] = wake[e->j] = s->now;
@@ -488,17 +571,22 @@ static int fully_connected(const pex_sim *s)
     return 1;
 }
 
-static int pex_init(pex_sim *s, int n, int star)
+static int pex_init(pex_sim *s, int n, int star, int client)
 {
     memset(s, 0, sizeof(*s));
     s->n = n;
     s->watch = -1;
+    if (client >= 0)
+        s->client[client] = 1;
     for (int i = 0; i < n; i++) {
         snprintf(s->addr[i], sizeof(s->addr[i]), "127.0.0.%d:4433", 10 + i);
+        s->clock_off[i] = (i * 37 % 11 - 5) * (int64_t)MS;
         s->cert[i][0] = 0x30;
         s->cert[i][1] = 2;
         s->cert[i][2] = 0xc0;
         s->cert[i][3] = (uint8_t)i;
+        if (s->client[i])
+            s->addr[i][0] = '\0';
     }
     /* One seed each: a chain (node i knows only node i−1) or everyone knows node 0. */
     for (int i = 0; i < n; i++)
@@ -529,10 +617,32 @@ static void check_tables(const pex_sim *s)
             TB_CHECK(v.verified);
             TB_CHECK_EQ(v.cert[3], j);
             TB_CHECK_STR(v.region, j % 2 ? "us" : "eu");
-            TB_CHECK(v.naddrs >= 1);
-            TB_CHECK_STR(v.addrs[0], s->addr[j]);
+            if (s->client[j]) {
+                TB_CHECK_EQ(v.naddrs, 0);
+            } else {
+                TB_CHECK(v.naddrs >= 1);
+                TB_CHECK_STR(v.addrs[0], s->addr[j]);
+            }
         }
     }
+}
+
+/* Symmetric 1 ms paths: the minimum-delay sample gives the exact offset and a 2 ms RTT. */
+static void check_offsets(pex_sim *s)
+{
+    int wrong = 0;
+    for (int i = 0; i < s->n; i++) {
+        for (int j = 0; j < s->n; j++) {
+            tb_live_estimate est;
+            if (i == j)
+                continue;
+            if (tb_live_get_estimate(&s->live[i][j], &est) < 0 || est.samples < 4 ||
+                est.offset_ns != s->clock_off[j] - s->clock_off[i] ||
+                est.rtt_ns != 2 * (int64_t)MS || tb_live_missed(&s->live[i][j]) > 1)
+                wrong++;
+        }
+    }
+    TB_CHECK_EQ(wrong, 0);
 }
 
 static void test_one_seed_learns_mesh(void)
@@ -542,7 +652,7 @@ static void test_one_seed_learns_mesh(void)
         for (size_t k = 0; k < 3; k++) {
             pex_sim *s = calloc(1, sizeof(*s));
             TB_REQUIRE(s);
-            TB_REQUIRE(pex_init(s, sizes[k], star) == 0);
+            TB_REQUIRE(pex_init(s, sizes[k], star, -1) == 0);
             /* Step 10 ms at a time to see when the mesh completes; it must within 2 s. */
             while (s->now < 2 * S && !fully_connected(s))
                 TB_REQUIRE(pex_run(s, s->now + 10 * MS) == 0);
@@ -550,25 +660,37 @@ static void test_one_seed_learns_mesh(void)
                    star ? "star" : "chain", (unsigned long long)(s->now / MS));
             TB_CHECK(fully_connected(s));
             check_tables(s);
+            /* A few seconds of pings later every pair knows its RTT and clock offset. */
+            TB_REQUIRE(pex_run(s, s->now + 5 * S) == 0);
+            check_offsets(s);
             pex_free(s);
             free(s);
         }
     }
 }
 
-/* Node 3 of 5 dies: the others see the disconnect, redial with growing, capped, jittered
- * delays (connect timeout + backoff between attempts), and reconnect once it is back. */
+/* Node 3 of 5 dies silently: the others notice by missed pings, redial it with growing, capped,
+ * jittered delays (connect timeout + backoff between attempts), and reconnect once it is
+ * back. */
 static void test_killed_node_redialled(void)
 {
     pex_sim *s = calloc(1, sizeof(*s));
     tb_peers_config cfg;
     TB_REQUIRE(s);
     tb_peers_config_default(&cfg, "x", 0);
-    TB_REQUIRE(pex_init(s, 5, 0) == 0);
+    TB_REQUIRE(pex_init(s, 5, 0, -1) == 0);
     TB_REQUIRE(pex_run(s, 2 * S) == 0);
     TB_REQUIRE(fully_connected(s));
     s->watch = 3;
     kill_node(s, 3);
+    /* Lost at the sixth ping without a pong (5 misses at 1 s intervals). */
+    TB_REQUIRE(pex_run(s, 2 * S + 7 * S) == 0);
+    for (int i = 0; i < 5; i++) {
+        if (i == 3)
+            continue;
+        TB_CHECK(s->lost_at[i] > 2 * S + 4 * S && s->lost_at[i] <= 2 * S + 6 * S);
+        TB_CHECK(!s->conn[i][3]);
+    }
     TB_REQUIRE(pex_run(s, 1200 * S) == 0);
     printf("killed n3: n0 redialled it %d times in 1200 s\n", s->ndials[0]);
     for (int i = 0; i < 5; i++) {
@@ -611,6 +733,32 @@ static void test_killed_node_redialled(void)
     free(s);
 }
 
+/* n4 runs in client mode (no listening address) with n0 as its seed: it learns and dials every
+ * other node, each of which knows it (and its certificate) with no address to dial back. */
+static void test_client_mode_node_joins(void)
+{
+    pex_sim *s = calloc(1, sizeof(*s));
+    TB_REQUIRE(s);
+    TB_REQUIRE(pex_init(s, 5, 1, 4) == 0);
+    TB_REQUIRE(pex_run(s, 2 * S) == 0);
+    TB_CHECK(fully_connected(s));
+    check_tables(s);
+    /* Every node knows n4 and its certificate with no address; most heard of it through
+     * PEERS (from n0) before n4 dialled them, which is how a non-listening node's certificate
+     * reaches the nodes it never connects to. */
+    for (int i = 0; i < 4; i++) {
+        uint32_t id;
+        tb_peer_view v;
+        TB_REQUIRE(tb_peers_find(s->peers[i], "n4", &id) == 0);
+        TB_REQUIRE(tb_peers_get(s->peers[i], id, &v) == 0);
+        TB_CHECK(v.verified);
+        TB_CHECK_EQ(v.state, TB_PEER_CONNECTED);
+        TB_CHECK_EQ(v.naddrs, 0);
+    }
+    pex_free(s);
+    free(s);
+}
+
 int main(void)
 {
     rng_state = 20261121;
@@ -619,5 +767,6 @@ int main(void)
     TB_RUN(test_tiny_cache_stays_bounded);
     TB_RUN(test_one_seed_learns_mesh);
     TB_RUN(test_killed_node_redialled);
+    TB_RUN(test_client_mode_node_joins);
     return TB_DONE();
 }

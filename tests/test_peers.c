@@ -80,6 +80,9 @@ static void test_addr_syntax(void)
             TB_CHECK(!bad[i]);
     /* Length is explicit: a NUL inside or a prefix is judged by the bytes given. */
     TB_CHECK(!tb_peers_addr_valid("a:9\0", 4));
+    /* Found by fuzz_peers_learn: inet_pton stopped at the NUL and accepted the rest. */
+    TB_CHECK(!tb_peers_addr_valid("[::1\0zz]:4433", 13));
+    TB_CHECK(!tb_peers_addr_valid("1.2.3.4\0:4433", 13));
     TB_CHECK(tb_peers_addr_valid("a:99999", 3));
     char big[300];
     memset(big, 'a', sizeof(big));
@@ -166,7 +169,7 @@ static void test_timeout_backoff_growth(void)
     TB_REQUIRE(t);
     i.addrs[1] = str("[::1]:4433");
     i.naddrs = 2;
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
     for (unsigned attempt = 0; attempt < 12; attempt++) {
         TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
         TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
@@ -218,32 +221,55 @@ static void test_learn_validation(void)
     static uint8_t big_cert[TB_PEERS_CERT_MAX + 1];
     TB_REQUIRE(t);
     i = info("Bad", "eu", "1.2.3.4:5");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "", "1.2.3.4:5");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "eu", "1.2.3.4");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i = info("ok", "eu", "1.2.3.4:5");
-    i.naddrs = 0;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
     i.naddrs = TB_PEERS_MAX_ADDRS + 1;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_TOO_BIG);
     i = info("ok", "eu", "1.2.3.4:5");
     big_cert[0] = 0x30;
     i.cert = big_cert;
     i.cert_len = sizeof(big_cert);
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_TOO_BIG);
     i.cert_len = 0;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     i.cert = cert_a + 1; /* not a DER SEQUENCE */
     i.cert_len = 3;
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_MALFORMED);
     TB_CHECK_EQ(tb_peers_count(t), 0);
     /* This node itself is ignored. */
     i = info("self", "eu", "1.2.3.4:5");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), 0);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
     TB_CHECK_EQ(id, 0);
     TB_CHECK_EQ(tb_peers_count(t), 0);
+    tb_peers_free(t);
+}
+
+/* A node that does not listen: known for its certificate, never dialled. */
+static void test_learn_without_address(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peer_info i = info("client", "eu", "1.2.3.4:5");
+    tb_peers_action acts[2];
+    tb_peer_view v;
+    uint64_t wake;
+    uint32_t id;
+    TB_REQUIRE(t);
+    i.naddrs = 0;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.naddrs, 0);
+    TB_CHECK_EQ(v.cert_len, sizeof(cert_a));
+    TB_CHECK_EQ(poll_at(t, 0, acts, 2, &wake), 0);
+    TB_CHECK_EQ(wake, UINT64_MAX);
+    /* It may be learned again later with an address: then it is dialled. */
+    i.naddrs = 1;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
+    TB_CHECK_EQ(poll_at(t, 0, acts, 2, &wake), 1);
+    TB_CHECK_STR(acts[0].addr, "1.2.3.4:5");
     tb_peers_free(t);
 }
 
@@ -254,7 +280,7 @@ static void test_learn_merge(void)
     tb_peer_view v;
     uint32_t id, id2;
     TB_REQUIRE(t);
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
     i = info("gamma", "zz", "10.0.0.2:4433");
     i.addrs[1] = str("10.0.0.1:4433");
     i.addrs[2] = str("10.0.0.3:4433");
@@ -262,7 +288,7 @@ static void test_learn_merge(void)
     i.naddrs = 4;
     i.cert = cert_b;
     i.cert_len = sizeof(cert_b);
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id2) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id2) == 0);
     TB_CHECK_EQ(id, id2);
     TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
     /* Addresses merge up to the cap, the first region and certificate stay. */
@@ -286,7 +312,7 @@ static void test_learned_name_mismatch(void)
     uint64_t wake;
     uint32_t id, got;
     TB_REQUIRE(t);
-    TB_REQUIRE(tb_peers_learn(t, &i, 0, &id) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
     TB_REQUIRE(poll_at(t, 0, acts, 2, &wake) == 1);
     TB_CHECK_EQ(tb_peers_connected(t, id, "mallory", "eu", cert_b, sizeof(cert_b), 5, &got),
                 TB_ERR_VERIFY);
@@ -371,14 +397,14 @@ static void test_export(void)
     n = tb_peers_export(t, NULL, out, 8);
     TB_CHECK_EQ(n, 0);
     TB_REQUIRE(tb_peers_set_self(t, &self) == 0);
-    TB_REQUIRE(tb_peers_learn(t, &learned, 0, &a) == 0);
+    TB_REQUIRE(tb_peers_learn(t, &learned, &a) == 0);
     TB_REQUIRE(tb_peers_add_seed(t, "127.0.0.14:4433", &seed) == 0);
     TB_REQUIRE(poll_at(t, 0, acts, 4, &wake) == 2);
     TB_REQUIRE(tb_peers_connected(t, seed, "eta", "us", cert_b, sizeof(cert_b), 1, &b) == 0);
     TB_REQUIRE(tb_peers_inbound(t, "theta", "ap", cert_a, sizeof(cert_a), 1, &b) == 0);
-    /* self, then eta; not the unverified entry, not theta (no address known). */
+    /* self, eta, theta (verified, no address known); not the unverified entry. */
     n = tb_peers_export(t, NULL, out, 8);
-    TB_REQUIRE(n == 2);
+    TB_REQUIRE(n == 3);
     TB_CHECK_EQ(out[0].name.len, 4);
     TB_CHECK_MEM(out[0].name.p, "self", 4);
     TB_CHECK_EQ(out[1].name.len, 3);
@@ -387,8 +413,10 @@ static void test_export(void)
     TB_CHECK_MEM(out[1].addrs[0].p, "127.0.0.14:4433", 15);
     TB_CHECK_EQ(out[1].cert_len, sizeof(cert_b));
     TB_CHECK_EQ(out[1].cert[1], cert_b[1]);
+    TB_CHECK_EQ(out[2].naddrs, 0);
+    TB_CHECK_MEM(out[2].name.p, "theta", 5);
     /* Not back to the requester, and never more than asked for. */
-    TB_CHECK_EQ(tb_peers_export(t, "eta", out, 8), 1);
+    TB_CHECK_EQ(tb_peers_export(t, "eta", out, 8), 2);
     TB_CHECK_EQ(tb_peers_export(t, NULL, out, 1), 1);
     /* set_self refuses another node's name. */
     self = info("other", "eu", "127.0.0.10:4433");
@@ -408,10 +436,10 @@ static void test_caps_and_eviction(void)
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof(name), "junk%d", k);
         i = info(name, "eu", "10.0.0.1:1");
-        TB_REQUIRE(tb_peers_learn(t, &i, 0, &junk[k]) == 0);
+        TB_REQUIRE(tb_peers_learn(t, &i, &junk[k]) == 0);
     }
     i = info("fresh", "eu", "10.0.0.2:1");
-    TB_CHECK_EQ(tb_peers_learn(t, &i, 0, &id), TB_ERR_FULL);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_FULL);
     TB_CHECK_EQ(tb_peers_count(t), 3);
     /* A verified inbound peer displaces an unverified learned one. */
     TB_CHECK_EQ(tb_peers_inbound(t, "real", "eu", cert_a, sizeof(cert_a), 0, &id), 0);
@@ -425,7 +453,7 @@ static void test_caps_and_eviction(void)
                 TB_CHECK_EQ(tb_peers_dial_failed(t, acts[a].id, now), 0);
         now += 61 * S;
     }
-    TB_CHECK_EQ(tb_peers_learn(t, &i, now, &id), 0);
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
     TB_CHECK_EQ(tb_peers_find(t, "fresh", &id), 0);
     TB_CHECK_EQ(tb_peers_find(t, "real", &id), 0);
     TB_CHECK_EQ(tb_peers_count(t), 3);
@@ -470,6 +498,15 @@ static void test_max_connecting_and_small_out(void)
     tb_peers_free(t);
 }
 
+static void test_keep_dialled(void)
+{
+    /* Both ends must pick the same connection. */
+    TB_CHECK_EQ(tb_peers_keep_dialled("alpha", "beta"), 1);
+    TB_CHECK_EQ(tb_peers_keep_dialled("beta", "alpha"), 0);
+    TB_CHECK_EQ(tb_peers_keep_dialled("n1", "n10"), 1);
+    TB_CHECK_EQ(tb_peers_keep_dialled("n10", "n1"), 0);
+}
+
 static void test_bad_config(void)
 {
     tb_peers_config cfg;
@@ -494,6 +531,7 @@ int main(void)
     TB_RUN(test_timeout_backoff_growth);
     TB_RUN(test_jitter_deterministic);
     TB_RUN(test_learn_validation);
+    TB_RUN(test_learn_without_address);
     TB_RUN(test_learn_merge);
     TB_RUN(test_learned_name_mismatch);
     TB_RUN(test_seed_merges_into_inbound);
@@ -501,6 +539,7 @@ int main(void)
     TB_RUN(test_export);
     TB_RUN(test_caps_and_eviction);
     TB_RUN(test_max_connecting_and_small_out);
+    TB_RUN(test_keep_dialled);
     TB_RUN(test_bad_config);
     return TB_DONE();
 }

@@ -123,6 +123,7 @@ typedef struct node {
     tb_log log;
     char name[32];
     int connected, closed, refused, shutdown_done;
+    int live;           /* connected and not yet closed */
     tb_quic_conn *conn; /* last connected */
     tb_quic_peer peer;  /* last connected peer */
     tb_quic_close_info last_close;
@@ -148,6 +149,7 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
 {
     node *n = arg;
     n->connected++;
+    n->live++;
     n->conn = c;
     n->peer = *peer;
 }
@@ -157,6 +159,7 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
 {
     node *n = arg;
     n->closed++;
+    n->live -= info->was_connected;
     n->last_close = *info;
     if (n->conn == c)
         n->conn = NULL;
@@ -249,6 +252,16 @@ static void addr_of(node *n, char *buf, size_t len)
         tb_quic_addr_format((struct sockaddr *)&sa, buf, len);
 }
 
+/* Starts a and b and has b dial a, expecting the name `expected`; addr gets a's address. */
+static int pair_dial(node *a, const opts *oa, node *b, const opts *ob, const char *expected,
+                     char *addr)
+{
+    if (node_start(a, oa) != TB_OK || node_start(b, ob) != TB_OK)
+        return TB_ERR_STATE;
+    addr_of(a, addr, TB_QUIC_ADDRSTR_MAX);
+    return tb_quic_dial(b->ep, addr, expected, NULL);
+}
+
 static int expired_flag;
 static void on_deadline(struct ev_loop *l, ev_timer *w, int revents)
 {
@@ -309,11 +322,8 @@ static void connect_pair(const char *la, const char *lb, int retry)
     node a, b;
     opts oa = {.listen = la, .cert = "alpha", .retry = retry};
     opts ob = {.listen = lb, .cert = "bravo", .retry = retry};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
     WAIT(a.connected == 1 && b.connected == 1, 10);
     TB_CHECK_STR(b.peer.name, "alpha");
     TB_CHECK_STR(b.peer.region, "eu");
@@ -362,11 +372,8 @@ static void refused_client(const char *cert, const char *ca, tb_quic_refusal wan
                .ca = ca,
                .name = "client",
                .mode = TB_QUIC_MODE_CLIENT};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &c, &oc, "alpha", addr) == TB_OK);
     WAIT(a.refused == 1 && c.closed == 1, 10);
     TB_CHECK_EQ(a.last_refusal, want);
     TB_CHECK_EQ(tb_quic_endpoint_stats(a.ep)->refused[want], 1);
@@ -408,11 +415,8 @@ static void refused_server(const char *server_cert, const char *expected, tb_qui
     node a, b;
     opts oa = {.listen = "127.0.0.15:0", .cert = server_cert, .name = "srv"};
     opts ob = {.listen = "127.0.0.16:0", .cert = "bravo"};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, expected, NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, expected, addr) == TB_OK);
     WAIT(b.refused == 1 && a.closed == 1, 10);
     TB_CHECK_EQ(b.last_refusal, want);
     TB_CHECK_EQ(tb_quic_endpoint_stats(b.ep)->refused[want], 1);
@@ -462,11 +466,8 @@ static void test_gtlsclient_refused(void)
     node a, b;
     opts oa = {.listen = "127.0.0.17:0", .cert = "alpha", .retry = 0};
     opts ob = {.listen = "127.0.0.18:0", .cert = "bravo"};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
     WAIT(a.connected == 1 && b.connected == 1, 10);
 
     char out[256];
@@ -529,8 +530,8 @@ static void test_simultaneous_dial(void)
     TB_CHECK_EQ(tb_quic_conn_peer(ca)->dialled, 1);
     TB_CHECK_EQ(tb_quic_conn_peer(cb)->dialled, 0);
     /* Exactly one live connection on each side. */
-    TB_CHECK_EQ(a.connected - (a.last_close.was_connected ? a.closed : 0), 1);
-    TB_CHECK_EQ(b.connected - (b.last_close.was_connected ? b.closed : 0), 1);
+    TB_CHECK_EQ(a.live, 1);
+    TB_CHECK_EQ(b.live, 1);
     TB_CHECK_EQ(a.last_close.reason, TB_QUIC_CLOSED_DUPLICATE);
     TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_DUPLICATE);
     exchange(&a, &b);
@@ -544,11 +545,8 @@ static void test_oversized_message_dropped(void)
     node a, b;
     opts oa = {.listen = "127.0.0.21:0", .cert = "alpha", .max_msg = 1000};
     opts ob = {.listen = "127.0.0.22:0", .cert = "bravo", .max_msg = 100000};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
     WAIT(a.connected == 1 && b.connected == 1, 10);
     static uint8_t big[50000];
     memset(big, 0xab, sizeof(big));
@@ -572,11 +570,8 @@ static void test_migration(void)
     node a, b;
     opts oa = {.listen = "127.0.0.23:0", .cert = "alpha"};
     opts ob = {.listen = "127.0.0.24:0", .cert = "bravo", .mode = TB_QUIC_MODE_CLIENT};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX], before[TB_QUIC_ADDRSTR_MAX], after[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
     WAIT(a.connected == 1 && b.connected == 1, 10);
     tb_quic_conn *ca = tb_quic_find_peer(a.ep, "bravo");
     TB_REQUIRE(ca);
@@ -605,11 +600,8 @@ static void test_stateless_reset(void)
     node a, b;
     opts oa = {.listen = "127.0.0.25:0", .cert = "alpha", .secret = secret};
     opts ob = {.listen = "127.0.0.26:0", .cert = "bravo"};
-    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
-    TB_REQUIRE(node_start(&b, &ob) == TB_OK);
     char addr[TB_QUIC_ADDRSTR_MAX];
-    addr_of(&a, addr, sizeof(addr));
-    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
     WAIT(a.connected == 1 && b.connected == 1, 10);
     node_stop(&a); /* a crash: no CONNECTION_CLOSE */
     opts oa2 = {.listen = addr, .cert = "alpha", .secret = secret};
@@ -695,10 +687,41 @@ static void test_bad_config(void)
     TB_CHECK_EQ(tb_quic_addr_parse("::1:443", &ss, &sl), TB_ERR_INVAL);
     TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:65536", &ss, &sl), TB_ERR_INVAL);
     TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4: 80", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:-0", &ss, &sl), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_addr_parse("1.2.3.4:80", &ss, &sl), TB_OK);
+    TB_CHECK_EQ(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
 }
 
-int main(void)
+/* Certificates from tbcert itself (Ed25519 and P-256) work for both ends. */
+static const char *tbcert_path;
+static void test_tbcert_certificates(void)
 {
+    TB_REQUIRE(tbcert_path);
+    TB_REQUIRE(run("cd %s && %s init-ca --dir tbca --name testmesh >/dev/null && "
+                   "%s issue --ca tbca --name golf --region eu --out golf >/dev/null && "
+                   "%s issue --ca tbca --name hotel --region us --key-type p256 --out hotel "
+                   ">/dev/null && cp golf/node.crt golf.pem && cp golf/node.key golf.key && "
+                   "cp hotel/node.crt hotel.pem && cp hotel/node.key hotel.key && "
+                   "cp tbca/ca.crt tbca.pem",
+                   dir, tbcert_path, tbcert_path, tbcert_path) == 0);
+    node a, b;
+    opts oa = {.listen = "127.0.0.33:0", .cert = "golf", .ca = "tbca"};
+    opts ob = {.listen = "127.0.0.34:0", .cert = "hotel", .ca = "tbca"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "golf", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    TB_CHECK_STR(a.peer.name, "hotel");
+    TB_CHECK_STR(a.peer.region, "us");
+    TB_CHECK_STR(b.peer.name, "golf");
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+int main(int argc, char **argv)
+{
+    tbcert_path = argc > 1 ? argv[1] : NULL;
     signal(SIGPIPE, SIG_IGN);
     loop = ev_loop_new(EVFLAG_AUTO);
     if (!loop || make_certs() != 0) {
@@ -721,6 +744,7 @@ int main(void)
     TB_RUN(test_stateless_reset);
     TB_RUN(test_idle_timeout_and_keep_alive);
     TB_RUN(test_connect_timeout);
+    TB_RUN(test_tbcert_certificates);
     ev_loop_destroy(loop);
     cleanup();
     return TB_DONE();
