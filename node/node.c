@@ -498,7 +498,7 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
     for (size_t i = 0; i < pm->n_peers; i++) {
         tb_peer_info info;
         from_wire_peer(&pm->peers[i], &info);
-        int rc = tb_peers_learn(n->peers, &info, mono(n), NULL);
+        int rc = tb_peers_learn(n->peers, &info, NULL);
         if (rc == TB_OK)
             learned++;
         else
@@ -725,11 +725,8 @@ static void on_shutdown(void *arg)
 static int set_self(tb_node *n)
 {
     tb_hostport hp = n->cfg->listen;
-    if (n->cfg->mode == TB_NODE_CLIENT) {
-        /* Nobody can dial a client: it never enters others' peer tables, only their links. */
-        snprintf(n->self_addr, sizeof(n->self_addr), "(client)");
-        return TB_OK;
-    }
+    /* Nobody dials a client: it tells its certificate and no address. */
+    size_t naddrs = n->cfg->mode == TB_NODE_CLIENT ? 0 : 1;
     if (n->ep && hp.port == 0)
         hp.port = tb_node_port(n);
     if (!strcmp(hp.host, "0.0.0.0") || !strcmp(hp.host, "::")) {
@@ -742,7 +739,9 @@ static int set_self(tb_node *n)
     self.name = (tb_peers_str){n->self.name, strlen(n->self.name)};
     self.region = (tb_peers_str){n->self.region, strlen(n->self.region)};
     self.addrs[0] = (tb_peers_str){n->self_addr, strlen(n->self_addr)};
-    self.naddrs = 1;
+    self.naddrs = naddrs;
+    if (!naddrs)
+        snprintf(n->self_addr, sizeof(n->self_addr), "(client: no address)");
     self.cert = n->self_der;
     self.cert_len = n->self_der_len;
     int rc = tb_peers_set_self(n->peers, &self);
