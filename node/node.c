@@ -1005,6 +1005,23 @@ size_t tb_node_peers(const tb_node *n, tb_node_peer_status *out, size_t max)
     return k;
 }
 
+void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->msgs_bad = n->st.msgs_bad;
+    out->dgrams_bad = n->st.dgrams_bad;
+    out->pongs_bad = n->st.pongs_bad;
+    out->oversized = tb_quic_endpoint_stats(n->ep)->msgs_dropped_oversized;
+    out->messages_delivered = n->st.messages_delivered;
+    out->pings_sent = n->st.pings_sent;
+    out->pongs_received = n->st.pongs_received;
+    tb_bc_stats bs;
+    tb_bc_get_stats(n->bc, &bs);
+    out->bcast_delivered = bs.delivered;
+    out->bcast_duplicates = bs.duplicates;
+    out->bcast_forwarded = bs.forwarded;
+}
+
 size_t tb_node_connected_count(const tb_node *n)
 {
     size_t k = 0;
@@ -1033,17 +1050,18 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
         tb_control_printf(b, "bcast %s %llu %s\n", r->origin, (unsigned long long)r->id,
                           r->text[0] ? r->text : "-");
     }
-    tb_bc_stats bs;
-    tb_bc_get_stats(n->bc, &bs);
+    tb_node_stats st;
+    tb_node_get_stats(n, &st);
     tb_control_printf(b,
                       "stats bcast_delivered=%llu bcast_dup=%llu bcast_forwarded=%llu "
-                      "msgs_bad=%llu dgrams_bad=%llu pings_sent=%llu pongs_received=%llu "
-                      "pongs_bad=%llu messages_delivered=%llu\n",
-                      (unsigned long long)bs.delivered, (unsigned long long)bs.duplicates,
-                      (unsigned long long)bs.forwarded, (unsigned long long)n->st.msgs_bad,
-                      (unsigned long long)n->st.dgrams_bad, (unsigned long long)n->st.pings_sent,
-                      (unsigned long long)n->st.pongs_received, (unsigned long long)n->st.pongs_bad,
-                      (unsigned long long)n->st.messages_delivered);
+                      "msgs_bad=%llu oversized=%llu dgrams_bad=%llu pings_sent=%llu "
+                      "pongs_received=%llu pongs_bad=%llu messages_delivered=%llu\n",
+                      (unsigned long long)st.bcast_delivered,
+                      (unsigned long long)st.bcast_duplicates,
+                      (unsigned long long)st.bcast_forwarded, (unsigned long long)st.msgs_bad,
+                      (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
+                      (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
+                      (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
 }
 
 static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)

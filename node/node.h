@@ -71,6 +71,18 @@ typedef struct tb_node_peer_status {
 size_t tb_node_peers(const tb_node *n, tb_node_peer_status *out, size_t max);
 size_t tb_node_connected_count(const tb_node *n);
 
+/* Counters of what was dropped and delivered, for operators and tests. */
+typedef struct tb_node_stats {
+    uint64_t msgs_bad;   /* stream messages dropped: undecodable, wrong type, misaddressed */
+    uint64_t dgrams_bad; /* datagrams dropped: undecodable or not PING/PONG */
+    uint64_t pongs_bad;  /* PONGs matching no PING or with absurd timestamps */
+    uint64_t oversized;  /* messages over max_message_size, dropped by the endpoint */
+    uint64_t messages_delivered, pings_sent, pongs_received;
+    uint64_t bcast_delivered, bcast_duplicates, bcast_forwarded;
+} tb_node_stats;
+
+void tb_node_get_stats(const tb_node *n, tb_node_stats *out);
+
 /* The answer to a control request line: "status", "status json", "broadcast TEXT". */
 void tb_node_control(void *node, const char *line, tb_control_buf *out);
 
