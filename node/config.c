@@ -132,13 +132,36 @@ static int set_addr(tb_hostport *out, const char *v, int flags, const origin *o,
     return TB_OK;
 }
 
+/* The same rule as the certificate profile (adr/0004): 1..63 of a-z, 0-9, '-' (not first). */
+static int name_ok(const char *v, size_t n)
+{
+    if (n == 0 || n > TB_NODE_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0)))
+            return 0;
+    }
+    return 1;
+}
+
+/* "host:port" or "name@host:port": a named seed must present that name in its certificate. */
 static int add_peer(tb_node_config *cfg, const char *v, const origin *o, char *err, size_t el)
 {
     if (cfg->npeers >= TB_NODE_MAX_SEEDS)
         return errf(err, el, o, "peers", "more than %d seed peers", TB_NODE_MAX_SEEDS);
+    const char *at = strchr(v, '@');
+    size_t nlen = at ? (size_t)(at - v) : 0;
+    if (at && !name_ok(v, nlen))
+        return errf(err, el, o, "peers",
+                    "'%.80s': the name before '@' is not 1 to %d of a-z, "
+                    "0-9 and '-'",
+                    v, TB_NODE_NAME_MAX);
     tb_hostport hp;
-    if (set_addr(&hp, v, TB_ADDR_PORT_REQUIRED, o, "peers", err, el) != TB_OK)
+    if (set_addr(&hp, at ? at + 1 : v, TB_ADDR_PORT_REQUIRED, o, "peers", err, el) != TB_OK)
         return TB_ERR_INVAL;
+    memcpy(cfg->peer_names[cfg->npeers], v, nlen);
+    cfg->peer_names[cfg->npeers][nlen] = '\0';
     cfg->peers[cfg->npeers++] = hp;
     return TB_OK;
 }
@@ -165,18 +188,15 @@ static int set_log_level(tb_node_config *cfg, const char *v, const origin *o, ch
     return TB_OK;
 }
 
-/* The same rule as the certificate profile (adr/0004): the name must be the certificate's. */
+/* The name in the certificate, when given: tb_node_new checks they agree. */
 static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *err, size_t el)
 {
     size_t n = strlen(v);
     if (n == 0 || n > TB_NODE_NAME_MAX)
         return errf(err, el, o, "name", "must be 1 to %d characters", TB_NODE_NAME_MAX);
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0)))
-            return errf(err, el, o, "name",
-                        "'%.64s': only a-z, 0-9 and '-' (not first) are allowed", v);
-    }
+    if (!name_ok(v, n))
+        return errf(err, el, o, "name", "'%.64s': only a-z, 0-9 and '-' (not first) are allowed",
+                    v);
     memcpy(cfg->name, v, n + 1);
     return TB_OK;
 }
@@ -211,7 +231,7 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
         return errf(err, el, o, "peers", "must be a list of \"host:port\" strings, not %s",
                     type_name(type));
-    cfg->npeers = 0; /* the file replaces the defaults; --peer flags add to the file */
+    cfg->npeers = 0; /* the file's list replaces the defaults (none) */
     int n = config_setting_length(s);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
@@ -574,7 +594,8 @@ void tb_node_config_usage(FILE *out)
             "; use [::]:4433\n"
             "                    for IPv6; port 0 picks a free port)\n"
             "  --peer A:P        a seed peer to dial; repeatable; host names allowed, IPv6 as\n"
-            "                    [::1]:4433. Replaces the config file's peers.\n"
+            "                    [::1]:4433; NAME@A:P also requires that node name in its\n"
+            "                    certificate. Replaces the config file's peers.\n"
             "  --cert F, --key F, --ca F\n"
             "                    this node's certificate and key and the mesh CA certificate\n"
             "                    (written by tbcert); all three or none\n"

@@ -36,7 +36,8 @@ typedef struct tb_node_config {
     tb_hostport listen;
     size_t npeers;
     tb_hostport peers[TB_NODE_MAX_SEEDS]; /* seeds; names resolved at dial time */
-    char cert[TB_NODE_PATH_MAX];          /* "" when not given */
+    char peer_names[TB_NODE_MAX_SEEDS][TB_NODE_NAME_MAX + 1]; /* "name@": expected; "" = any */
+    char cert[TB_NODE_PATH_MAX];                              /* "" when not given */
     char key[TB_NODE_PATH_MAX];
     char ca[TB_NODE_PATH_MAX];
     char state_dir[TB_NODE_PATH_MAX];

@@ -213,6 +213,18 @@ static int resolve(const tb_node *n, const char *addr, struct addrinfo **res, co
     return TB_OK;
 }
 
+/* The name a seed was given in the config ("name@host:port"), or NULL. */
+static const char *seed_name(const tb_node *n, const char *addr)
+{
+    for (size_t i = 0; i < n->cfg->npeers; i++) {
+        char a[TB_PEERS_ADDR_MAX + 1];
+        tb_addr_format(&n->cfg->peers[i], a, sizeof(a));
+        if (n->cfg->peer_names[i][0] && strcmp(a, addr) == 0)
+            return n->cfg->peer_names[i];
+    }
+    return NULL;
+}
+
 static void do_dial(tb_node *n, uint32_t id, const char *addr)
 {
     tb_peer_view v;
@@ -222,8 +234,9 @@ static void do_dial(tb_node *n, uint32_t id, const char *addr)
     int rc = tb_peers_get(n->peers, id, &v);
     if (rc == TB_OK)
         rc = resolve(n, addr, &res, &why);
+    const char *expect = rc == TB_OK && v.name[0] ? v.name : seed_name(n, addr);
     if (rc == TB_OK) {
-        rc = tb_quic_dial_sa(n->ep, res->ai_addr, res->ai_addrlen, v.name[0] ? v.name : NULL, &c);
+        rc = tb_quic_dial_sa(n->ep, res->ai_addr, res->ai_addrlen, expect, &c);
         why = tb_strerror(rc);
     }
     if (res)
@@ -240,7 +253,7 @@ static void do_dial(tb_node *n, uint32_t id, const char *addr)
         return;
     }
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    tb_log_debug(n->log, "dialling %s%s%s", addr, v.name[0] ? " as " : "", v.name);
+    tb_log_debug(n->log, "dialling %s%s%s", addr, expect ? " as " : "", expect ? expect : "");
 }
 
 static void do_action(tb_node *n, const tb_peers_action *a)

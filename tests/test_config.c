@@ -74,6 +74,7 @@ static void test_example_file(void)
     TB_CHECK_EQ(cfg.peers[1].port, 4434);
     TB_CHECK_EQ(cfg.peers[2].kind, TB_ADDR_NAME);
     TB_CHECK_STR(cfg.peers[2].host, "node-b.example.net");
+    TB_CHECK_STR(cfg.peer_names[2], "node-b");
     /* Relative paths are anchored at the file's directory. */
     TB_CHECK_STR(cfg.cert, TB_SOURCE_DIR "/node/certs/node.crt");
     TB_CHECK_STR(cfg.key, TB_SOURCE_DIR "/node/certs/node.key");
@@ -87,7 +88,7 @@ static void test_every_key(void)
 {
     int rc = load("mode = \"client\";\n"
                   "listen = \"[::1]:0\";\n"
-                  "peers = [ \"a.example:1\", \"10.0.0.1:2\" ];\n"
+                  "peers = [ \"a.example:1\", \"node-b@10.0.0.1:2\" ];\n"
                   "cert = \"/c\"; key = \"k\"; ca = \"/x/ca\";\n"
                   "state_dir = \"/tmp/st\";\n"
                   "log_level = \"debug\";\n"
@@ -107,6 +108,8 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.listen.port, 0);
     TB_CHECK_EQ(cfg.npeers, 2);
     TB_CHECK_STR(cfg.peers[1].host, "10.0.0.1");
+    TB_CHECK_STR(cfg.peer_names[0], "");
+    TB_CHECK_STR(cfg.peer_names[1], "node-b"); /* must be node-b's certificate */
     TB_CHECK_STR(cfg.cert, "/c");
     TB_CHECK_STR(cfg.key, "k"); /* from a string: kept as written */
     TB_CHECK_STR(cfg.state_dir, "/tmp/st");
@@ -136,6 +139,12 @@ static void test_errors_name_file_line_key(void)
                              "not a string"},
         {"peers = (\n \"a:1\",\n \"b:0\" );",
          "t.conf:3: key 'peers': 'b:0': port is not a number from 1 to 65535"},
+        {"peers = ( \"Node@a:1\" );", "t.conf:1: key 'peers': 'Node@a:1': the name before '@' "
+                                      "is not 1 to 63 of a-z, 0-9 and '-'"},
+        {"peers = ( \"@a:1\" );", "t.conf:1: key 'peers': '@a:1': the name before '@' is not 1 "
+                                  "to 63 of a-z, 0-9 and '-'"},
+        {"peers = ( \"n@a\" );",
+         "t.conf:1: key 'peers': 'a': missing ':PORT' (as in 127.0.0.1:4433)"},
         {"peers = ( \"a:1\", 5 );",
          "t.conf:1: key 'peers': element 2 is an integer, not a \"host:port\" string"},
         {"cert = \"\";", "t.conf:1: key 'cert': empty path"},

@@ -108,7 +108,7 @@ if [ "$mesh" = 1 ]; then
   peerpid=$!
   pids+=("$peerpid")
   "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
-    --peer 127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
+    --peer cli2@127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
@@ -118,6 +118,16 @@ if [ "$mesh" = 1 ]; then
   wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
     fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
   [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
+
+  # A seed named in the config must present that name: another one is refused with the reason.
+  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s3" --log-level debug \
+    --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer is "cli2", expected "wrong"\)' ||
+    fail "no name-mismatch refusal: $(grep -v debug "$work/wrong.log" | tail -3)"
+  "$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
+  stop_within_2s "refusing node" "$pid" INT
   stop_within_2s "peer" "$peerpid" INT
 fi
 
