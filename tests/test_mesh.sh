@@ -4,6 +4,8 @@
 #                                           pinged, broadcast reaches all (one seed)
 #   test_mesh.sh BIN_DIR restart            a killed node is noticed, and re-dialled by the
 #                                           others after it restarts without any seed
+#   test_mesh.sh BIN_DIR hostname           a seed given by host name ("localhost:PORT") is
+#                                           resolved at dial time and connects
 #   test_mesh.sh BIN_DIR probe              scripts/test-quic --peer against a running node:
 #                                           passes with a mesh certificate, fails with the
 #                                           reason for a foreign CA's certificate
@@ -17,7 +19,7 @@ case $case_ in
 mesh3) exec "$root/scripts/test-quic" --local 3 --port 4511 --timeout 40 ;;
 mesh5) exec "$root/scripts/test-quic" --local 5 --port 4521 --timeout 60 ;;
 ipv6) exec "$root/scripts/test-quic" --local 2 --ipv6 --port 4531 --timeout 40 ;;
-restart | probe) ;;
+restart | probe | hostname) ;;
 *) echo "unknown case $case_" >&2; exit 2 ;;
 esac
 
@@ -30,6 +32,7 @@ cleanup() {
 trap cleanup EXIT
 port=4541
 [ "$case_" = probe ] && port=4542
+[ "$case_" = hostname ] && port=4543
 addr() { echo "127.0.0.$((39 + $1)):$port"; }
 
 "$bin/tbcert" init-ca --dir "$work/ca" --name restart-test >/dev/null || exit 1
@@ -75,6 +78,17 @@ full_mesh() {
   done; done
 }
 node3_gone() { ! connected 1 3 && ! connected 2 3; }
+
+if [ "$case_" = hostname ]; then
+  # localhost is 127.0.0.1 on every Debian host; this test's own port keeps it apart.
+  sed -i "s/^listen = .*/listen = \"127.0.0.1:$port\";/" "$work/n1/tbnode.conf"
+  start 1
+  start 2 --peer "localhost:$port"
+  wait_for 20 "node2 reaches node1 through the name localhost" connected 2 1
+  wait_for 10 "node1 sees node2" connected 1 2
+  echo "all passed"
+  exit 0
+fi
 
 if [ "$case_" = probe ]; then
   start 1
