@@ -29,6 +29,9 @@
 #define MAX_STREAMS_UNI 128
 #define MAX_DATAGRAM_FRAME 65535
 #define READS_PER_WAKEUP 64
+/* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
+ * tag: an upper bound of what surrounds a datagram in its packet. */
+#define DGRAM_OVERHEAD 48
 
 typedef struct txmsg {
     struct txmsg *next;
@@ -67,7 +70,7 @@ struct tb_quic_conn {
     int has_odcid;
     tb_quic_peer peer;
     int server, confirmed, connected, closing, dead, in_ngtcp2, reset_received;
-    int close_requested, closed_reported, info_set;
+    int close_requested, closed_reported, report_pending, info_set;
     uint64_t close_code;
     tb_quic_close_info info;
     uint8_t close_pkt[PKT_MAX];
@@ -101,6 +104,7 @@ struct tb_quic_endpoint {
     int shutting_down, shutdown_pending;
     uint64_t rx_mono;
     int64_t rx_real;
+    uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
 };
 
@@ -272,8 +276,9 @@ static void report_closed(tb_quic_conn *c)
                 c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
                 c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
     c->connected = 0;
-    if (ep->cb.on_closed)
-        ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
+    /* Told from the loop, never from inside a call the caller made into this API. */
+    c->report_pending = 1;
+    schedule_reap(ep);
 }
 
 /* Forgets the connection without sending anything (idle, timeout, fatal). */
@@ -385,9 +390,17 @@ static void conn_free(tb_quic_conn *c)
 static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
     tb_quic_endpoint *ep = w->data;
+    /* A callback may close more connections: those are reported on the next round. */
+    for (tb_quic_conn *c = ep->conns; c; c = c->next) {
+        if (c->report_pending) {
+            c->report_pending = 0;
+            if (ep->cb.on_closed)
+                ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
+        }
+    }
     for (tb_quic_conn *c = ep->conns, *next; c; c = next) {
         next = c->next;
-        if (c->dead)
+        if (c->dead && !c->report_pending)
             conn_free(c);
     }
     if (ep->shutdown_pending) {
@@ -480,6 +493,9 @@ static void conn_write(tb_quic_conn *c)
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     uint64_t now = now_ns(c->ep);
+    /* No pacing (ngtcp2_conn_update_pkt_tx_time is never called, so ngtcp2 never holds a
+     * packet back): mesh traffic is small, and a time probe held back by a pacer would carry
+     * that wait into its RTT and offset. Congestion control still bounds what goes out. */
     for (int i = 0; i < 1024; i++) {
         txmsg *m = next_sendable(c);
         ngtcp2_vec v = {0};
@@ -782,6 +798,15 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
     return 0;
 }
 
+/* Data can arrive in the very packet that completes the handshake (a peer may coalesce its
+ * first 1-RTT packet with its Finished): judge and announce the peer first, so the data is not
+ * lost. conn_on_confirmed only defers what touches this connection's ngtcp2 state. */
+static void conn_confirm_early(tb_quic_conn *c)
+{
+    if (c->confirmed && !c->connected && !c->info_set && !c->closing && !c->dead)
+        conn_on_confirmed(c);
+}
+
 static rxmsg *rx_get(tb_quic_conn *c, int64_t id)
 {
     for (rxmsg *r = c->rx; r; r = r->next) {
@@ -810,7 +835,7 @@ static void rx_free(tb_quic_conn *c, int64_t id)
     }
 }
 
-static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, const char *why)
+static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, uint64_t code, const char *why)
 {
     char a[TB_QUIC_ADDRSTR_MAX];
     (*counter)++;
@@ -819,8 +844,8 @@ static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, const char *
     r->buf = NULL;
     tb_log_warn(c->ep->log, "quic: dropped message from %s %s: %s", c->peer.name, conn_addr(c, a),
                 why);
-    if (ngtcp2_conn_shutdown_stream_read(c->conn, r->id, TB_QUIC_STREAM_TOO_BIG) != 0)
-        r->dropped = 1;
+    /* STOP_SENDING: the sender stops, the connection stays. A stream already gone is fine. */
+    (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
 }
 
 /* Appends stream bytes to the message: a 4-byte big-endian length, then that many bytes. */
@@ -836,15 +861,18 @@ static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
                 return;
             r->want = tb_get_be32(r->hdr);
             if (r->want > c->ep->max_msg) {
-                rx_reject(c, r, &st->msgs_dropped_oversized, "message over max_message_size");
+                rx_reject(c, r, &st->msgs_dropped_oversized, TB_QUIC_STREAM_TOO_BIG,
+                          "message over max_message_size");
                 return;
             }
             if (r->want == 0) {
-                rx_reject(c, r, &st->msgs_dropped_malformed, "empty message");
+                rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                          "empty message");
                 return;
             }
         } else if (r->delivered || r->got == r->want) {
-            rx_reject(c, r, &st->msgs_dropped_malformed, "bytes after the announced length");
+            rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                      "bytes after the announced length");
             return;
         } else {
             size_t n = r->want - r->got < len ? r->want - r->got : len;
@@ -857,7 +885,8 @@ static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
                     cap = r->want;
                 uint8_t *nb = realloc(r->buf, cap);
                 if (!nb) {
-                    rx_reject(c, r, &st->msgs_dropped_malformed, "out of memory");
+                    rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_TOO_BIG,
+                              "out of memory");
                     return;
                 }
                 r->buf = nb;
@@ -873,6 +902,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
                                const uint8_t *data, size_t len, void *user_data, void *sud)
 {
     tb_quic_conn *c = user_data;
+    conn_confirm_early(c);
     ngtcp2_conn_extend_max_stream_offset(conn, id, len);
     ngtcp2_conn_extend_max_offset(conn, len);
     rxmsg *r = rx_get(c, id);
@@ -890,7 +920,8 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
         r->buf = NULL;
     }
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !r->delivered)
-        rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, "stream ended inside a message");
+        rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                  "stream ended inside a message");
     return 0;
 }
 
@@ -925,6 +956,7 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
 {
     tb_quic_conn *c = user_data;
     tb_quic_endpoint *ep = c->ep;
+    conn_confirm_early(c);
     ep->stats.dgrams_received++;
     if (c->connected && ep->cb.on_datagram)
         ep->cb.on_datagram(ep->cb.arg, c, data, len, ep->rx_mono, ep->rx_real);
@@ -1106,6 +1138,36 @@ static void send_stateless_reset(tb_quic_endpoint *ep, const uint8_t *dcid, size
     send_to(ep, src, srclen, buf, (size_t)n);
 }
 
+/* Tells a client of another QUIC version that we speak v1 only. Only for a datagram of at least
+ * 1200 bytes (RFC 9000 6.1), so the answer is never an amplification. */
+static void send_version_negotiation(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc,
+                                     size_t pktlen, const struct sockaddr *src, socklen_t srclen)
+{
+    if (!(ep->mode & TB_QUIC_MODE_SERVER) || pktlen < NGTCP2_MAX_UDP_PAYLOAD_SIZE) {
+        ep->stats.packets_dropped++;
+        return;
+    }
+    static const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+    uint8_t buf[PKT_MAX], rnd;
+    if (tb_quic_tls_random(&rnd, 1) != TB_OK)
+        return;
+    ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(
+        buf, sizeof(buf), rnd, vc->scid, vc->scidlen, vc->dcid, vc->dcidlen, versions, 1);
+    if (n > 0)
+        send_to(ep, src, srclen, buf, (size_t)n);
+}
+
+/* A client whose Retry token does not verify (forged, expired, another address) is told so. */
+static void send_invalid_token(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
+                               const struct sockaddr *src, socklen_t srclen)
+{
+    uint8_t buf[PKT_MAX];
+    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof(buf), hd->version, &hd->scid,
+                                                          &hd->dcid, NGTCP2_INVALID_TOKEN, NULL, 0);
+    if (n > 0)
+        send_to(ep, src, srclen, buf, (size_t)n);
+}
+
 static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
                            const struct sockaddr *src, socklen_t srclen, tb_quic_conn **out)
 {
@@ -1198,6 +1260,7 @@ static void on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc
                                              srclen, &hd.dcid, RETRY_TOKEN_TIMEOUT,
                                              now_ns(ep)) != 0) {
             ep->stats.retry_tokens_bad++;
+            send_invalid_token(ep, &hd, src, srclen);
             return;
         }
         podcid = &odcid;
@@ -1233,7 +1296,12 @@ static void on_packet(tb_quic_endpoint *ep, const uint8_t *pkt, size_t len,
                       const struct sockaddr *src, socklen_t srclen)
 {
     ngtcp2_version_cid vc;
-    if (len == 0 || ngtcp2_pkt_decode_version_cid(&vc, pkt, len, SCID_LEN) != 0) {
+    int rv = len ? ngtcp2_pkt_decode_version_cid(&vc, pkt, len, SCID_LEN) : -1;
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(ep, &vc, len, src, srclen);
+        return;
+    }
+    if (rv != 0) {
         ep->stats.packets_dropped++;
         return;
     }
@@ -1247,9 +1315,7 @@ static void on_packet(tb_quic_endpoint *ep, const uint8_t *pkt, size_t len,
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     tb_quic_endpoint *ep = w->data;
-    uint8_t *buf = malloc(RX_BUF);
-    if (!buf)
-        return;
+    uint8_t *buf = ep->rxbuf;
     for (int i = 0; i < READS_PER_WAKEUP; i++) {
         struct sockaddr_storage src;
         socklen_t srclen = sizeof(src);
@@ -1263,7 +1329,6 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         if (ep->fd != w->fd)
             break; /* rebound from a callback */
     }
-    free(buf);
 }
 
 /* ---------------------------------------------------------------- endpoint */
@@ -1510,26 +1575,25 @@ static int usable(const tb_quic_conn *c)
     return c && c->connected && !c->closing && !c->dead && !c->close_requested;
 }
 
-int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
+/* Queues bytes for a new stream: the frame header (when framed) then data. */
+static int queue_stream(tb_quic_conn *c, int framed, const uint8_t *data, size_t len)
 {
     if (!usable(c))
         return TB_ERR_STATE;
-    if (len > c->ep->max_msg)
-        return TB_ERR_TOO_BIG;
-    if (len == 0)
-        return TB_ERR_INVAL;
     if (c->ntx >= MAX_TX_QUEUE)
         return TB_ERR_FULL;
-    txmsg *m = malloc(sizeof(*m) + 4 + len);
+    size_t hdr = framed ? 4 : 0;
+    txmsg *m = malloc(sizeof(*m) + hdr + len);
     if (!m)
         return TB_ERR_NOMEM;
     m->next = NULL;
     m->id = -1;
     m->blocked = 0;
-    m->len = 4 + len;
+    m->len = hdr + len;
     m->sent = 0;
-    tb_put_be32(m->data, (uint32_t)len);
-    memcpy(m->data + 4, msg, len);
+    if (framed)
+        tb_put_be32(m->data, (uint32_t)len);
+    memcpy(m->data + hdr, data, len);
     if (c->tx_tail)
         c->tx_tail->next = m;
     else
@@ -1540,6 +1604,22 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
     if (!c->in_ngtcp2)
         conn_write(c);
     return TB_OK;
+}
+
+int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
+{
+    if (c && len > c->ep->max_msg)
+        return TB_ERR_TOO_BIG;
+    if (len == 0)
+        return TB_ERR_INVAL;
+    return queue_stream(c, 1, msg, len);
+}
+
+int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > UINT32_MAX)
+        return TB_ERR_INVAL;
+    return queue_stream(c, 0, bytes, len);
 }
 
 int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
@@ -1553,7 +1633,8 @@ int tb_quic_send_datagram(tb_quic_conn *c, const uint8_t *data, size_t len)
 {
     if (!usable(c))
         return TB_ERR_STATE;
-    if (len > MAX_DATAGRAM_FRAME)
+    /* A datagram is never split: it must fit one packet with its headers and AEAD tag. */
+    if (len + DGRAM_OVERHEAD > ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn))
         return TB_ERR_TOO_BIG;
     if (!c->in_ngtcp2) {
         int rv = dgram_send_now(c, data, len);

@@ -5,8 +5,9 @@
  * nothing about what they mean (the mesh layer above does).
  *
  * Everything is driven by the libev loop given at creation; the log and clock are passed in, so
- * several endpoints can live in one process and one loop. Callbacks run from the loop. A callback
- * may call any function here, except tb_quic_endpoint_destroy.
+ * several endpoints can live in one process and one loop. Callbacks run from the loop, never
+ * from inside a call into this API. A callback may call any function here, except
+ * tb_quic_endpoint_destroy (allowed in on_shutdown only).
  *
  * Messages: one per unidirectional stream, framed as adr/0003 says (4-byte big-endian length
  * 1..max_message_size, the message, FIN). The endpoint writes and checks that frame itself:
@@ -88,8 +89,10 @@ enum {
     TB_QUIC_APP_USER_BASE = 16, /* codes from 16 up are the caller's (tb_quic_close) */
 };
 
-/* Stream reset code for a message over max_message_size. */
+/* STOP_SENDING codes for a dropped message: over max_message_size, or a frame that lies about
+ * its length (empty, bytes after it, FIN before its end). */
 #define TB_QUIC_STREAM_TOO_BIG 0x10
+#define TB_QUIC_STREAM_MALFORMED 0x11
 
 /* Who is at the other end: from the peer's verified certificate. */
 typedef struct tb_quic_peer {
@@ -127,7 +130,8 @@ typedef struct tb_quic_callbacks {
      * carrying it was taken from the socket. */
     void (*on_datagram)(void *arg, tb_quic_conn *c, const uint8_t *data, size_t len,
                         uint64_t rx_mono_ns, int64_t rx_real_ns);
-    /* tb_quic_endpoint_shutdown finished: every connection closed and its close flushed. */
+    /* tb_quic_endpoint_shutdown finished: every connection closed, its close on the wire and
+     * its on_closed delivered. The one callback that may destroy the endpoint. */
     void (*on_shutdown)(void *arg);
     void *arg;
 } tb_quic_callbacks;
@@ -207,6 +211,10 @@ void tb_quic_close(tb_quic_conn *c, uint64_t app_code);
 /* CONNECTION_CLOSE (TB_QUIC_APP_SHUTDOWN) to every connection, stops accepting, then
  * on_shutdown once the closes are on the wire. */
 void tb_quic_endpoint_shutdown(tb_quic_endpoint *ep);
+
+/* Test hook for the peer's frame checks: sends bytes as they are (no frame header added) on a
+ * new stream, then FIN. */
+TB_WUR int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len);
 
 /* Test hook for migration: moves the socket to a new ephemeral port on the same address, as
  * a NAT rebinding would; connections carry on over the new path. */

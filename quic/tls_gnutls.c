@@ -22,6 +22,7 @@
 
 struct tb_quic_tls_ctx {
     gnutls_certificate_credentials_t cred;
+    gnutls_priority_t priority; /* parsed once, shared by every session */
     const tb_log *log;
 };
 
@@ -85,6 +86,12 @@ int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file, const c
         tb_quic_tls_ctx_free(ctx);
         return TB_ERR_INVAL;
     }
+    rv = gnutls_priority_init(&ctx->priority, PRIORITY, NULL);
+    if (rv < 0) {
+        tb_log_error(log, "quic: TLS priority string rejected: %s", gnutls_strerror(rv));
+        tb_quic_tls_ctx_free(ctx);
+        return TB_ERR_CRYPTO;
+    }
     /* The mesh CA is the only trust anchor: the system store is never loaded. */
     rv = gnutls_certificate_set_x509_trust_file(ctx->cred, ca_file, GNUTLS_X509_FMT_PEM);
     if (rv <= 0) {
@@ -103,6 +110,8 @@ void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx)
         return;
     if (ctx->cred)
         gnutls_certificate_free_credentials(ctx->cred);
+    if (ctx->priority)
+        gnutls_priority_deinit(ctx->priority);
     free(ctx);
 }
 
@@ -215,7 +224,7 @@ static int alpn_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned
 static int session_setup(tb_quic_tls *t, tb_quic_tls_ctx *ctx)
 {
     gnutls_session_t s = t->session;
-    if (gnutls_priority_set_direct(s, PRIORITY, NULL) < 0)
+    if (gnutls_priority_set(s, ctx->priority) < 0)
         return TB_ERR_CRYPTO;
     int rv = t->server ? ngtcp2_crypto_gnutls_configure_server_session(s)
                        : ngtcp2_crypto_gnutls_configure_client_session(s);

@@ -123,7 +123,8 @@ typedef struct node {
     tb_log log;
     char name[32];
     int connected, closed, refused, shutdown_done;
-    int live;           /* connected and not yet closed */
+    int live; /* connected and not yet closed */
+    int destroy_on_shutdown;
     tb_quic_conn *conn; /* last connected */
     tb_quic_peer peer;  /* last connected peer */
     tb_quic_close_info last_close;
@@ -195,6 +196,10 @@ static void on_shutdown(void *arg)
 {
     node *n = arg;
     n->shutdown_done = 1;
+    if (n->destroy_on_shutdown) {
+        tb_quic_endpoint_destroy(n->ep);
+        n->ep = NULL;
+    }
 }
 
 typedef struct opts {
@@ -339,9 +344,14 @@ static void connect_pair(const char *la, const char *lb, int retry)
     exchange(&a, &b);
     exchange(&b, &a);
 
-    /* Clean stop: the peer sees our CONNECTION_CLOSE with the shutdown code. */
+    /* Clean stop: the peer sees our CONNECTION_CLOSE with the shutdown code; on_closed comes
+     * before on_shutdown, which may destroy the endpoint. */
+    a.destroy_on_shutdown = 1;
     tb_quic_endpoint_shutdown(a.ep);
+    TB_CHECK_EQ(a.closed, 0); /* reported from the loop, not from inside the call */
     WAIT(a.shutdown_done && b.closed == 1, 5);
+    TB_CHECK(a.ep == NULL);
+    TB_CHECK_EQ(a.closed, 1);
     TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_PEER);
     TB_CHECK_EQ(b.last_close.app, 1);
     TB_CHECK_EQ(b.last_close.code, TB_QUIC_APP_SHUTDOWN);
@@ -564,6 +574,172 @@ static void test_oversized_message_dropped(void)
     node_stop(&b);
 }
 
+/* Frames that lie about their length are dropped and counted; the connection stays. */
+static void test_malformed_frames_dropped(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.35:0", .cert = "alpha", .max_msg = 1000};
+    opts ob = {.listen = "127.0.0.36:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    tb_quic_conn *cb = tb_quic_find_peer(b.ep, "alpha");
+    TB_REQUIRE(cb);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    /* Bytes after the announced length. */
+    const uint8_t trailing[] = {0, 0, 0, 2, 'o', 'k', 'x'};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, trailing, sizeof(trailing)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 1, 5);
+    /* FIN before the announced length. */
+    const uint8_t short_body[] = {0, 0, 0, 9, 'a', 'b'};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, short_body, sizeof(short_body)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 2, 5);
+    /* An empty message, and a header cut short. */
+    const uint8_t empty[] = {0, 0, 0, 0};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, empty, sizeof(empty)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 3, 5);
+    const uint8_t cut[] = {0, 0};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, cut, sizeof(cut)), TB_OK);
+    WAIT(st->msgs_dropped_malformed == 4, 5);
+    /* A huge announced length is refused at its header, before any body arrives. */
+    const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 1};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, huge, sizeof(huge)), TB_OK);
+    WAIT(st->msgs_dropped_oversized == 1, 5);
+    TB_CHECK_EQ(a.msgs, 0);
+    /* A well-formed raw frame is a message like any other. */
+    const uint8_t good[] = {0, 0, 0, 2, 'o', 'k'};
+    TB_CHECK_EQ(tb_quic_send_stream_raw(cb, good, sizeof(good)), TB_OK);
+    WAIT(a.msgs == 1, 5);
+    TB_CHECK_EQ(a.msglen, 2);
+    TB_CHECK_EQ(a.closed + b.closed, 0);
+    exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* Runs the loop until the raw socket fd has a datagram (3 s at most); its length or -1. */
+static ssize_t recv_raw(int fd, uint8_t *buf, size_t len)
+{
+    ssize_t n;
+    ev_timer dl;
+    expired_flag = 0;
+    ev_timer_init(&dl, on_deadline, 3., 0.);
+    ev_timer_start(loop, &dl);
+    while ((n = recv(fd, buf, len, 0)) < 0 && !expired_flag)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &dl);
+    return n;
+}
+
+/* A long-header packet of an unknown version, as a client of another QUIC version sends it:
+ * a server answers with Version Negotiation listing v1; a short one gets nothing. */
+static void test_version_negotiation(void)
+{
+    node a;
+    opts oa = {.listen = "127.0.0.40:0", .cert = "alpha"};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    TB_REQUIRE(tb_quic_endpoint_local_addr(a.ep, &sa, &salen) == TB_OK);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    TB_REQUIRE(fd >= 0);
+    uint8_t pkt[1200] = {0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8, 1, 2, 3, 4, 5, 6, 7, 8, 4, 9, 9, 9, 9};
+    TB_CHECK(sendto(fd, pkt, 100, 0, (struct sockaddr *)&sa, salen) == 100);
+    TB_CHECK(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sa, salen) == sizeof(pkt));
+    uint8_t in[1500];
+    ssize_t n = recv_raw(fd, in, sizeof(in));
+    /* Version 0, our CIDs swapped back, then the supported version list: v1 only. */
+    TB_REQUIRE(n == 1 + 4 + 1 + 4 + 1 + 8 + 4);
+    TB_CHECK(in[0] & 0x80);
+    TB_CHECK_EQ(in[1] | in[2] | in[3] | in[4], 0);
+    TB_CHECK_EQ(in[5], 4);
+    TB_CHECK_MEM(in + 6, pkt + 15, 4);
+    TB_CHECK_EQ(in[10], 8);
+    TB_CHECK_MEM(in + 11, pkt + 6, 8);
+    TB_CHECK_EQ(in[19] << 24 | in[20] << 16 | in[21] << 8 | in[22], 1);
+    /* Only one answer: the 100-byte packet got none. */
+    settle(0.2);
+    TB_CHECK(recv(fd, in, sizeof(in), 0) < 0);
+    close(fd);
+    node_stop(&a);
+}
+
+/* An Initial carrying a forged Retry token is refused with INVALID_TOKEN and counted. */
+static void test_forged_retry_token(void)
+{
+    node a;
+    opts oa = {.listen = "127.0.0.41:0", .cert = "alpha", .retry = 1};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    TB_REQUIRE(tb_quic_endpoint_local_addr(a.ep, &sa, &salen) == TB_OK);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    TB_REQUIRE(fd >= 0);
+    /* Initial v1: DCID 8, SCID 8, a 40-byte token with the Retry magic, length 1134. */
+    uint8_t pkt[1200] = {0xc3, 0, 0,  0,  1,  8,  1,  2,  3,  4,  5,  6,   7,
+                         8,    8, 11, 12, 13, 14, 15, 16, 17, 18, 40, 0xb6};
+    memset(pkt + 25, 0x77, 39);
+    pkt[64] = 0x44;
+    pkt[65] = 0x6e;
+    TB_CHECK(sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sa, salen) == sizeof(pkt));
+    WAIT(tb_quic_endpoint_stats(a.ep)->retry_tokens_bad == 1, 3);
+    uint8_t in[1500];
+    ssize_t n = recv_raw(fd, in, sizeof(in));
+    /* A long-header Initial v1 back to our SCID (the CONNECTION_CLOSE is encrypted). */
+    TB_REQUIRE(n > 23);
+    TB_CHECK_EQ(in[0] & 0xb0, 0x80);
+    TB_CHECK_EQ(in[1] | in[2] | in[3], 0);
+    TB_CHECK_EQ(in[4], 1);
+    TB_CHECK_EQ(in[5], 8);
+    TB_CHECK_MEM(in + 6, pkt + 15, 8);
+    TB_CHECK_EQ(a.connected + a.closed, 0);
+    TB_CHECK_EQ(tb_quic_endpoint_stats(a.ep)->accepted, 0);
+    close(fd);
+    node_stop(&a);
+}
+
+/* Modes and API misuse. */
+static void test_modes(void)
+{
+    node s, c, h;
+    uint64_t ms = 1000000;
+    opts os = {.listen = "127.0.0.37:0", .cert = "alpha", .mode = TB_QUIC_MODE_SERVER};
+    opts oc = {.listen = "127.0.0.38:0", .cert = "bravo", .mode = TB_QUIC_MODE_CLIENT};
+    opts oh = {.listen = "127.0.0.39:0", .cert = "charlie", .connect_timeout_ns = 500 * ms};
+    TB_REQUIRE(node_start(&s, &os) == TB_OK);
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    TB_REQUIRE(node_start(&h, &oh) == TB_OK);
+    char sa[TB_QUIC_ADDRSTR_MAX], ca[TB_QUIC_ADDRSTR_MAX];
+    addr_of(&s, sa, sizeof(sa));
+    addr_of(&c, ca, sizeof(ca));
+    /* A server does not dial; a client does not accept (the dial times out). */
+    TB_CHECK_EQ(tb_quic_dial(s.ep, ca, NULL, NULL), TB_ERR_STATE);
+    TB_CHECK_EQ(tb_quic_dial(h.ep, ca, "bravo", NULL), TB_OK);
+    WAIT(h.closed == 1, 5);
+    TB_CHECK_EQ(h.last_close.reason, TB_QUIC_CLOSED_CONNECT_TIMEOUT);
+    TB_CHECK_EQ(c.connected + c.closed, 0);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, "[::1]:1", NULL, NULL), TB_ERR_INVAL); /* other family */
+    TB_CHECK_EQ(tb_quic_dial(c.ep, "nonsense", NULL, NULL), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, sa, "alpha", NULL), TB_OK);
+    WAIT(s.connected == 1 && c.connected == 1, 10);
+    /* Nothing to send before a connection exists or to an unknown peer; datagrams too big for
+     * one packet are refused, not split. */
+    TB_CHECK_EQ(tb_quic_send_stream_to(c.ep, "nobody", (const uint8_t *)"x", 1), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_quic_send_stream_to(c.ep, "alpha", (const uint8_t *)"x", 0), TB_ERR_INVAL);
+    static uint8_t big[4000];
+    TB_CHECK_EQ(tb_quic_send_datagram_to(c.ep, "alpha", big, sizeof(big)), TB_ERR_TOO_BIG);
+    memset(big, 0x5a, 1100);
+    TB_CHECK_EQ(tb_quic_send_datagram_to(c.ep, "alpha", big, 1100), TB_OK);
+    WAIT(s.dgrams == 1, 5);
+    TB_CHECK_EQ(s.msglen, 1100);
+    TB_CHECK_MEM(s.msg, big, 1100);
+    exchange(&s, &c);
+    exchange(&c, &s);
+    node_stop(&s);
+    node_stop(&c);
+    node_stop(&h);
+}
+
 /* The client's source port changes (NAT rebinding): the server keeps the same connection. */
 static void test_migration(void)
 {
@@ -740,6 +916,10 @@ int main(int argc, char **argv)
     TB_RUN(test_gtlsclient_refused);
     TB_RUN(test_simultaneous_dial);
     TB_RUN(test_oversized_message_dropped);
+    TB_RUN(test_malformed_frames_dropped);
+    TB_RUN(test_modes);
+    TB_RUN(test_version_negotiation);
+    TB_RUN(test_forged_retry_token);
     TB_RUN(test_migration);
     TB_RUN(test_stateless_reset);
     TB_RUN(test_idle_timeout_and_keep_alive);

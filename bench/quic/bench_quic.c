@@ -1,13 +1,16 @@
 /* Connection-level numbers for tb_quic on loopback, reported, never gated:
  *  - mutual-TLS handshakes: sequential dial -> confirmed, with Retry off and on;
  *  - DATAGRAM echo round trip over a connection versus a plain UDP echo in the same loop.
- * Usage: bench_quic CERTDIR [N]   (CERTDIR holds ca.crt, a.crt/a.key, b.crt/b.key; run.sh makes
- * them with tbcert). */
+ * Usage: bench_quic CERTDIR [N]   (CERTDIR holds ca.crt and NAME.crt/NAME.key for a, b and
+ * p0..p31; run.sh makes them with tbcert). */
 #include <netinet/in.h>
+#include <signal.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -53,7 +56,7 @@ static void on_dgram(void *arg, tb_quic_conn *c, const uint8_t *d, size_t len, u
 static int start(side *s, const char *dir, const char *who, const char *listen, int retry)
 {
     memset(s, 0, sizeof(*s));
-    tb_log_init(&s->log, who, TB_LOG_ERROR);
+    tb_log_init(&s->log, who, getenv("TB_BENCH_LOG") ? TB_LOG_INFO : TB_LOG_ERROR);
     char cert[512], key[512], ca[512];
     snprintf(cert, sizeof(cert), "%s/%s.crt", dir, who);
     snprintf(key, sizeof(key), "%s/%s.key", dir, who);
@@ -226,6 +229,75 @@ static double udp_baseline(int n)
     return done == n ? p50 : -1;
 }
 
+/* field: "VmRSS" (all resident pages, library code included) or "RssAnon" (heap, stacks). */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1)
+            break;
+    }
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* The 32 peers live in a child process, so the parent's RSS delta is one node's endpoint with
+ * 32 confirmed connections. */
+static void peers_child(const char *dir, const struct sockaddr_storage *sa, socklen_t salen)
+{
+    enum { N = 32 };
+    static side c[N];
+    static char names[N][8];
+    loop = ev_loop_new(EVFLAG_AUTO);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "p%d", i);
+        if (start(&c[i], dir, names[i], "127.0.0.45:0", 0) ||
+            tb_quic_dial_sa(c[i].ep, (const struct sockaddr *)sa, salen, "a", NULL) != TB_OK)
+            _exit(1);
+    }
+    int never = 0;
+    run_until(&never, 1, 30); /* until the parent is done and kills us */
+    _exit(0);
+}
+
+static int memory_32(const char *dir)
+{
+    enum { N = 32 };
+    side a;
+    long rss0 = status_kb("VmRSS"), anon0 = status_kb("RssAnon");
+    size_t heap0 = mallinfo2().uordblks;
+    if (start(&a, dir, "a", "127.0.0.44:0", 1))
+        return -1;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (tb_quic_endpoint_local_addr(a.ep, &sa, &salen) != TB_OK)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        peers_child(dir, &sa, salen);
+    int ok = pid > 0 && run_until(&a.connected, N, 15);
+    if (ok) {
+        long rss = status_kb("VmRSS") - rss0, anon = status_kb("RssAnon") - anon0;
+        size_t heap = (mallinfo2().uordblks - heap0) / 1024;
+        printf("one endpoint, %d connected peers: process VmRSS %ld kB (+%ld kB, library code "
+               "included), anonymous +%ld kB, heap in use +%zu kB (%zu kB per connection)\n",
+               N, rss0 + rss, rss, anon, heap, heap / N);
+    } else {
+        fprintf(stderr, "bench_quic: %d of %d peers connected\n", a.connected, N);
+    }
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    tb_quic_endpoint_destroy(a.ep);
+    return ok ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -239,6 +311,9 @@ int main(int argc, char **argv)
     }
     loop = ev_loop_new(EVFLAG_AUTO);
     clk = tb_clock_system();
+    /* First, while the heap is fresh, so the RSS delta is what the connections take. */
+    if (memory_32(argv[1]) != 0)
+        fprintf(stderr, "bench_quic: the 32-connection run did not complete\n");
     double hs_off = 0, hs_on = 0;
     int rv = handshakes(argv[1], 0, n, &hs_off) | handshakes(argv[1], 1, n, &hs_on);
     double q = quic_echo(argv[1], n * 10), u = udp_baseline(n * 10);

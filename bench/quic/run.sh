@@ -8,7 +8,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM HUP
 tbcert="$build/bin/tbcert"
 "$tbcert" init-ca --dir "$tmp/ca" --name bench >/dev/null
-for node in a b; do
+# a and b for the pair runs; p0..p31 for the 32-peer memory run (distinct names, or the
+# one-connection-per-pair rule would close all but one).
+for node in a b $(seq -f 'p%g' 0 31); do
     "$tbcert" issue --ca "$tmp/ca" --name "$node" --region bench --out "$tmp/$node" >/dev/null
     cp "$tmp/$node/node.crt" "$tmp/$node.crt"
     cp "$tmp/$node/node.key" "$tmp/$node.key"
