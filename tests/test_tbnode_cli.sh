@@ -44,6 +44,10 @@ expect_exit 2 "unknown config key" "$tbnode" --config "$work/unk.conf"
 grep -q "unk.conf:1: key 'lsten': unknown key" "$work/err" || fail "unknown key: $(cat "$work/err")"
 expect_exit 2 "missing config" "$tbnode" --config "$work/none.conf"
 
+expect_exit 2 "status with a bad flag" "$tbnode" status --bogus
+expect_exit 1 "status without a node" "$tbnode" status --state-dir "$work/none"
+grep -q "^tbnode: $work/none/control.sock: cannot connect" "$work/err" || fail "status: $(cat "$work/err")"
+
 # The mesh build needs certificates (from tbcert, beside tbnode).
 tbcert=$(dirname "$tbnode")/tbcert
 certflags=()
@@ -114,6 +118,12 @@ if [ "$mesh" = 1 ]; then
   wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
   "$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
     fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
+  json=$("$tbnode" status --state-dir "$work/s1" --json)
+  [[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
+    fail "status --json: $json"
+  out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
+  [[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"
+  wait_log "$work/peer.log" "broadcast cli1/[0-9]+ \(11 bytes\) delivered" || fail "cli2 did not get the broadcast"
   stop_within_2s "connected node" "$pid" TERM
   wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
     fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
