@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Resident memory of one tbnode with 32 connected peers (issue 3 target: <= 8 MB), reported, not
 # gated. The hub listens on 127.0.0.38; 32 client-mode nodes (127.0.0.39, ephemeral ports) dial
-# it. Usage: bench/node_memory.sh BIN_DIR [PEERS]
+# it. Usage: bench/node/memory.sh BIN_DIR [PEERS]
 set -uo pipefail
-bin=${1:?usage: node_memory.sh BIN_DIR [PEERS]}
+bin=${1:?usage: memory.sh BIN_DIR [PEERS]}
 peers=${2:-32}
 work=$(mktemp -d)
 pids=()
