@@ -1,99 +1,186 @@
-/* tbnode: the time mesh daemon. This file owns the process: arguments, signals, the event
- * loop. Everything it wires together takes the loop, the clock and the log explicitly. */
+/* tbnode: the time mesh daemon. This file owns the process: arguments, signals, the state
+ * directory and the event loop. Everything it wires together takes the loop, the clock and
+ * the log explicitly (node/node.h), so tests can run several nodes in one process. */
+#include <errno.h>
 #include <ev.h>
-#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
+#include "node/config.h"
+#include "node/control.h"
+#if TB_NODE_MESH
+#include "node/node.h"
+#endif
 
 #define TB_VERSION "0.1.0"
 
-enum { EXIT_USAGE = 2 };
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
-static void usage(FILE *out)
+/* Signals are delivered once: the first starts a clean stop, the timer bounds it. */
+#define STOP_DEADLINE_S 1.5
+
+typedef struct proc {
+    tb_log log;
+    struct ev_loop *loop;
+#if TB_NODE_MESH
+    tb_node *node;
+#endif
+    ev_signal sigint, sigterm;
+    ev_timer deadline;
+    int stopping;
+} proc;
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    fprintf(out,
-            "usage: tbnode [--mode hybrid|server|client] [--log-level error|warn|info|debug]\n"
-            "\n"
-            "tbnode joins a QUIC time mesh, measures time sources and cross-checks them across\n"
-            "regions. It runs until SIGINT or SIGTERM.\n"
-            "\n"
-            "  --mode M         hybrid (accept and dial, default), server (accept only),\n"
-            "                   client (dial only)\n"
-            "  --log-level L    error, warn, info (default) or debug\n"
-            "  --version        print the version and exit\n"
-            "  --help           print this help and exit\n");
+    proc *p = w->data;
+    tb_log_warn(&p->log, "stop took longer than %.1f s; leaving anyway", STOP_DEADLINE_S);
+    ev_break(loop, EVBREAK_ALL);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    tb_log *log = w->data;
-    tb_log_info(log, "signal %d: shutting down", w->signum);
+    proc *p = w->data;
+    if (p->stopping)
+        return;
+    p->stopping = 1;
+    tb_log_info(&p->log, "signal %d: closing connections and stopping", w->signum);
+    ev_timer_start(loop, &p->deadline);
+#if TB_NODE_MESH
+    if (p->node) {
+        tb_node_stop(p->node); /* on_stopped ends the loop once the closes are sent */
+        return;
+    }
+#endif
     ev_break(loop, EVBREAK_ALL);
+}
+
+#if TB_NODE_MESH
+static void on_stopped(void *arg)
+{
+    proc *p = arg;
+    ev_break(p->loop, EVBREAK_ALL);
+}
+#endif
+
+/* The state directory holds keys' neighbours and the control socket: owner only. */
+static int make_state_dir(const tb_log *log, const char *dir)
+{
+    if (mkdir(dir, 0700) == 0) {
+        tb_log_info(log, "created state directory %s", dir);
+        return TB_OK;
+    }
+    if (errno != EEXIST) {
+        tb_log_error(log, "state_dir '%s': cannot create: %s", dir, strerror(errno));
+        return TB_ERR_IO;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        tb_log_error(log, "state_dir '%s': exists and is not a directory", dir);
+        return TB_ERR_IO;
+    }
+    if (st.st_mode & 077)
+        tb_log_warn(log, "state_dir '%s': readable by others (mode %03o); 0700 is expected", dir,
+                    (unsigned)(st.st_mode & 0777));
+    return TB_OK;
+}
+
+static int run(proc *p, const tb_node_config *cfg)
+{
+    if (make_state_dir(&p->log, cfg->state_dir) != TB_OK)
+        return EXIT_RUNTIME;
+    p->loop = ev_default_loop(EVFLAG_AUTO);
+    if (!p->loop) {
+        tb_log_error(&p->log, "cannot start the event loop (libev)");
+        return EXIT_RUNTIME;
+    }
+    ev_signal_init(&p->sigint, on_signal, SIGINT);
+    ev_signal_init(&p->sigterm, on_signal, SIGTERM);
+    ev_timer_init(&p->deadline, on_deadline, STOP_DEADLINE_S, 0);
+    p->sigint.data = p->sigterm.data = p->deadline.data = p;
+    ev_signal_start(p->loop, &p->sigint);
+    ev_signal_start(p->loop, &p->sigterm);
+
+    char listen[TB_ADDR_HOST_MAX + 16];
+    tb_addr_format(&cfg->listen, listen, sizeof(listen));
+    tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
+                TB_VERSION, tb_node_mode_name(cfg->mode),
+                cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
+#if TB_NODE_MESH
+    tb_node_callbacks cb = {.on_stopped = on_stopped, .arg = p};
+    if (tb_node_new(&p->node, p->loop, &p->log, tb_clock_system(), cfg, &cb) != TB_OK)
+        return EXIT_RUNTIME;
+#endif
+    ev_run(p->loop, 0);
+#if TB_NODE_MESH
+    tb_node_free(p->node);
+    p->node = NULL;
+#endif
+    tb_log_info(&p->log, "stopped");
+    return 0;
+}
+
+/* `tbnode status|broadcast [--state-dir DIR] ...`: asks a running node over its control
+ * socket. */
+static int control_cmd(int argc, char **argv)
+{
+    const char *dir = TB_NODE_DEFAULT_STATE_DIR;
+    int json = 0;
+    char line[TB_CONTROL_LINE_MAX];
+    int i = 2;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0 && strcmp(argv[1], "status") == 0)
+            json = 1;
+        else
+            break;
+    }
+    if (strcmp(argv[1], "status") == 0 && i == argc) {
+        snprintf(line, sizeof(line), "status%s", json ? " json" : "");
+    } else if (strcmp(argv[1], "broadcast") == 0 && i == argc - 1 && argv[i][0] &&
+               !strpbrk(argv[i], "\n\r") && strlen(argv[i]) < 512) {
+        snprintf(line, sizeof(line), "broadcast %s", argv[i]);
+    } else {
+        fprintf(stderr, "usage: tbnode status [--state-dir DIR] [--json]\n"
+                        "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n");
+        return EXIT_USAGE;
+    }
+    char err[TB_NODE_ERR_MAX];
+    if (tb_control_request(dir, line, 3000, stdout, err, sizeof(err)) != TB_OK) {
+        fprintf(stderr, "tbnode: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"mode", required_argument, NULL, 'm'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *mode = "hybrid";
-    tb_log log;
-    tb_log_init(&log, "tbnode", TB_LOG_INFO);
-
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            if (strcmp(optarg, "hybrid") && strcmp(optarg, "server") && strcmp(optarg, "client")) {
-                fprintf(stderr, "tbnode: --mode: '%s' is not hybrid, server or client\n", optarg);
-                return EXIT_USAGE;
-            }
-            mode = optarg;
-            break;
-        case 'l':
-            if (tb_log_level_parse(optarg, &log.level) != TB_OK) {
-                fprintf(stderr, "tbnode: --log-level: '%s' is not error, warn, info or debug\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'V':
-            printf("tbnode %s\n", TB_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tbnode: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "broadcast") == 0))
+        return control_cmd(argc, argv);
+    static proc p;
+    tb_log_init(&p.log, "tbnode", TB_LOG_INFO);
+    static tb_node_config cfg;
+    tb_node_config_defaults(&cfg);
+    tb_node_action action;
+    char err[TB_NODE_ERR_MAX];
+    if (tb_node_config_from_args(&cfg, argc, argv, &action, err, sizeof(err)) != TB_OK) {
+        fprintf(stderr, "tbnode: %s\n", err);
+        tb_node_config_free(&cfg);
         return EXIT_USAGE;
     }
-
-    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    if (!loop) {
-        fprintf(stderr, "tbnode: cannot start the event loop (libev)\n");
-        return 1;
+    int rc = 0;
+    if (action == TB_NODE_HELP) {
+        tb_node_config_usage(stdout);
+    } else if (action == TB_NODE_VERSION) {
+        printf("tbnode %s\n", TB_VERSION);
+    } else {
+        p.log.level = cfg.log_level;
+        rc = run(&p, &cfg);
     }
-    ev_signal sigint, sigterm;
-    ev_signal_init(&sigint, on_signal, SIGINT);
-    ev_signal_init(&sigterm, on_signal, SIGTERM);
-    sigint.data = sigterm.data = &log;
-    ev_signal_start(loop, &sigint);
-    ev_signal_start(loop, &sigterm);
-
-    tb_log_info(&log, "tbnode %s starting in %s mode; Ctrl-C stops it", TB_VERSION, mode);
-    ev_run(loop, 0);
-    tb_log_info(&log, "stopped");
-    return 0;
+    tb_node_config_free(&cfg);
+    return rc;
 }

@@ -1,0 +1,1126 @@
+#include "node/node.h"
+
+#include <arpa/inet.h>
+#include <ev.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "certs/identity.h"
+#include "discovery/liveness.h"
+#include "discovery/peers.h"
+#include "quic/endpoint.h"
+#include "routing/broadcast.h"
+#include "routing/unicast.h"
+#include "wire/wire.h"
+
+#define NO_PEER UINT32_MAX
+#define MAX_ACTIONS 16
+#define MAX_EXPORT 64
+#define RECENT_BCASTS 32
+#define RECENT_TEXT_MAX 96
+
+/* One QUIC connection and what the node knows about it. A link enters the peer table once
+ * the peer's certificate is known (see on_peers). */
+typedef struct plink {
+    struct plink *next;
+    tb_quic_conn *conn;
+    uint32_t peer_id; /* NO_PEER until the peer table has it */
+    int dialled;
+    int connected; /* handshake confirmed */
+    int in_table;  /* counted as connected in the peer table */
+    int asked_again;
+    uint64_t close_code; /* nonzero: close pending (code + 1), done from the reaper timer */
+    char name[TB_QUIC_NAME_MAX];
+    char region[TB_QUIC_NAME_MAX];
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    tb_live live;
+} plink;
+
+typedef struct recent_bcast {
+    char origin[TB_QUIC_NAME_MAX];
+    uint64_t id;
+    char text[RECENT_TEXT_MAX];
+} recent_bcast;
+
+typedef struct node_stats {
+    uint64_t msgs_bad, dgrams_bad, pongs_bad;
+    uint64_t messages_delivered, pings_sent, pongs_received;
+} node_stats;
+
+struct tb_node {
+    struct ev_loop *loop;
+    const tb_log *log;
+    const tb_clock *clock;
+    const tb_node_config *cfg;
+    tb_node_callbacks cb;
+    tb_quic_endpoint *ep;
+    tb_peers *peers;
+    tb_control *ctl;
+    tb_live_config live_cfg;
+    tb_wire_limits lim;
+    tb_cert_identity self;
+    uint8_t self_der[TB_PEERS_CERT_MAX];
+    size_t self_der_len;
+    char self_addr[TB_PEERS_ADDR_MAX + 1];
+    plink *links;
+    ev_timer peers_timer, ping_timer, reaper;
+    tb_bc *bc;
+    recent_bcast recent[RECENT_BCASTS];
+    size_t recent_next, recent_count;
+    node_stats st;
+    int stopping;
+};
+
+static uint64_t mono(const tb_node *n)
+{
+    return tb_clock_mono(n->clock);
+}
+
+static uint64_t random_u64(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = (uint64_t)(uintptr_t)&v ^ 0x9e3779b97f4a7c15ULL;
+    return v;
+}
+
+static plink *link_by_conn(tb_node *n, const tb_quic_conn *c)
+{
+    for (plink *l = n->links; l; l = l->next) {
+        if (l->conn == c)
+            return l;
+    }
+    return NULL;
+}
+
+static plink *link_by_peer(tb_node *n, uint32_t id)
+{
+    for (plink *l = n->links; l; l = l->next) {
+        if (l->peer_id == id && l->connected)
+            return l;
+    }
+    return NULL;
+}
+
+static plink *link_new(tb_node *n, tb_quic_conn *c, uint32_t peer_id, int dialled)
+{
+    plink *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->conn = c;
+    l->peer_id = peer_id;
+    l->dialled = dialled;
+    l->next = n->links;
+    n->links = l;
+    return l;
+}
+
+static void link_free(tb_node *n, plink *l)
+{
+    for (plink **p = &n->links; *p; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    }
+    free(l);
+}
+
+/* The peer table and the pings run from timers; callbacks only ask for a run soon. */
+static void kick(struct ev_loop *loop, ev_timer *t)
+{
+    ev_timer_stop(loop, t);
+    ev_timer_set(t, 0., 0.);
+    ev_timer_start(loop, t);
+}
+
+static void arm(tb_node *n, ev_timer *t, uint64_t wake)
+{
+    ev_timer_stop(n->loop, t);
+    if (wake == UINT64_MAX || n->stopping)
+        return;
+    uint64_t now = mono(n);
+    ev_timer_set(t, wake > now ? (double)(wake - now) / 1e9 : 0., 0.);
+    ev_timer_start(n->loop, t);
+}
+
+/* Closing a connection may call on_closed (which frees its link) at once: never from inside a
+ * walk over the links or a handler still using one. Closes wait for the reaper timer. */
+static void close_later(tb_node *n, plink *l, uint64_t app_code)
+{
+    l->connected = 0;
+    if (!l->close_code)
+        l->close_code = app_code + 1;
+    kick(n->loop, &n->reaper);
+}
+
+static void on_reaper(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tb_node *n = w->data;
+    plink *l = n->links;
+    while (l) {
+        if (!l->close_code) {
+            l = l->next;
+            continue;
+        }
+        uint64_t code = l->close_code - 1;
+        l->close_code = 0;
+        tb_quic_close(l->conn, code);
+        l = n->links; /* the close may have freed links: walk again from the start */
+    }
+}
+
+static int send_msg(tb_node *n, tb_quic_conn *c, const tb_wire_msg *m)
+{
+    uint8_t *buf = malloc(n->lim.max_msg_size);
+    if (!buf)
+        return TB_ERR_NOMEM;
+    size_t len;
+    int rc = tb_wire_encode(m, &n->lim, buf, n->lim.max_msg_size, &len);
+    if (rc == TB_OK)
+        rc = tb_quic_send_stream(c, buf, len);
+    free(buf);
+    return rc;
+}
+
+static void send_discover(tb_node *n, plink *l)
+{
+    tb_wire_msg m = {.type = TB_WIRE_DISCOVER};
+    m.discover.max_peers = MAX_EXPORT;
+    int rc = send_msg(n, l->conn, &m);
+    if (rc != TB_OK)
+        tb_log_warn(n->log, "peer %s: cannot send DISCOVER: %s", l->name, tb_wire_strerror(rc));
+}
+
+/* Resolves addr for this node's address family; names are resolved here, at dial time. */
+static int resolve(const tb_node *n, const char *addr, struct addrinfo **res, const char **why)
+{
+    tb_hostport hp;
+    if (tb_addr_parse(addr, strlen(addr), 0, &hp, why) != TB_OK)
+        return TB_ERR_INVAL;
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+    hints.ai_family = n->cfg->listen.kind == TB_ADDR_IPV6 ? AF_INET6 : AF_INET;
+    hints.ai_flags = hp.kind == TB_ADDR_NAME ? 0 : AI_NUMERICHOST;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)hp.port);
+    if (getaddrinfo(hp.host, port, &hints, res) != 0) {
+        *why = hints.ai_family == AF_INET6 ? "no IPv6 address (this node listens on IPv6)"
+                                           : "no IPv4 address (this node listens on IPv4)";
+        return TB_ERR_NOTFOUND;
+    }
+    return TB_OK;
+}
+
+/* The name a seed was given in the config ("name@host:port"), or NULL. */
+static const char *seed_name(const tb_node *n, const char *addr)
+{
+    for (size_t i = 0; i < n->cfg->npeers; i++) {
+        char a[TB_PEERS_ADDR_MAX + 1];
+        tb_addr_format(&n->cfg->peers[i], a, sizeof(a));
+        if (n->cfg->peer_names[i][0] && strcmp(a, addr) == 0)
+            return n->cfg->peer_names[i];
+    }
+    return NULL;
+}
+
+static void do_dial(tb_node *n, uint32_t id, const char *addr)
+{
+    tb_peer_view v;
+    const char *why = "no such peer";
+    struct addrinfo *res = NULL;
+    tb_quic_conn *c = NULL;
+    int rc = tb_peers_get(n->peers, id, &v);
+    if (rc == TB_OK)
+        rc = resolve(n, addr, &res, &why);
+    const char *expect = rc == TB_OK && v.name[0] ? v.name : seed_name(n, addr);
+    if (rc == TB_OK) {
+        rc = tb_quic_dial_sa(n->ep, res->ai_addr, res->ai_addrlen, expect, &c);
+        why = tb_strerror(rc);
+    }
+    if (res)
+        freeaddrinfo(res);
+    plink *l = rc == TB_OK ? link_new(n, c, id, 1) : NULL;
+    if (rc == TB_OK && !l) {
+        tb_quic_close(c, TB_QUIC_APP_NO_ERROR);
+        rc = TB_ERR_NOMEM;
+    }
+    if (rc != TB_OK) {
+        tb_log_warn(n->log, "dial %s: %s", addr, why);
+        if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
+            tb_log_debug(n->log, "dial %s: peer table had no dial under way", addr);
+        return;
+    }
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
+    tb_log_debug(n->log, "dialling %s%s%s", addr, expect ? " as " : "", expect ? expect : "");
+}
+
+static void do_action(tb_node *n, const tb_peers_action *a)
+{
+    plink *l;
+    switch (a->what) {
+    case TB_PEERS_DO_DIAL:
+        do_dial(n, a->id, a->addr);
+        break;
+    case TB_PEERS_DO_ABORT:
+        for (l = n->links; l; l = l->next) {
+            if (l->peer_id == a->id && !l->connected) {
+                tb_log_info(n->log, "dial %s: no confirmed handshake in time; backing off",
+                            l->addr);
+                l->peer_id = NO_PEER; /* the table already counted the failure */
+                close_later(n, l, TB_QUIC_APP_NO_ERROR);
+            }
+        }
+        break;
+    case TB_PEERS_DO_DISCOVER:
+        if ((l = link_by_peer(n, a->id)) != NULL)
+            send_discover(n, l);
+        break;
+    }
+}
+
+static void on_peers_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tb_node *n = w->data;
+    tb_peers_action acts[MAX_ACTIONS];
+    size_t k;
+    uint64_t wake, now;
+    do {
+        now = mono(n);
+        if (n->stopping || tb_peers_poll(n->peers, now, acts, MAX_ACTIONS, &k, &wake) != TB_OK)
+            return;
+        for (size_t i = 0; i < k; i++)
+            do_action(n, &acts[i]);
+    } while (k == MAX_ACTIONS && wake <= now);
+    arm(n, &n->peers_timer, wake);
+}
+
+static void send_ping(tb_node *n, plink *l, uint64_t now)
+{
+    int64_t t1 = tb_clock_real(n->clock);
+    uint64_t seq;
+    if (tb_live_ping_sent(&l->live, now, t1, &seq) != TB_OK)
+        return;
+    tb_wire_msg m = {.type = TB_WIRE_PING};
+    m.ping.id = seq;
+    m.ping.t1 = t1;
+    uint8_t buf[128];
+    size_t len;
+    if (tb_wire_encode(&m, &n->lim, buf, sizeof(buf), &len) == TB_OK &&
+        tb_quic_send_datagram(l->conn, buf, len) == TB_OK)
+        n->st.pings_sent++;
+}
+
+static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tb_node *n = w->data;
+    uint64_t now = mono(n), wake = UINT64_MAX;
+    for (plink *l = n->links; l; l = l->next) {
+        if (!l->connected)
+            continue;
+        if (tb_live_lost(&l->live)) {
+            tb_log_warn(n->log, "peer %s: %u pings unanswered; closing", l->name,
+                        tb_live_missed(&l->live));
+            close_later(n, l, TB_QUIC_APP_NO_ERROR);
+            continue;
+        }
+        if (tb_live_due(&l->live, now))
+            send_ping(n, l, now);
+        uint64_t t = tb_live_next_wake(&l->live);
+        wake = t < wake ? t : wake;
+    }
+    arm(n, &n->ping_timer, wake);
+}
+
+static void send_peers(tb_node *n, plink *l, uint32_t max);
+
+/* A new peer is news for the others: tell every other connected peer at once rather than
+ * waiting for their next DISCOVER, so a mesh started from one seed closes in one round trip. */
+static void announce(tb_node *n, const plink *joined)
+{
+    for (plink *l = n->links; l; l = l->next) {
+        if (l != joined && l->connected && l->in_table)
+            send_peers(n, l, MAX_EXPORT);
+    }
+}
+
+/* The peer table learns a connected peer once its certificate is known: the quic endpoint
+ * reports name and region, the certificate arrives as the first entry of its PEERS. */
+static void enter_table(tb_node *n, plink *l, const uint8_t *cert, size_t cert_len)
+{
+    uint32_t id = NO_PEER;
+    int rc;
+    if (l->dialled && l->peer_id != NO_PEER)
+        rc = tb_peers_connected(n->peers, l->peer_id, l->name, l->region, cert, cert_len, mono(n),
+                                &id);
+    else
+        rc = tb_peers_inbound(n->peers, l->name, l->region, cert, cert_len, mono(n), &id);
+    if (rc == TB_OK) {
+        l->peer_id = id;
+        l->in_table = 1;
+        announce(n, l);
+        kick(n->loop, &n->peers_timer);
+        return;
+    }
+    if (rc == TB_ERR_EXISTS) {
+        /* Another connection to this peer is in the table; the endpoint's one-connection-
+         * per-pair rule closes one of the two. */
+        tb_log_debug(n->log, "peer %s: already connected through another connection", l->name);
+        l->peer_id = NO_PEER;
+        return;
+    }
+    tb_log_warn(n->log, "peer %s (%s): not accepted by the peer table: %s", l->name, l->addr,
+                rc == TB_ERR_INVAL    ? "it is this node"
+                : rc == TB_ERR_VERIFY ? "a different node answered at that address"
+                                      : tb_strerror(rc));
+    l->peer_id = NO_PEER;
+    close_later(n, l, TB_QUIC_APP_IDENTITY);
+}
+
+static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
+{
+    tb_node *n = arg;
+    plink *l = link_by_conn(n, c);
+    if (!l && !(l = link_new(n, c, NO_PEER, 0))) {
+        tb_quic_close(c, TB_QUIC_APP_NO_ERROR);
+        return;
+    }
+    snprintf(l->name, sizeof(l->name), "%s", peer->name);
+    snprintf(l->region, sizeof(l->region), "%s", peer->region);
+    tb_quic_addr_format((const struct sockaddr *)&peer->addr, l->addr, sizeof(l->addr));
+    if (strcmp(l->name, n->self.name) == 0) {
+        tb_log_info(n->log, "%s is this node; not a peer", l->addr);
+        if (l->peer_id != NO_PEER && tb_peers_remove(n->peers, l->peer_id) != TB_OK)
+            tb_log_debug(n->log, "peer table had no entry for %s", l->addr);
+        l->peer_id = NO_PEER;
+        close_later(n, l, TB_QUIC_APP_NO_ERROR);
+        return;
+    }
+    if (tb_live_init(&l->live, &n->live_cfg, mono(n), random_u64()) != TB_OK) {
+        close_later(n, l, TB_QUIC_APP_NO_ERROR);
+        return;
+    }
+    l->connected = 1;
+    tb_log_info(n->log, "peer %s (region %s, %s) connected, %s", l->name, l->region, l->addr,
+                peer->dialled ? "dialled" : "accepted");
+    send_discover(n, l);
+    kick(n->loop, &n->ping_timer);
+}
+
+static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
+                      const tb_quic_close_info *info)
+{
+    tb_node *n = arg;
+    plink *l = link_by_conn(n, c);
+    if (!l)
+        return;
+    uint64_t now = mono(n);
+    if (l->in_table) {
+        tb_log_info(n->log, "peer %s (%s) lost: %s", l->name, l->addr,
+                    tb_quic_close_reason_name(info->reason));
+        if (tb_peers_disconnected(n->peers, l->peer_id, now) != TB_OK)
+            tb_log_debug(n->log, "peer %s: table did not have it connected", l->name);
+    } else if (l->dialled && l->peer_id != NO_PEER) {
+        tb_log_info(
+            n->log, "dial %s failed: %s%s%s", l->addr, tb_quic_close_reason_name(info->reason),
+            info->reason == TB_QUIC_CLOSED_REFUSED ? ": " : "",
+            info->reason == TB_QUIC_CLOSED_REFUSED ? tb_quic_refusal_name(info->refusal) : "");
+        if (tb_peers_dial_failed(n->peers, l->peer_id, now) != TB_OK)
+            tb_log_debug(n->log, "dial %s: table had no dial under way", l->addr);
+    }
+    link_free(n, l);
+    if (!n->stopping)
+        kick(n->loop, &n->peers_timer);
+}
+
+static void on_refused(void *arg, const struct sockaddr *addr, socklen_t addrlen,
+                       tb_quic_refusal reason, const char *detail)
+{
+    /* The endpoint logs the refusal with its reason; nothing else to do here. */
+}
+
+/* Copies a peer-table entry into a wire peer; strings go into `store`. */
+typedef struct export_store {
+    char name[TB_PEERS_NAME_MAX + 1], region[TB_PEERS_NAME_MAX + 1];
+    char addrs[TB_PEERS_MAX_ADDRS][TB_PEERS_ADDR_MAX + 1];
+    const char *addr_ptrs[TB_PEERS_MAX_ADDRS];
+} export_store;
+
+static void to_wire_peer(const tb_peer_info *in, export_store *s, tb_wire_peer *out)
+{
+    snprintf(s->name, sizeof(s->name), "%.*s", (int)in->name.len, in->name.p);
+    snprintf(s->region, sizeof(s->region), "%.*s", (int)in->region.len, in->region.p);
+    for (size_t i = 0; i < in->naddrs; i++) {
+        snprintf(s->addrs[i], sizeof(s->addrs[i]), "%.*s", (int)in->addrs[i].len, in->addrs[i].p);
+        s->addr_ptrs[i] = s->addrs[i];
+    }
+    out->name = s->name;
+    out->region = s->region;
+    out->addrs = s->addr_ptrs;
+    out->n_addrs = in->naddrs;
+    out->cert.data = in->cert;
+    out->cert.len = in->cert_len;
+}
+
+static void send_peers(tb_node *n, plink *l, uint32_t max)
+{
+    size_t cap = max < MAX_EXPORT ? max : MAX_EXPORT;
+    tb_peer_info *infos = calloc(cap ? cap : 1, sizeof(*infos));
+    export_store *store = calloc(cap ? cap : 1, sizeof(*store));
+    tb_wire_peer *wp = calloc(cap ? cap : 1, sizeof(*wp));
+    if (!infos || !store || !wp)
+        goto out;
+    size_t k = tb_peers_export(n->peers, l->name, infos, cap);
+    for (size_t i = 0; i < k; i++)
+        to_wire_peer(&infos[i], &store[i], &wp[i]);
+    tb_wire_msg m = {.type = TB_WIRE_PEERS};
+    m.peers.peers = wp;
+    m.peers.n_peers = k;
+    int rc = send_msg(n, l->conn, &m);
+    if (rc != TB_OK)
+        tb_log_warn(n->log, "peer %s: cannot send PEERS (%zu entries): %s", l->name, k,
+                    tb_wire_strerror(rc));
+out:
+    free(infos);
+    free(store);
+    free(wp);
+}
+
+static void from_wire_peer(const tb_wire_peer *p, tb_peer_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->name = (tb_peers_str){p->name, strlen(p->name)};
+    info->region = (tb_peers_str){p->region, strlen(p->region)};
+    size_t k = p->n_addrs < TB_PEERS_MAX_ADDRS ? p->n_addrs : TB_PEERS_MAX_ADDRS;
+    for (size_t i = 0; i < k; i++)
+        info->addrs[i] = (tb_peers_str){p->addrs[i], strlen(p->addrs[i])};
+    info->naddrs = k;
+    info->cert = p->cert.data;
+    info->cert_len = p->cert.len;
+}
+
+static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
+{
+    for (size_t i = 0; i < pm->n_peers && !l->in_table; i++) {
+        const tb_wire_peer *p = &pm->peers[i];
+        if (strcmp(p->name, l->name) == 0)
+            enter_table(n, l, p->cert.data, p->cert.len);
+    }
+    size_t learned = 0;
+    for (size_t i = 0; i < pm->n_peers; i++) {
+        tb_peer_info info;
+        from_wire_peer(&pm->peers[i], &info);
+        int rc = tb_peers_learn(n->peers, &info, NULL);
+        if (rc == TB_OK)
+            learned++;
+        else
+            tb_log_debug(n->log, "peer %s: PEERS entry '%s' not taken: %s", l->name,
+                         pm->peers[i].name, tb_strerror(rc));
+    }
+    tb_log_debug(n->log, "peer %s: PEERS with %zu entries, %zu taken", l->name, pm->n_peers,
+                 learned);
+    kick(n->loop, &n->peers_timer);
+}
+
+static void remember(tb_node *n, const char *origin, uint64_t id, const tb_wire_bytes *payload)
+{
+    recent_bcast *r = &n->recent[n->recent_next];
+    n->recent_next = (n->recent_next + 1) % RECENT_BCASTS;
+    if (n->recent_count < RECENT_BCASTS)
+        n->recent_count++;
+    snprintf(r->origin, sizeof(r->origin), "%s", origin);
+    r->id = id;
+    size_t k = 0;
+    for (size_t i = 0; i < payload->len && k + 1 < sizeof(r->text); i++) {
+        char c = (char)payload->data[i];
+        r->text[k++] = (c > ' ' && c < 127) ? c : '_';
+    }
+    r->text[k] = '\0';
+}
+
+/* The connected neighbours, one link per name, as routing/ wants them. */
+typedef struct neighbours {
+    size_t n;
+    const char **names;
+    plink **links;
+    size_t *forward;
+} neighbours;
+
+static void neighbours_free(neighbours *nb)
+{
+    free(nb->names);
+    free(nb->links);
+    free(nb->forward);
+}
+
+static int neighbours_get(tb_node *n, neighbours *nb)
+{
+    size_t cap = 1;
+    for (plink *l = n->links; l; l = l->next)
+        cap++;
+    nb->n = 0;
+    nb->names = calloc(cap, sizeof(*nb->names));
+    nb->links = calloc(cap, sizeof(*nb->links));
+    nb->forward = calloc(cap, sizeof(*nb->forward));
+    if (!nb->names || !nb->links || !nb->forward) {
+        neighbours_free(nb);
+        return TB_ERR_NOMEM;
+    }
+    for (plink *l = n->links; l; l = l->next) {
+        size_t i = 0;
+        while (i < nb->n && strcmp(nb->names[i], l->name) != 0)
+            i++;
+        if (!l->connected || i < nb->n)
+            continue;
+        nb->names[nb->n] = l->name;
+        nb->links[nb->n++] = l;
+    }
+    return TB_OK;
+}
+
+static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
+{
+    remember(n, b->origin, b->msg_id, &b->payload);
+    tb_log_debug(n->log, "broadcast %s/%llu (%zu bytes) delivered", b->origin,
+                 (unsigned long long)b->msg_id, b->payload.len);
+    if (n->cb.on_broadcast)
+        n->cb.on_broadcast(n->cb.arg, b->origin, b->msg_id, b->app_type, b->payload.data,
+                           b->payload.len);
+}
+
+static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const neighbours *nb,
+                              const tb_bc_decision *d)
+{
+    tb_wire_msg m = {.type = TB_WIRE_BROADCAST};
+    m.broadcast = *b;
+    m.broadcast.hop_limit = d->hop_limit;
+    for (size_t i = 0; i < d->nforward; i++) {
+        plink *l = nb->links[nb->forward[i]];
+        int rc = send_msg(n, l->conn, &m);
+        if (rc != TB_OK)
+            tb_log_warn(n->log, "peer %s: cannot forward broadcast %s/%llu: %s", l->name, b->origin,
+                        (unsigned long long)b->msg_id, tb_wire_strerror(rc));
+    }
+}
+
+static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *from)
+{
+    neighbours nb;
+    if (neighbours_get(n, &nb) != TB_OK)
+        return;
+    tb_bc_decision d;
+    int rc = tb_bc_receive(n->bc, mono(n), b->origin, strlen(b->origin), b->msg_id, b->hop_limit,
+                           from->name, nb.names, nb.n, nb.forward, &d);
+    if (rc != TB_OK) {
+        n->st.msgs_bad++;
+        tb_log_warn(n->log, "peer %s: broadcast from '%s' refused: %s", from->name, b->origin,
+                    tb_strerror(rc));
+    } else {
+        if (d.deliver)
+            deliver_broadcast(n, b);
+        forward_broadcast(n, b, &nb, &d);
+    }
+    neighbours_free(&nb);
+}
+
+static void on_message(tb_node *n, const tb_wire_message *m, const plink *from)
+{
+    int rc = tb_uc_accept(n->self.name, m->to, strlen(m->to));
+    if (rc != TB_OK || strcmp(m->from, from->name) != 0) {
+        n->st.msgs_bad++;
+        tb_log_warn(n->log, "peer %s: MESSAGE from '%s' to '%s' dropped: %s", from->name, m->from,
+                    m->to,
+                    rc == TB_ERR_NOTFOUND ? "not for this node (messages are not relayed)"
+                    : rc != TB_OK         ? "bad node name"
+                                          : "sender is not the connected peer");
+        return;
+    }
+    n->st.messages_delivered++;
+    if (n->cb.on_message)
+        n->cb.on_message(n->cb.arg, m->from, m->app_type, m->payload.data, m->payload.len);
+}
+
+static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, size_t len)
+{
+    tb_node *n = arg;
+    plink *l = link_by_conn(n, c);
+    tb_wire_msg m;
+    tb_wire_diag diag = {0};
+    int rc = tb_wire_decode(msg, len, &n->lim, &m, &diag);
+    if (!l || !l->connected || rc != TB_OK) {
+        n->st.msgs_bad++;
+        tb_log_warn(n->log, "peer %s: message dropped: %s (field %s, offset %zu)",
+                    l ? l->name : "?", tb_wire_strerror(rc), diag.field ? diag.field : "-",
+                    diag.offset);
+        return;
+    }
+    tb_log_debug(n->log, "peer %s: %s received (%zu bytes)", l->name, tb_wire_type_name(m.type),
+                 len);
+    switch (m.type) {
+    case TB_WIRE_DISCOVER:
+        send_peers(n, l, m.discover.max_peers);
+        /* Its certificate comes with its own PEERS: ask again if ours got no answer yet. */
+        if (!l->in_table && !l->asked_again) {
+            l->asked_again = 1;
+            send_discover(n, l);
+        }
+        break;
+    case TB_WIRE_PEERS:
+        on_peers(n, l, &m.peers);
+        break;
+    case TB_WIRE_BROADCAST:
+        on_broadcast(n, &m.broadcast, l);
+        break;
+    case TB_WIRE_MESSAGE:
+        on_message(n, &m.message, l);
+        break;
+    default:
+        n->st.msgs_bad++;
+        tb_log_debug(n->log, "peer %s: %s on a stream ignored", l->name, tb_wire_type_name(m.type));
+        break;
+    }
+    tb_wire_msg_clear(&m);
+}
+
+static void answer_ping(tb_node *n, plink *l, const tb_wire_ping *p, int64_t rx_real)
+{
+    tb_wire_msg m = {.type = TB_WIRE_PONG};
+    m.pong.id = p->id;
+    m.pong.t1 = p->t1;
+    m.pong.t2 = rx_real;
+    m.pong.t3 = tb_clock_real(n->clock);
+    uint8_t buf[128];
+    size_t len;
+    if (tb_wire_encode(&m, &n->lim, buf, sizeof(buf), &len) == TB_OK &&
+        tb_quic_send_datagram(l->conn, buf, len) == TB_OK)
+        return;
+    tb_log_debug(n->log, "peer %s: PONG not sent", l->name);
+}
+
+static void on_datagram(void *arg, tb_quic_conn *c, const uint8_t *data, size_t len,
+                        uint64_t rx_mono_ns, int64_t rx_real_ns)
+{
+    tb_node *n = arg;
+    plink *l = link_by_conn(n, c);
+    tb_wire_msg m;
+    int rc = tb_wire_decode(data, len, &n->lim, &m, NULL);
+    if (!l || !l->connected || rc != TB_OK || !tb_wire_datagram_ok(m.type)) {
+        n->st.dgrams_bad++;
+        if (rc == TB_OK)
+            tb_wire_msg_clear(&m);
+        return;
+    }
+    if (m.type == TB_WIRE_PING) {
+        answer_ping(n, l, &m.ping, rx_real_ns);
+    } else {
+        rc = tb_live_pong(&l->live, rx_mono_ns, m.pong.id, m.pong.t1, m.pong.t2, m.pong.t3,
+                          rx_real_ns, NULL);
+        if (rc == TB_OK)
+            n->st.pongs_received++;
+        else
+            n->st.pongs_bad++;
+    }
+    tb_wire_msg_clear(&m);
+}
+
+static void on_shutdown(void *arg)
+{
+    tb_node *n = arg;
+    if (n->cb.on_stopped)
+        n->cb.on_stopped(n->cb.arg);
+}
+
+/* What this node tells others about itself (first entry of its PEERS): its certificate and the
+ * address to dial it on.
+ * A wildcard listen address is no use to others: then the node name (a DNS SAN of its
+ * certificate) stands for the host. */
+static int set_self(tb_node *n)
+{
+    tb_hostport hp = n->cfg->listen;
+    /* Nobody dials a client: it tells its certificate and no address. */
+    size_t naddrs = n->cfg->mode == TB_NODE_CLIENT ? 0 : 1;
+    if (n->ep && hp.port == 0)
+        hp.port = tb_node_port(n);
+    if (!strcmp(hp.host, "0.0.0.0") || !strcmp(hp.host, "::")) {
+        snprintf(hp.host, sizeof(hp.host), "%s", n->self.name);
+        hp.kind = TB_ADDR_NAME;
+    }
+    tb_addr_format(&hp, n->self_addr, sizeof(n->self_addr));
+    tb_peer_info self;
+    memset(&self, 0, sizeof(self));
+    self.name = (tb_peers_str){n->self.name, strlen(n->self.name)};
+    self.region = (tb_peers_str){n->self.region, strlen(n->self.region)};
+    self.addrs[0] = (tb_peers_str){n->self_addr, strlen(n->self_addr)};
+    self.naddrs = naddrs;
+    if (!naddrs)
+        snprintf(n->self_addr, sizeof(n->self_addr), "(client: no address)");
+    self.cert = n->self_der;
+    self.cert_len = n->self_der_len;
+    int rc = tb_peers_set_self(n->peers, &self);
+    if (rc != TB_OK)
+        tb_log_error(n->log, "this node's own peer entry (%s, %s) is not valid: %s", n->self.name,
+                     n->self_addr, tb_strerror(rc));
+    return rc;
+}
+
+static int load_identity(tb_node *n)
+{
+    const tb_node_config *cfg = n->cfg;
+    char err[TB_NODE_ERR_MAX];
+    if (!cfg->cert[0]) {
+        tb_log_error(n->log, "no certificate: give --cert F --key F --ca F (tbcert issue writes "
+                             "them)");
+        return TB_ERR_INVAL;
+    }
+    if (tb_cert_identity_from_pem_file(cfg->cert, &n->self, err, sizeof(err)) != TB_OK ||
+        tb_cert_read_pem_file(cfg->cert, n->self_der, sizeof(n->self_der), &n->self_der_len, err,
+                              sizeof(err)) != TB_OK) {
+        tb_log_error(n->log, "%s", err);
+        return TB_ERR_INVAL;
+    }
+    if (cfg->name[0] && strcmp(cfg->name, n->self.name) != 0) {
+        tb_log_error(n->log, "name '%s' (config) differs from '%s' in the certificate %s",
+                     cfg->name, n->self.name, cfg->cert);
+        return TB_ERR_INVAL;
+    }
+    return TB_OK;
+}
+
+static int open_endpoint(tb_node *n)
+{
+    const tb_node_config *cfg = n->cfg;
+    static const tb_quic_mode modes[] = {TB_QUIC_MODE_HYBRID, TB_QUIC_MODE_SERVER,
+                                         TB_QUIC_MODE_CLIENT};
+    tb_hostport hp = cfg->listen;
+    if (cfg->mode == TB_NODE_CLIENT)
+        hp.port = 0; /* a client only dials: any free port of the listen address */
+    char listen[TB_ADDR_HOST_MAX + 16];
+    tb_addr_format(&hp, listen, sizeof(listen));
+    tb_quic_config qc = {
+        .listen = listen,
+        .mode = modes[cfg->mode],
+        .cert_file = cfg->cert,
+        .key_file = cfg->key,
+        .ca_file = cfg->ca,
+        .node_name = n->self.name,
+        .retry = cfg->retry ? 1 : 0,
+        .idle_timeout_ns = (uint64_t)cfg->idle_timeout_ms * TB_NS_PER_MS,
+        .keep_alive_ns =
+            cfg->keepalive_ms ? (uint64_t)cfg->keepalive_ms * TB_NS_PER_MS : UINT64_MAX,
+        .connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * TB_NS_PER_MS,
+        .max_message_size = cfg->max_message_size,
+        .max_connections = (size_t)cfg->max_peers * 2,
+    };
+    tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
+                            on_datagram,  on_shutdown, n};
+    return tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
+}
+
+static int open_peers(tb_node *n)
+{
+    const tb_node_config *cfg = n->cfg;
+    tb_peers_config pc;
+    tb_peers_config_default(&pc, n->self.name, random_u64());
+    pc.max_peers = cfg->max_peers;
+    pc.connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * TB_NS_PER_MS;
+    int rc = tb_peers_new(&pc, &n->peers);
+    if (rc != TB_OK)
+        return rc;
+    for (size_t i = 0; i < cfg->npeers && cfg->mode != TB_NODE_SERVER; i++) {
+        char addr[TB_PEERS_ADDR_MAX + 1];
+        uint32_t id;
+        tb_addr_format(&cfg->peers[i], addr, sizeof(addr));
+        if ((rc = tb_peers_add_seed(n->peers, addr, &id)) != TB_OK) {
+            tb_log_error(n->log, "seed peer %s: %s", addr, tb_strerror(rc));
+            return rc;
+        }
+    }
+    return TB_OK;
+}
+
+int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb_clock *clock,
+                const tb_node_config *cfg, const tb_node_callbacks *cb)
+{
+    tb_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return TB_ERR_NOMEM;
+    n->loop = loop;
+    n->log = log;
+    n->clock = clock;
+    n->cfg = cfg;
+    if (cb)
+        n->cb = *cb;
+    n->lim = tb_wire_limits_default();
+    n->lim.max_msg_size = cfg->max_message_size;
+    tb_live_config_default(&n->live_cfg);
+    n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
+    ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
+    ev_timer_init(&n->ping_timer, on_ping_timer, 0., 0.);
+    ev_timer_init(&n->reaper, on_reaper, 0., 0.);
+    n->peers_timer.data = n->ping_timer.data = n->reaper.data = n;
+    int rc = load_identity(n);
+    if (rc == TB_OK)
+        rc = open_peers(n);
+    if (rc == TB_OK) {
+        tb_bc_config bcc;
+        tb_bc_config_default(&bcc, random_u64());
+        /* Real time as the first id: a restarted node does not reuse ids peers remember. */
+        rc = tb_bc_new(&bcc, n->self.name, (uint64_t)tb_clock_real(clock), &n->bc);
+    }
+    if (rc == TB_OK)
+        rc = open_endpoint(n);
+    if (rc == TB_OK)
+        rc = set_self(n);
+    if (rc == TB_OK)
+        rc = tb_control_open(&n->ctl, loop, log, cfg->state_dir, tb_node_control, n);
+    if (rc != TB_OK) {
+        tb_node_free(n);
+        return rc;
+    }
+    tb_log_info(log, "node %s (region %s) up: mode %s, advertised as %s, %zu seed(s)", n->self.name,
+                n->self.region, tb_node_mode_name(cfg->mode), n->self_addr, cfg->npeers);
+    kick(loop, &n->peers_timer);
+    *out = n;
+    return TB_OK;
+}
+
+void tb_node_stop(tb_node *n)
+{
+    if (n->stopping)
+        return;
+    n->stopping = 1;
+    ev_timer_stop(n->loop, &n->peers_timer);
+    ev_timer_stop(n->loop, &n->ping_timer);
+    tb_control_close(n->ctl);
+    n->ctl = NULL;
+    tb_quic_endpoint_shutdown(n->ep);
+}
+
+void tb_node_free(tb_node *n)
+{
+    if (!n)
+        return;
+    ev_timer_stop(n->loop, &n->peers_timer);
+    ev_timer_stop(n->loop, &n->ping_timer);
+    ev_timer_stop(n->loop, &n->reaper);
+    tb_control_close(n->ctl);
+    if (n->ep)
+        tb_quic_endpoint_destroy(n->ep);
+    while (n->links)
+        link_free(n, n->links);
+    tb_peers_free(n->peers);
+    tb_bc_free(n->bc);
+    free(n);
+}
+
+const char *tb_node_name(const tb_node *n)
+{
+    return n->self.name;
+}
+
+uint16_t tb_node_port(const tb_node *n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (tb_quic_endpoint_local_addr(n->ep, &ss, &len) != TB_OK)
+        return 0;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+}
+
+int tb_node_broadcast(tb_node *n, uint32_t app_type, const uint8_t *payload, size_t len,
+                      uint64_t *id)
+{
+    neighbours nb;
+    int rc = neighbours_get(n, &nb);
+    if (rc != TB_OK)
+        return rc;
+    tb_bc_decision d;
+    tb_wire_broadcast b = {.origin = n->self.name, .app_type = app_type, .payload = {payload, len}};
+    rc = tb_bc_originate(n->bc, mono(n), nb.names, nb.n, nb.forward, &b.msg_id, &d);
+    if (rc == TB_OK) {
+        b.hop_limit = d.hop_limit;
+        deliver_broadcast(n, &b);
+        forward_broadcast(n, &b, &nb, &d);
+        if (id)
+            *id = b.msg_id;
+    }
+    neighbours_free(&nb);
+    return rc;
+}
+
+int tb_node_send(tb_node *n, const char *to, uint32_t app_type, const uint8_t *payload, size_t len)
+{
+    neighbours nb;
+    int rc = neighbours_get(n, &nb);
+    if (rc != TB_OK)
+        return rc;
+    tb_uc_route r;
+    rc = tb_uc_route_to(n->self.name, to, strlen(to), nb.names, nb.n, &r);
+    if (rc == TB_OK && r.action == TB_UC_SEND) {
+        tb_wire_msg m = {.type = TB_WIRE_MESSAGE};
+        m.message = (tb_wire_message){to, n->self.name, app_type, {payload, len}};
+        rc = send_msg(n, nb.links[r.neighbour]->conn, &m);
+    } else if (rc == TB_OK) {
+        rc = TB_ERR_INVAL; /* to this node itself */
+    }
+    neighbours_free(&nb);
+    return rc;
+}
+
+static void fill_status(const plink *l, tb_node_peer_status *s)
+{
+    tb_live_estimate e;
+    if (l->connected && tb_live_get_estimate(&l->live, &e) == TB_OK) {
+        s->has_estimate = 1;
+        s->rtt_ns = e.rtt_ns;
+        s->offset_ns = e.offset_ns;
+        s->uncertainty_ns = e.uncertainty_ns;
+        s->samples = e.samples;
+    }
+}
+
+size_t tb_node_peers(const tb_node *n, tb_node_peer_status *out, size_t max)
+{
+    size_t k = 0;
+    for (const plink *l = n->links; l; l = l->next) {
+        if (!l->connected)
+            continue;
+        if (k < max) {
+            tb_node_peer_status *s = &out[k];
+            memset(s, 0, sizeof(*s));
+            snprintf(s->name, sizeof(s->name), "%s", l->name);
+            snprintf(s->region, sizeof(s->region), "%s", l->region);
+            snprintf(s->addr, sizeof(s->addr), "%s", l->addr);
+            s->state = "connected";
+            fill_status(l, s);
+        }
+        k++;
+    }
+    uint32_t ids[256];
+    size_t nids = tb_peers_list(n->peers, ids, 256);
+    for (size_t i = 0; i < nids && i < 256; i++) {
+        tb_peer_view v;
+        if (tb_peers_get(n->peers, ids[i], &v) != TB_OK || v.state == TB_PEER_CONNECTED)
+            continue;
+        if (k < max) {
+            tb_node_peer_status *s = &out[k];
+            memset(s, 0, sizeof(*s));
+            snprintf(s->name, sizeof(s->name), "%s", v.name[0] ? v.name : "?");
+            snprintf(s->region, sizeof(s->region), "%s", v.region[0] ? v.region : "?");
+            snprintf(s->addr, sizeof(s->addr), "%s", v.naddrs ? v.addrs[0] : "-");
+            s->state = tb_peers_state_name(v.state);
+        }
+        k++;
+    }
+    return k;
+}
+
+void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->msgs_bad = n->st.msgs_bad;
+    out->dgrams_bad = n->st.dgrams_bad;
+    out->pongs_bad = n->st.pongs_bad;
+    out->oversized = tb_quic_endpoint_stats(n->ep)->msgs_dropped_oversized;
+    out->messages_delivered = n->st.messages_delivered;
+    out->pings_sent = n->st.pings_sent;
+    out->pongs_received = n->st.pongs_received;
+    tb_bc_stats bs;
+    tb_bc_get_stats(n->bc, &bs);
+    out->bcast_delivered = bs.delivered;
+    out->bcast_duplicates = bs.duplicates;
+    out->bcast_forwarded = bs.forwarded;
+}
+
+size_t tb_node_connected_count(const tb_node *n)
+{
+    size_t k = 0;
+    for (const plink *l = n->links; l; l = l->next)
+        k += l->connected != 0;
+    return k;
+}
+
+static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+{
+    tb_control_printf(b, "node %s region %s mode %s addr %s connected %zu\n", n->self.name,
+                      n->self.region, tb_node_mode_name(n->cfg->mode), n->self_addr,
+                      tb_node_connected_count(n));
+    for (size_t i = 0; i < k; i++) {
+        tb_control_printf(b, "peer %s %s addr=%s region=%s", ps[i].name, ps[i].state, ps[i].addr,
+                          ps[i].region);
+        if (ps[i].has_estimate)
+            tb_control_printf(b, " rtt_us=%.1f offset_us=%.1f samples=%u",
+                              (double)ps[i].rtt_ns / 1e3, (double)ps[i].offset_ns / 1e3,
+                              ps[i].samples);
+        tb_control_printf(b, "\n");
+    }
+    for (size_t i = 0; i < n->recent_count; i++) {
+        const recent_bcast *r =
+            &n->recent[(n->recent_next + RECENT_BCASTS - 1 - i) % RECENT_BCASTS];
+        tb_control_printf(b, "bcast %s %llu %s\n", r->origin, (unsigned long long)r->id,
+                          r->text[0] ? r->text : "-");
+    }
+    tb_node_stats st;
+    tb_node_get_stats(n, &st);
+    tb_control_printf(b,
+                      "stats bcast_delivered=%llu bcast_dup=%llu bcast_forwarded=%llu "
+                      "msgs_bad=%llu oversized=%llu dgrams_bad=%llu pings_sent=%llu "
+                      "pongs_received=%llu pongs_bad=%llu messages_delivered=%llu\n",
+                      (unsigned long long)st.bcast_delivered,
+                      (unsigned long long)st.bcast_duplicates,
+                      (unsigned long long)st.bcast_forwarded, (unsigned long long)st.msgs_bad,
+                      (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
+                      (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
+                      (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
+}
+
+static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+{
+    tb_control_printf(b, "{\"node\":");
+    tb_control_json_str(b, n->self.name);
+    tb_control_printf(b, ",\"region\":");
+    tb_control_json_str(b, n->self.region);
+    tb_control_printf(b, ",\"mode\":\"%s\",\"addr\":", tb_node_mode_name(n->cfg->mode));
+    tb_control_json_str(b, n->self_addr);
+    tb_control_printf(b, ",\"peers\":[");
+    for (size_t i = 0; i < k; i++) {
+        tb_control_printf(b, "%s{\"name\":", i ? "," : "");
+        tb_control_json_str(b, ps[i].name);
+        tb_control_printf(b, ",\"state\":\"%s\",\"addr\":", ps[i].state);
+        tb_control_json_str(b, ps[i].addr);
+        if (ps[i].has_estimate)
+            tb_control_printf(b, ",\"rtt_ns\":%lld,\"offset_ns\":%lld,\"samples\":%u",
+                              (long long)ps[i].rtt_ns, (long long)ps[i].offset_ns, ps[i].samples);
+        tb_control_printf(b, "}");
+    }
+    tb_bc_stats bs;
+    tb_bc_get_stats(n->bc, &bs);
+    tb_control_printf(b, "],\"broadcasts_delivered\":%llu,\"messages_dropped\":%llu}\n",
+                      (unsigned long long)bs.delivered, (unsigned long long)n->st.msgs_bad);
+}
+
+void tb_node_control(void *node, const char *line, tb_control_buf *out)
+{
+    tb_node *n = node;
+    if (strcmp(line, "status") == 0 || strcmp(line, "status json") == 0) {
+        tb_node_peer_status ps[128];
+        size_t k = tb_node_peers(n, ps, 128);
+        k = k < 128 ? k : 128;
+        if (line[6])
+            status_json(n, out, ps, k);
+        else
+            status_text(n, out, ps, k);
+    } else if (strncmp(line, "broadcast ", 10) == 0) {
+        uint64_t id;
+        const char *text = line + 10;
+        if (tb_node_broadcast(n, 0, (const uint8_t *)text, strlen(text), &id) == TB_OK)
+            tb_control_printf(out, "ok %s %llu\n", n->self.name, (unsigned long long)id);
+        else
+            tb_control_printf(out, "error: broadcast failed\n");
+    } else {
+        tb_control_printf(out, "error: unknown request (status, status json, broadcast TEXT)\n");
+    }
+}

@@ -1,0 +1,89 @@
+/* One mesh node: the QUIC endpoint, the peer table (discovery/peers.h), per-connection liveness
+ * (discovery/liveness.h), broadcast duplicate suppression and the control socket, all on the
+ * event loop it is given. No globals: a test runs several nodes in one process and one loop.
+ *
+ * What it does: dials the seeds; on every confirmed connection starts a PING every
+ * ping_interval over DATAGRAM frames (RTT and clock offset from the minimum-delay sample) and
+ * sends DISCOVER; dials the peers a PEERS answer names; forwards BROADCASTs once to every
+ * other connected peer (duplicates dropped by origin and id, hop limit decremented); delivers
+ * MESSAGEs addressed to it; redials a lost peer with capped exponential backoff and jitter. */
+#ifndef TB_NODE_NODE_H
+#define TB_NODE_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "node/config.h"
+#include "node/control.h"
+
+struct ev_loop;
+
+typedef struct tb_node tb_node;
+
+typedef struct tb_node_callbacks {
+    /* A BROADCAST reached this node (once per origin and id; also for its own). */
+    void (*on_broadcast)(void *arg, const char *origin, uint64_t id, uint32_t app_type,
+                         const uint8_t *payload, size_t len);
+    /* A MESSAGE addressed to this node. */
+    void (*on_message)(void *arg, const char *from, uint32_t app_type, const uint8_t *payload,
+                       size_t len);
+    /* tb_node_stop finished: every connection closed, the closes sent. */
+    void (*on_stopped)(void *arg);
+    void *arg;
+} tb_node_callbacks;
+
+/* Reads the identity from cfg->cert, opens the endpoint and the control socket in
+ * cfg->state_dir (which must exist), and starts dialling. cfg must outlive the node. Errors
+ * are logged naming the file or address. cb may be NULL. */
+TB_WUR int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log,
+                       const tb_clock *clock, const tb_node_config *cfg,
+                       const tb_node_callbacks *cb);
+
+/* Sends CONNECTION_CLOSE to every peer, then on_stopped once they are on the wire. */
+void tb_node_stop(tb_node *n);
+void tb_node_free(tb_node *n);
+
+const char *tb_node_name(const tb_node *n);
+/* The bound UDP port (for listen port 0). */
+uint16_t tb_node_port(const tb_node *n);
+
+/* Sends a BROADCAST from this node to the mesh; *id (optional) gets its message id. */
+TB_WUR int tb_node_broadcast(tb_node *n, uint32_t app_type, const uint8_t *payload, size_t len,
+                             uint64_t *id);
+/* Sends a MESSAGE to a directly connected node. TB_ERR_NOTFOUND when not connected. */
+TB_WUR int tb_node_send(tb_node *n, const char *to, uint32_t app_type, const uint8_t *payload,
+                        size_t len);
+
+typedef struct tb_node_peer_status {
+    char name[64];
+    char region[64];
+    char addr[64];
+    const char *state; /* "connected", "connecting", "backoff", "idle" */
+    int has_estimate;
+    int64_t rtt_ns, offset_ns, uncertainty_ns;
+    unsigned samples;
+} tb_node_peer_status;
+
+/* Peers known to the table; writes up to max, returns how many there are. */
+size_t tb_node_peers(const tb_node *n, tb_node_peer_status *out, size_t max);
+size_t tb_node_connected_count(const tb_node *n);
+
+/* Counters of what was dropped and delivered, for operators and tests. */
+typedef struct tb_node_stats {
+    uint64_t msgs_bad;   /* stream messages dropped: undecodable, wrong type, misaddressed */
+    uint64_t dgrams_bad; /* datagrams dropped: undecodable or not PING/PONG */
+    uint64_t pongs_bad;  /* PONGs matching no PING or with absurd timestamps */
+    uint64_t oversized;  /* messages over max_message_size, dropped by the endpoint */
+    uint64_t messages_delivered, pings_sent, pongs_received;
+    uint64_t bcast_delivered, bcast_duplicates, bcast_forwarded;
+} tb_node_stats;
+
+void tb_node_get_stats(const tb_node *n, tb_node_stats *out);
+
+/* The answer to a control request line: "status", "status json", "broadcast TEXT". */
+void tb_node_control(void *node, const char *line, tb_control_buf *out);
+
+#endif

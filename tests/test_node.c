@@ -1,0 +1,333 @@
+/* Several tb_node in one process and one event loop (no globals): a 3-node mesh from one seed
+ * comes up, pings give an RTT and an offset, a broadcast reaches every node exactly once, a
+ * MESSAGE reaches the named node only, a peer sending malformed, misaddressed and oversized
+ * messages is counted and survived, and a clean stop closes every connection. Needs tbcert
+ * (its path in TB_TBCERT) to issue the certificates; loopback 127.0.0.30-33 only. */
+#include <ev.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "node/node.h"
+#include "quic/endpoint.h"
+#include "tests/tb_test.h"
+#include "wire/wire.h"
+
+#define N 3
+#define PORT 4561
+
+typedef struct harness {
+    struct ev_loop *loop;
+    tb_log log[N];
+    tb_node_config cfg[N];
+    tb_node *node[N];
+    int bcasts[N];
+    char last_bcast[N][64];
+    int messages[N];
+    char last_from[N][64];
+    int stopped;
+} harness;
+
+static harness h;
+static char dir[64];
+
+static void on_bcast(void *arg, const char *origin, uint64_t id, uint32_t app_type,
+                     const uint8_t *p, size_t len)
+{
+    int i = (int)(intptr_t)arg;
+    h.bcasts[i]++;
+    snprintf(h.last_bcast[i], sizeof(h.last_bcast[i]), "%s:%.*s", origin, (int)len,
+             (const char *)p);
+}
+
+static void on_msg(void *arg, const char *from, uint32_t app_type, const uint8_t *p, size_t len)
+{
+    int i = (int)(intptr_t)arg;
+    h.messages[i]++;
+    snprintf(h.last_from[i], sizeof(h.last_from[i]), "%s", from);
+}
+
+static void on_stopped(void *arg)
+{
+    h.stopped++;
+}
+
+static int make_certs(void)
+{
+    const char *tbcert = getenv("TB_TBCERT");
+    if (!tbcert)
+        return -1;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s init-ca --dir %s/ca --name inproc >/dev/null", tbcert, dir);
+    if (system(cmd) != 0)
+        return -1;
+    for (int i = 0; i <= N; i++) { /* n3 is the misbehaving peer */
+        snprintf(cmd, sizeof(cmd),
+                 "%s issue --ca %s/ca --name n%d --region r%d --ip 127.0.0.%d --out %s/n%d "
+                 ">/dev/null",
+                 tbcert, dir, i, i, 30 + i, dir, i);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void configure(int i)
+{
+    tb_node_config *c = &h.cfg[i];
+    tb_node_config_defaults(c);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "listen = \"127.0.0.%d:%d\";\n"
+             "cert = \"%s/n%d/node.crt\"; key = \"%s/n%d/node.key\"; ca = \"%s/n%d/ca.crt\";\n"
+             "state_dir = \"%s/s%d\";\n"
+             "ping_interval_ms = 100;\n"
+             "%s",
+             30 + i, PORT, dir, i, dir, i, dir, i, dir, i,
+             i ? "peers = ( \"127.0.0.30:4561\" );\n" : "");
+    char err[TB_NODE_ERR_MAX];
+    if (tb_node_config_load_string(c, text, "inproc", err, sizeof(err)) != TB_OK)
+        fprintf(stderr, "%s\n", err);
+    mkdir(c->state_dir, 0700);
+    char who[16];
+    snprintf(who, sizeof(who), "n%d", i);
+    tb_log_init(&h.log[i], who, TB_LOG_WARN);
+}
+
+/* Runs the loop until cond() holds or `seconds` pass. */
+static int run_until(int (*cond)(void), double seconds)
+{
+    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)(seconds * 1e9);
+    while (!cond()) {
+        if (tb_clock_mono(tb_clock_system()) > end)
+            return 0;
+        ev_run(h.loop, EVRUN_ONCE);
+    }
+    return 1;
+}
+
+static int full_mesh_with_pings(void)
+{
+    for (int i = 0; i < N; i++) {
+        tb_node_peer_status ps[8];
+        size_t k = tb_node_peers(h.node[i], ps, 8), ok = 0;
+        for (size_t j = 0; j < k && j < 8; j++)
+            ok += strcmp(ps[j].state, "connected") == 0 && ps[j].has_estimate;
+        if (ok != N - 1)
+            return 0;
+    }
+    return 1;
+}
+
+static int all_got_broadcast(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (h.bcasts[i] < 1)
+            return 0;
+    }
+    return 1;
+}
+
+static int all_got_second_broadcast(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (h.bcasts[i] < 2)
+            return 0;
+    }
+    return 1;
+}
+
+static int message_arrived(void)
+{
+    return h.messages[2] > 0;
+}
+
+static int all_stopped(void)
+{
+    return h.stopped == N;
+}
+
+static void wait_a_little(void)
+{
+    uint64_t end = tb_clock_mono(tb_clock_system()) + 300 * TB_NS_PER_MS;
+    while (tb_clock_mono(tb_clock_system()) < end)
+        ev_run(h.loop, EVRUN_NOWAIT);
+}
+
+/* A peer with a valid mesh certificate that sends what a node must drop. */
+typedef struct evil {
+    tb_quic_endpoint *ep;
+    tb_quic_conn *conn;
+    int connected, sent;
+} evil;
+
+static evil bad;
+
+static void evil_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
+{
+    bad.conn = c;
+    bad.connected = 1;
+}
+
+static void evil_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
+                        const tb_quic_close_info *info)
+{
+    bad.connected = 0;
+}
+
+static int evil_is_connected(void)
+{
+    return bad.connected;
+}
+
+static int send_encoded(const tb_wire_msg *m, int datagram)
+{
+    uint8_t buf[512];
+    size_t len;
+    tb_wire_limits lim = tb_wire_limits_default();
+    if (tb_wire_encode(m, &lim, buf, sizeof(buf), &len) != TB_OK)
+        return -1;
+    return datagram ? tb_quic_send_datagram(bad.conn, buf, len)
+                    : tb_quic_send_stream(bad.conn, buf, len);
+}
+
+/* Returns how many of the sends were accepted by the evil endpoint. */
+static int misbehave(void)
+{
+    int ok = 0;
+    static const uint8_t garbage[] = {0xc1, 0xff, 0x00, 'x', 'y'};
+    ok += tb_quic_send_stream(bad.conn, garbage, sizeof(garbage)) == TB_OK; /* undecodable */
+    ok += tb_quic_send_datagram(bad.conn, garbage, sizeof(garbage)) == TB_OK;
+    tb_wire_msg m = {.type = TB_WIRE_PING};
+    m.ping = (tb_wire_ping){7, 1};
+    ok += send_encoded(&m, 0) == TB_OK; /* a PING on a stream */
+    m = (tb_wire_msg){.type = TB_WIRE_DISCOVER};
+    m.discover.max_peers = 4;
+    ok += send_encoded(&m, 1) == TB_OK; /* a DISCOVER in a datagram */
+    m = (tb_wire_msg){.type = TB_WIRE_PONG};
+    m.pong = (tb_wire_pong){12345, 1, 2, 3};
+    ok += send_encoded(&m, 1) == TB_OK; /* a PONG for no PING */
+    m = (tb_wire_msg){.type = TB_WIRE_MESSAGE};
+    m.message = (tb_wire_message){"n1", "n3", 1, {(const uint8_t *)"x", 1}};
+    ok += send_encoded(&m, 0) == TB_OK; /* for another node: not relayed */
+    m.message = (tb_wire_message){"n0", "n2", 1, {(const uint8_t *)"x", 1}};
+    ok += send_encoded(&m, 0) == TB_OK; /* spoofed sender */
+    uint8_t *big = calloc(1, 70000);
+    ok += big && tb_quic_send_stream(bad.conn, big, 70000) == TB_OK; /* over n0's 64 KiB */
+    free(big);
+    return ok;
+}
+
+static int bad_counted(void)
+{
+    tb_node_stats st;
+    tb_node_get_stats(h.node[0], &st);
+    return st.msgs_bad >= 4 && st.dgrams_bad >= 2 && st.pongs_bad >= 1 && st.oversized >= 1;
+}
+
+static void test_bad_peer(void)
+{
+    char cert[128], key[128], ca[128];
+    snprintf(cert, sizeof(cert), "%s/n3/node.crt", dir);
+    snprintf(key, sizeof(key), "%s/n3/node.key", dir);
+    snprintf(ca, sizeof(ca), "%s/n3/ca.crt", dir);
+    tb_quic_config qc = {.listen = "127.0.0.33:0",
+                         .mode = TB_QUIC_MODE_CLIENT,
+                         .cert_file = cert,
+                         .key_file = key,
+                         .ca_file = ca,
+                         .node_name = "n3",
+                         .retry = 0,
+                         .max_message_size = 1 << 20};
+    tb_quic_callbacks cb = {.on_connected = evil_connected, .on_closed = evil_closed};
+    tb_log log;
+    tb_log_init(&log, "n3", TB_LOG_ERROR);
+    TB_REQUIRE(tb_quic_endpoint_create(&bad.ep, h.loop, &log, tb_clock_system(), &qc, &cb) ==
+               TB_OK);
+    tb_quic_conn *c;
+    TB_REQUIRE(tb_quic_dial(bad.ep, "127.0.0.30:4561", "n0", &c) == TB_OK);
+    TB_REQUIRE(run_until(evil_is_connected, 10));
+    TB_CHECK_EQ(misbehave(), 8);
+    TB_CHECK(run_until(bad_counted, 5));
+    tb_node_stats st;
+    tb_node_get_stats(h.node[0], &st);
+    TB_CHECK_EQ(st.msgs_bad, 4); /* garbage, PING on a stream, misaddressed, spoofed */
+    TB_CHECK_EQ(st.dgrams_bad, 2);
+    TB_CHECK_EQ(st.pongs_bad, 1);
+    TB_CHECK_EQ(st.oversized, 1);
+    TB_CHECK_EQ(st.messages_delivered, 0);
+    /* n0 still serves the mesh. */
+    int before = h.bcasts[1];
+    TB_CHECK(tb_node_broadcast(h.node[0], 7, (const uint8_t *)"after", 5, NULL) == TB_OK);
+    TB_CHECK(run_until(all_got_second_broadcast, 5));
+    TB_CHECK_EQ(h.bcasts[1], before + 1);
+    TB_CHECK_STR(h.last_bcast[1], "n0:after");
+    tb_quic_endpoint_destroy(bad.ep);
+}
+
+static void test_mesh_in_one_process(void)
+{
+    h.loop = ev_loop_new(EVFLAG_AUTO);
+    for (int i = 0; i < N; i++) {
+        configure(i);
+        tb_node_callbacks cb = {on_bcast, on_msg, on_stopped, (void *)(intptr_t)i};
+        TB_REQUIRE(tb_node_new(&h.node[i], h.loop, &h.log[i], tb_clock_system(), &h.cfg[i], &cb) ==
+                   TB_OK);
+    }
+    TB_CHECK_STR(tb_node_name(h.node[2]), "n2");
+    TB_REQUIRE(run_until(full_mesh_with_pings, 20));
+
+    /* RTT on loopback is positive and well under 50 ms; one host, so |offset| < 10 ms. */
+    tb_node_peer_status ps[8];
+    size_t k = tb_node_peers(h.node[1], ps, 8);
+    TB_REQUIRE(k == 2);
+    for (size_t j = 0; j < k; j++) {
+        TB_CHECK(ps[j].rtt_ns > 0 && ps[j].rtt_ns < 50 * (int64_t)TB_NS_PER_MS);
+        TB_CHECK(llabs(ps[j].offset_ns) < 10 * (long long)TB_NS_PER_MS);
+    }
+
+    uint64_t id;
+    TB_CHECK(tb_node_broadcast(h.node[2], 7, (const uint8_t *)"tick", 4, &id) == TB_OK);
+    TB_CHECK(run_until(all_got_broadcast, 5));
+    wait_a_little(); /* forwarded copies come back as duplicates: none may be delivered */
+    for (int i = 0; i < N; i++) {
+        TB_CHECK_EQ(h.bcasts[i], 1);
+        TB_CHECK_STR(h.last_bcast[i], "n2:tick");
+    }
+
+    TB_CHECK(tb_node_send(h.node[1], "n2", 9, (const uint8_t *)"hi", 2) == TB_OK);
+    TB_CHECK(run_until(message_arrived, 5));
+    TB_CHECK_EQ(h.messages[2], 1);
+    TB_CHECK_STR(h.last_from[2], "n1");
+    TB_CHECK_EQ(h.messages[0], 0);
+    TB_CHECK_EQ(tb_node_send(h.node[1], "nobody", 9, (const uint8_t *)"x", 1), TB_ERR_NOTFOUND);
+
+    test_bad_peer();
+
+    for (int i = 0; i < N; i++)
+        tb_node_stop(h.node[i]);
+    TB_CHECK(run_until(all_stopped, 3));
+    for (int i = 0; i < N; i++) {
+        tb_node_free(h.node[i]);
+        tb_node_config_free(&h.cfg[i]);
+    }
+    ev_loop_destroy(h.loop);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/tbnode-inproc.XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    int rc = 1;
+    if (make_certs() == 0) {
+        TB_RUN(test_mesh_in_one_process);
+        rc = TB_DONE();
+    } else {
+        fprintf(stderr, "cannot issue certificates (TB_TBCERT=%s)\n", getenv("TB_TBCERT"));
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    return rc;
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# tbnode's command line: help, version, bad flags and bad config (exit 2, key named), and a
+# clean stop on SIGINT and SIGTERM within 2 s.
+set -u
+tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode [MESH=0|1]}
+mesh=${2:-1} # 0: tbnode was built without the mesh (no quic yet): no certificates, no peers
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+expect_exit() { # want_status description command...
+  local want=$1 what=$2
+  shift 2
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  [ "$got" -eq "$want" ] || fail "$what: exit $got, want $want ($(head -c 300 "$work/err"))"
+}
+
+expect_exit 0 "--help" "$tbnode" --help
+grep -q -- "--listen A:P" "$work/out" || fail "--help does not document --listen"
+grep -q "default 0.0.0.0:4433" "$work/out" || fail "--help does not give the listen default"
+expect_exit 0 "--version" "$tbnode" --version
+grep -q "^tbnode [0-9]" "$work/out" || fail "--version prints '$(cat "$work/out")'"
+
+expect_exit 2 "unknown flag" "$tbnode" --frobnicate
+grep -q "unknown option '--frobnicate'" "$work/err" || fail "unknown flag: $(cat "$work/err")"
+expect_exit 2 "bad --mode" "$tbnode" --mode both
+expect_exit 2 "bad --listen" "$tbnode" --listen 127.0.0.1
+grep -q "^tbnode: --listen: " "$work/err" || fail "bad --listen: $(cat "$work/err")"
+
+printf 'mode = "hybrid";\n# comment\nlisten = "[::1]4433";\n' >"$work/bad.conf"
+expect_exit 2 "bad config value" "$tbnode" --config "$work/bad.conf"
+grep -qx "tbnode: $work/bad.conf:3: key 'listen': '\[::1\]4433': missing ':PORT' after '\]'" \
+  "$work/err" || fail "bad config message: $(cat "$work/err")"
+[ "$(wc -l <"$work/err")" -eq 1 ] || fail "bad config: more than one line"
+printf 'lsten = "1.2.3.4:5";\n' >"$work/unk.conf"
+expect_exit 2 "unknown config key" "$tbnode" --config "$work/unk.conf"
+grep -q "unk.conf:1: key 'lsten': unknown key" "$work/err" || fail "unknown key: $(cat "$work/err")"
+expect_exit 2 "missing config" "$tbnode" --config "$work/none.conf"
+
+expect_exit 2 "status with a bad flag" "$tbnode" status --bogus
+expect_exit 1 "status without a node" "$tbnode" status --state-dir "$work/none"
+grep -q "^tbnode: $work/none/control.sock: cannot connect" "$work/err" || fail "status: $(cat "$work/err")"
+
+# The mesh build needs certificates (from tbcert, beside tbnode).
+tbcert=$(dirname "$tbnode")/tbcert
+certflags=()
+if [ "$mesh" = 1 ]; then
+  "$tbcert" init-ca --dir "$work/ca" --name cli-test >/dev/null || fail "tbcert init-ca"
+  for i in 1 2; do
+    "$tbcert" issue --ca "$work/ca" --name "cli$i" --region test --ip "127.0.0.4$((4 + i))" \
+      --out "$work/c$i" >/dev/null || fail "tbcert issue"
+  done
+  certflags=(--cert "$work/c1/node.crt" --key "$work/c1/node.key" --ca "$work/c1/ca.crt")
+fi
+
+# Waits until the log has a line matching $2 (ERE), up to 5 s.
+wait_log() {
+  for _ in $(seq 100); do
+    grep -Eq "$2" "$1" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# Sends a signal to a running tbnode, expects exit 0 within 2 s; prints how long it took.
+stop_within_2s() { # what pid signal
+  local what=$1 pid=$2 sig=$3 rc="" t0
+  t0=$(date +%s%N)
+  kill "-$sig" "$pid"
+  for _ in $(seq 40); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid"
+      rc=$?
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$rc" ] || fail "$what: still running 2 s after SIG$sig"
+  [ "${rc:-1}" -eq 0 ] || fail "$what: exit $rc after SIG$sig"
+  echo "$what: SIG$sig -> exit ${rc:-none} after $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
+stop_with() {
+  local sig=$1
+  local sd="$work/state-$sig"
+  "$tbnode" --listen 127.0.0.45:0 --state-dir "$sd" --log-level debug "${certflags[@]}" \
+    >"$work/run-$sig.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_log "$work/run-$sig.log" "starting" || fail "$sig: did not start: $(cat "$work/run-$sig.log")"
+  sleep 0.2
+  kill -0 "$pid" 2>/dev/null || fail "$sig: exited early: $(tail -3 "$work/run-$sig.log")"
+  [ -d "$sd" ] || fail "$sig: state dir not created"
+  [ "$(stat -c %a "$sd" 2>/dev/null)" = 700 ] || fail "$sig: state dir mode $(stat -c %a "$sd")"
+  stop_within_2s "idle node" "$pid" "$sig"
+}
+stop_with INT
+stop_with TERM
+
+# A node with a connected peer: the peer must see our CONNECTION_CLOSE (not an idle timeout).
+if [ "$mesh" = 1 ]; then
+  "$tbnode" --listen 127.0.0.46:4551 --state-dir "$work/s2" --log-level debug \
+    --cert "$work/c2/node.crt" --key "$work/c2/node.key" --ca "$work/c2/ca.crt" \
+    >"$work/peer.log" 2>&1 &
+  peerpid=$!
+  pids+=("$peerpid")
+  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
+    --peer cli2@127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
+  "$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
+    fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
+  json=$("$tbnode" status --state-dir "$work/s1" --json)
+  [[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
+    fail "status --json: $json"
+  out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
+  [[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"
+  wait_log "$work/peer.log" "broadcast cli1/[0-9]+ \(11 bytes\) delivered" || fail "cli2 did not get the broadcast"
+  stop_within_2s "connected node" "$pid" TERM
+  wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
+    fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
+  [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
+
+  # A seed named in the config must present that name: another one is refused with the reason.
+  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s3" --log-level debug \
+    --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer is "cli2", expected "wrong"\)' ||
+    fail "no name-mismatch refusal: $(grep -v debug "$work/wrong.log" | tail -3)"
+  "$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
+  stop_within_2s "refusing node" "$pid" INT
+  stop_within_2s "peer" "$peerpid" INT
+fi
+
+[ "$fails" -eq 0 ] && echo "all passed" && exit 0
+exit 1
