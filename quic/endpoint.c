@@ -26,7 +26,10 @@
 #define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
 #define MAX_TX_QUEUE 1024
 #define MAX_DGRAM_QUEUE 64
-#define MAX_STREAMS_UNI 128
+/* Each message travels on its own bidirectional stream whose receiver resets the unused return
+ * half: ngtcp2 0.12.1 never closes a remote unidirectional stream (fixed upstream in 0.14), so
+ * their credit would never come back and a connection would stall after this many messages. */
+#define MAX_STREAMS 128
 #define MAX_DATAGRAM_FRAME 65535
 #define READS_PER_WAKEUP 64
 /* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
@@ -434,7 +437,7 @@ static txmsg *next_sendable(tb_quic_conn *c)
             continue;
         if (m->id < 0) {
             int64_t id;
-            if (ngtcp2_conn_open_uni_stream(c->conn, &id, NULL) != 0)
+            if (ngtcp2_conn_open_bidi_stream(c->conn, &id, NULL) != 0)
                 return NULL; /* out of streams until the peer extends the limit */
             m->id = id;
         }
@@ -835,6 +838,13 @@ static void rx_free(tb_quic_conn *c, int64_t id)
     }
 }
 
+/* The return half of a message stream carries nothing: resetting it lets ngtcp2 close the
+ * stream once the message half is over, which gives the peer its stream credit back. */
+static void rx_done(tb_quic_conn *c, rxmsg *r)
+{
+    (void)ngtcp2_conn_shutdown_stream_write(c->conn, r->id, 0);
+}
+
 static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, uint64_t code, const char *why)
 {
     char a[TB_QUIC_ADDRSTR_MAX];
@@ -846,6 +856,7 @@ static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, uint64_t cod
                 why);
     /* STOP_SENDING: the sender stops, the connection stays. A stream already gone is fine. */
     (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
+    rx_done(c, r);
 }
 
 /* Appends stream bytes to the message: a 4-byte big-endian length, then that many bytes. */
@@ -918,6 +929,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
             c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf, r->want);
         free(r->buf);
         r->buf = NULL;
+        rx_done(c, r);
     }
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !r->delivered)
         rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
@@ -931,7 +943,7 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64
     tb_quic_conn *c = user_data;
     if (!ngtcp2_conn_is_local_stream(conn, id)) {
         rx_free(c, id);
-        ngtcp2_conn_extend_max_streams_uni(conn, 1);
+        ngtcp2_conn_extend_max_streams_bidi(conn, 1);
         return 0;
     }
     txmsg *prev = NULL;
@@ -1010,12 +1022,13 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
     uint64_t stream_window = ep->max_msg + 4 < 65536 ? 65536 : ep->max_msg + 4;
     if (stream_window > 4 * 1024 * 1024)
         stream_window = 4 * 1024 * 1024;
+    /* Data flows only from the opener of a stream to its receiver (see MAX_STREAMS). */
     p->initial_max_stream_data_bidi_local = 0;
-    p->initial_max_stream_data_bidi_remote = 0;
-    p->initial_max_stream_data_uni = stream_window;
+    p->initial_max_stream_data_bidi_remote = stream_window;
+    p->initial_max_stream_data_uni = 0;
     p->initial_max_data = stream_window * 16;
-    p->initial_max_streams_bidi = 0;
-    p->initial_max_streams_uni = MAX_STREAMS_UNI;
+    p->initial_max_streams_bidi = MAX_STREAMS;
+    p->initial_max_streams_uni = 0;
     p->max_idle_timeout = ep->idle_ns;
     p->active_connection_id_limit = 4;
     p->max_datagram_frame_size = MAX_DATAGRAM_FRAME;

@@ -1,7 +1,7 @@
 /* The QUIC endpoint of the mesh (ngtcp2 0.12.1 + GnuTLS, see adr/0002): one UDP socket that
  * accepts peers (server/hybrid) and dials peers (client/hybrid), mutual TLS 1.3 against the mesh
  * CA only, ALPN "tbmesh/1". It owns the socket, every connection, their timers and the TLS
- * sessions; it carries opaque messages (one per unidirectional stream) and datagrams, and knows
+ * sessions; it carries opaque messages (one per stream) and datagrams, and knows
  * nothing about what they mean (the mesh layer above does).
  *
  * Everything is driven by the libev loop given at creation; the log and clock are passed in, so
@@ -9,10 +9,10 @@
  * from inside a call into this API. A callback may call any function here, except
  * tb_quic_endpoint_destroy (allowed in on_shutdown only).
  *
- * Messages: one per unidirectional stream, framed as adr/0003 says (4-byte big-endian length
- * 1..max_message_size, the message, FIN). The endpoint writes and checks that frame itself:
- * callers pass and receive the encoded message only. A frame over the limit is refused at its
- * first 4 bytes (stream reset TB_QUIC_STREAM_TOO_BIG, counter), never buffered.
+ * Messages: one per stream (bidirectional, used one way: see adr/0003), framed as adr/0003 says
+ * (4-byte big-endian length 1..max_message_size, the message, FIN). The endpoint writes and checks
+ * that frame itself: callers pass and receive the encoded message only. A frame over the limit is
+ * refused at its first 4 bytes (stream reset TB_QUIC_STREAM_TOO_BIG, counter), never buffered.
  *
  * Peers: a peer is connected once the handshake is confirmed and its certificate passed the mesh
  * CA, the key purpose, the node profile (certs/identity.h) and, when dialled with one, the
@@ -195,7 +195,7 @@ const tb_quic_peer *tb_quic_conn_peer(const tb_quic_conn *c);
 /* Round-trip estimate of the connection (QUIC smoothed RTT), ns. */
 uint64_t tb_quic_conn_srtt(const tb_quic_conn *c);
 
-/* Queues one message on a new unidirectional stream. TB_ERR_TOO_BIG above max_message_size,
+/* Queues one message on a new stream. TB_ERR_TOO_BIG above max_message_size,
  * TB_ERR_STATE when not connected, TB_ERR_FULL when the peer's stream limit is used up. */
 TB_WUR int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len);
 TB_WUR int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,

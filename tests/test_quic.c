@@ -574,6 +574,34 @@ static void test_oversized_message_dropped(void)
     node_stop(&b);
 }
 
+/* Far more messages than the peer's stream limit, over time, on one connection: every stream
+ * must be closed and its credit returned (ngtcp2 0.12.1 never closes remote unidirectional
+ * streams, which once stalled a connection after 128 messages). */
+static void test_many_messages_one_connection(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.0.23:0", .cert = "alpha"};
+    opts ob = {.listen = "127.0.0.24:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    const uint8_t msg[] = "tick";
+    for (int i = 1; i <= 1000; i++) {
+        TB_CHECK_EQ(tb_quic_send_stream_to(b.ep, "alpha", msg, sizeof(msg)), TB_OK);
+        TB_CHECK_EQ(tb_quic_send_stream_to(a.ep, "bravo", msg, sizeof(msg)), TB_OK);
+        if (i % 50 == 0) {
+            WAIT(a.msgs == i && b.msgs == i, 5);
+            if (a.msgs != i || b.msgs != i)
+                break;
+        }
+    }
+    TB_CHECK_EQ(a.msgs, 1000);
+    TB_CHECK_EQ(b.msgs, 1000);
+    TB_CHECK_EQ(tb_quic_endpoint_stats(a.ep)->msgs_dropped_malformed, 0);
+    node_stop(&a);
+    node_stop(&b);
+}
+
 /* Frames that lie about their length are dropped and counted; the connection stays. */
 static void test_malformed_frames_dropped(void)
 {
@@ -916,6 +944,7 @@ int main(int argc, char **argv)
     TB_RUN(test_gtlsclient_refused);
     TB_RUN(test_simultaneous_dial);
     TB_RUN(test_oversized_message_dropped);
+    TB_RUN(test_many_messages_one_connection);
     TB_RUN(test_malformed_frames_dropped);
     TB_RUN(test_modes);
     TB_RUN(test_version_negotiation);

@@ -25,7 +25,7 @@
  * byte offset, for a log line that tells the operator what was wrong.
  *
  * Framing (streams): a frame is a 4-byte big-endian length followed by one encoded message. The
- * mesh sends one frame per unidirectional QUIC stream, and the stream's FIN ends it. Receivers
+ * mesh sends one frame per QUIC stream (ADR 0003), and the stream's FIN ends it. Receivers
  * reading a stream in pieces use tb_wire_reader (or tb_wire_frame_need() on their own buffer),
  * which rejects an oversized length before buffering the body.
  * Framing (datagrams): a QUIC DATAGRAM frame carries one encoded message, no length prefix. Only
