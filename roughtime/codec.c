@@ -335,8 +335,11 @@ int tb_rt_response_parse(const uint8_t *p, size_t len, uint32_t version, tb_rt_r
     if ((rc = unwrap_any(p, len, prof->framed, &m, &mlen)) < 0 ||
         (rc = tb_rt_msg_parse(m, mlen, &msg)) < 0)
         return rc;
+    /* Google-Roughtime's reference server sends no NONC: only the Merkle path binds the nonce. */
+    rc = tb_rt_msg_fixed(&msg, TB_RT_TAG_NONC, prof->nonce_len, &r->nonce);
+    if (rc < 0 && (rc != TB_ERR_NOTFOUND || prof->framed))
+        return rc;
     if ((rc = tb_rt_msg_fixed(&msg, TB_RT_TAG_SIG, 64, &r->sig)) < 0 ||
-        (rc = tb_rt_msg_fixed(&msg, TB_RT_TAG_NONC, prof->nonce_len, &r->nonce)) < 0 ||
         (rc = tb_rt_msg_find(&msg, TB_RT_TAG_PATH, &r->path, &r->path_len)) < 0 ||
         (rc = tb_rt_msg_u32(&msg, TB_RT_TAG_INDX, &r->indx)) < 0 ||
         (rc = tb_rt_msg_find(&msg, TB_RT_TAG_SREP, &r->srep, &r->srep_len)) < 0 ||

@@ -145,7 +145,7 @@ const char *tb_rt_req_error_name(tb_rt_req_error e);
 typedef struct tb_rt_response {
     const tb_rt_profile *prof;
     const uint8_t *sig;   /* 64 */
-    const uint8_t *nonce; /* nonce_len */
+    const uint8_t *nonce; /* nonce_len; NULL when a Google-Roughtime reply has none */
     uint32_t type;        /* 1 or absent (has_type = 0) */
     unsigned has_type;
     const uint8_t *path; /* path_len bytes, a multiple of hash_len */

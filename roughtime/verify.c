@@ -33,7 +33,9 @@ int tb_rt_query_init(tb_rt_query *q, const uint8_t pubkey[32], const uint32_t *v
     memset(q, 0, sizeof(*q));
     if (n == 0 || n > 4)
         return TB_ERR_INVAL;
-    int google = versions[0] == TB_RT_VER_GOOGLE;
+    int google = 0;
+    for (unsigned i = 0; i < n; i++)
+        google |= versions[i] == TB_RT_VER_GOOGLE;
     for (unsigned i = 0; i < n; i++) {
         if (!tb_rt_profile_get(versions[i]) || (google && n > 1) ||
             (i > 0 && versions[i] <= versions[i - 1]))
@@ -151,7 +153,7 @@ static tb_rt_reason check_response(const tb_rt_query *q, const tb_rt_response *r
         return why;
     if (r->has_type ? r->type != 1 : prof->type_required)
         return TB_RT_BAD_TYPE;
-    if (sodium_memcmp(r->nonce, q->nonce, q->nonce_len) != 0)
+    if (r->nonce && sodium_memcmp(r->nonce, q->nonce, q->nonce_len) != 0)
         return TB_RT_BAD_NONCE;
     if (!sig_ok(r->cert_sig, prof->dele_context, prof->dele_context_len, r->dele, r->dele_len,
                 q->pubkey))
