@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sources/resolver.h"
+#include "sources/udp.h"
 
 typedef struct ntp_drv {
     tb_source *src;
@@ -76,29 +77,12 @@ static void close_socket(ntp_drv *d)
     d->fd = -1;
 }
 
-/* Receive time: the kernel's stamp when there is one, moved into the environment's clock by
- * the time elapsed since (so a manual or offset clock stays consistent). */
 static void receive_time(ntp_drv *d, struct msghdr *msg, int64_t *real, uint64_t *mono)
 {
-    const tb_clock *clk = tb_source_env_of(d->src)->clock;
-    *real = tb_clock_real(clk);
-    *mono = tb_clock_mono(clk);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
-            c->cmsg_len < CMSG_LEN(sizeof(struct timespec)))
-            continue;
-        struct timespec k, now;
-        memcpy(&k, CMSG_DATA(c), sizeof(k));
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t age = ((int64_t)now.tv_sec - k.tv_sec) * 1000000000 + (now.tv_nsec - k.tv_nsec);
-        if (age >= 0 && age < 1000000000) {
-            *real -= age;
-            *mono -= (uint64_t)age;
-            d->n_kernel_ts++;
-            return;
-        }
-    }
-    d->n_clock_ts++;
+    if (tb_source_udp_rx_time(tb_source_env_of(d->src)->clock, msg, real, mono))
+        d->n_kernel_ts++;
+    else
+        d->n_clock_ts++;
 }
 
 static void deliver(ntp_drv *d, const tb_ntp_result *res)
@@ -152,7 +136,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < 16 && d->fd >= 0; i++) {
         uint8_t buf[1024];
         union {
-            char b[CMSG_SPACE(sizeof(struct timespec)) + 64];
+            char b[TB_SOURCE_UDP_CMSG_SPACE];
             struct cmsghdr align;
         } ctl;
         tb_addr from = {.len = sizeof(from.ss)};
@@ -180,22 +164,18 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static int open_socket(ntp_drv *d)
 {
-    const tb_source_env *env = tb_source_env_of(d->src);
-    int fd = socket(d->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return TB_ERR_IO;
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0)
-        drv_log(d, TB_LOG_DEBUG, "no kernel timestamps", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&d->addr.ss, d->addr.len) != 0) {
+    bool kernel_ts;
+    int fd;
+    if (tb_source_udp_open(&d->addr, &kernel_ts, &fd) < 0) {
         drv_log(d, TB_LOG_WARN, "connect failed", strerror(errno));
-        close(fd);
         return TB_ERR_IO;
     }
+    if (!kernel_ts)
+        drv_log(d, TB_LOG_DEBUG, "no kernel timestamps", "SO_TIMESTAMPNS refused");
     d->fd = fd;
     ev_io_init(&d->io, read_cb, fd, EV_READ);
     d->io.data = d;
-    ev_io_start(env->loop, &d->io);
+    ev_io_start(tb_source_env_of(d->src)->loop, &d->io);
     return 0;
 }
 
