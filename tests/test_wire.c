@@ -66,7 +66,9 @@ static uint8_t buf[70000];
 static int decode_copy(const uint8_t *p, size_t len, const tb_wire_limits *lim, tb_wire_msg *out,
                        tb_wire_diag *diag)
 {
-    uint8_t *c = malloc(len ? len : 1);
+    uint8_t *c = calloc(1, len ? len : 1);
+    if (!c)
+        return TB_ERR_NOMEM;
     if (len)
         memcpy(c, p, len);
     int rc = tb_wire_decode(c, len, lim, out, diag);
