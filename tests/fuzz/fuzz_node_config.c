@@ -11,7 +11,8 @@ const char *__lsan_default_suppressions(void);
 /* libconfig 1.5 (Debian 12) leaks the buffer of a string token when a syntax error follows it
  * (`a "x"`, `""""`): its grammar frees no semantic value on error. tbnode exits on a bad config, so
  * the leak is bounded; only those allocation sites in its lexer are suppressed, every other leak
- * still counts. */
+ * still counts. The suppressions match function names, so they need llvm-symbolizer (package
+ * llvm, installed by scripts/setup). */
 const char *__lsan_default_suppressions(void)
 {
     return "leak:strbuf_append\nleak:libconfig_yylex\n";
