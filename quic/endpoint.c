@@ -35,6 +35,7 @@
 /* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
  * tag: an upper bound of what surrounds a datagram in its packet. */
 #define DGRAM_OVERHEAD 48
+#define DGRAM_ATTEMPTS 8
 
 typedef struct txmsg {
     struct txmsg *next;
@@ -74,6 +75,7 @@ struct tb_quic_conn {
     tb_quic_peer peer;
     int server, confirmed, connected, closing, dead, in_ngtcp2, reset_received;
     int close_requested, closed_reported, report_pending, info_set;
+    int write_pending; /* conn_write deferred to the end of this loop iteration */
     uint64_t close_code;
     tb_quic_close_info info;
     uint8_t close_pkt[PKT_MAX];
@@ -104,12 +106,15 @@ struct tb_quic_endpoint {
     tb_quic_conn *conns;
     size_t nconns;
     ev_timer reap;
+    ev_prepare flush; /* runs deferred writes before the loop next blocks */
     int shutting_down, shutdown_pending;
     uint64_t rx_mono;
     int64_t rx_real;
     uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
 };
+
+static void conn_write(tb_quic_conn *c);
 
 static const char *const refusal_names[TB_QUIC_REFUSE_COUNT] = {"none",
                                                                 "no certificate",
@@ -311,6 +316,8 @@ static void conn_send_close(tb_quic_conn *c, const ngtcp2_connection_close_error
 {
     if (c->closing || c->dead)
         return;
+    if (c->write_pending)
+        conn_write(c); /* what was due before the close goes out before it */
     if (ngtcp2_conn_is_in_draining_period(c->conn)) {
         conn_linger(c);
         return;
@@ -450,7 +457,9 @@ static txmsg *next_sendable(tb_quic_conn *c)
 static int dgram_send_now(tb_quic_conn *c, const uint8_t *data, size_t len)
 {
     uint8_t buf[PKT_MAX];
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* Packets that were due first (a path challenge after migration, its padded response) may
+     * go out before the one that takes the datagram. */
+    for (int attempt = 0; attempt < DGRAM_ATTEMPTS; attempt++) {
         ngtcp2_path_storage ps;
         ngtcp2_path_storage_zero(&ps);
         ngtcp2_pkt_info pi;
@@ -489,6 +498,7 @@ static void flush_dgrams(tb_quic_conn *c)
 
 static void conn_write(tb_quic_conn *c)
 {
+    c->write_pending = 0;
     if (c->closing || c->dead)
         return;
     flush_dgrams(c);
@@ -535,6 +545,23 @@ static void conn_write(tb_quic_conn *c)
     for (txmsg *m = c->tx_head; m; m = m->next)
         m->blocked = 0;
     conn_update_timer(c);
+}
+
+static void conn_defer_write(tb_quic_conn *c)
+{
+    c->write_pending = 1;
+    if (!ev_is_active(&c->ep->flush))
+        ev_prepare_start(c->ep->loop, &c->ep->flush);
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    tb_quic_endpoint *ep = w->data;
+    ev_prepare_stop(loop, w);
+    for (tb_quic_conn *c = ep->conns; c; c = c->next) {
+        if (c->write_pending)
+            conn_write(c);
+    }
 }
 
 /* ---------------------------------------------------------------- connection events */
@@ -610,7 +637,15 @@ static void conn_after_io(tb_quic_conn *c)
         c->close_requested = 0;
         conn_close_app(c, c->close_code);
     }
-    conn_write(c);
+    /* A datagram queued by a callback (a PONG) goes now, with any ACK due in the same packet:
+     * its timestamps were taken for this moment. Anything else (ACKs, flow control, stream
+     * data) waits until every packet of this wakeup is read, so one packet carries the ACKs of
+     * many, and an ACK due now rides on whatever the application sends before the loop blocks
+     * (the next PING) instead of costing a packet of its own on the round trip. */
+    if (c->dg_head)
+        conn_write(c);
+    else
+        conn_defer_write(c);
 }
 
 static void conn_refused(tb_quic_conn *c)
@@ -1440,6 +1475,8 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     ev_io_start(loop, &ep->rio);
     ev_timer_init(&ep->reap, on_reap, 0., 0.);
     ep->reap.data = ep;
+    ev_prepare_init(&ep->flush, on_flush);
+    ep->flush.data = ep;
     char a[TB_QUIC_ADDRSTR_MAX];
     tb_quic_addr_format((const struct sockaddr *)&ep->local, a, sizeof(a));
     tb_log_info(log, "quic: %s endpoint %s on %s (retry %s)",
@@ -1461,8 +1498,10 @@ void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)
         ev_io_stop(ep->loop, &ep->rio);
         close(ep->fd);
     }
-    if (ep->loop)
+    if (ep->loop) {
         ev_timer_stop(ep->loop, &ep->reap);
+        ev_prepare_stop(ep->loop, &ep->flush);
+    }
     tb_quic_tls_ctx_free(ep->tls);
     free(ep);
 }
