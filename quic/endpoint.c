@@ -1067,6 +1067,11 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
     p->max_idle_timeout = ep->idle_ns;
     p->active_connection_id_limit = 4;
     p->max_datagram_frame_size = MAX_DATAGRAM_FRAME;
+    /* ACKs are due at once, so every packet written carries the ACK of what came in: a PONG
+     * acknowledges its PING. What comes in without an answer is acknowledged when this loop
+     * iteration's writes go out (see conn_after_io), microseconds later, not 25 ms; the peer's
+     * PTO, which adds this value, stays tight. */
+    p->max_ack_delay = 0;
 }
 
 /* Everything ngtcp2_conn_{client,server}_new takes besides the CIDs. */
