@@ -627,12 +627,24 @@ static void conn_on_confirmed(tb_quic_conn *c)
 }
 
 /* Work that must not run inside ngtcp2 calls: confirmation, deferred close, writing. */
+/* Once the peer is connected its identity is in c->peer and the 1-RTT keys are in ngtcp2:
+ * the GnuTLS session has nothing left to do (no tickets, no post-handshake messages in QUIC)
+ * and holds about 12 kB per connection. Freed outside any ngtcp2 call. */
+static void conn_drop_tls(tb_quic_conn *c)
+{
+    ngtcp2_conn_set_tls_native_handle(c->conn, NULL);
+    tb_quic_tls_free(c->tls);
+    c->tls = NULL;
+}
+
 static void conn_after_io(tb_quic_conn *c)
 {
     if (c->dead || c->closing)
         return;
     if (c->confirmed && !c->connected && !c->info_set)
         conn_on_confirmed(c);
+    if (c->connected && c->tls)
+        conn_drop_tls(c);
     if (c->close_requested && !c->closing && !c->dead) {
         c->close_requested = 0;
         conn_close_app(c, c->close_code);
@@ -1012,6 +1024,17 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
     return 0;
 }
 
+/* Without a TLS session (conn_drop_tls) the only CRYPTO data a peer may still send is a
+ * NewSessionTicket, useless here (no resumption): acknowledged and dropped. */
+static int cb_recv_crypto_data(ngtcp2_conn *conn, ngtcp2_crypto_level level, uint64_t offset,
+                               const uint8_t *data, size_t len, void *user_data)
+{
+    tb_quic_conn *c = user_data;
+    if (!c->tls)
+        return 0;
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, user_data);
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, int server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -1021,7 +1044,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server)
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
     }
-    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->recv_crypto_data = cb_recv_crypto_data;
     cb->encrypt = ngtcp2_crypto_encrypt_cb;
     cb->decrypt = ngtcp2_crypto_decrypt_cb;
     cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
