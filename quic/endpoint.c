@@ -35,6 +35,7 @@
 /* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
  * tag: an upper bound of what surrounds a datagram in its packet. */
 #define DGRAM_OVERHEAD 48
+#define DGRAM_ATTEMPTS 8
 
 typedef struct txmsg {
     struct txmsg *next;
@@ -74,6 +75,7 @@ struct tb_quic_conn {
     tb_quic_peer peer;
     int server, confirmed, connected, closing, dead, in_ngtcp2, reset_received;
     int close_requested, closed_reported, report_pending, info_set;
+    int write_pending; /* conn_write deferred to the end of this loop iteration */
     uint64_t close_code;
     tb_quic_close_info info;
     uint8_t close_pkt[PKT_MAX];
@@ -104,12 +106,15 @@ struct tb_quic_endpoint {
     tb_quic_conn *conns;
     size_t nconns;
     ev_timer reap;
+    ev_prepare flush; /* runs deferred writes before the loop next blocks */
     int shutting_down, shutdown_pending;
     uint64_t rx_mono;
     int64_t rx_real;
     uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
 };
+
+static void conn_write(tb_quic_conn *c);
 
 static const char *const refusal_names[TB_QUIC_REFUSE_COUNT] = {"none",
                                                                 "no certificate",
@@ -311,6 +316,8 @@ static void conn_send_close(tb_quic_conn *c, const ngtcp2_connection_close_error
 {
     if (c->closing || c->dead)
         return;
+    if (c->write_pending)
+        conn_write(c); /* what was due before the close goes out before it */
     if (ngtcp2_conn_is_in_draining_period(c->conn)) {
         conn_linger(c);
         return;
@@ -450,7 +457,9 @@ static txmsg *next_sendable(tb_quic_conn *c)
 static int dgram_send_now(tb_quic_conn *c, const uint8_t *data, size_t len)
 {
     uint8_t buf[PKT_MAX];
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* Packets that were due first (a path challenge after migration, its padded response) may
+     * go out before the one that takes the datagram. */
+    for (int attempt = 0; attempt < DGRAM_ATTEMPTS; attempt++) {
         ngtcp2_path_storage ps;
         ngtcp2_path_storage_zero(&ps);
         ngtcp2_pkt_info pi;
@@ -489,6 +498,7 @@ static void flush_dgrams(tb_quic_conn *c)
 
 static void conn_write(tb_quic_conn *c)
 {
+    c->write_pending = 0;
     if (c->closing || c->dead)
         return;
     flush_dgrams(c);
@@ -535,6 +545,23 @@ static void conn_write(tb_quic_conn *c)
     for (txmsg *m = c->tx_head; m; m = m->next)
         m->blocked = 0;
     conn_update_timer(c);
+}
+
+static void conn_defer_write(tb_quic_conn *c)
+{
+    c->write_pending = 1;
+    if (!ev_is_active(&c->ep->flush))
+        ev_prepare_start(c->ep->loop, &c->ep->flush);
+}
+
+static void on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    tb_quic_endpoint *ep = w->data;
+    ev_prepare_stop(loop, w);
+    for (tb_quic_conn *c = ep->conns; c; c = c->next) {
+        if (c->write_pending)
+            conn_write(c);
+    }
 }
 
 /* ---------------------------------------------------------------- connection events */
@@ -600,17 +627,37 @@ static void conn_on_confirmed(tb_quic_conn *c)
 }
 
 /* Work that must not run inside ngtcp2 calls: confirmation, deferred close, writing. */
+/* Once the peer is connected its identity is in c->peer and the 1-RTT keys are in ngtcp2:
+ * the GnuTLS session has nothing left to do (no tickets, no post-handshake messages in QUIC)
+ * and holds about 12 kB per connection. Freed outside any ngtcp2 call. */
+static void conn_drop_tls(tb_quic_conn *c)
+{
+    ngtcp2_conn_set_tls_native_handle(c->conn, NULL);
+    tb_quic_tls_free(c->tls);
+    c->tls = NULL;
+}
+
 static void conn_after_io(tb_quic_conn *c)
 {
     if (c->dead || c->closing)
         return;
     if (c->confirmed && !c->connected && !c->info_set)
         conn_on_confirmed(c);
+    if (c->connected && c->tls)
+        conn_drop_tls(c);
     if (c->close_requested && !c->closing && !c->dead) {
         c->close_requested = 0;
         conn_close_app(c, c->close_code);
     }
-    conn_write(c);
+    /* A datagram queued by a callback (a PONG) goes now, with any ACK due in the same packet:
+     * its timestamps were taken for this moment. Anything else (ACKs, flow control, stream
+     * data) waits until every packet of this wakeup is read, so one packet carries the ACKs of
+     * many, and an ACK due now rides on whatever the application sends before the loop blocks
+     * (the next PING) instead of costing a packet of its own on the round trip. */
+    if (c->dg_head)
+        conn_write(c);
+    else
+        conn_defer_write(c);
 }
 
 static void conn_refused(tb_quic_conn *c)
@@ -977,6 +1024,17 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
     return 0;
 }
 
+/* Without a TLS session (conn_drop_tls) the only CRYPTO data a peer may still send is a
+ * NewSessionTicket, useless here (no resumption): acknowledged and dropped. */
+static int cb_recv_crypto_data(ngtcp2_conn *conn, ngtcp2_crypto_level level, uint64_t offset,
+                               const uint8_t *data, size_t len, void *user_data)
+{
+    tb_quic_conn *c = user_data;
+    if (!c->tls)
+        return 0;
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, user_data);
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, int server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -986,7 +1044,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server)
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
     }
-    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->recv_crypto_data = cb_recv_crypto_data;
     cb->encrypt = ngtcp2_crypto_encrypt_cb;
     cb->decrypt = ngtcp2_crypto_decrypt_cb;
     cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
@@ -1032,6 +1090,11 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
     p->max_idle_timeout = ep->idle_ns;
     p->active_connection_id_limit = 4;
     p->max_datagram_frame_size = MAX_DATAGRAM_FRAME;
+    /* ACKs are due at once, so every packet written carries the ACK of what came in: a PONG
+     * acknowledges its PING. What comes in without an answer is acknowledged when this loop
+     * iteration's writes go out (see conn_after_io), microseconds later, not 25 ms; the peer's
+     * PTO, which adds this value, stays tight. */
+    p->max_ack_delay = 0;
 }
 
 /* Everything ngtcp2_conn_{client,server}_new takes besides the CIDs. */
@@ -1440,6 +1503,8 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     ev_io_start(loop, &ep->rio);
     ev_timer_init(&ep->reap, on_reap, 0., 0.);
     ep->reap.data = ep;
+    ev_prepare_init(&ep->flush, on_flush);
+    ep->flush.data = ep;
     char a[TB_QUIC_ADDRSTR_MAX];
     tb_quic_addr_format((const struct sockaddr *)&ep->local, a, sizeof(a));
     tb_log_info(log, "quic: %s endpoint %s on %s (retry %s)",
@@ -1461,8 +1526,10 @@ void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)
         ev_io_stop(ep->loop, &ep->rio);
         close(ep->fd);
     }
-    if (ep->loop)
+    if (ep->loop) {
         ev_timer_stop(ep->loop, &ep->reap);
+        ev_prepare_stop(ep->loop, &ep->flush);
+    }
     tb_quic_tls_ctx_free(ep->tls);
     free(ep);
 }

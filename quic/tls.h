@@ -30,7 +30,8 @@ void tb_quic_tls_free(tb_quic_tls *t);
 void *tb_quic_tls_native(tb_quic_tls *t);
 
 /* After a failed handshake: why, judged by this side. alert is the TLS alert this side sent
- * (ngtcp2_conn_get_tls_alert), used when the checks themselves recorded nothing. */
+ * (ngtcp2_conn_get_tls_alert), used when the checks themselves recorded nothing. t may be
+ * NULL (session already freed): then the alert alone decides. */
 tb_quic_refusal tb_quic_tls_refusal(const tb_quic_tls *t, uint8_t alert, char *detail,
                                     size_t detaillen);
 

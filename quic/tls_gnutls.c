@@ -300,7 +300,7 @@ void *tb_quic_tls_native(tb_quic_tls *t)
 tb_quic_refusal tb_quic_tls_refusal(const tb_quic_tls *t, uint8_t alert, char *detail,
                                     size_t detaillen)
 {
-    if (t->refusal != TB_QUIC_REFUSE_NONE) {
+    if (t && t->refusal != TB_QUIC_REFUSE_NONE) {
         snprintf(detail, detaillen, "%s", t->detail);
         return t->refusal;
     }

@@ -123,6 +123,7 @@ static int bench_ping(size_t n, uint64_t *mesh)
     tb_log_init(&log, "pinger", TB_LOG_ERROR);
     tb_quic_endpoint *ep;
     tb_quic_conn *c;
+    tb_quic_stats st0 = {0};
     if (tb_quic_endpoint_create(&ep, loop, &log, clk, &qc, &cb) != TB_OK ||
         tb_quic_dial(ep, "127.0.0.34:4570", "target", &c) != TB_OK || !run_until(have_pinger, 10))
         return -1;
@@ -140,7 +141,15 @@ static int bench_ping(size_t n, uint64_t *mesh)
             return -1;
         if (i >= 50) /* the first ones warm up caches and congestion control */
             mesh[i - 50] = now_ns() - t0;
+        if (i == 49)
+            st0 = *tb_quic_endpoint_stats(ep);
     }
+    /* More than one packet each way per exchange means extra sendmsg/recvmsg on the RTT path
+     * (an ACK-only packet beside the PONG, for example). */
+    const tb_quic_stats *st = tb_quic_endpoint_stats(ep);
+    printf("UDP packets per ping exchange: %.2f out, %.2f in\n",
+           (double)(st->packets_out - st0.packets_out) / (double)n,
+           (double)(st->packets_in - st0.packets_in) / (double)n);
     tb_quic_endpoint_destroy(ep);
     return 0;
 }

@@ -23,14 +23,23 @@ node() { # index, extra flags...
     --state-dir "$work/m$i/state" --log-level warn "$@" >"$work/m$i/log" 2>&1 &
   pids+=($!)
 }
+# What RSS is made of: file-backed pages (the binary and shared libraries: GnuTLS, OpenSSL...,
+# shared with every other process mapping them) and anonymous pages (heap, stacks: this node's
+# own). PSS divides each shared page among the processes mapping it.
+breakdown() { # pid label
+  awk -v what="$2" '/^Rss:/ {r = $2} /^Pss:/ {p = $2} /^Anonymous:/ {a = $2}
+    END {printf "tbnode %s: RSS %d kB = libraries and binary %d kB + anonymous (heap, stacks) %d kB; PSS %d kB\n", what, r, r - a, a, p}' \
+    "/proc/$1/smaps_rollup"
+}
+top_mappings() { # pid: the largest resident mappings
+  awk '/^[0-9a-f]+-/ {name = ($6 == "" ? "[anon]" : $6)} /^Rss:/ {rss[name] += $2}
+    END {for (n in rss) if (rss[n] >= 256) printf "  %6d kB %s\n", rss[n], n}' "/proc/$1/smaps" |
+    sort -rn
+}
 node 0 --listen 127.0.0.38:4590
 hub=${pids[0]}
 sleep 0.3
-rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$hub/status")
-# Private (not shared with other processes: heap, stacks, written pages) is what one more node
-# costs; RSS also counts the shared library pages (GnuTLS, OpenSSL, ...).
-priv() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
-priv_idle=$(priv "$hub")
+breakdown "$hub" alone
 for i in $(seq "$peers"); do node "$i" --mode client --listen 127.0.0.39:0 --peer 127.0.0.38:4590; done
 for _ in $(seq 150); do
   n=$("$bin/tbnode" status --state-dir "$work/m0/state" 2>/dev/null | grep -c '^peer .* connected')
@@ -38,7 +47,9 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 sleep 2 # a few pings each
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$hub/status")
-echo "tbnode RSS: ${rss_idle} kB alone, ${rss} kB with $n connected peers (target <= 8192 kB)"
-echo "tbnode private memory: $priv_idle kB alone, $(priv "$hub") kB with $n connected peers"
+breakdown "$hub" "with $n connected peers, 2 s after"
+sleep 6 # the burst of handshakes and PEERS is over
+breakdown "$hub" "with $n connected peers, 8 s after"
+top_mappings "$hub"
+echo "target: RSS <= 8192 kB with 32 peers"
 [ "$n" -ge "$peers" ]
