@@ -149,7 +149,7 @@ static void write_report_file(tb_timekeeper *tk, const char *source, const char 
     }
     size_t k = 0;
     for (; source[k] && k + 1 < sizeof(safe); k++)
-        safe[k] = (strchr("/\\ ", source[k]) || source[k] < ' ') ? '_' : source[k];
+        safe[k] = (strchr("/\\ :", source[k]) || source[k] < ' ') ? '_' : source[k];
     safe[k] = '\0';
     snprintf(path, sizeof(path), "%s/%lld-%s.json", dir, (long long)now, safe);
     FILE *f = fopen(path, "wx");
