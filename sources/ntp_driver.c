@@ -12,22 +12,14 @@
 #include <unistd.h>
 
 #include "sources/resolver.h"
+#include "sources/udp.h"
 
 typedef struct ntp_drv {
     tb_source *src;
     tb_ntp_client_config ccfg;
     tb_ntp_client client;
     bool have_client;
-    char host[TB_SOURCE_NAME_MAX];
-    char port[8];
-    bool numeric;
-    tb_addr addr;
-    int fd;
-    ev_io io;
-    uint64_t ticket;
-    bool resolving;
-    uint64_t n_foreign; /* datagrams from another address, ignored */
-    uint64_t n_kernel_ts, n_clock_ts;
+    tb_source_udp udp;
 } ntp_drv;
 
 static void drv_log(const ntp_drv *d, tb_log_level lvl, const char *what, const char *detail)
@@ -38,13 +30,16 @@ static void drv_log(const ntp_drv *d, tb_log_level lvl, const char *what, const 
                  detail ? detail : "");
 }
 
+static void begin(void *arg);
+static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
+                         uint64_t mono);
+
 static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
 {
     ntp_drv *d = calloc(1, sizeof(*d));
     if (!d)
         return TB_ERR_NOMEM;
     d->src = src;
-    d->fd = -1;
     tb_ntp_client_config_default(&d->ccfg);
     d->ccfg.minpoll = cfg->minpoll;
     d->ccfg.maxpoll = cfg->maxpoll;
@@ -57,48 +52,14 @@ static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
         tb_source_identity(src)->address[0] ? tb_source_identity(src)->address : cfg->address;
     int err = tb_ntp_client_config_check(&d->ccfg);
     if (err == 0)
-        err = tb_hostport_split(where, "123", d->host, sizeof(d->host), d->port, sizeof(d->port));
+        err = tb_source_udp_init(&d->udp, src, where, "123",
+                                 (uint64_t)tb_ntp_log2_to_ns(cfg->minpoll), begin, handle_reply, d);
     if (err < 0) {
         free(d);
         return err;
     }
-    d->numeric = tb_addr_numeric(d->host, d->port, &d->addr) == 0;
     *state = d;
     return 0;
-}
-
-static void close_socket(ntp_drv *d)
-{
-    if (d->fd < 0)
-        return;
-    ev_io_stop(tb_source_env_of(d->src)->loop, &d->io);
-    close(d->fd);
-    d->fd = -1;
-}
-
-/* Receive time: the kernel's stamp when there is one, moved into the environment's clock by
- * the time elapsed since (so a manual or offset clock stays consistent). */
-static void receive_time(ntp_drv *d, struct msghdr *msg, int64_t *real, uint64_t *mono)
-{
-    const tb_clock *clk = tb_source_env_of(d->src)->clock;
-    *real = tb_clock_real(clk);
-    *mono = tb_clock_mono(clk);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
-            c->cmsg_len < CMSG_LEN(sizeof(struct timespec)))
-            continue;
-        struct timespec k, now;
-        memcpy(&k, CMSG_DATA(c), sizeof(k));
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t age = ((int64_t)now.tv_sec - k.tv_sec) * 1000000000 + (now.tv_nsec - k.tv_nsec);
-        if (age >= 0 && age < 1000000000) {
-            *real -= age;
-            *mono -= (uint64_t)age;
-            d->n_kernel_ts++;
-            return;
-        }
-    }
-    d->n_clock_ts++;
 }
 
 static void deliver(ntp_drv *d, const tb_ntp_result *res)
@@ -121,8 +82,11 @@ static void deliver(ntp_drv *d, const tb_ntp_result *res)
     tb_source_deliver(d->src, &m);
 }
 
-static void handle_reply(ntp_drv *d, const uint8_t *buf, size_t n, int64_t t4, uint64_t mono)
+static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
+                         uint64_t mono)
 {
+    ntp_drv *d = arg;
+    (void)truncated; /* a reply over TB_SOURCE_UDP_MAX fails the parser's bounds anyway */
     tb_ntp_result res;
     tb_ntp_reject r = tb_ntp_client_receive(&d->client, buf, n, t4, mono, &res);
     if (r == TB_NTP_ACCEPTED) {
@@ -135,7 +99,7 @@ static void handle_reply(ntp_drv *d, const uint8_t *buf, size_t n, int64_t t4, u
     drv_log(d, r == TB_NTP_REJ_KOD_RATE ? TB_LOG_INFO : TB_LOG_DEBUG, "reply rejected",
             tb_ntp_reject_name(r));
     if (d->client.state == TB_NTP_CLIENT_DEMOBILISED) {
-        close_socket(d);
+        tb_source_udp_stop(&d->udp);
         tb_source_schedule(d->src, UINT64_MAX);
         tb_source_set_state(d->src, TB_SOURCE_DEMOBILISED, "kiss-o'-death %s from the server",
                             d->client.kiss);
@@ -144,130 +108,33 @@ static void handle_reply(ntp_drv *d, const uint8_t *buf, size_t n, int64_t t4, u
     }
 }
 
-static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* The address is known and the socket open: start polling now. */
+static void begin(void *arg)
 {
-    ntp_drv *d = w->data;
-    (void)loop;
-    (void)revents;
-    for (int i = 0; i < 16 && d->fd >= 0; i++) {
-        uint8_t buf[1024];
-        union {
-            char b[CMSG_SPACE(sizeof(struct timespec)) + 64];
-            struct cmsghdr align;
-        } ctl;
-        tb_addr from = {.len = sizeof(from.ss)};
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr msg = {.msg_name = &from.ss,
-                             .msg_namelen = from.len,
-                             .msg_iov = &iov,
-                             .msg_iovlen = 1,
-                             .msg_control = ctl.b,
-                             .msg_controllen = sizeof(ctl.b)};
-        ssize_t n = recvmsg(d->fd, &msg, MSG_DONTWAIT);
-        if (n < 0)
-            return; /* EAGAIN, or an ICMP error (ECONNREFUSED) that a missed poll will show */
-        from.len = msg.msg_namelen;
-        if (!tb_addr_equal(&from, &d->addr)) {
-            d->n_foreign++;
-            continue;
-        }
-        int64_t t4;
-        uint64_t mono;
-        receive_time(d, &msg, &t4, &mono);
-        handle_reply(d, buf, (size_t)n, t4, mono);
-    }
-}
-
-static int open_socket(ntp_drv *d)
-{
-    const tb_source_env *env = tb_source_env_of(d->src);
-    int fd = socket(d->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return TB_ERR_IO;
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0)
-        drv_log(d, TB_LOG_DEBUG, "no kernel timestamps", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&d->addr.ss, d->addr.len) != 0) {
-        drv_log(d, TB_LOG_WARN, "connect failed", strerror(errno));
-        close(fd);
-        return TB_ERR_IO;
-    }
-    d->fd = fd;
-    ev_io_init(&d->io, read_cb, fd, EV_READ);
-    d->io.data = d;
-    ev_io_start(env->loop, &d->io);
-    return 0;
-}
-
-/* The address is known: open the socket and start polling now. */
-static int begin(ntp_drv *d)
-{
-    char a[TB_SOURCE_ADDR_MAX];
-    tb_addr_format(&d->addr, a, sizeof(a));
-    tb_source_set_address(d->src, a);
-    int err = open_socket(d);
-    if (err < 0)
-        return err;
+    ntp_drv *d = arg;
     uint64_t now = tb_clock_mono(tb_source_env_of(d->src)->clock);
     tb_ntp_client_init(&d->client, &d->ccfg, now);
     d->have_client = true;
     tb_source_schedule(d->src, tb_ntp_client_next_poll(&d->client));
-    return 0;
-}
-
-static void resolve(ntp_drv *d);
-
-static void resolved(void *arg, int err, const char *why, const tb_addr *addrs, size_t n)
-{
-    ntp_drv *d = arg;
-    d->resolving = false;
-    uint64_t retry = (uint64_t)tb_ntp_log2_to_ns(d->ccfg.minpoll);
-    if (err < 0 || n == 0) {
-        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "cannot resolve %s: %s", d->host,
-                            why ? why : tb_strerror(err));
-        tb_source_schedule(d->src, tb_clock_mono(tb_source_env_of(d->src)->clock) + retry);
-        return;
-    }
-    d->addr = addrs[0];
-    if (begin(d) < 0) {
-        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "cannot open a socket to %s", d->host);
-        tb_source_schedule(d->src, tb_clock_mono(tb_source_env_of(d->src)->clock) + retry);
-    }
 }
 
 static void resolve(ntp_drv *d)
 {
-    const tb_source_env *env = tb_source_env_of(d->src);
-    close_socket(d);
     d->have_client = false;
-    if (!env->resolver) {
-        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "%s is a name and no resolver is set",
-                            d->host);
-        return;
-    }
-    if (env->resolver->resolve(env->resolver, d->host, d->port, resolved, d, &d->ticket) == 0)
-        d->resolving = true;
-    else
-        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "cannot start resolving %s", d->host);
+    tb_source_udp_resolve(&d->udp);
 }
 
 static int ntp_start(tb_source *src, void *state)
 {
     ntp_drv *d = state;
-    if (d->numeric)
-        return begin(d);
-    resolve(d);
-    return 0;
+    d->have_client = false;
+    return tb_source_udp_start(&d->udp);
 }
 
 static void ntp_stop(tb_source *src, void *state)
 {
     ntp_drv *d = state;
-    const tb_source_env *env = tb_source_env_of(src);
-    if (d->resolving && env->resolver)
-        env->resolver->cancel(env->resolver, d->ticket);
-    d->resolving = false;
-    close_socket(d);
+    tb_source_udp_stop(&d->udp);
 }
 
 static void note_unreachable(ntp_drv *d)
@@ -286,7 +153,7 @@ static void ntp_poll(tb_source *src, void *state)
     ntp_drv *d = state;
     const tb_source_env *env = tb_source_env_of(src);
     if (!d->have_client) {
-        if (!d->resolving)
+        if (!d->udp.resolving)
             resolve(d);
         return;
     }
@@ -300,12 +167,12 @@ static void ntp_poll(tb_source *src, void *state)
     int64_t t1 = tb_clock_real(env->clock);
     if (tb_ntp_client_poll(&d->client, now, t1, rnd, req) < 0)
         return; /* demobilised */
-    if (send(d->fd, req, sizeof(req), 0) != (ssize_t)sizeof(req))
+    if (tb_source_udp_send(&d->udp, req, sizeof(req)) < 0)
         drv_log(d, TB_LOG_DEBUG, "send failed", strerror(errno));
     if (d->client.state == TB_NTP_CLIENT_UNREACHABLE &&
         tb_source_state_of(src) != TB_SOURCE_UNREACHABLE) {
         note_unreachable(d);
-        if (!d->numeric) { /* perhaps the name points elsewhere now */
+        if (!d->udp.numeric) { /* perhaps the name points elsewhere now */
             resolve(d);
             return;
         }
@@ -322,7 +189,7 @@ static void ntp_describe(const void *state, char *buf, size_t len)
 {
     const ntp_drv *d = state;
     if (!d->have_client) {
-        snprintf(buf, len, "%s", d->resolving ? "resolving" : "no address");
+        snprintf(buf, len, "%s", tb_source_udp_status(&d->udp));
         return;
     }
     const tb_ntp_client *c = &d->client;
