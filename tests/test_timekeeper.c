@@ -562,8 +562,61 @@ static void test_time_nodes(void)
     ev_loop_destroy(loop);
 }
 
+/* The time node's keys: the example file's values, defaults, and errors naming FILE:LINE. */
+static void test_config(void)
+{
+    tb_node_config c;
+    tb_tk_config t;
+    char err[TB_NODE_ERR_MAX];
+    tb_node_config_defaults(&c);
+    TB_REQUIRE(tb_node_config_load_file(&c, TB_SOURCE_DIR "/node/tbnode.conf.example", err,
+                                        sizeof(err)) == TB_OK);
+    TB_REQUIRE(tb_tk_config_parse(&c, &t, err, sizeof(err)) == TB_OK);
+    TB_CHECK_EQ(t.xc.window_ns, 600 * 1000000000LL);
+    TB_CHECK_EQ(t.xc.min_agree, 3);
+    TB_CHECK_EQ(t.xc.drift_ppb, 50000);
+    TB_CHECK_EQ(t.peer_interval_s, 16);
+    TB_CHECK_STR(t.hosts_file, "");
+    tb_node_config_free(&c);
+
+    static const struct {
+        const char *text, *err;
+    } cases[] = {
+        {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
+         "drift_ppm = 0; min_interval_ms = 10; peer_interval = 1; retention = 60; };",
+         NULL},
+        {"\ncrosscheck = { window = 5; };", "t.conf:2: key 'crosscheck.window': 5 is outside "
+                                            "10..86400"},
+        {"crosscheck = {\n wndow = 50; };", "t.conf:2: key 'crosscheck': unknown key 'wndow'"},
+        {"crosscheck = { peers_vote = 1; };",
+         "t.conf:1: key 'crosscheck.peers_vote': must be true or false"},
+        {"crosscheck = { min_agree = \"3\"; };",
+         "t.conf:1: key 'crosscheck.min_agree': must be an integer"},
+        {"crosscheck = 3;", "t.conf:1: key 'crosscheck': must be a group { ... }"},
+        {"hosts_file = \"\";", "t.conf:1: key 'hosts_file': must be a non-empty string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tb_node_config_defaults(&c);
+        TB_REQUIRE(tb_node_config_load_string(&c, cases[i].text, "t.conf", err, sizeof(err)) ==
+                   TB_OK);
+        err[0] = '\0';
+        int rc = tb_tk_config_parse(&c, &t, err, sizeof(err));
+        if (!cases[i].err) {
+            TB_CHECK_EQ(rc, TB_OK);
+            TB_CHECK_STR(t.hosts_file, "h");
+            TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0);
+            TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
+        } else {
+            TB_CHECK_EQ(rc, TB_ERR_INVAL);
+            TB_CHECK_STR(err, cases[i].err);
+        }
+        tb_node_config_free(&c);
+    }
+}
+
 int main(void)
 {
+    TB_RUN(test_config);
     snprintf(dir, sizeof(dir), "/tmp/tbnode-tk.XXXXXX");
     if (!mkdtemp(dir))
         return 1;
