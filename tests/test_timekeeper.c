@@ -529,6 +529,14 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
     free(b.p);
+    memset(&b, 0, sizeof(b));
+    tb_node_control(tb_timekeeper_node(tk[1]), "status", &b);
+    TB_REQUIRE(b.p);
+    TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
+    TB_CHECK(strstr(b.p, ": falseticker (") != NULL);
+    TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
+    TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
+    free(b.p);
     test_malfeasance();
 
     for (int i = 0; i < N; i++)
