@@ -82,7 +82,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     if (rc == TB_OK)
         tb_log_info(&p->log, "SIGHUP: %s reloaded", p->cfg->file);
     else
-        tb_log_error(&p->log, "SIGHUP: %s not applied, the running configuration stays", err);
+        tb_log_error(&p->log, "SIGHUP: %s; not applied, the running configuration stays", err);
     tb_node_config_free(fresh);
     free(fresh);
 }

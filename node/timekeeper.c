@@ -16,9 +16,7 @@
 #include "sources/resolver.h"
 #include "sources/rt_driver.h"
 #include "wire/wire.h"
-#if TB_HAVE_HOSTS_RESOLVER
 #include "sources/hosts.h"
-#endif
 
 #define MAX_WIRE (TB_MEASURE_BODY_MAX + 512)
 
@@ -149,7 +147,7 @@ static void write_report_file(tb_timekeeper *tk, const char *source, const char 
     }
     size_t k = 0;
     for (; source[k] && k + 1 < sizeof(safe); k++)
-        safe[k] = (strchr("/\\ ", source[k]) || source[k] < ' ') ? '_' : source[k];
+        safe[k] = (strchr("/\\ :", source[k]) || source[k] < ' ') ? '_' : source[k];
     safe[k] = '\0';
     snprintf(path, sizeof(path), "%s/%lld-%s.json", dir, (long long)now, safe);
     FILE *f = fopen(path, "wx");
@@ -564,7 +562,6 @@ static int open_resolver(tb_timekeeper *tk)
     tk->resolver = tk->thread_resolver;
     if (!tk->tc.hosts_file[0])
         return TB_OK;
-#if TB_HAVE_HOSTS_RESOLVER
     rc = tb_resolver_hosts_create(tk->loop, tk->tc.hosts_file, tk->thread_resolver, tk->log,
                                   &tk->own_resolver);
     if (rc == TB_OK)
@@ -572,11 +569,6 @@ static int open_resolver(tb_timekeeper *tk)
     else
         tb_log_error(tk->log, "hosts_file '%s': %s", tk->tc.hosts_file, tb_strerror(rc));
     return rc;
-#else
-    tb_log_error(tk->log, "hosts_file '%s': this build has no hosts-file resolver",
-                 tk->tc.hosts_file);
-    return TB_ERR_UNSUPPORTED;
-#endif
 }
 
 static int apply_sources(tb_timekeeper *tk, const tb_node_config *cfg, char *err, size_t errlen)
@@ -752,10 +744,8 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     ev_timer_stop(tk->loop, &tk->peer_timer);
     ev_timer_stop(tk->loop, &tk->prune_timer);
     tb_sources_destroy(tk->sources);
-#if TB_HAVE_HOSTS_RESOLVER
     if (tk->own_resolver)
         tb_resolver_hosts_destroy(tk->own_resolver);
-#endif
     if (tk->thread_resolver)
         tb_resolver_thread_destroy(tk->thread_resolver);
     tb_rt_udp_free(tk->rt_udp);

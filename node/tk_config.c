@@ -5,8 +5,15 @@
 
 #include "node/tk_internal.h"
 
-__attribute__((format(printf, 5, 6))) static int
-fail(char *err, size_t errlen, const config_setting_t *at, const char *key, const char *fmt, ...)
+/* Where errors go, and the file name when libconfig does not know it (a string load). */
+typedef struct ctx {
+    char *err;
+    size_t errlen;
+    const char *file;
+} ctx;
+
+__attribute__((format(printf, 4, 5))) static int fail(const ctx *c, const config_setting_t *at,
+                                                      const char *key, const char *fmt, ...)
 {
     char what[200];
     va_list ap;
@@ -14,13 +21,13 @@ fail(char *err, size_t errlen, const config_setting_t *at, const char *key, cons
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     const char *file = config_setting_source_file(at);
-    snprintf(err, errlen, "%s:%u: key '%s': %s", file ? file : "config",
+    snprintf(c->err, c->errlen, "%s:%u: key '%s': %s", file ? file : c->file,
              config_setting_source_line(at), key, what);
     return TB_ERR_INVAL;
 }
 
 static int tk_config_int(const config_setting_t *g, const char *key, long lo, long hi, long *out,
-                         char *err, size_t errlen)
+                         const ctx *c)
 {
     const config_setting_t *s = config_setting_get_member(g, key);
     if (!s)
@@ -29,10 +36,10 @@ static int tk_config_int(const config_setting_t *g, const char *key, long lo, lo
     char full[64];
     snprintf(full, sizeof(full), "crosscheck.%s", key);
     if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-        return fail(err, errlen, s, full, "must be an integer");
+        return fail(c, s, full, "must be an integer");
     long long v = t == CONFIG_TYPE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
     if (v < lo || v > hi)
-        return fail(err, errlen, s, full, "%lld is outside %ld..%ld", v, lo, hi);
+        return fail(c, s, full, "%lld is outside %ld..%ld", v, lo, hi);
     *out = (long)v;
     return TB_OK;
 }
@@ -49,51 +56,51 @@ void tb_tk_config_default(tb_tk_config *c)
 static const char *const xc_keys[] = {"window",          "min_agree",     "drift_ppm", "peers_vote",
                                       "min_interval_ms", "peer_interval", "retention", NULL};
 
-static int parse_hosts(const config_setting_t *s, tb_tk_config *out, char *err, size_t errlen)
+static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const ctx *c)
 {
     const char *v = config_setting_get_string(s);
     if (!v || !v[0])
-        return fail(err, errlen, s, "hosts_file", "must be a non-empty string");
+        return fail(c, s, "hosts_file", "must be a non-empty string");
     const char *file = config_setting_source_file(s);
     const char *slash = file ? strrchr(file, '/') : NULL;
     int dir = v[0] == '/' || !slash ? 0 : (int)(slash - file) + 1;
     if ((size_t)dir + strlen(v) >= sizeof(out->hosts_file))
-        return fail(err, errlen, s, "hosts_file", "path too long");
+        return fail(c, s, "hosts_file", "path too long");
     snprintf(out->hosts_file, sizeof(out->hosts_file), "%.*s%s", dir, file ? file : "", v);
     return TB_OK;
 }
 
-static int parse_xc(const config_setting_t *g, tb_tk_config *out, char *err, size_t errlen)
+static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
 {
     if (!config_setting_is_group(g))
-        return fail(err, errlen, g, "crosscheck", "must be a group { ... }");
+        return fail(c, g, "crosscheck", "must be a group { ... }");
     for (int i = 0; i < config_setting_length(g); i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         size_t k = 0;
         while (xc_keys[k] && strcmp(xc_keys[k], config_setting_name(s)) != 0)
             k++;
         if (!xc_keys[k])
-            return fail(err, errlen, s, "crosscheck", "unknown key '%s'", config_setting_name(s));
+            return fail(c, s, "crosscheck", "unknown key '%s'", config_setting_name(s));
     }
     long window = out->xc.window_ns / (long)TB_NS_PER_SEC, agree = out->xc.min_agree;
     long drift = out->xc.drift_ppb / 1000, minint = out->min_interval_ms;
     long peer = out->peer_interval_s, keep = out->retention_s;
-    int rc = tk_config_int(g, "window", 10, 86400, &window, err, errlen);
+    int rc = tk_config_int(g, "window", 10, 86400, &window, c);
     if (rc == TB_OK)
-        rc = tk_config_int(g, "min_agree", 1, 64, &agree, err, errlen);
+        rc = tk_config_int(g, "min_agree", 1, 64, &agree, c);
     if (rc == TB_OK)
-        rc = tk_config_int(g, "drift_ppm", 0, 1000, &drift, err, errlen);
+        rc = tk_config_int(g, "drift_ppm", 0, 1000, &drift, c);
     if (rc == TB_OK)
-        rc = tk_config_int(g, "min_interval_ms", 10, 600000, &minint, err, errlen);
+        rc = tk_config_int(g, "min_interval_ms", 10, 600000, &minint, c);
     if (rc == TB_OK)
-        rc = tk_config_int(g, "peer_interval", 1, 3600, &peer, err, errlen);
+        rc = tk_config_int(g, "peer_interval", 1, 3600, &peer, c);
     if (rc == TB_OK)
-        rc = tk_config_int(g, "retention", 60, 315360000, &keep, err, errlen);
+        rc = tk_config_int(g, "retention", 60, 315360000, &keep, c);
     if (rc != TB_OK)
         return rc;
     const config_setting_t *pv = config_setting_get_member(g, "peers_vote");
     if (pv && config_setting_type(pv) != CONFIG_TYPE_BOOL)
-        return fail(err, errlen, pv, "crosscheck.peers_vote", "must be true or false");
+        return fail(c, pv, "crosscheck.peers_vote", "must be true or false");
     if (pv)
         out->xc.peers_vote = config_setting_get_bool(pv);
     out->xc.window_ns = (int64_t)window * (int64_t)TB_NS_PER_SEC;
@@ -108,11 +115,12 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, char *err, siz
 int tb_tk_config_parse(const tb_node_config *cfg, tb_tk_config *out, char *err, size_t errlen)
 {
     tb_tk_config_default(out);
+    ctx c = {err, errlen, cfg->file[0] ? cfg->file : "config"};
     const config_setting_t *h = tb_node_config_section(cfg, "hosts_file");
-    if (h && parse_hosts(h, out, err, errlen) != TB_OK)
+    if (h && parse_hosts(h, out, &c) != TB_OK)
         return TB_ERR_INVAL;
     const config_setting_t *g = tb_node_config_section(cfg, "crosscheck");
-    if (g && parse_xc(g, out, err, errlen) != TB_OK)
+    if (g && parse_xc(g, out, &c) != TB_OK)
         return TB_ERR_INVAL;
     return TB_OK;
 }
