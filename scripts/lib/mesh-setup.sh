@@ -96,7 +96,7 @@ ca = "ca.crt";
 state_dir = "state";
 ping_interval_ms = 250;
 connect_timeout_ms = 3000;
-hosts_file = "hosts";
+hosts_file = "$ms_work/$node/hosts"; # absolute: see the report
 sources = (
   { kind = "ntp"; address = "ntp1.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
   { kind = "ntp"; address = "ntp2.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
@@ -108,7 +108,7 @@ EOF
   [ "$node" = eu ] || echo "peers = ( \"eu@$(ms_node_ip eu):$ms_port\" );"
   if [ "$node" = eu ]; then
     cat <<EOF
-roughtime = { listen = "$(ms_node_ip eu):$MS_RT_PORT"; key = "rt.key"; radius = 1; };
+roughtime = { listen = "$(ms_node_ip eu):$MS_RT_PORT"; key = "$ms_work/eu/rt.key"; radius = 1; };
 EOF
   fi
 }
@@ -180,4 +180,56 @@ ms_stop() {
   ms_pids=() ms_chrony_pids=()
   rm -rf "$ms_work"
   ms_work=""
+}
+
+# What the cross-check must conclude about each source, on every node: "kind name verdict".
+MS_EXPECT=("ntp liar.test falseticker" "ntp split.test inconsistent across regions"
+  "ntp ntp1.test ok" "ntp ntp2.test ok" "roughtime rt.test ok")
+
+# ms_verdict FILE KIND NAME: "verdict<TAB>evidence count" of the source configured as NAME or
+# NAME:PORT in a saved status --json ("absent 0" when there is none).
+ms_verdict() {
+  [ -s "$1" ] || { printf 'no status\t0\n'; return; }
+  jq -r --arg k "$2" --arg h "$3" '[.verdicts[]? | select(.kind == $k and
+      (.name == $h or (.name | startswith($h + ":"))))][0]
+    | if . == null then "absent\t0" else "\(.verdict)\t\(.evidence | length)" end' "$1" 2>/dev/null ||
+    printf 'no status\t0\n'
+}
+
+# ms_verdict_table DIR: one block per node from DIR/status-NODE.json: every verdict with its
+# evidence count and reason, then the measurement counters.
+ms_verdict_table() {
+  local node f
+  for node in "${MS_NODES[@]}"; do
+    f="$1/status-$node.json"
+    if [ ! -s "$f" ]; then
+      printf '%s: no status\n' "$node"
+      continue
+    fi
+    jq -r --arg n "$node" '
+      "node \($n) (region \(.region)): consensus " +
+        (if .consensus == null then "none" else
+          "\(.consensus.offset_ns / 1e6 * 1000 | round / 1000) ms ± \(.consensus.uncertainty_ns / 1e6 * 1000 | round / 1000) ms (\(.consensus.agree) of \(.consensus.votes) agree)" end),
+      (.verdicts[]? | "  \(.kind | .[0:9] | . + " " * (10 - length))\(.name | .[0:22] | . + " " * (23 - length))\(.verdict | . + " " * (28 - length))\(.evidence | length | tostring | . + " " * (4 - length))\(.reason | .[0:90])"),
+      "  measurements: sent \(.measurements.sent), accepted \(.measurements.accepted), dropped " +
+        ([.measurements.dropped | to_entries[] | select(.value > 0) | "\(.key)=\(.value)"] | if length == 0 then "none" else join(" ") end)' "$f"
+  done
+}
+
+# ms_verdict_matrix DIR: one row per expected source, one column per node (from the saved
+# status files), the verdict each node gives it and, at the end, what it should be.
+ms_verdict_matrix() {
+  local e kind name want node got
+  printf '%-12s' source
+  for node in "${MS_NODES[@]}"; do printf '%-29s' "$node"; done
+  printf '%s\n' expected
+  for e in "${MS_EXPECT[@]}"; do
+    read -r kind name want <<<"$e"
+    printf '%-12s' "$name"
+    for node in "${MS_NODES[@]}"; do
+      got=$(ms_verdict "$1/status-$node.json" "$kind" "$name")
+      printf '%-29s' "${got%%$'\t'*}"
+    done
+    printf '%s\n' "$want"
+  done
 }
