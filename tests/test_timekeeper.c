@@ -269,7 +269,7 @@ static int malfeasance_reported(void)
  * the nonces were random, not chained). */
 static int report_file_ok(int i)
 {
-    char pattern[256], text[65536];
+    char pattern[TB_NODE_PATH_MAX + 32], text[65536];
     glob_t g;
     snprintf(pattern, sizeof(pattern), "%s/malfeasance/*.json", cfg[i].state_dir);
     if (glob(pattern, 0, NULL, &g) != 0)
