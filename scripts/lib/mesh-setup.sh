@@ -96,7 +96,7 @@ ca = "ca.crt";
 state_dir = "state";
 ping_interval_ms = 250;
 connect_timeout_ms = 3000;
-hosts_file = "$ms_work/$node/hosts"; # absolute: see the report
+hosts_file = "hosts";
 sources = (
   { kind = "ntp"; address = "ntp1.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
   { kind = "ntp"; address = "ntp2.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
@@ -108,7 +108,7 @@ EOF
   [ "$node" = eu ] || echo "peers = ( \"eu@$(ms_node_ip eu):$ms_port\" );"
   if [ "$node" = eu ]; then
     cat <<EOF
-roughtime = { listen = "$(ms_node_ip eu):$MS_RT_PORT"; key = "$ms_work/eu/rt.key"; radius = 1; };
+roughtime = { listen = "$(ms_node_ip eu):$MS_RT_PORT"; key = "rt.key"; radius = 1; };
 EOF
   fi
 }
