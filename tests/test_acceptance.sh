@@ -32,9 +32,6 @@ FORGED_SEQ=1000000000
 for tool in jq chronyd; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed (scripts/setup)" >&2; exit 1; }
 done
-work=$(mktemp -d "${TMPDIR:-/tmp}/tb-accept.XXXXXX")
-ms_init "$work" "$bin" 100 4600
-[ -n "$ms_faketime" ] || { echo "FAIL: libfaketime not installed (scripts/setup)" >&2; exit 1; }
 forge_pid=""
 cleanup() {
   [ -n "$forge_pid" ] && kill -KILL "$forge_pid" 2>/dev/null && wait "$forge_pid" 2>/dev/null
@@ -43,6 +40,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+work=$(mktemp -d "${TMPDIR:-/tmp}/tb-accept.XXXXXX")
+ms_init "$work" "$bin" 100 || exit 1
+[ -n "$ms_faketime" ] || { echo "FAIL: libfaketime not installed (scripts/setup)" >&2; exit 1; }
 
 npass=0 nfail=0
 pass() {
@@ -57,10 +57,29 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 t0=$(now_ms)
 since() { echo "$(($(now_ms) - $1)) ms"; }
 
+# An honest source may be "unreachable" or "insufficient data" before data arrives, but in no
+# sample may a node call it a falseticker or inconsistent: the first such sample is kept.
+declare -A accused
+HONEST=("ntp ntp1.test" "ntp ntp2.test" "roughtime rt.test")
+check_honest() { # node
+  local h kind name got
+  for h in "${HONEST[@]}"; do
+    read -r kind name <<<"$h"
+    [ -n "${accused[$1 $name]:-}" ] && continue
+    got=$(ms_verdict "$work/status-$1.json" "$kind" "$name")
+    case ${got%%$'\t'*} in
+    falseticker | "inconsistent across regions")
+      accused[$1 $name]="\"${got%%$'\t'*}\" $(($(now_ms) - t_start)) ms after start: $(jq -r --arg h "$name" \
+        '[.verdicts[]? | select(.name | startswith($h))][0].reason' "$work/status-$1.json")" ;;
+    esac
+  done
+}
+
 save_status() { # saves every node's status --json into $work/status-NODE.json
   local node
   for node in "${MS_NODES[@]}"; do
     ms_status_json "$node" >"$work/status-$node.json.tmp" && mv "$work/status-$node.json.tmp" "$work/status-$node.json"
+    [ -n "${t_start:-}" ] && check_honest "$node"
   done
 }
 
@@ -92,6 +111,19 @@ stop_nodes_checked() {
 finish() {
   save_status
   stop_nodes_checked
+  if [ -n "${t_start:-}" ]; then
+    local node h name
+    for node in "${MS_NODES[@]}"; do
+      for h in "${HONEST[@]}"; do
+        name=${h#* }
+        if [ -n "${accused[$node $name]:-}" ]; then
+          fail "$node: honest source $name was called ${accused[$node $name]}"
+        else
+          pass "$node: honest source $name never called a falseticker or inconsistent (sampled every second)"
+        fi
+      done
+    done
+  fi
   echo
   echo "== verdicts per node (kind, source, verdict, evidence count, reason)"
   ms_verdict_table "$work"
@@ -214,7 +246,7 @@ peers=()
 for node in "${MS_NODES[@]}"; do peers+=(--peer "$(ms_node_ip "$node"):$ms_port"); done
 "$forge" --cert "$work/mallory/node.crt" --key "$work/mallory/node.key" \
   --ca "$work/mallory/ca.crt" --state-dir "$work/mallory/state" --claim eu \
-  --seq "$FORGED_SEQ" --timeout 15 "${peers[@]}" >"$work/forge.out" 2>&1 &
+  --seq "$FORGED_SEQ" --source "ntp1.test:$MS_NTP_PORT" --timeout 15 "${peers[@]}" >"$work/forge.out" 2>&1 &
 forge_pid=$!
 wait "$forge_pid"
 frc=$?

@@ -1,18 +1,20 @@
 # scripts/lib/mesh-setup.sh: the local time mesh of issue 6, shared by scripts/demo and
 # tests/test_acceptance.sh (source it; it defines ms_* functions and variables only).
 #
-#   ms_init WORK BIN BASE PORT   WORK: an empty directory this owns; BIN: tbnode, tbcert,
-#                                tbroughtime, tbntp; BASE: 127.0.0.BASE..BASE+9 are ours;
-#                                PORT: the nodes' QUIC port
+#   ms_init WORK BIN BASE        WORK: an empty directory this owns; BIN: tbnode, tbcert,
+#                                tbroughtime, tbntp; BASE: 127.0.0.BASE..BASE+9 are ours.
+#                                Picks three UDP ports free on every address (ss), so two
+#                                copies (two worktrees, test and demo) can run at once
 #   ms_start                     CA and certificates, chronyds, Roughtime key, hosts files,
 #                                node configs, then the three nodes
 #   ms_stop                      stops everything ms_start started (SIGTERM, then SIGKILL),
 #                                removes libfaketime's leftovers and WORK; safe to call twice
 #
 # The mesh (b = BASE):
-#   node eu   127.0.0.b:PORT     region eu, also the Roughtime server on 127.0.0.b:MS_RT_PORT
-#   node us   127.0.0.b+1:PORT   region us, seed: eu
-#   node ap   127.0.0.b+2:PORT   region ap, seed: eu
+#   node eu   127.0.0.b:ms_port     region eu, also the Roughtime server on 127.0.0.b:MS_RT_PORT
+#   node us   127.0.0.b+1:ms_port   region us, seed: eu
+#   node ap   127.0.0.b+2:ms_port   region ap, seed: eu
+#   (chronyds on MS_NTP_PORT)
 #   ntp1.test  chronyd 127.0.0.b+3   honest
 #   ntp2.test  chronyd 127.0.0.b+4   honest
 #   liar.test  chronyd 127.0.0.b+5   libfaketime +2 s: lies to every region
@@ -23,14 +25,27 @@
 # per region, as a GeoDNS name can.
 
 MS_NODES=(eu us ap)
-MS_NTP_PORT=11123
-MS_RT_PORT=2002
 MS_SHIFT=+2s
 MS_MINPOLL=${MS_MINPOLL:-0} # log2 s: 1 s polls, data within seconds and little load
 MS_MAXPOLL=${MS_MAXPOLL:-0}
 
+# ms_free_ports: three consecutive UDP ports that no socket uses on any address, from a random
+# start (what a later bind could still race with is a copy of this same script).
+ms_free_ports() {
+  local p used
+  used=$(ss -Huan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -u)
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    echo "$used" | grep -qxE "$p|$((p + 1))|$((p + 2))" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
 ms_init() {
-  ms_work=$1 ms_bin=$2 ms_base=$3 ms_port=$4
+  ms_work=$1 ms_bin=$2 ms_base=$3
+  local p
+  p=$(ms_free_ports) || { echo "mesh-setup: no free UDP ports" >&2; return 1; }
+  ms_port=$p MS_NTP_PORT=$((p + 1)) MS_RT_PORT=$((p + 2))
   ms_pids=() ms_chrony_pids=()
   ms_faketime=""
   local f
