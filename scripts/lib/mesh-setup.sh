@@ -47,6 +47,7 @@ ms_init() {
   p=$(ms_free_ports) || { echo "mesh-setup: no free UDP ports" >&2; return 1; }
   ms_port=$p MS_NTP_PORT=$((p + 1)) MS_RT_PORT=$((p + 2))
   ms_pids=() ms_chrony_pids=()
+  declare -gA ms_chrony_pid=()
   ms_faketime=""
   local f
   for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && ms_faketime=$f; done
@@ -84,7 +85,19 @@ EOF
     chronyd -x -d -u root -f "$dir/chrony.conf" >"$dir/log" 2>&1 &
   fi
   ms_chrony_pids+=($!)
+  ms_chrony_pid[$name]=$!
   echo "$ip:$MS_NTP_PORT" >"$dir/addr"
+}
+
+# ms_chrony_stop NAME: stops that chronyd (a benchmark restarts one under libfaketime).
+ms_chrony_stop() {
+  local pid=${ms_chrony_pid[$1]:-} keep=() p
+  [ -n "$pid" ] || return 0
+  ms_kill "$pid"
+  rm -f "/dev/shm/faketime_shm_$pid" "/dev/shm/sem.faketime_sem_$pid"
+  for p in "${ms_chrony_pids[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  ms_chrony_pids=("${keep[@]}")
+  unset "ms_chrony_pid[$1]"
 }
 
 ms_hosts_file() { # node -> its hosts file
