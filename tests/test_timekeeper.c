@@ -22,6 +22,7 @@
 #include "sources/resolver.h"
 #include "store/store.h"
 #include "tests/tb_test.h"
+#include "tests/tk_harness.h"
 #include "wire/wire.h"
 
 #define N 3
@@ -32,120 +33,9 @@
 static char dir[64];
 static struct ev_loop *loop;
 
-/* --- NTP responders on 127.0.0.44-48 --- */
-
-typedef struct responder {
-    int fd;
-    ev_io io;
-    int64_t shift_ns;
-    char addr[64];
-} responder;
-
 enum { H1, H2, H3, LIAR, SPLIT_SHIFTED, NRESP };
-static responder resp[NRESP];
-
-static void responder_cb(struct ev_loop *l, ev_io *w, int revents)
-{
-    (void)l;
-    (void)revents;
-    responder *r = w->data;
-    uint8_t req[256], rep[TB_NTP_HEADER_LEN];
-    struct sockaddr_storage from;
-    socklen_t flen = sizeof(from);
-    ssize_t n = recvfrom(r->fd, req, sizeof(req), 0, (struct sockaddr *)&from, &flen);
-    if (n < TB_NTP_HEADER_LEN)
-        return;
-    int64_t now = tb_clock_real(tb_clock_system()) + r->shift_ns;
-    tb_ntp_packet p = {.version = 4, .mode = 4, .stratum = 2, .precision = -20};
-    p.refid = 0x7f000001;
-    p.origin_ts = tb_get_be64(req + 40);
-    p.reference_ts = tb_ntp_ts_from_unix_ns(now - 1000000000LL);
-    p.receive_ts = p.transmit_ts = tb_ntp_ts_from_unix_ns(now);
-    tb_ntp_packet_write(&p, rep);
-    (void)sendto(r->fd, rep, sizeof(rep), 0, (struct sockaddr *)&from, flen);
-}
-
-static int responder_start(responder *r, const char *ip, int64_t shift)
-{
-    memset(r, 0, sizeof(*r));
-    r->shift_ns = shift;
-    tb_addr a;
-    if (tb_addr_numeric(ip, "0", &a) < 0)
-        return -1;
-    r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&a.ss, &a.len) != 0)
-        return -1;
-    tb_addr_format(&a, r->addr, sizeof(r->addr));
-    ev_io_init(&r->io, responder_cb, r->fd, EV_READ);
-    r->io.data = r;
-    ev_io_start(loop, &r->io);
-    return 0;
-}
-
-/* --- a resolver per node: "split.test" answers differently by region (GeoDNS) --- */
-
-typedef struct answer {
-    ev_timer t;
-    uint64_t ticket;
-    tb_resolve_cb cb;
-    void *arg;
-    tb_addr addr;
-} answer;
-
-typedef struct geo_resolver {
-    tb_resolver pub;
-    const responder *target; /* what split.test is here */
-    uint64_t next;
-    answer pending[16];
-} geo_resolver;
-
+static responder resp[NRESP]; /* on 127.0.0.44, 46-49 */
 static geo_resolver geo[N];
-
-static void answer_fire(struct ev_loop *l, ev_timer *w, int revents)
-{
-    (void)l;
-    (void)revents;
-    answer *a = w->data;
-    a->ticket = 0;
-    a->cb(a->arg, 0, "", &a->addr, 1);
-}
-
-static int geo_resolve(tb_resolver *pub, const char *host, const char *port, tb_resolve_cb cb,
-                       void *arg, uint64_t *ticket)
-{
-    geo_resolver *g = (geo_resolver *)pub;
-    (void)port;
-    char h[64], p[16];
-    if (strcmp(host, "split.test") != 0 ||
-        tb_hostport_split(g->target->addr, "123", h, sizeof(h), p, sizeof(p)) != 0)
-        return TB_ERR_NOTFOUND;
-    for (int i = 0; i < 16; i++) {
-        answer *a = &g->pending[i];
-        if (a->ticket)
-            continue;
-        *a = (answer){.ticket = ++g->next, .cb = cb, .arg = arg};
-        if (tb_addr_numeric(h, p, &a->addr) != 0)
-            return TB_ERR_INVAL;
-        *ticket = a->ticket;
-        ev_timer_init(&a->t, answer_fire, 0.001, 0.);
-        a->t.data = a;
-        ev_timer_start(loop, &a->t);
-        return TB_OK;
-    }
-    return TB_ERR_FULL;
-}
-
-static void geo_cancel(tb_resolver *pub, uint64_t ticket)
-{
-    geo_resolver *g = (geo_resolver *)pub;
-    for (int i = 0; i < 16; i++) {
-        if (g->pending[i].ticket == ticket && ticket) {
-            ev_timer_stop(loop, &g->pending[i].t);
-            g->pending[i].ticket = 0;
-        }
-    }
-}
 
 /* --- nodes --- */
 
@@ -431,17 +321,14 @@ static void test_time_nodes(void)
     loop = ev_loop_new(EVFLAG_AUTO);
     const char *ips[NRESP] = {"127.0.0.44", "127.0.0.46", "127.0.0.47", "127.0.0.48", "127.0.0.49"};
     for (int i = 0; i < NRESP; i++)
-        TB_REQUIRE(
-            responder_start(&resp[i], ips[i], i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
+        TB_REQUIRE(responder_start(loop, &resp[i], ips[i],
+                                   i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
     for (int i = 0; i < N; i++) {
-        geo[i].pub = (tb_resolver){geo_resolve, geo_cancel};
-        /* split.test: honest for region r0 (the same port on 127.0.0.44 is H1's address, so
-         * the split source has a responder of its own there: H1 itself). */
-        geo[i].target = i == 0 ? &resp[H1] : &resp[SPLIT_SHIFTED];
+        /* split.test: H1 for region r0, the shifted responder for the others. */
+        geo_init(&geo[i], loop, i == 0 ? &resp[H1] : &resp[SPLIT_SHIFTED]);
     }
-    /* split.test's port must be one both targets answer on: bind H1 and the shifted one on the
-     * same port would need SO_REUSEADDR games; instead the name carries SPLIT_SHIFTED's port
-     * and geo_resolve ignores the port and answers the target's own address. */
+    /* The name carries SPLIT_SHIFTED's port; geo_resolve answers the target's own address
+     * (port included), so the responders need not share a port. */
     snprintf(rt_name, sizeof(rt_name), "127.0.0.45:%d", RT_PORT);
     snprintf(split_name, sizeof(split_name), "split.test:%s",
              strrchr(resp[SPLIT_SHIFTED].addr, ':') + 1);
@@ -529,6 +416,14 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
     free(b.p);
+    memset(&b, 0, sizeof(b));
+    tb_node_control(tb_timekeeper_node(tk[1]), "status", &b);
+    TB_REQUIRE(b.p);
+    TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
+    TB_CHECK(strstr(b.p, ": falseticker (") != NULL);
+    TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
+    TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
+    free(b.p);
     test_malfeasance();
 
     for (int i = 0; i < N; i++)
@@ -553,10 +448,8 @@ static void test_time_nodes(void)
     TB_CHECK(nm > 20 && nv >= 6 && nr == 1);
     tb_store_close(s);
 
-    for (int i = 0; i < NRESP; i++) {
-        ev_io_stop(loop, &resp[i].io);
-        close(resp[i].fd);
-    }
+    for (int i = 0; i < NRESP; i++)
+        responder_stop(loop, &resp[i]);
     for (int i = 0; i < N + 2; i++)
         tb_node_config_free(&cfg[i]);
     ev_loop_destroy(loop);
