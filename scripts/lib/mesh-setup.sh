@@ -43,11 +43,11 @@ ms_free_ports() {
 
 ms_init() {
   ms_work=$1 ms_bin=$2 ms_base=$3
+  ms_pids=() ms_chrony_pids=()
+  declare -gA ms_chrony_pid=()
   local p
   p=$(ms_free_ports) || { echo "mesh-setup: no free UDP ports" >&2; return 1; }
   ms_port=$p MS_NTP_PORT=$((p + 1)) MS_RT_PORT=$((p + 2))
-  ms_pids=() ms_chrony_pids=()
-  declare -gA ms_chrony_pid=()
   ms_faketime=""
   local f
   for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && ms_faketime=$f; done
@@ -133,11 +133,11 @@ sources = (
   { kind = "roughtime"; address = "rt.test:$MS_RT_PORT"; public_key = "$ms_rt_pub"; }
 );
 EOF
-  [ "$node" = eu ] || echo "peers = ( \"eu@$(ms_node_ip eu):$ms_port\" );"
   if [ "$node" = eu ]; then
-    cat <<EOF
-roughtime = { listen = "$(ms_node_ip eu):$MS_RT_PORT"; key = "rt.key"; radius = 1; };
-EOF
+    # Radius 1 s: with the default 3 s its interval would overlap the +2 s liars'.
+    echo "roughtime = { listen = \"$(ms_node_ip eu):$MS_RT_PORT\"; key = \"rt.key\"; radius = 1; };"
+  else
+    echo "peers = ( \"eu@$(ms_node_ip eu):$ms_port\" );"
   fi
 }
 
