@@ -231,6 +231,14 @@ for node in "${MS_NODES[@]}"; do
       fail "$node: $kind $name is \"$v\" with $nev evidence reference(s), want \"$want\" with evidence, ${VERDICT_DEADLINE_S} s after start"
     fi
   done
+  # The proof of the split: eu's honest view against the +2 s view of us or ap.
+  origins=$(jq -r '[.verdicts[]? | select(.name | startswith("split.test")) | .evidence[].origin]
+    | unique | join(",")' "$work/status-$node.json" 2>/dev/null)
+  if [[ ,$origins, == *,eu,* && ( ,$origins, == *,us,* || ,$origins, == *,ap,* ) ]]; then
+    pass "$node: split.test evidence cites eu and another region ($origins)"
+  else
+    fail "$node: split.test evidence cites '${origins}', want eu and us or ap"
+  fi
   if [ -n "${done_at[$node]:-}" ]; then
     pass "$node: every verdict as expected $((done_at[$node] / 1000)).$(printf %03d $((done_at[$node] % 1000))) s after start"
   fi
