@@ -192,6 +192,52 @@ static void report_violations(tb_timekeeper *tk, const tk_obs *const *map, int64
     }
 }
 
+/* What the cross-check needs from the window: per (origin, kind, source) only the newest
+ * measurement counts for verdicts, and per Roughtime source the newest TB_XC_MAX_RT_PER_SERVER
+ * responses for causality. Feeding only those keeps a run small however full the window is.
+ * slots: an open-addressing table of TK_SLOTS entries (1 + index of the first obs kept, and for
+ * Roughtime a count in the upper bits), zeroed by the caller; obs come newest first. */
+#define TK_SLOTS 16384u
+#define TK_SLOT_COUNT_SHIFT 20
+
+static uint32_t key_hash(const tb_measurement *m, bool per_origin)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)m->kind;
+    for (const char *p = m->source_name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (const char *p = per_origin ? m->origin : ""; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static bool same_key(const tk_obs *a, const tk_obs *b, bool per_origin)
+{
+    return a->m.kind == b->m.kind && strcmp(a->m.source_name, b->m.source_name) == 0 &&
+           (!per_origin || strcmp(a->m.origin, b->m.origin) == 0);
+}
+
+static bool wanted(const tb_timekeeper *tk, const tk_obs *o, uint32_t *slots)
+{
+    if (!o->body)
+        return false;
+    bool rt = o->m.kind == TB_MEASURE_ROUGHTIME && o->has_rt;
+    uint32_t mask = (1u << TK_SLOT_COUNT_SHIFT) - 1;
+    for (uint32_t h = key_hash(&o->m, !rt) % TK_SLOTS, n = 0; n < TK_SLOTS;
+         h = (h + 1) % TK_SLOTS, n++) {
+        if (!slots[h]) {
+            slots[h] = (uint32_t)(o - tk->obs) + 1 + (1u << TK_SLOT_COUNT_SHIFT);
+            return true;
+        }
+        if (!same_key(&tk->obs[(slots[h] & mask) - 1], o, !rt))
+            continue;
+        if (!rt || (slots[h] >> TK_SLOT_COUNT_SHIFT) >= TB_XC_MAX_RT_PER_SERVER)
+            return false;
+        slots[h] += 1u << TK_SLOT_COUNT_SHIFT;
+        return true;
+    }
+    return false;
+}
+
 static size_t xc_peers(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
 {
     size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS), n = 0;
@@ -215,9 +261,12 @@ static void xc_run(tb_timekeeper *tk)
     if (!ps || !xp || !xo || !map || !known)
         goto out;
     size_t no = 0;
-    for (size_t i = 0; i < TK_MAX_OBS; i++) {
-        const tk_obs *o = &tk->obs[i];
-        if (!o->body)
+    uint32_t *slots = calloc(TK_SLOTS, sizeof(*slots));
+    if (!slots)
+        goto out;
+    for (size_t i = 1; i <= tk->obs_count; i++) { /* newest first */
+        const tk_obs *o = &tk->obs[(tk->obs_next + TK_MAX_OBS - i) % TK_MAX_OBS];
+        if (!wanted(tk, o, slots))
             continue;
         tb_xc_obs_from_measurement(&o->m, &xo[no]);
         xo[no].has_rt = o->has_rt;
@@ -228,6 +277,7 @@ static void xc_run(tb_timekeeper *tk)
         }
         map[no++] = o;
     }
+    free(slots);
     tb_xc_input in = {.peers = xp,
                       .n_peers = xc_peers(tk, ps, xp, now),
                       .obs = xo,
@@ -314,6 +364,8 @@ static void publish(tb_timekeeper *tk, tb_measurement *m)
     }
     tk->st.last_seq = m->seq;
     tk->st.sent++;
+    tk->st.sent_kind[m->kind & 3]++;
+    tk->st.wire_bytes_kind[m->kind & 3] += wlen;
     if (tb_store_put_measurement(tk->store, m, true, body, len, sig, real_now(tk)) != TB_OK)
         tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
     /* Echoes of our own measurement that come back through the mesh are replays. */

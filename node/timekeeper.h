@@ -92,6 +92,8 @@ typedef struct tb_tk_stats {
     uint64_t malfeasance_reports;            /* written by this node (files and store) */
     uint64_t xc_runs;
     uint64_t last_seq; /* the newest own sequence number, 0 before the first */
+    /* Own measurements and their wire MEASUREMENT bytes, by tb_measure_kind (1..3). */
+    uint64_t sent_kind[4], wire_bytes_kind[4];
 } tb_tk_stats;
 
 void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out);

@@ -70,6 +70,8 @@ kill -HUP "$pid"
 wait_for "reload: sources are now 1124 1125 (got '$(names)')" \
   names_are "127.0.0.49:1124 127.0.0.49:1125"
 grep -q "SIGHUP: $work/tbnode.conf reloaded" "$work/log" || fail "no reload line in the log"
+grep -q "sources: 1 kept, 1 stopped, 1 started" "$work/log" ||
+  fail "the unchanged source was not kept running (log: $(grep 'sources:' "$work/log"))"
 
 # A broken source entry (line 7 of the file): refused, named, and nothing changes.
 conf 127.0.0.49:1126
