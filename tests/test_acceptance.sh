@@ -32,9 +32,6 @@ FORGED_SEQ=1000000000
 for tool in jq chronyd; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed (scripts/setup)" >&2; exit 1; }
 done
-work=$(mktemp -d "${TMPDIR:-/tmp}/tb-accept.XXXXXX")
-ms_init "$work" "$bin" 100 4600
-[ -n "$ms_faketime" ] || { echo "FAIL: libfaketime not installed (scripts/setup)" >&2; exit 1; }
 forge_pid=""
 cleanup() {
   [ -n "$forge_pid" ] && kill -KILL "$forge_pid" 2>/dev/null && wait "$forge_pid" 2>/dev/null
@@ -43,6 +40,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+work=$(mktemp -d "${TMPDIR:-/tmp}/tb-accept.XXXXXX")
+ms_init "$work" "$bin" 100 || exit 1
+[ -n "$ms_faketime" ] || { echo "FAIL: libfaketime not installed (scripts/setup)" >&2; exit 1; }
 
 npass=0 nfail=0
 pass() {
@@ -57,10 +57,29 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 t0=$(now_ms)
 since() { echo "$(($(now_ms) - $1)) ms"; }
 
+# An honest source may be "unreachable" or "insufficient data" before data arrives, but in no
+# sample may a node call it a falseticker or inconsistent: the first such sample is kept.
+declare -A accused
+HONEST=("ntp ntp1.test" "ntp ntp2.test" "roughtime rt.test")
+check_honest() { # node
+  local h kind name got
+  for h in "${HONEST[@]}"; do
+    read -r kind name <<<"$h"
+    [ -n "${accused[$1 $name]:-}" ] && continue
+    got=$(ms_verdict "$work/status-$1.json" "$kind" "$name")
+    case ${got%%$'\t'*} in
+    falseticker | "inconsistent across regions")
+      accused[$1 $name]="\"${got%%$'\t'*}\" $(($(now_ms) - t_start)) ms after start: $(jq -r --arg h "$name" \
+        '[.verdicts[]? | select(.name | startswith($h))][0].reason' "$work/status-$1.json")" ;;
+    esac
+  done
+}
+
 save_status() { # saves every node's status --json into $work/status-NODE.json
   local node
   for node in "${MS_NODES[@]}"; do
     ms_status_json "$node" >"$work/status-$node.json.tmp" && mv "$work/status-$node.json.tmp" "$work/status-$node.json"
+    [ -n "${t_start:-}" ] && check_honest "$node"
   done
 }
 
@@ -92,6 +111,19 @@ stop_nodes_checked() {
 finish() {
   save_status
   stop_nodes_checked
+  if [ -n "${t_start:-}" ]; then
+    local node h name
+    for node in "${MS_NODES[@]}"; do
+      for h in "${HONEST[@]}"; do
+        name=${h#* }
+        if [ -n "${accused[$node $name]:-}" ]; then
+          fail "$node: honest source $name was called ${accused[$node $name]}"
+        else
+          pass "$node: honest source $name never called a falseticker or inconsistent (sampled every second)"
+        fi
+      done
+    done
+  fi
   echo
   echo "== verdicts per node (kind, source, verdict, evidence count, reason)"
   ms_verdict_table "$work"
@@ -117,8 +149,9 @@ ms_start_chronys || { fail "chronyd start"; finish; }
 check_chrony() { # name want_seconds tolerance_ms
   local addr out off
   addr=$(cat "$work/chrony-$1/addr")
-  for _ in $(seq 20); do # chronyd binds its port a moment after it starts
-    out=$("$bin/tbntp" query "$addr" --timeout 1 2>&1) && break
+  # chronyd binds its port a moment after it starts (under libfaketime, a second or two).
+  until out=$("$bin/tbntp" query "$addr" --timeout 1 2>&1); do
+    [ "$(now_ms)" -lt "$chrony_deadline" ] || break
     sleep 0.25
   done
   off=$(echo "$out" | awk '$1 == "offset" {print $2}')
@@ -128,6 +161,7 @@ check_chrony() { # name want_seconds tolerance_ms
     fail "chronyd $1 at $addr: offset '${off:-none}' (want $2 s ± $3 ms): $(echo "$out" | tail -1)"
   fi
 }
+chrony_deadline=$(($(now_ms) + 10000)) # for all five together: bounds the test's run time
 check_chrony ntp1 0 10
 check_chrony ntp2 0 10
 check_chrony split-eu 0 10
@@ -197,6 +231,14 @@ for node in "${MS_NODES[@]}"; do
       fail "$node: $kind $name is \"$v\" with $nev evidence reference(s), want \"$want\" with evidence, ${VERDICT_DEADLINE_S} s after start"
     fi
   done
+  # The proof of the split: eu's honest view against the +2 s view of us or ap.
+  origins=$(jq -r '[.verdicts[]? | select(.name | startswith("split.test")) | .evidence[].origin]
+    | unique | join(",")' "$work/status-$node.json" 2>/dev/null)
+  if [[ ,$origins, == *,eu,* && ( ,$origins, == *,us,* || ,$origins, == *,ap,* ) ]]; then
+    pass "$node: split.test evidence cites eu and another region ($origins)"
+  else
+    fail "$node: split.test evidence cites '${origins}', want eu and us or ap"
+  fi
   if [ -n "${done_at[$node]:-}" ]; then
     pass "$node: every verdict as expected $((done_at[$node] / 1000)).$(printf %03d $((done_at[$node] % 1000))) s after start"
   fi
@@ -214,7 +256,7 @@ peers=()
 for node in "${MS_NODES[@]}"; do peers+=(--peer "$(ms_node_ip "$node"):$ms_port"); done
 "$forge" --cert "$work/mallory/node.crt" --key "$work/mallory/node.key" \
   --ca "$work/mallory/ca.crt" --state-dir "$work/mallory/state" --claim eu \
-  --seq "$FORGED_SEQ" --timeout 15 "${peers[@]}" >"$work/forge.out" 2>&1 &
+  --seq "$FORGED_SEQ" --source "ntp1.test:$MS_NTP_PORT" --timeout 15 "${peers[@]}" >"$work/forge.out" 2>&1 &
 forge_pid=$!
 wait "$forge_pid"
 frc=$?

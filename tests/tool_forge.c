@@ -7,8 +7,9 @@
  *      must be dropped as an unknown origin.
  * Receivers never forward what they drop, so the tool connects to every node itself.
  *
- *   tool_forge --cert F --key F --ca F --state-dir D --claim NAME --seq N
+ *   tool_forge --cert F --key F --ca F --state-dir D --claim NAME --seq N --source NAME
  *              --peer ADDR:PORT [--peer ...] [--timeout S]
+ * Both forgeries claim an NTP source of that configured NAME is 5 s ahead.
  * Prints one line per forged measurement; exit 0 when both were sent to every peer, 1 when it
  * could not connect to all of them in time, 2 on bad arguments. */
 #include <errno.h>
@@ -70,7 +71,8 @@ static int read_file(const char *path, char *buf, size_t cap, size_t *len)
 
 /* Signs a measurement of an NTP source named like the mesh's own, claiming `origin`, with sk,
  * and broadcasts it as the time nodes do (BROADCAST of a wire MEASUREMENT). */
-static int send_forged(forge *f, const char *origin, uint64_t seq, const uint8_t *sk)
+static int send_forged(forge *f, const char *origin, uint64_t seq, const char *source,
+                       const uint8_t *sk)
 {
     tb_measurement m = {.kind = TB_MEASURE_NTP,
                         .seq = seq,
@@ -79,8 +81,8 @@ static int send_forged(forge *f, const char *origin, uint64_t seq, const uint8_t
                         .delay_ns = 100000,
                         .bound_ns = 50000};
     snprintf(m.origin, sizeof(m.origin), "%s", origin);
-    snprintf(m.source_name, sizeof(m.source_name), "ntp1.test:11123");
-    snprintf(m.source_addr, sizeof(m.source_addr), "127.0.0.1:11123");
+    snprintf(m.source_name, sizeof(m.source_name), "%s", source);
+    snprintf(m.source_addr, sizeof(m.source_addr), "127.0.0.1:123");
     static uint8_t body[TB_MEASURE_BODY_MAX], wire[TB_MEASURE_BODY_MAX + 512];
     uint8_t sig[TB_MEASURE_SIG_LEN];
     size_t len, wlen;
@@ -103,21 +105,22 @@ static int send_forged(forge *f, const char *origin, uint64_t seq, const uint8_t
 static void usage(void)
 {
     fprintf(stderr, "usage: tool_forge --cert F --key F --ca F --state-dir D --claim NAME "
-                    "--seq N --peer ADDR:PORT [--peer ...] [--timeout S]\n");
+                    "--seq N --source NAME --peer ADDR:PORT [--peer ...] [--timeout S]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *ca = NULL, *state = NULL, *claim = NULL;
+    const char *source = NULL;
     const char *peers[MAX_PEERS];
     size_t npeers = 0;
     unsigned long long seq = 0;
     int timeout = 20;
     static const struct option opts[] = {
-        {"cert", 1, 0, 'c'},      {"key", 1, 0, 'k'},     {"ca", 1, 0, 'a'},
-        {"state-dir", 1, 0, 's'}, {"claim", 1, 0, 'o'},   {"seq", 1, 0, 'q'},
-        {"peer", 1, 0, 'p'},      {"timeout", 1, 0, 't'}, {0, 0, 0, 0}};
+        {"cert", 1, 0, 'c'},   {"key", 1, 0, 'k'}, {"ca", 1, 0, 'a'},   {"state-dir", 1, 0, 's'},
+        {"claim", 1, 0, 'o'},  {"seq", 1, 0, 'q'}, {"peer", 1, 0, 'p'}, {"timeout", 1, 0, 't'},
+        {"source", 1, 0, 'n'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -136,6 +139,9 @@ int main(int argc, char **argv)
         case 'o':
             claim = optarg;
             break;
+        case 'n':
+            source = optarg;
+            break;
         case 'q':
             seq = strtoull(optarg, NULL, 10);
             break;
@@ -151,7 +157,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (!cert || !key || !ca || !state || !claim || !seq || !npeers || timeout <= 0)
+    if (!cert || !key || !ca || !state || !claim || !source || !seq || !npeers || timeout <= 0)
         usage();
     if (sodium_init() < 0)
         return 2;
@@ -224,8 +230,8 @@ int main(int argc, char **argv)
     } else {
         char ghost[32];
         snprintf(ghost, sizeof(ghost), "ghost-%d", (int)getpid());
-        if (send_forged(&f, claim, seq, own_sk) != TB_OK ||
-            send_forged(&f, ghost, seq, rnd_sk) != TB_OK) {
+        if (send_forged(&f, claim, seq, source, own_sk) != TB_OK ||
+            send_forged(&f, ghost, seq, source, rnd_sk) != TB_OK) {
             rc = 1;
         } else {
             printf("forged: origin %s seq %llu signed with %s's key, sent to %zu peers\n", claim,

@@ -1,18 +1,20 @@
 # scripts/lib/mesh-setup.sh: the local time mesh of issue 6, shared by scripts/demo and
 # tests/test_acceptance.sh (source it; it defines ms_* functions and variables only).
 #
-#   ms_init WORK BIN BASE PORT   WORK: an empty directory this owns; BIN: tbnode, tbcert,
-#                                tbroughtime, tbntp; BASE: 127.0.0.BASE..BASE+9 are ours;
-#                                PORT: the nodes' QUIC port
+#   ms_init WORK BIN BASE        WORK: an empty directory this owns; BIN: tbnode, tbcert,
+#                                tbroughtime, tbntp; BASE: 127.0.0.BASE..BASE+9 are ours.
+#                                Picks three UDP ports free on every address (ss), so two
+#                                copies (two worktrees, test and demo) can run at once
 #   ms_start                     CA and certificates, chronyds, Roughtime key, hosts files,
 #                                node configs, then the three nodes
 #   ms_stop                      stops everything ms_start started (SIGTERM, then SIGKILL),
 #                                removes libfaketime's leftovers and WORK; safe to call twice
 #
 # The mesh (b = BASE):
-#   node eu   127.0.0.b:PORT     region eu, also the Roughtime server on 127.0.0.b:MS_RT_PORT
-#   node us   127.0.0.b+1:PORT   region us, seed: eu
-#   node ap   127.0.0.b+2:PORT   region ap, seed: eu
+#   node eu   127.0.0.b:ms_port     region eu, also the Roughtime server on 127.0.0.b:MS_RT_PORT
+#   node us   127.0.0.b+1:ms_port   region us, seed: eu
+#   node ap   127.0.0.b+2:ms_port   region ap, seed: eu
+#   (chronyds on MS_NTP_PORT)
 #   ntp1.test  chronyd 127.0.0.b+3   honest
 #   ntp2.test  chronyd 127.0.0.b+4   honest
 #   liar.test  chronyd 127.0.0.b+5   libfaketime +2 s: lies to every region
@@ -23,15 +25,29 @@
 # per region, as a GeoDNS name can.
 
 MS_NODES=(eu us ap)
-MS_NTP_PORT=11123
-MS_RT_PORT=2002
 MS_SHIFT=+2s
 MS_MINPOLL=${MS_MINPOLL:-0} # log2 s: 1 s polls, data within seconds and little load
 MS_MAXPOLL=${MS_MAXPOLL:-0}
 
+# ms_free_ports: three consecutive UDP ports that no socket uses on any address, from a random
+# start (what a later bind could still race with is a copy of this same script).
+ms_free_ports() {
+  local p used
+  used=$(ss -Huan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -u)
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    echo "$used" | grep -qxE "$p|$((p + 1))|$((p + 2))" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
 ms_init() {
-  ms_work=$1 ms_bin=$2 ms_base=$3 ms_port=$4
+  ms_work=$1 ms_bin=$2 ms_base=$3
   ms_pids=() ms_chrony_pids=()
+  declare -gA ms_chrony_pid=()
+  local p
+  p=$(ms_free_ports) || { echo "mesh-setup: no free UDP ports" >&2; return 1; }
+  ms_port=$p MS_NTP_PORT=$((p + 1)) MS_RT_PORT=$((p + 2))
   ms_faketime=""
   local f
   for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && ms_faketime=$f; done
@@ -69,7 +85,19 @@ EOF
     chronyd -x -d -u root -f "$dir/chrony.conf" >"$dir/log" 2>&1 &
   fi
   ms_chrony_pids+=($!)
+  ms_chrony_pid[$name]=$!
   echo "$ip:$MS_NTP_PORT" >"$dir/addr"
+}
+
+# ms_chrony_stop NAME: stops that chronyd (a benchmark restarts one under libfaketime).
+ms_chrony_stop() {
+  local pid=${ms_chrony_pid[$1]:-} keep=() p
+  [ -n "$pid" ] || return 0
+  ms_kill "$pid"
+  rm -f "/dev/shm/faketime_shm_$pid" "/dev/shm/sem.faketime_sem_$pid"
+  for p in "${ms_chrony_pids[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  ms_chrony_pids=("${keep[@]}")
+  unset "ms_chrony_pid[$1]"
 }
 
 ms_hosts_file() { # node -> its hosts file
@@ -96,7 +124,7 @@ ca = "ca.crt";
 state_dir = "state";
 ping_interval_ms = 250;
 connect_timeout_ms = 3000;
-hosts_file = "$ms_work/$node/hosts"; # absolute: see the report
+hosts_file = "hosts";
 sources = (
   { kind = "ntp"; address = "ntp1.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
   { kind = "ntp"; address = "ntp2.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
@@ -105,11 +133,11 @@ sources = (
   { kind = "roughtime"; address = "rt.test:$MS_RT_PORT"; public_key = "$ms_rt_pub"; }
 );
 EOF
-  [ "$node" = eu ] || echo "peers = ( \"eu@$(ms_node_ip eu):$ms_port\" );"
   if [ "$node" = eu ]; then
-    cat <<EOF
-roughtime = { listen = "$(ms_node_ip eu):$MS_RT_PORT"; key = "$ms_work/eu/rt.key"; radius = 1; };
-EOF
+    # Radius 1 s: with the default 3 s its interval would overlap the +2 s liars'.
+    echo "roughtime = { listen = \"$(ms_node_ip eu):$MS_RT_PORT\"; key = \"rt.key\"; radius = 1; };"
+  else
+    echo "peers = ( \"eu@$(ms_node_ip eu):$ms_port\" );"
   fi
 }
 
