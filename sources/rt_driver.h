@@ -44,7 +44,7 @@ typedef struct tb_rt_driver_stats {
     uint64_t sent;     /* requests sent (attempts, retries included) */
     uint64_t received; /* datagrams from the server */
     uint64_t accepted; /* valid responses delivered as measurements */
-    uint64_t late;     /* valid-looking responses after the poll already had its measurement */
+    uint64_t late;     /* responses after the poll had its measurement (not verified) */
     uint64_t rejects[TB_RT_REASON_COUNT]; /* by reason; [TB_RT_OK] unused */
     tb_rt_reason last_reject;             /* TB_RT_OK when none yet */
     unsigned missed;                      /* polls in a row without a valid response */

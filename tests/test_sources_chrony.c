@@ -21,6 +21,7 @@
 #include "sources/ntp_driver.h"
 #include "sources/resolver.h"
 #include "sources/sources.h"
+#include "tb_child.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
@@ -46,18 +47,6 @@ static int free_port(const char *ip)
     return port;
 }
 
-static int find_libfaketime(char *out, size_t len)
-{
-    glob_t g;
-    int rc = -1;
-    if (glob("/usr/lib/*/faketime/libfaketime.so.1", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
-        snprintf(out, len, "%s", g.gl_pathv[0]);
-        rc = 0;
-    }
-    globfree(&g);
-    return rc;
-}
-
 /* shift: NULL for the real clock, else a FAKETIME spec such as "+5s". */
 static int chrony_spawn(chrony *c, const char *ip, const char *shift)
 {
@@ -69,7 +58,7 @@ static int chrony_spawn(chrony *c, const char *ip, const char *shift)
     if (port < 0)
         return -1;
     snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
-    char conf[128], log[128], preload[256] = "";
+    char conf[128], log[128];
     snprintf(conf, sizeof(conf), "%s/chrony.conf", c->dir);
     snprintf(log, sizeof(log), "%s/chronyd.log", c->dir);
     FILE *f = fopen(conf, "w");
@@ -80,52 +69,15 @@ static int chrony_spawn(chrony *c, const char *ip, const char *shift)
             "pidfile %s/chronyd.pid\n",
             port, ip, c->dir);
     fclose(f);
-    if (shift && find_libfaketime(preload, sizeof(preload)) < 0) {
-        fprintf(stderr, "libfaketime not found (Debian package faketime)\n");
-        return -1;
-    }
-    pid_t parent = getpid();
-    fflush(NULL); /* the child must not flush our buffered output a second time */
-    c->pid = fork();
-    if (c->pid < 0)
-        return -1;
-    if (c->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
-            _exit(127);
-        if (shift) {
-            setenv("LD_PRELOAD", preload, 1);
-            setenv("FAKETIME", shift, 1);
-            setenv("DONT_FAKE_MONOTONIC", "1", 1);
-        }
-        execlp("chronyd", "chronyd", "-x", "-d", "-u", "root", "-f", conf, (char *)NULL);
-        _exit(127);
-    }
-    return 0;
+    char *argv[] = {"chronyd", "-x", "-d", "-u", "root", "-f", conf, NULL};
+    c->pid = tb_child_spawn(log, shift, argv);
+    return c->pid > 0 ? 0 : -1;
 }
 
 static void chrony_stop(chrony *c)
 {
-    if (c->pid > 0) {
-        kill(c->pid, SIGTERM);
-        int status;
-        for (int i = 0; i < 200 && waitpid(c->pid, &status, WNOHANG) == 0; i++)
-            usleep(10000);
-        if (kill(c->pid, 0) == 0) {
-            kill(c->pid, SIGKILL);
-            waitpid(c->pid, &status, 0);
-        }
-        /* libfaketime leaves its shared memory behind when its process is killed; a later
-         * faketime that gets the same PID would then fail with "sem_open: File exists". */
-        char shm[64];
-        snprintf(shm, sizeof(shm), "/dev/shm/faketime_shm_%d", (int)c->pid);
-        unlink(shm);
-        snprintf(shm, sizeof(shm), "/dev/shm/sem.faketime_sem_%d", (int)c->pid);
-        unlink(shm);
-        c->pid = 0;
-    }
+    tb_child_stop(c->pid);
+    c->pid = 0;
     if (c->dir[0]) {
         const char *files[] = {"chrony.conf", "chronyd.log", "chronyd.pid"};
         char p[128];

@@ -1,11 +1,15 @@
 /* The Roughtime source driver against the project's own Roughtime server (roughtime/udp.h, in
  * this process on the same loop, its clock shifted at will), a relay that tampers with the
- * exchange, and a silent socket; loopback 127.0.0.63-69 and ::1, ephemeral ports. */
+ * exchange, a silent socket, and `tbroughtime serve` as a child under libfaketime; loopback
+ * 127.0.0.63-69 (and ::1, and localhost for the resolver), ephemeral ports. */
 #include <ev.h>
 #include <libconfig.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crosscheck/crosscheck.h"
@@ -17,6 +21,7 @@
 #include "sources/resolver.h"
 #include "sources/rt_driver.h"
 #include "sources/sources.h"
+#include "tb_child.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
@@ -643,6 +648,116 @@ static void test_name_and_recovery(void)
     ev_loop_destroy(h.loop);
 }
 
+/* --- tbroughtime serve as a child process, its clock shifted by libfaketime --- */
+
+typedef struct child {
+    pid_t pid;
+    char dir[64];
+    char addr[64];
+    uint8_t pk[32];
+} child;
+
+static void child_stop(child *c)
+{
+    tb_child_stop(c->pid);
+    c->pid = 0;
+    if (c->dir[0]) {
+        char p[128];
+        snprintf(p, sizeof(p), "%s/rt.key", c->dir);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/serve.log", c->dir);
+        unlink(p);
+        rmdir(c->dir);
+        c->dir[0] = 0;
+    }
+}
+
+/* The port the server printed ("tbroughtime: public key ..., port N"), or 0. */
+static unsigned served_port(const char *log)
+{
+    char line[512];
+    unsigned port = 0;
+    FILE *f = fopen(log, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, ", port ");
+        if (p && strstr(line, "public key"))
+            port = (unsigned)strtoul(p + 7, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return port;
+}
+
+static int child_spawn(child *c, const char *ip, const char *shift)
+{
+    char key[128], log[128], listen[64], err[256];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "/tmp/tb_rtsrc_XXXXXX");
+    if (!mkdtemp(c->dir)) {
+        c->dir[0] = 0;
+        return -1;
+    }
+    snprintf(key, sizeof(key), "%s/rt.key", c->dir);
+    snprintf(log, sizeof(log), "%s/serve.log", c->dir);
+    snprintf(listen, sizeof(listen), "%s:0", ip);
+    if (tb_rt_key_generate(key, c->pk, err, sizeof(err)) < 0)
+        return -1;
+    char *argv[] = {TBROUGHTIME_PATH, "serve", "--key", key, "--listen", listen, NULL};
+    c->pid = tb_child_spawn(log, shift, argv);
+    if (c->pid < 0)
+        return -1;
+    for (int i = 0; i < 500; i++) {
+        unsigned port = served_port(log);
+        if (port) {
+            snprintf(c->addr, sizeof(c->addr), "%s:%u", ip, port);
+            return 0;
+        }
+        if (waitpid(c->pid, NULL, WNOHANG) == c->pid) {
+            c->pid = 0;
+            return -1;
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+/* A separate process, the real tbroughtime, its clock 5 s ahead. */
+static void test_tbroughtime_child_faketime(void)
+{
+    harness h;
+    child c;
+    harness_init(&h);
+    int up = child_spawn(&c, "127.0.0.67", "+5s") == 0;
+    TB_CHECK(up);
+    tb_source *src = up ? make_source(&h, c.addr, c.pk, -3, -3, 3) : NULL;
+    TB_CHECK(!up || src);
+    if (src) {
+        TB_CHECK(run_until(&h, three_meas, &h, 10000));
+        for (int i = 0; i < h.n_meas && i < 3; i++) {
+            const tb_source_meas *m = &h.ms[i].m;
+            static tb_rt_query q;
+            tb_rt_reason why;
+            if (tb_rt_query_adopt(&q, c.pk, h.ms[i].req, m->request_len, 0) < 0 ||
+                tb_rt_verify(&q, h.ms[i].resp, m->response_len, 0, &why) < 0) {
+                TB_CHECK(!"the evidence verifies");
+                continue;
+            }
+            /* MIDP is whole seconds: the offset is 5 s within half a second and delay/2. */
+            int64_t d = m->offset_ns - 5 * SEC;
+            TB_CHECK(d >= -(SEC / 2 + m->delay_ns / 2 + MS) && d <= SEC / 2 + m->delay_ns / 2 + MS);
+            TB_CHECK_EQ(m->error_ns, (int64_t)q.radi_us * 1000 + (m->delay_ns + 1) / 2);
+            TB_CHECK(m->offset_ns - m->error_ns <= 5 * SEC &&
+                     5 * SEC <= m->offset_ns + m->error_ns);
+            fprintf(stderr, "  tbroughtime under faketime +5s: offset %+.6f s, bound %.6f s\n",
+                    (double)m->offset_ns / 1e9, (double)m->error_ns / 1e9);
+        }
+        TB_CHECK_EQ(tb_source_state_of(src), TB_SOURCE_REACHABLE);
+        tb_source_destroy(src);
+    }
+    child_stop(&c);
+    ev_loop_destroy(h.loop);
+}
+
 /* The node's path: a libconfig `sources` list with kind = "roughtime", applied to a set. */
 static void test_config_apply(void)
 {
@@ -719,6 +834,7 @@ int main(void)
     TB_RUN(test_replayed_response);
     TB_RUN(test_silent_server);
     TB_RUN(test_name_and_recovery);
+    TB_RUN(test_tbroughtime_child_faketime);
     TB_RUN(test_config_apply);
     TB_RUN(test_create_needs_key);
     return TB_DONE();
