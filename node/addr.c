@@ -138,7 +138,7 @@ int tb_addr_parse(const char *s, size_t len, int flags, tb_hostport *out, const 
     return TB_OK;
 }
 
-void tb_addr_format(const tb_hostport *hp, char *buf, size_t buflen)
+void tb_hostport_format(const tb_hostport *hp, char *buf, size_t buflen)
 {
     if (buflen == 0)
         return;

@@ -34,6 +34,6 @@ enum {
 TB_WUR int tb_addr_parse(const char *s, size_t len, int flags, tb_hostport *out, const char **why);
 
 /* Writes "host:port" or "[v6]:port" into buf (always NUL-terminated). */
-void tb_addr_format(const tb_hostport *hp, char *buf, size_t buflen);
+void tb_hostport_format(const tb_hostport *hp, char *buf, size_t buflen);
 
 #endif

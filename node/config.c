@@ -11,7 +11,8 @@
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
-const char *const tb_node_config_reserved[] = {"sources", "roughtime", NULL};
+const char *const tb_node_config_reserved[] = {"sources", "roughtime", "hosts_file", "crosscheck",
+                                               NULL};
 
 typedef enum key_kind {
     K_MODE,
@@ -427,8 +428,10 @@ int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, s
     dir_of(path, dir, sizeof(dir));
     config_init(lc);
     config_set_include_dir(lc, dir);
-    int ok = config_read(lc, fp) == CONFIG_TRUE;
     fclose(fp);
+    /* By name, so libconfig knows the file: the owners of reserved groups name it in their
+     * errors and take their relative paths from its folder. */
+    int ok = config_read_file(lc, path) == CONFIG_TRUE;
     return finish_load(cfg, lc, ok, path, dir, err, errlen);
 }
 

@@ -14,6 +14,7 @@
 #include "node/control.h"
 #if TB_NODE_MESH
 #include "node/node.h"
+#include "node/timekeeper.h"
 #endif
 
 #define TB_VERSION "0.1.0"
@@ -27,9 +28,10 @@ typedef struct proc {
     tb_log log;
     struct ev_loop *loop;
 #if TB_NODE_MESH
-    tb_node *node;
+    tb_timekeeper *tk;
 #endif
-    ev_signal sigint, sigterm;
+    const tb_node_config *cfg;
+    ev_signal sigint, sigterm, sighup;
     ev_timer deadline;
     int stopping;
 } proc;
@@ -50,12 +52,39 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     tb_log_info(&p->log, "signal %d: closing connections and stopping", w->signum);
     ev_timer_start(loop, &p->deadline);
 #if TB_NODE_MESH
-    if (p->node) {
-        tb_node_stop(p->node); /* on_stopped ends the loop once the closes are sent */
+    if (p->tk) {
+        tb_timekeeper_stop(p->tk); /* on_stopped ends the loop once the closes are sent */
         return;
     }
 #endif
     ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGHUP: read the config file again and apply its sources; on any error the running
+ * configuration stays and the log names the file, line and key. */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    proc *p = w->data;
+    if (!p->cfg->file[0]) {
+        tb_log_warn(&p->log, "SIGHUP: no config file to reload (started without --config)");
+        return;
+    }
+    tb_node_config *fresh = calloc(1, sizeof(*fresh));
+    char err[TB_NODE_ERR_MAX];
+    if (!fresh)
+        return;
+    tb_node_config_defaults(fresh);
+    int rc = tb_node_config_load_file(fresh, p->cfg->file, err, sizeof(err));
+#if TB_NODE_MESH
+    if (rc == TB_OK && p->tk)
+        rc = tb_timekeeper_reload(p->tk, fresh, err, sizeof(err));
+#endif
+    if (rc == TB_OK)
+        tb_log_info(&p->log, "SIGHUP: %s reloaded", p->cfg->file);
+    else
+        tb_log_error(&p->log, "SIGHUP: %s; not applied, the running configuration stays", err);
+    tb_node_config_free(fresh);
+    free(fresh);
 }
 
 #if TB_NODE_MESH
@@ -99,25 +128,28 @@ static int run(proc *p, const tb_node_config *cfg)
     }
     ev_signal_init(&p->sigint, on_signal, SIGINT);
     ev_signal_init(&p->sigterm, on_signal, SIGTERM);
+    ev_signal_init(&p->sighup, on_hup, SIGHUP);
     ev_timer_init(&p->deadline, on_deadline, STOP_DEADLINE_S, 0);
-    p->sigint.data = p->sigterm.data = p->deadline.data = p;
+    p->sigint.data = p->sigterm.data = p->sighup.data = p->deadline.data = p;
+    p->cfg = cfg;
     ev_signal_start(p->loop, &p->sigint);
     ev_signal_start(p->loop, &p->sigterm);
+    ev_signal_start(p->loop, &p->sighup);
 
     char listen[TB_ADDR_HOST_MAX + 16];
-    tb_addr_format(&cfg->listen, listen, sizeof(listen));
+    tb_hostport_format(&cfg->listen, listen, sizeof(listen));
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
 #if TB_NODE_MESH
-    tb_node_callbacks cb = {.on_stopped = on_stopped, .arg = p};
-    if (tb_node_new(&p->node, p->loop, &p->log, tb_clock_system(), cfg, &cb) != TB_OK)
+    tb_tk_options opt = {.on_stopped = on_stopped, .arg = p};
+    if (tb_timekeeper_new(&p->tk, p->loop, &p->log, tb_clock_system(), cfg, &opt) != TB_OK)
         return EXIT_RUNTIME;
 #endif
     ev_run(p->loop, 0);
 #if TB_NODE_MESH
-    tb_node_free(p->node);
-    p->node = NULL;
+    tb_timekeeper_free(p->tk);
+    p->tk = NULL;
 #endif
     tb_log_info(&p->log, "stopped");
     return 0;

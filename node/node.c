@@ -221,7 +221,7 @@ static const char *seed_name(const tb_node *n, const char *addr)
 {
     for (size_t i = 0; i < n->cfg->npeers; i++) {
         char a[TB_PEERS_ADDR_MAX + 1];
-        tb_addr_format(&n->cfg->peers[i], a, sizeof(a));
+        tb_hostport_format(&n->cfg->peers[i], a, sizeof(a));
         if (n->cfg->peer_names[i][0] && strcmp(a, addr) == 0)
             return n->cfg->peer_names[i];
     }
@@ -631,6 +631,10 @@ static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *fr
         tb_log_warn(n->log, "peer %s: broadcast from '%s' refused: %s", from->name, b->origin,
                     tb_strerror(rc));
     } else {
+        if (d.deliver && n->cb.accept_broadcast &&
+            n->cb.accept_broadcast(n->cb.arg, b->origin, b->app_type, b->payload.data,
+                                   b->payload.len) != 0)
+            d.deliver = 0, d.nforward = 0;
         if (d.deliver)
             deliver_broadcast(n, b);
         forward_broadcast(n, b, &nb, &d);
@@ -760,7 +764,7 @@ static int set_self(tb_node *n)
         snprintf(hp.host, sizeof(hp.host), "%s", n->self.name);
         hp.kind = TB_ADDR_NAME;
     }
-    tb_addr_format(&hp, n->self_addr, sizeof(n->self_addr));
+    tb_hostport_format(&hp, n->self_addr, sizeof(n->self_addr));
     tb_peer_info self;
     memset(&self, 0, sizeof(self));
     self.name = (tb_peers_str){n->self.name, strlen(n->self.name)};
@@ -810,7 +814,7 @@ static int open_endpoint(tb_node *n)
     if (cfg->mode == TB_NODE_CLIENT)
         hp.port = 0; /* a client only dials: any free port of the listen address */
     char listen[TB_ADDR_HOST_MAX + 16];
-    tb_addr_format(&hp, listen, sizeof(listen));
+    tb_hostport_format(&hp, listen, sizeof(listen));
     tb_quic_config qc = {
         .listen = listen,
         .mode = modes[cfg->mode],
@@ -844,7 +848,7 @@ static int open_peers(tb_node *n)
     for (size_t i = 0; i < cfg->npeers && cfg->mode != TB_NODE_SERVER; i++) {
         char addr[TB_PEERS_ADDR_MAX + 1];
         uint32_t id;
-        tb_addr_format(&cfg->peers[i], addr, sizeof(addr));
+        tb_hostport_format(&cfg->peers[i], addr, sizeof(addr));
         if ((rc = tb_peers_add_seed(n->peers, addr, &id)) != TB_OK) {
             tb_log_error(n->log, "seed peer %s: %s", addr, tb_strerror(rc));
             return rc;
@@ -931,6 +935,28 @@ void tb_node_free(tb_node *n)
 const char *tb_node_name(const tb_node *n)
 {
     return n->self.name;
+}
+
+const char *tb_node_region(const tb_node *n)
+{
+    return n->self.region;
+}
+
+int tb_node_peer_cert(const tb_node *n, const char *name, const uint8_t **der, size_t *len)
+{
+    if (strcmp(name, n->self.name) == 0) {
+        *der = n->self_der;
+        *len = n->self_der_len;
+        return TB_OK;
+    }
+    uint32_t id;
+    tb_peer_view v;
+    if (tb_peers_find(n->peers, name, &id) != TB_OK || tb_peers_get(n->peers, id, &v) != TB_OK ||
+        !v.cert_len)
+        return TB_ERR_NOTFOUND;
+    *der = v.cert;
+    *len = v.cert_len;
+    return TB_OK;
 }
 
 uint16_t tb_node_port(const tb_node *n)
@@ -1089,6 +1115,8 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                       (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
                       (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
                       (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
+    if (n->cb.status_ext)
+        n->cb.status_ext(n->cb.arg, b, 0);
 }
 
 static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
@@ -1112,8 +1140,11 @@ static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status
     }
     tb_bc_stats bs;
     tb_bc_get_stats(n->bc, &bs);
-    tb_control_printf(b, "],\"broadcasts_delivered\":%llu,\"messages_dropped\":%llu}\n",
+    tb_control_printf(b, "],\"broadcasts_delivered\":%llu,\"messages_dropped\":%llu",
                       (unsigned long long)bs.delivered, (unsigned long long)n->st.msgs_bad);
+    if (n->cb.status_ext)
+        n->cb.status_ext(n->cb.arg, b, 1);
+    tb_control_printf(b, "}\n");
 }
 
 void tb_node_control(void *node, const char *line, tb_control_buf *out)

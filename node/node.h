@@ -33,6 +33,14 @@ typedef struct tb_node_callbacks {
     /* tb_node_stop finished: every connection closed, the closes sent. */
     void (*on_stopped)(void *arg);
     void *arg;
+    /* Optional: asked about the first copy of a BROADCAST from another node, before it is
+     * delivered or forwarded; nonzero drops it (neither delivered nor forwarded), so a layer
+     * above can verify before the mesh passes a message on. */
+    int (*accept_broadcast)(void *arg, const char *origin, uint32_t app_type,
+                            const uint8_t *payload, size_t len);
+    /* Optional: extends `status`: text lines appended (json 0), or JSON members
+     * (",\"key\":value...") added before the closing brace (json 1). */
+    void (*status_ext)(void *arg, tb_control_buf *b, int json);
 } tb_node_callbacks;
 
 /* Reads the identity from cfg->cert, opens the endpoint and the control socket in
@@ -47,6 +55,12 @@ void tb_node_stop(tb_node *n);
 void tb_node_free(tb_node *n);
 
 const char *tb_node_name(const tb_node *n);
+const char *tb_node_region(const tb_node *n);
+
+/* The DER certificate known for node `name` (this node's own, or the one the peer table holds,
+ * learned from PEERS or from a handshake: unverified until the caller checks it against the
+ * CA). TB_ERR_NOTFOUND when there is none. The bytes stay valid until the loop runs again. */
+TB_WUR int tb_node_peer_cert(const tb_node *n, const char *name, const uint8_t **der, size_t *len);
 /* The bound UDP port (for listen port 0). */
 uint16_t tb_node_port(const tb_node *n);
 

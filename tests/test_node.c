@@ -269,7 +269,10 @@ static void test_mesh_in_one_process(void)
     h.loop = ev_loop_new(EVFLAG_AUTO);
     for (int i = 0; i < N; i++) {
         configure(i);
-        tb_node_callbacks cb = {on_bcast, on_msg, on_stopped, (void *)(intptr_t)i};
+        tb_node_callbacks cb = {.on_broadcast = on_bcast,
+                                .on_message = on_msg,
+                                .on_stopped = on_stopped,
+                                .arg = (void *)(intptr_t)i};
         TB_REQUIRE(tb_node_new(&h.node[i], h.loop, &h.log[i], tb_clock_system(), &h.cfg[i], &cb) ==
                    TB_OK);
     }

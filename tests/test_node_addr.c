@@ -30,7 +30,7 @@ static void test_ipv6(void)
     TB_REQUIRE(parse("[2001:db8::5:1]:1", 0, &hp, &why) == TB_OK);
     TB_CHECK_STR(hp.host, "2001:db8::5:1");
     char buf[80];
-    tb_addr_format(&hp, buf, sizeof(buf));
+    tb_hostport_format(&hp, buf, sizeof(buf));
     TB_CHECK_STR(buf, "[2001:db8::5:1]:1");
 }
 
@@ -45,7 +45,7 @@ static void test_names(void)
     TB_CHECK_STR(hp.host, "localhost");
     TB_REQUIRE(parse("node-1.eu-west.example.:9", 0, &hp, &why) == TB_OK);
     char buf[300];
-    tb_addr_format(&hp, buf, sizeof(buf));
+    tb_hostport_format(&hp, buf, sizeof(buf));
     TB_CHECK_STR(buf, "node-1.eu-west.example.:9");
     /* A name that does not exist still parses: resolution happens at dial time. */
     TB_CHECK(parse("does-not-exist.invalid:4433", 0, &hp, &why) == TB_OK);

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     if (tb_addr_parse(s, size, TB_ADDR_PORT_ZERO_OK, &hp, &why) == TB_OK) {
         char buf[TB_ADDR_HOST_MAX + 16];
-        tb_addr_format(&hp, buf, sizeof(buf));
+        tb_hostport_format(&hp, buf, sizeof(buf));
         tb_hostport again;
         if (tb_addr_parse(buf, strlen(buf), TB_ADDR_PORT_ZERO_OK, &again, &why) != TB_OK ||
             again.port != hp.port || strcmp(again.host, hp.host) != 0)

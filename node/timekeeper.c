@@ -1,0 +1,840 @@
+/* The time node: sources → signed measurements → store + gossip; gossip → verify → store; the
+ * periodic cross-check. See node/timekeeper.h. */
+#include "node/timekeeper.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "certs/identity.h"
+#include "node/tk_internal.h"
+#include "roughtime/verify.h"
+#include "sources/resolver.h"
+#include "sources/rt_driver.h"
+#include "wire/wire.h"
+#include "sources/hosts.h"
+
+#define MAX_WIRE (TB_MEASURE_BODY_MAX + 512)
+
+static int64_t real_now(const tb_timekeeper *tk)
+{
+    return tb_clock_real(tk->clock);
+}
+
+/* --- the in-memory window of verified measurements --- */
+
+static void obs_free(tk_obs *o)
+{
+    free(o->body);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Roughtime evidence verified again from the packets: the response is signed for the
+ * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
+ * to microseconds and the gap between the real and the monotonic clock). */
+static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns)
+{
+    if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len)
+        return TB_ERR_VERIFY;
+    tb_rt_query q;
+    tb_rt_reason why;
+    int64_t sent = m->real_ns - m->delay_ns;
+    if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0 ||
+        tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why) != 0)
+        return TB_ERR_VERIFY;
+    int64_t midp = q.midp_us * 1000, radi = (int64_t)q.radi_us * 1000;
+    int64_t claimed = midp - (sent + m->real_ns) / 2, diff = claimed - m->offset_ns;
+    if (diff < -(int64_t)TB_NS_PER_MS || diff > (int64_t)TB_NS_PER_MS || m->bound_ns < radi)
+        return TB_ERR_VERIFY;
+    *midp_ns = midp;
+    *radi_ns = radi;
+    return TB_OK;
+}
+
+static int evidence_cb(void *arg, const tb_measurement *m)
+{
+    (void)arg;
+    int64_t midp, radi;
+    return m->kind == TB_MEASURE_ROUGHTIME ? rt_evidence(m, &midp, &radi) : TB_OK;
+}
+
+/* Keeps a copy of body (already verified) in the window. */
+static void obs_add(tb_timekeeper *tk, const uint8_t *body, size_t len, bool own)
+{
+    tk_obs *o = &tk->obs[tk->obs_next];
+    obs_free(o);
+    o->body = malloc(len);
+    if (!o->body)
+        return;
+    memcpy(o->body, body, len);
+    o->len = len;
+    o->own = own;
+    if (tb_measure_parse(o->body, len, &o->m, NULL) != TB_OK) {
+        obs_free(o);
+        return;
+    }
+    if (o->m.kind == TB_MEASURE_ROUGHTIME)
+        o->has_rt = rt_evidence(&o->m, &o->midp_ns, &o->radi_ns) == TB_OK;
+    tk->obs_next = (tk->obs_next + 1) % TK_MAX_OBS;
+    if (tk->obs_count < TK_MAX_OBS)
+        tk->obs_count++;
+}
+
+/* --- cross-check --- */
+
+static void xc_kick(tb_timekeeper *tk);
+
+static tb_measure_kind measure_kind(tb_source_kind k)
+{
+    return k == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
+           : k == TB_SOURCE_PEER    ? TB_MEASURE_PEER
+                                    : TB_MEASURE_NTP;
+}
+
+static size_t known_sources(const tb_timekeeper *tk, tb_xc_source *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; tk->sources && i < tb_sources_count(tk->sources) && n < max; i++) {
+        const tb_source_id *id = tb_source_identity(tb_sources_get(tk->sources, i));
+        tb_xc_source s = {measure_kind(id->kind), id->name};
+        size_t j = 0;
+        while (j < n && !(out[j].kind == s.kind && strcmp(out[j].name, s.name) == 0))
+            j++;
+        if (j == n)
+            out[n++] = s;
+    }
+    return n;
+}
+
+static void store_verdicts(tb_timekeeper *tk, int64_t now)
+{
+    tk_last_verdict *lv = calloc(tk->result.n_verdicts + 1, sizeof(*lv));
+    if (!lv)
+        return;
+    for (size_t i = 0; i < tk->result.n_verdicts; i++) {
+        const tb_xc_verdict *v = &tk->result.verdicts[i];
+        bool same = false;
+        for (size_t j = 0; j < tk->n_last_verdicts && !same; j++)
+            same = tk->last_verdicts[j].kind == v->kind &&
+                   tk->last_verdicts[j].verdict == v->verdict &&
+                   strcmp(tk->last_verdicts[j].source, v->source) == 0;
+        if (!same) {
+            tb_log_info(tk->log, "%s %s: %s (%s)", tb_measure_kind_name((int)v->kind), v->source,
+                        tb_xc_verdict_name((int)v->verdict), v->reason);
+            if (tb_store_put_verdict(tk->store, v, now) != TB_OK)
+                tb_log_warn(tk->log, "verdict for %s not stored", v->source);
+        }
+        lv[i] = (tk_last_verdict){.kind = v->kind, .verdict = v->verdict};
+        snprintf(lv[i].source, sizeof(lv[i].source), "%s", v->source);
+    }
+    free(tk->last_verdicts);
+    tk->last_verdicts = lv;
+    tk->n_last_verdicts = tk->result.n_verdicts;
+}
+
+/* "state_dir/malfeasance/<time>-<source>.json", the source name made safe for a file name. */
+static void write_report_file(tb_timekeeper *tk, const char *source, const char *json, int64_t now)
+{
+    char dir[TB_NODE_PATH_MAX + 16], path[TB_NODE_PATH_MAX + 400], safe[TB_MEASURE_MAX_TEXT + 1];
+    snprintf(dir, sizeof(dir), "%s/malfeasance", tk->cfg->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        tb_log_error(tk->log, "%s: cannot create: %s", dir, strerror(errno));
+        return;
+    }
+    size_t k = 0;
+    for (; source[k] && k + 1 < sizeof(safe); k++)
+        safe[k] = (strchr("/\\ :", source[k]) || source[k] < ' ') ? '_' : source[k];
+    safe[k] = '\0';
+    snprintf(path, sizeof(path), "%s/%lld-%s.json", dir, (long long)now, safe);
+    FILE *f = fopen(path, "wx");
+    if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) {
+        tb_log_error(tk->log, "%s: cannot write the malfeasance report: %s", path, strerror(errno));
+        return;
+    }
+    tb_log_warn(tk->log, "roughtime %s: malfeasance proven, report in %s", source, path);
+}
+
+static const tk_obs *obs_by_ref(const tb_timekeeper *tk, const tb_xc_ref *r,
+                                const tk_obs *const *map)
+{
+    return map[r->obs];
+}
+
+static void report_violations(tb_timekeeper *tk, const tk_obs *const *map, int64_t now)
+{
+    for (size_t i = 0; i < tk->result.n_violations; i++) {
+        const tb_xc_violation *v = &tk->result.violations[i];
+        size_t j = 0;
+        while (j < tk->n_reported && memcmp(tk->reported[j], v->rt_pubkey, 32) != 0)
+            j++;
+        if (j < tk->n_reported || tk->n_reported == TB_XC_MAX_VIOLATIONS)
+            continue;
+        tb_xc_rt_exchange x[2];
+        const tk_obs *a = obs_by_ref(tk, &v->earlier, map), *b = obs_by_ref(tk, &v->later, map);
+        char *json = malloc(65536);
+        size_t len;
+        if (!json || tb_xc_exchange_from_measurement(&a->m, &x[0]) != TB_OK ||
+            tb_xc_exchange_from_measurement(&b->m, &x[1]) != TB_OK ||
+            tb_xc_malfeasance_json(x, 2, json, 65536, &len) != TB_OK) {
+            free(json);
+            continue;
+        }
+        memcpy(tk->reported[tk->n_reported++], v->rt_pubkey, 32);
+        tk->st.malfeasance_reports++;
+        write_report_file(tk, v->source, json, now);
+        if (tb_store_put_malfeasance(tk->store, v->source, v->rt_pubkey, json, now) != TB_OK)
+            tb_log_warn(tk->log, "malfeasance report on %s not stored", v->source);
+        free(json);
+    }
+}
+
+/* What the cross-check needs from the window: per (origin, kind, source) only the newest
+ * measurement counts for verdicts, and per Roughtime source the newest TB_XC_MAX_RT_PER_SERVER
+ * responses for causality. Feeding only those keeps a run small however full the window is.
+ * slots: an open-addressing table of TK_SLOTS entries (1 + index of the first obs kept, and for
+ * Roughtime a count in the upper bits), zeroed by the caller; obs come newest first. */
+#define TK_SLOTS 16384u
+#define TK_SLOT_COUNT_SHIFT 20
+
+static uint32_t key_hash(const tb_measurement *m, bool per_origin)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)m->kind;
+    for (const char *p = m->source_name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (const char *p = per_origin ? m->origin : ""; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static bool same_key(const tk_obs *a, const tk_obs *b, bool per_origin)
+{
+    return a->m.kind == b->m.kind && strcmp(a->m.source_name, b->m.source_name) == 0 &&
+           (!per_origin || strcmp(a->m.origin, b->m.origin) == 0);
+}
+
+static bool wanted(const tb_timekeeper *tk, const tk_obs *o, uint32_t *slots)
+{
+    if (!o->body)
+        return false;
+    bool rt = o->m.kind == TB_MEASURE_ROUGHTIME && o->has_rt;
+    uint32_t mask = (1u << TK_SLOT_COUNT_SHIFT) - 1;
+    for (uint32_t h = key_hash(&o->m, !rt) % TK_SLOTS, n = 0; n < TK_SLOTS;
+         h = (h + 1) % TK_SLOTS, n++) {
+        if (!slots[h]) {
+            slots[h] = (uint32_t)(o - tk->obs) + 1 + (1u << TK_SLOT_COUNT_SHIFT);
+            return true;
+        }
+        if (!same_key(&tk->obs[(slots[h] & mask) - 1], o, !rt))
+            continue;
+        if (!rt || (slots[h] >> TK_SLOT_COUNT_SHIFT) >= TB_XC_MAX_RT_PER_SERVER)
+            return false;
+        slots[h] += 1u << TK_SLOT_COUNT_SHIFT;
+        return true;
+    }
+    return false;
+}
+
+static size_t xc_peers(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
+{
+    size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS), n = 0;
+    xp[n++] = (tb_xc_peer){tb_node_name(tk->node), tb_node_region(tk->node), 0, 0, now};
+    for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
+        if (ps[i].has_estimate)
+            xp[n++] =
+                (tb_xc_peer){ps[i].name, ps[i].region, ps[i].offset_ns, ps[i].uncertainty_ns, now};
+    }
+    return n;
+}
+
+static void xc_run(tb_timekeeper *tk)
+{
+    int64_t now = real_now(tk);
+    tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
+    tb_xc_peer *xp = calloc(TK_MAX_PEERS + 1, sizeof(*xp));
+    tb_xc_obs *xo = calloc(tk->obs_count + 1, sizeof(*xo));
+    const tk_obs **map = calloc(tk->obs_count + 1, sizeof(*map));
+    tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
+    if (!ps || !xp || !xo || !map || !known)
+        goto out;
+    size_t no = 0;
+    uint32_t *slots = calloc(TK_SLOTS, sizeof(*slots));
+    if (!slots)
+        goto out;
+    for (size_t i = 1; i <= tk->obs_count; i++) { /* newest first */
+        const tk_obs *o = &tk->obs[(tk->obs_next + TK_MAX_OBS - i) % TK_MAX_OBS];
+        if (!wanted(tk, o, slots))
+            continue;
+        tb_xc_obs_from_measurement(&o->m, &xo[no]);
+        xo[no].has_rt = o->has_rt;
+        if (o->has_rt) {
+            memcpy(xo[no].rt_pubkey, o->m.rt_pubkey, TB_MEASURE_RT_PK_LEN);
+            xo[no].rt_midp_ns = o->midp_ns;
+            xo[no].rt_radi_ns = o->radi_ns;
+        }
+        map[no++] = o;
+    }
+    free(slots);
+    tb_xc_input in = {.peers = xp,
+                      .n_peers = xc_peers(tk, ps, xp, now),
+                      .obs = xo,
+                      .n_obs = no,
+                      .known = known,
+                      .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
+                      .now_ns = now};
+    tb_xc_result r;
+    int rc = tb_xc_run(&tk->tc.xc, &in, &r);
+    if (rc != TB_OK) {
+        tb_log_warn(tk->log, "cross-check failed: %s", tb_strerror(rc));
+        goto out;
+    }
+    tb_xc_result_clear(&tk->result);
+    tk->result = r;
+    tk->st.xc_runs++;
+    store_verdicts(tk, now);
+    report_violations(tk, map, now);
+out:
+    free(ps);
+    free(xp);
+    free(xo);
+    free(map);
+    free(known);
+}
+
+static void on_xc_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    tb_timekeeper *tk = w->data;
+    tk->xc_last_ns = (int64_t)tb_clock_mono(tk->clock);
+    xc_run(tk);
+    /* Again when a measurement goes stale, and at least every window/10 for the peers'
+     * offsets, which move without new measurements. */
+    double next = (double)tk->tc.xc.window_ns / 10e9;
+    if (tk->result.next_run_ns != INT64_MAX) {
+        double stale = (double)(tk->result.next_run_ns - real_now(tk)) / 1e9;
+        next = stale < next ? stale : next;
+    }
+    double min = tk->tc.min_interval_ms / 1e3;
+    ev_timer_set(w, next > min ? next : min, 0.);
+    ev_timer_start(tk->loop, w);
+}
+
+/* New data: run soon, but not more often than min_interval. */
+static void xc_kick(tb_timekeeper *tk)
+{
+    if (tk->stopping)
+        return;
+    double since = ((double)tb_clock_mono(tk->clock) - (double)tk->xc_last_ns) / 1e9;
+    double wait = tk->tc.min_interval_ms / 1e3 - since;
+    wait = wait > 0.01 ? wait : 0.01;
+    if (ev_is_active(&tk->xc_timer) && ev_timer_remaining(tk->loop, &tk->xc_timer) <= wait)
+        return;
+    ev_timer_stop(tk->loop, &tk->xc_timer);
+    ev_timer_set(&tk->xc_timer, wait, 0.);
+    ev_timer_start(tk->loop, &tk->xc_timer);
+}
+
+/* --- own measurements: sign, store, broadcast --- */
+
+static void publish(tb_timekeeper *tk, tb_measurement *m)
+{
+    if (tb_store_next_seq(tk->store, &m->seq) != TB_OK) {
+        tb_log_error(tk->log, "no sequence number (store): measurement of %s dropped",
+                     m->source_name);
+        return;
+    }
+    uint8_t *body = malloc(TB_MEASURE_BODY_MAX), *wire = malloc(MAX_WIRE);
+    uint8_t sig[TB_MEASURE_SIG_LEN];
+    size_t len, wlen;
+    int rc = body && wire ? tb_measure_seal(m, tk->sk, body, TB_MEASURE_BODY_MAX, &len, sig)
+                          : TB_ERR_NOMEM;
+    if (rc == TB_OK) {
+        tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
+        w.measurement = (tb_wire_measurement){m->origin, m->seq, {body, len}, {0}};
+        memcpy(w.measurement.sig, sig, sizeof(sig));
+        rc = tb_wire_encode(&w, NULL, wire, MAX_WIRE, &wlen);
+    }
+    if (rc != TB_OK) {
+        tb_log_warn(tk->log, "measurement of %s not sealed: %s", m->source_name, tb_strerror(rc));
+        goto out;
+    }
+    tk->st.last_seq = m->seq;
+    tk->st.sent++;
+    tk->st.sent_kind[m->kind & 3]++;
+    tk->st.wire_bytes_kind[m->kind & 3] += wlen;
+    if (tb_store_put_measurement(tk->store, m, true, body, len, sig, real_now(tk)) != TB_OK)
+        tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
+    /* Echoes of our own measurement that come back through the mesh are replays. */
+    tb_measure_drop why;
+    if (tb_measure_replay_check_seq(tk->replay, m->origin, m->seq, &why) != TB_OK)
+        tb_log_debug(tk->log, "own sequence %llu not tracked", (unsigned long long)m->seq);
+    obs_add(tk, body, len, true);
+    if (tb_node_broadcast(tk->node, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) != TB_OK)
+        tb_log_warn(tk->log, "measurement %llu not broadcast", (unsigned long long)m->seq);
+    xc_kick(tk);
+out:
+    free(body);
+    free(wire);
+}
+
+static void set_text(char *dst, size_t cap, const char *src)
+{
+    size_t k = 0;
+    for (; src[k] && k + 1 < cap; k++)
+        dst[k] = src[k] >= 0x20 && src[k] < 0x7f ? src[k] : '?';
+    dst[k] = '\0';
+}
+
+static void on_source_measurement(void *arg, const tb_source_meas *sm)
+{
+    tb_timekeeper *tk = arg;
+    if (tk->stopping)
+        return;
+    tb_measurement m = {.kind = measure_kind(sm->source->kind),
+                        .real_ns = sm->real_ns,
+                        .offset_ns = sm->offset_ns,
+                        .delay_ns = sm->delay_ns > 0 ? sm->delay_ns : 0,
+                        .bound_ns = sm->error_ns > 0 ? sm->error_ns : 0};
+    set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
+    set_text(m.source_name, sizeof(m.source_name), sm->source->name);
+    set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
+    if (m.kind == TB_MEASURE_ROUGHTIME) {
+        if (!sm->source->has_public_key || !sm->request_len || !sm->response_len ||
+            sm->request_len > TB_MEASURE_MAX_EVIDENCE || sm->response_len > TB_MEASURE_MAX_EVIDENCE)
+            return;
+        m.has_rt_pubkey = true;
+        memcpy(m.rt_pubkey, sm->source->public_key, TB_MEASURE_RT_PK_LEN);
+        m.ev_request = (tb_measure_bytes){sm->request, sm->request_len};
+        m.ev_response = (tb_measure_bytes){sm->response, sm->response_len};
+    }
+    publish(tk, &m);
+}
+
+/* Mesh peers as sources: their PING/PONG estimate, signed and gossiped like any measurement. */
+static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    tb_timekeeper *tk = w->data;
+    tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
+    size_t k = ps ? tb_node_peers(tk->node, ps, TK_MAX_PEERS) : 0;
+    for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
+        if (!ps[i].has_estimate)
+            continue;
+        tb_measurement m = {.kind = TB_MEASURE_PEER,
+                            .real_ns = real_now(tk),
+                            .offset_ns = ps[i].offset_ns,
+                            .delay_ns = ps[i].rtt_ns > 0 ? ps[i].rtt_ns : 0,
+                            .bound_ns = ps[i].uncertainty_ns > 0 ? ps[i].uncertainty_ns : 0};
+        set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
+        set_text(m.source_name, sizeof(m.source_name), ps[i].name);
+        set_text(m.source_addr, sizeof(m.source_addr), ps[i].addr);
+        publish(tk, &m);
+    }
+    free(ps);
+}
+
+/* --- peers' measurements: verify before use or forwarding --- */
+
+/* The origin's key, from a certificate that chains to the mesh CA and names that origin. A
+ * learned certificate is never trusted before this check. */
+static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
+{
+    tb_timekeeper *tk = arg;
+    const uint8_t *der;
+    size_t len;
+    if (tb_node_peer_cert(tk->node, origin, &der, &len) != TB_OK)
+        return TB_ERR_NOTFOUND;
+    tb_cert_identity id;
+    tb_cert_verdict v;
+    int rc = tb_ca_verify_der(tk->ca, der, len, real_now(tk) / (int64_t)TB_NS_PER_SEC, &v, &id);
+    if (rc != TB_OK && (v == TB_CERT_EXPIRED || v == TB_CERT_NOT_YET_VALID))
+        rc = tb_cert_identity_from_der(der, len, &id); /* replay counts it as expired */
+    if (rc != TB_OK || strcmp(id.name, origin) != 0 || strcmp(id.key_type, "ed25519") != 0)
+        return TB_ERR_NOTFOUND;
+    memcpy(out->ed25519_pub, id.ed25519_pub, TB_MEASURE_PK_LEN);
+    out->not_before = id.not_before;
+    out->not_after = id.not_after;
+    return TB_OK;
+}
+
+static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
+                            const uint8_t *payload, size_t len)
+{
+    tb_timekeeper *tk = arg;
+    if (app_type != TB_TK_APP_MEASUREMENT)
+        return 0;
+    tb_wire_msg w;
+    tb_wire_diag diag = {0};
+    if (tb_wire_decode(payload, len, NULL, &w, &diag) != TB_OK) {
+        tk->malformed++;
+        tb_log_debug(tk->log, "measurement via %s: undecodable (field %s)", origin,
+                     diag.field ? diag.field : "-");
+        return 1;
+    }
+    int drop = 1;
+    tb_measurement m;
+    tb_measure_drop why = TB_MEASURE_DROP_MALFORMED;
+    const tb_wire_measurement *wm = &w.measurement;
+    if (w.type != TB_WIRE_MEASUREMENT) {
+        tk->malformed++;
+    } else if (tb_measure_replay_accept(tk->replay, wm->origin, wm->seq, wm->body.data,
+                                        wm->body.len, wm->sig, real_now(tk), &m, &why) != TB_OK) {
+        tb_log_debug(tk->log, "measurement %s/%llu via %s dropped: %s", wm->origin,
+                     (unsigned long long)wm->seq, origin, tb_measure_drop_name((int)why));
+    } else {
+        drop = 0;
+        if (tb_store_put_measurement(tk->store, &m, false, wm->body.data, wm->body.len, wm->sig,
+                                     real_now(tk)) != TB_OK)
+            tb_log_warn(tk->log, "measurement %s/%llu not stored", wm->origin,
+                        (unsigned long long)wm->seq);
+        obs_add(tk, wm->body.data, wm->body.len, false);
+        xc_kick(tk);
+    }
+    tb_wire_msg_clear(&w);
+    return drop;
+}
+
+static void on_node_stopped(void *arg)
+{
+    tb_timekeeper *tk = arg;
+    if (tk->opt.on_stopped)
+        tk->opt.on_stopped(tk->opt.arg);
+}
+
+/* --- set-up --- */
+
+static int load_key(tb_timekeeper *tk)
+{
+    const char *path = tk->cfg->key;
+    FILE *f = fopen(path, "r");
+    char pem[16384];
+    size_t n = f ? fread(pem, 1, sizeof(pem), f) : 0;
+    if (f)
+        fclose(f);
+    if (!f || n == 0 || n == sizeof(pem)) {
+        tb_log_error(tk->log, "key '%s': cannot read the node key: %s", path,
+                     f ? "empty or too large" : strerror(errno));
+        return TB_ERR_IO;
+    }
+    int rc = tb_measure_key_from_pem(pem, n, tk->sk, tk->pk);
+    memset(pem, 0, sizeof(pem));
+    if (rc == TB_ERR_UNSUPPORTED)
+        tb_log_error(tk->log,
+                     "key '%s': the node key is not Ed25519; measurements are signed "
+                     "with Ed25519 (issue the node certificate with an ed25519 key)",
+                     path);
+    else if (rc != TB_OK)
+        tb_log_error(tk->log, "key '%s': not a PEM private key (%s)", path, tb_strerror(rc));
+    return rc;
+}
+
+/* The mesh CA from the `ca` file: certs/ loads "ca.crt" from a folder, so a file of another
+ * name is reached through a link in the state directory. */
+static int load_ca(tb_timekeeper *tk)
+{
+    char path[TB_NODE_PATH_MAX], dir[TB_NODE_PATH_MAX + 16], err[512];
+    snprintf(path, sizeof(path), "%s", tk->cfg->ca);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (strcmp(base, TB_CA_CERT_FILE) == 0) {
+        snprintf(dir, sizeof(dir), "%s", dirname(path));
+    } else {
+        char abs[PATH_MAX], link[TB_NODE_PATH_MAX + 32];
+        snprintf(dir, sizeof(dir), "%s/meshca", tk->cfg->state_dir);
+        snprintf(link, sizeof(link), "%s/" TB_CA_CERT_FILE, dir);
+        (void)mkdir(dir, 0700);
+        (void)unlink(link);
+        if (!realpath(tk->cfg->ca, abs) || symlink(abs, link) != 0) {
+            tb_log_error(tk->log, "ca '%s': %s", tk->cfg->ca, strerror(errno));
+            return TB_ERR_IO;
+        }
+    }
+    int rc = tb_ca_load(dir, 0, NULL, &tk->ca, err, sizeof(err));
+    if (rc != TB_OK)
+        tb_log_error(tk->log, "ca '%s': %s", tk->cfg->ca, err);
+    return rc;
+}
+
+static int seed_replay(void *arg, const char *origin, uint64_t seq)
+{
+    tb_timekeeper *tk = arg;
+    if (tb_measure_replay_seed(tk->replay, origin, seq) != TB_OK)
+        tb_log_warn(tk->log, "origin %s: sequence %llu not restored (origin table full)", origin,
+                    (unsigned long long)seq);
+    return 0;
+}
+
+static int reload_row(void *arg, const tb_store_row *row)
+{
+    obs_add(arg, row->body, row->body_len, row->own);
+    return 0;
+}
+
+static int open_store(tb_timekeeper *tk)
+{
+    char err[512];
+    tb_store_config sc = {.dir = tk->cfg->state_dir, .seq_block = 1024};
+    int rc = tb_store_open(&sc, &tk->store, err, sizeof(err));
+    if (rc != TB_OK) {
+        tb_log_error(tk->log, "%s", err);
+        return rc;
+    }
+    tb_measure_replay_config rc_cfg = {
+        .max_origins = 1024, .lookup = lookup_cb, .evidence = evidence_cb, .arg = tk};
+    tk->replay = tb_measure_replay_new(&rc_cfg);
+    if (!tk->replay)
+        return TB_ERR_NOMEM;
+    uint64_t nm, nv, nr;
+    if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
+        tb_store_each_since(tk->store, real_now(tk) - tk->tc.xc.window_ns, reload_row, tk) !=
+            TB_OK ||
+        tb_store_counts(tk->store, &nm, &nv, &nr) != TB_OK) {
+        tb_log_error(tk->log, "%s/%s: cannot read the history", tk->cfg->state_dir, TB_STORE_FILE);
+        return TB_ERR_IO;
+    }
+    tk->st.malfeasance_reports = nr;
+    tb_log_info(tk->log, "history: %llu measurements, %llu verdicts, %llu reports",
+                (unsigned long long)nm, (unsigned long long)nv, (unsigned long long)nr);
+    return TB_OK;
+}
+
+static int open_resolver(tb_timekeeper *tk)
+{
+    if (tk->opt.resolver) {
+        tk->resolver = tk->opt.resolver;
+        return TB_OK;
+    }
+    int rc = tb_resolver_thread_create(tk->loop, &tk->thread_resolver);
+    if (rc != TB_OK)
+        return rc;
+    tk->resolver = tk->thread_resolver;
+    if (!tk->tc.hosts_file[0])
+        return TB_OK;
+    rc = tb_resolver_hosts_create(tk->loop, tk->tc.hosts_file, tk->thread_resolver, tk->log,
+                                  &tk->own_resolver);
+    if (rc == TB_OK)
+        tk->resolver = tk->own_resolver;
+    else
+        tb_log_error(tk->log, "hosts_file '%s': %s", tk->tc.hosts_file, tb_strerror(rc));
+    return rc;
+}
+
+static int apply_sources(tb_timekeeper *tk, const tb_node_config *cfg, char *err, size_t errlen)
+{
+    tb_source_config_list list = {0};
+    const config_setting_t *s = tb_node_config_section(cfg, "sources");
+    if (s && tb_sources_config_parse(s, &list, err, errlen) != TB_OK)
+        return TB_ERR_INVAL;
+    int rc = tb_sources_apply(tk->sources, &list);
+    tb_sources_config_free(&list);
+    if (rc != TB_OK)
+        snprintf(err, errlen, "sources: %s", tb_strerror(rc));
+    return rc;
+}
+
+static int open_sources(tb_timekeeper *tk)
+{
+    char err[TB_NODE_ERR_MAX];
+    tk->env =
+        (tb_source_env){tk->loop, tk->log, tk->clock, tk->resolver, on_source_measurement, tk};
+    int rc = tb_sources_create(&tk->env, &tk->sources);
+    if (rc != TB_OK)
+        return rc;
+    tb_sources_set_driver(tk->sources, tb_rt_driver());
+    rc = apply_sources(tk, tk->cfg, err, sizeof(err));
+    if (rc != TB_OK)
+        tb_log_error(tk->log, "%s", err);
+    return rc;
+}
+
+static int open_roughtime(tb_timekeeper *tk)
+{
+    char err[TB_NODE_ERR_MAX];
+    tb_rt_config_default(&tk->rtc);
+    int rc = tb_rt_config_parse(tb_node_config_section(tk->cfg, "roughtime"), &tk->rtc, err,
+                                sizeof(err));
+    if (rc == TB_OK && !tk->rtc.enabled)
+        return TB_OK;
+    if (rc == TB_OK)
+        rc = tb_rt_config_load_key(&tk->rtc, err, sizeof(err));
+    if (rc != TB_OK) {
+        tb_log_error(tk->log, "%s", err);
+        return rc;
+    }
+    if (tk->rtc.threads > 1)
+        tb_log_warn(tk->log,
+                    "roughtime.threads = %u: inside tbnode the server runs on the node's "
+                    "loop (one edge)",
+                    tk->rtc.threads);
+    const tb_clock *clk = tk->opt.rt_clock ? tk->opt.rt_clock : tk->clock;
+    rc = tb_rt_srv_new(&tk->rtc.srv, tk->log, tb_clock_real(clk), &tk->rt_srv);
+    if (rc == TB_OK)
+        rc = tb_rt_udp_new(tk->loop, tk->log, clk, tk->rt_srv, &tk->rtc.udp, &tk->rt_udp);
+    if (rc != TB_OK) {
+        tb_log_error(tk->log, "roughtime: cannot serve on %s: %s", tk->rtc.udp.listen,
+                     tb_strerror(rc));
+        return rc;
+    }
+    tb_log_info(tk->log, "roughtime: serving on %s", tk->rtc.udp.listen);
+    return TB_OK;
+}
+
+static int start(tb_timekeeper *tk)
+{
+    char err[TB_NODE_ERR_MAX];
+    int rc = tb_tk_config_parse(tk->cfg, &tk->tc, err, sizeof(err));
+    if (rc != TB_OK) {
+        tb_log_error(tk->log, "%s", err);
+        return rc;
+    }
+    tb_node_callbacks cb = {.on_stopped = on_node_stopped,
+                            .arg = tk,
+                            .accept_broadcast = accept_broadcast,
+                            .status_ext = tk_status};
+    if ((rc = load_key(tk)) != TB_OK || (rc = load_ca(tk)) != TB_OK ||
+        (rc = open_store(tk)) != TB_OK ||
+        (rc = tb_node_new(&tk->node, tk->loop, tk->log, tk->clock, tk->cfg, &cb)) != TB_OK ||
+        (rc = open_resolver(tk)) != TB_OK || (rc = open_roughtime(tk)) != TB_OK ||
+        (rc = open_sources(tk)) != TB_OK)
+        return rc;
+    double pi = tk->tc.peer_interval_s;
+    ev_timer_set(&tk->peer_timer, pi, pi);
+    ev_timer_start(tk->loop, &tk->peer_timer);
+    ev_timer_start(tk->loop, &tk->prune_timer);
+    xc_kick(tk);
+    return TB_OK;
+}
+
+static void on_prune_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    tb_timekeeper *tk = w->data;
+    uint64_t n = 0;
+    int64_t keep = (int64_t)tk->tc.retention_s * (int64_t)TB_NS_PER_SEC;
+    if (tb_store_prune(tk->store, real_now(tk), keep, &n) != TB_OK)
+        tb_log_warn(tk->log, "%s/%s: pruning failed", tk->cfg->state_dir, TB_STORE_FILE);
+    else if (n)
+        tb_log_info(tk->log, "history: %llu old rows pruned", (unsigned long long)n);
+}
+
+int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *log,
+                      const tb_clock *clock, const tb_node_config *cfg, const tb_tk_options *opt)
+{
+    tb_timekeeper *tk = calloc(1, sizeof(*tk));
+    if (!tk)
+        return TB_ERR_NOMEM;
+    tk->loop = loop;
+    tk->log = log;
+    tk->clock = clock;
+    tk->cfg = cfg;
+    if (opt)
+        tk->opt = *opt;
+    ev_timer_init(&tk->xc_timer, on_xc_timer, 0., 0.);
+    ev_timer_init(&tk->peer_timer, on_peer_timer, 0., 0.);
+    ev_timer_init(&tk->prune_timer, on_prune_timer, 60., 600.);
+    tk->xc_timer.data = tk->peer_timer.data = tk->prune_timer.data = tk;
+    tk->xc_last_ns = -(int64_t)TB_NS_PER_SEC * 3600;
+    int rc = start(tk);
+    if (rc != TB_OK) {
+        tb_timekeeper_free(tk);
+        return rc;
+    }
+    *out = tk;
+    return TB_OK;
+}
+
+int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *err, size_t errlen)
+{
+    tb_tk_config tc;
+    int rc = tb_tk_config_parse(newcfg, &tc, err, errlen);
+    if (rc != TB_OK)
+        return rc;
+    tb_source_config_list list = {0};
+    const config_setting_t *s = tb_node_config_section(newcfg, "sources");
+    if (s && (rc = tb_sources_config_parse(s, &list, err, errlen)) != TB_OK)
+        return rc;
+    rc = tb_sources_apply(tk->sources, &list);
+    tb_sources_config_free(&list);
+    if (rc != TB_OK) {
+        snprintf(err, errlen, "sources: %s", tb_strerror(rc));
+        return rc;
+    }
+    /* The resolver stays: a changed hosts_file takes a restart. */
+    snprintf(tc.hosts_file, sizeof(tc.hosts_file), "%s", tk->tc.hosts_file);
+    tk->tc = tc;
+    xc_kick(tk);
+    return TB_OK;
+}
+
+void tb_timekeeper_stop(tb_timekeeper *tk)
+{
+    if (tk->stopping)
+        return;
+    tk->stopping = 1;
+    ev_timer_stop(tk->loop, &tk->xc_timer);
+    ev_timer_stop(tk->loop, &tk->peer_timer);
+    ev_timer_stop(tk->loop, &tk->prune_timer);
+    if (tk->rt_udp)
+        tb_rt_udp_drain(tk->rt_udp);
+    if (tk->sources) {
+        for (size_t i = 0; i < tb_sources_count(tk->sources); i++)
+            tb_source_stop(tb_sources_get(tk->sources, i));
+    }
+    tb_node_stop(tk->node);
+}
+
+void tb_timekeeper_free(tb_timekeeper *tk)
+{
+    if (!tk)
+        return;
+    ev_timer_stop(tk->loop, &tk->xc_timer);
+    ev_timer_stop(tk->loop, &tk->peer_timer);
+    ev_timer_stop(tk->loop, &tk->prune_timer);
+    tb_sources_destroy(tk->sources);
+    if (tk->own_resolver)
+        tb_resolver_hosts_destroy(tk->own_resolver);
+    if (tk->thread_resolver)
+        tb_resolver_thread_destroy(tk->thread_resolver);
+    tb_rt_udp_free(tk->rt_udp);
+    tb_rt_srv_free(tk->rt_srv);
+    tb_rt_config_clear(&tk->rtc);
+    tb_node_free(tk->node);
+    tb_measure_replay_free(tk->replay);
+    tb_store_close(tk->store);
+    tb_ca_free(tk->ca);
+    for (size_t i = 0; i < TK_MAX_OBS; i++)
+        obs_free(&tk->obs[i]);
+    tb_xc_result_clear(&tk->result);
+    free(tk->last_verdicts);
+    memset(tk->sk, 0, sizeof(tk->sk));
+    free(tk);
+}
+
+tb_node *tb_timekeeper_node(tb_timekeeper *tk)
+{
+    return tk->node;
+}
+
+void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out)
+{
+    *out = tk->st;
+    out->accepted = tb_measure_replay_accepted(tk->replay);
+    for (int i = 0; i < TB_MEASURE_DROP_COUNT; i++)
+        out->dropped[i] = tb_measure_replay_dropped(tk->replay, (tb_measure_drop)i);
+    out->dropped[TB_MEASURE_DROP_MALFORMED] += tk->malformed;
+}
+
+const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk)
+{
+    return &tk->result;
+}
+
+uint16_t tb_timekeeper_rt_port(const tb_timekeeper *tk)
+{
+    return tk->rt_udp ? tb_rt_udp_port(tk->rt_udp) : 0;
+}

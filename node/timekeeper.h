@@ -1,0 +1,107 @@
+/* The time node: what makes tbnode more than a mesh (issues 4, 5, 6). A layer on top of tb_node
+ * (which stays the mesh): it owns the node's time sources (sources/, reloaded on SIGHUP), the
+ * Roughtime server when the `roughtime` group is configured, the signing of every measurement
+ * with the node key, its storage (store/) and its gossip over the mesh, the verification of the
+ * measurements other nodes gossip (measure/replay.h, before tb_node forwards them), the periodic
+ * cross-check (crosscheck/) with its verdicts and malfeasance reports, and the time part of
+ * `tbnode status`. No globals: a test runs several time nodes in one process and one loop.
+ *
+ * Sources are identified across the mesh by kind + configured name, never by the address a name
+ * resolved to: a name resolving differently per region is what the cross-check must see as one
+ * source answering regions differently (adr/0008, "Source identity"). */
+#ifndef TB_NODE_TIMEKEEPER_H
+#define TB_NODE_TIMEKEEPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "crosscheck/crosscheck.h"
+#include "measure/replay.h"
+#include "node/config.h"
+#include "node/node.h"
+
+struct ev_loop;
+struct tb_resolver;
+
+/* The BROADCAST app_type whose payload is one wire MEASUREMENT message (wire/wire.h). */
+#define TB_TK_APP_MEASUREMENT 0x746b0001u
+
+/* The keys of the configuration the time node reads (besides `sources` and `roughtime`):
+ *   hosts_file = "hosts";            names listed there resolve from it first (hosts(5) format)
+ *   crosscheck = {
+ *     window = 600;                  seconds a measurement counts (10..86400)
+ *     min_agree = 3;                 sources that must agree (1..64)
+ *     drift_ppm = 50;                frequency error allowed while data ages (0..1000)
+ *     peers_vote = false;            mesh peers count in the agreement
+ *     min_interval_ms = 1000;        at most one run per this, new data or not (10..600000)
+ *     peer_interval = 16;            seconds between PEER measurements of each mesh peer (1..3600)
+ *     retention = 604800;            seconds of history kept in the store (60..315360000)
+ *   };
+ */
+typedef struct tb_tk_config {
+    char hosts_file[TB_NODE_PATH_MAX]; /* "" when none */
+    tb_xc_config xc;
+    uint32_t min_interval_ms;
+    uint32_t peer_interval_s;
+    uint32_t retention_s;
+} tb_tk_config;
+
+void tb_tk_config_default(tb_tk_config *c);
+/* Reads hosts_file and the crosscheck group from cfg's file (relative hosts_file from the file's
+ * folder). Errors "FILE:LINE: crosscheck.KEY: what" into err, TB_ERR_INVAL. */
+TB_WUR int tb_tk_config_parse(const tb_node_config *cfg, tb_tk_config *out, char *err,
+                              size_t errlen);
+
+typedef struct tb_tk_options {
+    /* Optional: replaces the resolver of the sources (tests inject one that answers names
+     * differently per node); owned by the caller, must outlive the time node. */
+    struct tb_resolver *resolver;
+    /* Optional: the clock Roughtime responses are stamped with (tests make a liar). */
+    const tb_clock *rt_clock;
+    void (*on_stopped)(void *arg); /* the mesh stopped (tb_node_callbacks.on_stopped) */
+    void *arg;
+} tb_tk_options;
+
+typedef struct tb_timekeeper tb_timekeeper;
+
+/* Starts the mesh node (tb_node_new), the store in cfg->state_dir, the sources of the config,
+ * and the Roughtime server when configured. Refuses, with a log line naming the file, a node key
+ * that is not Ed25519, a CA that does not load, and any config error. cfg must outlive it. */
+TB_WUR int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *log,
+                             const tb_clock *clock, const tb_node_config *cfg,
+                             const tb_tk_options *opt);
+/* Drains the Roughtime server, stops the sources and timers, then tb_node_stop. */
+void tb_timekeeper_stop(tb_timekeeper *tk);
+void tb_timekeeper_free(tb_timekeeper *tk);
+
+tb_node *tb_timekeeper_node(tb_timekeeper *tk);
+
+/* SIGHUP: applies the `sources` list and the crosscheck keys of newcfg (the config file read
+ * again): added sources start, removed ones stop, unchanged ones keep their state. On an error
+ * nothing changes and err says "FILE:LINE: key: what". newcfg need not outlive the call. */
+TB_WUR int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *err,
+                                size_t errlen);
+
+typedef struct tb_tk_stats {
+    uint64_t sent;                           /* own measurements signed and broadcast */
+    uint64_t accepted;                       /* peers' measurements verified and taken */
+    uint64_t dropped[TB_MEASURE_DROP_COUNT]; /* by reason (measure/replay.h) */
+    uint64_t malfeasance_reports;            /* written by this node (files and store) */
+    uint64_t xc_runs;
+    uint64_t last_seq; /* the newest own sequence number, 0 before the first */
+    /* Own measurements and their wire MEASUREMENT bytes, by tb_measure_kind (1..3). */
+    uint64_t sent_kind[4], wire_bytes_kind[4];
+} tb_tk_stats;
+
+void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out);
+
+/* The newest cross-check result (empty before the first run). Valid until the loop runs. */
+const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk);
+
+/* The Roughtime server's port (0 when none runs). */
+uint16_t tb_timekeeper_rt_port(const tb_timekeeper *tk);
+
+#endif

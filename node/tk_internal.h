@@ -1,0 +1,76 @@
+/* Private to the time node (node/timekeeper.c, tk_*.c): its state, shared by the files it is
+ * split into. */
+#ifndef TB_NODE_TK_INTERNAL_H
+#define TB_NODE_TK_INTERNAL_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "certs/ca.h"
+#include "measure/measurement.h"
+#include "measure/replay.h"
+#include "node/control.h"
+#include "node/timekeeper.h"
+#include "roughtime/config.h"
+#include "roughtime/udp.h"
+#include "sources/sources.h"
+#include "store/store.h"
+
+/* Verified measurements kept in memory for the cross-check (own and peers'), oldest replaced
+ * first; the store keeps the history. */
+#define TK_MAX_OBS 8192
+#define TK_MAX_PEERS 128
+
+/* One verified measurement: its signed body (owned) and what was parsed from it. */
+typedef struct tk_obs {
+    uint8_t *body;
+    size_t len;
+    tb_measurement m; /* evidence points into body */
+    bool own;
+    bool has_rt; /* Roughtime response re-verified: midp/radi below */
+    int64_t midp_ns, radi_ns;
+} tk_obs;
+
+/* The last verdict stored per source, so a verdict is stored when it changes, not every run. */
+typedef struct tk_last_verdict {
+    tb_measure_kind kind;
+    char source[TB_MEASURE_MAX_TEXT + 1];
+    tb_xc_verdict_kind verdict;
+} tk_last_verdict;
+
+struct tb_timekeeper {
+    struct ev_loop *loop;
+    const tb_log *log;
+    const tb_clock *clock;
+    const tb_node_config *cfg;
+    tb_tk_options opt;
+    tb_tk_config tc;
+    tb_node *node;
+    tb_ca *ca;
+    uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
+    tb_store *store;
+    tb_measure_replay *replay;
+    struct tb_resolver *resolver, *own_resolver, *thread_resolver;
+    tb_source_env env;
+    tb_sources *sources;
+    tb_rt_config rtc;
+    tb_rt_srv *rt_srv;
+    tb_rt_udp *rt_udp;
+    tk_obs obs[TK_MAX_OBS];
+    size_t obs_next, obs_count;
+    tb_xc_result result;
+    tk_last_verdict *last_verdicts;
+    size_t n_last_verdicts;
+    uint8_t reported[TB_XC_MAX_VIOLATIONS][TB_MEASURE_RT_PK_LEN]; /* keys already reported */
+    size_t n_reported;
+    ev_timer xc_timer, peer_timer, prune_timer;
+    int64_t xc_last_ns; /* mono time of the last run */
+    tb_tk_stats st;
+    uint64_t malformed; /* wire envelopes that did not decode */
+    int stopping;
+};
+
+/* tk_status.c */
+void tk_status(void *arg, tb_control_buf *b, int json);
+
+#endif

@@ -1,0 +1,528 @@
+/* Several time nodes (node/timekeeper.h) in one process and one loop, loopback 127.0.0.40-49:
+ * three nodes in three regions measure in-process NTP responders (three honest, one shifted by
+ * 2 s for everyone, one name that resolves to an honest responder for one node and to a shifted
+ * one for the others) and a Roughtime server run by the first node. Their measurements are
+ * signed, gossiped, verified, stored and cross-checked: every node marks the shifted source
+ * falseticker, the split name inconsistent across regions, and no honest source. A mesh node
+ * that forges a measurement (wrong key, unknown origin) is refused and counted by every node
+ * and its forgery is not forwarded; a restarted node continues its sequence numbers; a node key
+ * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
+#include <ev.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/bytes.h"
+#include "measure/measurement.h"
+#include "node/timekeeper.h"
+#include "ntp/packet.h"
+#include "roughtime/keyfile.h"
+#include "sources/resolver.h"
+#include "store/store.h"
+#include "tests/tb_test.h"
+#include "tests/tk_harness.h"
+#include "wire/wire.h"
+
+#define N 3
+#define MESH_PORT 4571
+#define RT_PORT 4572
+#define SHIFT_NS (2 * 1000000000LL)
+
+static char dir[64];
+static struct ev_loop *loop;
+
+enum { H1, H2, H3, LIAR, SPLIT_SHIFTED, NRESP };
+static responder resp[NRESP]; /* on 127.0.0.44, 46-49 */
+static geo_resolver geo[N];
+
+/* --- nodes --- */
+
+static tb_log logs[N + 2];
+static tb_node_config cfg[N + 2];
+static tb_timekeeper *tk[N];
+static tb_node *rogue; /* index N: a plain mesh node with a valid certificate */
+static int stopped;
+static char rt_pub_b64[45];
+
+/* The clock the Roughtime server stamps MIDP with: the system's, shifted at will. */
+static int64_t rt_shift_ns;
+static uint64_t rt_mono(void *arg)
+{
+    (void)arg;
+    return tb_clock_mono(tb_clock_system());
+}
+static int64_t rt_real(void *arg)
+{
+    (void)arg;
+    return tb_clock_real(tb_clock_system()) + rt_shift_ns;
+}
+static const tb_clock rt_clock = {rt_mono, rt_real, NULL};
+
+static void on_stopped(void *arg)
+{
+    (void)arg;
+    stopped++;
+}
+
+static int make_certs(void)
+{
+    const char *tbcert = getenv("TB_TBCERT");
+    char cmd[512];
+    if (!tbcert)
+        return -1;
+    snprintf(cmd, sizeof(cmd), "%s init-ca --dir %s/ca --name tkmesh >/dev/null", tbcert, dir);
+    if (system(cmd) != 0)
+        return -1;
+    for (int i = 0; i <= N + 1; i++) { /* N: rogue; N + 1: a P-256 node */
+        snprintf(cmd, sizeof(cmd),
+                 "%s issue --ca %s/ca --name tk-%d --region r%d --ip 127.0.0.%d --out %s/n%d "
+                 "%s>/dev/null",
+                 tbcert, dir, i, i, 40 + i, dir, i, i == N + 1 ? "--key-type p256 " : "");
+        if (system(cmd) != 0)
+            return -1;
+    }
+    char key[128];
+    uint8_t pk[32];
+    snprintf(key, sizeof(key), "%s/rt.key", dir);
+    if (tb_rt_key_generate(key, pk, cmd, sizeof(cmd)) != 0)
+        return -1;
+    tb_rt_key_b64(pk, rt_pub_b64);
+    return 0;
+}
+
+static int configure(int i, const char *extra)
+{
+    tb_node_config *c = &cfg[i];
+    tb_node_config_defaults(c);
+    char text[4096], rt[256] = "", sources[2048] = "";
+    if (i == 0)
+        snprintf(rt, sizeof(rt),
+                 "roughtime = { listen = \"127.0.0.45:%d\"; key = \"%s/rt.key\"; };\n", RT_PORT,
+                 dir);
+    if (i < N)
+        snprintf(sources, sizeof(sources),
+                 "sources = (\n"
+                 "  { kind = \"ntp\"; address = \"%s\"; minpoll = 0; maxpoll = 0; },\n"
+                 "  { kind = \"ntp\"; address = \"%s\"; minpoll = 0; maxpoll = 0; },\n"
+                 "  { kind = \"ntp\"; address = \"%s\"; minpoll = 0; maxpoll = 0; },\n"
+                 "  { kind = \"ntp\"; address = \"%s\"; minpoll = 0; maxpoll = 0; },\n"
+                 "  { kind = \"ntp\"; address = \"split.test:%s\"; minpoll = 0; maxpoll = 0; },\n"
+                 "  { kind = \"roughtime\"; address = \"127.0.0.45:%d\"; public_key = \"%s\";\n"
+                 "    minpoll = 0; maxpoll = 0; }\n"
+                 ");\n"
+                 "crosscheck = { min_interval_ms = 200; peer_interval = 1; };\n",
+                 resp[H1].addr, resp[H2].addr, resp[H3].addr, resp[LIAR].addr,
+                 strrchr(resp[SPLIT_SHIFTED].addr, ':') + 1, RT_PORT, rt_pub_b64);
+    snprintf(text, sizeof(text),
+             "listen = \"127.0.0.%d:%d\";\n"
+             "cert = \"%s/n%d/node.crt\"; key = \"%s/n%d/node.key\"; ca = \"%s/n%d/ca.crt\";\n"
+             "state_dir = \"%s/s%d\";\nping_interval_ms = 100;\n%s%s%s%s",
+             40 + i, MESH_PORT, dir, i, dir, i, dir, i, dir, i,
+             i ? "peers = ( \"127.0.0.40:4571\" );\n" : "", rt, sources, extra);
+    char err[TB_NODE_ERR_MAX];
+    if (tb_node_config_load_string(c, text, "tk-test", err, sizeof(err)) != TB_OK) {
+        fprintf(stderr, "config %d: %s\n", i, err);
+        return -1;
+    }
+    mkdir(c->state_dir, 0700);
+    char who[16];
+    snprintf(who, sizeof(who), "tk-%d", i);
+    tb_log_init(&logs[i], who, TB_LOG_WARN);
+    return 0;
+}
+
+static int start_node(int i)
+{
+    tb_tk_options opt = {.resolver = &geo[i].pub, .rt_clock = &rt_clock, .on_stopped = on_stopped};
+    return tb_timekeeper_new(&tk[i], loop, &logs[i], tb_clock_system(), &cfg[i], &opt);
+}
+
+static int run_until(int (*cond)(void), double seconds)
+{
+    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)(seconds * 1e9);
+    while (!cond()) {
+        if (tb_clock_mono(tb_clock_system()) > end)
+            return 0;
+        ev_run(loop, EVRUN_ONCE);
+    }
+    return 1;
+}
+
+static const tb_xc_verdict *verdict(int i, const char *source)
+{
+    const tb_xc_result *r = tb_timekeeper_result(tk[i]);
+    for (size_t k = 0; k < r->n_verdicts; k++) {
+        if (strcmp(r->verdicts[k].source, source) == 0)
+            return &r->verdicts[k];
+    }
+    return NULL;
+}
+
+static int is(int i, const char *source, tb_xc_verdict_kind v)
+{
+    const tb_xc_verdict *x = verdict(i, source);
+    return x && x->verdict == v;
+}
+
+static char rt_name[64], split_name[64];
+
+static int verdicts_formed(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (!is(i, resp[LIAR].addr, TB_XC_FALSETICKER) || !is(i, split_name, TB_XC_INCONSISTENT) ||
+            !is(i, resp[H1].addr, TB_XC_OK) || !is(i, resp[H2].addr, TB_XC_OK) ||
+            !is(i, resp[H3].addr, TB_XC_OK) || !is(i, rt_name, TB_XC_OK))
+            return 0;
+    }
+    return 1;
+}
+
+static int rogue_connected(void)
+{
+    return tb_node_connected_count(rogue) == N;
+}
+
+static uint64_t dropped(int i, tb_measure_drop why)
+{
+    tb_tk_stats st;
+    tb_timekeeper_get_stats(tk[i], &st);
+    return st.dropped[why];
+}
+
+static int forgeries_counted(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE) < 1 ||
+            dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN) < 1)
+            return 0;
+    }
+    return 1;
+}
+
+/* A measurement claiming `origin`, signed with a key that is not origin's. */
+static void forge(const char *origin)
+{
+    uint8_t seed[32], sk[64], pk[32], body[512], sig[64], wire[1024];
+    memset(seed, 7, sizeof(seed));
+    TB_REQUIRE(tb_measure_key_from_seed(seed, sk, pk) == 0);
+    tb_measurement m = {.kind = TB_MEASURE_NTP, .seq = 999999, .offset_ns = 5, .bound_ns = 1};
+    m.real_ns = tb_clock_real(tb_clock_system());
+    snprintf(m.origin, sizeof(m.origin), "%s", origin);
+    snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
+    size_t len, wlen;
+    TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
+    tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
+    w.measurement = (tb_wire_measurement){m.origin, m.seq, {body, len}, {0}};
+    memcpy(w.measurement.sig, sig, 64);
+    TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
+    TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+}
+
+static uint64_t seq_before;
+
+static int restarted_node_sent(void)
+{
+    tb_tk_stats st;
+    tb_timekeeper_get_stats(tk[N - 1], &st);
+    return st.sent >= 2;
+}
+
+static int peers_accept_restarted(void)
+{
+    /* every other node's newest accepted verdict inputs include the new sequence numbers */
+    for (int i = 0; i < N - 1; i++) {
+        const tb_xc_result *r = tb_timekeeper_result(tk[i]);
+        int seen = 0;
+        for (size_t k = 0; k < r->n_verdicts; k++)
+            for (size_t j = 0; j < r->verdicts[k].n_refs; j++)
+                seen |= strcmp(r->verdicts[k].refs[j].origin, "tk-2") == 0 &&
+                        r->verdicts[k].refs[j].seq > seq_before;
+        if (!seen)
+            return 0;
+    }
+    return 1;
+}
+
+static int rt_falseticker(void)
+{
+    for (int i = 0; i < N; i++) {
+        if (!is(i, rt_name, TB_XC_FALSETICKER))
+            return 0;
+    }
+    return 1;
+}
+
+static int malfeasance_reported(void)
+{
+    for (int i = 0; i < N; i++) {
+        tb_tk_stats st;
+        tb_timekeeper_get_stats(tk[i], &st);
+        if (st.malfeasance_reports < 1)
+            return 0;
+    }
+    return 1;
+}
+
+/* The report file in state_dir/malfeasance: the RFC's JSON with the two responses (no rand:
+ * the nonces were random, not chained). */
+static int report_file_ok(int i)
+{
+    char pattern[TB_NODE_PATH_MAX + 32], text[65536];
+    glob_t g;
+    snprintf(pattern, sizeof(pattern), "%s/malfeasance/*.json", cfg[i].state_dir);
+    if (glob(pattern, 0, NULL, &g) != 0)
+        return 0;
+    FILE *f = g.gl_pathc == 1 ? fopen(g.gl_pathv[0], "r") : NULL;
+    globfree(&g);
+    size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = '\0';
+    const char *second = strstr(text, "},{\"publicKey\":\"");
+    return strncmp(text, "{\"responses\":[{\"publicKey\":\"", 27) == 0 && second &&
+           strstr(second, "\"request\":\"") && strstr(second, "\"response\":\"") &&
+           strstr(text, "\"}]}") != NULL;
+}
+
+/* The Roughtime server runs 20 s ahead, then goes back to the right time: two signed answers
+ * that contradict causality, whichever nodes took them. */
+static void test_malfeasance(void)
+{
+    rt_shift_ns = 20 * 1000000000LL;
+    TB_CHECK(run_until(rt_falseticker, 20));
+    rt_shift_ns = 0;
+    TB_CHECK(run_until(malfeasance_reported, 20));
+    for (int i = 0; i < N; i++)
+        TB_CHECK(report_file_ok(i));
+}
+
+static int all_stopped(void)
+{
+    return stopped >= N + 1;
+}
+
+typedef struct origin_seq {
+    char origin[64];
+    uint64_t seq;
+} origin_seq;
+
+static int max_seq_cb(void *arg, const char *origin, uint64_t seq)
+{
+    origin_seq *o = arg;
+    if (strcmp(origin, o->origin) == 0)
+        o->seq = seq;
+    return 0;
+}
+
+static void test_time_nodes(void)
+{
+    loop = ev_loop_new(EVFLAG_AUTO);
+    const char *ips[NRESP] = {"127.0.0.44", "127.0.0.46", "127.0.0.47", "127.0.0.48", "127.0.0.49"};
+    for (int i = 0; i < NRESP; i++)
+        TB_REQUIRE(responder_start(loop, &resp[i], ips[i],
+                                   i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
+    for (int i = 0; i < N; i++) {
+        /* split.test: H1 for region r0, the shifted responder for the others. */
+        geo_init(&geo[i], loop, i == 0 ? &resp[H1] : &resp[SPLIT_SHIFTED]);
+    }
+    /* The name carries SPLIT_SHIFTED's port; geo_resolve answers the target's own address
+     * (port included), so the responders need not share a port. */
+    snprintf(rt_name, sizeof(rt_name), "127.0.0.45:%d", RT_PORT);
+    snprintf(split_name, sizeof(split_name), "split.test:%s",
+             strrchr(resp[SPLIT_SHIFTED].addr, ':') + 1);
+    for (int i = 0; i < N; i++) {
+        TB_REQUIRE(configure(i, "") == 0);
+        TB_REQUIRE(start_node(i) == TB_OK);
+    }
+    TB_CHECK_EQ(tb_timekeeper_rt_port(tk[0]), RT_PORT);
+
+    /* A P-256 node key cannot sign measurements: refused at start. */
+    TB_REQUIRE(configure(N + 1, "") == 0);
+    tb_timekeeper *p256 = NULL;
+    TB_CHECK(tb_timekeeper_new(&p256, loop, &logs[N + 1], tb_clock_system(), &cfg[N + 1], NULL) ==
+             TB_ERR_UNSUPPORTED);
+
+    /* Within 30 s: the liar is a falseticker everywhere, the split name inconsistent across
+     * regions, every honest source (and the Roughtime server) ok. */
+    int formed = run_until(verdicts_formed, 30);
+    TB_CHECK(formed);
+    for (int i = 0; i < N && !formed; i++) {
+        const tb_xc_result *r = tb_timekeeper_result(tk[i]);
+        for (size_t k = 0; k < r->n_verdicts; k++)
+            fprintf(stderr, "node %d: %s: %s (%s)\n", i, r->verdicts[k].source,
+                    tb_xc_verdict_name((int)r->verdicts[k].verdict), r->verdicts[k].reason);
+    }
+    for (int i = 0; i < N; i++) {
+        tb_tk_stats st;
+        tb_timekeeper_get_stats(tk[i], &st);
+        TB_CHECK(st.sent > 0);
+        TB_CHECK(st.accepted > 0);
+        TB_CHECK(tb_timekeeper_result(tk[i])->estimate.valid);
+        /* The verdict on the split source cites measurements of different nodes. */
+        const tb_xc_verdict *v = verdict(i, split_name);
+        TB_CHECK(v && v->n_refs >= 2 && strcmp(v->refs[0].origin, v->refs[1].origin) != 0);
+        for (int d = 0; d < TB_MEASURE_DROP_COUNT; d++)
+            TB_CHECK_EQ(st.dropped[d], 0);
+    }
+
+    /* A mesh node forges measurements: as tk-0 with its own key, and from a node nobody knows. */
+    TB_REQUIRE(configure(N, "") == 0);
+    tb_node_callbacks cb = {.on_stopped = on_stopped};
+    TB_REQUIRE(tb_node_new(&rogue, loop, &logs[N], tb_clock_system(), &cfg[N], &cb) == TB_OK);
+    TB_CHECK(run_until(rogue_connected, 10));
+    tb_node_stats before[N];
+    for (int i = 0; i < N; i++)
+        tb_node_get_stats(tb_timekeeper_node(tk[i]), &before[i]);
+    forge("tk-0");
+    forge("ghost");
+    TB_CHECK(run_until(forgeries_counted, 5));
+    for (int i = 0; i < N; i++) {
+        TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE), 1);
+        TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN), 1);
+    }
+
+    /* Restart (clean stop) of tk-2: its sequence continues, the others accept it. */
+    tb_tk_stats st;
+    tb_timekeeper_get_stats(tk[N - 1], &st);
+    seq_before = st.last_seq;
+    TB_CHECK(seq_before > 0);
+    tb_timekeeper_stop(tk[N - 1]);
+    stopped = 0;
+    while (stopped < 1)
+        ev_run(loop, EVRUN_ONCE);
+    tb_timekeeper_free(tk[N - 1]);
+    TB_REQUIRE(start_node(N - 1) == TB_OK);
+    TB_CHECK(run_until(restarted_node_sent, 10));
+    tb_timekeeper_get_stats(tk[N - 1], &st);
+    TB_CHECK(st.last_seq > seq_before);
+    TB_CHECK(run_until(peers_accept_restarted, 15));
+    for (int i = 0; i < N - 1; i++) {
+        TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_REPLAY), 0);
+        TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_OUT_OF_ORDER), 0);
+    }
+
+    /* status --json through the control socket handler carries the time node's members. */
+    tb_control_buf b = {0};
+    tb_node_control(tb_timekeeper_node(tk[1]), "status json", &b);
+    TB_REQUIRE(b.p);
+    if (getenv("TB_TK_VERBOSE"))
+        fprintf(stderr, "%s", b.p);
+    TB_CHECK(strstr(b.p, "\"consensus\":{\"offset_ns\":") != NULL);
+    TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent across regions\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
+    TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
+    free(b.p);
+    memset(&b, 0, sizeof(b));
+    tb_node_control(tb_timekeeper_node(tk[1]), "status", &b);
+    TB_REQUIRE(b.p);
+    TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
+    TB_CHECK(strstr(b.p, ": falseticker (") != NULL);
+    TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
+    TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
+    free(b.p);
+    test_malfeasance();
+
+    for (int i = 0; i < N; i++)
+        tb_timekeeper_stop(tk[i]);
+    tb_node_stop(rogue);
+    stopped = 0;
+    TB_CHECK(run_until(all_stopped, 5));
+    for (int i = 0; i < N; i++)
+        tb_timekeeper_free(tk[i]);
+    tb_node_free(rogue);
+
+    /* The history: tk-0 stored tk-2's measurements, also those after its restart. */
+    tb_store *s;
+    char err[256];
+    tb_store_config sc = {.dir = cfg[0].state_dir};
+    TB_REQUIRE(tb_store_open(&sc, &s, err, sizeof(err)) == 0);
+    origin_seq o = {"tk-2", 0};
+    TB_CHECK(tb_store_max_seqs(s, max_seq_cb, &o) == 0);
+    TB_CHECK(o.seq > seq_before);
+    uint64_t nm, nv, nr;
+    TB_CHECK(tb_store_counts(s, &nm, &nv, &nr) == 0);
+    TB_CHECK(nm > 20 && nv >= 6 && nr == 1);
+    tb_store_close(s);
+
+    for (int i = 0; i < NRESP; i++)
+        responder_stop(loop, &resp[i]);
+    for (int i = 0; i < N + 2; i++)
+        tb_node_config_free(&cfg[i]);
+    ev_loop_destroy(loop);
+}
+
+/* The time node's keys: the example file's values, defaults, and errors naming FILE:LINE. */
+static void test_config(void)
+{
+    tb_node_config c;
+    tb_tk_config t;
+    char err[TB_NODE_ERR_MAX];
+    tb_node_config_defaults(&c);
+    TB_REQUIRE(tb_node_config_load_file(&c, TB_SOURCE_DIR "/node/tbnode.conf.example", err,
+                                        sizeof(err)) == TB_OK);
+    TB_REQUIRE(tb_tk_config_parse(&c, &t, err, sizeof(err)) == TB_OK);
+    TB_CHECK_EQ(t.xc.window_ns, 600 * 1000000000LL);
+    TB_CHECK_EQ(t.xc.min_agree, 3);
+    TB_CHECK_EQ(t.xc.drift_ppb, 50000);
+    TB_CHECK_EQ(t.peer_interval_s, 16);
+    TB_CHECK_STR(t.hosts_file, "");
+    tb_node_config_free(&c);
+
+    static const struct {
+        const char *text, *err;
+    } cases[] = {
+        {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
+         "drift_ppm = 0; min_interval_ms = 10; peer_interval = 1; retention = 60; };",
+         NULL},
+        {"\ncrosscheck = { window = 5; };", "t.conf:2: key 'crosscheck.window': 5 is outside "
+                                            "10..86400"},
+        {"crosscheck = {\n wndow = 50; };", "t.conf:2: key 'crosscheck': unknown key 'wndow'"},
+        {"crosscheck = { peers_vote = 1; };",
+         "t.conf:1: key 'crosscheck.peers_vote': must be true or false"},
+        {"crosscheck = { min_agree = \"3\"; };",
+         "t.conf:1: key 'crosscheck.min_agree': must be an integer"},
+        {"crosscheck = 3;", "t.conf:1: key 'crosscheck': must be a group { ... }"},
+        {"hosts_file = \"\";", "t.conf:1: key 'hosts_file': must be a non-empty string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tb_node_config_defaults(&c);
+        TB_REQUIRE(tb_node_config_load_string(&c, cases[i].text, "t.conf", err, sizeof(err)) ==
+                   TB_OK);
+        err[0] = '\0';
+        int rc = tb_tk_config_parse(&c, &t, err, sizeof(err));
+        if (!cases[i].err) {
+            TB_CHECK_EQ(rc, TB_OK);
+            TB_CHECK_STR(t.hosts_file, "h");
+            TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0);
+            TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
+        } else {
+            TB_CHECK_EQ(rc, TB_ERR_INVAL);
+            TB_CHECK_STR(err, cases[i].err);
+        }
+        tb_node_config_free(&c);
+    }
+}
+
+int main(void)
+{
+    TB_RUN(test_config);
+    snprintf(dir, sizeof(dir), "/tmp/tbnode-tk.XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    int rc = 1;
+    if (make_certs() == 0) {
+        TB_RUN(test_time_nodes);
+        rc = TB_DONE();
+    } else {
+        fprintf(stderr, "cannot issue certificates (TB_TBCERT=%s)\n", getenv("TB_TBCERT"));
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    return rc;
+}
