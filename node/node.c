@@ -37,6 +37,8 @@ typedef struct plink {
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
     char addr[TB_QUIC_ADDRSTR_MAX];
+    uint8_t *cert; /* verified in the handshake; NULL until connected */
+    size_t cert_len;
     tb_live live;
 } plink;
 
@@ -128,6 +130,7 @@ static void link_free(tb_node *n, plink *l)
             break;
         }
     }
+    free(l->cert);
     free(l);
 }
 
@@ -416,6 +419,11 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
         return;
     }
     l->connected = 1;
+    free(l->cert);
+    l->cert = peer->cert_len ? malloc(peer->cert_len) : NULL;
+    l->cert_len = l->cert ? peer->cert_len : 0;
+    if (l->cert)
+        memcpy(l->cert, peer->cert, l->cert_len);
     tb_log_info(n->log, "peer %s (region %s, %s) connected, %s", l->name, l->region, l->addr,
                 peer->dialled ? "dialled" : "accepted");
     send_discover(n, l);
@@ -948,6 +956,15 @@ int tb_node_peer_cert(const tb_node *n, const char *name, const uint8_t **der, s
         *der = n->self_der;
         *len = n->self_der_len;
         return TB_OK;
+    }
+    /* A connected peer's certificate was verified in its handshake: it is known before the
+     * peer's PEERS entry arrives, so its first measurements are not dropped as unknown. */
+    for (const plink *l = n->links; l; l = l->next) {
+        if (l->connected && l->cert && strcmp(l->name, name) == 0) {
+            *der = l->cert;
+            *len = l->cert_len;
+            return TB_OK;
+        }
     }
     uint32_t id;
     tb_peer_view v;

@@ -57,9 +57,10 @@ void tb_node_free(tb_node *n);
 const char *tb_node_name(const tb_node *n);
 const char *tb_node_region(const tb_node *n);
 
-/* The DER certificate known for node `name` (this node's own, or the one the peer table holds,
- * learned from PEERS or from a handshake: unverified until the caller checks it against the
- * CA). TB_ERR_NOTFOUND when there is none. The bytes stay valid until the loop runs again. */
+/* The DER certificate known for node `name`: this node's own, a connected peer's from its
+ * handshake, or else the one the peer table learned from PEERS (unverified until the caller
+ * checks it against the CA). TB_ERR_NOTFOUND when there is none. The bytes stay valid until
+ * the loop runs again. */
 TB_WUR int tb_node_peer_cert(const tb_node *n, const char *name, const uint8_t **der, size_t *len);
 /* The bound UDP port (for listen port 0). */
 uint16_t tb_node_port(const tb_node *n);

@@ -624,6 +624,8 @@ static void conn_on_confirmed(tb_quic_conn *c)
                 conn_addr(c, a));
     if (ep->cb.on_connected)
         ep->cb.on_connected(ep->cb.arg, c, &c->peer);
+    c->peer.cert = NULL;
+    c->peer.cert_len = 0;
 }
 
 /* Work that must not run inside ngtcp2 calls: confirmation, deferred close, writing. */

@@ -103,6 +103,10 @@ typedef struct tb_quic_peer {
     struct sockaddr_storage addr;  /* current remote address (changes on migration) */
     socklen_t addrlen;
     int dialled; /* 1 if this endpoint dialled the connection */
+    /* The verified certificate (DER). Only inside on_connected; NULL everywhere else, since the
+     * TLS session that holds it is released once the peer is connected. */
+    const uint8_t *cert;
+    size_t cert_len;
 } tb_quic_peer;
 
 typedef struct tb_quic_close_info {

@@ -38,6 +38,8 @@ struct tb_quic_tls {
     char detail[160];
     tb_quic_peer id;
     int have_id;
+    uint8_t *der; /* the verified peer certificate, for on_connected */
+    size_t der_len;
 };
 
 static ngtcp2_conn *forward_get_conn(ngtcp2_crypto_conn_ref *ref)
@@ -157,6 +159,12 @@ static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *
     snprintf(t->id.region, sizeof(t->id.region), "%s", id.region);
     memcpy(t->id.fingerprint, id.fingerprint, sizeof(t->id.fingerprint));
     t->id.not_after = id.not_after;
+    free(t->der);
+    t->der = malloc(der->size);
+    if (!t->der)
+        return refuse(t, TB_QUIC_REFUSE_TLS, "out of memory");
+    memcpy(t->der, der->data, der->size);
+    t->der_len = der->size;
     t->have_id = 1;
     return 0;
 }
@@ -289,6 +297,7 @@ void tb_quic_tls_free(tb_quic_tls *t)
         return;
     if (t->session)
         gnutls_deinit(t->session);
+    free(t->der);
     free(t);
 }
 
@@ -321,6 +330,8 @@ int tb_quic_tls_peer_identity(const tb_quic_tls *t, tb_quic_peer *peer)
     memcpy(peer->region, t->id.region, sizeof(peer->region));
     memcpy(peer->fingerprint, t->id.fingerprint, sizeof(peer->fingerprint));
     peer->not_after = t->id.not_after;
+    peer->cert = t->der;
+    peer->cert_len = t->der_len;
     return TB_OK;
 }
 
