@@ -6,7 +6,10 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "certs/identity.h"
 #include "discovery/liveness.h"
@@ -813,6 +816,40 @@ static int load_identity(tb_node *n)
     return TB_OK;
 }
 
+/* The endpoint's static secret lives in the state dir, so after a restart (even kill -9) the
+ * stateless resets this node sends for its old connections are recognised by the peers at
+ * once; with a fresh secret they would hold the dead connection until it idles out and refuse
+ * the new one as a duplicate meanwhile. */
+static int load_secret(tb_node *n, uint8_t secret[TB_QUIC_SECRET_LEN])
+{
+    char path[TB_NODE_PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/quic.secret", n->cfg->state_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        int ok = getrandom(secret, TB_QUIC_SECRET_LEN, 0) == TB_QUIC_SECRET_LEN &&
+                 write(fd, secret, TB_QUIC_SECRET_LEN) == TB_QUIC_SECRET_LEN && fsync(fd) == 0;
+        close(fd);
+        if (ok)
+            return TB_OK;
+        unlink(path);
+        tb_log_error(n->log, "%s: cannot write the QUIC secret", path);
+        return TB_ERR_IO;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    ssize_t got = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == TB_QUIC_SECRET_LEN)
+        got = read(fd, secret, TB_QUIC_SECRET_LEN);
+    if (fd >= 0)
+        close(fd);
+    if (got != TB_QUIC_SECRET_LEN) {
+        tb_log_error(n->log, "%s: unreadable or not %d bytes (delete it to make a new one)", path,
+                     TB_QUIC_SECRET_LEN);
+        return TB_ERR_IO;
+    }
+    return TB_OK;
+}
+
 static int open_endpoint(tb_node *n)
 {
     const tb_node_config *cfg = n->cfg;
@@ -823,6 +860,10 @@ static int open_endpoint(tb_node *n)
         hp.port = 0; /* a client only dials: any free port of the listen address */
     char listen[TB_ADDR_HOST_MAX + 16];
     tb_hostport_format(&hp, listen, sizeof(listen));
+    uint8_t secret[TB_QUIC_SECRET_LEN];
+    int rc = load_secret(n, secret);
+    if (rc != TB_OK)
+        return rc;
     tb_quic_config qc = {
         .listen = listen,
         .mode = modes[cfg->mode],
@@ -837,10 +878,13 @@ static int open_endpoint(tb_node *n)
         .connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * TB_NS_PER_MS,
         .max_message_size = cfg->max_message_size,
         .max_connections = (size_t)cfg->max_peers * 2,
+        .static_secret = secret,
     };
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
                             on_datagram,  on_shutdown, n};
-    return tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
+    rc = tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
+    explicit_bzero(secret, sizeof(secret));
+    return rc;
 }
 
 static int open_peers(tb_node *n)
