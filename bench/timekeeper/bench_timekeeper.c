@@ -1,9 +1,12 @@
 /* Issue 6's numbers for the closing note, from three time nodes in one process (loopback
  * 127.0.0.40-48, mesh port 4591): how long from an NTP source starting to lie until every node
  * calls it a falseticker; bytes per signed measurement on the wire, by kind; and the process's
- * memory once node 0 has stored 10,000 measurements (own and peers'). Reported, never gated.
+ * memory once node 0 has stored 10,000 measurements (own and peers'): the process's RSS, and per
+ * node the heap in use above what the process held before the nodes started, divided by the 3
+ * nodes (they do the same work). Reported, never gated.
  * Needs tbcert (TB_TBCERT). Polls every 1/16 s so the run takes about a minute. */
 #include <ev.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +140,13 @@ static long rss_kib(void)
     return kib;
 }
 
+/* Bytes malloc has handed out and not taken back (glibc). */
+static long heap_kib(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
+}
+
 static double cpu_s(void)
 {
     struct rusage ru;
@@ -153,6 +163,7 @@ static int bench(void)
         if (responder_start(loop, &resp[r], ips[r], 0) != 0)
             return 1;
     snprintf(turncoat_name, sizeof(turncoat_name), "%s", resp[TURNCOAT].addr);
+    long heap_base = heap_kib();
     for (int i = 0; i < N; i++) {
         geo_init(&geo[i], loop, &resp[0]);
         if (start(i) != TB_OK)
@@ -183,7 +194,7 @@ static int bench(void)
             printf("bytes per signed %s measurement on the wire (MEASUREMENT message): %.0f\n",
                    tb_measure_kind_name(k),
                    (double)st.wire_bytes_kind[k] / (double)st.sent_kind[k]);
-    long rss0 = rss_kib();
+    long rss0 = rss_kib(), heap0 = heap_kib();
     double cpu0 = cpu_s(), t0 = mono_s();
     uint64_t n0 = st.sent + st.accepted;
     if (!run_until(stored_enough, 300))
@@ -198,6 +209,9 @@ static int bench(void)
            "server, 4 responders) vs %ld KiB at %llu stored; %s %lld KiB\n",
            (unsigned long long)n1, rss_kib(), rss0, (unsigned long long)n0, path,
            (long long)db.st_size / 1024);
+    printf("heap in use per node: %ld KiB at %llu stored, %ld KiB at %llu stored\n",
+           (heap0 - heap_base) / N, (unsigned long long)n0, (heap_kib() - heap_base) / N,
+           (unsigned long long)n1);
     printf("CPU per measurement handled by node 0 (all 3 nodes' work counted): %.1f us over "
            "%.1f s\n",
            (cpu_s() - cpu0) * 1e6 / (double)(n1 - n0), mono_s() - t0);
