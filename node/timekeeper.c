@@ -25,13 +25,7 @@ static int64_t real_now(const tb_timekeeper *tk)
     return tb_clock_real(tk->clock);
 }
 
-/* --- the in-memory window of verified measurements --- */
-
-static void obs_free(tk_obs *o)
-{
-    free(o->body);
-    memset(o, 0, sizeof(*o));
-}
+/* --- the in-memory view of verified measurements (tk_window.c) --- */
 
 /* Roughtime evidence verified again from the packets: the response is signed for the
  * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
@@ -62,26 +56,15 @@ static int evidence_cb(void *arg, const tb_measurement *m)
     return m->kind == TB_MEASURE_ROUGHTIME ? rt_evidence(m, &midp, &radi) : TB_OK;
 }
 
-/* Keeps a copy of body (already verified) in the window. */
+/* Takes body (already verified) into the window; its evidence stays in the store. */
 static void obs_add(tb_timekeeper *tk, const uint8_t *body, size_t len, bool own)
 {
-    tk_obs *o = &tk->obs[tk->obs_next];
-    obs_free(o);
-    o->body = malloc(len);
-    if (!o->body)
+    tb_measurement m;
+    int64_t midp = 0, radi = 0;
+    if (tb_measure_parse(body, len, &m, NULL) != TB_OK)
         return;
-    memcpy(o->body, body, len);
-    o->len = len;
-    o->own = own;
-    if (tb_measure_parse(o->body, len, &o->m, NULL) != TB_OK) {
-        obs_free(o);
-        return;
-    }
-    if (o->m.kind == TB_MEASURE_ROUGHTIME)
-        o->has_rt = rt_evidence(&o->m, &o->midp_ns, &o->radi_ns) == TB_OK;
-    tk->obs_next = (tk->obs_next + 1) % TK_MAX_OBS;
-    if (tk->obs_count < TK_MAX_OBS)
-        tk->obs_count++;
+    bool has_rt = m.kind == TB_MEASURE_ROUGHTIME && rt_evidence(&m, &midp, &radi) == TB_OK;
+    tk_window_add(&tk->win, &m, own, has_rt, midp, radi);
 }
 
 /* --- cross-check --- */
@@ -158,13 +141,52 @@ static void write_report_file(tb_timekeeper *tk, const char *source, const char 
     tb_log_warn(tk->log, "roughtime %s: malfeasance proven, report in %s", source, path);
 }
 
-static const tk_obs *obs_by_ref(const tb_timekeeper *tk, const tb_xc_ref *r,
-                                const tk_obs *const *map)
+/* A malfeasance report's response, read back from the store: the body is copied out of the
+ * row and parsed, so m's evidence points into *body (freed by the caller). */
+typedef struct stored_meas {
+    uint8_t *body;
+    tb_measurement m;
+} stored_meas;
+
+static int stored_row(void *arg, const tb_store_row *row)
 {
-    return map[r->obs];
+    stored_meas *sm = arg;
+    sm->body = malloc(row->body_len ? row->body_len : 1);
+    if (!sm->body)
+        return TB_ERR_NOMEM;
+    memcpy(sm->body, row->body, row->body_len);
+    return tb_measure_parse(sm->body, row->body_len, &sm->m, NULL);
 }
 
-static void report_violations(tb_timekeeper *tk, const tk_obs *const *map, int64_t now)
+static int load_exchange(tb_timekeeper *tk, const tb_xc_ref *r, stored_meas *sm,
+                         tb_xc_rt_exchange *x)
+{
+    int rc = tb_store_get_measurement(tk->store, r->origin, r->seq, stored_row, sm);
+    if (rc == TB_OK)
+        rc = tb_xc_exchange_from_measurement(&sm->m, x);
+    if (rc != TB_OK)
+        tb_log_warn(tk->log, "measurement %s/%llu: evidence not readable from the store: %s",
+                    r->origin, (unsigned long long)r->seq, tb_strerror(rc));
+    return rc;
+}
+
+/* The RFC JSON for a violation, from the two responses' evidence in the store. */
+static int violation_json(tb_timekeeper *tk, const tb_xc_violation *v, char *json, size_t cap)
+{
+    stored_meas sm[2] = {{0}, {0}};
+    tb_xc_rt_exchange x[2];
+    size_t len;
+    int rc = load_exchange(tk, &v->earlier, &sm[0], &x[0]);
+    if (rc == TB_OK)
+        rc = load_exchange(tk, &v->later, &sm[1], &x[1]);
+    if (rc == TB_OK)
+        rc = tb_xc_malfeasance_json(x, 2, json, cap, &len);
+    free(sm[0].body);
+    free(sm[1].body);
+    return rc;
+}
+
+static void report_violations(tb_timekeeper *tk, int64_t now)
 {
     for (size_t i = 0; i < tk->result.n_violations; i++) {
         const tb_xc_violation *v = &tk->result.violations[i];
@@ -173,13 +195,8 @@ static void report_violations(tb_timekeeper *tk, const tk_obs *const *map, int64
             j++;
         if (j < tk->n_reported || tk->n_reported == TB_XC_MAX_VIOLATIONS)
             continue;
-        tb_xc_rt_exchange x[2];
-        const tk_obs *a = obs_by_ref(tk, &v->earlier, map), *b = obs_by_ref(tk, &v->later, map);
         char *json = malloc(65536);
-        size_t len;
-        if (!json || tb_xc_exchange_from_measurement(&a->m, &x[0]) != TB_OK ||
-            tb_xc_exchange_from_measurement(&b->m, &x[1]) != TB_OK ||
-            tb_xc_malfeasance_json(x, 2, json, 65536, &len) != TB_OK) {
+        if (!json || violation_json(tk, v, json, 65536) != TB_OK) {
             free(json);
             continue;
         }
@@ -190,52 +207,6 @@ static void report_violations(tb_timekeeper *tk, const tk_obs *const *map, int64
             tb_log_warn(tk->log, "malfeasance report on %s not stored", v->source);
         free(json);
     }
-}
-
-/* What the cross-check needs from the window: per (origin, kind, source) only the newest
- * measurement counts for verdicts, and per Roughtime source the newest TB_XC_MAX_RT_PER_SERVER
- * responses for causality. Feeding only those keeps a run small however full the window is.
- * slots: an open-addressing table of TK_SLOTS entries (1 + index of the first obs kept, and for
- * Roughtime a count in the upper bits), zeroed by the caller; obs come newest first. */
-#define TK_SLOTS 16384u
-#define TK_SLOT_COUNT_SHIFT 20
-
-static uint32_t key_hash(const tb_measurement *m, bool per_origin)
-{
-    uint32_t h = 2166136261u ^ (uint32_t)m->kind;
-    for (const char *p = m->source_name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    for (const char *p = per_origin ? m->origin : ""; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h;
-}
-
-static bool same_key(const tk_obs *a, const tk_obs *b, bool per_origin)
-{
-    return a->m.kind == b->m.kind && strcmp(a->m.source_name, b->m.source_name) == 0 &&
-           (!per_origin || strcmp(a->m.origin, b->m.origin) == 0);
-}
-
-static bool wanted(const tb_timekeeper *tk, const tk_obs *o, uint32_t *slots)
-{
-    if (!o->body)
-        return false;
-    bool rt = o->m.kind == TB_MEASURE_ROUGHTIME && o->has_rt;
-    uint32_t mask = (1u << TK_SLOT_COUNT_SHIFT) - 1;
-    for (uint32_t h = key_hash(&o->m, !rt) % TK_SLOTS, n = 0; n < TK_SLOTS;
-         h = (h + 1) % TK_SLOTS, n++) {
-        if (!slots[h]) {
-            slots[h] = (uint32_t)(o - tk->obs) + 1 + (1u << TK_SLOT_COUNT_SHIFT);
-            return true;
-        }
-        if (!same_key(&tk->obs[(slots[h] & mask) - 1], o, !rt))
-            continue;
-        if (!rt || (slots[h] >> TK_SLOT_COUNT_SHIFT) >= TB_XC_MAX_RT_PER_SERVER)
-            return false;
-        slots[h] += 1u << TK_SLOT_COUNT_SHIFT;
-        return true;
-    }
-    return false;
 }
 
 static size_t xc_peers(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
@@ -255,29 +226,11 @@ static void xc_run(tb_timekeeper *tk)
     int64_t now = real_now(tk);
     tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
     tb_xc_peer *xp = calloc(TK_MAX_PEERS + 1, sizeof(*xp));
-    tb_xc_obs *xo = calloc(tk->obs_count + 1, sizeof(*xo));
-    const tk_obs **map = calloc(tk->obs_count + 1, sizeof(*map));
     tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
-    if (!ps || !xp || !xo || !map || !known)
-        goto out;
+    tb_xc_obs *xo = NULL;
     size_t no = 0;
-    uint32_t *slots = calloc(TK_SLOTS, sizeof(*slots));
-    if (!slots)
+    if (!ps || !xp || !known || tk_window_inputs(&tk->win, &xo, &no) != TB_OK)
         goto out;
-    for (size_t i = 1; i <= tk->obs_count; i++) { /* newest first */
-        const tk_obs *o = &tk->obs[(tk->obs_next + TK_MAX_OBS - i) % TK_MAX_OBS];
-        if (!wanted(tk, o, slots))
-            continue;
-        tb_xc_obs_from_measurement(&o->m, &xo[no]);
-        xo[no].has_rt = o->has_rt;
-        if (o->has_rt) {
-            memcpy(xo[no].rt_pubkey, o->m.rt_pubkey, TB_MEASURE_RT_PK_LEN);
-            xo[no].rt_midp_ns = o->midp_ns;
-            xo[no].rt_radi_ns = o->radi_ns;
-        }
-        map[no++] = o;
-    }
-    free(slots);
     tb_xc_input in = {.peers = xp,
                       .n_peers = xc_peers(tk, ps, xp, now),
                       .obs = xo,
@@ -295,12 +248,11 @@ static void xc_run(tb_timekeeper *tk)
     tk->result = r;
     tk->st.xc_runs++;
     store_verdicts(tk, now);
-    report_violations(tk, map, now);
+    report_violations(tk, now);
 out:
     free(ps);
     free(xp);
     free(xo);
-    free(map);
     free(known);
 }
 
@@ -807,8 +759,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_measure_replay_free(tk->replay);
     tb_store_close(tk->store);
     tb_ca_free(tk->ca);
-    for (size_t i = 0; i < TK_MAX_OBS; i++)
-        obs_free(&tk->obs[i]);
+    tk_window_free(&tk->win);
     tb_xc_result_clear(&tk->result);
     free(tk->last_verdicts);
     memset(tk->sk, 0, sizeof(tk->sk));

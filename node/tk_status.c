@@ -5,19 +5,6 @@
 
 #include "node/tk_internal.h"
 
-/* The newest own measurement of a source, or NULL. */
-static const tk_obs *last_own(const tb_timekeeper *tk, tb_measure_kind kind, const char *name,
-                              const char *addr)
-{
-    for (size_t i = 1; i <= tk->obs_count; i++) {
-        const tk_obs *o = &tk->obs[(tk->obs_next + TK_MAX_OBS - i) % TK_MAX_OBS];
-        if (o->own && o->m.kind == kind && strcmp(o->m.source_name, name) == 0 &&
-            (!addr || strcmp(o->m.source_addr, addr) == 0))
-            return o;
-    }
-    return NULL;
-}
-
 typedef struct src_view {
     const char *kind, *name, *address, *state, *reason;
     const tk_obs *last;
@@ -33,7 +20,7 @@ static void src_json(tb_control_buf *b, const src_view *v, int first)
     tb_control_json_str(b, v->reason);
     if (v->last)
         tb_control_printf(b, ",\"offset_ns\":%lld,\"error_ns\":%lld}",
-                          (long long)v->last->m.offset_ns, (long long)v->last->m.bound_ns);
+                          (long long)v->last->offset_ns, (long long)v->last->bound_ns);
     else
         tb_control_printf(b, ",\"offset_ns\":null,\"error_ns\":null}");
 }
@@ -43,8 +30,8 @@ static void src_text(tb_control_buf *b, const src_view *v)
     tb_control_printf(b, "source %s %s addr=%s %s", v->kind, v->name,
                       v->address[0] ? v->address : "-", v->state);
     if (v->last)
-        tb_control_printf(b, " offset_us=%.1f error_us=%.1f", (double)v->last->m.offset_ns / 1e3,
-                          (double)v->last->m.bound_ns / 1e3);
+        tb_control_printf(b, " offset_us=%.1f error_us=%.1f", (double)v->last->offset_ns / 1e3,
+                          (double)v->last->bound_ns / 1e3);
     tb_control_printf(b, "%s%s\n", v->reason[0] ? " reason=" : "", v->reason);
 }
 
@@ -70,7 +57,7 @@ static void sources(const tb_timekeeper *tk, tb_control_buf *b, int json)
                       id->address,
                       tb_source_state_name(tb_source_state_of(s)),
                       tb_source_reason(s) ? tb_source_reason(s) : "",
-                      last_own(tk, mk, id->name, id->address)};
+                      tk_window_last_own(&tk->win, mk, id->name, id->address)};
         show_source(b, &v, json, &first);
     }
     tb_node_peer_status ps[TK_MAX_PEERS];
@@ -83,7 +70,7 @@ static void sources(const tb_timekeeper *tk, tb_control_buf *b, int json)
                       ps[i].addr,
                       ps[i].has_estimate ? "reachable" : "starting",
                       ps[i].has_estimate ? "" : "no PING/PONG estimate yet",
-                      last_own(tk, TB_MEASURE_PEER, ps[i].name, NULL)};
+                      tk_window_last_own(&tk->win, TB_MEASURE_PEER, ps[i].name, NULL)};
         show_source(b, &v, json, &first);
     }
 }

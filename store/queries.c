@@ -174,6 +174,35 @@ int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void 
     return step_all(st, one_measurement, &c);
 }
 
+/* One row looked up by key: notes that it was found. */
+typedef struct found_ctx {
+    row_ctx row;
+    bool found;
+} found_ctx;
+
+static int one_found(sqlite3_stmt *st, void *arg)
+{
+    found_ctx *c = arg;
+    c->found = true;
+    return one_measurement(st, &c->row);
+}
+
+int tb_store_get_measurement(tb_store *s, const char *origin, uint64_t seq, tb_store_row_fn fn,
+                             void *arg)
+{
+    sqlite3_stmt *st;
+    if (origin == NULL || seq > (uint64_t)INT64_MAX)
+        return TB_ERR_INVAL;
+    if (prepare(s, "SELECT " ROW_COLUMNS " FROM measurements WHERE origin = ? AND seq = ?", &st) !=
+        0)
+        return TB_ERR_IO;
+    sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)seq);
+    found_ctx c = {{0, fn, arg}, false};
+    int rc = step_all(st, one_found, &c);
+    return rc == 0 && !c.found ? TB_ERR_NOTFOUND : rc;
+}
+
 typedef struct seq_ctx {
     tb_store_seq_fn fn;
     void *arg;

@@ -88,6 +88,11 @@ TB_WUR int tb_store_latest_per_source(tb_store *s, const char *origin, tb_store_
  * input after a restart. */
 TB_WUR int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void *arg);
 
+/* The measurement (origin, seq), to fn once; TB_ERR_NOTFOUND when it is not stored (pruned):
+ * the evidence of a malfeasance report, which the time node does not keep in memory. */
+TB_WUR int tb_store_get_measurement(tb_store *s, const char *origin, uint64_t seq,
+                                    tb_store_row_fn fn, void *arg);
+
 /* The highest stored sequence per origin: to seed measure/replay after a restart. */
 typedef int (*tb_store_seq_fn)(void *arg, const char *origin, uint64_t seq);
 TB_WUR int tb_store_max_seqs(tb_store *s, tb_store_seq_fn fn, void *arg);

@@ -300,6 +300,14 @@ static void test_retention(void)
     TB_REQUIRE(c.n == 5);
     TB_CHECK_STR(c.what[0], "b/ntp-1/6/6000"); /* oldest kept first */
     TB_CHECK_STR(c.what[4], "b/ntp-1/10/10000");
+    /* one row by its key: what a malfeasance report reads back; pruned rows are gone */
+    collected one = {0};
+    TB_CHECK_EQ(tb_store_get_measurement(s, "b", 7, collect_row, &one), 0);
+    TB_REQUIRE(one.n == 1);
+    TB_CHECK_STR(one.what[0], "b/ntp-1/7/7000");
+    TB_CHECK_EQ(tb_store_get_measurement(s, "b", 2, collect_row, &one), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_store_get_measurement(s, "c", 7, collect_row, &one), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(one.n, 1);
     TB_CHECK_EQ(tb_store_prune(s, 10000000000LL, 5000000000LL, &deleted), 0);
     TB_CHECK_EQ(deleted, 0);
     TB_CHECK_EQ(tb_store_prune(s, 10000000000LL, -1, &deleted), TB_ERR_INVAL);
