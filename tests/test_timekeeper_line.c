@@ -16,7 +16,7 @@
  *     broadcast C delivered is accounted for by its accepted measurements plus one harmless
  *     marker mallory sends after the forgeries (which proves the path mallory → B → C is open),
  *     with no duplicates. A node that forwarded and let C deduplicate or drop would fail here.
- * Needs tbcert (TB_TBCERT). */
+ * Needs tbcert (TB_TBCERT); TB_LINE_VERBOSE=1 prints the counters of the forgery phase. */
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
