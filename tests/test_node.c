@@ -9,6 +9,7 @@
 
 #include "node/node.h"
 #include "quic/endpoint.h"
+#include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
 #include "wire/wire.h"
 
@@ -53,19 +54,11 @@ static void on_stopped(void *arg)
 
 static int make_certs(void)
 {
-    const char *tbcert = getenv("TB_TBCERT");
-    if (!tbcert)
-        return -1;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s init-ca --dir %s/ca --name inproc >/dev/null", tbcert, dir);
-    if (system(cmd) != 0)
+    if (tb_fx_tbcert("init-ca --dir %s/ca --name inproc", dir) != 0)
         return -1;
     for (int i = 0; i <= N; i++) { /* n3 is the misbehaving peer */
-        snprintf(cmd, sizeof(cmd),
-                 "%s issue --ca %s/ca --name n%d --region r%d --ip 127.0.0.%d --out %s/n%d "
-                 ">/dev/null",
-                 tbcert, dir, i, i, 30 + i, dir, i);
-        if (system(cmd) != 0)
+        if (tb_fx_tbcert("issue --ca %s/ca --name n%d --region r%d --ip 127.0.0.%d --out %s/n%d",
+                         dir, i, i, 30 + i, dir, i) != 0)
             return -1;
     }
     return 0;
@@ -319,18 +312,8 @@ static void test_mesh_in_one_process(void)
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tbnode-inproc.XXXXXX");
-    if (!mkdtemp(dir))
+    if (tb_fx_setup(dir, make_certs) != 0)
         return 1;
-    int rc = 1;
-    if (make_certs() == 0) {
-        TB_RUN(test_mesh_in_one_process);
-        rc = TB_DONE();
-    } else {
-        fprintf(stderr, "cannot issue certificates (TB_TBCERT=%s)\n", getenv("TB_TBCERT"));
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-    return rc;
+    TB_RUN(test_mesh_in_one_process);
+    return tb_fx_finish(dir, TB_DONE());
 }

@@ -21,6 +21,7 @@
 #include "roughtime/keyfile.h"
 #include "sources/resolver.h"
 #include "store/store.h"
+#include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
 #include "tests/tk_harness.h"
 #include "wire/wire.h"
@@ -68,25 +69,18 @@ static void on_stopped(void *arg)
 
 static int make_certs(void)
 {
-    const char *tbcert = getenv("TB_TBCERT");
-    char cmd[512];
-    if (!tbcert)
-        return -1;
-    snprintf(cmd, sizeof(cmd), "%s init-ca --dir %s/ca --name tkmesh >/dev/null", tbcert, dir);
-    if (system(cmd) != 0)
+    if (tb_fx_tbcert("init-ca --dir %s/ca --name tkmesh", dir) != 0)
         return -1;
     for (int i = 0; i <= N + 1; i++) { /* N: rogue; N + 1: a P-256 node */
-        snprintf(cmd, sizeof(cmd),
-                 "%s issue --ca %s/ca --name tk-%d --region r%d --ip 127.0.0.%d --out %s/n%d "
-                 "%s>/dev/null",
-                 tbcert, dir, i, i, 40 + i, dir, i, i == N + 1 ? "--key-type p256 " : "");
-        if (system(cmd) != 0)
+        if (tb_fx_tbcert(
+                "issue --ca %s/ca --name tk-%d --region r%d --ip 127.0.0.%d --out %s/n%d%s", dir, i,
+                i, 40 + i, dir, i, i == N + 1 ? " --key-type p256" : "") != 0)
             return -1;
     }
-    char key[128];
+    char err[512], key[128];
     uint8_t pk[32];
     snprintf(key, sizeof(key), "%s/rt.key", dir);
-    if (tb_rt_key_generate(key, pk, cmd, sizeof(cmd)) != 0)
+    if (tb_rt_key_generate(key, pk, err, sizeof(err)) != 0)
         return -1;
     tb_rt_key_b64(pk, rt_pub_b64);
     return 0;
@@ -511,18 +505,8 @@ int main(void)
 {
     TB_RUN(test_config);
     snprintf(dir, sizeof(dir), "/tmp/tbnode-tk.XXXXXX");
-    if (!mkdtemp(dir))
+    if (tb_fx_setup(dir, make_certs) != 0)
         return 1;
-    int rc = 1;
-    if (make_certs() == 0) {
-        TB_RUN(test_time_nodes);
-        rc = TB_DONE();
-    } else {
-        fprintf(stderr, "cannot issue certificates (TB_TBCERT=%s)\n", getenv("TB_TBCERT"));
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-    return rc;
+    TB_RUN(test_time_nodes);
+    return tb_fx_finish(dir, TB_DONE());
 }

@@ -26,6 +26,7 @@
 #include "measure/measurement.h"
 #include "node/timekeeper.h"
 #include "store/store.h"
+#include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
 /* Only the NTP responder of the harness is used here, not its resolver. */
 #pragma GCC diagnostic push
@@ -72,19 +73,11 @@ static void mallory_heard(void *arg, const char *origin, uint64_t id, uint32_t a
 
 static int make_certs(void)
 {
-    const char *tbcert = getenv("TB_TBCERT");
-    char cmd[512];
-    if (!tbcert)
-        return -1;
-    snprintf(cmd, sizeof(cmd), "%s init-ca --dir %s/ca --name lnmesh >/dev/null", tbcert, dir);
-    if (system(cmd) != 0)
+    if (tb_fx_tbcert("init-ca --dir %s/ca --name lnmesh", dir) != 0)
         return -1;
     for (int i = 0; i < NNODES; i++) {
-        snprintf(cmd, sizeof(cmd),
-                 "%s issue --ca %s/ca --name %s --region r%d --ip 127.0.0.%d --out %s/n%d "
-                 ">/dev/null",
-                 tbcert, dir, names[i], i, ips[i], dir, i);
-        if (system(cmd) != 0)
+        if (tb_fx_tbcert("issue --ca %s/ca --name %s --region r%d --ip 127.0.0.%d --out %s/n%d",
+                         dir, names[i], i, ips[i], dir, i) != 0)
             return -1;
     }
     return 0;
@@ -437,18 +430,8 @@ static void test_line(void)
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tbnode-line.XXXXXX");
-    if (!mkdtemp(dir))
+    if (tb_fx_setup(dir, make_certs) != 0)
         return 1;
-    int rc = 1;
-    if (make_certs() == 0) {
-        TB_RUN(test_line);
-        rc = TB_DONE();
-    } else {
-        fprintf(stderr, "cannot issue certificates (TB_TBCERT=%s)\n", getenv("TB_TBCERT"));
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-    return rc;
+    TB_RUN(test_line);
+    return tb_fx_finish(dir, TB_DONE());
 }
