@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -49,22 +50,32 @@ static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_
     return TB_OK;
 }
 
+/* The replay check calls this before it accepts a peer's measurement; the re-verified MIDP and
+ * RADI are kept in tk->ev for the window, so the response is verified once. */
 static int evidence_cb(void *arg, const tb_measurement *m)
 {
-    (void)arg;
-    int64_t midp, radi;
-    return m->kind == TB_MEASURE_ROUGHTIME ? rt_evidence(m, &midp, &radi) : TB_OK;
+    tb_timekeeper *tk = arg;
+    tk->ev = (tk_evidence){0};
+    if (m->kind != TB_MEASURE_ROUGHTIME)
+        return TB_OK;
+    int rc = rt_evidence(m, &tk->ev.midp_ns, &tk->ev.radi_ns);
+    tk->ev.has_rt = rc == TB_OK;
+    return rc;
 }
 
-/* Takes body (already verified) into the window; its evidence stays in the store. */
-static void obs_add(tb_timekeeper *tk, const uint8_t *body, size_t len, bool own)
+/* Takes a verified measurement into the window; its evidence stays in the store. */
+static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const tk_evidence *ev)
 {
-    tb_measurement m;
-    int64_t midp = 0, radi = 0;
-    if (tb_measure_parse(body, len, &m, NULL) != TB_OK)
-        return;
-    bool has_rt = m.kind == TB_MEASURE_ROUGHTIME && rt_evidence(&m, &midp, &radi) == TB_OK;
-    tk_window_add(&tk->win, &m, own, has_rt, midp, radi);
+    tk_window_add(&tk->win, m, own, ev->has_rt, ev->midp_ns, ev->radi_ns);
+}
+
+/* Own measurements and the history read at start: verified here, as nothing else did. */
+static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
+{
+    tk_evidence ev = {0};
+    ev.has_rt =
+        m->kind == TB_MEASURE_ROUGHTIME && rt_evidence(m, &ev.midp_ns, &ev.radi_ns) == TB_OK;
+    obs_add(tk, m, own, &ev);
 }
 
 /* --- cross-check --- */
@@ -324,7 +335,7 @@ static void publish(tb_timekeeper *tk, tb_measurement *m)
     tb_measure_drop why;
     if (tb_measure_replay_check_seq(tk->replay, m->origin, m->seq, &why) != TB_OK)
         tb_log_debug(tk->log, "own sequence %llu not tracked", (unsigned long long)m->seq);
-    obs_add(tk, body, len, true);
+    obs_verify_add(tk, m, true);
     if (tb_node_broadcast(tk->node, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) != TB_OK)
         tb_log_warn(tk->log, "measurement %llu not broadcast", (unsigned long long)m->seq);
     xc_kick(tk);
@@ -393,7 +404,8 @@ static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
 /* --- peers' measurements: verify before use or forwarding --- */
 
 /* The origin's key, from a certificate that chains to the mesh CA and names that origin. A
- * learned certificate is never trusted before this check. */
+ * learned certificate is never trusted before this check; the key of one that passed is cached
+ * by the certificate's SHA-256, so the chain is checked once per certificate, not per message. */
 static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
 {
     tb_timekeeper *tk = arg;
@@ -401,9 +413,15 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
     size_t len;
     if (tb_node_peer_cert(tk->node, origin, &der, &len) != TB_OK)
         return TB_ERR_NOTFOUND;
+    int64_t now_s = real_now(tk) / (int64_t)TB_NS_PER_SEC;
+    uint8_t fp[TB_MEASURE_FP_LEN];
+    crypto_hash_sha256(fp, der, len);
+    if (tb_measure_keycache_get(tk->keys, fp, origin, now_s, out) == TB_OK)
+        return TB_OK;
     tb_cert_identity id;
     tb_cert_verdict v;
-    int rc = tb_ca_verify_der(tk->ca, der, len, real_now(tk) / (int64_t)TB_NS_PER_SEC, &v, &id);
+    int rc = tb_ca_verify_der(tk->ca, der, len, now_s, &v, &id);
+    bool verified = rc == TB_OK;
     if (rc != TB_OK && (v == TB_CERT_EXPIRED || v == TB_CERT_NOT_YET_VALID))
         rc = tb_cert_identity_from_der(der, len, &id); /* replay counts it as expired */
     if (rc != TB_OK || strcmp(id.name, origin) != 0 || strcmp(id.key_type, "ed25519") != 0)
@@ -411,6 +429,8 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
     memcpy(out->ed25519_pub, id.ed25519_pub, TB_MEASURE_PK_LEN);
     out->not_before = id.not_before;
     out->not_after = id.not_after;
+    if (verified && tb_measure_keycache_put(tk->keys, fp, origin, now_s, out) != TB_OK)
+        tb_log_debug(tk->log, "origin %s: key not cached", origin);
     return TB_OK;
 }
 
@@ -444,7 +464,7 @@ static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
                                      real_now(tk)) != TB_OK)
             tb_log_warn(tk->log, "measurement %s/%llu not stored", wm->origin,
                         (unsigned long long)wm->seq);
-        obs_add(tk, wm->body.data, wm->body.len, false);
+        obs_add(tk, &m, false, &tk->ev);
         xc_kick(tk);
     }
     tb_wire_msg_clear(&w);
@@ -469,12 +489,13 @@ static int load_key(tb_timekeeper *tk)
     if (f)
         fclose(f);
     if (!f || n == 0 || n == sizeof(pem)) {
+        sodium_memzero(pem, sizeof(pem));
         tb_log_error(tk->log, "key '%s': cannot read the node key: %s", path,
                      f ? "empty or too large" : strerror(errno));
         return TB_ERR_IO;
     }
     int rc = tb_measure_key_from_pem(pem, n, tk->sk, tk->pk);
-    memset(pem, 0, sizeof(pem));
+    sodium_memzero(pem, sizeof(pem));
     if (rc == TB_ERR_UNSUPPORTED)
         tb_log_error(tk->log,
                      "key '%s': the node key is not Ed25519; measurements are signed "
@@ -522,7 +543,9 @@ static int seed_replay(void *arg, const char *origin, uint64_t seq)
 
 static int reload_row(void *arg, const tb_store_row *row)
 {
-    obs_add(arg, row->body, row->body_len, row->own);
+    tb_measurement m;
+    if (tb_measure_parse(row->body, row->body_len, &m, NULL) == TB_OK)
+        obs_verify_add(arg, &m, row->own);
     return 0;
 }
 
@@ -538,7 +561,8 @@ static int open_store(tb_timekeeper *tk)
     tb_measure_replay_config rc_cfg = {
         .max_origins = 1024, .lookup = lookup_cb, .evidence = evidence_cb, .arg = tk};
     tk->replay = tb_measure_replay_new(&rc_cfg);
-    if (!tk->replay)
+    tk->keys = tb_measure_keycache_new(TK_KEYCACHE);
+    if (!tk->replay || !tk->keys)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
@@ -757,12 +781,13 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_rt_config_clear(&tk->rtc);
     tb_node_free(tk->node);
     tb_measure_replay_free(tk->replay);
+    tb_measure_keycache_free(tk->keys);
     tb_store_close(tk->store);
     tb_ca_free(tk->ca);
     tk_window_free(&tk->win);
     tb_xc_result_clear(&tk->result);
     free(tk->last_verdicts);
-    memset(tk->sk, 0, sizeof(tk->sk));
+    sodium_memzero(tk->sk, sizeof(tk->sk));
     free(tk);
 }
 

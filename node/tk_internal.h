@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "certs/ca.h"
+#include "measure/keycache.h"
 #include "measure/measurement.h"
 #include "measure/replay.h"
 #include "node/control.h"
@@ -25,6 +26,8 @@
 #define TK_MAX_SERIES 4096
 #define TK_MAX_RT_SOURCES 64
 #define TK_MAX_PEERS 128
+/* Origin keys from verified certificates (measure/keycache.h): one per mesh node is enough. */
+#define TK_KEYCACHE 256
 
 /* One verified measurement, its evidence left in the store. */
 typedef struct tk_obs {
@@ -65,6 +68,12 @@ typedef struct tk_window {
     uint64_t next_id;
 } tk_window;
 
+/* What the evidence check found for the measurement being accepted (Roughtime: MIDP, RADI). */
+typedef struct tk_evidence {
+    bool has_rt;
+    int64_t midp_ns, radi_ns;
+} tk_evidence;
+
 /* The last verdict stored per source, so a verdict is stored when it changes, not every run. */
 typedef struct tk_last_verdict {
     tb_measure_kind kind;
@@ -84,6 +93,8 @@ struct tb_timekeeper {
     uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
     tb_store *store;
     tb_measure_replay *replay;
+    tb_measure_keycache *keys;
+    tk_evidence ev; /* set by the replay check's evidence callback */
     struct tb_resolver *resolver, *own_resolver, *thread_resolver;
     tb_source_env env;
     tb_sources *sources;
