@@ -26,7 +26,7 @@ static int64_t real_now(const tb_timekeeper *tk)
     return tb_clock_real(tk->clock);
 }
 
-/* --- the in-memory view of verified measurements (tk_window.c) --- */
+/* --- the in-memory view of verified measurements (crosscheck/window.h) --- */
 
 /* Roughtime evidence verified again from the packets: the response is signed for the
  * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
@@ -66,7 +66,7 @@ static int evidence_cb(void *arg, const tb_measurement *m)
 /* Takes a verified measurement into the window; its evidence stays in the store. */
 static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const tk_evidence *ev)
 {
-    tk_window_add(&tk->win, m, own, ev->has_rt, ev->midp_ns, ev->radi_ns);
+    tb_xc_window_add(tk->win, m, own, ev->has_rt, ev->midp_ns, ev->radi_ns);
 }
 
 /* Own measurements and the history read at start: verified here, as nothing else did. */
@@ -240,7 +240,7 @@ static void xc_run(tb_timekeeper *tk)
     tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
     tb_xc_obs *xo = NULL;
     size_t no = 0;
-    if (!ps || !xp || !known || tk_window_inputs(&tk->win, &xo, &no) != TB_OK)
+    if (!ps || !xp || !known || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
         goto out;
     tb_xc_input in = {.peers = xp,
                       .n_peers = xc_peers(tk, ps, xp, now),
@@ -562,7 +562,8 @@ static int open_store(tb_timekeeper *tk)
         .max_origins = 1024, .lookup = lookup_cb, .evidence = evidence_cb, .arg = tk};
     tk->replay = tb_measure_replay_new(&rc_cfg);
     tk->keys = tb_measure_keycache_new(TK_KEYCACHE);
-    if (!tk->replay || !tk->keys)
+    tk->win = tb_xc_window_new();
+    if (!tk->replay || !tk->keys || !tk->win)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
@@ -784,7 +785,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_measure_keycache_free(tk->keys);
     tb_store_close(tk->store);
     tb_ca_free(tk->ca);
-    tk_window_free(&tk->win);
+    tb_xc_window_free(tk->win);
     tb_xc_result_clear(&tk->result);
     free(tk->last_verdicts);
     sodium_memzero(tk->sk, sizeof(tk->sk));

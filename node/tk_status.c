@@ -7,7 +7,7 @@
 
 typedef struct src_view {
     const char *kind, *name, *address, *state, *reason;
-    const tk_obs *last;
+    const tb_xc_obs *last; /* NULL when none */
 } src_view;
 
 static void src_json(tb_control_buf *b, const src_view *v, int first)
@@ -52,12 +52,15 @@ static void sources(const tb_timekeeper *tk, tb_control_buf *b, int json)
         const tb_source_id *id = tb_source_identity(s);
         tb_measure_kind mk =
             id->kind == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME : TB_MEASURE_NTP;
+        tb_xc_obs last;
         src_view v = {tb_measure_kind_name((int)mk),
                       id->name,
                       id->address,
                       tb_source_state_name(tb_source_state_of(s)),
                       tb_source_reason(s) ? tb_source_reason(s) : "",
-                      tk_window_last_own(&tk->win, mk, id->name, id->address)};
+                      tb_xc_window_last_own(tk->win, mk, id->name, id->address, &last) == TB_OK
+                          ? &last
+                          : NULL};
         show_source(b, &v, json, &first);
     }
     tb_node_peer_status ps[TK_MAX_PEERS];
@@ -65,12 +68,16 @@ static void sources(const tb_timekeeper *tk, tb_control_buf *b, int json)
     for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
         if (strcmp(ps[i].state, "connected") != 0)
             continue;
+        tb_xc_obs last;
         src_view v = {"peer",
                       ps[i].name,
                       ps[i].addr,
                       ps[i].has_estimate ? "reachable" : "starting",
                       ps[i].has_estimate ? "" : "no PING/PONG estimate yet",
-                      tk_window_last_own(&tk->win, TB_MEASURE_PEER, ps[i].name, NULL)};
+                      tb_xc_window_last_own(tk->win, TB_MEASURE_PEER, ps[i].name, NULL, &last) ==
+                              TB_OK
+                          ? &last
+                          : NULL};
         show_source(b, &v, json, &first);
     }
 }
