@@ -68,6 +68,9 @@ struct tb_timekeeper {
     int stopping;
 };
 
+/* tk_report.c: reports the violations of tk->result not reported before (once per key). */
+void tk_report_violations(tb_timekeeper *tk, int64_t now);
+
 /* tk_status.c */
 void tk_status(void *arg, tb_control_buf *b, int json);
 
