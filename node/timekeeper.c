@@ -21,7 +21,7 @@
 
 #define MAX_WIRE (TB_MEASURE_BODY_MAX + 512)
 
-static int64_t real_now(const tb_timekeeper *tk)
+int64_t tk_real_now(const tb_timekeeper *tk)
 {
     return tb_clock_real(tk->clock);
 }
@@ -130,21 +130,9 @@ static void store_verdicts(tb_timekeeper *tk, int64_t now)
     tk->n_last_verdicts = tk->result.n_verdicts;
 }
 
-static size_t xc_peers(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
-{
-    size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS), n = 0;
-    xp[n++] = (tb_xc_peer){tb_node_name(tk->node), tb_node_region(tk->node), 0, 0, now};
-    for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
-        if (ps[i].has_estimate)
-            xp[n++] =
-                (tb_xc_peer){ps[i].name, ps[i].region, ps[i].offset_ns, ps[i].uncertainty_ns, now};
-    }
-    return n;
-}
-
 static void xc_run(tb_timekeeper *tk)
 {
-    int64_t now = real_now(tk);
+    int64_t now = tk_real_now(tk);
     tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
     tb_xc_peer *xp = calloc(TK_MAX_PEERS + 1, sizeof(*xp));
     tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
@@ -153,7 +141,7 @@ static void xc_run(tb_timekeeper *tk)
     if (!ps || !xp || !known || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
         goto out;
     tb_xc_input in = {.peers = xp,
-                      .n_peers = xc_peers(tk, ps, xp, now),
+                      .n_peers = tk_peers_xc(tk, ps, xp, now),
                       .obs = xo,
                       .n_obs = no,
                       .known = known,
@@ -188,7 +176,7 @@ static void on_xc_timer(struct ev_loop *loop, ev_timer *w, int revents)
      * offsets, which move without new measurements. */
     double next = (double)tk->tc.xc.window_ns / 10e9;
     if (tk->result.next_run_ns != INT64_MAX) {
-        double stale = (double)(tk->result.next_run_ns - real_now(tk)) / 1e9;
+        double stale = (double)(tk->result.next_run_ns - tk_real_now(tk)) / 1e9;
         next = stale < next ? stale : next;
     }
     double min = tk->tc.min_interval_ms / 1e3;
@@ -213,7 +201,7 @@ static void xc_kick(tb_timekeeper *tk)
 
 /* --- own measurements: sign, store, broadcast --- */
 
-static void publish(tb_timekeeper *tk, tb_measurement *m)
+void tk_publish(tb_timekeeper *tk, tb_measurement *m)
 {
     if (tb_store_next_seq(tk->store, &m->seq) != TB_OK) {
         tb_log_error(tk->log, "no sequence number (store): measurement of %s dropped",
@@ -239,7 +227,7 @@ static void publish(tb_timekeeper *tk, tb_measurement *m)
     tk->st.sent++;
     tk->st.sent_kind[m->kind & 3]++;
     tk->st.wire_bytes_kind[m->kind & 3] += wlen;
-    if (tb_store_put_measurement(tk->store, m, true, body, len, sig, real_now(tk)) != TB_OK)
+    if (tb_store_put_measurement(tk->store, m, true, body, len, sig, tk_real_now(tk)) != TB_OK)
         tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
     /* Echoes of our own measurement that come back through the mesh are replays. */
     tb_measure_drop why;
@@ -254,7 +242,7 @@ out:
     free(wire);
 }
 
-static void set_text(char *dst, size_t cap, const char *src)
+void tk_set_text(char *dst, size_t cap, const char *src)
 {
     size_t k = 0;
     for (; src[k] && k + 1 < cap; k++)
@@ -272,9 +260,9 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
                         .offset_ns = sm->offset_ns,
                         .delay_ns = sm->delay_ns > 0 ? sm->delay_ns : 0,
                         .bound_ns = sm->error_ns > 0 ? sm->error_ns : 0};
-    set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-    set_text(m.source_name, sizeof(m.source_name), sm->source->name);
-    set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
+    tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
+    tk_set_text(m.source_name, sizeof(m.source_name), sm->source->name);
+    tk_set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
     if (m.kind == TB_MEASURE_ROUGHTIME) {
         if (!sm->source->has_public_key || !sm->request_len || !sm->response_len ||
             sm->request_len > TB_MEASURE_MAX_EVIDENCE || sm->response_len > TB_MEASURE_MAX_EVIDENCE)
@@ -284,31 +272,7 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
         m.ev_request = (tb_measure_bytes){sm->request, sm->request_len};
         m.ev_response = (tb_measure_bytes){sm->response, sm->response_len};
     }
-    publish(tk, &m);
-}
-
-/* Mesh peers as sources: their PING/PONG estimate, signed and gossiped like any measurement. */
-static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    tb_timekeeper *tk = w->data;
-    tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
-    size_t k = ps ? tb_node_peers(tk->node, ps, TK_MAX_PEERS) : 0;
-    for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
-        if (!ps[i].has_estimate)
-            continue;
-        tb_measurement m = {.kind = TB_MEASURE_PEER,
-                            .real_ns = real_now(tk),
-                            .offset_ns = ps[i].offset_ns,
-                            .delay_ns = ps[i].rtt_ns > 0 ? ps[i].rtt_ns : 0,
-                            .bound_ns = ps[i].uncertainty_ns > 0 ? ps[i].uncertainty_ns : 0};
-        set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-        set_text(m.source_name, sizeof(m.source_name), ps[i].name);
-        set_text(m.source_addr, sizeof(m.source_addr), ps[i].addr);
-        publish(tk, &m);
-    }
-    free(ps);
+    tk_publish(tk, &m);
 }
 
 /* --- peers' measurements: verify before use or forwarding --- */
@@ -323,7 +287,7 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
     size_t len;
     if (tb_node_peer_cert(tk->node, origin, &der, &len) != TB_OK)
         return TB_ERR_NOTFOUND;
-    int64_t now_s = real_now(tk) / (int64_t)TB_NS_PER_SEC;
+    int64_t now_s = tk_real_now(tk) / (int64_t)TB_NS_PER_SEC;
     uint8_t fp[TB_MEASURE_FP_LEN];
     crypto_hash_sha256(fp, der, len);
     if (tb_measure_keycache_get(tk->keys, fp, origin, now_s, out) == TB_OK)
@@ -365,13 +329,14 @@ static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
     if (w.type != TB_WIRE_MEASUREMENT) {
         tk->malformed++;
     } else if (tb_measure_replay_accept(tk->replay, wm->origin, wm->seq, wm->body.data,
-                                        wm->body.len, wm->sig, real_now(tk), &m, &why) != TB_OK) {
+                                        wm->body.len, wm->sig, tk_real_now(tk), &m,
+                                        &why) != TB_OK) {
         tb_log_debug(tk->log, "measurement %s/%llu via %s dropped: %s", wm->origin,
                      (unsigned long long)wm->seq, origin, tb_measure_drop_name((int)why));
     } else {
         drop = 0;
         if (tb_store_put_measurement(tk->store, &m, false, wm->body.data, wm->body.len, wm->sig,
-                                     real_now(tk)) != TB_OK)
+                                     tk_real_now(tk)) != TB_OK)
             tb_log_warn(tk->log, "measurement %s/%llu not stored", wm->origin,
                         (unsigned long long)wm->seq);
         obs_add(tk, &m, false, &tk->ev);
@@ -477,7 +442,7 @@ static int open_store(tb_timekeeper *tk)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
-        tb_store_each_since(tk->store, real_now(tk) - tk->tc.xc.window_ns, reload_row, tk) !=
+        tb_store_each_since(tk->store, tk_real_now(tk) - tk->tc.xc.window_ns, reload_row, tk) !=
             TB_OK ||
         tb_store_counts(tk->store, &nm, &nv, &nr) != TB_OK) {
         tb_log_error(tk->log, "%s/%s: cannot read the history", tk->cfg->state_dir, TB_STORE_FILE);
@@ -588,9 +553,7 @@ static int start(tb_timekeeper *tk)
         (rc = open_resolver(tk)) != TB_OK || (rc = open_roughtime(tk)) != TB_OK ||
         (rc = open_sources(tk)) != TB_OK)
         return rc;
-    double pi = tk->tc.peer_interval_s;
-    ev_timer_set(&tk->peer_timer, pi, pi);
-    ev_timer_start(tk->loop, &tk->peer_timer);
+    tk_peers_start(tk);
     ev_timer_start(tk->loop, &tk->prune_timer);
     xc_kick(tk);
     return TB_OK;
@@ -603,7 +566,7 @@ static void on_prune_timer(struct ev_loop *loop, ev_timer *w, int revents)
     tb_timekeeper *tk = w->data;
     uint64_t n = 0;
     int64_t keep = (int64_t)tk->tc.retention_s * (int64_t)TB_NS_PER_SEC;
-    if (tb_store_prune(tk->store, real_now(tk), keep, &n) != TB_OK)
+    if (tb_store_prune(tk->store, tk_real_now(tk), keep, &n) != TB_OK)
         tb_log_warn(tk->log, "%s/%s: pruning failed", tk->cfg->state_dir, TB_STORE_FILE);
     else if (n)
         tb_log_info(tk->log, "history: %llu old rows pruned", (unsigned long long)n);
@@ -622,9 +585,9 @@ int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *l
     if (opt)
         tk->opt = *opt;
     ev_timer_init(&tk->xc_timer, on_xc_timer, 0., 0.);
-    ev_timer_init(&tk->peer_timer, on_peer_timer, 0., 0.);
+    tk_peers_init(tk);
     ev_timer_init(&tk->prune_timer, on_prune_timer, 60., 600.);
-    tk->xc_timer.data = tk->peer_timer.data = tk->prune_timer.data = tk;
+    tk->xc_timer.data = tk->prune_timer.data = tk;
     tk->xc_last_ns = -(int64_t)TB_NS_PER_SEC * 3600;
     int rc = start(tk);
     if (rc != TB_OK) {
@@ -654,6 +617,7 @@ int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *
     /* The resolver stays: a changed hosts_file takes a restart. */
     snprintf(tc.hosts_file, sizeof(tc.hosts_file), "%s", tk->tc.hosts_file);
     tk->tc = tc;
+    tk_peers_start(tk); /* peer_interval may have changed */
     xc_kick(tk);
     return TB_OK;
 }

@@ -68,6 +68,20 @@ struct tb_timekeeper {
     int stopping;
 };
 
+/* timekeeper.c: the real clock; signs, stores, gossips and takes into the window one own
+ * measurement (its seq is assigned here); copies src into dst as printable ASCII. */
+int64_t tk_real_now(const tb_timekeeper *tk);
+void tk_publish(tb_timekeeper *tk, tb_measurement *m);
+void tk_set_text(char *dst, size_t cap, const char *src);
+
+/* tk_peers.c: mesh peers as sources (PEER measurements every peer_interval) and their frame for
+ * the cross-check. start (re)arms the timer with tk->tc.peer_interval_s. */
+void tk_peers_init(tb_timekeeper *tk);
+void tk_peers_start(tb_timekeeper *tk);
+/* xp[0] is this node; then each connected peer with an estimate (ps: TK_MAX_PEERS scratch,
+ * xp: TK_MAX_PEERS + 1). Returns the count. */
+size_t tk_peers_xc(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now);
+
 /* tk_report.c: reports the violations of tk->result not reported before (once per key). */
 void tk_report_violations(tb_timekeeper *tk, int64_t now);
 
