@@ -10,8 +10,14 @@
  * measurement translates into the local frame as
  *     offset_local = offset_peer + peer_offset     ((S − P) + (P − L) = S − L)
  * and a time stamp of the peer's clock as t_local = t_peer − peer_offset. Uncertainties add:
- *     bound_local = bound_peer + peer_uncert + drift · |age| + drift · |t_local − peer_sampled|
- * where drift (config) covers clock frequency error while a measurement or a peer offset ages.
+ *     bound_local = bound_peer + peer_uncert + rate · |age| + drift · |t_local − peer_sampled|
+ * where drift (config, the ceiling) covers the frequency error of a peer offset while it ages,
+ * and rate is what the measurement's own series says of its frequency: when the origin's
+ * series has a regression (crosscheck/stats.h) whose frequency uncertainty is below the
+ * ceiling, the offset is predicted to now by its
+ * frequency and rate is that frequency's uncertainty, clamped to [drift_floor, drift]; without
+ * one, rate is the ceiling drift and the offset is taken as measured. The local node's own
+ * measurements need no translation and get no peer term.
  *
  * Pure: no I/O, no clock (now is an argument), no global state. tb_xc_run() says in
  * next_run_ns when the result changes by the passing of time alone (a measurement going stale).
@@ -45,13 +51,16 @@ typedef enum tb_xc_verdict_kind {
 const char *tb_xc_verdict_name(int v);
 
 typedef struct tb_xc_config {
-    int64_t window_ns;  /* measurements older than this are ignored (default 600 s) */
-    uint32_t drift_ppb; /* frequency error allowed while data ages (default 50000 = 50 ppm,
-                           at most 1000000) */
-    unsigned min_agree; /* sources that must agree (default 3, at least 1) */
-    bool peers_vote;    /* mesh peers count as sources in the agreement (default false: the
-                           nodes usually follow the same sources, their votes are not
-                           independent) */
+    int64_t window_ns;        /* measurements older than this are ignored (default 600 s) */
+    uint32_t drift_ppb;       /* frequency error allowed while data ages when nothing better is
+                                 known: the ceiling (default 50000 = 50 ppm, at most 1000000) */
+    uint32_t drift_floor_ppb; /* least frequency error allowed for a series whose regression
+                                 says it knows its frequency better (default 1000 = 1 ppm,
+                                 at most 1000000; above drift_ppb it yields to it) */
+    unsigned min_agree;       /* sources that must agree (default 3, at least 1) */
+    bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
+                                 nodes usually follow the same sources, their votes are not
+                                 independent) */
 } tb_xc_config;
 
 tb_xc_config tb_xc_config_default(void);
@@ -65,6 +74,7 @@ typedef struct tb_xc_peer {
     int64_t uncert_ns;  /* half-width of that offset's uncertainty (delay/2 + the peer's own
                            error), >= 0 */
     int64_t sampled_ns; /* local real time of the PING/PONG sample */
+    bool self;          /* the local node: its measurements need no translation */
 } tb_xc_peer;
 
 /* One verified measurement (measure/), as its origin reported it. */
@@ -81,6 +91,10 @@ typedef struct tb_xc_obs {
     bool has_rt;
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     int64_t rt_midp_ns, rt_radi_ns;
+    /* From the regression over the origin's series (crosscheck/stats.h), when it is trusted:
+     * offset_ns moves by freq_ppb per second of age, known to ± freq_unc_ppb (3 sd). */
+    bool has_freq;
+    int64_t freq_ppb, freq_unc_ppb;
 } tb_xc_obs;
 
 /* A configured source: listed so that one nobody can reach is reported unreachable. */

@@ -88,9 +88,23 @@ static void fit_first(const tb_xc_stats *s, size_t n, tb_xc_stats_fit *f)
     f->t_ref_ns = ref->t_ns;
     f->offset_ns = (double)ref->off_ns;
     f->offset_sd_ns = 1.0 / sqrt(weight(ref->bound_ns)) / 3.0;
-    double span = (double)(ref->t_ns - at(s, 0)->t_ns) / 1e9;
-    if (n < TB_XC_STATS_MIN_FREQ || span < STATS_MIN_SPAN_S)
+    const stats_sample *old = at(s, 0);
+    double span = (double)(ref->t_ns - old->t_ns) / 1e9;
+    if (n < 2 || span < STATS_MIN_SPAN_S)
         return;
+    if (n < TB_XC_STATS_MIN_FREQ) {
+        /* too few for statistics: the line through the oldest and the newest, and the worst
+         * case their bounds allow (as 3 sd, like the bounds everywhere here) */
+        f->has_freq = true;
+        f->freq_ppb = (double)(ref->off_ns - old->off_ns) / span;
+        f->freq_sd_ppb =
+            (1.0 / sqrt(weight(ref->bound_ns)) + 1.0 / sqrt(weight(old->bound_ns))) / span / 3.0;
+        f->xm_s = 0;
+        f->sum_w = 1.0 / (f->offset_sd_ns * f->offset_sd_ns);
+        f->var_scale = 1.0;
+        f->sxx = 1.0 / (f->freq_sd_ppb * f->freq_sd_ppb);
+        return;
+    }
     sums z = sum_range(s, n, ref);
     double b = z.sxy / z.sxx, a = z.ym - b * z.xm, chi = 0;
     for (size_t i = 0; i < n; i++) {
@@ -103,7 +117,7 @@ static void fit_first(const tb_xc_stats *s, size_t n, tb_xc_stats_fit *f)
     /* bounds are maximum errors: read them as 3 sigma when the residuals are smaller */
     if (chi < 1.0 / 9.0)
         chi = 1.0 / 9.0;
-    f->has_freq = true;
+    f->has_freq = f->trusted = true;
     f->freq_ppb = b;
     f->freq_sd_ppb = sqrt(chi / z.sxx);
     f->offset_ns = (double)ref->off_ns + a;
@@ -155,7 +169,7 @@ static int outlier(const tb_xc_stats *s, size_t n, int64_t t_ns, int64_t off_ns,
         return 0;
     tb_xc_stats_fit f;
     fit_first(s, n, &f);
-    if (!f.has_freq)
+    if (!f.trusted)
         return 0;
     int64_t sd;
     double dev = (double)off_ns - (double)tb_xc_stats_predict(&f, t_ns, &sd);

@@ -20,7 +20,7 @@
 #include "common/error.h"
 
 #define TB_XC_STATS_MAX_SAMPLES 16
-#define TB_XC_STATS_MIN_FREQ 4 /* samples before a frequency is trusted */
+#define TB_XC_STATS_MIN_FREQ 4 /* samples before the regression's frequency is trusted */
 
 typedef struct tb_xc_stats tb_xc_stats;
 
@@ -37,7 +37,10 @@ size_t tb_xc_stats_count(const tb_xc_stats *s);
 
 typedef struct tb_xc_stats_fit {
     size_t n;         /* samples fitted */
-    bool has_freq;    /* n >= TB_XC_STATS_MIN_FREQ and they span time: freq_* are meaningful */
+    bool has_freq;    /* n >= 2 spanning time: freq_* are meaningful */
+    bool trusted;     /* n >= TB_XC_STATS_MIN_FREQ: freq_* come from the regression; below,
+                         from the oldest and newest sample with the worst case of their
+                         bounds as 3 sd */
     int64_t t_ref_ns; /* time of the newest sample: offset_ns is the fit there */
     double offset_ns; /* fitted offset at t_ref (the newest sample itself without a frequency) */
     double offset_sd_ns;

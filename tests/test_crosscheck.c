@@ -32,8 +32,8 @@ static void world_init(world *w)
     for (int i = 0; i < 3; i++) {
         w->behind[i] = behind[i];
         /* peer − local = (truth − local) − (truth − peer) */
-        w->peers[i] = (tb_xc_peer){names[i], regions[i], behind[0] - behind[i], i ? 1 * MS : 0,
-                                   NOW - 2 * SEC};
+        w->peers[i] = (tb_xc_peer){names[i],       regions[i],    behind[0] - behind[i],
+                                   i ? 1 * MS : 0, NOW - 2 * SEC, false};
     }
     w->n_peers = 3;
     w->seq = 1;
