@@ -34,6 +34,7 @@ tb_xc_config tb_xc_config_default(void)
         .drift_ppb = 50000,
         .drift_floor_ppb = 1000,
         .min_agree = 3,
+        .hold_runs = 2,
         .peers_vote = false,
     };
 }

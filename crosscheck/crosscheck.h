@@ -58,9 +58,11 @@ typedef struct tb_xc_config {
                                  says it knows its frequency better (default 1000 = 1 ppm,
                                  at most 1000000; above drift_ppb it yields to it) */
     unsigned min_agree;       /* sources that must agree (default 3, at least 1) */
+    unsigned hold_runs;       /* consecutive runs a new verdict must hold before it shows (default
+                                 2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
     bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
-                                 nodes usually follow the same sources, their votes are not
-                                 independent) */
+                                          nodes usually follow the same sources, their votes are not
+                                          independent) */
 } tb_xc_config;
 
 tb_xc_config tb_xc_config_default(void);
@@ -129,6 +131,10 @@ typedef struct tb_xc_verdict {
     unsigned n_nodes, n_regions; /* fresh measurements considered, regions they came from */
     tb_xc_ref refs[TB_XC_MAX_REFS];
     size_t n_refs;
+    /* Set by crosscheck/hold.h (tb_xc_run leaves them 0): when the shown verdict last changed,
+     * and whether this run found otherwise but the evidence has not held long enough. */
+    int64_t since_ns;
+    bool held;
 } tb_xc_verdict;
 
 /* The node's estimate of its own clock: offset_ns = true time − local clock (same sign as a

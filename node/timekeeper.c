@@ -149,6 +149,8 @@ static void xc_run(tb_timekeeper *tk)
                       .now_ns = now};
     tb_xc_result r;
     int rc = tb_xc_run(&tk->tc.xc, &in, &r);
+    if (rc == TB_OK && (rc = tb_xc_hold_apply(tk->hold, tk->tc.xc.hold_runs, now, &r)) != TB_OK)
+        tb_xc_result_clear(&r);
     if (rc != TB_OK) {
         tb_log_warn(tk->log, "cross-check failed: %s", tb_strerror(rc));
         goto out;
@@ -438,7 +440,8 @@ static int open_store(tb_timekeeper *tk)
     tk->replay = tb_measure_replay_new(&rc_cfg);
     tk->keys = tb_measure_keycache_new(TK_KEYCACHE);
     tk->win = tb_xc_window_new();
-    if (!tk->replay || !tk->keys || !tk->win)
+    tk->hold = tb_xc_hold_new();
+    if (!tk->replay || !tk->keys || !tk->win || !tk->hold)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
@@ -660,6 +663,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_store_close(tk->store);
     tb_ca_free(tk->ca);
     tb_xc_window_free(tk->win);
+    tb_xc_hold_free(tk->hold);
     tb_xc_result_clear(&tk->result);
     free(tk->last_verdicts);
     sodium_memzero(tk->sk, sizeof(tk->sk));

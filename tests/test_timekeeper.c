@@ -406,7 +406,7 @@ static void test_time_nodes(void)
         fprintf(stderr, "%s", b.p);
     TB_CHECK(strstr(b.p, "\"consensus\":{\"offset_ns\":") != NULL);
     TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent across regions\"") != NULL);
-    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\",\"since\":\"20") != NULL);
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
@@ -423,7 +423,7 @@ static void test_time_nodes(void)
     tb_node_control(tb_timekeeper_node(tk[1]), "status", &b);
     TB_REQUIRE(b.p);
     TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
-    TB_CHECK(strstr(b.p, ": falseticker (") != NULL);
+    TB_CHECK(strstr(b.p, ": falseticker since 20") != NULL);
     TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
     TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
     free(b.p);
@@ -472,6 +472,7 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.min_agree, 3);
     TB_CHECK_EQ(t.xc.drift_ppb, 50000);
     TB_CHECK_EQ(t.xc.drift_floor_ppb, 1000);
+    TB_CHECK_EQ(t.xc.hold_runs, 2);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
     tb_node_config_free(&c);
@@ -480,7 +481,8 @@ static void test_config(void)
         const char *text, *err;
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
-         "drift_ppm = 0; drift_floor_ppb = 5; min_interval_ms = 10; peer_interval = 1; retention = "
+         "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; min_interval_ms = 10; peer_interval = "
+         "1; retention = "
          "60; };",
          NULL},
         {"\ncrosscheck = { window = 5; };", "t.conf:2: key 'crosscheck.window': 5 is outside "
@@ -503,7 +505,7 @@ static void test_config(void)
             TB_CHECK_EQ(rc, TB_OK);
             TB_CHECK_STR(t.hosts_file, "h");
             TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0 &&
-                     t.xc.drift_floor_ppb == 5);
+                     t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
         } else {
             TB_CHECK_EQ(rc, TB_ERR_INVAL);
