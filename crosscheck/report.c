@@ -17,15 +17,20 @@ int tb_xc_malfeasance_json(const tb_xc_rt_exchange *x, size_t n, char *buf, size
 {
     if (buf == NULL || cap == 0 || (n > 0 && x == NULL) || n > TB_XC_MAX_RT_PER_SERVER)
         return TB_ERR_INVAL;
-    tb_rt_report_entry e[TB_XC_MAX_RT_PER_SERVER];
     for (size_t i = 0; i < n; i++) {
         if (!exchange_ok(&x[i]))
             return TB_ERR_INVAL;
+    }
+    tb_rt_report_entry *e = calloc(n ? n : 1, sizeof(*e));
+    if (!e)
+        return TB_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
         e[i] = (tb_rt_report_entry){x[i].rand,          x[i].pubkey,      x[i].request.data,
                                     x[i].response.data, x[i].request.len, x[i].response.len};
     }
     char *json = NULL;
     int rc = tb_rt_report_json(e, n, TB_RT_REPORT_COMPACT, &json);
+    free(e);
     if (rc < 0)
         return rc;
     size_t len = strlen(json);

@@ -1,6 +1,7 @@
 /* The Roughtime server's UDP edge: one socket on a caller-supplied libev loop, recvmmsg into the
- * batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer, and the
- * kernel's clock error for RADI. Several edges (one per thread and loop) can share a port with
+ * batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer, the
+ * statistics timer (the server logs its counters, by default every minute), and the kernel's
+ * clock error for RADI. Several edges (one per thread and loop) can share a port with
  * SO_REUSEPORT. */
 #ifndef TB_ROUGHTIME_UDP_H
 #define TB_ROUGHTIME_UDP_H
