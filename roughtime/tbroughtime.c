@@ -329,8 +329,10 @@ static int parse_versions(const char *v, uint32_t *out, unsigned *n)
         }
     }
     char *end;
-    unsigned long x = strtoul(v, &end, 0);
-    if (*v && !*end && tb_rt_profile_get((uint32_t)x)) {
+    errno = 0;
+    unsigned long x = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 0) : 0;
+    if (v[0] >= '0' && v[0] <= '9' && !*end && !errno && x <= UINT32_MAX &&
+        tb_rt_profile_get((uint32_t)x)) {
         out[0] = (uint32_t)x;
         *n = 1;
         return 0;

@@ -174,6 +174,10 @@ usage '--radius "-1" is not a number from 1 to 86400' serve --key "$dir/k0" --ra
 usage '--flush-interval-us " 5"' serve --key "$dir/k0" --flush-interval-us " 5"
 usage '--radius "99999999999999999999999"' serve --key "$dir/k0" --radius 99999999999999999999999
 usage "--key is required" serve
+usage 'unknown --version "4294967297"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 4294967297
+usage 'unknown --version "-2147483647"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version -2147483647
+"$bin" query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 0x8000000c | grep -q "verdict valid" ||
+  fail "--version as a number"
 usage 'unknown command "srv"' srv
 
 # The IANA port by default, and the counters logged on the timer.
