@@ -355,7 +355,7 @@ static int connect_udp(const char *addr, outcome *o)
     char host[300];
     const char *colon = strrchr(addr, ':');
     if (!colon || colon[1] == 0 || (size_t)(colon - addr) >= sizeof(host)) {
-        snprintf(o->detail, sizeof(o->detail), "\"%s\" is not HOST:PORT", addr);
+        snprintf(o->detail, sizeof(o->detail), "\"%.200s\" is not HOST:PORT", addr);
         return o->rc = TB_ERR_INVAL;
     }
     memcpy(host, addr, (size_t)(colon - addr));
@@ -367,7 +367,7 @@ static int connect_udp(const char *addr, outcome *o)
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res;
     int g = getaddrinfo(host, colon + 1, &hints, &res);
     if (g != 0) {
-        snprintf(o->detail, sizeof(o->detail), "cannot resolve \"%s\": %s", host,
+        snprintf(o->detail, sizeof(o->detail), "cannot resolve \"%.200s\": %s", host,
                  g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
         return o->rc = TB_ERR_NOTFOUND;
     }
