@@ -57,7 +57,7 @@ start=$(date +%s%N)
 out=$("$bin" query --server 127.0.0.60:2003 --pubkey "$(cat "$dir/pk0")" || true)
 echo "$out"
 echo "$out" | grep -q "REJECTED: nothing listening there (connection refused)" || fail "refused port"
-[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 900 ] || fail "refused port took a retry"
+[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 ] || fail "refused port waited for an answer"
 out=$("$bin" query --server no-such-host.invalid:2002 --pubkey "$(cat "$dir/pk0")" || true)
 echo "$out"
 echo "$out" | grep -q 'REJECTED: cannot resolve "no-such-host.invalid"' || fail "unresolvable name"
