@@ -80,7 +80,8 @@ void tb_rt_srv_report(tb_rt_srv *s, int64_t now_ns)
     tb_log_info(s->log,
                 "roughtime: last %lld s: received %llu, answered %llu in %llu batches, "
                 "dropped %llu%s",
-                (long long)((now_ns - s->reported_ns) / (int64_t)TB_NS_PER_SEC),
+                (long long)((now_ns - s->reported_ns + (int64_t)TB_NS_PER_SEC / 2) /
+                            (int64_t)TB_NS_PER_SEC),
                 (unsigned long long)(c->received - p->received),
                 (unsigned long long)(c->answered - p->answered),
                 (unsigned long long)(c->batches - p->batches), (unsigned long long)dropped, drops);
