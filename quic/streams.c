@@ -1,0 +1,247 @@
+/* Message streams (adr/0003): one message per stream, the send queue, and the reassembly of
+ * a received frame. */
+#include "quic/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bytes.h"
+
+/* The next queued message that can take bytes now, opening its stream when needed. */
+txmsg *tb_quic_stream_next(tb_quic_conn *c)
+{
+    for (txmsg *m = c->tx_head; m; m = m->next) {
+        if (m->blocked || m->sent == m->len)
+            continue;
+        if (m->id < 0) {
+            int64_t id;
+            if (ngtcp2_conn_open_bidi_stream(c->conn, &id, NULL) != 0)
+                return NULL; /* out of streams until the peer extends the limit */
+            m->id = id;
+        }
+        return m;
+    }
+    return NULL;
+}
+
+static rxmsg *rx_get(tb_quic_conn *c, int64_t id)
+{
+    for (rxmsg *r = c->rx; r; r = r->next) {
+        if (r->id == id)
+            return r;
+    }
+    rxmsg *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->id = id;
+    r->next = c->rx;
+    c->rx = r;
+    return r;
+}
+
+static void rx_free(tb_quic_conn *c, int64_t id)
+{
+    for (rxmsg **p = &c->rx; *p; p = &(*p)->next) {
+        if ((*p)->id == id) {
+            rxmsg *r = *p;
+            *p = r->next;
+            free(r->buf);
+            free(r);
+            return;
+        }
+    }
+}
+
+/* The return half of a message stream carries nothing: resetting it lets ngtcp2 close the
+ * stream once the message half is over, which gives the peer its stream credit back. */
+static void rx_done(tb_quic_conn *c, rxmsg *r)
+{
+    (void)ngtcp2_conn_shutdown_stream_write(c->conn, r->id, 0);
+}
+
+static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, uint64_t code, const char *why)
+{
+    char a[TB_QUIC_ADDRSTR_MAX];
+    (*counter)++;
+    r->dropped = 1;
+    free(r->buf);
+    r->buf = NULL;
+    tb_log_warn(c->ep->log, "quic: dropped message from %s %s: %s", c->peer.name,
+                tb_quic_conn_addr(c, a), why);
+    /* STOP_SENDING: the sender stops, the connection stays. A stream already gone is fine. */
+    (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
+    rx_done(c, r);
+}
+
+/* Appends stream bytes to the message: a 4-byte big-endian length, then that many bytes. */
+static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
+{
+    tb_quic_stats *st = &c->ep->stats;
+    while (len && !r->dropped) {
+        if (r->hdrlen < 4) {
+            size_t n = 4 - r->hdrlen < len ? 4 - r->hdrlen : len;
+            memcpy(r->hdr + r->hdrlen, data, n);
+            r->hdrlen += n, data += n, len -= n;
+            if (r->hdrlen < 4)
+                return;
+            r->want = tb_get_be32(r->hdr);
+            if (r->want > c->ep->max_msg) {
+                rx_reject(c, r, &st->msgs_dropped_oversized, TB_QUIC_STREAM_TOO_BIG,
+                          "message over max_message_size");
+                return;
+            }
+            if (r->want == 0) {
+                rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                          "empty message");
+                return;
+            }
+        } else if (r->delivered || r->got == r->want) {
+            rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                      "bytes after the announced length");
+            return;
+        } else {
+            size_t n = r->want - r->got < len ? r->want - r->got : len;
+            if (r->got + n > r->cap) {
+                /* Grow with the bytes that really arrived, not with the announced length. */
+                size_t cap = r->cap ? r->cap * 2 : 4096;
+                while (cap < r->got + n)
+                    cap *= 2;
+                if (cap > r->want)
+                    cap = r->want;
+                uint8_t *nb = realloc(r->buf, cap);
+                if (!nb) {
+                    rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_TOO_BIG,
+                              "out of memory");
+                    return;
+                }
+                r->buf = nb;
+                r->cap = cap;
+            }
+            memcpy(r->buf + r->got, data, n);
+            r->got += n, data += n, len -= n;
+        }
+    }
+}
+
+int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
+                                const uint8_t *data, size_t len, void *user_data, void *sud)
+{
+    tb_quic_conn *c = user_data;
+    tb_quic_conn_confirm_early(c);
+    ngtcp2_conn_extend_max_stream_offset(conn, id, len);
+    ngtcp2_conn_extend_max_offset(conn, len);
+    rxmsg *r = rx_get(c, id);
+    if (!r)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    rx_take(c, r, data, len);
+    if (r->dropped)
+        return 0;
+    if (r->hdrlen == 4 && r->got == r->want && !r->delivered) {
+        r->delivered = 1;
+        c->ep->stats.msgs_received++;
+        if (c->connected && c->ep->cb.on_stream_message)
+            c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf, r->want);
+        free(r->buf);
+        r->buf = NULL;
+        rx_done(c, r);
+    }
+    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !r->delivered)
+        rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
+                  "stream ended inside a message");
+    return 0;
+}
+
+int tb_quic_cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t app_error,
+                            void *user_data, void *sud)
+{
+    tb_quic_conn *c = user_data;
+    if (!ngtcp2_conn_is_local_stream(conn, id)) {
+        rx_free(c, id);
+        ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        return 0;
+    }
+    txmsg *prev = NULL;
+    for (txmsg *m = c->tx_head; m; prev = m, m = m->next) {
+        if (m->id != id)
+            continue;
+        if (prev)
+            prev->next = m->next;
+        else
+            c->tx_head = m->next;
+        if (c->tx_tail == m)
+            c->tx_tail = prev;
+        c->ntx--;
+        free(m);
+        break;
+    }
+    return 0;
+}
+
+/* Queues bytes for a new stream: the frame header (when framed) then data. */
+int tb_quic_stream_queue(tb_quic_conn *c, int framed, const uint8_t *data, size_t len)
+{
+    if (!tb_quic_conn_usable(c))
+        return TB_ERR_STATE;
+    if (c->ntx >= MAX_TX_QUEUE)
+        return TB_ERR_FULL;
+    size_t hdr = framed ? 4 : 0;
+    txmsg *m = malloc(sizeof(*m) + hdr + len);
+    if (!m)
+        return TB_ERR_NOMEM;
+    m->next = NULL;
+    m->id = -1;
+    m->blocked = 0;
+    m->len = hdr + len;
+    m->sent = 0;
+    if (framed)
+        tb_put_be32(m->data, (uint32_t)len);
+    memcpy(m->data + hdr, data, len);
+    if (c->tx_tail)
+        c->tx_tail->next = m;
+    else
+        c->tx_head = m;
+    c->tx_tail = m;
+    c->ntx++;
+    c->ep->stats.msgs_sent++;
+    if (!c->in_ngtcp2)
+        tb_quic_conn_write(c);
+    return TB_OK;
+}
+
+int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
+{
+    if (c && len > c->ep->max_msg)
+        return TB_ERR_TOO_BIG;
+    if (len == 0)
+        return TB_ERR_INVAL;
+    return tb_quic_stream_queue(c, 1, msg, len);
+}
+
+int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > UINT32_MAX)
+        return TB_ERR_INVAL;
+    return tb_quic_stream_queue(c, 0, bytes, len);
+}
+
+int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
+                           size_t len)
+{
+    tb_quic_conn *c = tb_quic_find_peer(ep, peer_name);
+    return c ? tb_quic_send_stream(c, msg, len) : TB_ERR_NOTFOUND;
+}
+
+void tb_quic_streams_free(tb_quic_conn *c)
+{
+    while (c->tx_head) {
+        txmsg *m = c->tx_head;
+        c->tx_head = m->next;
+        free(m);
+    }
+    while (c->rx) {
+        rxmsg *r = c->rx;
+        c->rx = r->next;
+        free(r->buf);
+        free(r);
+    }
+}
