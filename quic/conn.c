@@ -46,9 +46,9 @@ void tb_quic_schedule_reap(tb_quic_endpoint *ep)
 void tb_quic_conn_set_info(tb_quic_conn *c, tb_quic_close_reason reason, tb_quic_refusal refusal,
                            uint64_t code, int app)
 {
-    if (c->info_set)
+    if (c->flags & TB_QUIC_CF_INFO_SET)
         return;
-    c->info_set = 1;
+    c->flags |= TB_QUIC_CF_INFO_SET;
     c->info.reason = reason;
     c->info.refusal = refusal;
     c->info.code = code;
@@ -57,10 +57,9 @@ void tb_quic_conn_set_info(tb_quic_conn *c, tb_quic_close_reason reason, tb_quic
 
 static void report_closed(tb_quic_conn *c)
 {
-    if (c->closed_reported)
+    if (c->flags & TB_QUIC_CF_CLOSED_REPORTED)
         return;
-    c->closed_reported = 1;
-    c->info.was_connected = c->connected;
+    c->flags |= TB_QUIC_CF_CLOSED_REPORTED;
     tb_quic_endpoint *ep = c->ep;
     ep->stats.closed++;
     char a[TB_QUIC_ADDRSTR_MAX];
@@ -69,18 +68,17 @@ static void report_closed(tb_quic_conn *c)
                 tb_quic_close_reason_name(c->info.reason), c->info.refusal ? ": " : "",
                 c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
                 c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
-    c->connected = 0;
     /* Told from the loop, never from inside a call the caller made into this API. */
-    c->report_pending = 1;
+    c->flags |= TB_QUIC_CF_REPORT_PENDING;
     tb_quic_schedule_reap(ep);
 }
 
 /* Forgets the connection without sending anything (idle, timeout, fatal). */
 static void conn_drop(tb_quic_conn *c)
 {
-    if (c->dead)
+    if (c->state == TB_QUIC_CS_DEAD)
         return;
-    c->dead = 1;
+    c->state = TB_QUIC_CS_DEAD;
     ev_timer_stop(c->ep->loop, &c->timer);
     tb_quic_schedule_reap(c->ep);
     report_closed(c);
@@ -90,7 +88,7 @@ static void conn_drop(tb_quic_conn *c)
  * are absorbed (draining), then frees it. */
 static void conn_linger(tb_quic_conn *c)
 {
-    c->closing = 1;
+    c->state = TB_QUIC_CS_CLOSING;
     double pto = (double)ngtcp2_conn_get_pto(c->conn) / NGTCP2_SECONDS;
     ev_timer_stop(c->ep->loop, &c->timer);
     ev_timer_set(&c->timer, 3 * pto, 0.);
@@ -100,9 +98,9 @@ static void conn_linger(tb_quic_conn *c)
 
 static void conn_send_close(tb_quic_conn *c, const ngtcp2_connection_close_error *ccerr)
 {
-    if (c->closing || c->dead)
+    if (tb_quic_conn_gone(c))
         return;
-    if (c->write_pending)
+    if (c->flags & TB_QUIC_CF_WRITE_PENDING)
         tb_quic_conn_write(c); /* what was due before the close goes out before it */
     if (ngtcp2_conn_is_in_draining_period(c->conn)) {
         conn_linger(c);
@@ -124,8 +122,8 @@ static void conn_send_close(tb_quic_conn *c, const ngtcp2_connection_close_error
 
 void tb_quic_conn_close_app(tb_quic_conn *c, uint64_t code)
 {
-    if (c->in_ngtcp2) {
-        c->close_requested = 1;
+    if (c->flags & TB_QUIC_CF_IN_NGTCP2) {
+        c->flags |= TB_QUIC_CF_CLOSE_REQUESTED;
         c->close_code = code;
         return;
     }
@@ -169,15 +167,15 @@ void tb_quic_on_reap(struct ev_loop *loop, ev_timer *w, int revents)
     tb_quic_endpoint *ep = w->data;
     /* A callback may close more connections: those are reported on the next round. */
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c->report_pending) {
-            c->report_pending = 0;
+        if (c->flags & TB_QUIC_CF_REPORT_PENDING) {
+            c->flags &= ~TB_QUIC_CF_REPORT_PENDING;
             if (ep->cb.on_closed)
                 ep->cb.on_closed(ep->cb.arg, c, &c->peer, &c->info);
         }
     }
     for (tb_quic_conn *c = ep->conns, *next; c; c = next) {
         next = c->next;
-        if (c->dead && !c->report_pending)
+        if (c->state == TB_QUIC_CS_DEAD && !(c->flags & TB_QUIC_CF_REPORT_PENDING))
             tb_quic_conn_free(c);
     }
     if (ep->shutdown_pending) {
@@ -191,7 +189,7 @@ void tb_quic_on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_update_timer(tb_quic_conn *c)
 {
-    if (c->dead || c->closing)
+    if (tb_quic_conn_gone(c))
         return;
     ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(c->conn);
     ev_timer_stop(c->ep->loop, &c->timer);
@@ -205,8 +203,8 @@ static void conn_update_timer(tb_quic_conn *c)
 
 void tb_quic_conn_write(tb_quic_conn *c)
 {
-    c->write_pending = 0;
-    if (c->closing || c->dead)
+    c->flags &= ~TB_QUIC_CF_WRITE_PENDING;
+    if (tb_quic_conn_gone(c))
         return;
     tb_quic_dgram_flush(c);
     uint8_t buf[PKT_MAX];
@@ -256,7 +254,7 @@ void tb_quic_conn_write(tb_quic_conn *c)
 
 static void conn_defer_write(tb_quic_conn *c)
 {
-    c->write_pending = 1;
+    c->flags |= TB_QUIC_CF_WRITE_PENDING;
     if (!ev_is_active(&c->ep->flush))
         ev_prepare_start(c->ep->loop, &c->ep->flush);
 }
@@ -266,7 +264,7 @@ void tb_quic_on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
     tb_quic_endpoint *ep = w->data;
     ev_prepare_stop(loop, w);
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c->write_pending)
+        if (c->flags & TB_QUIC_CF_WRITE_PENDING)
             tb_quic_conn_write(c);
     }
 }
@@ -318,7 +316,8 @@ static void conn_on_confirmed(tb_quic_conn *c)
         if (loser == c)
             return;
     }
-    c->connected = 1;
+    c->state = TB_QUIC_CS_CONNECTED;
+    c->info.was_connected = 1;
     ep->stats.connected++;
     tb_log_info(ep->log, "quic: connected to %s (region %s) at %s", c->peer.name, c->peer.region,
                 tb_quic_conn_addr(c, a));
@@ -328,7 +327,6 @@ static void conn_on_confirmed(tb_quic_conn *c)
     c->peer.cert_len = 0;
 }
 
-/* Work that must not run inside ngtcp2 calls: confirmation, deferred close, writing. */
 /* Once the peer is connected its identity is in c->peer and the 1-RTT keys are in ngtcp2:
  * the GnuTLS session has nothing left to do (no tickets, no post-handshake messages in QUIC)
  * and holds about 12 kB per connection. Freed outside any ngtcp2 call. */
@@ -339,16 +337,17 @@ static void conn_drop_tls(tb_quic_conn *c)
     c->tls = NULL;
 }
 
+/* Work that must not run inside ngtcp2 calls: confirmation, deferred close, writing. */
 static void conn_after_io(tb_quic_conn *c)
 {
-    if (c->dead || c->closing)
+    if (tb_quic_conn_gone(c))
         return;
-    if (c->confirmed && !c->connected && !c->info_set)
+    if (c->state == TB_QUIC_CS_CONFIRMED && !(c->flags & TB_QUIC_CF_INFO_SET))
         conn_on_confirmed(c);
-    if (c->connected && c->tls)
+    if (c->state == TB_QUIC_CS_CONNECTED && c->tls)
         conn_drop_tls(c);
-    if (c->close_requested && !c->closing && !c->dead) {
-        c->close_requested = 0;
+    if ((c->flags & TB_QUIC_CF_CLOSE_REQUESTED) && !tb_quic_conn_gone(c)) {
+        c->flags &= ~TB_QUIC_CF_CLOSE_REQUESTED;
         tb_quic_conn_close_app(c, c->close_code);
     }
     /* A datagram queued by a callback (a PONG) goes now, with any ACK due in the same packet:
@@ -377,7 +376,7 @@ static void conn_refused(tb_quic_conn *c)
 /* The peer closed (or reset) the connection: classify, then drain. */
 static void conn_peer_closed(tb_quic_conn *c)
 {
-    if (c->reset_received) {
+    if (c->flags & TB_QUIC_CF_RESET_RECEIVED) {
         tb_quic_conn_set_info(c, TB_QUIC_CLOSED_RESET, TB_QUIC_REFUSE_NONE, 0, 0);
     } else {
         ngtcp2_connection_close_error ccerr;
@@ -386,7 +385,8 @@ static void conn_peer_closed(tb_quic_conn *c)
         if (app && ccerr.error_code == TB_QUIC_APP_DUPLICATE)
             tb_quic_conn_set_info(c, TB_QUIC_CLOSED_DUPLICATE, TB_QUIC_REFUSE_NONE,
                                   ccerr.error_code, 1);
-        else if (!app && !c->connected && (ccerr.error_code & ~0xffULL) == NGTCP2_CRYPTO_ERROR)
+        else if (!app && c->state != TB_QUIC_CS_CONNECTED &&
+                 (ccerr.error_code & ~0xffULL) == NGTCP2_CRYPTO_ERROR)
             tb_quic_conn_set_info(c, TB_QUIC_CLOSED_REFUSED, TB_QUIC_REFUSE_BY_PEER,
                                   ccerr.error_code, 0);
         else
@@ -421,18 +421,18 @@ void tb_quic_conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
                             const struct sockaddr *src, socklen_t srclen)
 {
     tb_quic_endpoint *ep = c->ep;
-    if (c->dead)
+    if (c->state == TB_QUIC_CS_DEAD)
         return;
-    if (c->closing) {
+    if (c->state == TB_QUIC_CS_CLOSING) {
         if (c->close_len)
             tb_quic_send_to(ep, src, srclen, c->close_pkt, c->close_len);
         return;
     }
     ngtcp2_path path = tb_quic_path(ep, src, srclen);
     ngtcp2_pkt_info pi = {0};
-    c->in_ngtcp2 = 1;
+    c->flags |= TB_QUIC_CF_IN_NGTCP2;
     int rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len, tb_quic_now(ep));
-    c->in_ngtcp2 = 0;
+    c->flags &= ~TB_QUIC_CF_IN_NGTCP2;
     if (rv != 0) {
         conn_read_error(c, rv);
         return;
@@ -443,16 +443,16 @@ void tb_quic_conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
 static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     tb_quic_conn *c = w->data;
-    if (c->dead)
+    if (c->state == TB_QUIC_CS_DEAD)
         return;
-    if (c->closing) {
-        c->dead = 1;
+    if (c->state == TB_QUIC_CS_CLOSING) {
+        c->state = TB_QUIC_CS_DEAD;
         tb_quic_schedule_reap(c->ep);
         return;
     }
-    c->in_ngtcp2 = 1;
+    c->flags |= TB_QUIC_CF_IN_NGTCP2;
     int rv = ngtcp2_conn_handle_expiry(c->conn, tb_quic_now(c->ep));
-    c->in_ngtcp2 = 0;
+    c->flags &= ~TB_QUIC_CF_IN_NGTCP2;
     if (rv == NGTCP2_ERR_IDLE_CLOSE) {
         tb_quic_conn_set_info(c, TB_QUIC_CLOSED_IDLE, TB_QUIC_REFUSE_NONE, 0, 0);
         conn_drop(c);
@@ -510,7 +510,8 @@ static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *user_da
 static int cb_handshake_confirmed(ngtcp2_conn *conn, void *user_data)
 {
     tb_quic_conn *c = user_data;
-    c->confirmed = 1;
+    if (c->state == TB_QUIC_CS_HANDSHAKE)
+        c->state = TB_QUIC_CS_CONFIRMED;
     return 0;
 }
 
@@ -519,8 +520,8 @@ static int cb_handshake_confirmed(ngtcp2_conn *conn, void *user_data)
 static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
 {
     tb_quic_conn *c = user_data;
-    if (c->server)
-        c->confirmed = 1;
+    if ((c->flags & TB_QUIC_CF_SERVER) && c->state == TB_QUIC_CS_HANDSHAKE)
+        c->state = TB_QUIC_CS_CONFIRMED;
     return 0;
 }
 
@@ -528,7 +529,7 @@ static int cb_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless
                                    void *user_data)
 {
     tb_quic_conn *c = user_data;
-    c->reset_received = 1;
+    c->flags |= TB_QUIC_CF_RESET_RECEIVED;
     c->ep->stats.stateless_resets_received++;
     return 0;
 }
@@ -537,7 +538,7 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
                               ngtcp2_path_validation_result res, void *user_data)
 {
     tb_quic_conn *c = user_data;
-    if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS || !c->server)
+    if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS || !(c->flags & TB_QUIC_CF_SERVER))
         return 0;
     if (path->remote.addrlen > sizeof(c->peer.addr))
         return 0;
@@ -559,7 +560,7 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
  * lost. conn_on_confirmed only defers what touches this connection's ngtcp2 state. */
 void tb_quic_conn_confirm_early(tb_quic_conn *c)
 {
-    if (c->confirmed && !c->connected && !c->info_set && !c->closing && !c->dead)
+    if (c->state == TB_QUIC_CS_CONFIRMED && !(c->flags & TB_QUIC_CF_INFO_SET))
         conn_on_confirmed(c);
 }
 
@@ -638,7 +639,7 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
 
 void tb_quic_conn_setup_init(tb_quic_conn_setup *st, tb_quic_conn *c)
 {
-    fill_callbacks(&st->cb, c->server);
+    fill_callbacks(&st->cb, (c->flags & TB_QUIC_CF_SERVER) != 0);
     fill_settings(c->ep, &st->s);
     fill_params(c->ep, &st->p);
     st->path = tb_quic_path(c->ep, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen);
@@ -659,7 +660,8 @@ tb_quic_conn *tb_quic_conn_alloc(tb_quic_endpoint *ep, const struct sockaddr *re
     if (!c)
         return NULL;
     c->ep = ep;
-    c->server = server;
+    if (server)
+        c->flags |= TB_QUIC_CF_SERVER;
     c->ref.get_conn = get_conn;
     c->ref.user_data = c;
     memcpy(&c->peer.addr, remote, remotelen);
@@ -689,7 +691,8 @@ void tb_quic_conn_unbuilt_free(tb_quic_conn *c)
 
 int tb_quic_conn_attach_tls(tb_quic_conn *c, const char *expected)
 {
-    int rv = tb_quic_tls_new(&c->tls, c->ep->tls, c->server, &c->ref, expected);
+    int rv = tb_quic_tls_new(&c->tls, c->ep->tls, (c->flags & TB_QUIC_CF_SERVER) != 0, &c->ref,
+                             expected);
     if (rv < 0)
         return rv;
     ngtcp2_conn_set_tls_native_handle(c->conn, tb_quic_tls_native(c->tls));
@@ -707,12 +710,12 @@ uint64_t tb_quic_conn_srtt(const tb_quic_conn *c)
 
 int tb_quic_conn_usable(const tb_quic_conn *c)
 {
-    return c && c->connected && !c->closing && !c->dead && !c->close_requested;
+    return c && c->state == TB_QUIC_CS_CONNECTED && !(c->flags & TB_QUIC_CF_CLOSE_REQUESTED);
 }
 
 void tb_quic_close(tb_quic_conn *c, uint64_t app_code)
 {
-    if (!c || c->closing || c->dead)
+    if (!c || tb_quic_conn_gone(c))
         return;
     tb_quic_conn_set_info(c, TB_QUIC_CLOSED_LOCAL, TB_QUIC_REFUSE_NONE, app_code, 1);
     tb_quic_conn_close_app(c, app_code);

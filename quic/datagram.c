@@ -55,7 +55,7 @@ int tb_quic_cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *d
     tb_quic_endpoint *ep = c->ep;
     tb_quic_conn_confirm_early(c);
     ep->stats.dgrams_received++;
-    if (c->connected && ep->cb.on_datagram)
+    if (c->state == TB_QUIC_CS_CONNECTED && ep->cb.on_datagram)
         ep->cb.on_datagram(ep->cb.arg, c, data, len, ep->rx_mono, ep->rx_real);
     else
         ep->stats.dgrams_dropped++;
@@ -69,7 +69,7 @@ int tb_quic_send_datagram(tb_quic_conn *c, const uint8_t *data, size_t len)
     /* A datagram is never split: it must fit one packet with its headers and AEAD tag. */
     if (len + DGRAM_OVERHEAD > ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn))
         return TB_ERR_TOO_BIG;
-    if (!c->in_ngtcp2) {
+    if (!(c->flags & TB_QUIC_CF_IN_NGTCP2)) {
         int rv = dgram_send_now(c, data, len);
         tb_quic_conn_write(c);
         return rv;

@@ -116,7 +116,7 @@ void tb_quic_send_to(tb_quic_endpoint *ep, const struct sockaddr *to, socklen_t 
 tb_quic_conn *tb_quic_find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn *skip)
 {
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c != skip && c->connected && !c->closing && !c->dead && strcmp(c->peer.name, name) == 0)
+        if (c != skip && c->state == TB_QUIC_CS_CONNECTED && strcmp(c->peer.name, name) == 0)
             return c;
     }
     return NULL;
@@ -127,13 +127,13 @@ tb_quic_conn *tb_quic_find_connected(tb_quic_endpoint *ep, const char *name, tb_
 static tb_quic_conn *conn_find(tb_quic_endpoint *ep, const uint8_t *dcid, size_t dcidlen)
 {
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c->dead)
+        if (c->state == TB_QUIC_CS_DEAD)
             continue;
         for (size_t i = 0; i < c->nscids; i++) {
             if (c->scids[i].datalen == dcidlen && memcmp(c->scids[i].data, dcid, dcidlen) == 0)
                 return c;
         }
-        if (c->has_odcid && c->odcid.datalen == dcidlen &&
+        if ((c->flags & TB_QUIC_CF_HAS_ODCID) && c->odcid.datalen == dcidlen &&
             memcmp(c->odcid.data, dcid, dcidlen) == 0)
             return c;
     }
@@ -339,7 +339,7 @@ int tb_quic_endpoint_rebind(tb_quic_endpoint *ep)
     ev_io_start(ep->loop, &ep->rio);
     ngtcp2_addr local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen};
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (!c->dead && !c->closing)
+        if (!tb_quic_conn_gone(c))
             ngtcp2_conn_set_local_addr(c->conn, &local);
     }
     return TB_OK;
@@ -419,7 +419,7 @@ void tb_quic_endpoint_shutdown(tb_quic_endpoint *ep)
 {
     ep->shutting_down = 1;
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (!c->closing && !c->dead) {
+        if (!tb_quic_conn_gone(c)) {
             tb_quic_conn_set_info(c, TB_QUIC_CLOSED_LOCAL, TB_QUIC_REFUSE_NONE,
                                   TB_QUIC_APP_SHUTDOWN, 1);
             tb_quic_conn_close_app(c, TB_QUIC_APP_SHUTDOWN);

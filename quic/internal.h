@@ -67,6 +67,29 @@ typedef struct dgmsg {
     uint8_t data[];
 } dgmsg;
 
+/* A connection's lifecycle; it only moves forward (DEAD from any state). */
+typedef enum tb_quic_conn_state {
+    TB_QUIC_CS_HANDSHAKE = 0, /* handshake under way */
+    TB_QUIC_CS_CONFIRMED,     /* ngtcp2 confirmed the handshake; the peer is not judged yet */
+    TB_QUIC_CS_CONNECTED,     /* peer accepted and announced (on_connected) */
+    TB_QUIC_CS_CLOSING,       /* closing or draining: kept three PTOs for late packets */
+    TB_QUIC_CS_DEAD,          /* forgotten: freed by the next reap, once on_closed was told */
+} tb_quic_conn_state;
+
+/* What a connection is or has pending besides its lifecycle (tb_quic_conn.flags). */
+enum {
+    TB_QUIC_CF_SERVER = 1u << 0,          /* accepted, not dialled */
+    TB_QUIC_CF_HAS_ODCID = 1u << 1,       /* odcid is set */
+    TB_QUIC_CF_IN_NGTCP2 = 1u << 2,       /* inside a call into ngtcp2: do not re-enter it */
+    TB_QUIC_CF_RESET_RECEIVED = 1u << 3,  /* the peer's stateless reset was accepted */
+    TB_QUIC_CF_CLOSE_REQUESTED = 1u << 4, /* close with close_code once out of ngtcp2 */
+    TB_QUIC_CF_CLOSED_REPORTED = 1u << 5, /* counted and logged as closed */
+    TB_QUIC_CF_REPORT_PENDING = 1u << 6,  /* on_closed is due from the next reap */
+    TB_QUIC_CF_INFO_SET = 1u << 7,        /* info holds the first reason given for the end */
+    TB_QUIC_CF_WRITE_PENDING = 1u << 8,   /* tb_quic_conn_write deferred to the end of this
+                                             loop iteration */
+};
+
 struct tb_quic_conn {
     tb_quic_conn *next, *prev;
     tb_quic_endpoint *ep;
@@ -77,11 +100,9 @@ struct tb_quic_conn {
     ngtcp2_cid scids[MAX_CIDS];
     size_t nscids;
     ngtcp2_cid odcid; /* the DCID the client chose: Initials may still carry it */
-    int has_odcid;
     tb_quic_peer peer;
-    int server, confirmed, connected, closing, dead, in_ngtcp2, reset_received;
-    int close_requested, closed_reported, report_pending, info_set;
-    int write_pending; /* tb_quic_conn_write deferred to the end of this loop iteration */
+    tb_quic_conn_state state;
+    unsigned flags; /* TB_QUIC_CF_* */
     uint64_t close_code;
     tb_quic_close_info info;
     uint8_t close_pkt[PKT_MAX];
@@ -127,6 +148,12 @@ typedef struct tb_quic_conn_setup {
     ngtcp2_transport_params p;
     ngtcp2_path path;
 } tb_quic_conn_setup;
+
+/* Closing, draining or dead: nothing more is sent or handed up. */
+static inline int tb_quic_conn_gone(const tb_quic_conn *c)
+{
+    return c->state >= TB_QUIC_CS_CLOSING;
+}
 
 /* ---- endpoint.c */
 void tb_quic_send_to(tb_quic_endpoint *ep, const struct sockaddr *to, socklen_t tolen,

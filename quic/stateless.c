@@ -117,7 +117,7 @@ static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const 
         return TB_ERR_CRYPTO;
     }
     c->odcid = hd->dcid;
-    c->has_odcid = 1;
+    c->flags |= TB_QUIC_CF_HAS_ODCID;
     tb_quic_conn_link(ep, c);
     ep->stats.accepted++;
     *out = c;
@@ -148,9 +148,9 @@ void tb_quic_on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *v
         /* A stateless reset carries no CID of ours: let each connection with that peer check
          * its token before answering with a reset of our own. */
         for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-            if (!c->dead && !c->closing && same_addr(&c->peer.addr, src, srclen)) {
+            if (!tb_quic_conn_gone(c) && same_addr(&c->peer.addr, src, srclen)) {
                 tb_quic_conn_on_packet(c, pkt, len, src, srclen);
-                if (c->reset_received)
+                if (c->flags & TB_QUIC_CF_RESET_RECEIVED)
                     return;
             }
         }

@@ -139,7 +139,7 @@ int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, u
     if (r->hdrlen == 4 && r->got == r->want && !r->delivered) {
         r->delivered = 1;
         c->ep->stats.msgs_received++;
-        if (c->connected && c->ep->cb.on_stream_message)
+        if (c->state == TB_QUIC_CS_CONNECTED && c->ep->cb.on_stream_message)
             c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf, r->want);
         free(r->buf);
         r->buf = NULL;
@@ -203,7 +203,7 @@ int tb_quic_stream_queue(tb_quic_conn *c, int framed, const uint8_t *data, size_
     c->tx_tail = m;
     c->ntx++;
     c->ep->stats.msgs_sent++;
-    if (!c->in_ngtcp2)
+    if (!(c->flags & TB_QUIC_CF_IN_NGTCP2))
         tb_quic_conn_write(c);
     return TB_OK;
 }
