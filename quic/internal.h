@@ -6,7 +6,7 @@
  *   conn.c      connection lifetime (close, drain, reap), ngtcp2 callbacks, the write loop
  *   stateless.c what is answered without a connection: Retry and its tokens, stateless reset,
  *               version negotiation, and accepting a new connection
- *   streams.c   message streams: send queue, receive reassembly
+ *   streams.c   message streams: send queue, receive (framing itself is frame.c, pure)
  *   datagram.c  DATAGRAM frames: send now or queue, receive */
 #ifndef TB_QUIC_INTERNAL_H
 #define TB_QUIC_INTERNAL_H
@@ -20,6 +20,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "quic/endpoint.h"
+#include "quic/frame.h"
 #include "quic/tls.h"
 
 /* One source-CID length for client and server connections, so short headers demultiplex. */
@@ -54,11 +55,7 @@ typedef struct txmsg {
 typedef struct rxmsg {
     struct rxmsg *next;
     int64_t id;
-    uint8_t hdr[4];
-    size_t hdrlen;
-    uint8_t *buf;
-    size_t want, got, cap;
-    int dropped, delivered;
+    tb_quic_frame_rx frame;
 } rxmsg;
 
 typedef struct dgmsg {
@@ -195,7 +192,8 @@ void tb_quic_on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *v
 
 /* ---- streams.c */
 txmsg *tb_quic_stream_next(tb_quic_conn *c);
-TB_WUR int tb_quic_stream_queue(tb_quic_conn *c, int framed, const uint8_t *data, size_t len);
+TB_WUR int tb_quic_stream_queue(tb_quic_conn *c, const uint8_t *hdr, size_t hdrlen,
+                                const uint8_t *data, size_t len);
 void tb_quic_streams_free(tb_quic_conn *c);
 int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
                                 const uint8_t *data, size_t len, void *user_data, void *sud);

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/bytes.h"
-
 /* The next queued message that can take bytes now, opening its stream when needed. */
 txmsg *tb_quic_stream_next(tb_quic_conn *c)
 {
@@ -34,9 +32,16 @@ static rxmsg *rx_get(tb_quic_conn *c, int64_t id)
     if (!r)
         return NULL;
     r->id = id;
+    tb_quic_frame_rx_init(&r->frame, c->ep->max_msg);
     r->next = c->rx;
     c->rx = r;
     return r;
+}
+
+static void rx_release(rxmsg *r)
+{
+    tb_quic_frame_rx_clear(&r->frame);
+    free(r);
 }
 
 static void rx_free(tb_quic_conn *c, int64_t id)
@@ -45,8 +50,7 @@ static void rx_free(tb_quic_conn *c, int64_t id)
         if ((*p)->id == id) {
             rxmsg *r = *p;
             *p = r->next;
-            free(r->buf);
-            free(r);
+            rx_release(r);
             return;
         }
     }
@@ -59,68 +63,25 @@ static void rx_done(tb_quic_conn *c, rxmsg *r)
     (void)ngtcp2_conn_shutdown_stream_write(c->conn, r->id, 0);
 }
 
-static void rx_reject(tb_quic_conn *c, rxmsg *r, uint64_t *counter, uint64_t code, const char *why)
+/* The frame was refused (err from tb_quic_frame_rx_feed): count, log, stop the stream. */
+static void rx_reject(tb_quic_conn *c, rxmsg *r, int err)
 {
+    tb_quic_stats *st = &c->ep->stats;
+    uint64_t code = TB_QUIC_STREAM_MALFORMED;
+    if (err == TB_ERR_TOO_BIG) {
+        st->msgs_dropped_oversized++;
+        code = TB_QUIC_STREAM_TOO_BIG;
+    } else {
+        st->msgs_dropped_malformed++;
+        if (err == TB_ERR_NOMEM)
+            code = TB_QUIC_STREAM_TOO_BIG;
+    }
     char a[TB_QUIC_ADDRSTR_MAX];
-    (*counter)++;
-    r->dropped = 1;
-    free(r->buf);
-    r->buf = NULL;
     tb_log_warn(c->ep->log, "quic: dropped message from %s %s: %s", c->peer.name,
-                tb_quic_conn_addr(c, a), why);
+                tb_quic_conn_addr(c, a), tb_quic_frame_rx_why(&r->frame));
     /* STOP_SENDING: the sender stops, the connection stays. A stream already gone is fine. */
     (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
     rx_done(c, r);
-}
-
-/* Appends stream bytes to the message: a 4-byte big-endian length, then that many bytes. */
-static void rx_take(tb_quic_conn *c, rxmsg *r, const uint8_t *data, size_t len)
-{
-    tb_quic_stats *st = &c->ep->stats;
-    while (len && !r->dropped) {
-        if (r->hdrlen < 4) {
-            size_t n = 4 - r->hdrlen < len ? 4 - r->hdrlen : len;
-            memcpy(r->hdr + r->hdrlen, data, n);
-            r->hdrlen += n, data += n, len -= n;
-            if (r->hdrlen < 4)
-                return;
-            r->want = tb_get_be32(r->hdr);
-            if (r->want > c->ep->max_msg) {
-                rx_reject(c, r, &st->msgs_dropped_oversized, TB_QUIC_STREAM_TOO_BIG,
-                          "message over max_message_size");
-                return;
-            }
-            if (r->want == 0) {
-                rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
-                          "empty message");
-                return;
-            }
-        } else if (r->delivered || r->got == r->want) {
-            rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
-                      "bytes after the announced length");
-            return;
-        } else {
-            size_t n = r->want - r->got < len ? r->want - r->got : len;
-            if (r->got + n > r->cap) {
-                /* Grow with the bytes that really arrived, not with the announced length. */
-                size_t cap = r->cap ? r->cap * 2 : 4096;
-                while (cap < r->got + n)
-                    cap *= 2;
-                if (cap > r->want)
-                    cap = r->want;
-                uint8_t *nb = realloc(r->buf, cap);
-                if (!nb) {
-                    rx_reject(c, r, &st->msgs_dropped_malformed, TB_QUIC_STREAM_TOO_BIG,
-                              "out of memory");
-                    return;
-                }
-                r->buf = nb;
-                r->cap = cap;
-            }
-            memcpy(r->buf + r->got, data, n);
-            r->got += n, data += n, len -= n;
-        }
-    }
 }
 
 int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
@@ -133,21 +94,19 @@ int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, u
     rxmsg *r = rx_get(c, id);
     if (!r)
         return NGTCP2_ERR_CALLBACK_FAILURE;
-    rx_take(c, r, data, len);
-    if (r->dropped)
-        return 0;
-    if (r->hdrlen == 4 && r->got == r->want && !r->delivered) {
-        r->delivered = 1;
+    uint8_t *msg;
+    size_t msglen;
+    int rv = tb_quic_frame_rx_feed(&r->frame, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0,
+                                   &msg, &msglen);
+    if (msg) {
         c->ep->stats.msgs_received++;
         if (c->state == TB_QUIC_CS_CONNECTED && c->ep->cb.on_stream_message)
-            c->ep->cb.on_stream_message(c->ep->cb.arg, c, r->buf, r->want);
-        free(r->buf);
-        r->buf = NULL;
+            c->ep->cb.on_stream_message(c->ep->cb.arg, c, msg, msglen);
+        free(msg);
         rx_done(c, r);
     }
-    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !r->delivered)
-        rx_reject(c, r, &c->ep->stats.msgs_dropped_malformed, TB_QUIC_STREAM_MALFORMED,
-                  "stream ended inside a message");
+    if (rv < 0)
+        rx_reject(c, r, rv);
     return 0;
 }
 
@@ -177,25 +136,25 @@ int tb_quic_cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint6
     return 0;
 }
 
-/* Queues bytes for a new stream: the frame header (when framed) then data. */
-int tb_quic_stream_queue(tb_quic_conn *c, int framed, const uint8_t *data, size_t len)
+/* Queues bytes for a new stream: hdr (may be empty) then data. */
+int tb_quic_stream_queue(tb_quic_conn *c, const uint8_t *hdr, size_t hdrlen, const uint8_t *data,
+                         size_t len)
 {
     if (!tb_quic_conn_usable(c))
         return TB_ERR_STATE;
     if (c->ntx >= MAX_TX_QUEUE)
         return TB_ERR_FULL;
-    size_t hdr = framed ? 4 : 0;
-    txmsg *m = malloc(sizeof(*m) + hdr + len);
+    txmsg *m = malloc(sizeof(*m) + hdrlen + len);
     if (!m)
         return TB_ERR_NOMEM;
     m->next = NULL;
     m->id = -1;
     m->blocked = 0;
-    m->len = hdr + len;
+    m->len = hdrlen + len;
     m->sent = 0;
-    if (framed)
-        tb_put_be32(m->data, (uint32_t)len);
-    memcpy(m->data + hdr, data, len);
+    if (hdrlen)
+        memcpy(m->data, hdr, hdrlen);
+    memcpy(m->data + hdrlen, data, len);
     if (c->tx_tail)
         c->tx_tail->next = m;
     else
@@ -210,18 +169,18 @@ int tb_quic_stream_queue(tb_quic_conn *c, int framed, const uint8_t *data, size_
 
 int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
 {
-    if (c && len > c->ep->max_msg)
-        return TB_ERR_TOO_BIG;
-    if (len == 0)
-        return TB_ERR_INVAL;
-    return tb_quic_stream_queue(c, 1, msg, len);
+    uint8_t hdr[TB_QUIC_FRAME_HDR];
+    int rv = tb_quic_frame_header(hdr, len, c ? c->ep->max_msg : SIZE_MAX);
+    if (rv < 0)
+        return rv;
+    return tb_quic_stream_queue(c, hdr, sizeof(hdr), msg, len);
 }
 
 int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len)
 {
     if (len == 0 || len > UINT32_MAX)
         return TB_ERR_INVAL;
-    return tb_quic_stream_queue(c, 0, bytes, len);
+    return tb_quic_stream_queue(c, NULL, 0, bytes, len);
 }
 
 int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
@@ -241,7 +200,6 @@ void tb_quic_streams_free(tb_quic_conn *c)
     while (c->rx) {
         rxmsg *r = c->rx;
         c->rx = r->next;
-        free(r->buf);
-        free(r);
+        rx_release(r);
     }
 }
