@@ -181,7 +181,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---------------------------------------------------------------- endpoint */
 
-static int open_socket(tb_quic_endpoint *ep, const struct sockaddr_storage *addr, socklen_t len)
+int tb_quic_socket_open(tb_quic_endpoint *ep, const struct sockaddr_storage *addr, socklen_t len)
 {
     char a[TB_QUIC_ADDRSTR_MAX];
     tb_quic_addr_format((const struct sockaddr *)addr, a, sizeof(a));
@@ -265,7 +265,7 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     if (rv == TB_OK)
         rv = tb_quic_tls_ctx_create(&ep->tls, cfg->cert_file, cfg->key_file, cfg->ca_file, log);
     if (rv == TB_OK)
-        rv = open_socket(ep, &addr, addrlen);
+        rv = tb_quic_socket_open(ep, &addr, addrlen);
     if (rv != TB_OK) {
         tb_quic_endpoint_destroy(ep);
         return rv;
@@ -317,32 +317,6 @@ int tb_quic_endpoint_local_addr(const tb_quic_endpoint *ep, struct sockaddr_stor
 const tb_quic_stats *tb_quic_endpoint_stats(const tb_quic_endpoint *ep)
 {
     return &ep->stats;
-}
-
-int tb_quic_endpoint_rebind(tb_quic_endpoint *ep)
-{
-    struct sockaddr_storage addr = ep->local;
-    socklen_t len = ep->locallen;
-    if (addr.ss_family == AF_INET)
-        ((struct sockaddr_in *)&addr)->sin_port = 0;
-    else
-        ((struct sockaddr_in6 *)&addr)->sin6_port = 0;
-    int oldfd = ep->fd;
-    ev_io_stop(ep->loop, &ep->rio);
-    if (open_socket(ep, &addr, len) != TB_OK) {
-        ep->fd = oldfd;
-        ev_io_start(ep->loop, &ep->rio);
-        return TB_ERR_IO;
-    }
-    close(oldfd);
-    ev_io_set(&ep->rio, ep->fd, EV_READ);
-    ev_io_start(ep->loop, &ep->rio);
-    ngtcp2_addr local = {.addr = (ngtcp2_sockaddr *)&ep->local, .addrlen = ep->locallen};
-    for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (!tb_quic_conn_gone(c))
-            ngtcp2_conn_set_local_addr(c->conn, &local);
-    }
-    return TB_OK;
 }
 
 /* ---------------------------------------------------------------- dialling */

@@ -216,14 +216,6 @@ void tb_quic_close(tb_quic_conn *c, uint64_t app_code);
  * on_shutdown once the closes are on the wire. */
 void tb_quic_endpoint_shutdown(tb_quic_endpoint *ep);
 
-/* Test hook for the peer's frame checks: sends bytes as they are (no frame header added) on a
- * new stream, then FIN. */
-TB_WUR int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len);
-
-/* Test hook for migration: moves the socket to a new ephemeral port on the same address, as
- * a NAT rebinding would; connections carry on over the new path. */
-TB_WUR int tb_quic_endpoint_rebind(tb_quic_endpoint *ep);
-
 /* Parses "a.b.c.d:port" / "[v6]:port" (numeric only). */
 TB_WUR int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len);
 void tb_quic_addr_format(const struct sockaddr *sa, char *buf, size_t buflen);

@@ -153,6 +153,8 @@ static inline int tb_quic_conn_gone(const tb_quic_conn *c)
 }
 
 /* ---- endpoint.c */
+TB_WUR int tb_quic_socket_open(tb_quic_endpoint *ep, const struct sockaddr_storage *addr,
+                               socklen_t len);
 void tb_quic_send_to(tb_quic_endpoint *ep, const struct sockaddr *to, socklen_t tolen,
                      const uint8_t *pkt, size_t len);
 tb_quic_conn *tb_quic_find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn *skip);

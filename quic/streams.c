@@ -176,13 +176,6 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
     return tb_quic_stream_queue(c, hdr, sizeof(hdr), msg, len);
 }
 
-int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len)
-{
-    if (len == 0 || len > UINT32_MAX)
-        return TB_ERR_INVAL;
-    return tb_quic_stream_queue(c, NULL, 0, bytes, len);
-}
-
 int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
                            size_t len)
 {

@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "quic/endpoint.h"
+#include "quic/testing.h"
 #include "tests/tb_test.h"
 
 static char dir[64];
