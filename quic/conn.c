@@ -481,8 +481,7 @@ int tb_quic_conn_new_cid(tb_quic_conn *c, ngtcp2_cid *cid, size_t len, uint8_t *
     cid->datalen = len;
     if (tb_quic_tls_random(cid->data, len) != TB_OK)
         return -1;
-    if (token &&
-        ngtcp2_crypto_generate_stateless_reset_token(token, c->ep->secret, SECRET_LEN, cid) != 0)
+    if (token && tb_quic_reset_token(c->ep, cid, token) != TB_OK)
         return -1;
     c->scids[c->nscids++] = *cid;
     return 0;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 static const char *const refusal_names[TB_QUIC_REFUSE_COUNT] = {"none",
                                                                 "no certificate",
                                                                 "untrusted certificate",
@@ -303,6 +305,7 @@ void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)
         ev_prepare_stop(ep->loop, &ep->flush);
     }
     tb_quic_tls_ctx_free(ep->tls);
+    sodium_memzero(ep->secret, sizeof(ep->secret));
     free(ep);
 }
 
@@ -343,7 +346,7 @@ int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t s
     tb_quic_conn_setup st;
     tb_quic_conn_setup_init(&st, c);
     int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &st.path, NGTCP2_PROTO_VER_V1, &st.cb,
-                                    &st.s, &st.p, NULL, c);
+                                    &st.s, &st.p, tb_quic_mem(), c);
     if (rv != 0) {
         tb_quic_conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;

@@ -6,8 +6,11 @@
  *   conn.c      connection lifetime (close, drain, reap), ngtcp2 callbacks, the write loop
  *   stateless.c what is answered without a connection: Retry and its tokens, stateless reset,
  *               version negotiation, and accepting a new connection
- *   streams.c   message streams: send queue, receive (framing itself is frame.c, pure)
- *   datagram.c  DATAGRAM frames: send now or queue, receive */
+ *   streams.c   message streams: send queue, receive
+ *   datagram.c  DATAGRAM frames: send now or queue, receive
+ *   frame.c     the stream frame itself (quic/frame.h, pure)
+ *   mem.c       the allocator given to ngtcp2, which wipes what it frees
+ *   testing.c   test-only hooks (quic/testing.h), in their own library */
 #ifndef TB_QUIC_INTERNAL_H
 #define TB_QUIC_INTERNAL_H
 
@@ -126,7 +129,7 @@ struct tb_quic_endpoint {
     struct sockaddr_storage local;
     socklen_t locallen;
     tb_quic_tls_ctx *tls;
-    uint8_t secret[SECRET_LEN];
+    uint8_t secret[SECRET_LEN]; /* keys stateless resets and Retry tokens; wiped on destroy */
     tb_quic_conn *conns;
     size_t nconns;
     ev_timer reap;
@@ -185,7 +188,14 @@ void tb_quic_conn_unbuilt_free(tb_quic_conn *c);
 TB_WUR int tb_quic_conn_attach_tls(tb_quic_conn *c, const char *expected);
 int tb_quic_conn_usable(const tb_quic_conn *c);
 
+/* ---- mem.c */
+/* For every ngtcp2_conn: wipes each block before freeing it (ngtcp2 keeps keys in them). */
+const ngtcp2_mem *tb_quic_mem(void);
+
 /* ---- stateless.c */
+/* The stateless reset token of one of our CIDs, keyed by the endpoint's static secret (the one
+ * place that reads it besides Retry tokens). */
+TB_WUR int tb_quic_reset_token(const tb_quic_endpoint *ep, const ngtcp2_cid *cid, uint8_t *token);
 void tb_quic_send_version_negotiation(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc,
                                       size_t pktlen, const struct sockaddr *src, socklen_t srclen);
 void tb_quic_on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *vc,

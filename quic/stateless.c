@@ -6,7 +6,16 @@
 
 #include <netinet/in.h>
 
+#include <sodium.h>
+
 /* ---------------------------------------------------------------- accepting */
+
+int tb_quic_reset_token(const tb_quic_endpoint *ep, const ngtcp2_cid *cid, uint8_t *token)
+{
+    return ngtcp2_crypto_generate_stateless_reset_token(token, ep->secret, SECRET_LEN, cid) == 0
+               ? TB_OK
+               : TB_ERR_CRYPTO;
+}
 
 static void send_retry(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *src,
                        socklen_t srclen)
@@ -43,8 +52,7 @@ static void send_stateless_reset(tb_quic_endpoint *ep, const uint8_t *dcid, size
     ngtcp2_cid cid;
     ngtcp2_cid_init(&cid, dcid, dcidlen);
     uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[40], buf[64];
-    if (ngtcp2_crypto_generate_stateless_reset_token(token, ep->secret, SECRET_LEN, &cid) != 0 ||
-        tb_quic_tls_random(rnd, randlen) != TB_OK)
+    if (tb_quic_reset_token(ep, &cid, token) != 0 || tb_quic_tls_random(rnd, randlen) != TB_OK)
         return;
     ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, sizeof(buf), token, rnd, randlen);
     if (n <= 0)
@@ -105,13 +113,12 @@ static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const 
         st.p.original_dcid = hd->dcid;
     }
     st.p.stateless_reset_token_present = 1;
-    if (ngtcp2_crypto_generate_stateless_reset_token(st.p.stateless_reset_token, ep->secret,
-                                                     SECRET_LEN, &scid) != 0) {
-        tb_quic_conn_unbuilt_free(c);
-        return TB_ERR_CRYPTO;
-    }
-    int rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &st.path, hd->version, &st.cb,
-                                    &st.s, &st.p, NULL, c);
+    int rv = tb_quic_reset_token(ep, &scid, st.p.stateless_reset_token);
+    if (rv == 0)
+        rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &st.path, hd->version, &st.cb,
+                                    &st.s, &st.p, tb_quic_mem(), c);
+    /* ngtcp2 keeps its own copy; this one would linger on the stack. */
+    sodium_memzero(st.p.stateless_reset_token, sizeof(st.p.stateless_reset_token));
     if (rv != 0 || tb_quic_conn_attach_tls(c, NULL) < 0) {
         tb_quic_conn_unbuilt_free(c);
         return TB_ERR_CRYPTO;
