@@ -183,6 +183,30 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---------------------------------------------------------------- endpoint */
 
+/* The FORCE option passes net.core.{r,w}mem_max when the process may (CAP_NET_ADMIN); else
+ * the plain one, which that limit caps. Returns what the kernel granted. */
+static int size_buffer(int fd, int force_opt, int opt, int bytes)
+{
+    if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+    int got = 0;
+    socklen_t len = sizeof(got);
+    if (getsockopt(fd, SOL_SOCKET, opt, &got, &len) != 0)
+        return 0;
+    return got;
+}
+
+static void size_buffers(tb_quic_endpoint *ep, int fd, const char *addr)
+{
+    int rcv = size_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)ep->sockbuf);
+    int snd = size_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, (int)ep->sockbuf);
+    ep->stats.socket_rcvbuf = (uint64_t)rcv;
+    ep->stats.socket_sndbuf = (uint64_t)snd;
+    tb_log_debug(ep->log,
+                 "quic: socket %s: receive buffer %d, send buffer %d bytes granted for %zu asked",
+                 addr, rcv, snd, ep->sockbuf);
+}
+
 int tb_quic_socket_open(tb_quic_endpoint *ep, const struct sockaddr_storage *addr, socklen_t len)
 {
     char a[TB_QUIC_ADDRSTR_MAX];
@@ -192,6 +216,7 @@ int tb_quic_socket_open(tb_quic_endpoint *ep, const struct sockaddr_storage *add
         tb_log_error(ep->log, "quic: socket for %s: %s", a, strerror(errno));
         return TB_ERR_IO;
     }
+    size_buffers(ep, fd, a);
     int one = 1;
     if (addr->ss_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -219,6 +244,10 @@ static int apply_config(tb_quic_endpoint *ep, const tb_quic_config *cfg)
         tb_log_error(ep->log, "quic: node_name missing or longer than %d", TB_QUIC_NAME_MAX - 1);
         return TB_ERR_INVAL;
     }
+    if (cfg->socket_buffer > SOCKBUF_MAX) {
+        tb_log_error(ep->log, "quic: socket_buffer over 1 GiB");
+        return TB_ERR_INVAL;
+    }
     if (cfg->max_message_size > UINT32_MAX) {
         tb_log_error(ep->log, "quic: max_message_size over 4 GiB");
         return TB_ERR_INVAL;
@@ -232,6 +261,7 @@ static int apply_config(tb_quic_endpoint *ep, const tb_quic_config *cfg)
         cfg->connect_timeout_ns ? cfg->connect_timeout_ns : 10 * NGTCP2_SECONDS;
     ep->max_msg = cfg->max_message_size ? cfg->max_message_size : 64 * 1024;
     ep->max_conns = cfg->max_connections ? cfg->max_connections : 256;
+    ep->sockbuf = cfg->socket_buffer ? cfg->socket_buffer : SOCKBUF_DEFAULT;
     return TB_OK;
 }
 

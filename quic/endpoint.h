@@ -155,6 +155,10 @@ typedef struct tb_quic_config {
     uint64_t connect_timeout_ns; /* 0: default 10 s */
     size_t max_message_size;     /* 0: default 64 KiB; a received message above it is dropped */
     size_t max_connections;      /* 0: default 256 */
+    /* UDP receive and send buffer asked of the kernel, bytes (0: default 4 MiB, at most
+     * 1 GiB). The kernel's default (208 KiB) overflowed at 20 nodes. Granted beyond
+     * net.core.rmem_max / wmem_max only with CAP_NET_ADMIN; see tb_quic_stats. */
+    size_t socket_buffer;
     /* TB_QUIC_SECRET_LEN bytes kept across restarts, so the stateless resets a restarted node
      * sends are recognised by its old peers (also keys Retry tokens); NULL: random. */
     const uint8_t *static_secret;
@@ -170,6 +174,9 @@ typedef struct tb_quic_stats {
     uint64_t dgrams_sent, dgrams_received, dgrams_dropped;
     uint64_t duplicates_closed, migrations;
     uint64_t packets_in, packets_out, packets_dropped;
+    /* What the kernel granted for the current socket (getsockopt: it doubles what it is
+     * asked, for its own overhead). */
+    uint64_t socket_rcvbuf, socket_sndbuf;
 } tb_quic_stats;
 
 /* Opens the socket and loads the certificates. Errors name the file or address. */

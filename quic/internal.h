@@ -36,6 +36,8 @@
 #define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
 #define MAX_TX_QUEUE 1024
 #define MAX_DGRAM_QUEUE 64
+#define SOCKBUF_DEFAULT (4 * 1024 * 1024)
+#define SOCKBUF_MAX (1024 * 1024 * 1024)
 /* Each message travels on its own bidirectional stream whose receiver resets the unused return
  * half: ngtcp2 0.12.1 never closes a remote unidirectional stream (fixed upstream in 0.14), so
  * their credit would never come back and a connection would stall after this many messages. */
@@ -122,7 +124,7 @@ struct tb_quic_endpoint {
     tb_quic_mode mode;
     int retry;
     uint64_t idle_ns, keep_alive_ns, connect_timeout_ns;
-    size_t max_msg, max_conns;
+    size_t max_msg, max_conns, sockbuf;
     char name[TB_QUIC_NAME_MAX];
     int fd;
     ev_io rio;
