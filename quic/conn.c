@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each message travels on its own bidirectional stream whose receiver resets the unused return
+ * half: ngtcp2 0.12.1 never closes a remote unidirectional stream (fixed upstream in 0.14), so
+ * their credit would never come back and a connection would stall after this many messages. */
+#define MAX_STREAMS 128
+#define MAX_DATAGRAM_FRAME 65535
+
 uint64_t tb_quic_now(const tb_quic_endpoint *ep)
 {
     return tb_clock_mono(ep->clock);

@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_DGRAM_QUEUE 64
+/* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
+ * tag: an upper bound of what surrounds a datagram in its packet. */
+#define DGRAM_OVERHEAD 48
+#define DGRAM_ATTEMPTS 8
+
 /* 0, or TB_ERR_AGAIN (congestion), TB_ERR_TOO_BIG (does not fit), TB_ERR_STATE. */
 static int dgram_send_now(tb_quic_conn *c, const uint8_t *data, size_t len)
 {

@@ -12,6 +12,11 @@
 
 #include <sodium.h>
 
+#define CLIENT_DCID_LEN 18
+#define SOCKBUF_DEFAULT (4 * 1024 * 1024)
+#define SOCKBUF_MAX (1024 * 1024 * 1024)
+#define READS_PER_WAKEUP 64
+
 static const char *const refusal_names[TB_QUIC_REFUSE_COUNT] = {"none",
                                                                 "no certificate",
                                                                 "untrusted certificate",

@@ -28,26 +28,10 @@
 
 /* One source-CID length for client and server connections, so short headers demultiplex. */
 #define SCID_LEN 16
-#define CLIENT_DCID_LEN 18
 #define MAX_CIDS 16
 #define PKT_MAX 1500
 #define RX_BUF 65536
 #define SECRET_LEN TB_QUIC_SECRET_LEN
-#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
-#define MAX_TX_QUEUE 1024
-#define MAX_DGRAM_QUEUE 64
-#define SOCKBUF_DEFAULT (4 * 1024 * 1024)
-#define SOCKBUF_MAX (1024 * 1024 * 1024)
-/* Each message travels on its own bidirectional stream whose receiver resets the unused return
- * half: ngtcp2 0.12.1 never closes a remote unidirectional stream (fixed upstream in 0.14), so
- * their credit would never come back and a connection would stall after this many messages. */
-#define MAX_STREAMS 128
-#define MAX_DATAGRAM_FRAME 65535
-#define READS_PER_WAKEUP 64
-/* Short header (1 + 20-byte CID + 4-byte packet number), DATAGRAM frame type and length, AEAD
- * tag: an upper bound of what surrounds a datagram in its packet. */
-#define DGRAM_OVERHEAD 48
-#define DGRAM_ATTEMPTS 8
 
 typedef struct txmsg {
     struct txmsg *next;

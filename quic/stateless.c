@@ -8,6 +8,8 @@
 
 #include <sodium.h>
 
+#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+
 /* ---------------------------------------------------------------- accepting */
 
 int tb_quic_reset_token(const tb_quic_endpoint *ep, const ngtcp2_cid *cid, uint8_t *token)

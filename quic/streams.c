@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_TX_QUEUE 1024
+
 /* The next queued message that can take bytes now, opening its stream when needed. */
 txmsg *tb_quic_stream_next(tb_quic_conn *c)
 {
