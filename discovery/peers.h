@@ -106,9 +106,8 @@ TB_WUR int tb_peers_new(const tb_peers_config *cfg, tb_peers **out);
 void tb_peers_free(tb_peers *t);
 
 /* Syntax checks for untrusted strings (explicit length; no NUL needed). A name or region is
- * 1..63 of [a-z0-9-]. An address is "host:port": host a DNS name (labels 1..63 of
- * [A-Za-z0-9-], no leading/trailing '-', ≤ 253 in all), a dotted IPv4 address, or "[IPv6]";
- * port 1..65535 in decimal without leading zeros. */
+ * 1..63 of [a-z0-9-]. An address is "host:port" or "[v6]:port" as tb_addr_parse
+ * (common/addr.h) accepts it, and at most TB_PEERS_ADDR_MAX bytes. */
 int tb_peers_name_valid(const char *s, size_t len);
 int tb_peers_addr_valid(const char *s, size_t len);
 

@@ -124,8 +124,8 @@ static int set_mode(tb_node_config *cfg, const char *v, const origin *o, char *e
     return errf(err, el, o, "mode", "'%.64s' is not hybrid, server or client", v);
 }
 
-static int set_addr(tb_hostport *out, const char *v, int flags, const origin *o, const char *key,
-                    char *err, size_t el)
+static int set_addr(tb_addr_hostport *out, const char *v, int flags, const origin *o,
+                    const char *key, char *err, size_t el)
 {
     const char *why = "";
     if (tb_addr_parse(v, strlen(v), flags, out, &why) != TB_OK)
@@ -158,7 +158,7 @@ static int add_peer(tb_node_config *cfg, const char *v, const origin *o, char *e
                     "'%.80s': the name before '@' is not 1 to %d of a-z, "
                     "0-9 and '-'",
                     v, TB_NODE_NAME_MAX);
-    tb_hostport hp;
+    tb_addr_hostport hp;
     if (set_addr(&hp, at ? at + 1 : v, TB_ADDR_PORT_REQUIRED, o, "peers", err, el) != TB_OK)
         return TB_ERR_INVAL;
     memcpy(cfg->peer_names[cfg->npeers], v, nlen);
