@@ -10,25 +10,11 @@
 
 #include "certs/identity.h"
 #include "certs/internal.h"
-
-#define NAME_MAX_LEN 63
-
-static int name_valid_n(const char *s, size_t len)
-{
-    if (len < 1 || len > NAME_MAX_LEN)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || c != '-'))
-            return 0;
-    }
-    return 1;
-}
+#include "common/name.h"
 
 int tb_cert_name_valid(const char *s)
 {
-    return s && name_valid_n(s, strnlen(s, NAME_MAX_LEN + 1));
+    return s && tb_name_valid(s, strnlen(s, TB_NAME_MAX + 1));
 }
 
 /* Copies an ASN.1 string that must be a valid name into out (64 bytes). */
@@ -36,7 +22,7 @@ static int take_name(const ASN1_STRING *a, char out[64])
 {
     const char *p = (const char *)ASN1_STRING_get0_data(a);
     int len = ASN1_STRING_length(a);
-    if (len < 0 || !name_valid_n(p, (size_t)len))
+    if (len < 0 || !tb_name_valid(p, (size_t)len))
         return 0;
     memcpy(out, p, (size_t)len);
     out[len] = '\0';
@@ -109,7 +95,7 @@ static const char *match_uri(const ASN1_IA5STRING *uri, const char *prefix, char
         return NULL;
     if (++*count > 1)
         return "more than one node or region URI";
-    if (!name_valid_n(p + plen, (size_t)len - plen))
+    if (!tb_name_valid(p + plen, (size_t)len - plen))
         return "invalid node or region name in URI";
     memcpy(out, p + plen, (size_t)len - plen);
     out[(size_t)len - plen] = '\0';

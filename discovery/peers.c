@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "common/name.h"
 
 typedef struct entry {
     uint32_t id; /* 0: free slot */
@@ -57,18 +58,6 @@ static uint64_t rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-int tb_peers_name_valid(const char *s, size_t len)
-{
-    if (!s || len < 1 || len > TB_PEERS_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 int tb_peers_addr_valid(const char *s, size_t len)
 {
     tb_addr_hostport hp;
@@ -87,8 +76,8 @@ static int cert_valid(const uint8_t *cert, size_t len)
 
 static int info_valid(const tb_peer_info *info)
 {
-    if (!tb_peers_name_valid(info->name.p, info->name.len) ||
-        !tb_peers_name_valid(info->region.p, info->region.len))
+    if (!tb_name_valid(info->name.p, info->name.len) ||
+        !tb_name_valid(info->region.p, info->region.len))
         return TB_ERR_MALFORMED;
     if (info->naddrs > TB_PEERS_MAX_ADDRS)
         return TB_ERR_TOO_BIG;
@@ -112,7 +101,7 @@ int tb_peers_new(const tb_peers_config *cfg, tb_peers **out)
         cfg->discover_interval_ns == 0)
         return TB_ERR_INVAL;
     self_len = strnlen(cfg->self_name, TB_PEERS_NAME_MAX + 1);
-    if (!tb_peers_name_valid(cfg->self_name, self_len))
+    if (!tb_name_valid(cfg->self_name, self_len))
         return TB_ERR_INVAL;
     t = calloc(1, sizeof(*t));
     if (!t)
@@ -349,8 +338,8 @@ static void go_backoff(tb_peers *t, entry *e, uint64_t now)
 static int identity_valid(const char *name, const char *region, const uint8_t *cert,
                           size_t cert_len)
 {
-    if (!name || !region || !tb_peers_name_valid(name, strnlen(name, TB_PEERS_NAME_MAX + 1)) ||
-        !tb_peers_name_valid(region, strnlen(region, TB_PEERS_NAME_MAX + 1)))
+    if (!name || !region || !tb_name_valid(name, strnlen(name, TB_PEERS_NAME_MAX + 1)) ||
+        !tb_name_valid(region, strnlen(region, TB_PEERS_NAME_MAX + 1)))
         return TB_ERR_MALFORMED;
     return cert_valid(cert, cert_len);
 }
