@@ -203,8 +203,7 @@ int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, 
 void tb_bc_commit(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
                   const tb_bc_decision *d)
 {
-    if (!d->deliver || !tb_peers_name_valid(origin, origin_len) ||
-        cache_has(bc, origin, origin_len, id))
+    if (!d->deliver || !tb_name_valid(origin, origin_len) || cache_has(bc, origin, origin_len, id))
         return;
     cache_add(bc, now, origin, origin_len, id);
     bc->stats.delivered++;
