@@ -234,13 +234,18 @@ int tb_addr_parse_numeric(const char *s, size_t len, int flags, tb_addr *out, co
 
 void tb_addr_format(const tb_addr *a, char *buf, size_t len)
 {
+    tb_addr_format_sockaddr((const struct sockaddr *)&a->ss, buf, len);
+}
+
+void tb_addr_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
+{
     char ip[INET6_ADDRSTRLEN] = "?";
-    if (a->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
         snprintf(buf, len, "%s:%u", ip, ntohs(v4->sin_port));
-    } else if (a->ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
         snprintf(buf, len, "[%s]:%u", ip, ntohs(v6->sin6_port));
     } else {

@@ -79,6 +79,8 @@ TB_WUR int tb_addr_parse_numeric(const char *s, size_t len, int flags, tb_addr *
 
 /* "127.0.0.1:123" or "[::1]:123" ("?" for another family). buf >= 64 bytes. */
 void tb_addr_format(const tb_addr *a, char *buf, size_t len);
+/* The same for a socket address held elsewhere (a sockaddr_in or sockaddr_in6 by family). */
+void tb_addr_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);
 /* Same family, address and port. */
 int tb_addr_equal(const tb_addr *a, const tb_addr *b);
 

@@ -242,6 +242,10 @@ static void test_numeric(void)
     TB_CHECK(tb_addr_equal(&a, &b)); /* compared as addresses, not as text */
     tb_addr_format(&b, text, sizeof(text));
     TB_CHECK_STR(text, "[2001:db8::1]:443");
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(4433)};
+    sin.sin_addr.s_addr = htonl(0x7f00000a);
+    tb_addr_format_sockaddr((const struct sockaddr *)&sin, text, sizeof(text));
+    TB_CHECK_STR(text, "127.0.0.10:4433");
 
     TB_CHECK_EQ(tb_addr_parse_numeric("localhost:2002", 14, 0, &a, &why), TB_ERR_INVAL);
     TB_CHECK_STR(why, "not a numeric IP address (a host name is not allowed here)");
