@@ -1,6 +1,7 @@
 #include "roughtime/server.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ struct tb_rt_srv {
     unsigned per_ver[NSERVED];
     tb_rt_merkle tree;
     tb_rt_srv_stats stats;
+    tb_rt_srv_stats reported; /* stats at the last tb_rt_srv_report */
+    int64_t reported_ns;
 };
 
 void tb_rt_srv_config_default(tb_rt_srv_config *cfg)
@@ -54,6 +57,31 @@ const char *tb_rt_drop_name(tb_rt_drop d)
         "no common version", "queue full",        "response too big",
     };
     return (unsigned)d < TB_RT_DROP_COUNT ? names[d] : "unknown";
+}
+
+void tb_rt_srv_report(tb_rt_srv *s, int64_t now_ns)
+{
+    const tb_rt_srv_stats *c = &s->stats, *p = &s->reported;
+    char drops[512] = "";
+    size_t used = 0;
+    uint64_t dropped = 0;
+    for (int d = 0; d < TB_RT_DROP_COUNT; d++) {
+        uint64_t n = c->drops[d] - p->drops[d];
+        dropped += n;
+        if (n && used < sizeof(drops))
+            used += (size_t)snprintf(drops + used, sizeof(drops) - used, ", %s %llu",
+                                     tb_rt_drop_name((tb_rt_drop)d), (unsigned long long)n);
+    }
+    tb_log_info(s->log,
+                "roughtime: last %lld s: received %llu, answered %llu in %llu batches, "
+                "dropped %llu%s",
+                (long long)((now_ns - s->reported_ns + (int64_t)TB_NS_PER_SEC / 2) /
+                            (int64_t)TB_NS_PER_SEC),
+                (unsigned long long)(c->received - p->received),
+                (unsigned long long)(c->answered - p->answered),
+                (unsigned long long)(c->batches - p->batches), (unsigned long long)dropped, drops);
+    s->reported = *c;
+    s->reported_ns = now_ns;
 }
 
 void tb_rt_srv_id(const uint8_t pubkey[32], uint8_t out[32])
@@ -131,6 +159,7 @@ int tb_rt_srv_new(const tb_rt_srv_config *cfg, const tb_log *log, int64_t now_ns
     }
     s->cfg = *cfg;
     s->log = log;
+    s->reported_ns = now_ns;
     crypto_sign_ed25519_sk_to_pk(s->pk, cfg->longterm_sk);
     tb_rt_srv_id(s->pk, s->srv_id);
     int rc = tb_rt_srv_rotate(s, now_ns);
