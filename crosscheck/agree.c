@@ -150,8 +150,10 @@ static void judge_one(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
     v->hi_ns = s->hi;
     if (s->n_latest == 0) {
         v->verdict = TB_XC_UNREACHABLE;
-        snprintf(v->reason, sizeof(v->reason), "no measurement from any node in the last %.0f s%s",
-                 (double)ctx->cfg.window_ns / 1e9, s->last_seen ? " (newest cited)" : "");
+        snprintf(v->reason, sizeof(v->reason),
+                 "no measurement from any node in the last %.0f s (or %d of its intervals)%s",
+                 (double)ctx->cfg.window_ns / 1e9, TB_XC_LIVE_INTERVALS,
+                 s->last_seen ? " (newest cited)" : "");
         add_ref(v, s->last_seen);
     } else if (s->bad_a != NULL) {
         judge_inconsistent(s, v);

@@ -123,7 +123,11 @@ static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
     t->t_local = tb_xc_sat_sub(o->real_ns, p->offset_ns);
     int64_t age = tb_xc_sat_sub(in->now_ns, t->t_local);
     /* from the future by more than the window counts as stale too: nonsense either way */
-    t->stale = abs_sat(age) > cfg->window_ns;
+    t->live_ns = cfg->window_ns;
+    if (o->interval_ns > 0 && o->interval_ns < INT64_MAX / TB_XC_LIVE_INTERVALS &&
+        o->interval_ns * TB_XC_LIVE_INTERVALS > t->live_ns)
+        t->live_ns = o->interval_ns * TB_XC_LIVE_INTERVALS;
+    t->stale = abs_sat(age) > t->live_ns;
     t->off = tb_xc_sat_add(o->offset_ns, p->offset_ns);
     bool predicted = predicts(cfg, o) && age > 0;
     if (predicted)
@@ -169,7 +173,7 @@ static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
             return false;
     for (size_t i = 0; i < in->n_obs; i++)
         if (!in->obs[i].origin || !in->obs[i].source || in->obs[i].bound_ns < 0 ||
-            in->obs[i].freq_unc_ppb < 0)
+            in->obs[i].freq_unc_ppb < 0 || in->obs[i].interval_ns < 0)
             return false;
     for (size_t i = 0; i < in->n_known; i++)
         if (!in->known[i].name)

@@ -38,6 +38,7 @@
 #define TB_XC_MAX_REFS 8            /* measurements cited by one verdict */
 #define TB_XC_MAX_RT_PER_SERVER 512 /* newest responses per Roughtime key checked pairwise */
 #define TB_XC_MAX_VIOLATIONS 64
+#define TB_XC_LIVE_INTERVALS 3 /* a series is live this many of its own intervals */
 
 typedef enum tb_xc_verdict_kind {
     TB_XC_OK = 0,
@@ -97,6 +98,10 @@ typedef struct tb_xc_obs {
      * offset_ns moves by freq_ppb per second of age, known to ± freq_unc_ppb (3 sd). */
     bool has_freq;
     int64_t freq_ppb, freq_unc_ppb;
+    /* How often the origin's series delivers (mean spacing, 0 unknown): the measurement stays
+     * fresh for max(window, TB_XC_LIVE_INTERVALS · interval_ns), so a source polled every
+     * 1,024 s, releasing a sample every few polls, is not called unreachable between them. */
+    int64_t interval_ns;
 } tb_xc_obs;
 
 /* A configured source: listed so that one nobody can reach is reported unreachable. */

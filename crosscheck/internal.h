@@ -13,6 +13,7 @@ typedef struct xc_tobs {
     int64_t off;     /* source − local clock */
     int64_t uncert;  /* of the translation alone (peer offset + its ageing) */
     int64_t lo, hi;  /* interval in the local frame, all uncertainties included */
+    int64_t live_ns; /* how long after t_local it stays fresh */
     bool stale;
 } xc_tobs;
 

@@ -92,7 +92,7 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
         if (t->stale)
             continue;
         s->latest[s->n_latest++] = t;
-        int64_t stale_at = tb_xc_sat_add(t->t_local, ctx->cfg.window_ns);
+        int64_t stale_at = tb_xc_sat_add(t->t_local, t->live_ns);
         if (stale_at < ctx->out->next_run_ns)
             ctx->out->next_run_ns = stale_at;
     }

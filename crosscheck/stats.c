@@ -46,6 +46,13 @@ static const stats_sample *at(const tb_xc_stats *s, size_t i)
     return &s->s[(s->first + i) % TB_XC_STATS_MAX_SAMPLES];
 }
 
+int64_t tb_xc_stats_interval(const tb_xc_stats *s)
+{
+    if (s->count < 2)
+        return 0;
+    return (at(s, s->count - 1)->t_ns - at(s, 0)->t_ns) / (int64_t)(s->count - 1);
+}
+
 static double weight(int64_t bound_ns)
 {
     double b = (double)bound_ns < STATS_BOUND_FLOOR_NS ? STATS_BOUND_FLOOR_NS : (double)bound_ns;

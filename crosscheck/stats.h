@@ -35,6 +35,10 @@ TB_WUR int tb_xc_stats_add(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int6
 
 size_t tb_xc_stats_count(const tb_xc_stats *s);
 
+/* The mean spacing of the held samples in ns (how often this series delivers), 0 with fewer
+ * than two. */
+int64_t tb_xc_stats_interval(const tb_xc_stats *s);
+
 typedef struct tb_xc_stats_fit {
     size_t n;         /* samples fitted */
     bool has_freq;    /* n >= 2 spanning time: freq_* are meaningful */

@@ -18,6 +18,7 @@ typedef struct win_obs {
     int64_t midp_ns, radi_ns;
     bool has_freq; /* the series' regression when this one was added */
     int64_t freq_ppb, freq_unc_ppb;
+    int64_t interval_ns; /* the series' mean sample spacing then */
 } win_obs;
 
 typedef struct win_series {
@@ -165,8 +166,10 @@ static void ring_add(win_rt_ring *r, const char *origin, const win_obs *o)
 static void series_fit(win_series *s, win_obs *o)
 {
     tb_xc_stats_fit f;
-    if (!s->stats || tb_xc_stats_add(s->stats, o->real_ns, o->offset_ns, o->bound_ns) != TB_OK ||
-        tb_xc_stats_get_fit(s->stats, &f) != TB_OK || !f.has_freq)
+    if (!s->stats || tb_xc_stats_add(s->stats, o->real_ns, o->offset_ns, o->bound_ns) != TB_OK)
+        return;
+    o->interval_ns = tb_xc_stats_interval(s->stats);
+    if (tb_xc_stats_get_fit(s->stats, &f) != TB_OK || !f.has_freq)
         return;
     double unc = ceil(3.0 * f.freq_sd_ppb), freq = round(f.freq_ppb);
     if (!(unc < 1e12) || !(fabs(freq) < 1e12))
@@ -223,7 +226,8 @@ static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const
                      .rt_radi_ns = o->radi_ns,
                      .has_freq = o->has_freq,
                      .freq_ppb = o->freq_ppb,
-                     .freq_unc_ppb = o->freq_unc_ppb};
+                     .freq_unc_ppb = o->freq_unc_ppb,
+                     .interval_ns = o->interval_ns};
     memcpy(x->rt_pubkey, o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
 }
 

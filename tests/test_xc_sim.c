@@ -49,7 +49,14 @@ static void measure(sim *s, int n, int k, int64_t t)
     tb_xc_window_add(s->w, &m, n == 0, false, 0, 0);
 }
 
+static int run_cfg(const sim *s, const tb_xc_config *cfg, int64_t t, tb_xc_result *r);
+
 static int run(const sim *s, int64_t t, tb_xc_result *r)
+{
+    return run_cfg(s, NULL, t, r);
+}
+
+static int run_cfg(const sim *s, const tb_xc_config *cfg, int64_t t, tb_xc_result *r)
 {
     tb_xc_peer peers[N_NODES];
     for (int n = 0; n < N_NODES; n++)
@@ -62,7 +69,7 @@ static int run(const sim *s, int64_t t, tb_xc_result *r)
         obs[i].has_freq = false;
     tb_xc_input in = {
         .peers = peers, .n_peers = N_NODES, .obs = obs, .n_obs = n_obs, .now_ns = T0 + t};
-    int rc = tb_xc_run(NULL, &in, r);
+    int rc = tb_xc_run(cfg, &in, r);
     free(obs);
     return rc;
 }
@@ -151,8 +158,50 @@ static void test_no_drift_no_flag(void)
     TB_CHECK_EQ(y.honest_flagged, 0);
 }
 
+/* minpoll = maxpoll = 10 with the clock filter releasing every second poll (a sample every
+ * 2,048 s) and a window of 60 s: the series stay live between their samples, and a source that
+ * falls silent is unreachable after TB_XC_LIVE_INTERVALS of its intervals. */
+static void test_slow_polling_stays_live(void)
+{
+    const int64_t every = 2048;
+    sim s = {.w = tb_xc_window_new(), .rng = 3};
+    TB_REQUIRE(s.w != NULL);
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.window_ns = 60 * SEC;
+    int unreachable = 0, runs = 0;
+    int64_t silent_from = 8 * 3600, gone_at = -1;
+    for (int64_t t = 0; t <= 14 * 3600 * SEC; t += 16 * SEC) {
+        for (int n = 0; n < N_NODES; n++)
+            for (int k = 0; k < 3; k++)
+                if ((t / SEC) % every == ((5 * k + 17 * n) * 32) % every &&
+                    (k != 0 || t / SEC < silent_from))
+                    measure(&s, n, k, t);
+        if (t < 2 * every * SEC || (t / SEC) % 64 != 0)
+            continue;
+        tb_xc_result r;
+        TB_REQUIRE(run_cfg(&s, &cfg, t, &r) == TB_OK);
+        int v = verdict_of(&r, "ntp-1");
+        if (t / SEC < silent_from) {
+            runs++;
+            for (int k = 0; k < 3; k++)
+                unreachable += verdict_of(&r, srcs[k]) == TB_XC_UNREACHABLE;
+        } else if (v == TB_XC_UNREACHABLE && gone_at < 0) {
+            gone_at = t / SEC - silent_from;
+        }
+        tb_xc_result_clear(&r);
+    }
+    printf("polls of %lld s, window 60 s: %d unreachable verdicts in %d runs; silent source "
+           "unreachable %lld s after its last poll slot\n",
+           (long long)every, unreachable, runs, (long long)gone_at);
+    TB_CHECK(runs > 300);
+    TB_CHECK_EQ(unreachable, 0);
+    TB_CHECK(gone_at > 0 && gone_at <= (TB_XC_LIVE_INTERVALS + 1) * every);
+    tb_xc_window_free(s.w);
+}
+
 int main(void)
 {
+    TB_RUN(test_slow_polling_stays_live);
     TB_RUN(test_drifter_stays_flagged);
     TB_RUN(test_no_drift_no_flag);
     return TB_DONE();
