@@ -148,7 +148,10 @@ static void judge_one(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
     v->has_interval = s->has_interval;
     v->lo_ns = s->lo;
     v->hi_ns = s->hi;
-    if (s->n_latest == 0) {
+    if (tb_xc_warming(ctx, s, v)) {
+        for (size_t i = 0; i < s->n_latest; i++)
+            add_ref(v, s->latest[i]);
+    } else if (s->n_latest == 0) {
         v->verdict = TB_XC_UNREACHABLE;
         snprintf(v->reason, sizeof(v->reason),
                  "no measurement from any node in the last %.0f s (or %d of its intervals)%s",

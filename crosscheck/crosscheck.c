@@ -23,6 +23,8 @@ const char *tb_xc_verdict_name(int v)
         return "unreachable";
     case TB_XC_INSUFFICIENT:
         return "insufficient data";
+    case TB_XC_WARMING_UP:
+        return "warming_up";
     }
     return "unknown";
 }
@@ -35,6 +37,7 @@ tb_xc_config tb_xc_config_default(void)
         .drift_floor_ppb = 1000,
         .min_agree = 3,
         .hold_runs = 2,
+        .grace_ns = 30 * 1000000000LL,
         .peers_vote = false,
     };
 }
@@ -163,8 +166,8 @@ static int cmp_tobs(const void *a, const void *b)
 
 static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
 {
-    if (cfg->window_ns <= 0 || cfg->drift_ppb > 1000000 || cfg->drift_floor_ppb > 1000000 ||
-        cfg->min_agree < 1)
+    if (cfg->window_ns <= 0 || cfg->grace_ns < 0 || cfg->drift_ppb > 1000000 ||
+        cfg->drift_floor_ppb > 1000000 || cfg->min_agree < 1)
         return false;
     if ((in->n_peers && !in->peers) || (in->n_obs && !in->obs) || (in->n_known && !in->known))
         return false;
@@ -224,6 +227,7 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
     if (rc == 0)
         rc = tb_xc_build_sources(&ctx);
     if (rc == 0) {
+        tb_xc_expected_regions(&ctx);
         tb_xc_agree(&ctx);
         rc = tb_xc_judge(&ctx);
     }

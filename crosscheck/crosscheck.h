@@ -46,9 +46,11 @@ typedef enum tb_xc_verdict_kind {
     TB_XC_INCONSISTENT, /* nodes (normally in different regions) see disjoint intervals */
     TB_XC_UNREACHABLE,  /* no fresh measurement from any node */
     TB_XC_INSUFFICIENT, /* fresh data, but no agreement to judge it against */
+    TB_XC_WARMING_UP,   /* soon after start, not every region has measured it yet */
 } tb_xc_verdict_kind;
 
-/* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data". */
+/* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data",
+ * "warming_up". */
 const char *tb_xc_verdict_name(int v);
 
 typedef struct tb_xc_config {
@@ -59,8 +61,11 @@ typedef struct tb_xc_config {
                                  says it knows its frequency better (default 1000 = 1 ppm,
                                  at most 1000000; above drift_ppb it yields to it) */
     unsigned min_agree;       /* sources that must agree (default 3, at least 1) */
+    int64_t grace_ns;         /* after the start, a source not yet measured by every region whose
+                                 nodes sent any measurement is warming up, for at most this long
+                                 (default 30 s) */
     unsigned hold_runs;       /* consecutive runs a new verdict must hold before it shows (default
-                                 2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
+                                       2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
     bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
                                           nodes usually follow the same sources, their votes are not
                                           independent) */
@@ -117,7 +122,8 @@ typedef struct tb_xc_input {
     size_t n_obs;
     const tb_xc_source *known;
     size_t n_known;
-    int64_t now_ns; /* local real time */
+    int64_t now_ns;     /* local real time */
+    int64_t started_ns; /* local real time the node started; 0: no warming up */
 } tb_xc_input;
 
 typedef struct tb_xc_ref {

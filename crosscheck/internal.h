@@ -39,6 +39,7 @@ typedef struct xc_ctx {
     xc_tobs **pool; /* storage of every src->latest */
     xc_src *srcs;
     size_t n_srcs;
+    unsigned n_expected_regions; /* regions whose nodes sent any measurement */
 } xc_ctx;
 
 int64_t tb_xc_sat_add(int64_t a, int64_t b);
@@ -46,6 +47,10 @@ int64_t tb_xc_sat_sub(int64_t a, int64_t b);
 
 /* Groups ctx->tobs by source, adds the known sources, checks each for consistency. */
 int tb_xc_build_sources(xc_ctx *ctx);
+/* warmup.c: counts the regions expected to measure every source; whether s is still warming
+ * up (then fills v's verdict and reason). */
+void tb_xc_expected_regions(xc_ctx *ctx);
+bool tb_xc_warming(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
 void tb_xc_agree(xc_ctx *ctx);
 /* One verdict per source into ctx->out. */

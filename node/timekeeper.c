@@ -146,7 +146,8 @@ static void xc_run(tb_timekeeper *tk)
                       .n_obs = no,
                       .known = known,
                       .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
-                      .now_ns = now};
+                      .now_ns = now,
+                      .started_ns = tk->started_ns};
     tb_xc_result r;
     int rc = tb_xc_run(&tk->tc.xc, &in, &r);
     if (rc == TB_OK && (rc = tb_xc_hold_apply(tk->hold, tk->tc.xc.hold_runs, now, &r)) != TB_OK)
@@ -563,6 +564,7 @@ static int open_roughtime(tb_timekeeper *tk)
 static int start(tb_timekeeper *tk)
 {
     char err[TB_NODE_ERR_MAX];
+    tk->started_ns = tk_real_now(tk);
     int rc = tb_tk_config_parse(tk->cfg, &tk->tc, err, sizeof(err));
     if (rc != TB_OK) {
         tb_log_error(tk->log, "%s", err);

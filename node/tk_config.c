@@ -54,8 +54,8 @@ void tb_tk_config_default(tb_tk_config *c)
 }
 
 static const char *const xc_keys[] = {
-    "window",          "min_agree",     "drift_ppm", "drift_floor_ppb", "peers_vote",
-    "min_interval_ms", "peer_interval", "retention", "hold_runs",       NULL};
+    "window",        "min_agree", "drift_ppm", "drift_floor_ppb", "peers_vote", "min_interval_ms",
+    "peer_interval", "retention", "hold_runs", "grace",           NULL};
 
 static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const ctx *c)
 {
@@ -86,6 +86,7 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
     long window = out->xc.window_ns / (long)TB_NS_PER_SEC, agree = out->xc.min_agree;
     long drift = out->xc.drift_ppb / 1000, floor = out->xc.drift_floor_ppb;
     long minint = out->min_interval_ms, hold = out->xc.hold_runs;
+    long grace = out->xc.grace_ns / (long)TB_NS_PER_SEC;
     long peer = out->peer_interval_s, keep = out->retention_s;
     int rc = tk_config_int(g, "window", 10, 86400, &window, c);
     if (rc == TB_OK)
@@ -96,6 +97,8 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
         rc = tk_config_int(g, "drift_floor_ppb", 0, 1000000, &floor, c);
     if (rc == TB_OK)
         rc = tk_config_int(g, "hold_runs", 1, 100, &hold, c);
+    if (rc == TB_OK)
+        rc = tk_config_int(g, "grace", 0, 86400, &grace, c);
     if (rc == TB_OK)
         rc = tk_config_int(g, "min_interval_ms", 10, 600000, &minint, c);
     if (rc == TB_OK)
@@ -114,6 +117,7 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
     out->xc.drift_ppb = (uint32_t)drift * 1000;
     out->xc.drift_floor_ppb = (uint32_t)floor;
     out->xc.hold_runs = (unsigned)hold;
+    out->xc.grace_ns = (int64_t)grace * (int64_t)TB_NS_PER_SEC;
     out->min_interval_ms = (uint32_t)minint;
     out->peer_interval_s = (uint32_t)peer;
     out->retention_s = (uint32_t)keep;

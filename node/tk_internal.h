@@ -65,6 +65,7 @@ struct tb_timekeeper {
     size_t n_reported;
     ev_timer xc_timer, peer_timer, prune_timer;
     int64_t xc_last_ns; /* mono time of the last run */
+    int64_t started_ns; /* real time at start: sources warm up from here (crosscheck.grace) */
     tb_tk_stats st;
     uint64_t malformed; /* wire envelopes that did not decode */
     int stopping;

@@ -85,7 +85,7 @@ static void world_exact(world *w)
 
 static int run(const world *w, const tb_xc_config *cfg, tb_xc_result *r)
 {
-    tb_xc_input in = {w->peers, w->n_peers, w->obs, w->n_obs, w->known, w->n_known, NOW};
+    tb_xc_input in = {w->peers, w->n_peers, w->obs, w->n_obs, w->known, w->n_known, NOW, 0};
     return tb_xc_run(cfg, &in, r);
 }
 

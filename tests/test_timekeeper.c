@@ -473,6 +473,7 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.drift_ppb, 50000);
     TB_CHECK_EQ(t.xc.drift_floor_ppb, 1000);
     TB_CHECK_EQ(t.xc.hold_runs, 2);
+    TB_CHECK_EQ(t.xc.grace_ns, 30 * 1000000000LL);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
     tb_node_config_free(&c);
@@ -481,7 +482,8 @@ static void test_config(void)
         const char *text, *err;
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
-         "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; min_interval_ms = 10; peer_interval = "
+         "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; grace = 0; min_interval_ms = 10; "
+         "peer_interval = "
          "1; retention = "
          "60; };",
          NULL},
@@ -505,7 +507,7 @@ static void test_config(void)
             TB_CHECK_EQ(rc, TB_OK);
             TB_CHECK_STR(t.hosts_file, "h");
             TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0 &&
-                     t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1);
+                     t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1 && t.xc.grace_ns == 0);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
         } else {
             TB_CHECK_EQ(rc, TB_ERR_INVAL);

@@ -199,8 +199,86 @@ static void test_slow_polling_stays_live(void)
     tb_xc_window_free(s.w);
 }
 
+/* At start, sources nobody has measured yet are warming up, not unreachable; the one that lies
+ * is not called a falseticker on the first region's data alone, but as soon as every region
+ * that measures has reported it; after the grace time, silence is unreachable again. */
+static void test_warming_up(void)
+{
+    sim s = {.w = tb_xc_window_new(), .rng = 5, .drift_ppb = 0};
+    TB_REQUIRE(s.w != NULL);
+    tb_xc_peer peers[N_NODES];
+    for (int n = 0; n < N_NODES; n++)
+        peers[n] = (tb_xc_peer){nodes[n], regions[n], 0, 0, T0, n == 0};
+    const tb_xc_source known[] = {{TB_MEASURE_NTP, "ntp-1"},
+                                  {TB_MEASURE_NTP, "ntp-2"},
+                                  {TB_MEASURE_NTP, "ntp-3"},
+                                  {TB_MEASURE_NTP, "liar"},
+                                  {TB_MEASURE_NTP, "silent"}};
+    tb_xc_input in = {
+        .peers = peers, .n_peers = N_NODES, .known = known, .n_known = 5, .started_ns = T0};
+    static const struct {
+        int64_t t;    /* s after start */
+        int measured; /* nodes that have measured everything just now (0..3) */
+        tb_xc_verdict_kind liar, honest, silent;
+    } steps[] = {
+        {1, 0, TB_XC_WARMING_UP, TB_XC_WARMING_UP, TB_XC_WARMING_UP},
+        {5, 1, TB_XC_WARMING_UP, TB_XC_WARMING_UP, TB_XC_WARMING_UP},
+        {9, 3, TB_XC_FALSETICKER, TB_XC_OK, TB_XC_WARMING_UP},
+        {31, 3, TB_XC_FALSETICKER, TB_XC_OK, TB_XC_UNREACHABLE},
+    };
+    /* the nodes have measured each other (mesh peers) before any NTP source */
+    for (int n = 0; n < N_NODES; n++) {
+        tb_measurement m;
+        memset(&m, 0, sizeof(m));
+        snprintf(m.origin, sizeof(m.origin), "%s", nodes[n]);
+        snprintf(m.source_name, sizeof(m.source_name), "%s", nodes[(n + 1) % N_NODES]);
+        m.kind = TB_MEASURE_PEER;
+        m.seq = ++s.seq[n];
+        m.real_ns = T0;
+        m.bound_ns = 50 * US;
+        tb_xc_window_add(s.w, &m, n == 0, false, 0, 0);
+    }
+    int done = 0;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int64_t t = steps[i].t * SEC;
+        for (done = 0; done < steps[i].measured; done++)
+            for (int k = 0; k < 4; k++) {
+                tb_measurement m;
+                memset(&m, 0, sizeof(m));
+                snprintf(m.origin, sizeof(m.origin), "%s", nodes[done]);
+                snprintf(m.source_name, sizeof(m.source_name), "%s", k < 3 ? srcs[k] : "liar");
+                m.kind = TB_MEASURE_NTP;
+                m.seq = ++s.seq[done];
+                m.real_ns = T0 + t - SEC;
+                m.offset_ns = k == 3 ? 5000 * US : 0;
+                m.bound_ns = 50 * US;
+                tb_xc_window_add(s.w, &m, done == 0, false, 0, 0);
+            }
+        tb_xc_obs *obs = NULL;
+        TB_REQUIRE(tb_xc_window_inputs(s.w, &obs, &in.n_obs) == TB_OK);
+        in.obs = obs;
+        in.now_ns = T0 + t;
+        for (int n = 0; n < N_NODES; n++)
+            peers[n].sampled_ns = T0 + t;
+        tb_xc_result r;
+        TB_REQUIRE(tb_xc_run(NULL, &in, &r) == TB_OK);
+        TB_CHECK_EQ(verdict_of(&r, "liar"), steps[i].liar);
+        if (getenv("XC_SIM_TRACE"))
+            fprintf(stderr, "%s\n", verdict_reason(&r, "liar"));
+        TB_CHECK_EQ(verdict_of(&r, "ntp-2"), steps[i].honest);
+        TB_CHECK_EQ(verdict_of(&r, "silent"), steps[i].silent);
+        if (steps[i].liar == TB_XC_WARMING_UP)
+            TB_CHECK(strstr(verdict_reason(&r, "liar"), "region(s) so far") != NULL);
+        tb_xc_result_clear(&r);
+        free(obs);
+    }
+    TB_CHECK_STR(tb_xc_verdict_name(TB_XC_WARMING_UP), "warming_up");
+    tb_xc_window_free(s.w);
+}
+
 int main(void)
 {
+    TB_RUN(test_warming_up);
     TB_RUN(test_slow_polling_stays_live);
     TB_RUN(test_drifter_stays_flagged);
     TB_RUN(test_no_drift_no_flag);
