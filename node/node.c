@@ -1,4 +1,5 @@
 #include "node/node.h"
+#include "common/addr.h"
 
 #include <arpa/inet.h>
 #include <ev.h>
@@ -408,7 +409,7 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
     }
     snprintf(l->name, sizeof(l->name), "%s", peer->name);
     snprintf(l->region, sizeof(l->region), "%s", peer->region);
-    tb_quic_addr_format((const struct sockaddr *)&peer->addr, l->addr, sizeof(l->addr));
+    tb_addr_format_sockaddr((const struct sockaddr *)&peer->addr, l->addr, sizeof(l->addr));
     if (strcmp(l->name, n->self.name) == 0) {
         tb_log_info(n->log, "%s is this node; not a peer", l->addr);
         if (l->peer_id != NO_PEER && tb_peers_remove(n->peers, l->peer_id) != TB_OK)
