@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/cfg.h"
+#include "common/opt.h"
 
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -521,12 +522,8 @@ static int scan_args(int argc, char **argv, const char **config, tb_node_action 
         }
         if (c == OPT_CONFIG)
             *config = optarg;
-        if (c == ':') {
-            snprintf(err, el, "%s needs a value (see --help)", argv[optind - 1]);
-            return TB_ERR_INVAL;
-        }
-        if (c == '?') {
-            snprintf(err, el, "unknown option '%s' (see --help)", argv[optind - 1]);
+        if (c == ':' || c == '?') {
+            tb_opt_bad_option(c, argv, "tbnode --help", err, el);
             return TB_ERR_INVAL;
         }
     }
