@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Config files are a few KiB; an included file larger than this is not fixed up. */
 #define CFG_FILE_MAX (1024 * 1024)
@@ -176,13 +177,14 @@ static char *slurp(const char *path, size_t *len)
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return NULL;
-    char *buf = malloc(CFG_FILE_MAX + 1);
-    *len = buf ? fread(buf, 1, CFG_FILE_MAX + 1, fp) : 0;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= CFG_FILE_MAX)
+        buf = malloc((size_t)st.st_size + 1);
+    *len = buf ? fread(buf, 1, (size_t)st.st_size, fp) : 0;
     fclose(fp);
-    if (buf && *len > CFG_FILE_MAX) {
-        free(buf);
-        return NULL;
-    }
+    if (buf)
+        buf[*len] = '\0'; /* strtoll and strtoull stop at a non-digit */
     return buf;
 }
 
