@@ -528,7 +528,7 @@ static int scan_args(int argc, char **argv, const char **config, tb_node_action 
         }
     }
     if (optind < argc) {
-        snprintf(err, el, "unexpected argument '%s' (see --help)", argv[optind]);
+        snprintf(err, el, "unexpected argument '%s' (see tbnode --help)", argv[optind]);
         return TB_ERR_INVAL;
     }
     return TB_OK;

@@ -294,10 +294,11 @@ static void test_flag_errors(void)
         const char *argv[4];
         const char *err;
     } cases[] = {
-        {2, {"tbnode", "--bogus"}, "unknown option '--bogus' (see --help)"},
-        {2, {"tbnode", "-x"}, "unknown option '-x' (see --help)"},
-        {2, {"tbnode", "--listen"}, "--listen needs a value (see --help)"},
-        {2, {"tbnode", "extra"}, "unexpected argument 'extra' (see --help)"},
+        {2, {"tbnode", "--bogus"}, "unknown option '--bogus' (see tbnode --help)"},
+        {2, {"tbnode", "-x"}, "unknown option '-x' (see tbnode --help)"},
+        {2, {"tbnode", "--listen"}, "option '--listen' needs a value (see tbnode --help)"},
+        {2, {"tbnode", "--lsten=1.2.3.4:5"}, "unknown option '--lsten' (see tbnode --help)"},
+        {2, {"tbnode", "extra"}, "unexpected argument 'extra' (see tbnode --help)"},
         {3, {"tbnode", "--mode", "both"}, "--mode: 'both' is not hybrid, server or client"},
         {3, {"tbnode", "--listen", "x"}, "--listen: 'x': missing ':PORT' (as in 127.0.0.1:4433)"},
         {3,
