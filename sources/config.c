@@ -7,7 +7,7 @@
 
 #include "common/cfg.h"
 #include "ntp/client.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 
 const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
                                                                      "address",

@@ -11,7 +11,7 @@
 #include "common/opt.h"
 #include "ntp/packet.h"
 #include "sources/ntp_driver.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/source.h"
 
 enum { EXIT_START = 1, EXIT_NO_REPLY = 3, EXIT_REJECTED = 4 };

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "common/cfg.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "tb_test.h"
 
 /* 32 bytes 0x00..0x1f in base64. */
