@@ -64,8 +64,8 @@ static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_
     if (!has_addr)
         return tb_cfg_fail(c, e, "address", "a %s source needs an address",
                            tb_source_kind_name(sc->kind));
-    if (has_name && sc->kind != TB_SOURCE_PEER)
-        return tb_cfg_fail(c, e, "name", "only pools and peers take a name");
+    if (has_name)
+        return tb_cfg_fail(c, e, "name", "only pools take a name");
     if (sc->kind == TB_SOURCE_ROUGHTIME && !config_setting_get_member(e, "public_key"))
         return tb_cfg_fail(c, e, "public_key", "a roughtime source needs the server's public key");
     if (sc->kind != TB_SOURCE_ROUGHTIME && config_setting_get_member(e, "public_key"))
@@ -86,7 +86,11 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         return tb_cfg_fail(c, ks ? ks : e, "kind", "missing or not a string");
     tb_source_kind k;
     if (tb_source_kind_parse(kind, &k) < 0)
-        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, pool, roughtime or peer", kind);
+        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, pool or roughtime", kind);
+    if (k == TB_SOURCE_PEER) /* adr/0007, "Mesh peers" */
+        return tb_cfg_fail(c, ks, "kind",
+                           "mesh peers are not configured: every connected peer is measured "
+                           "(crosscheck.peer_interval)");
     tb_source_config_default(sc, k);
     sc->line = config_setting_source_line(e);
     err = parse_kind_fields(c, e, sc);
