@@ -12,10 +12,8 @@
 #include "common/log.h"
 #include "node/config.h"
 #include "node/control.h"
-#if TB_NODE_MESH
 #include "node/node.h"
 #include "node/timekeeper.h"
-#endif
 
 #define TB_VERSION "0.1.0"
 
@@ -27,9 +25,7 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 typedef struct proc {
     tb_log log;
     struct ev_loop *loop;
-#if TB_NODE_MESH
     tb_timekeeper *tk;
-#endif
     const tb_node_config *cfg;
     ev_signal sigint, sigterm, sighup;
     ev_timer deadline;
@@ -51,12 +47,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     p->stopping = 1;
     tb_log_info(&p->log, "signal %d: closing connections and stopping", w->signum);
     ev_timer_start(loop, &p->deadline);
-#if TB_NODE_MESH
     if (p->tk) {
         tb_timekeeper_stop(p->tk); /* on_stopped ends the loop once the closes are sent */
         return;
     }
-#endif
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -75,10 +69,8 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     tb_node_config_defaults(fresh);
     int rc = tb_node_config_load_file(fresh, p->cfg->file, err, sizeof(err));
-#if TB_NODE_MESH
     if (rc == TB_OK && p->tk)
         rc = tb_timekeeper_reload(p->tk, fresh, err, sizeof(err));
-#endif
     if (rc == TB_OK)
         tb_log_info(&p->log, "SIGHUP: %s reloaded", p->cfg->file);
     else
@@ -87,13 +79,11 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     free(fresh);
 }
 
-#if TB_NODE_MESH
 static void on_stopped(void *arg)
 {
     proc *p = arg;
     ev_break(p->loop, EVBREAK_ALL);
 }
-#endif
 
 /* The state directory holds keys' neighbours and the control socket: owner only. */
 static int make_state_dir(const tb_log *log, const char *dir)
@@ -141,16 +131,12 @@ static int run(proc *p, const tb_node_config *cfg)
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
-#if TB_NODE_MESH
     tb_tk_options opt = {.on_stopped = on_stopped, .arg = p};
     if (tb_timekeeper_new(&p->tk, p->loop, &p->log, tb_clock_system(), cfg, &opt) != TB_OK)
         return EXIT_RUNTIME;
-#endif
     ev_run(p->loop, 0);
-#if TB_NODE_MESH
     tb_timekeeper_free(p->tk);
     p->tk = NULL;
-#endif
     tb_log_info(&p->log, "stopped");
     return 0;
 }

@@ -2,8 +2,7 @@
 # tbnode's command line: help, version, bad flags and bad config (exit 2, key named), and a
 # clean stop on SIGINT and SIGTERM within 2 s.
 set -u
-tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode [MESH=0|1]}
-mesh=${2:-1} # 0: tbnode was built without the mesh (no quic yet): no certificates, no peers
+tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -48,17 +47,14 @@ expect_exit 2 "status with a bad flag" "$tbnode" status --bogus
 expect_exit 1 "status without a node" "$tbnode" status --state-dir "$work/none"
 grep -q "^tbnode: $work/none/control.sock: cannot connect" "$work/err" || fail "status: $(cat "$work/err")"
 
-# The mesh build needs certificates (from tbcert, beside tbnode).
+# tbnode needs certificates (from tbcert, beside tbnode).
 tbcert=$(dirname "$tbnode")/tbcert
-certflags=()
-if [ "$mesh" = 1 ]; then
-  "$tbcert" init-ca --dir "$work/ca" --name cli-test >/dev/null || fail "tbcert init-ca"
-  for i in 1 2; do
-    "$tbcert" issue --ca "$work/ca" --name "cli$i" --region test --ip "127.0.0.4$((4 + i))" \
-      --out "$work/c$i" >/dev/null || fail "tbcert issue"
-  done
-  certflags=(--cert "$work/c1/node.crt" --key "$work/c1/node.key" --ca "$work/c1/ca.crt")
-fi
+"$tbcert" init-ca --dir "$work/ca" --name cli-test >/dev/null || fail "tbcert init-ca"
+for i in 1 2; do
+  "$tbcert" issue --ca "$work/ca" --name "cli$i" --region test --ip "127.0.0.4$((4 + i))" \
+    --out "$work/c$i" >/dev/null || fail "tbcert issue"
+done
+certflags=(--cert "$work/c1/node.crt" --key "$work/c1/node.key" --ca "$work/c1/ca.crt")
 
 # Waits until the log has a line matching $2 (ERE), up to 5 s.
 wait_log() {
@@ -105,41 +101,39 @@ stop_with INT
 stop_with TERM
 
 # A node with a connected peer: the peer must see our CONNECTION_CLOSE (not an idle timeout).
-if [ "$mesh" = 1 ]; then
-  "$tbnode" --listen 127.0.0.46:4551 --state-dir "$work/s2" --log-level debug \
-    --cert "$work/c2/node.crt" --key "$work/c2/node.key" --ca "$work/c2/ca.crt" \
-    >"$work/peer.log" 2>&1 &
-  peerpid=$!
-  pids+=("$peerpid")
-  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
-    --peer cli2@127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
-  "$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
-    fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
-  json=$("$tbnode" status --state-dir "$work/s1" --json)
-  [[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
-    fail "status --json: $json"
-  out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
-  [[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"
-  wait_log "$work/peer.log" "broadcast cli1/[0-9]+ \(11 bytes\) delivered" || fail "cli2 did not get the broadcast"
-  stop_within_2s "connected node" "$pid" TERM
-  wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
-    fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
-  [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
+"$tbnode" --listen 127.0.0.46:4551 --state-dir "$work/s2" --log-level debug \
+  --cert "$work/c2/node.crt" --key "$work/c2/node.key" --ca "$work/c2/ca.crt" \
+  >"$work/peer.log" 2>&1 &
+peerpid=$!
+pids+=("$peerpid")
+"$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
+  --peer cli2@127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
+"$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
+  fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
+json=$("$tbnode" status --state-dir "$work/s1" --json)
+[[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
+  fail "status --json: $json"
+out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
+[[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"
+wait_log "$work/peer.log" "broadcast cli1/[0-9]+ \(11 bytes\) delivered" || fail "cli2 did not get the broadcast"
+stop_within_2s "connected node" "$pid" TERM
+wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
+  fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
+[ -e "$work/s1/control.sock" ] && fail "control socket left behind"
 
-  # A seed named in the config must present that name: another one is refused with the reason.
-  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s3" --log-level debug \
-    --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer is "cli2", expected "wrong"\)' ||
-    fail "no name-mismatch refusal: $(grep -v debug "$work/wrong.log" | tail -3)"
-  "$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
-  stop_within_2s "refusing node" "$pid" INT
-  stop_within_2s "peer" "$peerpid" INT
-fi
+# A seed named in the config must present that name: another one is refused with the reason.
+"$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s3" --log-level debug \
+  --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer is "cli2", expected "wrong"\)' ||
+  fail "no name-mismatch refusal: $(grep -v debug "$work/wrong.log" | tail -3)"
+"$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
+stop_within_2s "refusing node" "$pid" INT
+stop_within_2s "peer" "$peerpid" INT
 
 [ "$fails" -eq 0 ] && echo "all passed" && exit 0
 exit 1
