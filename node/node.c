@@ -677,11 +677,19 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
     tb_wire_msg m;
     tb_wire_diag diag = {0};
     int rc = tb_wire_decode(msg, len, &n->lim, &m, &diag);
-    if (!l || !l->connected || rc != TB_OK) {
+    if (rc != TB_OK) {
         n->st.msgs_bad++;
         tb_log_warn(n->log, "peer %s: message dropped: %s (field %s, offset %zu)",
                     l ? l->name : "?", tb_wire_strerror(rc), diag.field ? diag.field : "-",
                     diag.offset);
+        return;
+    }
+    /* A link being closed (close_later) still receives what was already in flight. */
+    if (!l || !l->connected) {
+        n->st.msgs_bad++;
+        tb_log_debug(n->log, "peer %s: %s dropped: %s", l ? l->name : "?",
+                     tb_wire_type_name(m.type), l ? "connection closing" : "no connection");
+        tb_wire_msg_clear(&m);
         return;
     }
     tb_log_debug(n->log, "peer %s: %s received (%zu bytes)", l->name, tb_wire_type_name(m.type),

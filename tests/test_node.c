@@ -217,6 +217,31 @@ static int bad_counted(void)
     return st.msgs_bad >= 4 && st.dgrams_bad >= 2 && st.pongs_bad >= 1 && st.oversized >= 1;
 }
 
+static int evil_is_gone(void)
+{
+    return !bad.connected;
+}
+
+/* n3 claims a certificate that is no DER for itself: n0 refuses it and closes the link later
+ * (from its reaper); the PEERS n3 sent right behind arrives while that link is closing and is
+ * decoded, dropped and freed (LeakSanitizer reports it otherwise). */
+static void test_closing_link(void)
+{
+    tb_node_stats before, after;
+    tb_node_get_stats(h.node[0], &before);
+    static const char *addrs[] = {"127.0.0.33:4561"};
+    tb_wire_peer self = {"n3", "r3", NULL, 0, {(const uint8_t *)"x", 1}};
+    tb_wire_peer other = {"n9", "r9", addrs, 1, {(const uint8_t *)"\x30\x00", 2}};
+    tb_wire_msg m = {.type = TB_WIRE_PEERS};
+    m.peers = (tb_wire_peers){&self, 1};
+    TB_CHECK(send_encoded(&m, 0) == TB_OK);
+    m.peers = (tb_wire_peers){&other, 1};
+    TB_CHECK(send_encoded(&m, 0) == TB_OK);
+    TB_CHECK(run_until(evil_is_gone, 5));
+    tb_node_get_stats(h.node[0], &after);
+    TB_CHECK_EQ(after.msgs_bad, before.msgs_bad + 1);
+}
+
 static void test_bad_peer(void)
 {
     char cert[128], key[128], ca[128];
@@ -254,6 +279,7 @@ static void test_bad_peer(void)
     TB_CHECK(run_until(all_got_second_broadcast, 5));
     TB_CHECK_EQ(h.bcasts[1], before + 1);
     TB_CHECK_STR(h.last_bcast[1], "n0:after");
+    test_closing_link();
     tb_quic_endpoint_destroy(bad.ep);
 }
 
