@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <ev.h>
 #include <malloc.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -17,6 +16,7 @@
 #include "quic/endpoint.h"
 #include "routing/broadcast.h"
 #include "routing/unicast.h"
+#include "sources/resolver.h"
 #include "wire/wire.h"
 
 #define NO_PEER UINT32_MAX
@@ -45,6 +45,15 @@ typedef struct plink {
     tb_live live;
 } plink;
 
+/* A dial waiting for the resolver's answer for its host name. */
+typedef struct pending_dial {
+    struct pending_dial *next;
+    struct tb_node *n;
+    uint32_t peer_id;
+    uint64_t ticket;
+    char addr[TB_PEERS_ADDR_MAX + 1];
+} pending_dial;
+
 typedef struct recent_bcast {
     char origin[TB_QUIC_NAME_MAX];
     uint64_t id;
@@ -72,6 +81,8 @@ struct tb_node {
     size_t self_der_len;
     char self_addr[TB_PEERS_ADDR_MAX + 1];
     plink *links;
+    tb_resolver *resolver, *own_resolver;
+    pending_dial *pending;
     ev_timer peers_timer, ping_timer, reaper;
     tb_bc *bc;
     recent_bcast recent[RECENT_BCASTS];
@@ -203,25 +214,6 @@ static void send_discover(tb_node *n, plink *l)
         tb_log_warn(n->log, "peer %s: cannot send DISCOVER: %s", l->name, tb_wire_strerror(rc));
 }
 
-/* Resolves addr for this node's address family; names are resolved here, at dial time. */
-static int resolve(const tb_node *n, const char *addr, struct addrinfo **res, const char **why)
-{
-    tb_hostport hp;
-    if (tb_addr_parse(addr, strlen(addr), 0, &hp, why) != TB_OK)
-        return TB_ERR_INVAL;
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
-    hints.ai_family = n->cfg->listen.kind == TB_ADDR_IPV6 ? AF_INET6 : AF_INET;
-    hints.ai_flags = hp.kind == TB_ADDR_NAME ? 0 : AI_NUMERICHOST;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", (unsigned)hp.port);
-    if (getaddrinfo(hp.host, port, &hints, res) != 0) {
-        *why = hints.ai_family == AF_INET6 ? "no IPv6 address (this node listens on IPv6)"
-                                           : "no IPv4 address (this node listens on IPv4)";
-        return TB_ERR_NOTFOUND;
-    }
-    return TB_OK;
-}
-
 /* The name a seed was given in the config ("name@host:port"), or NULL. */
 static const char *seed_name(const tb_node *n, const char *addr)
 {
@@ -234,35 +226,150 @@ static const char *seed_name(const tb_node *n, const char *addr)
     return NULL;
 }
 
-static void do_dial(tb_node *n, uint32_t id, const char *addr)
+/* How a dial to peer `id` is named in the log: "n2 at host:port", or the address alone. */
+static void dial_label(const tb_node *n, uint32_t id, const char *addr, char *buf, size_t len)
 {
     tb_peer_view v;
-    const char *why = "no such peer";
-    struct addrinfo *res = NULL;
+    const char *name = tb_peers_get(n->peers, id, &v) == TB_OK && v.name[0] ? v.name : NULL;
+    if (!name)
+        name = seed_name(n, addr);
+    if (name)
+        snprintf(buf, len, "%s at %s", name, addr);
+    else
+        snprintf(buf, len, "%s", addr);
+}
+
+static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *why)
+{
+    char who[TB_PEERS_NAME_MAX + TB_PEERS_ADDR_MAX + 8];
+    dial_label(n, id, addr, who, sizeof(who));
+    tb_log_warn(n->log, "dial %s: %s", who, why);
+    if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
+        tb_log_debug(n->log, "dial %s: peer table had no dial under way", who);
+}
+
+static void dial_addr(tb_node *n, uint32_t id, const char *addr, const tb_addr *to)
+{
+    tb_peer_view v;
     tb_quic_conn *c = NULL;
     int rc = tb_peers_get(n->peers, id, &v);
-    if (rc == TB_OK)
-        rc = resolve(n, addr, &res, &why);
     const char *expect = rc == TB_OK && v.name[0] ? v.name : seed_name(n, addr);
-    if (rc == TB_OK) {
-        rc = tb_quic_dial_sa(n->ep, res->ai_addr, res->ai_addrlen, expect, &c);
-        why = tb_strerror(rc);
-    }
-    if (res)
-        freeaddrinfo(res);
+    if (rc == TB_OK)
+        rc = tb_quic_dial_sa(n->ep, (const struct sockaddr *)&to->ss, to->len, expect, &c);
     plink *l = rc == TB_OK ? link_new(n, c, id, 1) : NULL;
     if (rc == TB_OK && !l) {
         tb_quic_close(c, TB_QUIC_APP_NO_ERROR);
         rc = TB_ERR_NOMEM;
     }
     if (rc != TB_OK) {
-        tb_log_warn(n->log, "dial %s: %s", addr, why);
-        if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
-            tb_log_debug(n->log, "dial %s: peer table had no dial under way", addr);
+        dial_failed(n, id, addr, tb_strerror(rc));
         return;
     }
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     tb_log_debug(n->log, "dialling %s%s%s", addr, expect ? " as " : "", expect ? expect : "");
+}
+
+static int family_ok(const tb_node *n, const tb_addr *a)
+{
+    return a->ss.ss_family == (n->cfg->listen.kind == TB_ADDR_IPV6 ? AF_INET6 : AF_INET);
+}
+
+static const char *family_missing(const tb_node *n)
+{
+    return n->cfg->listen.kind == TB_ADDR_IPV6 ? "no IPv6 address (this node listens on IPv6)"
+                                               : "no IPv4 address (this node listens on IPv4)";
+}
+
+static void pending_unlink(tb_node *n, pending_dial *d)
+{
+    for (pending_dial **p = &n->pending; *p; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            return;
+        }
+    }
+}
+
+/* Cancels the resolutions under way for peer id (NO_PEER: all of them). */
+static void pending_cancel(tb_node *n, uint32_t id)
+{
+    pending_dial **p = &n->pending;
+    while (*p) {
+        pending_dial *d = *p;
+        if (id != NO_PEER && d->peer_id != id) {
+            p = &d->next;
+            continue;
+        }
+        *p = d->next;
+        n->resolver->cancel(n->resolver, d->ticket);
+        free(d);
+    }
+}
+
+static void on_resolved(void *arg, int err, const char *why, const tb_addr *addrs, size_t k)
+{
+    pending_dial *d = arg;
+    tb_node *n = d->n;
+    pending_unlink(n, d);
+    tb_peer_view v;
+    /* The entry may have been dropped or moved on meanwhile: then this dial is no longer due. */
+    if (tb_peers_get(n->peers, d->peer_id, &v) != TB_OK || v.state != TB_PEER_CONNECTING) {
+        tb_log_debug(n->log, "dial %s: resolved, but no longer wanted", d->addr);
+    } else if (err != TB_OK) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "cannot resolve the name: %s", why ? why : tb_strerror(err));
+        dial_failed(n, d->peer_id, d->addr, msg);
+    } else {
+        size_t i = 0;
+        while (i < k && !family_ok(n, &addrs[i]))
+            i++;
+        if (i < k)
+            dial_addr(n, d->peer_id, d->addr, &addrs[i]);
+        else
+            dial_failed(n, d->peer_id, d->addr, family_missing(n));
+    }
+    free(d);
+}
+
+/* Numeric addresses are dialled at once; names go to the resolver, off the loop, and are
+ * dialled from its answer. */
+static void do_dial(tb_node *n, uint32_t id, const char *addr)
+{
+    tb_hostport hp;
+    const char *why = NULL;
+    tb_addr to;
+    char port[8];
+    if (tb_addr_parse(addr, strlen(addr), 0, &hp, &why) != TB_OK) {
+        dial_failed(n, id, addr, why);
+        return;
+    }
+    snprintf(port, sizeof(port), "%u", (unsigned)hp.port);
+    if (hp.kind != TB_ADDR_NAME) {
+        if (tb_addr_numeric(hp.host, port, &to) != TB_OK)
+            dial_failed(n, id, addr, "not a numeric address");
+        else if (!family_ok(n, &to))
+            dial_failed(n, id, addr, family_missing(n));
+        else
+            dial_addr(n, id, addr, &to);
+        return;
+    }
+    pending_dial *d = calloc(1, sizeof(*d));
+    if (!d) {
+        dial_failed(n, id, addr, tb_strerror(TB_ERR_NOMEM));
+        return;
+    }
+    d->n = n;
+    d->peer_id = id;
+    snprintf(d->addr, sizeof(d->addr), "%s", addr);
+    int rc = n->resolver->resolve(n->resolver, hp.host, port, on_resolved, d, &d->ticket);
+    if (rc != TB_OK) {
+        free(d);
+        dial_failed(n, id, addr, tb_strerror(rc));
+        return;
+    }
+    d->next = n->pending;
+    n->pending = d;
+    tb_log_debug(n->log, "dial %s: resolving %s", addr, hp.host);
 }
 
 static void do_action(tb_node *n, const tb_peers_action *a)
@@ -273,6 +380,12 @@ static void do_action(tb_node *n, const tb_peers_action *a)
         do_dial(n, a->id, a->addr);
         break;
     case TB_PEERS_DO_ABORT:
+        for (pending_dial *d = n->pending; d; d = d->next) {
+            if (d->peer_id == a->id)
+                tb_log_info(n->log, "dial %s: the name did not resolve in time; backing off",
+                            d->addr);
+        }
+        pending_cancel(n, a->id);
         for (l = n->links; l; l = l->next) {
             if (l->peer_id == a->id && !l->connected) {
                 tb_log_info(n->log, "dial %s: no confirmed handshake in time; backing off",
@@ -917,6 +1030,18 @@ static int open_peers(tb_node *n)
     return TB_OK;
 }
 
+static int open_resolver(tb_node *n, tb_resolver *given)
+{
+    n->resolver = given;
+    if (given)
+        return TB_OK;
+    int rc = tb_resolver_thread_create(n->loop, &n->own_resolver);
+    if (rc != TB_OK)
+        tb_log_error(n->log, "cannot start the name resolver: %s", tb_strerror(rc));
+    n->resolver = n->own_resolver;
+    return rc;
+}
+
 int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb_clock *clock,
                 const tb_node_config *cfg, const tb_node_callbacks *cb)
 {
@@ -938,6 +1063,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     ev_timer_init(&n->reaper, on_reaper, 0., 0.);
     n->peers_timer.data = n->ping_timer.data = n->reaper.data = n;
     int rc = load_identity(n);
+    if (rc == TB_OK)
+        rc = open_resolver(n, cb ? cb->resolver : NULL);
     if (rc == TB_OK)
         rc = open_peers(n);
     if (rc == TB_OK) {
@@ -970,6 +1097,7 @@ void tb_node_stop(tb_node *n)
     n->stopping = 1;
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
+    pending_cancel(n, NO_PEER);
     tb_control_close(n->ctl);
     n->ctl = NULL;
     tb_quic_endpoint_shutdown(n->ep);
@@ -982,6 +1110,9 @@ void tb_node_free(tb_node *n)
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
     ev_timer_stop(n->loop, &n->reaper);
+    pending_cancel(n, NO_PEER);
+    if (n->own_resolver)
+        tb_resolver_thread_destroy(n->own_resolver);
     tb_control_close(n->ctl);
     if (n->ep)
         tb_quic_endpoint_destroy(n->ep);
