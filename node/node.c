@@ -1,4 +1,5 @@
 #include "node/node.h"
+#include "node/node_internal.h"
 
 #include <arpa/inet.h>
 #include <ev.h>
@@ -22,7 +23,7 @@
 #define NO_PEER UINT32_MAX
 #define MAX_ACTIONS 16
 #define MAX_EXPORT 64
-#define RECENT_BCASTS 32
+#define RECENT_BCASTS TB_NODE_RECENT_MAX
 #define RECENT_TEXT_MAX 96
 #define HEAP_TRIM_INTERVAL_NS (5 * TB_NS_PER_SEC)
 
@@ -1283,89 +1284,29 @@ size_t tb_node_connected_count(const tb_node *n)
     return k;
 }
 
-static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+size_t tb_node_recent_bcasts(const tb_node *n, tb_node_recent *out, size_t max)
 {
-    tb_control_printf(b, "node %s region %s mode %s addr %s connected %zu\n", n->self.name,
-                      n->self.region, tb_node_mode_name(n->cfg->mode), n->self_addr,
-                      tb_node_connected_count(n));
+    size_t k = n->recent_count < max ? n->recent_count : max;
     for (size_t i = 0; i < k; i++) {
-        tb_control_printf(b, "peer %s %s addr=%s region=%s", ps[i].name, ps[i].state, ps[i].addr,
-                          ps[i].region);
-        if (ps[i].has_estimate)
-            tb_control_printf(b, " rtt_us=%.1f offset_us=%.1f samples=%u",
-                              (double)ps[i].rtt_ns / 1e3, (double)ps[i].offset_ns / 1e3,
-                              ps[i].samples);
-        tb_control_printf(b, "\n");
-    }
-    for (size_t i = 0; i < n->recent_count; i++) {
         const recent_bcast *r =
             &n->recent[(n->recent_next + RECENT_BCASTS - 1 - i) % RECENT_BCASTS];
-        tb_control_printf(b, "bcast %s %llu %s\n", r->origin, (unsigned long long)r->id,
-                          r->text[0] ? r->text : "-");
+        out[i] = (tb_node_recent){r->origin, r->id, r->text};
     }
-    tb_node_stats st;
-    tb_node_get_stats(n, &st);
-    tb_control_printf(b,
-                      "stats bcast_delivered=%llu bcast_dup=%llu bcast_forwarded=%llu "
-                      "msgs_bad=%llu oversized=%llu dgrams_bad=%llu pings_sent=%llu "
-                      "pongs_received=%llu pongs_bad=%llu messages_delivered=%llu\n",
-                      (unsigned long long)st.bcast_delivered,
-                      (unsigned long long)st.bcast_duplicates,
-                      (unsigned long long)st.bcast_forwarded, (unsigned long long)st.msgs_bad,
-                      (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
-                      (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
-                      (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
-    if (n->cb.status_ext)
-        n->cb.status_ext(n->cb.arg, b, 0);
+    return k;
 }
 
-static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+const char *tb_node_advertised(const tb_node *n)
 {
-    tb_control_printf(b, "{\"node\":");
-    tb_control_json_str(b, n->self.name);
-    tb_control_printf(b, ",\"region\":");
-    tb_control_json_str(b, n->self.region);
-    tb_control_printf(b, ",\"mode\":\"%s\",\"addr\":", tb_node_mode_name(n->cfg->mode));
-    tb_control_json_str(b, n->self_addr);
-    tb_control_printf(b, ",\"peers\":[");
-    for (size_t i = 0; i < k; i++) {
-        tb_control_printf(b, "%s{\"name\":", i ? "," : "");
-        tb_control_json_str(b, ps[i].name);
-        tb_control_printf(b, ",\"state\":\"%s\",\"addr\":", ps[i].state);
-        tb_control_json_str(b, ps[i].addr);
-        if (ps[i].has_estimate)
-            tb_control_printf(b, ",\"rtt_ns\":%lld,\"offset_ns\":%lld,\"samples\":%u",
-                              (long long)ps[i].rtt_ns, (long long)ps[i].offset_ns, ps[i].samples);
-        tb_control_printf(b, "}");
-    }
-    tb_bc_stats bs;
-    tb_bc_get_stats(n->bc, &bs);
-    tb_control_printf(b, "],\"broadcasts_delivered\":%llu,\"messages_dropped\":%llu",
-                      (unsigned long long)bs.delivered, (unsigned long long)n->st.msgs_bad);
-    if (n->cb.status_ext)
-        n->cb.status_ext(n->cb.arg, b, 1);
-    tb_control_printf(b, "}\n");
+    return n->self_addr;
 }
 
-void tb_node_control(void *node, const char *line, tb_control_buf *out)
+tb_node_mode tb_node_mode_of(const tb_node *n)
 {
-    tb_node *n = node;
-    if (strcmp(line, "status") == 0 || strcmp(line, "status json") == 0) {
-        tb_node_peer_status ps[128];
-        size_t k = tb_node_peers(n, ps, 128);
-        k = k < 128 ? k : 128;
-        if (line[6])
-            status_json(n, out, ps, k);
-        else
-            status_text(n, out, ps, k);
-    } else if (strncmp(line, "broadcast ", 10) == 0) {
-        uint64_t id;
-        const char *text = line + 10;
-        if (tb_node_broadcast(n, 0, (const uint8_t *)text, strlen(text), &id) == TB_OK)
-            tb_control_printf(out, "ok %s %llu\n", n->self.name, (unsigned long long)id);
-        else
-            tb_control_printf(out, "error: broadcast failed\n");
-    } else {
-        tb_control_printf(out, "error: unknown request (status, status json, broadcast TEXT)\n");
-    }
+    return n->cfg->mode;
+}
+
+void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
+{
+    if (n->cb.status_ext)
+        n->cb.status_ext(n->cb.arg, b, json);
 }
