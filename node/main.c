@@ -1,18 +1,17 @@
 /* tbnode: the time mesh daemon. This file owns the process: arguments, signals, the state
  * directory and the event loop. Everything it wires together takes the loop, the clock and
  * the log explicitly (node/node.h), so tests can run several nodes in one process. */
-#include <errno.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/log.h"
 #include "node/config.h"
 #include "node/control.h"
 #include "node/node.h"
+#include "node/privilege.h"
 #include "node/timekeeper.h"
 
 #define TB_VERSION "0.1.0"
@@ -85,31 +84,12 @@ static void on_stopped(void *arg)
     ev_break(p->loop, EVBREAK_ALL);
 }
 
-/* The state directory holds keys' neighbours and the control socket: owner only. */
-static int make_state_dir(const tb_log *log, const char *dir)
-{
-    if (mkdir(dir, 0700) == 0) {
-        tb_log_info(log, "created state directory %s", dir);
-        return TB_OK;
-    }
-    if (errno != EEXIST) {
-        tb_log_error(log, "state_dir '%s': cannot create: %s", dir, strerror(errno));
-        return TB_ERR_IO;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        tb_log_error(log, "state_dir '%s': exists and is not a directory", dir);
-        return TB_ERR_IO;
-    }
-    if (st.st_mode & 077)
-        tb_log_warn(log, "state_dir '%s': readable by others (mode %03o); 0700 is expected", dir,
-                    (unsigned)(st.st_mode & 0777));
-    return TB_OK;
-}
-
 static int run(proc *p, const tb_node_config *cfg)
 {
-    if (make_state_dir(&p->log, cfg->state_dir) != TB_OK)
+    tb_priv priv;
+    if (tb_priv_init(&priv, cfg->user, &p->log) != TB_OK ||
+        tb_priv_state_dir(&priv, cfg->state_dir, &p->log) != TB_OK ||
+        tb_priv_key_file(&priv, cfg->key, &p->log) != TB_OK)
         return EXIT_RUNTIME;
     p->loop = ev_default_loop(EVFLAG_AUTO);
     if (!p->loop) {
@@ -134,6 +114,11 @@ static int run(proc *p, const tb_node_config *cfg)
     tb_tk_options opt = {.on_stopped = on_stopped, .arg = p};
     if (tb_timekeeper_new(&p->tk, p->loop, &p->log, tb_clock_system(), cfg, &opt) != TB_OK)
         return EXIT_RUNTIME;
+    /* Sockets bound, state opened: root is no longer needed. */
+    if (tb_priv_drop(&priv, &p->log) != TB_OK) {
+        tb_timekeeper_free(p->tk);
+        return EXIT_RUNTIME;
+    }
     ev_run(p->loop, 0);
     tb_timekeeper_free(p->tk);
     p->tk = NULL;

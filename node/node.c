@@ -2,6 +2,7 @@
 #include "node/node_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ev.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -946,7 +947,8 @@ static int load_secret(tb_node *n, uint8_t secret[TB_QUIC_SECRET_LEN])
 {
     char path[TB_NODE_PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/quic.secret", n->cfg->state_dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: a link planted in the state dir must not make the node write elsewhere. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         int ok = getrandom(secret, TB_QUIC_SECRET_LEN, 0) == TB_QUIC_SECRET_LEN &&
                  write(fd, secret, TB_QUIC_SECRET_LEN) == TB_QUIC_SECRET_LEN && fsync(fd) == 0;
@@ -957,7 +959,12 @@ static int load_secret(tb_node *n, uint8_t secret[TB_QUIC_SECRET_LEN])
         tb_log_error(n->log, "%s: cannot write the QUIC secret", path);
         return TB_ERR_IO;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP) {
+        tb_log_error(n->log, "%s: is a symbolic link; not followed (delete it to make a new one)",
+                     path);
+        return TB_ERR_IO;
+    }
     struct stat st;
     ssize_t got = -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == TB_QUIC_SECRET_LEN)

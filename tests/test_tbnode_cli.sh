@@ -125,7 +125,8 @@ wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
 [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
 
 # A seed named in the config must present that name: another one is refused with the reason.
-"$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s3" --log-level debug \
+# (Another port than cli1's: cli2 still redials cli1 there and would be accepted.)
+"$tbnode" --listen 127.0.0.45:4552 --state-dir "$work/s3" --log-level debug \
   --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
 pid=$!
 pids+=("$pid")
@@ -134,6 +135,54 @@ wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer i
 "$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
 stop_within_2s "refusing node" "$pid" INT
 stop_within_2s "peer" "$peerpid" INT
+
+# What tbnode trusts on disk: a private key others can read, and links planted in the state
+# directory where quic.secret and tbnode.db go, are refused with the reason.
+cp "$work/c1/node.key" "$work/open.key"
+chmod 644 "$work/open.key"
+expect_exit 1 "key mode 0644" "$tbnode" --listen 127.0.0.45:0 --state-dir "$work/s-key" \
+  --cert "$work/c1/node.crt" --key "$work/open.key" --ca "$work/c1/ca.crt"
+grep -q "key '$work/open.key': mode 0644 lets others read or change the private key: chmod 600 '$work/open.key'" \
+  "$work/err" || fail "key 0644: $(cat "$work/err")"
+for f in quic.secret tbnode.db; do
+  mkdir -m 700 "$work/s-$f"
+  ln -s "$work/elsewhere-$f" "$work/s-$f/$f"
+  expect_exit 1 "symlinked $f" "$tbnode" --listen 127.0.0.45:0 --state-dir "$work/s-$f" "${certflags[@]}"
+  grep -q "$work/s-$f/$f: .*symbolic link.*not followed" "$work/err" || fail "symlinked $f: $(cat "$work/err")"
+  [ -e "$work/elsewhere-$f" ] && fail "symlinked $f: the link was followed"
+done
+mkdir -m 777 "$work/s-open"
+expect_exit 1 "state dir mode 0777" "$tbnode" --listen 127.0.0.45:0 --state-dir "$work/s-open" "${certflags[@]}"
+grep -q "state_dir '$work/s-open': writable by others (mode 0777): chmod 700" "$work/err" ||
+  fail "state dir 0777: $(cat "$work/err")"
+
+# Started as root with --user nobody: sockets bound and state opened as root, then it runs as
+# nobody (all four uids and gids, no supplementary groups) and still answers and stops cleanly.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  udir=$(mktemp -d)
+  chmod 711 "$udir" # nobody reaches its state dir inside
+  "$tbnode" --listen 127.0.0.45:0 --state-dir "$udir/state" --user nobody "${certflags[@]}" \
+    >"$work/user.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_log "$work/user.log" "running as user nobody" || fail "--user nobody: $(tail -3 "$work/user.log")"
+  uid=$(id -u nobody) gid=$(id -g nobody)
+  grep -Eq "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" "/proc/$pid/status" ||
+    fail "--user nobody: $(grep Uid "/proc/$pid/status")"
+  grep -Eq "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" "/proc/$pid/status" ||
+    fail "--user nobody: $(grep Gid "/proc/$pid/status")"
+  grep -Eq "^Groups:\s+($gid)?\s*$" "/proc/$pid/status" ||
+    fail "--user nobody: $(grep Groups "/proc/$pid/status")"
+  [ "$(stat -c %U "$udir/state")" = nobody ] || fail "state dir owned by $(stat -c %U "$udir/state")"
+  "$tbnode" status --state-dir "$udir/state" | grep -q "^node cli1 " || fail "--user nobody: no status"
+  stop_within_2s "node as nobody" "$pid" TERM
+  # Once nobody owns the state, root may not start there without the user: it would own files.
+  expect_exit 1 "state dir of another user" "$tbnode" --listen 127.0.0.45:0 --state-dir "$udir/state" "${certflags[@]}"
+  grep -q "owned by uid $uid, but tbnode runs as uid 0: chown it" "$work/err" || fail "foreign state dir: $(cat "$work/err")"
+  rm -rf "$udir"
+else
+  echo "not root: privilege drop not tested"
+fi
 
 [ "$fails" -eq 0 ] && echo "all passed" && exit 0
 exit 1
