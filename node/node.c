@@ -18,7 +18,7 @@
 #include "quic/endpoint.h"
 #include "routing/broadcast.h"
 #include "routing/unicast.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "wire/wire.h"
 
 #define NO_PEER UINT32_MAX

@@ -9,8 +9,8 @@
 
 #include "node/node.h"
 #include "quic/endpoint.h"
-#include "sources/hosts.h"
-#include "sources/resolver.h"
+#include "resolve/hosts.h"
+#include "resolve/resolver.h"
 #include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
 #include "wire/wire.h"
