@@ -1,8 +1,10 @@
 /* Several tb_node in one process and one event loop (no globals): a 3-node mesh from one seed
  * comes up, pings give an RTT and an offset, a broadcast reaches every node exactly once, a
  * MESSAGE reaches the named node only, a peer sending malformed, misaddressed and oversized
- * messages is counted and survived, and a clean stop closes every connection. Needs tbcert
- * (its path in TB_TBCERT) to issue the certificates; loopback 127.0.0.30-33 only. */
+ * messages is counted and survived (also on a link being closed), and a clean stop closes every
+ * connection. Then seeds given as names: through a hosts file, and through a resolver that never
+ * answers (the mesh goes on; the resolution is cancelled). Needs tbcert (its path in TB_TBCERT)
+ * to issue the certificates; loopback 127.0.0.30-33 only. */
 #include <ev.h>
 #include <stdlib.h>
 #include <sys/stat.h>
