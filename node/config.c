@@ -1,5 +1,6 @@
 #include "node/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -9,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "common/name.h"
+#include "common/cfg.h"
+#include "common/opt.h"
 
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -23,6 +26,7 @@ typedef enum key_kind {
     K_PATH,
     K_LOG_LEVEL,
     K_NAME,
+    K_USER,
     K_BOOL,
     K_U32,
 } key_kind;
@@ -46,6 +50,7 @@ static const key_spec keys[] = {
     {"state_dir", K_PATH, OFF(state_dir), 0, 0},
     {"log_level", K_LOG_LEVEL, OFF(log_level), 0, 0},
     {"name", K_NAME, OFF(name), 0, 0},
+    {"user", K_USER, OFF(user), 0, 0},
     {"retry", K_BOOL, OFF(retry), 0, 0},
     {"idle_timeout_ms", K_U32, OFF(idle_timeout_ms), 1000, 3600000},
     {"keepalive_ms", K_U32, OFF(keepalive_ms), 0, 3600000},
@@ -103,15 +108,16 @@ static int errf(char *err, size_t errlen, const origin *o, const char *key, cons
 
 static int errf(char *err, size_t errlen, const origin *o, const char *key, const char *fmt, ...)
 {
-    char what[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    if (o->file)
-        snprintf(err, errlen, "%s:%d: key '%s': %s", o->file, o->line, key, what);
-    else
+    if (o->file) {
+        tb_cfg_vformat(err, errlen, o->file, (unsigned)o->line, key, fmt, ap);
+    } else {
+        char what[256];
+        vsnprintf(what, sizeof(what), fmt, ap);
         snprintf(err, errlen, "%s: %s", o->flag, what);
+    }
+    va_end(ap);
     return TB_ERR_INVAL;
 }
 
@@ -191,27 +197,19 @@ static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *e
     return TB_OK;
 }
 
-static const char *type_name(int type)
+/* A login name as useradd takes it: letters, digits, '.', '_', '-' (not first). */
+static int set_user(tb_node_config *cfg, const char *v, const origin *o, char *err, size_t el)
 {
-    switch (type) {
-    case CONFIG_TYPE_GROUP:
-        return "a group";
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        return "an integer";
-    case CONFIG_TYPE_FLOAT:
-        return "a float";
-    case CONFIG_TYPE_STRING:
-        return "a string";
-    case CONFIG_TYPE_BOOL:
-        return "a boolean";
-    case CONFIG_TYPE_ARRAY:
-        return "an array";
-    case CONFIG_TYPE_LIST:
-        return "a list";
-    default:
-        return "something else";
+    size_t n = strlen(v);
+    if (n == 0 || n > TB_NODE_USER_MAX)
+        return errf(err, el, o, "user", "must be 1 to %d characters", TB_NODE_USER_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!isalnum(c) && c != '_' && c != '.' && (c != '-' || i == 0))
+            return errf(err, el, o, "user", "'%.64s' is not a user name", v);
     }
+    memcpy(cfg->user, v, n + 1);
+    return TB_OK;
 }
 
 static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const origin *o, char *err,
@@ -220,7 +218,7 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
     int type = config_setting_type(s);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
         return errf(err, el, o, "peers", "must be a list of \"host:port\" strings, not %s",
-                    type_name(type));
+                    tb_cfg_type_name(type));
     cfg->npeers = 0; /* the file's list replaces the defaults (none) */
     int n = config_setting_length(s);
     for (int i = 0; i < n; i++) {
@@ -229,7 +227,7 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
         eo.line = config_setting_source_line(e);
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
             return errf(err, el, &eo, "peers", "element %d is %s, not a \"host:port\" string",
-                        i + 1, type_name(config_setting_type(e)));
+                        i + 1, tb_cfg_type_name(config_setting_type(e)));
         if (add_peer(cfg, config_setting_get_string(e), &eo, err, el) != TB_OK)
             return TB_ERR_INVAL;
     }
@@ -239,12 +237,11 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
 static int apply_u32(tb_node_config *cfg, const key_spec *k, const config_setting_t *s,
                      const origin *o, char *err, size_t el)
 {
-    int type = config_setting_type(s);
-    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-        return errf(err, el, o, k->name, "must be an integer, not %s", type_name(type));
-    long long v = config_setting_get_int64(s);
-    if (v < (long long)k->min || v > (long long)k->max)
-        return errf(err, el, o, k->name, "%lld is outside %u..%u", v, k->min, k->max);
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, err, el, o->file, "%s", "");
+    int64_t v;
+    if (tb_cfg_int(&c, s, k->name, k->min, k->max, &v) != TB_OK)
+        return TB_ERR_INVAL;
     *(uint32_t *)((char *)cfg + k->offset) = (uint32_t)v;
     return TB_OK;
 }
@@ -263,6 +260,8 @@ static int apply_string(tb_node_config *cfg, const key_spec *k, const char *v, c
         return set_log_level(cfg, v, o, err, el);
     case K_NAME:
         return set_name(cfg, v, o, err, el);
+    case K_USER:
+        return set_user(cfg, v, o, err, el);
     default:
         return errf(err, el, o, k->name, "internal: not a string key");
     }
@@ -279,12 +278,13 @@ static int apply_key(tb_node_config *cfg, const key_spec *k, const config_settin
         return apply_u32(cfg, k, s, o, err, el);
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL)
-            return errf(err, el, o, k->name, "must be true or false, not %s", type_name(type));
+            return errf(err, el, o, k->name, "must be true or false, not %s",
+                        tb_cfg_type_name(type));
         *(bool *)((char *)cfg + k->offset) = config_setting_get_bool(s) != 0;
         return TB_OK;
     default:
         if (type != CONFIG_TYPE_STRING)
-            return errf(err, el, o, k->name, "must be a string, not %s", type_name(type));
+            return errf(err, el, o, k->name, "must be a string, not %s", tb_cfg_type_name(type));
         return apply_string(cfg, k, config_setting_get_string(s), o, err, el);
     }
 }
@@ -346,14 +346,13 @@ static int apply_file(tb_node_config *cfg, const config_t *lc, const origin *o0,
     return check_timeouts(cfg, lc, o0, err, el);
 }
 
-static int finish_load(tb_node_config *cfg, config_t *lc, int ok, const char *name, const char *dir,
+static int finish_load(tb_node_config *cfg, config_t *lc, int rc, const char *name, const char *dir,
                        char *err, size_t el)
 {
-    if (!ok) {
-        snprintf(err, el, "%s:%d: %s", name, config_error_line(lc), config_error_text(lc));
+    if (rc != TB_OK) {
         config_destroy(lc);
         free(lc);
-        return TB_ERR_INVAL;
+        return rc;
     }
     origin o = {name, 0, NULL, dir};
     tb_node_config tmp = *cfg; /* a bad file leaves cfg untouched */
@@ -379,8 +378,8 @@ int tb_node_config_load_string(tb_node_config *cfg, const char *text, const char
         return TB_ERR_NOMEM;
     }
     config_init(lc);
-    int ok = config_read_string(lc, text) == CONFIG_TRUE;
-    return finish_load(cfg, lc, ok, name, NULL, err, errlen);
+    int rc = tb_cfg_read_string(lc, text, name, err, errlen);
+    return finish_load(cfg, lc, rc, name, NULL, err, errlen);
 }
 
 static void dir_of(const char *path, char *dir, size_t len)
@@ -420,8 +419,8 @@ int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, s
     fclose(fp);
     /* By name, so libconfig knows the file: the owners of reserved groups name it in their
      * errors and take their relative paths from its folder. */
-    int ok = config_read_file(lc, path) == CONFIG_TRUE;
-    return finish_load(cfg, lc, ok, path, dir, err, errlen);
+    int rc = tb_cfg_read_file(lc, path, err, errlen);
+    return finish_load(cfg, lc, rc, path, dir, err, errlen);
 }
 
 const config_setting_t *tb_node_config_section(const tb_node_config *cfg, const char *key)
@@ -459,6 +458,7 @@ enum {
     OPT_STATE_DIR,
     OPT_LOG_LEVEL,
     OPT_NAME,
+    OPT_USER,
     OPT_VERSION,
 };
 
@@ -473,6 +473,7 @@ static const struct option long_opts[] = {
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"name", required_argument, NULL, OPT_NAME},
+    {"user", required_argument, NULL, OPT_USER},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -512,6 +513,8 @@ static int apply_flag(tb_node_config *cfg, int opt, const char *v, bool *peers_r
         return set_log_level(cfg, v, &o, err, el);
     case OPT_NAME:
         return set_name(cfg, v, &o, err, el);
+    case OPT_USER:
+        return set_user(cfg, v, &o, err, el);
     default:
         return TB_OK;
     }
@@ -531,17 +534,13 @@ static int scan_args(int argc, char **argv, const char **config, tb_node_action 
         }
         if (c == OPT_CONFIG)
             *config = optarg;
-        if (c == ':') {
-            snprintf(err, el, "%s needs a value (see --help)", argv[optind - 1]);
-            return TB_ERR_INVAL;
-        }
-        if (c == '?') {
-            snprintf(err, el, "unknown option '%s' (see --help)", argv[optind - 1]);
+        if (c == ':' || c == '?') {
+            tb_opt_bad_option(c, argv, "tbnode --help", err, el);
             return TB_ERR_INVAL;
         }
     }
     if (optind < argc) {
-        snprintf(err, el, "unexpected argument '%s' (see --help)", argv[optind]);
+        snprintf(err, el, "unexpected argument '%s' (see tbnode --help)", argv[optind]);
         return TB_ERR_INVAL;
     }
     return TB_OK;
@@ -572,7 +571,7 @@ void tb_node_config_usage(FILE *out)
     fprintf(out,
             "usage: tbnode [--mode hybrid|server|client] [--config FILE] [--listen ADDR:PORT]\n"
             "              [--peer ADDR:PORT]... [--cert F --key F --ca F] [--state-dir DIR]\n"
-            "              [--log-level L] [--name NAME]\n"
+            "              [--log-level L] [--name NAME] [--user USER]\n"
             "       tbnode status [--state-dir DIR] [--json]\n"
             "\n"
             "tbnode joins a QUIC time mesh (mutual TLS against the mesh CA), pings its peers,\n"
@@ -595,6 +594,8 @@ void tb_node_config_usage(FILE *out)
             "                    (default " TB_NODE_DEFAULT_STATE_DIR ", created with mode 0700)\n"
             "  --log-level L     error, warn, info (default) or debug\n"
             "  --name NAME       node name (default: the name in the certificate)\n"
+            "  --user USER       started as root: switch to USER once the sockets are bound and\n"
+            "                    the state opened (default: stay the user it was started as)\n"
             "  --version         print the version and exit\n"
             "  --help            print this help and exit\n"
             "\n"

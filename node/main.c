@@ -1,25 +1,22 @@
 /* tbnode: the time mesh daemon. This file owns the process: arguments, signals, the state
  * directory and the event loop. Everything it wires together takes the loop, the clock and
  * the log explicitly (node/node.h), so tests can run several nodes in one process. */
-#include <errno.h>
 #include <ev.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/opt.h"
 #include "node/config.h"
 #include "node/control.h"
-#if TB_NODE_MESH
 #include "node/node.h"
+#include "node/privilege.h"
 #include "node/timekeeper.h"
-#endif
 
-#define TB_VERSION "0.1.0"
-
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = TB_OPT_EXIT_USAGE };
 
 /* Signals are delivered once: the first starts a clean stop, the timer bounds it. */
 #define STOP_DEADLINE_S 1.5
@@ -27,9 +24,7 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 typedef struct proc {
     tb_log log;
     struct ev_loop *loop;
-#if TB_NODE_MESH
     tb_timekeeper *tk;
-#endif
     const tb_node_config *cfg;
     ev_signal sigint, sigterm, sighup;
     ev_timer deadline;
@@ -51,12 +46,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     p->stopping = 1;
     tb_log_info(&p->log, "signal %d: closing connections and stopping", w->signum);
     ev_timer_start(loop, &p->deadline);
-#if TB_NODE_MESH
     if (p->tk) {
         tb_timekeeper_stop(p->tk); /* on_stopped ends the loop once the closes are sent */
         return;
     }
-#endif
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -75,10 +68,8 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     tb_node_config_defaults(fresh);
     int rc = tb_node_config_load_file(fresh, p->cfg->file, err, sizeof(err));
-#if TB_NODE_MESH
     if (rc == TB_OK && p->tk)
         rc = tb_timekeeper_reload(p->tk, fresh, err, sizeof(err));
-#endif
     if (rc == TB_OK)
         tb_log_info(&p->log, "SIGHUP: %s reloaded", p->cfg->file);
     else
@@ -87,39 +78,18 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     free(fresh);
 }
 
-#if TB_NODE_MESH
 static void on_stopped(void *arg)
 {
     proc *p = arg;
     ev_break(p->loop, EVBREAK_ALL);
 }
-#endif
-
-/* The state directory holds keys' neighbours and the control socket: owner only. */
-static int make_state_dir(const tb_log *log, const char *dir)
-{
-    if (mkdir(dir, 0700) == 0) {
-        tb_log_info(log, "created state directory %s", dir);
-        return TB_OK;
-    }
-    if (errno != EEXIST) {
-        tb_log_error(log, "state_dir '%s': cannot create: %s", dir, strerror(errno));
-        return TB_ERR_IO;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        tb_log_error(log, "state_dir '%s': exists and is not a directory", dir);
-        return TB_ERR_IO;
-    }
-    if (st.st_mode & 077)
-        tb_log_warn(log, "state_dir '%s': readable by others (mode %03o); 0700 is expected", dir,
-                    (unsigned)(st.st_mode & 0777));
-    return TB_OK;
-}
 
 static int run(proc *p, const tb_node_config *cfg)
 {
-    if (make_state_dir(&p->log, cfg->state_dir) != TB_OK)
+    tb_priv priv;
+    if (tb_priv_init(&priv, cfg->user, &p->log) != TB_OK ||
+        tb_priv_state_dir(&priv, cfg->state_dir, &p->log) != TB_OK ||
+        tb_priv_key_file(&priv, cfg->key, &p->log) != TB_OK)
         return EXIT_RUNTIME;
     p->loop = ev_default_loop(EVFLAG_AUTO);
     if (!p->loop) {
@@ -141,18 +111,70 @@ static int run(proc *p, const tb_node_config *cfg)
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
-#if TB_NODE_MESH
     tb_tk_options opt = {.on_stopped = on_stopped, .arg = p};
     if (tb_timekeeper_new(&p->tk, p->loop, &p->log, tb_clock_system(), cfg, &opt) != TB_OK)
         return EXIT_RUNTIME;
-#endif
+    /* Sockets bound, state opened: root is no longer needed. */
+    if (tb_priv_drop(&priv, &p->log) != TB_OK) {
+        tb_timekeeper_free(p->tk);
+        return EXIT_RUNTIME;
+    }
     ev_run(p->loop, 0);
-#if TB_NODE_MESH
     tb_timekeeper_free(p->tk);
     p->tk = NULL;
-#endif
     tb_log_info(&p->log, "stopped");
     return 0;
+}
+
+static const char control_usage[] =
+    "usage: tbnode status [--state-dir DIR] [--json]\n"
+    "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n";
+
+static int control_usage_error(const char *what)
+{
+    fprintf(stderr, "tbnode: %s\n%s", what, control_usage);
+    return EXIT_USAGE;
+}
+
+/* The request line for `tbnode status|broadcast`, or an exit code (0 after --help). */
+static int control_args(int argc, char **argv, const char **dir, char *line, size_t len)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int status = strcmp(argv[0], "status") == 0, json = 0, c;
+    char err[256];
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(control_usage, stdout);
+            return 0;
+        }
+        if (c == 's') {
+            *dir = optarg;
+        } else if (c == 'j') {
+            if (!status)
+                return control_usage_error("--json goes with status only");
+            json = 1;
+        } else {
+            tb_opt_bad_option(c, argv, "tbnode --help", err, sizeof(err));
+            return control_usage_error(err);
+        }
+    }
+    if (status && optind == argc) {
+        snprintf(line, len, "status%s", json ? " json" : "");
+        return -1;
+    }
+    const char *text = optind < argc ? argv[optind] : "";
+    if (status || optind != argc - 1 || !text[0] || strpbrk(text, "\n\r") || strlen(text) >= 512)
+        return control_usage_error(status ? "status takes no arguments"
+                                          : "broadcast takes one line of text, < 512 bytes");
+    snprintf(line, len, "broadcast %s", text);
+    return -1;
 }
 
 /* `tbnode status|broadcast [--state-dir DIR] ...`: asks a running node over its control
@@ -160,27 +182,10 @@ static int run(proc *p, const tb_node_config *cfg)
 static int control_cmd(int argc, char **argv)
 {
     const char *dir = TB_NODE_DEFAULT_STATE_DIR;
-    int json = 0;
     char line[TB_CONTROL_LINE_MAX];
-    int i = 2;
-    for (; i < argc; i++) {
-        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--json") == 0 && strcmp(argv[1], "status") == 0)
-            json = 1;
-        else
-            break;
-    }
-    if (strcmp(argv[1], "status") == 0 && i == argc) {
-        snprintf(line, sizeof(line), "status%s", json ? " json" : "");
-    } else if (strcmp(argv[1], "broadcast") == 0 && i == argc - 1 && argv[i][0] &&
-               !strpbrk(argv[i], "\n\r") && strlen(argv[i]) < 512) {
-        snprintf(line, sizeof(line), "broadcast %s", argv[i]);
-    } else {
-        fprintf(stderr, "usage: tbnode status [--state-dir DIR] [--json]\n"
-                        "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n");
-        return EXIT_USAGE;
-    }
+    int rc = control_args(argc - 1, argv + 1, &dir, line, sizeof(line));
+    if (rc >= 0)
+        return rc;
     char err[TB_NODE_ERR_MAX];
     if (tb_control_request(dir, line, 3000, stdout, err, sizeof(err)) != TB_OK) {
         fprintf(stderr, "tbnode: %s\n", err);
@@ -208,7 +213,7 @@ int main(int argc, char **argv)
     if (action == TB_NODE_HELP) {
         tb_node_config_usage(stdout);
     } else if (action == TB_NODE_VERSION) {
-        printf("tbnode %s\n", TB_VERSION);
+        tb_opt_print_version("tbnode");
     } else {
         p.log.level = cfg.log_level;
         rc = run(&p, &cfg);
