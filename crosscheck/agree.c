@@ -139,7 +139,7 @@ static void judge_against_agreement(const xc_ctx *ctx, const xc_src *s, tb_xc_ve
              ok ? "meets" : "lies outside", ms(e->lo_ns), ms(e->hi_ns), e->n_agree, e->n_voting);
 }
 
-static void judge_one(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
+static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
 {
     v->kind = s->kind;
     snprintf(v->source, sizeof(v->source), "%s", s->name);

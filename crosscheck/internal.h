@@ -50,7 +50,7 @@ int tb_xc_build_sources(xc_ctx *ctx);
 /* warmup.c: counts the regions expected to measure every source; whether s is still warming
  * up (then fills v's verdict and reason). */
 void tb_xc_expected_regions(xc_ctx *ctx);
-bool tb_xc_warming(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
+bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
 void tb_xc_agree(xc_ctx *ctx);
 /* One verdict per source into ctx->out. */

@@ -29,12 +29,15 @@ void tb_xc_expected_regions(xc_ctx *ctx)
     ctx->n_expected_regions = (unsigned)n;
 }
 
-bool tb_xc_warming(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
+bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
 {
     const tb_xc_input *in = ctx->in;
     if (in->started_ns == 0 || tb_xc_sat_sub(in->now_ns, in->started_ns) >= ctx->cfg.grace_ns ||
         (s->n_latest > 0 && s->n_regions >= ctx->n_expected_regions))
         return false;
+    int64_t ends = tb_xc_sat_add(in->started_ns, ctx->cfg.grace_ns);
+    if (ends < ctx->out->next_run_ns)
+        ctx->out->next_run_ns = ends; /* the verdict changes then by time alone */
     v->verdict = TB_XC_WARMING_UP;
     snprintf(v->reason, sizeof(v->reason),
              "data from %u of %u region(s) so far; judged when all have reported or %.0f s after "

@@ -269,6 +269,9 @@ static void test_warming_up(void)
         TB_CHECK_EQ(verdict_of(&r, "silent"), steps[i].silent);
         if (steps[i].liar == TB_XC_WARMING_UP)
             TB_CHECK(strstr(verdict_reason(&r, "liar"), "region(s) so far") != NULL);
+        /* the warming up ends by time alone: the node is told when */
+        if (steps[i].silent == TB_XC_WARMING_UP)
+            TB_CHECK(r.next_run_ns <= T0 + 30 * SEC);
         tb_xc_result_clear(&r);
         free(obs);
     }
