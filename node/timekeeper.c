@@ -13,10 +13,10 @@
 #include "certs/identity.h"
 #include "node/tk_internal.h"
 #include "roughtime/verify.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/rt_driver.h"
 #include "wire/wire.h"
-#include "sources/hosts.h"
+#include "resolve/hosts.h"
 
 #define MAX_WIRE (TB_MEASURE_BODY_MAX + 512)
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ntp/client.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 
 typedef struct ctx {
     char *err;

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/udp.h"
 
 typedef struct ntp_drv {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ntp/packet.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 
 #define MAX_BAD 32
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "roughtime/codec.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/udp.h"
 
 const uint32_t tb_rt_driver_versions[TB_RT_DRIVER_NVERSIONS] = {

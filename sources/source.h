@@ -100,7 +100,7 @@ typedef struct tb_source_env {
     struct ev_loop *loop;
     const tb_log *log;
     const tb_clock *clock;
-    struct tb_resolver *resolver; /* sources/resolver.h */
+    struct tb_resolver *resolver; /* resolve/resolver.h */
     tb_source_meas_cb on_measurement;
     void *measurement_arg;
 } tb_source_env;

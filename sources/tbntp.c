@@ -8,7 +8,7 @@
 
 #include "ntp/packet.h"
 #include "sources/ntp_driver.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/source.h"
 
 typedef struct query {

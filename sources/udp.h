@@ -15,7 +15,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/source.h"
 
 #define TB_SOURCE_UDP_MAX 2048 /* largest datagram read; longer ones are flagged truncated */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sources/hosts.h"
+#include "resolve/hosts.h"
 #include "tb_test.h"
 
 typedef struct bad_list {

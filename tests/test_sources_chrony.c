@@ -19,7 +19,7 @@
 #include "common/bytes.h"
 #include "ntp/packet.h"
 #include "sources/ntp_driver.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/sources.h"
 #include "tb_child.h"
 #include "tb_test.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "tb_test.h"
 
 /* 32 bytes 0x00..0x1f in base64. */

@@ -18,7 +18,7 @@
 #include "roughtime/server.h"
 #include "roughtime/udp.h"
 #include "roughtime/verify.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "sources/rt_driver.h"
 #include "sources/sources.h"
 #include "tb_child.h"

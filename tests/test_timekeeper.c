@@ -19,7 +19,7 @@
 #include "node/timekeeper.h"
 #include "ntp/packet.h"
 #include "roughtime/keyfile.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 #include "store/store.h"
 #include "tests/tb_fixture.h"
 #include "tests/tb_test.h"

@@ -11,7 +11,7 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "ntp/packet.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 
 /* --- NTP responders: answer every request with the clock shifted by shift_ns --- */
 

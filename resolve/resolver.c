@@ -1,4 +1,4 @@
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 
 #include <arpa/inet.h>
 #include <ev.h>

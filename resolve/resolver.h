@@ -2,8 +2,8 @@
  * interface so that tests (and simulations) inject their own answers; the one for real use
  * runs getaddrinfo in a detached worker thread per request and hands the answer back on the
  * loop through an ev_async, so the loop never blocks on DNS. */
-#ifndef TB_SOURCES_RESOLVER_H
-#define TB_SOURCES_RESOLVER_H
+#ifndef TB_RESOLVE_RESOLVER_H
+#define TB_RESOLVE_RESOLVER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "sources/hosts.h"
+#include "resolve/hosts.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

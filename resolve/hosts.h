@@ -14,15 +14,15 @@
  * The file is read at creation (failure to read it fails creation, naming the file) and read
  * again at the next resolve() after its modification time, size or inode changed. If a
  * re-read fails, the previous entries stay in use and the failure is logged once. */
-#ifndef TB_SOURCES_HOSTS_H
-#define TB_SOURCES_HOSTS_H
+#ifndef TB_RESOLVE_HOSTS_H
+#define TB_RESOLVE_HOSTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
 #include "common/log.h"
-#include "sources/resolver.h"
+#include "resolve/resolver.h"
 
 struct ev_loop;
 
