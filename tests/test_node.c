@@ -10,6 +10,7 @@
 #include "node/node.h"
 #include "quic/endpoint.h"
 #include "tests/tb_fixture.h"
+#include "tests/support/loop.h"
 #include "tests/tb_test.h"
 #include "wire/wire.h"
 
@@ -86,19 +87,7 @@ static void configure(int i)
     tb_log_init(&h.log[i], who, TB_LOG_WARN);
 }
 
-/* Runs the loop until cond() holds or `seconds` pass. */
-static int run_until(int (*cond)(void), double seconds)
-{
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)(seconds * 1e9);
-    while (!cond()) {
-        if (tb_clock_mono(tb_clock_system()) > end)
-            return 0;
-        ev_run(h.loop, EVRUN_ONCE);
-    }
-    return 1;
-}
-
-static int full_mesh_with_pings(void)
+static int full_mesh_with_pings(void *arg)
 {
     for (int i = 0; i < N; i++) {
         tb_node_peer_status ps[8];
@@ -111,7 +100,7 @@ static int full_mesh_with_pings(void)
     return 1;
 }
 
-static int all_got_broadcast(void)
+static int all_got_broadcast(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (h.bcasts[i] < 1)
@@ -120,7 +109,7 @@ static int all_got_broadcast(void)
     return 1;
 }
 
-static int all_got_second_broadcast(void)
+static int all_got_second_broadcast(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (h.bcasts[i] < 2)
@@ -129,12 +118,12 @@ static int all_got_second_broadcast(void)
     return 1;
 }
 
-static int message_arrived(void)
+static int message_arrived(void *arg)
 {
     return h.messages[2] > 0;
 }
 
-static int all_stopped(void)
+static int all_stopped(void *arg)
 {
     return h.stopped == N;
 }
@@ -167,7 +156,7 @@ static void evil_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     bad.connected = 0;
 }
 
-static int evil_is_connected(void)
+static int evil_is_connected(void *arg)
 {
     return bad.connected;
 }
@@ -210,7 +199,7 @@ static int misbehave(void)
     return ok;
 }
 
-static int bad_counted(void)
+static int bad_counted(void *arg)
 {
     tb_node_stats st;
     tb_node_get_stats(h.node[0], &st);
@@ -238,9 +227,9 @@ static void test_bad_peer(void)
                TB_OK);
     tb_quic_conn *c;
     TB_REQUIRE(tb_quic_dial(bad.ep, "127.0.0.30:4561", "n0", &c) == TB_OK);
-    TB_REQUIRE(run_until(evil_is_connected, 10));
+    TB_REQUIRE(tb_test_run_until(h.loop, evil_is_connected, NULL, 10));
     TB_CHECK_EQ(misbehave(), 8);
-    TB_CHECK(run_until(bad_counted, 5));
+    TB_CHECK(tb_test_run_until(h.loop, bad_counted, NULL, 5));
     tb_node_stats st;
     tb_node_get_stats(h.node[0], &st);
     TB_CHECK_EQ(st.msgs_bad, 4); /* garbage, PING on a stream, misaddressed, spoofed */
@@ -251,7 +240,7 @@ static void test_bad_peer(void)
     /* n0 still serves the mesh. */
     int before = h.bcasts[1];
     TB_CHECK(tb_node_broadcast(h.node[0], 7, (const uint8_t *)"after", 5, NULL) == TB_OK);
-    TB_CHECK(run_until(all_got_second_broadcast, 5));
+    TB_CHECK(tb_test_run_until(h.loop, all_got_second_broadcast, NULL, 5));
     TB_CHECK_EQ(h.bcasts[1], before + 1);
     TB_CHECK_STR(h.last_bcast[1], "n0:after");
     tb_quic_endpoint_destroy(bad.ep);
@@ -270,7 +259,7 @@ static void test_mesh_in_one_process(void)
                    TB_OK);
     }
     TB_CHECK_STR(tb_node_name(h.node[2]), "n2");
-    TB_REQUIRE(run_until(full_mesh_with_pings, 20));
+    TB_REQUIRE(tb_test_run_until(h.loop, full_mesh_with_pings, NULL, 20));
 
     /* RTT on loopback is positive and well under 50 ms; one host, so |offset| < 10 ms. */
     tb_node_peer_status ps[8];
@@ -283,7 +272,7 @@ static void test_mesh_in_one_process(void)
 
     uint64_t id;
     TB_CHECK(tb_node_broadcast(h.node[2], 7, (const uint8_t *)"tick", 4, &id) == TB_OK);
-    TB_CHECK(run_until(all_got_broadcast, 5));
+    TB_CHECK(tb_test_run_until(h.loop, all_got_broadcast, NULL, 5));
     wait_a_little(); /* forwarded copies come back as duplicates: none may be delivered */
     for (int i = 0; i < N; i++) {
         TB_CHECK_EQ(h.bcasts[i], 1);
@@ -291,7 +280,7 @@ static void test_mesh_in_one_process(void)
     }
 
     TB_CHECK(tb_node_send(h.node[1], "n2", 9, (const uint8_t *)"hi", 2) == TB_OK);
-    TB_CHECK(run_until(message_arrived, 5));
+    TB_CHECK(tb_test_run_until(h.loop, message_arrived, NULL, 5));
     TB_CHECK_EQ(h.messages[2], 1);
     TB_CHECK_STR(h.last_from[2], "n1");
     TB_CHECK_EQ(h.messages[0], 0);
@@ -301,7 +290,7 @@ static void test_mesh_in_one_process(void)
 
     for (int i = 0; i < N; i++)
         tb_node_stop(h.node[i]);
-    TB_CHECK(run_until(all_stopped, 3));
+    TB_CHECK(tb_test_run_until(h.loop, all_stopped, NULL, 3));
     for (int i = 0; i < N; i++) {
         tb_node_free(h.node[i]);
         tb_node_config_free(&h.cfg[i]);

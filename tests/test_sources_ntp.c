@@ -13,6 +13,7 @@
 #include "sources/ntp_driver.h"
 #include "resolve/resolver.h"
 #include "sources/sources.h"
+#include "tests/support/loop.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
@@ -216,35 +217,6 @@ static void harness_done(harness *h)
     ev_loop_destroy(h->loop);
 }
 
-static void tick(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
-typedef int (*pred)(void *arg);
-
-/* Runs the loop until pred holds or `ms` pass; returns whether pred held. */
-static int run_until(harness *h, pred p, void *arg, int ms)
-{
-    ev_timer t;
-    ev_timer_init(&t, tick, 0.01, 0.01);
-    ev_timer_start(h->loop, &t);
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)ms * 1000000u;
-    int ok = 0;
-    while (!(ok = p(arg)) && tb_clock_mono(tb_clock_system()) < end)
-        ev_run(h->loop, EVRUN_ONCE);
-    ev_timer_stop(h->loop, &t);
-    return ok;
-}
-
-static int never(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
 typedef struct state_wait {
     tb_source *s;
     tb_source_state st;
@@ -286,7 +258,7 @@ static void test_honest_measurement_with_evidence(void)
     r.offset_ns = 250 * MS;
     tb_source *s = make_source(&h, r.addr, -3, 0);
     TB_REQUIRE(s != NULL);
-    TB_CHECK(run_until(&h, has_meas, &h, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_meas, &h, 3.0));
     TB_CHECK_EQ(tb_source_state_of(s), TB_SOURCE_REACHABLE);
     TB_CHECK(llabs(h.last.offset_ns - 250 * MS) < 1 * MS);
     TB_CHECK(h.last.delay_ns >= 0 && h.last.delay_ns < 50 * MS);
@@ -326,7 +298,7 @@ static void test_ipv6_server(void)
     r.offset_ns = -40 * MS;
     tb_source *s = make_source(&h, r.addr, -3, 0); /* "[::1]:port" */
     TB_REQUIRE(s != NULL);
-    TB_CHECK(run_until(&h, has_meas, &h, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_meas, &h, 3.0));
     TB_CHECK(llabs(h.last.offset_ns + 40 * MS) < 1 * MS);
     TB_CHECK(strncmp(h.last.source->address, "[::1]:", 6) == 0);
     tb_source_destroy(s);
@@ -342,7 +314,7 @@ static void test_kod_rate_backs_off(void)
     TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.81", KOD_RATE) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0); /* 62.5 ms, at most 1 s */
     TB_REQUIRE(s != NULL);
-    run_until(&h, never, NULL, 1500);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 1.5);
     const tb_ntp_client *c = tb_ntp_driver_client(s);
     TB_REQUIRE(c != NULL);
     TB_CHECK(c->rejects[TB_NTP_REJ_KOD_RATE] >= 2);
@@ -373,10 +345,10 @@ static void test_kod_deny_demobilises(void)
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     state_wait w = {s, TB_SOURCE_DEMOBILISED};
-    TB_CHECK(run_until(&h, has_state, &w, 2000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 2.0));
     TB_CHECK(strstr(tb_source_reason(s), "DENY") != NULL);
     int seen = r.n_requests;
-    run_until(&h, never, NULL, 500);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.5);
     TB_CHECK_EQ(r.n_requests, seen); /* no more polls */
     TB_CHECK_EQ(seen, 1);
     TB_CHECK_EQ(h.n_meas, 0);
@@ -394,7 +366,7 @@ static void test_wrong_origin_rejected(void)
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     const tb_ntp_client *c = tb_ntp_driver_client(s);
     TB_REQUIRE(c != NULL);
     TB_CHECK(c->rejects[TB_NTP_REJ_ORIGIN] >= 3);
@@ -425,14 +397,14 @@ static void test_silent_server_becomes_unreachable(void)
     unreach_polls = 0;
     tb_source_set_state_hook(s, note_state, NULL);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     /* unreachable_after = 3: three unanswered polls, noticed as the fourth goes out. */
     TB_CHECK_EQ(unreach_polls, 4);
     TB_CHECK(strstr(tb_source_reason(s), "no reply to 3 polls") != NULL);
     /* Once the server answers again the source comes back. */
     r.m = HONEST;
     w.st = TB_SOURCE_REACHABLE;
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     tb_source_destroy(s);
     responder_stop(h.loop, &r);
     harness_done(&h);
@@ -490,7 +462,7 @@ static void test_pool_three_sources_and_replacement(void)
     TB_REQUIRE(pool != NULL);
     /* Three addresses, three sources; two measure, the DENY one is replaced, but the
      * resolver has nothing else yet. */
-    run_until(&h, never, NULL, 300);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.3);
     TB_CHECK_EQ(h.stub.calls >= 1, 1);
     TB_CHECK_EQ(tb_pool_replacements(pool), 1);
     TB_CHECK_EQ(tb_sources_count(set), 2);
@@ -498,8 +470,8 @@ static void test_pool_three_sources_and_replacement(void)
     /* The name now also resolves to a fourth server: the pool fills up to three again. */
     stub_add(&h.stub, r[3].addr);
     pool_wait pw = {pool, 1, &h};
-    TB_CHECK(run_until(&h, pool_replaced, &pw, 4000));
-    TB_CHECK(run_until(&h, pool_full, &h, 2000));
+    TB_CHECK(tb_test_run_until(h.loop, pool_replaced, &pw, 4.0));
+    TB_CHECK(tb_test_run_until(h.loop, pool_full, &h, 2.0));
     TB_CHECK_EQ(tb_sources_count(set), 3);
     int members_ok = 0;
     for (size_t i = 0; i < tb_sources_count(set); i++) {
@@ -535,7 +507,7 @@ static void test_pool_of_three_loopback_addresses(void)
     pc.minpoll = -3;
     tb_source_config_list list = {&pc, 1};
     TB_REQUIRE(tb_sources_apply(set, &list) == 0);
-    TB_CHECK(run_until(&h, pool_full, &h, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, pool_full, &h, 3.0));
     TB_CHECK_EQ(tb_sources_count(set), 3);
     TB_CHECK_EQ(h.n_seen, 3);
     for (int i = 0; i < 3; i++)
@@ -565,7 +537,7 @@ static void test_reload_keeps_unchanged_sources(void)
     tb_source_config first[2] = {cfg[0], cfg[1]};
     tb_source_config_list l1 = {first, 2};
     TB_REQUIRE(tb_sources_apply(set, &l1) == 0);
-    run_until(&h, never, NULL, 400);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.4);
     tb_source *a = tb_sources_get(set, 0);
     uint64_t a_meas = tb_source_measurements(a);
     TB_CHECK(a_meas >= 1);
@@ -578,7 +550,7 @@ static void test_reload_keeps_unchanged_sources(void)
     TB_CHECK(tb_sources_get(set, 1) == a); /* same object: its state and counters kept */
     TB_CHECK(tb_source_measurements(a) == a_meas);
     uint64_t a_accepted = tb_ntp_driver_client(a)->n_accepted;
-    run_until(&h, never, NULL, 400);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.4);
     /* Still polling with the same client (the filter releases only better samples, so count
      * accepted replies rather than measurements). */
     TB_CHECK(tb_ntp_driver_client(a)->n_accepted > a_accepted);
@@ -628,7 +600,7 @@ static void test_pool_re_resolves_on_schedule(void)
     TB_REQUIRE(tb_pool_create(&h.env, tb_ntp_driver(), &pc, &p) == 0);
     TB_REQUIRE(tb_pool_start(p) == 0);
     uint64_t t0 = tb_clock_mono(tb_clock_system());
-    TB_CHECK(run_until(&h, calls_at_least, &h, 4000));
+    TB_CHECK(tb_test_run_until(h.loop, calls_at_least, &h, 4.0));
     uint64_t took = tb_clock_mono(tb_clock_system()) - t0;
     TB_CHECK(took >= 1900 * (uint64_t)MS); /* at 0, 1 and 2 s, not sooner */
     TB_CHECK_EQ(tb_pool_size(p), 1);
@@ -648,17 +620,17 @@ static void test_named_server_re_resolves_when_unreachable(void)
     stub_add(&h.stub, silent.addr); /* srv.test first points at a dead server */
     tb_source *s = make_source(&h, "srv.test:123", -4, 0);
     TB_REQUIRE(s != NULL);
-    run_until(&h, never, NULL, 50);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.05);
     TB_CHECK_EQ(h.stub.calls, 1);
     TB_CHECK_STR(tb_source_identity(s)->address, silent.addr);
     /* The name moves; the source notices only when the old address stops answering. */
     h.stub.n = 0;
     stub_add(&h.stub, honest.addr);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     TB_CHECK_EQ(h.stub.calls, 2); /* re-resolving started at the transition */
     w.st = TB_SOURCE_REACHABLE;
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     TB_CHECK(h.stub.calls >= 2);
     TB_CHECK_STR(tb_source_identity(s)->address, honest.addr);
     TB_CHECK_STR(tb_source_identity(s)->name, "srv.test:123");
@@ -697,20 +669,21 @@ static void test_thread_resolver(void)
     uint64_t ticket;
     /* A numeric host needs no DNS: getaddrinfo answers locally. */
     TB_REQUIRE(res->resolve(res, "127.0.0.98", "123", on_resolved, NULL, &ticket) == 0);
-    TB_CHECK_EQ(resolved_done, 0); /* never called back from inside resolve() */
-    TB_CHECK(run_until(&h, is_resolved, NULL, 3000));
+    TB_CHECK_EQ(resolved_done, 0); /* tb_test_never called back from inside resolve() */
+    TB_CHECK(tb_test_run_until(h.loop, is_resolved, NULL, 3.0));
     TB_CHECK_EQ(resolved_done, 1);
     TB_CHECK(resolved_n >= 1);
     TB_CHECK_STR(resolved_first, "127.0.0.98:123");
-    /* A cancelled request is never called back, and destroying with one in flight is safe. */
+    /* A cancelled request is tb_test_never called back, and destroying with one in flight is safe.
+     */
     resolved_done = 0;
     TB_REQUIRE(res->resolve(res, "127.0.0.97", "123", on_resolved, NULL, &ticket) == 0);
     res->cancel(res, ticket);
-    run_until(&h, never, NULL, 200);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.2);
     TB_CHECK_EQ(resolved_done, 0);
     TB_REQUIRE(res->resolve(res, "127.0.0.98", "123", on_resolved, NULL, &ticket) == 0);
     tb_resolver_thread_destroy(res);
-    run_until(&h, never, NULL, 100);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.1);
     TB_CHECK_EQ(resolved_done, 0);
     harness_done(&h);
 }
