@@ -13,84 +13,11 @@
 #include "sources/ntp_driver.h"
 #include "resolve/resolver.h"
 #include "sources/sources.h"
+#include "tests/support/fake_ntp.h"
 #include "tests/support/loop.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
-
-/* --- responder --- */
-
-typedef enum mode { HONEST, KOD_RATE, KOD_DENY, BAD_ORIGIN, SILENT } mode;
-
-typedef struct responder {
-    int fd;
-    ev_io io;
-    mode m;
-    int64_t offset_ns;
-    char addr[64];
-    int n_requests;
-    uint64_t req_mono[64];
-} responder;
-
-static void responder_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    responder *r = w->data;
-    (void)loop;
-    (void)revents;
-    uint8_t req[256], rep[TB_NTP_HEADER_LEN];
-    struct sockaddr_storage from;
-    socklen_t flen = sizeof(from);
-    ssize_t n = recvfrom(r->fd, req, sizeof(req), 0, (struct sockaddr *)&from, &flen);
-    if (n < TB_NTP_HEADER_LEN)
-        return;
-    if (r->n_requests < 64)
-        r->req_mono[r->n_requests] = tb_clock_mono(tb_clock_system());
-    r->n_requests++;
-    if (r->m == SILENT)
-        return;
-    int64_t now = tb_clock_real(tb_clock_system()) + r->offset_ns;
-    tb_ntp_packet p = {.version = 4,
-                       .mode = 4,
-                       .stratum = 2,
-                       .precision = -20,
-                       .refid = 0x7f000001,
-                       .poll = (int8_t)req[2]};
-    p.origin_ts = tb_get_be64(req + 40) ^ (r->m == BAD_ORIGIN ? 0x10000 : 0);
-    p.reference_ts = tb_ntp_ts_from_unix_ns(now - 1000 * MS);
-    p.receive_ts = p.transmit_ts = tb_ntp_ts_from_unix_ns(now);
-    if (r->m == KOD_RATE || r->m == KOD_DENY) {
-        p.stratum = 0;
-        p.refid = r->m == KOD_RATE ? 0x52415445 : 0x44454e59;
-    }
-    tb_ntp_packet_write(&p, rep);
-    (void)sendto(r->fd, rep, sizeof(rep), 0, (struct sockaddr *)&from, flen);
-}
-
-static int responder_start(struct ev_loop *loop, responder *r, const char *ip, mode m)
-{
-    memset(r, 0, sizeof(*r));
-    r->m = m;
-    tb_addr a;
-    char text[64];
-    if (tb_addr_numeric(ip, "0", &a) < 0)
-        return -1;
-    r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&a.ss, &a.len) != 0)
-        return -1;
-    tb_addr_format(&a, text, sizeof(text));
-    snprintf(r->addr, sizeof(r->addr), "%s", text);
-    ev_io_init(&r->io, responder_cb, r->fd, EV_READ);
-    r->io.data = r;
-    ev_io_start(loop, &r->io);
-    return 0;
-}
-
-static void responder_stop(struct ev_loop *loop, responder *r)
-{
-    ev_io_stop(loop, &r->io);
-    close(r->fd);
-}
 
 /* --- a resolver the test controls --- */
 
@@ -253,8 +180,8 @@ static void test_honest_measurement_with_evidence(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.80", HONEST) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.80", TB_FAKE_NTP_HONEST, 0) == 0);
     r.offset_ns = 250 * MS;
     tb_source *s = make_source(&h, r.addr, -3, 0);
     TB_REQUIRE(s != NULL);
@@ -285,7 +212,7 @@ static void test_honest_measurement_with_evidence(void)
     tb_source_describe(s, line, sizeof(line));
     TB_CHECK(strstr(line, "reachable") != NULL);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -293,8 +220,8 @@ static void test_ipv6_server(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "::1", HONEST) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "::1", TB_FAKE_NTP_HONEST, 0) == 0);
     r.offset_ns = -40 * MS;
     tb_source *s = make_source(&h, r.addr, -3, 0); /* "[::1]:port" */
     TB_REQUIRE(s != NULL);
@@ -302,7 +229,7 @@ static void test_ipv6_server(void)
     TB_CHECK(llabs(h.last.offset_ns + 40 * MS) < 1 * MS);
     TB_CHECK(strncmp(h.last.source->address, "[::1]:", 6) == 0);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -310,8 +237,8 @@ static void test_kod_rate_backs_off(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.81", KOD_RATE) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.81", TB_FAKE_NTP_KOD_RATE, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0); /* 62.5 ms, at most 1 s */
     TB_REQUIRE(s != NULL);
     tb_test_run_until(h.loop, tb_test_never, NULL, 1.5);
@@ -332,7 +259,7 @@ static void test_kod_rate_backs_off(void)
     TB_CHECK(tb_source_state_of(s) != TB_SOURCE_DEMOBILISED);
     TB_CHECK_EQ(h.n_meas, 0);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -340,8 +267,8 @@ static void test_kod_deny_demobilises(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.82", KOD_DENY) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.82", TB_FAKE_NTP_KOD_DENY, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     state_wait w = {s, TB_SOURCE_DEMOBILISED};
@@ -353,7 +280,7 @@ static void test_kod_deny_demobilises(void)
     TB_CHECK_EQ(seen, 1);
     TB_CHECK_EQ(h.n_meas, 0);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -361,8 +288,8 @@ static void test_wrong_origin_rejected(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.83", BAD_ORIGIN) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.83", TB_FAKE_NTP_BAD_ORIGIN, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
@@ -374,7 +301,7 @@ static void test_wrong_origin_rejected(void)
     TB_CHECK_EQ(h.n_meas, 0);
     TB_CHECK(strstr(tb_source_reason(s), "origin timestamp does not match") != NULL);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -390,8 +317,8 @@ static void test_silent_server_becomes_unreachable(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.84", SILENT) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.84", TB_FAKE_NTP_SILENT, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     unreach_polls = 0;
@@ -402,11 +329,11 @@ static void test_silent_server_becomes_unreachable(void)
     TB_CHECK_EQ(unreach_polls, 4);
     TB_CHECK(strstr(tb_source_reason(s), "no reply to 3 polls") != NULL);
     /* Once the server answers again the source comes back. */
-    r.m = HONEST;
+    r.mode = TB_FAKE_NTP_HONEST;
     w.st = TB_SOURCE_REACHABLE;
     TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -437,11 +364,12 @@ static void test_pool_three_sources_and_replacement(void)
 {
     harness h;
     harness_init(&h);
-    responder r[4];
+    tb_fake_ntp r[4];
     const char *ips[] = {"127.0.0.85", "127.0.0.86", "127.0.0.87", "127.0.0.88"};
-    mode modes[] = {HONEST, KOD_DENY, HONEST, HONEST};
+    tb_fake_ntp_mode modes[] = {TB_FAKE_NTP_HONEST, TB_FAKE_NTP_KOD_DENY, TB_FAKE_NTP_HONEST,
+                                TB_FAKE_NTP_HONEST};
     for (int i = 0; i < 4; i++) {
-        TB_REQUIRE(responder_start(h.loop, &r[i], ips[i], modes[i]) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(h.loop, &r[i], ips[i], modes[i], 0) == 0);
         r[i].offset_ns = (i + 1) * 10 * MS;
     }
     for (int i = 0; i < 3; i++)
@@ -484,7 +412,7 @@ static void test_pool_three_sources_and_replacement(void)
     TB_CHECK_EQ(r[1].n_requests, 1);
     tb_sources_destroy(set);
     for (int i = 0; i < 4; i++)
-        responder_stop(h.loop, &r[i]);
+        tb_fake_ntp_stop(h.loop, &r[i]);
     harness_done(&h);
 }
 
@@ -492,10 +420,10 @@ static void test_pool_of_three_loopback_addresses(void)
 {
     harness h;
     harness_init(&h);
-    responder r[3];
+    tb_fake_ntp r[3];
     const char *ips[] = {"127.0.0.89", "127.0.0.90", "127.0.0.91"};
     for (int i = 0; i < 3; i++) {
-        TB_REQUIRE(responder_start(h.loop, &r[i], ips[i], HONEST) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(h.loop, &r[i], ips[i], TB_FAKE_NTP_HONEST, 0) == 0);
         stub_add(&h.stub, r[i].addr);
     }
     tb_sources *set;
@@ -514,7 +442,7 @@ static void test_pool_of_three_loopback_addresses(void)
         TB_CHECK(r[i].n_requests >= 1);
     tb_sources_destroy(set);
     for (int i = 0; i < 3; i++)
-        responder_stop(h.loop, &r[i]);
+        tb_fake_ntp_stop(h.loop, &r[i]);
     harness_done(&h);
 }
 
@@ -522,11 +450,11 @@ static void test_reload_keeps_unchanged_sources(void)
 {
     harness h;
     harness_init(&h);
-    responder r[3];
+    tb_fake_ntp r[3];
     const char *ips[] = {"127.0.0.92", "127.0.0.93", "127.0.0.94"};
     tb_source_config cfg[3];
     for (int i = 0; i < 3; i++) {
-        TB_REQUIRE(responder_start(h.loop, &r[i], ips[i], HONEST) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(h.loop, &r[i], ips[i], TB_FAKE_NTP_HONEST, 0) == 0);
         tb_source_config_default(&cfg[i], TB_SOURCE_NTP);
         snprintf(cfg[i].address, sizeof(cfg[i].address), "%s", r[i].addr);
         cfg[i].minpoll = -3;
@@ -573,7 +501,7 @@ static void test_reload_keeps_unchanged_sources(void)
     TB_CHECK(strstr(tb_source_reason(rs), "no driver") != NULL);
     tb_sources_destroy(set);
     for (int i = 0; i < 3; i++)
-        responder_stop(h.loop, &r[i]);
+        tb_fake_ntp_stop(h.loop, &r[i]);
     harness_done(&h);
 }
 
@@ -587,8 +515,8 @@ static void test_pool_re_resolves_on_schedule(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.95", HONEST) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.95", TB_FAKE_NTP_HONEST, 0) == 0);
     stub_add(&h.stub, r.addr);
     tb_source_config pc;
     tb_source_config_default(&pc, TB_SOURCE_POOL);
@@ -606,7 +534,7 @@ static void test_pool_re_resolves_on_schedule(void)
     TB_CHECK_EQ(tb_pool_size(p), 1);
     TB_CHECK_EQ(tb_pool_replacements(p), 0);
     tb_pool_destroy(p);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -614,9 +542,9 @@ static void test_named_server_re_resolves_when_unreachable(void)
 {
     harness h;
     harness_init(&h);
-    responder silent, honest;
-    TB_REQUIRE(responder_start(h.loop, &silent, "127.0.0.96", SILENT) == 0);
-    TB_REQUIRE(responder_start(h.loop, &honest, "127.0.0.97", HONEST) == 0);
+    tb_fake_ntp silent, honest;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &silent, "127.0.0.96", TB_FAKE_NTP_SILENT, 0) == 0);
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &honest, "127.0.0.97", TB_FAKE_NTP_HONEST, 0) == 0);
     stub_add(&h.stub, silent.addr); /* srv.test first points at a dead server */
     tb_source *s = make_source(&h, "srv.test:123", -4, 0);
     TB_REQUIRE(s != NULL);
@@ -636,8 +564,8 @@ static void test_named_server_re_resolves_when_unreachable(void)
     TB_CHECK_STR(tb_source_identity(s)->name, "srv.test:123");
     TB_CHECK(h.n_meas >= 1);
     tb_source_destroy(s);
-    responder_stop(h.loop, &silent);
-    responder_stop(h.loop, &honest);
+    tb_fake_ntp_stop(h.loop, &silent);
+    tb_fake_ntp_stop(h.loop, &honest);
     harness_done(&h);
 }
 

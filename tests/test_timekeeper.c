@@ -36,7 +36,7 @@ static char dir[64];
 static struct ev_loop *loop;
 
 enum { H1, H2, H3, LIAR, SPLIT_SHIFTED, NRESP };
-static responder resp[NRESP]; /* on 127.0.0.44, 46-49 */
+static tb_fake_ntp resp[NRESP]; /* on 127.0.0.44, 46-49 */
 static geo_resolver geo[N];
 
 /* --- nodes --- */
@@ -305,8 +305,8 @@ static void test_time_nodes(void)
     loop = ev_loop_new(EVFLAG_AUTO);
     const char *ips[NRESP] = {"127.0.0.44", "127.0.0.46", "127.0.0.47", "127.0.0.48", "127.0.0.49"};
     for (int i = 0; i < NRESP; i++)
-        TB_REQUIRE(responder_start(loop, &resp[i], ips[i],
-                                   i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(loop, &resp[i], ips[i], TB_FAKE_NTP_HONEST,
+                                     i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
     for (int i = 0; i < N; i++) {
         /* split.test: H1 for region r0, the shifted responder for the others. */
         geo_init(&geo[i], loop, i == 0 ? &resp[H1] : &resp[SPLIT_SHIFTED]);
@@ -433,7 +433,7 @@ static void test_time_nodes(void)
     tb_store_close(s);
 
     for (int i = 0; i < NRESP; i++)
-        responder_stop(loop, &resp[i]);
+        tb_fake_ntp_stop(loop, &resp[i]);
     for (int i = 0; i < N + 2; i++)
         tb_node_config_free(&cfg[i]);
     ev_loop_destroy(loop);

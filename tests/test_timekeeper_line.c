@@ -43,7 +43,7 @@ static const int ips[NNODES] = {47, 46, 48, 49}; /* 127.0.0.x; the NTP responder
 
 static char dir[64];
 static struct ev_loop *loop;
-static responder ntp;
+static tb_fake_ntp ntp;
 static tb_log logs[NNODES];
 static tb_node_config cfg[NNODES];
 static tb_timekeeper *tk[C + 1];
@@ -369,7 +369,7 @@ static int seq_cb(void *arg, const char *origin, uint64_t seq)
 static void test_line(void)
 {
     loop = ev_loop_new(EVFLAG_AUTO);
-    TB_REQUIRE(responder_start(loop, &ntp, "127.0.0.43", 0) == 0);
+    TB_REQUIRE(tb_fake_ntp_start(loop, &ntp, "127.0.0.43", TB_FAKE_NTP_HONEST, 0) == 0);
     TB_REQUIRE(start(B) == 0);
     phase_gossip();
     if (!tb_test_failures_in_case)
@@ -393,7 +393,7 @@ static void test_line(void)
     for (int i = A; i <= C; i++)
         tb_timekeeper_free(tk[i]);
     tb_node_free(mallory);
-    responder_stop(loop, &ntp);
+    tb_fake_ntp_stop(loop, &ntp);
 
     /* C's history holds A's measurements (verified through B) and nobody else's: none of the
      * forgeries, no ghost. */

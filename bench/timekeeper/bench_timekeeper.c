@@ -28,7 +28,7 @@
 
 static char dir[64], rt_b64[45], turncoat_name[64];
 static struct ev_loop *loop;
-static responder resp[NRESP];
+static tb_fake_ntp resp[NRESP];
 static geo_resolver geo[N];
 static tb_log logs[N];
 static tb_node_config cfg[N];
@@ -153,7 +153,7 @@ static int bench(void)
     loop = ev_loop_new(EVFLAG_AUTO);
     const char *ips[NRESP] = {"127.0.0.44", "127.0.0.46", "127.0.0.47", "127.0.0.48"};
     for (int r = 0; r < NRESP; r++)
-        if (responder_start(loop, &resp[r], ips[r], 0) != 0)
+        if (tb_fake_ntp_start(loop, &resp[r], ips[r], TB_FAKE_NTP_HONEST, 0) != 0)
             return 1;
     snprintf(turncoat_name, sizeof(turncoat_name), "%s", resp[TURNCOAT].addr);
     long heap_base = heap_kib();
@@ -168,14 +168,14 @@ static int bench(void)
         return 1;
     }
     for (int round = 0; round < 3; round++) {
-        resp[TURNCOAT].shift_ns = 2000000000LL;
+        resp[TURNCOAT].offset_ns = 2000000000LL;
         double t0 = mono_s();
         want = TB_XC_FALSETICKER;
         int ok = tb_test_run_until(loop, turncoat_is, NULL, 60);
         printf("lie of 2 s to every node reported as falseticker by all %d nodes after %.0f ms%s "
                "(polls every 62.5 ms; NTP clock filter of 8 samples)\n",
                N, (mono_s() - t0) * 1e3, ok ? "" : " (NOT within 60 s)");
-        resp[TURNCOAT].shift_ns = 0;
+        resp[TURNCOAT].offset_ns = 0;
         want = TB_XC_OK;
         if (!tb_test_run_until(loop, turncoat_is, NULL, 60))
             return 1;
@@ -219,7 +219,7 @@ static int bench(void)
         tb_node_config_free(&cfg[i]);
     }
     for (int r = 0; r < NRESP; r++)
-        responder_stop(loop, &resp[r]);
+        tb_fake_ntp_stop(loop, &resp[r]);
     ev_loop_destroy(loop);
     return 0;
 }
