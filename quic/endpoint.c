@@ -1080,8 +1080,8 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
 {
     ngtcp2_transport_params_default(p);
     uint64_t stream_window = ep->max_msg + 4 < 65536 ? 65536 : ep->max_msg + 4;
-    if (stream_window > 4 * 1024 * 1024)
-        stream_window = 4 * 1024 * 1024;
+    if (stream_window > (uint64_t)4 * 1024 * 1024)
+        stream_window = (uint64_t)4 * 1024 * 1024;
     /* Data flows only from the opener of a stream to its receiver (see MAX_STREAMS). */
     p->initial_max_stream_data_bidi_local = 0;
     p->initial_max_stream_data_bidi_remote = stream_window;
@@ -1458,7 +1458,7 @@ static int apply_config(tb_quic_endpoint *ep, const tb_quic_config *cfg)
     ep->keep_alive_ns = cfg->keep_alive_ns ? cfg->keep_alive_ns : ep->idle_ns / 3;
     ep->connect_timeout_ns =
         cfg->connect_timeout_ns ? cfg->connect_timeout_ns : 10 * NGTCP2_SECONDS;
-    ep->max_msg = cfg->max_message_size ? cfg->max_message_size : 64 * 1024;
+    ep->max_msg = cfg->max_message_size ? cfg->max_message_size : (size_t)64 * 1024;
     ep->max_conns = cfg->max_connections ? cfg->max_connections : 256;
     return TB_OK;
 }
@@ -1522,8 +1522,10 @@ void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)
 {
     if (!ep)
         return;
-    while (ep->conns)
-        conn_free(ep->conns);
+    for (tb_quic_conn *c = ep->conns, *next; c; c = next) {
+        next = c->next;
+        conn_free(c);
+    }
     if (ep->fd >= 0) {
         ev_io_stop(ep->loop, &ep->rio);
         close(ep->fd);
