@@ -69,7 +69,6 @@ static void check_key(xc_ctx *ctx, xc_tobs **rt, size_t n)
 
 int tb_xc_causality(xc_ctx *ctx)
 {
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers into ctx->tobs */
     xc_tobs **rt = calloc(ctx->n_tobs ? ctx->n_tobs : 1, sizeof(*rt));
     ctx->out->violations = calloc(TB_XC_MAX_VIOLATIONS, sizeof(*ctx->out->violations));
     if (rt == NULL || ctx->out->violations == NULL) {
@@ -80,7 +79,7 @@ int tb_xc_causality(xc_ctx *ctx)
     for (size_t i = 0; i < ctx->n_tobs; i++) /* stale ones too: a proof does not expire */
         if (ctx->tobs[i].o->kind == TB_MEASURE_ROUGHTIME && ctx->tobs[i].o->has_rt)
             rt[n++] = &ctx->tobs[i];
-    qsort(rt, n, sizeof(*rt), cmp_rt); /* NOLINT(bugprone-sizeof-expression): pointers */
+    qsort(rt, n, sizeof(*rt), cmp_rt);
     for (size_t from = 0, to; from < n; from = to) {
         to = from + 1;
         while (to < n &&

@@ -124,7 +124,6 @@ static int add_known(xc_ctx *ctx, size_t n_from_obs)
 
 int tb_xc_build_sources(xc_ctx *ctx)
 {
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers into ctx->tobs */
     ctx->pool = calloc(ctx->n_tobs ? ctx->n_tobs : 1, sizeof(*ctx->pool));
     ctx->srcs = calloc(TB_XC_MAX_SOURCES, sizeof(*ctx->srcs));
     if (ctx->pool == NULL || ctx->srcs == NULL)
