@@ -614,40 +614,50 @@ static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
                            b->payload.len);
 }
 
+/* Encoded once: every neighbour gets the same bytes (the hop limit is the same for all). */
 static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const neighbours *nb,
                               const tb_bc_decision *d)
 {
+    if (d->nforward == 0)
+        return;
     tb_wire_msg m = {.type = TB_WIRE_BROADCAST};
     m.broadcast = *b;
     m.broadcast.hop_limit = d->hop_limit;
+    /* The envelope around payload and origin takes under 64 bytes (integer keys). */
+    size_t cap = b->payload.len + strlen(b->origin) + 64, len = 0;
+    cap = cap < n->lim.max_msg_size ? cap : n->lim.max_msg_size;
+    uint8_t *buf = malloc(cap);
+    int rc = buf ? tb_wire_encode(&m, &n->lim, buf, cap, &len) : TB_ERR_NOMEM;
     for (size_t i = 0; i < d->nforward; i++) {
         plink *l = nb->links[nb->forward[i]];
-        int rc = send_msg(n, l->conn, &m);
-        if (rc != TB_OK)
+        int sent = rc == TB_OK ? tb_quic_send_stream(l->conn, buf, len) : rc;
+        if (sent != TB_OK)
             tb_log_warn(n->log, "peer %s: cannot forward broadcast %s/%llu: %s", l->name, b->origin,
-                        (unsigned long long)b->msg_id, tb_wire_strerror(rc));
+                        (unsigned long long)b->msg_id, tb_wire_strerror(sent));
     }
+    free(buf);
 }
 
+/* The application verifies a first copy before it is delivered, remembered as seen or
+ * forwarded: a refused copy is dropped here and leaves no trace in the duplicate cache. */
 static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *from)
 {
     neighbours nb;
     if (neighbours_get(n, &nb) != TB_OK)
         return;
     tb_bc_decision d;
-    int rc = tb_bc_receive(n->bc, mono(n), b->origin, strlen(b->origin), b->msg_id, b->hop_limit,
-                           from->name, nb.names, nb.n, nb.forward, &d);
+    size_t olen = strlen(b->origin);
+    int rc = tb_bc_check(n->bc, mono(n), b->origin, olen, b->msg_id, b->hop_limit, from->name,
+                         nb.names, nb.n, nb.forward, &d);
     if (rc != TB_OK) {
         n->st.msgs_bad++;
         tb_log_warn(n->log, "peer %s: broadcast from '%s' refused: %s", from->name, b->origin,
                     tb_strerror(rc));
-    } else {
-        if (d.deliver && n->cb.accept_broadcast &&
-            n->cb.accept_broadcast(n->cb.arg, b->origin, b->app_type, b->payload.data,
-                                   b->payload.len) != 0)
-            d.deliver = 0, d.nforward = 0;
-        if (d.deliver)
-            deliver_broadcast(n, b);
+    } else if (d.deliver && (!n->cb.accept_broadcast ||
+                             n->cb.accept_broadcast(n->cb.arg, b->origin, b->app_type,
+                                                    b->payload.data, b->payload.len) == 0)) {
+        tb_bc_commit(n->bc, mono(n), b->origin, olen, b->msg_id, &d);
+        deliver_broadcast(n, b);
         forward_broadcast(n, b, &nb, &d);
     }
     neighbours_free(&nb);

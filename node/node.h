@@ -34,8 +34,10 @@ typedef struct tb_node_callbacks {
     void (*on_stopped)(void *arg);
     void *arg;
     /* Optional: asked about the first copy of a BROADCAST from another node, before it is
-     * delivered or forwarded; nonzero drops it (neither delivered nor forwarded), so a layer
-     * above can verify before the mesh passes a message on. */
+     * delivered, remembered as seen or forwarded; nonzero drops it (neither delivered nor
+     * forwarded, and not remembered, so a forged copy cannot make the genuine one with the same
+     * origin and id look like a duplicate), so a layer above can verify before the mesh passes a
+     * message on. */
     int (*accept_broadcast)(void *arg, const char *origin, uint32_t app_type,
                             const uint8_t *payload, size_t len);
     /* Optional: extends `status`: text lines appended (json 0), or JSON members

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,12 +21,12 @@
 
 #define MAX_WIRE (TB_MEASURE_BODY_MAX + 512)
 
-static int64_t real_now(const tb_timekeeper *tk)
+int64_t tk_real_now(const tb_timekeeper *tk)
 {
     return tb_clock_real(tk->clock);
 }
 
-/* --- the in-memory view of verified measurements (tk_window.c) --- */
+/* --- the in-memory view of verified measurements (crosscheck/window.h) --- */
 
 /* Roughtime evidence verified again from the packets: the response is signed for the
  * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
@@ -49,22 +50,32 @@ static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_
     return TB_OK;
 }
 
+/* The replay check calls this before it accepts a peer's measurement; the re-verified MIDP and
+ * RADI are kept in tk->ev for the window, so the response is verified once. */
 static int evidence_cb(void *arg, const tb_measurement *m)
 {
-    (void)arg;
-    int64_t midp, radi;
-    return m->kind == TB_MEASURE_ROUGHTIME ? rt_evidence(m, &midp, &radi) : TB_OK;
+    tb_timekeeper *tk = arg;
+    tk->ev = (tk_evidence){0};
+    if (m->kind != TB_MEASURE_ROUGHTIME)
+        return TB_OK;
+    int rc = rt_evidence(m, &tk->ev.midp_ns, &tk->ev.radi_ns);
+    tk->ev.has_rt = rc == TB_OK;
+    return rc;
 }
 
-/* Takes body (already verified) into the window; its evidence stays in the store. */
-static void obs_add(tb_timekeeper *tk, const uint8_t *body, size_t len, bool own)
+/* Takes a verified measurement into the window; its evidence stays in the store. */
+static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const tk_evidence *ev)
 {
-    tb_measurement m;
-    int64_t midp = 0, radi = 0;
-    if (tb_measure_parse(body, len, &m, NULL) != TB_OK)
-        return;
-    bool has_rt = m.kind == TB_MEASURE_ROUGHTIME && rt_evidence(&m, &midp, &radi) == TB_OK;
-    tk_window_add(&tk->win, &m, own, has_rt, midp, radi);
+    tb_xc_window_add(tk->win, m, own, ev->has_rt, ev->midp_ns, ev->radi_ns);
+}
+
+/* Own measurements and the history read at start: verified here, as nothing else did. */
+static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
+{
+    tk_evidence ev = {0};
+    ev.has_rt =
+        m->kind == TB_MEASURE_ROUGHTIME && rt_evidence(m, &ev.midp_ns, &ev.radi_ns) == TB_OK;
+    obs_add(tk, m, own, &ev);
 }
 
 /* --- cross-check --- */
@@ -119,120 +130,18 @@ static void store_verdicts(tb_timekeeper *tk, int64_t now)
     tk->n_last_verdicts = tk->result.n_verdicts;
 }
 
-/* "state_dir/malfeasance/<time>-<source>.json", the source name made safe for a file name. */
-static void write_report_file(tb_timekeeper *tk, const char *source, const char *json, int64_t now)
-{
-    char dir[TB_NODE_PATH_MAX + 16], path[TB_NODE_PATH_MAX + 400], safe[TB_MEASURE_MAX_TEXT + 1];
-    snprintf(dir, sizeof(dir), "%s/malfeasance", tk->cfg->state_dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        tb_log_error(tk->log, "%s: cannot create: %s", dir, strerror(errno));
-        return;
-    }
-    size_t k = 0;
-    for (; source[k] && k + 1 < sizeof(safe); k++)
-        safe[k] = (strchr("/\\ :", source[k]) || source[k] < ' ') ? '_' : source[k];
-    safe[k] = '\0';
-    snprintf(path, sizeof(path), "%s/%lld-%s.json", dir, (long long)now, safe);
-    FILE *f = fopen(path, "wx");
-    if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) {
-        tb_log_error(tk->log, "%s: cannot write the malfeasance report: %s", path, strerror(errno));
-        return;
-    }
-    tb_log_warn(tk->log, "roughtime %s: malfeasance proven, report in %s", source, path);
-}
-
-/* A malfeasance report's response, read back from the store: the body is copied out of the
- * row and parsed, so m's evidence points into *body (freed by the caller). */
-typedef struct stored_meas {
-    uint8_t *body;
-    tb_measurement m;
-} stored_meas;
-
-static int stored_row(void *arg, const tb_store_row *row)
-{
-    stored_meas *sm = arg;
-    sm->body = malloc(row->body_len ? row->body_len : 1);
-    if (!sm->body)
-        return TB_ERR_NOMEM;
-    memcpy(sm->body, row->body, row->body_len);
-    return tb_measure_parse(sm->body, row->body_len, &sm->m, NULL);
-}
-
-static int load_exchange(tb_timekeeper *tk, const tb_xc_ref *r, stored_meas *sm,
-                         tb_xc_rt_exchange *x)
-{
-    int rc = tb_store_get_measurement(tk->store, r->origin, r->seq, stored_row, sm);
-    if (rc == TB_OK)
-        rc = tb_xc_exchange_from_measurement(&sm->m, x);
-    if (rc != TB_OK)
-        tb_log_warn(tk->log, "measurement %s/%llu: evidence not readable from the store: %s",
-                    r->origin, (unsigned long long)r->seq, tb_strerror(rc));
-    return rc;
-}
-
-/* The RFC JSON for a violation, from the two responses' evidence in the store. */
-static int violation_json(tb_timekeeper *tk, const tb_xc_violation *v, char *json, size_t cap)
-{
-    stored_meas sm[2] = {{0}, {0}};
-    tb_xc_rt_exchange x[2];
-    size_t len;
-    int rc = load_exchange(tk, &v->earlier, &sm[0], &x[0]);
-    if (rc == TB_OK)
-        rc = load_exchange(tk, &v->later, &sm[1], &x[1]);
-    if (rc == TB_OK)
-        rc = tb_xc_malfeasance_json(x, 2, json, cap, &len);
-    free(sm[0].body);
-    free(sm[1].body);
-    return rc;
-}
-
-static void report_violations(tb_timekeeper *tk, int64_t now)
-{
-    for (size_t i = 0; i < tk->result.n_violations; i++) {
-        const tb_xc_violation *v = &tk->result.violations[i];
-        size_t j = 0;
-        while (j < tk->n_reported && memcmp(tk->reported[j], v->rt_pubkey, 32) != 0)
-            j++;
-        if (j < tk->n_reported || tk->n_reported == TB_XC_MAX_VIOLATIONS)
-            continue;
-        char *json = malloc(65536);
-        if (!json || violation_json(tk, v, json, 65536) != TB_OK) {
-            free(json);
-            continue;
-        }
-        memcpy(tk->reported[tk->n_reported++], v->rt_pubkey, 32);
-        tk->st.malfeasance_reports++;
-        write_report_file(tk, v->source, json, now);
-        if (tb_store_put_malfeasance(tk->store, v->source, v->rt_pubkey, json, now) != TB_OK)
-            tb_log_warn(tk->log, "malfeasance report on %s not stored", v->source);
-        free(json);
-    }
-}
-
-static size_t xc_peers(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
-{
-    size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS), n = 0;
-    xp[n++] = (tb_xc_peer){tb_node_name(tk->node), tb_node_region(tk->node), 0, 0, now};
-    for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
-        if (ps[i].has_estimate)
-            xp[n++] =
-                (tb_xc_peer){ps[i].name, ps[i].region, ps[i].offset_ns, ps[i].uncertainty_ns, now};
-    }
-    return n;
-}
-
 static void xc_run(tb_timekeeper *tk)
 {
-    int64_t now = real_now(tk);
+    int64_t now = tk_real_now(tk);
     tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
     tb_xc_peer *xp = calloc(TK_MAX_PEERS + 1, sizeof(*xp));
     tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
     tb_xc_obs *xo = NULL;
     size_t no = 0;
-    if (!ps || !xp || !known || tk_window_inputs(&tk->win, &xo, &no) != TB_OK)
+    if (!ps || !xp || !known || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
         goto out;
     tb_xc_input in = {.peers = xp,
-                      .n_peers = xc_peers(tk, ps, xp, now),
+                      .n_peers = tk_peers_xc(tk, ps, xp, now),
                       .obs = xo,
                       .n_obs = no,
                       .known = known,
@@ -248,7 +157,7 @@ static void xc_run(tb_timekeeper *tk)
     tk->result = r;
     tk->st.xc_runs++;
     store_verdicts(tk, now);
-    report_violations(tk, now);
+    tk_report_violations(tk, now);
 out:
     free(ps);
     free(xp);
@@ -267,7 +176,7 @@ static void on_xc_timer(struct ev_loop *loop, ev_timer *w, int revents)
      * offsets, which move without new measurements. */
     double next = (double)tk->tc.xc.window_ns / 10e9;
     if (tk->result.next_run_ns != INT64_MAX) {
-        double stale = (double)(tk->result.next_run_ns - real_now(tk)) / 1e9;
+        double stale = (double)(tk->result.next_run_ns - tk_real_now(tk)) / 1e9;
         next = stale < next ? stale : next;
     }
     double min = tk->tc.min_interval_ms / 1e3;
@@ -292,7 +201,7 @@ static void xc_kick(tb_timekeeper *tk)
 
 /* --- own measurements: sign, store, broadcast --- */
 
-static void publish(tb_timekeeper *tk, tb_measurement *m)
+void tk_publish(tb_timekeeper *tk, tb_measurement *m)
 {
     if (tb_store_next_seq(tk->store, &m->seq) != TB_OK) {
         tb_log_error(tk->log, "no sequence number (store): measurement of %s dropped",
@@ -318,13 +227,13 @@ static void publish(tb_timekeeper *tk, tb_measurement *m)
     tk->st.sent++;
     tk->st.sent_kind[m->kind & 3]++;
     tk->st.wire_bytes_kind[m->kind & 3] += wlen;
-    if (tb_store_put_measurement(tk->store, m, true, body, len, sig, real_now(tk)) != TB_OK)
+    if (tb_store_put_measurement(tk->store, m, true, body, len, sig, tk_real_now(tk)) != TB_OK)
         tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
     /* Echoes of our own measurement that come back through the mesh are replays. */
     tb_measure_drop why;
     if (tb_measure_replay_check_seq(tk->replay, m->origin, m->seq, &why) != TB_OK)
         tb_log_debug(tk->log, "own sequence %llu not tracked", (unsigned long long)m->seq);
-    obs_add(tk, body, len, true);
+    obs_verify_add(tk, m, true);
     if (tb_node_broadcast(tk->node, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) != TB_OK)
         tb_log_warn(tk->log, "measurement %llu not broadcast", (unsigned long long)m->seq);
     xc_kick(tk);
@@ -333,7 +242,7 @@ out:
     free(wire);
 }
 
-static void set_text(char *dst, size_t cap, const char *src)
+void tk_set_text(char *dst, size_t cap, const char *src)
 {
     size_t k = 0;
     for (; src[k] && k + 1 < cap; k++)
@@ -351,9 +260,9 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
                         .offset_ns = sm->offset_ns,
                         .delay_ns = sm->delay_ns > 0 ? sm->delay_ns : 0,
                         .bound_ns = sm->error_ns > 0 ? sm->error_ns : 0};
-    set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-    set_text(m.source_name, sizeof(m.source_name), sm->source->name);
-    set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
+    tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
+    tk_set_text(m.source_name, sizeof(m.source_name), sm->source->name);
+    tk_set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
     if (m.kind == TB_MEASURE_ROUGHTIME) {
         if (!sm->source->has_public_key || !sm->request_len || !sm->response_len ||
             sm->request_len > TB_MEASURE_MAX_EVIDENCE || sm->response_len > TB_MEASURE_MAX_EVIDENCE)
@@ -363,37 +272,14 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
         m.ev_request = (tb_measure_bytes){sm->request, sm->request_len};
         m.ev_response = (tb_measure_bytes){sm->response, sm->response_len};
     }
-    publish(tk, &m);
-}
-
-/* Mesh peers as sources: their PING/PONG estimate, signed and gossiped like any measurement. */
-static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    tb_timekeeper *tk = w->data;
-    tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
-    size_t k = ps ? tb_node_peers(tk->node, ps, TK_MAX_PEERS) : 0;
-    for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
-        if (!ps[i].has_estimate)
-            continue;
-        tb_measurement m = {.kind = TB_MEASURE_PEER,
-                            .real_ns = real_now(tk),
-                            .offset_ns = ps[i].offset_ns,
-                            .delay_ns = ps[i].rtt_ns > 0 ? ps[i].rtt_ns : 0,
-                            .bound_ns = ps[i].uncertainty_ns > 0 ? ps[i].uncertainty_ns : 0};
-        set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-        set_text(m.source_name, sizeof(m.source_name), ps[i].name);
-        set_text(m.source_addr, sizeof(m.source_addr), ps[i].addr);
-        publish(tk, &m);
-    }
-    free(ps);
+    tk_publish(tk, &m);
 }
 
 /* --- peers' measurements: verify before use or forwarding --- */
 
 /* The origin's key, from a certificate that chains to the mesh CA and names that origin. A
- * learned certificate is never trusted before this check. */
+ * learned certificate is never trusted before this check; the key of one that passed is cached
+ * by the certificate's SHA-256, so the chain is checked once per certificate, not per message. */
 static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
 {
     tb_timekeeper *tk = arg;
@@ -401,9 +287,15 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
     size_t len;
     if (tb_node_peer_cert(tk->node, origin, &der, &len) != TB_OK)
         return TB_ERR_NOTFOUND;
+    int64_t now_s = tk_real_now(tk) / (int64_t)TB_NS_PER_SEC;
+    uint8_t fp[TB_MEASURE_FP_LEN];
+    crypto_hash_sha256(fp, der, len);
+    if (tb_measure_keycache_get(tk->keys, fp, origin, now_s, out) == TB_OK)
+        return TB_OK;
     tb_cert_identity id;
     tb_cert_verdict v;
-    int rc = tb_ca_verify_der(tk->ca, der, len, real_now(tk) / (int64_t)TB_NS_PER_SEC, &v, &id);
+    int rc = tb_ca_verify_der(tk->ca, der, len, now_s, &v, &id);
+    bool verified = rc == TB_OK;
     if (rc != TB_OK && (v == TB_CERT_EXPIRED || v == TB_CERT_NOT_YET_VALID))
         rc = tb_cert_identity_from_der(der, len, &id); /* replay counts it as expired */
     if (rc != TB_OK || strcmp(id.name, origin) != 0 || strcmp(id.key_type, "ed25519") != 0)
@@ -411,6 +303,8 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
     memcpy(out->ed25519_pub, id.ed25519_pub, TB_MEASURE_PK_LEN);
     out->not_before = id.not_before;
     out->not_after = id.not_after;
+    if (verified && tb_measure_keycache_put(tk->keys, fp, origin, now_s, out) != TB_OK)
+        tb_log_debug(tk->log, "origin %s: key not cached", origin);
     return TB_OK;
 }
 
@@ -435,16 +329,17 @@ static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
     if (w.type != TB_WIRE_MEASUREMENT) {
         tk->malformed++;
     } else if (tb_measure_replay_accept(tk->replay, wm->origin, wm->seq, wm->body.data,
-                                        wm->body.len, wm->sig, real_now(tk), &m, &why) != TB_OK) {
+                                        wm->body.len, wm->sig, tk_real_now(tk), &m,
+                                        &why) != TB_OK) {
         tb_log_debug(tk->log, "measurement %s/%llu via %s dropped: %s", wm->origin,
                      (unsigned long long)wm->seq, origin, tb_measure_drop_name((int)why));
     } else {
         drop = 0;
         if (tb_store_put_measurement(tk->store, &m, false, wm->body.data, wm->body.len, wm->sig,
-                                     real_now(tk)) != TB_OK)
+                                     tk_real_now(tk)) != TB_OK)
             tb_log_warn(tk->log, "measurement %s/%llu not stored", wm->origin,
                         (unsigned long long)wm->seq);
-        obs_add(tk, wm->body.data, wm->body.len, false);
+        obs_add(tk, &m, false, &tk->ev);
         xc_kick(tk);
     }
     tb_wire_msg_clear(&w);
@@ -469,12 +364,13 @@ static int load_key(tb_timekeeper *tk)
     if (f)
         fclose(f);
     if (!f || n == 0 || n == sizeof(pem)) {
+        sodium_memzero(pem, sizeof(pem));
         tb_log_error(tk->log, "key '%s': cannot read the node key: %s", path,
                      f ? "empty or too large" : strerror(errno));
         return TB_ERR_IO;
     }
     int rc = tb_measure_key_from_pem(pem, n, tk->sk, tk->pk);
-    memset(pem, 0, sizeof(pem));
+    sodium_memzero(pem, sizeof(pem));
     if (rc == TB_ERR_UNSUPPORTED)
         tb_log_error(tk->log,
                      "key '%s': the node key is not Ed25519; measurements are signed "
@@ -522,7 +418,9 @@ static int seed_replay(void *arg, const char *origin, uint64_t seq)
 
 static int reload_row(void *arg, const tb_store_row *row)
 {
-    obs_add(arg, row->body, row->body_len, row->own);
+    tb_measurement m;
+    if (tb_measure_parse(row->body, row->body_len, &m, NULL) == TB_OK)
+        obs_verify_add(arg, &m, row->own);
     return 0;
 }
 
@@ -538,11 +436,13 @@ static int open_store(tb_timekeeper *tk)
     tb_measure_replay_config rc_cfg = {
         .max_origins = 1024, .lookup = lookup_cb, .evidence = evidence_cb, .arg = tk};
     tk->replay = tb_measure_replay_new(&rc_cfg);
-    if (!tk->replay)
+    tk->keys = tb_measure_keycache_new(TK_KEYCACHE);
+    tk->win = tb_xc_window_new();
+    if (!tk->replay || !tk->keys || !tk->win)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
-        tb_store_each_since(tk->store, real_now(tk) - tk->tc.xc.window_ns, reload_row, tk) !=
+        tb_store_each_since(tk->store, tk_real_now(tk) - tk->tc.xc.window_ns, reload_row, tk) !=
             TB_OK ||
         tb_store_counts(tk->store, &nm, &nv, &nr) != TB_OK) {
         tb_log_error(tk->log, "%s/%s: cannot read the history", tk->cfg->state_dir, TB_STORE_FILE);
@@ -653,9 +553,7 @@ static int start(tb_timekeeper *tk)
         (rc = open_resolver(tk)) != TB_OK || (rc = open_roughtime(tk)) != TB_OK ||
         (rc = open_sources(tk)) != TB_OK)
         return rc;
-    double pi = tk->tc.peer_interval_s;
-    ev_timer_set(&tk->peer_timer, pi, pi);
-    ev_timer_start(tk->loop, &tk->peer_timer);
+    tk_peers_start(tk);
     ev_timer_start(tk->loop, &tk->prune_timer);
     xc_kick(tk);
     return TB_OK;
@@ -668,7 +566,7 @@ static void on_prune_timer(struct ev_loop *loop, ev_timer *w, int revents)
     tb_timekeeper *tk = w->data;
     uint64_t n = 0;
     int64_t keep = (int64_t)tk->tc.retention_s * (int64_t)TB_NS_PER_SEC;
-    if (tb_store_prune(tk->store, real_now(tk), keep, &n) != TB_OK)
+    if (tb_store_prune(tk->store, tk_real_now(tk), keep, &n) != TB_OK)
         tb_log_warn(tk->log, "%s/%s: pruning failed", tk->cfg->state_dir, TB_STORE_FILE);
     else if (n)
         tb_log_info(tk->log, "history: %llu old rows pruned", (unsigned long long)n);
@@ -687,9 +585,9 @@ int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *l
     if (opt)
         tk->opt = *opt;
     ev_timer_init(&tk->xc_timer, on_xc_timer, 0., 0.);
-    ev_timer_init(&tk->peer_timer, on_peer_timer, 0., 0.);
+    tk_peers_init(tk);
     ev_timer_init(&tk->prune_timer, on_prune_timer, 60., 600.);
-    tk->xc_timer.data = tk->peer_timer.data = tk->prune_timer.data = tk;
+    tk->xc_timer.data = tk->prune_timer.data = tk;
     tk->xc_last_ns = -(int64_t)TB_NS_PER_SEC * 3600;
     int rc = start(tk);
     if (rc != TB_OK) {
@@ -719,6 +617,7 @@ int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *
     /* The resolver stays: a changed hosts_file takes a restart. */
     snprintf(tc.hosts_file, sizeof(tc.hosts_file), "%s", tk->tc.hosts_file);
     tk->tc = tc;
+    tk_peers_start(tk); /* peer_interval may have changed */
     xc_kick(tk);
     return TB_OK;
 }
@@ -757,12 +656,13 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_rt_config_clear(&tk->rtc);
     tb_node_free(tk->node);
     tb_measure_replay_free(tk->replay);
+    tb_measure_keycache_free(tk->keys);
     tb_store_close(tk->store);
     tb_ca_free(tk->ca);
-    tk_window_free(&tk->win);
+    tb_xc_window_free(tk->win);
     tb_xc_result_clear(&tk->result);
     free(tk->last_verdicts);
-    memset(tk->sk, 0, sizeof(tk->sk));
+    sodium_memzero(tk->sk, sizeof(tk->sk));
     free(tk);
 }
 

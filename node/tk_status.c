@@ -1,28 +1,46 @@
 /* The time node's part of `tbnode status` (text) and `tbnode status --json`: consensus,
  * sources, verdicts, measurement counters, malfeasance reports. The JSON members are a contract
  * with the acceptance test; see node/timekeeper.h. */
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "node/tk_internal.h"
 
+/* A JSON string of s. Names come from peers: bytes that are not UTF-8 become '?' rather than
+ * making the whole answer invalid. */
+static json_t *jtext(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *c = strdup(s);
+    if (!c)
+        return NULL;
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(c);
+    free(c);
+    return j;
+}
+
+static json_t *jint(int64_t v)
+{
+    return json_integer((json_int_t)v);
+}
+
 typedef struct src_view {
     const char *kind, *name, *address, *state, *reason;
-    const tk_obs *last;
+    const tb_xc_obs *last; /* NULL when none */
 } src_view;
 
-static void src_json(tb_control_buf *b, const src_view *v, int first)
+static json_t *src_json(const src_view *v)
 {
-    tb_control_printf(b, "%s{\"kind\":\"%s\",\"name\":", first ? "" : ",", v->kind);
-    tb_control_json_str(b, v->name);
-    tb_control_printf(b, ",\"address\":");
-    tb_control_json_str(b, v->address);
-    tb_control_printf(b, ",\"state\":\"%s\",\"reason\":", v->state);
-    tb_control_json_str(b, v->reason);
-    if (v->last)
-        tb_control_printf(b, ",\"offset_ns\":%lld,\"error_ns\":%lld}",
-                          (long long)v->last->offset_ns, (long long)v->last->bound_ns);
-    else
-        tb_control_printf(b, ",\"offset_ns\":null,\"error_ns\":null}");
+    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "kind", v->kind, "name", jtext(v->name),
+                     "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
+                     "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
+                     v->last ? jint(v->last->bound_ns) : json_null());
 }
 
 static void src_text(tb_control_buf *b, const src_view *v)
@@ -35,71 +53,73 @@ static void src_text(tb_control_buf *b, const src_view *v)
     tb_control_printf(b, "%s%s\n", v->reason[0] ? " reason=" : "", v->reason);
 }
 
-static void show_source(tb_control_buf *b, const src_view *v, int json, int *first)
+/* Text lines into b, or (arr not NULL) JSON objects into arr. */
+static void show_source(tb_control_buf *b, json_t *arr, const src_view *v)
 {
-    if (json)
-        src_json(b, v, *first);
+    if (arr)
+        json_array_append_new(arr, src_json(v));
     else
         src_text(b, v);
-    *first = 0;
 }
 
-static void sources(const tb_timekeeper *tk, tb_control_buf *b, int json)
+static void sources(const tb_timekeeper *tk, tb_control_buf *b, json_t *arr)
 {
-    int first = 1;
     for (size_t i = 0; tk->sources && i < tb_sources_count(tk->sources); i++) {
         const tb_source *s = tb_sources_get(tk->sources, i);
         const tb_source_id *id = tb_source_identity(s);
         tb_measure_kind mk =
             id->kind == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME : TB_MEASURE_NTP;
+        tb_xc_obs last;
         src_view v = {tb_measure_kind_name((int)mk),
                       id->name,
                       id->address,
                       tb_source_state_name(tb_source_state_of(s)),
                       tb_source_reason(s) ? tb_source_reason(s) : "",
-                      tk_window_last_own(&tk->win, mk, id->name, id->address)};
-        show_source(b, &v, json, &first);
+                      tb_xc_window_last_own(tk->win, mk, id->name, id->address, &last) == TB_OK
+                          ? &last
+                          : NULL};
+        show_source(b, arr, &v);
     }
     tb_node_peer_status ps[TK_MAX_PEERS];
     size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS);
     for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
         if (strcmp(ps[i].state, "connected") != 0)
             continue;
+        tb_xc_obs last;
         src_view v = {"peer",
                       ps[i].name,
                       ps[i].addr,
                       ps[i].has_estimate ? "reachable" : "starting",
                       ps[i].has_estimate ? "" : "no PING/PONG estimate yet",
-                      tk_window_last_own(&tk->win, TB_MEASURE_PEER, ps[i].name, NULL)};
-        show_source(b, &v, json, &first);
+                      tb_xc_window_last_own(tk->win, TB_MEASURE_PEER, ps[i].name, NULL, &last) ==
+                              TB_OK
+                          ? &last
+                          : NULL};
+        show_source(b, arr, &v);
     }
 }
 
-static void verdicts(const tb_timekeeper *tk, tb_control_buf *b, int json)
+static json_t *verdict_json(const tb_xc_verdict *v)
+{
+    json_t *ev = json_array();
+    for (size_t r = 0; ev && r < v->n_refs; r++)
+        json_array_append_new(ev, json_pack("{s:o, s:I}", "origin", jtext(v->refs[r].origin), "seq",
+                                            (json_int_t)v->refs[r].seq));
+    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "kind", tb_measure_kind_name((int)v->kind),
+                     "name", jtext(v->source), "verdict", tb_xc_verdict_name((int)v->verdict),
+                     "reason", jtext(v->reason), "evidence", ev);
+}
+
+static void verdicts_text(const tb_timekeeper *tk, tb_control_buf *b)
 {
     for (size_t i = 0; i < tk->result.n_verdicts; i++) {
         const tb_xc_verdict *v = &tk->result.verdicts[i];
-        const char *kind = tb_measure_kind_name((int)v->kind);
-        const char *name = tb_xc_verdict_name((int)v->verdict);
-        if (!json) {
-            tb_control_printf(b, "verdict %s %s: %s (%s)", kind, v->source, name, v->reason);
-            for (size_t r = 0; r < v->n_refs; r++)
-                tb_control_printf(b, "%s%s:%llu", r ? "," : " evidence=", v->refs[r].origin,
-                                  (unsigned long long)v->refs[r].seq);
-            tb_control_printf(b, "\n");
-            continue;
-        }
-        tb_control_printf(b, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", kind);
-        tb_control_json_str(b, v->source);
-        tb_control_printf(b, ",\"verdict\":\"%s\",\"reason\":", name);
-        tb_control_json_str(b, v->reason);
-        tb_control_printf(b, ",\"evidence\":[");
-        for (size_t r = 0; r < v->n_refs; r++) {
-            tb_control_printf(b, "%s{\"origin\":", r ? "," : "");
-            tb_control_json_str(b, v->refs[r].origin);
-            tb_control_printf(b, ",\"seq\":%llu}", (unsigned long long)v->refs[r].seq);
-        }
-        tb_control_printf(b, "]}");
+        tb_control_printf(b, "verdict %s %s: %s (%s)", tb_measure_kind_name((int)v->kind),
+                          v->source, tb_xc_verdict_name((int)v->verdict), v->reason);
+        for (size_t r = 0; r < v->n_refs; r++)
+            tb_control_printf(b, "%s%s:%llu", r ? "," : " evidence=", v->refs[r].origin,
+                              (unsigned long long)v->refs[r].seq);
+        tb_control_printf(b, "\n");
     }
 }
 
@@ -107,52 +127,85 @@ static const char *const drop_keys[TB_MEASURE_DROP_COUNT] = {
     "malformed",    "unknown_origin", "expired_certificate", "bad_signature",
     "bad_evidence", "replay",         "out_of_order",        "table_full"};
 
-static void counters(const tb_timekeeper *tk, tb_control_buf *b, int json)
+static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
 {
-    tb_tk_stats st;
-    tb_timekeeper_get_stats(tk, &st);
-    if (json)
-        tb_control_printf(b, ",\"measurements\":{\"sent\":%llu,\"accepted\":%llu,\"dropped\":{",
-                          (unsigned long long)st.sent, (unsigned long long)st.accepted);
-    else
-        tb_control_printf(b, "measurements sent=%llu accepted=%llu", (unsigned long long)st.sent,
-                          (unsigned long long)st.accepted);
+    tb_control_printf(b, "measurements sent=%llu accepted=%llu", (unsigned long long)st->sent,
+                      (unsigned long long)st->accepted);
     for (int i = 0; i < TB_MEASURE_DROP_COUNT; i++)
-        tb_control_printf(b, json ? "%s\"%s\":%llu" : "%s%s=%llu", json && i ? "," : " ",
-                          drop_keys[i], (unsigned long long)st.dropped[i]);
-    if (json)
-        tb_control_printf(b, "}},\"malfeasance_reports\":%llu",
-                          (unsigned long long)st.malfeasance_reports);
-    else
-        tb_control_printf(b, "\nmalfeasance_reports %llu\n",
-                          (unsigned long long)st.malfeasance_reports);
+        tb_control_printf(b, " %s=%llu", drop_keys[i], (unsigned long long)st->dropped[i]);
+    tb_control_printf(b, "\nmalfeasance_reports %llu\n",
+                      (unsigned long long)st->malfeasance_reports);
 }
 
-void tk_status(void *arg, tb_control_buf *b, int json)
+static json_t *counters_json(const tb_tk_stats *st)
 {
-    const tb_timekeeper *tk = arg;
+    json_t *dropped = json_object();
+    for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
+        json_object_set_new(dropped, drop_keys[i], json_integer((json_int_t)st->dropped[i]));
+    return json_pack("{s:I, s:I, s:o}", "sent", (json_int_t)st->sent, "accepted",
+                     (json_int_t)st->accepted, "dropped", dropped);
+}
+
+static json_t *consensus_json(const tb_xc_estimate *e)
+{
+    if (!e->valid)
+        return json_null();
+    return json_pack("{s:o, s:o, s:I, s:I}", "offset_ns", jint(e->offset_ns), "uncertainty_ns",
+                     jint(e->uncert_ns), "agree", (json_int_t)e->n_agree, "votes",
+                     (json_int_t)e->n_voting);
+}
+
+static void status_text(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_stats *st)
+{
     const tb_xc_estimate *e = &tk->result.estimate;
-    if (json && e->valid)
-        tb_control_printf(b,
-                          ",\"consensus\":{\"offset_ns\":%lld,\"uncertainty_ns\":%lld,"
-                          "\"agree\":%u,\"votes\":%u}",
-                          (long long)e->offset_ns, (long long)e->uncert_ns, e->n_agree,
-                          e->n_voting);
-    else if (json)
-        tb_control_printf(b, ",\"consensus\":null");
-    else if (e->valid)
+    if (e->valid)
         tb_control_printf(b, "consensus offset_us=%.1f uncertainty_us=%.1f agree=%u votes=%u\n",
                           (double)e->offset_ns / 1e3, (double)e->uncert_ns / 1e3, e->n_agree,
                           e->n_voting);
     else
         tb_control_printf(b, "consensus none\n");
+    sources(tk, b, NULL);
+    verdicts_text(tk, b);
+    counters_text(st, b);
+}
+
+/* The members are appended to the node's object, so each is written as ,"key":value. */
+static void status_json(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_stats *st)
+{
+    json_t *src = json_array(), *ver = json_array();
+    for (size_t i = 0; ver && i < tk->result.n_verdicts; i++)
+        json_array_append_new(ver, verdict_json(&tk->result.verdicts[i]));
+    if (src)
+        sources(tk, b, src);
+    json_t *o =
+        json_pack("{s:o, s:o, s:o, s:o, s:I}", "consensus", consensus_json(&tk->result.estimate),
+                  "sources", src, "verdicts", ver, "measurements", counters_json(st),
+                  "malfeasance_reports", (json_int_t)st->malfeasance_reports);
+    if (!o) {
+        b->truncated = 1; /* out of memory: the answer says it is incomplete */
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (d)
+            tb_control_printf(b, ",\"%s\":%s", key, d);
+        else
+            b->truncated = 1;
+        free(d);
+    }
+    json_decref(o);
+}
+
+void tk_status(void *arg, tb_control_buf *b, int json)
+{
+    const tb_timekeeper *tk = arg;
+    tb_tk_stats st;
+    tb_timekeeper_get_stats(tk, &st);
     if (json)
-        tb_control_printf(b, ",\"sources\":[");
-    sources(tk, b, json);
-    if (json)
-        tb_control_printf(b, "],\"verdicts\":[");
-    verdicts(tk, b, json);
-    if (json)
-        tb_control_printf(b, "]");
-    counters(tk, b, json);
+        status_json(tk, b, &st);
+    else
+        status_text(tk, b, &st);
 }

@@ -75,6 +75,7 @@ int tb_rt_key_load(const char *path, uint8_t sk[64], char *err, size_t errlen)
     int rc = tb_rt_key_from_b64(line, seed);
     sodium_memzero(line, sizeof(line));
     if (rc < 0) {
+        sodium_memzero(seed, sizeof(seed)); /* a failed decode may have written part of it */
         snprintf(err, errlen, "%s: not a base64 32-byte Ed25519 seed", path);
         return rc;
     }

@@ -174,9 +174,9 @@ int tb_bc_originate(tb_bc *bc, uint64_t now, const char *const *neighbours, size
     return 0;
 }
 
-int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
-                  uint8_t hop_limit, const char *from, const char *const *neighbours,
-                  size_t nneighbours, size_t *forward, tb_bc_decision *out)
+int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+                uint8_t hop_limit, const char *from, const char *const *neighbours,
+                size_t nneighbours, size_t *forward, tb_bc_decision *out)
 {
     memset(out, 0, sizeof(*out));
     if (!tb_peers_name_valid(origin, origin_len) || hop_limit == 0) {
@@ -190,19 +190,38 @@ int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len
         bc->stats.duplicates++;
         return 0;
     }
-    cache_add(bc, now, origin, origin_len, id);
     out->deliver = 1;
-    bc->stats.delivered++;
     if (hop_limit > bc->cfg.max_hop_limit)
         hop_limit = bc->cfg.max_hop_limit;
-    if (hop_limit <= 1) {
-        bc->stats.hop_ended++;
+    if (hop_limit <= 1)
         return 0;
-    }
     out->hop_limit = (uint8_t)(hop_limit - 1);
     out->nforward = choose(neighbours, nneighbours, from, origin, origin_len, forward);
-    bc->stats.forwarded += out->nforward;
     return 0;
+}
+
+void tb_bc_commit(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+                  const tb_bc_decision *d)
+{
+    if (!d->deliver || !tb_peers_name_valid(origin, origin_len) ||
+        cache_has(bc, origin, origin_len, id))
+        return;
+    cache_add(bc, now, origin, origin_len, id);
+    bc->stats.delivered++;
+    if (d->hop_limit == 0)
+        bc->stats.hop_ended++;
+    bc->stats.forwarded += d->nforward;
+}
+
+int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+                  uint8_t hop_limit, const char *from, const char *const *neighbours,
+                  size_t nneighbours, size_t *forward, tb_bc_decision *out)
+{
+    int rc = tb_bc_check(bc, now, origin, origin_len, id, hop_limit, from, neighbours, nneighbours,
+                         forward, out);
+    if (rc == 0)
+        tb_bc_commit(bc, now, origin, origin_len, id, out);
+    return rc;
 }
 
 size_t tb_bc_cache_size(const tb_bc *bc)

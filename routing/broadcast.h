@@ -69,6 +69,18 @@ TB_WUR int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t ori
                          const char *const *neighbours, size_t nneighbours, size_t *forward,
                          tb_bc_decision *out);
 
+/* tb_bc_receive in two steps, for a receiver that verifies a copy before it delivers or forwards
+ * it: tb_bc_check decides exactly as tb_bc_receive but remembers nothing; once the application
+ * accepted the copy, tb_bc_commit remembers (origin, id) and counts it delivered and forwarded.
+ * A copy the application refused is never committed, so a forged copy cannot make the real
+ * message with the same (origin, id) look like a duplicate. Commit does nothing unless
+ * d->deliver, or when (origin, id) is remembered already. */
+TB_WUR int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+                       uint8_t hop_limit, const char *from, const char *const *neighbours,
+                       size_t nneighbours, size_t *forward, tb_bc_decision *out);
+void tb_bc_commit(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+                  const tb_bc_decision *d);
+
 /* Drops expired cache entries; returns when the oldest remaining one expires (UINT64_MAX when
  * the cache is empty). Receiving does this too: calling it only trims memory sooner. */
 uint64_t tb_bc_expire(tb_bc *bc, uint64_t now);

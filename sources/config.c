@@ -128,8 +128,8 @@ static int parse_kind_fields(const ctx *c, const config_setting_t *e, tb_source_
     }
     if (!has_addr)
         return fail(c, e, "address", "a %s source needs an address", tb_source_kind_name(sc->kind));
-    if (has_name && sc->kind != TB_SOURCE_PEER)
-        return fail(c, e, "name", "only pools and peers take a name");
+    if (has_name)
+        return fail(c, e, "name", "only pools take a name");
     if (sc->kind == TB_SOURCE_ROUGHTIME && !config_setting_get_member(e, "public_key"))
         return fail(c, e, "public_key", "a roughtime source needs the server's public key");
     if (sc->kind != TB_SOURCE_ROUGHTIME && config_setting_get_member(e, "public_key"))
@@ -150,7 +150,11 @@ static int parse_entry(const ctx *c, const config_setting_t *e, tb_source_config
         return fail(c, ks ? ks : e, "kind", "missing or not a string");
     tb_source_kind k;
     if (tb_source_kind_parse(kind, &k) < 0)
-        return fail(c, ks, "kind", "\"%s\" is not ntp, pool, roughtime or peer", kind);
+        return fail(c, ks, "kind", "\"%s\" is not ntp, pool or roughtime", kind);
+    if (k == TB_SOURCE_PEER) /* adr/0007, "Mesh peers" */
+        return fail(c, ks, "kind",
+                    "mesh peers are not configured: every connected peer is measured "
+                    "(crosscheck.peer_interval)");
     tb_source_config_default(sc, k);
     sc->line = config_setting_source_line(e);
     int count = (int)sc->count, unreach = (int)sc->unreach_after;

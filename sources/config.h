@@ -6,10 +6,11 @@
  *     { kind = "roughtime"; address = "rt.example:2002"; public_key = "base64..."; }
  *   );
  *
- * Keys: kind (required); address (ntp, roughtime, peer); name (pool); minpoll, maxpoll
+ * Keys: kind (required); address (ntp, roughtime); name (pool); minpoll, maxpoll
  * (log2 s, -6..17); unreachable_after (polls, 1..64); count (pool, 1..16);
  * resolve_interval (pool, seconds, 10..604800); public_key (roughtime, base64 of 32 bytes).
- * Unknown keys are errors, so a typo never silently falls back to a default. */
+ * Unknown keys are errors, so a typo never silently falls back to a default. Mesh peers are
+ * not configured here: the time node measures every connected peer (adr/0007). */
 #ifndef TB_SOURCES_CONFIG_H
 #define TB_SOURCES_CONFIG_H
 

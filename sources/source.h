@@ -1,7 +1,8 @@
 /* The time-source framework: one object per source, whatever its protocol. The framework owns
  * the identity, the operator-visible state (with its reason), the poll timer on the libev loop
- * and the delivery of measurements to the node's measurement core. A driver (NTP here;
- * Roughtime and mesh peers later) owns the protocol and its sockets, behind tb_source_driver.
+ * and the delivery of measurements to the node's measurement core. A driver (NTP here,
+ * Roughtime in rt_driver.c) owns the protocol and its sockets, behind tb_source_driver. Mesh
+ * peers are not sources of this framework (adr/0007, "Mesh peers").
  *
  * Every callback runs on the loop thread. A driver never blocks the loop: name resolution goes
  * through the asynchronous resolver in the environment. */
@@ -23,12 +24,12 @@ typedef enum tb_source_kind {
     TB_SOURCE_NTP = 0,
     TB_SOURCE_POOL, /* configuration only: a pool's members are NTP sources */
     TB_SOURCE_ROUGHTIME,
-    TB_SOURCE_PEER, /* a mesh peer measured over PING/PONG */
+    TB_SOURCE_PEER, /* reserved: mesh peers are measured by the time node, not configured */
     TB_SOURCE_KIND_COUNT
 } tb_source_kind;
 
 const char *tb_source_kind_name(tb_source_kind kind);
-/* "ntp", "pool", "roughtime", "peer". */
+/* "ntp", "pool", "roughtime", "peer" (the last is refused in configurations). */
 TB_WUR int tb_source_kind_parse(const char *s, tb_source_kind *out);
 
 typedef enum tb_source_state {
@@ -45,8 +46,8 @@ const char *tb_source_state_name(tb_source_state st);
 #define TB_SOURCE_ADDR_MAX 64
 #define TB_SOURCE_KEY_LEN 32
 
-/* Who a measurement is about. `name` is what the configuration says (host:port, pool name or
- * peer name); `address` the numeric address actually measured ("" before resolution). */
+/* Who a measurement is about. `name` is what the configuration says (host:port or pool
+ * name); `address` the numeric address actually measured ("" before resolution). */
 typedef struct tb_source_id {
     tb_source_kind kind;
     char name[TB_SOURCE_NAME_MAX];
@@ -79,7 +80,7 @@ typedef void (*tb_source_meas_cb)(void *arg, const tb_source_meas *m);
 /* What a source is made from, as parsed from the configuration (sources/config.h). */
 typedef struct tb_source_config {
     tb_source_kind kind;
-    char address[TB_SOURCE_NAME_MAX]; /* ntp, roughtime, peer: host[:port] */
+    char address[TB_SOURCE_NAME_MAX]; /* ntp, roughtime: host[:port] */
     char name[TB_SOURCE_NAME_MAX];    /* pool: host[:port] */
     int minpoll, maxpoll;             /* log2 seconds */
     unsigned count;                   /* pool: members kept */

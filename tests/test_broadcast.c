@@ -103,6 +103,40 @@ static void test_malformed_and_hop_cap(void)
     tb_bc_free(bc);
 }
 
+static void test_check_then_commit(void)
+{
+    tb_bc *bc = make("b", 16, 0);
+    const char *nb[] = {"a", "c"};
+    size_t fwd[2];
+    tb_bc_decision d;
+    tb_bc_stats st;
+    TB_REQUIRE(bc);
+    /* a copy checked but refused by the application leaves no trace: the real one with the same
+     * (origin, id) still gets through */
+    TB_CHECK_EQ(tb_bc_check(bc, 0, "o", 1, 5, 3, "a", nb, 2, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 1);
+    TB_CHECK_EQ(tb_bc_cache_size(bc), 0);
+    TB_CHECK_EQ(tb_bc_check(bc, 0, "o", 1, 5, 3, "c", nb, 2, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 1);
+    TB_CHECK_EQ(d.nforward, 1);
+    TB_CHECK_EQ(nb[fwd[0]][0], 'a');
+    tb_bc_commit(bc, 0, "o", 1, 5, &d);
+    TB_CHECK_EQ(tb_bc_cache_size(bc), 1);
+    TB_CHECK_EQ(tb_bc_check(bc, 0, "o", 1, 5, 3, "a", nb, 2, fwd, &d), 0);
+    TB_CHECK_EQ(d.deliver, 0);
+    tb_bc_commit(bc, 0, "o", 1, 5, &d); /* not a first copy: nothing */
+    /* the last hop: delivered, not forwarded */
+    TB_CHECK_EQ(tb_bc_check(bc, 0, "o", 1, 6, 1, "a", nb, 2, fwd, &d), 0);
+    tb_bc_commit(bc, 0, "o", 1, 6, &d);
+    tb_bc_get_stats(bc, &st);
+    TB_CHECK_EQ(st.received, 4);
+    TB_CHECK_EQ(st.delivered, 2);
+    TB_CHECK_EQ(st.duplicates, 1);
+    TB_CHECK_EQ(st.forwarded, 1);
+    TB_CHECK_EQ(st.hop_ended, 1);
+    tb_bc_free(bc);
+}
+
 static void test_capacity_evicts_oldest(void)
 {
     tb_bc *bc = make("b", 8, 0);
@@ -190,6 +224,7 @@ int main(void)
     TB_RUN(test_originate);
     TB_RUN(test_receive_forward_and_duplicate);
     TB_RUN(test_malformed_and_hop_cap);
+    TB_RUN(test_check_then_commit);
     TB_RUN(test_capacity_evicts_oldest);
     TB_RUN(test_ttl_expiry);
     TB_RUN(test_many_origins);

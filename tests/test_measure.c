@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/bytes.h"
+#include "measure/keycache.h"
 #include "measure/measurement.h"
 #include "measure/replay.h"
 #include "tests/tb_test.h"
@@ -298,6 +299,13 @@ static void test_pem_rejections(void)
     long len = BIO_get_mem_data(bio, &pem);
     TB_CHECK_EQ(tb_measure_key_from_pem(pem, (size_t)len, sk, pk), TB_ERR_UNSUPPORTED);
     BIO_free(bio);
+    /* SEC1 ("EC PRIVATE KEY"), as `openssl ecparam -genkey` writes it: read, still not Ed25519. */
+    bio = BIO_new(BIO_s_mem());
+    TB_REQUIRE(PEM_write_bio_PrivateKey_traditional(bio, ec, NULL, NULL, 0, NULL, NULL) == 1);
+    len = BIO_get_mem_data(bio, &pem);
+    TB_REQUIRE(len > 0 && strstr(pem, "BEGIN EC PRIVATE KEY") != NULL);
+    TB_CHECK_EQ(tb_measure_key_from_pem(pem, (size_t)len, sk, pk), TB_ERR_UNSUPPORTED);
+    BIO_free(bio);
     EVP_PKEY_free(ec);
 }
 
@@ -497,6 +505,48 @@ static void test_table_bound_and_seed(void)
     tb_measure_replay_free(r);
 }
 
+static tb_measure_origin_key cache_key(uint8_t fill, int64_t nb, int64_t na)
+{
+    tb_measure_origin_key k = {.not_before = nb, .not_after = na};
+    memset(k.ed25519_pub, fill, sizeof(k.ed25519_pub));
+    return k;
+}
+
+/* The verified-key cache: hits only for the same certificate and origin while in date, the
+ * expired entry dropped, the least recently used one evicted when full. */
+static void test_keycache(void)
+{
+    TB_CHECK(tb_measure_keycache_new(0) == NULL);
+    tb_measure_keycache *c = tb_measure_keycache_new(2);
+    TB_REQUIRE(c != NULL);
+    uint8_t fa[TB_MEASURE_FP_LEN], fb[TB_MEASURE_FP_LEN], fc[TB_MEASURE_FP_LEN];
+    memset(fa, 1, sizeof(fa));
+    memset(fb, 2, sizeof(fb));
+    memset(fc, 3, sizeof(fc));
+    tb_measure_origin_key ka = cache_key(0xaa, 100, 200), kb = cache_key(0xbb, 100, 300), got;
+    TB_CHECK_EQ(tb_measure_keycache_put(c, fa, "node-a", 50, &ka), TB_ERR_STATE);  /* not yet */
+    TB_CHECK_EQ(tb_measure_keycache_put(c, fa, "node-a", 201, &ka), TB_ERR_STATE); /* expired */
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fa, "node-a", 150, &got), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_measure_keycache_put(c, fa, "node-a", 150, &ka), 0);
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fa, "node-a", 150, &got), 0);
+    TB_CHECK_MEM(got.ed25519_pub, ka.ed25519_pub, TB_MEASURE_PK_LEN);
+    TB_CHECK_EQ(got.not_after, 200);
+    /* the same certificate presented for another origin is checked afresh */
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fa, "node-b", 150, &got), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_measure_keycache_put(c, fb, "node-b", 150, &kb), 0);
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fa, "node-a", 160, &got), 0); /* a is newest now */
+    TB_CHECK_EQ(tb_measure_keycache_put(c, fc, "node-c", 160, &kb), 0);  /* evicts b */
+    TB_CHECK_EQ(tb_measure_keycache_size(c), 2);
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fb, "node-b", 160, &got), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fc, "node-c", 160, &got), 0);
+    TB_CHECK_MEM(got.ed25519_pub, kb.ed25519_pub, TB_MEASURE_PK_LEN);
+    /* a's certificate expires: the entry goes */
+    TB_CHECK_EQ(tb_measure_keycache_get(c, fa, "node-a", 201, &got), TB_ERR_NOTFOUND);
+    TB_CHECK_EQ(tb_measure_keycache_size(c), 1);
+    TB_CHECK_EQ(tb_measure_keycache_put(c, fa, "", 150, &ka), TB_ERR_INVAL);
+    tb_measure_keycache_free(c);
+}
+
 int main(void)
 {
     TB_RUN(test_round_trip);
@@ -509,5 +559,6 @@ int main(void)
     TB_RUN(test_sequences);
     TB_RUN(test_receiver_drops);
     TB_RUN(test_table_bound_and_seed);
+    TB_RUN(test_keycache);
     return TB_DONE();
 }

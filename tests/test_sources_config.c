@@ -76,7 +76,11 @@ static void test_errors_name_line_and_key(void)
                  "config:2: sources.[0].minpoll: 40 is out of range -6..17");
     expect_error("{ kind = \"ntp\"; adress = \"a:1\"; }", "sources.[0].adress: unknown key");
     expect_error("{ kind = \"sundial\"; address = \"a\"; }",
-                 "sources.[0].kind: \"sundial\" is not ntp, pool, roughtime or peer");
+                 "sources.[0].kind: \"sundial\" is not ntp, pool or roughtime");
+    expect_error("{ kind = \"peer\"; address = \"a:1\"; }",
+                 "sources.[0].kind: mesh peers are not configured");
+    expect_error("{ kind = \"ntp\"; address = \"a:1\"; name = \"n\"; }",
+                 "sources.[0].name: only pools take a name");
     expect_error("{ kind = \"pool\"; count = 2; }", "sources.[0].name: a pool needs a name");
     expect_error("{ kind = \"pool\"; name = \"p\"; count = 99; }",
                  "sources.[0].count: 99 is out of range 1..16");

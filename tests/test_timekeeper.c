@@ -9,6 +9,7 @@
  * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
 #include <ev.h>
 #include <glob.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -399,6 +400,14 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
+    /* the node's members and the time node's together are one valid JSON object */
+    json_error_t jerr;
+    json_t *j = json_loads(b.p, 0, &jerr);
+    TB_REQUIRE(j != NULL);
+    TB_CHECK(json_is_array(json_object_get(j, "sources")));
+    TB_CHECK(json_array_size(json_object_get(j, "verdicts")) > 0);
+    TB_CHECK(json_integer_value(json_object_get(json_object_get(j, "measurements"), "sent")) > 0);
+    json_decref(j);
     free(b.p);
     memset(&b, 0, sizeof(b));
     tb_node_control(tb_timekeeper_node(tk[1]), "status", &b);

@@ -1,34 +1,79 @@
-/* The time node's in-memory view of the verified measurements (see tk_internal.h): sized by the
- * number of origins and sources, not by the stored history. */
+/* The newest measurement per series and the Roughtime rings (crosscheck/window.h). Linear
+ * scans: a few thousand series at most, searched once per measurement taken. */
+#include "crosscheck/window.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/tk_internal.h"
+/* One verified measurement, its evidence left with the caller. */
+typedef struct win_obs {
+    uint64_t id; /* arrival order (1, 2, ...): newest is highest */
+    uint64_t seq;
+    int64_t real_ns, offset_ns, delay_ns, bound_ns;
+    bool has_rt; /* Roughtime response re-verified: key, midp, radi below */
+    uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
+    int64_t midp_ns, radi_ns;
+} win_obs;
 
-static void obs_fill(tk_obs *o, uint64_t id, const tb_measurement *m, bool has_rt, int64_t midp,
+typedef struct win_series {
+    char origin[TB_MEASURE_MAX_ORIGIN + 1];
+    tb_measure_kind kind;
+    char source[TB_MEASURE_MAX_TEXT + 1], addr[TB_MEASURE_MAX_TEXT + 1];
+    bool own;
+    win_obs last;
+} win_series;
+
+typedef struct win_rt_entry {
+    char origin[TB_MEASURE_MAX_ORIGIN + 1];
+    win_obs o;
+} win_rt_entry;
+
+/* A ring, oldest replaced first, grown up to TB_XC_MAX_RT_PER_SERVER entries. */
+typedef struct win_rt_ring {
+    char source[TB_MEASURE_MAX_TEXT + 1];
+    win_rt_entry *e;
+    size_t cap, next, count;
+    uint64_t touched; /* id of the newest entry */
+} win_rt_ring;
+
+struct tb_xc_window {
+    win_series *series;
+    size_t n_series, cap_series;
+    win_rt_ring *rings;
+    size_t n_rings;
+    uint64_t next_id;
+};
+
+tb_xc_window *tb_xc_window_new(void)
+{
+    return calloc(1, sizeof(tb_xc_window));
+}
+
+static void obs_fill(win_obs *o, uint64_t id, const tb_measurement *m, bool has_rt, int64_t midp,
                      int64_t radi)
 {
-    *o = (tk_obs){.id = id,
-                  .seq = m->seq,
-                  .real_ns = m->real_ns,
-                  .offset_ns = m->offset_ns,
-                  .delay_ns = m->delay_ns,
-                  .bound_ns = m->bound_ns,
-                  .has_rt = has_rt,
-                  .midp_ns = midp,
-                  .radi_ns = radi};
+    *o = (win_obs){.id = id,
+                   .seq = m->seq,
+                   .real_ns = m->real_ns,
+                   .offset_ns = m->offset_ns,
+                   .delay_ns = m->delay_ns,
+                   .bound_ns = m->bound_ns,
+                   .has_rt = has_rt,
+                   .midp_ns = midp,
+                   .radi_ns = radi};
     if (has_rt)
         memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
 }
 
-static bool series_is(const tk_series *s, const tb_measurement *m)
+static bool series_is(const win_series *s, const tb_measurement *m)
 {
     return s->kind == m->kind && strcmp(s->source, m->source_name) == 0 &&
            strcmp(s->origin, m->origin) == 0 && strcmp(s->addr, m->source_addr) == 0;
 }
 
 /* The series of m, a new one, or (table full) the one updated longest ago; NULL without memory. */
-static tk_series *series_slot(tk_window *w, const tb_measurement *m)
+static win_series *series_slot(tb_xc_window *w, const tb_measurement *m)
 {
     size_t oldest = 0;
     for (size_t i = 0; i < w->n_series; i++) {
@@ -37,15 +82,15 @@ static tk_series *series_slot(tk_window *w, const tb_measurement *m)
         if (w->series[i].last.id < w->series[oldest].last.id)
             oldest = i;
     }
-    if (w->n_series == w->cap_series && w->cap_series < TK_MAX_SERIES) {
+    if (w->n_series == w->cap_series && w->cap_series < TB_XC_WINDOW_MAX_SERIES) {
         size_t cap = w->cap_series ? w->cap_series * 2 : 16;
-        tk_series *grown = realloc(w->series, cap * sizeof(*grown));
+        win_series *grown = realloc(w->series, cap * sizeof(*grown));
         if (!grown)
             return NULL;
         w->series = grown;
         w->cap_series = cap;
     }
-    tk_series *s = w->n_series < w->cap_series ? &w->series[w->n_series++] : &w->series[oldest];
+    win_series *s = w->n_series < w->cap_series ? &w->series[w->n_series++] : &w->series[oldest];
     memset(s, 0, sizeof(*s));
     s->kind = m->kind;
     snprintf(s->origin, sizeof(s->origin), "%s", m->origin);
@@ -54,7 +99,7 @@ static tk_series *series_slot(tk_window *w, const tb_measurement *m)
     return s;
 }
 
-static tk_rt_ring *ring_find(const tk_window *w, const char *source)
+static win_rt_ring *ring_find(const tb_xc_window *w, const char *source)
 {
     for (size_t i = 0; i < w->n_rings; i++)
         if (strcmp(w->rings[i].source, source) == 0)
@@ -62,14 +107,14 @@ static tk_rt_ring *ring_find(const tk_window *w, const char *source)
     return NULL;
 }
 
-static tk_rt_ring *ring_slot(tk_window *w, const char *source)
+static win_rt_ring *ring_slot(tb_xc_window *w, const char *source)
 {
-    tk_rt_ring *r = ring_find(w, source);
+    win_rt_ring *r = ring_find(w, source);
     if (r)
         return r;
-    if (!w->rings && !(w->rings = calloc(TK_MAX_RT_SOURCES, sizeof(*w->rings))))
+    if (!w->rings && !(w->rings = calloc(TB_XC_WINDOW_MAX_RT_SOURCES, sizeof(*w->rings))))
         return NULL;
-    if (w->n_rings < TK_MAX_RT_SOURCES) {
+    if (w->n_rings < TB_XC_WINDOW_MAX_RT_SOURCES) {
         r = &w->rings[w->n_rings++];
     } else {
         r = &w->rings[0];
@@ -84,19 +129,19 @@ static tk_rt_ring *ring_slot(tk_window *w, const char *source)
 }
 
 /* Appends in arrival order; a full ring (grown to TB_XC_MAX_RT_PER_SERVER) drops its oldest. */
-static void ring_add(tk_rt_ring *r, const char *origin, const tk_obs *o)
+static void ring_add(win_rt_ring *r, const char *origin, const win_obs *o)
 {
     if (r->count == r->cap && r->cap < TB_XC_MAX_RT_PER_SERVER) {
         size_t cap = r->cap ? r->cap * 2 : 8;
         cap = cap < TB_XC_MAX_RT_PER_SERVER ? cap : TB_XC_MAX_RT_PER_SERVER;
-        tk_rt_entry *grown = realloc(r->e, cap * sizeof(*grown));
+        win_rt_entry *grown = realloc(r->e, cap * sizeof(*grown));
         if (!grown)
             return;
         r->e = grown;
         r->cap = cap;
         r->next = r->count; /* not yet wrapped: entries are 0..count-1 */
     }
-    tk_rt_entry *e = &r->e[r->next];
+    win_rt_entry *e = &r->e[r->next];
     snprintf(e->origin, sizeof(e->origin), "%s", origin);
     e->o = *o;
     r->next = (r->next + 1) % r->cap;
@@ -105,26 +150,26 @@ static void ring_add(tk_rt_ring *r, const char *origin, const tk_obs *o)
     r->touched = o->id;
 }
 
-void tk_window_add(tk_window *w, const tb_measurement *m, bool own, bool has_rt, int64_t midp_ns,
-                   int64_t radi_ns)
+void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool has_rt,
+                      int64_t midp_ns, int64_t radi_ns)
 {
-    tk_obs o;
+    win_obs o;
     obs_fill(&o, ++w->next_id, m, has_rt, midp_ns, radi_ns);
-    tk_series *s = series_slot(w, m);
+    win_series *s = series_slot(w, m);
     if (s) {
         s->own = own;
         s->last = o;
     }
     if (m->kind != TB_MEASURE_ROUGHTIME || !has_rt)
         return;
-    tk_rt_ring *r = ring_slot(w, m->source_name);
+    win_rt_ring *r = ring_slot(w, m->source_name);
     if (r)
         ring_add(r, m->origin, &o);
 }
 
 static int cmp_series(const void *a, const void *b)
 {
-    const tk_series *x = *(const tk_series *const *)a, *y = *(const tk_series *const *)b;
+    const win_series *x = *(const win_series *const *)a, *y = *(const win_series *const *)b;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
     int c = strcmp(x->source, y->source);
@@ -136,7 +181,7 @@ static int cmp_series(const void *a, const void *b)
 }
 
 static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const char *source,
-                   const tk_obs *o)
+                   const win_obs *o)
 {
     *x = (tb_xc_obs){.origin = origin,
                      .seq = o->seq,
@@ -154,20 +199,20 @@ static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const
 
 /* A series' newest that a Roughtime ring holds already (the ring has every re-verified response
  * of its source since its oldest entry). */
-static bool in_ring(const tk_window *w, const tk_series *s)
+static bool in_ring(const tb_xc_window *w, const win_series *s)
 {
     if (s->kind != TB_MEASURE_ROUGHTIME || !s->last.has_rt)
         return false;
-    const tk_rt_ring *r = ring_find(w, s->source);
+    const win_rt_ring *r = ring_find(w, s->source);
     return r && r->count && s->last.id >= r->e[(r->next + r->cap - r->count) % r->cap].o.id;
 }
 
-int tk_window_inputs(const tk_window *w, tb_xc_obs **out, size_t *n)
+int tb_xc_window_inputs(const tb_xc_window *w, tb_xc_obs **out, size_t *n)
 {
     size_t max = w->n_series;
     for (size_t i = 0; i < w->n_rings; i++)
         max += w->rings[i].count;
-    const tk_series **sorted = calloc(w->n_series + 1, sizeof(*sorted));
+    const win_series **sorted = calloc(w->n_series + 1, sizeof(*sorted));
     tb_xc_obs *x = calloc(max + 1, sizeof(*x));
     if (!sorted || !x) {
         free(sorted);
@@ -176,7 +221,7 @@ int tk_window_inputs(const tk_window *w, tb_xc_obs **out, size_t *n)
     }
     size_t k = 0;
     for (size_t i = 0; i < w->n_rings; i++) {
-        const tk_rt_ring *r = &w->rings[i];
+        const win_rt_ring *r = &w->rings[i];
         for (size_t j = 0; j < r->count; j++)
             xc_obs(&x[k++], r->e[j].origin, TB_MEASURE_ROUGHTIME, r->source, &r->e[j].o);
     }
@@ -184,7 +229,7 @@ int tk_window_inputs(const tk_window *w, tb_xc_obs **out, size_t *n)
         sorted[i] = &w->series[i];
     qsort(sorted, w->n_series, sizeof(*sorted), cmp_series);
     for (size_t i = 0; i < w->n_series; i++) {
-        const tk_series *s = sorted[i];
+        const win_series *s = sorted[i];
         bool newest = i == 0 || sorted[i - 1]->kind != s->kind ||
                       strcmp(sorted[i - 1]->source, s->source) != 0 ||
                       strcmp(sorted[i - 1]->origin, s->origin) != 0;
@@ -197,24 +242,45 @@ int tk_window_inputs(const tk_window *w, tb_xc_obs **out, size_t *n)
     return TB_OK;
 }
 
-const tk_obs *tk_window_last_own(const tk_window *w, tb_measure_kind kind, const char *name,
-                                 const char *addr)
+int tb_xc_window_last_own(const tb_xc_window *w, tb_measure_kind kind, const char *name,
+                          const char *addr, tb_xc_obs *out)
 {
-    const tk_obs *best = NULL;
+    const win_series *best = NULL;
     for (size_t i = 0; i < w->n_series; i++) {
-        const tk_series *s = &w->series[i];
+        const win_series *s = &w->series[i];
         if (s->own && s->kind == kind && strcmp(s->source, name) == 0 &&
-            (!addr || strcmp(s->addr, addr) == 0) && (!best || s->last.id > best->id))
-            best = &s->last;
+            (!addr || strcmp(s->addr, addr) == 0) && (!best || s->last.id > best->last.id))
+            best = s;
     }
-    return best;
+    if (!best)
+        return TB_ERR_NOTFOUND;
+    xc_obs(out, best->origin, best->kind, best->source, &best->last);
+    return TB_OK;
 }
 
-void tk_window_free(tk_window *w)
+size_t tb_xc_window_series(const tb_xc_window *w)
 {
+    return w->n_series;
+}
+
+size_t tb_xc_window_rt_sources(const tb_xc_window *w)
+{
+    return w->n_rings;
+}
+
+size_t tb_xc_window_rt_held(const tb_xc_window *w, const char *source)
+{
+    const win_rt_ring *r = ring_find(w, source);
+    return r ? r->count : 0;
+}
+
+void tb_xc_window_free(tb_xc_window *w)
+{
+    if (!w)
+        return;
     for (size_t i = 0; i < w->n_rings; i++)
         free(w->rings[i].e);
     free(w->rings);
     free(w->series);
-    memset(w, 0, sizeof(*w));
+    free(w);
 }
