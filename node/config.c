@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/name.h"
+
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
@@ -124,26 +126,13 @@ static int set_mode(tb_node_config *cfg, const char *v, const origin *o, char *e
     return errf(err, el, o, "mode", "'%.64s' is not hybrid, server or client", v);
 }
 
-static int set_addr(tb_hostport *out, const char *v, int flags, const origin *o, const char *key,
-                    char *err, size_t el)
+static int set_addr(tb_addr_hostport *out, const char *v, int flags, const origin *o,
+                    const char *key, char *err, size_t el)
 {
     const char *why = "";
     if (tb_addr_parse(v, strlen(v), flags, out, &why) != TB_OK)
         return errf(err, el, o, key, "'%.80s': %s", v, why);
     return TB_OK;
-}
-
-/* The same rule as the certificate profile (adr/0004): 1..63 of a-z, 0-9, '-' (not first). */
-static int name_ok(const char *v, size_t n)
-{
-    if (n == 0 || n > TB_NODE_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0)))
-            return 0;
-    }
-    return 1;
 }
 
 /* "host:port" or "name@host:port": a named seed must present that name in its certificate. */
@@ -153,12 +142,12 @@ static int add_peer(tb_node_config *cfg, const char *v, const origin *o, char *e
         return errf(err, el, o, "peers", "more than %d seed peers", TB_NODE_MAX_SEEDS);
     const char *at = strchr(v, '@');
     size_t nlen = at ? (size_t)(at - v) : 0;
-    if (at && !name_ok(v, nlen))
+    if (at && !tb_name_valid(v, nlen))
         return errf(err, el, o, "peers",
                     "'%.80s': the name before '@' is not 1 to %d of a-z, "
                     "0-9 and '-'",
                     v, TB_NODE_NAME_MAX);
-    tb_hostport hp;
+    tb_addr_hostport hp;
     if (set_addr(&hp, at ? at + 1 : v, TB_ADDR_PORT_REQUIRED, o, "peers", err, el) != TB_OK)
         return TB_ERR_INVAL;
     memcpy(cfg->peer_names[cfg->npeers], v, nlen);
@@ -195,7 +184,7 @@ static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *e
     size_t n = strlen(v);
     if (n == 0 || n > TB_NODE_NAME_MAX)
         return errf(err, el, o, "name", "must be 1 to %d characters", TB_NODE_NAME_MAX);
-    if (!name_ok(v, n))
+    if (!tb_name_valid(v, n))
         return errf(err, el, o, "name", "'%.64s': only a-z, 0-9 and '-' (not first) are allowed",
                     v);
     memcpy(cfg->name, v, n + 1);

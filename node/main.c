@@ -137,7 +137,7 @@ static int run(proc *p, const tb_node_config *cfg)
     ev_signal_start(p->loop, &p->sighup);
 
     char listen[TB_ADDR_HOST_MAX + 16];
-    tb_hostport_format(&cfg->listen, listen, sizeof(listen));
+    tb_addr_hostport_format(&cfg->listen, listen, sizeof(listen));
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/addr.h"
 #include "roughtime/keyfile.h"
 
 const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS] = {"listen",
@@ -111,11 +112,12 @@ static int parse_listen(const ctx *c, tb_rt_config *out)
     int rc = get_str(c, "listen", out->udp.listen, sizeof(out->udp.listen), &present);
     if (rc < 0 || !present)
         return rc;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (tb_rt_parse_addr(out->udp.listen, &ss, &len) < 0)
+    tb_addr a;
+    const char *why = "";
+    if (tb_addr_parse_numeric(out->udp.listen, strlen(out->udp.listen), TB_ADDR_PORT_ZERO_OK, &a,
+                              &why) != TB_OK)
         return fail(c->err, c->errlen, config_setting_get_member(c->g, "listen"), "listen",
-                    "\"%s\" is not a numeric ADDR:PORT or [V6]:PORT", out->udp.listen);
+                    "\"%s\" is not a numeric ADDR:PORT or [V6]:PORT: %s", out->udp.listen, why);
     return 0;
 }
 

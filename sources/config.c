@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ntp/client.h"
-#include "resolve/resolver.h"
+#include "common/addr.h"
 
 typedef struct ctx {
     char *err;
@@ -104,10 +104,11 @@ static int parse_key(const ctx *c, const config_setting_t *e, tb_source_config *
 
 static int check_address(const ctx *c, const config_setting_t *e, const char *key, const char *v)
 {
-    char host[TB_SOURCE_NAME_MAX], port[8];
-    if (tb_hostport_split(v, "123", host, sizeof(host), port, sizeof(port)) < 0)
+    tb_addr_hostport hp;
+    const char *why = "";
+    if (tb_addr_parse_default(v, strlen(v), 123, 0, &hp, &why) != TB_OK)
         return fail(c, config_setting_get_member(e, key), key,
-                    "\"%s\" is not host, host:port or [ipv6]:port", v);
+                    "\"%s\" is not host, host:port or [ipv6]:port: %s", v, why);
     return 0;
 }
 

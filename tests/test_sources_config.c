@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "resolve/resolver.h"
 #include "tb_test.h"
 
 /* 32 bytes 0x00..0x1f in base64. */
@@ -162,37 +161,11 @@ static void test_reload_diff(void)
     tb_sources_diff_free(&d);
 }
 
-static void test_hostport(void)
-{
-    char h[64], p[8];
-    TB_CHECK_EQ(tb_hostport_split("127.0.0.71:11123", "123", h, sizeof(h), p, sizeof(p)), 0);
-    TB_CHECK_STR(h, "127.0.0.71");
-    TB_CHECK_STR(p, "11123");
-    TB_CHECK_EQ(tb_hostport_split("pool.example", "123", h, sizeof(h), p, sizeof(p)), 0);
-    TB_CHECK_STR(p, "123");
-    TB_CHECK_EQ(tb_hostport_split("[::1]:9", "123", h, sizeof(h), p, sizeof(p)), 0);
-    TB_CHECK_STR(h, "::1");
-    TB_CHECK_STR(p, "9");
-    TB_CHECK_EQ(tb_hostport_split("fe80::1", "123", h, sizeof(h), p, sizeof(p)), 0);
-    TB_CHECK_STR(h, "fe80::1");
-    TB_CHECK_EQ(tb_hostport_split("", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
-    TB_CHECK_EQ(tb_hostport_split("a:0", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
-    TB_CHECK_EQ(tb_hostport_split("a:x", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
-    TB_CHECK_EQ(tb_hostport_split("[::1", "123", h, sizeof(h), p, sizeof(p)), TB_ERR_INVAL);
-    tb_addr a;
-    char text[64];
-    TB_REQUIRE(tb_addr_numeric("::1", "123", &a) == 0);
-    tb_addr_format(&a, text, sizeof(text));
-    TB_CHECK_STR(text, "[::1]:123");
-    TB_CHECK_EQ(tb_addr_numeric("pool.example", "123", &a), TB_ERR_NOTFOUND);
-}
-
 int main(void)
 {
     TB_RUN(test_parse_all_kinds);
     TB_RUN(test_errors_name_line_and_key);
     TB_RUN(test_error_names_the_file);
     TB_RUN(test_reload_diff);
-    TB_RUN(test_hostport);
     return TB_DONE();
 }

@@ -83,9 +83,7 @@ static void stub_cancel(tb_resolver *pub, uint64_t ticket)
 
 static void stub_add(stub_resolver *s, const char *hostport)
 {
-    char h[64], p[8];
-    if (tb_hostport_split(hostport, "123", h, sizeof(h), p, sizeof(p)) == 0 &&
-        tb_addr_numeric(h, p, &s->addrs[s->n]) == 0)
+    if (tb_addr_parse_numeric(hostport, strlen(hostport), 0, &s->addrs[s->n], NULL) == TB_OK)
         s->n++;
 }
 

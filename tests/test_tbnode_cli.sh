@@ -130,7 +130,9 @@ if [ "$mesh" = 1 ]; then
   [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
 
   # A seed named in the config must present that name: another one is refused with the reason.
-  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s3" --log-level debug \
+  # Not on cli1's old address: cli2 keeps re-dialling it, and an inbound connection from cli2
+  # under its own name is no misnamed seed.
+  "$tbnode" --listen 127.0.0.47:4551 --state-dir "$work/s3" --log-level debug \
     --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
   pid=$!
   pids+=("$pid")

@@ -7,7 +7,7 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "ntp/packet.h"
-#include "resolve/resolver.h"
+#include "common/addr.h"
 
 static void on_request(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -48,7 +48,7 @@ int tb_fake_ntp_start(struct ev_loop *loop, tb_fake_ntp *r, const char *ip, tb_f
     r->mode = mode;
     r->offset_ns = offset_ns;
     tb_addr a;
-    if (tb_addr_numeric(ip, "0", &a) < 0)
+    if (tb_addr_numeric(ip, 0, &a) < 0)
         return -1;
     r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
