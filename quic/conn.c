@@ -235,12 +235,13 @@ void tb_quic_conn_write(tb_quic_conn *c)
         ngtcp2_ssize n =
             ngtcp2_conn_writev_stream(c->conn, &ps.path, &pi, buf, sizeof(buf), &datalen, flags,
                                       m ? m->id : -1, m ? &v : NULL, m ? 1 : 0, now);
-        if (n == NGTCP2_ERR_WRITE_MORE) {
+        /* Both stream errors and WRITE_MORE come only with stream data (m set). */
+        if (m && n == NGTCP2_ERR_WRITE_MORE) {
             m->sent += (size_t)datalen;
             continue;
         }
-        if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
-            n == NGTCP2_ERR_STREAM_NOT_FOUND) {
+        if (m && (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
+                  n == NGTCP2_ERR_STREAM_NOT_FOUND)) {
             m->blocked = 1;
             continue;
         }
