@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -1023,7 +1024,7 @@ static int open_endpoint(tb_node *n)
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
                             on_datagram,  on_shutdown, n};
     rc = tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
-    explicit_bzero(secret, sizeof(secret));
+    sodium_memzero(secret, sizeof(secret));
     return rc;
 }
 
