@@ -54,7 +54,9 @@ static int write_file(const char *name, const char *text)
 static int make_ca(const char *name)
 {
     char t[256];
-    snprintf(t, sizeof(t), "cn = \"%s\"\nca\ncert_signing_key\nexpiration_days = 30\n", name);
+    /* signing_key: the CA's own certificate can then sign a handshake, as an attacker's would. */
+    snprintf(t, sizeof(t), "cn = \"%s\"\nca\ncert_signing_key\nsigning_key\nexpiration_days = 30\n",
+             name);
     char tmpl[64];
     snprintf(tmpl, sizeof(tmpl), "%s.tmpl", name);
     if (write_file(tmpl, t) != 0)
@@ -107,12 +109,16 @@ static int make_certs(void)
                           "activation_date = \"2020-01-01 00:00:00 UTC\"\n"
                           "expiration_date = \"2020-06-01 00:00:00 UTC\"\n";
     const char *server_only = "tls_www_server\nexpiration_days = 30\n";
+    /* A CA certificate signed by the mesh CA, with every purpose a node has. */
+    const char *sub_ca = "ca\ncert_signing_key\ntls_www_server\ntls_www_client\n"
+                         "expiration_days = 30\n";
     if (make_ca("ca") || make_ca("foreignca") || make_node("alpha", "ca", "alpha", "eu", NULL) ||
         make_node("bravo", "ca", "bravo", "us", NULL) ||
         make_node("charlie", "ca", "charlie", "ap", NULL) ||
         make_node("foreign", "foreignca", "delta", "eu", NULL) ||
         make_node("expired", "ca", "echo", "eu", expired) ||
-        make_node("noclient", "ca", "foxtrot", "eu", server_only))
+        make_node("noclient", "ca", "foxtrot", "eu", server_only) ||
+        make_node("subca", "ca", "golfca", "eu", sub_ca))
         return -1;
     return 0;
 }
@@ -420,6 +426,13 @@ static void test_refuse_expired(void)
 static void test_refuse_missing_client_auth(void)
 {
     refused_client("noclient", "ca", TB_QUIC_REFUSE_PURPOSE, "wrong key purpose");
+}
+
+static void test_refuse_ca_as_leaf(void)
+{
+    /* The mesh CA's own certificate (and key) presented as a node's: the reason is named. */
+    refused_client("ca", "ca", TB_QUIC_REFUSE_IDENTITY, "peer certificate refused: it is a CA");
+    refused_client("subca", "ca", TB_QUIC_REFUSE_IDENTITY, "peer certificate refused: it is a CA");
 }
 
 /* The dialling side refuses: the server's name is not the one dialled, or its CA is foreign. */
@@ -981,6 +994,7 @@ int main(int argc, char **argv)
     TB_RUN(test_refuse_foreign_ca);
     TB_RUN(test_refuse_expired);
     TB_RUN(test_refuse_missing_client_auth);
+    TB_RUN(test_refuse_ca_as_leaf);
     TB_RUN(test_refuse_name_mismatch);
     TB_RUN(test_refuse_foreign_server);
     TB_RUN(test_gtlsclient_refused);
