@@ -69,6 +69,14 @@ void tb_log_ratelimit_init(tb_log_ratelimit *rl, unsigned burst, uint64_t interv
     rl->interval_ns = interval_ns;
 }
 
+static void rl_report(tb_log_ratelimit *rl, const tb_log *log, unsigned i)
+{
+    if (rl->slot[i].suppressed)
+        tb_log_write(log, rl->slot[i].level, "(%llu similar lines suppressed)",
+                     (unsigned long long)rl->slot[i].suppressed);
+    rl->slot[i].suppressed = 0;
+}
+
 /* The key's slot; a new key takes a free slot or the one whose window started first (its
  * pending count is written now so it is not lost). */
 static unsigned rl_slot(tb_log_ratelimit *rl, const tb_log *log, tb_log_level level, uint64_t key)
@@ -82,11 +90,17 @@ static unsigned rl_slot(tb_log_ratelimit *rl, const tb_log *log, tb_log_level le
         if (rl->slot[i].start < rl->slot[pick].start)
             pick = i;
     }
-    if (rl->slot[pick].suppressed)
-        tb_log_write(log, level, "(%llu similar lines suppressed)",
-                     (unsigned long long)rl->slot[pick].suppressed);
+    rl_report(rl, log, pick);
     rl->slot[pick].used = 0;
     return pick;
+}
+
+void tb_log_ratelimit_flush(tb_log_ratelimit *rl, const tb_log *log, uint64_t now)
+{
+    for (unsigned i = 0; i < TB_LOG_RATELIMIT_KEYS; i++) {
+        if (rl->slot[i].used && now - rl->slot[i].start >= rl->interval_ns)
+            rl_report(rl, log, i);
+    }
 }
 
 int tb_log_ratelimit_allow(tb_log_ratelimit *rl, const tb_log *log, tb_log_level level,
@@ -96,10 +110,10 @@ int tb_log_ratelimit_allow(tb_log_ratelimit *rl, const tb_log *log, tb_log_level
         return 0;
     unsigned i = rl_slot(rl, log, level, key);
     if (!rl->slot[i].used || now - rl->slot[i].start >= rl->interval_ns) {
-        if (rl->slot[i].used && rl->slot[i].suppressed)
-            tb_log_write(log, level, "(%llu similar lines suppressed)",
-                         (unsigned long long)rl->slot[i].suppressed);
+        if (rl->slot[i].used)
+            rl_report(rl, log, i);
         rl->slot[i].used = 1;
+        rl->slot[i].level = level;
         rl->slot[i].key = key;
         rl->slot[i].start = now;
         rl->slot[i].count = 0;

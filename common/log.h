@@ -50,6 +50,7 @@ typedef struct tb_log_ratelimit {
     struct {
         uint64_t key, start, suppressed;
         unsigned count, used;
+        tb_log_level level;
     } slot[TB_LOG_RATELIMIT_KEYS];
 } tb_log_ratelimit;
 
@@ -57,6 +58,10 @@ void tb_log_ratelimit_init(tb_log_ratelimit *rl, unsigned burst, uint64_t interv
 /* 1 when a line for key may be written now (after writing any pending suppression count). */
 int tb_log_ratelimit_allow(tb_log_ratelimit *rl, const tb_log *log, tb_log_level level,
                            uint64_t key, uint64_t now);
+
+/* Writes the pending count of every window that has ended by now: call it from a timer, so
+ * the count of a burst that stopped is not held back until the next line of its kind. */
+void tb_log_ratelimit_flush(tb_log_ratelimit *rl, const tb_log *log, uint64_t now);
 
 /* tb_log_write when rl allows it; arguments are not evaluated otherwise. */
 #define tb_log_limited(log, rl, level, key, now, ...)                                              \

@@ -77,6 +77,17 @@ static void test_ratelimit(void)
     tb_log_limited(&log, &rl, TB_LOG_WARN, 7, 1010, "junk again");
     TB_CHECK_EQ(c.count, 6);
     TB_CHECK(strstr(c.line, "junk again") != NULL);
+    /* A burst that stops: the timer's flush reports it once its window ends, once. */
+    for (int i = 0; i < 10; i++)
+        tb_log_limited(&log, &rl, TB_LOG_WARN, 8, 1500, "burst");
+    c.count = 0;
+    tb_log_ratelimit_flush(&rl, &log, 2000);
+    TB_CHECK_EQ(c.count, 0); /* its window is still open */
+    tb_log_ratelimit_flush(&rl, &log, 2600);
+    TB_CHECK_EQ(c.count, 1);
+    TB_CHECK(strstr(c.line, "(7 similar lines suppressed)") != NULL);
+    tb_log_ratelimit_flush(&rl, &log, 2700);
+    TB_CHECK_EQ(c.count, 1);
     c.count = 0;
     tb_log_limited(&log, &rl, TB_LOG_WARN, 7, 2010, "quiet");
     TB_CHECK_EQ(c.count, 1); /* nothing was suppressed, so no count line */
