@@ -2,6 +2,8 @@
  * prefix), penalties for a misbehaving peer, and the small table of banned peers. */
 #include "quic/internal.h"
 
+#include "common/addr.h"
+
 #include <string.h>
 
 #include <netinet/in.h>
@@ -137,7 +139,7 @@ tb_quic_admit tb_quic_admit_check(tb_quic_endpoint *ep, const struct sockaddr *s
         return a;
     ep->stats.admission[a]++;
     char s[TB_QUIC_ADDRSTR_MAX];
-    tb_quic_addr_format(src, s, sizeof(s));
+    tb_addr_format_sockaddr(src, s, sizeof(s));
     tb_log_limited(ep->log, &ep->rl, TB_LOG_INFO, TB_QUIC_RL_ADMIT, tb_quic_now(ep),
                    "quic: not admitting %s: %s", s, tb_quic_admit_name(a));
     return a;
