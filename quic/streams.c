@@ -98,7 +98,8 @@ static void rx_reject(tb_quic_conn *c, rxmsg *r, int err)
      * stream already gone is fine. */
     (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
     rx_done(c, r);
-    tb_quic_conn_penalize(c, tb_quic_frame_rx_why(&r->frame));
+    if (err != TB_ERR_NOMEM) /* our shortage is no fault of the peer */
+        tb_quic_conn_penalize(c, tb_quic_frame_rx_why(&r->frame));
 }
 
 int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
