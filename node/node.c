@@ -806,6 +806,8 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
     int rc = tb_wire_decode(msg, len, &n->lim, &m, &diag);
     if (rc != TB_OK) {
         n->st.msgs_bad++;
+        if (rc != TB_OK) /* a peer that keeps sending junk is disconnected and banned */
+            tb_quic_conn_penalize(c, tb_wire_strerror(rc));
         tb_log_warn(n->log, "peer %s: message dropped: %s (field %s, offset %zu)",
                     l ? l->name : "?", tb_wire_strerror(rc), diag.field ? diag.field : "-",
                     diag.offset);
