@@ -79,8 +79,8 @@ void tb_xc_agree(xc_ctx *ctx)
         return;
     for (size_t i = 0; i < ctx->n_srcs; i++)
         e->n_agree += votes(ctx, &ctx->srcs[i]) && meets(&ctx->srcs[i], e->lo_ns, e->hi_ns);
-    e->uncert_ns = tb_xc_sat_sub(e->hi_ns, e->lo_ns) / 2;
-    e->offset_ns = tb_xc_sat_add(e->lo_ns, e->uncert_ns);
+    e->uncert_ns = tb_sat_sub(e->hi_ns, e->lo_ns) / 2;
+    e->offset_ns = tb_sat_add(e->lo_ns, e->uncert_ns);
 }
 
 static double ms(int64_t ns)

@@ -21,15 +21,14 @@ static int cmp_rt(const void *a, const void *b)
 
 static bool surely_before(const xc_tobs *i, const xc_tobs *j)
 {
-    int64_t i_latest = tb_xc_sat_add(i->t_local, i->uncert);
-    int64_t j_sent = tb_xc_sat_sub(tb_xc_sat_sub(j->t_local, j->o->delay_ns), j->uncert);
+    int64_t i_latest = tb_sat_add(i->t_local, i->uncert);
+    int64_t j_sent = tb_sat_sub(tb_sat_sub(j->t_local, j->o->delay_ns), j->uncert);
     return i_latest < j_sent;
 }
 
 static bool violates(const tb_xc_obs *i, const tb_xc_obs *j)
 {
-    return tb_xc_sat_sub(i->rt_midp_ns, i->rt_radi_ns) >
-           tb_xc_sat_add(j->rt_midp_ns, j->rt_radi_ns);
+    return tb_sat_sub(i->rt_midp_ns, i->rt_radi_ns) > tb_sat_add(j->rt_midp_ns, j->rt_radi_ns);
 }
 
 static void fill_ref(tb_xc_ref *r, const xc_tobs *t)

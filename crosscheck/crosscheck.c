@@ -37,33 +37,10 @@ tb_xc_config tb_xc_config_default(void)
     };
 }
 
-int64_t tb_xc_sat_add(int64_t a, int64_t b)
-{
-    if (b > 0 && a > INT64_MAX - b)
-        return INT64_MAX;
-    if (b < 0 && a < INT64_MIN - b)
-        return INT64_MIN;
-    return a + b;
-}
-
-int64_t tb_xc_sat_sub(int64_t a, int64_t b)
-{
-    if (b < 0 && a > INT64_MAX + b)
-        return INT64_MAX;
-    if (b > 0 && a < INT64_MIN + b)
-        return INT64_MIN;
-    return a - b;
-}
-
-static int64_t abs_sat(int64_t a)
-{
-    return a == INT64_MIN ? INT64_MAX : (a < 0 ? -a : a);
-}
-
 /* drift · |d|, without overflow: |d| is capped at 10^15 ns (11 days), ppb at 10^6. */
 static int64_t drift_term(uint32_t ppb, int64_t d)
 {
-    int64_t a = abs_sat(d);
+    int64_t a = tb_sat_abs(d);
     if (a > 1000000000000000LL)
         a = 1000000000000000LL;
     return (a / 1000) * (int64_t)ppb / 1000000;
@@ -93,17 +70,17 @@ static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
     t->o = o;
     t->idx = i;
     t->peer = p;
-    t->t_local = tb_xc_sat_sub(o->real_ns, p->offset_ns);
-    int64_t age = tb_xc_sat_sub(in->now_ns, t->t_local);
+    t->t_local = tb_sat_sub(o->real_ns, p->offset_ns);
+    int64_t age = tb_sat_sub(in->now_ns, t->t_local);
     /* from the future by more than the window counts as stale too: nonsense either way */
-    t->stale = abs_sat(age) > cfg->window_ns;
-    t->off = tb_xc_sat_add(o->offset_ns, p->offset_ns);
-    t->uncert = tb_xc_sat_add(p->uncert_ns,
-                              drift_term(cfg->drift_ppb, tb_xc_sat_sub(t->t_local, p->sampled_ns)));
-    int64_t bound = tb_xc_sat_add(o->bound_ns, t->uncert);
-    bound = tb_xc_sat_add(bound, drift_term(cfg->drift_ppb, age));
-    t->lo = tb_xc_sat_sub(t->off, bound);
-    t->hi = tb_xc_sat_add(t->off, bound);
+    t->stale = tb_sat_abs(age) > cfg->window_ns;
+    t->off = tb_sat_add(o->offset_ns, p->offset_ns);
+    t->uncert =
+        tb_sat_add(p->uncert_ns, drift_term(cfg->drift_ppb, tb_sat_sub(t->t_local, p->sampled_ns)));
+    int64_t bound = tb_sat_add(o->bound_ns, t->uncert);
+    bound = tb_sat_add(bound, drift_term(cfg->drift_ppb, age));
+    t->lo = tb_sat_sub(t->off, bound);
+    t->hi = tb_sat_add(t->off, bound);
     return true;
 }
 

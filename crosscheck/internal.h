@@ -2,6 +2,7 @@
 #ifndef TB_CROSSCHECK_INTERNAL_H
 #define TB_CROSSCHECK_INTERNAL_H
 
+#include "common/arith.h"
 #include "crosscheck/crosscheck.h"
 
 /* An observation translated into the local frame. */
@@ -39,9 +40,6 @@ typedef struct xc_ctx {
     xc_src *srcs;
     size_t n_srcs;
 } xc_ctx;
-
-int64_t tb_xc_sat_add(int64_t a, int64_t b);
-int64_t tb_xc_sat_sub(int64_t a, int64_t b);
 
 /* Groups ctx->tobs by source, adds the known sources, checks each for consistency. */
 int tb_xc_build_sources(xc_ctx *ctx);

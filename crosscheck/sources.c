@@ -37,7 +37,7 @@ static unsigned count_regions(xc_tobs *const *t, size_t n)
 /* Gap between two intervals, > 0 when they are disjoint (closed intervals: touching overlaps). */
 static int64_t gap(const xc_tobs *a, const xc_tobs *b)
 {
-    int64_t g1 = tb_xc_sat_sub(b->lo, a->hi), g2 = tb_xc_sat_sub(a->lo, b->hi);
+    int64_t g1 = tb_sat_sub(b->lo, a->hi), g2 = tb_sat_sub(a->lo, b->hi);
     return g1 > g2 ? g1 : g2;
 }
 
@@ -92,7 +92,7 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
         if (t->stale)
             continue;
         s->latest[s->n_latest++] = t;
-        int64_t stale_at = tb_xc_sat_add(t->t_local, ctx->cfg.window_ns);
+        int64_t stale_at = tb_sat_add(t->t_local, ctx->cfg.window_ns);
         if (stale_at < ctx->out->next_run_ns)
             ctx->out->next_run_ns = stale_at;
     }

@@ -47,6 +47,7 @@ typedef struct tb_tk_config {
     uint32_t min_interval_ms;
     uint32_t peer_interval_s;
     uint32_t retention_s;
+    tb_measure_limits limits; /* what one origin may make this node verify and store */
 } tb_tk_config;
 
 void tb_tk_config_default(tb_tk_config *c);

@@ -51,10 +51,17 @@ void tb_tk_config_default(tb_tk_config *c)
     c->min_interval_ms = 1000;
     c->peer_interval_s = 16;
     c->retention_s = 7 * 86400;
+    /* a Roughtime request is 1024 bytes, a response well under 2 KiB; 600 a minute covers a
+     * measurement of each of 128 peers every 16 s plus the sources; 16 MiB an hour is ~4x what
+     * such a node sends */
+    c->limits = (tb_measure_limits){
+        .max_evidence = 4096, .rate_per_min = 600, .bytes_per_hour = 16 * 1024 * 1024};
 }
 
-static const char *const xc_keys[] = {"window",          "min_agree",     "drift_ppm", "peers_vote",
-                                      "min_interval_ms", "peer_interval", "retention", NULL};
+static const char *const xc_keys[] = {
+    "window",          "min_agree",     "drift_ppm", "peers_vote",
+    "min_interval_ms", "peer_interval", "retention", "max_evidence",
+    "origin_rate",     "origin_bytes",  NULL};
 
 static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const ctx *c)
 {
@@ -85,6 +92,8 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
     long window = out->xc.window_ns / (long)TB_NS_PER_SEC, agree = out->xc.min_agree;
     long drift = out->xc.drift_ppb / 1000, minint = out->min_interval_ms;
     long peer = out->peer_interval_s, keep = out->retention_s;
+    long maxev = (long)out->limits.max_evidence, rate = (long)out->limits.rate_per_min;
+    long bytes = (long)out->limits.bytes_per_hour;
     int rc = tk_config_int(g, "window", 10, 86400, &window, c);
     if (rc == TB_OK)
         rc = tk_config_int(g, "min_agree", 1, 64, &agree, c);
@@ -96,6 +105,12 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
         rc = tk_config_int(g, "peer_interval", 1, 3600, &peer, c);
     if (rc == TB_OK)
         rc = tk_config_int(g, "retention", 60, 315360000, &keep, c);
+    if (rc == TB_OK)
+        rc = tk_config_int(g, "max_evidence", 1024, 2 * TB_MEASURE_MAX_EVIDENCE, &maxev, c);
+    if (rc == TB_OK)
+        rc = tk_config_int(g, "origin_rate", 1, 1000000, &rate, c);
+    if (rc == TB_OK)
+        rc = tk_config_int(g, "origin_bytes", 65536, 1L << 40, &bytes, c);
     if (rc != TB_OK)
         return rc;
     const config_setting_t *pv = config_setting_get_member(g, "peers_vote");
@@ -109,6 +124,9 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const ctx *c)
     out->min_interval_ms = (uint32_t)minint;
     out->peer_interval_s = (uint32_t)peer;
     out->retention_s = (uint32_t)keep;
+    out->limits = (tb_measure_limits){.max_evidence = (size_t)maxev,
+                                      .rate_per_min = (uint32_t)rate,
+                                      .bytes_per_hour = (uint64_t)bytes};
     return TB_OK;
 }
 

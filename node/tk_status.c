@@ -124,8 +124,9 @@ static void verdicts_text(const tb_timekeeper *tk, tb_control_buf *b)
 }
 
 static const char *const drop_keys[TB_MEASURE_DROP_COUNT] = {
-    "malformed",    "unknown_origin", "expired_certificate", "bad_signature",
-    "bad_evidence", "replay",         "out_of_order",        "table_full"};
+    "malformed",    "unknown_origin", "expired_certificate", "bad_signature", "bad_evidence",
+    "replay",       "out_of_order",   "table_full",          "out_of_range",  "evidence_too_large",
+    "rate_limited", "over_quota"};
 
 static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
 {

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (tb_measure_key_from_seed(seed, sk, pk) != 0)
                 abort();
         }
-        tb_measure_replay_config cfg = {4, lookup, NULL, pk};
+        tb_measure_replay_config cfg = {4, lookup, NULL, pk, {0}};
         tb_measure_replay *r = tb_measure_replay_new(&cfg);
         tb_measure_drop why;
         const uint8_t *body = data + TB_MEASURE_SIG_LEN;
