@@ -27,6 +27,39 @@ const char *tb_xc_verdict_name(int v)
     return "unknown";
 }
 
+const char *tb_xc_finding_name(int k)
+{
+    return k == TB_XC_MEMBER_UNCORROBORATED ? "member uncorroborated"
+           : k == TB_XC_MEMBER_INCONSISTENT ? "member inconsistent"
+                                            : "unknown";
+}
+
+static void ref_of(tb_xc_ref *r, const xc_tobs *t)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->origin, sizeof(r->origin), "%s", t->o->origin);
+    r->seq = t->o->seq;
+    r->obs = t->idx;
+}
+
+tb_xc_finding *tb_xc_add_finding(xc_ctx *ctx, tb_xc_finding_kind kind, const xc_tobs *t,
+                                 const xc_tobs *u)
+{
+    tb_xc_result *out = ctx->out;
+    if (out->findings == NULL || out->n_findings >= TB_XC_MAX_FINDINGS)
+        return NULL;
+    tb_xc_finding *f = &out->findings[out->n_findings++];
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    snprintf(f->origin, sizeof(f->origin), "%s", t->o->origin);
+    f->source_kind = t->o->kind;
+    snprintf(f->source, sizeof(f->source), "%s", t->o->source);
+    ref_of(&f->refs[f->n_refs++], t);
+    if (u)
+        ref_of(&f->refs[f->n_refs++], u);
+    return f;
+}
+
 tb_xc_config tb_xc_config_default(void)
 {
     return (tb_xc_config){
@@ -157,7 +190,8 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
     if (in->n_obs > TB_XC_MAX_OBS || in->n_peers > TB_XC_MAX_PEERS ||
         in->n_known > TB_XC_MAX_SOURCES)
         return TB_ERR_TOO_BIG;
-    int rc = translate_all(&ctx);
+    out->findings = calloc(TB_XC_MAX_FINDINGS, sizeof(*out->findings));
+    int rc = out->findings ? translate_all(&ctx) : TB_ERR_NOMEM;
     if (rc == 0)
         rc = tb_xc_build_sources(&ctx);
     if (rc == 0) {
@@ -176,6 +210,7 @@ void tb_xc_result_clear(tb_xc_result *r)
 {
     free(r->verdicts);
     free(r->violations);
+    free(r->findings);
     init_result(r);
 }
 

@@ -28,6 +28,8 @@ typedef struct xc_src {
     bool cross_region;            /* ... from different regions */
     bool has_interval;
     int64_t lo, hi; /* intersection of the latest, when consistent */
+    bool known;     /* configured locally (tb_xc_input.known) */
+    bool by_self;   /* one of the latest is the local node's own */
 } xc_src;
 
 typedef struct xc_ctx {
@@ -49,6 +51,9 @@ void tb_xc_agree(xc_ctx *ctx);
 int tb_xc_judge(xc_ctx *ctx);
 /* Roughtime causality violations into ctx->out. */
 int tb_xc_causality(xc_ctx *ctx);
+/* Appends a finding against t's origin (dropped beyond TB_XC_MAX_FINDINGS), citing t and u. */
+tb_xc_finding *tb_xc_add_finding(xc_ctx *ctx, tb_xc_finding_kind kind, const xc_tobs *t,
+                                 const xc_tobs *u);
 void tb_xc_ctx_free(xc_ctx *ctx);
 
 #endif

@@ -137,6 +137,26 @@ static void store_verdicts(tb_timekeeper *tk, int64_t now)
     tk->n_last_verdicts = tk->result.n_verdicts;
 }
 
+/* Logs and counts the findings against members that the previous run did not have. */
+static void count_findings(tb_timekeeper *tk, const tb_xc_result *r)
+{
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const tb_xc_finding *f = &r->findings[i];
+        bool seen = false;
+        for (size_t j = 0; j < tk->result.n_findings && !seen; j++) {
+            const tb_xc_finding *g = &tk->result.findings[j];
+            seen = g->kind == f->kind && g->source_kind == f->source_kind &&
+                   strcmp(g->origin, f->origin) == 0 && strcmp(g->source, f->source) == 0;
+        }
+        if (seen || (unsigned)f->kind >= 2)
+            continue;
+        tk->st.member_findings[f->kind]++;
+        tb_log_warn(tk->log, "member %s: %s on %s %s (%s)", f->origin,
+                    tb_xc_finding_name((int)f->kind), tb_measure_kind_name((int)f->source_kind),
+                    f->source, f->reason);
+    }
+}
+
 static void xc_run(tb_timekeeper *tk)
 {
     int64_t now = tk_real_now(tk);
@@ -153,13 +173,15 @@ static void xc_run(tb_timekeeper *tk)
                       .n_obs = no,
                       .known = known,
                       .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
-                      .now_ns = now};
+                      .now_ns = now,
+                      .self = tb_node_name(tk->node)};
     tb_xc_result r;
     int rc = tb_xc_run(&tk->tc.xc, &in, &r);
     if (rc != TB_OK) {
         tb_log_warn(tk->log, "cross-check failed: %s", tb_strerror(rc));
         goto out;
     }
+    count_findings(tk, &r);
     tb_xc_result_clear(&tk->result);
     tk->result = r;
     tk->st.xc_runs++;
