@@ -227,6 +227,7 @@ void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o)
     o->bound_ns = m->bound_ns;
     if (m->has_rt_pubkey)
         memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
+    o->rt_chained = m->has_rand;
 }
 
 int tb_xc_exchange_from_measurement(const tb_measurement *m, tb_xc_rt_exchange *x)

@@ -82,6 +82,9 @@ typedef struct tb_xc_obs {
     bool has_rt;
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     int64_t rt_midp_ns, rt_radi_ns;
+    bool rt_chained; /* the request's nonce claims to be chained (the measurement has rand) to the
+                        origin's previous response of this key: the caller checks it on the packets
+                        before it reports (the time node: node/tk_report.c) */
 } tb_xc_obs;
 
 /* A configured source: listed so that one nobody can reach is reported unreachable. */
@@ -130,8 +133,11 @@ typedef struct tb_xc_estimate {
     unsigned n_origins;   /* distinct nodes whose measurements the agreeing sources rest on */
 } tb_xc_estimate;
 
-/* Two responses of one Roughtime key, `earlier` surely taken before `later` (with every
- * uncertainty counted), where MIDP_e − RADI_e > MIDP_l + RADI_l: proof of malfeasance. */
+/* Two responses of one Roughtime key measured by one node, `later` chained to `earlier` (its
+ * request's nonce claims to be H(earlier's response ‖ rand): only the server can have signed
+ * `later` after `earlier`), where MIDP_e − RADI_e > MIDP_l + RADI_l: proof of malfeasance once
+ * the caller has checked the chain on the packets. Times claimed by the members never make a
+ * violation: they could frame an honest server. */
 typedef struct tb_xc_violation {
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     char source[TB_MEASURE_MAX_TEXT + 1];
@@ -166,7 +172,7 @@ typedef struct tb_xc_result {
     tb_xc_verdict *verdicts; /* sorted by (kind, source) */
     size_t n_verdicts;
     tb_xc_estimate estimate;
-    tb_xc_violation *violations; /* at most one per Roughtime key */
+    tb_xc_violation *violations; /* at most one per Roughtime key and node */
     size_t n_violations;
     tb_xc_finding *findings; /* against members, at most TB_XC_MAX_FINDINGS */
     size_t n_findings;

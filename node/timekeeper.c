@@ -305,6 +305,9 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
         memcpy(m.rt_pubkey, sm->source->public_key, TB_MEASURE_RT_PK_LEN);
         m.ev_request = (tb_measure_bytes){sm->request, sm->request_len};
         m.ev_response = (tb_measure_bytes){sm->response, sm->response_len};
+        m.has_rand = sm->rand != NULL;
+        if (m.has_rand)
+            memcpy(m.rand, sm->rand, TB_MEASURE_RAND_LEN);
     }
     tk_publish(tk, &m);
 }
