@@ -1,5 +1,5 @@
-/* The mesh CA: building certificates to the profile of adr/0004, and verifying them. Loading
- * and saving the files is in store.c. */
+/* The mesh CA: building certificates to the profile of adr/0004 with OpenSSL (tbcert only).
+ * Verifying them is verify.c's (GnuTLS, what the node links); saving the files is store.c's. */
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -9,7 +9,17 @@
 #include <openssl/x509v3.h>
 
 #include "certs/ca.h"
-#include "certs/internal.h"
+#include "certs/issuer.h"
+
+/* What build_cert needs: issuer NULL means self-signed. */
+typedef struct tb_cert_template {
+    X509 *issuer;
+    X509_NAME *subject;
+    EVP_PKEY *pubkey, *signer;
+    GENERAL_NAMES *sans;
+    int64_t not_before, not_after;
+    int is_ca;
+} tb_cert_template;
 
 int tb_cert_key_type_parse(const char *s, tb_cert_key_type *out)
 {
@@ -22,18 +32,40 @@ int tb_cert_key_type_parse(const char *s, tb_cert_key_type *out)
     return TB_OK;
 }
 
-const char *tb_ca_mesh(const tb_ca *ca)
+X509 *tb_ca_x509(const tb_ca *ca)
 {
-    return ca->mesh;
+    const unsigned char *p = ca->der;
+    return d2i_X509(NULL, &p, (long)ca->der_len);
 }
 
-void tb_ca_free(tb_ca *ca)
+EVP_PKEY *tb_ca_pkey(const tb_ca *ca)
 {
-    if (!ca)
-        return;
-    X509_free(ca->cert);
-    EVP_PKEY_free(ca->key);
-    OPENSSL_free(ca);
+    const unsigned char *p = ca->key;
+    return ca->key ? d2i_AutoPrivateKey(NULL, &p, (long)ca->key_len) : NULL;
+}
+
+int tb_cert_x509_der(X509 *x, uint8_t **der, size_t *len)
+{
+    unsigned char *buf = NULL;
+    int n = x ? i2d_X509(x, &buf) : -1;
+    if (n <= 0)
+        return TB_ERR_CRYPTO;
+    *der = buf;
+    *len = (size_t)n;
+    return TB_OK;
+}
+
+int tb_cert_x509_identity(X509 *x, tb_cert_identity *out, const char **why)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    if (why)
+        *why = "cannot encode the certificate";
+    int rc = tb_cert_x509_der(x, &der, &len);
+    if (rc == TB_OK)
+        rc = tb_cert_der_identity(der, len, out, why);
+    OPENSSL_free(der);
+    return rc;
 }
 
 void tb_node_cert_free(tb_node_cert *n)
@@ -143,35 +175,48 @@ static int check_times(int64_t not_before, int64_t not_after)
     return not_before >= lo && not_after <= hi && not_before < not_after;
 }
 
+/* The CA of internal.h from what OpenSSL built: the certificate and the key as PKCS#8 DER. */
+static int ca_from_x509(X509 *cert, EVP_PKEY *key, tb_ca **out)
+{
+    uint8_t *der = NULL;
+    unsigned char *kder = NULL;
+    size_t len = 0;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+    int klen = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &kder) : -1;
+    int rc = klen > 0 ? tb_cert_x509_der(cert, &der, &len) : TB_ERR_CRYPTO;
+    if (rc == TB_OK)
+        rc = tb_ca_from_der(der, len, kder, (size_t)klen, out, NULL);
+    OPENSSL_free(der);
+    if (kder)
+        OPENSSL_clear_free(kder, (size_t)klen);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return rc;
+}
+
 int tb_ca_create(const char *mesh, int64_t not_before, int64_t not_after, tb_ca **out)
 {
     if (!tb_cert_name_valid(mesh) || !check_times(not_before, not_after))
         return TB_ERR_INVAL;
-    tb_ca *ca = OPENSSL_zalloc(sizeof(*ca));
-    if (!ca)
-        return TB_ERR_NOMEM;
-    snprintf(ca->mesh, sizeof(ca->mesh), "%s", mesh);
     char cn[80];
     /* The space keeps the CA's subject apart from any node's (node names have none). */
     snprintf(cn, sizeof(cn), "%s CA", mesh);
-    ca->key = generate_key(TB_CERT_KEY_ED25519);
+    EVP_PKEY *key = generate_key(TB_CERT_KEY_ED25519);
     X509_NAME *subject = make_subject(cn, mesh);
-    if (ca->key && subject) {
+    X509 *cert = NULL;
+    if (key && subject) {
         tb_cert_template t = {.subject = subject,
-                              .pubkey = ca->key,
-                              .signer = ca->key,
+                              .pubkey = key,
+                              .signer = key,
                               .not_before = not_before,
                               .not_after = not_after,
                               .is_ca = 1};
-        ca->cert = build_cert(&t);
+        cert = build_cert(&t);
     }
+    int rc = cert ? ca_from_x509(cert, key, out) : TB_ERR_CRYPTO;
     X509_NAME_free(subject);
-    if (!ca->cert) {
-        tb_ca_free(ca);
-        return TB_ERR_CRYPTO;
-    }
-    *out = ca;
-    return TB_OK;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rc == TB_OK ? TB_OK : TB_ERR_CRYPTO;
 }
 
 /* A DNS SAN: labels of 1-63 letters, digits and hyphens, not at either end; 253 at most. */
@@ -281,15 +326,19 @@ static GENERAL_NAMES *make_sans(const tb_cert_request *req)
 static int sign_node(const tb_ca *ca, EVP_PKEY *key, X509_NAME *subject, GENERAL_NAMES *sans,
                      int64_t not_before, int64_t not_after, tb_node_cert **out)
 {
-    tb_cert_template t = {.issuer = ca->cert,
+    X509 *issuer = tb_ca_x509(ca);
+    EVP_PKEY *signer = tb_ca_pkey(ca);
+    tb_cert_template t = {.issuer = issuer,
                           .subject = subject,
                           .pubkey = key,
-                          .signer = ca->key,
+                          .signer = signer,
                           .sans = sans,
                           .not_before = not_before,
                           .not_after = not_after,
                           .is_ca = 0};
-    X509 *x = build_cert(&t);
+    X509 *x = issuer && signer ? build_cert(&t) : NULL;
+    X509_free(issuer);
+    EVP_PKEY_free(signer);
     tb_node_cert *n = x ? OPENSSL_zalloc(sizeof(*n)) : NULL;
     if (!n || !EVP_PKEY_up_ref(key)) {
         X509_free(x);
@@ -324,9 +373,13 @@ int tb_ca_issue(const tb_ca *ca, const tb_cert_request *req, tb_node_cert **out,
     return TB_OK;
 }
 
-static int issued_by(X509 *cert, X509 *ca)
+static int issued_by(X509 *cert, const tb_ca *ca)
 {
-    return X509_check_issued(ca, cert) == X509_V_OK && X509_verify(cert, X509_get0_pubkey(ca)) == 1;
+    X509 *x = tb_ca_x509(ca);
+    int ok =
+        x && X509_check_issued(x, cert) == X509_V_OK && X509_verify(cert, X509_get0_pubkey(x)) == 1;
+    X509_free(x);
+    return ok;
 }
 
 int tb_ca_renew(const tb_ca *ca, const tb_node_cert *old, int64_t not_before, int64_t not_after,
@@ -340,7 +393,7 @@ int tb_ca_renew(const tb_ca *ca, const tb_node_cert *old, int64_t not_before, in
         return tb_cert_fail(TB_ERR_INVAL, err, errlen, "not a tbmesh certificate: %s", why);
     if (id.is_ca)
         return tb_cert_fail(TB_ERR_INVAL, err, errlen, "a CA certificate, not a node's");
-    if (!issued_by(old->cert, ca->cert))
+    if (!issued_by(old->cert, ca))
         return tb_cert_fail(TB_ERR_VERIFY, err, errlen, "not issued by this CA");
     if (!check_times(not_before, not_after))
         return tb_cert_fail(TB_ERR_INVAL, err, errlen, "validity: bad dates");
@@ -353,98 +406,6 @@ int tb_ca_renew(const tb_ca *ca, const tb_node_cert *old, int64_t not_before, in
     if (rc != TB_OK)
         return tb_cert_fail(rc, err, errlen, "cannot build the certificate");
     return TB_OK;
-}
-
-const char *tb_cert_verdict_str(tb_cert_verdict v)
-{
-    switch (v) {
-    case TB_CERT_OK:
-        return "ok";
-    case TB_CERT_EXPIRED:
-        return "expired";
-    case TB_CERT_NOT_YET_VALID:
-        return "not yet valid";
-    case TB_CERT_FOREIGN_CA:
-        return "not issued by this CA (foreign CA)";
-    case TB_CERT_BAD_SIGNATURE:
-        return "bad signature";
-    case TB_CERT_CA_OUT_OF_DATE:
-        return "the CA certificate is expired or not yet valid";
-    case TB_CERT_BAD_PROFILE:
-        return "not a tbmesh certificate";
-    case TB_CERT_NOT_NODE:
-        return "a CA certificate, not a node certificate";
-    case TB_CERT_REJECTED:
-        break;
-    }
-    return "rejected";
-}
-
-static tb_cert_verdict verdict_of(int err, int depth)
-{
-    switch (err) {
-    case X509_V_OK:
-        return TB_CERT_OK;
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return depth == 0 ? TB_CERT_EXPIRED : TB_CERT_CA_OUT_OF_DATE;
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return depth == 0 ? TB_CERT_NOT_YET_VALID : TB_CERT_CA_OUT_OF_DATE;
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        return TB_CERT_FOREIGN_CA;
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
-        return TB_CERT_BAD_SIGNATURE;
-    default:
-        return TB_CERT_REJECTED;
-    }
-}
-
-static int chain_verdict(X509 *ca, X509 *leaf, int64_t now, tb_cert_verdict *verdict)
-{
-    X509_STORE *store = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    int rc = TB_ERR_NOMEM;
-    if (store && ctx && X509_STORE_add_cert(store, ca) &&
-        X509_STORE_CTX_init(ctx, store, leaf, NULL)) {
-        X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
-        X509_VERIFY_PARAM_set_time(param, (time_t)now);
-        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
-        int ok = X509_verify_cert(ctx) == 1;
-        *verdict =
-            ok ? TB_CERT_OK
-               : verdict_of(X509_STORE_CTX_get_error(ctx), X509_STORE_CTX_get_error_depth(ctx));
-        if (!ok && *verdict == TB_CERT_OK)
-            *verdict = TB_CERT_REJECTED;
-        rc = ok ? TB_OK : TB_ERR_VERIFY;
-    }
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
-    return rc;
-}
-
-int tb_ca_verify_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
-                     tb_cert_verdict *verdict, tb_cert_identity *id)
-{
-    tb_cert_identity local;
-    tb_cert_identity *ident = id ? id : &local;
-    *verdict = TB_CERT_BAD_PROFILE;
-    if (tb_cert_der_identity(der, len, ident, NULL) != TB_OK)
-        return TB_ERR_VERIFY;
-    if (ident->is_ca) {
-        *verdict = TB_CERT_NOT_NODE;
-        return TB_ERR_VERIFY;
-    }
-    const unsigned char *p = der;
-    X509 *leaf = d2i_X509(NULL, &p, (long)len);
-    if (!leaf)
-        return TB_ERR_VERIFY;
-    int rc = chain_verdict(ca->cert, leaf, now, verdict);
-    X509_free(leaf);
-    return rc;
 }
 
 static int x509_der(X509 *x, uint8_t *der, size_t cap, size_t *len)
@@ -460,11 +421,6 @@ static int x509_der(X509 *x, uint8_t *der, size_t cap, size_t *len)
 int tb_node_cert_der(const tb_node_cert *n, uint8_t *der, size_t cap, size_t *len)
 {
     return x509_der(n->cert, der, cap, len);
-}
-
-int tb_ca_cert_der(const tb_ca *ca, uint8_t *der, size_t cap, size_t *len)
-{
-    return x509_der(ca->cert, der, cap, len);
 }
 
 int tb_node_cert_pubkey_der(const tb_node_cert *n, uint8_t *der, size_t cap, size_t *len)

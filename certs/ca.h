@@ -2,7 +2,10 @@
  * and self-signed certificate), issuing and renewing node certificates to the profile of
  * adr/0004-certificate-profile.md, the files they live in, and verifying that a node
  * certificate chains to the CA and is in date at a given time. It reads no clock: every
- * function that needs a time takes it (Unix seconds). */
+ * function that needs a time takes it (Unix seconds).
+ * Two libraries: tb_certs (GnuTLS) has loading the CA (tb_ca_load, tb_ca_free, tb_ca_mesh,
+ * tb_ca_cert_der) and verifying (tb_ca_verify_der, tb_cert_verdict_str), which is all a node
+ * needs; tb_certs_ca (OpenSSL, for tbcert) has everything else here. */
 #ifndef TB_CERTS_CA_H
 #define TB_CERTS_CA_H
 

@@ -3,14 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 
 #include "certs/internal.h"
 
@@ -84,7 +85,7 @@ int tb_cert_file_read(const char *path, size_t cap, char **out, size_t *len, cha
         return tb_cert_fail(TB_ERR_IO, err, errlen, "%s: not a regular file", path);
     }
     /* One spare byte: a file of exactly cap bytes reads fine, a longer one hits the cap. */
-    char *buf = OPENSSL_malloc(cap + 2);
+    char *buf = malloc(cap + 2);
     if (!buf) {
         close(fd);
         return tb_cert_fail(TB_ERR_NOMEM, err, errlen, "%s: out of memory", path);
@@ -96,7 +97,7 @@ int tb_cert_file_read(const char *path, size_t cap, char **out, size_t *len, cha
     if (rc == TB_OK && n > cap)
         rc = TB_ERR_TOO_BIG;
     if (rc != TB_OK) {
-        OPENSSL_clear_free(buf, cap + 2);
+        tb_cert_file_free(buf, cap + 1);
         if (rc == TB_ERR_TOO_BIG)
             return tb_cert_fail(rc, err, errlen, "%s: larger than %zu bytes", path, cap);
         return tb_cert_fail(rc, err, errlen, "%s: %s", path, strerror(saved));
@@ -105,6 +106,19 @@ int tb_cert_file_read(const char *path, size_t cap, char **out, size_t *len, cha
     *out = buf;
     *len = n;
     return TB_OK;
+}
+
+void tb_cert_wipe(void *p, size_t len)
+{
+    gnutls_memset(p, 0, len);
+}
+
+void tb_cert_file_free(char *buf, size_t len)
+{
+    if (!buf)
+        return;
+    tb_cert_wipe(buf, len + 1);
+    free(buf);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -138,7 +152,7 @@ static int open_temp(const char *path, unsigned mode, char *tmp, size_t cap)
 {
     for (int attempt = 0; attempt < 16; attempt++) {
         unsigned char r[6];
-        if (RAND_bytes(r, sizeof(r)) != 1)
+        if (gnutls_rnd(GNUTLS_RND_NONCE, r, sizeof(r)) != 0)
             return -1;
         int n = snprintf(tmp, cap, "%s.tmp-%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2], r[3],
                          r[4], r[5]);

@@ -1,17 +1,20 @@
-/* Reading a node identity out of a certificate, checked against the profile of adr/0004. */
+/* Reading a node identity out of a certificate, checked against the profile of adr/0004. On
+ * GnuTLS, which the node links for QUIC anyway, so tbnode maps no second X.509 library. */
 #include <arpa/inet.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509-ext.h>
+#include <gnutls/x509.h>
 
 #include "certs/identity.h"
 #include "certs/internal.h"
 
 #define NAME_MAX_LEN 63
+#define OID_SAN "2.5.29.17"
+/* Ours carry five; more is no certificate of ours, and bounds the duplicate check. */
+#define MAX_EXTENSIONS 32
 
 static int name_valid_n(const char *s, size_t len)
 {
@@ -31,109 +34,107 @@ int tb_cert_name_valid(const char *s)
     return s && name_valid_n(s, strnlen(s, NAME_MAX_LEN + 1));
 }
 
-/* Copies an ASN.1 string that must be a valid name into out (64 bytes). */
-static int take_name(const ASN1_STRING *a, char out[64])
+/* The one value of a subject attribute that must appear exactly once, as a valid name. */
+static int subject_name(gnutls_x509_crt_t x, const char *oid, char out[64])
 {
-    const char *p = (const char *)ASN1_STRING_get0_data(a);
-    int len = ASN1_STRING_length(a);
-    if (len < 0 || !name_valid_n(p, (size_t)len))
+    char buf[NAME_MAX_LEN + 2], extra[8];
+    size_t n = sizeof(buf), m = sizeof(extra);
+    if (gnutls_x509_crt_get_dn_by_oid(x, oid, 0, 0, buf, &n) != GNUTLS_E_SUCCESS ||
+        gnutls_x509_crt_get_dn_by_oid(x, oid, 1, 0, extra, &m) !=
+            GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE ||
+        !name_valid_n(buf, n))
         return 0;
-    memcpy(out, p, (size_t)len);
-    out[len] = '\0';
-    return 1;
-}
-
-/* The one value of an attribute that must appear exactly once in the subject. */
-static const ASN1_STRING *subject_entry(X509 *x, int nid)
-{
-    const X509_NAME *name = X509_get_subject_name(x);
-    int i = X509_NAME_get_index_by_NID(name, nid, -1);
-    if (i < 0 || X509_NAME_get_index_by_NID(name, nid, i) >= 0)
-        return NULL;
-    return X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
-}
-
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int asn1_time_unix(const ASN1_TIME *t, int64_t *out)
-{
-    struct tm tm;
-    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
-        return 0;
-    int64_t days = days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    *out = days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    memcpy(out, buf, n);
+    out[n] = '\0';
     return 1;
 }
 
 static const char key_unsupported[] = "key type is neither Ed25519 nor P-256";
 
-static const char *read_key(X509 *x, tb_cert_identity *out)
+static const char *read_key(gnutls_x509_crt_t x, tb_cert_identity *out)
 {
-    EVP_PKEY *pkey = X509_get0_pubkey(x);
-    if (!pkey)
+    int alg = gnutls_x509_crt_get_pk_algorithm(x, NULL);
+    if (alg != GNUTLS_PK_EDDSA_ED25519 && alg != GNUTLS_PK_ECDSA)
+        return alg < 0 ? "unreadable public key" : key_unsupported;
+    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+    gnutls_datum_t px = {0}, py = {0};
+    if (gnutls_x509_crt_get_pk_ecc_raw(x, &curve, &px, &py) != GNUTLS_E_SUCCESS)
         return "unreadable public key";
-    if (EVP_PKEY_is_a(pkey, "ED25519")) {
-        size_t n = sizeof(out->ed25519_pub);
-        if (EVP_PKEY_get_raw_public_key(pkey, out->ed25519_pub, &n) != 1 || n != 32)
-            return "bad Ed25519 public key";
+    const char *why = NULL;
+    if (alg == GNUTLS_PK_EDDSA_ED25519 && curve == GNUTLS_ECC_CURVE_ED25519 && px.size == 32) {
+        memcpy(out->ed25519_pub, px.data, 32);
         strcpy(out->key_type, "ed25519");
-        return NULL;
-    }
-    char group[32];
-    size_t glen = 0;
-    if (EVP_PKEY_is_a(pkey, "EC") &&
-        EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) == 1 &&
-        strcmp(group, "prime256v1") == 0) {
+    } else if (alg == GNUTLS_PK_ECDSA && curve == GNUTLS_ECC_CURVE_SECP256R1) {
         strcpy(out->key_type, "p256");
-        return NULL;
+    } else {
+        why = alg == GNUTLS_PK_ECDSA ? key_unsupported : "bad Ed25519 public key";
     }
-    return key_unsupported;
+    gnutls_free(px.data);
+    gnutls_free(py.data);
+    return why;
 }
 
 /* Takes the name after prefix from a URI SAN, counting how often the prefix appears. */
-static const char *match_uri(const ASN1_IA5STRING *uri, const char *prefix, char out[64],
+static const char *match_uri(const gnutls_datum_t *uri, const char *prefix, char out[64],
                              int *count)
 {
-    const char *p = (const char *)ASN1_STRING_get0_data(uri);
-    int len = ASN1_STRING_length(uri);
-    size_t plen = strlen(prefix);
-    if (len < 0 || (size_t)len < plen || memcmp(p, prefix, plen) != 0)
+    const char *p = (const char *)uri->data;
+    size_t len = uri->size, plen = strlen(prefix);
+    if (len < plen || memcmp(p, prefix, plen) != 0)
         return NULL;
     if (++*count > 1)
         return "more than one node or region URI";
-    if (!name_valid_n(p + plen, (size_t)len - plen))
+    if (!name_valid_n(p + plen, len - plen))
         return "invalid node or region name in URI";
-    memcpy(out, p + plen, (size_t)len - plen);
-    out[(size_t)len - plen] = '\0';
+    memcpy(out, p + plen, len - plen);
+    out[len - plen] = '\0';
     return NULL;
 }
 
-static const char *read_node_uris(X509 *x, tb_cert_identity *out)
+/* The subjectAltName extension, which must appear once; NULL and *why when it cannot. */
+static gnutls_subject_alt_names_t read_sans(gnutls_x509_crt_t x, const char **why)
 {
-    int crit = 0;
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
-    if (!gens)
-        return crit == -1 ? "no subjectAltName" : "bad or repeated subjectAltName";
-    int nodes = 0, regions = 0;
-    const char *why = NULL;
-    for (int i = 0; i < sk_GENERAL_NAME_num(gens) && !why; i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        if (g->type != GEN_URI)
-            continue;
-        why = match_uri(g->d.uniformResourceIdentifier, TB_CERT_URI_NODE, out->name, &nodes);
-        if (!why)
-            why = match_uri(g->d.uniformResourceIdentifier, TB_CERT_URI_REGION, out->region,
-                            &regions);
+    gnutls_datum_t ext = {0}, again = {0};
+    unsigned crit = 0;
+    int rv = gnutls_x509_crt_get_extension_by_oid2(x, OID_SAN, 0, &ext, &crit);
+    if (rv != GNUTLS_E_SUCCESS) {
+        *why = rv == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE ? "no subjectAltName"
+                                                           : "bad or repeated subjectAltName";
+        return NULL;
     }
-    GENERAL_NAMES_free(gens);
+    gnutls_subject_alt_names_t sans = NULL;
+    int repeated = gnutls_x509_crt_get_extension_by_oid2(x, OID_SAN, 1, &again, &crit) !=
+                   GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
+    if (repeated || gnutls_subject_alt_names_init(&sans) != GNUTLS_E_SUCCESS ||
+        gnutls_x509_ext_import_subject_alt_names(&ext, sans, 0) != GNUTLS_E_SUCCESS) {
+        if (sans)
+            gnutls_subject_alt_names_deinit(sans);
+        sans = NULL;
+        *why = "bad or repeated subjectAltName";
+    }
+    gnutls_free(ext.data);
+    gnutls_free(again.data);
+    return sans;
+}
+
+static const char *read_node_uris(gnutls_x509_crt_t x, tb_cert_identity *out)
+{
+    const char *why = NULL;
+    gnutls_subject_alt_names_t sans = read_sans(x, &why);
+    if (!sans)
+        return why;
+    int nodes = 0, regions = 0;
+    unsigned type = 0;
+    gnutls_datum_t san = {0};
+    for (unsigned i = 0; !why && gnutls_subject_alt_names_get(sans, i, &type, &san, NULL) >= 0;
+         i++) {
+        if (type != GNUTLS_SAN_URI)
+            continue;
+        why = match_uri(&san, TB_CERT_URI_NODE, out->name, &nodes);
+        if (!why)
+            why = match_uri(&san, TB_CERT_URI_REGION, out->region, &regions);
+    }
+    gnutls_subject_alt_names_deinit(sans);
     if (!why && nodes != 1)
         why = "no node URI";
     if (!why && regions != 1)
@@ -141,54 +142,143 @@ static const char *read_node_uris(X509 *x, tb_cert_identity *out)
     return why;
 }
 
-static const char *check_node(X509 *x, tb_cert_identity *out)
+/* 1 when the extendedKeyUsage extension lists both serverAuth and clientAuth. */
+static int has_tls_purposes(gnutls_x509_crt_t x)
+{
+    int server = 0, client = 0;
+    for (unsigned i = 0; i < MAX_EXTENSIONS * 4; i++) {
+        char oid[128];
+        size_t n = sizeof(oid);
+        int rv = gnutls_x509_crt_get_key_purpose_oid(x, i, oid, &n, NULL);
+        if (rv == GNUTLS_E_SHORT_MEMORY_BUFFER)
+            continue; /* an OID this long is neither */
+        if (rv != GNUTLS_E_SUCCESS)
+            break;
+        server |= strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0;
+        client |= strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0;
+    }
+    return server && client;
+}
+
+static const char *check_node(gnutls_x509_crt_t x, tb_cert_identity *out)
 {
     const char *why = read_node_uris(x, out);
     if (why)
         return why;
-    const ASN1_STRING *cn = subject_entry(x, NID_commonName);
     char cn_name[64];
-    if (!cn || !take_name(cn, cn_name) || strcmp(cn_name, out->name) != 0)
+    if (!subject_name(x, GNUTLS_OID_X520_COMMON_NAME, cn_name) || strcmp(cn_name, out->name) != 0)
         return "subject CN is not the node name";
-    uint32_t flags = X509_get_extension_flags(x);
-    uint32_t need = XKU_SSL_SERVER | XKU_SSL_CLIENT;
-    if (!(flags & EXFLAG_XKUSAGE) || (X509_get_extended_key_usage(x) & need) != need)
+    if (!has_tls_purposes(x))
         return "extendedKeyUsage lacks serverAuth or clientAuth";
     return NULL;
 }
 
-static const char *check_ca(X509 *x, tb_cert_identity *out)
+static const char *check_ca(gnutls_x509_crt_t x, tb_cert_identity *out)
 {
-    const ASN1_STRING *o = subject_entry(x, NID_organizationName);
-    if (!o || !take_name(o, out->name))
+    if (!subject_name(x, GNUTLS_OID_X520_ORGANIZATION_NAME, out->name))
         return "CA subject O is not a valid mesh name";
     return NULL;
 }
 
-static const char *read_identity(X509 *x, tb_cert_identity *out)
+/* Every extension once, and basicConstraints (when present) readable. */
+static const char *check_extensions(gnutls_x509_crt_t x, int *is_ca)
+{
+    char oids[MAX_EXTENSIONS][128];
+    unsigned i = 0;
+    for (;; i++) {
+        size_t n = sizeof(oids[0]);
+        int rv = i < MAX_EXTENSIONS ? gnutls_x509_crt_get_extension_info(x, i, oids[i], &n, NULL)
+                                    : GNUTLS_E_SUCCESS;
+        if (rv == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (rv != GNUTLS_E_SUCCESS || i == MAX_EXTENSIONS)
+            return "malformed or repeated extension";
+        for (unsigned j = 0; j < i; j++)
+            if (strcmp(oids[j], oids[i]) == 0)
+                return "malformed or repeated extension";
+    }
+    unsigned crit = 0, ca = 0;
+    int pathlen = -1;
+    int rv = gnutls_x509_crt_get_basic_constraints(x, &crit, &ca, &pathlen);
+    if (rv < 0 && rv != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        return "malformed or repeated extension";
+    *is_ca = rv >= 0 && ca;
+    return NULL;
+}
+
+static const char *read_identity(gnutls_x509_crt_t x, const uint8_t *der, size_t len,
+                                 tb_cert_identity *out)
 {
     memset(out, 0, sizeof(*out));
-    uint32_t flags = X509_get_extension_flags(x);
-    if (flags & EXFLAG_INVALID)
-        return "malformed or repeated extension";
-    if (X509_get_version(x) != X509_VERSION_3)
-        return "not an X.509 v3 certificate";
-    if (!asn1_time_unix(X509_get0_notBefore(x), &out->not_before) ||
-        !asn1_time_unix(X509_get0_notAfter(x), &out->not_after))
-        return "unreadable validity";
-    const char *why = read_key(x, out);
+    const char *why = check_extensions(x, &out->is_ca);
     if (why)
         return why;
-    unsigned n = 0;
-    if (X509_digest(x, EVP_sha256(), out->fingerprint, &n) != 1 || n != 32)
+    if (gnutls_x509_crt_get_version(x) != 3)
+        return "not an X.509 v3 certificate";
+    time_t nb = gnutls_x509_crt_get_activation_time(x);
+    time_t na = gnutls_x509_crt_get_expiration_time(x);
+    if (nb == (time_t)-1 || na == (time_t)-1)
+        return "unreadable validity";
+    out->not_before = (int64_t)nb;
+    out->not_after = (int64_t)na;
+    why = read_key(x, out);
+    if (why)
+        return why;
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der, len, out->fingerprint) != GNUTLS_E_SUCCESS)
         return "cannot hash certificate";
-    out->is_ca = (flags & EXFLAG_CA) != 0;
     return out->is_ca ? check_ca(x, out) : check_node(x, out);
 }
 
-int tb_cert_x509_identity(X509 *x, tb_cert_identity *out, const char **why)
+/* 1 when der is one DER value (a SEQUENCE, definite minimal length) filling all len bytes: a
+ * peer's certificate with bytes after it is refused, not half-read. */
+static int one_der_sequence(const uint8_t *der, size_t len)
 {
-    const char *reason = read_identity(x, out);
+    if (len < 2 || der[0] != 0x30)
+        return 0;
+    size_t body = der[1], head = 2;
+    if (body & 0x80) {
+        size_t nlen = body & 0x7f;
+        if (nlen == 0 || nlen > 3 || len < 2 + nlen || der[2] == 0)
+            return 0;
+        body = 0;
+        for (size_t i = 0; i < nlen; i++)
+            body = (body << 8) | der[2 + i];
+        if (body < 0x80)
+            return 0;
+        head += nlen;
+    }
+    return len - head == body;
+}
+
+int tb_cert_crt_from_der(const uint8_t *der, size_t len, gnutls_x509_crt_t *out)
+{
+    if (!der || len == 0 || len > TB_CERT_MAX_DER || !one_der_sequence(der, len))
+        return len > TB_CERT_MAX_DER ? TB_ERR_TOO_BIG : TB_ERR_MALFORMED;
+    gnutls_x509_crt_t x = NULL;
+    if (gnutls_x509_crt_init(&x) != GNUTLS_E_SUCCESS)
+        return TB_ERR_NOMEM;
+    /* GnuTLS decodes certificates as strict DER, so the fingerprint of the bytes a peer sent is
+     * the fingerprint every other reader computes. */
+    gnutls_datum_t d = {(unsigned char *)(uintptr_t)der, (unsigned)len};
+    if (gnutls_x509_crt_import(x, &d, GNUTLS_X509_FMT_DER) != GNUTLS_E_SUCCESS) {
+        gnutls_x509_crt_deinit(x);
+        return TB_ERR_MALFORMED;
+    }
+    *out = x;
+    return TB_OK;
+}
+
+int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out, const char **why)
+{
+    gnutls_x509_crt_t x = NULL;
+    int rc = tb_cert_crt_from_der(der, len, &x);
+    if (rc != TB_OK) {
+        if (why)
+            *why = rc == TB_ERR_TOO_BIG ? "certificate too large" : "not a DER certificate";
+        return rc;
+    }
+    const char *reason = read_identity(x, der, len, out);
+    gnutls_x509_crt_deinit(x);
     if (why)
         *why = reason;
     if (!reason)
@@ -197,80 +287,37 @@ int tb_cert_x509_identity(X509 *x, tb_cert_identity *out, const char **why)
     return reason == key_unsupported ? TB_ERR_UNSUPPORTED : TB_ERR_INVAL;
 }
 
-/* Only strict DER is accepted, so the fingerprint of the bytes a peer sent is the fingerprint
- * every other reader computes. */
-static int is_strict_der(X509 *x, const uint8_t *der, size_t len)
-{
-    unsigned char *enc = NULL;
-    int n = i2d_X509(x, &enc);
-    int same = n > 0 && (size_t)n == len && memcmp(enc, der, len) == 0;
-    OPENSSL_free(enc);
-    return same;
-}
-
-int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out, const char **why)
-{
-    if (why)
-        *why = "not a DER certificate";
-    if (!der || len == 0)
-        return TB_ERR_MALFORMED;
-    if (len > TB_CERT_MAX_DER) {
-        if (why)
-            *why = "certificate too large";
-        return TB_ERR_TOO_BIG;
-    }
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (!x)
-        return TB_ERR_MALFORMED;
-    int rc = TB_ERR_MALFORMED;
-    if (p == der + len && is_strict_der(x, der, len))
-        rc = tb_cert_x509_identity(x, out, why);
-    else if (why)
-        *why = "trailing bytes or non-DER encoding";
-    X509_free(x);
-    return rc;
-}
-
 int tb_cert_identity_from_der(const uint8_t *der, size_t len, tb_cert_identity *out)
 {
     return tb_cert_der_identity(der, len, out, NULL);
 }
 
-int tb_cert_x509_from_pem_file(const char *path, X509 **out, char *err, size_t errlen)
-{
-    char *pem = NULL;
-    size_t len = 0;
-    int rc = tb_cert_file_read(path, TB_CERT_MAX_PEM, &pem, &len, err, errlen);
-    if (rc != TB_OK)
-        return rc;
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    OPENSSL_clear_free(pem, len + 1);
-    if (!x)
-        return tb_cert_fail(TB_ERR_MALFORMED, err, errlen,
-                            "%s: not a PEM certificate (corrupt or wrong file)", path);
-    *out = x;
-    return TB_OK;
-}
-
 int tb_cert_read_pem_file(const char *path, uint8_t *der, size_t cap, size_t *len, char *err,
                           size_t errlen)
 {
-    X509 *x = NULL;
-    int rc = tb_cert_x509_from_pem_file(path, &x, err, errlen);
+    char *pem = NULL;
+    size_t n = 0;
+    int rc = tb_cert_file_read(path, TB_CERT_MAX_PEM, &pem, &n, err, errlen);
     if (rc != TB_OK)
         return rc;
-    int n = i2d_X509(x, NULL);
-    if (n <= 0 || (size_t)n > cap) {
-        X509_free(x);
-        return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: certificate too large", path);
+    gnutls_datum_t in = {(unsigned char *)pem, (unsigned)n}, out = {0};
+    int ok = gnutls_pem_base64_decode2("CERTIFICATE", &in, &out) == GNUTLS_E_SUCCESS;
+    tb_cert_file_free(pem, n);
+    gnutls_x509_crt_t x = NULL;
+    rc = ok ? tb_cert_crt_from_der(out.data, out.size, &x) : TB_ERR_MALFORMED;
+    if (rc == TB_OK && out.size > cap)
+        rc = TB_ERR_TOO_BIG;
+    if (rc == TB_OK) {
+        memcpy(der, out.data, out.size);
+        *len = out.size;
     }
-    unsigned char *p = der;
-    n = i2d_X509(x, &p);
-    X509_free(x);
-    *len = (size_t)n;
+    gnutls_x509_crt_deinit(x);
+    gnutls_free(out.data);
+    if (rc == TB_ERR_TOO_BIG)
+        return tb_cert_fail(rc, err, errlen, "%s: certificate too large", path);
+    if (rc != TB_OK)
+        return tb_cert_fail(TB_ERR_MALFORMED, err, errlen,
+                            "%s: not a PEM certificate (corrupt or wrong file)", path);
     return TB_OK;
 }
 
@@ -299,29 +346,25 @@ static void append(char *buf, size_t buflen, size_t *used, const char *s, size_t
     buf[*used] = '\0';
 }
 
-static void append_general_name(const GENERAL_NAME *g, char *buf, size_t buflen, size_t *used)
+static void append_san(unsigned type, const gnutls_datum_t *v, char *buf, size_t buflen,
+                       size_t *used)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
-    const ASN1_STRING *s = NULL;
     const char *label = "other:";
-    if (g->type == GEN_DNS) {
-        label = "DNS:";
-        s = g->d.dNSName;
-    } else if (g->type == GEN_URI) {
-        label = "URI:";
-        s = g->d.uniformResourceIdentifier;
-    } else if (g->type == GEN_IPADD) {
+    int text = 0;
+    if (type == GNUTLS_SAN_DNSNAME || type == GNUTLS_SAN_URI) {
+        label = type == GNUTLS_SAN_DNSNAME ? "DNS:" : "URI:";
+        text = 1;
+    } else if (type == GNUTLS_SAN_IPADDRESS) {
         label = "IP:";
-        int alen = ASN1_STRING_length(g->d.iPAddress);
-        int af = alen == 4 ? AF_INET : alen == 16 ? AF_INET6 : 0;
+        int af = v->size == 4 ? AF_INET : v->size == 16 ? AF_INET6 : 0;
         if (af)
-            inet_ntop(af, ASN1_STRING_get0_data(g->d.iPAddress), ip, sizeof(ip));
+            inet_ntop(af, v->data, ip, sizeof(ip));
     }
     append(buf, buflen, used, label, strlen(label));
-    if (s)
-        append(buf, buflen, used, (const char *)ASN1_STRING_get0_data(s),
-               (size_t)ASN1_STRING_length(s));
-    else if (g->type == GEN_IPADD)
+    if (text)
+        append(buf, buflen, used, (const char *)v->data, v->size);
+    else if (type == GNUTLS_SAN_IPADDRESS)
         append(buf, buflen, used, ip, strlen(ip));
 }
 
@@ -330,18 +373,22 @@ int tb_cert_san_text(const uint8_t *der, size_t len, char *buf, size_t buflen)
     if (!der || !buf || buflen == 0 || len > TB_CERT_MAX_DER)
         return TB_ERR_INVAL;
     buf[0] = '\0';
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (!x)
-        return TB_ERR_MALFORMED;
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    X509_free(x);
+    gnutls_x509_crt_t x = NULL;
+    int rc = tb_cert_crt_from_der(der, len, &x);
+    if (rc != TB_OK)
+        return rc;
+    const char *why = NULL;
+    gnutls_subject_alt_names_t sans = read_sans(x, &why);
+    gnutls_x509_crt_deinit(x);
     size_t used = 0;
-    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+    unsigned type = 0;
+    gnutls_datum_t v = {0};
+    for (unsigned i = 0; sans && gnutls_subject_alt_names_get(sans, i, &type, &v, NULL) >= 0; i++) {
         if (i > 0)
             append(buf, buflen, &used, ", ", 2);
-        append_general_name(sk_GENERAL_NAME_value(gens, i), buf, buflen, &used);
+        append_san(type, &v, buf, buflen, &used);
     }
-    GENERAL_NAMES_free(gens);
+    if (sans)
+        gnutls_subject_alt_names_deinit(sans);
     return TB_OK;
 }

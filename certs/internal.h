@@ -1,54 +1,59 @@
-/* certs/internal: what identity.c, ca.c and files.c share inside tb_certs and nothing outside
- * the folder uses: the OpenSSL-typed profile check and careful file reading and writing. */
+/* certs/internal: what the files of certs/ share and nothing outside the folder uses: the CA
+ * as both libraries see it, the DER import behind the profile check, and careful file reading
+ * and writing. No OpenSSL type appears here: tb_certs (what tbnode links) is GnuTLS only. */
 #ifndef TB_CERTS_INTERNAL_H
 #define TB_CERTS_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
+#include <gnutls/x509.h>
 
 #include "certs/ca.h"
 #include "certs/identity.h"
 #include "common/error.h"
 
+/* The CA key travels as unencrypted PKCS#8 DER, the one form both GnuTLS (which loads it) and
+ * OpenSSL (which signs with it, in tb_certs_ca) read. */
 struct tb_ca {
-    X509 *cert;
-    EVP_PKEY *key; /* NULL when loaded for verifying only */
+    gnutls_x509_crt_t cert;
+    uint8_t *der; /* the certificate as read or built */
+    size_t der_len;
+    uint8_t *key; /* NULL when loaded for verifying only; wiped when freed */
+    size_t key_len;
     char mesh[64];
 };
 
-struct tb_node_cert {
-    X509 *cert;
-    EVP_PKEY *key;
-};
+/* A CA from its certificate and (key may be NULL) PKCS#8 DER key, both copied. TB_ERR_INVAL
+ * when the certificate is no tbmesh CA certificate; *why (if why) then says why. */
+TB_WUR int tb_ca_from_der(const uint8_t *der, size_t len, const uint8_t *key, size_t key_len,
+                          tb_ca **out, const char **why);
 
-/* What build_cert needs: issuer NULL means self-signed. */
-typedef struct tb_cert_template {
-    X509 *issuer;
-    X509_NAME *subject;
-    EVP_PKEY *pubkey, *signer;
-    GENERAL_NAMES *sans;
-    int64_t not_before, not_after;
-    int is_ca;
-} tb_cert_template;
+/* Loads the PEM private key at path (PKCS#8, encrypted with pass when not NULL, or SEC1) and
+ * checks it is the key of cert (read from cert_path, for the message). *key_out gets its
+ * unencrypted PKCS#8 DER, which the caller wipes (tb_cert_wipe) and frees. A wrong or missing
+ * passphrase gives TB_ERR_CRYPTO, another key TB_ERR_VERIFY, no key TB_ERR_MALFORMED. */
+TB_WUR int tb_cert_key_load(const char *path, const char *pass, const char *cert_path,
+                            gnutls_x509_crt_t cert, uint8_t **key_out, size_t *len, char *err,
+                            size_t errlen);
 
-/* Fills out from a parsed certificate and checks it against the profile (adr/0004). On
- * failure *why (if why) names what was wrong, as a static string. */
-TB_WUR int tb_cert_x509_identity(X509 *x, tb_cert_identity *out, const char **why);
+/* Imports one DER certificate of at most TB_CERT_MAX_DER bytes with nothing after it. */
+TB_WUR int tb_cert_crt_from_der(const uint8_t *der, size_t len, gnutls_x509_crt_t *out);
 
-/* tb_cert_identity_from_der with the reason of a failure. */
+/* tb_cert_identity_from_der with the reason of a failure (a static string). */
 TB_WUR int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out,
                                 const char **why);
 
-/* Reads the first certificate of a PEM file; err gets "PATH: reason". */
-TB_WUR int tb_cert_x509_from_pem_file(const char *path, X509 **out, char *err, size_t errlen);
-
 /* Reads a whole regular file of at most cap bytes into a fresh buffer (NUL-terminated, the
- * terminator not counted). The caller frees *out with OPENSSL_clear_free(*out, *len + 1). */
+ * terminator not counted). The caller frees *out with tb_cert_file_free(*out, *len). */
 TB_WUR int tb_cert_file_read(const char *path, size_t cap, char **out, size_t *len, char *err,
                              size_t errlen);
+
+/* Zeroes a secret in a way the compiler does not drop. */
+void tb_cert_wipe(void *p, size_t len);
+
+/* Wipes (it may hold a key) and frees what tb_cert_file_read returned. */
+void tb_cert_file_free(char *buf, size_t len);
 
 /* Writes data to path through a temporary file in the same directory (created O_EXCL with
  * mode, written, fsynced, then moved into place, and the directory fsynced). With replace the

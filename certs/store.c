@@ -1,5 +1,6 @@
 /* The CA's and nodes' files (names in ca.h, layout in adr/0004): PEM in and out, keys written
  * 0600 from the first byte, nothing overwritten without force. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -8,11 +9,10 @@
 #include <openssl/pkcs12.h>
 
 #include "certs/ca.h"
-#include "certs/internal.h"
+#include "certs/issuer.h"
 
 #define KEY_MODE 0600
 #define CERT_MODE 0644
-#define MAX_KEY_PEM 16384
 
 typedef struct pem_out {
     BIO *bio;
@@ -68,7 +68,7 @@ static int write_pem(const char *path, int is_key, void *obj, const char *pass, 
                      char *err, size_t errlen)
 {
     pem_out pem = {0};
-    int rc = is_key ? pem_key(obj, pass, &pem) : pem_cert(obj, &pem);
+    int rc = !obj ? TB_ERR_CRYPTO : is_key ? pem_key(obj, pass, &pem) : pem_cert(obj, &pem);
     if (rc == TB_OK)
         rc = tb_cert_file_write(path, pem.data, pem.len, is_key ? KEY_MODE : CERT_MODE, replace,
                                 err, errlen);
@@ -100,13 +100,17 @@ int tb_ca_save(const tb_ca *ca, const char *dir, const char *passphrase, int for
     char paths[2][4096];
     if (!ca->key)
         return tb_cert_fail(TB_ERR_STATE, err, errlen, "CA has no key to save");
+    EVP_PKEY *key = tb_ca_pkey(ca);
+    X509 *cert = tb_ca_x509(ca);
     int rc = tb_cert_mkdir(dir, 0700, err, errlen);
     if (rc == TB_OK)
         rc = out_paths(dir, names, paths, 2, force, err, errlen);
     if (rc == TB_OK)
-        rc = write_pem(paths[0], 1, ca->key, passphrase, force, err, errlen);
+        rc = write_pem(paths[0], 1, key, passphrase, force, err, errlen);
     if (rc == TB_OK)
-        rc = write_pem(paths[1], 0, ca->cert, NULL, force, err, errlen);
+        rc = write_pem(paths[1], 0, cert, NULL, force, err, errlen);
+    EVP_PKEY_free(key);
+    X509_free(cert);
     return rc;
 }
 
@@ -122,8 +126,10 @@ int tb_node_cert_save(const tb_node_cert *n, const tb_ca *ca, const char *dir, i
         rc = write_pem(paths[0], 1, n->key, NULL, force, err, errlen);
     if (rc == TB_OK)
         rc = write_pem(paths[1], 0, n->cert, NULL, force, err, errlen);
+    X509 *ca_cert = rc == TB_OK ? tb_ca_x509(ca) : NULL;
     if (rc == TB_OK)
-        rc = write_pem(paths[2], 0, ca->cert, NULL, force, err, errlen);
+        rc = write_pem(paths[2], 0, ca_cert, NULL, force, err, errlen);
+    X509_free(ca_cert);
     return rc;
 }
 
@@ -135,94 +141,30 @@ int tb_node_cert_replace_cert(const tb_node_cert *n, const char *dir, char *err,
     return write_pem(path, 0, n->cert, NULL, 1, err, errlen);
 }
 
-typedef struct pass_ctx {
-    const char *pass;
-    int asked;
-} pass_ctx;
-
-static int pass_cb(char *buf, int size, int rwflag, void *u)
-{
-    pass_ctx *c = u;
-    c->asked = 1;
-    size_t n = c->pass ? strlen(c->pass) : 0;
-    if (n == 0 || n > (size_t)size)
-        return 0; /* never falls back to prompting on the terminal */
-    memcpy(buf, c->pass, n);
-    return (int)n;
-}
-
-static int load_key(const char *path, const char *pass, EVP_PKEY **out, char *err, size_t errlen)
-{
-    char *pem = NULL;
-    size_t len = 0;
-    int rc = tb_cert_file_read(path, MAX_KEY_PEM, &pem, &len, err, errlen);
-    if (rc != TB_OK)
-        return rc;
-    pass_ctx ctx = {.pass = pass};
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &ctx) : NULL;
-    BIO_free(bio);
-    OPENSSL_clear_free(pem, len + 1);
-    ERR_clear_error();
-    if (key) {
-        *out = key;
-        return TB_OK;
-    }
-    if (ctx.asked && !pass)
-        return tb_cert_fail(TB_ERR_CRYPTO, err, errlen,
-                            "%s: key is encrypted (give --passphrase-file)", path);
-    if (ctx.asked)
-        return tb_cert_fail(TB_ERR_CRYPTO, err, errlen, "%s: wrong passphrase or corrupt key",
-                            path);
-    return tb_cert_fail(TB_ERR_MALFORMED, err, errlen,
-                        "%s: not a PEM private key (corrupt or wrong file)", path);
-}
-
-/* Loads cert (and key when key_out) from dir, checking that they belong together. */
-static int load_pair(const char *dir, const char *cert_name, const char *key_name, const char *pass,
-                     X509 **cert_out, EVP_PKEY **key_out, char *err, size_t errlen)
+/* node.key through the one key loader (GnuTLS, tb_cert_key_load), then into OpenSSL. */
+static int load_node(const char *dir, X509 **cert_out, EVP_PKEY **key_out, char *err, size_t errlen)
 {
     char cert_path[4096], key_path[4096];
-    if (tb_cert_path(cert_path, sizeof(cert_path), dir, cert_name) != TB_OK ||
-        tb_cert_path(key_path, sizeof(key_path), dir, key_name) != TB_OK)
+    if (tb_cert_path(cert_path, sizeof(cert_path), dir, TB_NODE_CERT_FILE) != TB_OK ||
+        tb_cert_path(key_path, sizeof(key_path), dir, TB_NODE_KEY_FILE) != TB_OK)
         return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: path too long", dir);
-    int rc = tb_cert_x509_from_pem_file(cert_path, cert_out, err, errlen);
-    if (rc != TB_OK || !key_out)
-        return rc;
-    rc = load_key(key_path, pass, key_out, err, errlen);
-    if (rc == TB_OK && X509_check_private_key(*cert_out, *key_out) != 1) {
-        EVP_PKEY_free(*key_out);
-        *key_out = NULL;
-        ERR_clear_error();
-        rc = tb_cert_fail(TB_ERR_VERIFY, err, errlen, "%s: does not belong to %s", key_path,
-                          cert_path);
-    }
-    if (rc != TB_OK) {
-        X509_free(*cert_out);
-        *cert_out = NULL;
-    }
-    return rc;
-}
-
-int tb_ca_load(const char *dir, int with_key, const char *passphrase, tb_ca **out, char *err,
-               size_t errlen)
-{
-    tb_ca *ca = OPENSSL_zalloc(sizeof(*ca));
-    if (!ca)
-        return tb_cert_fail(TB_ERR_NOMEM, err, errlen, "%s: out of memory", dir);
-    int rc = load_pair(dir, TB_CA_CERT_FILE, TB_CA_KEY_FILE, passphrase, &ca->cert,
-                       with_key ? &ca->key : NULL, err, errlen);
-    tb_cert_identity id;
-    const char *why = NULL;
-    if (rc == TB_OK && tb_cert_x509_identity(ca->cert, &id, &why) == TB_OK && id.is_ca) {
-        snprintf(ca->mesh, sizeof(ca->mesh), "%s", id.name);
-        *out = ca;
-        return TB_OK;
-    }
+    uint8_t der[TB_CERT_MAX_DER], *key = NULL;
+    size_t len = 0, key_len = 0;
+    gnutls_x509_crt_t crt = NULL;
+    int rc = tb_cert_read_pem_file(cert_path, der, sizeof(der), &len, err, errlen);
+    if (rc == TB_OK && tb_cert_crt_from_der(der, len, &crt) != TB_OK)
+        rc = tb_cert_fail(TB_ERR_MALFORMED, err, errlen, "%s: not a certificate", cert_path);
     if (rc == TB_OK)
-        rc = tb_cert_fail(TB_ERR_INVAL, err, errlen, "%s/%s: not a tbmesh CA certificate%s%s", dir,
-                          TB_CA_CERT_FILE, why ? ": " : "", why ? why : "");
-    tb_ca_free(ca);
+        rc = tb_cert_key_load(key_path, NULL, cert_path, crt, &key, &key_len, err, errlen);
+    const unsigned char *p = der, *k = key;
+    if (rc == TB_OK && (!(*cert_out = d2i_X509(NULL, &p, (long)len)) ||
+                        !(*key_out = d2i_AutoPrivateKey(NULL, &k, (long)key_len))))
+        rc = tb_cert_fail(TB_ERR_CRYPTO, err, errlen, "%s: cannot decode", key_path);
+    if (key)
+        tb_cert_wipe(key, key_len);
+    free(key);
+    if (crt)
+        gnutls_x509_crt_deinit(crt);
     return rc;
 }
 
@@ -231,8 +173,7 @@ int tb_node_cert_load(const char *dir, tb_node_cert **out, char *err, size_t err
     tb_node_cert *n = OPENSSL_zalloc(sizeof(*n));
     if (!n)
         return tb_cert_fail(TB_ERR_NOMEM, err, errlen, "%s: out of memory", dir);
-    int rc =
-        load_pair(dir, TB_NODE_CERT_FILE, TB_NODE_KEY_FILE, NULL, &n->cert, &n->key, err, errlen);
+    int rc = load_node(dir, &n->cert, &n->key, err, errlen);
     if (rc != TB_OK) {
         tb_node_cert_free(n);
         return rc;

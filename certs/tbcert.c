@@ -261,7 +261,7 @@ static int read_passphrase(const char *path, char *buf, size_t cap)
         rc = fail("%s: passphrase longer than %zu bytes", path, cap - 1);
     else
         snprintf(buf, cap, "%.*s", (int)n, data);
-    OPENSSL_clear_free(data, len + 1);
+    tb_cert_file_free(data, len);
     return rc;
 }
 
@@ -286,7 +286,7 @@ static int cmd_init_ca(cli *c)
     if (rc != TB_OK)
         return fail("init-ca: cannot create the CA: %s", tb_strerror(rc));
     rc = tb_ca_save(ca, c->dir, c->pass_file ? pass : NULL, c->force, err, sizeof(err));
-    OPENSSL_cleanse(pass, sizeof(pass));
+    tb_cert_wipe(pass, sizeof(pass));
     tb_ca_free(ca);
     if (rc != TB_OK)
         return fail("%s", err);
@@ -303,7 +303,7 @@ static int load_signing_ca(cli *c, int64_t now, tb_ca **out)
     if (c->pass_file && read_passphrase(c->pass_file, pass, sizeof(pass)))
         return EXIT_USAGE;
     int rc = tb_ca_load(c->ca, 1, c->pass_file ? pass : NULL, out, err, sizeof(err));
-    OPENSSL_cleanse(pass, sizeof(pass));
+    tb_cert_wipe(pass, sizeof(pass));
     if (rc != TB_OK)
         return fail("%s", err);
     uint8_t der[TB_CERT_MAX_DER];

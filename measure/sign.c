@@ -1,8 +1,8 @@
 /* Ed25519 over the domain-separated body, and the key conversions the node needs. */
 #include "measure/measurement.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -66,25 +66,32 @@ int tb_measure_key_from_seed(const uint8_t seed[32], uint8_t sk[TB_MEASURE_SK_LE
     return 0;
 }
 
+/* GnuTLS reads the PEM (PKCS#8 or SEC1, as OpenSSL writes them): the node maps it for QUIC
+ * already, so reading the key costs no other library. */
 int tb_measure_key_from_pem(const char *pem, size_t len, uint8_t sk[TB_MEASURE_SK_LEN],
                             uint8_t pk[TB_MEASURE_PK_LEN])
 {
     if (len > 65536)
         return TB_ERR_TOO_BIG;
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    if (bio == NULL)
+    gnutls_x509_privkey_t key = NULL;
+    if (gnutls_x509_privkey_init(&key) != GNUTLS_E_SUCCESS)
         return TB_ERR_NOMEM;
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (key == NULL)
-        return TB_ERR_MALFORMED;
-    uint8_t seed[32];
-    size_t n = sizeof(seed);
-    int rc = TB_ERR_UNSUPPORTED;
-    if (EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 &&
-        EVP_PKEY_get_raw_private_key(key, seed, &n) == 1 && n == sizeof(seed))
-        rc = tb_measure_key_from_seed(seed, sk, pk);
-    EVP_PKEY_free(key);
-    sodium_memzero(seed, sizeof(seed));
+    gnutls_datum_t in = {(unsigned char *)(uintptr_t)pem, (unsigned)len};
+    int rc = TB_ERR_MALFORMED;
+    if (gnutls_x509_privkey_import2(key, &in, GNUTLS_X509_FMT_PEM, NULL, 0) == GNUTLS_E_SUCCESS)
+        rc = TB_ERR_UNSUPPORTED;
+    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+    gnutls_datum_t x = {0}, y = {0}, seed = {0};
+    if (rc == TB_ERR_UNSUPPORTED &&
+        gnutls_x509_privkey_get_pk_algorithm2(key, NULL) == GNUTLS_PK_EDDSA_ED25519 &&
+        gnutls_x509_privkey_export_ecc_raw(key, &curve, &x, &y, &seed) == GNUTLS_E_SUCCESS &&
+        curve == GNUTLS_ECC_CURVE_ED25519 && seed.size == 32)
+        rc = tb_measure_key_from_seed(seed.data, sk, pk);
+    if (seed.data)
+        sodium_memzero(seed.data, seed.size);
+    gnutls_free(seed.data);
+    gnutls_free(x.data);
+    gnutls_free(y.data);
+    gnutls_x509_privkey_deinit(key);
     return rc;
 }

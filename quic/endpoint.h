@@ -155,6 +155,10 @@ typedef struct tb_quic_config {
     uint64_t connect_timeout_ns; /* 0: default 10 s */
     size_t max_message_size;     /* 0: default 64 KiB; a received message above it is dropped */
     size_t max_connections;      /* 0: default 256 */
+    /* UDP receive and send buffer asked of the kernel, bytes (0: default 4 MiB, at most
+     * 1 GiB). The kernel's default (208 KiB) overflowed at 20 nodes. Granted beyond
+     * net.core.rmem_max / wmem_max only with CAP_NET_ADMIN; see tb_quic_stats. */
+    size_t socket_buffer;
     /* TB_QUIC_SECRET_LEN bytes kept across restarts, so the stateless resets a restarted node
      * sends are recognised by its old peers (also keys Retry tokens); NULL: random. */
     const uint8_t *static_secret;
@@ -170,6 +174,9 @@ typedef struct tb_quic_stats {
     uint64_t dgrams_sent, dgrams_received, dgrams_dropped;
     uint64_t duplicates_closed, migrations;
     uint64_t packets_in, packets_out, packets_dropped;
+    /* What the kernel granted for the current socket (getsockopt: it doubles what it is
+     * asked, for its own overhead). */
+    uint64_t socket_rcvbuf, socket_sndbuf;
 } tb_quic_stats;
 
 /* Opens the socket and loads the certificates. Errors name the file or address. */
@@ -215,14 +222,6 @@ void tb_quic_close(tb_quic_conn *c, uint64_t app_code);
 /* CONNECTION_CLOSE (TB_QUIC_APP_SHUTDOWN) to every connection, stops accepting, then
  * on_shutdown once the closes are on the wire. */
 void tb_quic_endpoint_shutdown(tb_quic_endpoint *ep);
-
-/* Test hook for the peer's frame checks: sends bytes as they are (no frame header added) on a
- * new stream, then FIN. */
-TB_WUR int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len);
-
-/* Test hook for migration: moves the socket to a new ephemeral port on the same address, as
- * a NAT rebinding would; connections carry on over the new path. */
-TB_WUR int tb_quic_endpoint_rebind(tb_quic_endpoint *ep);
 
 /* Parses "a.b.c.d:port" / "[v6]:port" (numeric only). */
 TB_WUR int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len);

@@ -42,7 +42,7 @@ enum {
 #define TB_RT_VER_DRAFT12 0x8000000cU
 #define TB_RT_VER_DRAFT11 0x8000000bU
 #define TB_RT_VER_DRAFT08 0x80000008U
-#define TB_RT_VER_GOOGLE 0xb3382ea5U /* 3000600613, the server-list number for it */
+#define TB_RT_VER_GOOGLE 0xb2d98825U /* 3000600613, the number server lists give it */
 
 /* How a version lays out packets; one table drives parser, builder and verifier. */
 typedef struct tb_rt_profile {
@@ -67,6 +67,7 @@ const char *tb_rt_version_name(uint32_t version);
 
 #define TB_RT_RESPONSE_CONTEXT "RoughTime v1 response signature"
 #define TB_RT_RESPONSE_CONTEXT_LEN sizeof(TB_RT_RESPONSE_CONTEXT) /* with the 0 */
+#define TB_RT_RADI_UNSYNCED 0xffffffffU /* RADI of a server whose clock is not synchronised */
 #define TB_RT_HEADER_LEN 12
 #define TB_RT_MIN_REQUEST 1024
 #define TB_RT_MAX_TAGS 32      /* cap on pairs per message, far above any real message */

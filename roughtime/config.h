@@ -2,7 +2,8 @@
  * turned into what the server logic (server.h) and its UDP edge (udp.h) take.
  *
  *   roughtime = {
- *     listen = "127.0.0.1:2002";   # numeric ADDR:PORT or [V6]:PORT (default 127.0.0.1:2002)
+ *     listen = "127.0.0.1:5319";   # numeric ADDR:PORT or [V6]:PORT (default 127.0.0.1:5319,
+ *                                  # the IANA port; 2002 is what servers in the wild use)
  *     key = "rt.key";              # long-term key file from `tbroughtime keygen` (required);
  *                                  # a relative path is taken from the config file's folder
  *     max_batch = 64;              # requests per signature, 1..128

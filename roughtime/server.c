@@ -1,7 +1,7 @@
 #include "roughtime/server.h"
 
-#include <openssl/evp.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,10 +37,8 @@ struct tb_rt_srv {
     unsigned per_ver[NSERVED];
     tb_rt_merkle tree;
     tb_rt_srv_stats stats;
-    /* The leaf hash of each ~1 KB request is the largest per-request cost; OpenSSL's SHA-512 with
-     * a fetched digest and a reused context takes about 2/3 of libsodium's portable one. */
-    EVP_MD *sha512;
-    EVP_MD_CTX *md;
+    tb_rt_srv_stats reported; /* stats at the last tb_rt_srv_report */
+    int64_t reported_ns;
 };
 
 void tb_rt_srv_config_default(tb_rt_srv_config *cfg)
@@ -59,6 +57,31 @@ const char *tb_rt_drop_name(tb_rt_drop d)
         "no common version", "queue full",        "response too big",
     };
     return (unsigned)d < TB_RT_DROP_COUNT ? names[d] : "unknown";
+}
+
+void tb_rt_srv_report(tb_rt_srv *s, int64_t now_ns)
+{
+    const tb_rt_srv_stats *c = &s->stats, *p = &s->reported;
+    char drops[512] = "";
+    size_t used = 0;
+    uint64_t dropped = 0;
+    for (int d = 0; d < TB_RT_DROP_COUNT; d++) {
+        uint64_t n = c->drops[d] - p->drops[d];
+        dropped += n;
+        if (n && used < sizeof(drops))
+            used += (size_t)snprintf(drops + used, sizeof(drops) - used, ", %s %llu",
+                                     tb_rt_drop_name((tb_rt_drop)d), (unsigned long long)n);
+    }
+    tb_log_info(s->log,
+                "roughtime: last %lld s: received %llu, answered %llu in %llu batches, "
+                "dropped %llu%s",
+                (long long)((now_ns - s->reported_ns + (int64_t)TB_NS_PER_SEC / 2) /
+                            (int64_t)TB_NS_PER_SEC),
+                (unsigned long long)(c->received - p->received),
+                (unsigned long long)(c->answered - p->answered),
+                (unsigned long long)(c->batches - p->batches), (unsigned long long)dropped, drops);
+    s->reported = *c;
+    s->reported_ns = now_ns;
 }
 
 void tb_rt_srv_id(const uint8_t pubkey[32], uint8_t out[32])
@@ -136,8 +159,7 @@ int tb_rt_srv_new(const tb_rt_srv_config *cfg, const tb_log *log, int64_t now_ns
     }
     s->cfg = *cfg;
     s->log = log;
-    s->sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
-    s->md = EVP_MD_CTX_new();
+    s->reported_ns = now_ns;
     crypto_sign_ed25519_sk_to_pk(s->pk, cfg->longterm_sk);
     tb_rt_srv_id(s->pk, s->srv_id);
     int rc = tb_rt_srv_rotate(s, now_ns);
@@ -155,8 +177,6 @@ void tb_rt_srv_free(tb_rt_srv *s)
         return;
     sodium_memzero(s->online_sk, sizeof(s->online_sk));
     sodium_memzero(&s->cfg, sizeof(s->cfg));
-    EVP_MD_CTX_free(s->md);
-    EVP_MD_free(s->sha512);
     free(s->queue);
     free(s);
 }
@@ -216,18 +236,11 @@ static int choose_version(const tb_rt_request *r)
     return -1;
 }
 
-/* H(0 ‖ request packet), the RFC's leaf; libsodium when OpenSSL is unavailable. */
-static void leaf_hash(tb_rt_srv *s, uint8_t leaf[32], const uint8_t *pkt, size_t len)
+/* H(0 ‖ request packet), the RFC's leaf, with libsodium's SHA-512. OpenSSL's takes about 2/3
+ * of its time, but the node runs this server, and mapping libcrypto for it alone cost each
+ * node ~3.7 MB of resident memory (bench/node/memory.sh). */
+static void leaf_hash(uint8_t leaf[32], const uint8_t *pkt, size_t len)
 {
-    static const uint8_t zero = 0;
-    uint8_t full[64];
-    unsigned n = 0;
-    if (s->sha512 && s->md && EVP_DigestInit_ex(s->md, s->sha512, NULL) == 1 &&
-        EVP_DigestUpdate(s->md, &zero, 1) == 1 && EVP_DigestUpdate(s->md, pkt, len) == 1 &&
-        EVP_DigestFinal_ex(s->md, full, &n) == 1 && n == sizeof(full)) {
-        memcpy(leaf, full, 32);
-        return;
-    }
     tb_rt_hash(leaf, 32, 0, pkt, len, NULL, 0);
 }
 
@@ -253,7 +266,7 @@ int tb_rt_srv_submit(tb_rt_srv *s, const uint8_t *pkt, size_t len, uint64_t cook
     if (s->nqueue == s->cfg.queue_cap)
         return drop(s, TB_RT_DROP_QUEUE_FULL);
     pending *p = &s->queue[s->nqueue++];
-    leaf_hash(s, p->leaf, pkt, len);
+    leaf_hash(p->leaf, pkt, len);
     memcpy(p->nonce, r.nonce, 32);
     p->cookie = cookie;
     p->req_len = len;

@@ -52,6 +52,10 @@ typedef struct tb_rt_srv_stats {
     uint64_t drops[TB_RT_DROP_COUNT];
 } tb_rt_srv_stats;
 
+/* Logs (info) what happened since the last report, or since the server was created: requests
+ * received and answered, batches, and drops by reason. The edge calls it once a minute. */
+void tb_rt_srv_report(tb_rt_srv *s, int64_t now_ns);
+
 /* Creates a server and delegates its first online key valid from now. */
 TB_WUR int tb_rt_srv_new(const tb_rt_srv_config *cfg, const tb_log *log, int64_t now_ns,
                          tb_rt_srv **out);

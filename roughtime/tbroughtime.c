@@ -2,10 +2,12 @@
  * list as a chained measurement sequence with a malfeasance report when causality fails). */
 #include <errno.h>
 #include <ev.h>
+#include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,51 +22,95 @@
 #include "roughtime/udp.h"
 #include "roughtime/verify.h"
 
-static void usage(void)
+#ifndef TB_VERSION
+#define TB_VERSION "unknown"
+#endif
+
+/* Exit codes: 0 fine, 1 failed, 2 bad usage (as getopt tools do), 2 also for malfeasance found
+ * by `query --servers` (it has no usage errors left once the list is read). */
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: tbroughtime keygen --out FILE\n"
+    "       tbroughtime serve --key FILE [--listen ADDR:PORT] [--max-batch N]\n"
+    "                   [--flush-interval-us N] [--radius S] [--threads N]\n"
+    "                   [--stats-interval S]\n"
+    "       tbroughtime query --server HOST:PORT --pubkey BASE64 [--version V]\n"
+    "       tbroughtime query --servers FILE.json [--report FILE]\n"
+    "       tbroughtime --help | --version\n"
+    "  listen defaults to 127.0.0.1:" TB_RT_PORT_STR " (IANA's Roughtime port; 2002 is common)\n"
+    "  V: 1, draft12, draft11, draft8, google, or all (default: all but google)\n";
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
 {
-    fprintf(stderr, "usage: tbroughtime keygen --out FILE\n"
-                    "       tbroughtime serve --key FILE [--listen ADDR:PORT] [--max-batch N]\n"
-                    "                   [--flush-interval-us N] [--radius S] [--threads N]\n"
-                    "       tbroughtime query --server ADDR:PORT --pubkey BASE64 [--version V]\n"
-                    "       tbroughtime query --servers FILE.json [--report FILE]\n"
-                    "  V: 1, draft12, draft11, draft8, google, or all (default: all but google)\n");
+    va_list ap;
+    fprintf(stderr, "tbroughtime %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(tbroughtime --help for usage)\n");
+    return EXIT_USAGE;
 }
 
-/* Finds "--name" in argv and returns its value, or def. */
-static const char *opt(int argc, char **argv, const char *name, const char *def)
+/* getopt_long over argv[1..] (the subcommand's options). Returns the option, -1 at the end, or
+ * '?' after printing why (unknown option, missing value, stray argument). */
+static int next_opt(int argc, char **argv, const struct option *opts, const char *cmd)
 {
-    for (int i = 0; i + 1 < argc; i++) {
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
+    int c = getopt_long(argc, argv, ":h", opts, NULL);
+    if (c == '?') {
+        if (optopt)
+            usage_error(cmd, "unknown option -%c", optopt);
+        else
+            usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        return '?';
     }
-    return def;
+    if (c == ':') {
+        usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+        return '?';
+    }
+    if (c == -1 && optind < argc) {
+        usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+        return '?';
+    }
+    return c;
 }
 
-static int opt_uint(int argc, char **argv, const char *name, unsigned long def, unsigned long max,
-                    unsigned long *out)
+/* A decimal number in [min, max]: no sign, no space, nothing after it. */
+static int parse_num(const char *cmd, const char *name, const char *v, unsigned long min,
+                     unsigned long max, unsigned long *out)
 {
-    const char *v = opt(argc, argv, name, NULL);
     char *end;
-    if (!v) {
-        *out = def;
-        return 0;
-    }
     errno = 0;
-    *out = strtoul(v, &end, 10);
-    if (*v == 0 || *end || errno || *out > max) {
-        fprintf(stderr, "tbroughtime: %s \"%s\" is not a number up to %lu\n", name, v, max);
+    unsigned long x = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : 0;
+    if (v[0] < '0' || v[0] > '9' || *end || errno || x < min || x > max) {
+        fprintf(stderr, "tbroughtime %s: --%s \"%s\" is not a number from %lu to %lu\n", cmd, name,
+                v, min, max);
         return -1;
     }
+    *out = x;
     return 0;
 }
 
 static int cmd_keygen(int argc, char **argv)
 {
-    const char *out = opt(argc, argv, "--out", NULL);
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+    const char *out = NULL;
     uint8_t pk[32];
     char err[256], b64[45];
+    int c;
+    while ((c = next_opt(argc, argv, opts, "keygen")) != -1) {
+        if (c == 'o')
+            out = optarg;
+        else if (c == 'h')
+            return fputs(usage_text, stdout), 0;
+        else
+            return EXIT_USAGE;
+    }
     if (!out)
-        return usage(), 64;
+        return usage_error("keygen", "%s is required", "--out");
     if (tb_rt_key_generate(out, pk, err, sizeof(err)) < 0) {
         fprintf(stderr, "tbroughtime: %s\n", err);
         return 1;
@@ -153,29 +199,69 @@ static int start_worker(worker *w, unsigned i, const tb_rt_srv_config *scfg,
 
 static int cmd_serve(int argc, char **argv)
 {
-    const char *key = opt(argc, argv, "--key", NULL);
+    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"max-batch", required_argument, NULL, 'b'},
+                                         {"flush-interval-us", required_argument, NULL, 'f'},
+                                         {"radius", required_argument, NULL, 'r'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"stats-interval", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *key = NULL, *listen = NULL;
     char err[256];
-    unsigned long batch, flush_us, radius, threads;
+    unsigned long batch = 64, flush_us = 1000, radius = 3, threads = 1, stats_s = 60;
     tb_rt_srv_config scfg;
     tb_rt_udp_config ucfg;
+    int c, bad = 0;
+    while (!bad && (c = next_opt(argc, argv, opts, "serve")) != -1) {
+        switch (c) {
+        case 'k':
+            key = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'b':
+            bad = parse_num("serve", "max-batch", optarg, 1, TB_RT_SRV_MAX_BATCH, &batch);
+            break;
+        case 'f':
+            bad = parse_num("serve", "flush-interval-us", optarg, 1, 10000000, &flush_us);
+            break;
+        case 'r':
+            bad = parse_num("serve", "radius", optarg, 1, 86400, &radius);
+            break;
+        case 't':
+            bad = parse_num("serve", "threads", optarg, 1, 64, &threads);
+            break;
+        case 's':
+            bad = parse_num("serve", "stats-interval", optarg, 0, 86400, &stats_s);
+            break;
+        case 'h':
+            return fputs(usage_text, stdout), 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (bad)
+        return EXIT_USAGE;
+    if (!key)
+        return usage_error("serve", "%s is required", "--key");
     tb_rt_srv_config_default(&scfg);
     tb_rt_udp_config_default(&ucfg);
-    if (!key)
-        return usage(), 64;
-    if (opt_uint(argc, argv, "--max-batch", 64, TB_RT_SRV_MAX_BATCH, &batch) < 0 ||
-        opt_uint(argc, argv, "--flush-interval-us", 1000, 10000000, &flush_us) < 0 ||
-        opt_uint(argc, argv, "--radius", 3, 86400, &radius) < 0 ||
-        opt_uint(argc, argv, "--threads", 1, 64, &threads) < 0 || batch == 0 || threads == 0)
-        return 64;
+    if (listen && strlen(listen) >= sizeof(ucfg.listen))
+        return usage_error("serve", "--listen \"%s\" is too long", listen);
     if (tb_rt_key_load(key, scfg.longterm_sk, err, sizeof(err)) < 0) {
         fprintf(stderr, "tbroughtime: %s\n", err);
         return 1;
     }
     scfg.max_batch = (unsigned)batch;
     scfg.queue_cap = 4 * (unsigned)batch;
-    snprintf(ucfg.listen, sizeof(ucfg.listen), "%s", opt(argc, argv, "--listen", ucfg.listen));
+    if (listen)
+        snprintf(ucfg.listen, sizeof(ucfg.listen), "%s", listen);
     ucfg.flush_interval_ns = flush_us * TB_NS_PER_US;
-    ucfg.radius_s = radius ? (uint32_t)radius : 1;
+    ucfg.radius_s = (uint32_t)radius;
+    ucfg.stats_interval_ns = stats_s * TB_NS_PER_SEC;
     ucfg.reuseport = threads > 1;
     worker *w = calloc(threads, sizeof(*w));
     int rc = w ? 0 : 1;
@@ -243,8 +329,10 @@ static int parse_versions(const char *v, uint32_t *out, unsigned *n)
         }
     }
     char *end;
-    unsigned long x = strtoul(v, &end, 0);
-    if (*v && !*end && tb_rt_profile_get((uint32_t)x)) {
+    errno = 0;
+    unsigned long x = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 0) : 0;
+    if (v[0] >= '0' && v[0] <= '9' && !*end && !errno && x <= UINT32_MAX &&
+        tb_rt_profile_get((uint32_t)x)) {
         out[0] = (uint32_t)x;
         *n = 1;
         return 0;
@@ -252,12 +340,24 @@ static int parse_versions(const char *v, uint32_t *out, unsigned *n)
     return -1;
 }
 
-static int connect_udp(const char *addr)
+/* What came of one exchange, for the line that reports it. */
+typedef struct outcome {
+    int rc;
+    tb_rt_reason why; /* when the server answered and the answer failed verification */
+    int answered;     /* something came back (so another address would not help) */
+    char detail[300]; /* transport failures: what exactly */
+} outcome;
+
+/* A connected UDP socket to addr ("host:port", "[v6]:port"); a refused port then shows up as
+ * ECONNREFUSED on send or receive (the ICMP error is reported to connected sockets only). */
+static int connect_udp(const char *addr, outcome *o)
 {
     char host[300];
     const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof(host))
-        return -1;
+    if (!colon || colon[1] == 0 || (size_t)(colon - addr) >= sizeof(host)) {
+        snprintf(o->detail, sizeof(o->detail), "\"%.200s\" is not HOST:PORT", addr);
+        return o->rc = TB_ERR_INVAL;
+    }
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = 0;
     if (host[0] == '[') {
@@ -265,59 +365,109 @@ static int connect_udp(const char *addr)
         host[strcspn(host, "]")] = 0;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
-        return -1;
+    int g = getaddrinfo(host, colon + 1, &hints, &res);
+    if (g != 0) {
+        snprintf(o->detail, sizeof(o->detail), "cannot resolve \"%.200s\": %s", host,
+                 g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+        return o->rc = TB_ERR_NOTFOUND;
+    }
     int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        close(fd);
+    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+        snprintf(o->detail, sizeof(o->detail), "cannot connect a UDP socket: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         fd = -1;
+        o->rc = TB_ERR_IO;
     }
     freeaddrinfo(res);
     return fd;
 }
 
-/* Sends q's request and verifies the answer, retrying with the RFC's backoff (1 s, ×1.5). */
-static int exchange(const char *addr, tb_rt_query *q, unsigned attempts, tb_rt_reason *why)
+static void refused(outcome *o, int err)
+{
+    o->rc = TB_ERR_IO;
+    if (err == ECONNREFUSED)
+        snprintf(o->detail, sizeof(o->detail), "nothing listening there (connection refused)");
+    else
+        snprintf(o->detail, sizeof(o->detail), "%s", strerror(err));
+}
+
+/* Sends q's request over fd and verifies the answer, retrying with the RFC's backoff (1 s,
+ * ×1.5). */
+static void exchange_fd(int fd, tb_rt_query *q, unsigned attempts, outcome *o)
 {
     const tb_clock *clk = tb_clock_system();
     uint8_t buf[TB_RT_RESPONSE_BUF];
-    int fd = connect_udp(addr);
     double wait_ms = 1000;
-    *why = TB_RT_OK;
-    if (fd < 0) {
-        fprintf(stderr, "tbroughtime: %s: cannot resolve or connect\n", addr);
-        return TB_ERR_IO;
-    }
-    int rc = TB_ERR_TIMEOUT;
-    for (unsigned a = 0; a < attempts && rc == TB_ERR_TIMEOUT; a++, wait_ms *= 1.5) {
+    o->rc = TB_ERR_TIMEOUT;
+    for (unsigned a = 0; a < attempts && o->rc == TB_ERR_TIMEOUT; a++, wait_ms *= 1.5) {
         q->sent_ns = tb_clock_real(clk);
-        if (send(fd, q->request, q->request_len, 0) < 0) {
-            rc = TB_ERR_IO;
-            break;
-        }
+        if (send(fd, q->request, q->request_len, 0) < 0)
+            return refused(o, errno);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, (int)wait_ms) <= 0)
             continue;
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         int64_t now = tb_clock_real(clk);
-        if (n < 0) {
-            rc = TB_ERR_IO;
-            break;
-        }
-        rc = tb_rt_verify(q, buf, (size_t)n, now, why);
+        if (n < 0)
+            return refused(o, errno);
+        o->answered = 1;
+        o->rc = tb_rt_verify(q, buf, (size_t)n, now, &o->why);
     }
-    close(fd);
-    return rc;
 }
 
-static void print_result(const char *name, const tb_rt_query *q, int rc, tb_rt_reason why)
+/* After silence: ask once without SRV. A server holding one key answers with it; if that
+ * answer is not signed by the key we were given, the key is wrong (a server MUST stay silent
+ * when SRV names a key it does not hold, so silence alone cannot tell). */
+static void probe_key(int fd, const tb_rt_query *q, outcome *o)
+{
+    static tb_rt_query probe;
+    uint8_t nonce[64];
+    outcome p = {0};
+    randombytes_buf(nonce, sizeof(nonce));
+    if (q->nonce_len != 32 || tb_rt_query_init_flags(&probe, q->pubkey, q->offered, q->noffered,
+                                                     nonce, 0, TB_RT_QUERY_NO_SRV) < 0)
+        return;
+    exchange_fd(fd, &probe, 1, &p);
+    if (p.answered && p.why == TB_RT_BAD_DELE_SIG)
+        snprintf(o->detail, sizeof(o->detail),
+                 "wrong public key: the server answers, but not with this key");
+    else if (p.answered)
+        snprintf(o->detail, sizeof(o->detail),
+                 "no response to requests naming this key (SRV), though the server answers "
+                 "others");
+}
+
+static void exchange(const char *addr, tb_rt_query *q, unsigned attempts, outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    int fd = connect_udp(addr, o);
+    if (fd < 0)
+        return;
+    exchange_fd(fd, q, attempts, o);
+    if (o->rc == TB_ERR_TIMEOUT) {
+        snprintf(o->detail, sizeof(o->detail), "no response");
+        probe_key(fd, q, o);
+    }
+    close(fd);
+}
+
+static void print_result(const char *name, const tb_rt_query *q, const outcome *o)
 {
     char when[TB_CLOCK_RFC3339_LEN];
-    if (rc < 0) {
-        printf("%s: REJECTED: %s\n", name,
-               rc == TB_ERR_TIMEOUT ? "no response"
-               : why != TB_RT_OK    ? tb_rt_reason_name(why)
-                                    : tb_strerror(rc));
+    if (o->rc < 0 && o->why == TB_RT_UNSYNCED) {
+        printf("%s: UNSYNCHRONISED: the server's clock is not synchronised (RADI 0xffffffff); "
+               "no time taken\n",
+               name);
+        return;
+    }
+    if (o->rc < 0) {
+        const char *hint = o->why == TB_RT_BAD_DELE_SIG ? " (wrong public key?)" : "";
+        printf("%s: REJECTED: %s%s\n", name,
+               o->answered && o->why != TB_RT_OK ? tb_rt_reason_name(o->why)
+               : o->detail[0]                    ? o->detail
+                                                 : tb_strerror(o->rc),
+               hint);
         return;
     }
     tb_clock_format_rfc3339(q->midp_us * 1000, when, sizeof(when));
@@ -328,31 +478,25 @@ static void print_result(const char *name, const tb_rt_query *q, int rc, tb_rt_r
            q->version);
 }
 
-static int query_one(int argc, char **argv)
+static int query_one(const char *server, const char *pub, const char *version)
 {
-    const char *server = opt(argc, argv, "--server", NULL),
-               *pub = opt(argc, argv, "--pubkey", NULL);
     uint32_t vers[4];
     unsigned nv;
     uint8_t pk[32], nonce[64];
     if (!server || !pub)
-        return usage(), 64;
-    if (tb_rt_key_from_b64(pub, pk) < 0) {
-        fprintf(stderr, "tbroughtime: --pubkey is not a base64 32-byte key\n");
-        return 64;
-    }
-    if (parse_versions(opt(argc, argv, "--version", "all"), vers, &nv) < 0) {
-        fprintf(stderr, "tbroughtime: unknown --version\n");
-        return 64;
-    }
+        return usage_error("query", "%s", "needs --server and --pubkey, or --servers");
+    if (tb_rt_key_from_b64(pub, pk) < 0)
+        return usage_error("query", "--pubkey \"%s\" is not a base64 32-byte key", pub);
+    if (parse_versions(version ? version : "all", vers, &nv) < 0)
+        return usage_error("query", "unknown --version \"%s\"", version);
     static tb_rt_query q;
-    tb_rt_reason why;
+    outcome o;
     randombytes_buf(nonce, sizeof(nonce));
     if (tb_rt_query_init(&q, pk, vers, nv, nonce, 0) < 0)
-        return 64;
-    int rc = exchange(server, &q, 3, &why);
-    print_result(server, &q, rc, why);
-    return rc < 0 ? 1 : 0;
+        return 1;
+    exchange(server, &q, 3, &o);
+    print_result(server, &q, &o);
+    return o.rc < 0 ? 1 : 0;
 }
 
 static int write_report(const char *path, const tb_rt_query *const *qs, unsigned n)
@@ -388,14 +532,43 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static int query_list(int argc, char **argv)
+static void list_warning(void *arg, const char *msg)
 {
-    const char *path = opt(argc, argv, "--servers", NULL);
-    const char *report = opt(argc, argv, "--report", "roughtime-malfeasance.json");
+    fprintf(stderr, "tbroughtime: %s: warning: %s\n", *(const char **)arg, msg);
+}
+
+/* Queries one server of a list, each of its addresses in turn until one answers. */
+static void query_entry(const tb_rt_server_entry *s, tb_rt_query *q, outcome *o)
+{
+    for (unsigned a = 0; a < s->naddr; a++) {
+        exchange(s->address[a], q, 3, o);
+        if (o->rc == 0 || o->answered)
+            return;
+        if (a + 1 < s->naddr)
+            fprintf(stderr, "tbroughtime: %s: %s: %s; trying %s\n", s->name, s->address[a],
+                    o->detail, s->address[a + 1]);
+    }
+}
+
+/* The versions a list entry is asked for: its own, or (none given) every framed one. */
+static unsigned entry_versions(const tb_rt_server_entry *s, uint32_t *v)
+{
+    if (s->version)
+        return v[0] = s->version, 1;
+    v[0] = TB_RT_VER_RFC;
+    v[1] = TB_RT_VER_DRAFT08;
+    v[2] = TB_RT_VER_DRAFT11;
+    v[3] = TB_RT_VER_DRAFT12;
+    return 4;
+}
+
+static int query_list(const char *path, const char *report)
+{
     static tb_rt_server_entry e[TB_RT_LIST_MAX];
     static tb_rt_query q[2 * TB_RT_LIST_MAX];
     const tb_rt_query *qs[2 * TB_RT_LIST_MAX];
-    unsigned n = 0, skipped = 0;
+    unsigned qi[2 * TB_RT_LIST_MAX]; /* which entry each answered query asked */
+    unsigned n = 0, skipped = 0, ok = 0, failed[TB_RT_LIST_MAX] = {0};
     size_t len = 0;
     char err[300];
     char *json = read_file(path, &len);
@@ -403,65 +576,123 @@ static int query_list(int argc, char **argv)
         fprintf(stderr, "tbroughtime: %s: cannot read (or over 1 MiB)\n", path);
         return 1;
     }
-    int rc = tb_rt_server_list_parse(json, len, e, TB_RT_LIST_MAX, &n, &skipped, err, sizeof(err));
+    int rc = tb_rt_server_list_parse(json, len, e, TB_RT_LIST_MAX, &n, &skipped, list_warning,
+                                     &path, err, sizeof(err));
     free(json);
-    if (rc == 0 && skipped)
-        fprintf(stderr, "tbroughtime: %s: skipped %u server(s), last: %s\n", path, skipped, err);
     if (rc < 0 || n == 0) {
-        fprintf(stderr, "tbroughtime: %s: %s\n", path, rc < 0 ? err : "no servers");
+        fprintf(stderr, "tbroughtime: %s: %s\n", path, rc < 0 ? err : "no usable servers");
         return 1;
     }
     if (n < 3)
         fprintf(stderr, "tbroughtime: warning: %u servers; the RFC asks for at least 3\n", n);
-    /* The whole sequence twice in the same order, each nonce chained from the last response. */
+    /* The whole list twice in the same order, each nonce chained from the last response that
+     * verified; a server that does not answer (or not validly) is left out of the chain. */
     for (unsigned k = 0; k < 2 * n; k++) {
         const tb_rt_server_entry *s = &e[k % n];
-        uint32_t ver = s->version; /* lists name Google-Roughtime 3000600613, our value too */
+        uint32_t vers[4];
         uint8_t rnd[32], nonce[64];
-        tb_rt_reason why;
-        unsigned nl = ver == TB_RT_VER_GOOGLE ? 64 : 32;
+        unsigned nv = entry_versions(s, vers), nl = s->version == TB_RT_VER_GOOGLE ? 64 : 32;
+        outcome o;
         randombytes_buf(rnd, sizeof(rnd));
-        if (k == 0)
+        if (ok == 0)
             randombytes_buf(nonce, sizeof(nonce));
         else
-            tb_rt_chain_nonce(q[k - 1].response, q[k - 1].response_len, rnd, nonce, nl);
-        if (tb_rt_query_init(&q[k], s->pubkey, &ver, 1, nonce, 0) < 0) {
-            fprintf(stderr, "tbroughtime: %s: version %u not supported\n", s->name, s->version);
+            tb_rt_chain_nonce(qs[ok - 1]->response, qs[ok - 1]->response_len, rnd, nonce, nl);
+        if (tb_rt_query_init(&q[k], s->pubkey, vers, nv, nonce, 0) < 0) {
+            fprintf(stderr, "tbroughtime: %s: cannot build a request\n", s->name);
             return 1;
         }
-        if (k > 0) {
+        if (ok > 0) {
             memcpy(q[k].rand, rnd, 32);
             q[k].has_rand = 1;
         }
-        rc = exchange(s->address, &q[k], 3, &why);
-        print_result(s->name, &q[k], rc, why);
-        if (rc < 0)
-            return 1; /* never a malfeasance report on protocol errors */
-        qs[k] = &q[k];
+        query_entry(s, &q[k], &o);
+        print_result(s->name, &q[k], &o);
+        if (o.rc < 0) { /* never a malfeasance report on protocol errors */
+            failed[k % n]++;
+            continue;
+        }
+        qi[ok] = k % n;
+        qs[ok++] = &q[k];
     }
-    unsigned bi, bj;
-    if (tb_rt_causality_check(qs, 2 * n, &bi, &bj) == 0) {
-        printf("sequence: %u responses consistent with causal ordering\n", 2 * n);
-        return 0;
+    unsigned bi, bj, nfailed = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (failed[i]) {
+            printf("unanswered: %s (%u of 2 queries)\n", e[i].name, failed[i]);
+            nfailed++;
+        }
+    }
+    if (tb_rt_causality_check(qs, ok, &bi, &bj) == 0) {
+        printf("sequence: %u responses consistent with causal ordering%s\n", ok,
+               nfailed ? "; some servers did not answer" : "");
+        return nfailed ? 1 : 0;
     }
     printf("sequence: MALFEASANCE: response %u (%s) lower bound is after response %u (%s) upper "
            "bound; report in %s\n",
-           bi, e[bi % n].name, bj, e[bj % n].name, report);
-    return write_report(report, qs, 2 * n) < 0 ? 1 : 2;
+           bi, e[qi[bi]].name, bj, e[qi[bj]].name, report);
+    return write_report(report, qs, ok) < 0 ? 1 : 2;
+}
+
+static int cmd_query(int argc, char **argv)
+{
+    static const struct option opts[] = {{"server", required_argument, NULL, 's'},
+                                         {"pubkey", required_argument, NULL, 'p'},
+                                         {"version", required_argument, NULL, 'v'},
+                                         {"servers", required_argument, NULL, 'l'},
+                                         {"report", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *server = NULL, *pub = NULL, *version = NULL, *list = NULL, *report = NULL;
+    int c;
+    while ((c = next_opt(argc, argv, opts, "query")) != -1) {
+        switch (c) {
+        case 's':
+            server = optarg;
+            break;
+        case 'p':
+            pub = optarg;
+            break;
+        case 'v':
+            version = optarg;
+            break;
+        case 'l':
+            list = optarg;
+            break;
+        case 'r':
+            report = optarg;
+            break;
+        case 'h':
+            return fputs(usage_text, stdout), 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (list && (server || pub || version))
+        return usage_error("query", "%s", "--servers goes without --server, --pubkey, --version");
+    if (!list && report)
+        return usage_error("query", "%s", "--report goes with --servers");
+    if (list)
+        return query_list(list, report ? report : "roughtime-malfeasance.json");
+    return query_one(server, pub, version);
 }
 
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
         return 1;
-    if (argc < 2)
-        return usage(), 64;
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return fputs(usage_text, stdout), 0;
+    if (strcmp(argv[1], "--version") == 0)
+        return printf("tbroughtime %s\n", TB_VERSION), 0;
     if (strcmp(argv[1], "keygen") == 0)
-        return cmd_keygen(argc, argv);
+        return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
-        return cmd_serve(argc, argv);
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0)
-        return opt(argc, argv, "--servers", NULL) ? query_list(argc, argv) : query_one(argc, argv);
-    usage();
-    return 64;
+        return cmd_query(argc - 1, argv + 1);
+    return usage_error("-", "unknown command \"%s\"", argv[1]);
 }

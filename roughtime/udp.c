@@ -27,6 +27,7 @@ struct tb_rt_udp {
     ev_io io;
     ev_timer flush;
     ev_timer rotate;
+    ev_timer stats;
     /* Peer of each pending request, indexed by its place in the server's queue. */
     struct sockaddr_storage *peers;
     socklen_t *peer_lens;
@@ -47,10 +48,11 @@ struct tb_rt_udp {
 void tb_rt_udp_config_default(tb_rt_udp_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:2002");
+    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:" TB_RT_PORT_STR);
     cfg->flush_interval_ns = TB_NS_PER_MS;
     cfg->radius_s = 3;
     cfg->radius_from_kernel = 1;
+    cfg->stats_interval_ns = 60 * TB_NS_PER_SEC;
 }
 
 int tb_rt_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -204,6 +206,16 @@ static void on_rotate(struct ev_loop *loop, ev_timer *w, int revents)
     arm_rotation(u);
 }
 
+static void on_stats(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tb_rt_udp *u = w->data;
+    tb_rt_srv_report(u->srv, tb_clock_real(u->clock));
+    if (u->send_errors)
+        tb_log_warn(u->log, "roughtime: %llu answers lost to a full send buffer",
+                    (unsigned long long)u->send_errors);
+    u->send_errors = 0;
+}
+
 static int open_socket(tb_rt_udp *u)
 {
     struct sockaddr_storage ss;
@@ -265,6 +277,15 @@ int tb_rt_udp_new(struct ev_loop *loop, const tb_log *log, const tb_clock *clock
     u->flush.data = u;
     ev_init(&u->rotate, on_rotate);
     u->rotate.data = u;
+    if (cfg->stats_interval_ns) {
+        double every = (double)cfg->stats_interval_ns / 1e9;
+        ev_timer_init(&u->stats, on_stats, every, every);
+    } else {
+        ev_init(&u->stats, on_stats);
+    }
+    u->stats.data = u;
+    if (cfg->stats_interval_ns)
+        ev_timer_start(loop, &u->stats);
     ev_io_start(loop, &u->io);
     arm_rotation(u);
     tb_log_info(log, "roughtime: serving on %s (port %u)", cfg->listen, u->port);
@@ -285,6 +306,7 @@ void tb_rt_udp_drain(tb_rt_udp *u)
     ev_io_stop(u->loop, &u->io);
     ev_timer_stop(u->loop, &u->flush);
     ev_timer_stop(u->loop, &u->rotate);
+    ev_timer_stop(u->loop, &u->stats);
 }
 
 void tb_rt_udp_free(tb_rt_udp *u)

@@ -1,6 +1,7 @@
 /* The Roughtime server's UDP edge: one socket on a caller-supplied libev loop, recvmmsg into the
- * batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer, and the
- * kernel's clock error for RADI. Several edges (one per thread and loop) can share a port with
+ * batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer, the
+ * statistics timer (the server logs its counters, by default every minute), and the kernel's
+ * clock error for RADI. Several edges (one per thread and loop) can share a port with
  * SO_REUSEPORT. */
 #ifndef TB_ROUGHTIME_UDP_H
 #define TB_ROUGHTIME_UDP_H
@@ -14,14 +15,19 @@
 #include "common/log.h"
 #include "roughtime/server.h"
 
+/* The port IANA assigned to Roughtime; servers in the wild mostly use 2002. */
+#define TB_RT_PORT 5319
+#define TB_RT_PORT_STR "5319"
+
 typedef struct tb_rt_udp tb_rt_udp;
 
 typedef struct tb_rt_udp_config {
-    char listen[80];            /* numeric "ADDR:PORT" or "[V6]:PORT"; default 127.0.0.1:2002 */
+    char listen[80];            /* numeric "ADDR:PORT" or "[V6]:PORT"; default 127.0.0.1:5319 */
     uint64_t flush_interval_ns; /* longest a request waits for its batch (default 1 ms) */
     uint32_t radius_s;          /* RADI when the kernel clock is not synchronised (default 3) */
     int radius_from_kernel;     /* read adjtimex maxerror/status (default 1) */
     int reuseport;              /* SO_REUSEPORT, for one edge per worker thread */
+    uint64_t stats_interval_ns; /* how often the server's counters are logged (default 60 s) */
 } tb_rt_udp_config;
 
 void tb_rt_udp_config_default(tb_rt_udp_config *cfg);

@@ -22,12 +22,19 @@ const char *tb_rt_reason_name(tb_rt_reason r)
         "Merkle path does not lead to ROOT",
         "response signature invalid",
         "RADI is zero",
+        "server unsynchronised (RADI 0xffffffff)",
     };
     return (unsigned)r < TB_RT_REASON_COUNT ? names[r] : "unknown";
 }
 
 int tb_rt_query_init(tb_rt_query *q, const uint8_t pubkey[32], const uint32_t *versions, unsigned n,
                      const uint8_t *nonce, int64_t sent_ns)
+{
+    return tb_rt_query_init_flags(q, pubkey, versions, n, nonce, sent_ns, 0);
+}
+
+int tb_rt_query_init_flags(tb_rt_query *q, const uint8_t pubkey[32], const uint32_t *versions,
+                           unsigned n, const uint8_t *nonce, int64_t sent_ns, unsigned flags)
 {
     uint8_t ver[4 * 4], srv[32], type[4] = {0}, pad[TB_RT_MIN_REQUEST];
     memset(q, 0, sizeof(*q));
@@ -56,7 +63,8 @@ int tb_rt_query_init(tb_rt_query *q, const uint8_t pubkey[32], const uint32_t *v
         /* Servers ignore tags they do not know, so one request serves every IETF version. */
         tb_rt_hash(srv, 32, 0xff, pubkey, 32, NULL, 0);
         tb_rt_builder_add(&b, TB_RT_TAG_VER, ver, 4 * (size_t)n);
-        tb_rt_builder_add(&b, TB_RT_TAG_SRV, srv, 32);
+        if (!(flags & TB_RT_QUERY_NO_SRV))
+            tb_rt_builder_add(&b, TB_RT_TAG_SRV, srv, 32);
         tb_rt_builder_add(&b, TB_RT_TAG_TYPE, type, 4);
     }
     /* The pad tag's own header entry takes 8 bytes: fill the message to exactly 1024. */
@@ -202,6 +210,11 @@ int tb_rt_verify(tb_rt_query *q, const uint8_t *resp, size_t len, int64_t now_ns
     q->radi_us = (uint64_t)r.radi * scale;
     q->rtt_ns = now_ns - q->sent_ns;
     q->offset_ns = q->midp_us * 1000 - (q->sent_ns + q->rtt_ns / 2);
+    if (r.radi == TB_RT_RADI_UNSYNCED) {
+        /* It would agree with every clock: never a measurement. */
+        *why = TB_RT_UNSYNCED;
+        return TB_ERR_VERIFY;
+    }
     q->verified = 1;
     return 0;
 }
@@ -242,25 +255,27 @@ static json_t *b64(const uint8_t *p, size_t len)
     return j;
 }
 
-int tb_rt_malfeasance_json(const tb_rt_query *const *qs, unsigned n, char **out)
+int tb_rt_report_json(const tb_rt_report_entry *e, size_t n, unsigned flags, char **out)
 {
     json_t *arr = json_array(), *root = json_object();
     int rc = TB_ERR_NOMEM;
+    *out = NULL;
     if (!arr || !root)
         goto done;
-    for (unsigned i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         json_t *o = json_object();
         if (!o || json_array_append_new(arr, o) < 0)
             goto done;
-        if ((qs[i]->has_rand && json_object_set_new(o, "rand", b64(qs[i]->rand, 32)) < 0) ||
-            json_object_set_new(o, "publicKey", b64(qs[i]->pubkey, 32)) < 0 ||
-            json_object_set_new(o, "request", b64(qs[i]->request, qs[i]->request_len)) < 0 ||
-            json_object_set_new(o, "response", b64(qs[i]->response, qs[i]->response_len)) < 0)
+        if ((e[i].rand && json_object_set_new(o, "rand", b64(e[i].rand, 32)) < 0) ||
+            json_object_set_new(o, "publicKey", b64(e[i].pubkey, 32)) < 0 ||
+            json_object_set_new(o, "request", b64(e[i].request, e[i].request_len)) < 0 ||
+            json_object_set_new(o, "response", b64(e[i].response, e[i].response_len)) < 0)
             goto done;
     }
     if (json_object_set(root, "responses", arr) < 0)
         goto done;
-    *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    *out = json_dumps(root, (flags & TB_RT_REPORT_COMPACT ? JSON_COMPACT : JSON_INDENT(2)) |
+                                JSON_PRESERVE_ORDER);
     rc = *out ? 0 : TB_ERR_NOMEM;
 done:
     json_decref(arr);
@@ -268,53 +283,96 @@ done:
     return rc;
 }
 
-static int parse_entry(json_t *s, tb_rt_server_entry *e, char *err, size_t errlen, unsigned idx)
+int tb_rt_malfeasance_json(const tb_rt_query *const *qs, unsigned n, char **out)
 {
-    json_t *name = json_object_get(s, "name"), *ver = json_object_get(s, "version");
-    json_t *type = json_object_get(s, "publicKeyType"), *key = json_object_get(s, "publicKey");
-    json_t *addrs = json_object_get(s, "addresses");
-    size_t klen;
-    memset(e, 0, sizeof(*e));
-    if (!json_is_string(name) || json_string_length(name) >= sizeof(e->name))
-        return snprintf(err, errlen, "servers[%u]: \"name\" missing or too long", idx),
-               TB_ERR_MALFORMED;
-    snprintf(e->name, sizeof(e->name), "%s", json_string_value(name));
+    tb_rt_report_entry *e = calloc(n ? n : 1, sizeof(*e));
+    if (!e)
+        return TB_ERR_NOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        e[i].rand = qs[i]->has_rand ? qs[i]->rand : NULL;
+        e[i].pubkey = qs[i]->pubkey;
+        e[i].request = qs[i]->request;
+        e[i].request_len = qs[i]->request_len;
+        e[i].response = qs[i]->response;
+        e[i].response_len = qs[i]->response_len;
+    }
+    int rc = tb_rt_report_json(e, n, 0, out);
+    free(e);
+    return rc;
+}
+
+static int parse_version(json_t *ver, uint32_t *out)
+{
+    if (!ver) {
+        *out = 0;
+        return 0;
+    }
+    if (json_is_string(ver)) {
+        if (strcmp(json_string_value(ver), "IETF-Roughtime") == 0)
+            return *out = 0, 0;
+        if (strcmp(json_string_value(ver), "Google-Roughtime") == 0)
+            return *out = TB_RT_VER_GOOGLE, 0;
+        return TB_ERR_UNSUPPORTED;
+    }
     if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
         json_integer_value(ver) > UINT32_MAX)
-        return snprintf(err, errlen, "server \"%s\": \"version\" is not a uint32", e->name),
-               TB_ERR_MALFORMED;
-    e->version = (uint32_t)json_integer_value(ver);
-    if (!json_is_string(type) || strcmp(json_string_value(type), "ed25519") != 0)
-        return snprintf(err, errlen, "server \"%s\": publicKeyType is not ed25519", e->name),
-               TB_ERR_UNSUPPORTED;
-    if (!json_is_string(key) ||
-        sodium_base642bin(e->pubkey, 32, json_string_value(key), json_string_length(key), NULL,
-                          &klen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        klen != 32)
-        return snprintf(err, errlen, "server \"%s\": publicKey is not 32 bytes of base64", e->name),
-               TB_ERR_MALFORMED;
+        return TB_ERR_MALFORMED;
+    *out = (uint32_t)json_integer_value(ver);
+    return tb_rt_profile_get(*out) ? 0 : TB_ERR_UNSUPPORTED;
+}
+
+static int parse_addresses(json_t *addrs, tb_rt_server_entry *e, char *err, size_t errlen)
+{
     size_t i;
     json_t *a;
     if (!json_is_array(addrs))
-        return snprintf(err, errlen, "server \"%s\": \"addresses\" is not a list", e->name),
-               TB_ERR_MALFORMED;
+        return snprintf(err, errlen, "\"addresses\" is not a list"), TB_ERR_MALFORMED;
     json_array_foreach(addrs, i, a)
     {
         json_t *proto = json_object_get(a, "protocol"), *addr = json_object_get(a, "address");
         if (!json_is_string(proto) || !json_is_string(addr))
-            return snprintf(err, errlen, "server \"%s\": addresses[%zu] malformed", e->name, i),
-                   TB_ERR_MALFORMED;
-        if (strcmp(json_string_value(proto), "udp") == 0 &&
-            json_string_length(addr) < sizeof(e->address)) {
-            snprintf(e->address, sizeof(e->address), "%s", json_string_value(addr));
-            return 0;
-        }
+            return snprintf(err, errlen, "addresses[%zu] malformed", i), TB_ERR_MALFORMED;
+        if (strcmp(json_string_value(proto), "udp") != 0 || e->naddr == TB_RT_LIST_ADDRS)
+            continue;
+        if (json_string_length(addr) == 0 || json_string_length(addr) >= sizeof(e->address[0]))
+            return snprintf(err, errlen, "addresses[%zu] empty or too long", i), TB_ERR_MALFORMED;
+        snprintf(e->address[e->naddr++], sizeof(e->address[0]), "%s", json_string_value(addr));
     }
-    return snprintf(err, errlen, "server \"%s\": no UDP address", e->name), TB_ERR_NOTFOUND;
+    return e->naddr ? 0 : (snprintf(err, errlen, "no UDP address"), TB_ERR_NOTFOUND);
+}
+
+/* One entry; on failure err holds the reason (without the entry's name). */
+static int parse_entry(json_t *s, tb_rt_server_entry *e, char *err, size_t errlen)
+{
+    json_t *name = json_object_get(s, "name"), *ver = json_object_get(s, "version");
+    json_t *type = json_object_get(s, "publicKeyType"), *key = json_object_get(s, "publicKey");
+    size_t klen;
+    memset(e, 0, sizeof(*e));
+    if (!json_is_string(name) || json_string_length(name) >= sizeof(e->name))
+        return snprintf(err, errlen, "\"name\" missing or too long"), TB_ERR_MALFORMED;
+    snprintf(e->name, sizeof(e->name), "%s", json_string_value(name));
+    int rc = parse_version(ver, &e->version);
+    if (rc == TB_ERR_UNSUPPORTED && json_is_string(ver))
+        return snprintf(err, errlen, "version \"%.40s\" not supported", json_string_value(ver)), rc;
+    if (rc == TB_ERR_UNSUPPORTED)
+        return snprintf(err, errlen, "version %" JSON_INTEGER_FORMAT " not supported",
+                        json_integer_value(ver)),
+               rc;
+    if (rc < 0)
+        return snprintf(err, errlen, "\"version\" is not a uint32 or a version name"), rc;
+    if (!json_is_string(type) || strcmp(json_string_value(type), "ed25519") != 0)
+        return snprintf(err, errlen, "publicKeyType is not ed25519"), TB_ERR_UNSUPPORTED;
+    if (!json_is_string(key) ||
+        sodium_base642bin(e->pubkey, 32, json_string_value(key), json_string_length(key), NULL,
+                          &klen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        klen != 32)
+        return snprintf(err, errlen, "publicKey is not 32 bytes of base64"), TB_ERR_MALFORMED;
+    return parse_addresses(json_object_get(s, "addresses"), e, err, errlen);
 }
 
 int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *out, unsigned cap,
-                            unsigned *n, unsigned *skipped, char *err, size_t errlen)
+                            unsigned *n, unsigned *skipped, tb_rt_list_warn warn, void *warn_arg,
+                            char *err, size_t errlen)
 {
     json_error_t je;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
@@ -334,15 +392,18 @@ int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *ou
     } else {
         json_array_foreach(servers, i, s)
         {
-            rc = parse_entry(s, &out[*n], err, errlen, (unsigned)i);
-            if (rc == TB_ERR_NOTFOUND || rc == TB_ERR_UNSUPPORTED) {
-                (*skipped)++;
-                rc = 0;
+            char why[200], msg[400];
+            if (parse_entry(s, &out[*n], why, sizeof(why)) == 0) {
+                (*n)++;
                 continue;
             }
-            if (rc < 0)
-                break;
-            (*n)++;
+            (*skipped)++;
+            if (out[*n].name[0])
+                snprintf(msg, sizeof(msg), "servers[%zu] \"%s\" skipped: %s", i, out[*n].name, why);
+            else
+                snprintf(msg, sizeof(msg), "servers[%zu] skipped: %s", i, why);
+            if (warn)
+                warn(warn_arg, msg);
         }
     }
     json_decref(root);

@@ -26,6 +26,8 @@ typedef enum tb_rt_reason {
     TB_RT_BAD_MERKLE,     /* PATH/INDX do not lead to ROOT */
     TB_RT_BAD_SIG,        /* SIG over SREP does not verify with DELE.PUBK */
     TB_RT_BAD_RADIUS,     /* RADI is 0 */
+    TB_RT_UNSYNCED,       /* authentic, but RADI 0xffffffff: the server's clock is not
+                             synchronised, so its time is no measurement */
     TB_RT_REASON_COUNT
 } tb_rt_reason;
 
@@ -61,13 +63,22 @@ typedef struct tb_rt_query {
 TB_WUR int tb_rt_query_init(tb_rt_query *q, const uint8_t pubkey[32], const uint32_t *versions,
                             unsigned n, const uint8_t *nonce, int64_t sent_ns);
 
+/* As tb_rt_query_init; flags TB_RT_QUERY_NO_SRV leaves SRV out (a server holding one key then
+ * answers with it, whichever key we expect: how a client tells a wrong key from silence). */
+#define TB_RT_QUERY_NO_SRV 1U
+TB_WUR int tb_rt_query_init_flags(tb_rt_query *q, const uint8_t pubkey[32],
+                                  const uint32_t *versions, unsigned n, const uint8_t *nonce,
+                                  int64_t sent_ns, unsigned flags);
+
 /* Takes an already built framed request packet (from a stored measurement or a test vector):
  * reads its offered versions and nonce from it. */
 TB_WUR int tb_rt_query_adopt(tb_rt_query *q, const uint8_t pubkey[32], const uint8_t *req,
                              size_t len, int64_t sent_ns);
 
 /* Verifies resp[len] as the answer to q, received at now_ns. Returns 0 and fills the results,
- * or TB_ERR_VERIFY / TB_ERR_MALFORMED with *why set. The response bytes are kept in q. */
+ * or TB_ERR_VERIFY / TB_ERR_MALFORMED with *why set. The response bytes are kept in q. An
+ * authentic response with RADI 0xffffffff (server unsynchronised) fails with TB_ERR_VERIFY and
+ * TB_RT_UNSYNCED, its results filled but verified left 0: it measures nothing. */
 TB_WUR int tb_rt_verify(tb_rt_query *q, const uint8_t *resp, size_t len, int64_t now_ns,
                         tb_rt_reason *why);
 
@@ -80,24 +91,44 @@ void tb_rt_chain_nonce(const uint8_t *prev_resp, size_t prev_len, const uint8_t 
 TB_WUR int tb_rt_causality_check(const tb_rt_query *const *qs, unsigned n, unsigned *bad_i,
                                  unsigned *bad_j);
 
-/* The malfeasance report ({"responses":[{"rand","publicKey","request","response"}...]}) as a
- * malloc'd NUL-terminated JSON string in *out. */
+/* One exchange of a malfeasance report. */
+typedef struct tb_rt_report_entry {
+    const uint8_t *rand;   /* 32 bytes, or NULL (the first of a chain has none) */
+    const uint8_t *pubkey; /* 32 bytes */
+    const uint8_t *request, *response;
+    size_t request_len, response_len;
+} tb_rt_report_entry;
+
+/* The RFC's malfeasance report ({"responses":[{"rand","publicKey","request","response"}...]},
+ * values base64, in the given order) as a malloc'd NUL-terminated JSON string in *out: indented
+ * by 2, or with TB_RT_REPORT_COMPACT on one line without spaces. The one writer of it. */
+#define TB_RT_REPORT_COMPACT 1U
+TB_WUR int tb_rt_report_json(const tb_rt_report_entry *e, size_t n, unsigned flags, char **out);
+
+/* The report over queries (indented). */
 TB_WUR int tb_rt_malfeasance_json(const tb_rt_query *const *qs, unsigned n, char **out);
 
 /* One server from a server list. */
 #define TB_RT_LIST_MAX 64
+#define TB_RT_LIST_ADDRS 8 /* UDP addresses kept per server, tried in the list's order */
 typedef struct tb_rt_server_entry {
     char name[128];
-    uint32_t version;
+    uint32_t version; /* TB_RT_VER_*, or 0: not given (or "IETF-Roughtime"), negotiate */
     uint8_t pubkey[32];
-    char address[300]; /* first "udp" address, host:port */
+    char address[TB_RT_LIST_ADDRS][300]; /* "udp" addresses, host:port */
+    unsigned naddr;
 } tb_rt_server_entry;
 
-/* Parses a server list (RFC JSON). A malformed entry fails the list with err naming it; an entry
- * we cannot use (no UDP address, a key type other than ed25519) is skipped, counted in *skipped
- * and named in err, and the list still parses. */
+/* Receives one line per entry skipped by the list parser, naming the entry and the reason. */
+typedef void (*tb_rt_list_warn)(void *arg, const char *msg);
+
+/* Parses a server list (RFC JSON, and the lists published by Cloudflare and pyroughtime):
+ * "version" is a uint32, "IETF-Roughtime", "Google-Roughtime" or absent. An entry that cannot be
+ * used (malformed, not ed25519, an unsupported version, no UDP address) is skipped: counted in
+ * *skipped and passed to warn (may be NULL). Fails (err says why) only when the file is not JSON,
+ * has no "servers" list, or lists more than cap servers. */
 TB_WUR int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *out,
-                                   unsigned cap, unsigned *n, unsigned *skipped, char *err,
-                                   size_t errlen);
+                                   unsigned cap, unsigned *n, unsigned *skipped,
+                                   tb_rt_list_warn warn, void *warn_arg, char *err, size_t errlen);
 
 #endif

@@ -35,7 +35,8 @@ typedef struct rt_drv {
     tb_source_udp udp;
     /* The current poll ("round"). */
     bool round_active, round_done;
-    uint64_t round_end; /* monotonic: the next poll */
+    bool round_unsynced; /* the server answered that its clock is unsynchronised */
+    uint64_t round_end;  /* monotonic: the next poll */
     rt_attempt att[RT_MAX_ATTEMPTS];
     unsigned natt;
     bool outstanding;   /* the last attempt has no valid response yet */
@@ -77,6 +78,20 @@ static uint64_t backoff_ns(const rt_drv *d)
 }
 
 static void begin(void *arg);
+/* An authentic answer without a time: nothing is delivered (so nothing counts in the
+ * cross-check), the backoff resets as for any signed response, and this poll sends no more. */
+static void unsynced(rt_drv *d)
+{
+    d->st.unsynced++;
+    d->st.last_reject = TB_RT_UNSYNCED;
+    d->st.failures = 0;
+    d->outstanding = false;
+    d->round_unsynced = true;
+    drv_log(d, TB_LOG_INFO, "server clock unsynchronised", "no measurement");
+    if (tb_source_state_of(d->src) == TB_SOURCE_STARTING)
+        tb_source_set_state(d->src, TB_SOURCE_STARTING, "%s", tb_rt_reason_name(TB_RT_UNSYNCED));
+}
+
 static void handle_response(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
                             uint64_t mono);
 
@@ -172,6 +187,10 @@ static void handle_response(void *arg, const uint8_t *buf, size_t n, bool trunca
     }
     tb_rt_reason why = TB_RT_BAD_FORMAT;
     const rt_attempt *a = truncated ? NULL : match(d, buf, n, t4, &why);
+    if (!a && why == TB_RT_UNSYNCED) {
+        unsynced(d);
+        return;
+    }
     if (!a) {
         reject(d, why);
         return;
@@ -275,13 +294,15 @@ static void rt_poll(tb_source *src, void *state)
             return;
         d->round_active = true;
         d->round_done = false;
+        d->round_unsynced = false;
         d->natt = 0;
         d->round_end = now + log2_ns(d->st.poll);
     }
-    if (!d->round_done && now >= d->next_send && d->natt < RT_MAX_ATTEMPTS)
+    bool sending = !d->round_done && !d->round_unsynced && d->natt < RT_MAX_ATTEMPTS;
+    if (sending && now >= d->next_send)
         send_attempt(d, now);
     uint64_t at = d->round_end;
-    if (!d->round_done && d->natt < RT_MAX_ATTEMPTS && d->next_send < at)
+    if (sending && d->natt < RT_MAX_ATTEMPTS && d->next_send < at)
         at = d->next_send;
     tb_source_schedule(src, at);
 }

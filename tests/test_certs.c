@@ -1,11 +1,14 @@
 /* Unit tests of certs/: identity parsing and the profile checks, issue/renew/verify in process
  * for both key types, the verdicts (expired, not yet valid, foreign CA, bad signature), name
- * and request validation, and the files (modes, passphrase, no overwrite). */
+ * and request validation, and the files (modes, passphrase, no overwrite, key forms). Reading
+ * and verifying is GnuTLS (tb_certs), issuing OpenSSL (tb_certs_ca): every certificate and key
+ * read here was written by the other library. */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "certs/ca.h"
@@ -206,6 +209,25 @@ static void test_foreign_ca_and_bad_signature(void)
     TB_REQUIRE(tb_node_cert_der(n, d.b, sizeof(d.b), &d.len) == TB_OK);
     d.b[d.len - 1] ^= 0x01; /* the last byte belongs to the signature */
     TB_CHECK_EQ(verdict_at(ours, &d, t0), TB_CERT_BAD_SIGNATURE);
+    tb_node_cert_free(n);
+    tb_ca_free(ours);
+    tb_ca_free(theirs);
+}
+
+static void test_foreign_mesh(void)
+{
+    /* Another mesh name: the issuer does not even name our CA. */
+    tb_ca *ours = make_ca("mesh-1"), *theirs = make_ca("mesh-2");
+    TB_REQUIRE(ours && theirs);
+    tb_node_cert *n = issue(theirs, TB_CERT_KEY_ED25519, t0, t0 + 90 * DAY);
+    TB_REQUIRE(n);
+    der_buf d;
+    TB_REQUIRE(tb_node_cert_der(n, d.b, sizeof(d.b), &d.len) == TB_OK);
+    TB_CHECK_EQ(verdict_at(theirs, &d, t0), TB_CERT_OK);
+    TB_CHECK_EQ(verdict_at(ours, &d, t0), TB_CERT_FOREIGN_CA);
+    /* Their CA certificate presented as a node's: refused before any chain is looked at. */
+    TB_REQUIRE(tb_ca_cert_der(theirs, d.b, sizeof(d.b), &d.len) == TB_OK);
+    TB_CHECK_EQ(verdict_at(ours, &d, t0), TB_CERT_NOT_NODE);
     tb_node_cert_free(n);
     tb_ca_free(ours);
     tb_ca_free(theirs);
@@ -429,6 +451,98 @@ static void check_ca_files(const char *dir)
     tb_ca_free(ca);
 }
 
+/* Rewrites dir/node.key in the traditional form (SEC1 "EC PRIVATE KEY" for P-256). */
+static int rewrite_key_traditional(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, TB_NODE_KEY_FILE);
+    FILE *f = fopen(path, "r");
+    EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    BIO *out = key ? BIO_new_file(path, "w") : NULL;
+    int ok = out && PEM_write_bio_PrivateKey_traditional(out, key, NULL, NULL, 0, NULL, NULL) == 1;
+    BIO_free(out);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+static void check_node_key_forms(const char *dir, tb_cert_key_type type)
+{
+    tb_ca *ca = make_ca("mesh-1");
+    TB_REQUIRE(ca);
+    tb_node_cert *n = issue(ca, type, t0, t0 + DAY), *back = NULL;
+    TB_REQUIRE(n);
+    char err[4400];
+    TB_REQUIRE(tb_node_cert_save(n, ca, dir, 1, err, sizeof(err)) == TB_OK);
+    der_buf a, b;
+    TB_REQUIRE(tb_node_cert_pubkey_der(n, a.b, sizeof(a.b), &a.len) == TB_OK);
+    /* Ed25519 has only PKCS#8; P-256 also SEC1, as `openssl ecparam -genkey` writes it. */
+    for (int traditional = 0; traditional < (type == TB_CERT_KEY_P256 ? 2 : 1); traditional++) {
+        if (traditional)
+            TB_REQUIRE(rewrite_key_traditional(dir));
+        TB_CHECK_EQ(tb_node_cert_load(dir, &back, err, sizeof(err)), TB_OK);
+        TB_CHECK(back && tb_node_cert_pubkey_der(back, b.b, sizeof(b.b), &b.len) == TB_OK);
+        TB_CHECK(a.len == b.len && memcmp(a.b, b.b, a.len) == 0);
+        tb_node_cert_free(back);
+        back = NULL;
+    }
+    /* Another node's key beside this certificate. */
+    tb_node_cert *other = issue(ca, type, t0, t0 + DAY);
+    TB_REQUIRE(other);
+    char other_dir[600], from[700], to[700];
+    snprintf(other_dir, sizeof(other_dir), "%s/other", dir);
+    TB_REQUIRE(tb_node_cert_save(other, ca, other_dir, 1, err, sizeof(err)) == TB_OK);
+    snprintf(from, sizeof(from), "%s/%s", other_dir, TB_NODE_KEY_FILE);
+    snprintf(to, sizeof(to), "%s/%s", dir, TB_NODE_KEY_FILE);
+    TB_REQUIRE(rename(from, to) == 0);
+    TB_CHECK_EQ(tb_node_cert_load(dir, &back, err, sizeof(err)), TB_ERR_VERIFY);
+    TB_CHECK(strstr(err, "node.key: does not belong to") != NULL);
+    TB_CHECK(back == NULL);
+    static const char *const names[] = {TB_NODE_CERT_FILE, TB_CA_CERT_FILE};
+    remove_files(other_dir, names, 2);
+    tb_node_cert_free(other);
+    tb_node_cert_free(n);
+    tb_ca_free(ca);
+}
+
+static void test_node_key_forms(void)
+{
+    char dir[] = "/tmp/tb_test_certs.XXXXXX";
+    TB_REQUIRE(mkdtemp(dir));
+    check_node_key_forms(dir, TB_CERT_KEY_ED25519);
+    check_node_key_forms(dir, TB_CERT_KEY_P256);
+    static const char *const names[] = {TB_NODE_KEY_FILE, TB_NODE_CERT_FILE, TB_CA_CERT_FILE};
+    remove_files(dir, names, 3);
+    TB_CHECK(access(dir, F_OK) != 0);
+}
+
+static void test_ca_key_mismatch(void)
+{
+    char dir[] = "/tmp/tb_test_certs.XXXXXX", other[64], from[128], to[128], err[4400];
+    TB_REQUIRE(mkdtemp(dir));
+    snprintf(other, sizeof(other), "%s/other", dir);
+    tb_ca *a = make_ca("mesh-1"), *b = make_ca("mesh-1"), *loaded = NULL;
+    TB_REQUIRE(a && b);
+    TB_REQUIRE(tb_ca_save(a, dir, NULL, 0, err, sizeof(err)) == TB_OK);
+    TB_REQUIRE(tb_ca_save(b, other, NULL, 0, err, sizeof(err)) == TB_OK);
+    snprintf(from, sizeof(from), "%s/%s", other, TB_CA_KEY_FILE);
+    snprintf(to, sizeof(to), "%s/%s", dir, TB_CA_KEY_FILE);
+    TB_REQUIRE(rename(from, to) == 0);
+    TB_CHECK_EQ(tb_ca_load(dir, 0, NULL, &loaded, err, sizeof(err)), TB_OK);
+    tb_ca_free(loaded);
+    loaded = NULL;
+    TB_CHECK_EQ(tb_ca_load(dir, 1, NULL, &loaded, err, sizeof(err)), TB_ERR_VERIFY);
+    TB_CHECK(strstr(err, "/ca.key: does not belong to") != NULL);
+    TB_CHECK(loaded == NULL);
+    static const char *const names[] = {"other/" TB_CA_CERT_FILE, "other", TB_CA_KEY_FILE,
+                                        TB_CA_CERT_FILE};
+    remove_files(dir, names, 4);
+    TB_CHECK(access(dir, F_OK) != 0);
+    tb_ca_free(a);
+    tb_ca_free(b);
+}
+
 static void test_files(void)
 {
     char dir[] = "/tmp/tb_test_certs.XXXXXX";
@@ -467,11 +581,14 @@ int main(void)
     TB_RUN(test_ca_identity);
     TB_RUN(test_validity_verdicts);
     TB_RUN(test_foreign_ca_and_bad_signature);
+    TB_RUN(test_foreign_mesh);
     TB_RUN(test_der_bounds);
     TB_RUN(test_profile_rejections);
     TB_RUN(test_request_validation);
     TB_RUN(test_renew);
     TB_RUN(test_files);
+    TB_RUN(test_node_key_forms);
+    TB_RUN(test_ca_key_mismatch);
     TB_RUN(test_pem_file_errors);
     return TB_DONE();
 }

@@ -299,6 +299,13 @@ static void test_pem_rejections(void)
     long len = BIO_get_mem_data(bio, &pem);
     TB_CHECK_EQ(tb_measure_key_from_pem(pem, (size_t)len, sk, pk), TB_ERR_UNSUPPORTED);
     BIO_free(bio);
+    /* SEC1 ("EC PRIVATE KEY"), as `openssl ecparam -genkey` writes it: read, still not Ed25519. */
+    bio = BIO_new(BIO_s_mem());
+    TB_REQUIRE(PEM_write_bio_PrivateKey_traditional(bio, ec, NULL, NULL, 0, NULL, NULL) == 1);
+    len = BIO_get_mem_data(bio, &pem);
+    TB_REQUIRE(len > 0 && strstr(pem, "BEGIN EC PRIVATE KEY") != NULL);
+    TB_CHECK_EQ(tb_measure_key_from_pem(pem, (size_t)len, sk, pk), TB_ERR_UNSUPPORTED);
+    BIO_free(bio);
     EVP_PKEY_free(ec);
 }
 

@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "quic/endpoint.h"
+#include "quic/testing.h"
 #include "tests/tb_test.h"
 
 static char dir[64];
@@ -210,6 +211,7 @@ typedef struct opts {
     int retry;
     uint64_t idle_ns, keep_alive_ns, connect_timeout_ns;
     size_t max_msg;
+    size_t sockbuf;
     const uint8_t *secret;
     const char *name;
 } opts;
@@ -237,6 +239,7 @@ static int node_start(node *n, const opts *o)
         .keep_alive_ns = o->keep_alive_ns,
         .connect_timeout_ns = o->connect_timeout_ns,
         .max_message_size = o->max_msg,
+        .socket_buffer = o->sockbuf,
         .static_secret = o->secret,
     };
     tb_quic_callbacks cb = {on_connected, on_closed, on_refused, on_msg, on_dgram, on_shutdown, n};
@@ -897,6 +900,45 @@ static void test_bad_config(void)
     TB_CHECK_EQ(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
 }
 
+/* Whether this process may pass net.core.rmem_max (CAP_NET_ADMIN in the initial namespace). */
+static int may_force_buffers(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), bytes = 4 * 1024 * 1024;
+    int ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* The socket buffers are asked for explicitly: the kernel grants at least what was asked up to
+ * net.core.rmem_max, and past it with CAP_NET_ADMIN; a rebound socket gets them too. */
+static void test_socket_buffers(void)
+{
+    node a;
+    opts o = {.listen = "127.0.0.35:0", .cert = "alpha", .sockbuf = 100000};
+    TB_REQUIRE(node_start(&a, &o) == TB_OK);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    TB_CHECK(st->socket_rcvbuf >= 100000);
+    TB_CHECK(st->socket_sndbuf >= 100000);
+    TB_CHECK(strstr(a.loglines, "receive buffer") != NULL);
+    TB_CHECK_EQ(tb_quic_endpoint_rebind(a.ep), TB_OK);
+    TB_CHECK(st->socket_rcvbuf >= 100000);
+    node_stop(&a);
+
+    opts d = {.listen = "127.0.0.35:0", .cert = "alpha"}; /* default 4 MiB */
+    TB_REQUIRE(node_start(&a, &d) == TB_OK);
+    st = tb_quic_endpoint_stats(a.ep);
+    if (may_force_buffers())
+        TB_CHECK(st->socket_rcvbuf >= 4u * 1024 * 1024);
+    else
+        TB_CHECK(st->socket_rcvbuf > 0);
+    node_stop(&a);
+
+    opts big = {.listen = "127.0.0.35:0", .cert = "alpha", .sockbuf = (size_t)2 << 30};
+    TB_CHECK_EQ(node_start(&a, &big), TB_ERR_INVAL);
+    TB_CHECK(strstr(a.loglines, "socket_buffer") != NULL);
+}
+
 /* Certificates from tbcert itself (Ed25519 and P-256) work for both ends. */
 static const char *tbcert_path;
 static void test_tbcert_certificates(void)
@@ -953,6 +995,7 @@ int main(int argc, char **argv)
     TB_RUN(test_stateless_reset);
     TB_RUN(test_idle_timeout_and_keep_alive);
     TB_RUN(test_connect_timeout);
+    TB_RUN(test_socket_buffers);
     TB_RUN(test_tbcert_certificates);
     ev_loop_destroy(loop);
     cleanup();

@@ -53,7 +53,8 @@ static void test_defaults(void)
     char err[256] = "";
     TB_REQUIRE(parse_text("roughtime = { key = \"rt.key\"; };", &c, err, sizeof(err)) == 0);
     TB_CHECK(c.enabled);
-    TB_CHECK_STR(c.udp.listen, "127.0.0.1:2002");
+    TB_CHECK_STR(c.udp.listen, "127.0.0.1:5319");             /* IANA's port */
+    TB_CHECK_EQ(c.udp.stats_interval_ns, 60 * TB_NS_PER_SEC); /* tbnode logs counters too */
     TB_CHECK_STR(c.key_path, "rt.key"); /* no file behind the text: taken as given */
     TB_CHECK_EQ(c.srv.max_batch, 64);
     TB_CHECK_EQ(c.srv.queue_cap, 256);

@@ -47,10 +47,20 @@ for v in 1 draft12 all; do
 done
 out=$("$bin" query --server 127.0.0.61:2002 --pubkey "$(cat "$dir/pk1")")
 echo "$out" | grep -q "version RFC 10049" || fail "threaded server"
-# The wrong key: SRV names a key the server does not hold, so it stays silent.
+# The wrong key: SRV names a key the server does not hold, so it stays silent; a request
+# without SRV then shows the server answers, with another key.
 out=$("$bin" query --server 127.0.0.60:2002 --pubkey "$(cat "$dir/pk1")" || true)
 echo "$out"
-echo "$out" | grep -q "REJECTED" || fail "wrong key accepted"
+echo "$out" | grep -q "REJECTED: wrong public key" || fail "wrong key not named"
+# Nothing listening: the ICMP port unreachable ends it at once, with its own message.
+start=$(date +%s%N)
+out=$("$bin" query --server 127.0.0.60:2003 --pubkey "$(cat "$dir/pk0")" || true)
+echo "$out"
+echo "$out" | grep -q "REJECTED: nothing listening there (connection refused)" || fail "refused port"
+[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 ] || fail "refused port waited for an answer"
+out=$("$bin" query --server no-such-host.invalid:2002 --pubkey "$(cat "$dir/pk0")" || true)
+echo "$out"
+echo "$out" | grep -q 'REJECTED: cannot resolve "no-such-host.invalid"' || fail "unresolvable name"
 
 list() {
   printf '{"servers":['
@@ -82,6 +92,103 @@ for x in r:
     assert base64.b64decode(x["response"])[:8] == b"ROUGHTIM"
 print("report ok:", len(r), "responses")
 PY
+# Lists as published: version as a number, a name or absent; every address tried in turn; an
+# unusable entry skipped with a warning; a server that does not answer reported, the sequence
+# still built over the others.
+pk() { cat "$dir/pk$1"; }
+entry() { # name version-json-or-empty key addresses...
+  local name=$1 ver=$2 key=$3 sep="" a
+  shift 3
+  printf '{"name":"%s",%s"publicKeyType":"ed25519","publicKey":"%s","addresses":[' \
+    "$name" "${ver:+\"version\":$ver,}" "$key"
+  for a in "$@"; do printf '%s{"protocol":"udp","address":"%s"}' "$sep" "$a"; sep=","; done
+  printf ']}'
+}
+{
+  printf '{"servers":['
+  entry num 1 "$(pk 0)" 127.0.0.60:2002; printf ,
+  entry ietf '"IETF-Roughtime"' "$(pk 1)" 127.0.0.61:2009 127.0.0.61:2002; printf ,
+  entry none "" "$(pk 0)" 127.0.0.60:2002; printf ,
+  entry google 3000600613 "$(pk 1)" 127.0.0.63:2002; printf ,
+  entry cf-google '"Google-Roughtime"' "$(pk 1)" 127.0.0.63:2002; printf ,
+  entry draft5 2147483653 "$(pk 1)" 127.0.0.61:2002; printf ,
+  entry badkey 1 AAAA 127.0.0.61:2002
+  printf ']}\n'
+} > "$dir/forms.json"
+rc=0
+out=$("$bin" query --servers "$dir/forms.json" --report "$dir/forms-report.json" 2>"$dir/forms.err") || rc=$?
+echo "$out"; cat "$dir/forms.err"
+[ "$rc" = 1 ] || fail "list with unanswered servers: exit $rc, want 1"
+grep -q 'servers\[5\] "draft5" skipped: version 2147483653 not supported' "$dir/forms.err" || fail "draft5 not skipped"
+grep -q 'servers\[6\] "badkey" skipped: publicKey' "$dir/forms.err" || fail "badkey not skipped"
+grep "not supported" "$dir/forms.err" | grep -q 3000600613 && fail "3000600613 refused"
+grep -q "ietf: 127.0.0.61:2009: nothing listening there (connection refused); trying 127.0.0.61:2002" \
+  "$dir/forms.err" || fail "no fallback to the second address"
+[ "$(echo "$out" | grep -c "verdict valid")" = 6 ] || fail "num, ietf, none: two valid answers each"
+echo "$out" | grep -q "^google: REJECTED: nothing listening" || fail "google server not reported"
+echo "$out" | grep -q "^unanswered: google (2 of 2 queries)" || fail "unanswered google not listed"
+echo "$out" | grep -q "^unanswered: cf-google (2 of 2 queries)" || fail "unanswered cf-google not listed"
+echo "$out" | grep -q "^sequence: 6 responses consistent" || fail "no sequence over the answers"
+# The liar is still caught when a dead server sits between the honest ones.
+{
+  printf '{"servers":['
+  entry s0 1 "$(pk 0)" 127.0.0.60:2002; printf ,
+  entry dead 1 "$(pk 1)" 127.0.0.60:2004; printf ,
+  entry s1 1 "$(pk 1)" 127.0.0.61:2002; printf ,
+  entry s2 1 "$(pk 2)" 127.0.0.62:2002
+  printf ']}\n'
+} > "$dir/dead.json"
+rc=0
+out=$("$bin" query --servers "$dir/dead.json" --report "$dir/dead-report.json") || rc=$?
+echo "$out"
+[ "$rc" = 2 ] || fail "liar behind a dead server not caught (exit $rc)"
+python3 - "$dir/dead-report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["responses"]
+assert len(r) == 6, len(r)
+assert "rand" not in r[0] and all("rand" in x for x in r[1:])
+print("report ok over the answering servers:", len(r), "responses")
+PY
+
+# Options: --help, --version, unknown or misspelt options, numbers checked.
+"$bin" --help > "$dir/help" || fail "--help exit"
+grep -q "usage: tbroughtime keygen" "$dir/help" || fail "--help on stdout"
+"$bin" serve --help | grep -q "tbroughtime serve" || fail "serve --help"
+[ "$("$bin" --version)" = "tbroughtime ${TB_VERSION:-0.1.0}" ] || fail "--version: $("$bin" --version)"
+usage() { # expected-message args...
+  local want=$1 rc=0
+  shift
+  "$bin" "$@" >/dev/null 2>"$dir/usage.err" || rc=$?
+  [ "$rc" = 2 ] || fail "$* exited $rc, want 2"
+  grep -qF -- "$want" "$dir/usage.err" || fail "$*: no \"$want\" in $(cat "$dir/usage.err")"
+}
+usage "unknown option --servr" query --servr x.json
+usage "unknown option --bogus" serve --key "$dir/k0" --bogus
+usage "unknown option -x" keygen -x
+usage "option --out needs a value" keygen --out
+usage "unexpected argument \"extra\"" keygen --out "$dir/kx" extra
+usage '--max-batch "12x" is not a number from 1 to 128' serve --key "$dir/k0" --max-batch 12x
+usage '--max-batch "129" is not a number from 1 to 128' serve --key "$dir/k0" --max-batch 129
+usage '--threads "0" is not a number from 1 to 64' serve --key "$dir/k0" --threads 0
+usage '--radius "-1" is not a number from 1 to 86400' serve --key "$dir/k0" --radius -1
+usage '--flush-interval-us " 5"' serve --key "$dir/k0" --flush-interval-us " 5"
+usage '--radius "99999999999999999999999"' serve --key "$dir/k0" --radius 99999999999999999999999
+usage "--key is required" serve
+usage 'unknown --version "4294967297"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 4294967297
+usage 'unknown --version "-2147483647"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version -2147483647
+"$bin" query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 0x8000000c | grep -q "verdict valid" ||
+  fail "--version as a number"
+usage 'unknown command "srv"' srv
+
+# The IANA port by default, and the counters logged on the timer.
+setsid "$bin" serve --key "$dir/k0" --stats-interval 1 2>"$dir/default.log" & pids+=($!)
+for i in $(seq 50); do grep -q "serving on" "$dir/default.log" && break; sleep 0.1; done
+grep -q "serving on 127.0.0.1:5319" "$dir/default.log" || fail "default port is not 5319"
+"$bin" query --server 127.0.0.1:5319 --pubkey "$(pk 0)" | grep -q "verdict valid" || fail "query on 5319"
+for i in $(seq 30); do grep -q "answered 1 in 1 batches" "$dir/default.log" && break; sleep 0.1; done
+grep -Eq "roughtime: last [0-9]+ s: received 1, answered 1 in 1 batches, dropped 0" "$dir/default.log" ||
+  fail "no stats line: $(cat "$dir/default.log")"
+
 kill -TERM "${pids[0]}"; wait "${pids[0]}" || fail "server exit status"
 grep -q "answered" "$dir/s0.log" || fail "no stats at shutdown"
 echo "PASS"

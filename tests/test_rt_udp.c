@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -62,6 +63,14 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* Options for the next server_start only (then back to the defaults). */
+static struct {
+    uint32_t radius_s;
+    uint64_t stats_ns;
+    tb_log_sink sink;
+    void *sink_arg;
+} next_opts;
+
 static int server_start_lifetime(server *s, const char *ip, int64_t shift_s, unsigned max_batch,
                                  uint64_t flush_ns, uint64_t lifetime_s)
 {
@@ -83,6 +92,16 @@ static int server_start_lifetime(server *s, const char *ip, int64_t shift_s, uns
     snprintf(ucfg.listen, sizeof(ucfg.listen), "%s:0", ip);
     ucfg.flush_interval_ns = flush_ns;
     ucfg.radius_from_kernel = 0; /* RADI 3 s whatever this machine's clock state */
+    if (next_opts.radius_s)
+        ucfg.radius_s = next_opts.radius_s;
+    if (next_opts.stats_ns)
+        ucfg.stats_interval_ns = next_opts.stats_ns;
+    if (next_opts.sink) {
+        s->log.level = TB_LOG_INFO;
+        s->log.sink = next_opts.sink;
+        s->log.sink_arg = next_opts.sink_arg;
+    }
+    memset(&next_opts, 0, sizeof(next_opts));
     s->loop = ev_loop_new(0);
     if (!s->loop || tb_rt_srv_new(&scfg, &s->log, tb_clock_real(&s->clock.clock), &s->srv) < 0 ||
         tb_rt_udp_new(s->loop, &s->log, &s->clock.clock, s->srv, &ucfg, &s->udp) < 0)
@@ -348,6 +367,82 @@ static void test_rotation_without_restart(void)
     TB_CHECK(s.final.rotations >= 2);
 }
 
+typedef struct captured {
+    pthread_mutex_t mu;
+    char text[8192];
+} captured;
+
+static void capture(void *arg, tb_log_level level, const char *line)
+{
+    captured *c = arg;
+    pthread_mutex_lock(&c->mu);
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof(c->text) - used, "%s\n", line);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int captured_has(captured *c, const char *what)
+{
+    pthread_mutex_lock(&c->mu);
+    int found = strstr(c->text, what) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+/* The edge's timer has the server log its counters (here every 200 ms instead of a minute):
+ * what was answered and what was dropped, by reason, since the last line. */
+static void test_stats_logged(void)
+{
+    static server s;
+    static captured c = {PTHREAD_MUTEX_INITIALIZER, ""};
+    uint32_t v = TB_RT_VER_RFC;
+    next_opts.stats_ns = 200 * TB_NS_PER_MS;
+    next_opts.sink = capture;
+    next_opts.sink_arg = &c;
+    TB_REQUIRE(server_start(&s, "127.0.0.57", 0, 64, TB_NS_PER_MS) == 0);
+    for (int i = 0; i < 2; i++) {
+        tb_rt_query q;
+        tb_rt_reason why;
+        TB_REQUIRE(new_query(&q, &s, &v, 1) == 0);
+        TB_CHECK_EQ(ask(&s, &q, &why), 0);
+    }
+    int fd = client_socket(s.addr);
+    TB_REQUIRE(fd >= 0);
+    for (int i = 0; i < 3; i++)
+        TB_CHECK(send(fd, "ROUGHTIM", 8, 0) == 8);
+    close(fd);
+    int ok = 0;
+    for (int i = 0; i < 100 && !ok; i++) {
+        usleep(20000);
+        ok = captured_has(&c,
+                          "received 5, answered 2 in 2 batches, dropped 3, under 1024 bytes 3") &&
+             captured_has(&c, "received 0, answered 0 in 0 batches, dropped 0\n");
+    }
+    if (!ok)
+        fprintf(stderr, "log:\n%s", c.text);
+    TB_CHECK(ok);
+    TB_CHECK(captured_has(&c, "roughtime: last 0 s:"));
+    server_stop(&s);
+}
+
+/* A server whose clock is unsynchronised says so with RADI 0xffffffff; the client reports that
+ * and takes no time from it (it would agree with every clock). */
+static void test_unsynced_server(void)
+{
+    static server s;
+    uint32_t v = TB_RT_VER_RFC;
+    next_opts.radius_s = TB_RT_RADI_UNSYNCED;
+    TB_REQUIRE(server_start(&s, "127.0.0.58", 0, 64, TB_NS_PER_MS) == 0);
+    tb_rt_query q;
+    tb_rt_reason why = TB_RT_OK;
+    TB_REQUIRE(new_query(&q, &s, &v, 1) == 0);
+    TB_CHECK_EQ(ask(&s, &q, &why), TB_ERR_VERIFY);
+    TB_CHECK_EQ(why, TB_RT_UNSYNCED);
+    TB_CHECK_EQ(q.verified, 0);
+    TB_CHECK_STR(tb_rt_reason_name(why), "server unsynchronised (RADI 0xffffffff)");
+    server_stop(&s);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -358,5 +453,7 @@ int main(void)
     TB_RUN(test_drain_on_shutdown);
     TB_RUN(test_shifted_server_caught);
     TB_RUN(test_rotation_without_restart);
+    TB_RUN(test_stats_logged);
+    TB_RUN(test_unsynced_server);
     return TB_DONE();
 }

@@ -1,6 +1,7 @@
 /* Roughtime client against the project's own server logic, in process (no sockets): every
  * version both speak, batches, flipped bits in each signed part, the server's drop rules, key
  * rotation, and a lying server caught by a chained measurement sequence. */
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,19 @@ static void test_liar_caught_by_sequence(void)
         tb_rt_srv_free(srv[i]);
 }
 
+typedef struct warnings {
+    unsigned n;
+    char all[2048];
+} warnings;
+
+static void warn(void *arg, const char *msg)
+{
+    warnings *w = arg;
+    size_t used = strlen(w->all);
+    w->n++;
+    snprintf(w->all + used, sizeof(w->all) - used, "%s\n", msg);
+}
+
 static void test_server_list(void)
 {
     /* draft-ietf-ntp-roughtime-19 Appendix A "Example Server List" (abridged to its fields). */
@@ -349,36 +363,136 @@ static void test_server_list(void)
         "{\"protocol\":\"udp\",\"address\":\"[2001:db8::2:33]:2002\"}]}],"
         "\"sources\":[\"https://www.example.net/roughtime/ecosystem.json\"],"
         "\"reports\":\"https://www.example.net/roughtime/malfeasance\"}";
-    static tb_rt_server_entry e[4];
+    static tb_rt_server_entry e[8];
     unsigned n = 0, skipped = 9;
     char err[200] = "";
-    TB_REQUIRE(tb_rt_server_list_parse(list, strlen(list), e, 4, &n, &skipped, err, sizeof(err)) ==
-               0);
+    warnings w = {0};
+    TB_REQUIRE(tb_rt_server_list_parse(list, strlen(list), e, 4, &n, &skipped, warn, &w, err,
+                                       sizeof(err)) == 0);
     TB_CHECK_EQ(skipped, 0);
+    TB_CHECK_EQ(w.n, 0);
     TB_CHECK_EQ(n, 2);
-    TB_CHECK_STR(e[0].address, "roughtime.example.com:2002");
-    TB_CHECK_STR(e[1].address, "192.0.2.33:2002");
+    TB_CHECK_EQ(e[0].naddr, 1);
+    TB_CHECK_STR(e[0].address[0], "roughtime.example.com:2002");
+    /* Every UDP address is kept, in order, to fall back on. */
+    TB_CHECK_EQ(e[1].naddr, 2);
+    TB_CHECK_STR(e[1].address[0], "192.0.2.33:2002");
+    TB_CHECK_STR(e[1].address[1], "[2001:db8::2:33]:2002");
     TB_CHECK_EQ(e[1].version, 1);
     TB_CHECK_EQ(e[0].pubkey[0], 0xd8);
-    /* Errors name the server and the field. */
-    static const char badkey[] = "{\"servers\":[{\"name\":\"x\",\"version\":1,\"publicKeyType\":"
-                                 "\"ed25519\",\"publicKey\":\"AAAA\",\"addresses\":[]}]}";
-    TB_CHECK(tb_rt_server_list_parse(badkey, strlen(badkey), e, 4, &n, &skipped, err, sizeof(err)) <
-             0);
-    TB_CHECK(strstr(err, "\"x\"") && strstr(err, "publicKey"));
-    /* A TCP-only server is skipped, the list still usable. */
-    static const char tcponly[] =
-        "{\"servers\":[{\"name\":\"t\",\"version\":1,\"publicKeyType\":\"ed25519\","
-        "\"publicKey\":\"2O3mkkheDExCuhG+ZNIoWmO/IdCdLzADgUn8SnC4hME=\",\"addresses\":"
-        "[{\"protocol\":\"tcp\",\"address\":\"a:1\"}]}]}";
-    TB_CHECK_EQ(
-        tb_rt_server_list_parse(tcponly, strlen(tcponly), e, 4, &n, &skipped, err, sizeof(err)), 0);
-    TB_CHECK_EQ(n, 0);
-    TB_CHECK_EQ(skipped, 1);
-    TB_CHECK(strstr(err, "no UDP address") != NULL);
     static const char dup[] = "{\"servers\":[],\"servers\":[]}";
-    TB_CHECK(tb_rt_server_list_parse(dup, strlen(dup), e, 4, &n, &skipped, err, sizeof(err)) < 0);
-    TB_CHECK(tb_rt_server_list_parse("[", 1, e, 4, &n, &skipped, err, sizeof(err)) < 0);
+    TB_CHECK(tb_rt_server_list_parse(dup, strlen(dup), e, 4, &n, &skipped, NULL, NULL, err,
+                                     sizeof(err)) < 0);
+    TB_CHECK(tb_rt_server_list_parse("[", 1, e, 4, &n, &skipped, NULL, NULL, err, sizeof(err)) < 0);
+    static const char many[] = "{\"servers\":[{},{},{}]}";
+    TB_CHECK_EQ(tb_rt_server_list_parse(many, strlen(many), e, 2, &n, &skipped, NULL, NULL, err,
+                                        sizeof(err)),
+                TB_ERR_TOO_BIG);
+}
+
+#define KEY "\"publicKey\":\"2O3mkkheDExCuhG+ZNIoWmO/IdCdLzADgUn8SnC4hME=\""
+#define ED "\"publicKeyType\":\"ed25519\""
+#define UDP(a) "\"addresses\":[{\"protocol\":\"udp\",\"address\":\"" a "\"}]"
+
+/* The forms lists take in the wild: version as the draft's number, as Cloudflare's and
+ * pyroughtime's names, or absent; and entries that cannot be used are skipped, each named. */
+static void test_server_list_formats(void)
+{
+    static const char list[] =
+        "{\"servers\":["
+        /* 0: the draft's number for Google-Roughtime */
+        "{\"name\":\"g-num\",\"version\":3000600613," ED "," KEY "," UDP(
+            "127.0.0.1:1") "},"
+                           /* 1: Cloudflare's names */
+                           "{\"name\":\"g-name\",\"version\":\"Google-Roughtime\"," ED "," KEY
+                           "," UDP(
+                               "h:2") "},"
+                                      "{\"name\":\"ietf\",\"version\":\"IETF-Roughtime\"," ED
+                                      "," KEY "," UDP(
+                                          "h:3") "},"
+                                                 /* 3: none given: negotiate */
+                                                 "{\"name\":\"none\"," ED "," KEY "," UDP(
+                                                     "h:4") "},"
+                                                            "{\"name\":\"draft12\",\"version\":"
+                                                            "2147483660," ED "," KEY "," UDP(
+                                                                "h:5") "},"
+                                                                       /* the rest cannot be used */
+                                                                       "{\"name\":\"bad-key\","
+                                                                       "\"version\":1," ED
+                                                                       ",\"publicKey\":"
+                                                                       "\"AAAA\"," UDP(
+                                                                           "h:6") "},"
+                                                                                  "{\"name\":\"tcp-"
+                                                                                  "only\","
+                                                                                  "\"version\":"
+                                                                                  "1," ED "," KEY
+                                                                                  ",\"addresses\":"
+                                                                                  "[{\"protocol\":"
+                                                                                  "\"tcp\","
+                                                                                  "\"address\":\"a:"
+                                                                                  "1\"}]},"
+                                                                                  "{\"name\":\"old-"
+                                                                                  "num\","
+                                                                                  "\"version\":"
+                                                                                  "3006803621," ED
+                                                                                  "," KEY "," UDP(
+                                                                                      "h:7") "},"
+                                                                                             "{\"na"
+                                                                                             "me\":"
+                                                                                             "\"vna"
+                                                                                             "me\","
+                                                                                             "\"ver"
+                                                                                             "sion"
+                                                                                             "\":"
+                                                                                             "\"Rou"
+                                                                                             "ghtim"
+                                                                                             "e-"
+                                                                                             "2\""
+                                                                                             "," ED
+                                                                                             "," KEY
+                                                                                             "," UDP(
+                                                                                                 "h"
+                                                                                                 ":"
+                                                                                                 "8") "},"
+                                                                                                      "{\"name\":\"neg\",\"version\":-1," ED
+                                                                                                      "," KEY
+                                                                                                      "," UDP(
+                                                                                                          "h:9") "},"
+                                                                                                                 "{\"name\":\"rsa\",\"version\":1,\"publicKeyType\":\"rsa\"," KEY
+                                                                                                                 "," UDP(
+                                                                                                                     "h:10") "},"
+                                                                                                                             "{\"version\":1," ED
+                                                                                                                             "," KEY
+                                                                                                                             "," UDP(
+                                                                                                                                 "h:11") "},"
+                                                                                                                                         "7"
+                                                                                                                                         "]}";
+    static tb_rt_server_entry e[16];
+    unsigned n = 0, skipped = 0;
+    char err[200] = "";
+    warnings w = {0};
+    TB_REQUIRE(tb_rt_server_list_parse(list, strlen(list), e, 16, &n, &skipped, warn, &w, err,
+                                       sizeof(err)) == 0);
+    TB_CHECK_EQ(n, 5);
+    TB_CHECK_EQ(e[0].version, TB_RT_VER_GOOGLE);
+    TB_CHECK_EQ(TB_RT_VER_GOOGLE, 3000600613U);
+    TB_CHECK(tb_rt_profile_get(e[0].version) != NULL);
+    TB_CHECK_STR(e[0].address[0], "127.0.0.1:1");
+    TB_CHECK_EQ(e[1].version, TB_RT_VER_GOOGLE);
+    TB_CHECK_EQ(e[2].version, 0);
+    TB_CHECK_STR(e[3].name, "none");
+    TB_CHECK_EQ(e[3].version, 0);
+    TB_CHECK_EQ(e[4].version, TB_RT_VER_DRAFT12);
+    TB_CHECK_EQ(skipped, 8);
+    TB_CHECK_EQ(w.n, 8);
+    TB_CHECK(strstr(w.all, "\"bad-key\" skipped: publicKey is not 32 bytes") != NULL);
+    TB_CHECK(strstr(w.all, "\"tcp-only\" skipped: no UDP address") != NULL);
+    TB_CHECK(strstr(w.all, "\"old-num\" skipped: version 3006803621 not supported") != NULL);
+    TB_CHECK(strstr(w.all, "\"vname\" skipped: version \"Roughtime-2\" not supported") != NULL);
+    TB_CHECK(strstr(w.all, "\"neg\" skipped: \"version\" is not") != NULL);
+    TB_CHECK(strstr(w.all, "\"rsa\" skipped: publicKeyType is not ed25519") != NULL);
+    TB_CHECK(strstr(w.all, "servers[11] skipped: \"name\" missing") != NULL);
+    TB_CHECK(strstr(w.all, "servers[12] skipped") != NULL);
 }
 
 int main(void)
@@ -393,5 +507,6 @@ int main(void)
     TB_RUN(test_radius);
     TB_RUN(test_liar_caught_by_sequence);
     TB_RUN(test_server_list);
+    TB_RUN(test_server_list_formats);
     return TB_DONE();
 }

@@ -56,6 +56,8 @@ typedef struct server {
     char addr[80];
 } server;
 
+static uint32_t next_radius; /* RADI of the next server started (0: 3 s) */
+
 static int server_start(struct ev_loop *loop, const tb_log *log, server *s, const char *ip,
                         int64_t shift)
 {
@@ -67,7 +69,8 @@ static int server_start(struct ev_loop *loop, const tb_log *log, server *s, cons
     tb_rt_udp_config_default(&ucfg);
     crypto_sign_keypair(s->pk, scfg.longterm_sk);
     ucfg.radius_from_kernel = 0;
-    ucfg.radius_s = 3;
+    ucfg.radius_s = next_radius ? next_radius : 3;
+    next_radius = 0;
     int v6 = strchr(ip, ':') != NULL;
     snprintf(ucfg.listen, sizeof(ucfg.listen), v6 ? "[%s]:0" : "%s:0", ip);
     if (tb_rt_srv_new(&scfg, log, tb_clock_real(&s->clk.clock), &s->srv) < 0 ||
@@ -480,6 +483,35 @@ static void test_wrong_key_silence(void)
     ev_loop_destroy(h.loop);
 }
 
+/* A server that answers RADI 0xffffffff (clock unsynchronised): its answers are authentic but
+ * carry no time, so nothing is delivered (nothing reaches the cross-check), each poll stops
+ * after the answer (no retries: the backoff resets), and the polls count as missed with that
+ * reason. */
+static void test_unsynced_server(void)
+{
+    harness h;
+    server s;
+    harness_init(&h);
+    next_radius = TB_RT_RADI_UNSYNCED;
+    TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.63", 0) == 0);
+    tb_source *src = make_source(&h, s.addr, s.pk, -3, -3, 3);
+    TB_REQUIRE(src);
+    TB_CHECK(run_until(&h, is_unreachable, src, 5000));
+    TB_CHECK_EQ(h.n_meas, 0);
+    tb_rt_driver_stats st;
+    TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
+    TB_CHECK(st.unsynced >= 3);
+    TB_CHECK_EQ(st.accepted, 0);
+    TB_CHECK(st.sent <= st.unsynced + 1); /* one request per poll (the last may be in flight) */
+    TB_CHECK_EQ(st.failures, 0);
+    TB_CHECK_EQ(st.last_reject, TB_RT_UNSYNCED);
+    TB_CHECK_STR(tb_source_reason(src), "no valid response to 3 polls (last response: server "
+                                        "unsynchronised (RADI 0xffffffff))");
+    tb_source_destroy(src);
+    server_stop(&s);
+    ev_loop_destroy(h.loop);
+}
+
 static int primed(void *arg)
 {
     return ((relay *)arg)->prev_len > 0;
@@ -830,6 +862,7 @@ int main(void)
     TB_RUN(test_ipv6);
     TB_RUN(test_wrong_key_silence);
     TB_RUN(test_wrong_key_rejected);
+    TB_RUN(test_unsynced_server);
     TB_RUN(test_bad_signature);
     TB_RUN(test_replayed_response);
     TB_RUN(test_silent_server);

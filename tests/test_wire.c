@@ -701,116 +701,6 @@ static void test_names(void)
         TB_CHECK(!tb_wire_datagram_ok(all_types[i]));
 }
 
-/* ---- framing ---- */
-
-static void test_frame_need(void)
-{
-    tb_wire_msg m = sample(TB_WIRE_PEERS);
-    size_t n, need = 0;
-    TB_REQUIRE(tb_wire_encode_frame(&m, NULL, buf, sizeof(buf), &n) == 0);
-    for (size_t k = 0; k < TB_WIRE_FRAME_HDR; k++) {
-        TB_CHECK_EQ(tb_wire_frame_need(buf, k, NULL, &need), TB_ERR_AGAIN);
-        TB_CHECK_EQ(need, TB_WIRE_FRAME_HDR);
-    }
-    TB_CHECK_EQ(tb_wire_frame_need(buf, TB_WIRE_FRAME_HDR, NULL, &need), 0);
-    TB_CHECK_EQ(need, n);
-    tb_wire_msg d;
-    TB_REQUIRE(decode_copy(buf + TB_WIRE_FRAME_HDR, need - TB_WIRE_FRAME_HDR, NULL, &d, NULL) == 0);
-    TB_CHECK(tb_wire_msg_equal(&m, &d));
-    tb_wire_msg_clear(&d);
-
-    uint8_t h[4] = {0, 1, 0, 1}; /* 65537 > 64 KiB */
-    TB_CHECK_EQ(tb_wire_frame_need(h, 4, NULL, &need), TB_ERR_TOO_BIG);
-    h[3] = 0; /* exactly 65536 */
-    TB_CHECK_EQ(tb_wire_frame_need(h, 4, NULL, &need), 0);
-    TB_CHECK_EQ(need, 65536 + 4);
-    memset(h, 0xff, 4);
-    TB_CHECK_EQ(tb_wire_frame_need(h, 4, NULL, &need), TB_ERR_TOO_BIG);
-    memset(h, 0, 4);
-    TB_CHECK_EQ(tb_wire_frame_need(h, 4, NULL, &need), TB_ERR_MALFORMED);
-    TB_CHECK_EQ(tb_wire_encode_frame(&m, NULL, buf, 3, &n), TB_ERR_TOO_BIG);
-}
-
-static void test_reader_pieces(void)
-{
-    tb_wire_msg m = sample(TB_WIRE_MEASUREMENT), d;
-    size_t n;
-    TB_REQUIRE(tb_wire_encode_frame(&m, NULL, buf, sizeof(buf), &n) == 0);
-    /* byte by byte, and in pieces of 3 */
-    for (size_t step = 1; step <= 3; step += 2) {
-        tb_wire_reader r;
-        tb_wire_reader_init(&r, NULL);
-        const uint8_t *body;
-        size_t blen;
-        int rc = TB_ERR_AGAIN;
-        for (size_t at = 0; at < n; at += step) {
-            size_t k = n - at < step ? n - at : step;
-            TB_CHECK_EQ(rc, TB_ERR_AGAIN);
-            TB_CHECK_EQ(tb_wire_reader_finish(&r, &body, &blen), TB_ERR_TRUNCATED);
-            rc = tb_wire_reader_feed(&r, buf + at, k);
-        }
-        TB_CHECK_EQ(rc, 0);
-        TB_CHECK_EQ(tb_wire_reader_feed(&r, NULL, 0), 0);
-        TB_REQUIRE(tb_wire_reader_finish(&r, &body, &blen) == 0);
-        TB_CHECK_EQ(blen, n - TB_WIRE_FRAME_HDR);
-        TB_REQUIRE(decode_copy(body, blen, NULL, &d, NULL) == 0);
-        TB_CHECK(tb_wire_msg_equal(&m, &d));
-        tb_wire_msg_clear(&d);
-        tb_wire_reader_clear(&r);
-    }
-}
-
-static void test_reader_rejects(void)
-{
-    tb_wire_reader r;
-    const uint8_t *body;
-    size_t blen;
-    /* an oversized length is refused after four bytes, before any body is buffered */
-    static const uint8_t big[] = {0x7f, 0xff, 0xff, 0xff, 1, 2, 3};
-    tb_wire_reader_init(&r, NULL);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, big, 2), TB_ERR_AGAIN);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, big + 2, 2), TB_ERR_TOO_BIG);
-    TB_CHECK(r.body == NULL);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, big + 4, 3), TB_ERR_TOO_BIG); /* sticky */
-    TB_CHECK_EQ(tb_wire_reader_finish(&r, &body, &blen), TB_ERR_TOO_BIG);
-    tb_wire_reader_clear(&r);
-
-    /* a smaller configured limit applies */
-    tb_wire_limits lim = tb_wire_limits_default();
-    lim.max_msg_size = 100;
-    static const uint8_t l101[] = {0, 0, 0, 101};
-    tb_wire_reader_init(&r, &lim);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, l101, 4), TB_ERR_TOO_BIG);
-    tb_wire_reader_clear(&r);
-
-    /* zero length */
-    static const uint8_t zero[] = {0, 0, 0, 0};
-    tb_wire_reader_init(&r, NULL);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, zero, 4), TB_ERR_MALFORMED);
-    tb_wire_reader_clear(&r);
-
-    /* a byte after the frame: one message per stream */
-    tb_wire_msg m = sample(TB_WIRE_DISCOVER);
-    size_t n;
-    TB_REQUIRE(tb_wire_encode_frame(&m, NULL, buf, sizeof(buf), &n) == 0);
-    buf[n] = 0;
-    tb_wire_reader_init(&r, NULL);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, buf, n + 1), TB_ERR_WIRE_TRAILING);
-    TB_CHECK_EQ(tb_wire_reader_finish(&r, &body, &blen), TB_ERR_WIRE_TRAILING);
-    tb_wire_reader_clear(&r);
-    tb_wire_reader_init(&r, NULL);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, buf, n), 0);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, buf + n, 1), TB_ERR_WIRE_TRAILING);
-    tb_wire_reader_clear(&r);
-
-    /* the stream ends inside the header or the body */
-    tb_wire_reader_init(&r, NULL);
-    TB_CHECK_EQ(tb_wire_reader_finish(&r, &body, &blen), TB_ERR_TRUNCATED);
-    TB_CHECK_EQ(tb_wire_reader_feed(&r, buf, n - 1), TB_ERR_AGAIN);
-    TB_CHECK_EQ(tb_wire_reader_finish(&r, &body, &blen), TB_ERR_TRUNCATED);
-    tb_wire_reader_clear(&r);
-}
-
 int main(void)
 {
     TB_RUN(test_round_trip_every_type);
@@ -833,8 +723,5 @@ int main(void)
     TB_RUN(test_msgpack_c_reads_our_output);
     TB_RUN(test_diag_offset);
     TB_RUN(test_names);
-    TB_RUN(test_frame_need);
-    TB_RUN(test_reader_pieces);
-    TB_RUN(test_reader_rejects);
     return TB_DONE();
 }

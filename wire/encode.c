@@ -1,7 +1,6 @@
 #include <msgpack.h>
 #include <string.h>
 
-#include "common/bytes.h"
 #include "wire/schema.h"
 #include "wire/wire.h"
 
@@ -163,23 +162,5 @@ int tb_wire_encode(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf
     if (rc)
         return rc;
     *outlen = o.len;
-    return 0;
-}
-
-int tb_wire_encode_frame(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf, size_t cap,
-                         size_t *outlen)
-{
-    size_t n;
-    if (!buf || !outlen)
-        return TB_ERR_INVAL;
-    if (cap < TB_WIRE_FRAME_HDR)
-        return TB_ERR_TOO_BIG;
-    int rc = tb_wire_encode(m, lim, buf + TB_WIRE_FRAME_HDR, cap - TB_WIRE_FRAME_HDR, &n);
-    if (rc)
-        return rc;
-    if (n > UINT32_MAX)
-        return TB_ERR_TOO_BIG;
-    tb_put_be32(buf, (uint32_t)n);
-    *outlen = n + TB_WIRE_FRAME_HDR;
     return 0;
 }

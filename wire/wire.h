@@ -24,10 +24,8 @@
  * below. tb_wire_strerror() names every one. An optional tb_wire_diag says which field and
  * byte offset, for a log line that tells the operator what was wrong.
  *
- * Framing (streams): a frame is a 4-byte big-endian length followed by one encoded message. The
- * mesh sends one frame per QUIC stream (ADR 0003), and the stream's FIN ends it. Receivers
- * reading a stream in pieces use tb_wire_reader (or tb_wire_frame_need() on their own buffer),
- * which rejects an oversized length before buffering the body.
+ * Framing (streams): one encoded message per QUIC stream, framed by quic/ (quic/frame.h, ADR
+ * 0003): callers hand tb_quic_send_stream the encoded message and receive it unframed.
  * Framing (datagrams): a QUIC DATAGRAM frame carries one encoded message, no length prefix. Only
  * PING and PONG may travel in datagrams (tb_wire_datagram_ok()): a time probe must never be
  * retransmitted, since a late copy would falsify the measurement.
@@ -46,9 +44,6 @@
  * version is rejected with TB_ERR_WIRE_VERSION. */
 #define TB_WIRE_VERSION 1
 
-/* Length of the frame header on streams (big-endian message length). */
-#define TB_WIRE_FRAME_HDR 4
-
 /* Length of a MEASUREMENT signature (Ed25519). */
 #define TB_WIRE_SIG_LEN 64
 
@@ -59,7 +54,7 @@ enum {
     TB_ERR_WIRE_MISSING = -102,      /* a required field is absent */
     TB_ERR_WIRE_FIELD_TYPE = -103,   /* a field has the wrong msgpack type or its value is out
                                         of range (a u8 over 255, a negative id, a 63-byte sig) */
-    TB_ERR_WIRE_TRAILING = -104,     /* bytes follow the message (or the frame) */
+    TB_ERR_WIRE_TRAILING = -104,     /* bytes follow the message */
 };
 
 /* A short static text for any code tb_wire returns (falls back to tb_strerror). */
@@ -195,50 +190,10 @@ void tb_wire_msg_clear(tb_wire_msg *m);
 TB_WUR int tb_wire_encode(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf, size_t cap,
                           size_t *outlen);
 
-/* Same, with the 4-byte big-endian length in front: a complete stream frame. */
-TB_WUR int tb_wire_encode_frame(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf,
-                                size_t cap, size_t *outlen);
-
 /* True when two messages have the same type and field values (not the same storage). */
 bool tb_wire_msg_equal(const tb_wire_msg *a, const tb_wire_msg *b);
 
 /* True for the types allowed in a QUIC DATAGRAM frame (PING, PONG). */
 bool tb_wire_datagram_ok(tb_wire_type type);
-
-/* Stateless frame check on the start of a stream buffer (p, len):
- * - TB_ERR_AGAIN with *need = TB_WIRE_FRAME_HDR while fewer than 4 bytes are there;
- * - TB_ERR_TOO_BIG when the announced length exceeds lim->max_msg_size (nothing to buffer);
- * - TB_ERR_MALFORMED when it announces 0 bytes;
- * - else 0 with *need = the whole frame length (header + message). The frame is complete when
- *   len >= *need; its message is p[TB_WIRE_FRAME_HDR .. *need). */
-TB_WUR int tb_wire_frame_need(const uint8_t *p, size_t len, const tb_wire_limits *lim,
-                              size_t *need);
-
-/* Incremental reader of one frame from one stream: feed the pieces as they arrive, then call
- * tb_wire_reader_finish() at FIN. The body buffer is allocated only once the header has been
- * checked against the limit. Errors are sticky: after one, every call returns it again. */
-typedef struct tb_wire_reader {
-    size_t max_msg_size;
-    uint8_t hdr[TB_WIRE_FRAME_HDR];
-    size_t hdr_got;
-    uint8_t *body; /* owned */
-    size_t body_len, body_got;
-    int err;
-} tb_wire_reader;
-
-void tb_wire_reader_init(tb_wire_reader *r, const tb_wire_limits *lim);
-
-/* Consumes all of (p, len). Returns TB_ERR_AGAIN while the frame is incomplete, 0 once it is
- * complete, TB_ERR_TOO_BIG / TB_ERR_MALFORMED for a bad length, TB_ERR_WIRE_TRAILING for bytes
- * beyond the frame (one message per stream), TB_ERR_NOMEM. */
-TB_WUR int tb_wire_reader_feed(tb_wire_reader *r, const uint8_t *p, size_t len);
-
-/* At the stream's FIN: 0 with the message bytes in (*msg, *msg_len), valid until
- * tb_wire_reader_clear(); TB_ERR_TRUNCATED when the stream ended before the frame did; or the
- * sticky error. */
-TB_WUR int tb_wire_reader_finish(tb_wire_reader *r, const uint8_t **msg, size_t *msg_len);
-
-/* Frees the body buffer; the reader may then be initialised again. */
-void tb_wire_reader_clear(tb_wire_reader *r);
 
 #endif
