@@ -5,7 +5,9 @@
  * signed, gossiped, verified, stored and cross-checked: every node marks the shifted source
  * falseticker, the split name inconsistent across regions, and no honest source. A mesh node
  * that forges a measurement (wrong key, unknown origin) is refused and counted by every node
- * and its forgery is not forwarded; a restarted node continues its sequence numbers; a node key
+ * and its forgery is not forwarded; one that lies with its own key about 8 invented sources and
+ * one real one moves neither the consensus nor a verdict and is named; a restarted node
+ * continues its sequence numbers; a node key
  * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
 #include <ev.h>
 #include <glob.h>
@@ -215,6 +217,56 @@ static void forge(const char *origin)
     TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
 }
 
+/* The rogue signs with its own (valid) key: 8 sources nobody else measures and H1, all 5 s
+ * ahead. */
+static void lie_as_member(void)
+{
+    char path[TB_NODE_PATH_MAX + 32], pem[8192];
+    snprintf(path, sizeof(path), "%s/n%d/node.key", dir, N);
+    FILE *f = fopen(path, "r");
+    TB_REQUIRE(f != NULL);
+    size_t n = fread(pem, 1, sizeof(pem), f);
+    fclose(f);
+    uint8_t sk[64], pk[32], body[512], sig[64], wire[1024];
+    TB_REQUIRE(tb_measure_key_from_pem(pem, n, sk, pk) == 0);
+    for (uint64_t seq = 1; seq <= 9; seq++) {
+        tb_measurement m = {.kind = TB_MEASURE_NTP,
+                            .seq = seq,
+                            .offset_ns = 5000000000LL,
+                            .delay_ns = 1000000,
+                            .bound_ns = 1000000};
+        m.real_ns = tb_clock_real(tb_clock_system());
+        snprintf(m.origin, sizeof(m.origin), "tk-%d", N);
+        if (seq <= 8)
+            snprintf(m.source_name, sizeof(m.source_name), "invented-%llu.test:123",
+                     (unsigned long long)seq);
+        else
+            snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
+        size_t len, wlen;
+        TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
+        tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
+        w.measurement = (tb_wire_measurement){m.origin, m.seq, {body, len}, {0}};
+        memcpy(w.measurement.sig, sig, 64);
+        TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
+        TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+    }
+}
+
+/* Every node has judged the rogue's word on H1 and named it. */
+static int lie_judged(void)
+{
+    for (int i = 0; i < N; i++) {
+        const tb_xc_result *r = tb_timekeeper_result(tk[i]);
+        int named = 0;
+        for (size_t k = 0; k < r->n_findings; k++)
+            named |= r->findings[k].kind == TB_XC_MEMBER_UNCORROBORATED &&
+                     strcmp(r->findings[k].source, resp[H1].addr) == 0;
+        if (!named || !verdict(i, "invented-8.test:123"))
+            return 0;
+    }
+    return 1;
+}
+
 static uint64_t seq_before;
 
 static int restarted_node_sent(void)
@@ -376,6 +428,25 @@ static void test_time_nodes(void)
     for (int i = 0; i < N; i++) {
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE), 1);
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN), 1);
+    }
+
+    /* The rogue, a member with a valid certificate, lies with its own key about 8 invented
+     * sources and one real one: nothing moves (the consensus stays within 100 ms of before,
+     * every real verdict stays) and every node names it. */
+    int64_t consensus_before[N];
+    for (int i = 0; i < N; i++)
+        consensus_before[i] = tb_timekeeper_result(tk[i])->estimate.offset_ns;
+    lie_as_member();
+    TB_CHECK(run_until(lie_judged, 10));
+    TB_CHECK(verdicts_formed());
+    for (int i = 0; i < N; i++) {
+        const tb_xc_estimate *e = &tb_timekeeper_result(tk[i])->estimate;
+        TB_CHECK(e->valid);
+        TB_CHECK(llabs(e->offset_ns - consensus_before[i]) < 100000000LL);
+        TB_CHECK(e->n_voting <= 6); /* the invented sources do not vote */
+        tb_tk_stats st;
+        tb_timekeeper_get_stats(tk[i], &st);
+        TB_CHECK(st.member_findings[TB_XC_MEMBER_UNCORROBORATED] >= 1);
     }
 
     /* Restart (clean stop) of tk-2: its sequence continues, the others accept it. */
