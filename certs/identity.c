@@ -10,39 +10,26 @@
 
 #include "certs/identity.h"
 #include "certs/internal.h"
+#include "common/name.h"
 
-#define NAME_MAX_LEN 63
 #define OID_SAN "2.5.29.17"
 /* Ours carry five; more is no certificate of ours, and bounds the duplicate check. */
 #define MAX_EXTENSIONS 32
 
-static int name_valid_n(const char *s, size_t len)
-{
-    if (len < 1 || len > NAME_MAX_LEN)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || c != '-'))
-            return 0;
-    }
-    return 1;
-}
-
 int tb_cert_name_valid(const char *s)
 {
-    return s && name_valid_n(s, strnlen(s, NAME_MAX_LEN + 1));
+    return s && tb_name_valid(s, strnlen(s, TB_NAME_MAX + 1));
 }
 
 /* The one value of a subject attribute that must appear exactly once, as a valid name. */
 static int subject_name(gnutls_x509_crt_t x, const char *oid, char out[64])
 {
-    char buf[NAME_MAX_LEN + 2], extra[8];
+    char buf[TB_NAME_MAX + 2], extra[8];
     size_t n = sizeof(buf), m = sizeof(extra);
     if (gnutls_x509_crt_get_dn_by_oid(x, oid, 0, 0, buf, &n) != GNUTLS_E_SUCCESS ||
         gnutls_x509_crt_get_dn_by_oid(x, oid, 1, 0, extra, &m) !=
             GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE ||
-        !name_valid_n(buf, n))
+        !tb_name_valid(buf, n))
         return 0;
     memcpy(out, buf, n);
     out[n] = '\0';
@@ -84,7 +71,7 @@ static const char *match_uri(const gnutls_datum_t *uri, const char *prefix, char
         return NULL;
     if (++*count > 1)
         return "more than one node or region URI";
-    if (!name_valid_n(p + plen, len - plen))
+    if (!tb_name_valid(p + plen, len - plen))
         return "invalid node or region name in URI";
     memcpy(out, p + plen, len - plen);
     out[len - plen] = '\0';

@@ -42,7 +42,7 @@ TB_WUR int tb_cert_identity_from_pem_file(const char *path, tb_cert_identity *ou
 TB_WUR int tb_cert_read_pem_file(const char *path, uint8_t *der, size_t cap, size_t *len, char *err,
                                  size_t errlen);
 
-/* 1 when s is a valid node, region or mesh name: 1-63 of [a-z0-9-], starting alphanumeric. */
+/* 1 when the NUL-terminated s is a valid node, region or mesh name (tb_name_valid). */
 int tb_cert_name_valid(const char *s);
 
 /* Writes the subjectAltNames as "DNS:a, IP:10.0.0.1, URI:urn:..." (empty when none). */

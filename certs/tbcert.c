@@ -12,6 +12,7 @@
 #include "certs/identity.h"
 #include "certs/internal.h"
 #include "common/clock.h"
+#include "common/opt.h"
 
 enum { EXIT_REJECTED = 1, EXIT_USAGE = 2 };
 
@@ -26,6 +27,7 @@ typedef struct cli {
 
 static const char usage_top[] =
     "usage: tbcert COMMAND [options]   (tbcert COMMAND --help for details)\n"
+    "       tbcert --help | --version\n"
     "\n"
     "The mesh's certificate authority: an Ed25519 CA that issues node certificates carrying\n"
     "the node name and region (adr/0004-certificate-profile.md).\n"
@@ -131,11 +133,11 @@ static void format_time(int64_t t, char *buf, size_t len)
 
 static int parse_days(const char *s, long *out)
 {
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 1 || v > TB_CERT_MAX_DAYS)
-        return fail("--days %s: must be a whole number of days from 1 to %d", s, TB_CERT_MAX_DAYS);
-    *out = v;
+    char err[256];
+    uint64_t v;
+    if (tb_opt_parse_u64("--days", s, 1, TB_CERT_MAX_DAYS, &v, err, sizeof(err)) != TB_OK)
+        return fail("%s", err);
+    *out = (long)v;
     return 0;
 }
 
@@ -216,16 +218,20 @@ static int parse_args(int ci, int argc, char **argv, cli *c)
         {"force", no_argument, NULL, 'F'},        {"passphrase-file", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
+    optind = 0;
     opterr = 0;
     int opt, li = -1;
-    while ((opt = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
         if (opt == 'h') {
             fputs(commands[ci][1], stdout);
             return -1;
         }
-        if (opt == '?' || opt == ':')
-            return fail("%s: unknown option or missing value: %s (see tbcert %s --help)",
-                        commands[ci][0], argv[optind - 1], commands[ci][0]);
+        if (opt == '?' || opt == ':') {
+            char help[64], err[256];
+            snprintf(help, sizeof(help), "tbcert %s --help", commands[ci][0]);
+            tb_opt_bad_option(opt, argv, help, err, sizeof(err));
+            return fail("%s: %s", commands[ci][0], err);
+        }
         if (check_allowed(ci, opt, opts[li].name) || take_option(c, opt, optarg))
             return EXIT_USAGE;
         li = -1;
@@ -470,15 +476,46 @@ static int cmd_renew(cli *c)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Options before the command: --help and --version. Returns -1 to go on with argv[optind]. */
+static int parse_top(int argc, char **argv)
 {
-    if (argc < 2) {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 0;
+    opterr = 0;
+    int opt = getopt_long(argc, argv, "+:h", opts, NULL);
+    if (opt == 'h') {
+        int ci = optind < argc ? command_index(argv[optind]) : -1;
+        fputs(ci >= 0 ? commands[ci][1] : usage_top, stdout);
+        return 0;
+    }
+    if (opt == 'V') {
+        tb_opt_print_version("tbcert");
+        return 0;
+    }
+    if (opt != -1) {
+        char err[256];
+        tb_opt_bad_option(opt, argv, "tbcert --help", err, sizeof(err));
+        return fail("%s", err);
+    }
+    if (optind >= argc) {
         fputs(usage_top, stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        int ci = argc > 2 ? command_index(argv[2]) : -1;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = parse_top(argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *cmd = argv[optind];
+    if (strcmp(cmd, "help") == 0) {
+        int ci = optind + 1 < argc ? command_index(argv[optind + 1]) : -1;
         fputs(ci >= 0 ? commands[ci][1] : usage_top, stdout);
         return 0;
     }
@@ -486,7 +523,8 @@ int main(int argc, char **argv)
     if (ci < 0)
         return fail("unknown command %s (see tbcert --help)", cmd);
     cli c = {.cmd = cmd};
-    int rc = parse_args(ci, argc - 1, argv + 1, &c);
+    int first = optind;
+    rc = parse_args(ci, argc - first, argv + first, &c);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     static int (*const run[])(cli *) = {cmd_init_ca, cmd_issue, cmd_show, cmd_verify, cmd_renew};

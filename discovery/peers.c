@@ -1,8 +1,10 @@
 #include "discovery/peers.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/addr.h"
+#include "common/name.h"
 
 typedef struct entry {
     uint32_t id; /* 0: free slot */
@@ -56,101 +58,10 @@ static uint64_t rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-int tb_peers_name_valid(const char *s, size_t len)
-{
-    if (!s || len < 1 || len > TB_PEERS_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-static int is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static int dns_name_valid(const char *s, size_t len)
-{
-    size_t label = 0;
-    if (len < 1 || len > 253)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!is_alnum(c) && c != '-')
-            return 0;
-        if (c == '-' && label == 0)
-            return 0;
-        if (++label > 63)
-            return 0;
-    }
-    return label > 0 && s[len - 1] != '-';
-}
-
-static int all_digits_and_dots(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (!(s[i] == '.' || (s[i] >= '0' && s[i] <= '9')))
-            return 0;
-    return 1;
-}
-
-/* inet_pton wants a NUL-terminated string; hosts are short, so copy onto the stack. A NUL
- * inside would end the string early and let bytes after it through unchecked. */
-static int ip_valid(int af, const char *s, size_t len)
-{
-    char buf[64];
-    unsigned char out[16];
-    if (len >= sizeof(buf) || memchr(s, '\0', len))
-        return 0;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    return inet_pton(af, buf, out) == 1;
-}
-
-static int port_valid(const char *s, size_t len)
-{
-    unsigned v = 0;
-    if (len < 1 || len > 5 || s[0] == '0')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    return v >= 1 && v <= 65535;
-}
-
 int tb_peers_addr_valid(const char *s, size_t len)
 {
-    size_t colon = len;
-    if (!s || len < 3 || len > TB_PEERS_ADDR_MAX)
-        return 0;
-    for (size_t i = len; i-- > 0;) {
-        if (s[i] == ':') {
-            colon = i;
-            break;
-        }
-    }
-    if (colon == len || colon == 0 || !port_valid(s + colon + 1, len - colon - 1))
-        return 0;
-    if (s[0] == '[') {
-        if (colon < 4 || s[colon - 1] != ']')
-            return 0;
-        return ip_valid(AF_INET6, s + 1, colon - 2);
-    }
-    if (all_digits_and_dots(s, colon))
-        return ip_valid(AF_INET, s, colon);
-    return dns_name_valid(s, colon);
+    tb_addr_hostport hp;
+    return s && len <= TB_PEERS_ADDR_MAX && tb_addr_parse(s, len, 0, &hp, NULL) == TB_OK;
 }
 
 static int cert_valid(const uint8_t *cert, size_t len)
@@ -165,8 +76,8 @@ static int cert_valid(const uint8_t *cert, size_t len)
 
 static int info_valid(const tb_peer_info *info)
 {
-    if (!tb_peers_name_valid(info->name.p, info->name.len) ||
-        !tb_peers_name_valid(info->region.p, info->region.len))
+    if (!tb_name_valid(info->name.p, info->name.len) ||
+        !tb_name_valid(info->region.p, info->region.len))
         return TB_ERR_MALFORMED;
     if (info->naddrs > TB_PEERS_MAX_ADDRS)
         return TB_ERR_TOO_BIG;
@@ -190,7 +101,7 @@ int tb_peers_new(const tb_peers_config *cfg, tb_peers **out)
         cfg->discover_interval_ns == 0)
         return TB_ERR_INVAL;
     self_len = strnlen(cfg->self_name, TB_PEERS_NAME_MAX + 1);
-    if (!tb_peers_name_valid(cfg->self_name, self_len))
+    if (!tb_name_valid(cfg->self_name, self_len))
         return TB_ERR_INVAL;
     t = calloc(1, sizeof(*t));
     if (!t)
@@ -427,8 +338,8 @@ static void go_backoff(tb_peers *t, entry *e, uint64_t now)
 static int identity_valid(const char *name, const char *region, const uint8_t *cert,
                           size_t cert_len)
 {
-    if (!name || !region || !tb_peers_name_valid(name, strnlen(name, TB_PEERS_NAME_MAX + 1)) ||
-        !tb_peers_name_valid(region, strnlen(region, TB_PEERS_NAME_MAX + 1)))
+    if (!name || !region || !tb_name_valid(name, strnlen(name, TB_PEERS_NAME_MAX + 1)) ||
+        !tb_name_valid(region, strnlen(region, TB_PEERS_NAME_MAX + 1)))
         return TB_ERR_MALFORMED;
     return cert_valid(cert, cert_len);
 }

@@ -17,12 +17,13 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/name.h"
 
-#define TB_PEERS_NAME_MAX 63   /* node names and regions: 1..63 of [a-z0-9-] */
-#define TB_PEERS_ADDR_MAX 259  /* "host:port"; host ≤ 253 (DNS) or a bracketed IPv6 */
-#define TB_PEERS_MAX_ADDRS 4   /* addresses kept per peer */
-#define TB_PEERS_CERT_MAX 4096 /* DER bytes of one certificate */
-#define TB_PEERS_MAX_CAP 4096  /* hard upper bound on the configurable table size */
+#define TB_PEERS_NAME_MAX TB_NAME_MAX /* node names and regions: tb_name_valid */
+#define TB_PEERS_ADDR_MAX 259         /* "host:port"; host ≤ 253 (DNS) or a bracketed IPv6 */
+#define TB_PEERS_MAX_ADDRS 4          /* addresses kept per peer */
+#define TB_PEERS_CERT_MAX 4096        /* DER bytes of one certificate */
+#define TB_PEERS_MAX_CAP 4096         /* hard upper bound on the configurable table size */
 
 typedef enum tb_peer_state {
     TB_PEER_IDLE = 0,       /* nothing under way (no address to dial, or not yet dialled) */
@@ -105,11 +106,9 @@ typedef struct tb_peers tb_peers;
 TB_WUR int tb_peers_new(const tb_peers_config *cfg, tb_peers **out);
 void tb_peers_free(tb_peers *t);
 
-/* Syntax checks for untrusted strings (explicit length; no NUL needed). A name or region is
- * 1..63 of [a-z0-9-]. An address is "host:port": host a DNS name (labels 1..63 of
- * [A-Za-z0-9-], no leading/trailing '-', ≤ 253 in all), a dotted IPv4 address, or "[IPv6]";
- * port 1..65535 in decimal without leading zeros. */
-int tb_peers_name_valid(const char *s, size_t len);
+/* Syntax check for an untrusted address (explicit length; no NUL needed): "host:port" or
+ * "[v6]:port" as tb_addr_parse (common/addr.h) accepts it, and at most TB_PEERS_ADDR_MAX bytes.
+ * Names and regions follow tb_name_valid (common/name.h). */
 int tb_peers_addr_valid(const char *s, size_t len);
 
 /* Adds a seed address (unnamed until its first handshake). Adding the same address twice

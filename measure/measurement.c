@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/bytes.h"
+#include "common/name.h"
 
 enum {
     FLAG_RT_PUBKEY = 1,
@@ -29,19 +30,6 @@ const char *tb_measure_kind_name(int kind)
 static bool kind_valid(unsigned k)
 {
     return k >= TB_MEASURE_NTP && k <= TB_MEASURE_PEER;
-}
-
-/* A node name as certificates allow it: 1-63 of [a-z0-9-], starting alphanumeric. */
-static bool origin_valid(const uint8_t *s, size_t n)
-{
-    if (n < 1 || n > TB_MEASURE_MAX_ORIGIN || s[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return false;
-    }
-    return true;
 }
 
 /* Source names and addresses end up in logs, SQL rows and JSON: printable ASCII only. */
@@ -142,7 +130,7 @@ static int take_text(cursor *c, const char *field, bool origin, size_t min, char
         rc = take(c, n, field, &q);
     if (rc != 0)
         return rc;
-    if (origin ? !origin_valid(q, n) : !text_valid(q, n, min)) {
+    if (origin ? !tb_name_valid((const char *)q, n) : !text_valid(q, n, min)) {
         c->used -= n;
         return fail(c, TB_ERR_MALFORMED, field);
     }
@@ -299,8 +287,7 @@ static int encode_check(const tb_measurement *m)
     size_t na = strnlen(m->source_addr, sizeof(m->source_addr));
     if (no == sizeof(m->origin) || nn == sizeof(m->source_name) || na == sizeof(m->source_addr))
         return TB_ERR_INVAL;
-    if (!origin_valid((const uint8_t *)m->origin, no) ||
-        !text_valid((const uint8_t *)m->source_name, nn, 1) ||
+    if (!tb_name_valid(m->origin, no) || !text_valid((const uint8_t *)m->source_name, nn, 1) ||
         !text_valid((const uint8_t *)m->source_addr, na, 0) || semantic_error(m) != NULL)
         return TB_ERR_INVAL;
     if (m->ev_request.len > TB_MEASURE_MAX_EVIDENCE || m->ev_response.len > TB_MEASURE_MAX_EVIDENCE)

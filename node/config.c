@@ -8,6 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/name.h"
+#include "common/cfg.h"
+#include "common/opt.h"
+
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
@@ -101,15 +105,16 @@ static int errf(char *err, size_t errlen, const origin *o, const char *key, cons
 
 static int errf(char *err, size_t errlen, const origin *o, const char *key, const char *fmt, ...)
 {
-    char what[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    if (o->file)
-        snprintf(err, errlen, "%s:%d: key '%s': %s", o->file, o->line, key, what);
-    else
+    if (o->file) {
+        tb_cfg_vformat(err, errlen, o->file, (unsigned)o->line, key, fmt, ap);
+    } else {
+        char what[256];
+        vsnprintf(what, sizeof(what), fmt, ap);
         snprintf(err, errlen, "%s: %s", o->flag, what);
+    }
+    va_end(ap);
     return TB_ERR_INVAL;
 }
 
@@ -124,26 +129,13 @@ static int set_mode(tb_node_config *cfg, const char *v, const origin *o, char *e
     return errf(err, el, o, "mode", "'%.64s' is not hybrid, server or client", v);
 }
 
-static int set_addr(tb_hostport *out, const char *v, int flags, const origin *o, const char *key,
-                    char *err, size_t el)
+static int set_addr(tb_addr_hostport *out, const char *v, int flags, const origin *o,
+                    const char *key, char *err, size_t el)
 {
     const char *why = "";
     if (tb_addr_parse(v, strlen(v), flags, out, &why) != TB_OK)
         return errf(err, el, o, key, "'%.80s': %s", v, why);
     return TB_OK;
-}
-
-/* The same rule as the certificate profile (adr/0004): 1..63 of a-z, 0-9, '-' (not first). */
-static int name_ok(const char *v, size_t n)
-{
-    if (n == 0 || n > TB_NODE_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0)))
-            return 0;
-    }
-    return 1;
 }
 
 /* "host:port" or "name@host:port": a named seed must present that name in its certificate. */
@@ -153,12 +145,12 @@ static int add_peer(tb_node_config *cfg, const char *v, const origin *o, char *e
         return errf(err, el, o, "peers", "more than %d seed peers", TB_NODE_MAX_SEEDS);
     const char *at = strchr(v, '@');
     size_t nlen = at ? (size_t)(at - v) : 0;
-    if (at && !name_ok(v, nlen))
+    if (at && !tb_name_valid(v, nlen))
         return errf(err, el, o, "peers",
                     "'%.80s': the name before '@' is not 1 to %d of a-z, "
                     "0-9 and '-'",
                     v, TB_NODE_NAME_MAX);
-    tb_hostport hp;
+    tb_addr_hostport hp;
     if (set_addr(&hp, at ? at + 1 : v, TB_ADDR_PORT_REQUIRED, o, "peers", err, el) != TB_OK)
         return TB_ERR_INVAL;
     memcpy(cfg->peer_names[cfg->npeers], v, nlen);
@@ -195,34 +187,11 @@ static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *e
     size_t n = strlen(v);
     if (n == 0 || n > TB_NODE_NAME_MAX)
         return errf(err, el, o, "name", "must be 1 to %d characters", TB_NODE_NAME_MAX);
-    if (!name_ok(v, n))
+    if (!tb_name_valid(v, n))
         return errf(err, el, o, "name", "'%.64s': only a-z, 0-9 and '-' (not first) are allowed",
                     v);
     memcpy(cfg->name, v, n + 1);
     return TB_OK;
-}
-
-static const char *type_name(int type)
-{
-    switch (type) {
-    case CONFIG_TYPE_GROUP:
-        return "a group";
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        return "an integer";
-    case CONFIG_TYPE_FLOAT:
-        return "a float";
-    case CONFIG_TYPE_STRING:
-        return "a string";
-    case CONFIG_TYPE_BOOL:
-        return "a boolean";
-    case CONFIG_TYPE_ARRAY:
-        return "an array";
-    case CONFIG_TYPE_LIST:
-        return "a list";
-    default:
-        return "something else";
-    }
 }
 
 static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const origin *o, char *err,
@@ -231,7 +200,7 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
     int type = config_setting_type(s);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
         return errf(err, el, o, "peers", "must be a list of \"host:port\" strings, not %s",
-                    type_name(type));
+                    tb_cfg_type_name(type));
     cfg->npeers = 0; /* the file's list replaces the defaults (none) */
     int n = config_setting_length(s);
     for (int i = 0; i < n; i++) {
@@ -240,7 +209,7 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
         eo.line = config_setting_source_line(e);
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
             return errf(err, el, &eo, "peers", "element %d is %s, not a \"host:port\" string",
-                        i + 1, type_name(config_setting_type(e)));
+                        i + 1, tb_cfg_type_name(config_setting_type(e)));
         if (add_peer(cfg, config_setting_get_string(e), &eo, err, el) != TB_OK)
             return TB_ERR_INVAL;
     }
@@ -250,12 +219,11 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
 static int apply_u32(tb_node_config *cfg, const key_spec *k, const config_setting_t *s,
                      const origin *o, char *err, size_t el)
 {
-    int type = config_setting_type(s);
-    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-        return errf(err, el, o, k->name, "must be an integer, not %s", type_name(type));
-    long long v = config_setting_get_int64(s);
-    if (v < (long long)k->min || v > (long long)k->max)
-        return errf(err, el, o, k->name, "%lld is outside %u..%u", v, k->min, k->max);
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, err, el, o->file, "%s", "");
+    int64_t v;
+    if (tb_cfg_int(&c, s, k->name, k->min, k->max, &v) != TB_OK)
+        return TB_ERR_INVAL;
     *(uint32_t *)((char *)cfg + k->offset) = (uint32_t)v;
     return TB_OK;
 }
@@ -290,12 +258,13 @@ static int apply_key(tb_node_config *cfg, const key_spec *k, const config_settin
         return apply_u32(cfg, k, s, o, err, el);
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL)
-            return errf(err, el, o, k->name, "must be true or false, not %s", type_name(type));
+            return errf(err, el, o, k->name, "must be true or false, not %s",
+                        tb_cfg_type_name(type));
         *(bool *)((char *)cfg + k->offset) = config_setting_get_bool(s) != 0;
         return TB_OK;
     default:
         if (type != CONFIG_TYPE_STRING)
-            return errf(err, el, o, k->name, "must be a string, not %s", type_name(type));
+            return errf(err, el, o, k->name, "must be a string, not %s", tb_cfg_type_name(type));
         return apply_string(cfg, k, config_setting_get_string(s), o, err, el);
     }
 }
@@ -357,14 +326,13 @@ static int apply_file(tb_node_config *cfg, const config_t *lc, const origin *o0,
     return check_timeouts(cfg, lc, o0, err, el);
 }
 
-static int finish_load(tb_node_config *cfg, config_t *lc, int ok, const char *name, const char *dir,
+static int finish_load(tb_node_config *cfg, config_t *lc, int rc, const char *name, const char *dir,
                        char *err, size_t el)
 {
-    if (!ok) {
-        snprintf(err, el, "%s:%d: %s", name, config_error_line(lc), config_error_text(lc));
+    if (rc != TB_OK) {
         config_destroy(lc);
         free(lc);
-        return TB_ERR_INVAL;
+        return rc;
     }
     origin o = {name, 0, NULL, dir};
     tb_node_config tmp = *cfg; /* a bad file leaves cfg untouched */
@@ -390,8 +358,8 @@ int tb_node_config_load_string(tb_node_config *cfg, const char *text, const char
         return TB_ERR_NOMEM;
     }
     config_init(lc);
-    int ok = config_read_string(lc, text) == CONFIG_TRUE;
-    return finish_load(cfg, lc, ok, name, NULL, err, errlen);
+    int rc = tb_cfg_read_string(lc, text, name, err, errlen);
+    return finish_load(cfg, lc, rc, name, NULL, err, errlen);
 }
 
 static void dir_of(const char *path, char *dir, size_t len)
@@ -431,8 +399,8 @@ int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, s
     fclose(fp);
     /* By name, so libconfig knows the file: the owners of reserved groups name it in their
      * errors and take their relative paths from its folder. */
-    int ok = config_read_file(lc, path) == CONFIG_TRUE;
-    return finish_load(cfg, lc, ok, path, dir, err, errlen);
+    int rc = tb_cfg_read_file(lc, path, err, errlen);
+    return finish_load(cfg, lc, rc, path, dir, err, errlen);
 }
 
 const config_setting_t *tb_node_config_section(const tb_node_config *cfg, const char *key)
@@ -542,17 +510,13 @@ static int scan_args(int argc, char **argv, const char **config, tb_node_action 
         }
         if (c == OPT_CONFIG)
             *config = optarg;
-        if (c == ':') {
-            snprintf(err, el, "%s needs a value (see --help)", argv[optind - 1]);
-            return TB_ERR_INVAL;
-        }
-        if (c == '?') {
-            snprintf(err, el, "unknown option '%s' (see --help)", argv[optind - 1]);
+        if (c == ':' || c == '?') {
+            tb_opt_bad_option(c, argv, "tbnode --help", err, el);
             return TB_ERR_INVAL;
         }
     }
     if (optind < argc) {
-        snprintf(err, el, "unexpected argument '%s' (see --help)", argv[optind]);
+        snprintf(err, el, "unexpected argument '%s' (see tbnode --help)", argv[optind]);
         return TB_ERR_INVAL;
     }
     return TB_OK;

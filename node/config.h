@@ -15,7 +15,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "node/addr.h"
+#include "common/addr.h"
 
 #define TB_NODE_PATH_MAX 1024
 #define TB_NODE_NAME_MAX 63
@@ -33,9 +33,9 @@ typedef enum tb_node_mode {
 
 typedef struct tb_node_config {
     tb_node_mode mode;
-    tb_hostport listen;
+    tb_addr_hostport listen;
     size_t npeers;
-    tb_hostport peers[TB_NODE_MAX_SEEDS]; /* seeds; names resolved at dial time */
+    tb_addr_hostport peers[TB_NODE_MAX_SEEDS]; /* seeds; names resolved at dial time */
     char peer_names[TB_NODE_MAX_SEEDS][TB_NODE_NAME_MAX + 1]; /* "name@": expected; "" = any */
     char cert[TB_NODE_PATH_MAX];                              /* "" when not given */
     char key[TB_NODE_PATH_MAX];

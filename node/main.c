@@ -3,6 +3,7 @@
  * the log explicitly (node/node.h), so tests can run several nodes in one process. */
 #include <errno.h>
 #include <ev.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/opt.h"
 #include "node/config.h"
 #include "node/control.h"
 #if TB_NODE_MESH
@@ -17,9 +19,7 @@
 #include "node/timekeeper.h"
 #endif
 
-#define TB_VERSION "0.1.0"
-
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = TB_OPT_EXIT_USAGE };
 
 /* Signals are delivered once: the first starts a clean stop, the timer bounds it. */
 #define STOP_DEADLINE_S 1.5
@@ -137,7 +137,7 @@ static int run(proc *p, const tb_node_config *cfg)
     ev_signal_start(p->loop, &p->sighup);
 
     char listen[TB_ADDR_HOST_MAX + 16];
-    tb_hostport_format(&cfg->listen, listen, sizeof(listen));
+    tb_addr_hostport_format(&cfg->listen, listen, sizeof(listen));
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
@@ -155,32 +155,66 @@ static int run(proc *p, const tb_node_config *cfg)
     return 0;
 }
 
+static const char control_usage[] =
+    "usage: tbnode status [--state-dir DIR] [--json]\n"
+    "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n";
+
+static int control_usage_error(const char *what)
+{
+    fprintf(stderr, "tbnode: %s\n%s", what, control_usage);
+    return EXIT_USAGE;
+}
+
+/* The request line for `tbnode status|broadcast`, or an exit code (0 after --help). */
+static int control_args(int argc, char **argv, const char **dir, char *line, size_t len)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int status = strcmp(argv[0], "status") == 0, json = 0, c;
+    char err[256];
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(control_usage, stdout);
+            return 0;
+        }
+        if (c == 's') {
+            *dir = optarg;
+        } else if (c == 'j') {
+            if (!status)
+                return control_usage_error("--json goes with status only");
+            json = 1;
+        } else {
+            tb_opt_bad_option(c, argv, "tbnode --help", err, sizeof(err));
+            return control_usage_error(err);
+        }
+    }
+    if (status && optind == argc) {
+        snprintf(line, len, "status%s", json ? " json" : "");
+        return -1;
+    }
+    const char *text = optind < argc ? argv[optind] : "";
+    if (status || optind != argc - 1 || !text[0] || strpbrk(text, "\n\r") || strlen(text) >= 512)
+        return control_usage_error(status ? "status takes no arguments"
+                                          : "broadcast takes one line of text, < 512 bytes");
+    snprintf(line, len, "broadcast %s", text);
+    return -1;
+}
+
 /* `tbnode status|broadcast [--state-dir DIR] ...`: asks a running node over its control
  * socket. */
 static int control_cmd(int argc, char **argv)
 {
     const char *dir = TB_NODE_DEFAULT_STATE_DIR;
-    int json = 0;
     char line[TB_CONTROL_LINE_MAX];
-    int i = 2;
-    for (; i < argc; i++) {
-        if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--json") == 0 && strcmp(argv[1], "status") == 0)
-            json = 1;
-        else
-            break;
-    }
-    if (strcmp(argv[1], "status") == 0 && i == argc) {
-        snprintf(line, sizeof(line), "status%s", json ? " json" : "");
-    } else if (strcmp(argv[1], "broadcast") == 0 && i == argc - 1 && argv[i][0] &&
-               !strpbrk(argv[i], "\n\r") && strlen(argv[i]) < 512) {
-        snprintf(line, sizeof(line), "broadcast %s", argv[i]);
-    } else {
-        fprintf(stderr, "usage: tbnode status [--state-dir DIR] [--json]\n"
-                        "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n");
-        return EXIT_USAGE;
-    }
+    int rc = control_args(argc - 1, argv + 1, &dir, line, sizeof(line));
+    if (rc >= 0)
+        return rc;
     char err[TB_NODE_ERR_MAX];
     if (tb_control_request(dir, line, 3000, stdout, err, sizeof(err)) != TB_OK) {
         fprintf(stderr, "tbnode: %s\n", err);
@@ -208,7 +242,7 @@ int main(int argc, char **argv)
     if (action == TB_NODE_HELP) {
         tb_node_config_usage(stdout);
     } else if (action == TB_NODE_VERSION) {
-        printf("tbnode %s\n", TB_VERSION);
+        tb_opt_print_version("tbnode");
     } else {
         p.log.level = cfg.log_level;
         rc = run(&p, &cfg);

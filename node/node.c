@@ -1,4 +1,5 @@
 #include "node/node.h"
+#include "common/addr.h"
 
 #include <arpa/inet.h>
 #include <ev.h>
@@ -206,7 +207,7 @@ static void send_discover(tb_node *n, plink *l)
 /* Resolves addr for this node's address family; names are resolved here, at dial time. */
 static int resolve(const tb_node *n, const char *addr, struct addrinfo **res, const char **why)
 {
-    tb_hostport hp;
+    tb_addr_hostport hp;
     if (tb_addr_parse(addr, strlen(addr), 0, &hp, why) != TB_OK)
         return TB_ERR_INVAL;
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
@@ -227,7 +228,7 @@ static const char *seed_name(const tb_node *n, const char *addr)
 {
     for (size_t i = 0; i < n->cfg->npeers; i++) {
         char a[TB_PEERS_ADDR_MAX + 1];
-        tb_hostport_format(&n->cfg->peers[i], a, sizeof(a));
+        tb_addr_hostport_format(&n->cfg->peers[i], a, sizeof(a));
         if (n->cfg->peer_names[i][0] && strcmp(a, addr) == 0)
             return n->cfg->peer_names[i];
     }
@@ -408,7 +409,7 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
     }
     snprintf(l->name, sizeof(l->name), "%s", peer->name);
     snprintf(l->region, sizeof(l->region), "%s", peer->region);
-    tb_quic_addr_format((const struct sockaddr *)&peer->addr, l->addr, sizeof(l->addr));
+    tb_addr_format_sockaddr((const struct sockaddr *)&peer->addr, l->addr, sizeof(l->addr));
     if (strcmp(l->name, n->self.name) == 0) {
         tb_log_info(n->log, "%s is this node; not a peer", l->addr);
         if (l->peer_id != NO_PEER && tb_peers_remove(n->peers, l->peer_id) != TB_OK)
@@ -776,7 +777,7 @@ static void on_shutdown(void *arg)
  * certificate) stands for the host. */
 static int set_self(tb_node *n)
 {
-    tb_hostport hp = n->cfg->listen;
+    tb_addr_hostport hp = n->cfg->listen;
     /* Nobody dials a client: it tells its certificate and no address. */
     size_t naddrs = n->cfg->mode == TB_NODE_CLIENT ? 0 : 1;
     if (n->ep && hp.port == 0)
@@ -785,7 +786,7 @@ static int set_self(tb_node *n)
         snprintf(hp.host, sizeof(hp.host), "%s", n->self.name);
         hp.kind = TB_ADDR_NAME;
     }
-    tb_hostport_format(&hp, n->self_addr, sizeof(n->self_addr));
+    tb_addr_hostport_format(&hp, n->self_addr, sizeof(n->self_addr));
     tb_peer_info self;
     memset(&self, 0, sizeof(self));
     self.name = (tb_peers_str){n->self.name, strlen(n->self.name)};
@@ -865,11 +866,11 @@ static int open_endpoint(tb_node *n)
     const tb_node_config *cfg = n->cfg;
     static const tb_quic_mode modes[] = {TB_QUIC_MODE_HYBRID, TB_QUIC_MODE_SERVER,
                                          TB_QUIC_MODE_CLIENT};
-    tb_hostport hp = cfg->listen;
+    tb_addr_hostport hp = cfg->listen;
     if (cfg->mode == TB_NODE_CLIENT)
         hp.port = 0; /* a client only dials: any free port of the listen address */
     char listen[TB_ADDR_HOST_MAX + 16];
-    tb_hostport_format(&hp, listen, sizeof(listen));
+    tb_addr_hostport_format(&hp, listen, sizeof(listen));
     uint8_t secret[TB_QUIC_SECRET_LEN];
     int rc = load_secret(n, secret);
     if (rc != TB_OK)
@@ -910,7 +911,7 @@ static int open_peers(tb_node *n)
     for (size_t i = 0; i < cfg->npeers && cfg->mode != TB_NODE_SERVER; i++) {
         char addr[TB_PEERS_ADDR_MAX + 1];
         uint32_t id;
-        tb_hostport_format(&cfg->peers[i], addr, sizeof(addr));
+        tb_addr_hostport_format(&cfg->peers[i], addr, sizeof(addr));
         if ((rc = tb_peers_add_seed(n->peers, addr, &id)) != TB_OK) {
             tb_log_error(n->log, "seed peer %s: %s", addr, tb_strerror(rc));
             return rc;

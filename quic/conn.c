@@ -1,6 +1,7 @@
 /* A connection's lifetime (handshake judgement, close, drain, reap), the ngtcp2 callbacks that
  * are not about streams or datagrams, and the write loop. */
 #include "quic/internal.h"
+#include "common/addr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ ngtcp2_path tb_quic_path(tb_quic_endpoint *ep, const struct sockaddr *remote, so
 
 const char *tb_quic_conn_addr(const tb_quic_conn *c, char *buf)
 {
-    tb_quic_addr_format((const struct sockaddr *)&c->peer.addr, buf, TB_QUIC_ADDRSTR_MAX);
+    tb_addr_format_sockaddr((const struct sockaddr *)&c->peer.addr, buf, TB_QUIC_ADDRSTR_MAX);
     return buf;
 }
 
@@ -550,8 +551,8 @@ static int cb_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_pa
     if (path->remote.addrlen != c->peer.addrlen ||
         memcmp(path->remote.addr, &c->peer.addr, c->peer.addrlen) != 0) {
         char from[TB_QUIC_ADDRSTR_MAX], to[TB_QUIC_ADDRSTR_MAX];
-        tb_quic_addr_format((const struct sockaddr *)&c->peer.addr, from, sizeof(from));
-        tb_quic_addr_format(path->remote.addr, to, sizeof(to));
+        tb_addr_format_sockaddr((const struct sockaddr *)&c->peer.addr, from, sizeof(from));
+        tb_addr_format_sockaddr(path->remote.addr, to, sizeof(to));
         tb_log_info(c->ep->log, "quic: peer %s moved from %s to %s", c->peer.name, from, to);
         memcpy(&c->peer.addr, path->remote.addr, path->remote.addrlen);
         c->peer.addrlen = path->remote.addrlen;

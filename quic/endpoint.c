@@ -2,6 +2,8 @@
  * public entry points that are not about one connection. */
 #include "quic/internal.h"
 
+#include "common/addr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,69 +41,6 @@ const char *tb_quic_close_reason_name(tb_quic_close_reason r)
                                         "connect timeout", "refused",        "stateless reset",
                                         "duplicate",       "error"};
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
-}
-
-/* ---------------------------------------------------------------- addresses */
-
-int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len)
-{
-    if (!s)
-        return TB_ERR_INVAL;
-    char host[INET6_ADDRSTRLEN + 1];
-    const char *port;
-    memset(out, 0, sizeof(*out));
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':' || (size_t)(end - s - 1) >= sizeof(host))
-            return TB_ERR_INVAL;
-        memcpy(host, s + 1, (size_t)(end - s - 1));
-        host[end - s - 1] = '\0';
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (!colon || (size_t)(colon - s) >= sizeof(host) || strchr(s, ':') != colon)
-            return TB_ERR_INVAL;
-        memcpy(host, s, (size_t)(colon - s));
-        host[colon - s] = '\0';
-        port = colon + 1;
-    }
-    size_t digits = strspn(port, "0123456789");
-    if (digits == 0 || digits > 5 || port[digits] != '\0')
-        return TB_ERR_INVAL;
-    unsigned long p = strtoul(port, NULL, 10);
-    if (p > 65535)
-        return TB_ERR_INVAL;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)p);
-        *len = sizeof(*v4);
-        return TB_OK;
-    }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)p);
-        *len = sizeof(*v6);
-        return TB_OK;
-    }
-    return TB_ERR_INVAL;
-}
-
-void tb_quic_addr_format(const struct sockaddr *sa, char *buf, size_t buflen)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
-        snprintf(buf, buflen, "%s:%u", host, ntohs(v4->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
-        snprintf(buf, buflen, "[%s]:%u", host, ntohs(v6->sin6_port));
-    } else {
-        snprintf(buf, buflen, "(unknown address family %d)", sa->sa_family);
-    }
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -215,7 +154,7 @@ static void size_buffers(tb_quic_endpoint *ep, int fd, const char *addr)
 int tb_quic_socket_open(tb_quic_endpoint *ep, const struct sockaddr_storage *addr, socklen_t len)
 {
     char a[TB_QUIC_ADDRSTR_MAX];
-    tb_quic_addr_format((const struct sockaddr *)addr, a, sizeof(a));
+    tb_addr_format_sockaddr((const struct sockaddr *)addr, a, sizeof(a));
     int fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         tb_log_error(ep->log, "quic: socket for %s: %s", a, strerror(errno));
@@ -284,11 +223,12 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     if (cb)
         ep->cb = *cb;
     int rv = apply_config(ep, cfg);
-    struct sockaddr_storage addr;
-    socklen_t addrlen = 0;
+    tb_addr local;
     const char *listen = cfg->listen ? cfg->listen : "0.0.0.0:0";
-    if (rv == TB_OK && tb_quic_addr_parse(listen, &addr, &addrlen) != TB_OK) {
-        tb_log_error(log, "quic: listen address \"%s\" is not ADDR:PORT or [ADDR]:PORT", listen);
+    const char *why = NULL;
+    if (rv == TB_OK && tb_addr_parse_numeric(listen, strlen(listen), TB_ADDR_PORT_ZERO_OK, &local,
+                                             &why) != TB_OK) {
+        tb_log_error(log, "quic: listen address \"%s\": %s", listen, why);
         rv = TB_ERR_INVAL;
     }
     if (rv == TB_OK && cfg->static_secret)
@@ -302,7 +242,7 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     if (rv == TB_OK)
         rv = tb_quic_tls_ctx_create(&ep->tls, cfg->cert_file, cfg->key_file, cfg->ca_file, log);
     if (rv == TB_OK)
-        rv = tb_quic_socket_open(ep, &addr, addrlen);
+        rv = tb_quic_socket_open(ep, &local.ss, local.len);
     if (rv != TB_OK) {
         tb_quic_endpoint_destroy(ep);
         return rv;
@@ -315,7 +255,7 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     ev_prepare_init(&ep->flush, tb_quic_on_flush);
     ep->flush.data = ep;
     char a[TB_QUIC_ADDRSTR_MAX];
-    tb_quic_addr_format((const struct sockaddr *)&ep->local, a, sizeof(a));
+    tb_addr_format_sockaddr((const struct sockaddr *)&ep->local, a, sizeof(a));
     tb_log_info(log, "quic: %s endpoint %s on %s (retry %s)",
                 ep->mode == TB_QUIC_MODE_HYBRID   ? "hybrid"
                 : ep->mode == TB_QUIC_MODE_SERVER ? "server"
@@ -405,14 +345,13 @@ int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t s
 int tb_quic_dial(tb_quic_endpoint *ep, const char *addr, const char *expected_name,
                  tb_quic_conn **out)
 {
-    struct sockaddr_storage sa;
-    socklen_t len;
-    if (tb_quic_addr_parse(addr, &sa, &len) != TB_OK) {
-        tb_log_error(ep->log, "quic: peer address \"%s\" is not ADDR:PORT or [ADDR]:PORT",
-                     addr ? addr : "(null)");
+    tb_addr sa;
+    const char *why = "missing";
+    if (!addr || tb_addr_parse_numeric(addr, strlen(addr), 0, &sa, &why) != TB_OK) {
+        tb_log_error(ep->log, "quic: peer address \"%s\": %s", addr ? addr : "(null)", why);
         return TB_ERR_INVAL;
     }
-    return tb_quic_dial_sa(ep, (struct sockaddr *)&sa, len, expected_name, out);
+    return tb_quic_dial_sa(ep, (struct sockaddr *)&sa.ss, sa.len, expected_name, out);
 }
 
 /* ---------------------------------------------------------------- peers, shutdown */

@@ -39,7 +39,8 @@ typedef struct tb_quic_conn tb_quic_conn;
 
 #define TB_QUIC_ALPN "tbmesh/1"
 #define TB_QUIC_NAME_MAX 64
-/* Longest "[addr]:port" text tb_quic_addr_format writes, with its terminator. */
+/* Longest numeric "[addr]:port" text (common/addr.h tb_addr_format_sockaddr), with its
+ * terminator. */
 #define TB_QUIC_ADDRSTR_MAX 64
 #define TB_QUIC_SECRET_LEN 32
 
@@ -222,9 +223,5 @@ void tb_quic_close(tb_quic_conn *c, uint64_t app_code);
 /* CONNECTION_CLOSE (TB_QUIC_APP_SHUTDOWN) to every connection, stops accepting, then
  * on_shutdown once the closes are on the wire. */
 void tb_quic_endpoint_shutdown(tb_quic_endpoint *ep);
-
-/* Parses "a.b.c.d:port" / "[v6]:port" (numeric only). */
-TB_WUR int tb_quic_addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len);
-void tb_quic_addr_format(const struct sockaddr *sa, char *buf, size_t buflen);
 
 #endif

@@ -524,18 +524,17 @@ static int hosts_resolve(tb_resolver *pub, const char *host, const char *port, t
                          void *cb_arg, uint64_t *ticket)
 {
     hres *h = (hres *)pub;
-    char *end;
-    unsigned long pv = strtoul(port, &end, 10);
-    if (!*port || *end || pv == 0 || pv > 65535)
+    uint16_t pv;
+    if (tb_addr_port_parse(port, strlen(port), 0, &pv, NULL) != TB_OK)
         return TB_ERR_INVAL;
     hreq *r = req_new(h, cb, cb_arg);
     if (!r)
         return TB_ERR_NOMEM;
-    if (tb_addr_numeric(host, port, &r->addrs[0]) == 0) {
+    if (tb_addr_numeric(host, pv, &r->addrs[0]) == 0) {
         r->n = 1;
     } else {
         maybe_reload(h);
-        r->n = tb_hosts_lookup(h->table, host, (uint16_t)pv, r->addrs, TB_RESOLVE_MAX_ADDRS);
+        r->n = tb_hosts_lookup(h->table, host, pv, r->addrs, TB_RESOLVE_MAX_ADDRS);
     }
     if (r->n == 0 && h->fallback) {
         int rc = h->fallback->resolve(h->fallback, host, port, forwarded_cb, r, &r->fb_ticket);

@@ -1,9 +1,7 @@
 #include "resolve/resolver.h"
 
-#include <arpa/inet.h>
 #include <ev.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -201,93 +199,4 @@ void tb_resolver_thread_destroy(tb_resolver *pub)
         pthread_mutex_destroy(&sh->mu);
         free(sh);
     }
-}
-
-int tb_hostport_split(const char *s, const char *default_port, char *host, size_t hostlen,
-                      char *port, size_t portlen)
-{
-    const char *h = s, *p = NULL;
-    size_t hl;
-    if (!s || !*s)
-        return TB_ERR_INVAL;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || (close[1] != 0 && close[1] != ':'))
-            return TB_ERR_INVAL;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        p = close[1] == ':' ? close + 2 : NULL;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':'))
-            colon = NULL; /* a bare IPv6 literal */
-        hl = colon ? (size_t)(colon - s) : strlen(s);
-        p = colon ? colon + 1 : NULL;
-    }
-    if (hl == 0 || hl >= hostlen)
-        return TB_ERR_INVAL;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    const char *ps = p ? p : default_port;
-    char *end;
-    unsigned long v = strtoul(ps, &end, 10);
-    if (!*ps || *end || v == 0 || v > 65535)
-        return TB_ERR_INVAL;
-    snprintf(port, portlen, "%lu", v);
-    return 0;
-}
-
-int tb_addr_numeric(const char *host, const char *port, tb_addr *out)
-{
-    memset(out, 0, sizeof(*out));
-    unsigned long pv = strtoul(port, NULL, 10);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)pv);
-        out->len = sizeof(*v4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)pv);
-        out->len = sizeof(*v6);
-        return 0;
-    }
-    return TB_ERR_NOTFOUND;
-}
-
-void tb_addr_format(const tb_addr *a, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (a->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
-        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof(ip));
-        snprintf(buf, len, "%s:%u", ip, ntohs(v4->sin_port));
-    } else if (a->ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
-        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof(ip));
-        snprintf(buf, len, "[%s]:%u", ip, ntohs(v6->sin6_port));
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
-int tb_addr_equal(const tb_addr *a, const tb_addr *b)
-{
-    if (a->ss.ss_family != b->ss.ss_family)
-        return 0;
-    if (a->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const struct sockaddr_in *)&a->ss;
-        const struct sockaddr_in *y = (const struct sockaddr_in *)&b->ss;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    if (a->ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)&a->ss;
-        const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)&b->ss;
-        return x->sin6_port == y->sin6_port &&
-               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-    }
-    return 0;
 }

@@ -1,11 +1,12 @@
 #include "roughtime/config.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/addr.h"
+#include "common/cfg.h"
 #include "roughtime/keyfile.h"
 
 const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS] = {"listen",
@@ -19,20 +20,6 @@ const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS] = {"listen",
                                                            "threads",
                                                            "enabled"};
 
-__attribute__((format(printf, 5, 6))) static int
-fail(char *err, size_t errlen, const config_setting_t *at, const char *key, const char *fmt, ...)
-{
-    char what[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    const char *file = config_setting_source_file(at);
-    snprintf(err, errlen, "%s:%u: roughtime%s%s: %s", file ? file : "config",
-             config_setting_source_line(at), key ? "." : "", key ? key : "", what);
-    return TB_ERR_INVAL;
-}
-
 void tb_rt_config_default(tb_rt_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -43,79 +30,23 @@ void tb_rt_config_default(tb_rt_config *c)
 
 typedef struct ctx {
     const config_setting_t *g;
-    char *err;
-    size_t errlen;
+    tb_cfg_ctx e;
 } ctx;
-
-/* An integer key in lo..hi (int or int64 in the file); absent leaves *out alone. */
-static int get_num(const ctx *c, const char *key, long long lo, long long hi, long long *out)
-{
-    const config_setting_t *s = config_setting_get_member(c->g, key);
-    if (!s)
-        return 0;
-    int t = config_setting_type(s);
-    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-        return fail(c->err, c->errlen, s, key, "must be an integer");
-    long long v = t == CONFIG_TYPE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
-    if (v < lo || v > hi)
-        return fail(c->err, c->errlen, s, key, "%lld is out of range %lld..%lld", v, lo, hi);
-    *out = v;
-    return 0;
-}
-
-static int get_bool(const ctx *c, const char *key, bool *out)
-{
-    const config_setting_t *s = config_setting_get_member(c->g, key);
-    if (!s)
-        return 0;
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-        return fail(c->err, c->errlen, s, key, "must be true or false");
-    *out = config_setting_get_bool(s) != 0;
-    return 0;
-}
-
-/* A string key of 1..cap-1 characters; *present says whether it was there. */
-static int get_str(const ctx *c, const char *key, char *out, size_t cap, bool *present)
-{
-    const config_setting_t *s = config_setting_get_member(c->g, key);
-    *present = s != NULL;
-    if (!s)
-        return 0;
-    const char *v = config_setting_get_string(s);
-    if (!v)
-        return fail(c->err, c->errlen, s, key, "must be a string");
-    size_t n = strlen(v);
-    if (n == 0 || n >= cap)
-        return fail(c->err, c->errlen, s, key, "must be 1..%zu characters", cap - 1);
-    memcpy(out, v, n + 1);
-    return 0;
-}
-
-static int check_keys(const ctx *c)
-{
-    for (int i = 0; i < config_setting_length(c->g); i++) {
-        const config_setting_t *m = config_setting_get_elem(c->g, (unsigned)i);
-        const char *name = config_setting_name(m);
-        bool known = false;
-        for (size_t k = 0; k < TB_RT_CONFIG_NKEYS && name; k++)
-            known = known || strcmp(name, tb_rt_config_keys[k]) == 0;
-        if (!known)
-            return fail(c->err, c->errlen, m, name, "unknown key");
-    }
-    return 0;
-}
 
 static int parse_listen(const ctx *c, tb_rt_config *out)
 {
     bool present;
-    int rc = get_str(c, "listen", out->udp.listen, sizeof(out->udp.listen), &present);
+    int rc =
+        tb_cfg_get_str(&c->e, c->g, "listen", out->udp.listen, sizeof(out->udp.listen), &present);
     if (rc < 0 || !present)
         return rc;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (tb_rt_parse_addr(out->udp.listen, &ss, &len) < 0)
-        return fail(c->err, c->errlen, config_setting_get_member(c->g, "listen"), "listen",
-                    "\"%s\" is not a numeric ADDR:PORT or [V6]:PORT", out->udp.listen);
+    tb_addr a;
+    const char *why = "";
+    if (tb_addr_parse_numeric(out->udp.listen, strlen(out->udp.listen), TB_ADDR_PORT_ZERO_OK, &a,
+                              &why) != TB_OK)
+        return tb_cfg_fail(&c->e, config_setting_get_member(c->g, "listen"), "listen",
+                           "\"%s\" is not a numeric ADDR:PORT or [V6]:PORT: %s", out->udp.listen,
+                           why);
     return 0;
 }
 
@@ -125,20 +56,20 @@ static int parse_key_path(const ctx *c, bool required, tb_rt_config *out)
 {
     char v[TB_RT_CONFIG_PATH_MAX];
     bool present;
-    int rc = get_str(c, "key", v, sizeof(v), &present);
+    int rc = tb_cfg_get_str(&c->e, c->g, "key", v, sizeof(v), &present);
     if (rc < 0)
         return rc;
     if (!present && !required)
         return 0;
     if (!present)
-        return fail(c->err, c->errlen, c->g, "key",
-                    "missing: the long-term key file (tbroughtime keygen --out FILE)");
+        return tb_cfg_fail(&c->e, c->g, "key",
+                           "missing: the long-term key file (tbroughtime keygen --out FILE)");
     const config_setting_t *s = config_setting_get_member(c->g, "key");
     const char *file = config_setting_source_file(s);
     const char *slash = file ? strrchr(file, '/') : NULL;
     size_t dir = v[0] == '/' || !slash ? 0 : (size_t)(slash - file) + 1;
     if (dir + strlen(v) >= sizeof(out->key_path))
-        return fail(c->err, c->errlen, s, "key", "path too long with the config's folder");
+        return tb_cfg_fail(&c->e, s, "key", "path too long with the config's folder");
     memcpy(out->key_path, file ? file : "", dir);
     memcpy(out->key_path + dir, v, strlen(v) + 1);
     return 0;
@@ -146,26 +77,26 @@ static int parse_key_path(const ctx *c, bool required, tb_rt_config *out)
 
 static int parse_numbers(const ctx *c, tb_rt_config *out)
 {
-    long long batch = out->srv.max_batch, queue = -1, flush_us = 1000, radius = out->udp.radius_s;
-    long long lifetime = (long long)out->srv.dele_lifetime_s, threads = out->threads;
-    int rc = get_num(c, "max_batch", 1, TB_RT_SRV_MAX_BATCH, &batch);
+    int64_t batch = out->srv.max_batch, queue = -1, flush_us = 1000, radius = out->udp.radius_s;
+    int64_t lifetime = (int64_t)out->srv.dele_lifetime_s, threads = out->threads;
+    int rc = tb_cfg_get_i64(&c->e, c->g, "max_batch", 1, TB_RT_SRV_MAX_BATCH, &batch);
     if (rc == 0)
-        rc = get_num(c, "queue", 1, TB_RT_SRV_MAX_QUEUE, &queue);
+        rc = tb_cfg_get_i64(&c->e, c->g, "queue", 1, TB_RT_SRV_MAX_QUEUE, &queue);
     if (rc == 0)
-        rc = get_num(c, "flush_interval_us", 1, 10000000, &flush_us);
+        rc = tb_cfg_get_i64(&c->e, c->g, "flush_interval_us", 1, 10000000, &flush_us);
     if (rc == 0)
-        rc = get_num(c, "radius", 1, 86400, &radius);
+        rc = tb_cfg_get_i64(&c->e, c->g, "radius", 1, 86400, &radius);
     if (rc == 0)
-        rc = get_num(c, "key_lifetime", 60, 31536000, &lifetime);
+        rc = tb_cfg_get_i64(&c->e, c->g, "key_lifetime", 60, 31536000, &lifetime);
     if (rc == 0)
-        rc = get_num(c, "threads", 1, TB_RT_CONFIG_MAX_THREADS, &threads);
+        rc = tb_cfg_get_i64(&c->e, c->g, "threads", 1, TB_RT_CONFIG_MAX_THREADS, &threads);
     if (rc < 0)
         return rc;
     if (queue < 0)
         queue = 4 * batch > TB_RT_SRV_MAX_QUEUE ? TB_RT_SRV_MAX_QUEUE : 4 * batch;
     if (queue < batch)
-        return fail(c->err, c->errlen, config_setting_get_member(c->g, "queue"), "queue",
-                    "%lld is below max_batch %lld", queue, batch);
+        return tb_cfg_fail(&c->e, config_setting_get_member(c->g, "queue"), "queue",
+                           "%lld is below max_batch %lld", (long long)queue, (long long)batch);
     out->srv.max_batch = (unsigned)batch;
     out->srv.queue_cap = (unsigned)queue;
     out->srv.dele_lifetime_s = (uint64_t)lifetime;
@@ -179,13 +110,13 @@ static int parse_numbers(const ctx *c, tb_rt_config *out)
 static int parse_group(const ctx *c, tb_rt_config *out)
 {
     if (config_setting_type(c->g) != CONFIG_TYPE_GROUP)
-        return fail(c->err, c->errlen, c->g, NULL, "must be a group { listen = ...; key = ...; }");
+        return tb_cfg_fail(&c->e, c->g, NULL, "must be a group { listen = ...; key = ...; }");
     bool enabled = true, from_kernel = out->udp.radius_from_kernel != 0;
-    int rc = check_keys(c);
+    int rc = tb_cfg_check_keys(&c->e, c->g, tb_rt_config_keys, TB_RT_CONFIG_NKEYS);
     if (rc == 0)
-        rc = get_bool(c, "enabled", &enabled);
+        rc = tb_cfg_get_bool(&c->e, c->g, "enabled", &enabled);
     if (rc == 0)
-        rc = get_bool(c, "radius_from_kernel", &from_kernel);
+        rc = tb_cfg_get_bool(&c->e, c->g, "radius_from_kernel", &from_kernel);
     if (rc == 0)
         rc = parse_listen(c, out);
     if (rc == 0)
@@ -202,7 +133,8 @@ int tb_rt_config_parse(const config_setting_t *group, tb_rt_config *out, char *e
     tb_rt_config_default(out);
     if (!group)
         return 0;
-    ctx c = {.g = group, .err = err, .errlen = errlen};
+    ctx c = {.g = group};
+    tb_cfg_ctx_init(&c.e, err, errlen, "config", "roughtime");
     int rc = parse_group(&c, out);
     if (rc < 0)
         tb_rt_config_default(out);

@@ -17,7 +17,7 @@
  *   };
  *
  * Every key is optional except `key` (unless enabled = false); unknown keys and wrong types are
- * errors, each naming "FILE:LINE: roughtime.KEY: what is wrong". Parsing reads no file:
+ * errors, each naming "FILE:LINE: key 'roughtime.KEY': what is wrong". Parsing reads no file:
  * tb_rt_config_load_key does. */
 #ifndef TB_ROUGHTIME_CONFIG_H
 #define TB_ROUGHTIME_CONFIG_H
@@ -49,7 +49,7 @@ typedef struct tb_rt_config {
 void tb_rt_config_default(tb_rt_config *c);
 
 /* Parses the group (NULL: absent, so disabled, and 0). On error returns TB_ERR_INVAL and writes
- * "FILE:LINE: roughtime.KEY: ..." into err; *out is then the defaults. */
+ * "FILE:LINE: key 'roughtime.KEY': ..." into err; *out is then the defaults. */
 TB_WUR int tb_rt_config_parse(const config_setting_t *group, tb_rt_config *out, char *err,
                               size_t errlen);
 

@@ -17,14 +17,11 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "roughtime/keyfile.h"
 #include "roughtime/server.h"
 #include "roughtime/udp.h"
 #include "roughtime/verify.h"
-
-#ifndef TB_VERSION
-#define TB_VERSION "unknown"
-#endif
 
 /* Exit codes: 0 fine, 1 failed, 2 bad usage (as getopt tools do), 2 also for malfeasance found
  * by `query --servers` (it has no usage errors left once the list is read). */
@@ -81,15 +78,14 @@ static int next_opt(int argc, char **argv, const struct option *opts, const char
 static int parse_num(const char *cmd, const char *name, const char *v, unsigned long min,
                      unsigned long max, unsigned long *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long x = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : 0;
-    if (v[0] < '0' || v[0] > '9' || *end || errno || x < min || x > max) {
-        fprintf(stderr, "tbroughtime %s: --%s \"%s\" is not a number from %lu to %lu\n", cmd, name,
-                v, min, max);
+    char opt[64], err[160];
+    uint64_t x;
+    snprintf(opt, sizeof(opt), "--%s", name);
+    if (tb_opt_parse_u64(opt, v, min, max, &x, err, sizeof(err)) != TB_OK) {
+        fprintf(stderr, "tbroughtime %s: %s\n", cmd, err);
         return -1;
     }
-    *out = x;
+    *out = (unsigned long)x;
     return 0;
 }
 
@@ -687,7 +683,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
         return fputs(usage_text, stdout), 0;
     if (strcmp(argv[1], "--version") == 0)
-        return printf("tbroughtime %s\n", TB_VERSION), 0;
+        return tb_opt_print_version("tbroughtime"), 0;
     if (strcmp(argv[1], "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)

@@ -11,6 +11,8 @@
 #include <sys/timex.h>
 #include <unistd.h>
 
+#include "common/addr.h"
+
 #define RX_VEC 64
 #define RX_BUF 2048
 #define RX_BUDGET 4096 /* datagrams per wakeup, so one busy socket cannot starve the loop */
@@ -53,40 +55,6 @@ void tb_rt_udp_config_default(tb_rt_udp_config *cfg)
     cfg->radius_s = 3;
     cfg->radius_from_kernel = 1;
     cfg->stats_interval_ns = 60 * TB_NS_PER_SEC;
-}
-
-int tb_rt_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
-        return TB_ERR_INVAL;
-    char *end;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end || colon[1] == 0 || port > 65535 || errno)
-        return TB_ERR_INVAL;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = 0;
-    memset(ss, 0, sizeof(*ss));
-    size_t hl = strlen(host);
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        host[hl - 1] = 0;
-        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-            return TB_ERR_INVAL;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*a6);
-        return 0;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        return TB_ERR_INVAL;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    *len = sizeof(*a4);
-    return 0;
 }
 
 static uint32_t current_radius(const tb_rt_udp *u)
@@ -218,12 +186,15 @@ static void on_stats(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int open_socket(tb_rt_udp *u)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (tb_rt_parse_addr(u->cfg.listen, &ss, &sl) < 0) {
-        tb_log_error(u->log, "roughtime: listen address \"%s\" is not ADDR:PORT", u->cfg.listen);
+    tb_addr a;
+    const char *why = "";
+    if (tb_addr_parse_numeric(u->cfg.listen, strlen(u->cfg.listen), TB_ADDR_PORT_ZERO_OK, &a,
+                              &why) != TB_OK) {
+        tb_log_error(u->log, "roughtime: listen address \"%s\": %s", u->cfg.listen, why);
         return TB_ERR_INVAL;
     }
+    struct sockaddr_storage ss = a.ss;
+    socklen_t sl = a.len;
     u->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0)
         return TB_ERR_IO;

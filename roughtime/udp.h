@@ -32,9 +32,6 @@ typedef struct tb_rt_udp_config {
 
 void tb_rt_udp_config_default(tb_rt_udp_config *cfg);
 
-/* Parses a numeric "ADDR:PORT" / "[V6]:PORT" into ss. */
-TB_WUR int tb_rt_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
-
 /* Binds and starts the watchers on loop. srv stays owned by the caller and must outlive the edge;
  * clock gives MIDP (a shifted clock makes a lying server for tests). */
 TB_WUR int tb_rt_udp_new(struct ev_loop *loop, const tb_log *log, const tb_clock *clock,

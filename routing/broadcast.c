@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "discovery/peers.h"
+#include "common/name.h"
 
 #define NONE UINT32_MAX
 
 typedef struct slot {
-    char origin[TB_PEERS_NAME_MAX + 1];
+    char origin[TB_NAME_MAX + 1];
     uint64_t id;
     uint64_t seen;
     uint32_t next; /* hash chain */
@@ -17,7 +17,7 @@ typedef struct slot {
 
 struct tb_bc {
     tb_bc_config cfg;
-    char self[TB_PEERS_NAME_MAX + 1];
+    char self[TB_NAME_MAX + 1];
     uint64_t next_id;
     slot *slots;     /* a ring in arrival order: oldest at head */
     uint32_t *heads; /* hash buckets: first slot of each chain */
@@ -37,12 +37,12 @@ void tb_bc_config_default(tb_bc_config *cfg, uint64_t hash_key)
 
 int tb_bc_new(const tb_bc_config *cfg, const char *self, uint64_t first_id, tb_bc **out)
 {
-    size_t self_len = self ? strnlen(self, TB_PEERS_NAME_MAX + 1) : 0;
+    size_t self_len = self ? strnlen(self, TB_NAME_MAX + 1) : 0;
     tb_bc *bc;
     *out = NULL;
     if (!cfg || cfg->cache_capacity < 1 || cfg->cache_capacity > TB_BC_CACHE_MAX ||
         cfg->cache_ttl_ns == 0 || cfg->hop_limit < 1 || cfg->max_hop_limit < cfg->hop_limit ||
-        !tb_peers_name_valid(self, self_len))
+        !tb_name_valid(self, self_len))
         return TB_ERR_INVAL;
     bc = calloc(1, sizeof(*bc));
     if (!bc)
@@ -179,7 +179,7 @@ int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, 
                 size_t nneighbours, size_t *forward, tb_bc_decision *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!tb_peers_name_valid(origin, origin_len) || hop_limit == 0) {
+    if (!tb_name_valid(origin, origin_len) || hop_limit == 0) {
         bc->stats.malformed++;
         return TB_ERR_MALFORMED;
     }
@@ -203,8 +203,7 @@ int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, 
 void tb_bc_commit(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
                   const tb_bc_decision *d)
 {
-    if (!d->deliver || !tb_peers_name_valid(origin, origin_len) ||
-        cache_has(bc, origin, origin_len, id))
+    if (!d->deliver || !tb_name_valid(origin, origin_len) || cache_has(bc, origin, origin_len, id))
         return;
     cache_add(bc, now, origin, origin_len, id);
     bc->stats.delivered++;

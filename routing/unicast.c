@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "discovery/peers.h"
+#include "common/name.h"
 
 static int same(const char *name, const char *s, size_t len)
 {
@@ -12,7 +12,7 @@ static int same(const char *name, const char *s, size_t len)
 int tb_uc_route_to(const char *self, const char *to, size_t to_len, const char *const *neighbours,
                    size_t nneighbours, tb_uc_route *out)
 {
-    if (!tb_peers_name_valid(to, to_len))
+    if (!tb_name_valid(to, to_len))
         return TB_ERR_MALFORMED;
     if (same(self, to, to_len)) {
         out->action = TB_UC_LOCAL;
@@ -31,7 +31,7 @@ int tb_uc_route_to(const char *self, const char *to, size_t to_len, const char *
 
 int tb_uc_accept(const char *self, const char *to, size_t to_len)
 {
-    if (!tb_peers_name_valid(to, to_len))
+    if (!tb_name_valid(to, to_len))
         return TB_ERR_MALFORMED;
     return same(self, to, to_len) ? 0 : TB_ERR_NOTFOUND;
 }

@@ -31,7 +31,7 @@ typedef struct tb_source_config_list {
 } tb_source_config_list;
 
 /* Parses the list setting `list` (the value of `sources`). On error returns TB_ERR_INVAL and
- * writes "FILE:LINE: sources.[i].key: what is wrong" into err. out is emptied first. */
+ * writes "FILE:LINE: key 'sources.[i].key': what is wrong" into err. out is emptied first. */
 TB_WUR int tb_sources_config_parse(const config_setting_t *list, tb_source_config_list *out,
                                    char *err, size_t errlen);
 void tb_sources_config_free(tb_source_config_list *l);

@@ -52,7 +52,7 @@ static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
         tb_source_identity(src)->address[0] ? tb_source_identity(src)->address : cfg->address;
     int err = tb_ntp_client_config_check(&d->ccfg);
     if (err == 0)
-        err = tb_source_udp_init(&d->udp, src, where, "123",
+        err = tb_source_udp_init(&d->udp, src, where, 123,
                                  (uint64_t)tb_ntp_log2_to_ns(cfg->minpoll), begin, handle_reply, d);
     if (err < 0) {
         free(d);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "ntp/packet.h"
 #include "resolve/resolver.h"
 
@@ -207,11 +208,13 @@ int tb_pool_create(const tb_source_env *env, const tb_source_driver *member_driv
     p->env = *env;
     p->drv = member_driver;
     p->cfg = *cfg;
-    if (tb_hostport_split(cfg->name, "123", p->host, sizeof(p->host), p->port, sizeof(p->port)) <
-        0) {
+    tb_addr_hostport hp;
+    if (tb_addr_parse_default(cfg->name, strlen(cfg->name), 123, 0, &hp, NULL) != TB_OK) {
         free(p);
         return TB_ERR_INVAL;
     }
+    snprintf(p->host, sizeof(p->host), "%s", hp.host);
+    snprintf(p->port, sizeof(p->port), "%u", (unsigned)hp.port);
     ev_init(&p->resolve_timer, resolve_timer_cb);
     p->resolve_timer.data = p;
     ev_init(&p->maint_timer, maint_cb);

@@ -111,7 +111,7 @@ static int rt_create(tb_source *src, const tb_source_config *cfg, void **state)
     d->st.poll = d->minpoll;
     const char *where =
         tb_source_identity(src)->address[0] ? tb_source_identity(src)->address : cfg->address;
-    int err = tb_source_udp_init(&d->udp, src, where, "2002", log2_ns(d->minpoll), begin,
+    int err = tb_source_udp_init(&d->udp, src, where, 2002, log2_ns(d->minpoll), begin,
                                  handle_response, d);
     if (err < 0) {
         free(d);

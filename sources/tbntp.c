@@ -1,15 +1,23 @@
 /* tbntp query HOST[:PORT]: measures one NTP server once through the same source framework
  * and driver the node uses, and prints offset, delay, error bound, stratum and reference id,
- * or why the reply was rejected. Exit 0 measured, 1 usage, 2 rejected, 3 no reply. */
+ * or why the reply was rejected. Exit 0 measured, 1 could not start, 2 bad arguments, 3 no
+ * reply, 4 rejected. */
 #include <ev.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/opt.h"
 #include "ntp/packet.h"
 #include "sources/ntp_driver.h"
 #include "resolve/resolver.h"
 #include "sources/source.h"
+
+enum { EXIT_START = 1, EXIT_NO_REPLY = 3, EXIT_REJECTED = 4 };
+
+#define TIMEOUT_MIN_S 0.01
+#define TIMEOUT_MAX_S 3600.0
 
 typedef struct query {
     struct ev_loop *loop;
@@ -62,7 +70,7 @@ static void check_cb(struct ev_loop *loop, ev_check *w, int revents)
         if (c->kiss[0])
             printf("kiss     %s\n", c->kiss);
         printf("stratum  %u\n", c->last_reply.stratum);
-        q->rc = 2;
+        q->rc = EXIT_REJECTED;
         ev_break(loop, EVBREAK_ALL);
     }
 }
@@ -74,31 +82,80 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-static int usage(void)
+static const char usage_text[] =
+    "usage: tbntp query HOST[:PORT] [--timeout SECONDS] [--debug]\n"
+    "       tbntp --help | --version\n"
+    "\n"
+    "Measures one NTP server once, as the node's NTP source does, and prints offset, delay,\n"
+    "error bound, stratum and reference id, or why the reply was rejected.\n"
+    "  --timeout S   how long to wait for a valid reply, 0.01-3600 s (default 6)\n"
+    "  --debug       log the source's state changes on stderr\n"
+    "\n"
+    "Exit codes: 0 measured, 1 could not start, 2 bad arguments, 3 no reply, 4 rejected.\n";
+
+static int usage_error(const char *what)
 {
-    fprintf(stderr, "usage: tbntp query HOST[:PORT] [--timeout SECONDS] [--debug]\n");
-    return 1;
+    fprintf(stderr, "tbntp: %s\n", what);
+    return TB_OPT_EXIT_USAGE;
+}
+
+/* Returns -1 to go on and measure, else the exit code (0 after --help or --version). */
+static int parse_args(int argc, char **argv, const char **host, double *timeout, tb_log *log)
+{
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 't'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    char err[256];
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'V':
+            tb_opt_print_version("tbntp");
+            return 0;
+        case 't':
+            if (tb_opt_parse_double("--timeout", optarg, TIMEOUT_MIN_S, TIMEOUT_MAX_S, timeout, err,
+                                    sizeof(err)) != TB_OK)
+                return usage_error(err);
+            break;
+        case 'd':
+            log->level = TB_LOG_DEBUG;
+            break;
+        default:
+            tb_opt_bad_option(c, argv, "tbntp --help", err, sizeof(err));
+            return usage_error(err);
+        }
+    }
+    if (optind == argc || strcmp(argv[optind], "query") != 0)
+        return usage_error(optind == argc ? "a command is needed: query HOST[:PORT] (see tbntp "
+                                            "--help)"
+                                          : "the only command is query (see tbntp --help)");
+    if (argc - optind != 2)
+        return usage_error("query takes exactly one HOST[:PORT] (see tbntp --help)");
+    *host = argv[optind + 1];
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || strcmp(argv[1], "query") != 0)
-        return usage();
     double timeout = 6.0;
+    const char *host = NULL;
     tb_log log;
     tb_log_init(&log, "tbntp", TB_LOG_ERROR);
-    for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-            timeout = atof(argv[++i]);
-        else if (strcmp(argv[i], "--debug") == 0)
-            log.level = TB_LOG_DEBUG;
-        else
-            return usage();
-    }
-    query q = {.loop = ev_default_loop(0), .rc = 3};
+    int rc = parse_args(argc, argv, &host, &timeout, &log);
+    if (rc >= 0)
+        return rc;
+    query q = {.loop = ev_default_loop(0), .rc = EXIT_NO_REPLY};
     tb_resolver *resolver;
     if (tb_resolver_thread_create(q.loop, &resolver) < 0)
-        return 1;
+        return EXIT_START;
     tb_source_env env = {.loop = q.loop,
                          .log = &log,
                          .clock = tb_clock_system(),
@@ -107,11 +164,11 @@ int main(int argc, char **argv)
                          .measurement_arg = &q};
     tb_source_config cfg;
     tb_source_config_default(&cfg, TB_SOURCE_NTP);
-    if (snprintf(cfg.address, sizeof(cfg.address), "%s", argv[2]) >= (int)sizeof(cfg.address) ||
+    if (snprintf(cfg.address, sizeof(cfg.address), "%s", host) >= (int)sizeof(cfg.address) ||
         tb_source_create(&env, tb_ntp_driver(), &cfg, NULL, &q.src) < 0) {
-        fprintf(stderr, "tbntp: \"%s\" is not HOST[:PORT]\n", argv[2]);
+        fprintf(stderr, "tbntp: \"%s\" is not HOST[:PORT]\n", host);
         tb_resolver_thread_destroy(resolver);
-        return 1;
+        return TB_OPT_EXIT_USAGE;
     }
     ev_check check;
     ev_check_init(&check, check_cb);
@@ -122,8 +179,8 @@ int main(int argc, char **argv)
     ev_timer_start(q.loop, &deadline);
     if (tb_source_start(q.src) == 0)
         ev_run(q.loop, 0);
-    if (q.rc == 3)
-        fprintf(stderr, "tbntp: no valid reply from %s within %.1f s (%s: %s)\n", argv[2], timeout,
+    if (q.rc == EXIT_NO_REPLY)
+        fprintf(stderr, "tbntp: no valid reply from %s within %.1f s (%s: %s)\n", host, timeout,
                 tb_source_state_name(tb_source_state_of(q.src)), tb_source_reason(q.src));
     tb_source_destroy(q.src);
     tb_resolver_thread_destroy(resolver);

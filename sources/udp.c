@@ -1,6 +1,7 @@
 #include "sources/udp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,8 +52,8 @@ static void udp_log(const tb_source_udp *u, tb_log_level lvl, const char *what, 
                  what, detail);
 }
 
-int tb_source_udp_init(tb_source_udp *u, tb_source *src, const char *where,
-                       const char *default_port, uint64_t retry_ns, tb_source_udp_ready_cb on_ready,
+int tb_source_udp_init(tb_source_udp *u, tb_source *src, const char *where, uint16_t default_port,
+                       uint64_t retry_ns, tb_source_udp_ready_cb on_ready,
                        tb_source_udp_recv_cb on_recv, void *arg)
 {
     memset(u, 0, sizeof(*u));
@@ -62,11 +63,12 @@ int tb_source_udp_init(tb_source_udp *u, tb_source *src, const char *where,
     u->on_ready = on_ready;
     u->on_recv = on_recv;
     u->arg = arg;
-    int err =
-        tb_hostport_split(where, default_port, u->host, sizeof(u->host), u->port, sizeof(u->port));
-    if (err < 0)
-        return err;
-    u->numeric = tb_addr_numeric(u->host, u->port, &u->addr) == 0;
+    tb_addr_hostport hp;
+    if (tb_addr_parse_default(where, strlen(where), default_port, 0, &hp, NULL) != TB_OK)
+        return TB_ERR_INVAL;
+    snprintf(u->host, sizeof(u->host), "%s", hp.host);
+    snprintf(u->port, sizeof(u->port), "%u", (unsigned)hp.port);
+    u->numeric = tb_addr_from_hostport(&hp, &u->addr) == TB_OK;
     return 0;
 }
 

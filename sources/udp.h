@@ -49,7 +49,7 @@ typedef struct tb_source_udp {
 
 /* where: "host", "host:port" or "[v6]:port" (default_port when none). No I/O yet. */
 TB_WUR int tb_source_udp_init(tb_source_udp *u, tb_source *src, const char *where,
-                              const char *default_port, uint64_t retry_ns,
+                              uint16_t default_port, uint64_t retry_ns,
                               tb_source_udp_ready_cb on_ready, tb_source_udp_recv_cb on_recv,
                               void *arg);
 /* A numeric address opens at once (on_ready before returning; TB_ERR_IO when the socket fails);

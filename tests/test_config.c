@@ -169,6 +169,15 @@ static void test_errors_name_file_line_key(void)
          "t.conf:1: key 'max_message_size': 99999999999 is outside 1024..16777216"},
         {"ping_interval_ms = 0;", "t.conf:1: key 'ping_interval_ms': 0 is outside 100..3600000"},
         {"max_peers = 0;", "t.conf:1: key 'max_peers': 0 is outside 1..1024"},
+        /* libconfig 1.5 alone would read these as 1, 100 and 60: in range, silently. */
+        {"max_peers = 4294967297;", "t.conf:1: key 'max_peers': 4294967297 is outside 1..1024"},
+        {"ping_interval_ms = 4294967396;",
+         "t.conf:1: key 'ping_interval_ms': 4294967396 is outside 100..3600000"},
+        {"max_peers = -4294967236;", "t.conf:1: key 'max_peers': -4294967236 is outside 1..1024"},
+        {"max_peers = 0x100000001;", "t.conf:1: key 'max_peers': 4294967297 is outside 1..1024"},
+        {"max_peers = -1;", "t.conf:1: key 'max_peers': -1 is outside 1..1024"},
+        {"idle_timeout_ms = -4294967296;",
+         "t.conf:1: key 'idle_timeout_ms': -4294967296 is outside 1000..3600000"},
         {"# c\nlisten = \"1.2.3.4:1\";\nbogus = 1;",
          "t.conf:3: key 'bogus': unknown key (see node/tbnode.conf.example)"},
         {"idle_timeout_ms = 5000;\nkeepalive_ms = 5000;",
@@ -285,10 +294,11 @@ static void test_flag_errors(void)
         const char *argv[4];
         const char *err;
     } cases[] = {
-        {2, {"tbnode", "--bogus"}, "unknown option '--bogus' (see --help)"},
-        {2, {"tbnode", "-x"}, "unknown option '-x' (see --help)"},
-        {2, {"tbnode", "--listen"}, "--listen needs a value (see --help)"},
-        {2, {"tbnode", "extra"}, "unexpected argument 'extra' (see --help)"},
+        {2, {"tbnode", "--bogus"}, "unknown option '--bogus' (see tbnode --help)"},
+        {2, {"tbnode", "-x"}, "unknown option '-x' (see tbnode --help)"},
+        {2, {"tbnode", "--listen"}, "option '--listen' needs a value (see tbnode --help)"},
+        {2, {"tbnode", "--lsten=1.2.3.4:5"}, "unknown option '--lsten' (see tbnode --help)"},
+        {2, {"tbnode", "extra"}, "unexpected argument 'extra' (see tbnode --help)"},
         {3, {"tbnode", "--mode", "both"}, "--mode: 'both' is not hybrid, server or client"},
         {3, {"tbnode", "--listen", "x"}, "--listen: 'x': missing ':PORT' (as in 127.0.0.1:4433)"},
         {3,

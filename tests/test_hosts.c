@@ -208,7 +208,7 @@ static void fb_fire(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     q->active = 0;
     tb_addr a;
-    if (tb_addr_numeric("127.0.0.99", "123", &a) == 0)
+    if (tb_addr_numeric("127.0.0.99", 123, &a) == 0)
         q->cb(q->arg, 0, "", &a, 1);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cfg.h"
 #include "roughtime/keyfile.h"
 #include "tb_test.h"
 
@@ -15,9 +16,7 @@ static int parse_text(const char *text, tb_rt_config *out, char *err, size_t err
     config_t cfg;
     config_init(&cfg);
     int rc = TB_ERR_INVAL;
-    if (config_read_string(&cfg, text) != CONFIG_TRUE)
-        snprintf(err, errlen, "libconfig: %s", config_error_text(&cfg));
-    else
+    if (tb_cfg_read_string(&cfg, text, "config", err, errlen) == TB_OK)
         rc = tb_rt_config_parse(config_lookup(&cfg, "roughtime"), out, err, errlen);
     config_destroy(&cfg);
     return rc;
@@ -94,34 +93,45 @@ static void expect_error(const char *text, const char *want)
 
 static void test_errors(void)
 {
-    expect_error("roughtime = 5;", "config:1: roughtime: must be a group");
+    expect_error("roughtime = 5;", "config:1: key 'roughtime': must be a group");
     expect_error("roughtime = {\n key = \"k\";\n lisen = \"127.0.0.1:1\";\n};",
-                 "config:3: roughtime.lisen: unknown key");
+                 "config:3: key 'roughtime.lisen': unknown key");
     expect_error("roughtime = { key = \"k\"; max_batch = \"64\"; };",
-                 "roughtime.max_batch: must be an integer");
+                 "key 'roughtime.max_batch': must be an integer");
     expect_error("roughtime = { key = \"k\"; max_batch = 0; };",
-                 "roughtime.max_batch: 0 is out of range 1..128");
+                 "key 'roughtime.max_batch': 0 is outside 1..128");
     expect_error("roughtime = { key = \"k\"; max_batch = 129; };",
-                 "roughtime.max_batch: 129 is out of range 1..128");
+                 "key 'roughtime.max_batch': 129 is outside 1..128");
+    /* libconfig 1.5 alone would read these as 1 and 100 (and -4294967236 as 60). */
+    expect_error("roughtime = { key = \"k\"; max_batch = 4294967297; };",
+                 "config:1: key 'roughtime.max_batch': 4294967297 is outside 1..128");
+    expect_error("roughtime = { key = \"k\"; radius = 4294967396; };",
+                 "config:1: key 'roughtime.radius': 4294967396 is outside 1..86400");
+    expect_error("roughtime = { key = \"k\"; key_lifetime = -4294967236; };",
+                 "key 'roughtime.key_lifetime': -4294967236 is outside 60..31536000");
+    expect_error("roughtime = { key = \"k\"; threads = -1; };",
+                 "key 'roughtime.threads': -1 is outside 1..");
     expect_error("roughtime = { key = \"k\"; radius = 0; };",
-                 "roughtime.radius: 0 is out of range");
-    expect_error("roughtime = { key = \"k\"; threads = 65; };", "roughtime.threads: 65 is out");
+                 "key 'roughtime.radius': 0 is outside");
+    expect_error("roughtime = { key = \"k\"; threads = 65; };",
+                 "key 'roughtime.threads': 65 is outside");
     expect_error("roughtime = { key = \"k\"; flush_interval_us = 20000000000L; };",
-                 "roughtime.flush_interval_us: 20000000000 is out of range 1..10000000");
+                 "key 'roughtime.flush_interval_us': 20000000000 is outside 1..10000000");
     expect_error("roughtime = { key = \"k\"; max_batch = 64; queue = 10; };",
-                 "roughtime.queue: 10 is below max_batch 64");
+                 "key 'roughtime.queue': 10 is below max_batch 64");
     expect_error("roughtime = { key = \"k\"; listen = \"localhost:2002\"; };",
-                 "roughtime.listen: \"localhost:2002\" is not a numeric ADDR:PORT");
-    expect_error("roughtime = { key = \"k\"; listen = \"127.0.0.1\"; };", "roughtime.listen:");
+                 "key 'roughtime.listen': \"localhost:2002\" is not a numeric ADDR:PORT");
+    expect_error("roughtime = { key = \"k\"; listen = \"127.0.0.1\"; };",
+                 "key 'roughtime.listen':");
     expect_error("roughtime = { key = \"k\"; listen = \"127.0.0.1:65536\"; };",
-                 "roughtime.listen:");
-    expect_error("roughtime = { key = \"k\"; listen = \"[::1\"; };", "roughtime.listen:");
+                 "key 'roughtime.listen':");
+    expect_error("roughtime = { key = \"k\"; listen = \"[::1\"; };", "key 'roughtime.listen':");
     expect_error("roughtime = { key = \"k\"; listen = 2002; };",
-                 "roughtime.listen: must be a string");
-    expect_error("roughtime = { key = \"\"; };", "roughtime.key: must be 1..");
-    expect_error("roughtime = {\n  max_batch = 8;\n};", "config:1: roughtime.key: missing");
+                 "key 'roughtime.listen': must be a string");
+    expect_error("roughtime = { key = \"\"; };", "key 'roughtime.key': must be 1..");
+    expect_error("roughtime = {\n  max_batch = 8;\n};", "config:1: key 'roughtime.key': missing");
     expect_error("roughtime = { key = \"k\"; enabled = 1; };",
-                 "roughtime.enabled: must be true or false");
+                 "key 'roughtime.enabled': must be true or false");
 }
 
 static void remove_tree(const char *dir, const char *const *files, int n)
@@ -188,7 +198,7 @@ static void test_file_and_serve(void)
     TB_CHECK(config_read_file(&cfg, path) == CONFIG_TRUE);
     TB_CHECK(tb_rt_config_parse(config_lookup(&cfg, "roughtime"), &c, err, sizeof(err)) < 0);
     char want[600];
-    snprintf(want, sizeof(want), "%s:3: roughtime.radius: -1 is out of range 1..86400", path);
+    snprintf(want, sizeof(want), "%s:3: key 'roughtime.radius': -1 is outside 1..86400", path);
     TB_CHECK_STR(err, want);
     /* A key file others can read is refused, naming it. */
     chmod(keyp, 0644);

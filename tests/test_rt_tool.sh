@@ -167,12 +167,12 @@ usage "unknown option --bogus" serve --key "$dir/k0" --bogus
 usage "unknown option -x" keygen -x
 usage "option --out needs a value" keygen --out
 usage "unexpected argument \"extra\"" keygen --out "$dir/kx" extra
-usage '--max-batch "12x" is not a number from 1 to 128' serve --key "$dir/k0" --max-batch 12x
-usage '--max-batch "129" is not a number from 1 to 128' serve --key "$dir/k0" --max-batch 129
-usage '--threads "0" is not a number from 1 to 64' serve --key "$dir/k0" --threads 0
-usage '--radius "-1" is not a number from 1 to 86400' serve --key "$dir/k0" --radius -1
-usage '--flush-interval-us " 5"' serve --key "$dir/k0" --flush-interval-us " 5"
-usage '--radius "99999999999999999999999"' serve --key "$dir/k0" --radius 99999999999999999999999
+usage "--max-batch: '12x' is not a whole number" serve --key "$dir/k0" --max-batch 12x
+usage '--max-batch: 129 is outside 1..128' serve --key "$dir/k0" --max-batch 129
+usage '--threads: 0 is outside 1..64' serve --key "$dir/k0" --threads 0
+usage "--radius: '-1' is not a whole number" serve --key "$dir/k0" --radius -1
+usage "--flush-interval-us: ' 5' is not a whole number" serve --key "$dir/k0" --flush-interval-us " 5"
+usage '--radius: 99999999999999999999999 is outside 1..86400' serve --key "$dir/k0" --radius 99999999999999999999999
 usage "--key is required" serve
 usage 'unknown --version "4294967297"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 4294967297
 usage 'unknown --version "-2147483647"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version -2147483647

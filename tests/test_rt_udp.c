@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -132,12 +133,11 @@ static void server_stop(server *s)
 
 static int client_socket(const char *addr)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (tb_rt_parse_addr(addr, &ss, &sl) < 0)
+    tb_addr a;
+    if (tb_addr_parse_numeric(addr, strlen(addr), 0, &a, NULL) != TB_OK)
         return -1;
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+    int fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         close(fd);
         return -1;
     }

@@ -71,7 +71,7 @@ static int responder_start(struct ev_loop *loop, responder *r, const char *ip, m
     r->m = m;
     tb_addr a;
     char text[64];
-    if (tb_addr_numeric(ip, "0", &a) < 0)
+    if (tb_addr_numeric(ip, 0, &a) < 0)
         return -1;
     r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
@@ -155,9 +155,7 @@ static void stub_cancel(tb_resolver *pub, uint64_t ticket)
 
 static void stub_add(stub_resolver *s, const char *hostport)
 {
-    char h[64], p[8];
-    if (tb_hostport_split(hostport, "123", h, sizeof(h), p, sizeof(p)) == 0 &&
-        tb_addr_numeric(h, p, &s->addrs[s->n]) == 0)
+    if (tb_addr_parse_numeric(hostport, strlen(hostport), 0, &s->addrs[s->n], NULL) == TB_OK)
         s->n++;
 }
 

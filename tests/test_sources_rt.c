@@ -163,10 +163,8 @@ static int relay_start(struct ev_loop *loop, relay *r, const char *ip, const ser
     r->mode = mode;
     r->up = -1;
     tb_addr a, up;
-    char h[64], p[8];
-    if (tb_addr_numeric(ip, "0", &a) < 0 ||
-        (s && (tb_hostport_split(s->addr, "2002", h, sizeof(h), p, sizeof(p)) < 0 ||
-               tb_addr_numeric(h, p, &up) < 0)))
+    if (tb_addr_numeric(ip, 0, &a) < 0 ||
+        (s && tb_addr_parse_numeric(s->addr, strlen(s->addr), 0, &up, NULL) != TB_OK))
         return -1;
     r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||

@@ -84,6 +84,16 @@ test_help() {
   done
   run 0 "issue --help" "$TBCERT" issue --help
   has out "node.key" "issue --help names the files"
+  run 0 "help issue" "$TBCERT" help issue
+  has out "usage: tbcert issue" "help issue"
+  run 0 "--version" "$TBCERT" --version
+  if grep -Eqx "tbcert [0-9]+\.[0-9]+\.[0-9]+" out; then pass; else fail "--version: $(cat out)"; fi
+  run 2 "unknown top-level option" "$TBCERT" --verison
+  one_error "unknown option '--verison' (see tbcert --help)"
+  run 2 "misspelt option of a command" "$TBCERT" issue --ca ca1 --nmae n
+  one_error "issue: unknown option '--nmae' (see tbcert issue --help)"
+  run 2 "option without its value" "$TBCERT" init-ca --dir
+  one_error "init-ca: option '--dir' needs a value (see tbcert init-ca --help)"
   run 2 "no command" "$TBCERT"
 }
 
@@ -234,10 +244,14 @@ test_bad_input() {
   run 2 "empty passphrase file" "$TBCERT" init-ca --dir ca9 --passphrase-file empty
   one_error "empty: empty passphrase"
 
-  for days in 0 36501 abc -5 1.5 ""; do
+  for days in 0 36501 abc -5 1.5 "" " 7" 18446744073709551617; do
     run 2 "--days '$days'" "$TBCERT" issue --ca ca1 --name n --region r --out n1 --days "$days"
     one_error "--days"
   done
+  run 2 "--days 0" "$TBCERT" init-ca --dir ca9 --days 0
+  one_error "--days: 0 is outside 1..36500$"
+  run 2 "--days -5" "$TBCERT" renew --ca ca1 --in a --days -5
+  one_error "--days: '-5' is not a whole number$"
   run 0 "--days 36500" "$TBCERT" issue --ca ca1 --name n --region r --out n1 --days 36500
   run 2 "bad node name" "$TBCERT" issue --ca ca1 --name Node_A --region r --out n2
   one_error "--name Node_A"

@@ -554,11 +554,20 @@ static void test_config(void)
          NULL},
         {"\ncrosscheck = { window = 5; };", "t.conf:2: key 'crosscheck.window': 5 is outside "
                                             "10..86400"},
-        {"crosscheck = {\n wndow = 50; };", "t.conf:2: key 'crosscheck': unknown key 'wndow'"},
+        {"crosscheck = {\n wndow = 50; };", "t.conf:2: key 'crosscheck.wndow': unknown key"},
         {"crosscheck = { peers_vote = 1; };",
-         "t.conf:1: key 'crosscheck.peers_vote': must be true or false"},
+         "t.conf:1: key 'crosscheck.peers_vote': must be true or false, not an integer"},
         {"crosscheck = { min_agree = \"3\"; };",
-         "t.conf:1: key 'crosscheck.min_agree': must be an integer"},
+         "t.conf:1: key 'crosscheck.min_agree': must be an integer, not a string"},
+        /* libconfig 1.5 alone would read these as 100 and 1. */
+        {"crosscheck = { window = 4294967396; };",
+         "t.conf:1: key 'crosscheck.window': 4294967396 is outside 10..86400"},
+        {"crosscheck = { min_agree = 4294967297; };",
+         "t.conf:1: key 'crosscheck.min_agree': 4294967297 is outside 1..64"},
+        {"crosscheck = { retention = -4294967236; };",
+         "t.conf:1: key 'crosscheck.retention': -4294967236 is outside 60..315360000"},
+        {"crosscheck = { drift_ppm = -1; };",
+         "t.conf:1: key 'crosscheck.drift_ppm': -1 is outside 0..1000"},
         {"crosscheck = 3;", "t.conf:1: key 'crosscheck': must be a group { ... }"},
         {"hosts_file = \"\";", "t.conf:1: key 'hosts_file': must be a non-empty string"},
     };

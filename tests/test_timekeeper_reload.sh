@@ -78,7 +78,7 @@ conf 127.0.0.49:1126
 sed -i 's/kind = "ntp"; address/kind = "ntp"; adress/' "$work/tbnode.conf"
 kill -HUP "$pid"
 wait_for "bad entry logged with FILE:LINE" \
-  grep -q "SIGHUP: $work/tbnode.conf:7: sources.\[0\].adress: .*running configuration stays" \
+  grep -q "SIGHUP: $work/tbnode.conf:7: key 'sources.\[0\].adress': .*running configuration stays" \
   "$work/log"
 names_are "127.0.0.49:1124 127.0.0.49:1125" || fail "a refused reload changed the sources: $(names)"
 

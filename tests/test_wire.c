@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tests/tb_test.h"
+#include "wire/mpread.h"
 #include "wire/wire.h"
 
 /* ---- sample messages ---- */
@@ -701,6 +702,39 @@ static void test_names(void)
         TB_CHECK(!tb_wire_datagram_ok(all_types[i]));
 }
 
+/* A map or array whose 16/32-bit count is cut off, alone, inside an array and as a map value:
+ * the skipper reports the truncation and counts nothing for the header it could not read. */
+static void test_skip_truncated_counts(void)
+{
+    static const uint8_t heads[] = {0xde, 0xdf, 0xdc, 0xdd}; /* map16, map32, array16, array32 */
+    for (size_t h = 0; h < sizeof(heads); h++) {
+        size_t count_len = (heads[h] & 1) ? 4 : 2;
+        for (size_t cut = 0; cut < count_len; cut++) {
+            for (int wrap = 0; wrap < 3; wrap++) {
+                uint8_t in[8];
+                size_t n = 0;
+                if (wrap == 1)
+                    in[n++] = 0x91; /* [ x ] */
+                if (wrap == 2) {
+                    in[n++] = 0x81; /* { 1: x } */
+                    in[n++] = 0x01;
+                }
+                in[n++] = heads[h];
+                memset(in + n, 0, cut);
+                n += cut;
+                tb_mpr r = {.p = in, .len = n};
+                TB_CHECK_EQ(tb_mpr_skip(&r), TB_ERR_TRUNCATED);
+                TB_CHECK(r.used < n); /* the cut header was not consumed */
+            }
+        }
+        /* With the whole count present (zero elements) the same value skips. */
+        uint8_t whole[5] = {heads[h], 0, 0, 0, 0};
+        tb_mpr r = {.p = whole, .len = 1 + count_len};
+        TB_CHECK_EQ(tb_mpr_skip(&r), 0);
+        TB_CHECK_EQ(r.used, 1 + count_len);
+    }
+}
+
 int main(void)
 {
     TB_RUN(test_round_trip_every_type);
@@ -723,5 +757,6 @@ int main(void)
     TB_RUN(test_msgpack_c_reads_our_output);
     TB_RUN(test_diag_offset);
     TB_RUN(test_names);
+    TB_RUN(test_skip_truncated_counts);
     return TB_DONE();
 }

@@ -48,7 +48,7 @@ static int responder_start(struct ev_loop *loop, responder *r, const char *ip, i
     memset(r, 0, sizeof(*r));
     r->shift_ns = shift;
     tb_addr a;
-    if (tb_addr_numeric(ip, "0", &a) < 0)
+    if (tb_addr_numeric(ip, 0, &a) < 0)
         return -1;
     r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
@@ -93,17 +93,16 @@ static int geo_resolve(tb_resolver *pub, const char *host, const char *port, tb_
 {
     geo_resolver *g = (geo_resolver *)pub;
     (void)port;
-    char h[64], p[16];
+    tb_addr target;
     if (strcmp(host, "split.test") != 0 ||
-        tb_hostport_split(g->target->addr, "123", h, sizeof(h), p, sizeof(p)) != 0)
+        tb_addr_parse_numeric(g->target->addr, strlen(g->target->addr), 0, &target, NULL) != TB_OK)
         return TB_ERR_NOTFOUND;
     for (int i = 0; i < 16; i++) {
         answer *a = &g->pending[i];
         if (a->ticket)
             continue;
         *a = (answer){.ticket = ++g->next, .cb = cb, .arg = arg};
-        if (tb_addr_numeric(h, p, &a->addr) != 0)
-            return TB_ERR_INVAL;
+        a->addr = target;
         *ticket = a->ticket;
         ev_timer_init(&a->t, answer_fire, 0.001, 0.);
         a->t.data = a;

@@ -219,13 +219,17 @@ static int skip_one(tb_mpr *r, uint8_t b, uint64_t *pending)
         return advance(r, 1);
     if (b <= 0x8f || (b >= 0xde && b <= 0xdf)) {
         rc = read_count(r, 0x80, 0x0f, 0xde, &n);
+        if (rc) /* n is not set */
+            return rc;
         *pending += 2 * n;
-        return rc;
+        return 0;
     }
     if (b <= 0x9f || (b >= 0xdc && b <= 0xdd)) {
         rc = read_count(r, 0x90, 0x0f, 0xdc, &n);
+        if (rc)
+            return rc;
         *pending += n;
-        return rc;
+        return 0;
     }
     if (b <= 0xbf)
         return advance(r, 1 + (uint64_t)(b & 0x1f));

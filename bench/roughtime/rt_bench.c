@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/clock.h"
 #include "roughtime/keyfile.h"
 #include "roughtime/server.h"
@@ -80,15 +81,15 @@ static int load(const char *addr, const char *pub, double seconds, unsigned wind
     uint8_t pk[32], nonce[32];
     static tb_rt_query q;
     uint32_t v = TB_RT_VER_RFC;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (tb_rt_key_from_b64(pub, pk) < 0 || tb_rt_parse_addr(addr, &ss, &sl) < 0)
+    tb_addr a;
+    if (tb_rt_key_from_b64(pub, pk) < 0 ||
+        tb_addr_parse_numeric(addr, strlen(addr), 0, &a, NULL) != TB_OK)
         return 1;
     randombytes_buf(nonce, sizeof(nonce));
     if (tb_rt_query_init(&q, pk, &v, 1, nonce, 0) < 0)
         return 1;
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0), big = 8 << 20;
-    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) < 0)
+    int fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0), big = 8 << 20;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a.ss, a.len) < 0)
         return 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
     struct mmsghdr tx[VEC], rx[VEC];

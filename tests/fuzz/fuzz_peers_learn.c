@@ -81,9 +81,9 @@ static void check_table(const tb_peers *t)
         tb_peer_view v;
         if (tb_peers_get(t, ids[i], &v) < 0)
             abort();
-        if (v.name[0] && !tb_peers_name_valid(v.name, strlen(v.name)))
+        if (v.name[0] && !tb_name_valid(v.name, strlen(v.name)))
             abort();
-        if (v.region[0] && !tb_peers_name_valid(v.region, strlen(v.region)))
+        if (v.region[0] && !tb_name_valid(v.region, strlen(v.region)))
             abort();
         if (v.naddrs > TB_PEERS_MAX_ADDRS || v.cert_len > TB_PEERS_CERT_MAX)
             abort();

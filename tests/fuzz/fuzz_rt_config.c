@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "roughtime/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,12 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256] = "";
     if (tb_rt_config_parse(g, &c, err, sizeof(err)) == 0 && c.enabled) {
         /* What the parser accepts, the server and its edge accept too. */
-        struct sockaddr_storage ss;
-        socklen_t len;
+        tb_addr a;
         if (c.srv.max_batch < 1 || c.srv.max_batch > TB_RT_SRV_MAX_BATCH ||
             c.srv.queue_cap < c.srv.max_batch || c.srv.queue_cap > TB_RT_SRV_MAX_QUEUE ||
             c.udp.radius_s < 1 || !c.key_path[0] || c.threads < 1 ||
-            tb_rt_parse_addr(c.udp.listen, &ss, &len) < 0)
+            tb_addr_parse_numeric(c.udp.listen, strlen(c.udp.listen), TB_ADDR_PORT_ZERO_OK, &a,
+                                  NULL) != TB_OK)
             __builtin_trap();
     } else if (memchr(err, 0, sizeof(err)) == NULL) {
         __builtin_trap();
