@@ -544,14 +544,22 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.drift_ppb, 50000);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
+    TB_CHECK_EQ(t.limits.max_evidence, 4096);
+    TB_CHECK_EQ(t.limits.rate_per_min, 600);
+    TB_CHECK_EQ(t.limits.bytes_per_hour, 16777216);
     tb_node_config_free(&c);
 
     static const struct {
         const char *text, *err;
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
-         "drift_ppm = 0; min_interval_ms = 10; peer_interval = 1; retention = 60; };",
+         "drift_ppm = 0; min_interval_ms = 10; peer_interval = 1; retention = 60;\n"
+         "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576; };",
          NULL},
+        {"crosscheck = { origin_rate = 0; };",
+         "t.conf:1: key 'crosscheck.origin_rate': 0 is outside 1..1000000"},
+        {"crosscheck = { max_evidence = 100000; };",
+         "t.conf:1: key 'crosscheck.max_evidence': 100000 is outside 1024..8192"},
         {"\ncrosscheck = { window = 5; };", "t.conf:2: key 'crosscheck.window': 5 is outside "
                                             "10..86400"},
         {"crosscheck = {\n wndow = 50; };", "t.conf:2: key 'crosscheck.wndow': unknown key"},
@@ -582,6 +590,8 @@ static void test_config(void)
             TB_CHECK_STR(t.hosts_file, "h");
             TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
+            TB_CHECK(t.limits.max_evidence == 2048 && t.limits.rate_per_min == 30 &&
+                     t.limits.bytes_per_hour == 1048576);
         } else {
             TB_CHECK_EQ(rc, TB_ERR_INVAL);
             TB_CHECK_STR(err, cases[i].err);
