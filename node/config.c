@@ -1,5 +1,6 @@
 #include "node/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@ typedef enum key_kind {
     K_PATH,
     K_LOG_LEVEL,
     K_NAME,
+    K_USER,
     K_BOOL,
     K_U32,
 } key_kind;
@@ -48,6 +50,7 @@ static const key_spec keys[] = {
     {"state_dir", K_PATH, OFF(state_dir), 0, 0},
     {"log_level", K_LOG_LEVEL, OFF(log_level), 0, 0},
     {"name", K_NAME, OFF(name), 0, 0},
+    {"user", K_USER, OFF(user), 0, 0},
     {"retry", K_BOOL, OFF(retry), 0, 0},
     {"idle_timeout_ms", K_U32, OFF(idle_timeout_ms), 1000, 3600000},
     {"keepalive_ms", K_U32, OFF(keepalive_ms), 0, 3600000},
@@ -194,6 +197,21 @@ static int set_name(tb_node_config *cfg, const char *v, const origin *o, char *e
     return TB_OK;
 }
 
+/* A login name as useradd takes it: letters, digits, '.', '_', '-' (not first). */
+static int set_user(tb_node_config *cfg, const char *v, const origin *o, char *err, size_t el)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > TB_NODE_USER_MAX)
+        return errf(err, el, o, "user", "must be 1 to %d characters", TB_NODE_USER_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!isalnum(c) && c != '_' && c != '.' && (c != '-' || i == 0))
+            return errf(err, el, o, "user", "'%.64s' is not a user name", v);
+    }
+    memcpy(cfg->user, v, n + 1);
+    return TB_OK;
+}
+
 static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const origin *o, char *err,
                        size_t el)
 {
@@ -242,6 +260,8 @@ static int apply_string(tb_node_config *cfg, const key_spec *k, const char *v, c
         return set_log_level(cfg, v, o, err, el);
     case K_NAME:
         return set_name(cfg, v, o, err, el);
+    case K_USER:
+        return set_user(cfg, v, o, err, el);
     default:
         return errf(err, el, o, k->name, "internal: not a string key");
     }
@@ -438,6 +458,7 @@ enum {
     OPT_STATE_DIR,
     OPT_LOG_LEVEL,
     OPT_NAME,
+    OPT_USER,
     OPT_VERSION,
 };
 
@@ -452,6 +473,7 @@ static const struct option long_opts[] = {
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"name", required_argument, NULL, OPT_NAME},
+    {"user", required_argument, NULL, OPT_USER},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -491,6 +513,8 @@ static int apply_flag(tb_node_config *cfg, int opt, const char *v, bool *peers_r
         return set_log_level(cfg, v, &o, err, el);
     case OPT_NAME:
         return set_name(cfg, v, &o, err, el);
+    case OPT_USER:
+        return set_user(cfg, v, &o, err, el);
     default:
         return TB_OK;
     }
@@ -547,7 +571,7 @@ void tb_node_config_usage(FILE *out)
     fprintf(out,
             "usage: tbnode [--mode hybrid|server|client] [--config FILE] [--listen ADDR:PORT]\n"
             "              [--peer ADDR:PORT]... [--cert F --key F --ca F] [--state-dir DIR]\n"
-            "              [--log-level L] [--name NAME]\n"
+            "              [--log-level L] [--name NAME] [--user USER]\n"
             "       tbnode status [--state-dir DIR] [--json]\n"
             "\n"
             "tbnode joins a QUIC time mesh (mutual TLS against the mesh CA), pings its peers,\n"
@@ -570,6 +594,8 @@ void tb_node_config_usage(FILE *out)
             "                    (default " TB_NODE_DEFAULT_STATE_DIR ", created with mode 0700)\n"
             "  --log-level L     error, warn, info (default) or debug\n"
             "  --name NAME       node name (default: the name in the certificate)\n"
+            "  --user USER       started as root: switch to USER once the sockets are bound and\n"
+            "                    the state opened (default: stay the user it was started as)\n"
             "  --version         print the version and exit\n"
             "  --help            print this help and exit\n"
             "\n"

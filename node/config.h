@@ -19,6 +19,7 @@
 
 #define TB_NODE_PATH_MAX 1024
 #define TB_NODE_NAME_MAX 63
+#define TB_NODE_USER_MAX 32
 #define TB_NODE_MAX_SEEDS 32
 #define TB_NODE_ERR_MAX 512
 
@@ -43,6 +44,7 @@ typedef struct tb_node_config {
     char state_dir[TB_NODE_PATH_MAX];
     tb_log_level log_level;
     char name[TB_NODE_NAME_MAX + 1]; /* "" means: the name in the certificate */
+    char user[TB_NODE_USER_MAX + 1]; /* switch to this user after start; "" = stay */
     bool retry;                      /* QUIC Retry tokens on accepted connections */
     uint32_t idle_timeout_ms;
     uint32_t keepalive_ms; /* 0 disables keep-alive */

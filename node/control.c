@@ -63,18 +63,55 @@ void tb_control_printf(tb_control_buf *b, const char *fmt, ...)
     }
 }
 
+json_t *tb_control_json_string(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    /* Not UTF-8 (jansson refuses it): keep the ASCII, mark every other byte. */
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (char *c = copy; *c; c++) {
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    }
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
+void tb_control_json(tb_control_buf *b, const json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!s) {
+        b->truncated = 1;
+        return;
+    }
+    tb_control_printf(b, "%s", s);
+    free(s);
+}
+
+void tb_control_json_members(tb_control_buf *b, json_t *obj)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        json_t *k = tb_control_json_string(key);
+        tb_control_printf(b, ",");
+        tb_control_json(b, k);
+        tb_control_printf(b, ":");
+        tb_control_json(b, v);
+        json_decref(k);
+    }
+}
+
 void tb_control_json_str(tb_control_buf *b, const char *s)
 {
-    tb_control_printf(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            tb_control_printf(b, "\\%c", *c);
-        else if (*c < 0x20)
-            tb_control_printf(b, "\\u%04x", *c);
-        else
-            tb_control_printf(b, "%c", *c);
-    }
-    tb_control_printf(b, "\"");
+    json_t *v = tb_control_json_string(s);
+    tb_control_json(b, v);
+    json_decref(v);
 }
 
 static int sock_path(const char *dir, char *out, size_t len)

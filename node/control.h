@@ -8,6 +8,7 @@
 #define TB_NODE_CONTROL_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "common/error.h"
@@ -46,7 +47,17 @@ void tb_control_close(tb_control *c);
 TB_WUR int tb_control_request(const char *state_dir, const char *line, int timeout_ms, FILE *out,
                               char *err, size_t errlen);
 
-/* Writes s as a JSON string (quotes and escapes included). */
+/* JSON answers are written with jansson, so whatever bytes a name, address or text holds the
+ * answer is valid JSON. */
+
+/* A JSON string for s; bytes of s that are not UTF-8 become '?'. NULL only when out of memory. */
+json_t *tb_control_json_string(const char *s);
+/* Appends v, compact. A NULL v (a failed allocation) marks the reply truncated. */
+void tb_control_json(tb_control_buf *b, const json_t *v);
+/* Appends the members of object obj as ",\"key\":value..." (the form of a status_ext hook,
+ * node/node.h): build the members in a json_t and hand them over here. */
+void tb_control_json_members(tb_control_buf *b, json_t *obj);
+/* Appends s as a JSON string (tb_control_json_string). */
 void tb_control_json_str(tb_control_buf *b, const char *s);
 
 #endif

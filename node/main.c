@@ -1,23 +1,20 @@
 /* tbnode: the time mesh daemon. This file owns the process: arguments, signals, the state
  * directory and the event loop. Everything it wires together takes the loop, the clock and
  * the log explicitly (node/node.h), so tests can run several nodes in one process. */
-#include <errno.h>
 #include <ev.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/opt.h"
 #include "node/config.h"
 #include "node/control.h"
-#if TB_NODE_MESH
 #include "node/node.h"
+#include "node/privilege.h"
 #include "node/timekeeper.h"
-#endif
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = TB_OPT_EXIT_USAGE };
 
@@ -27,9 +24,7 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = TB_OPT_EXIT_USAGE };
 typedef struct proc {
     tb_log log;
     struct ev_loop *loop;
-#if TB_NODE_MESH
     tb_timekeeper *tk;
-#endif
     const tb_node_config *cfg;
     ev_signal sigint, sigterm, sighup;
     ev_timer deadline;
@@ -51,12 +46,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     p->stopping = 1;
     tb_log_info(&p->log, "signal %d: closing connections and stopping", w->signum);
     ev_timer_start(loop, &p->deadline);
-#if TB_NODE_MESH
     if (p->tk) {
         tb_timekeeper_stop(p->tk); /* on_stopped ends the loop once the closes are sent */
         return;
     }
-#endif
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -75,10 +68,8 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     tb_node_config_defaults(fresh);
     int rc = tb_node_config_load_file(fresh, p->cfg->file, err, sizeof(err));
-#if TB_NODE_MESH
     if (rc == TB_OK && p->tk)
         rc = tb_timekeeper_reload(p->tk, fresh, err, sizeof(err));
-#endif
     if (rc == TB_OK)
         tb_log_info(&p->log, "SIGHUP: %s reloaded", p->cfg->file);
     else
@@ -87,39 +78,18 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     free(fresh);
 }
 
-#if TB_NODE_MESH
 static void on_stopped(void *arg)
 {
     proc *p = arg;
     ev_break(p->loop, EVBREAK_ALL);
 }
-#endif
-
-/* The state directory holds keys' neighbours and the control socket: owner only. */
-static int make_state_dir(const tb_log *log, const char *dir)
-{
-    if (mkdir(dir, 0700) == 0) {
-        tb_log_info(log, "created state directory %s", dir);
-        return TB_OK;
-    }
-    if (errno != EEXIST) {
-        tb_log_error(log, "state_dir '%s': cannot create: %s", dir, strerror(errno));
-        return TB_ERR_IO;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        tb_log_error(log, "state_dir '%s': exists and is not a directory", dir);
-        return TB_ERR_IO;
-    }
-    if (st.st_mode & 077)
-        tb_log_warn(log, "state_dir '%s': readable by others (mode %03o); 0700 is expected", dir,
-                    (unsigned)(st.st_mode & 0777));
-    return TB_OK;
-}
 
 static int run(proc *p, const tb_node_config *cfg)
 {
-    if (make_state_dir(&p->log, cfg->state_dir) != TB_OK)
+    tb_priv priv;
+    if (tb_priv_init(&priv, cfg->user, &p->log) != TB_OK ||
+        tb_priv_state_dir(&priv, cfg->state_dir, &p->log) != TB_OK ||
+        tb_priv_key_file(&priv, cfg->key, &p->log) != TB_OK)
         return EXIT_RUNTIME;
     p->loop = ev_default_loop(EVFLAG_AUTO);
     if (!p->loop) {
@@ -141,16 +111,17 @@ static int run(proc *p, const tb_node_config *cfg)
     tb_log_info(&p->log, "tbnode %s starting: mode %s, listen %s, %zu seed peer(s), state %s",
                 TB_VERSION, tb_node_mode_name(cfg->mode),
                 cfg->mode == TB_NODE_CLIENT ? "(none)" : listen, cfg->npeers, cfg->state_dir);
-#if TB_NODE_MESH
     tb_tk_options opt = {.on_stopped = on_stopped, .arg = p};
     if (tb_timekeeper_new(&p->tk, p->loop, &p->log, tb_clock_system(), cfg, &opt) != TB_OK)
         return EXIT_RUNTIME;
-#endif
+    /* Sockets bound, state opened: root is no longer needed. */
+    if (tb_priv_drop(&priv, &p->log) != TB_OK) {
+        tb_timekeeper_free(p->tk);
+        return EXIT_RUNTIME;
+    }
     ev_run(p->loop, 0);
-#if TB_NODE_MESH
     tb_timekeeper_free(p->tk);
     p->tk = NULL;
-#endif
     tb_log_info(&p->log, "stopped");
     return 0;
 }

@@ -1,10 +1,11 @@
 #include "node/node.h"
+#include "node/node_internal.h"
 #include "common/addr.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ev.h>
 #include <malloc.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -18,12 +19,13 @@
 #include "quic/endpoint.h"
 #include "routing/broadcast.h"
 #include "routing/unicast.h"
+#include "resolve/resolver.h"
 #include "wire/wire.h"
 
 #define NO_PEER UINT32_MAX
 #define MAX_ACTIONS 16
 #define MAX_EXPORT 64
-#define RECENT_BCASTS 32
+#define RECENT_BCASTS TB_NODE_RECENT_MAX
 #define RECENT_TEXT_MAX 96
 #define HEAP_TRIM_INTERVAL_NS (5 * TB_NS_PER_SEC)
 
@@ -45,6 +47,15 @@ typedef struct plink {
     size_t cert_len;
     tb_live live;
 } plink;
+
+/* A dial waiting for the resolver's answer for its host name. */
+typedef struct pending_dial {
+    struct pending_dial *next;
+    struct tb_node *n;
+    uint32_t peer_id;
+    uint64_t ticket;
+    char addr[TB_PEERS_ADDR_MAX + 1];
+} pending_dial;
 
 typedef struct recent_bcast {
     char origin[TB_QUIC_NAME_MAX];
@@ -73,6 +84,8 @@ struct tb_node {
     size_t self_der_len;
     char self_addr[TB_PEERS_ADDR_MAX + 1];
     plink *links;
+    tb_resolver *resolver, *own_resolver;
+    pending_dial *pending;
     ev_timer peers_timer, ping_timer, reaper;
     tb_bc *bc;
     recent_bcast recent[RECENT_BCASTS];
@@ -204,25 +217,6 @@ static void send_discover(tb_node *n, plink *l)
         tb_log_warn(n->log, "peer %s: cannot send DISCOVER: %s", l->name, tb_wire_strerror(rc));
 }
 
-/* Resolves addr for this node's address family; names are resolved here, at dial time. */
-static int resolve(const tb_node *n, const char *addr, struct addrinfo **res, const char **why)
-{
-    tb_addr_hostport hp;
-    if (tb_addr_parse(addr, strlen(addr), 0, &hp, why) != TB_OK)
-        return TB_ERR_INVAL;
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
-    hints.ai_family = n->cfg->listen.kind == TB_ADDR_IPV6 ? AF_INET6 : AF_INET;
-    hints.ai_flags = hp.kind == TB_ADDR_NAME ? 0 : AI_NUMERICHOST;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", (unsigned)hp.port);
-    if (getaddrinfo(hp.host, port, &hints, res) != 0) {
-        *why = hints.ai_family == AF_INET6 ? "no IPv6 address (this node listens on IPv6)"
-                                           : "no IPv4 address (this node listens on IPv4)";
-        return TB_ERR_NOTFOUND;
-    }
-    return TB_OK;
-}
-
 /* The name a seed was given in the config ("name@host:port"), or NULL. */
 static const char *seed_name(const tb_node *n, const char *addr)
 {
@@ -235,35 +229,150 @@ static const char *seed_name(const tb_node *n, const char *addr)
     return NULL;
 }
 
-static void do_dial(tb_node *n, uint32_t id, const char *addr)
+/* How a dial to peer `id` is named in the log: "n2 at host:port", or the address alone. */
+static void dial_label(const tb_node *n, uint32_t id, const char *addr, char *buf, size_t len)
 {
     tb_peer_view v;
-    const char *why = "no such peer";
-    struct addrinfo *res = NULL;
+    const char *name = tb_peers_get(n->peers, id, &v) == TB_OK && v.name[0] ? v.name : NULL;
+    if (!name)
+        name = seed_name(n, addr);
+    if (name)
+        snprintf(buf, len, "%s at %s", name, addr);
+    else
+        snprintf(buf, len, "%s", addr);
+}
+
+static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *why)
+{
+    char who[TB_PEERS_NAME_MAX + TB_PEERS_ADDR_MAX + 8];
+    dial_label(n, id, addr, who, sizeof(who));
+    tb_log_warn(n->log, "dial %s: %s", who, why);
+    if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
+        tb_log_debug(n->log, "dial %s: peer table had no dial under way", who);
+}
+
+static void dial_addr(tb_node *n, uint32_t id, const char *addr, const tb_addr *to)
+{
+    tb_peer_view v;
     tb_quic_conn *c = NULL;
     int rc = tb_peers_get(n->peers, id, &v);
-    if (rc == TB_OK)
-        rc = resolve(n, addr, &res, &why);
     const char *expect = rc == TB_OK && v.name[0] ? v.name : seed_name(n, addr);
-    if (rc == TB_OK) {
-        rc = tb_quic_dial_sa(n->ep, res->ai_addr, res->ai_addrlen, expect, &c);
-        why = tb_strerror(rc);
-    }
-    if (res)
-        freeaddrinfo(res);
+    if (rc == TB_OK)
+        rc = tb_quic_dial_sa(n->ep, (const struct sockaddr *)&to->ss, to->len, expect, &c);
     plink *l = rc == TB_OK ? link_new(n, c, id, 1) : NULL;
     if (rc == TB_OK && !l) {
         tb_quic_close(c, TB_QUIC_APP_NO_ERROR);
         rc = TB_ERR_NOMEM;
     }
     if (rc != TB_OK) {
-        tb_log_warn(n->log, "dial %s: %s", addr, why);
-        if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
-            tb_log_debug(n->log, "dial %s: peer table had no dial under way", addr);
+        dial_failed(n, id, addr, tb_strerror(rc));
         return;
     }
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     tb_log_debug(n->log, "dialling %s%s%s", addr, expect ? " as " : "", expect ? expect : "");
+}
+
+static int family_ok(const tb_node *n, const tb_addr *a)
+{
+    return a->ss.ss_family == (n->cfg->listen.kind == TB_ADDR_IPV6 ? AF_INET6 : AF_INET);
+}
+
+static const char *family_missing(const tb_node *n)
+{
+    return n->cfg->listen.kind == TB_ADDR_IPV6 ? "no IPv6 address (this node listens on IPv6)"
+                                               : "no IPv4 address (this node listens on IPv4)";
+}
+
+static void pending_unlink(tb_node *n, pending_dial *d)
+{
+    for (pending_dial **p = &n->pending; *p; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            return;
+        }
+    }
+}
+
+/* Cancels the resolutions under way for peer id (NO_PEER: all of them). */
+static void pending_cancel(tb_node *n, uint32_t id)
+{
+    pending_dial **p = &n->pending;
+    while (*p) {
+        pending_dial *d = *p;
+        if (id != NO_PEER && d->peer_id != id) {
+            p = &d->next;
+            continue;
+        }
+        *p = d->next;
+        n->resolver->cancel(n->resolver, d->ticket);
+        free(d);
+    }
+}
+
+static void on_resolved(void *arg, int err, const char *why, const tb_addr *addrs, size_t k)
+{
+    pending_dial *d = arg;
+    tb_node *n = d->n;
+    pending_unlink(n, d);
+    tb_peer_view v;
+    /* The entry may have been dropped or moved on meanwhile: then this dial is no longer due. */
+    if (tb_peers_get(n->peers, d->peer_id, &v) != TB_OK || v.state != TB_PEER_CONNECTING) {
+        tb_log_debug(n->log, "dial %s: resolved, but no longer wanted", d->addr);
+    } else if (err != TB_OK) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "cannot resolve the name: %s", why ? why : tb_strerror(err));
+        dial_failed(n, d->peer_id, d->addr, msg);
+    } else {
+        size_t i = 0;
+        while (i < k && !family_ok(n, &addrs[i]))
+            i++;
+        if (i < k)
+            dial_addr(n, d->peer_id, d->addr, &addrs[i]);
+        else
+            dial_failed(n, d->peer_id, d->addr, family_missing(n));
+    }
+    free(d);
+}
+
+/* Numeric addresses are dialled at once; names go to the resolver, off the loop, and are
+ * dialled from its answer. */
+static void do_dial(tb_node *n, uint32_t id, const char *addr)
+{
+    tb_addr_hostport hp;
+    const char *why = NULL;
+    tb_addr to;
+    char port[8];
+    if (tb_addr_parse(addr, strlen(addr), 0, &hp, &why) != TB_OK) {
+        dial_failed(n, id, addr, why);
+        return;
+    }
+    snprintf(port, sizeof(port), "%u", (unsigned)hp.port);
+    if (hp.kind != TB_ADDR_NAME) {
+        if (tb_addr_numeric(hp.host, hp.port, &to) != TB_OK)
+            dial_failed(n, id, addr, "not a numeric address");
+        else if (!family_ok(n, &to))
+            dial_failed(n, id, addr, family_missing(n));
+        else
+            dial_addr(n, id, addr, &to);
+        return;
+    }
+    pending_dial *d = calloc(1, sizeof(*d));
+    if (!d) {
+        dial_failed(n, id, addr, tb_strerror(TB_ERR_NOMEM));
+        return;
+    }
+    d->n = n;
+    d->peer_id = id;
+    snprintf(d->addr, sizeof(d->addr), "%s", addr);
+    int rc = n->resolver->resolve(n->resolver, hp.host, port, on_resolved, d, &d->ticket);
+    if (rc != TB_OK) {
+        free(d);
+        dial_failed(n, id, addr, tb_strerror(rc));
+        return;
+    }
+    d->next = n->pending;
+    n->pending = d;
+    tb_log_debug(n->log, "dial %s: resolving %s", addr, hp.host);
 }
 
 static void do_action(tb_node *n, const tb_peers_action *a)
@@ -274,6 +383,12 @@ static void do_action(tb_node *n, const tb_peers_action *a)
         do_dial(n, a->id, a->addr);
         break;
     case TB_PEERS_DO_ABORT:
+        for (pending_dial *d = n->pending; d; d = d->next) {
+            if (d->peer_id == a->id)
+                tb_log_info(n->log, "dial %s: the name did not resolve in time; backing off",
+                            d->addr);
+        }
+        pending_cancel(n, a->id);
         for (l = n->links; l; l = l->next) {
             if (l->peer_id == a->id && !l->connected) {
                 tb_log_info(n->log, "dial %s: no confirmed handshake in time; backing off",
@@ -688,11 +803,19 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
     tb_wire_msg m;
     tb_wire_diag diag = {0};
     int rc = tb_wire_decode(msg, len, &n->lim, &m, &diag);
-    if (!l || !l->connected || rc != TB_OK) {
+    if (rc != TB_OK) {
         n->st.msgs_bad++;
         tb_log_warn(n->log, "peer %s: message dropped: %s (field %s, offset %zu)",
                     l ? l->name : "?", tb_wire_strerror(rc), diag.field ? diag.field : "-",
                     diag.offset);
+        return;
+    }
+    /* A link being closed (close_later) still receives what was already in flight. */
+    if (!l || !l->connected) {
+        n->st.msgs_bad++;
+        tb_log_debug(n->log, "peer %s: %s dropped: %s", l ? l->name : "?",
+                     tb_wire_type_name(m.type), l ? "connection closing" : "no connection");
+        tb_wire_msg_clear(&m);
         return;
     }
     tb_log_debug(n->log, "peer %s: %s received (%zu bytes)", l->name, tb_wire_type_name(m.type),
@@ -835,7 +958,8 @@ static int load_secret(tb_node *n, uint8_t secret[TB_QUIC_SECRET_LEN])
 {
     char path[TB_NODE_PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/quic.secret", n->cfg->state_dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    /* O_NOFOLLOW: a link planted in the state dir must not make the node write elsewhere. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         int ok = getrandom(secret, TB_QUIC_SECRET_LEN, 0) == TB_QUIC_SECRET_LEN &&
                  write(fd, secret, TB_QUIC_SECRET_LEN) == TB_QUIC_SECRET_LEN && fsync(fd) == 0;
@@ -846,7 +970,12 @@ static int load_secret(tb_node *n, uint8_t secret[TB_QUIC_SECRET_LEN])
         tb_log_error(n->log, "%s: cannot write the QUIC secret", path);
         return TB_ERR_IO;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP) {
+        tb_log_error(n->log, "%s: is a symbolic link; not followed (delete it to make a new one)",
+                     path);
+        return TB_ERR_IO;
+    }
     struct stat st;
     ssize_t got = -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == TB_QUIC_SECRET_LEN)
@@ -920,6 +1049,18 @@ static int open_peers(tb_node *n)
     return TB_OK;
 }
 
+static int open_resolver(tb_node *n, tb_resolver *given)
+{
+    n->resolver = given;
+    if (given)
+        return TB_OK;
+    int rc = tb_resolver_thread_create(n->loop, &n->own_resolver);
+    if (rc != TB_OK)
+        tb_log_error(n->log, "cannot start the name resolver: %s", tb_strerror(rc));
+    n->resolver = n->own_resolver;
+    return rc;
+}
+
 int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb_clock *clock,
                 const tb_node_config *cfg, const tb_node_callbacks *cb)
 {
@@ -941,6 +1082,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     ev_timer_init(&n->reaper, on_reaper, 0., 0.);
     n->peers_timer.data = n->ping_timer.data = n->reaper.data = n;
     int rc = load_identity(n);
+    if (rc == TB_OK)
+        rc = open_resolver(n, cb ? cb->resolver : NULL);
     if (rc == TB_OK)
         rc = open_peers(n);
     if (rc == TB_OK) {
@@ -973,6 +1116,7 @@ void tb_node_stop(tb_node *n)
     n->stopping = 1;
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
+    pending_cancel(n, NO_PEER);
     tb_control_close(n->ctl);
     n->ctl = NULL;
     tb_quic_endpoint_shutdown(n->ep);
@@ -985,6 +1129,9 @@ void tb_node_free(tb_node *n)
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
     ev_timer_stop(n->loop, &n->reaper);
+    pending_cancel(n, NO_PEER);
+    if (n->own_resolver)
+        tb_resolver_thread_destroy(n->own_resolver);
     tb_control_close(n->ctl);
     if (n->ep)
         tb_quic_endpoint_destroy(n->ep);
@@ -1155,89 +1302,29 @@ size_t tb_node_connected_count(const tb_node *n)
     return k;
 }
 
-static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+size_t tb_node_recent_bcasts(const tb_node *n, tb_node_recent *out, size_t max)
 {
-    tb_control_printf(b, "node %s region %s mode %s addr %s connected %zu\n", n->self.name,
-                      n->self.region, tb_node_mode_name(n->cfg->mode), n->self_addr,
-                      tb_node_connected_count(n));
+    size_t k = n->recent_count < max ? n->recent_count : max;
     for (size_t i = 0; i < k; i++) {
-        tb_control_printf(b, "peer %s %s addr=%s region=%s", ps[i].name, ps[i].state, ps[i].addr,
-                          ps[i].region);
-        if (ps[i].has_estimate)
-            tb_control_printf(b, " rtt_us=%.1f offset_us=%.1f samples=%u",
-                              (double)ps[i].rtt_ns / 1e3, (double)ps[i].offset_ns / 1e3,
-                              ps[i].samples);
-        tb_control_printf(b, "\n");
-    }
-    for (size_t i = 0; i < n->recent_count; i++) {
         const recent_bcast *r =
             &n->recent[(n->recent_next + RECENT_BCASTS - 1 - i) % RECENT_BCASTS];
-        tb_control_printf(b, "bcast %s %llu %s\n", r->origin, (unsigned long long)r->id,
-                          r->text[0] ? r->text : "-");
+        out[i] = (tb_node_recent){r->origin, r->id, r->text};
     }
-    tb_node_stats st;
-    tb_node_get_stats(n, &st);
-    tb_control_printf(b,
-                      "stats bcast_delivered=%llu bcast_dup=%llu bcast_forwarded=%llu "
-                      "msgs_bad=%llu oversized=%llu dgrams_bad=%llu pings_sent=%llu "
-                      "pongs_received=%llu pongs_bad=%llu messages_delivered=%llu\n",
-                      (unsigned long long)st.bcast_delivered,
-                      (unsigned long long)st.bcast_duplicates,
-                      (unsigned long long)st.bcast_forwarded, (unsigned long long)st.msgs_bad,
-                      (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
-                      (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
-                      (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
-    if (n->cb.status_ext)
-        n->cb.status_ext(n->cb.arg, b, 0);
+    return k;
 }
 
-static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+const char *tb_node_advertised(const tb_node *n)
 {
-    tb_control_printf(b, "{\"node\":");
-    tb_control_json_str(b, n->self.name);
-    tb_control_printf(b, ",\"region\":");
-    tb_control_json_str(b, n->self.region);
-    tb_control_printf(b, ",\"mode\":\"%s\",\"addr\":", tb_node_mode_name(n->cfg->mode));
-    tb_control_json_str(b, n->self_addr);
-    tb_control_printf(b, ",\"peers\":[");
-    for (size_t i = 0; i < k; i++) {
-        tb_control_printf(b, "%s{\"name\":", i ? "," : "");
-        tb_control_json_str(b, ps[i].name);
-        tb_control_printf(b, ",\"state\":\"%s\",\"addr\":", ps[i].state);
-        tb_control_json_str(b, ps[i].addr);
-        if (ps[i].has_estimate)
-            tb_control_printf(b, ",\"rtt_ns\":%lld,\"offset_ns\":%lld,\"samples\":%u",
-                              (long long)ps[i].rtt_ns, (long long)ps[i].offset_ns, ps[i].samples);
-        tb_control_printf(b, "}");
-    }
-    tb_bc_stats bs;
-    tb_bc_get_stats(n->bc, &bs);
-    tb_control_printf(b, "],\"broadcasts_delivered\":%llu,\"messages_dropped\":%llu",
-                      (unsigned long long)bs.delivered, (unsigned long long)n->st.msgs_bad);
-    if (n->cb.status_ext)
-        n->cb.status_ext(n->cb.arg, b, 1);
-    tb_control_printf(b, "}\n");
+    return n->self_addr;
 }
 
-void tb_node_control(void *node, const char *line, tb_control_buf *out)
+tb_node_mode tb_node_mode_of(const tb_node *n)
 {
-    tb_node *n = node;
-    if (strcmp(line, "status") == 0 || strcmp(line, "status json") == 0) {
-        tb_node_peer_status ps[128];
-        size_t k = tb_node_peers(n, ps, 128);
-        k = k < 128 ? k : 128;
-        if (line[6])
-            status_json(n, out, ps, k);
-        else
-            status_text(n, out, ps, k);
-    } else if (strncmp(line, "broadcast ", 10) == 0) {
-        uint64_t id;
-        const char *text = line + 10;
-        if (tb_node_broadcast(n, 0, (const uint8_t *)text, strlen(text), &id) == TB_OK)
-            tb_control_printf(out, "ok %s %llu\n", n->self.name, (unsigned long long)id);
-        else
-            tb_control_printf(out, "error: broadcast failed\n");
-    } else {
-        tb_control_printf(out, "error: unknown request (status, status json, broadcast TEXT)\n");
-    }
+    return n->cfg->mode;
+}
+
+void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
+{
+    if (n->cb.status_ext)
+        n->cb.status_ext(n->cb.arg, b, json);
 }

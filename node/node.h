@@ -20,6 +20,7 @@
 #include "node/control.h"
 
 struct ev_loop;
+struct tb_resolver;
 
 typedef struct tb_node tb_node;
 
@@ -43,6 +44,11 @@ typedef struct tb_node_callbacks {
     /* Optional: extends `status`: text lines appended (json 0), or JSON members
      * (",\"key\":value...") added before the closing brace (json 1). */
     void (*status_ext)(void *arg, tb_control_buf *b, int json);
+    /* Optional: resolves the host names of peers to dial (numeric addresses are dialled
+     * directly); it must outlive the node. NULL: the node runs its own getaddrinfo thread
+     * resolver. Resolutions still under way are cancelled when the dial times out, at
+     * tb_node_stop and at tb_node_free. */
+    struct tb_resolver *resolver;
 } tb_node_callbacks;
 
 /* Reads the identity from cfg->cert, opens the endpoint and the control socket in

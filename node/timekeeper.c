@@ -589,10 +589,12 @@ static int start(tb_timekeeper *tk)
                             .accept_broadcast = accept_broadcast,
                             .status_ext = tk_status};
     if ((rc = load_key(tk)) != TB_OK || (rc = load_ca(tk)) != TB_OK ||
-        (rc = open_store(tk)) != TB_OK ||
-        (rc = tb_node_new(&tk->node, tk->loop, tk->log, tk->clock, tk->cfg, &cb)) != TB_OK ||
-        (rc = open_resolver(tk)) != TB_OK || (rc = open_roughtime(tk)) != TB_OK ||
-        (rc = open_sources(tk)) != TB_OK)
+        (rc = open_store(tk)) != TB_OK || (rc = open_resolver(tk)) != TB_OK)
+        return rc;
+    /* The mesh dials peer names through the same resolver (and hosts_file) as the sources. */
+    cb.resolver = tk->resolver;
+    if ((rc = tb_node_new(&tk->node, tk->loop, tk->log, tk->clock, tk->cfg, &cb)) != TB_OK ||
+        (rc = open_roughtime(tk)) != TB_OK || (rc = open_sources(tk)) != TB_OK)
         return rc;
     tk_peers_start(tk);
     ev_timer_start(tk->loop, &tk->prune_timer);
@@ -689,14 +691,14 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     ev_timer_stop(tk->loop, &tk->peer_timer);
     ev_timer_stop(tk->loop, &tk->prune_timer);
     tb_sources_destroy(tk->sources);
+    tb_rt_udp_free(tk->rt_udp);
+    tb_rt_srv_free(tk->rt_srv);
+    tb_rt_config_clear(&tk->rtc);
+    tb_node_free(tk->node); /* cancels its resolutions: before the resolver goes */
     if (tk->own_resolver)
         tb_resolver_hosts_destroy(tk->own_resolver);
     if (tk->thread_resolver)
         tb_resolver_thread_destroy(tk->thread_resolver);
-    tb_rt_udp_free(tk->rt_udp);
-    tb_rt_srv_free(tk->rt_srv);
-    tb_rt_config_clear(&tk->rtc);
-    tb_node_free(tk->node);
     tb_measure_replay_free(tk->replay);
     tb_measure_keycache_free(tk->keys);
     tb_store_close(tk->store);

@@ -131,7 +131,7 @@ static int load_seq(tb_store *s)
  * the database file's mode. */
 static int create_private(const char *path)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return TB_ERR_IO;
     close(fd);
@@ -146,10 +146,13 @@ static int create_private(const char *path)
 
 static int open_db(tb_store *s, char *err, size_t errlen)
 {
+    /* Neither we nor SQLite follow a symbolic link planted in the state directory. */
     if (create_private(s->path) != 0)
-        return set_err(err, errlen, TB_ERR_IO, s->path, "cannot create", strerror(errno));
-    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK)
+        return set_err(err, errlen, TB_ERR_IO, s->path, "cannot create",
+                       errno == ELOOP ? "it is a symbolic link (not followed)" : strerror(errno));
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                        NULL) != SQLITE_OK)
         return set_err(err, errlen, TB_ERR_IO, s->path, "cannot open",
                        s->db ? sqlite3_errmsg(s->db) : NULL);
     sqlite3_busy_timeout(s->db, 5000);

@@ -93,6 +93,7 @@ static void test_every_key(void)
                   "state_dir = \"/tmp/st\";\n"
                   "log_level = \"debug\";\n"
                   "name = \"eu-1\";\n"
+                  "user = \"_tbnode\";\n"
                   "retry = false;\n"
                   "idle_timeout_ms = 60000;\n"
                   "keepalive_ms = 0;\n"
@@ -115,6 +116,7 @@ static void test_every_key(void)
     TB_CHECK_STR(cfg.state_dir, "/tmp/st");
     TB_CHECK_EQ(cfg.log_level, TB_LOG_DEBUG);
     TB_CHECK_STR(cfg.name, "eu-1");
+    TB_CHECK_STR(cfg.user, "_tbnode");
     TB_CHECK(!cfg.retry);
     TB_CHECK_EQ(cfg.idle_timeout_ms, 60000);
     TB_CHECK_EQ(cfg.keepalive_ms, 0);
@@ -160,6 +162,9 @@ static void test_errors_name_file_line_key(void)
         {"name = \"-n\";",
          "t.conf:1: key 'name': '-n': only a-z, 0-9 and '-' (not first) are allowed"},
         {"name = \"\";", "t.conf:1: key 'name': must be 1 to 63 characters"},
+        {"user = \"-r\";", "t.conf:1: key 'user': '-r' is not a user name"},
+        {"user = \"a/b\";", "t.conf:1: key 'user': 'a/b' is not a user name"},
+        {"user = \"\";", "t.conf:1: key 'user': must be 1 to 32 characters"},
         {"retry = \"yes\";", "t.conf:1: key 'retry': must be true or false, not a string"},
         {"idle_timeout_ms = 999;", "t.conf:1: key 'idle_timeout_ms': 999 is outside 1000..3600000"},
         {"keepalive_ms = -1;", "t.conf:1: key 'keepalive_ms': -1 is outside 0..3600000"},
@@ -305,6 +310,7 @@ static void test_flag_errors(void)
          {"tbnode", "--peer", "[::1]:99999"},
          "--peer: '[::1]:99999': port is not a number from 1 to 65535"},
         {3, {"tbnode", "--log-level", "x"}, "--log-level: 'x' is not error, warn, info or debug"},
+        {3, {"tbnode", "--user", "a b"}, "--user: 'a b' is not a user name"},
         {3,
          {"tbnode", "--cert", "a"},
          "cert, key and ca go together: give all three (--cert F --key F --ca F, or in the "

@@ -139,7 +139,23 @@ static void test_json_string(void)
 {
     tb_control_buf b = {0};
     tb_control_json_str(&b, "a\"b\\c\n\x01");
-    TB_CHECK_STR(b.p, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+    TB_CHECK_STR(b.p, "\"a\\\"b\\\\c\\n\\u0001\"");
+    free(b.p);
+    /* UTF-8 passes; bytes that are not UTF-8 (a stray 0xff, a cut sequence) do not. */
+    memset(&b, 0, sizeof(b));
+    tb_control_json_str(&b, "caf\xc3\xa9");
+    TB_CHECK_STR(b.p, "\"caf\xc3\xa9\"");
+    free(b.p);
+    memset(&b, 0, sizeof(b));
+    tb_control_json_str(&b, "a\xff\xc3");
+    TB_CHECK_STR(b.p, "\"a??\"");
+    free(b.p);
+    /* Members for a status_ext hook. */
+    memset(&b, 0, sizeof(b));
+    json_t *o = json_pack("{s:i,s:s}", "n", 3, "s", "x\"");
+    tb_control_json_members(&b, o);
+    json_decref(o);
+    TB_CHECK_STR(b.p, ",\"n\":3,\"s\":\"x\\\"\"");
     free(b.p);
 }
 

@@ -2,8 +2,7 @@
 # tbnode's command line: help, version, bad flags and bad config (exit 2, key named), and a
 # clean stop on SIGINT and SIGTERM within 2 s.
 set -u
-tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode [MESH=0|1]}
-mesh=${2:-1} # 0: tbnode was built without the mesh (no quic yet): no certificates, no peers
+tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -72,17 +71,14 @@ expect_exit 2 "status with an argument" "$tbnode" status now
 expect_exit 1 "status without a node" "$tbnode" status --state-dir "$work/none"
 grep -q "^tbnode: $work/none/control.sock: cannot connect" "$work/err" || fail "status: $(cat "$work/err")"
 
-# The mesh build needs certificates (from tbcert, beside tbnode).
+# tbnode needs certificates (from tbcert, beside tbnode).
 tbcert=$(dirname "$tbnode")/tbcert
-certflags=()
-if [ "$mesh" = 1 ]; then
-  "$tbcert" init-ca --dir "$work/ca" --name cli-test >/dev/null || fail "tbcert init-ca"
-  for i in 1 2; do
-    "$tbcert" issue --ca "$work/ca" --name "cli$i" --region test --ip "127.0.0.4$((4 + i))" \
-      --out "$work/c$i" >/dev/null || fail "tbcert issue"
-  done
-  certflags=(--cert "$work/c1/node.crt" --key "$work/c1/node.key" --ca "$work/c1/ca.crt")
-fi
+"$tbcert" init-ca --dir "$work/ca" --name cli-test >/dev/null || fail "tbcert init-ca"
+for i in 1 2; do
+  "$tbcert" issue --ca "$work/ca" --name "cli$i" --region test --ip "127.0.0.4$((4 + i))" \
+    --out "$work/c$i" >/dev/null || fail "tbcert issue"
+done
+certflags=(--cert "$work/c1/node.crt" --key "$work/c1/node.key" --ca "$work/c1/ca.crt")
 
 # Waits until the log has a line matching $2 (ERE), up to 5 s.
 wait_log() {
@@ -129,42 +125,88 @@ stop_with INT
 stop_with TERM
 
 # A node with a connected peer: the peer must see our CONNECTION_CLOSE (not an idle timeout).
-if [ "$mesh" = 1 ]; then
-  "$tbnode" --listen 127.0.0.46:4551 --state-dir "$work/s2" --log-level debug \
-    --cert "$work/c2/node.crt" --key "$work/c2/node.key" --ca "$work/c2/ca.crt" \
-    >"$work/peer.log" 2>&1 &
-  peerpid=$!
-  pids+=("$peerpid")
-  "$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
-    --peer cli2@127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
-  "$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
-    fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
-  json=$("$tbnode" status --state-dir "$work/s1" --json)
-  [[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
-    fail "status --json: $json"
-  out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
-  [[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"
-  wait_log "$work/peer.log" "broadcast cli1/[0-9]+ \(11 bytes\) delivered" || fail "cli2 did not get the broadcast"
-  stop_within_2s "connected node" "$pid" TERM
-  wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
-    fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
-  [ -e "$work/s1/control.sock" ] && fail "control socket left behind"
+"$tbnode" --listen 127.0.0.46:4551 --state-dir "$work/s2" --log-level debug \
+  --cert "$work/c2/node.crt" --key "$work/c2/node.key" --ca "$work/c2/ca.crt" \
+  >"$work/peer.log" 2>&1 &
+peerpid=$!
+pids+=("$peerpid")
+"$tbnode" --listen 127.0.0.45:4551 --state-dir "$work/s1" --log-level debug \
+  --peer cli2@127.0.0.46:4551 "${certflags[@]}" >"$work/node.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect to cli2"
+"$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
+  fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
+json=$("$tbnode" status --state-dir "$work/s1" --json)
+[[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
+  fail "status --json: $json"
+out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
+[[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"
+wait_log "$work/peer.log" "broadcast cli1/[0-9]+ \(11 bytes\) delivered" || fail "cli2 did not get the broadcast"
+stop_within_2s "connected node" "$pid" TERM
+wait_log "$work/peer.log" "connection cli1 .* closed by peer" ||
+  fail "cli2 did not see cli1's CONNECTION_CLOSE: $(grep cli1 "$work/peer.log" | tail -2)"
+[ -e "$work/s1/control.sock" ] && fail "control socket left behind"
 
-  # A seed named in the config must present that name: another one is refused with the reason.
-  # Not on cli1's old address: cli2 keeps re-dialling it, and an inbound connection from cli2
-  # under its own name is no misnamed seed.
-  "$tbnode" --listen 127.0.0.47:4551 --state-dir "$work/s3" --log-level debug \
-    --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
+# A seed named in the config must present that name: another one is refused with the reason.
+# Not on cli1's old address: cli2 keeps re-dialling it, and an inbound connection from cli2
+# under its own name is no misnamed seed.
+"$tbnode" --listen 127.0.0.47:4551 --state-dir "$work/s3" --log-level debug \
+  --peer wrong@127.0.0.46:4551 "${certflags[@]}" >"$work/wrong.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer is "cli2", expected "wrong"\)' ||
+  fail "no name-mismatch refusal: $(grep -v debug "$work/wrong.log" | tail -3)"
+"$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
+stop_within_2s "refusing node" "$pid" INT
+stop_within_2s "peer" "$peerpid" INT
+
+# What tbnode trusts on disk: a private key others can read, and links planted in the state
+# directory where quic.secret and tbnode.db go, are refused with the reason.
+cp "$work/c1/node.key" "$work/open.key"
+chmod 644 "$work/open.key"
+expect_exit 1 "key mode 0644" "$tbnode" --listen 127.0.0.45:0 --state-dir "$work/s-key" \
+  --cert "$work/c1/node.crt" --key "$work/open.key" --ca "$work/c1/ca.crt"
+grep -q "key '$work/open.key': mode 0644 lets others read or change the private key: chmod 600 '$work/open.key'" \
+  "$work/err" || fail "key 0644: $(cat "$work/err")"
+for f in quic.secret tbnode.db; do
+  mkdir -m 700 "$work/s-$f"
+  ln -s "$work/elsewhere-$f" "$work/s-$f/$f"
+  expect_exit 1 "symlinked $f" "$tbnode" --listen 127.0.0.45:0 --state-dir "$work/s-$f" "${certflags[@]}"
+  grep -q "$work/s-$f/$f: .*symbolic link.*not followed" "$work/err" || fail "symlinked $f: $(cat "$work/err")"
+  [ -e "$work/elsewhere-$f" ] && fail "symlinked $f: the link was followed"
+done
+mkdir -m 777 "$work/s-open"
+expect_exit 1 "state dir mode 0777" "$tbnode" --listen 127.0.0.45:0 --state-dir "$work/s-open" "${certflags[@]}"
+grep -q "state_dir '$work/s-open': writable by others (mode 0777): chmod 700" "$work/err" ||
+  fail "state dir 0777: $(cat "$work/err")"
+
+# Started as root with --user nobody: sockets bound and state opened as root, then it runs as
+# nobody (all four uids and gids, no supplementary groups) and still answers and stops cleanly.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  udir=$(mktemp -d)
+  chmod 711 "$udir" # nobody reaches its state dir inside
+  "$tbnode" --listen 127.0.0.45:0 --state-dir "$udir/state" --user nobody "${certflags[@]}" \
+    >"$work/user.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  wait_log "$work/wrong.log" 'refused peer 127.0.0.46:4551: name mismatch \(peer is "cli2", expected "wrong"\)' ||
-    fail "no name-mismatch refusal: $(grep -v debug "$work/wrong.log" | tail -3)"
-  "$tbnode" status --state-dir "$work/s3" | grep -q "^peer cli2 connected" && fail "connected to a misnamed seed"
-  stop_within_2s "refusing node" "$pid" INT
-  stop_within_2s "peer" "$peerpid" INT
+  wait_log "$work/user.log" "running as user nobody" || fail "--user nobody: $(tail -3 "$work/user.log")"
+  uid=$(id -u nobody) gid=$(id -g nobody)
+  grep -Eq "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" "/proc/$pid/status" ||
+    fail "--user nobody: $(grep Uid "/proc/$pid/status")"
+  grep -Eq "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" "/proc/$pid/status" ||
+    fail "--user nobody: $(grep Gid "/proc/$pid/status")"
+  grep -Eq "^Groups:\s+($gid)?\s*$" "/proc/$pid/status" ||
+    fail "--user nobody: $(grep Groups "/proc/$pid/status")"
+  [ "$(stat -c %U "$udir/state")" = nobody ] || fail "state dir owned by $(stat -c %U "$udir/state")"
+  "$tbnode" status --state-dir "$udir/state" | grep -q "^node cli1 " || fail "--user nobody: no status"
+  stop_within_2s "node as nobody" "$pid" TERM
+  # Once nobody owns the state, root may not start there without the user: it would own files.
+  expect_exit 1 "state dir of another user" "$tbnode" --listen 127.0.0.45:0 --state-dir "$udir/state" "${certflags[@]}"
+  grep -q "owned by uid $uid, but tbnode runs as uid 0: chown it" "$work/err" || fail "foreign state dir: $(cat "$work/err")"
+  rm -rf "$udir"
+else
+  echo "not root: privilege drop not tested"
 fi
 
 [ "$fails" -eq 0 ] && echo "all passed" && exit 0

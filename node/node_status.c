@@ -1,0 +1,138 @@
+/* The mesh node's answers on the control socket (tb_node_control, node/node.h): `status` as
+ * text lines, `status json` as one JSON object written with jansson (node/control.h), and
+ * `broadcast TEXT`. It reads the node through node.h and node_internal.h only. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/node.h"
+#include "node/node_internal.h"
+
+#define STATUS_PEERS_MAX 128
+
+static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+{
+    tb_control_printf(b, "node %s region %s mode %s addr %s connected %zu\n", tb_node_name(n),
+                      tb_node_region(n), tb_node_mode_name(tb_node_mode_of(n)),
+                      tb_node_advertised(n), tb_node_connected_count(n));
+    for (size_t i = 0; i < k; i++) {
+        tb_control_printf(b, "peer %s %s addr=%s region=%s", ps[i].name, ps[i].state, ps[i].addr,
+                          ps[i].region);
+        if (ps[i].has_estimate)
+            tb_control_printf(b, " rtt_us=%.1f offset_us=%.1f samples=%u",
+                              (double)ps[i].rtt_ns / 1e3, (double)ps[i].offset_ns / 1e3,
+                              ps[i].samples);
+        tb_control_printf(b, "\n");
+    }
+    tb_node_recent r[TB_NODE_RECENT_MAX];
+    size_t nr = tb_node_recent_bcasts(n, r, TB_NODE_RECENT_MAX);
+    for (size_t i = 0; i < nr; i++)
+        tb_control_printf(b, "bcast %s %llu %s\n", r[i].origin, (unsigned long long)r[i].id,
+                          r[i].text[0] ? r[i].text : "-");
+    tb_node_stats st;
+    tb_node_get_stats(n, &st);
+    tb_control_printf(b,
+                      "stats bcast_delivered=%llu bcast_dup=%llu bcast_forwarded=%llu "
+                      "msgs_bad=%llu oversized=%llu dgrams_bad=%llu pings_sent=%llu "
+                      "pongs_received=%llu pongs_bad=%llu messages_delivered=%llu\n",
+                      (unsigned long long)st.bcast_delivered,
+                      (unsigned long long)st.bcast_duplicates,
+                      (unsigned long long)st.bcast_forwarded, (unsigned long long)st.msgs_bad,
+                      (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
+                      (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
+                      (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
+    tb_node_status_ext(n, b, 0);
+}
+
+/* Sets obj[key]; a failed allocation leaves the member out and is reported by the caller. */
+static int set(json_t *obj, const char *key, json_t *v)
+{
+    return json_object_set_new(obj, key, v) == 0 ? 0 : -1;
+}
+
+static json_t *peer_json(const tb_node_peer_status *p)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = set(o, "name", tb_control_json_string(p->name)) |
+              set(o, "state", tb_control_json_string(p->state)) |
+              set(o, "addr", tb_control_json_string(p->addr));
+    if (p->has_estimate)
+        bad |= set(o, "rtt_ns", json_integer(p->rtt_ns)) |
+               set(o, "offset_ns", json_integer(p->offset_ns)) |
+               set(o, "samples", json_integer(p->samples));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
+{
+    json_t *o = json_object(), *peers = json_array();
+    int bad = !o || !peers;
+    if (!bad)
+        bad = set(o, "node", tb_control_json_string(tb_node_name(n))) |
+              set(o, "region", tb_control_json_string(tb_node_region(n))) |
+              set(o, "mode", tb_control_json_string(tb_node_mode_name(tb_node_mode_of(n)))) |
+              set(o, "addr", tb_control_json_string(tb_node_advertised(n)));
+    for (size_t i = 0; i < k && !bad; i++)
+        bad = json_array_append_new(peers, peer_json(&ps[i])) != 0;
+    if (!bad) {
+        bad = set(o, "peers", peers);
+        peers = NULL;
+    }
+    tb_node_stats st;
+    tb_node_get_stats(n, &st);
+    if (!bad)
+        bad = set(o, "broadcasts_delivered", json_integer((json_int_t)st.bcast_delivered)) |
+              set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad));
+    json_decref(peers);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The object as jansson writes it, with the status_ext members spliced in before its '}'. */
+static void status_json(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
+{
+    json_t *o = node_json(n, ps, k);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        tb_control_printf(b, "error: out of memory\n");
+        return;
+    }
+    size_t len = strlen(s);
+    tb_control_printf(b, "%.*s", (int)(len - 1), s);
+    free(s);
+    tb_node_status_ext(n, b, 1);
+    tb_control_printf(b, "}\n");
+}
+
+void tb_node_control(void *node, const char *line, tb_control_buf *out)
+{
+    tb_node *n = node;
+    if (strcmp(line, "status") == 0 || strcmp(line, "status json") == 0) {
+        tb_node_peer_status ps[STATUS_PEERS_MAX];
+        size_t k = tb_node_peers(n, ps, STATUS_PEERS_MAX);
+        k = k < STATUS_PEERS_MAX ? k : STATUS_PEERS_MAX;
+        if (line[6])
+            status_json(n, out, ps, k);
+        else
+            status_text(n, out, ps, k);
+    } else if (strncmp(line, "broadcast ", 10) == 0) {
+        uint64_t id;
+        const char *text = line + 10;
+        if (tb_node_broadcast(n, 0, (const uint8_t *)text, strlen(text), &id) == TB_OK)
+            tb_control_printf(out, "ok %s %llu\n", tb_node_name(n), (unsigned long long)id);
+        else
+            tb_control_printf(out, "error: broadcast failed\n");
+    } else {
+        tb_control_printf(out, "error: unknown request (status, status json, broadcast TEXT)\n");
+    }
+}
