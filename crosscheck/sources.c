@@ -82,6 +82,7 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
     s->kind = ctx->tobs[from].o->kind;
     s->name = ctx->tobs[from].o->source;
     s->latest = ctx->pool + *pool_used;
+    size_t n = 0;
     for (size_t i = from; i < to; i++) {
         xc_tobs *t = &ctx->tobs[i];
         ctx->out->n_stale += t->stale;
@@ -92,13 +93,14 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
             continue;
         if (t->stale)
             continue;
-        s->latest[s->n_latest++] = t;
+        s->latest[n++] = t;
         s->by_self |= ctx->in->self && strcmp(t->o->origin, ctx->in->self) == 0;
         int64_t stale_at = tb_sat_add(t->t_local, ctx->cfg.window_ns);
         if (stale_at < ctx->out->next_run_ns)
             ctx->out->next_run_ns = stale_at;
     }
-    *pool_used += s->n_latest;
+    s->n_latest = n;
+    *pool_used += n;
 }
 
 static bool overlaps(const xc_tobs *a, const xc_tobs *b)

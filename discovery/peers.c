@@ -230,7 +230,7 @@ int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id)
 {
     size_t len = addr ? strnlen(addr, TB_PEERS_ADDR_MAX + 1) : 0;
     entry *e;
-    if (!tb_peers_addr_valid(addr, len))
+    if (addr == NULL || !tb_peers_addr_valid(addr, len))
         return TB_ERR_INVAL;
     for (size_t i = 0; i < t->cap; i++) {
         e = &t->slots[i];

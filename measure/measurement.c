@@ -106,9 +106,11 @@ static int take_u8(cursor *c, const char *field, unsigned *v)
 {
     const uint8_t *q;
     int rc = take(c, 1, field, &q);
-    if (rc == 0)
-        *v = q[0];
-    return rc;
+    if (rc != 0)
+        return rc;
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): take() set q, as it returned 0 */
+    *v = q[0];
+    return 0;
 }
 
 static int take_i64(cursor *c, const char *field, int64_t *v)

@@ -18,7 +18,7 @@ struct ev_loop;
 
 #define TB_CONTROL_SOCK "control.sock"
 #define TB_CONTROL_LINE_MAX 1024
-#define TB_CONTROL_REPLY_MAX (1024 * 1024)
+#define TB_CONTROL_REPLY_MAX ((size_t)1024 * 1024)
 
 /* A growing reply buffer; stops growing (and sets truncated) at TB_CONTROL_REPLY_MAX. */
 typedef struct tb_control_buf {

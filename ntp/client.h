@@ -19,7 +19,7 @@
 #define TB_NTP_FILTER_LEN 8
 /* Poll exponents (log2 seconds) accepted in a configuration. Below 0 only makes sense in
  * tests and on a LAN. */
-#define TB_NTP_POLL_MIN -6
+#define TB_NTP_POLL_MIN (-6)
 #define TB_NTP_POLL_MAX 17
 
 /* Why a reply was not used. TB_NTP_ACCEPTED is not a rejection. */

@@ -269,8 +269,10 @@ void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)
 {
     if (!ep)
         return;
-    while (ep->conns)
-        tb_quic_conn_free(ep->conns);
+    for (tb_quic_conn *c = ep->conns, *next; c; c = next) {
+        next = c->next;
+        tb_quic_conn_free(c);
+    }
     if (ep->fd >= 0) {
         ev_io_stop(ep->loop, &ep->rio);
         close(ep->fd);

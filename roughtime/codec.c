@@ -180,7 +180,7 @@ int tb_rt_builder_write(const tb_rt_builder *b, int framed, uint8_t *out, size_t
         return TB_ERR_TOO_BIG;
     uint8_t *p = out;
     if (framed) {
-        memcpy(p, "ROUGHTIM", 8);
+        memcpy(p, "ROUGHTIM", 8); /* NOLINT(bugprone-not-null-terminated-result): wire magic */
         tb_put_le32(p + 8, (uint32_t)msg);
         p += TB_RT_HEADER_LEN;
     }

@@ -54,8 +54,8 @@ static int parse_listen(const ctx *c, tb_rt_config *out)
  * it whatever its working directory. */
 static int parse_key_path(const ctx *c, bool required, tb_rt_config *out)
 {
-    char v[TB_RT_CONFIG_PATH_MAX];
-    bool present;
+    char v[TB_RT_CONFIG_PATH_MAX] = "";
+    bool present = false;
     int rc = tb_cfg_get_str(&c->e, c->g, "key", v, sizeof(v), &present);
     if (rc < 0)
         return rc;

@@ -283,7 +283,7 @@ static int build_srep(tb_rt_srv *s, unsigned v, int64_t midp_s, uint32_t radius_
     tb_put_le32(radi, radius_s);
     tb_put_le64(midp, (uint64_t)midp_s);
     for (unsigned i = 0; i < NSERVED; i++)
-        tb_put_le32(vers + 4 * i, served[i]);
+        tb_put_le32(vers + (size_t)4 * i, served[i]);
     tb_rt_builder b;
     tb_rt_builder_init(&b);
     tb_rt_builder_add(&b, TB_RT_TAG_VER, ver, 4);

@@ -49,7 +49,7 @@ static int check_address(const tb_cfg_ctx *c, const config_setting_t *e, const c
 
 static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
-    bool has_addr, has_name;
+    bool has_addr = false, has_name = false;
     int err = tb_cfg_get_str(c, e, "address", sc->address, sizeof(sc->address), &has_addr);
     if (err == 0)
         err = tb_cfg_get_str(c, e, "name", sc->name, sizeof(sc->name), &has_name);

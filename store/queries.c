@@ -5,7 +5,7 @@
 
 #include "store/internal.h"
 
-static int prepare(tb_store *s, const char *sql, sqlite3_stmt **st)
+int tb_store_prepare(tb_store *s, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v2(tb_store_db(s), sql, -1, st, NULL) == SQLITE_OK ? 0 : TB_ERR_IO;
 }
@@ -36,10 +36,10 @@ int tb_store_put_verdict(tb_store *s, const tb_xc_verdict *v, int64_t at_ns)
     char refs[TB_XC_MAX_REFS * (TB_MEASURE_MAX_ORIGIN + 24)];
     refs_text(v, refs, sizeof(refs));
     sqlite3_stmt *st;
-    if (prepare(s,
-                "INSERT INTO verdicts(at_ns, kind, source, verdict, reason, refs) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                &st) != 0)
+    if (tb_store_prepare(s,
+                         "INSERT INTO verdicts(at_ns, kind, source, verdict, reason, refs) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         &st) != 0)
         return TB_ERR_IO;
     sqlite3_bind_int64(st, 1, at_ns);
     sqlite3_bind_int(st, 2, (int)v->kind);
@@ -57,8 +57,9 @@ int tb_store_put_malfeasance(tb_store *s, const char *source,
     sqlite3_stmt *st;
     if (source == NULL || json == NULL)
         return TB_ERR_INVAL;
-    if (prepare(s, "INSERT INTO malfeasance(at_ns, source, rt_pubkey, report) VALUES (?, ?, ?, ?)",
-                &st) != 0)
+    if (tb_store_prepare(
+            s, "INSERT INTO malfeasance(at_ns, source, rt_pubkey, report) VALUES (?, ?, ?, ?)",
+            &st) != 0)
         return TB_ERR_IO;
     sqlite3_bind_int64(st, 1, at_ns);
     sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
@@ -82,7 +83,7 @@ int tb_store_prune(tb_store *s, int64_t now_ns, int64_t keep_ns, uint64_t *delet
     uint64_t n = 0;
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         sqlite3_stmt *st;
-        if (prepare(s, sql[i], &st) != 0)
+        if (tb_store_prepare(s, sql[i], &st) != 0)
             return TB_ERR_IO;
         sqlite3_bind_int64(st, 1, cutoff);
         if (run_done(st) != 0)
@@ -116,10 +117,7 @@ static void read_row(sqlite3_stmt *st, int c, tb_store_row *r)
     r->sig = sqlite3_column_blob(st, c + 12);
 }
 
-/* Steps st to its end, calling one(st, arg) per row until it returns non-zero; finalizes st. */
-typedef int (*stmt_row_fn)(sqlite3_stmt *st, void *arg);
-
-static int step_all(sqlite3_stmt *st, stmt_row_fn one, void *arg)
+int tb_store_step_all(sqlite3_stmt *st, tb_store_stmt_row_fn one, void *arg)
 {
     int rc, out = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && (out = one(st, arg)) == 0)
@@ -147,31 +145,17 @@ static int one_measurement(sqlite3_stmt *st, void *arg)
     return c->fn(c->arg, &r);
 }
 
-int tb_store_latest_per_source(tb_store *s, const char *origin, tb_store_row_fn fn, void *arg)
-{
-    /* SQLite fills the bare columns from the row where max() is found */
-    sqlite3_stmt *st;
-    if (prepare(s,
-                "SELECT max(real_ns), " ROW_COLUMNS " FROM measurements "
-                "WHERE ?1 IS NULL OR origin = ?1 GROUP BY kind, source ORDER BY kind, source",
-                &st) != 0)
-        return TB_ERR_IO;
-    sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
-    row_ctx c = {1, fn, arg};
-    return step_all(st, one_measurement, &c);
-}
-
 int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void *arg)
 {
     sqlite3_stmt *st;
-    if (prepare(s,
-                "SELECT " ROW_COLUMNS " FROM measurements WHERE received_ns >= ? "
-                "ORDER BY received_ns, id",
-                &st) != 0)
+    if (tb_store_prepare(s,
+                         "SELECT " ROW_COLUMNS " FROM measurements WHERE received_ns >= ? "
+                         "ORDER BY received_ns, id",
+                         &st) != 0)
         return TB_ERR_IO;
     sqlite3_bind_int64(st, 1, since_ns);
     row_ctx c = {0, fn, arg};
-    return step_all(st, one_measurement, &c);
+    return tb_store_step_all(st, one_measurement, &c);
 }
 
 /* One row looked up by key: notes that it was found. */
@@ -193,13 +177,13 @@ int tb_store_get_measurement(tb_store *s, const char *origin, uint64_t seq, tb_s
     sqlite3_stmt *st;
     if (origin == NULL || seq > (uint64_t)INT64_MAX)
         return TB_ERR_INVAL;
-    if (prepare(s, "SELECT " ROW_COLUMNS " FROM measurements WHERE origin = ? AND seq = ?", &st) !=
-        0)
+    if (tb_store_prepare(s, "SELECT " ROW_COLUMNS " FROM measurements WHERE origin = ? AND seq = ?",
+                         &st) != 0)
         return TB_ERR_IO;
     sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)seq);
     found_ctx c = {{0, fn, arg}, false};
-    int rc = step_all(st, one_found, &c);
+    int rc = tb_store_step_all(st, one_found, &c);
     return rc == 0 && !c.found ? TB_ERR_NOTFOUND : rc;
 }
 
@@ -218,42 +202,12 @@ static int one_seq(sqlite3_stmt *st, void *arg)
 int tb_store_max_seqs(tb_store *s, tb_store_seq_fn fn, void *arg)
 {
     sqlite3_stmt *st;
-    if (prepare(s, "SELECT origin, max(seq) FROM measurements GROUP BY origin ORDER BY origin",
-                &st) != 0)
+    if (tb_store_prepare(
+            s, "SELECT origin, max(seq) FROM measurements GROUP BY origin ORDER BY origin", &st) !=
+        0)
         return TB_ERR_IO;
     seq_ctx c = {fn, arg};
-    return step_all(st, one_seq, &c);
-}
-
-typedef struct verdict_ctx {
-    tb_store_verdict_fn fn;
-    void *arg;
-} verdict_ctx;
-
-static int one_verdict(sqlite3_stmt *st, void *arg)
-{
-    verdict_ctx *c = arg;
-    tb_store_verdict_row r = {
-        .at_ns = sqlite3_column_int64(st, 0),
-        .kind = (tb_measure_kind)sqlite3_column_int(st, 1),
-        .source = (const char *)sqlite3_column_text(st, 2),
-        .verdict = (const char *)sqlite3_column_text(st, 3),
-        .reason = (const char *)sqlite3_column_text(st, 4),
-        .refs = (const char *)sqlite3_column_text(st, 5),
-    };
-    return c->fn(c->arg, &r);
-}
-
-int tb_store_latest_verdicts(tb_store *s, tb_store_verdict_fn fn, void *arg)
-{
-    sqlite3_stmt *st;
-    if (prepare(s,
-                "SELECT max(at_ns), kind, source, verdict, reason, refs FROM verdicts "
-                "GROUP BY kind, source ORDER BY kind, source",
-                &st) != 0)
-        return TB_ERR_IO;
-    verdict_ctx c = {fn, arg};
-    return step_all(st, one_verdict, &c);
+    return tb_store_step_all(st, one_seq, &c);
 }
 
 static int count(tb_store *s, const char *table, uint64_t *n)
@@ -261,7 +215,7 @@ static int count(tb_store *s, const char *table, uint64_t *n)
     char sql[64];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     sqlite3_stmt *st;
-    if (prepare(s, sql, &st) != 0)
+    if (tb_store_prepare(s, sql, &st) != 0)
         return TB_ERR_IO;
     int rc = sqlite3_step(st);
     *n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
@@ -277,16 +231,4 @@ int tb_store_counts(tb_store *s, uint64_t *measurements, uint64_t *verdicts, uin
     if (rc == 0)
         rc = count(s, "malfeasance", reports);
     return rc;
-}
-
-int tb_store_check(tb_store *s)
-{
-    sqlite3_stmt *st;
-    if (prepare(s, "PRAGMA integrity_check", &st) != 0)
-        return TB_ERR_IO;
-    const char *first =
-        sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    int ok = first != NULL && strcmp(first, "ok") == 0;
-    sqlite3_finalize(st);
-    return ok ? 0 : TB_ERR_MALFORMED;
 }

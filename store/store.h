@@ -79,11 +79,6 @@ typedef struct tb_store_row {
 /* Callbacks return 0 to go on, anything else to stop (which the query then returns). */
 typedef int (*tb_store_row_fn)(void *arg, const tb_store_row *row);
 
-/* The newest measurement (by real_ns) per (kind, source) taken by origin (NULL: by anyone),
- * in (kind, source) order: the status view. */
-TB_WUR int tb_store_latest_per_source(tb_store *s, const char *origin, tb_store_row_fn fn,
-                                      void *arg);
-
 /* Every measurement received at or after since_ns, oldest first: to rebuild the cross-check's
  * input after a restart. */
 TB_WUR int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void *arg);
@@ -97,21 +92,8 @@ TB_WUR int tb_store_get_measurement(tb_store *s, const char *origin, uint64_t se
 typedef int (*tb_store_seq_fn)(void *arg, const char *origin, uint64_t seq);
 TB_WUR int tb_store_max_seqs(tb_store *s, tb_store_seq_fn fn, void *arg);
 
-typedef struct tb_store_verdict_row {
-    tb_measure_kind kind;
-    const char *source, *verdict, *reason, *refs;
-    int64_t at_ns;
-} tb_store_verdict_row;
-typedef int (*tb_store_verdict_fn)(void *arg, const tb_store_verdict_row *row);
-
-/* The newest verdict per (kind, source), in (kind, source) order. */
-TB_WUR int tb_store_latest_verdicts(tb_store *s, tb_store_verdict_fn fn, void *arg);
-
 /* Rows in the three tables (for status and tests). */
 TB_WUR int tb_store_counts(tb_store *s, uint64_t *measurements, uint64_t *verdicts,
                            uint64_t *reports);
-
-/* PRAGMA integrity_check: 0 when "ok", TB_ERR_MALFORMED otherwise. */
-TB_WUR int tb_store_check(tb_store *s);
 
 #endif

@@ -14,6 +14,7 @@
 #include "resolve/hosts.h"
 #include "resolve/resolver.h"
 #include "tests/tb_fixture.h"
+#include "tests/support/loop.h"
 #include "tests/tb_test.h"
 #include "wire/wire.h"
 
@@ -90,19 +91,7 @@ static void configure(int i)
     tb_log_init(&h.log[i], who, TB_LOG_WARN);
 }
 
-/* Runs the loop until cond() holds or `seconds` pass. */
-static int run_until(int (*cond)(void), double seconds)
-{
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)(seconds * 1e9);
-    while (!cond()) {
-        if (tb_clock_mono(tb_clock_system()) > end)
-            return 0;
-        ev_run(h.loop, EVRUN_ONCE);
-    }
-    return 1;
-}
-
-static int full_mesh_with_pings(void)
+static int full_mesh_with_pings(void *arg)
 {
     for (int i = 0; i < N; i++) {
         tb_node_peer_status ps[8];
@@ -115,7 +104,7 @@ static int full_mesh_with_pings(void)
     return 1;
 }
 
-static int all_got_broadcast(void)
+static int all_got_broadcast(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (h.bcasts[i] < 1)
@@ -124,7 +113,7 @@ static int all_got_broadcast(void)
     return 1;
 }
 
-static int all_got_second_broadcast(void)
+static int all_got_second_broadcast(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (h.bcasts[i] < 2)
@@ -133,12 +122,12 @@ static int all_got_second_broadcast(void)
     return 1;
 }
 
-static int message_arrived(void)
+static int message_arrived(void *arg)
 {
     return h.messages[2] > 0;
 }
 
-static int all_stopped(void)
+static int all_stopped(void *arg)
 {
     return h.stopped == N;
 }
@@ -155,7 +144,7 @@ static void stop_all(void)
 {
     for (int i = 0; i < N; i++)
         tb_node_stop(h.node[i]);
-    TB_CHECK(run_until(all_stopped, 3));
+    TB_CHECK(tb_test_run_until(h.loop, all_stopped, NULL, 3));
     for (int i = 0; i < N; i++) {
         tb_node_free(h.node[i]);
         tb_node_config_free(&h.cfg[i]);
@@ -183,7 +172,7 @@ static void evil_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     bad.connected = 0;
 }
 
-static int evil_is_connected(void)
+static int evil_is_connected(void *arg)
 {
     return bad.connected;
 }
@@ -226,14 +215,14 @@ static int misbehave(void)
     return ok;
 }
 
-static int bad_counted(void)
+static int bad_counted(void *arg)
 {
     tb_node_stats st;
     tb_node_get_stats(h.node[0], &st);
     return st.msgs_bad >= 4 && st.dgrams_bad >= 2 && st.pongs_bad >= 1 && st.oversized >= 1;
 }
 
-static int evil_is_gone(void)
+static int evil_is_gone(void *arg)
 {
     return !bad.connected;
 }
@@ -253,7 +242,7 @@ static void test_closing_link(void)
     TB_CHECK(send_encoded(&m, 0) == TB_OK);
     m.peers = (tb_wire_peers){&other, 1};
     TB_CHECK(send_encoded(&m, 0) == TB_OK);
-    TB_CHECK(run_until(evil_is_gone, 5));
+    TB_CHECK(tb_test_run_until(h.loop, evil_is_gone, NULL, 5));
     tb_node_get_stats(h.node[0], &after);
     TB_CHECK_EQ(after.msgs_bad, before.msgs_bad + 1);
 }
@@ -279,9 +268,9 @@ static void test_bad_peer(void)
                TB_OK);
     tb_quic_conn *c;
     TB_REQUIRE(tb_quic_dial(bad.ep, "127.0.0.30:4561", "n0", &c) == TB_OK);
-    TB_REQUIRE(run_until(evil_is_connected, 10));
+    TB_REQUIRE(tb_test_run_until(h.loop, evil_is_connected, NULL, 10));
     TB_CHECK_EQ(misbehave(), 8);
-    TB_CHECK(run_until(bad_counted, 5));
+    TB_CHECK(tb_test_run_until(h.loop, bad_counted, NULL, 5));
     tb_node_stats st;
     tb_node_get_stats(h.node[0], &st);
     TB_CHECK_EQ(st.msgs_bad, 4); /* garbage, PING on a stream, misaddressed, spoofed */
@@ -292,7 +281,7 @@ static void test_bad_peer(void)
     /* n0 still serves the mesh. */
     int before = h.bcasts[1];
     TB_CHECK(tb_node_broadcast(h.node[0], 7, (const uint8_t *)"after", 5, NULL) == TB_OK);
-    TB_CHECK(run_until(all_got_second_broadcast, 5));
+    TB_CHECK(tb_test_run_until(h.loop, all_got_second_broadcast, NULL, 5));
     TB_CHECK_EQ(h.bcasts[1], before + 1);
     TB_CHECK_STR(h.last_bcast[1], "n0:after");
     test_closing_link();
@@ -312,7 +301,7 @@ static void test_mesh_in_one_process(void)
                    TB_OK);
     }
     TB_CHECK_STR(tb_node_name(h.node[2]), "n2");
-    TB_REQUIRE(run_until(full_mesh_with_pings, 20));
+    TB_REQUIRE(tb_test_run_until(h.loop, full_mesh_with_pings, NULL, 20));
 
     /* RTT on loopback is positive and well under 50 ms; one host, so |offset| < 10 ms. */
     tb_node_peer_status ps[8];
@@ -325,7 +314,7 @@ static void test_mesh_in_one_process(void)
 
     uint64_t id;
     TB_CHECK(tb_node_broadcast(h.node[2], 7, (const uint8_t *)"tick", 4, &id) == TB_OK);
-    TB_CHECK(run_until(all_got_broadcast, 5));
+    TB_CHECK(tb_test_run_until(h.loop, all_got_broadcast, NULL, 5));
     wait_a_little(); /* forwarded copies come back as duplicates: none may be delivered */
     for (int i = 0; i < N; i++) {
         TB_CHECK_EQ(h.bcasts[i], 1);
@@ -333,7 +322,7 @@ static void test_mesh_in_one_process(void)
     }
 
     TB_CHECK(tb_node_send(h.node[1], "n2", 9, (const uint8_t *)"hi", 2) == TB_OK);
-    TB_CHECK(run_until(message_arrived, 5));
+    TB_CHECK(tb_test_run_until(h.loop, message_arrived, NULL, 5));
     TB_CHECK_EQ(h.messages[2], 1);
     TB_CHECK_STR(h.last_from[2], "n1");
     TB_CHECK_EQ(h.messages[0], 0);
@@ -396,11 +385,11 @@ static void configure_named(int i, const char *peers)
         fprintf(stderr, "%s\n", err);
 }
 
-static int named_mesh_up(void)
+static int named_mesh_up(void *arg)
 {
     tb_node_stats st;
     tb_node_get_stats(h.node[2], &st);
-    return full_mesh_with_pings() && stall.cancelled >= 1 && st.pongs_received >= 10;
+    return full_mesh_with_pings(arg) && stall.cancelled >= 1 && st.pongs_received >= 10;
 }
 
 /* n1 knows its seed only as n0.test, which a hosts file (the time node's hosts_file) pins to
@@ -437,7 +426,7 @@ static void test_named_seeds(void)
         TB_REQUIRE(tb_node_new(&h.node[i], h.loop, &h.log[i], tb_clock_system(), &h.cfg[i], &cb) ==
                    TB_OK);
     }
-    TB_CHECK(run_until(named_mesh_up, 10));
+    TB_CHECK(tb_test_run_until(h.loop, named_mesh_up, NULL, 10));
     TB_CHECK_STR(stall.host, "stuck.test");
     TB_CHECK(stall.asked >= 1);
     tb_node_peer_status ps[8];

@@ -13,83 +13,11 @@
 #include "sources/ntp_driver.h"
 #include "resolve/resolver.h"
 #include "sources/sources.h"
+#include "tests/support/fake_ntp.h"
+#include "tests/support/loop.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
-
-/* --- responder --- */
-
-typedef enum mode { HONEST, KOD_RATE, KOD_DENY, BAD_ORIGIN, SILENT } mode;
-
-typedef struct responder {
-    int fd;
-    ev_io io;
-    mode m;
-    int64_t offset_ns;
-    char addr[64];
-    int n_requests;
-    uint64_t req_mono[64];
-} responder;
-
-static void responder_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    responder *r = w->data;
-    (void)loop;
-    (void)revents;
-    uint8_t req[256], rep[TB_NTP_HEADER_LEN];
-    struct sockaddr_storage from;
-    socklen_t flen = sizeof(from);
-    ssize_t n = recvfrom(r->fd, req, sizeof(req), 0, (struct sockaddr *)&from, &flen);
-    if (n < TB_NTP_HEADER_LEN)
-        return;
-    if (r->n_requests < 64)
-        r->req_mono[r->n_requests] = tb_clock_mono(tb_clock_system());
-    r->n_requests++;
-    if (r->m == SILENT)
-        return;
-    int64_t now = tb_clock_real(tb_clock_system()) + r->offset_ns;
-    tb_ntp_packet p = {.version = 4,
-                       .mode = 4,
-                       .stratum = 2,
-                       .precision = -20,
-                       .refid = 0x7f000001,
-                       .poll = (int8_t)req[2]};
-    p.origin_ts = tb_get_be64(req + 40) ^ (r->m == BAD_ORIGIN ? 0x10000 : 0);
-    p.reference_ts = tb_ntp_ts_from_unix_ns(now - 1000 * MS);
-    p.receive_ts = p.transmit_ts = tb_ntp_ts_from_unix_ns(now);
-    if (r->m == KOD_RATE || r->m == KOD_DENY) {
-        p.stratum = 0;
-        p.refid = r->m == KOD_RATE ? 0x52415445 : 0x44454e59;
-    }
-    tb_ntp_packet_write(&p, rep);
-    (void)sendto(r->fd, rep, sizeof(rep), 0, (struct sockaddr *)&from, flen);
-}
-
-static int responder_start(struct ev_loop *loop, responder *r, const char *ip, mode m)
-{
-    memset(r, 0, sizeof(*r));
-    r->m = m;
-    tb_addr a;
-    char text[64];
-    if (tb_addr_numeric(ip, 0, &a) < 0)
-        return -1;
-    r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&a.ss, &a.len) != 0)
-        return -1;
-    tb_addr_format(&a, text, sizeof(text));
-    snprintf(r->addr, sizeof(r->addr), "%s", text);
-    ev_io_init(&r->io, responder_cb, r->fd, EV_READ);
-    r->io.data = r;
-    ev_io_start(loop, &r->io);
-    return 0;
-}
-
-static void responder_stop(struct ev_loop *loop, responder *r)
-{
-    ev_io_stop(loop, &r->io);
-    close(r->fd);
-}
 
 /* --- a resolver the test controls --- */
 
@@ -214,35 +142,6 @@ static void harness_done(harness *h)
     ev_loop_destroy(h->loop);
 }
 
-static void tick(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
-typedef int (*pred)(void *arg);
-
-/* Runs the loop until pred holds or `ms` pass; returns whether pred held. */
-static int run_until(harness *h, pred p, void *arg, int ms)
-{
-    ev_timer t;
-    ev_timer_init(&t, tick, 0.01, 0.01);
-    ev_timer_start(h->loop, &t);
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)ms * 1000000u;
-    int ok = 0;
-    while (!(ok = p(arg)) && tb_clock_mono(tb_clock_system()) < end)
-        ev_run(h->loop, EVRUN_ONCE);
-    ev_timer_stop(h->loop, &t);
-    return ok;
-}
-
-static int never(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
 typedef struct state_wait {
     tb_source *s;
     tb_source_state st;
@@ -279,12 +178,12 @@ static void test_honest_measurement_with_evidence(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.80", HONEST) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.80", TB_FAKE_NTP_HONEST, 0) == 0);
     r.offset_ns = 250 * MS;
     tb_source *s = make_source(&h, r.addr, -3, 0);
     TB_REQUIRE(s != NULL);
-    TB_CHECK(run_until(&h, has_meas, &h, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_meas, &h, 3.0));
     TB_CHECK_EQ(tb_source_state_of(s), TB_SOURCE_REACHABLE);
     TB_CHECK(llabs(h.last.offset_ns - 250 * MS) < 1 * MS);
     TB_CHECK(h.last.delay_ns >= 0 && h.last.delay_ns < 50 * MS);
@@ -311,7 +210,7 @@ static void test_honest_measurement_with_evidence(void)
     tb_source_describe(s, line, sizeof(line));
     TB_CHECK(strstr(line, "reachable") != NULL);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -319,16 +218,16 @@ static void test_ipv6_server(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "::1", HONEST) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "::1", TB_FAKE_NTP_HONEST, 0) == 0);
     r.offset_ns = -40 * MS;
     tb_source *s = make_source(&h, r.addr, -3, 0); /* "[::1]:port" */
     TB_REQUIRE(s != NULL);
-    TB_CHECK(run_until(&h, has_meas, &h, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_meas, &h, 3.0));
     TB_CHECK(llabs(h.last.offset_ns + 40 * MS) < 1 * MS);
     TB_CHECK(strncmp(h.last.source->address, "[::1]:", 6) == 0);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -336,11 +235,11 @@ static void test_kod_rate_backs_off(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.81", KOD_RATE) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.81", TB_FAKE_NTP_KOD_RATE, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0); /* 62.5 ms, at most 1 s */
     TB_REQUIRE(s != NULL);
-    run_until(&h, never, NULL, 1500);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 1.5);
     const tb_ntp_client *c = tb_ntp_driver_client(s);
     TB_REQUIRE(c != NULL);
     TB_CHECK(c->rejects[TB_NTP_REJ_KOD_RATE] >= 2);
@@ -358,7 +257,7 @@ static void test_kod_rate_backs_off(void)
     TB_CHECK(tb_source_state_of(s) != TB_SOURCE_DEMOBILISED);
     TB_CHECK_EQ(h.n_meas, 0);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -366,20 +265,20 @@ static void test_kod_deny_demobilises(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.82", KOD_DENY) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.82", TB_FAKE_NTP_KOD_DENY, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     state_wait w = {s, TB_SOURCE_DEMOBILISED};
-    TB_CHECK(run_until(&h, has_state, &w, 2000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 2.0));
     TB_CHECK(strstr(tb_source_reason(s), "DENY") != NULL);
     int seen = r.n_requests;
-    run_until(&h, never, NULL, 500);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.5);
     TB_CHECK_EQ(r.n_requests, seen); /* no more polls */
     TB_CHECK_EQ(seen, 1);
     TB_CHECK_EQ(h.n_meas, 0);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -387,12 +286,12 @@ static void test_wrong_origin_rejected(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.83", BAD_ORIGIN) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.83", TB_FAKE_NTP_BAD_ORIGIN, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     const tb_ntp_client *c = tb_ntp_driver_client(s);
     TB_REQUIRE(c != NULL);
     TB_CHECK(c->rejects[TB_NTP_REJ_ORIGIN] >= 3);
@@ -400,7 +299,7 @@ static void test_wrong_origin_rejected(void)
     TB_CHECK_EQ(h.n_meas, 0);
     TB_CHECK(strstr(tb_source_reason(s), "origin timestamp does not match") != NULL);
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -416,23 +315,23 @@ static void test_silent_server_becomes_unreachable(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.84", SILENT) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.84", TB_FAKE_NTP_SILENT, 0) == 0);
     tb_source *s = make_source(&h, r.addr, -4, 0);
     TB_REQUIRE(s != NULL);
     unreach_polls = 0;
     tb_source_set_state_hook(s, note_state, NULL);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     /* unreachable_after = 3: three unanswered polls, noticed as the fourth goes out. */
     TB_CHECK_EQ(unreach_polls, 4);
     TB_CHECK(strstr(tb_source_reason(s), "no reply to 3 polls") != NULL);
     /* Once the server answers again the source comes back. */
-    r.m = HONEST;
+    r.mode = TB_FAKE_NTP_HONEST;
     w.st = TB_SOURCE_REACHABLE;
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     tb_source_destroy(s);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -463,11 +362,12 @@ static void test_pool_three_sources_and_replacement(void)
 {
     harness h;
     harness_init(&h);
-    responder r[4];
+    tb_fake_ntp r[4];
     const char *ips[] = {"127.0.0.85", "127.0.0.86", "127.0.0.87", "127.0.0.88"};
-    mode modes[] = {HONEST, KOD_DENY, HONEST, HONEST};
+    tb_fake_ntp_mode modes[] = {TB_FAKE_NTP_HONEST, TB_FAKE_NTP_KOD_DENY, TB_FAKE_NTP_HONEST,
+                                TB_FAKE_NTP_HONEST};
     for (int i = 0; i < 4; i++) {
-        TB_REQUIRE(responder_start(h.loop, &r[i], ips[i], modes[i]) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(h.loop, &r[i], ips[i], modes[i], 0) == 0);
         r[i].offset_ns = (i + 1) * 10 * MS;
     }
     for (int i = 0; i < 3; i++)
@@ -488,7 +388,7 @@ static void test_pool_three_sources_and_replacement(void)
     TB_REQUIRE(pool != NULL);
     /* Three addresses, three sources; two measure, the DENY one is replaced, but the
      * resolver has nothing else yet. */
-    run_until(&h, never, NULL, 300);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.3);
     TB_CHECK_EQ(h.stub.calls >= 1, 1);
     TB_CHECK_EQ(tb_pool_replacements(pool), 1);
     TB_CHECK_EQ(tb_sources_count(set), 2);
@@ -496,8 +396,8 @@ static void test_pool_three_sources_and_replacement(void)
     /* The name now also resolves to a fourth server: the pool fills up to three again. */
     stub_add(&h.stub, r[3].addr);
     pool_wait pw = {pool, 1, &h};
-    TB_CHECK(run_until(&h, pool_replaced, &pw, 4000));
-    TB_CHECK(run_until(&h, pool_full, &h, 2000));
+    TB_CHECK(tb_test_run_until(h.loop, pool_replaced, &pw, 4.0));
+    TB_CHECK(tb_test_run_until(h.loop, pool_full, &h, 2.0));
     TB_CHECK_EQ(tb_sources_count(set), 3);
     int members_ok = 0;
     for (size_t i = 0; i < tb_sources_count(set); i++) {
@@ -510,7 +410,7 @@ static void test_pool_three_sources_and_replacement(void)
     TB_CHECK_EQ(r[1].n_requests, 1);
     tb_sources_destroy(set);
     for (int i = 0; i < 4; i++)
-        responder_stop(h.loop, &r[i]);
+        tb_fake_ntp_stop(h.loop, &r[i]);
     harness_done(&h);
 }
 
@@ -518,10 +418,10 @@ static void test_pool_of_three_loopback_addresses(void)
 {
     harness h;
     harness_init(&h);
-    responder r[3];
+    tb_fake_ntp r[3];
     const char *ips[] = {"127.0.0.89", "127.0.0.90", "127.0.0.91"};
     for (int i = 0; i < 3; i++) {
-        TB_REQUIRE(responder_start(h.loop, &r[i], ips[i], HONEST) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(h.loop, &r[i], ips[i], TB_FAKE_NTP_HONEST, 0) == 0);
         stub_add(&h.stub, r[i].addr);
     }
     tb_sources *set;
@@ -533,14 +433,14 @@ static void test_pool_of_three_loopback_addresses(void)
     pc.minpoll = -3;
     tb_source_config_list list = {&pc, 1};
     TB_REQUIRE(tb_sources_apply(set, &list) == 0);
-    TB_CHECK(run_until(&h, pool_full, &h, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, pool_full, &h, 3.0));
     TB_CHECK_EQ(tb_sources_count(set), 3);
     TB_CHECK_EQ(h.n_seen, 3);
     for (int i = 0; i < 3; i++)
         TB_CHECK(r[i].n_requests >= 1);
     tb_sources_destroy(set);
     for (int i = 0; i < 3; i++)
-        responder_stop(h.loop, &r[i]);
+        tb_fake_ntp_stop(h.loop, &r[i]);
     harness_done(&h);
 }
 
@@ -548,11 +448,11 @@ static void test_reload_keeps_unchanged_sources(void)
 {
     harness h;
     harness_init(&h);
-    responder r[3];
+    tb_fake_ntp r[3];
     const char *ips[] = {"127.0.0.92", "127.0.0.93", "127.0.0.94"};
     tb_source_config cfg[3];
     for (int i = 0; i < 3; i++) {
-        TB_REQUIRE(responder_start(h.loop, &r[i], ips[i], HONEST) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(h.loop, &r[i], ips[i], TB_FAKE_NTP_HONEST, 0) == 0);
         tb_source_config_default(&cfg[i], TB_SOURCE_NTP);
         snprintf(cfg[i].address, sizeof(cfg[i].address), "%s", r[i].addr);
         cfg[i].minpoll = -3;
@@ -563,7 +463,7 @@ static void test_reload_keeps_unchanged_sources(void)
     tb_source_config first[2] = {cfg[0], cfg[1]};
     tb_source_config_list l1 = {first, 2};
     TB_REQUIRE(tb_sources_apply(set, &l1) == 0);
-    run_until(&h, never, NULL, 400);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.4);
     tb_source *a = tb_sources_get(set, 0);
     uint64_t a_meas = tb_source_measurements(a);
     TB_CHECK(a_meas >= 1);
@@ -576,7 +476,7 @@ static void test_reload_keeps_unchanged_sources(void)
     TB_CHECK(tb_sources_get(set, 1) == a); /* same object: its state and counters kept */
     TB_CHECK(tb_source_measurements(a) == a_meas);
     uint64_t a_accepted = tb_ntp_driver_client(a)->n_accepted;
-    run_until(&h, never, NULL, 400);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.4);
     /* Still polling with the same client (the filter releases only better samples, so count
      * accepted replies rather than measurements). */
     TB_CHECK(tb_ntp_driver_client(a)->n_accepted > a_accepted);
@@ -599,7 +499,7 @@ static void test_reload_keeps_unchanged_sources(void)
     TB_CHECK(strstr(tb_source_reason(rs), "no driver") != NULL);
     tb_sources_destroy(set);
     for (int i = 0; i < 3; i++)
-        responder_stop(h.loop, &r[i]);
+        tb_fake_ntp_stop(h.loop, &r[i]);
     harness_done(&h);
 }
 
@@ -613,8 +513,8 @@ static void test_pool_re_resolves_on_schedule(void)
 {
     harness h;
     harness_init(&h);
-    responder r;
-    TB_REQUIRE(responder_start(h.loop, &r, "127.0.0.95", HONEST) == 0);
+    tb_fake_ntp r;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &r, "127.0.0.95", TB_FAKE_NTP_HONEST, 0) == 0);
     stub_add(&h.stub, r.addr);
     tb_source_config pc;
     tb_source_config_default(&pc, TB_SOURCE_POOL);
@@ -626,13 +526,13 @@ static void test_pool_re_resolves_on_schedule(void)
     TB_REQUIRE(tb_pool_create(&h.env, tb_ntp_driver(), &pc, &p) == 0);
     TB_REQUIRE(tb_pool_start(p) == 0);
     uint64_t t0 = tb_clock_mono(tb_clock_system());
-    TB_CHECK(run_until(&h, calls_at_least, &h, 4000));
+    TB_CHECK(tb_test_run_until(h.loop, calls_at_least, &h, 4.0));
     uint64_t took = tb_clock_mono(tb_clock_system()) - t0;
     TB_CHECK(took >= 1900 * (uint64_t)MS); /* at 0, 1 and 2 s, not sooner */
     TB_CHECK_EQ(tb_pool_size(p), 1);
     TB_CHECK_EQ(tb_pool_replacements(p), 0);
     tb_pool_destroy(p);
-    responder_stop(h.loop, &r);
+    tb_fake_ntp_stop(h.loop, &r);
     harness_done(&h);
 }
 
@@ -640,30 +540,30 @@ static void test_named_server_re_resolves_when_unreachable(void)
 {
     harness h;
     harness_init(&h);
-    responder silent, honest;
-    TB_REQUIRE(responder_start(h.loop, &silent, "127.0.0.96", SILENT) == 0);
-    TB_REQUIRE(responder_start(h.loop, &honest, "127.0.0.97", HONEST) == 0);
+    tb_fake_ntp silent, honest;
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &silent, "127.0.0.96", TB_FAKE_NTP_SILENT, 0) == 0);
+    TB_REQUIRE(tb_fake_ntp_start(h.loop, &honest, "127.0.0.97", TB_FAKE_NTP_HONEST, 0) == 0);
     stub_add(&h.stub, silent.addr); /* srv.test first points at a dead server */
     tb_source *s = make_source(&h, "srv.test:123", -4, 0);
     TB_REQUIRE(s != NULL);
-    run_until(&h, never, NULL, 50);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.05);
     TB_CHECK_EQ(h.stub.calls, 1);
     TB_CHECK_STR(tb_source_identity(s)->address, silent.addr);
     /* The name moves; the source notices only when the old address stops answering. */
     h.stub.n = 0;
     stub_add(&h.stub, honest.addr);
     state_wait w = {s, TB_SOURCE_UNREACHABLE};
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     TB_CHECK_EQ(h.stub.calls, 2); /* re-resolving started at the transition */
     w.st = TB_SOURCE_REACHABLE;
-    TB_CHECK(run_until(&h, has_state, &w, 3000));
+    TB_CHECK(tb_test_run_until(h.loop, has_state, &w, 3.0));
     TB_CHECK(h.stub.calls >= 2);
     TB_CHECK_STR(tb_source_identity(s)->address, honest.addr);
     TB_CHECK_STR(tb_source_identity(s)->name, "srv.test:123");
     TB_CHECK(h.n_meas >= 1);
     tb_source_destroy(s);
-    responder_stop(h.loop, &silent);
-    responder_stop(h.loop, &honest);
+    tb_fake_ntp_stop(h.loop, &silent);
+    tb_fake_ntp_stop(h.loop, &honest);
     harness_done(&h);
 }
 
@@ -695,20 +595,21 @@ static void test_thread_resolver(void)
     uint64_t ticket;
     /* A numeric host needs no DNS: getaddrinfo answers locally. */
     TB_REQUIRE(res->resolve(res, "127.0.0.98", "123", on_resolved, NULL, &ticket) == 0);
-    TB_CHECK_EQ(resolved_done, 0); /* never called back from inside resolve() */
-    TB_CHECK(run_until(&h, is_resolved, NULL, 3000));
+    TB_CHECK_EQ(resolved_done, 0); /* tb_test_never called back from inside resolve() */
+    TB_CHECK(tb_test_run_until(h.loop, is_resolved, NULL, 3.0));
     TB_CHECK_EQ(resolved_done, 1);
     TB_CHECK(resolved_n >= 1);
     TB_CHECK_STR(resolved_first, "127.0.0.98:123");
-    /* A cancelled request is never called back, and destroying with one in flight is safe. */
+    /* A cancelled request is tb_test_never called back, and destroying with one in flight is safe.
+     */
     resolved_done = 0;
     TB_REQUIRE(res->resolve(res, "127.0.0.97", "123", on_resolved, NULL, &ticket) == 0);
     res->cancel(res, ticket);
-    run_until(&h, never, NULL, 200);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.2);
     TB_CHECK_EQ(resolved_done, 0);
     TB_REQUIRE(res->resolve(res, "127.0.0.98", "123", on_resolved, NULL, &ticket) == 0);
     tb_resolver_thread_destroy(res);
-    run_until(&h, never, NULL, 100);
+    tb_test_run_until(h.loop, tb_test_never, NULL, 0.1);
     TB_CHECK_EQ(resolved_done, 0);
     harness_done(&h);
 }

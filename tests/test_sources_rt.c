@@ -22,6 +22,7 @@
 #include "sources/rt_driver.h"
 #include "sources/sources.h"
 #include "tb_child.h"
+#include "tests/support/loop.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
@@ -92,7 +93,7 @@ typedef enum relay_mode {
     REKEY,   /* rewrites SRV to the server's key: a server that ignores SRV answers with its own */
     FLIPSIG, /* flips a bit of the response's top-level SIG */
     REPLAY,  /* answers every request with one valid response to someone else's request */
-    SILENT,  /* never answers */
+    SILENT,  /* tb_test_never answers */
 } relay_mode;
 
 typedef struct relay {
@@ -252,26 +253,6 @@ static void harness_init(harness *h)
                              .measurement_arg = h};
 }
 
-static void tick(struct ev_loop *loop, ev_timer *w, int revents)
-{
-}
-
-typedef int (*pred)(void *arg);
-
-/* Runs the loop until p holds or ms pass; returns whether it held. */
-static int run_until(harness *h, pred p, void *arg, int ms)
-{
-    ev_timer t;
-    ev_timer_init(&t, tick, 0.01, 0.01);
-    ev_timer_start(h->loop, &t);
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)ms * 1000000u;
-    int ok = 0;
-    while (!(ok = p(arg)) && tb_clock_mono(tb_clock_system()) < end)
-        ev_run(h->loop, EVRUN_ONCE);
-    ev_timer_stop(h->loop, &t);
-    return ok;
-}
-
 static int three_meas(void *arg)
 {
     return ((harness *)arg)->n_meas >= 3;
@@ -393,7 +374,7 @@ static void measure_against(const char *ip, int64_t shift)
     h.server_clock = &s.clk;
     tb_source *src = make_source(&h, s.addr, s.pk, -3, -3, 3);
     TB_REQUIRE(src);
-    TB_CHECK(run_until(&h, three_meas, &h, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, three_meas, &h, 5.0));
     TB_CHECK_EQ(tb_source_state_of(src), TB_SOURCE_REACHABLE);
     /* The best of three is within a few ms, however loaded the machine. */
     int64_t best = INT64_MAX;
@@ -431,7 +412,7 @@ static void test_poll_adapts(void)
     TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.63", 0) == 0);
     tb_source *src = make_source(&h, s.addr, s.pk, -3, -2, 3);
     TB_REQUIRE(src);
-    TB_CHECK(run_until(&h, six_meas, &h, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, six_meas, &h, 5.0));
     tb_rt_driver_stats st;
     TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
     TB_CHECK_EQ(st.poll, -2);
@@ -472,7 +453,7 @@ static void test_wrong_key_silence(void)
     TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.63", 0) == 0);
     tb_source *src = make_source(&h, s.addr, other, -3, -3, 3);
     TB_REQUIRE(src);
-    TB_CHECK(run_until(&h, is_unreachable, src, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
     TB_CHECK_EQ(h.n_meas, 0);
     TB_CHECK(tb_rt_srv_stats_get(s.srv)->drops[TB_RT_DROP_UNKNOWN_SRV] >= 3);
     TB_CHECK_STR(tb_source_reason(src), "no response to 3 polls");
@@ -494,7 +475,7 @@ static void test_unsynced_server(void)
     TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.63", 0) == 0);
     tb_source *src = make_source(&h, s.addr, s.pk, -3, -3, 3);
     TB_REQUIRE(src);
-    TB_CHECK(run_until(&h, is_unreachable, src, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
     TB_CHECK_EQ(h.n_meas, 0);
     tb_rt_driver_stats st;
     TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
@@ -524,10 +505,10 @@ static void tampered(relay_mode mode, const uint8_t *key, tb_rt_reason want)
     TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.63", 0) == 0);
     TB_REQUIRE(relay_start(h.loop, &r, "127.0.0.64", &s, mode) == 0);
     if (mode == REPLAY)
-        TB_REQUIRE(run_until(&h, primed, &r, 2000));
+        TB_REQUIRE(tb_test_run_until(h.loop, primed, &r, 2.0));
     tb_source *src = make_source(&h, r.addr, key ? key : s.pk, -3, -3, 3);
     TB_REQUIRE(src);
-    TB_CHECK(run_until(&h, is_unreachable, src, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
     TB_CHECK_EQ(h.n_meas, 0);
     tb_rt_driver_stats st;
     TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
@@ -578,7 +559,7 @@ static void test_silent_server(void)
     /* polls of 2^-1 s; retries from 2^-1/4 = 125 ms, at most 2^1 s apart */
     tb_source *src = make_source(&h, r.addr, pk, -1, 1, 3);
     TB_REQUIRE(src);
-    TB_CHECK(run_until(&h, is_unreachable, src, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
     uint64_t took = tb_clock_mono(tb_clock_system()) - t0;
     TB_CHECK(took >= 3 * 500 * (uint64_t)MS - 20 * (uint64_t)MS); /* three whole polls */
     TB_CHECK(took < 3 * 500 * (uint64_t)MS + 300 * (uint64_t)MS);
@@ -646,7 +627,7 @@ static void test_name_and_recovery(void)
     snprintf(numeric, sizeof(numeric), "127.0.0.1:%u", port);
     tb_source *src = make_source(&h, name, s.pk, -3, -2, 3);
     TB_REQUIRE(src);
-    if (!run_until(&h, is_reachable, src, 5000)) {
+    if (!tb_test_run_until(h.loop, is_reachable, src, 5.0)) {
         /* localhost may be ::1 first on another machine: not this test's subject */
         fprintf(stderr, "localhost did not lead to 127.0.0.1 (%s): skipped\n",
                 tb_source_identity(src)->address);
@@ -656,7 +637,7 @@ static void test_name_and_recovery(void)
         TB_CHECK_EQ(res.calls, 1);
         tb_rt_udp_free(s.udp); /* quiet */
         s.udp = NULL;
-        TB_CHECK(run_until(&h, is_unreachable, src, 5000));
+        TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
         TB_CHECK_STR(tb_source_reason(src), "no response to 3 polls");
         TB_CHECK_EQ(res.calls, 2); /* perhaps the name points elsewhere now */
         tb_rt_udp_config ucfg;
@@ -665,7 +646,7 @@ static void test_name_and_recovery(void)
         snprintf(ucfg.listen, sizeof(ucfg.listen), "%s", numeric);
         TB_REQUIRE(tb_rt_udp_new(h.loop, &h.log, &s.clk.clock, s.srv, &ucfg, &s.udp) == 0);
         int before = h.n_meas;
-        TB_CHECK(run_until(&h, is_reachable, src, 5000));
+        TB_CHECK(tb_test_run_until(h.loop, is_reachable, src, 5.0));
         TB_CHECK(h.n_meas > before);
         tb_rt_driver_stats st;
         TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
@@ -762,7 +743,7 @@ static void test_tbroughtime_child_faketime(void)
     tb_source *src = up ? make_source(&h, c.addr, c.pk, -3, -3, 3) : NULL;
     TB_CHECK(!up || src);
     if (src) {
-        TB_CHECK(run_until(&h, three_meas, &h, 10000));
+        TB_CHECK(tb_test_run_until(h.loop, three_meas, &h, 10.0));
         for (int i = 0; i < h.n_meas && i < 3; i++) {
             const tb_source_meas *m = &h.ms[i].m;
             static tb_rt_query q;
@@ -824,7 +805,7 @@ static void test_config_apply(void)
     TB_REQUIRE(tb_sources_apply(set, &list) == 0);
     TB_REQUIRE(tb_sources_count(set) == 1);
     tb_source *src = tb_sources_get(set, 0);
-    TB_CHECK(run_until(&h, three_meas, &h, 5000));
+    TB_CHECK(tb_test_run_until(h.loop, three_meas, &h, 5.0));
     TB_CHECK_EQ(tb_source_state_of(src), TB_SOURCE_REACHABLE);
     if (h.n_meas >= 1)
         TB_CHECK(check_meas(&h.ms[0], s.pk, 0) < 50 * MS);

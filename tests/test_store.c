@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/support/store_queries.h"
 #include "tests/tb_test.h"
 
 static char dir[64];

@@ -25,6 +25,7 @@
 #include "resolve/resolver.h"
 #include "store/store.h"
 #include "tests/tb_fixture.h"
+#include "tests/support/loop.h"
 #include "tests/tb_test.h"
 #include "tests/tk_harness.h"
 #include "wire/wire.h"
@@ -38,7 +39,7 @@ static char dir[64];
 static struct ev_loop *loop;
 
 enum { H1, H2, H3, LIAR, SPLIT_SHIFTED, NRESP };
-static responder resp[NRESP]; /* on 127.0.0.44, 46-49 */
+static tb_fake_ntp resp[NRESP]; /* on 127.0.0.44, 46-49 */
 static geo_resolver geo[N];
 
 /* --- nodes --- */
@@ -136,17 +137,6 @@ static int start_node(int i)
     return tb_timekeeper_new(&tk[i], loop, &logs[i], tb_clock_system(), &cfg[i], &opt);
 }
 
-static int run_until(int (*cond)(void), double seconds)
-{
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)(seconds * 1e9);
-    while (!cond()) {
-        if (tb_clock_mono(tb_clock_system()) > end)
-            return 0;
-        ev_run(loop, EVRUN_ONCE);
-    }
-    return 1;
-}
-
 static const tb_xc_verdict *verdict(int i, const char *source)
 {
     const tb_xc_result *r = tb_timekeeper_result(tk[i]);
@@ -165,7 +155,7 @@ static int is(int i, const char *source, tb_xc_verdict_kind v)
 
 static char rt_name[64], split_name[64];
 
-static int verdicts_formed(void)
+static int verdicts_formed(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (!is(i, resp[LIAR].addr, TB_XC_FALSETICKER) || !is(i, split_name, TB_XC_INCONSISTENT) ||
@@ -176,7 +166,7 @@ static int verdicts_formed(void)
     return 1;
 }
 
-static int rogue_connected(void)
+static int rogue_connected(void *arg)
 {
     return tb_node_connected_count(rogue) == N;
 }
@@ -188,7 +178,7 @@ static uint64_t dropped(int i, tb_measure_drop why)
     return st.dropped[why];
 }
 
-static int forgeries_counted(void)
+static int forgeries_counted(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE) < 1 ||
@@ -253,8 +243,9 @@ static void lie_as_member(void)
 }
 
 /* Every node has judged the rogue's word on H1 and named it. */
-static int lie_judged(void)
+static int lie_judged(void *arg)
 {
+    (void)arg;
     for (int i = 0; i < N; i++) {
         const tb_xc_result *r = tb_timekeeper_result(tk[i]);
         int named = 0;
@@ -269,14 +260,14 @@ static int lie_judged(void)
 
 static uint64_t seq_before;
 
-static int restarted_node_sent(void)
+static int restarted_node_sent(void *arg)
 {
     tb_tk_stats st;
     tb_timekeeper_get_stats(tk[N - 1], &st);
     return st.sent >= 2;
 }
 
-static int peers_accept_restarted(void)
+static int peers_accept_restarted(void *arg)
 {
     /* every other node's newest accepted verdict inputs include the new sequence numbers */
     for (int i = 0; i < N - 1; i++) {
@@ -292,7 +283,7 @@ static int peers_accept_restarted(void)
     return 1;
 }
 
-static int rt_falseticker(void)
+static int rt_falseticker(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (!is(i, rt_name, TB_XC_FALSETICKER))
@@ -301,7 +292,7 @@ static int rt_falseticker(void)
     return 1;
 }
 
-static int malfeasance_reported(void)
+static int malfeasance_reported(void *arg)
 {
     for (int i = 0; i < N; i++) {
         tb_tk_stats st;
@@ -338,14 +329,14 @@ static int report_file_ok(int i)
 static void test_malfeasance(void)
 {
     rt_shift_ns = 20 * 1000000000LL;
-    TB_CHECK(run_until(rt_falseticker, 20));
+    TB_CHECK(tb_test_run_until(loop, rt_falseticker, NULL, 20));
     rt_shift_ns = 0;
-    TB_CHECK(run_until(malfeasance_reported, 20));
+    TB_CHECK(tb_test_run_until(loop, malfeasance_reported, NULL, 20));
     for (int i = 0; i < N; i++)
         TB_CHECK(report_file_ok(i));
 }
 
-static int all_stopped(void)
+static int all_stopped(void *arg)
 {
     return stopped >= N + 1;
 }
@@ -368,8 +359,8 @@ static void test_time_nodes(void)
     loop = ev_loop_new(EVFLAG_AUTO);
     const char *ips[NRESP] = {"127.0.0.44", "127.0.0.46", "127.0.0.47", "127.0.0.48", "127.0.0.49"};
     for (int i = 0; i < NRESP; i++)
-        TB_REQUIRE(responder_start(loop, &resp[i], ips[i],
-                                   i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
+        TB_REQUIRE(tb_fake_ntp_start(loop, &resp[i], ips[i], TB_FAKE_NTP_HONEST,
+                                     i == LIAR || i == SPLIT_SHIFTED ? SHIFT_NS : 0) == 0);
     for (int i = 0; i < N; i++) {
         /* split.test: H1 for region r0, the shifted responder for the others. */
         geo_init(&geo[i], loop, i == 0 ? &resp[H1] : &resp[SPLIT_SHIFTED]);
@@ -393,7 +384,7 @@ static void test_time_nodes(void)
 
     /* Within 30 s: the liar is a falseticker everywhere, the split name inconsistent across
      * regions, every honest source (and the Roughtime server) ok. */
-    int formed = run_until(verdicts_formed, 30);
+    int formed = tb_test_run_until(loop, verdicts_formed, NULL, 30);
     TB_CHECK(formed);
     for (int i = 0; i < N && !formed; i++) {
         const tb_xc_result *r = tb_timekeeper_result(tk[i]);
@@ -418,13 +409,13 @@ static void test_time_nodes(void)
     TB_REQUIRE(configure(N, "") == 0);
     tb_node_callbacks cb = {.on_stopped = on_stopped};
     TB_REQUIRE(tb_node_new(&rogue, loop, &logs[N], tb_clock_system(), &cfg[N], &cb) == TB_OK);
-    TB_CHECK(run_until(rogue_connected, 10));
+    TB_CHECK(tb_test_run_until(loop, rogue_connected, NULL, 10));
     tb_node_stats before[N];
     for (int i = 0; i < N; i++)
         tb_node_get_stats(tb_timekeeper_node(tk[i]), &before[i]);
     forge("tk-0");
     forge("ghost");
-    TB_CHECK(run_until(forgeries_counted, 5));
+    TB_CHECK(tb_test_run_until(loop, forgeries_counted, NULL, 5));
     for (int i = 0; i < N; i++) {
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE), 1);
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN), 1);
@@ -437,8 +428,8 @@ static void test_time_nodes(void)
     for (int i = 0; i < N; i++)
         consensus_before[i] = tb_timekeeper_result(tk[i])->estimate.offset_ns;
     lie_as_member();
-    TB_CHECK(run_until(lie_judged, 10));
-    TB_CHECK(verdicts_formed());
+    TB_CHECK(tb_test_run_until(loop, lie_judged, NULL, 10));
+    TB_CHECK(verdicts_formed(NULL));
     for (int i = 0; i < N; i++) {
         const tb_xc_estimate *e = &tb_timekeeper_result(tk[i])->estimate;
         TB_CHECK(e->valid);
@@ -460,10 +451,10 @@ static void test_time_nodes(void)
         ev_run(loop, EVRUN_ONCE);
     tb_timekeeper_free(tk[N - 1]);
     TB_REQUIRE(start_node(N - 1) == TB_OK);
-    TB_CHECK(run_until(restarted_node_sent, 10));
+    TB_CHECK(tb_test_run_until(loop, restarted_node_sent, NULL, 10));
     tb_timekeeper_get_stats(tk[N - 1], &st);
     TB_CHECK(st.last_seq > seq_before);
-    TB_CHECK(run_until(peers_accept_restarted, 15));
+    TB_CHECK(tb_test_run_until(loop, peers_accept_restarted, NULL, 15));
     for (int i = 0; i < N - 1; i++) {
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_REPLAY), 0);
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_OUT_OF_ORDER), 0);
@@ -504,7 +495,7 @@ static void test_time_nodes(void)
         tb_timekeeper_stop(tk[i]);
     tb_node_stop(rogue);
     stopped = 0;
-    TB_CHECK(run_until(all_stopped, 5));
+    TB_CHECK(tb_test_run_until(loop, all_stopped, NULL, 5));
     for (int i = 0; i < N; i++)
         tb_timekeeper_free(tk[i]);
     tb_node_free(rogue);
@@ -523,7 +514,7 @@ static void test_time_nodes(void)
     tb_store_close(s);
 
     for (int i = 0; i < NRESP; i++)
-        responder_stop(loop, &resp[i]);
+        tb_fake_ntp_stop(loop, &resp[i]);
     for (int i = 0; i < N + 2; i++)
         tb_node_config_free(&cfg[i]);
     ev_loop_destroy(loop);

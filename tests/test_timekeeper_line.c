@@ -27,6 +27,7 @@
 #include "node/timekeeper.h"
 #include "store/store.h"
 #include "tests/tb_fixture.h"
+#include "tests/support/loop.h"
 #include "tests/tb_test.h"
 /* Only the NTP responder of the harness is used here, not its resolver. */
 #pragma GCC diagnostic push
@@ -42,7 +43,7 @@ static const int ips[NNODES] = {47, 46, 48, 49}; /* 127.0.0.x; the NTP responder
 
 static char dir[64];
 static struct ev_loop *loop;
-static responder ntp;
+static tb_fake_ntp ntp;
 static tb_log logs[NNODES];
 static tb_node_config cfg[NNODES];
 static tb_timekeeper *tk[C + 1];
@@ -136,23 +137,6 @@ static tb_node *node(int i)
     return i == MALLORY ? mallory : tb_timekeeper_node(tk[i]);
 }
 
-static int run_until(int (*cond)(void), double seconds)
-{
-    uint64_t end = tb_clock_mono(tb_clock_system()) + (uint64_t)(seconds * 1e9);
-    while (!cond()) {
-        if (tb_clock_mono(tb_clock_system()) > end)
-            return 0;
-        ev_run(loop, EVRUN_ONCE);
-    }
-    return 1;
-}
-
-/* Runs the loop for `seconds` whatever happens: time for a copy that should not come. */
-static int never(void)
-{
-    return 0;
-}
-
 static tb_tk_stats tstats(int i)
 {
     tb_tk_stats st;
@@ -194,12 +178,12 @@ static const char *peer_state(int i, const char *name)
     return p ? p->state : NULL;
 }
 
-static int c_connected(void)
+static int c_connected(void *arg)
 {
     return tb_node_connected_count(node(C)) == 1 && tb_node_connected_count(node(B)) == 1;
 }
 
-static int c_knows_a(void)
+static int c_knows_a(void *arg)
 {
     const uint8_t *der;
     size_t len;
@@ -207,12 +191,12 @@ static int c_knows_a(void)
            tb_node_peer_cert(node(C), names[A], &der, &len) == TB_OK;
 }
 
-static int c_accepted_three(void)
+static int c_accepted_three(void *arg)
 {
     return tstats(C).accepted >= 3 && tstats(A).sent >= 3;
 }
 
-static int mallory_ready(void)
+static int mallory_ready(void *arg)
 {
     return tb_node_connected_count(mallory) == 1 && captured_len > 0;
 }
@@ -249,7 +233,7 @@ static int mallory_key(uint8_t *sk)
     return n ? tb_measure_key_from_pem(pem, n, sk, pk) : -1;
 }
 
-static int b_refused_three(void)
+static int b_refused_three(void *arg)
 {
     tb_tk_stats st = tstats(B);
     return st.dropped[TB_MEASURE_DROP_BAD_SIGNATURE] >= 1 &&
@@ -258,14 +242,14 @@ static int b_refused_three(void)
 }
 
 static uint64_t c_marker_base;
-static int c_got_marker(void)
+static int c_got_marker(void *arg)
 {
     tb_node_stats st = nstats(C);
     return st.bcast_delivered - tstats(C).accepted - drops(C) > c_marker_base;
 }
 
 static int expected_stops;
-static int all_stopped(void)
+static int all_stopped(void *arg)
 {
     return stopped >= expected_stops;
 }
@@ -289,9 +273,9 @@ static void check_apart(void)
 static void phase_gossip(void)
 {
     TB_REQUIRE(start(C) == 0);
-    TB_REQUIRE(run_until(c_connected, 10));
+    TB_REQUIRE(tb_test_run_until(loop, c_connected, NULL, 10));
     TB_REQUIRE(start(A) == 0);
-    TB_REQUIRE(run_until(c_knows_a, 10));
+    TB_REQUIRE(tb_test_run_until(loop, c_knows_a, NULL, 10));
     char text[4096], err[TB_NODE_ERR_MAX];
     tb_node_config with;
     tb_node_config_defaults(&with);
@@ -300,7 +284,7 @@ static void phase_gossip(void)
     int rc = tb_timekeeper_reload(tk[A], &with, err, sizeof(err));
     tb_node_config_free(&with);
     TB_REQUIRE(rc == TB_OK);
-    TB_CHECK(run_until(c_accepted_three, 15));
+    TB_CHECK(tb_test_run_until(loop, c_accepted_three, NULL, 15));
     check_apart();
     TB_CHECK(tstats(B).accepted >= tstats(C).accepted);
     for (int i = A; i <= C; i++)
@@ -314,7 +298,7 @@ static void phase_gossip(void)
 static void phase_forgeries(void)
 {
     TB_REQUIRE(start(MALLORY) == 0);
-    TB_REQUIRE(run_until(mallory_ready, 10));
+    TB_REQUIRE(tb_test_run_until(loop, mallory_ready, NULL, 10));
     uint8_t own[TB_MEASURE_SK_LEN], rnd[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN], seed[32];
     TB_REQUIRE(mallory_key(own) == TB_OK);
     memset(seed, 0x5a, sizeof(seed));
@@ -331,10 +315,11 @@ static void phase_forgeries(void)
     TB_REQUIRE(forge("ln-ghost", 1, rnd) == TB_OK);
     TB_REQUIRE(tb_node_broadcast(mallory, TB_TK_APP_MEASUREMENT, captured, captured_len, NULL) ==
                TB_OK);
-    TB_CHECK(run_until(b_refused_three, 5));
+    TB_CHECK(tb_test_run_until(loop, b_refused_three, NULL, 5));
     TB_REQUIRE(tb_node_broadcast(mallory, MARKER_APP, (const uint8_t *)"mark", 4, NULL) == TB_OK);
-    TB_CHECK(run_until(c_got_marker, 5));
-    (void)run_until(never, 1.0); /* a forwarded forgery would have had time to arrive */
+    TB_CHECK(tb_test_run_until(loop, c_got_marker, NULL, 5));
+    (void)tb_test_run_until(loop, tb_test_never, NULL,
+                            1.0); /* a forwarded forgery would have had time to arrive */
 
     tb_tk_stats b1 = tstats(B), c1 = tstats(C);
     tb_node_stats nb1 = nstats(B), nc1 = nstats(C);
@@ -384,7 +369,7 @@ static int seq_cb(void *arg, const char *origin, uint64_t seq)
 static void test_line(void)
 {
     loop = ev_loop_new(EVFLAG_AUTO);
-    TB_REQUIRE(responder_start(loop, &ntp, "127.0.0.43", 0) == 0);
+    TB_REQUIRE(tb_fake_ntp_start(loop, &ntp, "127.0.0.43", TB_FAKE_NTP_HONEST, 0) == 0);
     TB_REQUIRE(start(B) == 0);
     phase_gossip();
     if (!tb_test_failures_in_case)
@@ -404,11 +389,11 @@ static void test_line(void)
         running++;
     }
     expected_stops = running;
-    TB_CHECK(run_until(all_stopped, 5));
+    TB_CHECK(tb_test_run_until(loop, all_stopped, NULL, 5));
     for (int i = A; i <= C; i++)
         tb_timekeeper_free(tk[i]);
     tb_node_free(mallory);
-    responder_stop(loop, &ntp);
+    tb_fake_ntp_stop(loop, &ntp);
 
     /* C's history holds A's measurements (verified through B) and nobody else's: none of the
      * forgeries, no ghost. */

@@ -47,9 +47,9 @@ names() { # the configured names of the running sources, sorted, one line
 }
 
 wait_for() { # description command...
-  local what=$1 i
+  local what=$1
   shift
-  for i in $(seq "${tries:-50}"); do
+  for _ in $(seq "${tries:-50}"); do
     "$@" && return 0
     sleep 0.1
   done

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/support/wire_equal.h"
 #include "tests/tb_test.h"
 #include "wire/mpread.h"
 #include "wire/wire.h"

@@ -213,7 +213,7 @@ static int advance(tb_mpr *r, uint64_t n)
 /* Skips the value that starts with byte b; adds the elements it contains to *pending. */
 static int skip_one(tb_mpr *r, uint8_t b, uint64_t *pending)
 {
-    uint64_t n;
+    uint64_t n = 0;
     int rc;
     if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3 && b != 0xc1))
         return advance(r, 1);

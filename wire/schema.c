@@ -60,7 +60,7 @@ static const tb_wire_field peer_f[] = {
 
 #define SCHEMA(a)                                                                                  \
     {                                                                                              \
-        a, sizeof(a) / sizeof(a[0])                                                                \
+        a, sizeof(a) / sizeof((a)[0])                                                              \
     }
 
 static const tb_wire_schema schemas[] = {

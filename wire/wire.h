@@ -190,9 +190,6 @@ void tb_wire_msg_clear(tb_wire_msg *m);
 TB_WUR int tb_wire_encode(const tb_wire_msg *m, const tb_wire_limits *lim, uint8_t *buf, size_t cap,
                           size_t *outlen);
 
-/* True when two messages have the same type and field values (not the same storage). */
-bool tb_wire_msg_equal(const tb_wire_msg *a, const tb_wire_msg *b);
-
 /* True for the types allowed in a QUIC DATAGRAM frame (PING, PONG). */
 bool tb_wire_datagram_ok(tb_wire_type type);
 

@@ -15,6 +15,7 @@
 #include "node/node.h"
 #include "quic/endpoint.h"
 #include "wire/wire.h"
+#include "tests/support/loop.h"
 
 static struct ev_loop *loop;
 static char dir[64];
@@ -65,17 +66,6 @@ static int start_node(tb_node **out, tb_node_config *cfg, tb_log *log, const cha
     return tb_node_new(out, loop, log, clk, cfg, NULL);
 }
 
-static int run_until(int (*cond)(void), double seconds)
-{
-    uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
-    while (!cond()) {
-        if (now_ns() > end)
-            return 0;
-        ev_run(loop, EVRUN_ONCE);
-    }
-    return 1;
-}
-
 /* ---- 1. ping over the mesh versus a UDP echo ------------------------------------------- */
 
 static tb_quic_conn *pinger;
@@ -97,12 +87,12 @@ static void p_datagram(void *arg, tb_quic_conn *c, const uint8_t *d, size_t len,
     tb_wire_msg_clear(&m);
 }
 
-static int have_pinger(void)
+static int have_pinger(void *arg)
 {
     return pinger != NULL;
 }
 
-static int have_pong(void)
+static int have_pong(void *arg)
 {
     return pong_seen;
 }
@@ -125,7 +115,8 @@ static int bench_ping(size_t n, uint64_t *mesh)
     tb_quic_conn *c;
     tb_quic_stats st0 = {0};
     if (tb_quic_endpoint_create(&ep, loop, &log, clk, &qc, &cb) != TB_OK ||
-        tb_quic_dial(ep, "127.0.0.34:4570", "target", &c) != TB_OK || !run_until(have_pinger, 10))
+        tb_quic_dial(ep, "127.0.0.34:4570", "target", &c) != TB_OK ||
+        !tb_test_run_until(loop, have_pinger, NULL, 10))
         return -1;
     for (size_t i = 0; i < n + 50; i++) {
         tb_wire_msg m = {.type = TB_WIRE_PING};
@@ -137,7 +128,8 @@ static int bench_ping(size_t n, uint64_t *mesh)
         pong_seen = 0;
         pong_id = m.ping.id;
         uint64_t t0 = now_ns();
-        if (tb_quic_send_datagram(pinger, buf, len) != TB_OK || !run_until(have_pong, 2))
+        if (tb_quic_send_datagram(pinger, buf, len) != TB_OK ||
+            !tb_test_run_until(loop, have_pong, NULL, 2))
             return -1;
         if (i >= 50) /* the first ones warm up caches and congestion control */
             mesh[i - 50] = now_ns() - t0;
@@ -173,7 +165,7 @@ static void on_client(struct ev_loop *l, ev_io *w, int revents)
         echo_back = 1;
 }
 
-static int have_echo(void)
+static int have_echo(void *arg)
 {
     return echo_back;
 }
@@ -206,7 +198,8 @@ static int bench_udp(size_t n, uint64_t *udp)
     for (size_t i = 0; i < n + 50; i++) {
         echo_back = 0;
         uint64_t t0 = now_ns();
-        if (send(client_fd, probe, sizeof(probe), 0) < 0 || !run_until(have_echo, 2))
+        if (send(client_fd, probe, sizeof(probe), 0) < 0 ||
+            !tb_test_run_until(loop, have_echo, NULL, 2))
             return -1;
         if (i >= 50)
             udp[i - 50] = now_ns() - t0;
@@ -222,7 +215,7 @@ static int bench_udp(size_t n, uint64_t *udp)
 
 static tb_node *line[3];
 
-static int line_up(void)
+static int line_up(void *arg)
 {
     return tb_node_connected_count(line[0]) == 1 && tb_node_connected_count(line[1]) == 2 &&
            tb_node_connected_count(line[2]) == 1;
@@ -241,7 +234,7 @@ static int bench_line(size_t n, double *rate)
         if (start_node(&line[i], &cfg[i], &log[i], names[i], 35 + i, 4572, extra[i]) != TB_OK)
             return -1;
     }
-    if (!run_until(line_up, 10))
+    if (!tb_test_run_until(loop, line_up, NULL, 10))
         return -1;
     /* The last node's own counter says what arrived. */
     uint8_t payload[100];

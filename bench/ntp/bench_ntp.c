@@ -22,51 +22,24 @@
 #include "ntp/packet.h"
 #include "sources/ntp_driver.h"
 #include "sources/sources.h"
+#include "tests/support/fake_ntp.h"
 
 #define MAX_SOURCES 200
-
-static void answer(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    uint8_t req[128], rep[TB_NTP_HEADER_LEN];
-    struct sockaddr_storage from;
-    socklen_t flen = sizeof(from);
-    ssize_t n = recvfrom(w->fd, req, sizeof(req), 0, (struct sockaddr *)&from, &flen);
-    if (n < TB_NTP_HEADER_LEN)
-        return;
-    int64_t now = tb_clock_real(tb_clock_system());
-    tb_ntp_packet p = {.version = 4,
-                       .mode = 4,
-                       .stratum = 1,
-                       .precision = -20,
-                       .refid = 0x42454e43,
-                       .poll = (int8_t)req[2]};
-    p.origin_ts = tb_get_be64(req + 40);
-    p.reference_ts = tb_ntp_ts_from_unix_ns(now - 1000000000);
-    p.receive_ts = p.transmit_ts = tb_ntp_ts_from_unix_ns(now);
-    tb_ntp_packet_write(&p, rep);
-    (void)sendto(w->fd, rep, sizeof(rep), 0, (struct sockaddr *)&from, flen);
-}
 
 /* Child: binds n sockets, writes their ports to `out`, answers until killed. */
 static void responder(int n, int out)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    static ev_io io[MAX_SOURCES];
+    static tb_fake_ntp srv[MAX_SOURCES];
     for (int i = 0; i < n; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        inet_pton(AF_INET, "127.0.0.79", &sa.sin_addr);
-        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa;
         socklen_t len = sizeof(sa);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        if (tb_fake_ntp_start(loop, &srv[i], "127.0.0.79", TB_FAKE_NTP_HONEST, 0) != 0 ||
+            getsockname(srv[i].fd, (struct sockaddr *)&sa, &len) != 0)
             _exit(1);
         uint16_t port = ntohs(sa.sin_port);
         if (write(out, &port, sizeof(port)) != (ssize_t)sizeof(port))
             _exit(1);
-        ev_io_init(&io[i], answer, fd, EV_READ);
-        ev_io_start(loop, &io[i]);
     }
     close(out);
     ev_run(loop, 0);

@@ -16,6 +16,7 @@
 
 #include "node/timekeeper.h"
 #include "roughtime/keyfile.h"
+#include "tests/support/loop.h"
 #include "tests/tk_harness.h"
 
 #define N 3
@@ -27,7 +28,7 @@
 
 static char dir[64], rt_b64[45], turncoat_name[64];
 static struct ev_loop *loop;
-static responder resp[NRESP];
+static tb_fake_ntp resp[NRESP];
 static geo_resolver geo[N];
 static tb_log logs[N];
 static tb_node_config cfg[N];
@@ -95,20 +96,9 @@ static double mono_s(void)
     return (double)tb_clock_mono(tb_clock_system()) / 1e9;
 }
 
-static int run_until(int (*cond)(void), double seconds)
-{
-    double end = mono_s() + seconds;
-    while (!cond()) {
-        if (mono_s() > end)
-            return 0;
-        ev_run(loop, EVRUN_ONCE);
-    }
-    return 1;
-}
-
 static tb_xc_verdict_kind want;
 
-static int turncoat_is(void)
+static int turncoat_is(void *arg)
 {
     for (int i = 0; i < N; i++) {
         const tb_xc_result *r = tb_timekeeper_result(tk[i]);
@@ -121,7 +111,7 @@ static int turncoat_is(void)
     return 1;
 }
 
-static int stored_enough(void)
+static int stored_enough(void *arg)
 {
     tb_tk_stats st;
     tb_timekeeper_get_stats(tk[0], &st);
@@ -163,7 +153,7 @@ static int bench(void)
     loop = ev_loop_new(EVFLAG_AUTO);
     const char *ips[NRESP] = {"127.0.0.44", "127.0.0.46", "127.0.0.47", "127.0.0.48"};
     for (int r = 0; r < NRESP; r++)
-        if (responder_start(loop, &resp[r], ips[r], 0) != 0)
+        if (tb_fake_ntp_start(loop, &resp[r], ips[r], TB_FAKE_NTP_HONEST, 0) != 0)
             return 1;
     snprintf(turncoat_name, sizeof(turncoat_name), "%s", resp[TURNCOAT].addr);
     long heap_base = heap_kib();
@@ -173,21 +163,21 @@ static int bench(void)
             return 1;
     }
     want = TB_XC_OK;
-    if (!run_until(turncoat_is, 60)) {
+    if (!tb_test_run_until(loop, turncoat_is, NULL, 60)) {
         fprintf(stderr, "bench_timekeeper: no agreement within 60 s\n");
         return 1;
     }
     for (int round = 0; round < 3; round++) {
-        resp[TURNCOAT].shift_ns = 2000000000LL;
+        resp[TURNCOAT].offset_ns = 2000000000LL;
         double t0 = mono_s();
         want = TB_XC_FALSETICKER;
-        int ok = run_until(turncoat_is, 60);
+        int ok = tb_test_run_until(loop, turncoat_is, NULL, 60);
         printf("lie of 2 s to every node reported as falseticker by all %d nodes after %.0f ms%s "
                "(polls every 62.5 ms; NTP clock filter of 8 samples)\n",
                N, (mono_s() - t0) * 1e3, ok ? "" : " (NOT within 60 s)");
-        resp[TURNCOAT].shift_ns = 0;
+        resp[TURNCOAT].offset_ns = 0;
         want = TB_XC_OK;
-        if (!run_until(turncoat_is, 60))
+        if (!tb_test_run_until(loop, turncoat_is, NULL, 60))
             return 1;
     }
     tb_tk_stats st;
@@ -200,7 +190,7 @@ static int bench(void)
     long rss0 = rss_kib(), heap0 = heap_kib(), sql0 = (long)(sqlite3_memory_used() / 1024);
     double cpu0 = cpu_s(), t0 = mono_s();
     uint64_t n0 = st.sent + st.accepted;
-    if (!run_until(stored_enough, 900))
+    if (!tb_test_run_until(loop, stored_enough, NULL, 900))
         return 1;
     tb_timekeeper_get_stats(tk[0], &st);
     uint64_t n1 = st.sent + st.accepted;
@@ -229,7 +219,7 @@ static int bench(void)
         tb_node_config_free(&cfg[i]);
     }
     for (int r = 0; r < NRESP; r++)
-        responder_stop(loop, &resp[r]);
+        tb_fake_ntp_stop(loop, &resp[r]);
     ev_loop_destroy(loop);
     return 0;
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/lib/mesh-setup.sh: the local time mesh of issue 6, shared by scripts/demo and
 # tests/test_acceptance.sh (source it; it defines ms_* functions and variables only).
 #
