@@ -2,6 +2,7 @@
 #ifndef TB_CROSSCHECK_INTERNAL_H
 #define TB_CROSSCHECK_INTERNAL_H
 
+#include "common/arith.h"
 #include "crosscheck/crosscheck.h"
 
 /* An observation translated into the local frame. */
@@ -27,6 +28,8 @@ typedef struct xc_src {
     bool cross_region;            /* ... from different regions */
     bool has_interval;
     int64_t lo, hi; /* intersection of the latest, when consistent */
+    bool known;     /* configured locally (tb_xc_input.known) */
+    bool by_self;   /* one of the latest is the local node's own */
 } xc_src;
 
 typedef struct xc_ctx {
@@ -40,9 +43,6 @@ typedef struct xc_ctx {
     size_t n_srcs;
 } xc_ctx;
 
-int64_t tb_xc_sat_add(int64_t a, int64_t b);
-int64_t tb_xc_sat_sub(int64_t a, int64_t b);
-
 /* Groups ctx->tobs by source, adds the known sources, checks each for consistency. */
 int tb_xc_build_sources(xc_ctx *ctx);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
@@ -51,6 +51,9 @@ void tb_xc_agree(xc_ctx *ctx);
 int tb_xc_judge(xc_ctx *ctx);
 /* Roughtime causality violations into ctx->out. */
 int tb_xc_causality(xc_ctx *ctx);
+/* Appends a finding against t's origin (dropped beyond TB_XC_MAX_FINDINGS), citing t and u. */
+tb_xc_finding *tb_xc_add_finding(xc_ctx *ctx, tb_xc_finding_kind kind, const xc_tobs *t,
+                                 const xc_tobs *u);
 void tb_xc_ctx_free(xc_ctx *ctx);
 
 #endif
