@@ -200,6 +200,7 @@ static int judge_consistency(xc_ctx *ctx)
 
 int tb_xc_build_sources(xc_ctx *ctx)
 {
+    ctx->n_srcs = 0;
     ctx->pool = calloc(ctx->n_tobs ? ctx->n_tobs : 1, sizeof(*ctx->pool));
     ctx->srcs = calloc(TB_XC_MAX_SOURCES, sizeof(*ctx->srcs));
     if (ctx->pool == NULL || ctx->srcs == NULL)
