@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include "certs/ca.h"
 #include "certs/issuer.h"
@@ -187,8 +188,10 @@ static int ca_from_x509(X509 *cert, EVP_PKEY *key, tb_ca **out)
     if (rc == TB_OK)
         rc = tb_ca_from_der(der, len, kder, (size_t)klen, out, NULL);
     OPENSSL_free(der);
-    if (kder)
-        OPENSSL_clear_free(kder, (size_t)klen);
+    if (kder) {
+        sodium_memzero(kder, (size_t)klen);
+        OPENSSL_free(kder);
+    }
     PKCS8_PRIV_KEY_INFO_free(p8);
     return rc;
 }

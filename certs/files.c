@@ -12,6 +12,7 @@
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <sodium.h>
 
 #include "certs/internal.h"
 
@@ -110,7 +111,7 @@ int tb_cert_file_read(const char *path, size_t cap, char **out, size_t *len, cha
 
 void tb_cert_wipe(void *p, size_t len)
 {
-    gnutls_memset(p, 0, len);
+    sodium_memzero(p, len);
 }
 
 void tb_cert_file_free(char *buf, size_t len)

@@ -61,3 +61,68 @@ void tb_log_write(const tb_log *log, tb_log_level level, const char *fmt, ...)
     fprintf(out, "%s\n", line);
     fflush(out);
 }
+
+void tb_log_ratelimit_init(tb_log_ratelimit *rl, unsigned burst, uint64_t interval_ns)
+{
+    memset(rl, 0, sizeof(*rl));
+    rl->burst = burst ? burst : 1;
+    rl->interval_ns = interval_ns;
+}
+
+static void rl_report(tb_log_ratelimit *rl, const tb_log *log, unsigned i)
+{
+    if (rl->slot[i].suppressed)
+        tb_log_write(log, rl->slot[i].level, "(%llu similar lines suppressed)",
+                     (unsigned long long)rl->slot[i].suppressed);
+    rl->slot[i].suppressed = 0;
+}
+
+/* The key's slot; a new key takes a free slot or the one whose window started first (its
+ * pending count is written now so it is not lost). */
+static unsigned rl_slot(tb_log_ratelimit *rl, const tb_log *log, tb_log_level level, uint64_t key)
+{
+    unsigned pick = 0;
+    for (unsigned i = 0; i < TB_LOG_RATELIMIT_KEYS; i++) {
+        if (rl->slot[i].used && rl->slot[i].key == key)
+            return i;
+        if (!rl->slot[i].used)
+            return i;
+        if (rl->slot[i].start < rl->slot[pick].start)
+            pick = i;
+    }
+    rl_report(rl, log, pick);
+    rl->slot[pick].used = 0;
+    return pick;
+}
+
+void tb_log_ratelimit_flush(tb_log_ratelimit *rl, const tb_log *log, uint64_t now)
+{
+    for (unsigned i = 0; i < TB_LOG_RATELIMIT_KEYS; i++) {
+        if (rl->slot[i].used && now - rl->slot[i].start >= rl->interval_ns)
+            rl_report(rl, log, i);
+    }
+}
+
+int tb_log_ratelimit_allow(tb_log_ratelimit *rl, const tb_log *log, tb_log_level level,
+                           uint64_t key, uint64_t now)
+{
+    if (!log || level > log->level)
+        return 0;
+    unsigned i = rl_slot(rl, log, level, key);
+    if (!rl->slot[i].used || now - rl->slot[i].start >= rl->interval_ns) {
+        if (rl->slot[i].used)
+            rl_report(rl, log, i);
+        rl->slot[i].used = 1;
+        rl->slot[i].level = level;
+        rl->slot[i].key = key;
+        rl->slot[i].start = now;
+        rl->slot[i].count = 0;
+        rl->slot[i].suppressed = 0;
+    }
+    if (rl->slot[i].count < rl->burst) {
+        rl->slot[i].count++;
+        return 1;
+    }
+    rl->slot[i].suppressed++;
+    return 0;
+}

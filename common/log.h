@@ -4,6 +4,7 @@
 #ifndef TB_COMMON_LOG_H
 #define TB_COMMON_LOG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/clock.h"
@@ -35,6 +36,39 @@ const char *tb_log_level_name(tb_log_level level);
 
 void tb_log_write(const tb_log *log, tb_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Rate limit for lines that an outsider can make repeat (refusals, junk, half-open
+ * connections): per key, at most `burst` lines per interval; the lines over it are counted, and
+ * the first line allowed after the interval is preceded by one "(K similar lines suppressed)".
+ * Keys are the caller's (an event kind, an address hash); a bounded number of keys is tracked,
+ * the least recently started window giving way. Reads no clock: the caller passes `now`. */
+#define TB_LOG_RATELIMIT_KEYS 16
+
+typedef struct tb_log_ratelimit {
+    unsigned burst;
+    uint64_t interval_ns;
+    struct {
+        uint64_t key, start, suppressed;
+        unsigned count, used;
+        tb_log_level level;
+    } slot[TB_LOG_RATELIMIT_KEYS];
+} tb_log_ratelimit;
+
+void tb_log_ratelimit_init(tb_log_ratelimit *rl, unsigned burst, uint64_t interval_ns);
+/* 1 when a line for key may be written now (after writing any pending suppression count). */
+int tb_log_ratelimit_allow(tb_log_ratelimit *rl, const tb_log *log, tb_log_level level,
+                           uint64_t key, uint64_t now);
+
+/* Writes the pending count of every window that has ended by now: call it from a timer, so
+ * the count of a burst that stopped is not held back until the next line of its kind. */
+void tb_log_ratelimit_flush(tb_log_ratelimit *rl, const tb_log *log, uint64_t now);
+
+/* tb_log_write when rl allows it; arguments are not evaluated otherwise. */
+#define tb_log_limited(log, rl, level, key, now, ...)                                              \
+    do {                                                                                           \
+        if (tb_log_ratelimit_allow((rl), (log), (level), (key), (now)))                            \
+            tb_log_write((log), (level), __VA_ARGS__);                                             \
+    } while (0)
 
 #define tb_log_error(log, ...) tb_log_write((log), TB_LOG_ERROR, __VA_ARGS__)
 #define tb_log_warn(log, ...) tb_log_write((log), TB_LOG_WARN, __VA_ARGS__)

@@ -20,9 +20,49 @@ static int cmp_edge(const void *a, const void *b)
     return q->d - p->d;
 }
 
+/* Why a consistent source with data does not vote, or NULL when it does. One member must not
+ * be able to invent sources (it could outvote the real ones): a source votes only when this
+ * node configured or measured it or members in two regions measured it, and only when this
+ * node measured it itself or two members did (no source rests on one other member's word). */
+static const char *no_vote(const xc_ctx *ctx, const xc_src *s)
+{
+    if (s->kind == TB_MEASURE_PEER && !ctx->cfg.peers_vote)
+        return "mesh peers do not vote";
+    if (!s->known && !s->by_self && s->n_regions < 2)
+        return "not configured here and measured in one region only";
+    if (!s->by_self && s->n_latest < 2)
+        return "measured by one other node only";
+    return NULL;
+}
+
 static bool votes(const xc_ctx *ctx, const xc_src *s)
 {
-    return s->has_interval && (s->kind != TB_MEASURE_PEER || ctx->cfg.peers_vote);
+    return s->has_interval && no_vote(ctx, s) == NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Distinct origins of the voting sources (meeting [lo, hi] when `meeting`); names is scratch
+ * with room for every tobs. */
+static unsigned origins_of(const xc_ctx *ctx, bool meeting, int64_t lo, int64_t hi,
+                           const char **names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        const xc_src *s = &ctx->srcs[i];
+        if (!votes(ctx, s) || (meeting && !(s->lo <= hi && lo <= s->hi)))
+            continue;
+        for (size_t j = 0; j < s->n_latest; j++)
+            names[n++] = s->latest[j]->o->origin;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    unsigned k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += i == 0 || strcmp(names[i - 1], names[i]) != 0;
+    return k;
 }
 
 static bool meets(const xc_src *s, int64_t lo, int64_t hi)
@@ -65,22 +105,32 @@ void tb_xc_agree(xc_ctx *ctx)
             n++;
         }
     e->n_voting = (unsigned)n;
-    if (edges == NULL)
+    const char **names = calloc(ctx->n_tobs + 1, sizeof(*names));
+    if (edges == NULL || names == NULL) {
+        free(edges);
+        free(names);
         return;
+    }
     qsort(edges, 2 * n, sizeof(*edges), cmp_edge);
+    /* No agreement may rest on one node's measurements alone, however many sources it reports */
+    unsigned all = origins_of(ctx, false, 0, 0, names), need = all < 2 ? all : 2;
     for (unsigned m = (unsigned)n; m >= ctx->cfg.min_agree && 2 * m > n; m--) {
         if (sweep(edges, 2 * n, m, &e->lo_ns, &e->hi_ns)) {
-            e->valid = true;
-            break;
+            e->n_origins = origins_of(ctx, true, e->lo_ns, e->hi_ns, names);
+            if (e->n_origins >= need) {
+                e->valid = true;
+                break;
+            }
         }
     }
     free(edges);
+    free(names);
     if (!e->valid)
         return;
     for (size_t i = 0; i < ctx->n_srcs; i++)
         e->n_agree += votes(ctx, &ctx->srcs[i]) && meets(&ctx->srcs[i], e->lo_ns, e->hi_ns);
-    e->uncert_ns = tb_xc_sat_sub(e->hi_ns, e->lo_ns) / 2;
-    e->offset_ns = tb_xc_sat_add(e->lo_ns, e->uncert_ns);
+    e->uncert_ns = tb_sat_sub(e->hi_ns, e->lo_ns) / 2;
+    e->offset_ns = tb_sat_add(e->lo_ns, e->uncert_ns);
 }
 
 static double ms(int64_t ns)
@@ -131,12 +181,14 @@ static void judge_against_agreement(const xc_ctx *ctx, const xc_src *s, tb_xc_ve
         return;
     }
     bool ok = meets(s, e->lo_ns, e->hi_ns);
+    const char *nv = no_vote(ctx, s);
     v->verdict = ok ? TB_XC_OK : TB_XC_FALSETICKER;
     snprintf(v->reason, sizeof(v->reason),
              "[%.3f, %.3f] ms from %u node(s) in %u region(s) %s the agreement [%.3f, %.3f] ms of "
-             "%u of %u sources",
+             "%u of %u sources%s%s%s",
              ms(s->lo), ms(s->hi), s->n_latest > 0 ? (unsigned)s->n_latest : 0, s->n_regions,
-             ok ? "meets" : "lies outside", ms(e->lo_ns), ms(e->hi_ns), e->n_agree, e->n_voting);
+             ok ? "meets" : "lies outside", ms(e->lo_ns), ms(e->hi_ns), e->n_agree, e->n_voting,
+             nv ? " (not voting: " : "", nv ? nv : "", nv ? ")" : "");
 }
 
 static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)

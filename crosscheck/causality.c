@@ -1,70 +1,107 @@
-/* Roughtime causality across the mesh: a response i surely taken before a response j of the
- * same key must satisfy MIDP_i − RADI_i <= MIDP_j + RADI_j (RFC 10049); two that do not prove
- * the server lied, wherever in the mesh they were taken. "Surely before" counts every
- * uncertainty: i was received (t_i, local frame) before j was requested (t_j − delay_j), with
- * both translations' errors added. */
+/* Roughtime causality (RFC 10049): a response i taken before a response j of the same key must
+ * satisfy MIDP_i − RADI_i <= MIDP_j + RADI_j. Only the server's own signatures may prove that i
+ * came first: j's request nonce chained to i's response (the RFC's measurement sequence), which
+ * one node builds from its own consecutive responses. Times the members claim prove nothing
+ * against the server (a member can re-send a genuine response with any local time and frame
+ * it); when one member's own claimed times contradict the server-signed MIDPs without a chain,
+ * that is a finding against the member. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crosscheck/internal.h"
 
+/* Key, then origin, then the origin's sequence. */
 static int cmp_rt(const void *a, const void *b)
 {
     const xc_tobs *x = *(const xc_tobs *const *)a, *y = *(const xc_tobs *const *)b;
     int c = memcmp(x->o->rt_pubkey, y->o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
+    if (c == 0)
+        c = strcmp(x->o->origin, y->o->origin);
     if (c != 0)
         return c;
-    if (x->t_local != y->t_local)
-        return x->t_local < y->t_local ? -1 : 1;
+    if (x->o->seq != y->o->seq)
+        return x->o->seq < y->o->seq ? -1 : 1;
     return 0;
 }
 
-static bool surely_before(const xc_tobs *i, const xc_tobs *j)
+/* By the times the member claims (in its own frame: one clock, no translation error). */
+static bool claimed_before(const xc_tobs *i, const xc_tobs *j)
 {
-    int64_t i_latest = tb_xc_sat_add(i->t_local, i->uncert);
-    int64_t j_sent = tb_xc_sat_sub(tb_xc_sat_sub(j->t_local, j->o->delay_ns), j->uncert);
-    return i_latest < j_sent;
+    return i->o->real_ns < tb_sat_sub(j->o->real_ns, j->o->delay_ns);
 }
 
 static bool violates(const tb_xc_obs *i, const tb_xc_obs *j)
 {
-    return tb_xc_sat_sub(i->rt_midp_ns, i->rt_radi_ns) >
-           tb_xc_sat_add(j->rt_midp_ns, j->rt_radi_ns);
+    return tb_sat_sub(i->rt_midp_ns, i->rt_radi_ns) > tb_sat_add(j->rt_midp_ns, j->rt_radi_ns);
 }
 
 static void fill_ref(tb_xc_ref *r, const xc_tobs *t)
 {
     memset(r, 0, sizeof(*r));
-    size_t n = strlen(t->o->origin);
-    memcpy(r->origin, t->o->origin, n < TB_MEASURE_MAX_ORIGIN ? n : TB_MEASURE_MAX_ORIGIN);
+    snprintf(r->origin, sizeof(r->origin), "%s", t->o->origin);
     r->seq = t->o->seq;
     r->obs = t->idx;
 }
 
-/* Checks one key's responses rt[0..n) (sorted by time); records the first violation. */
-static void check_key(xc_ctx *ctx, xc_tobs **rt, size_t n)
+static void add_violation(xc_ctx *ctx, const xc_tobs *e, const xc_tobs *l)
 {
     tb_xc_result *out = ctx->out;
+    if (out->n_violations >= TB_XC_MAX_VIOLATIONS)
+        return;
+    tb_xc_violation *v = &out->violations[out->n_violations++];
+    memcpy(v->rt_pubkey, e->o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
+    snprintf(v->source, sizeof(v->source), "%s", e->o->source);
+    fill_ref(&v->earlier, e);
+    fill_ref(&v->later, l);
+}
+
+static void member_inconsistent(xc_ctx *ctx, const xc_tobs *i, const xc_tobs *j)
+{
+    tb_xc_finding *f = tb_xc_add_finding(ctx, TB_XC_MEMBER_INCONSISTENT, i, j);
+    if (f)
+        snprintf(f->reason, sizeof(f->reason),
+                 "claims seq %llu was taken before seq %llu, yet the server signed MIDP %.3f s "
+                 "(±%.3f) and then %.3f s (±%.3f), and no nonce chain shows the order",
+                 (unsigned long long)i->o->seq, (unsigned long long)j->o->seq,
+                 (double)i->o->rt_midp_ns / 1e9, (double)i->o->rt_radi_ns / 1e9,
+                 (double)j->o->rt_midp_ns / 1e9, (double)j->o->rt_radi_ns / 1e9);
+}
+
+/* One origin's responses of one key, rt[0..n) by sequence. A chained response is checked
+ * against the one before it (what its nonce claims to be chained to); unchained contradictions
+ * by claimed times are held against the member. Returns whether a violation was recorded. */
+static bool check_origin(xc_ctx *ctx, xc_tobs **rt, size_t n, bool want_violation)
+{
     if (n > TB_XC_MAX_RT_PER_SERVER) { /* the newest ones */
         rt += n - TB_XC_MAX_RT_PER_SERVER;
         n = TB_XC_MAX_RT_PER_SERVER;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++) {
-            if (!surely_before(rt[i], rt[j]) || !violates(rt[i]->o, rt[j]->o))
-                continue;
-            if (out->n_violations >= TB_XC_MAX_VIOLATIONS)
-                return;
-            tb_xc_violation *v = &out->violations[out->n_violations++];
-            memcpy(v->rt_pubkey, rt[i]->o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
-            size_t len = strlen(rt[i]->o->source);
-            len = len < TB_MEASURE_MAX_TEXT ? len : TB_MEASURE_MAX_TEXT;
-            memcpy(v->source, rt[i]->o->source, len);
-            v->source[len] = 0;
-            fill_ref(&v->earlier, rt[i]);
-            fill_ref(&v->later, rt[j]);
-            return;
+    for (size_t j = 1; j < n && want_violation; j++)
+        if (rt[j]->o->rt_chained && violates(rt[j - 1]->o, rt[j]->o)) {
+            add_violation(ctx, rt[j - 1], rt[j]);
+            return true;
         }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j && claimed_before(rt[i], rt[j]) && violates(rt[i]->o, rt[j]->o) &&
+                !(rt[j]->o->rt_chained && j == i + 1)) {
+                member_inconsistent(ctx, rt[i], rt[j]);
+                return false; /* one finding per member and key */
+            }
+    return false;
+}
+
+/* One key's responses rt[0..n), sorted by origin and sequence: at most one violation per node
+ * (one member's false chain claim must not hide another's true one). */
+static void check_key(xc_ctx *ctx, xc_tobs **rt, size_t n)
+{
+    for (size_t from = 0, to; from < n; from = to) {
+        to = from + 1;
+        while (to < n && strcmp(rt[from]->o->origin, rt[to]->o->origin) == 0)
+            to++;
+        (void)check_origin(ctx, rt + from, to - from, true);
+    }
 }
 
 int tb_xc_causality(xc_ctx *ctx)

@@ -29,6 +29,39 @@ const char *tb_xc_verdict_name(int v)
     return "unknown";
 }
 
+const char *tb_xc_finding_name(int k)
+{
+    return k == TB_XC_MEMBER_UNCORROBORATED ? "member uncorroborated"
+           : k == TB_XC_MEMBER_INCONSISTENT ? "member inconsistent"
+                                            : "unknown";
+}
+
+static void ref_of(tb_xc_ref *r, const xc_tobs *t)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->origin, sizeof(r->origin), "%s", t->o->origin);
+    r->seq = t->o->seq;
+    r->obs = t->idx;
+}
+
+tb_xc_finding *tb_xc_add_finding(xc_ctx *ctx, tb_xc_finding_kind kind, const xc_tobs *t,
+                                 const xc_tobs *u)
+{
+    tb_xc_result *out = ctx->out;
+    if (out->findings == NULL || out->n_findings >= TB_XC_MAX_FINDINGS)
+        return NULL;
+    tb_xc_finding *f = &out->findings[out->n_findings++];
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    snprintf(f->origin, sizeof(f->origin), "%s", t->o->origin);
+    f->source_kind = t->o->kind;
+    snprintf(f->source, sizeof(f->source), "%s", t->o->source);
+    ref_of(&f->refs[f->n_refs++], t);
+    if (u)
+        ref_of(&f->refs[f->n_refs++], u);
+    return f;
+}
+
 tb_xc_config tb_xc_config_default(void)
 {
     return (tb_xc_config){
@@ -42,33 +75,10 @@ tb_xc_config tb_xc_config_default(void)
     };
 }
 
-int64_t tb_xc_sat_add(int64_t a, int64_t b)
-{
-    if (b > 0 && a > INT64_MAX - b)
-        return INT64_MAX;
-    if (b < 0 && a < INT64_MIN - b)
-        return INT64_MIN;
-    return a + b;
-}
-
-int64_t tb_xc_sat_sub(int64_t a, int64_t b)
-{
-    if (b < 0 && a > INT64_MAX + b)
-        return INT64_MAX;
-    if (b > 0 && a < INT64_MIN + b)
-        return INT64_MIN;
-    return a - b;
-}
-
-static int64_t abs_sat(int64_t a)
-{
-    return a == INT64_MIN ? INT64_MAX : (a < 0 ? -a : a);
-}
-
 /* drift · |d|, without overflow: |d| is capped at 10^15 ns (11 days), ppb at 10^6. */
 static int64_t drift_term(uint32_t ppb, int64_t d)
 {
-    int64_t a = abs_sat(d);
+    int64_t a = tb_sat_abs(d);
     if (a > 1000000000000000LL)
         a = 1000000000000000LL;
     return (a / 1000) * (int64_t)ppb / 1000000;
@@ -87,8 +97,6 @@ static const tb_xc_peer *find_peer(const tb_xc_peer *const *sorted, size_t n, co
     return hit ? *hit : NULL;
 }
 
-/* How fast the observation's interval widens with age: its series' frequency uncertainty
- * within [floor, ceiling], the ceiling when the series has no trusted frequency. */
 /* Whether the series' frequency is known better than the ceiling: only then is the offset
  * predicted by it (a frequency from two samples a second apart is noise). */
 static bool predicts(const tb_xc_config *cfg, const tb_xc_obs *o)
@@ -96,6 +104,8 @@ static bool predicts(const tb_xc_config *cfg, const tb_xc_obs *o)
     return o->has_freq && o->freq_unc_ppb < (int64_t)cfg->drift_ppb;
 }
 
+/* How fast the observation's interval widens with age: its series' frequency uncertainty
+ * within [floor, ceiling], the ceiling when the series has no trusted frequency. */
 static uint32_t age_rate(const tb_xc_config *cfg, const tb_xc_obs *o)
 {
     if (!predicts(cfg, o))
@@ -123,28 +133,28 @@ static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
     t->o = o;
     t->idx = i;
     t->peer = p;
-    t->t_local = tb_xc_sat_sub(o->real_ns, p->offset_ns);
-    int64_t age = tb_xc_sat_sub(in->now_ns, t->t_local);
+    t->t_local = tb_sat_sub(o->real_ns, p->offset_ns);
+    int64_t age = tb_sat_sub(in->now_ns, t->t_local);
     /* from the future by more than the window counts as stale too: nonsense either way */
     t->live_ns = cfg->window_ns;
     if (o->interval_ns > 0 && o->interval_ns < INT64_MAX / TB_XC_LIVE_INTERVALS &&
         o->interval_ns * TB_XC_LIVE_INTERVALS > t->live_ns)
         t->live_ns = o->interval_ns * TB_XC_LIVE_INTERVALS;
-    t->stale = abs_sat(age) > t->live_ns;
-    t->off = tb_xc_sat_add(o->offset_ns, p->offset_ns);
+    t->stale = tb_sat_abs(age) > t->live_ns;
+    t->off = tb_sat_add(o->offset_ns, p->offset_ns);
     bool predicted = predicts(cfg, o) && age > 0;
     if (predicted)
-        t->off = tb_xc_sat_add(t->off, freq_term(o->freq_ppb, age));
+        t->off = tb_sat_add(t->off, freq_term(o->freq_ppb, age));
     /* the peer offset translates the offset at the time it stands for: when taken, or now
      * when the series' regression predicted it to now */
     int64_t at = predicted ? in->now_ns : t->t_local;
     t->uncert = p->self ? 0
-                        : tb_xc_sat_add(p->uncert_ns, drift_term(cfg->drift_ppb,
-                                                                 tb_xc_sat_sub(at, p->sampled_ns)));
-    int64_t bound = tb_xc_sat_add(o->bound_ns, t->uncert);
-    bound = tb_xc_sat_add(bound, drift_term(age_rate(cfg, o), age));
-    t->lo = tb_xc_sat_sub(t->off, bound);
-    t->hi = tb_xc_sat_add(t->off, bound);
+                        : tb_sat_add(p->uncert_ns,
+                                     drift_term(cfg->drift_ppb, tb_sat_sub(at, p->sampled_ns)));
+    int64_t bound = tb_sat_add(o->bound_ns, t->uncert);
+    bound = tb_sat_add(bound, drift_term(age_rate(cfg, o), age));
+    t->lo = tb_sat_sub(t->off, bound);
+    t->hi = tb_sat_add(t->off, bound);
     return true;
 }
 
@@ -223,11 +233,13 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
     if (in->n_obs > TB_XC_MAX_OBS || in->n_peers > TB_XC_MAX_PEERS ||
         in->n_known > TB_XC_MAX_SOURCES)
         return TB_ERR_TOO_BIG;
-    int rc = translate_all(&ctx);
+    out->findings = calloc(TB_XC_MAX_FINDINGS, sizeof(*out->findings));
+    int rc = out->findings ? translate_all(&ctx) : TB_ERR_NOMEM;
     if (rc == 0)
         rc = tb_xc_build_sources(&ctx);
+    if (rc == 0)
+        rc = tb_xc_expected_regions(&ctx);
     if (rc == 0) {
-        tb_xc_expected_regions(&ctx);
         tb_xc_agree(&ctx);
         rc = tb_xc_judge(&ctx);
     }
@@ -243,6 +255,7 @@ void tb_xc_result_clear(tb_xc_result *r)
 {
     free(r->verdicts);
     free(r->violations);
+    free(r->findings);
     init_result(r);
 }
 
@@ -259,6 +272,7 @@ void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o)
     o->bound_ns = m->bound_ns;
     if (m->has_rt_pubkey)
         memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
+    o->rt_chained = m->has_rand;
 }
 
 int tb_xc_exchange_from_measurement(const tb_measurement *m, tb_xc_rt_exchange *x)

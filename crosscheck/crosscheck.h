@@ -39,6 +39,7 @@
 #define TB_XC_MAX_RT_PER_SERVER 512 /* newest responses per Roughtime key checked pairwise */
 #define TB_XC_MAX_VIOLATIONS 64
 #define TB_XC_LIVE_INTERVALS 3 /* a series is live this many of its own intervals */
+#define TB_XC_MAX_FINDINGS 64  /* findings against members in one run */
 
 typedef enum tb_xc_verdict_kind {
     TB_XC_OK = 0,
@@ -46,7 +47,8 @@ typedef enum tb_xc_verdict_kind {
     TB_XC_INCONSISTENT, /* nodes (normally in different regions) see disjoint intervals */
     TB_XC_UNREACHABLE,  /* no fresh measurement from any node */
     TB_XC_INSUFFICIENT, /* fresh data, but no agreement to judge it against */
-    TB_XC_WARMING_UP,   /* soon after start, not every region has measured it yet */
+    TB_XC_WARMING_UP,   /* soon after start, not yet judged and not every region expected to
+                           measure it has (crosscheck/warmup.c) */
 } tb_xc_verdict_kind;
 
 /* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data",
@@ -61,9 +63,9 @@ typedef struct tb_xc_config {
                                  says it knows its frequency better (default 1000 = 1 ppm,
                                  at most 1000000; above drift_ppb it yields to it) */
     unsigned min_agree;       /* sources that must agree (default 3, at least 1) */
-    int64_t grace_ns;         /* after the start, a source not yet measured by every region whose
-                                 nodes sent any measurement is warming up, for at most this long
-                                 (default 30 s) */
+    int64_t grace_ns;         /* after the start, a source not yet judged and not yet measured
+                                 by every region with a corroborated node is warming up, for at
+                                 most this long (default 30 s) */
     unsigned hold_runs;       /* consecutive runs a new verdict must hold before it shows (default
                                        2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
     bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
@@ -107,6 +109,9 @@ typedef struct tb_xc_obs {
      * fresh for max(window, TB_XC_LIVE_INTERVALS · interval_ns), so a source polled every
      * 1,024 s, releasing a sample every few polls, is not called unreachable between them. */
     int64_t interval_ns;
+    bool rt_chained; /* the request's nonce claims to be chained (the measurement has rand) to the
+                        origin's previous response of this key: the caller checks it on the packets
+                        before it reports (the time node: node/tk_report.c) */
 } tb_xc_obs;
 
 /* A configured source: listed so that one nobody can reach is reported unreachable. */
@@ -124,6 +129,10 @@ typedef struct tb_xc_input {
     size_t n_known;
     int64_t now_ns;     /* local real time */
     int64_t started_ns; /* local real time the node started; 0: no warming up */
+    const char *self;   /* the local node's name (one of peers), or NULL */
+    /* The verdict hold (crosscheck/hold.h) the result will go through, or NULL: a source it
+     * remembers as judged is never warming_up again. Only read. */
+    const struct tb_xc_hold *hold;
 } tb_xc_input;
 
 typedef struct tb_xc_ref {
@@ -156,22 +165,52 @@ typedef struct tb_xc_estimate {
     int64_t lo_ns, hi_ns; /* the agreement interval */
     unsigned n_agree;     /* voting sources whose interval meets it */
     unsigned n_voting;    /* consistent voting sources with fresh data */
+    unsigned n_origins;   /* distinct nodes whose measurements the agreeing sources rest on */
 } tb_xc_estimate;
 
-/* Two responses of one Roughtime key, `earlier` surely taken before `later` (with every
- * uncertainty counted), where MIDP_e − RADI_e > MIDP_l + RADI_l: proof of malfeasance. */
+/* Two responses of one Roughtime key measured by one node, `later` chained to `earlier` (its
+ * request's nonce claims to be H(earlier's response ‖ rand): only the server can have signed
+ * `later` after `earlier`), where MIDP_e − RADI_e > MIDP_l + RADI_l: proof of malfeasance once
+ * the caller has checked the chain on the packets. Times claimed by the members never make a
+ * violation: they could frame an honest server. */
 typedef struct tb_xc_violation {
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     char source[TB_MEASURE_MAX_TEXT + 1];
     tb_xc_ref earlier, later;
 } tb_xc_violation;
 
+/* What the cross-check found against a member (a node of the mesh) rather than a source. */
+typedef enum tb_xc_finding_kind {
+    /* its interval for a source is disjoint from the other members', and none of its
+     * measurements agrees with another member's: its dissent is not counted against the source */
+    TB_XC_MEMBER_UNCORROBORATED = 0,
+    /* two of its own measurements of one Roughtime server contradict each other by the times it
+     * claims, with nothing (no nonce chain) proving the server's part: evidence against the
+     * member, not the server */
+    TB_XC_MEMBER_INCONSISTENT,
+} tb_xc_finding_kind;
+
+/* "member uncorroborated", "member inconsistent". */
+const char *tb_xc_finding_name(int k);
+
+typedef struct tb_xc_finding {
+    tb_xc_finding_kind kind;
+    char origin[TB_MEASURE_MAX_ORIGIN + 1];
+    tb_measure_kind source_kind;
+    char source[TB_MEASURE_MAX_TEXT + 1];
+    char reason[256];
+    tb_xc_ref refs[2];
+    size_t n_refs;
+} tb_xc_finding;
+
 typedef struct tb_xc_result {
     tb_xc_verdict *verdicts; /* sorted by (kind, source) */
     size_t n_verdicts;
     tb_xc_estimate estimate;
-    tb_xc_violation *violations; /* at most one per Roughtime key */
+    tb_xc_violation *violations; /* at most one per Roughtime key and node */
     size_t n_violations;
+    tb_xc_finding *findings; /* against members, at most TB_XC_MAX_FINDINGS */
+    size_t n_findings;
     size_t n_stale, n_unknown_origin; /* observations ignored */
     int64_t next_run_ns; /* local real time when a measurement goes stale; INT64_MAX if none */
 } tb_xc_result;

@@ -10,6 +10,7 @@ typedef struct hold_entry {
     char source[TB_MEASURE_MAX_TEXT + 1];
     tb_xc_verdict_kind shown, candidate;
     unsigned count; /* consecutive runs the candidate has held */
+    bool judged;    /* a run has given it a verdict other than warming_up */
     int64_t since_ns;
 } hold_entry;
 
@@ -39,11 +40,22 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->source, y->source);
 }
 
+static const hold_entry *find_source(const tb_xc_hold *h, tb_measure_kind kind, const char *source)
+{
+    hold_entry key = {.kind = kind};
+    snprintf(key.source, sizeof(key.source), "%s", source);
+    return h->n ? bsearch(&key, h->e, h->n, sizeof(*h->e), cmp_entry) : NULL;
+}
+
 static const hold_entry *find(const tb_xc_hold *h, const tb_xc_verdict *v)
 {
-    hold_entry key = {.kind = v->kind};
-    snprintf(key.source, sizeof(key.source), "%s", v->source);
-    return h->n ? bsearch(&key, h->e, h->n, sizeof(*h->e), cmp_entry) : NULL;
+    return find_source(h, v->kind, v->source);
+}
+
+bool tb_xc_hold_judged(const tb_xc_hold *h, tb_measure_kind kind, const char *source)
+{
+    const hold_entry *e = h && source ? find_source(h, kind, source) : NULL;
+    return e && e->judged;
 }
 
 /* The run found `now_v`, the shown verdict stays: say both. */
@@ -62,7 +74,11 @@ static void explain_held(tb_xc_verdict *v, tb_xc_verdict_kind shown, unsigned le
 /* The next state of one source from its previous one (NULL: new) and this run's verdict. */
 static hold_entry step(const hold_entry *old, tb_xc_verdict *v, unsigned runs, int64_t now)
 {
-    hold_entry e = {.kind = v->kind, .shown = v->verdict, .candidate = v->verdict, .since_ns = now};
+    hold_entry e = {.kind = v->kind,
+                    .shown = v->verdict,
+                    .candidate = v->verdict,
+                    .since_ns = now,
+                    .judged = (old && old->judged) || v->verdict != TB_XC_WARMING_UP};
     snprintf(e.source, sizeof(e.source), "%s", v->source);
     if (old && old->shown == v->verdict) {
         e.since_ns = old->since_ns;

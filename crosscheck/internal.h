@@ -2,6 +2,7 @@
 #ifndef TB_CROSSCHECK_INTERNAL_H
 #define TB_CROSSCHECK_INTERNAL_H
 
+#include "common/arith.h"
 #include "crosscheck/crosscheck.h"
 
 /* An observation translated into the local frame. */
@@ -28,6 +29,8 @@ typedef struct xc_src {
     bool cross_region;            /* ... from different regions */
     bool has_interval;
     int64_t lo, hi; /* intersection of the latest, when consistent */
+    bool known;     /* configured locally (tb_xc_input.known) */
+    bool by_self;   /* one of the latest is the local node's own */
 } xc_src;
 
 typedef struct xc_ctx {
@@ -39,17 +42,16 @@ typedef struct xc_ctx {
     xc_tobs **pool; /* storage of every src->latest */
     xc_src *srcs;
     size_t n_srcs;
-    unsigned n_expected_regions; /* regions whose nodes sent any measurement */
+    bool *corroborated;    /* per in->peers: some measurement of that node counts (sources.c) */
+    const char **expected; /* regions expected to measure every source (warmup.c) */
+    size_t n_expected;
 } xc_ctx;
-
-int64_t tb_xc_sat_add(int64_t a, int64_t b);
-int64_t tb_xc_sat_sub(int64_t a, int64_t b);
 
 /* Groups ctx->tobs by source, adds the known sources, checks each for consistency. */
 int tb_xc_build_sources(xc_ctx *ctx);
-/* warmup.c: counts the regions expected to measure every source; whether s is still warming
- * up (then fills v's verdict and reason). */
-void tb_xc_expected_regions(xc_ctx *ctx);
+/* warmup.c: lists the regions expected to measure every source (those of corroborated nodes);
+ * whether s is still warming up (then fills v's verdict and reason). */
+int tb_xc_expected_regions(xc_ctx *ctx);
 bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
 void tb_xc_agree(xc_ctx *ctx);
@@ -57,6 +59,9 @@ void tb_xc_agree(xc_ctx *ctx);
 int tb_xc_judge(xc_ctx *ctx);
 /* Roughtime causality violations into ctx->out. */
 int tb_xc_causality(xc_ctx *ctx);
+/* Appends a finding against t's origin (dropped beyond TB_XC_MAX_FINDINGS), citing t and u. */
+tb_xc_finding *tb_xc_add_finding(xc_ctx *ctx, tb_xc_finding_kind kind, const xc_tobs *t,
+                                 const xc_tobs *u);
 void tb_xc_ctx_free(xc_ctx *ctx);
 
 #endif

@@ -13,7 +13,8 @@ typedef struct win_obs {
     uint64_t id; /* arrival order (1, 2, ...): newest is highest */
     uint64_t seq;
     int64_t real_ns, offset_ns, delay_ns, bound_ns;
-    bool has_rt; /* Roughtime response re-verified: key, midp, radi below */
+    bool has_rt;  /* Roughtime response re-verified: key, midp, radi below */
+    bool chained; /* its request's nonce is chained to a previous response (has rand) */
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     int64_t midp_ns, radi_ns;
     bool has_freq; /* the series' regression when this one was added */
@@ -66,6 +67,7 @@ static void obs_fill(win_obs *o, uint64_t id, const tb_measurement *m, bool has_
                    .delay_ns = m->delay_ns,
                    .bound_ns = m->bound_ns,
                    .has_rt = has_rt,
+                   .chained = m->has_rand,
                    .midp_ns = midp,
                    .radi_ns = radi};
     if (has_rt)
@@ -222,6 +224,7 @@ static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const
                      .delay_ns = o->delay_ns,
                      .bound_ns = o->bound_ns,
                      .has_rt = o->has_rt,
+                     .rt_chained = o->chained,
                      .rt_midp_ns = o->midp_ns,
                      .rt_radi_ns = o->radi_ns,
                      .has_freq = o->has_freq,

@@ -62,6 +62,20 @@ static const char *semantic_error(const tb_measurement *m)
     return NULL;
 }
 
+const char *tb_measure_range_error(const tb_measurement *m)
+{
+    if (m->delay_ns < 0 || m->delay_ns > TB_MEASURE_MAX_DELAY_NS)
+        return "delay_ns";
+    /* the request went out at real − delay, which must be a time too */
+    if (m->real_ns < m->delay_ns || m->real_ns > TB_MEASURE_MAX_REAL_NS)
+        return "real_ns";
+    if (m->offset_ns < -TB_MEASURE_MAX_OFFSET_NS || m->offset_ns > TB_MEASURE_MAX_OFFSET_NS)
+        return "offset_ns";
+    if (m->bound_ns < 0 || m->bound_ns > TB_MEASURE_MAX_BOUND_NS)
+        return "bound_ns";
+    return NULL;
+}
+
 /* ---- parser ---- */
 
 typedef struct cursor {

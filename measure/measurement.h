@@ -77,6 +77,19 @@ typedef struct tb_measurement {
     uint8_t rand[TB_MEASURE_RAND_LEN];
 } tb_measurement;
 
+/* The ranges a measurement's numbers must lie in before anything computes with them (a
+ * receiver drops one outside as "out of range"; the node does not sign one). Chosen so that
+ * offset ± bound, real − delay and (real + send) / 2 cannot overflow: real time up to 2116,
+ * offset and bound up to 73 years (a clock reset to 1970 still measures), delay up to 1 h. */
+#define TB_MEASURE_MAX_REAL_NS (INT64_C(1) << 62)
+#define TB_MEASURE_MAX_OFFSET_NS (INT64_C(1) << 61)
+#define TB_MEASURE_MAX_BOUND_NS (INT64_C(1) << 61)
+#define TB_MEASURE_MAX_DELAY_NS (INT64_C(3600) * 1000000000)
+
+/* NULL when every number of m is in range, else the name of the first field that is not
+ * ("real_ns", "offset_ns", "delay_ns", "bound_ns"). */
+const char *tb_measure_range_error(const tb_measurement *m);
+
 /* Where parsing failed, for the operator's log line. */
 typedef struct tb_measure_diag {
     const char *field; /* static text: "version", "origin", "evidence.request" ... */

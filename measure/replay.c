@@ -14,6 +14,10 @@ typedef struct origin_state {
     char name[TB_MEASURE_MAX_ORIGIN + 1];
     uint64_t last;   /* newest accepted sequence */
     uint64_t window; /* bit i: last - 1 - i was accepted */
+    /* the allowance (tb_measure_limits), in fixed windows of the receiver's real time */
+    int64_t minute_start, hour_start;
+    uint32_t minute_count;
+    uint64_t hour_bytes;
 } origin_state;
 
 struct tb_measure_replay {
@@ -27,8 +31,10 @@ struct tb_measure_replay {
 const char *tb_measure_drop_name(int reason)
 {
     static const char *const names[TB_MEASURE_DROP_COUNT] = {
-        "malformed",    "unknown origin", "expired certificate", "bad signature",
-        "bad evidence", "replay",         "out of order",        "origin table full",
+        "malformed",          "unknown origin",    "expired certificate",
+        "bad signature",      "bad evidence",      "replay",
+        "out of order",       "origin table full", "out of range",
+        "evidence too large", "rate limited",      "over byte quota",
     };
     if (reason < 0 || reason >= TB_MEASURE_DROP_COUNT)
         return "unknown";
@@ -51,6 +57,11 @@ tb_measure_replay *tb_measure_replay_new(const tb_measure_replay_config *config)
         return NULL;
     }
     return r;
+}
+
+void tb_measure_replay_set_limits(tb_measure_replay *r, const tb_measure_limits *limits)
+{
+    r->cfg.limits = *limits;
 }
 
 void tb_measure_replay_free(tb_measure_replay *r)
@@ -165,7 +176,7 @@ static bool cert_valid_at(const tb_measure_origin_key *k, int64_t now_real_ns)
     return now_s >= k->not_before && now_s <= k->not_after;
 }
 
-/* Everything but the sequence: key, validity, signature, body, envelope, evidence. */
+/* Key, validity, signature, body, envelope, ranges. */
 static int authenticate(tb_measure_replay *r, const char *origin, uint64_t seq, const uint8_t *body,
                         size_t len, const uint8_t *sig, int64_t now_real_ns, tb_measurement *out,
                         tb_measure_drop *why)
@@ -185,22 +196,77 @@ static int authenticate(tb_measure_replay *r, const char *origin, uint64_t seq, 
     /* the signature binds the body; the envelope must say the same */
     if (strcmp(out->origin, origin) != 0 || out->seq != seq)
         return drop(r, TB_MEASURE_DROP_MALFORMED, why, TB_ERR_MALFORMED);
-    if (r->cfg.evidence && r->cfg.evidence(r->cfg.arg, out) != 0)
-        return drop(r, TB_MEASURE_DROP_BAD_EVIDENCE, why, TB_ERR_VERIFY);
+    if (tb_measure_range_error(out) != NULL)
+        return drop(r, TB_MEASURE_DROP_RANGE, why, TB_ERR_MALFORMED);
     return 0;
+}
+
+/* Restarts a fixed window that ended (or that a clock step put in the future). */
+static void roll(int64_t *start, int64_t len, int64_t now, uint64_t *count)
+{
+    if (now < *start || now - *start >= len || *start == 0) {
+        *start = now;
+        *count = 0;
+    }
+}
+
+/* Whether one more measurement of `bytes` fits the origin's allowance; charges it when so. */
+static int allowance(tb_measure_replay *r, origin_state *o, size_t bytes, int64_t now, bool charge,
+                     tb_measure_drop *why)
+{
+    const tb_measure_limits *l = &r->cfg.limits;
+    uint64_t minute = o ? o->minute_count : 0, hour = o ? o->hour_bytes : 0;
+    int64_t ms = o ? o->minute_start : 0, hs = o ? o->hour_start : 0;
+    roll(&ms, 60 * 1000000000LL, now, &minute);
+    roll(&hs, 3600 * 1000000000LL, now, &hour);
+    if (l->rate_per_min && minute >= l->rate_per_min)
+        return drop(r, TB_MEASURE_DROP_RATE, why, TB_ERR_FULL);
+    if (l->bytes_per_hour && hour + bytes > l->bytes_per_hour)
+        return drop(r, TB_MEASURE_DROP_QUOTA, why, TB_ERR_FULL);
+    if (charge && o) {
+        o->minute_start = ms;
+        o->hour_start = hs;
+        o->minute_count = (uint32_t)minute + 1;
+        o->hour_bytes = hour + bytes;
+    }
+    return 0;
+}
+
+/* The origin's allowance and the sequence, checked without changing anything. */
+static int admissible(tb_measure_replay *r, const tb_measurement *m, size_t bytes, int64_t now,
+                      tb_measure_drop *why)
+{
+    size_t ev = m->ev_request.len + m->ev_response.len;
+    if (r->cfg.limits.max_evidence && ev > r->cfg.limits.max_evidence)
+        return drop(r, TB_MEASURE_DROP_EVIDENCE_SIZE, why, TB_ERR_TOO_BIG);
+    bool found;
+    size_t i = find(r, m->origin, &found);
+    tb_measure_drop reason;
+    if (found && classify(&r->origins[i], m->seq, &reason) != 0)
+        return drop(r, reason, why, TB_ERR_EXISTS);
+    return allowance(r, found ? &r->origins[i] : NULL, bytes, now, false, why);
 }
 
 int tb_measure_replay_accept(tb_measure_replay *r, const char *origin, uint64_t seq,
                              const uint8_t *body, size_t len, const uint8_t sig[TB_MEASURE_SIG_LEN],
                              int64_t now_real_ns, tb_measurement *out, tb_measure_drop *why)
 {
+    size_t bytes = len + TB_MEASURE_SIG_LEN;
     int rc = authenticate(r, origin, seq, body, len, sig, now_real_ns, out, why);
+    if (rc == 0)
+        rc = admissible(r, out, bytes, now_real_ns, why);
+    if (rc == 0 && r->cfg.evidence && r->cfg.evidence(r->cfg.arg, out) != 0)
+        rc = drop(r, TB_MEASURE_DROP_BAD_EVIDENCE, why, TB_ERR_VERIFY);
     if (rc == 0)
         rc = tb_measure_replay_check_seq(r, origin, seq, why);
     if (rc != 0) {
         memset(out, 0, sizeof(*out));
         return rc;
     }
+    bool found;
+    size_t i = find(r, origin, &found);
+    if (found)
+        (void)allowance(r, &r->origins[i], bytes, now_real_ns, true, NULL);
     r->accepted++;
     return 0;
 }

@@ -6,6 +6,9 @@
  * Every drop is counted by reason. The sequence state changes only for a measurement that
  * passed every other check, so a forgery can never block the real origin's next message.
  *
+ * Before the evidence is verified (the expensive part), the numbers are range-checked and the
+ * origin's allowance (tb_measure_limits) is checked; what exceeds it is dropped and counted.
+ *
  * The number of origins tracked is bounded; a new origin beyond the bound is dropped and counted
  * (TB_MEASURE_DROP_TABLE_FULL), never evicts another (eviction would reopen replays).
  * Pure: no I/O, no clock (now is an argument), no global state. */
@@ -23,15 +26,20 @@ typedef enum tb_measure_drop {
     TB_MEASURE_DROP_UNKNOWN_ORIGIN, /* no certificate known for the origin */
     TB_MEASURE_DROP_EXPIRED,        /* origin certificate not valid at now (expired or not yet) */
     TB_MEASURE_DROP_BAD_SIGNATURE,
-    TB_MEASURE_DROP_BAD_EVIDENCE, /* the evidence check (Roughtime re-verification) refused it */
-    TB_MEASURE_DROP_REPLAY,       /* this sequence number was accepted before */
-    TB_MEASURE_DROP_OUT_OF_ORDER, /* older than the newest accepted one, not seen before */
-    TB_MEASURE_DROP_TABLE_FULL,   /* too many origins tracked */
+    TB_MEASURE_DROP_BAD_EVIDENCE,  /* the evidence check (Roughtime re-verification) refused it */
+    TB_MEASURE_DROP_REPLAY,        /* this sequence number was accepted before */
+    TB_MEASURE_DROP_OUT_OF_ORDER,  /* older than the newest accepted one, not seen before */
+    TB_MEASURE_DROP_TABLE_FULL,    /* too many origins tracked */
+    TB_MEASURE_DROP_RANGE,         /* a number outside the ranges of measure/measurement.h */
+    TB_MEASURE_DROP_EVIDENCE_SIZE, /* request + response over limits.max_evidence */
+    TB_MEASURE_DROP_RATE,          /* over the origin's limits.rate_per_min */
+    TB_MEASURE_DROP_QUOTA,         /* over the origin's limits.bytes_per_hour */
     TB_MEASURE_DROP_COUNT
 } tb_measure_drop;
 
 /* "malformed", "unknown origin", "expired certificate", "bad signature", "bad evidence",
- * "replay", "out of order", "origin table full". */
+ * "replay", "out of order", "origin table full", "out of range", "evidence too large",
+ * "rate limited", "over byte quota". */
 const char *tb_measure_drop_name(int reason);
 
 /* What the receiver knows of an origin, from its certificate (certs/identity.h). */
@@ -47,11 +55,23 @@ typedef int (*tb_measure_lookup_fn)(void *arg, const char *origin, tb_measure_or
  * that MIDP/RADI are consistent with the claimed offset), a negative code otherwise. */
 typedef int (*tb_measure_evidence_fn)(void *arg, const tb_measurement *m);
 
+/* What one origin (one member with a valid certificate, however hostile) may make every
+ * receiver verify and store. The rate and the bytes are counted per origin in fixed windows
+ * (a minute, an hour) of the receiver's real time, only for measurements that passed every
+ * other check (a forgery or a replay cannot use up the real origin's allowance). So the bytes
+ * one origin has in a store that keeps H hours are at most H * bytes_per_hour (+ one hour). */
+typedef struct tb_measure_limits {
+    size_t max_evidence;     /* request + response bytes of one measurement; 0: the format's cap */
+    uint32_t rate_per_min;   /* measurements per origin and minute; 0: unlimited */
+    uint64_t bytes_per_hour; /* body + signature bytes per origin and hour; 0: unlimited */
+} tb_measure_limits;
+
 typedef struct tb_measure_replay_config {
     size_t max_origins;              /* default 1024 */
     tb_measure_lookup_fn lookup;     /* required */
     tb_measure_evidence_fn evidence; /* optional: NULL accepts any evidence */
     void *arg;
+    tb_measure_limits limits; /* all 0: no limits */
 } tb_measure_replay_config;
 
 typedef struct tb_measure_replay tb_measure_replay;
@@ -69,6 +89,9 @@ TB_WUR int tb_measure_replay_accept(tb_measure_replay *r, const char *origin, ui
                                     const uint8_t *body, size_t len,
                                     const uint8_t sig[TB_MEASURE_SIG_LEN], int64_t now_real_ns,
                                     tb_measurement *out, tb_measure_drop *why);
+
+/* Replaces the limits (a configuration reload); counts so far stay. */
+void tb_measure_replay_set_limits(tb_measure_replay *r, const tb_measure_limits *limits);
 
 /* Pure sequence check and update for origin, for callers that verified by other means and for
  * restoring state after a restart (tb_measure_replay_seed). */

@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -805,6 +806,8 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
     int rc = tb_wire_decode(msg, len, &n->lim, &m, &diag);
     if (rc != TB_OK) {
         n->st.msgs_bad++;
+        if (rc != TB_OK) /* a peer that keeps sending junk is disconnected and banned */
+            tb_quic_conn_penalize(c, tb_wire_strerror(rc));
         tb_log_warn(n->log, "peer %s: message dropped: %s (field %s, offset %zu)",
                     l ? l->name : "?", tb_wire_strerror(rc), diag.field ? diag.field : "-",
                     diag.offset);
@@ -1023,7 +1026,7 @@ static int open_endpoint(tb_node *n)
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
                             on_datagram,  on_shutdown, n};
     rc = tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
-    explicit_bzero(secret, sizeof(secret));
+    sodium_memzero(secret, sizeof(secret));
     return rc;
 }
 

@@ -33,16 +33,23 @@ int64_t tk_real_now(const tb_timekeeper *tk)
  * to microseconds and the gap between the real and the monotonic clock). */
 static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns)
 {
-    if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len)
+    if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len ||
+        tb_measure_range_error(m) != NULL)
         return TB_ERR_VERIFY;
     tb_rt_query q;
     tb_rt_reason why;
-    int64_t sent = m->real_ns - m->delay_ns;
+    int64_t sent = m->real_ns - m->delay_ns; /* in range: real_ns >= delay_ns >= 0 */
     if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0 ||
         tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why) != 0)
         return TB_ERR_VERIFY;
-    int64_t midp = q.midp_us * 1000, radi = (int64_t)q.radi_us * 1000;
-    int64_t claimed = midp - (sent + m->real_ns) / 2, diff = claimed - m->offset_ns;
+    /* MIDP and RADI are the server's numbers: checked arithmetic, no assumption on their size */
+    int64_t midp, radi, claimed, diff;
+    if (q.radi_us > (uint64_t)(INT64_MAX / 1000) || __builtin_mul_overflow(q.midp_us, 1000, &midp))
+        return TB_ERR_VERIFY;
+    radi = (int64_t)q.radi_us * 1000;
+    if (__builtin_sub_overflow(midp, sent / 2 + m->real_ns / 2, &claimed) ||
+        __builtin_sub_overflow(claimed, m->offset_ns, &diff))
+        return TB_ERR_VERIFY;
     if (diff < -(int64_t)TB_NS_PER_MS || diff > (int64_t)TB_NS_PER_MS || m->bound_ns < radi)
         return TB_ERR_VERIFY;
     *midp_ns = midp;
@@ -130,6 +137,26 @@ static void store_verdicts(tb_timekeeper *tk, int64_t now)
     tk->n_last_verdicts = tk->result.n_verdicts;
 }
 
+/* Logs and counts the findings against members that the previous run did not have. */
+static void count_findings(tb_timekeeper *tk, const tb_xc_result *r)
+{
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const tb_xc_finding *f = &r->findings[i];
+        bool seen = false;
+        for (size_t j = 0; j < tk->result.n_findings && !seen; j++) {
+            const tb_xc_finding *g = &tk->result.findings[j];
+            seen = g->kind == f->kind && g->source_kind == f->source_kind &&
+                   strcmp(g->origin, f->origin) == 0 && strcmp(g->source, f->source) == 0;
+        }
+        if (seen || (unsigned)f->kind >= 2)
+            continue;
+        tk->st.member_findings[f->kind]++;
+        tb_log_warn(tk->log, "member %s: %s on %s %s (%s)", f->origin,
+                    tb_xc_finding_name((int)f->kind), tb_measure_kind_name((int)f->source_kind),
+                    f->source, f->reason);
+    }
+}
+
 static void xc_run(tb_timekeeper *tk)
 {
     int64_t now = tk_real_now(tk);
@@ -147,7 +174,9 @@ static void xc_run(tb_timekeeper *tk)
                       .known = known,
                       .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
                       .now_ns = now,
-                      .started_ns = tk->started_ns};
+                      .started_ns = tk->started_ns,
+                      .self = tb_node_name(tk->node),
+                      .hold = tk->hold};
     tb_xc_result r;
     int rc = tb_xc_run(&tk->tc.xc, &in, &r);
     if (rc == TB_OK && (rc = tb_xc_hold_apply(tk->hold, tk->tc.xc.hold_runs, now, &r)) != TB_OK)
@@ -156,6 +185,7 @@ static void xc_run(tb_timekeeper *tk)
         tb_log_warn(tk->log, "cross-check failed: %s", tb_strerror(rc));
         goto out;
     }
+    count_findings(tk, &r);
     tb_xc_result_clear(&tk->result);
     tk->result = r;
     tk->st.xc_runs++;
@@ -206,6 +236,11 @@ static void xc_kick(tb_timekeeper *tk)
 
 void tk_publish(tb_timekeeper *tk, tb_measurement *m)
 {
+    const char *bad = tb_measure_range_error(m);
+    if (bad) {
+        tb_log_warn(tk->log, "measurement of %s not sent: %s out of range", m->source_name, bad);
+        return;
+    }
     if (tb_store_next_seq(tk->store, &m->seq) != TB_OK) {
         tb_log_error(tk->log, "no sequence number (store): measurement of %s dropped",
                      m->source_name);
@@ -274,6 +309,9 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
         memcpy(m.rt_pubkey, sm->source->public_key, TB_MEASURE_RT_PK_LEN);
         m.ev_request = (tb_measure_bytes){sm->request, sm->request_len};
         m.ev_response = (tb_measure_bytes){sm->response, sm->response_len};
+        m.has_rand = sm->rand != NULL;
+        if (m.has_rand)
+            memcpy(m.rand, sm->rand, TB_MEASURE_RAND_LEN);
     }
     tk_publish(tk, &m);
 }
@@ -422,7 +460,8 @@ static int seed_replay(void *arg, const char *origin, uint64_t seq)
 static int reload_row(void *arg, const tb_store_row *row)
 {
     tb_measurement m;
-    if (tb_measure_parse(row->body, row->body_len, &m, NULL) == TB_OK)
+    if (tb_measure_parse(row->body, row->body_len, &m, NULL) == TB_OK &&
+        tb_measure_range_error(&m) == NULL)
         obs_verify_add(arg, &m, row->own);
     return 0;
 }
@@ -436,8 +475,11 @@ static int open_store(tb_timekeeper *tk)
         tb_log_error(tk->log, "%s", err);
         return rc;
     }
-    tb_measure_replay_config rc_cfg = {
-        .max_origins = 1024, .lookup = lookup_cb, .evidence = evidence_cb, .arg = tk};
+    tb_measure_replay_config rc_cfg = {.max_origins = 1024,
+                                       .limits = tk->tc.limits,
+                                       .lookup = lookup_cb,
+                                       .evidence = evidence_cb,
+                                       .arg = tk};
     tk->replay = tb_measure_replay_new(&rc_cfg);
     tk->keys = tb_measure_keycache_new(TK_KEYCACHE);
     tk->win = tb_xc_window_new();
@@ -647,6 +689,7 @@ int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *
     /* The resolver stays: a changed hosts_file takes a restart. */
     snprintf(tc.hosts_file, sizeof(tc.hosts_file), "%s", tk->tc.hosts_file);
     tk->tc = tc;
+    tb_measure_replay_set_limits(tk->replay, &tk->tc.limits);
     tk_peers_start(tk); /* peer_interval may have changed */
     xc_kick(tk);
     return TB_OK;

@@ -47,6 +47,7 @@ typedef struct tb_tk_config {
     uint32_t min_interval_ms;
     uint32_t peer_interval_s;
     uint32_t retention_s;
+    tb_measure_limits limits; /* what one origin may make this node verify and store */
 } tb_tk_config;
 
 void tb_tk_config_default(tb_tk_config *c);
@@ -90,6 +91,9 @@ typedef struct tb_tk_stats {
     uint64_t accepted;                       /* peers' measurements verified and taken */
     uint64_t dropped[TB_MEASURE_DROP_COUNT]; /* by reason (measure/replay.h) */
     uint64_t malfeasance_reports;            /* written by this node (files and store) */
+    /* findings against members (crosscheck.h tb_xc_finding_kind), each counted when it first
+     * appears in a run */
+    uint64_t member_findings[2];
     uint64_t xc_runs;
     uint64_t last_seq; /* the newest own sequence number, 0 before the first */
     /* Own measurements and their wire MEASUREMENT bytes, by tb_measure_kind (1..3). */

@@ -63,6 +63,8 @@ struct tb_timekeeper {
     size_t n_last_verdicts;
     uint8_t reported[TB_XC_MAX_VIOLATIONS][TB_MEASURE_RT_PK_LEN]; /* keys already reported */
     size_t n_reported;
+    char bad_chain_origin[TB_MEASURE_MAX_ORIGIN + 1]; /* the last false chain claim, counted once */
+    uint64_t bad_chain_seq;
     ev_timer xc_timer, peer_timer, prune_timer;
     int64_t xc_last_ns; /* mono time of the last run */
     int64_t started_ns; /* real time at start: sources warm up from here (crosscheck.grace) */

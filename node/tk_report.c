@@ -7,7 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "node/tk_internal.h"
+#include "roughtime/verify.h"
 
 /* "state_dir/malfeasance/<time>-<source>.json", the source name made safe for a file name. */
 static void write_report_file(tb_timekeeper *tk, const char *source, const char *json, int64_t now)
@@ -60,7 +63,24 @@ static int load_exchange(tb_timekeeper *tk, const tb_xc_ref *r, stored_meas *sm,
     return rc;
 }
 
-/* The RFC JSON for a violation, from the two responses' evidence in the store. */
+/* Whether later's request nonce is H(earlier's response ‖ later's rand): the server signed
+ * `later` after it had signed `earlier`, whatever the member says about the times. */
+static bool chained(const tb_measurement *earlier, const tb_measurement *later)
+{
+    tb_rt_query q;
+    uint8_t want[64];
+    if (!later->has_rand ||
+        tb_rt_query_adopt(&q, later->rt_pubkey, later->ev_request.data, later->ev_request.len, 0) !=
+            TB_OK ||
+        q.nonce_len > sizeof(want))
+        return false;
+    tb_rt_chain_nonce(earlier->ev_response.data, earlier->ev_response.len, later->rand, want,
+                      q.nonce_len);
+    return sodium_memcmp(want, q.nonce, q.nonce_len) == 0;
+}
+
+/* The RFC JSON for a violation, from the two responses' evidence in the store; TB_ERR_VERIFY
+ * (a finding against the member, counted) when the chain the later one claims does not hold. */
 static int violation_json(tb_timekeeper *tk, const tb_xc_violation *v, char *json, size_t cap)
 {
     stored_meas sm[2] = {{0}, {0}};
@@ -69,6 +89,21 @@ static int violation_json(tb_timekeeper *tk, const tb_xc_violation *v, char *jso
     int rc = load_exchange(tk, &v->earlier, &sm[0], &x[0]);
     if (rc == TB_OK)
         rc = load_exchange(tk, &v->later, &sm[1], &x[1]);
+    bool counted =
+        v->later.seq == tk->bad_chain_seq && strcmp(v->later.origin, tk->bad_chain_origin) == 0;
+    if (rc == TB_OK && !chained(&sm[0].m, &sm[1].m) && counted) {
+        rc = TB_ERR_VERIFY;
+    } else if (rc == TB_OK && !chained(&sm[0].m, &sm[1].m)) {
+        snprintf(tk->bad_chain_origin, sizeof(tk->bad_chain_origin), "%s", v->later.origin);
+        tk->bad_chain_seq = v->later.seq;
+        tb_log_warn(tk->log,
+                    "member %s: member inconsistent: measurement %llu claims a nonce chained to "
+                    "%llu of roughtime %s, and it is not: no report against the server",
+                    v->later.origin, (unsigned long long)v->later.seq,
+                    (unsigned long long)v->earlier.seq, v->source);
+        tk->st.member_findings[TB_XC_MEMBER_INCONSISTENT]++;
+        rc = TB_ERR_VERIFY;
+    }
     if (rc == TB_OK)
         rc = tb_xc_malfeasance_json(x, 2, json, cap, &len);
     free(sm[0].body);

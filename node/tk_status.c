@@ -130,9 +130,36 @@ static void verdicts_text(const tb_timekeeper *tk, tb_control_buf *b)
     }
 }
 
+static json_t *finding_json(const tb_xc_finding *f)
+{
+    json_t *ev = json_array();
+    for (size_t r = 0; ev && r < f->n_refs; r++)
+        json_array_append_new(ev, json_pack("{s:o, s:I}", "origin", jtext(f->refs[r].origin), "seq",
+                                            (json_int_t)f->refs[r].seq));
+    return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o}", "member", jtext(f->origin), "finding",
+                     tb_xc_finding_name((int)f->kind), "kind",
+                     tb_measure_kind_name((int)f->source_kind), "source", jtext(f->source),
+                     "reason", jtext(f->reason), "evidence", ev);
+}
+
+static void findings_text(const tb_timekeeper *tk, tb_control_buf *b)
+{
+    for (size_t i = 0; i < tk->result.n_findings; i++) {
+        const tb_xc_finding *f = &tk->result.findings[i];
+        tb_control_printf(b, "member %s: %s on %s %s (%s)", f->origin,
+                          tb_xc_finding_name((int)f->kind),
+                          tb_measure_kind_name((int)f->source_kind), f->source, f->reason);
+        for (size_t r = 0; r < f->n_refs; r++)
+            tb_control_printf(b, "%s%s:%llu", r ? "," : " evidence=", f->refs[r].origin,
+                              (unsigned long long)f->refs[r].seq);
+        tb_control_printf(b, "\n");
+    }
+}
+
 static const char *const drop_keys[TB_MEASURE_DROP_COUNT] = {
-    "malformed",    "unknown_origin", "expired_certificate", "bad_signature",
-    "bad_evidence", "replay",         "out_of_order",        "table_full"};
+    "malformed",    "unknown_origin", "expired_certificate", "bad_signature", "bad_evidence",
+    "replay",       "out_of_order",   "table_full",          "out_of_range",  "evidence_too_large",
+    "rate_limited", "over_quota"};
 
 static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
 {
@@ -142,6 +169,9 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
         tb_control_printf(b, " %s=%llu", drop_keys[i], (unsigned long long)st->dropped[i]);
     tb_control_printf(b, "\nmalfeasance_reports %llu\n",
                       (unsigned long long)st->malfeasance_reports);
+    tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu\n",
+                      (unsigned long long)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
+                      (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT]);
 }
 
 static json_t *counters_json(const tb_tk_stats *st)
@@ -149,8 +179,10 @@ static json_t *counters_json(const tb_tk_stats *st)
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
         json_object_set_new(dropped, drop_keys[i], json_integer((json_int_t)st->dropped[i]));
-    return json_pack("{s:I, s:I, s:o}", "sent", (json_int_t)st->sent, "accepted",
-                     (json_int_t)st->accepted, "dropped", dropped);
+    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
+                     (json_int_t)st->accepted, "dropped", dropped, "member_findings",
+                     "uncorroborated", (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
+                     "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT]);
 }
 
 static json_t *consensus_json(const tb_xc_estimate *e)
@@ -173,21 +205,24 @@ static void status_text(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_
         tb_control_printf(b, "consensus none\n");
     sources(tk, b, NULL);
     verdicts_text(tk, b);
+    findings_text(tk, b);
     counters_text(st, b);
 }
 
 /* The members are appended to the node's object, so each is written as ,"key":value. */
 static void status_json(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_stats *st)
 {
-    json_t *src = json_array(), *ver = json_array();
+    json_t *src = json_array(), *ver = json_array(), *fnd = json_array();
     for (size_t i = 0; ver && i < tk->result.n_verdicts; i++)
         json_array_append_new(ver, verdict_json(&tk->result.verdicts[i]));
+    for (size_t i = 0; fnd && i < tk->result.n_findings; i++)
+        json_array_append_new(fnd, finding_json(&tk->result.findings[i]));
     if (src)
         sources(tk, b, src);
-    json_t *o =
-        json_pack("{s:o, s:o, s:o, s:o, s:I}", "consensus", consensus_json(&tk->result.estimate),
-                  "sources", src, "verdicts", ver, "measurements", counters_json(st),
-                  "malfeasance_reports", (json_int_t)st->malfeasance_reports);
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I}", "consensus",
+                          consensus_json(&tk->result.estimate), "sources", src, "verdicts", ver,
+                          "member_findings", fnd, "measurements", counters_json(st),
+                          "malfeasance_reports", (json_int_t)st->malfeasance_reports);
     if (!o) {
         b->truncated = 1; /* out of memory: the answer says it is incomplete */
         return;

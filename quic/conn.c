@@ -6,10 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each message travels on its own bidirectional stream whose receiver resets the unused return
- * half: ngtcp2 0.12.1 never closes a remote unidirectional stream (fixed upstream in 0.14), so
- * their credit would never come back and a connection would stall after this many messages. */
-#define MAX_STREAMS 128
 #define MAX_DATAGRAM_FRAME 65535
 
 uint64_t tb_quic_now(const tb_quic_endpoint *ep)
@@ -70,11 +66,15 @@ static void report_closed(tb_quic_conn *c)
     tb_quic_endpoint *ep = c->ep;
     ep->stats.closed++;
     char a[TB_QUIC_ADDRSTR_MAX];
-    tb_log_info(ep->log, "quic: connection %s %s closed: %s%s%s (%s code 0x%llx)",
-                c->peer.name[0] ? c->peer.name : "(unidentified)", tb_quic_conn_addr(c, a),
-                tb_quic_close_reason_name(c->info.reason), c->info.refusal ? ": " : "",
-                c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
-                c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
+    /* Anyone can make accepted handshakes end: those lines are rate limited. */
+    unsigned key =
+        (c->flags & TB_QUIC_CF_SERVER) && !c->info.was_connected ? TB_QUIC_RL_HALF_OPEN : 0;
+    if (key == 0 || tb_log_ratelimit_allow(&ep->rl, ep->log, TB_LOG_INFO, key, tb_quic_now(ep)))
+        tb_log_info(ep->log, "quic: connection %s %s closed: %s%s%s (%s code 0x%llx)",
+                    c->peer.name[0] ? c->peer.name : "(unidentified)", tb_quic_conn_addr(c, a),
+                    tb_quic_close_reason_name(c->info.reason), c->info.refusal ? ": " : "",
+                    c->info.refusal ? tb_quic_refusal_name(c->info.refusal) : "",
+                    c->info.app ? "application" : "transport", (unsigned long long)c->info.code);
     /* Told from the loop, never from inside a call the caller made into this API. */
     c->flags |= TB_QUIC_CF_REPORT_PENDING;
     tb_quic_schedule_reap(ep);
@@ -228,19 +228,20 @@ void tb_quic_conn_write(tb_quic_conn *c)
         if (m) {
             v.base = m->data + m->sent;
             v.len = m->len - m->sent;
-            flags = NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN;
+            flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (m->no_fin ? 0 : NGTCP2_WRITE_STREAM_FLAG_FIN);
         }
         ngtcp2_pkt_info pi;
         ngtcp2_ssize datalen = -1;
         ngtcp2_ssize n =
             ngtcp2_conn_writev_stream(c->conn, &ps.path, &pi, buf, sizeof(buf), &datalen, flags,
                                       m ? m->id : -1, m ? &v : NULL, m ? 1 : 0, now);
-        if (n == NGTCP2_ERR_WRITE_MORE) {
+        /* Both stream errors and WRITE_MORE come only with stream data (m set). */
+        if (m && n == NGTCP2_ERR_WRITE_MORE) {
             m->sent += (size_t)datalen;
             continue;
         }
-        if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
-            n == NGTCP2_ERR_STREAM_NOT_FOUND) {
+        if (m && (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
+                  n == NGTCP2_ERR_STREAM_NOT_FOUND)) {
             m->blocked = 1;
             continue;
         }
@@ -293,8 +294,9 @@ static void note_refusal(tb_quic_conn *c, tb_quic_refusal r, const char *detail)
     tb_quic_endpoint *ep = c->ep;
     char a[TB_QUIC_ADDRSTR_MAX];
     ep->stats.refused[r]++;
-    tb_log_warn(ep->log, "quic: refused peer %s: %s (%s)", tb_quic_conn_addr(c, a),
-                tb_quic_refusal_name(r), detail);
+    tb_log_limited(ep->log, &ep->rl, TB_LOG_WARN, TB_QUIC_RL_REFUSED, tb_quic_now(ep),
+                   "quic: refused peer %s: %s (%s)", tb_quic_conn_addr(c, a),
+                   tb_quic_refusal_name(r), detail);
     if (ep->cb.on_refused)
         ep->cb.on_refused(ep->cb.arg, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen, r,
                           detail);
@@ -309,6 +311,13 @@ static void conn_on_confirmed(tb_quic_conn *c)
         tb_quic_conn_set_info(c, TB_QUIC_CLOSED_REFUSED, TB_QUIC_REFUSE_IDENTITY,
                               TB_QUIC_APP_IDENTITY, 1);
         tb_quic_conn_close_app(c, TB_QUIC_APP_IDENTITY);
+        return;
+    }
+    if (tb_quic_banned_fingerprint(ep, c->peer.fingerprint)) {
+        note_refusal(c, TB_QUIC_REFUSE_BANNED, "certificate banned for misbehaving");
+        tb_quic_conn_set_info(c, TB_QUIC_CLOSED_REFUSED, TB_QUIC_REFUSE_BANNED,
+                              TB_QUIC_APP_MISBEHAVING, 1);
+        tb_quic_conn_close_app(c, TB_QUIC_APP_MISBEHAVING);
         return;
     }
     tb_quic_conn *other = tb_quic_find_connected(ep, c->peer.name, c);
@@ -464,6 +473,8 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
         tb_quic_conn_set_info(c, TB_QUIC_CLOSED_IDLE, TB_QUIC_REFUSE_NONE, 0, 0);
         conn_drop(c);
     } else if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
+        if (c->flags & TB_QUIC_CF_SERVER)
+            c->ep->stats.half_open_timeouts++;
         tb_quic_conn_set_info(c, TB_QUIC_CLOSED_CONNECT_TIMEOUT, TB_QUIC_REFUSE_NONE, 0, 0);
         conn_drop(c);
     } else if (rv != 0) {
@@ -611,11 +622,12 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server)
     cb->recv_datagram = tb_quic_cb_recv_datagram;
 }
 
-static void fill_settings(const tb_quic_endpoint *ep, ngtcp2_settings *s)
+static void fill_settings(const tb_quic_endpoint *ep, ngtcp2_settings *s, int server)
 {
     ngtcp2_settings_default(s);
     s->initial_ts = tb_quic_now(ep);
-    s->handshake_timeout = ep->connect_timeout_ns;
+    /* An accepted handshake holds a half-open slot: it gets less time than one we dial. */
+    s->handshake_timeout = server ? ep->half_open_ns : ep->connect_timeout_ns;
     s->log_printf = NULL;
 }
 
@@ -626,12 +638,15 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
     uint64_t stream_window = ep->max_msg + 4 < 65536 ? 65536 : ep->max_msg + 4;
     if (stream_window > 4 * 1024 * 1024)
         stream_window = 4 * 1024 * 1024;
-    /* Data flows only from the opener of a stream to its receiver (see MAX_STREAMS). */
+    /* Data flows only from the opener of a stream to its receiver: each message travels on its
+     * own bidirectional stream whose receiver resets the unused return half (ngtcp2 0.12.1
+     * never closes a remote unidirectional stream, fixed upstream in 0.14, so their credit would
+     * never come back). At most max_streams_in are open at once; closing one gives it back. */
     p->initial_max_stream_data_bidi_local = 0;
     p->initial_max_stream_data_bidi_remote = stream_window;
     p->initial_max_stream_data_uni = 0;
     p->initial_max_data = stream_window * 16;
-    p->initial_max_streams_bidi = MAX_STREAMS;
+    p->initial_max_streams_bidi = ep->max_streams_in;
     p->initial_max_streams_uni = 0;
     p->max_idle_timeout = ep->idle_ns;
     p->active_connection_id_limit = 4;
@@ -646,7 +661,7 @@ static void fill_params(const tb_quic_endpoint *ep, ngtcp2_transport_params *p)
 void tb_quic_conn_setup_init(tb_quic_conn_setup *st, tb_quic_conn *c)
 {
     fill_callbacks(&st->cb, (c->flags & TB_QUIC_CF_SERVER) != 0);
-    fill_settings(c->ep, &st->s);
+    fill_settings(c->ep, &st->s, (c->flags & TB_QUIC_CF_SERVER) != 0);
     fill_params(c->ep, &st->p);
     st->path = tb_quic_path(c->ep, (const struct sockaddr *)&c->peer.addr, c->peer.addrlen);
 }

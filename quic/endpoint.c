@@ -28,7 +28,8 @@ static const char *const refusal_names[TB_QUIC_REFUSE_COUNT] = {"none",
                                                                 "no node identity",
                                                                 "wrong ALPN",
                                                                 "TLS failure",
-                                                                "refused by peer"};
+                                                                "refused by peer",
+                                                                "banned"};
 
 const char *tb_quic_refusal_name(tb_quic_refusal r)
 {
@@ -96,6 +97,11 @@ static void on_packet(tb_quic_endpoint *ep, const uint8_t *pkt, size_t len,
         return;
     }
     if (rv != 0) {
+        ep->stats.packets_dropped++;
+        return;
+    }
+    /* A Retry is a long header of type 3 (RFC 9000 17.2.5). */
+    if (ep->testing_stall && (pkt[0] & 0xb0) != 0xb0) {
         ep->stats.packets_dropped++;
         return;
     }
@@ -206,7 +212,7 @@ static int apply_config(tb_quic_endpoint *ep, const tb_quic_config *cfg)
     ep->max_msg = cfg->max_message_size ? cfg->max_message_size : 64 * 1024;
     ep->max_conns = cfg->max_connections ? cfg->max_connections : 256;
     ep->sockbuf = cfg->socket_buffer ? cfg->socket_buffer : SOCKBUF_DEFAULT;
-    return TB_OK;
+    return tb_quic_admit_config(ep, cfg);
 }
 
 int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const tb_log *log,
@@ -254,6 +260,10 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
     ep->reap.data = ep;
     ev_prepare_init(&ep->flush, tb_quic_on_flush);
     ep->flush.data = ep;
+    ev_timer_init(&ep->sweep, tb_quic_on_sweep, 1., 1.);
+    ep->sweep.data = ep;
+    ev_timer_start(loop, &ep->sweep);
+    ev_unref(loop); /* housekeeping alone does not keep a loop running */
     char a[TB_QUIC_ADDRSTR_MAX];
     tb_addr_format_sockaddr((const struct sockaddr *)&ep->local, a, sizeof(a));
     tb_log_info(log, "quic: %s endpoint %s on %s (retry %s)",
@@ -280,6 +290,10 @@ void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)
     if (ep->loop) {
         ev_timer_stop(ep->loop, &ep->reap);
         ev_prepare_stop(ep->loop, &ep->flush);
+        if (ev_is_active(&ep->sweep)) {
+            ev_ref(ep->loop);
+            ev_timer_stop(ep->loop, &ep->sweep);
+        }
     }
     tb_quic_tls_ctx_free(ep->tls);
     sodium_memzero(ep->secret, sizeof(ep->secret));

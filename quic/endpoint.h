@@ -62,10 +62,26 @@ typedef enum tb_quic_refusal {
     TB_QUIC_REFUSE_ALPN,      /* the client offered no "tbmesh/1" */
     TB_QUIC_REFUSE_TLS,       /* any other TLS failure (bad alert, protocol error...) */
     TB_QUIC_REFUSE_BY_PEER,   /* the peer refused us (TLS alert in its CONNECTION_CLOSE) */
+    TB_QUIC_REFUSE_BANNED, /* its certificate is banned for misbehaving (tb_quic_conn_penalize) */
     TB_QUIC_REFUSE_COUNT
 } tb_quic_refusal;
 
 const char *tb_quic_refusal_name(tb_quic_refusal r);
+
+/* Why a new connection was not admitted, before any handshake (tb_quic_stats.admission). Each
+ * is answered with a stateless CONNECTION_CLOSE (CONNECTION_REFUSED) once the address is
+ * validated by a Retry token, dropped otherwise; nothing is kept. */
+typedef enum tb_quic_admit {
+    TB_QUIC_ADMIT_OK = 0,
+    TB_QUIC_ADMIT_TABLE_FULL,     /* max_connections reached */
+    TB_QUIC_ADMIT_HALF_OPEN_FULL, /* max_half_open handshakes under way */
+    TB_QUIC_ADMIT_PER_ADDR,       /* max_half_open_per_addr from this IP address */
+    TB_QUIC_ADMIT_PER_PREFIX,     /* max_half_open_per_prefix from its /24 (IPv4) or /64 */
+    TB_QUIC_ADMIT_BANNED,         /* the address is banned (tb_quic_conn_penalize) */
+    TB_QUIC_ADMIT_COUNT
+} tb_quic_admit;
+
+const char *tb_quic_admit_name(tb_quic_admit a);
 
 /* Why a connection ended (on_closed). */
 typedef enum tb_quic_close_reason {
@@ -84,16 +100,19 @@ const char *tb_quic_close_reason_name(tb_quic_close_reason r);
 /* Application close codes this endpoint sends (CONNECTION_CLOSE, application type). */
 enum {
     TB_QUIC_APP_NO_ERROR = 0,
-    TB_QUIC_APP_SHUTDOWN = 1,   /* the node is stopping */
-    TB_QUIC_APP_DUPLICATE = 2,  /* the other connection between the same pair is kept */
-    TB_QUIC_APP_IDENTITY = 3,   /* handshake passed but the peer's identity is not acceptable */
-    TB_QUIC_APP_USER_BASE = 16, /* codes from 16 up are the caller's (tb_quic_close) */
+    TB_QUIC_APP_SHUTDOWN = 1,    /* the node is stopping */
+    TB_QUIC_APP_DUPLICATE = 2,   /* the other connection between the same pair is kept */
+    TB_QUIC_APP_IDENTITY = 3,    /* handshake passed but the peer's identity is not acceptable */
+    TB_QUIC_APP_MISBEHAVING = 4, /* over a budget or too many invalid messages: banned a while */
+    TB_QUIC_APP_USER_BASE = 16,  /* codes from 16 up are the caller's (tb_quic_close) */
 };
 
 /* STOP_SENDING codes for a dropped message: over max_message_size, or a frame that lies about
- * its length (empty, bytes after it, FIN before its end). */
+ * its length (empty, bytes after it, FIN before its end). Each also counts as a penalty. */
 #define TB_QUIC_STREAM_TOO_BIG 0x10
 #define TB_QUIC_STREAM_MALFORMED 0x11
+/* STOP_SENDING for a message still unfinished at stream_timeout_ns. */
+#define TB_QUIC_STREAM_TIMEOUT 0x12
 
 /* Who is at the other end: from the peer's verified certificate. */
 typedef struct tb_quic_peer {
@@ -163,6 +182,22 @@ typedef struct tb_quic_config {
     /* TB_QUIC_SECRET_LEN bytes kept across restarts, so the stateless resets a restarted node
      * sends are recognised by its old peers (also keys Retry tokens); NULL: random. */
     const uint8_t *static_secret;
+    /* Admission of accepted connections. A half-open connection (handshake not confirmed) has
+     * its own limits, below max_connections, so handshakes can never take the room of
+     * established peers; one that does not confirm within half_open_timeout_ns is dropped. */
+    size_t max_half_open;            /* 0: default max_connections / 4 (below max_connections) */
+    size_t max_half_open_per_addr;   /* 0: default 8, per source IP address */
+    size_t max_half_open_per_prefix; /* 0: default 32, per /24 (IPv4) or /64 (IPv6) */
+    uint64_t half_open_timeout_ns;   /* 0: default 5 s (and never above connect_timeout) */
+    /* Per-connection budgets (hostile peers with valid certificates too). */
+    size_t max_streams_in;      /* 0: default 16 incoming streams open at once */
+    size_t max_buffered;        /* 0: default max_streams_in * max_message_size: bytes of
+                                   unfinished messages per connection; over it the peer is
+                                   disconnected and banned */
+    uint64_t stream_timeout_ns; /* 0: default 10 s: a message not finished by then is reset */
+    unsigned max_penalties;     /* 0: default 16 invalid messages/stalls before disconnecting */
+    uint64_t ban_ns;            /* 0: default 10 min: how long a disconnected misbehaving peer
+                                   (address and certificate) is not re-admitted */
 } tb_quic_config;
 
 /* Counters, for operators and tests. */
@@ -178,6 +213,13 @@ typedef struct tb_quic_stats {
     /* What the kernel granted for the current socket (getsockopt: it doubles what it is
      * asked, for its own overhead). */
     uint64_t socket_rcvbuf, socket_sndbuf;
+    /* Admission: refusals by reason (index TB_QUIC_ADMIT_*), half-open handshakes now and at
+     * most, those dropped at their deadline. */
+    uint64_t admission[TB_QUIC_ADMIT_COUNT];
+    uint64_t half_open, half_open_peak, half_open_timeouts;
+    /* Budgets: penalties given, streams reset for stalling, peers disconnected and banned. */
+    uint64_t penalties, streams_stalled, peers_banned;
+    uint64_t buffered_peak; /* most bytes of unfinished messages one connection held */
 } tb_quic_stats;
 
 /* Opens the socket and loads the certificates. Errors name the file or address. */
@@ -217,6 +259,12 @@ TB_WUR int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, c
 TB_WUR int tb_quic_send_datagram(tb_quic_conn *c, const uint8_t *data, size_t len);
 TB_WUR int tb_quic_send_datagram_to(tb_quic_endpoint *ep, const char *peer_name,
                                     const uint8_t *data, size_t len);
+
+/* For the layer above: a message from this peer failed to decode (reason, for the log). The
+ * endpoint counts these with its own (malformed frames, stalled streams); at max_penalties the
+ * peer is closed with TB_QUIC_APP_MISBEHAVING and its address and certificate are refused for
+ * ban_ns. */
+void tb_quic_conn_penalize(tb_quic_conn *c, const char *reason);
 
 /* Closes with an application code (TB_QUIC_APP_*); on_closed follows from the loop. */
 void tb_quic_close(tb_quic_conn *c, uint64_t app_code);

@@ -131,3 +131,19 @@ void tb_quic_frame_rx_clear(tb_quic_frame_rx *r)
     r->buf = NULL;
     r->cap = 0;
 }
+
+size_t tb_quic_frame_rx_buffered(const tb_quic_frame_rx *r)
+{
+    return r->cap;
+}
+
+int tb_quic_frame_rx_pending(const tb_quic_frame_rx *r)
+{
+    return !r->done && !r->failed;
+}
+
+void tb_quic_frame_rx_abort(tb_quic_frame_rx *r, const char *why)
+{
+    if (tb_quic_frame_rx_pending(r))
+        (void)fail(r, TB_ERR_TIMEOUT, why);
+}

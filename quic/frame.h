@@ -53,6 +53,13 @@ TB_WUR int tb_quic_frame_rx_feed(tb_quic_frame_rx *r, const uint8_t *p, size_t l
 
 const char *tb_quic_frame_rx_why(const tb_quic_frame_rx *r);
 
+/* Bytes this reader holds now (its buffer, at most the announced length, itself at most max). */
+size_t tb_quic_frame_rx_buffered(const tb_quic_frame_rx *r);
+/* 1 while the message is neither handed out nor refused. */
+int tb_quic_frame_rx_pending(const tb_quic_frame_rx *r);
+/* Gives up on the message (a deadline passed): frees it, ignores the rest of the stream. */
+void tb_quic_frame_rx_abort(tb_quic_frame_rx *r, const char *why);
+
 /* Frees what is buffered; the reader may then be initialised again. */
 void tb_quic_frame_rx_clear(tb_quic_frame_rx *r);
 

@@ -8,6 +8,7 @@
  *               version negotiation, and accepting a new connection
  *   streams.c   message streams: send queue, receive
  *   datagram.c  DATAGRAM frames: send now or queue, receive
+ *   admit.c     who may start a handshake: half-open limits, penalties and the ban table
  *   frame.c     the stream frame itself (quic/frame.h, pure)
  *   mem.c       the allocator given to ngtcp2, which wipes what it frees
  *   testing.c   test-only hooks (quic/testing.h), in their own library */
@@ -32,11 +33,32 @@
 #define PKT_MAX 1500
 #define RX_BUF 65536
 #define SECRET_LEN TB_QUIC_SECRET_LEN
+#define MAX_BANS 64
+
+/* Keys of the endpoint's log rate limit: one per kind of line an outsider can repeat. */
+enum {
+    TB_QUIC_RL_HALF_OPEN = 1, /* a never-connected accepted connection closed */
+    TB_QUIC_RL_ADMIT,         /* a new connection not admitted */
+    TB_QUIC_RL_REFUSED,       /* a handshake refused */
+    TB_QUIC_RL_JUNK,          /* a message dropped as malformed or oversized */
+    TB_QUIC_RL_PENALTY,       /* a stalled stream reset, a peer penalized */
+};
+
+/* A misbehaving peer, refused until `until` by address (at its first packet) and by
+ * certificate (at handshake, whatever address it comes from next). */
+typedef struct tb_quic_ban {
+    uint64_t until; /* 0: free slot */
+    int family;
+    uint8_t addr[16];
+    uint8_t fingerprint[32];
+    int has_fingerprint;
+} tb_quic_ban;
 
 typedef struct txmsg {
     struct txmsg *next;
     int64_t id; /* -1 until its stream is opened */
     int blocked;
+    int no_fin; /* test hook: the message is never finished */
     size_t len, sent;
     uint8_t data[]; /* 4-byte length prefix + message */
 } txmsg;
@@ -44,6 +66,8 @@ typedef struct txmsg {
 typedef struct rxmsg {
     struct rxmsg *next;
     int64_t id;
+    uint64_t started; /* when its first bytes came: it is reset if unfinished by the deadline */
+    size_t counted;   /* bytes of it in the connection's rx_buffered */
     tb_quic_frame_rx frame;
 } rxmsg;
 
@@ -98,6 +122,8 @@ struct tb_quic_conn {
     rxmsg *rx;
     dgmsg *dg_head, *dg_tail;
     size_t ndg;
+    size_t rx_buffered; /* bytes of unfinished received messages */
+    unsigned penalties;
 };
 
 struct tb_quic_endpoint {
@@ -125,7 +151,21 @@ struct tb_quic_endpoint {
     int64_t rx_real;
     uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
+    size_t max_half_open, max_half_open_addr, max_half_open_prefix;
+    uint64_t half_open_ns, stream_timeout_ns, ban_ns;
+    size_t max_streams_in, max_buffered;
+    unsigned max_penalties;
+    tb_quic_ban bans[MAX_BANS];
+    tb_log_ratelimit rl;
+    ev_timer sweep;    /* once a second: stalled streams, the half-open gauge */
+    int testing_stall; /* quic/testing.h: take Retry packets only, as a stalling attacker */
 };
+
+/* A handshake this endpoint accepted and that is not confirmed yet. */
+static inline int tb_quic_conn_half_open(const tb_quic_conn *c)
+{
+    return (c->flags & TB_QUIC_CF_SERVER) && c->state == TB_QUIC_CS_HANDSHAKE;
+}
 
 /* Everything ngtcp2_conn_{client,server}_new takes besides the CIDs. */
 typedef struct tb_quic_conn_setup {
@@ -174,6 +214,18 @@ void tb_quic_conn_unbuilt_free(tb_quic_conn *c);
 TB_WUR int tb_quic_conn_attach_tls(tb_quic_conn *c, const char *expected);
 int tb_quic_conn_usable(const tb_quic_conn *c);
 
+/* ---- admit.c */
+TB_WUR int tb_quic_admit_config(tb_quic_endpoint *ep, const tb_quic_config *cfg);
+/* Whether a connection from src may be created now (counts and logs a refusal). */
+tb_quic_admit tb_quic_admit_check(tb_quic_endpoint *ep, const struct sockaddr *src,
+                                  socklen_t srclen);
+/* After a connection was created: the half-open gauge and its peak. */
+void tb_quic_admit_count(tb_quic_endpoint *ep);
+/* tb_quic_conn_penalize with a weight: max_penalties disconnects at once (a budget broken). */
+void tb_quic_conn_penalize_by(tb_quic_conn *c, const char *reason, unsigned weight);
+int tb_quic_banned_fingerprint(const tb_quic_endpoint *ep, const uint8_t fp[32]);
+void tb_quic_on_sweep(struct ev_loop *loop, ev_timer *w, int revents);
+
 /* ---- mem.c */
 /* For every ngtcp2_conn: wipes each block before freeing it (ngtcp2 keeps keys in them). */
 const ngtcp2_mem *tb_quic_mem(void);
@@ -190,9 +242,12 @@ void tb_quic_on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *v
 
 /* ---- streams.c */
 txmsg *tb_quic_stream_next(tb_quic_conn *c);
+/* fin 0 (tests only): the stream is never finished. */
 TB_WUR int tb_quic_stream_queue(tb_quic_conn *c, const uint8_t *hdr, size_t hdrlen,
-                                const uint8_t *data, size_t len);
+                                const uint8_t *data, size_t len, int fin);
 void tb_quic_streams_free(tb_quic_conn *c);
+/* Resets the streams unfinished past the deadline (penalizing the peer for each). */
+void tb_quic_streams_sweep(tb_quic_conn *c, uint64_t now);
 int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
                                 const uint8_t *data, size_t len, void *user_data, void *sud);
 int tb_quic_cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t app_error,

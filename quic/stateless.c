@@ -82,15 +82,28 @@ void tb_quic_send_version_negotiation(tb_quic_endpoint *ep, const ngtcp2_version
         tb_quic_send_to(ep, src, srclen, buf, (size_t)n);
 }
 
+static void send_close(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, uint64_t code,
+                       const struct sockaddr *src, socklen_t srclen)
+{
+    uint8_t buf[PKT_MAX];
+    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof(buf), hd->version, &hd->scid,
+                                                          &hd->dcid, code, NULL, 0);
+    if (n > 0)
+        tb_quic_send_to(ep, src, srclen, buf, (size_t)n);
+}
+
 /* A client whose Retry token does not verify (forged, expired, another address) is told so. */
 static void send_invalid_token(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
                                const struct sockaddr *src, socklen_t srclen)
 {
-    uint8_t buf[PKT_MAX];
-    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof(buf), hd->version, &hd->scid,
-                                                          &hd->dcid, NGTCP2_INVALID_TOKEN, NULL, 0);
-    if (n > 0)
-        tb_quic_send_to(ep, src, srclen, buf, (size_t)n);
+    send_close(ep, hd, NGTCP2_INVALID_TOKEN, src, srclen);
+}
+
+/* Not admitted now: told at once (a real peer retries later), and nothing is kept. */
+static void send_refused(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *src,
+                         socklen_t srclen)
+{
+    send_close(ep, hd, NGTCP2_CONNECTION_REFUSED, src, srclen);
 }
 
 static int server_conn_new(tb_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
@@ -166,7 +179,7 @@ void tb_quic_on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *v
         send_stateless_reset(ep, vc->dcid, vc->dcidlen, len, src, srclen);
         return;
     }
-    if (!(ep->mode & TB_QUIC_MODE_SERVER) || ep->shutting_down || ep->nconns >= ep->max_conns)
+    if (!(ep->mode & TB_QUIC_MODE_SERVER) || ep->shutting_down)
         return;
     ngtcp2_pkt_hd hd;
     if (ngtcp2_accept(&hd, pkt, len) != 0)
@@ -192,8 +205,16 @@ void tb_quic_on_unknown_packet(tb_quic_endpoint *ep, const ngtcp2_version_cid *v
         hd.token.base = NULL;
         hd.token.len = 0;
     }
+    /* Judged after the Retry, when the address is known to be the sender's: a spoofed
+     * flood costs one stateless Retry each and never fills another address's share. */
+    if (tb_quic_admit_check(ep, src, srclen) != TB_QUIC_ADMIT_OK) {
+        /* Smaller than the Initial it answers: no amplification even unvalidated. */
+        send_refused(ep, &hd, src, srclen);
+        return;
+    }
     tb_quic_conn *c;
     if (server_conn_new(ep, &hd, podcid, src, srclen, &c) != TB_OK)
         return;
+    tb_quic_admit_count(ep);
     tb_quic_conn_on_packet(c, pkt, len, src, srclen);
 }

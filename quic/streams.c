@@ -34,15 +34,27 @@ static rxmsg *rx_get(tb_quic_conn *c, int64_t id)
     if (!r)
         return NULL;
     r->id = id;
+    r->started = tb_quic_now(c->ep);
     tb_quic_frame_rx_init(&r->frame, c->ep->max_msg);
     r->next = c->rx;
     c->rx = r;
     return r;
 }
 
-static void rx_release(rxmsg *r)
+/* Keeps c->rx_buffered equal to what the unfinished messages hold. */
+static void rx_account(tb_quic_conn *c, rxmsg *r)
+{
+    size_t now = tb_quic_frame_rx_buffered(&r->frame);
+    c->rx_buffered = c->rx_buffered - r->counted + now;
+    r->counted = now;
+    if (c->rx_buffered > c->ep->stats.buffered_peak)
+        c->ep->stats.buffered_peak = c->rx_buffered;
+}
+
+static void rx_release(tb_quic_conn *c, rxmsg *r)
 {
     tb_quic_frame_rx_clear(&r->frame);
+    rx_account(c, r);
     free(r);
 }
 
@@ -52,7 +64,7 @@ static void rx_free(tb_quic_conn *c, int64_t id)
         if ((*p)->id == id) {
             rxmsg *r = *p;
             *p = r->next;
-            rx_release(r);
+            rx_release(c, r);
             return;
         }
     }
@@ -79,11 +91,15 @@ static void rx_reject(tb_quic_conn *c, rxmsg *r, int err)
             code = TB_QUIC_STREAM_TOO_BIG;
     }
     char a[TB_QUIC_ADDRSTR_MAX];
-    tb_log_warn(c->ep->log, "quic: dropped message from %s %s: %s", c->peer.name,
-                tb_quic_conn_addr(c, a), tb_quic_frame_rx_why(&r->frame));
-    /* STOP_SENDING: the sender stops, the connection stays. A stream already gone is fine. */
+    tb_log_limited(c->ep->log, &c->ep->rl, TB_LOG_WARN, TB_QUIC_RL_JUNK, tb_quic_now(c->ep),
+                   "quic: dropped message from %s %s: %s", c->peer.name, tb_quic_conn_addr(c, a),
+                   tb_quic_frame_rx_why(&r->frame));
+    /* STOP_SENDING: the sender stops, the connection stays unless this keeps happening. A
+     * stream already gone is fine. */
     (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, code);
     rx_done(c, r);
+    if (err != TB_ERR_NOMEM) /* our shortage is no fault of the peer */
+        tb_quic_conn_penalize(c, tb_quic_frame_rx_why(&r->frame));
 }
 
 int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
@@ -107,9 +123,32 @@ int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, u
         free(msg);
         rx_done(c, r);
     }
+    rx_account(c, r);
     if (rv < 0)
         rx_reject(c, r, rv);
+    else if (c->rx_buffered > c->ep->max_buffered)
+        tb_quic_conn_penalize_by(c, "unfinished messages over the connection's budget",
+                                 c->ep->max_penalties);
     return 0;
+}
+
+void tb_quic_streams_sweep(tb_quic_conn *c, uint64_t now)
+{
+    int reset = 0;
+    for (rxmsg *r = c->rx; r && !tb_quic_conn_gone(c); r = r->next) {
+        if (!tb_quic_frame_rx_pending(&r->frame) || now - r->started < c->ep->stream_timeout_ns)
+            continue;
+        /* A peer that starts messages and never ends them holds our memory and its streams. */
+        tb_quic_frame_rx_abort(&r->frame, "message unfinished at its deadline");
+        rx_account(c, r);
+        c->ep->stats.streams_stalled++;
+        (void)ngtcp2_conn_shutdown_stream_read(c->conn, r->id, TB_QUIC_STREAM_TIMEOUT);
+        rx_done(c, r);
+        reset = 1;
+        tb_quic_conn_penalize(c, "message unfinished at its deadline");
+    }
+    if (reset && !tb_quic_conn_gone(c))
+        tb_quic_conn_write(c);
 }
 
 int tb_quic_cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t app_error,
@@ -140,7 +179,7 @@ int tb_quic_cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint6
 
 /* Queues bytes for a new stream: hdr (may be empty) then data. */
 int tb_quic_stream_queue(tb_quic_conn *c, const uint8_t *hdr, size_t hdrlen, const uint8_t *data,
-                         size_t len)
+                         size_t len, int fin)
 {
     if (!tb_quic_conn_usable(c))
         return TB_ERR_STATE;
@@ -152,6 +191,7 @@ int tb_quic_stream_queue(tb_quic_conn *c, const uint8_t *hdr, size_t hdrlen, con
     m->next = NULL;
     m->id = -1;
     m->blocked = 0;
+    m->no_fin = !fin;
     m->len = hdrlen + len;
     m->sent = 0;
     if (hdrlen)
@@ -175,7 +215,7 @@ int tb_quic_send_stream(tb_quic_conn *c, const uint8_t *msg, size_t len)
     int rv = tb_quic_frame_header(hdr, len, c ? c->ep->max_msg : SIZE_MAX);
     if (rv < 0)
         return rv;
-    return tb_quic_stream_queue(c, hdr, sizeof(hdr), msg, len);
+    return tb_quic_stream_queue(c, hdr, sizeof(hdr), msg, len, 1);
 }
 
 int tb_quic_send_stream_to(tb_quic_endpoint *ep, const char *peer_name, const uint8_t *msg,
@@ -195,6 +235,6 @@ void tb_quic_streams_free(tb_quic_conn *c)
     while (c->rx) {
         rxmsg *r = c->rx;
         c->rx = r->next;
-        rx_release(r);
+        rx_release(c, r);
     }
 }

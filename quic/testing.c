@@ -10,7 +10,7 @@ int tb_quic_send_stream_raw(tb_quic_conn *c, const uint8_t *bytes, size_t len)
 {
     if (len == 0 || len > UINT32_MAX)
         return TB_ERR_INVAL;
-    return tb_quic_stream_queue(c, NULL, 0, bytes, len);
+    return tb_quic_stream_queue(c, NULL, 0, bytes, len, 1);
 }
 
 int tb_quic_endpoint_rebind(tb_quic_endpoint *ep)
@@ -37,4 +37,16 @@ int tb_quic_endpoint_rebind(tb_quic_endpoint *ep)
             ngtcp2_conn_set_local_addr(c->conn, &local);
     }
     return TB_OK;
+}
+
+int tb_quic_send_stream_unfinished(tb_quic_conn *c, const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > UINT32_MAX)
+        return TB_ERR_INVAL;
+    return tb_quic_stream_queue(c, NULL, 0, bytes, len, 0);
+}
+
+void tb_quic_endpoint_stall_handshakes(tb_quic_endpoint *ep)
+{
+    ep->testing_stall = 1;
 }

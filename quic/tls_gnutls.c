@@ -138,9 +138,14 @@ static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *
     gnutls_x509_crt_t crt;
     if (gnutls_x509_crt_init(&crt) < 0)
         return refuse(t, TB_QUIC_REFUSE_TLS, "out of memory");
-    int ok =
-        gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 && has_purpose(crt, purpose);
+    int ok = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0;
+    /* A CA certificate (the mesh CA's own, or one it signed) is no node, whatever it carries. */
+    int is_ca = ok && gnutls_x509_crt_get_ca_status(crt, NULL) > 0;
+    ok = ok && has_purpose(crt, purpose);
     gnutls_x509_crt_deinit(crt);
+    if (is_ca)
+        return refuse(t, TB_QUIC_REFUSE_IDENTITY,
+                      "peer certificate refused: it is a CA certificate");
     /* GnuTLS accepts a certificate with no EKU for any purpose; the mesh profile always has
      * one, so its absence is refused too. */
     if (!ok)
@@ -180,6 +185,18 @@ static tb_quic_refusal status_refusal(unsigned status)
     return TB_QUIC_REFUSE_UNTRUSTED;
 }
 
+/* "peer certificate refused: " and GnuTLS's own words for the verification status. */
+static void status_text(unsigned status, char *out, size_t outlen)
+{
+    gnutls_datum_t txt = {0};
+    if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &txt, 0) == 0) {
+        snprintf(out, outlen, "peer certificate refused: %s", (const char *)txt.data);
+        gnutls_free(txt.data);
+    } else {
+        snprintf(out, outlen, "peer certificate refused (status 0x%x)", status);
+    }
+}
+
 /* Runs where gnutls_session_set_verify_cert2 would: the same verification (the mesh CA, the key
  * purpose), plus the node identity and the expected name, recording why a peer is refused. */
 static int verify_peer(gnutls_session_t s)
@@ -195,12 +212,8 @@ static int verify_peer(gnutls_session_t s)
     if (rv < 0)
         return refuse(t, TB_QUIC_REFUSE_TLS, gnutls_strerror(rv));
     if (status) {
-        gnutls_datum_t txt = {0};
-        char detail[160] = "certificate rejected";
-        if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &txt, 0) == 0) {
-            snprintf(detail, sizeof(detail), "%s", (const char *)txt.data);
-            gnutls_free(txt.data);
-        }
+        char detail[160];
+        status_text(status, detail, sizeof(detail));
         return refuse(t, status_refusal(status), detail);
     }
     unsigned n = 0;
@@ -306,6 +319,32 @@ void *tb_quic_tls_native(tb_quic_tls *t)
     return t->session;
 }
 
+/* GnuTLS can fail the handshake before our verify function runs (a CA certificate used to
+ * sign, a key usage it rejects: alert 80, internal error). When the peer did send a
+ * certificate, say what is wrong with it rather than repeat the alert. */
+static tb_quic_refusal explain_peer_cert(const tb_quic_tls *t, char *detail, size_t detaillen)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *certs = t->session ? gnutls_certificate_get_peers(t->session, &n) : NULL;
+    if (!certs || n == 0)
+        return TB_QUIC_REFUSE_NONE;
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return TB_QUIC_REFUSE_NONE;
+    int is_ca = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+                gnutls_x509_crt_get_ca_status(crt, NULL) > 0;
+    gnutls_x509_crt_deinit(crt);
+    if (is_ca) {
+        snprintf(detail, detaillen, "peer certificate refused: it is a CA certificate");
+        return TB_QUIC_REFUSE_IDENTITY;
+    }
+    unsigned status = 0;
+    if (gnutls_certificate_verify_peers2(t->session, &status) < 0 || status == 0)
+        return TB_QUIC_REFUSE_NONE;
+    status_text(status, detail, detaillen);
+    return status_refusal(status);
+}
+
 tb_quic_refusal tb_quic_tls_refusal(const tb_quic_tls *t, uint8_t alert, char *detail,
                                     size_t detaillen)
 {
@@ -313,6 +352,9 @@ tb_quic_refusal tb_quic_tls_refusal(const tb_quic_tls *t, uint8_t alert, char *d
         snprintf(detail, detaillen, "%s", t->detail);
         return t->refusal;
     }
+    tb_quic_refusal r = t ? explain_peer_cert(t, detail, detaillen) : TB_QUIC_REFUSE_NONE;
+    if (r != TB_QUIC_REFUSE_NONE)
+        return r;
     const char *name = gnutls_alert_get_strname((gnutls_alert_description_t)alert);
     snprintf(detail, detaillen, "TLS alert %u (%s)", alert, name ? name : "?");
     if (alert == TLS_ALERT_CERTIFICATE_REQUIRED)

@@ -20,6 +20,8 @@ const uint32_t tb_rt_driver_versions[TB_RT_DRIVER_NVERSIONS] = {
 /* What identifies one attempt: its request is rebuilt from the nonce when needed. */
 typedef struct rt_attempt {
     uint8_t nonce[32];
+    uint8_t rand[32]; /* with has_rand: nonce = H(previous response ‖ rand) */
+    bool has_rand;
     int64_t sent_real;
     uint64_t sent_mono;
 } rt_attempt;
@@ -42,6 +44,10 @@ typedef struct rt_drv {
     unsigned good_streak;
     tb_rt_driver_stats st;
     tb_rt_query q; /* scratch, rebuilt per attempt */
+    /* The last verified response: the next nonce is chained to it (RFC 10049's measurement
+     * sequence), so two of our responses that contradict causality prove the server lied. */
+    uint8_t prev[TB_RT_RESPONSE_BUF];
+    size_t prev_len;
 } rt_drv;
 
 static void drv_log(const rt_drv *d, tb_log_level lvl, const char *what, const char *detail)
@@ -132,7 +138,12 @@ static void deliver(rt_drv *d, const rt_attempt *a, int64_t t4, uint64_t mono)
         .request_len = q->request_len,
         .response = q->response,
         .response_len = q->response_len,
+        .rand = a->has_rand ? a->rand : NULL,
     };
+    if (q->response_len <= sizeof(d->prev)) {
+        memcpy(d->prev, q->response, q->response_len);
+        d->prev_len = q->response_len;
+    }
     tb_source_deliver(d->src, &m);
 }
 
@@ -247,7 +258,13 @@ static void send_attempt(rt_drv *d, uint64_t now)
     if (d->outstanding)
         d->st.failures++;
     rt_attempt *a = &d->att[d->natt];
-    randombytes_buf(a->nonce, sizeof(a->nonce));
+    a->has_rand = d->prev_len > 0;
+    if (a->has_rand) {
+        randombytes_buf(a->rand, sizeof(a->rand));
+        tb_rt_chain_nonce(d->prev, d->prev_len, a->rand, a->nonce, sizeof(a->nonce));
+    } else {
+        randombytes_buf(a->nonce, sizeof(a->nonce));
+    }
     a->sent_real = tb_clock_real(env->clock);
     a->sent_mono = tb_clock_mono(env->clock);
     if (tb_rt_query_init(&d->q, d->pubkey, tb_rt_driver_versions, TB_RT_DRIVER_NVERSIONS, a->nonce,

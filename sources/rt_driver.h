@@ -3,7 +3,7 @@
  * tb_sources_set_driver(set, tb_rt_driver()); it lives in its own library (tb_sources_rt) so the
  * framework does not depend on roughtime/.
  *
- * Each poll builds a 1024-byte request (roughtime/verify.h) with a fresh random nonce offering
+ * Each poll builds a 1024-byte request (roughtime/verify.h) with a fresh nonce offering
  * every framed version tbnode speaks, sends it over a connected non-blocking UDP socket (IPv4 or
  * IPv6; names resolved through the environment's resolver), stamps T1 at send and T4 from the
  * kernel (SO_TIMESTAMPNS, sources/udp.h), verifies the response completely against the
@@ -13,8 +13,10 @@
  *   error  = RADI + delay/2       (MIDP is within RADI of the true time at some instant in
  *                                  [T1, T4], whose distance to the midpoint is at most delay/2)
  *   request/response = the raw packets (the evidence gossip carries), stratum −1, refid 0.
- * The public key is in the measurement's source identity; nonces are random, never chained, so a
- * measurement has no `rand`.
+ * The public key is in the measurement's source identity. The first nonce is random; every later
+ * one is chained to the last verified response, nonce = H(response ‖ rand) with a fresh random
+ * `rand` that the measurement carries (RFC 10049's measurement sequence): two consecutive
+ * responses that contradict causality then prove the server lied, whoever looks at them.
  *
  * Retries follow the RFC: without a valid response, the request is repeated (each attempt with a
  * fresh nonce and its own T1) after 1 s × 1.5^(n−1) for the n-th failure, and that interval is not

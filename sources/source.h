@@ -73,6 +73,8 @@ typedef struct tb_source_meas {
     size_t request_len;
     const uint8_t *response;
     size_t response_len;
+    const uint8_t *rand; /* Roughtime: the 32 bytes the nonce was chained with
+                            (H(previous response ‖ rand)), NULL when not chained */
 } tb_source_meas;
 
 typedef void (*tb_source_meas_cb)(void *arg, const tb_source_meas *m);

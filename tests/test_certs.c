@@ -535,7 +535,7 @@ static void test_ca_key_mismatch(void)
     TB_CHECK_EQ(tb_ca_load(dir, 1, NULL, &loaded, err, sizeof(err)), TB_ERR_VERIFY);
     TB_CHECK(strstr(err, "/ca.key: does not belong to") != NULL);
     TB_CHECK(loaded == NULL);
-    static const char *const names[] = {"other/" TB_CA_CERT_FILE, "other", TB_CA_KEY_FILE,
+    static const char *const names[] = {("other/" TB_CA_CERT_FILE), "other", TB_CA_KEY_FILE,
                                         TB_CA_CERT_FILE};
     remove_files(dir, names, 4);
     TB_CHECK(access(dir, F_OK) != 0);

@@ -57,10 +57,58 @@ static void test_level_parse(void)
     TB_CHECK_EQ(tb_log_level_parse("loud", &l), TB_ERR_INVAL);
 }
 
+static void test_ratelimit(void)
+{
+    tb_log log;
+    struct captured c = {0};
+    tb_log_init(&log, "x", TB_LOG_INFO);
+    log.sink = capture;
+    log.sink_arg = &c;
+    tb_log_ratelimit rl;
+    tb_log_ratelimit_init(&rl, 3, 1000);
+    for (int i = 0; i < 100; i++)
+        tb_log_limited(&log, &rl, TB_LOG_WARN, 7, 10 + (uint64_t)i, "junk %d", i);
+    TB_CHECK_EQ(c.count, 3);
+    TB_CHECK(strstr(c.line, "junk 2") != NULL);
+    /* Another key has its own budget. */
+    tb_log_limited(&log, &rl, TB_LOG_WARN, 8, 200, "other");
+    TB_CHECK_EQ(c.count, 4);
+    /* The next interval first says how many were dropped, then lets the line through. */
+    tb_log_limited(&log, &rl, TB_LOG_WARN, 7, 1010, "junk again");
+    TB_CHECK_EQ(c.count, 6);
+    TB_CHECK(strstr(c.line, "junk again") != NULL);
+    /* A burst that stops: the timer's flush reports it once its window ends, once. */
+    for (int i = 0; i < 10; i++)
+        tb_log_limited(&log, &rl, TB_LOG_WARN, 8, 1500, "burst");
+    c.count = 0;
+    tb_log_ratelimit_flush(&rl, &log, 2000);
+    TB_CHECK_EQ(c.count, 0); /* its window is still open */
+    tb_log_ratelimit_flush(&rl, &log, 2600);
+    TB_CHECK_EQ(c.count, 1);
+    TB_CHECK(strstr(c.line, "(7 similar lines suppressed)") != NULL);
+    tb_log_ratelimit_flush(&rl, &log, 2700);
+    TB_CHECK_EQ(c.count, 1);
+    c.count = 0;
+    tb_log_limited(&log, &rl, TB_LOG_WARN, 7, 2010, "quiet");
+    TB_CHECK_EQ(c.count, 1); /* nothing was suppressed, so no count line */
+    /* Below the log level nothing is written or counted. */
+    tb_log_limited(&log, &rl, TB_LOG_DEBUG, 9, 2010, "hidden");
+    TB_CHECK_EQ(c.count, 1);
+    /* More keys than slots: a key pushed out writes its pending count, nothing is lost. */
+    c.count = 0;
+    for (uint64_t k = 100; k < 100 + 2 * TB_LOG_RATELIMIT_KEYS; k++) {
+        for (int i = 0; i < 5; i++)
+            tb_log_limited(&log, &rl, TB_LOG_WARN, k, 3000 + k, "key %llu", (unsigned long long)k);
+    }
+    TB_CHECK(c.count <= 2 * TB_LOG_RATELIMIT_KEYS * 4);
+    TB_CHECK(c.count >= 2 * TB_LOG_RATELIMIT_KEYS * 3);
+}
+
 int main(void)
 {
     TB_RUN(test_level_filter);
     TB_RUN(test_one_line_per_event);
     TB_RUN(test_level_parse);
+    TB_RUN(test_ratelimit);
     return TB_DONE();
 }

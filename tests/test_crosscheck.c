@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crosscheck/crosscheck.h"
+#include "crosscheck/hold.h"
 #include "tests/tb_test.h"
 
 #define MS 1000000LL
@@ -20,7 +21,7 @@ typedef struct world {
     tb_xc_obs obs[256];
     size_t n_obs;
     uint64_t seq;
-    tb_xc_source known[8];
+    tb_xc_source known[16];
     size_t n_known;
 } world;
 
@@ -85,7 +86,8 @@ static void world_exact(world *w)
 
 static int run(const world *w, const tb_xc_config *cfg, tb_xc_result *r)
 {
-    tb_xc_input in = {w->peers, w->n_peers, w->obs, w->n_obs, w->known, w->n_known, NOW, 0};
+    tb_xc_input in = {w->peers,   w->n_peers, w->obs, w->n_obs, w->known,
+                      w->n_known, NOW,        0,      "a",      NULL};
     return tb_xc_run(cfg, &in, r);
 }
 
@@ -262,7 +264,9 @@ static void test_borderline(void)
     for (int64_t extra = 0; extra <= 1; extra++) {
         world w;
         world_exact(&w);
-        /* [-10, 10] ms from a, [10, 30] ms (+extra ns) from b: touching overlaps */
+        /* [-10, 10] ms from a, [10, 30] ms (+extra ns) from b: touching overlaps; b agrees with
+         * a elsewhere, so its dissent counts */
+        everyone_measures(&w, TB_MEASURE_NTP, "common", 0);
         measure(&w, 0, TB_MEASURE_NTP, "edge", 0, 0);
         measure(&w, 1, TB_MEASURE_NTP, "edge", 20 * MS + extra, 0);
         tb_xc_result r;
@@ -321,6 +325,143 @@ static void test_insufficient_data(void)
     tb_xc_result_clear(&r);
 }
 
+/* One member with a valid certificate ("mallory", a region of its own, its clock offset known
+ * exactly) reports 8 invented sources and one real source, all 5 s ahead. Nothing it says may
+ * move the consensus or change a verdict on a real source; its dissent is named. */
+static void test_lying_member(void)
+{
+    static const char *const invented[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+    tb_xc_result before, after;
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "ntp-1"};
+    w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "ntp-2"};
+    w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_ROUGHTIME, "rt-1"};
+    w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "liar"};
+    TB_REQUIRE(run(&w, NULL, &before) == 0);
+    TB_REQUIRE(before.estimate.valid);
+    w.peers[3] = (tb_xc_peer){"mallory", "nowhere", 0, 0, NOW - 2 * SEC, false};
+    w.behind[3] = w.behind[0];
+    w.n_peers = 4;
+    for (int i = 0; i < 8; i++)
+        measure(&w, 3, TB_MEASURE_NTP, invented[i], 5 * SEC, -1 * SEC);
+    measure(&w, 3, TB_MEASURE_NTP, "ntp-1", 5 * SEC, -1 * SEC);
+    TB_REQUIRE(run(&w, NULL, &after) == 0);
+    TB_REQUIRE(after.estimate.valid);
+    TB_CHECK_EQ(after.estimate.offset_ns, before.estimate.offset_ns);
+    TB_CHECK_EQ(after.estimate.lo_ns, before.estimate.lo_ns);
+    TB_CHECK_EQ(after.estimate.hi_ns, before.estimate.hi_ns);
+    TB_CHECK_EQ(after.estimate.n_voting, before.estimate.n_voting);
+    TB_CHECK_EQ(after.estimate.n_agree, before.estimate.n_agree);
+    TB_CHECK_EQ(after.estimate.n_origins, 3);
+    TB_CHECK_EQ(verdict_of(&after, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&after, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&after, "rt-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&after, "liar"), TB_XC_FALSETICKER);
+    /* what only it reports is judged but does not vote, and says why */
+    const tb_xc_verdict *v = verdict(&after, "x3");
+    TB_REQUIRE(v != NULL);
+    TB_CHECK_EQ(v->verdict, TB_XC_FALSETICKER);
+    TB_CHECK(strstr(v->reason, "not voting: not configured here and measured in one region") !=
+             NULL);
+    TB_REQUIRE(after.n_findings == 1);
+    TB_CHECK_EQ(after.findings[0].kind, TB_XC_MEMBER_UNCORROBORATED);
+    TB_CHECK_STR(after.findings[0].origin, "mallory");
+    TB_CHECK_STR(after.findings[0].source, "ntp-1");
+    TB_CHECK_EQ(after.findings[0].n_refs, 2);
+    TB_CHECK_STR(tb_xc_finding_name(TB_XC_MEMBER_UNCORROBORATED), "member uncorroborated");
+    tb_xc_result_clear(&after);
+    /* even configured here, sources only it measures do not vote: with min_agree 1 they would
+     * otherwise be 8 against the 4 real ones */
+    for (int i = 0; i < 8; i++)
+        w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, invented[i]};
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.min_agree = 1;
+    TB_REQUIRE(run(&w, &cfg, &after) == 0);
+    TB_REQUIRE(after.estimate.valid);
+    TB_CHECK(after.estimate.hi_ns < 1 * SEC);
+    TB_CHECK_EQ(verdict_of(&after, "ntp-2"), TB_XC_OK);
+    TB_CHECK(strstr(verdict(&after, "x0")->reason, "measured by one other node only") != NULL);
+    tb_xc_result_clear(&after);
+    tb_xc_result_clear(&before);
+}
+
+/* Run as a node that started 5 s ago (warming up applies), through `hold` when given. */
+static int run_started(const world *w, tb_xc_hold *hold, tb_xc_result *r)
+{
+    tb_xc_input in = {w->peers,   w->n_peers, w->obs,        w->n_obs, w->known,
+                      w->n_known, NOW,        NOW - 5 * SEC, "a",      hold};
+    int rc = tb_xc_run(NULL, &in, r);
+    if (rc == 0 && hold && (rc = tb_xc_hold_apply(hold, 1, NOW, r)) != 0)
+        tb_xc_result_clear(r);
+    return rc;
+}
+
+/* A member alone in its region whose word nobody shares (it lies about everything) is not
+ * expected to measure anything: its first measurement must not put judged sources back into
+ * warming up, nor hold up sources nobody has judged yet. A corroborated member in a new region
+ * is expected, so a source it has not measured is warming up while not yet judged, but a source
+ * once judged stays judged. */
+static void test_warming_up_members(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    tb_xc_result r;
+    TB_REQUIRE(run_started(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    tb_xc_result_clear(&r);
+    /* with no region expected yet, nothing is judged (the local node has measured nothing) */
+    world none;
+    world_init(&none);
+    none.known[none.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "ntp-1"};
+    TB_REQUIRE(run_started(&none, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_WARMING_UP);
+    tb_xc_result_clear(&r);
+
+    world m = w;
+    m.peers[3] = (tb_xc_peer){"mallory", "nowhere", 0, 0, NOW - 2 * SEC, false};
+    m.behind[3] = m.behind[0];
+    m.n_peers = 4;
+    measure(&m, 3, TB_MEASURE_NTP, "ntp-1", 5 * SEC, -1 * SEC);
+    measure(&m, 3, TB_MEASURE_NTP, "invented", 5 * SEC, -1 * SEC);
+    TB_REQUIRE(run_started(&m, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK(r.n_findings >= 1 && strcmp(r.findings[0].origin, "mallory") == 0);
+    tb_xc_result_clear(&r);
+
+    /* d in region sa agrees with everyone on ntp-1 and has not measured ntp-2 yet */
+    world d = w;
+    d.peers[3] = (tb_xc_peer){"d", "sa", 0, 0, NOW - 2 * SEC, false};
+    d.behind[3] = d.behind[0];
+    d.n_peers = 4;
+    measure(&d, 3, TB_MEASURE_NTP, "ntp-1", 0, -1 * SEC);
+    TB_REQUIRE(run_started(&d, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_WARMING_UP);
+    TB_CHECK(strstr(verdict(&r, "ntp-2")->reason, "data from 3 of 4 expected region(s) so far (sa "
+                                                  "missing)") != NULL);
+    tb_xc_result_clear(&r);
+    /* ... but what the node has judged before d appeared stays judged */
+    tb_xc_hold *h = tb_xc_hold_new();
+    TB_REQUIRE(h != NULL);
+    TB_REQUIRE(run_started(&w, h, &r) == 0);
+    TB_CHECK(tb_xc_hold_judged(h, TB_MEASURE_NTP, "ntp-2"));
+    TB_CHECK(!tb_xc_hold_judged(h, TB_MEASURE_ROUGHTIME, "ntp-2"));
+    tb_xc_result_clear(&r);
+    TB_REQUIRE(run_started(&d, h, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK(tb_xc_hold_judged(h, TB_MEASURE_NTP, "liar"));
+    tb_xc_result_clear(&r);
+    tb_xc_hold_free(h);
+    TB_CHECK(!tb_xc_hold_judged(NULL, TB_MEASURE_NTP, "ntp-2"));
+}
+
 static void test_stale_and_unreachable(void)
 {
     world w;
@@ -377,6 +518,7 @@ static void test_bad_input(void)
     TB_CHECK_EQ(run(&w, &cfg, &r), TB_ERR_INVAL);
     /* extreme values saturate instead of overflowing (UBSan checks): b's interval ends near
      * +0.3 s, c's begins near INT64_MAX */
+    everyone_measures(&w, TB_MEASURE_NTP, "common", 0);
     tb_xc_obs *o = measure(&w, 1, TB_MEASURE_NTP, "wild", 0, 0);
     o->offset_ns = INT64_MIN;
     o->bound_ns = INT64_MAX;
@@ -410,32 +552,51 @@ static void test_causality(void)
     TB_REQUIRE(run(&w, NULL, &r) == 0);
     TB_CHECK_EQ(r.n_violations, 0);
     tb_xc_result_clear(&r);
-    /* node c (clock 150 ms behind) asks 200 ms after node b (300 ms ahead) and gets a MIDP 20 s
-     * earlier: by the raw clocks c's stamp is not even later than b's; translated it is. */
+    /* node c asks 200 ms after node b and gets a MIDP 20 s earlier: by the times the members
+     * claim the server lied, but nothing the server signed shows the order: no report */
     world_init(&w);
-    tb_xc_obs *e = rt(&w, 1, -200 * MS, 0, 1 * SEC);
-    tb_xc_obs *l = rt(&w, 2, 0, -20 * SEC, 1 * SEC);
-    TB_CHECK(l->real_ns < e->real_ns);
+    rt(&w, 1, -200 * MS, 0, 1 * SEC);
+    rt(&w, 2, 0, -20 * SEC, 1 * SEC);
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_violations, 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    tb_xc_result_clear(&r);
+    /* node b's second request chained to its first response: the chain proves the order */
+    world_init(&w);
+    tb_xc_obs *e = rt(&w, 1, -10 * SEC, 0, 1 * SEC);
+    tb_xc_obs *l = rt(&w, 1, 0, -20 * SEC, 1 * SEC);
+    l->rt_chained = true;
     TB_REQUIRE(run(&w, NULL, &r) == 0);
     TB_REQUIRE(r.n_violations == 1);
     TB_CHECK_STR(r.violations[0].earlier.origin, "b");
-    TB_CHECK_STR(r.violations[0].later.origin, "c");
+    TB_CHECK_STR(r.violations[0].later.origin, "b");
     TB_CHECK_EQ(r.violations[0].earlier.seq, e->seq);
     TB_CHECK_EQ(r.violations[0].later.obs, 1);
     TB_CHECK_STR(r.violations[0].source, "rt-1");
     TB_CHECK_EQ(r.violations[0].rt_pubkey[0], 0x42);
+    TB_CHECK_EQ(r.n_findings, 0);
     tb_xc_result_clear(&r);
-    /* the same answers too close in time to be sure of their order: no report */
+    /* framing: two genuine responses 12 s apart, the second re-sent by b with a local time
+     * 20 s earlier (its offset claim adjusted to match): no report against the server, a
+     * finding against b */
     world_init(&w);
-    rt(&w, 1, -1 * MS, 0, 1 * SEC);
-    rt(&w, 2, 0, -20 * SEC, 1 * SEC);
+    rt(&w, 1, -12 * SEC, 0, 1 * SEC);
+    l = rt(&w, 1, 0, 0, 1 * SEC);
+    l->real_ns -= 20 * SEC;
+    l->offset_ns += 20 * SEC;
     TB_REQUIRE(run(&w, NULL, &r) == 0);
     TB_CHECK_EQ(r.n_violations, 0);
+    TB_REQUIRE(r.n_findings == 1);
+    TB_CHECK_EQ(r.findings[0].kind, TB_XC_MEMBER_INCONSISTENT);
+    TB_CHECK_STR(r.findings[0].origin, "b");
+    TB_CHECK_STR(r.findings[0].source, "rt-1");
+    TB_CHECK(strstr(r.findings[0].reason, "no nonce chain") != NULL);
+    TB_CHECK_STR(tb_xc_finding_name(TB_XC_MEMBER_INCONSISTENT), "member inconsistent");
     tb_xc_result_clear(&r);
-    /* radii that cover the difference: consistent */
+    /* a chain does not help a contradiction the radii cover */
     world_init(&w);
     rt(&w, 1, -10 * SEC, 0, 10 * SEC);
-    rt(&w, 2, 0, -20 * SEC, 10 * SEC);
+    rt(&w, 1, 0, -20 * SEC, 10 * SEC)->rt_chained = true;
     TB_REQUIRE(run(&w, NULL, &r) == 0);
     TB_CHECK_EQ(r.n_violations, 0);
     tb_xc_result_clear(&r);
@@ -508,6 +669,8 @@ int main(void)
     TB_RUN(test_shifted_source_is_falseticker);
     TB_RUN(test_two_honest_one_shifted);
     TB_RUN(test_split_source_is_inconsistent);
+    TB_RUN(test_lying_member);
+    TB_RUN(test_warming_up_members);
     TB_RUN(test_translation_sign);
     TB_RUN(test_honest_never_flagged);
     TB_RUN(test_borderline);

@@ -386,7 +386,7 @@ static tb_measure_replay *ring_replay(keyring *k, size_t max_origins)
     ring_add(k, "node-b", 0, NOW / 1000000000LL - 1);         /* expired */
     ring_add(k, "node-c", NOW / 1000000000LL + 1, INT64_MAX); /* not yet valid */
     ring_add(k, "node-d", 0, INT64_MAX);
-    tb_measure_replay_config cfg = {max_origins, ring_lookup, ring_evidence, k};
+    tb_measure_replay_config cfg = {max_origins, ring_lookup, ring_evidence, k, {0}};
     return tb_measure_replay_new(&cfg);
 }
 
@@ -486,6 +486,112 @@ static void test_receiver_drops(void)
     tb_measure_replay_free(r);
 }
 
+/* Every number at its extremes: the encoder refuses what the format forbids (negative delay
+ * or bound); the receiver drops everything else outside the ranges as "out of range" before
+ * anyone computes with it (this runs under UBSan). */
+static void test_ranges(void)
+{
+    keyring k;
+    tb_measure_replay *r = ring_replay(&k, 0);
+    TB_REQUIRE(r != NULL);
+    static const int64_t wild[] = {INT64_MIN, INT64_MIN + 1, -1, INT64_MAX - 1, INT64_MAX};
+    uint64_t seq = 1, expected = 0;
+    for (int field = 0; field < 4; field++)
+        for (size_t i = 0; i < sizeof(wild) / sizeof(wild[0]); i++) {
+            tb_measurement m = sample_ntp("node-a", seq);
+            int64_t *f[] = {&m.real_ns, &m.offset_ns, &m.delay_ns, &m.bound_ns};
+            *f[field] = wild[i];
+            if (field == 1 && wild[i] == -1)
+                continue; /* a fine offset */
+            uint8_t body[TB_MEASURE_BODY_MAX], sig[64];
+            size_t len;
+            if (tb_measure_seal(&m, k.sks[0], body, sizeof(body), &len, sig) != 0) {
+                TB_CHECK(field >= 2 && wild[i] < 0); /* only negative delay/bound unencodable */
+                continue;
+            }
+            TB_CHECK(tb_measure_range_error(&m) != NULL);
+            tb_measurement out;
+            tb_measure_drop why = TB_MEASURE_DROP_COUNT;
+            TB_CHECK_EQ(tb_measure_replay_accept(r, "node-a", seq, body, len, sig, NOW, &out, &why),
+                        TB_ERR_MALFORMED);
+            TB_CHECK_EQ(why, TB_MEASURE_DROP_RANGE);
+            expected++;
+            seq++;
+        }
+    TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_RANGE), expected);
+    TB_CHECK(expected >= 12);
+    /* the edges themselves are fine, and the out-of-range ones consumed no sequence number */
+    tb_measurement m = sample_ntp("node-a", 1);
+    m.real_ns = TB_MEASURE_MAX_REAL_NS;
+    m.offset_ns = -TB_MEASURE_MAX_OFFSET_NS;
+    m.delay_ns = TB_MEASURE_MAX_DELAY_NS;
+    m.bound_ns = TB_MEASURE_MAX_BOUND_NS;
+    TB_CHECK(tb_measure_range_error(&m) == NULL);
+    sealed s = seal_with(&m, k.sks[0]);
+    tb_measure_drop why;
+    TB_CHECK_EQ(deliver(r, "node-a", 1, &s, &why), 0);
+    m.real_ns = m.delay_ns - 1; /* sent before 1970 */
+    TB_CHECK_STR(tb_measure_range_error(&m), "real_ns");
+    TB_CHECK_STR(tb_measure_drop_name(TB_MEASURE_DROP_RANGE), "out of range");
+    tb_measure_replay_free(r);
+}
+
+/* One origin's allowance: evidence size, measurements a minute, bytes an hour; what exceeds it
+ * is dropped by reason, and neither forgeries nor replays use up the real origin's allowance. */
+static int send_d(tb_measure_replay *r, const keyring *k, uint64_t seq, int64_t now,
+                  tb_measure_drop *why)
+{
+    tb_measurement m = sample_ntp("node-d", seq), out;
+    sealed s = seal_with(&m, k->sks[3]);
+    return tb_measure_replay_accept(r, "node-d", seq, s.body, s.len, s.sig, now, &out, why);
+}
+
+static void test_limits(void)
+{
+    keyring k;
+    tb_measure_replay *r = ring_replay(&k, 0);
+    TB_REQUIRE(r != NULL);
+    tb_measure_limits lim = {.max_evidence = 1000, .rate_per_min = 5, .bytes_per_hour = 0};
+    tb_measure_replay_set_limits(r, &lim);
+    tb_measure_drop why;
+    tb_measurement rt = sample_rt(); /* 1024 + 400 bytes of evidence */
+    strcpy(rt.origin, "node-d");
+    rt.seq = 1;
+    sealed big = seal_with(&rt, k.sks[3]);
+    TB_CHECK_EQ(deliver(r, "node-d", 1, &big, &why), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(why, TB_MEASURE_DROP_EVIDENCE_SIZE);
+    TB_CHECK_EQ(k.evidence_calls, 0); /* refused before the expensive check */
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        TB_CHECK_EQ(send_d(r, &k, seq, NOW, &why), 0);
+    /* forgeries and replays do not count against node-d */
+    tb_measurement m6 = sample_ntp("node-d", 6);
+    sealed forged = seal_with(&m6, k.sks[0]);
+    TB_CHECK_EQ(deliver(r, "node-d", 6, &forged, &why), TB_ERR_VERIFY);
+    TB_CHECK_EQ(send_d(r, &k, 6, NOW, &why), TB_ERR_FULL);
+    TB_CHECK_EQ(why, TB_MEASURE_DROP_RATE);
+    TB_CHECK_EQ(send_d(r, &k, 5, NOW, &why), TB_ERR_EXISTS); /* a replay is still a replay */
+    TB_CHECK_EQ(why, TB_MEASURE_DROP_REPLAY);
+    /* another origin has its own allowance */
+    TB_CHECK_EQ(send_seq(r, &k, 1, &why), 0);
+    /* a minute later the window starts again; the refused seq 6 was not consumed */
+    const int64_t min = 60 * 1000000000LL;
+    TB_CHECK_EQ(send_d(r, &k, 6, NOW + min, &why), 0);
+    /* bytes: room for one more of these bodies this hour (6 are in it) */
+    sealed s6 = seal_with(&m6, k.sks[3]);
+    lim = (tb_measure_limits){.bytes_per_hour = 7 * (s6.len + 64)};
+    tb_measure_replay_set_limits(r, &lim);
+    TB_CHECK_EQ(send_d(r, &k, 7, NOW + 2 * min, &why), 0);
+    TB_CHECK_EQ(send_d(r, &k, 8, NOW + 2 * min, &why), TB_ERR_FULL);
+    TB_CHECK_EQ(why, TB_MEASURE_DROP_QUOTA);
+    TB_CHECK_EQ(send_d(r, &k, 8, NOW + 60 * min, &why), 0);
+    /* a clock stepped back starts a new window rather than blocking the origin for an hour */
+    TB_CHECK_EQ(send_d(r, &k, 9, NOW, &why), 0);
+    TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_RATE), 1);
+    TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_QUOTA), 1);
+    TB_CHECK_EQ(tb_measure_replay_dropped(r, TB_MEASURE_DROP_EVIDENCE_SIZE), 1);
+    tb_measure_replay_free(r);
+}
+
 static void test_table_bound_and_seed(void)
 {
     keyring k;
@@ -558,6 +664,8 @@ int main(void)
     TB_RUN(test_pem_rejections);
     TB_RUN(test_sequences);
     TB_RUN(test_receiver_drops);
+    TB_RUN(test_ranges);
+    TB_RUN(test_limits);
     TB_RUN(test_table_bound_and_seed);
     TB_RUN(test_keycache);
     return TB_DONE();

@@ -55,7 +55,9 @@ static int write_file(const char *name, const char *text)
 static int make_ca(const char *name)
 {
     char t[256];
-    snprintf(t, sizeof(t), "cn = \"%s\"\nca\ncert_signing_key\nexpiration_days = 30\n", name);
+    /* signing_key: the CA's own certificate can then sign a handshake, as an attacker's would. */
+    snprintf(t, sizeof(t), "cn = \"%s\"\nca\ncert_signing_key\nsigning_key\nexpiration_days = 30\n",
+             name);
     char tmpl[64];
     snprintf(tmpl, sizeof(tmpl), "%s.tmpl", name);
     if (write_file(tmpl, t) != 0)
@@ -108,12 +110,16 @@ static int make_certs(void)
                           "activation_date = \"2020-01-01 00:00:00 UTC\"\n"
                           "expiration_date = \"2020-06-01 00:00:00 UTC\"\n";
     const char *server_only = "tls_www_server\nexpiration_days = 30\n";
+    /* A CA certificate signed by the mesh CA, with every purpose a node has. */
+    const char *sub_ca = "ca\ncert_signing_key\ntls_www_server\ntls_www_client\n"
+                         "expiration_days = 30\n";
     if (make_ca("ca") || make_ca("foreignca") || make_node("alpha", "ca", "alpha", "eu", NULL) ||
         make_node("bravo", "ca", "bravo", "us", NULL) ||
         make_node("charlie", "ca", "charlie", "ap", NULL) ||
         make_node("foreign", "foreignca", "delta", "eu", NULL) ||
         make_node("expired", "ca", "echo", "eu", expired) ||
-        make_node("noclient", "ca", "foxtrot", "eu", server_only))
+        make_node("noclient", "ca", "foxtrot", "eu", server_only) ||
+        make_node("subca", "ca", "golfca", "eu", sub_ca))
         return -1;
     return 0;
 }
@@ -135,12 +141,14 @@ typedef struct node {
     uint8_t msg[4096];
     size_t msglen;
     uint64_t dgram_rx_mono;
+    int nlines; /* every line logged, also those past loglines' end */
     char loglines[8192];
 } node;
 
 static void log_sink(void *arg, tb_log_level level, const char *line)
 {
     node *n = arg;
+    n->nlines++;
     size_t used = strlen(n->loglines);
     if (used + strlen(line) + 2 < sizeof(n->loglines))
         snprintf(n->loglines + used, sizeof(n->loglines) - used, "%s\n", line);
@@ -215,6 +223,9 @@ typedef struct opts {
     size_t sockbuf;
     const uint8_t *secret;
     const char *name;
+    size_t max_conns, max_half_open, per_addr, per_prefix, max_buffered;
+    uint64_t half_open_ns, stream_timeout_ns, ban_ns;
+    unsigned max_penalties;
 } opts;
 
 static int node_start(node *n, const opts *o)
@@ -242,6 +253,15 @@ static int node_start(node *n, const opts *o)
         .max_message_size = o->max_msg,
         .socket_buffer = o->sockbuf,
         .static_secret = o->secret,
+        .max_connections = o->max_conns,
+        .max_half_open = o->max_half_open,
+        .max_half_open_per_addr = o->per_addr,
+        .max_half_open_per_prefix = o->per_prefix,
+        .half_open_timeout_ns = o->half_open_ns,
+        .max_buffered = o->max_buffered,
+        .stream_timeout_ns = o->stream_timeout_ns,
+        .max_penalties = o->max_penalties,
+        .ban_ns = o->ban_ns,
     };
     tb_quic_callbacks cb = {on_connected, on_closed, on_refused, on_msg, on_dgram, on_shutdown, n};
     return tb_quic_endpoint_create(&n->ep, loop, &n->log, tb_clock_system(), &cfg, &cb);
@@ -421,6 +441,13 @@ static void test_refuse_expired(void)
 static void test_refuse_missing_client_auth(void)
 {
     refused_client("noclient", "ca", TB_QUIC_REFUSE_PURPOSE, "wrong key purpose");
+}
+
+static void test_refuse_ca_as_leaf(void)
+{
+    /* The mesh CA's own certificate (and key) presented as a node's: the reason is named. */
+    refused_client("ca", "ca", TB_QUIC_REFUSE_IDENTITY, "peer certificate refused: it is a CA");
+    refused_client("subca", "ca", TB_QUIC_REFUSE_IDENTITY, "peer certificate refused: it is a CA");
 }
 
 /* The dialling side refuses: the server's name is not the one dialled, or its CA is foreign. */
@@ -606,6 +633,15 @@ static void test_many_messages_one_connection(void)
     node_stop(&b);
 }
 
+/* b dials a ("alpha") and both are connected: b's connection to a, or NULL. */
+static tb_quic_conn *connected_pair(node *a, const opts *oa, node *b, const opts *ob, char *addr)
+{
+    if (pair_dial(a, oa, b, ob, "alpha", addr) != TB_OK)
+        return NULL;
+    WAIT(a->connected == 1 && b->connected == 1, 10);
+    return tb_quic_find_peer(b->ep, "alpha");
+}
+
 /* Frames that lie about their length are dropped and counted; the connection stays. */
 static void test_malformed_frames_dropped(void)
 {
@@ -613,9 +649,7 @@ static void test_malformed_frames_dropped(void)
     opts oa = {.listen = "127.0.0.35:0", .cert = "alpha", .max_msg = 1000};
     opts ob = {.listen = "127.0.0.36:0", .cert = "bravo"};
     char addr[TB_QUIC_ADDRSTR_MAX];
-    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
-    WAIT(a.connected == 1 && b.connected == 1, 10);
-    tb_quic_conn *cb = tb_quic_find_peer(b.ep, "alpha");
+    tb_quic_conn *cb = connected_pair(&a, &oa, &b, &ob, addr);
     TB_REQUIRE(cb);
     const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
     /* Bytes after the announced length. */
@@ -645,6 +679,144 @@ static void test_malformed_frames_dropped(void)
     TB_CHECK_EQ(a.msglen, 2);
     TB_CHECK_EQ(a.closed + b.closed, 0);
     exchange(&a, &b);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+static int count_lines(const node *n, const char *what)
+{
+    int k = 0;
+    for (const char *p = n->loglines; (p = strstr(p, what)) != NULL; p++)
+        k++;
+    return k;
+}
+
+/* 300 outsiders without a certificate pass Retry and stall, from five addresses in two /24s.
+ * The half-open limits hold, the established peer stays, a new peer from elsewhere gets in,
+ * the stalled handshakes are dropped at their deadline, and the log stays short. */
+static void test_handshake_flood(void)
+{
+    node a, b, c, x[5];
+    opts oa = {.listen = "127.0.1.1:0",
+               .cert = "alpha",
+               .retry = 1,
+               .max_conns = 128,
+               .max_half_open = 32,
+               .per_addr = 8,
+               .per_prefix = 12,
+               .half_open_ns = 2 * 1000000000ULL};
+    opts ob = {.listen = "127.0.2.1:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    static const char *const sources[5] = {"127.0.0.51:0", "127.0.0.52:0", "127.0.0.53:0",
+                                           "127.0.4.51:0", "127.0.4.52:0"};
+    for (int i = 0; i < 5; i++) {
+        opts ox = {.listen = sources[i],
+                   .cert = "",
+                   .name = "outsider",
+                   .mode = TB_QUIC_MODE_CLIENT,
+                   .connect_timeout_ns = 30 * 1000000000ULL};
+        TB_REQUIRE(node_start(&x[i], &ox) == TB_OK);
+        tb_quic_endpoint_stall_handshakes(x[i].ep);
+        for (int k = 0; k < 60; k++)
+            TB_CHECK_EQ(tb_quic_dial(x[i].ep, addr, NULL, NULL), TB_OK);
+    }
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    WAIT(st->admission[TB_QUIC_ADMIT_PER_ADDR] > 0 && st->admission[TB_QUIC_ADMIT_PER_PREFIX] > 0,
+         5);
+    opts oc = {.listen = "127.0.3.1:0", .cert = "charlie"};
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(c.connected == 1, 10);
+    settle(2.5); /* past the half-open deadline, while the outsiders retransmit */
+    TB_CHECK(st->half_open_timeouts > 0);
+    TB_CHECK(st->half_open_peak >= 12);
+    TB_CHECK(st->half_open_peak <= 2 * 12 + 1); /* two outsider /24s, and charlie */
+    TB_CHECK_EQ(b.live, 1);
+    TB_CHECK_EQ(c.live, 1);
+    exchange(&a, &b);
+    exchange(&a, &c);
+    uint64_t refused = 0;
+    for (int i = 0; i < TB_QUIC_ADMIT_COUNT; i++)
+        refused += st->admission[i];
+    /* Hundreds of refusals and dropped handshakes, a few dozen lines. */
+    TB_CHECK(refused + st->half_open_timeouts > 100);
+    TB_CHECK(a.nlines < 60);
+    fprintf(stderr, "flood: %llu refused, %llu half-open dropped, peak %llu, %d log lines\n",
+            (unsigned long long)refused, (unsigned long long)st->half_open_timeouts,
+            (unsigned long long)st->half_open_peak, a.nlines);
+    for (int i = 0; i < 5; i++)
+        node_stop(&x[i]);
+    node_stop(&c);
+    node_stop(&b);
+    node_stop(&a);
+}
+
+/* 200 messages announcing 65,536 bytes, 65,000 sent, never finished: at most max_streams_in
+ * are open at once, each is reset at its deadline, and the peer is disconnected and banned. */
+static void test_unfinished_streams(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.5.1:0",
+               .cert = "alpha",
+               .stream_timeout_ns = 1000000000ULL,
+               .max_penalties = 16};
+    opts ob = {.listen = "127.0.5.2:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    tb_quic_conn *cb = connected_pair(&a, &oa, &b, &ob, addr);
+    TB_REQUIRE(cb);
+    static uint8_t part[4 + 65000];
+    part[0] = 0, part[1] = 1, part[2] = 0, part[3] = 0; /* 65,536 announced */
+    for (int i = 0; i < 200; i++)
+        TB_CHECK_EQ(tb_quic_send_stream_unfinished(cb, part, sizeof(part)), TB_OK);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    WAIT(a.closed == 1 && b.closed == 1, 10);
+    TB_CHECK(st->buffered_peak <= 16 * 65536);
+    fprintf(stderr, "unfinished: peak %llu bytes buffered, %llu streams reset\n",
+            (unsigned long long)st->buffered_peak, (unsigned long long)st->streams_stalled);
+    TB_CHECK(st->streams_stalled >= 1);
+    TB_CHECK_EQ(st->peers_banned, 1);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_PEER);
+    TB_CHECK_EQ(b.last_close.code, TB_QUIC_APP_MISBEHAVING);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* 140 junk frames: the connection is closed at max_penalties, the log stays short, and the
+ * peer is refused when it comes back, by address and by certificate. */
+static void test_junk_close_and_ban(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.6.1:0", .cert = "alpha", .max_penalties = 16};
+    opts ob = {.listen = "127.0.6.2:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    tb_quic_conn *cb = connected_pair(&a, &oa, &b, &ob, addr);
+    TB_REQUIRE(cb);
+    const uint8_t empty[] = {0, 0, 0, 0};
+    for (int i = 0; i < 140; i++)
+        TB_CHECK_EQ(tb_quic_send_stream_raw(cb, empty, sizeof(empty)), TB_OK);
+    WAIT(a.closed == 1 && b.closed == 1, 10);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    TB_CHECK(st->msgs_dropped_malformed >= 16);
+    TB_CHECK(st->msgs_dropped_malformed < 140);
+    TB_CHECK_EQ(b.last_close.code, TB_QUIC_APP_MISBEHAVING);
+    TB_CHECK(count_lines(&a, "dropped message") <= 5);
+    TB_CHECK_EQ(count_lines(&a, "refusing it for 600 s"), 1);
+    /* Back from the same address: refused before any handshake. */
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(b.closed == 2, 10);
+    TB_CHECK_EQ(st->admission[TB_QUIC_ADMIT_BANNED], 1);
+    TB_CHECK_EQ(a.connected, 1);
+    /* Back from another address with the same certificate: refused at the handshake. */
+    node b2;
+    opts ob2 = {.listen = "127.0.7.2:0", .cert = "bravo"};
+    TB_REQUIRE(node_start(&b2, &ob2) == TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(b2.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(b2.closed == 1, 10);
+    TB_CHECK_EQ(st->refused[TB_QUIC_REFUSE_BANNED], 1);
+    TB_CHECK_EQ(a.connected, 1);
+    node_stop(&b2);
     node_stop(&a);
     node_stop(&b);
 }
@@ -972,6 +1144,7 @@ int main(int argc, char **argv)
     TB_RUN(test_refuse_foreign_ca);
     TB_RUN(test_refuse_expired);
     TB_RUN(test_refuse_missing_client_auth);
+    TB_RUN(test_refuse_ca_as_leaf);
     TB_RUN(test_refuse_name_mismatch);
     TB_RUN(test_refuse_foreign_server);
     TB_RUN(test_gtlsclient_refused);
@@ -979,6 +1152,9 @@ int main(int argc, char **argv)
     TB_RUN(test_oversized_message_dropped);
     TB_RUN(test_many_messages_one_connection);
     TB_RUN(test_malformed_frames_dropped);
+    TB_RUN(test_handshake_flood);
+    TB_RUN(test_unfinished_streams);
+    TB_RUN(test_junk_close_and_ban);
     TB_RUN(test_modes);
     TB_RUN(test_version_negotiation);
     TB_RUN(test_forged_retry_token);

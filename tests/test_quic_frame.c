@@ -208,6 +208,30 @@ static void test_bad_args(void)
     TB_CHECK_EQ(r.max, UINT32_MAX);
 }
 
+/* What streams.c accounts and the deadline it enforces: the bytes held, and giving up. */
+static void test_buffered_and_abort(void)
+{
+    tb_quic_frame_rx r;
+    tb_quic_frame_rx_init(&r, 100000);
+    uint8_t part[4 + 5000] = {0, 1, 0, 0}; /* 65,536 announced, 5,000 sent */
+    uint8_t *msg;
+    size_t len;
+    TB_CHECK_EQ(tb_quic_frame_rx_feed(&r, part, sizeof(part), 0, &msg, &len), TB_OK);
+    TB_CHECK(msg == NULL);
+    TB_CHECK(tb_quic_frame_rx_pending(&r));
+    TB_CHECK(tb_quic_frame_rx_buffered(&r) >= 5000);
+    TB_CHECK(tb_quic_frame_rx_buffered(&r) <= 65536);
+    tb_quic_frame_rx_abort(&r, "deadline");
+    TB_CHECK(!tb_quic_frame_rx_pending(&r));
+    TB_CHECK_EQ(tb_quic_frame_rx_buffered(&r), 0);
+    TB_CHECK_STR(tb_quic_frame_rx_why(&r), "deadline");
+    /* The rest of the stream is ignored, not an error again. */
+    TB_CHECK_EQ(tb_quic_frame_rx_feed(&r, part + 4, 100, 1, &msg, &len), TB_OK);
+    TB_CHECK(msg == NULL);
+    TB_CHECK_EQ(tb_quic_frame_rx_buffered(&r), 0);
+    tb_quic_frame_rx_clear(&r);
+}
+
 int main(void)
 {
     TB_RUN(test_header);
@@ -219,5 +243,6 @@ int main(void)
     TB_RUN(test_truncated);
     TB_RUN(test_growth);
     TB_RUN(test_bad_args);
+    TB_RUN(test_buffered_and_abort);
     return TB_DONE();
 }

@@ -23,6 +23,7 @@
 #include "sources/sources.h"
 #include "tb_child.h"
 #include "tests/support/loop.h"
+#include "tests/support/udp.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
@@ -163,15 +164,12 @@ static int relay_start(struct ev_loop *loop, relay *r, const char *ip, const ser
     memset(r, 0, sizeof(*r));
     r->mode = mode;
     r->up = -1;
-    tb_addr a, up;
-    if (tb_addr_numeric(ip, 0, &a) < 0 ||
-        (s && tb_addr_parse_numeric(s->addr, strlen(s->addr), 0, &up, NULL) != TB_OK))
+    tb_addr up;
+    if (s && tb_addr_parse_numeric(s->addr, strlen(s->addr), 0, &up, NULL) != TB_OK)
         return -1;
-    r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&a.ss, &a.len) != 0)
+    r->fd = tb_test_udp_bind(ip, r->addr, sizeof(r->addr));
+    if (r->fd < 0)
         return -1;
-    tb_addr_format(&a, r->addr, sizeof(r->addr));
     ev_io_init(&r->io, relay_down, r->fd, EV_READ);
     r->io.data = r;
     ev_io_start(loop, &r->io);

@@ -5,7 +5,9 @@
  * signed, gossiped, verified, stored and cross-checked: every node marks the shifted source
  * falseticker, the split name inconsistent across regions, and no honest source. A mesh node
  * that forges a measurement (wrong key, unknown origin) is refused and counted by every node
- * and its forgery is not forwarded; a restarted node continues its sequence numbers; a node key
+ * and its forgery is not forwarded; one that lies with its own key about 8 invented sources and
+ * one real one moves neither the consensus nor a verdict and is named; a restarted node
+ * continues its sequence numbers; a node key
  * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
 #include <ev.h>
 #include <glob.h>
@@ -205,6 +207,57 @@ static void forge(const char *origin)
     TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
 }
 
+/* The rogue signs with its own (valid) key: 8 sources nobody else measures and H1, all 5 s
+ * ahead. */
+static void lie_as_member(void)
+{
+    char path[TB_NODE_PATH_MAX + 32], pem[8192];
+    snprintf(path, sizeof(path), "%s/n%d/node.key", dir, N);
+    FILE *f = fopen(path, "r");
+    TB_REQUIRE(f != NULL);
+    size_t n = fread(pem, 1, sizeof(pem), f);
+    fclose(f);
+    uint8_t sk[64], pk[32], body[512], sig[64], wire[1024];
+    TB_REQUIRE(tb_measure_key_from_pem(pem, n, sk, pk) == 0);
+    for (uint64_t seq = 1; seq <= 9; seq++) {
+        tb_measurement m = {.kind = TB_MEASURE_NTP,
+                            .seq = seq,
+                            .offset_ns = 5000000000LL,
+                            .delay_ns = 1000000,
+                            .bound_ns = 1000000};
+        m.real_ns = tb_clock_real(tb_clock_system());
+        snprintf(m.origin, sizeof(m.origin), "tk-%d", N);
+        if (seq <= 8)
+            snprintf(m.source_name, sizeof(m.source_name), "invented-%llu.test:123",
+                     (unsigned long long)seq);
+        else
+            snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
+        size_t len, wlen;
+        TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
+        tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
+        w.measurement = (tb_wire_measurement){m.origin, m.seq, {body, len}, {0}};
+        memcpy(w.measurement.sig, sig, 64);
+        TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
+        TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+    }
+}
+
+/* Every node has judged the rogue's word on H1 and named it. */
+static int lie_judged(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < N; i++) {
+        const tb_xc_result *r = tb_timekeeper_result(tk[i]);
+        int named = 0;
+        for (size_t k = 0; k < r->n_findings; k++)
+            named |= r->findings[k].kind == TB_XC_MEMBER_UNCORROBORATED &&
+                     strcmp(r->findings[k].source, resp[H1].addr) == 0;
+        if (!named || !verdict(i, "invented-8.test:123"))
+            return 0;
+    }
+    return 1;
+}
+
 static uint64_t seq_before;
 
 static int restarted_node_sent(void *arg)
@@ -250,8 +303,8 @@ static int malfeasance_reported(void *arg)
     return 1;
 }
 
-/* The report file in state_dir/malfeasance: the RFC's JSON with the two responses (no rand:
- * the nonces were random, not chained). */
+/* The report file in state_dir/malfeasance: the RFC's JSON with the two responses of one node,
+ * the second's nonce chained to the first response (it carries rand). */
 static int report_file_ok(int i)
 {
     char pattern[TB_NODE_PATH_MAX + 32], text[65536];
@@ -265,14 +318,14 @@ static int report_file_ok(int i)
     if (f)
         fclose(f);
     text[n] = '\0';
-    const char *second = strstr(text, "},{\"publicKey\":\"");
-    return strncmp(text, "{\"responses\":[{\"publicKey\":\"", 27) == 0 && second &&
-           strstr(second, "\"request\":\"") && strstr(second, "\"response\":\"") &&
-           strstr(text, "\"}]}") != NULL;
+    const char *second = strstr(text, "},{\"rand\":\"");
+    return strncmp(text, "{\"responses\":[{\"", 15) == 0 && second &&
+           strstr(second, "\"publicKey\":\"") && strstr(second, "\"request\":\"") &&
+           strstr(second, "\"response\":\"") && strstr(text, "\"}]}") != NULL;
 }
 
-/* The Roughtime server runs 20 s ahead, then goes back to the right time: two signed answers
- * that contradict causality, whichever nodes took them. */
+/* The Roughtime server runs 20 s ahead, then goes back to the right time: each node's chained
+ * answers contradict causality, and the chain proves the order. */
 static void test_malfeasance(void)
 {
     rt_shift_ns = 20 * 1000000000LL;
@@ -366,6 +419,25 @@ static void test_time_nodes(void)
     for (int i = 0; i < N; i++) {
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE), 1);
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN), 1);
+    }
+
+    /* The rogue, a member with a valid certificate, lies with its own key about 8 invented
+     * sources and one real one: nothing moves (the consensus stays within 100 ms of before,
+     * every real verdict stays) and every node names it. */
+    int64_t consensus_before[N];
+    for (int i = 0; i < N; i++)
+        consensus_before[i] = tb_timekeeper_result(tk[i])->estimate.offset_ns;
+    lie_as_member();
+    TB_CHECK(tb_test_run_until(loop, lie_judged, NULL, 10));
+    TB_CHECK(verdicts_formed(NULL));
+    for (int i = 0; i < N; i++) {
+        const tb_xc_estimate *e = &tb_timekeeper_result(tk[i])->estimate;
+        TB_CHECK(e->valid);
+        TB_CHECK(llabs(e->offset_ns - consensus_before[i]) < 100000000LL);
+        TB_CHECK(e->n_voting <= 6); /* the invented sources do not vote */
+        tb_tk_stats st;
+        tb_timekeeper_get_stats(tk[i], &st);
+        TB_CHECK(st.member_findings[TB_XC_MEMBER_UNCORROBORATED] >= 1);
     }
 
     /* Restart (clean stop) of tk-2: its sequence continues, the others accept it. */
@@ -466,6 +538,9 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.grace_ns, 30 * 1000000000LL);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
+    TB_CHECK_EQ(t.limits.max_evidence, 4096);
+    TB_CHECK_EQ(t.limits.rate_per_min, 600);
+    TB_CHECK_EQ(t.limits.bytes_per_hour, 16777216);
     tb_node_config_free(&c);
 
     static const struct {
@@ -473,8 +548,13 @@ static void test_config(void)
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
          "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; grace = 0; min_interval_ms = 10; "
-         "peer_interval = 1; retention = 60; };",
+         "peer_interval = 1; retention = 60;\n"
+         "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576; };",
          NULL},
+        {"crosscheck = { origin_rate = 0; };",
+         "t.conf:1: key 'crosscheck.origin_rate': 0 is outside 1..1000000"},
+        {"crosscheck = { max_evidence = 100000; };",
+         "t.conf:1: key 'crosscheck.max_evidence': 100000 is outside 1024..8192"},
         {"\ncrosscheck = { window = 5; };", "t.conf:2: key 'crosscheck.window': 5 is outside "
                                             "10..86400"},
         {"crosscheck = {\n wndow = 50; };", "t.conf:2: key 'crosscheck.wndow': unknown key"},
@@ -506,6 +586,8 @@ static void test_config(void)
             TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0 &&
                      t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1 && t.xc.grace_ns == 0);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
+            TB_CHECK(t.limits.max_evidence == 2048 && t.limits.rate_per_min == 30 &&
+                     t.limits.bytes_per_hour == 1048576);
         } else {
             TB_CHECK_EQ(rc, TB_ERR_INVAL);
             TB_CHECK_STR(err, cases[i].err);

@@ -8,8 +8,9 @@
  *
  * Checked against a whole-stream oracle: the error (or none) is the one the stream deserves,
  * it comes once, an oversized length is refused at its 4th byte with nothing buffered, the
- * buffer never exceeds the announced length, and a message handed out (at most one) is the one
- * the framer wrote, byte for byte. */
+ * buffer never exceeds the announced length (what streams.c counts against a connection's
+ * budget: nothing once the message is out or refused), and a message handed out (at most one) is
+ * the one the framer wrote, byte for byte. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,11 @@ static void run(const uint8_t *s, size_t len, size_t max, const uint8_t *sizes, 
         if (err != TB_OK && rv == TB_OK)
             CHECK(msg == NULL);
         CHECK(r.cap <= r.want);
+        /* What streams.c counts against the connection's budget: at most max, and nothing
+         * once the message is handed out or refused. */
+        CHECK(tb_quic_frame_rx_buffered(&r) <= max);
+        if (err != TB_OK || handed || msg)
+            CHECK(!tb_quic_frame_rx_pending(&r) && tb_quic_frame_rx_buffered(&r) == 0);
         if (msg) {
             CHECK(rv == TB_OK && handed == 0);
             handed = 1;

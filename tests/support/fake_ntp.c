@@ -1,4 +1,5 @@
 #include "tests/support/fake_ntp.h"
+#include "tests/support/udp.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -7,7 +8,6 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "ntp/packet.h"
-#include "common/addr.h"
 
 static void on_request(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -47,14 +47,9 @@ int tb_fake_ntp_start(struct ev_loop *loop, tb_fake_ntp *r, const char *ip, tb_f
     memset(r, 0, sizeof(*r));
     r->mode = mode;
     r->offset_ns = offset_ns;
-    tb_addr a;
-    if (tb_addr_numeric(ip, 0, &a) < 0)
+    r->fd = tb_test_udp_bind(ip, r->addr, sizeof(r->addr));
+    if (r->fd < 0)
         return -1;
-    r->fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&a.ss, &a.len) != 0)
-        return -1;
-    tb_addr_format(&a, r->addr, sizeof(r->addr));
     ev_io_init(&r->io, on_request, r->fd, EV_READ);
     r->io.data = r;
     ev_io_start(loop, &r->io);
