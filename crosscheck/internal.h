@@ -16,6 +16,7 @@ typedef struct xc_tobs {
     int64_t lo, hi;  /* interval in the local frame, all uncertainties included */
     int64_t live_ns; /* how long after t_local it stays fresh */
     bool stale;
+    bool unsync; /* the source said it is unsynchronised: never counts */
 } xc_tobs;
 
 typedef struct xc_src {
@@ -24,6 +25,8 @@ typedef struct xc_src {
     xc_tobs **latest; /* fresh, the newest per origin */
     size_t n_latest;
     const xc_tobs *last_seen; /* newest at all, stale included */
+    const xc_tobs *unsync;    /* a fresh newest-of-its-origin that says unsynchronised */
+    unsigned n_unsync;        /* origins whose fresh newest says so */
     unsigned n_regions;
     const xc_tobs *bad_a, *bad_b; /* a disjoint pair, when inconsistent */
     bool cross_region;            /* ... from different regions */

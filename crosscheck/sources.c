@@ -93,6 +93,12 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
             continue;
         if (t->stale)
             continue;
+        if (t->unsync) {
+            s->n_unsync++;
+            if (s->unsync == NULL || t->t_local > s->unsync->t_local)
+                s->unsync = t;
+            continue;
+        }
         s->latest[n++] = t;
         s->by_self |= ctx->in->self && strcmp(t->o->origin, ctx->in->self) == 0;
         int64_t stale_at = tb_sat_add(t->t_local, t->live_ns);

@@ -55,6 +55,7 @@ static tb_xc_obs *measure(world *w, int node, tb_measure_kind kind, const char *
     o->offset_ns = w->behind[node] + lie;    /* source − node clock */
     o->delay_ns = 2 * MS;
     o->bound_ns = 10 * MS;
+    o->stratum = kind == TB_MEASURE_NTP ? 2 : 0; /* synchronised (stratum 0 would say it is not) */
     return o;
 }
 
@@ -462,6 +463,52 @@ static void test_warming_up_members(void)
     TB_CHECK(!tb_xc_hold_judged(NULL, TB_MEASURE_NTP, "ntp-2"));
 }
 
+/* Sources that say they are unsynchronised (NTP leap 3 or stratum 16 or 0, a Roughtime radius
+ * above the limit) are called so, never count towards the agreement (even at 2 s off, they do
+ * not make the agreement fail) and cite the measurement; a source unsynchronised for one node
+ * only is judged on the others' measurements. */
+static void test_unsynchronised(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    for (int n = 0; n < 3; n++) {
+        measure(&w, n, TB_MEASURE_NTP, "leap3", 2 * SEC, -1 * SEC)->leap = 3;
+        measure(&w, n, TB_MEASURE_NTP, "s16", 2 * SEC, -1 * SEC)->stratum = 16;
+        tb_xc_obs *o = measure(&w, n, TB_MEASURE_ROUGHTIME, "rt-wide", 0, -1 * SEC);
+        o->has_rt = true;
+        o->rt_radi_ns = 11 * SEC;
+        o->bound_ns = 11 * SEC;
+        o = measure(&w, n, TB_MEASURE_NTP, "half", 0, -1 * SEC);
+        o->stratum = n == 2 ? 0 : 2;
+    }
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.min_agree = 4; /* the three honest ones and "half": the others must not count */
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, &cfg, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "leap3"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "s16"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "rt-wide"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "half"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK_EQ(r.estimate.n_voting, 5);
+    TB_CHECK_EQ(r.estimate.n_agree, 4);
+    const tb_xc_verdict *v = verdict(&r, "s16");
+    TB_CHECK(strstr(v->reason, "unsynchronised to 3 node(s)") && strstr(v->reason, "stratum 16"));
+    TB_CHECK_EQ(v->n_refs, 1);
+    TB_CHECK(!v->has_interval);
+    TB_CHECK(strstr(verdict(&r, "rt-wide")->reason, "radius 11.000 s above 10.000 s") != NULL);
+    TB_CHECK_STR(tb_xc_verdict_name(TB_XC_UNSYNCHRONISED), "unsynchronised");
+    tb_xc_result_clear(&r);
+    /* a wider limit takes the Roughtime server back */
+    cfg.max_radius_ns = 12 * SEC;
+    TB_REQUIRE(run(&w, &cfg, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "rt-wide"), TB_XC_OK);
+    tb_xc_result_clear(&r);
+    cfg.max_radius_ns = 0;
+    TB_CHECK_EQ(run(&w, &cfg, &r), TB_ERR_INVAL);
+}
+
 static void test_stale_and_unreachable(void)
 {
     world w;
@@ -671,6 +718,7 @@ int main(void)
     TB_RUN(test_split_source_is_inconsistent);
     TB_RUN(test_lying_member);
     TB_RUN(test_warming_up_members);
+    TB_RUN(test_unsynchronised);
     TB_RUN(test_translation_sign);
     TB_RUN(test_honest_never_flagged);
     TB_RUN(test_borderline);
