@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "node/tk_internal.h"
+#include "ntp/packet.h"
 
 /* A JSON string of s. Names come from peers: bytes that are not UTF-8 become '?' rather than
  * making the whole answer invalid. */
@@ -36,12 +37,25 @@ typedef struct src_view {
     const tb_xc_obs *last; /* NULL when none */
 } src_view;
 
+static bool has_leap(const src_view *v)
+{
+    return v->last && v->last->kind == TB_MEASURE_NTP;
+}
+
+/* NTP: the newest reply's leap indicator (a leap second announced shows as "insert" or
+ * "delete") and stratum. */
 static json_t *src_json(const src_view *v)
 {
-    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "kind", v->kind, "name", jtext(v->name),
-                     "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
-                     "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
-                     v->last ? jint(v->last->bound_ns) : json_null());
+    json_t *j =
+        json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "kind", v->kind, "name", jtext(v->name),
+                  "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
+                  "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
+                  v->last ? jint(v->last->bound_ns) : json_null());
+    if (j && has_leap(v)) {
+        json_object_set_new(j, "leap", json_string(tb_ntp_leap_name(v->last->leap)));
+        json_object_set_new(j, "stratum", jint(v->last->stratum));
+    }
+    return j;
 }
 
 static void src_text(tb_control_buf *b, const src_view *v)
@@ -51,6 +65,9 @@ static void src_text(tb_control_buf *b, const src_view *v)
     if (v->last)
         tb_control_printf(b, " offset_us=%.1f error_us=%.1f", (double)v->last->offset_ns / 1e3,
                           (double)v->last->bound_ns / 1e3);
+    if (has_leap(v))
+        tb_control_printf(b, " leap=%s stratum=%u", tb_ntp_leap_name(v->last->leap),
+                          v->last->stratum);
     tb_control_printf(b, "%s%s\n", v->reason[0] ? " reason=" : "", v->reason);
 }
 

@@ -496,6 +496,7 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\",\"since\":\"20") != NULL);
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"leap\":\"none\",\"stratum\":") != NULL); /* NTP sources */
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
     /* the node's members and the time node's together are one valid JSON object */
     json_error_t jerr;
@@ -512,6 +513,7 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
     TB_CHECK(strstr(b.p, ": falseticker since 20") != NULL);
     TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
+    TB_CHECK(strstr(b.p, " leap=none stratum=") != NULL);
     TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
     free(b.p);
     test_malfeasance();
