@@ -36,6 +36,7 @@ const char *tb_xc_finding_name(int k)
 {
     return k == TB_XC_MEMBER_UNCORROBORATED ? "member uncorroborated"
            : k == TB_XC_MEMBER_INCONSISTENT ? "member inconsistent"
+           : k == TB_XC_MEMBER_CLOCK_OFF    ? "member clock off"
                                             : "unknown";
 }
 
@@ -73,6 +74,7 @@ tb_xc_config tb_xc_config_default(void)
         .drift_floor_ppb = 1000,
         .min_agree = 3,
         .max_radius_ns = 10 * 1000000000LL,
+        .max_clock_off_ns = 1000000000LL,
         .hold_runs = 2,
         .grace_ns = 30 * 1000000000LL,
         .peers_vote = false,
@@ -184,7 +186,8 @@ static int cmp_tobs(const void *a, const void *b)
 static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
 {
     if (cfg->window_ns <= 0 || cfg->grace_ns < 0 || cfg->max_radius_ns < 1000000 ||
-        cfg->drift_ppb > 1000000 || cfg->drift_floor_ppb > 1000000 || cfg->min_agree < 1)
+        cfg->max_clock_off_ns < 1000000 || cfg->drift_ppb > 1000000 ||
+        cfg->drift_floor_ppb > 1000000 || cfg->min_agree < 1)
         return false;
     if ((in->n_peers && !in->peers) || (in->n_obs && !in->obs) || (in->n_known && !in->known))
         return false;

@@ -70,6 +70,9 @@ typedef struct tb_xc_config {
                                  most this long (default 30 s) */
     int64_t max_radius_ns;    /* a Roughtime response with a larger RADI is unsynchronised
                                  (default 10 s, at least 1 ms) */
+    int64_t max_clock_off_ns; /* a node whose own sources agree its clock is further off, or
+                                 whose view is shifted that much against this node's, is
+                                 "member clock off" (default 1 s, at least 1 ms) */
     unsigned hold_runs;       /* consecutive runs a new verdict must hold before it shows (default
                                        2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
     bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
@@ -195,9 +198,16 @@ typedef enum tb_xc_finding_kind {
      * claims, with nothing (no nonce chain) proving the server's part: evidence against the
      * member, not the server */
     TB_XC_MEMBER_INCONSISTENT,
+    /* its own measurements agree its clock is more than max_clock_off_ns from their sources, or
+     * (where a PING/PONG offset translates them) its view of every source it shares with this
+     * node is shifted the same way beyond it: its measurements are not counted. Also found
+     * against the local node, whose measurements keep counting. Source "every source". */
+    TB_XC_MEMBER_CLOCK_OFF,
 } tb_xc_finding_kind;
 
-/* "member uncorroborated", "member inconsistent". */
+#define TB_XC_FINDING_KINDS 3
+
+/* "member uncorroborated", "member inconsistent", "member clock off". */
 const char *tb_xc_finding_name(int k);
 
 typedef struct tb_xc_finding {

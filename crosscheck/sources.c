@@ -193,6 +193,9 @@ static int judge_consistency(xc_ctx *ctx)
     ctx->corroborated = calloc(ctx->in->n_peers + 1, sizeof(*ctx->corroborated));
     if (ctx->corroborated == NULL)
         return TB_ERR_NOMEM;
+    int rc = tb_xc_judge_members(ctx);
+    if (rc != 0)
+        return rc;
     corroborate(ctx, ctx->corroborated);
     for (size_t i = 0; i < ctx->n_srcs; i++) {
         xc_src *s = &ctx->srcs[i];
@@ -229,5 +232,6 @@ void tb_xc_ctx_free(xc_ctx *ctx)
     free(ctx->pool);
     free(ctx->srcs);
     free(ctx->corroborated);
+    free(ctx->clock_off);
     free(ctx->expected);
 }

@@ -166,7 +166,7 @@ static void count_findings(tb_timekeeper *tk, const tb_xc_result *r)
             seen = g->kind == f->kind && g->source_kind == f->source_kind &&
                    strcmp(g->origin, f->origin) == 0 && strcmp(g->source, f->source) == 0;
         }
-        if (seen || (unsigned)f->kind >= 2)
+        if (seen || (unsigned)f->kind >= TB_XC_FINDING_KINDS)
             continue;
         tk->st.member_findings[f->kind]++;
         tb_log_warn(tk->log, "member %s: %s on %s %s (%s)", f->origin,

@@ -186,9 +186,10 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
         tb_control_printf(b, " %s=%llu", drop_keys[i], (unsigned long long)st->dropped[i]);
     tb_control_printf(b, "\nmalfeasance_reports %llu\n",
                       (unsigned long long)st->malfeasance_reports);
-    tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu\n",
+    tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu clock_off=%llu\n",
                       (unsigned long long)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
-                      (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT]);
+                      (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
+                      (unsigned long long)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
 }
 
 static json_t *counters_json(const tb_tk_stats *st)
@@ -196,10 +197,11 @@ static json_t *counters_json(const tb_tk_stats *st)
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
         json_object_set_new(dropped, drop_keys[i], json_integer((json_int_t)st->dropped[i]));
-    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
+    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
                      (json_int_t)st->accepted, "dropped", dropped, "member_findings",
                      "uncorroborated", (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
-                     "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT]);
+                     "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
+                     "clock_off", (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
 }
 
 static json_t *consensus_json(const tb_xc_estimate *e)

@@ -6,7 +6,8 @@
  * falseticker, the split name inconsistent across regions, and no honest source. A mesh node
  * that forges a measurement (wrong key, unknown origin) is refused and counted by every node
  * and its forgery is not forwarded; one that lies with its own key about 8 invented sources and
- * one real one moves neither the consensus nor a verdict and is named; a restarted node
+ * one real one moves neither the consensus nor a verdict and is named "member clock off"; a
+ * restarted node
  * continues its sequence numbers; a node key
  * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
 #include <ev.h>
@@ -267,7 +268,8 @@ static void lie_as_member(void)
     }
 }
 
-/* Every node has judged the rogue's word on H1 and named it. */
+/* Every node has named the rogue: all 9 of its sources agree its clock is 5 s off, so it is
+ * "member clock off" and none of its measurements counts. */
 static int lie_judged(void *arg)
 {
     (void)arg;
@@ -275,8 +277,8 @@ static int lie_judged(void *arg)
         const tb_xc_result *r = tb_timekeeper_result(tk[i]);
         int named = 0;
         for (size_t k = 0; k < r->n_findings; k++)
-            named |= r->findings[k].kind == TB_XC_MEMBER_UNCORROBORATED &&
-                     strcmp(r->findings[k].source, resp[H1].addr) == 0;
+            named |= r->findings[k].kind == TB_XC_MEMBER_CLOCK_OFF &&
+                     strcmp(r->findings[k].origin, "tk-3") == 0; /* tk-N */
         if (!named || !verdict(i, "invented-8.test:123"))
             return 0;
     }
@@ -462,7 +464,10 @@ static void test_time_nodes(void)
         TB_CHECK(e->n_voting <= 6); /* the invented sources do not vote */
         tb_tk_stats st;
         tb_timekeeper_get_stats(tk[i], &st);
-        TB_CHECK(st.member_findings[TB_XC_MEMBER_UNCORROBORATED] >= 1);
+        TB_CHECK(st.member_findings[TB_XC_MEMBER_CLOCK_OFF] >= 1);
+        /* nothing of it counts: its invented source has no measurement (warming up early on) */
+        tb_xc_verdict_kind inv = verdict(i, "invented-8.test:123")->verdict;
+        TB_CHECK(inv == TB_XC_UNREACHABLE || inv == TB_XC_WARMING_UP);
     }
 
     /* Restart (clean stop) of tk-2: its sequence continues, the others accept it. */
@@ -564,6 +569,7 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.hold_runs, 2);
     TB_CHECK_EQ(t.xc.grace_ns, 30 * 1000000000LL);
     TB_CHECK_EQ(t.xc.max_radius_ns, 10 * 1000000000LL);
+    TB_CHECK_EQ(t.xc.max_clock_off_ns, 1000000000LL);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
     TB_CHECK_EQ(t.limits.max_evidence, 4096);
@@ -576,7 +582,7 @@ static void test_config(void)
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
          "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; grace = 0; min_interval_ms = 10; "
-         "max_radius = 1500; "
+         "max_radius = 1500; max_clock_off = 250; "
          "peer_interval = 1; retention = 60;\n"
          "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576; };",
          NULL},
@@ -614,7 +620,7 @@ static void test_config(void)
             TB_CHECK_STR(t.hosts_file, "h");
             TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0 &&
                      t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1 && t.xc.grace_ns == 0 &&
-                     t.xc.max_radius_ns == 1500000000LL);
+                     t.xc.max_radius_ns == 1500000000LL && t.xc.max_clock_off_ns == 250000000LL);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
             TB_CHECK(t.limits.max_evidence == 2048 && t.limits.rate_per_min == 30 &&
                      t.limits.bytes_per_hour == 1048576);
