@@ -239,7 +239,8 @@ static int check_config_cmd(int argc, char **argv)
         return EXIT_USAGE;
     }
     check_out o = {NULL};
-    unsigned errors = tb_tk_config_check(&cfg, check_say, &o, summary, sizeof(summary));
+    unsigned errors =
+        tb_tk_config_check(&cfg, TB_TK_CHECK_FILES, check_say, &o, summary, sizeof(summary));
     if (errors == 0)
         printf("%s: good: %s\n", argv[2], summary);
     tb_node_config_free(&cfg);
@@ -272,7 +273,7 @@ int main(int argc, char **argv)
         p.log.level = cfg.log_level;
         /* The whole file before anything opens: a bad source fails the start, not the reload. */
         check_out o = {&p.log};
-        rc = tb_tk_config_check(&cfg, check_say, &o, NULL, 0) ? EXIT_USAGE : run(&p, &cfg);
+        rc = tb_tk_config_check(&cfg, 0, check_say, &o, NULL, 0) ? EXIT_USAGE : run(&p, &cfg);
     }
     tb_node_config_free(&cfg);
     return rc;

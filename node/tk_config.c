@@ -102,13 +102,26 @@ typedef struct check_ctx {
     const char *file;
     tb_tk_check_say say;
     void *arg;
+    unsigned flags;
     unsigned errors;
 } check_ctx;
 
+/* One line per finding: a value quoted in a message may hold a newline from the file. */
+static void report(check_ctx *k, int is_error, const char *text)
+{
+    char line[TB_NODE_ERR_MAX];
+    snprintf(line, sizeof(line), "%s", text);
+    for (char *c = line; *c; c++) {
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+    }
+    k->errors += is_error != 0;
+    k->say(k->arg, is_error, line);
+}
+
 static void say_error(check_ctx *k, const char *text)
 {
-    k->errors++;
-    k->say(k->arg, 1, text);
+    report(k, 1, text);
 }
 
 static void warnf(check_ctx *k, const config_setting_t *at, const char *key, const char *fmt, ...)
@@ -122,13 +135,13 @@ static void warnf(check_ctx *k, const config_setting_t *at, const char *key, con
     tb_cfg_vformat(text, sizeof(text), k->file, at ? (unsigned)config_setting_source_line(at) : 0,
                    key, fmt, ap);
     va_end(ap);
-    k->say(k->arg, 0, text);
+    report(k, 0, text);
 }
 
 /* The node opens these only after binding; a path this user cannot read would fail it then. */
 static void check_readable(check_ctx *k, const char *path, const char *key, const char *lookup)
 {
-    if (!path[0] || access(path, R_OK) == 0)
+    if (!(k->flags & TB_TK_CHECK_FILES) || !path[0] || access(path, R_OK) == 0)
         return;
     int e = errno;
     warnf(k, k->cfg->lc ? config_lookup(k->cfg->lc, lookup) : NULL, key, "cannot read '%.200s': %s",
@@ -192,10 +205,14 @@ static void check_roughtime(check_ctx *k, tb_rt_config *rt)
         check_readable(k, rt->key_path, "roughtime.key", "roughtime.key");
 }
 
-unsigned tb_tk_config_check(const tb_node_config *cfg, tb_tk_check_say say, void *arg,
-                            char *summary, size_t summary_len)
+unsigned tb_tk_config_check(const tb_node_config *cfg, unsigned flags, tb_tk_check_say say,
+                            void *arg, char *summary, size_t summary_len)
 {
-    check_ctx k = {.cfg = cfg, .file = cfg->file[0] ? cfg->file : "config", .say = say, .arg = arg};
+    check_ctx k = {.cfg = cfg,
+                   .file = cfg->file[0] ? cfg->file : "config",
+                   .say = say,
+                   .arg = arg,
+                   .flags = flags};
     char err[TB_NODE_ERR_MAX];
     if (tb_node_config_check(cfg, err, sizeof(err)) != TB_OK)
         say_error(&k, err);
