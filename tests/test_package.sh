@@ -91,7 +91,7 @@ for f in /usr/lib/systemd/system/tbnode@.service /usr/lib/sysusers.d/tbnode.conf
   /usr/share/man/man8/tbnode.8 /usr/share/man/man5/tbnode.conf.5 /usr/share/man/man1/tbcert.1 \
   /usr/share/man/man1/tbroughtime.1 /usr/share/man/man1/tbntp.1 \
   /usr/share/doc/tbnode/examples/tbnode.conf; do
-  [ -f "$root$f" ] || fail "$f not installed"
+  [ -s "$root$f" ] || fail "$f not installed (or empty)"
 done
 grep -qx "ExecStart=/usr/bin/tbnode --config /etc/tbnode/%i.conf --state-dir /var/lib/tbnode/%i" \
   "$root/usr/lib/systemd/system/tbnode@.service" || fail "the unit does not start /usr/bin/tbnode"
@@ -110,8 +110,11 @@ sources = (
 );
 crosscheck = { window = 600; min_agree = 2; };
 CONF
-out=$(in_root tbnode check-config /etc/tbnode/eu1.conf 2>&1)
-rc=$?
+check_config() { # FILE: sets out and rc
+  out=$(in_root tbnode check-config "$1" 2>&1)
+  rc=$?
+}
+check_config /etc/tbnode/eu1.conf
 [ $rc -eq 0 ] || fail "check-config of a good file: exit $rc: $out"
 echo "$out" | grep -q "^/etc/tbnode/eu1.conf: good: mode hybrid, listen 0.0.0.0:4433, 1 seed peer(s), 2 source(s)" ||
   fail "check-config summary: $out"
@@ -121,8 +124,7 @@ sources = (
   { kind = "ntp"; adress = "192.0.2.123"; }
 );
 CONF
-out=$(in_root tbnode check-config /etc/tbnode/bad.conf 2>&1)
-rc=$?
+check_config /etc/tbnode/bad.conf
 [ $rc -eq 2 ] || fail "check-config of a bad file: exit $rc, want 2: $out"
 echo "$out" | grep -q "^tbnode: /etc/tbnode/bad.conf:3: key 'sources.\[0\].adress': " ||
   fail "check-config of a bad file: $out"
