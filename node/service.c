@@ -10,6 +10,9 @@
 #include "crosscheck/crosscheck.h"
 #include "node/node.h"
 
+/* Verdict kinds counted in STATUS (crosscheck.h: the last one is TB_XC_WARMING_UP). */
+#define VERDICT_KINDS (TB_XC_WARMING_UP + 1)
+
 struct tb_service {
     struct ev_loop *loop;
     const tb_log *log;
@@ -45,24 +48,25 @@ void tb_service_status_text(tb_timekeeper *tk, char *buf, size_t len)
     size_t known = tb_node_peers(node, NULL, 0);
     append(buf, len, &used, "%zu/%zu peers connected", tb_node_connected_count(node), known);
     const tb_xc_result *r = tb_timekeeper_result(tk);
-    size_t count[TB_XC_INSUFFICIENT + 1] = {0};
+    size_t count[VERDICT_KINDS] = {0};
     for (size_t i = 0; i < r->n_verdicts; i++) {
-        if ((unsigned)r->verdicts[i].verdict <= TB_XC_INSUFFICIENT)
+        if ((unsigned)r->verdicts[i].verdict < VERDICT_KINDS)
             count[r->verdicts[i].verdict]++;
     }
     append(buf, len, &used, "; %zu sources", r->n_verdicts);
     const char *sep = ": ";
-    for (int v = TB_XC_OK; v <= TB_XC_INSUFFICIENT; v++) {
+    for (int v = TB_XC_OK; v < VERDICT_KINDS; v++) {
         if (count[v]) {
             append(buf, len, &used, "%s%zu %s", sep, count[v], tb_xc_verdict_name(v));
             sep = ", ";
         }
     }
-    /* The sources that need a look, by name, as far as the line allows. */
+    /* The sources that need a look, by name, as far as the line allows (warming up is not
+     * a finding yet). */
     sep = "; not ok: ";
     for (size_t i = 0; i < r->n_verdicts; i++) {
         const tb_xc_verdict *v = &r->verdicts[i];
-        if (v->verdict == TB_XC_OK)
+        if (v->verdict == TB_XC_OK || v->verdict == TB_XC_WARMING_UP)
             continue;
         append(buf, len, &used, "%s%.64s (%s)", sep, v->source, tb_xc_verdict_name(v->verdict));
         sep = ", ";

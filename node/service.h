@@ -28,7 +28,7 @@ void tb_service_stopping(tb_service *s);
 void tb_service_free(tb_service *s);
 
 /* The STATUS text for tk: "N/M peers connected; K sources: a ok, b falseticker ...; not ok:
- * NAME (verdict), ...", cut to len. */
+ * NAME (verdict), ...", cut to len; sources still warming up are counted, not named. */
 void tb_service_status_text(tb_timekeeper *tk, char *buf, size_t len);
 
 #endif
