@@ -29,6 +29,7 @@ typedef enum key_kind {
     K_USER,
     K_BOOL,
     K_U32,
+    K_MESH,
 } key_kind;
 
 typedef struct key_spec {
@@ -58,6 +59,7 @@ static const key_spec keys[] = {
     {"max_message_size", K_U32, OFF(max_message_size), 1024, 16777216},
     {"ping_interval_ms", K_U32, OFF(ping_interval_ms), 100, 3600000},
     {"max_peers", K_U32, OFF(max_peers), 1, 1024},
+    {"mesh", K_MESH, 0, 0, 0},
 };
 
 static const char *const mode_names[] = {"hybrid", "server", "client"};
@@ -234,6 +236,63 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
     return TB_OK;
 }
 
+static int apply_ranges(tb_node_config *cfg, const config_setting_t *s, const origin *o, char *err,
+                        size_t el)
+{
+    const char *key = "mesh.allowed_ranges";
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return errf(err, el, o, key, "must be a list of \"ADDRESS/BITS\" strings, not %s",
+                    tb_cfg_type_name(type));
+    int n = config_setting_length(s);
+    if (n > TB_ADDR_RANGES_MAX)
+        return errf(err, el, o, key, "more than %d ranges", TB_ADDR_RANGES_MAX);
+    cfg->nallowed_ranges = 0;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        origin eo = *o;
+        eo.line = config_setting_source_line(e);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return errf(err, el, &eo, key, "element %d is %s, not an \"ADDRESS/BITS\" string",
+                        i + 1, tb_cfg_type_name(config_setting_type(e)));
+        const char *v = config_setting_get_string(e), *why = "";
+        if (tb_addr_range_parse(v, strlen(v), &cfg->allowed_ranges[cfg->nallowed_ranges], &why) !=
+            TB_OK)
+            return errf(err, el, &eo, key, "'%.64s': %s", v, why);
+        cfg->nallowed_ranges++;
+    }
+    return TB_OK;
+}
+
+/* The `mesh` group: what this node accepts from other members. */
+static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
+                      size_t el)
+{
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return errf(err, el, o, "mesh", "must be a group { ... }, not %s",
+                    tb_cfg_type_name(config_setting_type(g)));
+    int n = config_setting_length(g);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(s);
+        origin so = *o;
+        so.line = config_setting_source_line(s);
+        if (strcmp(name, "allowed_ranges") == 0) {
+            if (apply_ranges(cfg, s, &so, err, el) != TB_OK)
+                return TB_ERR_INVAL;
+        } else if (strcmp(name, "allow_names") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return errf(err, el, &so, "mesh.allow_names", "must be true or false, not %s",
+                            tb_cfg_type_name(config_setting_type(s)));
+            cfg->allow_names = config_setting_get_bool(s) != 0;
+        } else {
+            return errf(err, el, &so, name,
+                        "unknown key in group mesh (see node/tbnode.conf.example)");
+        }
+    }
+    return TB_OK;
+}
+
 static int apply_u32(tb_node_config *cfg, const key_spec *k, const config_setting_t *s,
                      const origin *o, char *err, size_t el)
 {
@@ -276,6 +335,8 @@ static int apply_key(tb_node_config *cfg, const key_spec *k, const config_settin
         return apply_peers(cfg, s, o, err, el);
     case K_U32:
         return apply_u32(cfg, k, s, o, err, el);
+    case K_MESH:
+        return apply_mesh(cfg, s, o, err, el);
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL)
             return errf(err, el, o, k->name, "must be true or false, not %s",
