@@ -29,7 +29,6 @@ typedef enum key_kind {
     K_USER,
     K_BOOL,
     K_U32,
-    K_MESH,
 } key_kind;
 
 typedef struct key_spec {
@@ -59,7 +58,6 @@ static const key_spec keys[] = {
     {"max_message_size", K_U32, OFF(max_message_size), 1024, 16777216},
     {"ping_interval_ms", K_U32, OFF(ping_interval_ms), 100, 3600000},
     {"max_peers", K_U32, OFF(max_peers), 1, 1024},
-    {"mesh", K_MESH, 0, 0, 0},
 };
 
 static const char *const mode_names[] = {"hybrid", "server", "client"};
@@ -236,61 +234,51 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
     return TB_OK;
 }
 
-static int apply_ranges(tb_node_config *cfg, const config_setting_t *s, const origin *o, char *err,
-                        size_t el)
+/* mesh.allowed_ranges: a list of "ADDRESS/BITS" strings (common/addr.h). */
+static int apply_ranges(tb_node_config *cfg, const tb_cfg_ctx *c, const config_setting_t *g)
 {
-    const char *key = "mesh.allowed_ranges";
+    const config_setting_t *s = config_setting_get_member(g, "allowed_ranges");
+    if (!s)
+        return TB_OK;
     int type = config_setting_type(s);
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-        return errf(err, el, o, key, "must be a list of \"ADDRESS/BITS\" strings, not %s",
-                    tb_cfg_type_name(type));
+        return tb_cfg_fail(c, s, "allowed_ranges",
+                           "must be a list of \"ADDRESS/BITS\" strings, not %s",
+                           tb_cfg_type_name(type));
     int n = config_setting_length(s);
     if (n > TB_ADDR_RANGES_MAX)
-        return errf(err, el, o, key, "more than %d ranges", TB_ADDR_RANGES_MAX);
+        return tb_cfg_fail(c, s, "allowed_ranges", "more than %d ranges", TB_ADDR_RANGES_MAX);
     cfg->nallowed_ranges = 0;
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-        origin eo = *o;
-        eo.line = config_setting_source_line(e);
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            return errf(err, el, &eo, key, "element %d is %s, not an \"ADDRESS/BITS\" string",
-                        i + 1, tb_cfg_type_name(config_setting_type(e)));
+            return tb_cfg_fail(c, e, "allowed_ranges",
+                               "element %d is %s, not an \"ADDRESS/BITS\" string", i + 1,
+                               tb_cfg_type_name(config_setting_type(e)));
         const char *v = config_setting_get_string(e), *why = "";
         if (tb_addr_range_parse(v, strlen(v), &cfg->allowed_ranges[cfg->nallowed_ranges], &why) !=
             TB_OK)
-            return errf(err, el, &eo, key, "'%.64s': %s", v, why);
+            return tb_cfg_fail(c, e, "allowed_ranges", "'%.64s': %s", v, why);
         cfg->nallowed_ranges++;
     }
     return TB_OK;
 }
 
-/* The `mesh` group: what this node accepts from other members. */
+/* The `mesh` group: the keys of mesh v2 (ADR 0010). */
 static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
                       size_t el)
 {
-    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return errf(err, el, o, "mesh", "must be a group { ... }, not %s",
-                    tb_cfg_type_name(config_setting_type(g)));
-    int n = config_setting_length(g);
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *name = config_setting_name(s);
-        origin so = *o;
-        so.line = config_setting_source_line(s);
-        if (strcmp(name, "allowed_ranges") == 0) {
-            if (apply_ranges(cfg, s, &so, err, el) != TB_OK)
-                return TB_ERR_INVAL;
-        } else if (strcmp(name, "allow_names") == 0) {
-            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-                return errf(err, el, &so, "mesh.allow_names", "must be true or false, not %s",
-                            tb_cfg_type_name(config_setting_type(s)));
-            cfg->allow_names = config_setting_get_bool(s) != 0;
-        } else {
-            return errf(err, el, &so, name,
-                        "unknown key in group mesh (see node/tbnode.conf.example)");
-        }
-    }
-    return TB_OK;
+    static const char *const mesh_keys[] = {"allowed_ranges", "allow_names"};
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, err, el, o->file ? o->file : "config", "mesh");
+    if (!config_setting_is_group(g))
+        return tb_cfg_fail(&c, g, NULL, "must be a group { ... }");
+    int rc = tb_cfg_check_keys(&c, g, mesh_keys, sizeof(mesh_keys) / sizeof(mesh_keys[0]));
+    if (rc == TB_OK)
+        rc = apply_ranges(cfg, &c, g);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_bool(&c, g, "allow_names", &cfg->allow_names);
+    return rc;
 }
 
 static int apply_u32(tb_node_config *cfg, const key_spec *k, const config_setting_t *s,
@@ -335,8 +323,6 @@ static int apply_key(tb_node_config *cfg, const key_spec *k, const config_settin
         return apply_peers(cfg, s, o, err, el);
     case K_U32:
         return apply_u32(cfg, k, s, o, err, el);
-    case K_MESH:
-        return apply_mesh(cfg, s, o, err, el);
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL)
             return errf(err, el, o, k->name, "must be true or false, not %s",
@@ -398,6 +384,11 @@ static int apply_file(tb_node_config *cfg, const config_t *lc, const origin *o0,
         o.line = config_setting_source_line(s);
         if (is_reserved(name))
             continue;
+        if (strcmp(name, "mesh") == 0) {
+            if (apply_mesh(cfg, s, &o, err, el) != TB_OK)
+                return TB_ERR_INVAL;
+            continue;
+        }
         const key_spec *k = find_key(name);
         if (!k)
             return errf(err, el, &o, name, "unknown key (see node/tbnode.conf.example)");
