@@ -74,7 +74,7 @@ static void test_errors_name_line_and_key(void)
                  "config:2: key 'sources.[0].minpoll': 40 is outside -6..17");
     expect_error("{ kind = \"ntp\"; adress = \"a:1\"; }", "key 'sources.[0].adress': unknown key");
     expect_error("{ kind = \"sundial\"; address = \"a\"; }",
-                 "key 'sources.[0].kind': \"sundial\" is not ntp, pool or roughtime");
+                 "key 'sources.[0].kind': \"sundial\" is not ntp, nts, pool or roughtime");
     expect_error("{ kind = \"peer\"; address = \"a:1\"; }",
                  "key 'sources.[0].kind': mesh peers are not configured");
     expect_error("{ kind = \"ntp\"; address = \"a:1\"; name = \"n\"; }",
