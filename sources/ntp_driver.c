@@ -236,6 +236,8 @@ static void ntp_poll(tb_source *src, void *state)
         out_len = 0; /* cannot happen once ready; the poll counts as missed */
     else if (d->nts)
         out = wrapped;
+    if (d->nts) /* sealing took microseconds that belong to neither leg */
+        tb_ntp_client_sent(&d->client, tb_clock_real(env->clock));
     if (out_len > 0 && tb_source_udp_send(&d->udp, out, out_len) < 0)
         drv_log(d, TB_LOG_DEBUG, "send failed", strerror(errno));
     if (d->client.state == TB_NTP_CLIENT_UNREACHABLE &&
