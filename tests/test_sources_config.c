@@ -169,9 +169,48 @@ static void test_reload_diff(void)
     tb_sources_diff_free(&d);
 }
 
+static void test_nts(void)
+{
+    const char *text = "sources = (\n"
+                       "  { kind = \"nts\"; address = \"time.example\"; },\n"
+                       "  { kind = \"nts\"; address = \"127.0.3.1:11123\"; ntsport = 14460;"
+                       "    ca_file = \"/tmp/ca.pem\"; server_name = \"nts.test\"; }\n"
+                       ");\n";
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(parse_text(text, &l, err, sizeof(err)) == 0);
+    TB_REQUIRE(l.n == 2);
+    TB_CHECK_EQ(l.items[0].kind, TB_SOURCE_NTS);
+    TB_CHECK_EQ(l.items[0].ntsport, 4460);
+    TB_CHECK_STR(l.items[0].ca_file, "");
+    TB_CHECK_STR(l.items[0].server_name, "");
+    TB_CHECK_EQ(l.items[1].ntsport, 14460);
+    TB_CHECK_STR(l.items[1].ca_file, "/tmp/ca.pem");
+    TB_CHECK_STR(l.items[1].server_name, "nts.test");
+    /* A changed trust or name is a different source: a reload restarts it. */
+    tb_source_config other = l.items[1];
+    TB_CHECK(tb_source_config_equal(&other, &l.items[1]));
+    snprintf(other.server_name, sizeof(other.server_name), "other.test");
+    TB_CHECK(!tb_source_config_equal(&other, &l.items[1]));
+    other = l.items[1];
+    other.ntsport = 4460;
+    TB_CHECK(!tb_source_config_equal(&other, &l.items[1]));
+    tb_sources_config_free(&l);
+    expect_error("{ kind = \"ntp\"; address = \"a\"; ntsport = 4460; }",
+                 "key 'sources.[0].ntsport': only nts sources take ntsport");
+    expect_error("{ kind = \"roughtime\"; address = \"a\"; public_key = \"" KEY_B64
+                 "\"; ca_file = \"x\"; }",
+                 "key 'sources.[0].ca_file': only nts sources take ca_file");
+    expect_error("{ kind = \"nts\"; address = \"a\"; ntsport = 0; }", "key 'sources.[0].ntsport'");
+    expect_error("{ kind = \"nts\"; }", "key 'sources.[0].address': a nts source needs an address");
+    expect_error("{ kind = \"nts\"; address = \"a\"; server_name = 5; }",
+                 "key 'sources.[0].server_name'");
+}
+
 int main(void)
 {
     TB_RUN(test_parse_all_kinds);
+    TB_RUN(test_nts);
     TB_RUN(test_errors_name_line_and_key);
     TB_RUN(test_error_names_the_file);
     TB_RUN(test_reload_diff);
