@@ -124,17 +124,19 @@ static int export_keys(tb_nts_session *s, tb_nts_keys *k)
     return rc < 0 ? TB_ERR_CRYPTO : 0;
 }
 
-static void got_response(tb_nts_session *s)
+/* Returns false to read more; true once finished (the callback may have freed s). */
+static bool got_response(tb_nts_session *s)
 {
     tb_nts_ke_response *resp = malloc(sizeof(*resp));
     if (!resp) {
         finish(s, TB_ERR_NOMEM, "out of memory", NULL, NULL);
-        return;
+        return true;
     }
     const char *why = "";
     int err = tb_nts_ke_response_parse(s->resp, s->resp_len, resp, &why);
-    if (err == TB_ERR_TRUNCATED)
-        goto out; /* read more */
+    bool done = err != TB_ERR_TRUNCATED;
+    if (!done)
+        goto out;
     char msg[160];
     tb_nts_keys keys;
     if (err == TB_ERR_VERIFY) {
@@ -155,6 +157,7 @@ static void got_response(tb_nts_session *s)
 out:
     sodium_memzero(resp, sizeof(*resp));
     free(resp);
+    return done;
 }
 
 static void do_read(tb_nts_session *s)
@@ -179,10 +182,8 @@ static void do_read(tb_nts_session *s)
             return;
         }
         s->resp_len += (size_t)n;
-        phase before = s->ph;
-        got_response(s);
-        if (s->ph != before)
-            return; /* finished (the session may be gone) */
+        if (got_response(s))
+            return; /* the session may be gone */
     }
 }
 
