@@ -388,6 +388,45 @@ static void test_wrong_name(void)
     tb_chrony_stop(&c);
 }
 
+static int run_capture(const char *cmd, char *out, size_t len)
+{
+    out[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    return pclose(p);
+}
+
+/* tbntp query --nts: one authenticated measurement; with the system store instead of the test
+ * CA, the certificate is refused and the reason printed. */
+static void test_tbntp_nts(void)
+{
+    tb_chrony c;
+    int ke;
+    TB_REQUIRE(nts_server(&c, &k, k.cert, false, &ke) == 0);
+    char cmd[512], out[2048];
+    snprintf(cmd, sizeof(cmd), "%s query %s --nts --ntsport %d --ca-file %s 2>&1", TBNTP_PATH,
+             c.addr, ke, k.ca);
+    int rc = run_capture(cmd, out, sizeof(out));
+    printf("%s", out);
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    TB_CHECK(strstr(out, "auth     NTS (AEAD_AES_SIV_CMAC_256)") != NULL);
+    TB_CHECK(strstr(out, "stratum  1") != NULL);
+    snprintf(cmd, sizeof(cmd), "%s query %s --nts --ntsport %d --timeout 1 2>&1", TBNTP_PATH,
+             c.addr, ke);
+    rc = run_capture(cmd, out, sizeof(out));
+    printf("%s", out);
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
+    TB_CHECK(strstr(out, "refused: issuer unknown") != NULL);
+    /* --ca-file without --nts is a usage error. */
+    snprintf(cmd, sizeof(cmd), "%s query %s --ca-file %s 2>&1", TBNTP_PATH, c.addr, k.ca);
+    rc = run_capture(cmd, out, sizeof(out));
+    TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    tb_chrony_stop(&c);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -401,6 +440,7 @@ int main(void)
     TB_RUN(test_cookie_exhaustion_rekeys);
     TB_RUN(test_expired_certificate);
     TB_RUN(test_wrong_name);
+    TB_RUN(test_tbntp_nts);
     pki_free(&k);
     return TB_DONE();
 }
