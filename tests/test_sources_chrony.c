@@ -22,6 +22,7 @@
 #include "resolve/resolver.h"
 #include "sources/sources.h"
 #include "tests/support/chrony.h"
+#include "tests/support/run.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
@@ -121,17 +122,6 @@ static void test_chrony_under_faketime(void)
     tb_chrony_stop(&c);
 }
 
-static int run_capture(const char *cmd, char *out, size_t len)
-{
-    out[0] = 0;
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = 0;
-    return pclose(p);
-}
-
 static void test_tbntp_query(void)
 {
     tb_chrony c;
@@ -139,7 +129,7 @@ static void test_tbntp_query(void)
     usleep(300000); /* chronyd binds its port after start-up */
     char cmd[256], out[1024] = "";
     snprintf(cmd, sizeof(cmd), "%s query %s 2>&1", TBNTP_PATH, c.addr);
-    int rc = run_capture(cmd, out, sizeof(out));
+    int rc = tb_test_capture(cmd, out, sizeof(out));
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
     TB_CHECK(strstr(out, "offset   ") != NULL);
     TB_CHECK(strstr(out, "stratum  1") != NULL);
@@ -148,7 +138,7 @@ static void test_tbntp_query(void)
     /* Nothing listening: exit 3 and says so. */
     snprintf(cmd, sizeof(cmd), "%s query 127.0.0.74:%d --timeout 1 2>&1", TBNTP_PATH,
              tb_test_free_port("127.0.0.74", SOCK_DGRAM));
-    rc = run_capture(cmd, out, sizeof(out));
+    rc = tb_test_capture(cmd, out, sizeof(out));
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
     TB_CHECK(strstr(out, "no valid reply") != NULL);
     tb_chrony_stop(&c);
@@ -203,7 +193,7 @@ static void test_tbntp_prints_rejection(void)
     TB_REQUIRE(pid > 0);
     char cmd[256], out[1024];
     snprintf(cmd, sizeof(cmd), "%s query 127.0.0.75:%d --timeout 3 2>&1", TBNTP_PATH, port);
-    int rc = port > 0 ? run_capture(cmd, out, sizeof(out)) : -1;
+    int rc = port > 0 ? tb_test_capture(cmd, out, sizeof(out)) : -1;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 4); /* 2 is a bad command line */

@@ -19,6 +19,7 @@
 #include "sources/nts_assoc.h"
 #include "tb_test.h"
 #include "tests/support/chrony.h"
+#include "tests/support/run.h"
 #include "tests/support/loop.h"
 
 #define MS INT64_C(1000000)
@@ -305,33 +306,13 @@ static void test_flipped_bit_rejected(void)
     tb_chrony_stop(&c);
 }
 
-static void test_nak_rekeys(void)
+/* Through a relay in `mode`: measurements resume after a second KE exchange. */
+static void expect_rekey(relay_mode mode, uint64_t naks)
 {
     tb_chrony c;
     int ke;
     TB_REQUIRE(nts_server(&c, &k, k.cert, true, &ke) == 0);
-    pid_t relay = relay_start(c.port, RELAY_SPOIL_FIRST);
-    TB_REQUIRE(relay > 0);
-    run r;
-    TB_REQUIRE(run_start(&r, ke, k.ca, NULL) == 0);
-    r.want = 2;
-    r.want_ke = 2;
-    TB_CHECK(tb_test_run_until(r.loop, enough, &r, 10.0));
-    tb_nts_stats st = stats_of(&r);
-    TB_CHECK_EQ(st.naks, 1);
-    TB_CHECK_EQ(st.ke_ok, 2);
-    TB_CHECK(r.n >= 2);
-    run_end(&r);
-    relay_stop(relay);
-    tb_chrony_stop(&c);
-}
-
-static void test_cookie_exhaustion_rekeys(void)
-{
-    tb_chrony c;
-    int ke;
-    TB_REQUIRE(nts_server(&c, &k, k.cert, true, &ke) == 0);
-    pid_t relay = relay_start(c.port, RELAY_DROP_FIRST_8);
+    pid_t relay = relay_start(c.port, mode);
     TB_REQUIRE(relay > 0);
     run r;
     TB_REQUIRE(run_start(&r, ke, k.ca, NULL) == 0);
@@ -340,12 +321,22 @@ static void test_cookie_exhaustion_rekeys(void)
     TB_CHECK(tb_test_run_until(r.loop, enough, &r, 15.0));
     tb_nts_stats st = stats_of(&r);
     TB_CHECK_EQ(st.ke_ok, 2);
-    TB_CHECK_EQ(st.naks, 0);
+    TB_CHECK_EQ(st.naks, naks);
     TB_CHECK(r.n >= 1);
     TB_CHECK(st.cookies >= 7);
     run_end(&r);
     relay_stop(relay);
     tb_chrony_stop(&c);
+}
+
+static void test_nak_rekeys(void)
+{
+    expect_rekey(RELAY_SPOIL_FIRST, 1);
+}
+
+static void test_cookie_exhaustion_rekeys(void)
+{
+    expect_rekey(RELAY_DROP_FIRST_8, 0);
 }
 
 /* A certificate problem: no measurement, the source unreachable saying why. */
@@ -388,17 +379,6 @@ static void test_wrong_name(void)
     tb_chrony_stop(&c);
 }
 
-static int run_capture(const char *cmd, char *out, size_t len)
-{
-    out[0] = 0;
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = 0;
-    return pclose(p);
-}
-
 /* tbntp query --nts: one authenticated measurement; with the system store instead of the test
  * CA, the certificate is refused and the reason printed. */
 static void test_tbntp_nts(void)
@@ -409,20 +389,20 @@ static void test_tbntp_nts(void)
     char cmd[512], out[2048];
     snprintf(cmd, sizeof(cmd), "%s query %s --nts --ntsport %d --ca-file %s 2>&1", TBNTP_PATH,
              c.addr, ke, k.ca);
-    int rc = run_capture(cmd, out, sizeof(out));
+    int rc = tb_test_capture(cmd, out, sizeof(out));
     printf("%s", out);
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
     TB_CHECK(strstr(out, "auth     NTS (AEAD_AES_SIV_CMAC_256)") != NULL);
     TB_CHECK(strstr(out, "stratum  1") != NULL);
     snprintf(cmd, sizeof(cmd), "%s query %s --nts --ntsport %d --timeout 1 2>&1", TBNTP_PATH,
              c.addr, ke);
-    rc = run_capture(cmd, out, sizeof(out));
+    rc = tb_test_capture(cmd, out, sizeof(out));
     printf("%s", out);
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
     TB_CHECK(strstr(out, "refused: issuer unknown") != NULL);
     /* --ca-file without --nts is a usage error. */
     snprintf(cmd, sizeof(cmd), "%s query %s --ca-file %s 2>&1", TBNTP_PATH, c.addr, k.ca);
-    rc = run_capture(cmd, out, sizeof(out));
+    rc = tb_test_capture(cmd, out, sizeof(out));
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
     tb_chrony_stop(&c);
 }
