@@ -157,9 +157,11 @@ static void nts_ready(void *arg, const char *ntp_where)
     uint64_t retry = d->udp.retry_ns;
     if (tb_source_udp_init(&d->udp, d->src, ntp_where, TB_NTP_PORT, retry, begin, handle_reply, d) <
             0 ||
-        tb_source_udp_start(&d->udp) < 0)
+        tb_source_udp_start(&d->udp) < 0) {
         tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "cannot use the NTP server %s",
                             ntp_where);
+        tb_source_schedule(d->src, tb_clock_mono(tb_source_env_of(d->src)->clock) + retry);
+    }
 }
 
 static void resolve(ntp_drv *d)
@@ -214,8 +216,8 @@ static void ntp_poll(tb_source *src, void *state)
         tb_nts_assoc_rekey(d->nts);
         return;
     }
-    if (!d->have_client) {
-        if (!d->udp.resolving && !d->nts)
+    if (!d->have_client) { /* NTS too: the server the KE exchange named failed to open */
+        if (!d->udp.resolving)
             resolve(d);
         return;
     }
