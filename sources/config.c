@@ -50,6 +50,23 @@ static int check_address(const tb_cfg_ctx *c, const config_setting_t *e, const c
     return 0;
 }
 
+/* A relative ca_file is taken from the configuration file's folder, as the node's other paths
+ * are (node/config.h); read from a string, it stays as written. */
+static int anchor_path(const tb_cfg_ctx *c, const config_setting_t *e, char *path, size_t len)
+{
+    const char *file = config_setting_source_file(e);
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (!path[0] || path[0] == '/' || !slash)
+        return 0;
+    char joined[TB_SOURCE_NAME_MAX];
+    if (snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - file), file, path) >=
+        (int)sizeof(joined))
+        return tb_cfg_fail(c, config_setting_get_member(e, "ca_file"), "ca_file",
+                           "path too long with the configuration's folder");
+    snprintf(path, len, "%s", joined);
+    return 0;
+}
+
 /* ntsport, ca_file, server_name: NTS only. */
 static int parse_nts(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
@@ -67,6 +84,8 @@ static int parse_nts(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_c
     sc->ntsport = (uint16_t)port;
     if (err == 0)
         err = tb_cfg_get_str(c, e, "ca_file", sc->ca_file, sizeof(sc->ca_file), &present);
+    if (err == 0)
+        err = anchor_path(c, e, sc->ca_file, sizeof(sc->ca_file));
     if (err == 0)
         err =
             tb_cfg_get_str(c, e, "server_name", sc->server_name, sizeof(sc->server_name), &present);

@@ -11,7 +11,8 @@
  * (log2 s, -6..17); unreachable_after (polls, 1..64); count (pool, 1..16);
  * resolve_interval (pool, seconds, 10..604800); public_key (roughtime, base64 of 32 bytes);
  * ntsport (nts: the NTS-KE port, default 4460), ca_file (nts: PEM file of the CAs that may
- * sign the KE server's certificate; default the system store), server_name (nts: the name
+ * sign the KE server's certificate, relative to the configuration file's folder; default the
+ * system store), server_name (nts: the name
  * the certificate must carry; default the host of address). An nts address is the KE host
  * and the NTP port to use when the KE server names none (default 123).
  * Unknown keys are errors, so a typo never silently falls back to a default. Mesh peers are

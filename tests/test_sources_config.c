@@ -130,6 +130,31 @@ static void test_error_names_the_file(void)
     unlink(path);
 }
 
+/* A relative ca_file in a file is taken from the file's folder; an absolute one as written. */
+static void test_ca_file_relative_to_the_file(void)
+{
+    char path[] = "/tmp/tb_sources_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    TB_REQUIRE(fd >= 0);
+    const char *text =
+        "sources = (\n  { kind = \"nts\"; address = \"a\"; ca_file = \"ca.pem\"; },\n"
+        "  { kind = \"nts\"; address = \"b\"; ca_file = \"/etc/ca.pem\"; }\n);\n";
+    TB_REQUIRE(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    config_t cfg;
+    config_init(&cfg);
+    TB_REQUIRE(config_read_file(&cfg, path) == CONFIG_TRUE);
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(tb_sources_config_parse(config_lookup(&cfg, "sources"), &l, err, sizeof(err)) ==
+               TB_OK);
+    TB_CHECK_STR(l.items[0].ca_file, "/tmp/ca.pem");
+    TB_CHECK_STR(l.items[1].ca_file, "/etc/ca.pem");
+    tb_sources_config_free(&l);
+    config_destroy(&cfg);
+    unlink(path);
+}
+
 static tb_source_config ntp(const char *addr, int minpoll)
 {
     tb_source_config c;
@@ -213,6 +238,7 @@ int main(void)
     TB_RUN(test_nts);
     TB_RUN(test_errors_name_line_and_key);
     TB_RUN(test_error_names_the_file);
+    TB_RUN(test_ca_file_relative_to_the_file);
     TB_RUN(test_reload_diff);
     return TB_DONE();
 }
