@@ -394,7 +394,7 @@ static void test_tbntp_nts(void)
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
     TB_CHECK(strstr(out, "auth     NTS (AEAD_AES_SIV_CMAC_256)") != NULL);
     TB_CHECK(strstr(out, "stratum  1") != NULL);
-    snprintf(cmd, sizeof(cmd), "%s query %s --nts --ntsport %d --timeout 1 2>&1", TBNTP_PATH,
+    snprintf(cmd, sizeof(cmd), "%s query %s --nts --ntsport %d --timeout 5 2>&1", TBNTP_PATH,
              c.addr, ke);
     rc = tb_test_capture(cmd, out, sizeof(out));
     printf("%s", out);
