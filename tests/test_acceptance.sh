@@ -62,7 +62,7 @@ since() { echo "$(($(now_ms) - $1)) ms"; }
 # An honest source may be "unreachable" or "insufficient data" before data arrives, but in no
 # sample may a node call it a falseticker or inconsistent: the first such sample is kept.
 declare -A accused
-HONEST=("ntp ntp1.test" "ntp ntp2.test" "roughtime rt.test")
+HONEST=("ntp ntp1.test" "ntp ntp2.test" "ntp nts.test" "roughtime rt.test")
 check_honest() { # node
   local h kind name got
   for h in "${HONEST[@]}"; do
