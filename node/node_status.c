@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/certwatch.h"
 #include "node/node.h"
 #include "node/node_internal.h"
 
@@ -41,6 +42,7 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                       (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
                       (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
                       (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
+    tb_certwatch_status_text(tb_node_certwatch(n), b);
     tb_node_status_ext(n, b, 0);
 }
 
@@ -88,7 +90,8 @@ static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
     tb_node_get_stats(n, &st);
     if (!bad)
         bad = set(o, "broadcasts_delivered", json_integer((json_int_t)st.bcast_delivered)) |
-              set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad));
+              set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad)) |
+              set(o, "certificate", tb_certwatch_status_json(tb_node_certwatch(n)));
     json_decref(peers);
     if (bad) {
         json_decref(o);
