@@ -161,7 +161,13 @@ static int reload_crl(tb_certwatch *cw)
         return TB_OK;
     tb_crl *crl = NULL;
     char err[TB_NODE_ERR_MAX];
-    if (tb_crl_from_file(cw->ca, cw->cfg->crl, &crl, err, sizeof(err)) != TB_OK) {
+    int rc = tb_crl_from_file(cw->ca, cw->cfg->crl, &crl, err, sizeof(err));
+    if (rc == TB_ERR_NOTFOUND) {
+        /* Not written yet: the watch takes it when it appears. */
+        tb_log_info(cw->log, "revocation list %s: no such file (yet)", cw->cfg->crl);
+        return TB_OK;
+    }
+    if (rc != TB_OK) {
         cw->reload_failures++;
         tb_log_error(cw->log, "revocation list: %s; the list in use stays", err);
         return TB_ERR_INVAL;
@@ -228,8 +234,8 @@ int tb_certwatch_revoked(const tb_certwatch *cw, const uint8_t *der, size_t len)
     return tb_crl_lists_cert(cw->crl, der, len);
 }
 
-int tb_certwatch_newer(tb_certwatch *cw, const char *name, const uint8_t *cur, size_t cur_len,
-                       const uint8_t *cand, size_t cand_len)
+int tb_certwatch_newer(tb_certwatch *cw, const char *name, int from_itself, const uint8_t *cur,
+                       size_t cur_len, const uint8_t *cand, size_t cand_len)
 {
     tb_cert_identity old, id;
     tb_cert_verdict v;
@@ -238,7 +244,7 @@ int tb_certwatch_newer(tb_certwatch *cw, const char *name, const uint8_t *cur, s
     if (tb_cert_identity_from_der(cur, cur_len, &old) != TB_OK)
         old.not_before = INT64_MIN; /* anything verified beats an unreadable one */
     return tb_ca_verify_der(cw->ca, cand, cand_len, now_s(cw), &v, &id) == TB_OK &&
-           strcmp(id.name, name) == 0 && id.not_before > old.not_before &&
+           strcmp(id.name, name) == 0 && (from_itself || id.not_before > old.not_before) &&
            !tb_crl_lists(cw->crl, id.serial, id.serial_len);
 }
 

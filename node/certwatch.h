@@ -50,9 +50,11 @@ int tb_certwatch_take_crl(tb_certwatch *cw, const uint8_t *der, size_t len, cons
 void tb_certwatch_peer_connected(tb_certwatch *cw, const char *peer);
 
 /* 1 when cand (DER), a certificate for node `name` that differs from cur, should replace it:
- * it chains to the CA, is in date, is not revoked, names `name`, and was issued after cur. */
-int tb_certwatch_newer(tb_certwatch *cw, const char *name, const uint8_t *cur, size_t cur_len,
-                       const uint8_t *cand, size_t cand_len);
+ * it chains to the CA, is in date, is not revoked, names `name`, and either `from_itself` (the
+ * connected node `name` sent it as its own: a node says which certificate it uses) or it was
+ * issued after cur (a third party passing on what it heard). */
+int tb_certwatch_newer(tb_certwatch *cw, const char *name, int from_itself, const uint8_t *cur,
+                       size_t cur_len, const uint8_t *cand, size_t cand_len);
 
 /* 1 when the certificate (DER) is on the revocation list in use. */
 int tb_certwatch_revoked(const tb_certwatch *cw, const uint8_t *der, size_t len);

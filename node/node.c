@@ -656,11 +656,12 @@ static void from_wire_peer(const tb_wire_peer *p, tb_peer_info *info)
 /* A PEERS entry may carry a renewed certificate of a node this node knows: verified and newer,
  * it replaces the old one in the table and on the connection, so measurements signed after
  * the renewal verify (the connection itself goes on). */
-static void take_renewal(tb_node *n, uint32_t id, const tb_wire_peer *p)
+static void take_renewal(tb_node *n, const plink *from, uint32_t id, const tb_wire_peer *p)
 {
     tb_peer_view v;
+    int own = strcmp(from->name, p->name) == 0;
     if (tb_peers_get(n->peers, id, &v) != TB_OK || !v.cert_len ||
-        !tb_certwatch_newer(n->cw, p->name, v.cert, v.cert_len, p->cert.data, p->cert.len))
+        !tb_certwatch_newer(n->cw, p->name, own, v.cert, v.cert_len, p->cert.data, p->cert.len))
         return;
     tb_cert_identity id_new;
     uint8_t *copy = malloc(p->cert.len);
@@ -699,7 +700,7 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
         if (rc == TB_OK)
             learned++;
         if (rc == TB_OK && id)
-            take_renewal(n, id, &pm->peers[i]);
+            take_renewal(n, l, id, &pm->peers[i]);
         else
             tb_log_debug(n->log, "peer %s: PEERS entry '%s' not taken: %s", l->name,
                          pm->peers[i].name, tb_strerror(rc));
