@@ -2,6 +2,7 @@
 #include "node/certwatch.h"
 
 #include <ev.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,11 @@ struct tb_certwatch {
     ev_timer settle, tick;
     int64_t next_warn; /* real seconds of the next expiry warning in the log */
     int64_t next_refused_log;
+    /* The last refusal logged for the own files and for the crl file: the same one again (a
+     * file watch and a SIGHUP for one change) is logged at debug level only. */
+    char own_error[TB_NODE_ERR_MAX + 64], crl_error[TB_NODE_ERR_MAX + 64];
     uint64_t reloads, reload_failures, crls_refused;
-    int started;
+    int started, crl_missing_logged;
 };
 
 static int64_t now_s(const tb_certwatch *cw)
@@ -45,6 +49,25 @@ static int64_t now_s(const tb_certwatch *cw)
 static void format_time(int64_t t, char *buf, size_t len)
 {
     tb_clock_format_rfc3339(t * (int64_t)TB_NS_PER_SEC, buf, (unsigned)len);
+}
+
+/* Logs a refusal at error level unless it is the one logged last for this file. */
+static void refused(tb_certwatch *cw, char *last, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void refused(tb_certwatch *cw, char *last, size_t cap, const char *fmt, ...)
+{
+    char line[TB_NODE_ERR_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    cw->reload_failures++;
+    if (strcmp(line, last) == 0) {
+        tb_log_debug(cw->log, "%s", line);
+        return;
+    }
+    snprintf(last, cap, "%s", line);
+    tb_log_error(cw->log, "%s", line);
 }
 
 static int set_credentials(tb_certwatch *cw, const tb_cert_pair *own, const tb_crl *crl)
@@ -88,25 +111,27 @@ static int reload_own(tb_certwatch *cw)
     tb_cert_pair p;
     char err[TB_NODE_ERR_MAX], why[256];
     if (tb_cert_pair_load(cw->cfg->cert, cw->cfg->key, &p, err, sizeof(err)) != TB_OK) {
-        cw->reload_failures++;
-        tb_log_error(cw->log, "certificate reload: %s; the running certificate stays", err);
+        refused(cw, cw->own_error, sizeof(cw->own_error),
+                "certificate reload: %s; the running certificate stays", err);
         return TB_ERR_INVAL;
     }
     if (memcmp(p.id.fingerprint, cw->own.id.fingerprint, sizeof(p.id.fingerprint)) == 0 &&
         p.key_len == cw->own.key_len && memcmp(p.key_pem, cw->own.key_pem, p.key_len) == 0) {
         tb_cert_pair_clear(&p);
+        cw->own_error[0] = '\0';
         return TB_OK; /* unchanged */
     }
     const char *bad = refuse_own(cw, &p, why, sizeof(why));
     if (bad || set_credentials(cw, &p, cw->crl) != TB_OK) {
-        cw->reload_failures++;
-        tb_log_error(cw->log, "certificate reload: %s: %s; the running certificate stays",
-                     cw->cfg->cert, bad ? bad : "not taken by the QUIC endpoint");
+        refused(cw, cw->own_error, sizeof(cw->own_error),
+                "certificate reload: %s: %s; the running certificate stays", cw->cfg->cert,
+                bad ? bad : "not taken by the QUIC endpoint");
         tb_cert_pair_clear(&p);
         return TB_ERR_INVAL;
     }
     tb_cert_pair_clear(&cw->own);
     cw->own = p;
+    cw->own_error[0] = '\0';
     cw->reloads++;
     cw->next_warn = 0; /* a renewal that is still close to expiry warns again at once */
     char until[32];
@@ -164,14 +189,17 @@ static int reload_crl(tb_certwatch *cw)
     int rc = tb_crl_from_file(cw->ca, cw->cfg->crl, &crl, err, sizeof(err));
     if (rc == TB_ERR_NOTFOUND) {
         /* Not written yet: the watch takes it when it appears. */
-        tb_log_info(cw->log, "revocation list %s: no such file (yet)", cw->cfg->crl);
+        if (!cw->crl_missing_logged)
+            tb_log_info(cw->log, "revocation list %s: no such file (yet)", cw->cfg->crl);
+        cw->crl_missing_logged = 1;
         return TB_OK;
     }
     if (rc != TB_OK) {
-        cw->reload_failures++;
-        tb_log_error(cw->log, "revocation list: %s; the list in use stays", err);
+        refused(cw, cw->crl_error, sizeof(cw->crl_error),
+                "revocation list: %s; the list in use stays", err);
         return TB_ERR_INVAL;
     }
+    cw->crl_error[0] = '\0';
     if (!newer_than_current(cw, crl)) {
         if (tb_crl_number(crl) < tb_crl_number(cw->crl))
             tb_log_warn(cw->log,

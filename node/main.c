@@ -58,8 +58,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     proc *p = w->data;
-    if (p->tk && tb_node_reload_certs(tb_timekeeper_node(p->tk)) != TB_OK)
-        tb_log_warn(&p->log, "SIGHUP: a certificate file was refused (see above)");
+    /* A refused file is logged by the node, naming it; the running one stays. */
+    if (p->tk)
+        (void)!tb_node_reload_certs(tb_timekeeper_node(p->tk));
     if (!p->cfg->file[0]) {
         tb_log_info(&p->log, "SIGHUP: certificates checked; no config file to reload (started "
                              "without --config)");
