@@ -5,7 +5,7 @@
  * certificate expires (issued with `tbcert issue --seconds`) is dropped by every node and not
  * let back in, and says so in its status; a certificate revoked with `tbcert revoke`, the list
  * given to one node only, is dropped by every node within 5 s. Needs tbcert (TB_TBCERT);
- * loopback 127.0.0.40-44 only. */
+ * loopback 127.0.0.141-145 only. */
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #include "tests/tb_test.h"
 
 #define N 4 /* n0-n2 the mesh, n3 the short-lived one */
-#define PORT 4571
+#define PORT 4617
 #define SHORT_LIFE_S 9
 
 typedef struct harness {
@@ -61,8 +61,8 @@ static void start(int i)
              "state_dir = \"%s/s%d\";\n"
              "ping_interval_ms = 200;\n"
              "%s%s%s%s",
-             40 + i, PORT, dir, i, dir, i, dir, i, dir, i,
-             i ? "peers = ( \"127.0.0.40:4571\" );\n" : "", i == 0 ? "crl = \"" : "",
+             141 + i, PORT, dir, i, dir, i, dir, i, dir, i,
+             i ? "peers = ( \"127.0.0.141:4617\" );\n" : "", i == 0 ? "crl = \"" : "",
              i == 0 ? dir : "", i == 0 ? "/ca/revoked.crl\";\n" : "");
     char err[TB_NODE_ERR_MAX];
     TB_REQUIRE(tb_node_config_load_string(c, text, "lifecycle", err, sizeof(err)) == TB_OK);
@@ -157,7 +157,7 @@ static void probe_fingerprint(const char *addr, const char *name)
     snprintf(cert, sizeof(cert), "%s/probe/node.crt", dir);
     snprintf(key, sizeof(key), "%s/probe/node.key", dir);
     snprintf(ca, sizeof(ca), "%s/probe/ca.crt", dir);
-    tb_quic_config qc = {.listen = "127.0.0.44:0",
+    tb_quic_config qc = {.listen = "127.0.0.145:0",
                          .mode = TB_QUIC_MODE_CLIENT,
                          .cert_file = cert,
                          .key_file = key,
@@ -206,7 +206,7 @@ static void test_renewal(void)
     TB_CHECK(tb_test_run_until(h.loop, peers_hold_renewed, NULL, 8));
     TB_CHECK(mesh_up(NULL)); /* the connections went on */
     TB_CHECK(status_has(1, "status", "reloads=1 failures=0"));
-    probe_fingerprint("127.0.0.41:4571", "n1"); /* a new handshake presents the new one */
+    probe_fingerprint("127.0.0.142:4617", "n1"); /* a new handshake presents the new one */
     TB_CHECK(pr.connected);
     TB_CHECK_MEM(pr.fp, renewed_fp, 32);
 }

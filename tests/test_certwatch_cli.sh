@@ -3,7 +3,7 @@
 # expires in 3 days warns in its log and in `tbnode status` (text and JSON); `tbcert renew` and
 # SIGHUP reload it without a restart (same process, warning gone); a revocation list from
 # `tbcert revoke` in the `crl` file is taken; a corrupt list is refused with one line naming
-# the file and the list in use stays. Loopback 127.0.0.48 only.
+# the file and the list in use stays. Loopback 127.0.0.146 only.
 set -u
 bin=${1:?usage: test_certwatch_cli.sh BINDIR}
 work=$(mktemp -d)
@@ -17,11 +17,11 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 "$bin/tbcert" init-ca --dir "$work/ca" --name life >/dev/null || exit 1
-"$bin/tbcert" issue --ca "$work/ca" --name solo --region here --ip 127.0.0.48 --days 3 \
+"$bin/tbcert" issue --ca "$work/ca" --name solo --region here --ip 127.0.0.146 --days 3 \
   --out "$work/n" >/dev/null || exit 1
 "$bin/tbcert" issue --ca "$work/ca" --name gone --region here --out "$work/g" >/dev/null || exit 1
 cat >"$work/tbnode.conf" <<'CONF'
-listen = "127.0.0.48:4591";
+listen = "127.0.0.146:4618";
 cert = "n/node.crt"; key = "n/node.key"; ca = "n/ca.crt";
 crl = "revoked.crl";
 state_dir = "state";
