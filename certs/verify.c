@@ -212,6 +212,8 @@ int tb_ca_load(const char *dir, int with_key, const char *passphrase, tb_ca **ou
         return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: path too long", dir);
     tb_ca *ca = NULL;
     int rc = tb_ca_load_file(cert_path, &ca, err, errlen);
+    if (rc == TB_OK && !ca) /* never: tb_ca_load_file sets it on success (for the analyzer) */
+        rc = TB_ERR_STATE;
     if (rc == TB_OK && with_key)
         rc = tb_cert_key_load(key_path, passphrase, cert_path, ca->cert, &ca->key, &ca->key_len,
                               err, errlen);
