@@ -47,6 +47,7 @@ static const key_spec keys[] = {
     {"cert", K_PATH, OFF(cert), 0, 0},
     {"key", K_PATH, OFF(key), 0, 0},
     {"ca", K_PATH, OFF(ca), 0, 0},
+    {"crl", K_PATH, OFF(crl), 0, 0},
     {"state_dir", K_PATH, OFF(state_dir), 0, 0},
     {"log_level", K_LOG_LEVEL, OFF(log_level), 0, 0},
     {"name", K_NAME, OFF(name), 0, 0},

@@ -56,13 +56,17 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* SIGHUP: read the config file again and apply its sources; on any error the running
- * configuration stays and the log names the file, line and key. */
+/* SIGHUP: read the certificate, key and revocation list again, then the config file and apply
+ * its sources; on any error what runs stays and the log names the file (line and key). */
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     proc *p = w->data;
+    /* A refused file is logged by the node, naming it; the running one stays. */
+    if (p->tk)
+        (void)!tb_node_reload_certs(tb_timekeeper_node(p->tk));
     if (!p->cfg->file[0]) {
-        tb_log_warn(&p->log, "SIGHUP: no config file to reload (started without --config)");
+        tb_log_info(&p->log, "SIGHUP: certificates checked; no config file to reload (started "
+                             "without --config)");
         return;
     }
     tb_node_config *fresh = calloc(1, sizeof(*fresh));

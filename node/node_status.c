@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/certwatch.h"
 #include "node/node.h"
 #include "node/node_internal.h"
 
@@ -44,6 +45,7 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
     tb_control_printf(b, "budget over_budget=%llu penalties=%llu banned=%llu addrs_refused=%llu\n",
                       (unsigned long long)st.over_budget, (unsigned long long)st.penalties,
                       (unsigned long long)st.peers_banned, (unsigned long long)st.addrs_refused);
+    tb_certwatch_status_text(tb_node_certwatch(n), b);
     tb_node_status_ext(n, b, 0);
 }
 
@@ -99,7 +101,8 @@ static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
     if (!bad)
         bad = set(o, "broadcasts_delivered", json_integer((json_int_t)st.bcast_delivered)) |
               set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad)) |
-              set(o, "budget", budget_json(&st));
+              set(o, "budget", budget_json(&st)) |
+              set(o, "certificate", tb_certwatch_status_json(tb_node_certwatch(n)));
     json_decref(peers);
     if (bad) {
         json_decref(o);

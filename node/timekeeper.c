@@ -373,6 +373,10 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
         return TB_OK;
     tb_cert_identity id;
     tb_cert_verdict v;
+    /* A revoked origin's measurements are dropped from the list's arrival on (the cache was
+     * cleared then, so its key is checked here again). */
+    if (tb_node_cert_revoked(tk->node, der, len))
+        return TB_ERR_NOTFOUND;
     int rc = tb_ca_verify_der(tk->ca, der, len, now_s, &v, &id);
     bool verified = rc == TB_OK;
     if (rc != TB_OK && (v == TB_CERT_EXPIRED || v == TB_CERT_NOT_YET_VALID))
@@ -423,6 +427,29 @@ static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
     }
     tb_wire_msg_clear(&w);
     return drop;
+}
+
+/* The node reloaded its certificate and key (key_pem set: measurements are signed with the new
+ * key from now on) or took a newer revocation list (key_pem NULL). Either way keys cached
+ * from certificates are checked again. The node checked that the key belongs to the new
+ * certificate and is of the same type as the running one (Ed25519). */
+static void on_certs(void *arg, const char *key_pem, size_t key_len)
+{
+    tb_timekeeper *tk = arg;
+    tb_measure_keycache_clear(tk->keys);
+    if (!key_pem)
+        return;
+    uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
+    if (tb_measure_key_from_pem(key_pem, key_len, sk, pk) != TB_OK) {
+        tb_log_error(tk->log,
+                     "key '%s': the reloaded key is not an Ed25519 PEM key; "
+                     "measurements stay signed with the old key",
+                     tk->cfg->key);
+        return;
+    }
+    memcpy(tk->sk, sk, sizeof(sk));
+    memcpy(tk->pk, pk, sizeof(pk));
+    sodium_memzero(sk, sizeof(sk));
 }
 
 static void on_node_stopped(void *arg)
@@ -653,6 +680,7 @@ static int start(tb_timekeeper *tk)
     tb_node_callbacks cb = {.on_stopped = on_node_stopped,
                             .arg = tk,
                             .accept_broadcast = accept_broadcast,
+                            .on_certs = on_certs,
                             .status_ext = tk_status};
     if ((rc = load_key(tk)) != TB_OK || (rc = load_ca(tk)) != TB_OK ||
         (rc = open_store(tk)) != TB_OK || (rc = open_resolver(tk)) != TB_OK)
