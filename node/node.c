@@ -1326,6 +1326,11 @@ tb_node_mode tb_node_mode_of(const tb_node *n)
     return n->cfg->mode;
 }
 
+const tb_quic_stats *tb_node_quic_stats(const tb_node *n)
+{
+    return tb_quic_endpoint_stats(n->ep);
+}
+
 void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
 {
     if (n->cb.status_ext)
