@@ -140,7 +140,7 @@ static int load_files(tb_http *h, const char *dir)
             break;
         }
         static_file *f = &h->files[h->n_files];
-        snprintf(f->name, sizeof(f->name), "%s", e->d_name);
+        memcpy(f->name, e->d_name, strlen(e->d_name) + 1); /* safe_name: at most FILE_NAME_MAX */
         f->type = type_of(f->name);
         if (read_file(h, dirfd(d), dir, f) == TB_OK)
             h->n_files++;
