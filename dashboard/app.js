@@ -91,6 +91,17 @@ function chart(title, points, regions) {
       line.setAttribute('stroke', COLOURS[i % COLOURS.length]);
       line.setAttribute('points', pts.map((p) => `${x(p.t_ns).toFixed(1)},${y(p.offset_ns).toFixed(1)}`).join(' '));
       svg.append(line);
+      // a lone measurement (a slow source) is a dot, not an invisible line
+      if (pts.length < 3) {
+        for (const p of pts) {
+          const dot = document.createElementNS(svgNS, 'circle');
+          dot.setAttribute('cx', x(p.t_ns).toFixed(1));
+          dot.setAttribute('cy', y(p.offset_ns).toFixed(1));
+          dot.setAttribute('r', '2.5');
+          dot.setAttribute('fill', COLOURS[i % COLOURS.length]);
+          svg.append(dot);
+        }
+      }
     });
     for (const [v, label] of [[hi, ms(hi)], [lo, ms(lo)]]) {
       const tx = document.createElementNS(svgNS, 'text');

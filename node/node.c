@@ -723,7 +723,10 @@ static int neighbours_get(tb_node *n, neighbours *nb)
 
 static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
 {
-    remember(n, b->origin, b->msg_id, &b->payload);
+    /* Only operators' text (app_type 0, `tbnode broadcast`): the time node's measurements would
+     * push it out of the few slots within seconds. */
+    if (b->app_type == 0)
+        remember(n, b->origin, b->msg_id, &b->payload);
     tb_log_debug(n->log, "broadcast %s/%llu (%zu bytes) delivered", b->origin,
                  (unsigned long long)b->msg_id, b->payload.len);
     if (n->cb.on_broadcast)

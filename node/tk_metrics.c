@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "certs/identity.h"
+#include "http/http.h"
 #include "node/node_internal.h"
 #include "node/tk_internal.h"
 #include "quic/endpoint.h"
@@ -262,6 +263,19 @@ static void certificates(const tb_timekeeper *tk, tb_control_buf *b)
     }
 }
 
+static void http(const tb_timekeeper *tk, tb_control_buf *b)
+{
+    tb_http_stats st;
+    tb_http_get_stats(tk->http, &st);
+    family(b, "tbnode_http_requests_total", "counter",
+           "Requests to this endpoint: answered, not found, refused (method, body, URL).");
+    const char *ok[] = {"result", "ok", NULL}, *nf[] = {"result", "not_found", NULL},
+               *rf[] = {"result", "refused", NULL};
+    series_u(b, "tbnode_http_requests_total", ok, st.ok);
+    series_u(b, "tbnode_http_requests_total", nf, st.not_found);
+    series_u(b, "tbnode_http_requests_total", rf, st.refused);
+}
+
 void tk_metrics(const tb_timekeeper *tk, tb_control_buf *b)
 {
     node_info(tk, b);
@@ -272,4 +286,6 @@ void tk_metrics(const tb_timekeeper *tk, tb_control_buf *b)
     mesh(tk, b);
     roughtime(tk, b);
     certificates(tk, b);
+    if (tk->http)
+        http(tk, b);
 }

@@ -18,7 +18,7 @@ source "$root/scripts/lib/mesh-setup.sh"
 PY=/usr/bin/python3 # Debian's, with python3-jsonschema
 DEADLINE_S=75
 
-for tool in curl jq chronyd prometheus chromium "$PY"; do
+for tool in curl jq chronyd prometheus promtool chromium "$PY"; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed (scripts/setup)"; exit 1; }
 done
 "$PY" -c 'import jsonschema' 2>/dev/null || { echo "FAIL: python3-jsonschema not installed (scripts/setup)"; exit 1; }
@@ -127,6 +127,12 @@ np=$(get eu "/history.json?kind=ntp&source=$src&seconds=600" | jq '[.points[] | 
 m=$(get eu /metrics)
 echo "$m" | grep -q '^# TYPE tbnode_source_verdict gauge$' && echo "$m" | grep -q '^tbnode_measurements_sent_total [0-9]' &&
   pass "/metrics: HELP/TYPE and counters" || fail "/metrics malformed"
+# promtool (Debian's prometheus package) lints names, units, HELP and counter suffixes
+if lint=$(echo "$m" | promtool check metrics 2>&1); then
+  pass "/metrics: promtool check metrics finds nothing"
+else
+  fail "/metrics: promtool check metrics: $lint"
+fi
 
 # --- Prometheus ---
 pport=$((ms_port + 3))
@@ -166,6 +172,8 @@ sleep 3
 b=$(promq "$q" | jq -r '.[0].value[1]')
 [ -n "$a" ] && [ "$a" != null ] && [ "${b%.*}" -gt "${a%.*}" ] 2>/dev/null &&
   pass "prometheus: $q grows ($a -> $b)" || fail "prometheus: $q did not grow ($a -> $b)"
+q='tbnode_http_requests_total{result="refused",instance="'$(ms_node_ip eu):$ms_port'"} >= 2'
+[ "$(promq "$q" | jq length)" = 1 ] && pass "prometheus: $q" || fail "prometheus: $q"
 q='tbnode_certificate_expiry_time_seconds{node="eu"} > time()'
 [ "$(promq "$q" | jq length)" -ge 1 ] && pass "prometheus: $q" || fail "prometheus: $q"
 
