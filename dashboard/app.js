@@ -31,11 +31,11 @@ function renderMatrix(status) {
     const row = el('tr', {'data-source': v.name, 'data-kind': v.kind});
     row.append(el('th', {}, `${v.kind} ${v.name}`));
     row.append(el('td', {class: 'verdict v-' + v.verdict, 'data-verdict': v.verdict,
-      title: v.reason}, v.verdict_text));
+      title: `${v.reason}\nsince ${v.since}`}, v.verdict_text));
     for (const region of regions) {
       const r = v.regions.find((x) => x.region === region);
       const cls = 'cell v-' + v.verdict + (r && r.agrees === false ? ' miss' : '');
-      const hover = `${v.verdict_text}: ${v.reason}` +
+      const hover = `${v.verdict_text} since ${v.since}: ${v.reason}` +
         (r ? `\n${region} (${r.origin}): ${ms(r.offset_ns)} ± ${ms(r.error_ns)}, ` +
           `${(r.age_ms / 1000).toFixed(1)} s old` : `\n${region}: no fresh measurement`);
       row.append(el('td', {class: cls, 'data-region': region, 'data-verdict': v.verdict,
@@ -62,7 +62,8 @@ function renderEvidence(status) {
   const d = document.getElementById('evidence');
   d.replaceChildren();
   for (const v of status.verdicts) {
-    d.append(el('h3', {}, `${v.kind} ${v.name}: `, el('span', {class: 'v-' + v.verdict}, v.verdict_text)));
+    d.append(el('h3', {}, `${v.kind} ${v.name}: `, el('span', {class: 'v-' + v.verdict}, v.verdict_text),
+      ` since ${v.since}`));
     d.append(el('p', {}, v.reason));
     const ul = el('ul', {class: 'ev', 'data-source': v.name});
     for (const e of v.evidence) ul.append(el('li', {}, `${e.origin}:${e.seq}`));

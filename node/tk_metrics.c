@@ -108,6 +108,13 @@ static void verdicts(const tb_timekeeper *tk, tb_control_buf *b)
             series(b, "tbnode_source_verdict", kv, (int)v->verdict == k ? "1" : "0");
         }
     }
+    family(b, "tbnode_source_verdict_change_time_seconds", "gauge",
+           "When the source's shown verdict last changed, Unix time.");
+    for (size_t i = 0; i < tk->result.n_verdicts; i++) {
+        const tb_xc_verdict *v = &tk->result.verdicts[i];
+        const char *kv[] = {"kind", tb_measure_kind_name((int)v->kind), "source", v->source, NULL};
+        series_s(b, "tbnode_source_verdict_change_time_seconds", kv, v->since_ns);
+    }
 }
 
 static void regions(const tb_timekeeper *tk, tb_control_buf *b)

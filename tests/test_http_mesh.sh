@@ -172,6 +172,8 @@ sleep 3
 b=$(promq "$q" | jq -r '.[0].value[1]')
 [ -n "$a" ] && [ "$a" != null ] && [ "${b%.*}" -gt "${a%.*}" ] 2>/dev/null &&
   pass "prometheus: $q grows ($a -> $b)" || fail "prometheus: $q did not grow ($a -> $b)"
+q='tbnode_source_verdict_change_time_seconds{source=~"liar.test.*"} < time() > time() - 600'
+[ "$(promq "$q" | jq length)" = 3 ] && pass "prometheus: $q -> 3 series" || fail "prometheus: $q -> $(promq "$q")"
 q='tbnode_http_requests_total{result="refused",instance="'$(ms_node_ip eu):$ms_port'"} >= 2'
 [ "$(promq "$q" | jq length)" = 1 ] && pass "prometheus: $q" || fail "prometheus: $q"
 q='tbnode_certificate_expiry_time_seconds{node="eu"} > time()'
