@@ -246,7 +246,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return answer(h, c, url);
 }
 
-static void log_mhd(void *arg, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages: its format strings, passed on. */
+__attribute__((format(printf, 2, 0))) static void log_mhd(void *arg, const char *fmt, va_list ap)
 {
     const tb_http *h = arg;
     char line[256];

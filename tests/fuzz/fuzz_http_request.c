@@ -62,8 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char buf[4096];
     if (size == 0)
         shutdown(fd, SHUT_WR);
-    /* bounded: the server answers, closes, or times the connection out (1 s) */
-    for (int i = 0; i < 3000; i++) {
+    /* bounded: the server answers, closes, or 400 polls pass (it then drops the connection we
+     * closed on its next run); once it has
+     * answered everything sent and gone quiet (a kept-alive connection), the input is done */
+    int quiet = 0, answered = 0;
+    for (int i = 0; i < 400 && !(answered && sent == size && quiet > 20); i++) {
         ev_run(loop, EVRUN_NOWAIT);
         if (sent < size) {
             ssize_t w = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
@@ -77,8 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ssize_t r = recv(fd, buf, sizeof(buf), 0);
         if (r == 0 || (r < 0 && errno != EAGAIN))
             break;
+        answered |= r > 0;
+        quiet = r > 0 ? 0 : quiet + 1;
         if (r < 0)
-            usleep(size ? 50 : 0);
+            usleep(20);
     }
     close(fd);
     ev_run(loop, EVRUN_NOWAIT);
