@@ -62,9 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char buf[4096];
     if (size == 0)
         shutdown(fd, SHUT_WR);
-    /* bounded: the server answers, closes, or 400 polls pass (it then drops the connection we
-     * closed on its next run); once it has
-     * answered everything sent and gone quiet (a kept-alive connection), the input is done */
+    /* bounded: the server closes, or has answered everything sent and gone quiet (a kept-alive
+     * connection), or 400 polls pass (it drops the connection we close on its next run) */
     int quiet = 0, answered = 0;
     for (int i = 0; i < 400 && !(answered && sent == size && quiet > 20); i++) {
         ev_run(loop, EVRUN_NOWAIT);
