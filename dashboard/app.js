@@ -45,17 +45,30 @@ function renderMatrix(status) {
   }
 }
 
+// Rows: the node that measured; columns: the node measured. This node's row is its live
+// PING/PONG estimate, the others' their newest signed PEER measurement (status.peer_matrix).
 function renderPeers(status) {
-  const t = document.getElementById('peers');
-  t.replaceChildren(el('tr', {}, el('th', {}, 'from \\ to'),
-    ...status.peers.map((p) => el('th', {}, `${p.name} (${p.region || '?'})`))));
-  const rtt = el('tr', {}, el('th', {}, `${status.node}: RTT`));
-  const off = el('tr', {}, el('th', {}, `${status.node}: offset`));
+  const cells = new Map();
+  for (const m of status.peer_matrix) cells.set(`${m.from}>${m.to}`, m);
   for (const p of status.peers) {
-    rtt.append(el('td', {class: 'cell', 'data-peer': p.name}, p.rtt_ns === undefined ? p.state : ms(p.rtt_ns)));
-    off.append(el('td', {class: 'cell'}, p.offset_ns === undefined ? '–' : ms(p.offset_ns)));
+    if (p.rtt_ns !== undefined) {
+      cells.set(`${status.node}>${p.name}`, {rtt_ns: p.rtt_ns, offset_ns: p.offset_ns, age_ms: 0});
+    }
   }
-  t.append(rtt, off);
+  const nodes = [...new Set([status.node, ...status.peers.map((p) => p.name),
+    ...status.peer_matrix.flatMap((m) => [m.from, m.to])])].sort();
+  const t = document.getElementById('peers');
+  t.replaceChildren(el('tr', {}, el('th', {}, 'from \\ to'), ...nodes.map((n) => el('th', {}, n))));
+  for (const from of nodes) {
+    const row = el('tr', {}, el('th', {}, from));
+    for (const to of nodes) {
+      const m = cells.get(`${from}>${to}`);
+      row.append(el('td', {class: 'cell', 'data-from': from, 'data-to': to,
+        title: m ? `${(m.age_ms / 1000).toFixed(0)} s old` : ''},
+      m ? `${ms(m.rtt_ns)} / ${ms(m.offset_ns)}` : (from === to ? '·' : '–')));
+    }
+    t.append(row);
+  }
 }
 
 function renderEvidence(status) {

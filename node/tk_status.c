@@ -233,6 +233,25 @@ static void status_text(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_
     counters_text(st, b);
 }
 
+/* Every node's newest signed PEER measurement of every other (gossiped, verified): who sees whom
+ * with what RTT and offset, as each measured it. */
+static json_t *peer_matrix_json(const tk_view *view)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && view && i < view->n_obs; i++) {
+        const tb_xc_obs *o = &view->obs[i];
+        int64_t age;
+        if (o->kind != TB_MEASURE_PEER || __builtin_sub_overflow(view->now_ns, o->real_ns, &age))
+            continue;
+        json_array_append_new(a,
+                              json_pack("{s:o, s:o, s:I, s:I, s:I}", "from", jtext(o->origin), "to",
+                                        jtext(o->source), "rtt_ns", (json_int_t)o->delay_ns,
+                                        "offset_ns", (json_int_t)o->offset_ns, "age_ms",
+                                        (json_int_t)(age > 0 ? age / 1000000 : 0)));
+    }
+    return a;
+}
+
 /* The members are appended to the node's object, so each is written as ,"key":value. */
 static void status_json(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_stats *st)
 {
@@ -242,17 +261,18 @@ static void status_json(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_
     for (size_t i = 0; ver && i < tk->result.n_verdicts; i++)
         json_array_append_new(ver,
                               verdict_json(tk, have_view ? &view : NULL, &tk->result.verdicts[i]));
+    json_t *pm = peer_matrix_json(have_view ? &view : NULL);
     if (have_view)
         tk_view_close(&view);
     for (size_t i = 0; fnd && i < tk->result.n_findings; i++)
         json_array_append_new(fnd, finding_json(&tk->result.findings[i]));
     if (src)
         sources(tk, b, src);
-    json_t *o =
-        json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I}", "version", TB_VERSION, "uptime_s",
-                  (json_int_t)uptime_s(tk), "consensus", consensus_json(&tk->result.estimate),
-                  "sources", src, "verdicts", ver, "member_findings", fnd, "measurements",
-                  counters_json(st), "malfeasance_reports", (json_int_t)st->malfeasance_reports);
+    json_t *o = json_pack(
+        "{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "version", TB_VERSION, "uptime_s",
+        (json_int_t)uptime_s(tk), "consensus", consensus_json(&tk->result.estimate), "sources", src,
+        "verdicts", ver, "peer_matrix", pm, "member_findings", fnd, "measurements",
+        counters_json(st), "malfeasance_reports", (json_int_t)st->malfeasance_reports);
     if (!o) {
         b->truncated = 1; /* out of memory: the answer says it is incomplete */
         return;

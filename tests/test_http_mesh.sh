@@ -110,6 +110,15 @@ grep -q '^bcast ' "$work/status.txt" && fail "status text still lists raw broadc
 grep -q "^version .* uptime_s " "$work/status.txt" && pass "status text: version and uptime" ||
   fail "status text: no version line"
 
+# every node's signed PEER measurements (every crosscheck.peer_interval, 16 s) reach eu
+for _ in $(seq 30); do
+  nfrom=$(get eu /status.json | jq '[.peer_matrix[].from] | unique | length')
+  [ "${nfrom:-0}" = 3 ] && break
+  sleep 1
+done
+[ "${nfrom:-0}" = 3 ] && pass "peer_matrix on eu: RTT/offset measured by all 3 nodes" ||
+  fail "peer_matrix on eu: ${nfrom:-no} measuring nodes"
+
 # --- the edge ---
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
 [ "$(code -X POST "$(url eu /metrics)")" = 405 ] && pass "POST refused (405)" || fail "POST not refused"
@@ -194,6 +203,8 @@ grep -q 'data-loaded=' "$work/dom.html" && pass "dashboard loaded (data-loaded s
 [ "$split_cells" -ge 4 ] && grep -q 'class="cell v-inconsistent miss"' "$work/dom.html" &&
   pass "dashboard matrix: split.test inconsistent, a region marked as missing the consensus" ||
   fail "dashboard matrix: split.test ($split_cells cells)"
+npm=$(grep -o '<td class="cell" data-from="[a-z]*" data-to="[a-z]*" title="[0-9]* s old">[0-9.]* ms / ' "$work/dom.html" | wc -l)
+[ "$npm" = 6 ] && pass "dashboard: peer matrix, 6 measured pairs" || fail "dashboard: peer matrix has $npm pairs"
 grep -q 'data-points="[1-9]' "$work/dom.html" && pass "dashboard: offset charts drawn from /history.json" ||
   fail "dashboard: no chart points"
 grep -q 'class="ev" data-source="liar.test[^"]*"><li>[a-z]*:[0-9]' "$work/dom.html" &&
