@@ -16,8 +16,8 @@
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
-const char *const tb_node_config_reserved[] = {"sources", "roughtime", "hosts_file", "crosscheck",
-                                               NULL};
+const char *const tb_node_config_reserved[] = {"sources",    "roughtime", "hosts_file",
+                                               "crosscheck", "http",      NULL};
 
 typedef enum key_kind {
     K_MODE,

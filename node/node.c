@@ -881,7 +881,10 @@ static int neighbours_get(tb_node *n, neighbours *nb)
 
 static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
 {
-    remember(n, b->origin, b->msg_id, &b->payload);
+    /* Only operators' text (app_type 0, `tbnode broadcast`): the time node's measurements would
+     * push it out of the few slots within seconds. */
+    if (b->app_type == 0)
+        remember(n, b->origin, b->msg_id, &b->payload);
     tb_log_debug(n->log, "broadcast %s/%llu (%zu bytes) delivered", b->origin,
                  (unsigned long long)b->msg_id, b->payload.len);
     if (n->cb.on_broadcast)
@@ -1514,6 +1517,11 @@ const char *tb_node_advertised(const tb_node *n)
 tb_node_mode tb_node_mode_of(const tb_node *n)
 {
     return n->cfg->mode;
+}
+
+const tb_quic_stats *tb_node_quic_stats(const tb_node *n)
+{
+    return tb_quic_endpoint_stats(n->ep);
 }
 
 void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)

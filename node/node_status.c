@@ -1,5 +1,6 @@
 /* The mesh node's answers on the control socket (tb_node_control, node/node.h): `status` as
- * text lines, `status json` as one JSON object written with jansson (node/control.h), and
+ * text lines, `status json` as one JSON object written with jansson (node/control.h), `status
+ * broadcasts` (the last broadcasts delivered), and
  * `broadcast TEXT`. It reads the node through node.h and node_internal.h only. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -10,6 +11,17 @@
 #include "node/node_internal.h"
 
 #define STATUS_PEERS_MAX 128
+
+/* `status broadcasts`: the last broadcasts delivered, one "bcast ORIGIN ID TEXT" line each
+ * (kept out of `status`, which is for people). */
+static void broadcasts_text(tb_node *n, tb_control_buf *b)
+{
+    tb_node_recent r[TB_NODE_RECENT_MAX];
+    size_t nr = tb_node_recent_bcasts(n, r, TB_NODE_RECENT_MAX);
+    for (size_t i = 0; i < nr; i++)
+        tb_control_printf(b, "bcast %s %llu %s\n", r[i].origin, (unsigned long long)r[i].id,
+                          r[i].text[0] ? r[i].text : "-");
+}
 
 static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
 {
@@ -25,11 +37,6 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                               ps[i].samples);
         tb_control_printf(b, "\n");
     }
-    tb_node_recent r[TB_NODE_RECENT_MAX];
-    size_t nr = tb_node_recent_bcasts(n, r, TB_NODE_RECENT_MAX);
-    for (size_t i = 0; i < nr; i++)
-        tb_control_printf(b, "bcast %s %llu %s\n", r[i].origin, (unsigned long long)r[i].id,
-                          r[i].text[0] ? r[i].text : "-");
     tb_node_stats st;
     tb_node_get_stats(n, &st);
     tb_control_printf(b,
@@ -61,6 +68,7 @@ static json_t *peer_json(const tb_node_peer_status *p)
     if (!o)
         return NULL;
     int bad = set(o, "name", tb_control_json_string(p->name)) |
+              set(o, "region", tb_control_json_string(p->region)) |
               set(o, "state", tb_control_json_string(p->state)) |
               set(o, "addr", tb_control_json_string(p->addr));
     if (p->has_estimate)
@@ -139,6 +147,8 @@ void tb_node_control(void *node, const char *line, tb_control_buf *out)
             status_json(n, out, ps, k);
         else
             status_text(n, out, ps, k);
+    } else if (strcmp(line, "status broadcasts") == 0) {
+        broadcasts_text(n, out);
     } else if (strncmp(line, "broadcast ", 10) == 0) {
         uint64_t id;
         const char *text = line + 10;
@@ -147,6 +157,8 @@ void tb_node_control(void *node, const char *line, tb_control_buf *out)
         else
             tb_control_printf(out, "error: broadcast failed\n");
     } else {
-        tb_control_printf(out, "error: unknown request (status, status json, broadcast TEXT)\n");
+        tb_control_printf(
+            out,
+            "error: unknown request (status, status json, status broadcasts, broadcast TEXT)\n");
     }
 }

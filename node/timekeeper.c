@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "certs/identity.h"
+#include "http/http.h"
 #include "node/tk_internal.h"
 #include "ntp/client.h"
 #include "roughtime/verify.h"
@@ -688,7 +689,8 @@ static int start(tb_timekeeper *tk)
     /* The mesh dials peer names through the same resolver (and hosts_file) as the sources. */
     cb.resolver = tk->resolver;
     if ((rc = tb_node_new(&tk->node, tk->loop, tk->log, tk->clock, tk->cfg, &cb)) != TB_OK ||
-        (rc = open_roughtime(tk)) != TB_OK || (rc = open_sources(tk)) != TB_OK)
+        (rc = open_roughtime(tk)) != TB_OK || (rc = open_sources(tk)) != TB_OK ||
+        (rc = tk_http_open(tk)) != TB_OK)
         return rc;
     tk_peers_start(tk);
     ev_timer_start(tk->loop, &tk->prune_timer);
@@ -726,6 +728,7 @@ int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *l
     ev_timer_init(&tk->prune_timer, on_prune_timer, 60., 600.);
     tk->xc_timer.data = tk->prune_timer.data = tk;
     tk->xc_last_ns = -(int64_t)TB_NS_PER_SEC * 3600;
+    tk->start_mono_ns = tb_clock_mono(clock);
     int rc = start(tk);
     if (rc != TB_OK) {
         tb_timekeeper_free(tk);
@@ -785,6 +788,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     ev_timer_stop(tk->loop, &tk->xc_timer);
     ev_timer_stop(tk->loop, &tk->peer_timer);
     ev_timer_stop(tk->loop, &tk->prune_timer);
+    tb_http_free(tk->http);
     tb_sources_destroy(tk->sources);
     tb_rt_udp_free(tk->rt_udp);
     tb_rt_srv_free(tk->rt_srv);
@@ -828,4 +832,9 @@ const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk)
 uint16_t tb_timekeeper_rt_port(const tb_timekeeper *tk)
 {
     return tk->rt_udp ? tb_rt_udp_port(tk->rt_udp) : 0;
+}
+
+uint16_t tb_timekeeper_http_port(const tb_timekeeper *tk)
+{
+    return tk->http ? tb_http_port(tk->http) : 0;
 }

@@ -576,8 +576,12 @@ static void test_time_nodes(void)
     if (getenv("TB_TK_VERBOSE"))
         fprintf(stderr, "%s", b.p);
     TB_CHECK(strstr(b.p, "\"consensus\":{\"offset_ns\":") != NULL);
-    TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent across regions\"") != NULL);
-    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\",\"since\":\"20") != NULL);
+    TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent\",\"verdict_text\":\"inconsistent across "
+                         "regions\"") != NULL);
+    TB_CHECK(
+        strstr(b.p,
+               "\"verdict\":\"falseticker\",\"verdict_text\":\"falseticker\",\"since\":\"20") !=
+        NULL);
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"leap\":\"none\",\"stratum\":") != NULL); /* NTP sources */
