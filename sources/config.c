@@ -20,7 +20,10 @@ const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
                                                                      "public_key",
                                                                      "ntsport",
                                                                      "ca_file",
-                                                                     "server_name"};
+                                                                     "server_name",
+                                                                     "path",
+                                                                     "precision",
+                                                                     "delay"};
 
 static int parse_key(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
@@ -92,10 +95,43 @@ static int parse_nts(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_c
     return err;
 }
 
+/* path, precision, delay: sock only; a sock source takes nothing of the network kinds'. */
+static int parse_sock(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+{
+    static const char *const keys[] = {"path", "precision", "delay"};
+    static const char *const net_keys[] = {"address", "name", "public_key"};
+    bool sock = sc->kind == TB_SOURCE_SOCK;
+    for (size_t i = 0; i < 3; i++) {
+        const char *k = sock ? net_keys[i] : keys[i];
+        if (config_setting_get_member(e, k))
+            return tb_cfg_fail(c, config_setting_get_member(e, k), k,
+                               sock ? "sock sources take no %s" : "only sock sources take %s", k);
+    }
+    if (!sock)
+        return 0;
+    bool present = false;
+    int err = tb_cfg_get_str(c, e, "path", sc->address, sizeof(sc->address), &present);
+    if (err < 0)
+        return err;
+    if (!present)
+        return tb_cfg_fail(c, e, "path", "a sock source needs the path of its socket");
+    /* sun_path holds 108 bytes with the terminator */
+    if (sc->address[0] != '/' || strlen(sc->address) > 107)
+        return tb_cfg_fail(c, config_setting_get_member(e, "path"), "path",
+                           "must be an absolute path of at most 107 bytes");
+    err = tb_cfg_get_i64(c, e, "precision", 0, 1000000000, &sc->precision_ns);
+    if (err == 0)
+        err = tb_cfg_get_i64(c, e, "delay", 0, 1000000000, &sc->delay_ns);
+    return err;
+}
+
 static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
+    int err = parse_sock(c, e, sc);
+    if (err < 0 || sc->kind == TB_SOURCE_SOCK)
+        return err;
     bool has_addr = false, has_name = false;
-    int err = tb_cfg_get_str(c, e, "address", sc->address, sizeof(sc->address), &has_addr);
+    err = tb_cfg_get_str(c, e, "address", sc->address, sizeof(sc->address), &has_addr);
     if (err == 0)
         err = tb_cfg_get_str(c, e, "name", sc->name, sizeof(sc->name), &has_name);
     if (err < 0)
@@ -132,7 +168,7 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         return tb_cfg_fail(c, ks ? ks : e, "kind", "missing or not a string");
     tb_source_kind k;
     if (tb_source_kind_parse(kind, &k) < 0)
-        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, nts, pool or roughtime", kind);
+        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, nts, pool, roughtime or sock", kind);
     if (k == TB_SOURCE_PEER) /* adr/0007, "Mesh peers" */
         return tb_cfg_fail(c, ks, "kind",
                            "mesh peers are not configured: every connected peer is measured "

@@ -4,7 +4,8 @@
  *     { kind = "ntp"; address = "127.0.0.71:11123"; minpoll = 6; maxpoll = 10; },
  *     { kind = "pool"; name = "pool.example"; count = 3; },
  *     { kind = "roughtime"; address = "rt.example:2002"; public_key = "base64..."; },
- *     { kind = "nts"; address = "time.example"; ntsport = 4460; ca_file = "/etc/ca.pem"; }
+ *     { kind = "nts"; address = "time.example"; ntsport = 4460; ca_file = "/etc/ca.pem"; },
+ *     { kind = "sock"; path = "/run/tbnode/gps.sock"; precision = 1000; delay = 0; }
  *   );
  *
  * Keys: kind (required); address (ntp, nts, roughtime); name (pool); minpoll, maxpoll
@@ -15,6 +16,8 @@
  * system store), server_name (nts: the name
  * the certificate must carry; default the host of address). An nts address is the KE host
  * and the NTP port to use when the KE server names none (default 123).
+ * path (sock: absolute path of the Unix datagram socket tbnode binds, < 108 bytes), precision
+ * and delay (sock: nanoseconds, 0..1e9; the error bound is precision + delay/2).
  * Unknown keys are errors, so a typo never silently falls back to a default. Mesh peers are
  * not configured here: the time node measures every connected peer (adr/0007). */
 #ifndef TB_SOURCES_CONFIG_H
@@ -28,7 +31,7 @@
 #define TB_SOURCES_MAX 256
 
 /* Every key a source entry may have (for help text, and the fuzzer). */
-#define TB_SOURCES_CONFIG_NKEYS 12
+#define TB_SOURCES_CONFIG_NKEYS 15
 extern const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS];
 
 typedef struct tb_source_config_list {

@@ -21,8 +21,8 @@ struct tb_source {
     void *hook_arg;
 };
 
-static const char *const kind_names[TB_SOURCE_KIND_COUNT] = {"ntp", "pool", "roughtime", "peer",
-                                                             "nts"};
+static const char *const kind_names[TB_SOURCE_KIND_COUNT] = {"ntp",  "pool", "roughtime",
+                                                             "peer", "nts",  "sock"};
 
 const char *tb_source_kind_name(tb_source_kind kind)
 {
@@ -57,6 +57,7 @@ void tb_source_config_default(tb_source_config *cfg, tb_source_kind kind)
     cfg->unreach_after = 4;
     cfg->resolve_interval = 3600;
     cfg->ntsport = 4460;
+    cfg->precision_ns = 1000;
 }
 
 bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b)
@@ -67,7 +68,8 @@ bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b
            a->resolve_interval == b->resolve_interval && a->has_public_key == b->has_public_key &&
            memcmp(a->public_key, b->public_key, sizeof(a->public_key)) == 0 &&
            a->ntsport == b->ntsport && strcmp(a->ca_file, b->ca_file) == 0 &&
-           strcmp(a->server_name, b->server_name) == 0;
+           strcmp(a->server_name, b->server_name) == 0 && a->precision_ns == b->precision_ns &&
+           a->delay_ns == b->delay_ns;
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -122,7 +124,9 @@ int tb_source_start(tb_source *s)
     if (err < 0) {
         s->running = false;
         ev_timer_stop(s->env.loop, &s->timer);
-        tb_source_set_state(s, TB_SOURCE_STOPPED, "start failed: %s", tb_strerror(err));
+        /* A driver that said why it stopped (sock: "not a socket") keeps its reason. */
+        if (s->st != TB_SOURCE_STOPPED)
+            tb_source_set_state(s, TB_SOURCE_STOPPED, "start failed: %s", tb_strerror(err));
     }
     return err;
 }

@@ -26,11 +26,12 @@ typedef enum tb_source_kind {
     TB_SOURCE_ROUGHTIME,
     TB_SOURCE_PEER, /* reserved: mesh peers are measured by the time node, not configured */
     TB_SOURCE_NTS,  /* NTP authenticated with NTS (RFC 8915); its measurements are kind NTP */
+    TB_SOURCE_SOCK, /* a SOCK reference clock (sources/sock_driver.h); measurements kind NTP */
     TB_SOURCE_KIND_COUNT
 } tb_source_kind;
 
 const char *tb_source_kind_name(tb_source_kind kind);
-/* "ntp", "pool", "roughtime", "peer" (refused in configurations), "nts". */
+/* "ntp", "pool", "roughtime", "peer" (refused in configurations), "nts", "sock". */
 TB_WUR int tb_source_kind_parse(const char *s, tb_source_kind *out);
 
 typedef enum tb_source_state {
@@ -84,7 +85,8 @@ typedef void (*tb_source_meas_cb)(void *arg, const tb_source_meas *m);
 typedef struct tb_source_config {
     tb_source_kind kind;
     char address[TB_SOURCE_NAME_MAX]; /* ntp, roughtime, nts: host[:port] (nts: the KE host
-                                         and the NTP port used unless the KE server names one) */
+                                         and the NTP port used unless the KE server names one);
+                                         sock: the socket's path (config key `path`) */
     char name[TB_SOURCE_NAME_MAX];    /* pool: host[:port] */
     int minpoll, maxpoll;             /* log2 seconds */
     unsigned count;                   /* pool: members kept */
@@ -95,10 +97,13 @@ typedef struct tb_source_config {
     uint16_t ntsport;                     /* nts: KE port, default 4460 */
     char ca_file[TB_SOURCE_NAME_MAX];     /* nts: PEM CA file; "" = the system store */
     char server_name[TB_SOURCE_NAME_MAX]; /* nts: name the certificate must carry; "" = host */
+    int64_t precision_ns;                 /* sock: the writer's precision, default 1000 */
+    int64_t delay_ns;                     /* sock: delay charged to each sample, default 0 */
     int line; /* where it was declared, for messages; not part of its identity */
 } tb_source_config;
 
-/* Fills the defaults (minpoll 6, maxpoll 10, count 4, unreach_after 4, resolve 3600 s). */
+/* Fills the defaults (minpoll 6, maxpoll 10, count 4, unreach_after 4, resolve 3600 s,
+ * precision 1 µs). */
 void tb_source_config_default(tb_source_config *cfg, tb_source_kind kind);
 /* Same source, same parameters (the line is ignored): keeps its state on reload. */
 bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b);

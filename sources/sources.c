@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sources/ntp_driver.h"
+#include "sources/sock_driver.h"
 
 typedef struct entry {
     tb_source_config cfg;
@@ -26,6 +27,7 @@ int tb_sources_create(const tb_source_env *env, tb_sources **out)
     set->env = *env;
     set->drivers[TB_SOURCE_NTP] = tb_ntp_driver();
     set->drivers[TB_SOURCE_NTS] = tb_nts_driver();
+    set->drivers[TB_SOURCE_SOCK] = tb_sock_driver();
     *out = set;
     return 0;
 }

@@ -74,7 +74,7 @@ static void test_errors_name_line_and_key(void)
                  "config:2: key 'sources.[0].minpoll': 40 is outside -6..17");
     expect_error("{ kind = \"ntp\"; adress = \"a:1\"; }", "key 'sources.[0].adress': unknown key");
     expect_error("{ kind = \"sundial\"; address = \"a\"; }",
-                 "key 'sources.[0].kind': \"sundial\" is not ntp, nts, pool or roughtime");
+                 "key 'sources.[0].kind': \"sundial\" is not ntp, nts, pool, roughtime or sock");
     expect_error("{ kind = \"peer\"; address = \"a:1\"; }",
                  "key 'sources.[0].kind': mesh peers are not configured");
     expect_error("{ kind = \"ntp\"; address = \"a:1\"; name = \"n\"; }",
@@ -232,10 +232,43 @@ static void test_nts(void)
                  "key 'sources.[0].server_name'");
 }
 
+static void test_sock(void)
+{
+    const char *text =
+        "sources = (\n"
+        "  { kind = \"sock\"; path = \"/run/tbnode/gps.sock\"; },\n"
+        "  { kind = \"sock\"; path = \"/tmp/x.sock\"; precision = 200; delay = 50; }\n"
+        ");\n";
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(parse_text(text, &l, err, sizeof(err)) == 0);
+    TB_REQUIRE(l.n == 2);
+    TB_CHECK_EQ(l.items[0].kind, TB_SOURCE_SOCK);
+    TB_CHECK_STR(l.items[0].address, "/run/tbnode/gps.sock");
+    TB_CHECK_EQ(l.items[0].precision_ns, 1000);
+    TB_CHECK_EQ(l.items[0].delay_ns, 0);
+    TB_CHECK_EQ(l.items[1].precision_ns, 200);
+    TB_CHECK_EQ(l.items[1].delay_ns, 50);
+    tb_source_config other = l.items[1];
+    other.precision_ns = 201;
+    TB_CHECK(!tb_source_config_equal(&other, &l.items[1]));
+    tb_sources_config_free(&l);
+    expect_error("{ kind = \"sock\"; }", "key 'sources.[0].path': a sock source needs the path");
+    expect_error("{ kind = \"sock\"; path = \"rel.sock\"; }",
+                 "key 'sources.[0].path': must be an absolute path");
+    expect_error("{ kind = \"sock\"; path = \"/a\"; address = \"x\"; }",
+                 "key 'sources.[0].address': sock sources take no address");
+    expect_error("{ kind = \"sock\"; path = \"/a\"; precision = -1; }",
+                 "key 'sources.[0].precision'");
+    expect_error("{ kind = \"ntp\"; address = \"a\"; path = \"/a\"; }",
+                 "key 'sources.[0].path': only sock sources take path");
+}
+
 int main(void)
 {
     TB_RUN(test_parse_all_kinds);
     TB_RUN(test_nts);
+    TB_RUN(test_sock);
     TB_RUN(test_errors_name_line_and_key);
     TB_RUN(test_error_names_the_file);
     TB_RUN(test_ca_file_relative_to_the_file);
