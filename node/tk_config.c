@@ -12,6 +12,7 @@ void tb_tk_config_default(tb_tk_config *c)
     c->min_interval_ms = 1000;
     c->peer_interval_s = 16;
     c->retention_s = 7 * 86400;
+    c->batch_interval_ms = 1000;
     /* a Roughtime request is 1024 bytes, a response well under 2 KiB; 600 a minute covers a
      * measurement of each of 128 peers every 16 s plus the sources; 16 MiB an hour is ~4x what
      * such a node sends */
@@ -20,8 +21,8 @@ void tb_tk_config_default(tb_tk_config *c)
 }
 
 static const char *const xc_keys[] = {
-    "window",        "min_agree", "drift_ppm",    "peers_vote",  "min_interval_ms",
-    "peer_interval", "retention", "max_evidence", "origin_rate", "origin_bytes"};
+    "window",    "min_agree",    "drift_ppm",   "peers_vote",   "min_interval_ms",  "peer_interval",
+    "retention", "max_evidence", "origin_rate", "origin_bytes", "batch_interval_ms"};
 
 static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const tb_cfg_ctx *c)
 {
@@ -57,6 +58,8 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
         rc = tb_cfg_get_u32(c, g, "peer_interval", 1, 3600, &out->peer_interval_s);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "retention", 60, 315360000, &out->retention_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "batch_interval_ms", 10, 60000, &out->batch_interval_ms);
     if (rc == TB_OK)
         rc = tb_cfg_get_bool(c, g, "peers_vote", &out->xc.peers_vote);
     if (rc == TB_OK)

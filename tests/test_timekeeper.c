@@ -27,6 +27,7 @@
 #include "tests/tb_fixture.h"
 #include "tests/support/loop.h"
 #include "tests/tb_test.h"
+#include "tests/support/tk_batch.h"
 #include "tests/tk_harness.h"
 #include "wire/wire.h"
 
@@ -182,29 +183,24 @@ static int forgeries_counted(void *arg)
 {
     for (int i = 0; i < N; i++) {
         if (dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE) < 1 ||
-            dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN) < 1)
+            dropped(i, TB_MEASURE_DROP_MALFORMED) < 1)
             return 0;
     }
     return 1;
 }
 
-/* A measurement claiming `origin`, signed with a key that is not origin's. */
-static void forge(const char *origin)
+/* A measurement of the rogue's batch claiming `origin`, signed with a key that is not origin's,
+ * in a batch claiming batch_origin. */
+static void forge(const char *batch_origin, const char *origin)
 {
-    uint8_t seed[32], sk[64], pk[32], body[512], sig[64], wire[1024];
+    uint8_t seed[32], sk[64], pk[32];
     memset(seed, 7, sizeof(seed));
     TB_REQUIRE(tb_measure_key_from_seed(seed, sk, pk) == 0);
     tb_measurement m = {.kind = TB_MEASURE_NTP, .seq = 999999, .offset_ns = 5, .bound_ns = 1};
     m.real_ns = tb_clock_real(tb_clock_system());
     snprintf(m.origin, sizeof(m.origin), "%s", origin);
     snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
-    size_t len, wlen;
-    TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
-    tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
-    w.measurement = (tb_wire_measurement){m.origin, m.seq, {body, len}, {0}};
-    memcpy(w.measurement.sig, sig, 64);
-    TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
-    TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+    TB_REQUIRE(tb_test_send_batch(rogue, batch_origin, &m, sk) == 0);
 }
 
 /* The rogue signs with its own (valid) key: 8 sources nobody else measures and H1, all 5 s
@@ -217,7 +213,7 @@ static void lie_as_member(void)
     TB_REQUIRE(f != NULL);
     size_t n = fread(pem, 1, sizeof(pem), f);
     fclose(f);
-    uint8_t sk[64], pk[32], body[512], sig[64], wire[1024];
+    uint8_t sk[64], pk[32];
     TB_REQUIRE(tb_measure_key_from_pem(pem, n, sk, pk) == 0);
     for (uint64_t seq = 1; seq <= 9; seq++) {
         tb_measurement m = {.kind = TB_MEASURE_NTP,
@@ -232,13 +228,7 @@ static void lie_as_member(void)
                      (unsigned long long)seq);
         else
             snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
-        size_t len, wlen;
-        TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
-        tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
-        w.measurement = (tb_wire_measurement){m.origin, m.seq, {body, len}, {0}};
-        memcpy(w.measurement.sig, sig, 64);
-        TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
-        TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+        TB_REQUIRE(tb_test_send_batch(rogue, m.origin, &m, sk) == 0);
     }
 }
 
@@ -405,7 +395,9 @@ static void test_time_nodes(void)
             TB_CHECK_EQ(st.dropped[d], 0);
     }
 
-    /* A mesh node forges measurements: as tk-0 with its own key, and from a node nobody knows. */
+    /* A mesh node forges measurements: a batch that claims to be tk-0's (its broadcast is the
+     * rogue's own: refused whole as malformed), and one in its own batch that claims tk-0 and is
+     * signed with another key (a bad signature). Neither is passed on: each node counts one. */
     TB_REQUIRE(configure(N, "") == 0);
     tb_node_callbacks cb = {.on_stopped = on_stopped};
     TB_REQUIRE(tb_node_new(&rogue, loop, &logs[N], tb_clock_system(), &cfg[N], &cb) == TB_OK);
@@ -413,12 +405,12 @@ static void test_time_nodes(void)
     tb_node_stats before[N];
     for (int i = 0; i < N; i++)
         tb_node_get_stats(tb_timekeeper_node(tk[i]), &before[i]);
-    forge("tk-0");
-    forge("ghost");
+    forge("tk-0", "tk-0");
+    forge("tk-3", "tk-3");
     TB_CHECK(tb_test_run_until(loop, forgeries_counted, NULL, 5));
     for (int i = 0; i < N; i++) {
         TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE), 1);
-        TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN), 1);
+        TB_CHECK_EQ(dropped(i, TB_MEASURE_DROP_MALFORMED), 1);
     }
 
     /* The rogue, a member with a valid certificate, lies with its own key about 8 invented
@@ -487,7 +479,8 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
     TB_CHECK(strstr(b.p, ": falseticker (") != NULL);
     TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
-    TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
+    TB_CHECK(strstr(b.p, "malformed=1 unknown_origin=0 expired_certificate=0 bad_signature=1 ") !=
+             NULL);
     free(b.p);
     test_malfeasance();
 

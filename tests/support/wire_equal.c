@@ -33,6 +33,38 @@ static bool addrs_equal(const tb_wire_field *f, const char *a, const char *b)
     return true;
 }
 
+static bool certs_equal(const tb_wire_field *f, const char *a, const char *b)
+{
+    const tb_wire_bytes *x, *y;
+    size_t nx, ny;
+    memcpy(&x, a + f->off, sizeof(x));
+    memcpy(&y, b + f->off, sizeof(y));
+    memcpy(&nx, a + f->off_n, sizeof(nx));
+    memcpy(&ny, b + f->off_n, sizeof(ny));
+    if (nx != ny)
+        return false;
+    for (size_t i = 0; i < nx; i++)
+        if (!bytes_equal(&x[i], &y[i]))
+            return false;
+    return true;
+}
+
+static bool mitems_equal(const tb_wire_field *f, const char *a, const char *b)
+{
+    const tb_wire_mitem *x, *y;
+    size_t nx, ny;
+    memcpy(&x, a + f->off, sizeof(x));
+    memcpy(&y, b + f->off, sizeof(y));
+    memcpy(&nx, a + f->off_n, sizeof(nx));
+    memcpy(&ny, b + f->off_n, sizeof(ny));
+    if (nx != ny)
+        return false;
+    for (size_t i = 0; i < nx; i++)
+        if (!fields_equal(tb_wire_schema_mitem(), (const char *)&x[i], (const char *)&y[i]))
+            return false;
+    return true;
+}
+
 static bool peers_equal(const tb_wire_peers *a, const tb_wire_peers *b)
 {
     if (a->n_peers != b->n_peers)
@@ -66,7 +98,12 @@ static bool value_equal(const tb_wire_field *f, const char *a, const char *b)
     case TB_WK_PEERS:
         return peers_equal(x, y);
     case TB_WK_ADDRS:
+    case TB_WK_NAMES:
         return addrs_equal(f, a, b);
+    case TB_WK_CERTS:
+        return certs_equal(f, a, b);
+    case TB_WK_MITEMS:
+        return mitems_equal(f, a, b);
     }
     return false;
 }
