@@ -221,19 +221,16 @@ static int authenticate(tb_nbc *b, uint64_t now, int64_t now_s, const char *from
         if ((rc = alive_key(b, m, now_s, alive, &key)) != TB_OK)
             return rc;
     } else if (tb_origins_key(b->origins, m->origin, now_s, &key) != TB_OK) {
+        if (tries > 0) /* released once its certificate came, which did not verify */
+            return TB_ERR_VERIFY;
         hold(b, now, from, m, raw, len, tries);
         return TB_ERR_AGAIN;
     }
     if (now_s < key.not_before || now_s > key.not_after)
         return TB_ERR_VERIFY;
-    if (tb_measure_verify_parts(parts, 2, m->sig, key.ed25519_pub) == TB_OK)
-        return TB_OK;
-    /* Perhaps the origin renewed its certificate and this node has the old one: ask once. */
-    if (m->app_type != TB_NODE_APP_ALIVE && tries == 0) {
-        hold(b, now, from, m, raw, len, 1);
-        return TB_ERR_AGAIN;
-    }
-    return TB_ERR_VERIFY;
+    /* A renewed certificate is announced (ALIVE) before anything is signed with its key, on
+     * the same paths: a signature that fails here is refused, not held. */
+    return tb_measure_verify_parts(parts, 2, m->sig, key.ed25519_pub);
 }
 
 static void release(tb_nbc *b, uint64_t now, int64_t now_s, const char *origin);
