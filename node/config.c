@@ -325,6 +325,21 @@ static int check_timeouts(const tb_node_config *cfg, const config_t *lc, const o
                 cfg->keepalive_ms, cfg->idle_timeout_ms);
 }
 
+/* The `mesh` group: the keys of mesh v2 (ADR 0010). */
+static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
+                      size_t el)
+{
+    static const char *const mesh_keys[] = {"socket_buffer"};
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, err, el, o->file ? o->file : "config", "mesh");
+    if (!config_setting_is_group(g))
+        return tb_cfg_fail(&c, g, NULL, "must be a group { ... }");
+    int rc = tb_cfg_check_keys(&c, g, mesh_keys, sizeof(mesh_keys) / sizeof(mesh_keys[0]));
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(&c, g, "socket_buffer", 0, 1u << 30, &cfg->socket_buffer);
+    return rc;
+}
+
 static int apply_file(tb_node_config *cfg, const config_t *lc, const origin *o0, char *err,
                       size_t el)
 {
@@ -337,6 +352,11 @@ static int apply_file(tb_node_config *cfg, const config_t *lc, const origin *o0,
         o.line = config_setting_source_line(s);
         if (is_reserved(name))
             continue;
+        if (strcmp(name, "mesh") == 0) {
+            if (apply_mesh(cfg, s, &o, err, el) != TB_OK)
+                return TB_ERR_INVAL;
+            continue;
+        }
         const key_spec *k = find_key(name);
         if (!k)
             return errf(err, el, &o, name, "unknown key (see node/tbnode.conf.example)");

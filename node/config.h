@@ -52,6 +52,9 @@ typedef struct tb_node_config {
     uint32_t max_message_size;
     uint32_t ping_interval_ms;
     uint32_t max_peers;
+    /* The `mesh` group (ADR 0010): */
+    uint32_t socket_buffer; /* mesh.socket_buffer: UDP send and receive buffer, bytes; 0: quic's
+                               default (4 MiB) */
 
     char file[TB_NODE_PATH_MAX]; /* the config file read, "" when none */
     config_t *lc;                /* that file, parsed; NULL when none */

@@ -1091,6 +1091,7 @@ static int open_endpoint(tb_node *n)
         .connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * TB_NS_PER_MS,
         .max_message_size = cfg->max_message_size,
         .max_connections = (size_t)cfg->max_peers * 2,
+        .socket_buffer = cfg->socket_buffer,
         .static_secret = secret,
     };
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,

@@ -506,6 +506,14 @@ static void on_prune_timer(struct ev_loop *loop, ev_timer *w, int revents)
         tb_log_warn(tk->log, "%s/%s: pruning failed", tk->cfg->state_dir, TB_STORE_FILE);
     else if (n)
         tb_log_info(tk->log, "history: %llu old rows pruned", (unsigned long long)n);
+    if (tb_store_trim(tk->store, tk->tc.store_origin_bytes, tk->tc.store_bytes, &n) != TB_OK) {
+        tb_log_warn(tk->log, "%s/%s: trimming to the byte budget failed", tk->cfg->state_dir,
+                    TB_STORE_FILE);
+    } else if (n) {
+        tk->st.store_trimmed += n;
+        tb_log_info(tk->log, "history: %llu oldest measurements dropped for the byte budget",
+                    (unsigned long long)n);
+    }
 }
 
 int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *log,

@@ -41,6 +41,8 @@ struct tb_resolver;
  *     peer_interval = 16;            seconds between PEER measurements of each mesh peer (1..3600)
  *     retention = 604800;            seconds of history kept in the store (60..315360000)
  *     batch_interval_ms = 1000;      own new measurements go out together this often (10..60000)
+ *     store_origin_bytes = 67108864; stored bytes per origin, oldest dropped first (65536..2^40)
+ *     store_bytes = 1073741824;      stored bytes in all, oldest dropped first (1 MiB..2^42)
  *   };
  */
 typedef struct tb_tk_config {
@@ -50,6 +52,7 @@ typedef struct tb_tk_config {
     uint32_t peer_interval_s;
     uint32_t retention_s;
     uint32_t batch_interval_ms;
+    uint64_t store_origin_bytes, store_bytes; /* the store's budget besides retention */
     tb_measure_limits limits; /* what one origin may make this node verify and store */
 } tb_tk_config;
 
@@ -103,6 +106,7 @@ typedef struct tb_tk_stats {
     uint64_t sent_kind[4], wire_bytes_kind[4];
     /* Batches of own measurements broadcast, and their MEASUREMENTS bytes (the payload). */
     uint64_t batches_sent, batch_bytes;
+    uint64_t store_trimmed; /* measurements dropped from the store for its byte budget */
 } tb_tk_stats;
 
 void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out);

@@ -100,7 +100,8 @@ static void test_every_key(void)
                   "connect_timeout_ms = 100;\n"
                   "max_message_size = 16777216;\n"
                   "ping_interval_ms = 250;\n"
-                  "max_peers = 1024;\n");
+                  "max_peers = 1024;\n"
+                  "mesh = { socket_buffer = 8388608; };\n");
     if (rc != TB_OK)
         fprintf(stderr, "%s\n", err);
     TB_REQUIRE(rc == TB_OK);
@@ -124,6 +125,7 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.max_message_size, 16777216);
     TB_CHECK_EQ(cfg.ping_interval_ms, 250);
     TB_CHECK_EQ(cfg.max_peers, 1024);
+    TB_CHECK_EQ(cfg.socket_buffer, 8388608);
 }
 
 static void test_errors_name_file_line_key(void)
@@ -192,6 +194,10 @@ static void test_errors_name_file_line_key(void)
          "t.conf:2: key 'idle_timeout_ms': keepalive_ms (10000) must be below idle_timeout_ms "
          "(5000), or 0"},
         {"mode = \"hybrid\"\nlisten = ;", "t.conf:2: syntax error"},
+        {"mesh = { socket_buffer = 2147483648; };",
+         "t.conf:1: key 'mesh.socket_buffer': 2147483648 is outside 0..1073741824"},
+        {"mesh = {\n sockbuf = 1; };", "t.conf:2: key 'mesh.sockbuf': unknown key"},
+        {"mesh = 3;", "t.conf:1: key 'mesh': must be a group { ... }"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc = load(cases[i].text);

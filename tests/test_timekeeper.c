@@ -522,7 +522,10 @@ static void test_config(void)
     tb_node_config_defaults(&c);
     TB_REQUIRE(tb_node_config_load_file(&c, TB_SOURCE_DIR "/node/tbnode.conf.example", err,
                                         sizeof(err)) == TB_OK);
-    TB_REQUIRE(tb_tk_config_parse(&c, &t, err, sizeof(err)) == TB_OK);
+    int prc = tb_tk_config_parse(&c, &t, err, sizeof(err));
+    if (prc != TB_OK)
+        fprintf(stderr, "%s\n", err);
+    TB_REQUIRE(prc == TB_OK);
     TB_CHECK_EQ(t.xc.window_ns, 600 * 1000000000LL);
     TB_CHECK_EQ(t.xc.min_agree, 3);
     TB_CHECK_EQ(t.xc.drift_ppb, 50000);
@@ -531,6 +534,9 @@ static void test_config(void)
     TB_CHECK_EQ(t.limits.max_evidence, 4096);
     TB_CHECK_EQ(t.limits.rate_per_min, 600);
     TB_CHECK_EQ(t.limits.bytes_per_hour, 16777216);
+    TB_CHECK_EQ(t.batch_interval_ms, 1000);
+    TB_CHECK_EQ(t.store_origin_bytes, 64 << 20);
+    TB_CHECK_EQ(t.store_bytes, 1 << 30);
     tb_node_config_free(&c);
 
     static const struct {
@@ -538,8 +544,13 @@ static void test_config(void)
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
          "drift_ppm = 0; min_interval_ms = 10; peer_interval = 1; retention = 60;\n"
-         "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576; };",
+         "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576;\n"
+         "batch_interval_ms = 250; store_origin_bytes = 1048576; store_bytes = 2097152; };",
          NULL},
+        {"crosscheck = { batch_interval_ms = 5; };",
+         "t.conf:1: key 'crosscheck.batch_interval_ms': 5 is outside 10..60000"},
+        {"crosscheck = { store_bytes = 1000; };",
+         "t.conf:1: key 'crosscheck.store_bytes': 1000 is outside 1048576..4398046511104"},
         {"crosscheck = { origin_rate = 0; };",
          "t.conf:1: key 'crosscheck.origin_rate': 0 is outside 1..1000000"},
         {"crosscheck = { max_evidence = 100000; };",
@@ -576,6 +587,8 @@ static void test_config(void)
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
             TB_CHECK(t.limits.max_evidence == 2048 && t.limits.rate_per_min == 30 &&
                      t.limits.bytes_per_hour == 1048576);
+            TB_CHECK(t.batch_interval_ms == 250 && t.store_origin_bytes == 1048576 &&
+                     t.store_bytes == 2097152);
         } else {
             TB_CHECK_EQ(rc, TB_ERR_INVAL);
             TB_CHECK_STR(err, cases[i].err);
