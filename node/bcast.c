@@ -156,6 +156,7 @@ int tb_nbc_originate(tb_nbc *b, uint64_t now, uint32_t app_type, const uint8_t *
     if (rc == TB_OK) {
         m.hop_limit = d.hop_limit;
         b->st.originated++;
+        b->st.forwarded += d.nforward; /* copies sent, as for a received one */
         deliver(b, &m);
         forward(b, &m, names, fwd, &d);
         if (id)
