@@ -191,7 +191,7 @@ static void judge_against_agreement(const xc_ctx *ctx, const xc_src *s, tb_xc_ve
              nv ? " (not voting: " : "", nv ? nv : "", nv ? ")" : "");
 }
 
-static void judge_one(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
+static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
 {
     v->kind = s->kind;
     snprintf(v->source, sizeof(v->source), "%s", s->name);
@@ -200,10 +200,15 @@ static void judge_one(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
     v->has_interval = s->has_interval;
     v->lo_ns = s->lo;
     v->hi_ns = s->hi;
-    if (s->n_latest == 0) {
+    if (tb_xc_warming(ctx, s, v)) {
+        for (size_t i = 0; i < s->n_latest; i++)
+            add_ref(v, s->latest[i]);
+    } else if (s->n_latest == 0) {
         v->verdict = TB_XC_UNREACHABLE;
-        snprintf(v->reason, sizeof(v->reason), "no measurement from any node in the last %.0f s%s",
-                 (double)ctx->cfg.window_ns / 1e9, s->last_seen ? " (newest cited)" : "");
+        snprintf(v->reason, sizeof(v->reason),
+                 "no measurement from any node in the last %.0f s (or %d of its intervals)%s",
+                 (double)ctx->cfg.window_ns / 1e9, TB_XC_LIVE_INTERVALS,
+                 s->last_seen ? " (newest cited)" : "");
         add_ref(v, s->last_seen);
     } else if (s->bad_a != NULL) {
         judge_inconsistent(s, v);

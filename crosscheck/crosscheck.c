@@ -23,6 +23,8 @@ const char *tb_xc_verdict_name(int v)
         return "unreachable";
     case TB_XC_INSUFFICIENT:
         return "insufficient data";
+    case TB_XC_WARMING_UP:
+        return "warming_up";
     }
     return "unknown";
 }
@@ -65,7 +67,10 @@ tb_xc_config tb_xc_config_default(void)
     return (tb_xc_config){
         .window_ns = 600 * 1000000000LL,
         .drift_ppb = 50000,
+        .drift_floor_ppb = 1000,
         .min_agree = 3,
+        .hold_runs = 2,
+        .grace_ns = 30 * 1000000000LL,
         .peers_vote = false,
     };
 }
@@ -92,6 +97,31 @@ static const tb_xc_peer *find_peer(const tb_xc_peer *const *sorted, size_t n, co
     return hit ? *hit : NULL;
 }
 
+/* Whether the series' frequency is known better than the ceiling: only then is the offset
+ * predicted by it (a frequency from two samples a second apart is noise). */
+static bool predicts(const tb_xc_config *cfg, const tb_xc_obs *o)
+{
+    return o->has_freq && o->freq_unc_ppb < (int64_t)cfg->drift_ppb;
+}
+
+/* How fast the observation's interval widens with age: its series' frequency uncertainty
+ * within [floor, ceiling], the ceiling when the series has no trusted frequency. */
+static uint32_t age_rate(const tb_xc_config *cfg, const tb_xc_obs *o)
+{
+    if (!predicts(cfg, o))
+        return cfg->drift_ppb;
+    uint32_t r = o->freq_unc_ppb > (int64_t)cfg->drift_floor_ppb ? (uint32_t)o->freq_unc_ppb
+                                                                 : cfg->drift_floor_ppb;
+    return r < cfg->drift_ppb ? r : cfg->drift_ppb; /* a floor above the ceiling yields */
+}
+
+/* freq · age in ns, saturating: the offset a series' regression predicts it has gained. */
+static int64_t freq_term(int64_t freq_ppb, int64_t age)
+{
+    double v = (double)freq_ppb * ((double)age / 1e9);
+    return v >= 9.2e18 ? INT64_MAX : v <= -9.2e18 ? INT64_MIN : (int64_t)v;
+}
+
 /* Translates one observation; false when its origin is unknown. */
 static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
                       const tb_xc_peer *const *peers, size_t i, xc_tobs *t)
@@ -106,12 +136,23 @@ static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
     t->t_local = tb_sat_sub(o->real_ns, p->offset_ns);
     int64_t age = tb_sat_sub(in->now_ns, t->t_local);
     /* from the future by more than the window counts as stale too: nonsense either way */
-    t->stale = tb_sat_abs(age) > cfg->window_ns;
+    t->live_ns = cfg->window_ns;
+    if (o->interval_ns > 0 && o->interval_ns < INT64_MAX / TB_XC_LIVE_INTERVALS &&
+        o->interval_ns * TB_XC_LIVE_INTERVALS > t->live_ns)
+        t->live_ns = o->interval_ns * TB_XC_LIVE_INTERVALS;
+    t->stale = tb_sat_abs(age) > t->live_ns;
     t->off = tb_sat_add(o->offset_ns, p->offset_ns);
-    t->uncert =
-        tb_sat_add(p->uncert_ns, drift_term(cfg->drift_ppb, tb_sat_sub(t->t_local, p->sampled_ns)));
+    bool predicted = predicts(cfg, o) && age > 0;
+    if (predicted)
+        t->off = tb_sat_add(t->off, freq_term(o->freq_ppb, age));
+    /* the peer offset translates the offset at the time it stands for: when taken, or now
+     * when the series' regression predicted it to now */
+    int64_t at = predicted ? in->now_ns : t->t_local;
+    t->uncert = p->self ? 0
+                        : tb_sat_add(p->uncert_ns,
+                                     drift_term(cfg->drift_ppb, tb_sat_sub(at, p->sampled_ns)));
     int64_t bound = tb_sat_add(o->bound_ns, t->uncert);
-    bound = tb_sat_add(bound, drift_term(cfg->drift_ppb, age));
+    bound = tb_sat_add(bound, drift_term(age_rate(cfg, o), age));
     t->lo = tb_sat_sub(t->off, bound);
     t->hi = tb_sat_add(t->off, bound);
     return true;
@@ -135,7 +176,8 @@ static int cmp_tobs(const void *a, const void *b)
 
 static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
 {
-    if (cfg->window_ns <= 0 || cfg->drift_ppb > 1000000 || cfg->min_agree < 1)
+    if (cfg->window_ns <= 0 || cfg->grace_ns < 0 || cfg->drift_ppb > 1000000 ||
+        cfg->drift_floor_ppb > 1000000 || cfg->min_agree < 1)
         return false;
     if ((in->n_peers && !in->peers) || (in->n_obs && !in->obs) || (in->n_known && !in->known))
         return false;
@@ -143,7 +185,8 @@ static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
         if (!in->peers[i].name || !in->peers[i].region || in->peers[i].uncert_ns < 0)
             return false;
     for (size_t i = 0; i < in->n_obs; i++)
-        if (!in->obs[i].origin || !in->obs[i].source || in->obs[i].bound_ns < 0)
+        if (!in->obs[i].origin || !in->obs[i].source || in->obs[i].bound_ns < 0 ||
+            in->obs[i].freq_unc_ppb < 0 || in->obs[i].interval_ns < 0)
             return false;
     for (size_t i = 0; i < in->n_known; i++)
         if (!in->known[i].name)
@@ -194,6 +237,8 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
     int rc = out->findings ? translate_all(&ctx) : TB_ERR_NOMEM;
     if (rc == 0)
         rc = tb_xc_build_sources(&ctx);
+    if (rc == 0)
+        rc = tb_xc_expected_regions(&ctx);
     if (rc == 0) {
         tb_xc_agree(&ctx);
         rc = tb_xc_judge(&ctx);

@@ -10,8 +10,14 @@
  * measurement translates into the local frame as
  *     offset_local = offset_peer + peer_offset     ((S − P) + (P − L) = S − L)
  * and a time stamp of the peer's clock as t_local = t_peer − peer_offset. Uncertainties add:
- *     bound_local = bound_peer + peer_uncert + drift · |age| + drift · |t_local − peer_sampled|
- * where drift (config) covers clock frequency error while a measurement or a peer offset ages.
+ *     bound_local = bound_peer + peer_uncert + rate · |age| + drift · |t_local − peer_sampled|
+ * where drift (config, the ceiling) covers the frequency error of a peer offset while it ages,
+ * and rate is what the measurement's own series says of its frequency: when the origin's
+ * series has a regression (crosscheck/stats.h) whose frequency uncertainty is below the
+ * ceiling, the offset is predicted to now by its
+ * frequency and rate is that frequency's uncertainty, clamped to [drift_floor, drift]; without
+ * one, rate is the ceiling drift and the offset is taken as measured. The local node's own
+ * measurements need no translation and get no peer term.
  *
  * Pure: no I/O, no clock (now is an argument), no global state. tb_xc_run() says in
  * next_run_ns when the result changes by the passing of time alone (a measurement going stale).
@@ -32,7 +38,8 @@
 #define TB_XC_MAX_REFS 8            /* measurements cited by one verdict */
 #define TB_XC_MAX_RT_PER_SERVER 512 /* newest responses per Roughtime key checked pairwise */
 #define TB_XC_MAX_VIOLATIONS 64
-#define TB_XC_MAX_FINDINGS 64 /* findings against members in one run */
+#define TB_XC_LIVE_INTERVALS 3 /* a series is live this many of its own intervals */
+#define TB_XC_MAX_FINDINGS 64  /* findings against members in one run */
 
 typedef enum tb_xc_verdict_kind {
     TB_XC_OK = 0,
@@ -40,19 +47,30 @@ typedef enum tb_xc_verdict_kind {
     TB_XC_INCONSISTENT, /* nodes (normally in different regions) see disjoint intervals */
     TB_XC_UNREACHABLE,  /* no fresh measurement from any node */
     TB_XC_INSUFFICIENT, /* fresh data, but no agreement to judge it against */
+    TB_XC_WARMING_UP,   /* soon after start, not yet judged and not every region expected to
+                           measure it has (crosscheck/warmup.c) */
 } tb_xc_verdict_kind;
 
-/* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data". */
+/* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data",
+ * "warming_up". */
 const char *tb_xc_verdict_name(int v);
 
 typedef struct tb_xc_config {
-    int64_t window_ns;  /* measurements older than this are ignored (default 600 s) */
-    uint32_t drift_ppb; /* frequency error allowed while data ages (default 50000 = 50 ppm,
-                           at most 1000000) */
-    unsigned min_agree; /* sources that must agree (default 3, at least 1) */
-    bool peers_vote;    /* mesh peers count as sources in the agreement (default false: the
-                           nodes usually follow the same sources, their votes are not
-                           independent) */
+    int64_t window_ns;        /* measurements older than this are ignored (default 600 s) */
+    uint32_t drift_ppb;       /* frequency error allowed while data ages when nothing better is
+                                 known: the ceiling (default 50000 = 50 ppm, at most 1000000) */
+    uint32_t drift_floor_ppb; /* least frequency error allowed for a series whose regression
+                                 says it knows its frequency better (default 1000 = 1 ppm,
+                                 at most 1000000; above drift_ppb it yields to it) */
+    unsigned min_agree;       /* sources that must agree (default 3, at least 1) */
+    int64_t grace_ns;         /* after the start, a source not yet judged and not yet measured
+                                 by every region with a corroborated node is warming up, for at
+                                 most this long (default 30 s) */
+    unsigned hold_runs;       /* consecutive runs a new verdict must hold before it shows (default
+                                       2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
+    bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
+                                          nodes usually follow the same sources, their votes are not
+                                          independent) */
 } tb_xc_config;
 
 tb_xc_config tb_xc_config_default(void);
@@ -66,6 +84,7 @@ typedef struct tb_xc_peer {
     int64_t uncert_ns;  /* half-width of that offset's uncertainty (delay/2 + the peer's own
                            error), >= 0 */
     int64_t sampled_ns; /* local real time of the PING/PONG sample */
+    bool self;          /* the local node: its measurements need no translation */
 } tb_xc_peer;
 
 /* One verified measurement (measure/), as its origin reported it. */
@@ -82,6 +101,14 @@ typedef struct tb_xc_obs {
     bool has_rt;
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     int64_t rt_midp_ns, rt_radi_ns;
+    /* From the regression over the origin's series (crosscheck/stats.h), when it is trusted:
+     * offset_ns moves by freq_ppb per second of age, known to ± freq_unc_ppb (3 sd). */
+    bool has_freq;
+    int64_t freq_ppb, freq_unc_ppb;
+    /* How often the origin's series delivers (mean spacing, 0 unknown): the measurement stays
+     * fresh for max(window, TB_XC_LIVE_INTERVALS · interval_ns), so a source polled every
+     * 1,024 s, releasing a sample every few polls, is not called unreachable between them. */
+    int64_t interval_ns;
     bool rt_chained; /* the request's nonce claims to be chained (the measurement has rand) to the
                         origin's previous response of this key: the caller checks it on the packets
                         before it reports (the time node: node/tk_report.c) */
@@ -100,8 +127,12 @@ typedef struct tb_xc_input {
     size_t n_obs;
     const tb_xc_source *known;
     size_t n_known;
-    int64_t now_ns;   /* local real time */
-    const char *self; /* the local node's name (one of peers), or NULL */
+    int64_t now_ns;     /* local real time */
+    int64_t started_ns; /* local real time the node started; 0: no warming up */
+    const char *self;   /* the local node's name (one of peers), or NULL */
+    /* The verdict hold (crosscheck/hold.h) the result will go through, or NULL: a source it
+     * remembers as judged is never warming_up again. Only read. */
+    const struct tb_xc_hold *hold;
 } tb_xc_input;
 
 typedef struct tb_xc_ref {
@@ -120,6 +151,10 @@ typedef struct tb_xc_verdict {
     unsigned n_nodes, n_regions; /* fresh measurements considered, regions they came from */
     tb_xc_ref refs[TB_XC_MAX_REFS];
     size_t n_refs;
+    /* Set by crosscheck/hold.h (tb_xc_run leaves them 0): when the shown verdict last changed,
+     * and whether this run found otherwise but the evidence has not held long enough. */
+    int64_t since_ns;
+    bool held;
 } tb_xc_verdict;
 
 /* The node's estimate of its own clock: offset_ns = true time − local clock (same sign as a

@@ -14,6 +14,7 @@ typedef struct xc_tobs {
     int64_t off;     /* source − local clock */
     int64_t uncert;  /* of the translation alone (peer offset + its ageing) */
     int64_t lo, hi;  /* interval in the local frame, all uncertainties included */
+    int64_t live_ns; /* how long after t_local it stays fresh */
     bool stale;
 } xc_tobs;
 
@@ -41,10 +42,17 @@ typedef struct xc_ctx {
     xc_tobs **pool; /* storage of every src->latest */
     xc_src *srcs;
     size_t n_srcs;
+    bool *corroborated;    /* per in->peers: some measurement of that node counts (sources.c) */
+    const char **expected; /* regions expected to measure every source (warmup.c) */
+    size_t n_expected;
 } xc_ctx;
 
 /* Groups ctx->tobs by source, adds the known sources, checks each for consistency. */
 int tb_xc_build_sources(xc_ctx *ctx);
+/* warmup.c: lists the regions expected to measure every source (those of corroborated nodes);
+ * whether s is still warming up (then fills v's verdict and reason). */
+int tb_xc_expected_regions(xc_ctx *ctx);
+bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
 void tb_xc_agree(xc_ctx *ctx);
 /* One verdict per source into ctx->out. */

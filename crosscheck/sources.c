@@ -95,7 +95,7 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
             continue;
         s->latest[n++] = t;
         s->by_self |= ctx->in->self && strcmp(t->o->origin, ctx->in->self) == 0;
-        int64_t stale_at = tb_sat_add(t->t_local, ctx->cfg.window_ns);
+        int64_t stale_at = tb_sat_add(t->t_local, t->live_ns);
         if (stale_at < ctx->out->next_run_ns)
             ctx->out->next_run_ns = stale_at;
     }
@@ -110,7 +110,7 @@ static bool overlaps(const xc_tobs *a, const xc_tobs *b)
 
 static bool is_self(const xc_ctx *ctx, const xc_tobs *t)
 {
-    return ctx->in->self && strcmp(t->o->origin, ctx->in->self) == 0;
+    return t->peer->self || (ctx->in->self && strcmp(t->o->origin, ctx->in->self) == 0);
 }
 
 /* corroborated[p] (p an index into in->peers): some fresh measurement of that node overlaps
@@ -184,17 +184,16 @@ static int add_known(xc_ctx *ctx, size_t n_from_obs)
 
 static int judge_consistency(xc_ctx *ctx)
 {
-    bool *corroborated = calloc(ctx->in->n_peers + 1, sizeof(*corroborated));
-    if (corroborated == NULL)
+    ctx->corroborated = calloc(ctx->in->n_peers + 1, sizeof(*ctx->corroborated));
+    if (ctx->corroborated == NULL)
         return TB_ERR_NOMEM;
-    corroborate(ctx, corroborated);
+    corroborate(ctx, ctx->corroborated);
     for (size_t i = 0; i < ctx->n_srcs; i++) {
         xc_src *s = &ctx->srcs[i];
-        set_aside_uncorroborated(ctx, s, corroborated);
+        set_aside_uncorroborated(ctx, s, ctx->corroborated);
         s->n_regions = count_regions(s->latest, s->n_latest);
         check_consistency(s);
     }
-    free(corroborated);
     return 0;
 }
 
@@ -223,4 +222,6 @@ void tb_xc_ctx_free(xc_ctx *ctx)
     free(ctx->tobs);
     free(ctx->pool);
     free(ctx->srcs);
+    free(ctx->corroborated);
+    free(ctx->expected);
 }

@@ -2,6 +2,8 @@
  * scans: a few thousand series at most, searched once per measurement taken. */
 #include "crosscheck/window.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,9 @@ typedef struct win_obs {
     bool chained; /* its request's nonce is chained to a previous response (has rand) */
     uint8_t rt_pubkey[TB_MEASURE_RT_PK_LEN];
     int64_t midp_ns, radi_ns;
+    bool has_freq; /* the series' regression when this one was added */
+    int64_t freq_ppb, freq_unc_ppb;
+    int64_t interval_ns; /* the series' mean sample spacing then */
 } win_obs;
 
 typedef struct win_series {
@@ -23,6 +28,7 @@ typedef struct win_series {
     char source[TB_MEASURE_MAX_TEXT + 1], addr[TB_MEASURE_MAX_TEXT + 1];
     bool own;
     win_obs last;
+    tb_xc_stats *stats; /* NULL when out of memory: the series then has no regression */
 } win_series;
 
 typedef struct win_rt_entry {
@@ -92,8 +98,13 @@ static win_series *series_slot(tb_xc_window *w, const tb_measurement *m)
         w->series = grown;
         w->cap_series = cap;
     }
-    win_series *s = w->n_series < w->cap_series ? &w->series[w->n_series++] : &w->series[oldest];
+    bool fresh = w->n_series < w->cap_series;
+    win_series *s = fresh ? &w->series[w->n_series++] : &w->series[oldest];
+    tb_xc_stats *stats = fresh ? NULL : s->stats; /* a fresh slot holds garbage */
     memset(s, 0, sizeof(*s));
+    s->stats = stats ? stats : tb_xc_stats_new();
+    if (s->stats)
+        tb_xc_stats_reset(s->stats);
     s->kind = m->kind;
     snprintf(s->origin, sizeof(s->origin), "%s", m->origin);
     snprintf(s->source, sizeof(s->source), "%s", m->source_name);
@@ -152,6 +163,24 @@ static void ring_add(win_rt_ring *r, const char *origin, const win_obs *o)
     r->touched = o->id;
 }
 
+/* Feeds the series' regression and copies its frequency into o. A measurement older than the
+ * series' newest (arriving out of order) is left out of the regression. */
+static void series_fit(win_series *s, win_obs *o)
+{
+    tb_xc_stats_fit f;
+    if (!s->stats || tb_xc_stats_add(s->stats, o->real_ns, o->offset_ns, o->bound_ns) != TB_OK)
+        return;
+    o->interval_ns = tb_xc_stats_interval(s->stats);
+    if (tb_xc_stats_get_fit(s->stats, &f) != TB_OK || !f.has_freq)
+        return;
+    double unc = ceil(3.0 * f.freq_sd_ppb), freq = round(f.freq_ppb);
+    if (!(unc < 1e12) || !(fabs(freq) < 1e12))
+        return; /* nonsense; the ceiling applies */
+    o->has_freq = true;
+    o->freq_ppb = (int64_t)freq;
+    o->freq_unc_ppb = (int64_t)unc;
+}
+
 void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool has_rt,
                       int64_t midp_ns, int64_t radi_ns)
 {
@@ -159,6 +188,7 @@ void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool h
     obs_fill(&o, ++w->next_id, m, has_rt, midp_ns, radi_ns);
     win_series *s = series_slot(w, m);
     if (s) {
+        series_fit(s, &o);
         s->own = own;
         s->last = o;
     }
@@ -196,7 +226,11 @@ static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const
                      .has_rt = o->has_rt,
                      .rt_chained = o->chained,
                      .rt_midp_ns = o->midp_ns,
-                     .rt_radi_ns = o->radi_ns};
+                     .rt_radi_ns = o->radi_ns,
+                     .has_freq = o->has_freq,
+                     .freq_ppb = o->freq_ppb,
+                     .freq_unc_ppb = o->freq_unc_ppb,
+                     .interval_ns = o->interval_ns};
     memcpy(x->rt_pubkey, o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
 }
 
@@ -284,6 +318,8 @@ void tb_xc_window_free(tb_xc_window *w)
     for (size_t i = 0; i < w->n_rings; i++)
         free(w->rings[i].e);
     free(w->rings);
+    for (size_t i = 0; i < w->n_series; i++)
+        tb_xc_stats_free(w->series[i].stats);
     free(w->series);
     free(w);
 }

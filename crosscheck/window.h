@@ -3,8 +3,9 @@
  * address), and per Roughtime source the newest TB_XC_MAX_RT_PER_SERVER re-verified responses
  * for the causality check. Sized by the number of origins and sources, never by how many
  * measurements arrive: both tables are capped, and when full the entry updated longest ago gives
- * way. The history, evidence included, is the caller's (the time node keeps it in store/).
- * Pure: no I/O, no clock. */
+ * way. Each series also feeds a regression (crosscheck/stats.h) whose frequency goes with its
+ * newest measurement into the cross-check. The history, evidence included, is the caller's (the
+ * time node keeps it in store/). Pure: no I/O, no clock. */
 #ifndef TB_CROSSCHECK_WINDOW_H
 #define TB_CROSSCHECK_WINDOW_H
 
@@ -14,6 +15,7 @@
 
 #include "common/error.h"
 #include "crosscheck/crosscheck.h"
+#include "crosscheck/stats.h"
 #include "measure/measurement.h"
 
 #define TB_XC_WINDOW_MAX_SERIES 4096

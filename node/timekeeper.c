@@ -169,9 +169,13 @@ static void xc_run(tb_timekeeper *tk)
                       .known = known,
                       .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
                       .now_ns = now,
-                      .self = tb_node_name(tk->node)};
+                      .started_ns = tk->started_ns,
+                      .self = tb_node_name(tk->node),
+                      .hold = tk->hold};
     tb_xc_result r;
     int rc = tb_xc_run(&tk->tc.xc, &in, &r);
+    if (rc == TB_OK && (rc = tb_xc_hold_apply(tk->hold, tk->tc.xc.hold_runs, now, &r)) != TB_OK)
+        tb_xc_result_clear(&r);
     if (rc != TB_OK) {
         tb_log_warn(tk->log, "cross-check failed: %s", tb_strerror(rc));
         goto out;
@@ -372,7 +376,8 @@ static int open_store(tb_timekeeper *tk)
                                        .arg = tk};
     tk->replay = tb_measure_replay_new(&rc_cfg);
     tk->win = tb_xc_window_new();
-    if (!tk->replay || !tk->win)
+    tk->hold = tb_xc_hold_new();
+    if (!tk->replay || !tk->win || !tk->hold)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
@@ -409,12 +414,34 @@ static int open_resolver(tb_timekeeper *tk)
     return rc;
 }
 
+/* A window shorter than a source's longest poll would once have called it unreachable between
+ * polls; now each series stays fresh for TB_XC_LIVE_INTERVALS of its own intervals, so this is
+ * corrected, not refused, and said once per source at load (adr/0008, amendment). */
+static void warn_window(const tb_timekeeper *tk, const tb_node_config *cfg, int64_t window_ns,
+                        const tb_source_config_list *list)
+{
+    int64_t window_s = window_ns / (int64_t)TB_NS_PER_SEC;
+    for (size_t i = 0; i < list->n; i++) {
+        const tb_source_config *sc = &list->items[i];
+        int64_t poll_s = (int64_t)1 << (sc->maxpoll < 0 ? 0 : sc->maxpoll > 30 ? 30 : sc->maxpoll);
+        if (poll_s > window_s)
+            tb_log_warn(tk->log,
+                        "%s:%d: source %s polls up to every %lld s (maxpoll %d), longer than "
+                        "crosscheck.window %lld s: its measurements stay fresh for %d of its own "
+                        "intervals instead",
+                        cfg->file[0] ? cfg->file : "config", sc->line,
+                        sc->address[0] ? sc->address : sc->name, (long long)poll_s, sc->maxpoll,
+                        (long long)window_s, TB_XC_LIVE_INTERVALS);
+    }
+}
+
 static int apply_sources(tb_timekeeper *tk, const tb_node_config *cfg, char *err, size_t errlen)
 {
     tb_source_config_list list = {0};
     const config_setting_t *s = tb_node_config_section(cfg, "sources");
     if (s && tb_sources_config_parse(s, &list, err, errlen) != TB_OK)
         return TB_ERR_INVAL;
+    warn_window(tk, cfg, tk->tc.xc.window_ns, &list);
     int rc = tb_sources_apply(tk->sources, &list);
     tb_sources_config_free(&list);
     if (rc != TB_OK)
@@ -472,6 +499,7 @@ static int open_roughtime(tb_timekeeper *tk)
 static int start(tb_timekeeper *tk)
 {
     char err[TB_NODE_ERR_MAX];
+    tk->started_ns = tk_real_now(tk);
     int rc = tb_tk_config_parse(tk->cfg, &tk->tc, err, sizeof(err));
     if (rc != TB_OK) {
         tb_log_error(tk->log, "%s", err);
@@ -553,6 +581,7 @@ int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *
     const config_setting_t *s = tb_node_config_section(newcfg, "sources");
     if (s && (rc = tb_sources_config_parse(s, &list, err, errlen)) != TB_OK)
         return rc;
+    warn_window(tk, newcfg, tc.xc.window_ns, &list);
     rc = tb_sources_apply(tk->sources, &list);
     tb_sources_config_free(&list);
     if (rc != TB_OK) {
@@ -607,6 +636,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_measure_replay_free(tk->replay);
     tb_store_close(tk->store);
     tb_xc_window_free(tk->win);
+    tb_xc_hold_free(tk->hold);
     tb_xc_result_clear(&tk->result);
     free(tk->last_verdicts);
     sodium_memzero(tk->sk, sizeof(tk->sk));

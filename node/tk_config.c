@@ -22,11 +22,11 @@ void tb_tk_config_default(tb_tk_config *c)
         .max_evidence = 4096, .rate_per_min = 600, .bytes_per_hour = 16 * 1024 * 1024};
 }
 
-static const char *const xc_keys[] = {"window",       "min_agree",         "drift_ppm",
-                                      "peers_vote",   "min_interval_ms",   "peer_interval",
-                                      "retention",    "max_evidence",      "origin_rate",
-                                      "origin_bytes", "batch_interval_ms", "store_origin_bytes",
-                                      "store_bytes"};
+static const char *const xc_keys[] = {
+    "window",          "min_agree",     "drift_ppm",    "drift_floor_ppb",   "peers_vote",
+    "min_interval_ms", "peer_interval", "retention",    "hold_runs",         "grace",
+    "max_evidence",    "origin_rate",   "origin_bytes", "batch_interval_ms", "store_origin_bytes",
+    "store_bytes"};
 
 static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const tb_cfg_ctx *c)
 {
@@ -49,6 +49,7 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
     int rc = tb_cfg_check_keys(c, g, xc_keys, sizeof(xc_keys) / sizeof(xc_keys[0]));
     int64_t window = out->xc.window_ns / (int64_t)TB_NS_PER_SEC;
     int64_t drift = out->xc.drift_ppb / 1000, agree = out->xc.min_agree;
+    int64_t grace = out->xc.grace_ns / (int64_t)TB_NS_PER_SEC;
     int64_t maxev = (int64_t)out->limits.max_evidence, bytes = (int64_t)out->limits.bytes_per_hour;
     int64_t sob = (int64_t)out->store_origin_bytes, sb = (int64_t)out->store_bytes;
     if (rc == TB_OK)
@@ -57,6 +58,12 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
         rc = tb_cfg_get_i64(c, g, "min_agree", 1, 64, &agree);
     if (rc == TB_OK)
         rc = tb_cfg_get_i64(c, g, "drift_ppm", 0, 1000, &drift);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "drift_floor_ppb", 0, 1000000, &out->xc.drift_floor_ppb);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "hold_runs", 1, 100, &out->xc.hold_runs);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_i64(c, g, "grace", 0, 86400, &grace);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "min_interval_ms", 10, 600000, &out->min_interval_ms);
     if (rc == TB_OK)
@@ -83,6 +90,7 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
     out->store_bytes = (uint64_t)sb;
     out->xc.window_ns = window * (int64_t)TB_NS_PER_SEC;
     out->xc.drift_ppb = (uint32_t)drift * 1000;
+    out->xc.grace_ns = grace * (int64_t)TB_NS_PER_SEC;
     out->xc.min_agree = (unsigned)agree;
     out->limits.max_evidence = (size_t)maxev;
     out->limits.bytes_per_hour = (uint64_t)bytes;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "certs/ca.h"
+#include "crosscheck/hold.h"
 #include "crosscheck/window.h"
 #include "measure/measurement.h"
 #include "measure/replay.h"
@@ -54,6 +55,7 @@ struct tb_timekeeper {
     tb_rt_udp *rt_udp;
     tb_xc_window *win; /* the newest verified measurements, for cross-check and status */
     tb_xc_result result;
+    tb_xc_hold *hold; /* verdict stability across runs */
     tk_last_verdict *last_verdicts;
     size_t n_last_verdicts;
     uint8_t reported[TB_XC_MAX_VIOLATIONS][TB_MEASURE_RT_PK_LEN]; /* keys already reported */
@@ -63,6 +65,7 @@ struct tb_timekeeper {
     ev_timer xc_timer, peer_timer, prune_timer, batch_timer;
     tk_batch *batch;
     int64_t xc_last_ns; /* mono time of the last run */
+    int64_t started_ns; /* real time at start: sources warm up from here (crosscheck.grace) */
     tb_tk_stats st;
     uint64_t malformed; /* wire envelopes that did not decode */
     int stopping;

@@ -50,11 +50,11 @@ void tk_peers_start(tb_timekeeper *tk)
 size_t tk_peers_xc(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
 {
     size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS), n = 0;
-    xp[n++] = (tb_xc_peer){tb_node_name(tk->node), tb_node_region(tk->node), 0, 0, now};
+    xp[n++] = (tb_xc_peer){tb_node_name(tk->node), tb_node_region(tk->node), 0, 0, now, true};
     for (size_t i = 0; i < k && i < TK_MAX_PEERS; i++) {
         if (ps[i].has_estimate)
-            xp[n++] =
-                (tb_xc_peer){ps[i].name, ps[i].region, ps[i].offset_ns, ps[i].uncertainty_ns, now};
+            xp[n++] = (tb_xc_peer){ps[i].name,           ps[i].region, ps[i].offset_ns,
+                                   ps[i].uncertainty_ns, now,          false};
     }
     return n;
 }

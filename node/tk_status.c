@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "node/tk_internal.h"
 
 /* A JSON string of s. Names come from peers: bytes that are not UTF-8 become '?' rather than
@@ -105,17 +106,23 @@ static json_t *verdict_json(const tb_xc_verdict *v)
     for (size_t r = 0; ev && r < v->n_refs; r++)
         json_array_append_new(ev, json_pack("{s:o, s:I}", "origin", jtext(v->refs[r].origin), "seq",
                                             (json_int_t)v->refs[r].seq));
-    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "kind", tb_measure_kind_name((int)v->kind),
-                     "name", jtext(v->source), "verdict", tb_xc_verdict_name((int)v->verdict),
-                     "reason", jtext(v->reason), "evidence", ev);
+    char since[40];
+    tb_clock_format_rfc3339(v->since_ns, since, sizeof(since));
+    return json_pack("{s:s, s:o, s:s, s:s, s:I, s:b, s:o, s:o}", "kind",
+                     tb_measure_kind_name((int)v->kind), "name", jtext(v->source), "verdict",
+                     tb_xc_verdict_name((int)v->verdict), "since", since, "since_ns",
+                     (json_int_t)v->since_ns, "held", v->held, "reason", jtext(v->reason),
+                     "evidence", ev);
 }
 
 static void verdicts_text(const tb_timekeeper *tk, tb_control_buf *b)
 {
     for (size_t i = 0; i < tk->result.n_verdicts; i++) {
         const tb_xc_verdict *v = &tk->result.verdicts[i];
-        tb_control_printf(b, "verdict %s %s: %s (%s)", tb_measure_kind_name((int)v->kind),
-                          v->source, tb_xc_verdict_name((int)v->verdict), v->reason);
+        char since[40];
+        tb_clock_format_rfc3339(v->since_ns, since, sizeof(since));
+        tb_control_printf(b, "verdict %s %s: %s since %s (%s)", tb_measure_kind_name((int)v->kind),
+                          v->source, tb_xc_verdict_name((int)v->verdict), since, v->reason);
         for (size_t r = 0; r < v->n_refs; r++)
             tb_control_printf(b, "%s%s:%llu", r ? "," : " evidence=", v->refs[r].origin,
                               (unsigned long long)v->refs[r].seq);

@@ -126,7 +126,7 @@ finish() {
     done
   fi
   echo
-  echo "== verdicts per node (kind, source, verdict, evidence count, reason)"
+  echo "== verdicts per node (kind, source, verdict, since (UTC), evidence count, reason)"
   ms_verdict_table "$work"
   if [ "$nfail" -gt 0 ]; then
     echo

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crosscheck/crosscheck.h"
+#include "crosscheck/hold.h"
 #include "tests/tb_test.h"
 
 #define MS 1000000LL
@@ -32,8 +33,8 @@ static void world_init(world *w)
     for (int i = 0; i < 3; i++) {
         w->behind[i] = behind[i];
         /* peer − local = (truth − local) − (truth − peer) */
-        w->peers[i] = (tb_xc_peer){names[i], regions[i], behind[0] - behind[i], i ? 1 * MS : 0,
-                                   NOW - 2 * SEC};
+        w->peers[i] = (tb_xc_peer){names[i],       regions[i],    behind[0] - behind[i],
+                                   i ? 1 * MS : 0, NOW - 2 * SEC, false};
     }
     w->n_peers = 3;
     w->seq = 1;
@@ -85,7 +86,8 @@ static void world_exact(world *w)
 
 static int run(const world *w, const tb_xc_config *cfg, tb_xc_result *r)
 {
-    tb_xc_input in = {w->peers, w->n_peers, w->obs, w->n_obs, w->known, w->n_known, NOW, "a"};
+    tb_xc_input in = {w->peers,   w->n_peers, w->obs, w->n_obs, w->known,
+                      w->n_known, NOW,        0,      "a",      NULL};
     return tb_xc_run(cfg, &in, r);
 }
 
@@ -339,7 +341,7 @@ static void test_lying_member(void)
     w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "liar"};
     TB_REQUIRE(run(&w, NULL, &before) == 0);
     TB_REQUIRE(before.estimate.valid);
-    w.peers[3] = (tb_xc_peer){"mallory", "nowhere", 0, 0, NOW - 2 * SEC};
+    w.peers[3] = (tb_xc_peer){"mallory", "nowhere", 0, 0, NOW - 2 * SEC, false};
     w.behind[3] = w.behind[0];
     w.n_peers = 4;
     for (int i = 0; i < 8; i++)
@@ -383,6 +385,81 @@ static void test_lying_member(void)
     TB_CHECK(strstr(verdict(&after, "x0")->reason, "measured by one other node only") != NULL);
     tb_xc_result_clear(&after);
     tb_xc_result_clear(&before);
+}
+
+/* Run as a node that started 5 s ago (warming up applies), through `hold` when given. */
+static int run_started(const world *w, tb_xc_hold *hold, tb_xc_result *r)
+{
+    tb_xc_input in = {w->peers,   w->n_peers, w->obs,        w->n_obs, w->known,
+                      w->n_known, NOW,        NOW - 5 * SEC, "a",      hold};
+    int rc = tb_xc_run(NULL, &in, r);
+    if (rc == 0 && hold && (rc = tb_xc_hold_apply(hold, 1, NOW, r)) != 0)
+        tb_xc_result_clear(r);
+    return rc;
+}
+
+/* A member alone in its region whose word nobody shares (it lies about everything) is not
+ * expected to measure anything: its first measurement must not put judged sources back into
+ * warming up, nor hold up sources nobody has judged yet. A corroborated member in a new region
+ * is expected, so a source it has not measured is warming up while not yet judged, but a source
+ * once judged stays judged. */
+static void test_warming_up_members(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    tb_xc_result r;
+    TB_REQUIRE(run_started(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    tb_xc_result_clear(&r);
+    /* with no region expected yet, nothing is judged (the local node has measured nothing) */
+    world none;
+    world_init(&none);
+    none.known[none.n_known++] = (tb_xc_source){TB_MEASURE_NTP, "ntp-1"};
+    TB_REQUIRE(run_started(&none, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_WARMING_UP);
+    tb_xc_result_clear(&r);
+
+    world m = w;
+    m.peers[3] = (tb_xc_peer){"mallory", "nowhere", 0, 0, NOW - 2 * SEC, false};
+    m.behind[3] = m.behind[0];
+    m.n_peers = 4;
+    measure(&m, 3, TB_MEASURE_NTP, "ntp-1", 5 * SEC, -1 * SEC);
+    measure(&m, 3, TB_MEASURE_NTP, "invented", 5 * SEC, -1 * SEC);
+    TB_REQUIRE(run_started(&m, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK(r.n_findings >= 1 && strcmp(r.findings[0].origin, "mallory") == 0);
+    tb_xc_result_clear(&r);
+
+    /* d in region sa agrees with everyone on ntp-1 and has not measured ntp-2 yet */
+    world d = w;
+    d.peers[3] = (tb_xc_peer){"d", "sa", 0, 0, NOW - 2 * SEC, false};
+    d.behind[3] = d.behind[0];
+    d.n_peers = 4;
+    measure(&d, 3, TB_MEASURE_NTP, "ntp-1", 0, -1 * SEC);
+    TB_REQUIRE(run_started(&d, NULL, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_WARMING_UP);
+    TB_CHECK(strstr(verdict(&r, "ntp-2")->reason, "data from 3 of 4 expected region(s) so far (sa "
+                                                  "missing)") != NULL);
+    tb_xc_result_clear(&r);
+    /* ... but what the node has judged before d appeared stays judged */
+    tb_xc_hold *h = tb_xc_hold_new();
+    TB_REQUIRE(h != NULL);
+    TB_REQUIRE(run_started(&w, h, &r) == 0);
+    TB_CHECK(tb_xc_hold_judged(h, TB_MEASURE_NTP, "ntp-2"));
+    TB_CHECK(!tb_xc_hold_judged(h, TB_MEASURE_ROUGHTIME, "ntp-2"));
+    tb_xc_result_clear(&r);
+    TB_REQUIRE(run_started(&d, h, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK(tb_xc_hold_judged(h, TB_MEASURE_NTP, "liar"));
+    tb_xc_result_clear(&r);
+    tb_xc_hold_free(h);
+    TB_CHECK(!tb_xc_hold_judged(NULL, TB_MEASURE_NTP, "ntp-2"));
 }
 
 static void test_stale_and_unreachable(void)
@@ -593,6 +670,7 @@ int main(void)
     TB_RUN(test_two_honest_one_shifted);
     TB_RUN(test_split_source_is_inconsistent);
     TB_RUN(test_lying_member);
+    TB_RUN(test_warming_up_members);
     TB_RUN(test_translation_sign);
     TB_RUN(test_honest_never_flagged);
     TB_RUN(test_borderline);

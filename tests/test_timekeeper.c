@@ -460,7 +460,7 @@ static void test_time_nodes(void)
         fprintf(stderr, "%s", b.p);
     TB_CHECK(strstr(b.p, "\"consensus\":{\"offset_ns\":") != NULL);
     TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent across regions\"") != NULL);
-    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\",\"since\":\"20") != NULL);
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
@@ -477,7 +477,7 @@ static void test_time_nodes(void)
     tb_node_control(tb_timekeeper_node(tk[1]), "status", &b);
     TB_REQUIRE(b.p);
     TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
-    TB_CHECK(strstr(b.p, ": falseticker (") != NULL);
+    TB_CHECK(strstr(b.p, ": falseticker since 20") != NULL);
     TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
     TB_CHECK(strstr(b.p, "malformed=1 unknown_origin=0 expired_certificate=0 bad_signature=1 ") !=
              NULL);
@@ -529,6 +529,9 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.window_ns, 600 * 1000000000LL);
     TB_CHECK_EQ(t.xc.min_agree, 3);
     TB_CHECK_EQ(t.xc.drift_ppb, 50000);
+    TB_CHECK_EQ(t.xc.drift_floor_ppb, 1000);
+    TB_CHECK_EQ(t.xc.hold_runs, 2);
+    TB_CHECK_EQ(t.xc.grace_ns, 30 * 1000000000LL);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
     TB_CHECK_EQ(t.limits.max_evidence, 4096);
@@ -543,7 +546,8 @@ static void test_config(void)
         const char *text, *err;
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
-         "drift_ppm = 0; min_interval_ms = 10; peer_interval = 1; retention = 60;\n"
+         "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; grace = 0; min_interval_ms = 10; "
+         "peer_interval = 1; retention = 60;\n"
          "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576;\n"
          "batch_interval_ms = 250; store_origin_bytes = 1048576; store_bytes = 2097152; };",
          NULL},
@@ -583,7 +587,8 @@ static void test_config(void)
         if (!cases[i].err) {
             TB_CHECK_EQ(rc, TB_OK);
             TB_CHECK_STR(t.hosts_file, "h");
-            TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0);
+            TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0 &&
+                     t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1 && t.xc.grace_ns == 0);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
             TB_CHECK(t.limits.max_evidence == 2048 && t.limits.rate_per_min == 30 &&
                      t.limits.bytes_per_hour == 1048576);

@@ -225,8 +225,8 @@ ms_verdict() {
     printf 'no status\t0\n'
 }
 
-# ms_verdict_table DIR: one block per node from DIR/status-NODE.json: every verdict with its
-# evidence count and reason, then the measurement counters.
+# ms_verdict_table DIR: one block per node from DIR/status-NODE.json: every verdict with the
+# time (UTC) it has been shown since, its evidence count and reason, then the measurement counters.
 ms_verdict_table() {
   local node f
   for node in "${MS_NODES[@]}"; do
@@ -239,7 +239,7 @@ ms_verdict_table() {
       "node \($n) (region \(.region)): consensus " +
         (if .consensus == null then "none" else
           "\(.consensus.offset_ns / 1e6 * 1000 | round / 1000) ms ± \(.consensus.uncertainty_ns / 1e6 * 1000 | round / 1000) ms (\(.consensus.agree) of \(.consensus.votes) agree)" end),
-      (.verdicts[]? | "  \(.kind | .[0:9] | . + " " * (10 - length))\(.name | .[0:22] | . + " " * (23 - length))\(.verdict | . + " " * (28 - length))\(.evidence | length | tostring | . + " " * (4 - length))\(.reason | .[0:90])"),
+      (.verdicts[]? | "  \(.kind | .[0:9] | . + " " * (10 - length))\(.name | .[0:22] | . + " " * (23 - length))\(.verdict | . + " " * (28 - length))\(.since // "" | .[11:19] | . + " " * (9 - length))\(.evidence | length | tostring | . + " " * (4 - length))\(.reason | .[0:90])"),
       "  measurements: sent \(.measurements.sent), accepted \(.measurements.accepted), dropped " +
         ([.measurements.dropped | to_entries[] | select(.value > 0) | "\(.key)=\(.value)"] | if length == 0 then "none" else join(" ") end)' "$f"
   done
