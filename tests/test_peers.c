@@ -144,6 +144,18 @@ static void test_backoff_formula(void)
 
 /* A dial that never completes: abort at the deadline, then redial after growing, capped,
  * jittered delays, rotating through the peer's addresses. */
+/* The delay after the attempt-th failure in a row (from 0): 1 s doubling to the 60 s cap, less
+ * up to 20 % jitter, growing until the cap. */
+static void check_delay(unsigned attempt, uint64_t delay, uint64_t *prev)
+{
+    uint64_t nominal = (1ULL << (attempt < 6 ? attempt : 6)) * S;
+    nominal = nominal > 60 * S ? 60 * S : nominal;
+    TB_CHECK(delay <= nominal && delay >= nominal - nominal / 5);
+    if (attempt < 6)
+        TB_CHECK(delay > *prev);
+    *prev = delay;
+}
+
 static void test_timeout_backoff_growth(void)
 {
     tb_peers *t = make("self", 8);
@@ -162,13 +174,7 @@ static void test_timeout_backoff_growth(void)
         now = wake; /* the connect deadline */
         TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
         TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_ABORT);
-        uint64_t delay = wake - now;
-        uint64_t nominal = (1ULL << (attempt < 6 ? attempt : 6)) * S;
-        nominal = nominal > 60 * S ? 60 * S : nominal;
-        TB_CHECK(delay <= nominal && delay >= nominal - nominal / 5);
-        if (attempt < 6)
-            TB_CHECK(delay > prev_delay);
-        prev_delay = delay;
+        check_delay(attempt, wake - now, &prev_delay);
         /* Not a moment early. */
         TB_CHECK_EQ(poll_at(t, wake - 1, acts, 4, &wake), 0);
         now = wake;
@@ -199,13 +205,7 @@ static void test_refusal_backoff_growth(void)
         TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
         TB_CHECK_EQ(v.failures, attempt + 1);
         (void)poll_at(t, now, acts, 4, &wake);
-        uint64_t delay = wake - now;
-        uint64_t nominal = (1ULL << (attempt < 6 ? attempt : 6)) * S;
-        nominal = nominal > 60 * S ? 60 * S : nominal;
-        TB_CHECK(delay <= nominal && delay >= nominal - nominal / 5);
-        if (attempt < 6)
-            TB_CHECK(delay > prev_delay);
-        prev_delay = delay;
+        check_delay(attempt, wake - now, &prev_delay);
         now = wake;
     }
     /* A connection that lasts 30 s: the next close redials after the first step again. */
