@@ -50,7 +50,7 @@ struct tb_origins {
     size_t ncerts;
     uint64_t use_clock;
     held *held; /* oldest first */
-    size_t nheld;
+    size_t nheld, held_bytes;
     ask asks[ASKS];
     size_t next_ask;
     tb_origins_stats st;
@@ -320,7 +320,7 @@ int tb_origins_hold(tb_origins *o, const char *from, const char *origin, const u
         mine += strcmp(o->held[i].from, from) == 0;
     uint8_t *copy = NULL;
     if (mine >= TB_ORIGINS_HOLD_PER_PEER || o->nheld >= TB_ORIGINS_HOLD_MAX ||
-        !(copy = malloc(len ? len : 1))) {
+        len > TB_ORIGINS_HOLD_BYTES - o->held_bytes || !(copy = malloc(len ? len : 1))) {
         o->st.hold_full++;
         return TB_ERR_FULL;
     }
@@ -332,13 +332,15 @@ int tb_origins_hold(tb_origins *o, const char *from, const char *origin, const u
     h->len = len;
     h->tries = tries;
     h->at = now;
+    o->held_bytes += len;
     o->st.held++;
     return TB_OK;
 }
 
-/* Removes entry i keeping the order (oldest first). */
+/* Removes entry i keeping the order (oldest first); its message is the caller's. */
 static void unhold(tb_origins *o, size_t i)
 {
+    o->held_bytes -= o->held[i].len;
     memmove(&o->held[i], &o->held[i + 1], (o->nheld - i - 1) * sizeof(*o->held));
     o->nheld--;
 }

@@ -26,9 +26,10 @@
 #include "measure/measurement.h"
 #include "measure/replay.h"
 
-#define TB_ORIGINS_MAX 1024         /* origins whose certificates are kept */
-#define TB_ORIGINS_HOLD_PER_PEER 64 /* broadcasts waiting, per neighbour */
-#define TB_ORIGINS_HOLD_MAX 1024    /* broadcasts waiting, in all */
+#define TB_ORIGINS_MAX 1024              /* origins whose certificates are kept */
+#define TB_ORIGINS_HOLD_PER_PEER 64      /* broadcasts waiting, per neighbour */
+#define TB_ORIGINS_HOLD_MAX 1024         /* broadcasts waiting, in all */
+#define TB_ORIGINS_HOLD_BYTES (8u << 20) /* their bytes, in all */
 #define TB_ORIGINS_HOLD_NS (5ULL * 1000000000ULL)
 #define TB_ORIGINS_ASK_NS 1000000000ULL /* one CERT_REQ per origin and neighbour this often */
 
@@ -79,7 +80,7 @@ int tb_origins_should_ask(tb_origins *o, const char *origin, const char *from, u
 
 /* Keeps a copy of an encoded BROADCAST from neighbour `from` until origin's certificate is known.
  * tries: how often it was checked already. TB_ERR_FULL (counted) when from's queue or the
- * whole queue is full. */
+ * whole queue (messages or bytes) is full. */
 TB_WUR int tb_origins_hold(tb_origins *o, const char *from, const char *origin, const uint8_t *msg,
                            size_t len, int tries, uint64_t now);
 
