@@ -455,6 +455,14 @@ int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now)
     return to_backoff(t, id, now, TB_PEER_CONNECTED);
 }
 
+int tb_peers_superseded(tb_peers *t, uint32_t id, uint64_t now)
+{
+    entry *e = find_id(t, id);
+    if (e && e->state == TB_PEER_CONNECTED)
+        e->connected_at = now - t->cfg.stable_ns; /* as if it had lasted */
+    return to_backoff(t, id, now, TB_PEER_CONNECTED);
+}
+
 int tb_peers_remove(tb_peers *t, uint32_t id)
 {
     entry *e = find_id(t, id);

@@ -159,6 +159,11 @@ TB_WUR int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now);
  * idle). TB_ERR_STATE when it was not connected. */
 TB_WUR int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now);
 
+/* The connection to a connected peer closed because the other connection between the same
+ * pair is kept (crossed dials, a restarted peer): redial after the first backoff step, not
+ * counted as a failure however short it was. TB_ERR_STATE when it was not connected. */
+TB_WUR int tb_peers_superseded(tb_peers *t, uint32_t id, uint64_t now);
+
 /* Removes an entry. */
 TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);
 

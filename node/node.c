@@ -581,7 +581,11 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     if (l->in_table) {
         tb_log_info(n->log, "peer %s (%s) lost: %s", l->name, l->addr,
                     tb_quic_close_reason_name(info->reason));
-        if (tb_peers_disconnected(n->peers, l->peer_id, now) != TB_OK)
+        /* A close that keeps the pair's other connection is no refusal: no growing backoff. */
+        int dup = info->reason == TB_QUIC_CLOSED_DUPLICATE ||
+                  (info->app && info->code == TB_QUIC_APP_DUPLICATE);
+        if ((dup ? tb_peers_superseded(n->peers, l->peer_id, now)
+                 : tb_peers_disconnected(n->peers, l->peer_id, now)) != TB_OK)
             tb_log_debug(n->log, "peer %s: table did not have it connected", l->name);
     } else if (l->dialled && l->peer_id != NO_PEER) {
         tb_log_info(

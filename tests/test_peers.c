@@ -208,6 +208,13 @@ static void test_refusal_backoff_growth(void)
         check_delay(attempt, wake - now, &prev_delay);
         now = wake;
     }
+    /* Closed for the pair's other connection (a duplicate): no failure, the first step. */
+    TB_REQUIRE(poll_at(t, now, acts, 4, &wake) >= 1);
+    TB_REQUIRE(tb_peers_connected(t, id, "beta", "us", cert_a, sizeof(cert_a), now, &got) == 0);
+    TB_REQUIRE(tb_peers_superseded(t, id, now + 1) == 0);
+    (void)poll_at(t, now + 1, acts, 4, &wake);
+    TB_CHECK(wake - (now + 1) <= S);
+    now = wake;
     /* A connection that lasts 30 s: the next close redials after the first step again. */
     TB_REQUIRE(poll_at(t, now, acts, 4, &wake) >= 1);
     TB_REQUIRE(tb_peers_connected(t, id, "beta", "us", cert_a, sizeof(cert_a), now, &got) == 0);
