@@ -116,6 +116,10 @@ typedef struct tb_node_stats {
     uint64_t bcast_held;         /* waited for their origin's certificate */
     uint64_t bcast_hold_dropped; /* waited in vain, or found the queue full */
     uint64_t cert_reqs_sent, certs_learned, certs_refused;
+    /* Budgets (ADR 0010): messages dropped over a peer's budget, penalties given (the
+     * endpoint's, malformed frames and stalls included), peers disconnected and banned, learned
+     * addresses the address policy refused. */
+    uint64_t over_budget, penalties, peers_banned, addrs_refused;
 } tb_node_stats;
 
 void tb_node_get_stats(const tb_node *n, tb_node_stats *out);

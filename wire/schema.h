@@ -30,6 +30,10 @@ typedef enum tb_wire_kind {
     TB_WK_CERTS,   /* const tb_wire_bytes * at off, count at off_n: array of bin, 0..max_certs */
     TB_WK_MITEMS,  /* const tb_wire_mitem * at off, count at off_n: array of item maps,
                       1..max_batch */
+    TB_WK_FLAG,    /* uint8_t, 0 or 1 */
+    TB_WK_NODE,    /* tb_wire_node: a map (tb_wire_schema_node) */
+    TB_WK_NODES,   /* tb_wire_nodes: array of node maps, 0..max_nodes */
+    TB_WK_IDS,     /* tb_wire_ids: array of bin of exactly TB_WIRE_ID_LEN, 0..max_ids */
 } tb_wire_kind;
 
 typedef struct tb_wire_field {
@@ -51,6 +55,8 @@ const tb_wire_schema *tb_wire_schema_of(uint64_t type);
 const tb_wire_schema *tb_wire_schema_peer(void);
 /* The table of an item of a MEASUREMENTS message. */
 const tb_wire_schema *tb_wire_schema_mitem(void);
+/* The table of a mesh v2 node descriptor. */
+const tb_wire_schema *tb_wire_schema_node(void);
 
 /* True when (s, n) is text the format accepts: 1..n bytes of UTF-8, no control characters. */
 bool tb_wire_text_ok(const uint8_t *s, size_t n);
