@@ -106,7 +106,7 @@ typedef struct tb_tk_stats {
     uint64_t malfeasance_reports;            /* written by this node (files and store) */
     /* findings against members (crosscheck.h tb_xc_finding_kind), each counted when it first
      * appears in a run */
-    uint64_t member_findings[2];
+    uint64_t member_findings[TB_XC_FINDING_KINDS];
     uint64_t xc_runs;
     uint64_t last_seq; /* the newest own sequence number, 0 before the first */
     /* Own measurements and their wire MEASUREMENT bytes, by tb_measure_kind (1..3). */

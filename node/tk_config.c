@@ -26,9 +26,9 @@ void tb_tk_config_default(tb_tk_config *c)
 }
 
 static const char *const xc_keys[] = {
-    "window",          "min_agree",     "drift_ppm",   "drift_floor_ppb", "peers_vote",
-    "min_interval_ms", "peer_interval", "retention",   "hold_runs",       "grace",
-    "max_evidence",    "origin_rate",   "origin_bytes"};
+    "window",          "min_agree",     "drift_ppm",    "drift_floor_ppb", "peers_vote",
+    "min_interval_ms", "peer_interval", "retention",    "hold_runs",       "grace",
+    "max_evidence",    "origin_rate",   "origin_bytes", "max_radius",      "max_clock_off"};
 
 static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const tb_cfg_ctx *c)
 {
@@ -52,6 +52,8 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
     int64_t window = out->xc.window_ns / (int64_t)TB_NS_PER_SEC;
     int64_t drift = out->xc.drift_ppb / 1000, agree = out->xc.min_agree;
     int64_t grace = out->xc.grace_ns / (int64_t)TB_NS_PER_SEC;
+    int64_t radius_ms = out->xc.max_radius_ns / (int64_t)TB_NS_PER_MS;
+    int64_t clock_off_ms = out->xc.max_clock_off_ns / (int64_t)TB_NS_PER_MS;
     int64_t maxev = (int64_t)out->limits.max_evidence, bytes = (int64_t)out->limits.bytes_per_hour;
     if (rc == TB_OK)
         rc = tb_cfg_get_i64(c, g, "window", 10, 86400, &window);
@@ -65,6 +67,10 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
         rc = tb_cfg_get_u32(c, g, "hold_runs", 1, 100, &out->xc.hold_runs);
     if (rc == TB_OK)
         rc = tb_cfg_get_i64(c, g, "grace", 0, 86400, &grace);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_i64(c, g, "max_radius", 1, 86400000, &radius_ms);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_i64(c, g, "max_clock_off", 1, 86400000, &clock_off_ms);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "min_interval_ms", 10, 600000, &out->min_interval_ms);
     if (rc == TB_OK)
@@ -84,6 +90,8 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
     out->xc.window_ns = window * (int64_t)TB_NS_PER_SEC;
     out->xc.drift_ppb = (uint32_t)drift * 1000;
     out->xc.grace_ns = grace * (int64_t)TB_NS_PER_SEC;
+    out->xc.max_radius_ns = radius_ms * (int64_t)TB_NS_PER_MS;
+    out->xc.max_clock_off_ns = clock_off_ms * (int64_t)TB_NS_PER_MS;
     out->xc.min_agree = (unsigned)agree;
     out->limits.max_evidence = (size_t)maxev;
     out->limits.bytes_per_hour = (uint64_t)bytes;
