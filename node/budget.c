@@ -50,8 +50,8 @@ void tb_budget_config_default(tb_budget_config *cfg)
     cfg->bytes_burst = 4u << 20;
     cfg->own_bcasts_per_s = 20;
     cfg->own_bcasts_burst = 60;
-    cfg->discovers_per_min = 6;
-    cfg->discovers_burst = 4;
+    cfg->discovers_per_min = 12;
+    cfg->discovers_burst = 8;
     cfg->max_peers_entries = 64;
 }
 

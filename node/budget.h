@@ -34,7 +34,7 @@ typedef struct tb_budget_config {
 } tb_budget_config;
 
 /* Defaults: 100 messages/s (burst 300), 1 MiB/s (burst 4 MiB), 20 own broadcasts/s (burst
- * 60), 6 DISCOVERs/min (burst 4), 64 PEERS entries. An honest node of a 40-node full mesh
+ * 60), 12 DISCOVERs/min (burst 8), 64 PEERS entries. An honest node of a 40-node full mesh
  * polling its sources every 16 s stays far below them. */
 void tb_budget_config_default(tb_budget_config *cfg);
 

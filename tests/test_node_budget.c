@@ -69,11 +69,11 @@ static void test_budget(void)
     TB_CHECK_EQ(k, 60);
     TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, S), TB_BUDGET_OVER_BCASTS);
     TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, S + S / 20), TB_BUDGET_OK);
-    /* DISCOVER: 6 a minute, burst 4: the fifth waits 10 s. */
-    for (int i = 0; i < 4; i++)
+    /* DISCOVER: 12 a minute, burst 8: the ninth waits 5 s. */
+    for (int i = 0; i < 8; i++)
         TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 2 * S), TB_BUDGET_OK);
-    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 11 * S), TB_BUDGET_OVER_DISCOVERS);
-    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 12 * S), TB_BUDGET_OK);
+    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 6 * S), TB_BUDGET_OVER_DISCOVERS);
+    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 7 * S), TB_BUDGET_OK);
     TB_CHECK_STR(tb_budget_verdict_name(TB_BUDGET_OVER_MSGS), "over the message rate");
     TB_CHECK_STR(tb_budget_verdict_name(TB_BUDGET_VERDICT_COUNT), "?");
 }
