@@ -55,6 +55,18 @@ void tb_budget_config_default(tb_budget_config *cfg)
     cfg->max_peers_entries = 64;
 }
 
+void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers)
+{
+    tb_budget_config_default(cfg);
+    uint64_t peers = max_peers > 65536 ? 65536 : max_peers;
+    if (16 * peers > cfg->msgs_per_s) {
+        cfg->msgs_per_s = (uint32_t)(16 * peers);
+        cfg->msgs_burst = (uint32_t)(48 * peers);
+    }
+    if (peers + 64 > cfg->own_bcasts_burst)
+        cfg->own_bcasts_burst = (uint32_t)(peers + 64);
+}
+
 const char *tb_budget_verdict_name(tb_budget_verdict v)
 {
     static const char *const names[TB_BUDGET_VERDICT_COUNT] = {

@@ -16,7 +16,8 @@
 #   - per attack: forged-origin broadcasts (claiming another member, sent to n1) are not
 #     delivered (none comes back through n2 or n3); id-poison leaves every origin's gossip
 #     flowing (the measurement check above); peers-bad leaves no made-up member in any peer
-#     table and counts the refused addresses; bcast-flood and measure-flood deliver fewer than 200 of the flood's messages;
+#     table and counts the refused addresses; bcast-flood and measure-flood leave fewer than
+#     400 broadcasts delivered per node over the attack (the flood sends 7,500 to each);
 #     handshake-flood still admits a real peer (5 of 5 fresh connections) and keeps the mesh.
 # Prints the numbers (tool output, RSS, lines, counters) either way. Bounded to 60 s plus set-up;
 # everything started is stopped and removed on any exit.
@@ -211,8 +212,8 @@ for i in 0 1 2; do
   [ "$nl" -lt 60 ] && pass "$n: log bounded ($nl lines)" || fail "$n: $nl log lines during the attack (limit 60)"
   case $case_ in
   bcast-flood | measure-flood)
-    [ $((d - bc0[$n])) -lt 200 ] && pass "$n: flood mostly dropped ($((d - bc0[$n])) broadcasts delivered)" ||
-      fail "$n: $((d - bc0[$n])) broadcasts delivered during the flood (limit 200)" ;;
+    [ $((d - bc0[$n])) -lt 400 ] && pass "$n: flood mostly dropped ($((d - bc0[$n])) broadcasts delivered)" ||
+      fail "$n: $((d - bc0[$n])) broadcasts delivered during the flood (limit 400)" ;;
   peers-bad)
     fake=$(status "$n" | jq '[.peers[]? | select(.name | startswith("fake-"))] | length' 2>/dev/null)
     refused=$(status "$n" | jq '.budget.addrs_refused // 0' 2>/dev/null)
