@@ -191,6 +191,26 @@ static void judge_against_agreement(const xc_ctx *ctx, const xc_src *s, tb_xc_ve
              nv ? " (not voting: " : "", nv ? nv : "", nv ? ")" : "");
 }
 
+/* The source says so itself, to every node with fresh data: it is not judged against the
+ * agreement (its numbers mean nothing) and never votes. */
+static void judge_unsync(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
+{
+    const tb_xc_obs *o = s->unsync->o;
+    v->verdict = TB_XC_UNSYNCHRONISED;
+    v->has_interval = false;
+    if (o->kind == TB_MEASURE_NTP)
+        snprintf(v->reason, sizeof(v->reason),
+                 "says it is unsynchronised to %u node(s) (newest from %s: leap %u, stratum %u)",
+                 s->n_unsync, o->origin, o->leap, o->stratum);
+    else
+        snprintf(v->reason, sizeof(v->reason),
+                 "says it is unsynchronised to %u node(s) (newest from %s: radius %.3f s above "
+                 "%.3f s)",
+                 s->n_unsync, o->origin, (double)o->rt_radi_ns / 1e9,
+                 (double)ctx->cfg.max_radius_ns / 1e9);
+    add_ref(v, s->unsync);
+}
+
 static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
 {
     v->kind = s->kind;
@@ -200,7 +220,9 @@ static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
     v->has_interval = s->has_interval;
     v->lo_ns = s->lo;
     v->hi_ns = s->hi;
-    if (tb_xc_warming(ctx, s, v)) {
+    if (s->n_latest == 0 && s->unsync != NULL) {
+        judge_unsync(ctx, s, v);
+    } else if (tb_xc_warming(ctx, s, v)) {
         for (size_t i = 0; i < s->n_latest; i++)
             add_ref(v, s->latest[i]);
     } else if (s->n_latest == 0) {

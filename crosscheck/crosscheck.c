@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crosscheck/internal.h"
+#include "ntp/client.h"
 
 const char *tb_xc_verdict_name(int v)
 {
@@ -25,6 +26,8 @@ const char *tb_xc_verdict_name(int v)
         return "insufficient data";
     case TB_XC_WARMING_UP:
         return "warming_up";
+    case TB_XC_UNSYNCHRONISED:
+        return "unsynchronised";
     }
     return "unknown";
 }
@@ -33,6 +36,7 @@ const char *tb_xc_finding_name(int k)
 {
     return k == TB_XC_MEMBER_UNCORROBORATED ? "member uncorroborated"
            : k == TB_XC_MEMBER_INCONSISTENT ? "member inconsistent"
+           : k == TB_XC_MEMBER_CLOCK_OFF    ? "member clock off"
                                             : "unknown";
 }
 
@@ -69,6 +73,8 @@ tb_xc_config tb_xc_config_default(void)
         .drift_ppb = 50000,
         .drift_floor_ppb = 1000,
         .min_agree = 3,
+        .max_radius_ns = 10 * 1000000000LL,
+        .max_clock_off_ns = 1000000000LL,
         .hold_runs = 2,
         .grace_ns = 30 * 1000000000LL,
         .peers_vote = false,
@@ -155,6 +161,9 @@ static bool translate(const tb_xc_config *cfg, const tb_xc_input *in,
     bound = tb_sat_add(bound, drift_term(age_rate(cfg, o), age));
     t->lo = tb_sat_sub(t->off, bound);
     t->hi = tb_sat_add(t->off, bound);
+    t->unsync =
+        (o->kind == TB_MEASURE_NTP && tb_ntp_reply_unsynchronised(o->leap, o->stratum)) ||
+        (o->kind == TB_MEASURE_ROUGHTIME && o->has_rt && o->rt_radi_ns > cfg->max_radius_ns);
     return true;
 }
 
@@ -176,7 +185,8 @@ static int cmp_tobs(const void *a, const void *b)
 
 static bool valid_input(const tb_xc_config *cfg, const tb_xc_input *in)
 {
-    if (cfg->window_ns <= 0 || cfg->grace_ns < 0 || cfg->drift_ppb > 1000000 ||
+    if (cfg->window_ns <= 0 || cfg->grace_ns < 0 || cfg->max_radius_ns < 1000000 ||
+        cfg->max_clock_off_ns < 1000000 || cfg->drift_ppb > 1000000 ||
         cfg->drift_floor_ppb > 1000000 || cfg->min_agree < 1)
         return false;
     if ((in->n_peers && !in->peers) || (in->n_obs && !in->obs) || (in->n_known && !in->known))
@@ -270,6 +280,8 @@ void tb_xc_obs_from_measurement(const tb_measurement *m, tb_xc_obs *o)
     o->offset_ns = m->offset_ns;
     o->delay_ns = m->delay_ns;
     o->bound_ns = m->bound_ns;
+    o->leap = m->leap;
+    o->stratum = m->stratum;
     if (m->has_rt_pubkey)
         memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
     o->rt_chained = m->has_rand;

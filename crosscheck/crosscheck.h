@@ -43,16 +43,18 @@
 
 typedef enum tb_xc_verdict_kind {
     TB_XC_OK = 0,
-    TB_XC_FALSETICKER,  /* its interval misses the agreement of the others */
-    TB_XC_INCONSISTENT, /* nodes (normally in different regions) see disjoint intervals */
-    TB_XC_UNREACHABLE,  /* no fresh measurement from any node */
-    TB_XC_INSUFFICIENT, /* fresh data, but no agreement to judge it against */
-    TB_XC_WARMING_UP,   /* soon after start, not yet judged and not every region expected to
-                           measure it has (crosscheck/warmup.c) */
+    TB_XC_FALSETICKER,    /* its interval misses the agreement of the others */
+    TB_XC_INCONSISTENT,   /* nodes (normally in different regions) see disjoint intervals */
+    TB_XC_UNREACHABLE,    /* no fresh measurement from any node */
+    TB_XC_INSUFFICIENT,   /* fresh data, but no agreement to judge it against */
+    TB_XC_WARMING_UP,     /* soon after start, not yet judged and not every region expected to
+                             measure it has (crosscheck/warmup.c) */
+    TB_XC_UNSYNCHRONISED, /* every fresh measurement says the source is unsynchronised (NTP
+                             leap 3 or stratum 0/16, Roughtime RADI above max_radius_ns) */
 } tb_xc_verdict_kind;
 
 /* "ok", "falseticker", "inconsistent across regions", "unreachable", "insufficient data",
- * "warming_up". */
+ * "warming_up", "unsynchronised". */
 const char *tb_xc_verdict_name(int v);
 
 typedef struct tb_xc_config {
@@ -66,6 +68,11 @@ typedef struct tb_xc_config {
     int64_t grace_ns;         /* after the start, a source not yet judged and not yet measured
                                  by every region with a corroborated node is warming up, for at
                                  most this long (default 30 s) */
+    int64_t max_radius_ns;    /* a Roughtime response with a larger RADI is unsynchronised
+                                 (default 10 s, at least 1 ms) */
+    int64_t max_clock_off_ns; /* a node whose own sources agree its clock is further off, or
+                                 whose view is shifted that much against this node's, is
+                                 "member clock off" (default 1 s, at least 1 ms) */
     unsigned hold_runs;       /* consecutive runs a new verdict must hold before it shows (default
                                        2; crosscheck/hold.h applies it, tb_xc_run ignores it) */
     bool peers_vote;          /* mesh peers count as sources in the agreement (default false: the
@@ -109,6 +116,9 @@ typedef struct tb_xc_obs {
      * fresh for max(window, TB_XC_LIVE_INTERVALS · interval_ns), so a source polled every
      * 1,024 s, releasing a sample every few polls, is not called unreachable between them. */
     int64_t interval_ns;
+    /* NTP only: the reply's leap indicator and stratum (measure/measurement.h); leap 3 or
+     * stratum 0 or above 15 mark the measurement unsynchronised: it never counts */
+    uint8_t leap, stratum;
     bool rt_chained; /* the request's nonce claims to be chained (the measurement has rand) to the
                         origin's previous response of this key: the caller checks it on the packets
                         before it reports (the time node: node/tk_report.c) */
@@ -188,9 +198,16 @@ typedef enum tb_xc_finding_kind {
      * claims, with nothing (no nonce chain) proving the server's part: evidence against the
      * member, not the server */
     TB_XC_MEMBER_INCONSISTENT,
+    /* its own measurements agree its clock is more than max_clock_off_ns from their sources, or
+     * (where a PING/PONG offset translates them) its view of every source it shares with this
+     * node is shifted the same way beyond it: its measurements are not counted. Also found
+     * against the local node, whose measurements keep counting. Source "every source". */
+    TB_XC_MEMBER_CLOCK_OFF,
 } tb_xc_finding_kind;
 
-/* "member uncorroborated", "member inconsistent". */
+#define TB_XC_FINDING_KINDS 3
+
+/* "member uncorroborated", "member inconsistent", "member clock off". */
 const char *tb_xc_finding_name(int k);
 
 typedef struct tb_xc_finding {

@@ -16,6 +16,7 @@ typedef struct xc_tobs {
     int64_t lo, hi;  /* interval in the local frame, all uncertainties included */
     int64_t live_ns; /* how long after t_local it stays fresh */
     bool stale;
+    bool unsync; /* the source said it is unsynchronised: never counts */
 } xc_tobs;
 
 typedef struct xc_src {
@@ -24,6 +25,8 @@ typedef struct xc_src {
     xc_tobs **latest; /* fresh, the newest per origin */
     size_t n_latest;
     const xc_tobs *last_seen; /* newest at all, stale included */
+    const xc_tobs *unsync;    /* a fresh newest-of-its-origin that says unsynchronised */
+    unsigned n_unsync;        /* origins whose fresh newest says so */
     unsigned n_regions;
     const xc_tobs *bad_a, *bad_b; /* a disjoint pair, when inconsistent */
     bool cross_region;            /* ... from different regions */
@@ -43,6 +46,7 @@ typedef struct xc_ctx {
     xc_src *srcs;
     size_t n_srcs;
     bool *corroborated;    /* per in->peers: some measurement of that node counts (sources.c) */
+    bool *clock_off;       /* per in->peers: judged "member clock off", not counted (members.c) */
     const char **expected; /* regions expected to measure every source (warmup.c) */
     size_t n_expected;
 } xc_ctx;
@@ -53,6 +57,9 @@ int tb_xc_build_sources(xc_ctx *ctx);
  * whether s is still warming up (then fills v's verdict and reason). */
 int tb_xc_expected_regions(xc_ctx *ctx);
 bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
+/* members.c: names members (and the local node) whose clock is off, drops the members' fresh
+ * measurements from every source. */
+int tb_xc_judge_members(xc_ctx *ctx);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
 void tb_xc_agree(xc_ctx *ctx);
 /* One verdict per source into ctx->out. */

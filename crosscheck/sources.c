@@ -93,6 +93,12 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
             continue;
         if (t->stale)
             continue;
+        if (t->unsync) {
+            s->n_unsync++;
+            if (s->unsync == NULL || t->t_local > s->unsync->t_local)
+                s->unsync = t;
+            continue;
+        }
         s->latest[n++] = t;
         s->by_self |= ctx->in->self && strcmp(t->o->origin, ctx->in->self) == 0;
         int64_t stale_at = tb_sat_add(t->t_local, t->live_ns);
@@ -187,6 +193,9 @@ static int judge_consistency(xc_ctx *ctx)
     ctx->corroborated = calloc(ctx->in->n_peers + 1, sizeof(*ctx->corroborated));
     if (ctx->corroborated == NULL)
         return TB_ERR_NOMEM;
+    int rc = tb_xc_judge_members(ctx);
+    if (rc != 0)
+        return rc;
     corroborate(ctx, ctx->corroborated);
     for (size_t i = 0; i < ctx->n_srcs; i++) {
         xc_src *s = &ctx->srcs[i];
@@ -223,5 +232,6 @@ void tb_xc_ctx_free(xc_ctx *ctx)
     free(ctx->pool);
     free(ctx->srcs);
     free(ctx->corroborated);
+    free(ctx->clock_off);
     free(ctx->expected);
 }

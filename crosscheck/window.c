@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ntp/client.h"
+
 /* One verified measurement, its evidence left with the caller. */
 typedef struct win_obs {
     uint64_t id; /* arrival order (1, 2, ...): newest is highest */
@@ -20,6 +22,7 @@ typedef struct win_obs {
     bool has_freq; /* the series' regression when this one was added */
     int64_t freq_ppb, freq_unc_ppb;
     int64_t interval_ns; /* the series' mean sample spacing then */
+    uint8_t leap, stratum;
 } win_obs;
 
 typedef struct win_series {
@@ -69,7 +72,9 @@ static void obs_fill(win_obs *o, uint64_t id, const tb_measurement *m, bool has_
                    .has_rt = has_rt,
                    .chained = m->has_rand,
                    .midp_ns = midp,
-                   .radi_ns = radi};
+                   .radi_ns = radi,
+                   .leap = m->leap,
+                   .stratum = m->stratum};
     if (has_rt)
         memcpy(o->rt_pubkey, m->rt_pubkey, TB_MEASURE_RT_PK_LEN);
 }
@@ -188,7 +193,9 @@ void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool h
     obs_fill(&o, ++w->next_id, m, has_rt, midp_ns, radi_ns);
     win_series *s = series_slot(w, m);
     if (s) {
-        series_fit(s, &o);
+        /* an unsynchronised reply's numbers mean nothing: kept as the newest, never fitted */
+        if (m->kind != TB_MEASURE_NTP || !tb_ntp_reply_unsynchronised(m->leap, m->stratum))
+            series_fit(s, &o);
         s->own = own;
         s->last = o;
     }
@@ -230,7 +237,9 @@ static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const
                      .has_freq = o->has_freq,
                      .freq_ppb = o->freq_ppb,
                      .freq_unc_ppb = o->freq_unc_ppb,
-                     .interval_ns = o->interval_ns};
+                     .interval_ns = o->interval_ns,
+                     .leap = o->leap,
+                     .stratum = o->stratum};
     memcpy(x->rt_pubkey, o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
 }
 

@@ -59,6 +59,10 @@ static const char *semantic_error(const tb_measurement *m)
         return "evidence";
     if (m->has_rand && !has_ev)
         return "rand";
+    if (m->leap > 3 || (m->kind != TB_MEASURE_NTP && m->leap != 0))
+        return "leap";
+    if (m->kind != TB_MEASURE_NTP && m->stratum != 0)
+        return "stratum";
     return NULL;
 }
 
@@ -204,6 +208,11 @@ static int parse_fields(cursor *c, tb_measurement *m)
         (rc = take_i64(c, "bound_ns", &m->bound_ns)) != 0)
         return rc;
     m->seq = (uint64_t)seq;
+    unsigned leap, stratum;
+    if ((rc = take_u8(c, "leap", &leap)) != 0 || (rc = take_u8(c, "stratum", &stratum)) != 0)
+        return rc;
+    m->leap = (uint8_t)leap;
+    m->stratum = (uint8_t)stratum;
     if (flags & FLAG_EVIDENCE) {
         if ((rc = take_blob(c, "evidence.request", &m->ev_request)) != 0 ||
             (rc = take_blob(c, "evidence.response", &m->ev_response)) != 0)
@@ -321,6 +330,8 @@ int tb_measure_encode(const tb_measurement *m, uint8_t *buf, size_t cap, size_t 
     put_i64(&w, m->offset_ns);
     put_i64(&w, m->delay_ns);
     put_i64(&w, m->bound_ns);
+    put_u8(&w, m->leap);
+    put_u8(&w, m->stratum);
     if (has_ev) {
         put_blob(&w, &m->ev_request);
         put_blob(&w, &m->ev_response);

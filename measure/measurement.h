@@ -24,7 +24,7 @@
 
 #include "common/error.h"
 
-#define TB_MEASURE_BODY_VERSION 1
+#define TB_MEASURE_BODY_VERSION 2
 /* Signature context, including its final NUL (22 bytes signed before the body). */
 #define TB_MEASURE_SIGN_CONTEXT "tbnode measurement v1"
 #define TB_MEASURE_SIG_LEN 64
@@ -38,7 +38,7 @@
 /* Largest body the encoder writes and the parser accepts. */
 #define TB_MEASURE_BODY_MAX                                                                        \
     (3 + (1 + TB_MEASURE_MAX_ORIGIN) + 2 * (1 + TB_MEASURE_MAX_TEXT) + TB_MEASURE_RT_PK_LEN + 40 + \
-     2 * (2 + TB_MEASURE_MAX_EVIDENCE) + TB_MEASURE_RAND_LEN)
+     2 + 2 * (2 + TB_MEASURE_MAX_EVIDENCE) + TB_MEASURE_RAND_LEN)
 
 typedef enum tb_measure_kind {
     TB_MEASURE_NTP = 1,
@@ -68,6 +68,12 @@ typedef struct tb_measurement {
     int64_t offset_ns; /* source − origin clock */
     int64_t delay_ns;  /* round-trip delay, >= 0 */
     int64_t bound_ns;  /* error bound (half-width), >= 0 */
+    /* NTP only (0 for other kinds): the reply's leap indicator (0 none, 1 a second is inserted
+     * and 2 deleted at the end of the month, 3 the server is unsynchronised) and stratum (0
+     * Kiss-o'-Death, 16 unsynchronised). With evidence, the receiver checks them against the
+     * response packet. Body version 2. */
+    uint8_t leap;
+    uint8_t stratum;
     /* Raw evidence, both or neither (for Roughtime: the whole request and response packets).
      * After parsing they point INTO the parsed buffer: valid while it is. */
     tb_measure_bytes ev_request, ev_response;

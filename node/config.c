@@ -628,6 +628,7 @@ void tb_node_config_usage(FILE *out)
             "              [--peer ADDR:PORT]... [--cert F --key F --ca F] [--state-dir DIR]\n"
             "              [--log-level L] [--name NAME] [--user USER]\n"
             "       tbnode status [--state-dir DIR] [--json]\n"
+            "       tbnode check-config FILE\n"
             "\n"
             "tbnode joins a QUIC time mesh (mutual TLS against the mesh CA), pings its peers,\n"
             "learns more peers from them and forwards broadcasts. It runs until SIGINT/SIGTERM.\n"

@@ -13,6 +13,7 @@
 
 #include "certs/identity.h"
 #include "node/tk_internal.h"
+#include "ntp/client.h"
 #include "roughtime/verify.h"
 #include "resolve/resolver.h"
 #include "sources/rt_driver.h"
@@ -57,12 +58,29 @@ static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_
     return TB_OK;
 }
 
+/* NTP evidence (the packets of the very exchange, adr/0007) checked again: the reply answers
+ * that request, its leap indicator and stratum are the ones the body claims, and a
+ * synchronised reply gives the claimed offset and delay (tb_ntp_exchange_check). */
+static int ntp_evidence(const tb_measurement *m)
+{
+    tb_ntp_packet reply;
+    if (!m->ev_request.len || !m->ev_response.len ||
+        tb_ntp_exchange_check(m->ev_request.data, m->ev_request.len, m->ev_response.data,
+                              m->ev_response.len, m->real_ns, m->offset_ns, m->delay_ns,
+                              &reply) != 0 ||
+        reply.leap != m->leap || reply.stratum != m->stratum)
+        return TB_ERR_VERIFY;
+    return TB_OK;
+}
+
 /* The replay check calls this before it accepts a peer's measurement; the re-verified MIDP and
  * RADI are kept in tk->ev for the window, so the response is verified once. */
 static int evidence_cb(void *arg, const tb_measurement *m)
 {
     tb_timekeeper *tk = arg;
     tk->ev = (tk_evidence){0};
+    if (m->kind == TB_MEASURE_NTP)
+        return ntp_evidence(m);
     if (m->kind != TB_MEASURE_ROUGHTIME)
         return TB_OK;
     int rc = rt_evidence(m, &tk->ev.midp_ns, &tk->ev.radi_ns);
@@ -148,7 +166,7 @@ static void count_findings(tb_timekeeper *tk, const tb_xc_result *r)
             seen = g->kind == f->kind && g->source_kind == f->source_kind &&
                    strcmp(g->origin, f->origin) == 0 && strcmp(g->source, f->source) == 0;
         }
-        if (seen || (unsigned)f->kind >= 2)
+        if (seen || (unsigned)f->kind >= TB_XC_FINDING_KINDS)
             continue;
         tk->st.member_findings[f->kind]++;
         tb_log_warn(tk->log, "member %s: %s on %s %s (%s)", f->origin,
@@ -288,6 +306,24 @@ void tk_set_text(char *dst, size_t cap, const char *src)
     dst[k] = '\0';
 }
 
+/* The packets travel with an NTP measurement, and the reply's leap indicator and stratum; an
+ * unsynchronised reply's numbers mean nothing and are sent as 0. */
+static int ntp_fill(tb_measurement *m, const tb_source_meas *sm)
+{
+    tb_ntp_packet reply;
+    if (!sm->request_len || !sm->response_len || sm->request_len > TB_MEASURE_MAX_EVIDENCE ||
+        sm->response_len > TB_MEASURE_MAX_EVIDENCE ||
+        tb_ntp_packet_parse(sm->response, sm->response_len, &reply) != 0)
+        return TB_ERR_MALFORMED;
+    m->ev_request = (tb_measure_bytes){sm->request, sm->request_len};
+    m->ev_response = (tb_measure_bytes){sm->response, sm->response_len};
+    m->leap = reply.leap;
+    m->stratum = reply.stratum;
+    if (tb_ntp_reply_unsynchronised(reply.leap, reply.stratum))
+        m->offset_ns = m->bound_ns = 0;
+    return TB_OK;
+}
+
 static void on_source_measurement(void *arg, const tb_source_meas *sm)
 {
     tb_timekeeper *tk = arg;
@@ -301,6 +337,8 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
     tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
     tk_set_text(m.source_name, sizeof(m.source_name), sm->source->name);
     tk_set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
+    if (m.kind == TB_MEASURE_NTP && ntp_fill(&m, sm) != TB_OK)
+        return;
     if (m.kind == TB_MEASURE_ROUGHTIME) {
         if (!sm->source->has_public_key || !sm->request_len || !sm->response_len ||
             sm->request_len > TB_MEASURE_MAX_EVIDENCE || sm->response_len > TB_MEASURE_MAX_EVIDENCE)

@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "node/tk_internal.h"
+#include "ntp/packet.h"
 
 /* A JSON string of s. Names come from peers: bytes that are not UTF-8 become '?' rather than
  * making the whole answer invalid. */
@@ -36,12 +37,25 @@ typedef struct src_view {
     const tb_xc_obs *last; /* NULL when none */
 } src_view;
 
+static bool has_leap(const src_view *v)
+{
+    return v->last && v->last->kind == TB_MEASURE_NTP;
+}
+
+/* NTP: the newest reply's leap indicator (a leap second announced shows as "insert" or
+ * "delete") and stratum. */
 static json_t *src_json(const src_view *v)
 {
-    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "kind", v->kind, "name", jtext(v->name),
-                     "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
-                     "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
-                     v->last ? jint(v->last->bound_ns) : json_null());
+    json_t *j =
+        json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "kind", v->kind, "name", jtext(v->name),
+                  "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
+                  "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
+                  v->last ? jint(v->last->bound_ns) : json_null());
+    if (j && has_leap(v)) {
+        json_object_set_new(j, "leap", json_string(tb_ntp_leap_name(v->last->leap)));
+        json_object_set_new(j, "stratum", jint(v->last->stratum));
+    }
+    return j;
 }
 
 static void src_text(tb_control_buf *b, const src_view *v)
@@ -51,6 +65,9 @@ static void src_text(tb_control_buf *b, const src_view *v)
     if (v->last)
         tb_control_printf(b, " offset_us=%.1f error_us=%.1f", (double)v->last->offset_ns / 1e3,
                           (double)v->last->bound_ns / 1e3);
+    if (has_leap(v))
+        tb_control_printf(b, " leap=%s stratum=%u", tb_ntp_leap_name(v->last->leap),
+                          v->last->stratum);
     tb_control_printf(b, "%s%s\n", v->reason[0] ? " reason=" : "", v->reason);
 }
 
@@ -169,9 +186,10 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
         tb_control_printf(b, " %s=%llu", drop_keys[i], (unsigned long long)st->dropped[i]);
     tb_control_printf(b, "\nmalfeasance_reports %llu\n",
                       (unsigned long long)st->malfeasance_reports);
-    tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu\n",
+    tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu clock_off=%llu\n",
                       (unsigned long long)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
-                      (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT]);
+                      (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
+                      (unsigned long long)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
 }
 
 static json_t *counters_json(const tb_tk_stats *st)
@@ -179,10 +197,11 @@ static json_t *counters_json(const tb_tk_stats *st)
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
         json_object_set_new(dropped, drop_keys[i], json_integer((json_int_t)st->dropped[i]));
-    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
+    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
                      (json_int_t)st->accepted, "dropped", dropped, "member_findings",
                      "uncorroborated", (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
-                     "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT]);
+                     "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
+                     "clock_off", (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
 }
 
 static json_t *consensus_json(const tb_xc_estimate *e)

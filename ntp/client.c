@@ -46,7 +46,7 @@ void tb_ntp_client_config_default(tb_ntp_client_config *cfg)
         .max_root_delay_ns = 3 * NS_PER_S,
         .max_root_disp_ns = 3 * NS_PER_S,
         .max_delay_ns = 3 * NS_PER_S,
-        .local_precision_ns = 1000,
+        .local_precision_ns = TB_NTP_LOCAL_PRECISION_NS,
     };
 }
 
@@ -281,4 +281,42 @@ tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t l
         res->error_ns = tb_ntp_sample_error(best, now);
     }
     return TB_NTP_ACCEPTED;
+}
+
+bool tb_ntp_reply_unsynchronised(uint8_t leap, uint8_t stratum)
+{
+    return leap == TB_NTP_LEAP_UNSYNC || stratum == 0 || stratum > TB_NTP_MAX_STRATUM;
+}
+
+int tb_ntp_exchange_check(const uint8_t *req, size_t req_len, const uint8_t *resp, size_t resp_len,
+                          int64_t t4, int64_t offset_ns, int64_t delay_ns, tb_ntp_packet *reply)
+{
+    tb_ntp_packet q;
+    if (tb_ntp_packet_parse(req, req_len, &q) != 0 ||
+        tb_ntp_packet_parse(resp, resp_len, reply) != 0 || q.mode != TB_NTP_MODE_CLIENT ||
+        reply->mode != TB_NTP_MODE_SERVER)
+        return TB_ERR_MALFORMED;
+    if (reply->origin_ts != q.transmit_ts)
+        return TB_ERR_VERIFY;
+    if (tb_ntp_reply_unsynchronised(reply->leap, reply->stratum))
+        return 0;
+    if (reply->receive_ts == 0 || reply->transmit_ts == 0 || delay_ns < 0)
+        return TB_ERR_VERIFY;
+    int64_t t2 = tb_ntp_ts_to_unix_ns(reply->receive_ts, t4);
+    int64_t t3 = tb_ntp_ts_to_unix_ns(reply->transmit_ts, t4);
+    int64_t d, twice, sum;
+    if (t3 < t2 || __builtin_sub_overflow(t3, t4, &d) || __builtin_mul_overflow(d, 2, &twice) ||
+        __builtin_add_overflow(twice, delay_ns, &sum))
+        return TB_ERR_VERIFY;
+    /* a round trip the clocks' precision made slightly negative was reported as 0: the offset
+     * then differs by up to half of it (make_sample) */
+    int64_t slack = 1;
+    if (delay_ns == 0)
+        slack += (tb_ntp_log2_to_ns(reply->precision > 0 ? 0 : reply->precision) +
+                  TB_NTP_LOCAL_PRECISION_NS) /
+                 2;
+    int64_t diff;
+    if (__builtin_sub_overflow(sum / 2, offset_ns, &diff))
+        return TB_ERR_VERIFY;
+    return diff >= -slack && diff <= slack ? 0 : TB_ERR_VERIFY;
 }

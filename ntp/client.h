@@ -21,6 +21,8 @@
  * tests and on a LAN. */
 #define TB_NTP_POLL_MIN (-6)
 #define TB_NTP_POLL_MAX 17
+/* Our clock reading error by default (tb_ntp_client_config.local_precision_ns). */
+#define TB_NTP_LOCAL_PRECISION_NS 1000
 
 /* Why a reply was not used. TB_NTP_ACCEPTED is not a rejection. */
 typedef enum tb_ntp_reject {
@@ -56,7 +58,7 @@ typedef struct tb_ntp_client_config {
     int64_t max_root_delay_ns;  /* default 3 s */
     int64_t max_root_disp_ns;   /* default 3 s */
     int64_t max_delay_ns;       /* round trip, default 3 s */
-    int64_t local_precision_ns; /* our clock reading error, default 1 us */
+    int64_t local_precision_ns; /* our clock reading error, default TB_NTP_LOCAL_PRECISION_NS */
 } tb_ntp_client_config;
 
 void tb_ntp_client_config_default(tb_ntp_client_config *cfg);
@@ -135,6 +137,23 @@ TB_WUR int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const 
  * rejection, which is also counted. */
 tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t len, int64_t t4,
                                     uint64_t now, tb_ntp_result *res);
+
+/* Re-checks an exchange another node reports (the evidence of an NTP measurement, adr/0008):
+ * req and resp are the packets as sent and received, t4 the reporter's real time of reception,
+ * offset and delay what it claims. The reply must be a server's answer to that very request
+ * (its origin timestamp echoes the request's transmit timestamp); when it says it is
+ * synchronised (leap < 3, stratum 1..15) its timestamps must be in order and give the claimed
+ * numbers: with T1 = T4 − delay − (T3 − T2) (T1 is not on the wire, the transmit timestamp is
+ * random), offset = ((T2 − T1) + (T3 − T4)) / 2 = T3 − T4 + delay / 2, within 1 ns of rounding.
+ * An unsynchronised reply's numbers mean nothing and are not checked. Fills *reply. Returns 0,
+ * TB_ERR_MALFORMED or TB_ERR_VERIFY. */
+TB_WUR int tb_ntp_exchange_check(const uint8_t *req, size_t req_len, const uint8_t *resp,
+                                 size_t resp_len, int64_t t4, int64_t offset_ns, int64_t delay_ns,
+                                 tb_ntp_packet *reply);
+
+/* Whether a reply says its server is unsynchronised: stratum 0 (Kiss-o'-Death) or 16 and
+ * above, or leap indicator 3. */
+bool tb_ntp_reply_unsynchronised(uint8_t leap, uint8_t stratum);
 
 /* Error bound of a sample seen at `now`: delay/2 + dispersion grown by 15 ppm of its age +
  * root delay/2 + root dispersion (RFC 5905's root synchronisation distance). */

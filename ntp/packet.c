@@ -150,3 +150,9 @@ void tb_ntp_refid_format(uint8_t stratum, uint32_t refid, char *buf, size_t bufl
     snprintf(buf, buflen, "%u.%u.%u.%u", refid >> 24, (refid >> 16) & 255, (refid >> 8) & 255,
              refid & 255);
 }
+
+const char *tb_ntp_leap_name(unsigned leap)
+{
+    static const char *const names[] = {"none", "insert", "delete", "unsynchronised"};
+    return leap < 4 ? names[leap] : "unknown";
+}

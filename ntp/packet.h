@@ -49,6 +49,10 @@ TB_WUR int tb_ntp_packet_parse(const uint8_t *p, size_t len, tb_ntp_packet *out)
 /* Writes the 48-byte header (no extension fields, no MAC). */
 void tb_ntp_packet_write(const tb_ntp_packet *pkt, uint8_t out[TB_NTP_HEADER_LEN]);
 
+/* The leap indicator as text: "none", "insert" (a leap second is added at the end of the
+ * month), "delete", "unsynchronised"; "unknown" above 3. */
+const char *tb_ntp_leap_name(unsigned leap);
+
 /* Unix nanoseconds to an NTP timestamp (the era is dropped, as on the wire). */
 uint64_t tb_ntp_ts_from_unix_ns(int64_t unix_ns);
 

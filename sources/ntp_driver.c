@@ -82,6 +82,28 @@ static void deliver(ntp_drv *d, const tb_ntp_result *res)
     tb_source_deliver(d->src, &m);
 }
 
+/* An authentic reply (it echoed our request) from a server that says it is unsynchronised
+ * (stratum 16, leap 3, a kiss code other than RATE, DENY, RSTR): delivered with its packets so
+ * that the mesh can call the source unsynchronised; its numbers mean nothing and are 0. */
+static void deliver_unsynchronised(ntp_drv *d, const uint8_t *buf, size_t n, int64_t t4,
+                                   uint64_t mono)
+{
+    const tb_ntp_client *c = &d->client;
+    tb_source_meas m = {
+        .mono_ns = mono,
+        .real_ns = t4,
+        .sent_real_ns = c->t1,
+        .delay_ns = t4 > c->t1 ? t4 - c->t1 : 0,
+        .stratum = c->last_reply.stratum,
+        .refid = c->last_reply.refid,
+        .request = c->request,
+        .request_len = sizeof(c->request),
+        .response = buf,
+        .response_len = n < TB_NTP_HEADER_LEN ? n : TB_NTP_HEADER_LEN,
+    };
+    tb_source_deliver(d->src, &m);
+}
+
 static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
                          uint64_t mono)
 {
@@ -98,6 +120,11 @@ static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated
     }
     drv_log(d, r == TB_NTP_REJ_KOD_RATE ? TB_LOG_INFO : TB_LOG_DEBUG, "reply rejected",
             tb_ntp_reject_name(r));
+    if (r == TB_NTP_REJ_STRATUM || r == TB_NTP_REJ_LEAP || r == TB_NTP_REJ_KOD_OTHER) {
+        deliver_unsynchronised(d, buf, n, t4, mono);
+        tb_source_set_state(d->src, TB_SOURCE_REACHABLE,
+                            "answers, but says it is unsynchronised (%s)", tb_ntp_reject_name(r));
+    }
     if (d->client.state == TB_NTP_CLIENT_DEMOBILISED) {
         tb_source_udp_stop(&d->udp);
         tb_source_schedule(d->src, UINT64_MAX);

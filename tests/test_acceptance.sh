@@ -11,6 +11,8 @@
 #   - within 60 s of the nodes' start, every node's `status --json` says liar.test
 #     "falseticker", split.test "inconsistent across regions", and ntp1.test, ntp2.test and
 #     rt.test "ok", each verdict with evidence;
+#   - every verdict carries since-when (RFC 3339, after the start); no node ever shows a source
+#     it has judged as warming_up again (sampled every second; the last warming_up is reported);
 #   - forged measurements (tests/tool_forge.c, joined as the valid node "mallory": one claiming
 #     origin eu signed with mallory's key, one from an unknown origin with a random key) are
 #     dropped by every node and counted (bad_signature / unknown_origin), are cited by no
@@ -75,11 +77,29 @@ check_honest() { # node
   done
 }
 
+# warming_up: a source not judged yet (soon after start, until every region expected to measure
+# it has, or 30 s). Once a node has judged a source, it never shows it warming up again: the
+# first such sample is kept. How long each node showed any source warming up is reported.
+declare -A judged rewarmed warm_last
+track_warming() { # node
+  local key v
+  while IFS=$'\t' read -r key v; do
+    [ -n "$key" ] || continue
+    if [ "$v" = warming_up ]; then
+      warm_last[$1]=$(($(now_ms) - t_start))
+      [ -n "${judged[$1 $key]:-}" ] && [ -z "${rewarmed[$1 $key]:-}" ] &&
+        rewarmed[$1 $key]="$(($(now_ms) - t_start)) ms after start"
+    else
+      judged[$1 $key]=1
+    fi
+  done < <(jq -r '.verdicts[]? | "\(.kind) \(.name)\t\(.verdict)"' "$work/status-$1.json" 2>/dev/null)
+}
+
 save_status() { # saves every node's status --json into $work/status-NODE.json
   local node
   for node in "${MS_NODES[@]}"; do
     ms_status_json "$node" >"$work/status-$node.json.tmp" && mv "$work/status-$node.json.tmp" "$work/status-$node.json"
-    [ -n "${t_start:-}" ] && check_honest "$node"
+    [ -n "${t_start:-}" ] && { check_honest "$node"; track_warming "$node"; }
   done
 }
 
@@ -122,6 +142,15 @@ finish() {
           pass "$node: honest source $name never called a falseticker or inconsistent (sampled every second)"
         fi
       done
+      local k back=""
+      for k in "${!rewarmed[@]}"; do
+        [ "${k%% *}" = "$node" ] && back+=" ${k#* } (${rewarmed[$k]})"
+      done
+      if [ -n "$back" ]; then
+        fail "$node: judged source(s) went back to warming_up:$back"
+      else
+        pass "$node: no judged source went back to warming_up (last warming_up seen ${warm_last[$node]:-never} ms after start)"
+      fi
     done
   fi
   echo
@@ -238,6 +267,16 @@ for node in "${MS_NODES[@]}"; do
     pass "$node: split.test evidence cites eu and another region ($origins)"
   else
     fail "$node: split.test evidence cites '${origins}', want eu and us or ap"
+  fi
+  # since-when: every verdict says when its shown verdict last changed, after the node started
+  badsince=$(jq -r --argjson lo "$(((t_start - 1000) * 1000000))" --argjson hi "$(($(now_ms) * 1000000))" \
+    '[.verdicts[]? | select((.since | test("^20[0-9-]{8}T[0-9:.]+Z$") | not) or .since_ns < $lo
+      or .since_ns > $hi) | .name] | join(" ")' "$work/status-$node.json" 2>/dev/null)
+  nv=$(jq '[.verdicts[]?] | length' "$work/status-$node.json" 2>/dev/null)
+  if [ -z "$badsince" ] && [ "${nv:-0}" -gt 0 ]; then
+    pass "$node: all $nv verdicts carry since-when (RFC 3339, after the start)"
+  else
+    fail "$node: verdicts without a sane since-when: '${badsince}' (of ${nv:-0})"
   fi
   if [ -n "${done_at[$node]:-}" ]; then
     pass "$node: every verdict as expected $((done_at[$node] / 1000)).$(printf %03d $((done_at[$node] % 1000))) s after start"

@@ -55,6 +55,7 @@ static tb_xc_obs *measure(world *w, int node, tb_measure_kind kind, const char *
     o->offset_ns = w->behind[node] + lie;    /* source − node clock */
     o->delay_ns = 2 * MS;
     o->bound_ns = 10 * MS;
+    o->stratum = kind == TB_MEASURE_NTP ? 2 : 0; /* synchronised (stratum 0 would say it is not) */
     return o;
 }
 
@@ -327,7 +328,9 @@ static void test_insufficient_data(void)
 
 /* One member with a valid certificate ("mallory", a region of its own, its clock offset known
  * exactly) reports 8 invented sources and one real source, all 5 s ahead. Nothing it says may
- * move the consensus or change a verdict on a real source; its dissent is named. */
+ * move the consensus or change a verdict on a real source; its dissent is named. Bounded
+ * influence alone (the clock-off rule out of the way), then with it: all its views shifted the
+ * same way, it is "member clock off" and nothing of it counts. */
 static void test_lying_member(void)
 {
     static const char *const invented[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
@@ -347,7 +350,9 @@ static void test_lying_member(void)
     for (int i = 0; i < 8; i++)
         measure(&w, 3, TB_MEASURE_NTP, invented[i], 5 * SEC, -1 * SEC);
     measure(&w, 3, TB_MEASURE_NTP, "ntp-1", 5 * SEC, -1 * SEC);
-    TB_REQUIRE(run(&w, NULL, &after) == 0);
+    tb_xc_config no_clock_rule = tb_xc_config_default();
+    no_clock_rule.max_clock_off_ns = 3600 * SEC;
+    TB_REQUIRE(run(&w, &no_clock_rule, &after) == 0);
     TB_REQUIRE(after.estimate.valid);
     TB_CHECK_EQ(after.estimate.offset_ns, before.estimate.offset_ns);
     TB_CHECK_EQ(after.estimate.lo_ns, before.estimate.lo_ns);
@@ -376,7 +381,7 @@ static void test_lying_member(void)
      * otherwise be 8 against the 4 real ones */
     for (int i = 0; i < 8; i++)
         w.known[w.n_known++] = (tb_xc_source){TB_MEASURE_NTP, invented[i]};
-    tb_xc_config cfg = tb_xc_config_default();
+    tb_xc_config cfg = no_clock_rule;
     cfg.min_agree = 1;
     TB_REQUIRE(run(&w, &cfg, &after) == 0);
     TB_REQUIRE(after.estimate.valid);
@@ -384,7 +389,87 @@ static void test_lying_member(void)
     TB_CHECK_EQ(verdict_of(&after, "ntp-2"), TB_XC_OK);
     TB_CHECK(strstr(verdict(&after, "x0")->reason, "measured by one other node only") != NULL);
     tb_xc_result_clear(&after);
+    /* its 9 sources agree its clock is 5 s off: named, and none of it counts */
+    TB_REQUIRE(run(&w, NULL, &after) == 0);
+    TB_REQUIRE(after.estimate.valid);
+    TB_CHECK_EQ(after.estimate.offset_ns, before.estimate.offset_ns);
+    TB_CHECK_EQ(after.estimate.n_origins, 3);
+    TB_REQUIRE(after.n_findings == 1);
+    TB_CHECK_EQ(after.findings[0].kind, TB_XC_MEMBER_CLOCK_OFF);
+    TB_CHECK_STR(after.findings[0].origin, "mallory");
+    TB_CHECK_STR(after.findings[0].source, "every source");
+    TB_CHECK_EQ(after.findings[0].n_refs, 2);
+    TB_CHECK(strstr(after.findings[0].reason, "sources − clock = 5005.000 ms (median of 9") !=
+             NULL);
+    TB_CHECK_EQ(verdict_of(&after, "x0"), TB_XC_UNREACHABLE);
+    TB_CHECK_EQ(verdict_of(&after, "ntp-1"), TB_XC_OK);
+    TB_CHECK_EQ(verdict(&after, "ntp-1")->n_nodes, 3);
+    TB_CHECK_STR(tb_xc_finding_name(TB_XC_MEMBER_CLOCK_OFF), "member clock off");
+    tb_xc_result_clear(&after);
     tb_xc_result_clear(&before);
+}
+
+static const tb_xc_finding *finding_on(const tb_xc_result *r, const char *origin)
+{
+    for (size_t i = 0; i < r->n_findings; i++)
+        if (strcmp(r->findings[i].origin, origin) == 0)
+            return &r->findings[i];
+    return NULL;
+}
+
+/* Members and the local node judged by their clocks: honest clocks hundreds of ms apart are
+ * fine; a member whose PING/PONG offset no longer holds (its clock stepped 2 s since) sees every
+ * shared source shifted the same way: named, not counted; the local node 3 s off by its own
+ * sources is named but keeps counting (the consensus says by how much). */
+static void test_member_clock_off(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    everyone_measures(&w, TB_MEASURE_NTP, "ntp-3", 0);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    tb_xc_result_clear(&r);
+
+    world stepped = w;
+    stepped.peers[1].offset_ns += 2 * SEC;
+    TB_REQUIRE(run(&stepped, NULL, &r) == 0);
+    const tb_xc_finding *f = finding_on(&r, "b");
+    TB_REQUIRE(f != NULL);
+    TB_CHECK_EQ(f->kind, TB_XC_MEMBER_CLOCK_OFF);
+    TB_CHECK(strstr(f->reason,
+                    "2000.000 ms off this node's after the PING/PONG offset (5 shared") != NULL);
+    TB_CHECK(!cites(verdict(&r, "ntp-2"), "b"));
+    TB_CHECK_EQ(verdict_of(&r, "ntp-2"), TB_XC_OK);
+    TB_CHECK_EQ(r.estimate.n_origins, 2);
+    tb_xc_result_clear(&r);
+    /* one source in common only: not "every source" */
+    world few;
+    world_init(&few);
+    everyone_measures(&few, TB_MEASURE_NTP, "ntp-1", 0);
+    few.peers[1].offset_ns += 2 * SEC;
+    TB_REQUIRE(run(&few, NULL, &r) == 0);
+    f = finding_on(&r, "b"); /* its dissent on ntp-1 is "uncorroborated" (bounded influence) */
+    TB_CHECK(f == NULL || f->kind != TB_XC_MEMBER_CLOCK_OFF);
+    tb_xc_result_clear(&r);
+
+    /* the local node 3 s behind: its own sources agree */
+    world late;
+    world_init(&late);
+    late.behind[0] = 3 * SEC;
+    for (int i = 0; i < 3; i++)
+        late.peers[i].offset_ns = late.behind[0] - late.behind[i];
+    three_honest_and_a_liar(&late);
+    everyone_measures(&late, TB_MEASURE_NTP, "ntp-3", 0);
+    TB_REQUIRE(run(&late, NULL, &r) == 0);
+    f = finding_on(&r, "a");
+    TB_REQUIRE(f != NULL);
+    TB_CHECK(strstr(f->reason, "sources − clock = 3000.000 ms") &&
+             !strstr(f->reason, "not counted"));
+    TB_CHECK(cites(verdict(&r, "ntp-2"), "a"));
+    TB_CHECK(r.estimate.valid && llabs(r.estimate.offset_ns - 3 * SEC) < 20 * MS);
+    tb_xc_result_clear(&r);
 }
 
 /* Run as a node that started 5 s ago (warming up applies), through `hold` when given. */
@@ -460,6 +545,52 @@ static void test_warming_up_members(void)
     tb_xc_result_clear(&r);
     tb_xc_hold_free(h);
     TB_CHECK(!tb_xc_hold_judged(NULL, TB_MEASURE_NTP, "ntp-2"));
+}
+
+/* Sources that say they are unsynchronised (NTP leap 3 or stratum 16 or 0, a Roughtime radius
+ * above the limit) are called so, never count towards the agreement (even at 2 s off, they do
+ * not make the agreement fail) and cite the measurement; a source unsynchronised for one node
+ * only is judged on the others' measurements. */
+static void test_unsynchronised(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    for (int n = 0; n < 3; n++) {
+        measure(&w, n, TB_MEASURE_NTP, "leap3", 2 * SEC, -1 * SEC)->leap = 3;
+        measure(&w, n, TB_MEASURE_NTP, "s16", 2 * SEC, -1 * SEC)->stratum = 16;
+        tb_xc_obs *o = measure(&w, n, TB_MEASURE_ROUGHTIME, "rt-wide", 0, -1 * SEC);
+        o->has_rt = true;
+        o->rt_radi_ns = 11 * SEC;
+        o->bound_ns = 11 * SEC;
+        o = measure(&w, n, TB_MEASURE_NTP, "half", 0, -1 * SEC);
+        o->stratum = n == 2 ? 0 : 2;
+    }
+    tb_xc_config cfg = tb_xc_config_default();
+    cfg.min_agree = 4; /* the three honest ones and "half": the others must not count */
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, &cfg, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "leap3"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "s16"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "rt-wide"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "half"), TB_XC_OK);
+    TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
+    TB_CHECK_EQ(r.estimate.n_voting, 5);
+    TB_CHECK_EQ(r.estimate.n_agree, 4);
+    const tb_xc_verdict *v = verdict(&r, "s16");
+    TB_CHECK(strstr(v->reason, "unsynchronised to 3 node(s)") && strstr(v->reason, "stratum 16"));
+    TB_CHECK_EQ(v->n_refs, 1);
+    TB_CHECK(!v->has_interval);
+    TB_CHECK(strstr(verdict(&r, "rt-wide")->reason, "radius 11.000 s above 10.000 s") != NULL);
+    TB_CHECK_STR(tb_xc_verdict_name(TB_XC_UNSYNCHRONISED), "unsynchronised");
+    tb_xc_result_clear(&r);
+    /* a wider limit takes the Roughtime server back */
+    cfg.max_radius_ns = 12 * SEC;
+    TB_REQUIRE(run(&w, &cfg, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "rt-wide"), TB_XC_OK);
+    tb_xc_result_clear(&r);
+    cfg.max_radius_ns = 0;
+    TB_CHECK_EQ(run(&w, &cfg, &r), TB_ERR_INVAL);
 }
 
 static void test_stale_and_unreachable(void)
@@ -671,6 +802,8 @@ int main(void)
     TB_RUN(test_split_source_is_inconsistent);
     TB_RUN(test_lying_member);
     TB_RUN(test_warming_up_members);
+    TB_RUN(test_unsynchronised);
+    TB_RUN(test_member_clock_off);
     TB_RUN(test_translation_sign);
     TB_RUN(test_honest_never_flagged);
     TB_RUN(test_borderline);

@@ -53,6 +53,8 @@ static tb_measurement sample_ntp(const char *origin, uint64_t seq)
     m.offset_ns = 42;
     m.delay_ns = 7;
     m.bound_ns = 9;
+    m.leap = 1;
+    m.stratum = 2;
     return m;
 }
 
@@ -69,6 +71,8 @@ static void same_measurement(const tb_measurement *a, const tb_measurement *b)
     TB_CHECK_EQ(a->offset_ns, b->offset_ns);
     TB_CHECK_EQ(a->delay_ns, b->delay_ns);
     TB_CHECK_EQ(a->bound_ns, b->bound_ns);
+    TB_CHECK_EQ(a->leap, b->leap);
+    TB_CHECK_EQ(a->stratum, b->stratum);
     TB_CHECK_EQ(a->ev_request.len, b->ev_request.len);
     TB_CHECK_EQ(a->ev_response.len, b->ev_response.len);
     if (a->ev_request.len == b->ev_request.len && a->ev_request.len)
@@ -87,6 +91,7 @@ static void test_round_trip(void)
     strcpy(in[2].source_name, "node-a");
     in[2].offset_ns = INT64_MIN;
     in[2].bound_ns = INT64_MAX;
+    in[2].leap = in[2].stratum = 0;
     for (int i = 0; i < 3; i++) {
         size_t n;
         tb_measurement out;
@@ -102,12 +107,13 @@ static void test_layout(void)
 {
     tb_measurement m = sample_ntp("b", 0x0a0b);
     strcpy(m.source_addr, "x");
-    uint8_t want[] = {1, 1,   0, 1, 'b', 5, 'n', 't', 'p',  '-',  'a',
+    uint8_t want[] = {2, 1,   0, 1, 'b', 5, 'n', 't', 'p',  '-',  'a',
                       1, 'x', 0, 0, 0,   0, 0,   0,   0x0a, 0x0b, /* seq */
                       0, 0,   0, 0, 0,   0, 0,   0,               /* real_ns, patched below */
                       0, 0,   0, 0, 0,   0, 0,   42,              /* offset */
                       0, 0,   0, 0, 0,   0, 0,   7,               /* delay */
-                      0, 0,   0, 0, 0,   0, 0,   9};              /* bound */
+                      0, 0,   0, 0, 0,   0, 0,   9,               /* bound */
+                      1, 2};                                      /* leap, stratum */
     tb_put_be64(want + 21, (uint64_t)m.real_ns);
     uint8_t buf[128];
     size_t n = 0;
@@ -132,7 +138,7 @@ static void test_largest(void)
     size_t n;
     TB_REQUIRE(tb_measure_encode(&m, buf, sizeof(buf), &n) == 0);
     TB_CHECK_EQ(n, TB_MEASURE_BODY_MAX);
-    TB_CHECK_EQ(TB_MEASURE_BODY_MAX, 8879);
+    TB_CHECK_EQ(TB_MEASURE_BODY_MAX, 8881);
     TB_CHECK_EQ(tb_measure_parse(buf, n, &out, NULL), 0);
 }
 
@@ -166,7 +172,8 @@ static void test_rejections(void)
         bad[off] = (val);                                                                          \
         expect_parse(bad, n, err, field);                                                          \
     } while (0)
-    MUTATE(0, 2, TB_ERR_UNSUPPORTED, "version");
+    MUTATE(0, 1, TB_ERR_UNSUPPORTED, "version"); /* version 1 had no leap and stratum */
+    MUTATE(0, 3, TB_ERR_UNSUPPORTED, "version");
     MUTATE(1, 0, TB_ERR_MALFORMED, "kind");
     MUTATE(1, 4, TB_ERR_MALFORMED, "kind");
     MUTATE(1, TB_MEASURE_NTP, TB_ERR_MALFORMED, "rt_pubkey"); /* ntp with a Roughtime key */
@@ -179,7 +186,9 @@ static void test_rejections(void)
     size_t delay_at = 3 + 7 + 15 + 15 + 32 + 24;
     MUTATE(delay_at, 0x80, TB_ERR_MALFORMED, "delay");
     MUTATE(delay_at + 8, 0xff, TB_ERR_MALFORMED, "bound");
-    size_t ev_at = delay_at + 16;
+    MUTATE(delay_at + 16, 1, TB_ERR_MALFORMED, "leap"); /* only NTP has one */
+    MUTATE(delay_at + 17, 1, TB_ERR_MALFORMED, "stratum");
+    size_t ev_at = delay_at + 18;
     MUTATE(ev_at, 0x10, TB_ERR_TRUNCATED, "evidence.request"); /* 4096: fits, ends early */
     MUTATE(ev_at, 0x11, TB_ERR_TOO_BIG, "evidence.request");   /* 4352 */
     memcpy(bad, buf, n);
@@ -220,6 +229,12 @@ static void test_encoder_refuses(void)
     TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
     m = sample_ntp("a", 1);
     m.kind = 9;
+    TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
+    m = sample_ntp("a", 1);
+    m.leap = 4;
+    TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
+    m = sample_rt();
+    m.stratum = 1;
     TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
 }
 

@@ -134,6 +134,63 @@ static void test_offset_and_delay(void)
     TB_CHECK(llabs(res.error_ns - want) <= 2);
 }
 
+/* What a receiver re-checks of an exchange another node reports: the sample's own packets and
+ * numbers pass; a changed offset, delay, reply or request does not; an unsynchronised reply's
+ * numbers are not checked. */
+static void test_exchange_check(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    TB_REQUIRE(exchange(&c, 0, base_real, 3 * MS, 5 * S, good(0, 0), 1 * MS, &res, NULL) ==
+               TB_NTP_ACCEPTED);
+    const tb_ntp_sample *s = res.sample;
+    TB_REQUIRE(s != NULL);
+    tb_ntp_packet rep;
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4, s->offset_ns,
+                                      s->delay_ns, &rep),
+                0);
+    TB_CHECK_EQ(rep.stratum, 1);
+    TB_CHECK_EQ(rep.leap, 0);
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4, s->offset_ns + 3,
+                                      s->delay_ns, &rep),
+                TB_ERR_VERIFY);
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4, s->offset_ns,
+                                      s->delay_ns + 10, &rep),
+                TB_ERR_VERIFY);
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4 + 1000, s->offset_ns,
+                                      s->delay_ns, &rep),
+                TB_ERR_VERIFY);
+    uint8_t bad[48];
+    memcpy(bad, s->response, 48);
+    bad[43] ^= 1; /* the reply's transmit timestamp, one second off */
+    TB_CHECK_EQ(
+        tb_ntp_exchange_check(s->request, 48, bad, 48, s->t4, s->offset_ns, s->delay_ns, &rep),
+        TB_ERR_VERIFY);
+    memcpy(bad, s->request, 48);
+    bad[47] ^= 1; /* another request's transmit timestamp */
+    TB_CHECK_EQ(
+        tb_ntp_exchange_check(bad, 48, s->response, 48, s->t4, s->offset_ns, s->delay_ns, &rep),
+        TB_ERR_VERIFY);
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->response, 48, s->response, 48, s->t4, s->offset_ns,
+                                      s->delay_ns, &rep),
+                TB_ERR_MALFORMED); /* a reply as the request */
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 47, s->response, 48, s->t4, s->offset_ns,
+                                      s->delay_ns, &rep),
+                TB_ERR_MALFORMED);
+    /* leap 3: whatever the numbers, the reply only says it is unsynchronised */
+    memcpy(bad, s->response, 48);
+    bad[0] = (uint8_t)(bad[0] | 0xc0);
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, bad, 48, s->t4, 0, 0, &rep), 0);
+    TB_CHECK(tb_ntp_reply_unsynchronised(rep.leap, rep.stratum));
+    TB_CHECK(tb_ntp_reply_unsynchronised(0, 16) && tb_ntp_reply_unsynchronised(0, 0));
+    TB_CHECK(!tb_ntp_reply_unsynchronised(1, 15) && !tb_ntp_reply_unsynchronised(2, 1));
+    TB_CHECK_EQ(
+        tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4, INT64_MIN, INT64_MAX, &rep),
+        TB_ERR_VERIFY);
+}
+
 static void test_filter_keeps_min_delay(void)
 {
     tb_ntp_client_config cfg = fast_config();
@@ -332,6 +389,7 @@ int main(void)
 {
     TB_RUN(test_request_is_random_and_valid);
     TB_RUN(test_offset_and_delay);
+    TB_RUN(test_exchange_check);
     TB_RUN(test_filter_keeps_min_delay);
     TB_RUN(test_rejections_counted);
     TB_RUN(test_kod_rate_backs_off);

@@ -153,8 +153,18 @@ static void test_log2_and_refid(void)
     TB_CHECK_STR(buf, "192.168.0.1");
 }
 
+static void test_leap_names(void)
+{
+    TB_CHECK_STR(tb_ntp_leap_name(0), "none");
+    TB_CHECK_STR(tb_ntp_leap_name(1), "insert");
+    TB_CHECK_STR(tb_ntp_leap_name(2), "delete");
+    TB_CHECK_STR(tb_ntp_leap_name(3), "unsynchronised");
+    TB_CHECK_STR(tb_ntp_leap_name(4), "unknown");
+}
+
 int main(void)
 {
+    TB_RUN(test_leap_names);
     TB_RUN(test_roundtrip);
     TB_RUN(test_versions_and_length);
     TB_RUN(test_extension_fields_and_mac);

@@ -6,7 +6,8 @@
  * falseticker, the split name inconsistent across regions, and no honest source. A mesh node
  * that forges a measurement (wrong key, unknown origin) is refused and counted by every node
  * and its forgery is not forwarded; one that lies with its own key about 8 invented sources and
- * one real one moves neither the consensus nor a verdict and is named; a restarted node
+ * one real one moves neither the consensus nor a verdict and is named "member clock off"; a
+ * restarted node
  * continues its sequence numbers; a node key
  * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
 #include <ev.h>
@@ -207,8 +208,32 @@ static void forge(const char *origin)
     TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
 }
 
+/* Packets an NTP measurement must carry, made up to match m's numbers (NTP is unauthenticated:
+ * a member can invent a consistent exchange, the receivers' check only holds it to it). */
+static void make_up_packets(tb_measurement *m, uint8_t req[TB_NTP_HEADER_LEN],
+                            uint8_t rep[TB_NTP_HEADER_LEN])
+{
+    tb_ntp_packet q = {.version = 4, .mode = TB_NTP_MODE_CLIENT, .transmit_ts = m->seq * 7919};
+    int64_t t3 = m->real_ns + m->offset_ns - m->delay_ns / 2;
+    tb_ntp_packet r = {.version = 4,
+                       .mode = TB_NTP_MODE_SERVER,
+                       .stratum = 1,
+                       .precision = -20,
+                       .origin_ts = q.transmit_ts,
+                       .receive_ts = tb_ntp_ts_from_unix_ns(t3),
+                       .transmit_ts = tb_ntp_ts_from_unix_ns(t3)};
+    tb_ntp_packet_write(&q, req);
+    tb_ntp_packet_write(&r, rep);
+    /* the body says what the packets say, to the nanosecond the timestamps can carry */
+    int64_t t3_back = tb_ntp_ts_to_unix_ns(r.transmit_ts, m->real_ns);
+    m->offset_ns = t3_back - m->real_ns + m->delay_ns / 2;
+    m->stratum = 1;
+    m->ev_request = (tb_measure_bytes){req, TB_NTP_HEADER_LEN};
+    m->ev_response = (tb_measure_bytes){rep, TB_NTP_HEADER_LEN};
+}
+
 /* The rogue signs with its own (valid) key: 8 sources nobody else measures and H1, all 5 s
- * ahead. */
+ * ahead, each with made-up packets that match. */
 static void lie_as_member(void)
 {
     char path[TB_NODE_PATH_MAX + 32], pem[8192];
@@ -217,7 +242,7 @@ static void lie_as_member(void)
     TB_REQUIRE(f != NULL);
     size_t n = fread(pem, 1, sizeof(pem), f);
     fclose(f);
-    uint8_t sk[64], pk[32], body[512], sig[64], wire[1024];
+    uint8_t sk[64], pk[32], body[512], sig[64], wire[1024], req[48], rep[48];
     TB_REQUIRE(tb_measure_key_from_pem(pem, n, sk, pk) == 0);
     for (uint64_t seq = 1; seq <= 9; seq++) {
         tb_measurement m = {.kind = TB_MEASURE_NTP,
@@ -232,6 +257,7 @@ static void lie_as_member(void)
                      (unsigned long long)seq);
         else
             snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
+        make_up_packets(&m, req, rep);
         size_t len, wlen;
         TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
         tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
@@ -242,7 +268,8 @@ static void lie_as_member(void)
     }
 }
 
-/* Every node has judged the rogue's word on H1 and named it. */
+/* Every node has named the rogue: all 9 of its sources agree its clock is 5 s off, so it is
+ * "member clock off" and none of its measurements counts. */
 static int lie_judged(void *arg)
 {
     (void)arg;
@@ -250,8 +277,8 @@ static int lie_judged(void *arg)
         const tb_xc_result *r = tb_timekeeper_result(tk[i]);
         int named = 0;
         for (size_t k = 0; k < r->n_findings; k++)
-            named |= r->findings[k].kind == TB_XC_MEMBER_UNCORROBORATED &&
-                     strcmp(r->findings[k].source, resp[H1].addr) == 0;
+            named |= r->findings[k].kind == TB_XC_MEMBER_CLOCK_OFF &&
+                     strcmp(r->findings[k].origin, "tk-3") == 0; /* tk-N */
         if (!named || !verdict(i, "invented-8.test:123"))
             return 0;
     }
@@ -437,7 +464,10 @@ static void test_time_nodes(void)
         TB_CHECK(e->n_voting <= 6); /* the invented sources do not vote */
         tb_tk_stats st;
         tb_timekeeper_get_stats(tk[i], &st);
-        TB_CHECK(st.member_findings[TB_XC_MEMBER_UNCORROBORATED] >= 1);
+        TB_CHECK(st.member_findings[TB_XC_MEMBER_CLOCK_OFF] >= 1);
+        /* nothing of it counts: its invented source has no measurement (warming up early on) */
+        tb_xc_verdict_kind inv = verdict(i, "invented-8.test:123")->verdict;
+        TB_CHECK(inv == TB_XC_UNREACHABLE || inv == TB_XC_WARMING_UP);
     }
 
     /* Restart (clean stop) of tk-2: its sequence continues, the others accept it. */
@@ -471,6 +501,7 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\",\"since\":\"20") != NULL);
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
+    TB_CHECK(strstr(b.p, "\"leap\":\"none\",\"stratum\":") != NULL); /* NTP sources */
     TB_CHECK(strstr(b.p, "\"malfeasance_reports\":0}") != NULL);
     /* the node's members and the time node's together are one valid JSON object */
     json_error_t jerr;
@@ -487,6 +518,7 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, "\nconsensus offset_us=") != NULL);
     TB_CHECK(strstr(b.p, ": falseticker since 20") != NULL);
     TB_CHECK(strstr(b.p, "\nsource roughtime ") != NULL);
+    TB_CHECK(strstr(b.p, " leap=none stratum=") != NULL);
     TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
     free(b.p);
     test_malfeasance();
@@ -536,6 +568,8 @@ static void test_config(void)
     TB_CHECK_EQ(t.xc.drift_floor_ppb, 1000);
     TB_CHECK_EQ(t.xc.hold_runs, 2);
     TB_CHECK_EQ(t.xc.grace_ns, 30 * 1000000000LL);
+    TB_CHECK_EQ(t.xc.max_radius_ns, 10 * 1000000000LL);
+    TB_CHECK_EQ(t.xc.max_clock_off_ns, 1000000000LL);
     TB_CHECK_EQ(t.peer_interval_s, 16);
     TB_CHECK_STR(t.hosts_file, "");
     TB_CHECK_EQ(t.limits.max_evidence, 4096);
@@ -548,6 +582,7 @@ static void test_config(void)
     } cases[] = {
         {"hosts_file = \"h\";\ncrosscheck = { window = 30; min_agree = 2; peers_vote = true; "
          "drift_ppm = 0; drift_floor_ppb = 5; hold_runs = 1; grace = 0; min_interval_ms = 10; "
+         "max_radius = 1500; max_clock_off = 250; "
          "peer_interval = 1; retention = 60;\n"
          "max_evidence = 2048; origin_rate = 30; origin_bytes = 1048576; };",
          NULL},
@@ -584,7 +619,8 @@ static void test_config(void)
             TB_CHECK_EQ(rc, TB_OK);
             TB_CHECK_STR(t.hosts_file, "h");
             TB_CHECK(t.xc.peers_vote && t.xc.min_agree == 2 && t.xc.drift_ppb == 0 &&
-                     t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1 && t.xc.grace_ns == 0);
+                     t.xc.drift_floor_ppb == 5 && t.xc.hold_runs == 1 && t.xc.grace_ns == 0 &&
+                     t.xc.max_radius_ns == 1500000000LL && t.xc.max_clock_off_ns == 250000000LL);
             TB_CHECK(t.retention_s == 60 && t.min_interval_ms == 10);
             TB_CHECK(t.limits.max_evidence == 2048 && t.limits.rate_per_min == 30 &&
                      t.limits.bytes_per_hour == 1048576);

@@ -41,6 +41,7 @@ static void measure(sim *s, int n, int k, int64_t t)
     snprintf(m.origin, sizeof(m.origin), "%s", nodes[n]);
     snprintf(m.source_name, sizeof(m.source_name), "%s", srcs[k]);
     m.kind = TB_MEASURE_NTP;
+    m.stratum = 2;
     m.seq = ++s->seq[n];
     m.real_ns = T0 + t;
     m.offset_ns = noise_us(s, 2) + (k == 3 ? t / SEC * s->drift_ppb : 0);
@@ -250,6 +251,7 @@ static void test_warming_up(void)
                 snprintf(m.origin, sizeof(m.origin), "%s", nodes[done]);
                 snprintf(m.source_name, sizeof(m.source_name), "%s", k < 3 ? srcs[k] : "liar");
                 m.kind = TB_MEASURE_NTP;
+                m.stratum = 2;
                 m.seq = ++s.seq[done];
                 m.real_ns = T0 + t - SEC;
                 m.offset_ns = k == 3 ? 5000 * US : 0;

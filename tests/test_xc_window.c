@@ -21,6 +21,7 @@ static tb_measurement meas(const char *origin, tb_measure_kind kind, const char 
     m.real_ns = (int64_t)seq * 1000;
     m.offset_ns = (int64_t)seq;
     m.bound_ns = 7;
+    m.stratum = kind == TB_MEASURE_NTP ? 2 : 0;
     if (kind == TB_MEASURE_ROUGHTIME) {
         m.has_rt_pubkey = true;
         memset(m.rt_pubkey, origin[0], sizeof(m.rt_pubkey));

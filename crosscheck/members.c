@@ -1,0 +1,150 @@
+/* Members judged by their clocks (crosscheck.h, TB_XC_MEMBER_CLOCK_OFF). Needs no PING/PONG
+ * offset: each node's own measurements say how far its clock is from its sources (the median
+ * of its raw offsets, source − its clock, over the sources it measures: its own agreement),
+ * which is comparable across nodes without translating anything, since mesh v2 ends the
+ * all-pairs connections. Where a PING/PONG offset exists it is the cross-check: after
+ * translation, a member whose view of every source it shares with this node is shifted the
+ * same way beyond the limit is off (its clock moved since the offset was taken, or it lies). A
+ * member judged off stops counting; the local node is judged the same way and named, but its
+ * own measurements keep counting (it is the clock the consensus is about). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck/internal.h"
+
+#define MIN_SOURCES 3 /* a node's own agreement needs this many sources */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool counts(const xc_src *s)
+{
+    return s->kind != TB_MEASURE_PEER;
+}
+
+/* The node's measurement of s, or NULL. */
+static const xc_tobs *of_node(const xc_src *s, const tb_xc_peer *p)
+{
+    for (size_t i = 0; i < s->n_latest; i++)
+        if (s->latest[i]->peer == p)
+            return s->latest[i];
+    return NULL;
+}
+
+/* Median of the node's raw offsets over its sources; how many (0 below MIN_SOURCES); *first,
+ * *last cite two of them. */
+static unsigned own_agreement(const xc_ctx *ctx, const tb_xc_peer *p, int64_t *scratch,
+                              int64_t *median, const xc_tobs **first, const xc_tobs **last)
+{
+    size_t n = 0;
+    *first = *last = NULL;
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        const xc_tobs *t = counts(&ctx->srcs[i]) ? of_node(&ctx->srcs[i], p) : NULL;
+        if (!t)
+            continue;
+        scratch[n++] = t->o->offset_ns;
+        *last = t;
+        if (!*first)
+            *first = t;
+    }
+    if (n < MIN_SOURCES)
+        return 0;
+    qsort(scratch, n, sizeof(*scratch), cmp_i64);
+    *median = n % 2 ? scratch[n / 2] : scratch[n / 2 - 1] / 2 + scratch[n / 2] / 2;
+    return (unsigned)n;
+}
+
+/* Against the local node, on the sources both measure after translation: every difference on
+ * the same side beyond the limit. Returns the smallest such shift (signed), or 0. */
+static int64_t shift_against(const xc_ctx *ctx, const tb_xc_peer *p, const tb_xc_peer *self,
+                             unsigned *shared)
+{
+    int64_t least = 0;
+    int sign = 0;
+    *shared = 0;
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        const xc_src *s = &ctx->srcs[i];
+        const xc_tobs *a = counts(s) ? of_node(s, p) : NULL, *b = a ? of_node(s, self) : NULL;
+        if (!b)
+            continue;
+        int64_t d = tb_sat_sub(a->off, b->off);
+        int sg = d > ctx->cfg.max_clock_off_ns ? 1 : d < -ctx->cfg.max_clock_off_ns ? -1 : 0;
+        if (sg == 0 || (sign != 0 && sg != sign))
+            return 0;
+        sign = sg;
+        if (least == 0 || tb_sat_abs(d) < tb_sat_abs(least))
+            least = d;
+        ++*shared;
+    }
+    return *shared >= MIN_SOURCES ? least : 0;
+}
+
+static void name_off(xc_ctx *ctx, const xc_tobs *a, const xc_tobs *b, const char *reason)
+{
+    tb_xc_finding *f = tb_xc_add_finding(ctx, TB_XC_MEMBER_CLOCK_OFF, a, b != a ? b : NULL);
+    if (!f)
+        return;
+    snprintf(f->source, sizeof(f->source), "%s", "every source");
+    snprintf(f->reason, sizeof(f->reason), "%s", reason);
+}
+
+static void judge_one(xc_ctx *ctx, size_t i, const tb_xc_peer *self, int64_t *scratch)
+{
+    const tb_xc_peer *p = &ctx->in->peers[i];
+    const xc_tobs *first, *last;
+    int64_t own;
+    bool is_self = p == self;
+    double limit_ms = (double)ctx->cfg.max_clock_off_ns / 1e6;
+    char why[256];
+    unsigned n = own_agreement(ctx, p, scratch, &own, &first, &last);
+    if (n > 0 && tb_sat_abs(own) > ctx->cfg.max_clock_off_ns) {
+        ctx->clock_off[i] = !is_self;
+        snprintf(why, sizeof(why),
+                 "its own measurements agree its clock is off: sources − clock = %.3f ms (median "
+                 "of %u, limit %.3f ms)%s",
+                 (double)own / 1e6, n, limit_ms, is_self ? "" : "; not counted");
+        name_off(ctx, first, last, why);
+        return;
+    }
+    unsigned shared;
+    int64_t shift = is_self || !self ? 0 : shift_against(ctx, p, self, &shared);
+    if (shift == 0)
+        return;
+    ctx->clock_off[i] = true;
+    snprintf(why, sizeof(why),
+             "its view of every source is %.3f ms off this node's after the PING/PONG offset (%u "
+             "shared sources, limit %.3f ms): its clock moved or it lies; not counted",
+             (double)shift / 1e6, shared, limit_ms);
+    name_off(ctx, first, last, why);
+}
+
+int tb_xc_judge_members(xc_ctx *ctx)
+{
+    const tb_xc_input *in = ctx->in;
+    ctx->clock_off = calloc(in->n_peers + 1, sizeof(*ctx->clock_off));
+    int64_t *scratch = calloc(ctx->n_srcs + 1, sizeof(*scratch));
+    if (!ctx->clock_off || !scratch) {
+        free(scratch);
+        return TB_ERR_NOMEM;
+    }
+    const tb_xc_peer *self = NULL;
+    for (size_t i = 0; i < in->n_peers; i++)
+        if (in->peers[i].self || (in->self && strcmp(in->peers[i].name, in->self) == 0))
+            self = &in->peers[i];
+    for (size_t i = 0; i < in->n_peers; i++)
+        judge_one(ctx, i, self, scratch);
+    free(scratch);
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        xc_src *s = &ctx->srcs[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->n_latest; j++)
+            if (!ctx->clock_off[s->latest[j]->peer - in->peers])
+                s->latest[k++] = s->latest[j];
+        s->n_latest = k;
+    }
+    return 0;
+}
