@@ -59,6 +59,26 @@ TB_WUR int tb_ca_save(const tb_ca *ca, const char *dir, const char *passphrase, 
 TB_WUR int tb_ca_load(const char *dir, int with_key, const char *passphrase, tb_ca **out, char *err,
                       size_t errlen);
 
+/* Loads a CA certificate from the PEM file at cert_path (any name; no key). */
+TB_WUR int tb_ca_load_file(const char *cert_path, tb_ca **out, char *err, size_t errlen);
+
+/* A node's own certificate and key as read, each file once, from their PEM files (tb_certs):
+ * the certificate follows the node profile and the key belongs to it. Nothing here checks the
+ * chain or the dates (tb_ca_verify_der). */
+typedef struct tb_cert_pair {
+    char *cert_pem, *key_pem; /* the files' bytes, NUL-terminated */
+    size_t cert_len, key_len;
+    uint8_t der[TB_CERT_MAX_DER];
+    size_t der_len;
+    tb_cert_identity id;
+} tb_cert_pair;
+
+/* Errors name the file: "PATH: does not belong to CERT", "PATH: not a PEM certificate...". */
+TB_WUR int tb_cert_pair_load(const char *cert_path, const char *key_path, tb_cert_pair *out,
+                             char *err, size_t errlen);
+/* Frees the files' bytes (the key wiped first). */
+void tb_cert_pair_clear(tb_cert_pair *p);
+
 /* The CA's mesh name (its subject O). */
 const char *tb_ca_mesh(const tb_ca *ca);
 

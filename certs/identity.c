@@ -208,6 +208,9 @@ static const char *read_identity(gnutls_x509_crt_t x, const uint8_t *der, size_t
         return "unreadable validity";
     out->not_before = (int64_t)nb;
     out->not_after = (int64_t)na;
+    out->serial_len = sizeof(out->serial);
+    if (gnutls_x509_crt_get_serial(x, out->serial, &out->serial_len) != GNUTLS_E_SUCCESS)
+        return "unreadable or over-long serial number";
     why = read_key(x, out);
     if (why)
         return why;
@@ -279,19 +282,12 @@ int tb_cert_identity_from_der(const uint8_t *der, size_t len, tb_cert_identity *
     return tb_cert_der_identity(der, len, out, NULL);
 }
 
-int tb_cert_read_pem_file(const char *path, uint8_t *der, size_t cap, size_t *len, char *err,
-                          size_t errlen)
+int tb_cert_pem_der(const char *pem, size_t n, uint8_t *der, size_t cap, size_t *len)
 {
-    char *pem = NULL;
-    size_t n = 0;
-    int rc = tb_cert_file_read(path, TB_CERT_MAX_PEM, &pem, &n, err, errlen);
-    if (rc != TB_OK)
-        return rc;
-    gnutls_datum_t in = {(unsigned char *)pem, (unsigned)n}, out = {0};
+    gnutls_datum_t in = {(unsigned char *)(uintptr_t)pem, (unsigned)n}, out = {0};
     int ok = gnutls_pem_base64_decode2("CERTIFICATE", &in, &out) == GNUTLS_E_SUCCESS;
-    tb_cert_file_free(pem, n);
     gnutls_x509_crt_t x = NULL;
-    rc = ok ? tb_cert_crt_from_der(out.data, out.size, &x) : TB_ERR_MALFORMED;
+    int rc = ok ? tb_cert_crt_from_der(out.data, out.size, &x) : TB_ERR_MALFORMED;
     if (rc == TB_OK && out.size > cap)
         rc = TB_ERR_TOO_BIG;
     if (rc == TB_OK) {
@@ -300,6 +296,19 @@ int tb_cert_read_pem_file(const char *path, uint8_t *der, size_t cap, size_t *le
     }
     gnutls_x509_crt_deinit(x);
     gnutls_free(out.data);
+    return rc == TB_OK || rc == TB_ERR_TOO_BIG ? rc : TB_ERR_MALFORMED;
+}
+
+int tb_cert_read_pem_file(const char *path, uint8_t *der, size_t cap, size_t *len, char *err,
+                          size_t errlen)
+{
+    char *pem = NULL;
+    size_t n = 0;
+    int rc = tb_cert_file_read(path, TB_CERT_MAX_PEM, &pem, &n, err, errlen);
+    if (rc != TB_OK)
+        return rc;
+    rc = tb_cert_pem_der(pem, n, der, cap, len);
+    tb_cert_file_free(pem, n);
     if (rc == TB_ERR_TOO_BIG)
         return tb_cert_fail(rc, err, errlen, "%s: certificate too large", path);
     if (rc != TB_OK)

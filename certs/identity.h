@@ -15,16 +15,21 @@
 #define TB_CERT_MAX_DER 16384
 #define TB_CERT_MAX_PEM (2 * TB_CERT_MAX_DER)
 
+/* RFC 5280 caps serial numbers at 20 octets. */
+#define TB_CERT_SERIAL_MAX 20
+
 #define TB_CERT_URI_NODE "urn:tbmesh:node:"
 #define TB_CERT_URI_REGION "urn:tbmesh:region:"
 
 typedef struct tb_cert_identity {
     char name[64]; /* node name (for a CA: the mesh name) */
     char region[64];
-    char key_type[16];             /* "ed25519" or "p256" */
-    int64_t not_before, not_after; /* Unix seconds */
-    uint8_t fingerprint[32];       /* SHA-256 of the DER certificate */
-    uint8_t ed25519_pub[32];       /* raw public key when key_type is ed25519 */
+    char key_type[16];                  /* "ed25519" or "p256" */
+    int64_t not_before, not_after;      /* Unix seconds */
+    uint8_t fingerprint[32];            /* SHA-256 of the DER certificate */
+    uint8_t ed25519_pub[32];            /* raw public key when key_type is ed25519 */
+    uint8_t serial[TB_CERT_SERIAL_MAX]; /* big-endian, as encoded (what a CRL lists) */
+    size_t serial_len;
     int is_ca;
 } tb_cert_identity;
 

@@ -37,6 +37,15 @@ TB_WUR int tb_cert_key_load(const char *path, const char *pass, const char *cert
                             gnutls_x509_crt_t cert, uint8_t **key_out, size_t *len, char *err,
                             size_t errlen);
 
+/* The first PEM certificate of pem (n bytes) as checked DER into der (cap bytes):
+ * TB_ERR_MALFORMED, TB_ERR_TOO_BIG. */
+TB_WUR int tb_cert_pem_der(const char *pem, size_t n, uint8_t *der, size_t cap, size_t *len);
+
+/* tb_cert_key_load on a key already read (pem, n bytes; path for the messages). */
+TB_WUR int tb_cert_key_from_pem(const char *pem, size_t n, const char *path, const char *pass,
+                                const char *cert_path, gnutls_x509_crt_t cert, uint8_t **key_out,
+                                size_t *len, char *err, size_t errlen);
+
 /* Imports one DER certificate of at most TB_CERT_MAX_DER bytes with nothing after it. */
 TB_WUR int tb_cert_crt_from_der(const uint8_t *der, size_t len, gnutls_x509_crt_t *out);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "certs/ca.h"
+#include "certs/crl.h"
 #include "certs/identity.h"
 #include "certs/internal.h"
 #include "common/clock.h"
@@ -20,8 +21,9 @@ typedef struct cli {
     const char *cmd;
     const char *dir, *name, *region, *out, *ca, *in, *pass_file, *key_type, *file;
     const char *ips[TB_CERT_MAX_SANS], *dns[TB_CERT_MAX_SANS];
-    size_t n_ips, n_dns;
-    long days;
+    const char *certs[TB_CERT_MAX_SANS], *crl;
+    size_t n_ips, n_dns, n_certs;
+    long days, seconds;
     int force;
 } cli;
 
@@ -37,6 +39,7 @@ static const char usage_top[] =
     "  show     print a certificate's name, region, SANs, validity, key type, fingerprint\n"
     "  verify   check that a node certificate chains to the CA and is in date\n"
     "  renew    re-issue a node certificate with the same key and identity\n"
+    "  revoke   add node certificates to the CA's revocation list (an X.509 CRL)\n"
     "\n"
     "Exit codes: 0 success, 1 verify rejected the certificate, 2 bad arguments or files.\n";
 
@@ -69,6 +72,7 @@ static const char usage_issue[] =
     "                        DIR/node.crt  the node certificate (PEM)\n"
     "                        DIR/ca.crt    a copy of the CA certificate\n"
     "  --days N              validity in days, 1-36500 (default 90)\n"
+    "  --seconds N           validity in seconds instead (for tests of expiry)\n"
     "  --key-type T          ed25519 (default) or p256\n"
     "  --passphrase-file F   passphrase of the CA key (first line of F)\n"
     "  --force               overwrite existing files in the output directory\n";
@@ -87,24 +91,40 @@ static const char usage_verify[] =
     "CA, bad signature, ...) and exits 1.\n";
 
 static const char usage_renew[] =
-    "usage: tbcert renew --ca DIR --in DIR [--days N] [--passphrase-file F]\n"
+    "usage: tbcert renew --ca DIR --in DIR [--days N | --seconds N] [--passphrase-file F]\n"
     "\n"
     "Re-issues IN/node.crt with the same key (IN/node.key) and identity (subject, every SAN),\n"
     "a new serial and a new validity from now, signed by the CA in --ca DIR. The new\n"
     "certificate replaces IN/node.crt atomically (temporary file, fsync, rename).\n"
     "  --days N              validity in days, 1-36500 (default 90)\n"
+    "  --seconds N           validity in seconds instead (for tests of expiry)\n"
     "  --passphrase-file F   passphrase of the CA key (first line of F)\n";
 
-enum { CMD_INIT_CA, CMD_ISSUE, CMD_SHOW, CMD_VERIFY, CMD_RENEW };
+static const char usage_revoke[] =
+    "usage: tbcert revoke --ca DIR [--cert FILE]... [--crl FILE] [--days N]\n"
+    "                     [--passphrase-file F]\n"
+    "\n"
+    "Writes the mesh's revocation list: an X.509 v2 CRL signed by the CA in DIR, listing every\n"
+    "certificate the existing list had plus the serial of each --cert, with the next CRL\n"
+    "number. Give the file to every node (`crl` in its config) or to one: nodes pass the\n"
+    "newest list on to each other and drop revoked peers within seconds.\n"
+    "  --cert FILE           a node certificate (PEM) issued by this CA (repeatable, up to 32);\n"
+    "                        none: the same list again with the next number\n"
+    "  --crl FILE            the list to extend and rewrite (default DIR/" TB_CRL_FILE ")\n"
+    "  --days N              nextUpdate, days from now, 1-36500 (default 365; nodes keep\n"
+    "                        using a list past it until a newer one arrives)\n"
+    "  --passphrase-file F   passphrase of the CA key (first line of F)\n";
+
+enum { CMD_INIT_CA, CMD_ISSUE, CMD_SHOW, CMD_VERIFY, CMD_RENEW, CMD_REVOKE };
 
 /* Indexed by CMD_*. */
 static const char *const commands[][2] = {
     {"init-ca", usage_init_ca}, {"issue", usage_issue}, {"show", usage_show},
-    {"verify", usage_verify},   {"renew", usage_renew},
+    {"verify", usage_verify},   {"renew", usage_renew}, {"revoke", usage_revoke},
 };
 
 /* Which long options each command takes (by the option's val character), by CMD_*. */
-static const char *const allowed[] = {"dnNpF", "cnrIDodNkpF", "", "c", "ciNp"};
+static const char *const allowed[] = {"dnNpF", "cnrIDodNSkpF", "", "c", "ciNSp", "cCLNp"};
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
@@ -139,6 +159,25 @@ static int parse_days(const char *s, long *out)
         return fail("%s", err);
     *out = (long)v;
     return 0;
+}
+
+static int parse_seconds(const char *s, long *out)
+{
+    char err[256];
+    uint64_t v;
+    if (tb_opt_parse_u64("--seconds", s, 1, (uint64_t)TB_CERT_MAX_DAYS * 86400, &v, err,
+                         sizeof(err)) != TB_OK)
+        return fail("%s", err);
+    *out = (long)v;
+    return 0;
+}
+
+/* How long a node certificate is valid: --seconds, else --days, else the default. */
+static int64_t node_validity(const cli *c)
+{
+    if (c->seconds)
+        return c->seconds;
+    return (int64_t)(c->days ? c->days : TB_NODE_DEFAULT_DAYS) * 86400;
 }
 
 static int add_san(const char **list, size_t *n, const char *opt, const char *value)
@@ -185,6 +224,13 @@ static int take_option(cli *c, int opt, const char *arg)
         return add_san(c->dns, &c->n_dns, "--dns", arg);
     case 'N':
         return parse_days(arg, &c->days);
+    case 'S':
+        return parse_seconds(arg, &c->seconds);
+    case 'C':
+        return add_san(c->certs, &c->n_certs, "--cert", arg);
+    case 'L':
+        c->crl = arg;
+        break;
     }
     return 0;
 }
@@ -210,13 +256,23 @@ static int check_allowed(int ci, int opt, const char *name)
 static int parse_args(int ci, int argc, char **argv, cli *c)
 {
     static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},    {"name", required_argument, NULL, 'n'},
-        {"region", required_argument, NULL, 'r'}, {"out", required_argument, NULL, 'o'},
-        {"ca", required_argument, NULL, 'c'},     {"in", required_argument, NULL, 'i'},
-        {"ip", required_argument, NULL, 'I'},     {"dns", required_argument, NULL, 'D'},
-        {"days", required_argument, NULL, 'N'},   {"key-type", required_argument, NULL, 'k'},
-        {"force", no_argument, NULL, 'F'},        {"passphrase-file", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'n'},
+        {"region", required_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},
+        {"ca", required_argument, NULL, 'c'},
+        {"in", required_argument, NULL, 'i'},
+        {"ip", required_argument, NULL, 'I'},
+        {"dns", required_argument, NULL, 'D'},
+        {"days", required_argument, NULL, 'N'},
+        {"key-type", required_argument, NULL, 'k'},
+        {"force", no_argument, NULL, 'F'},
+        {"passphrase-file", required_argument, NULL, 'p'},
+        {"seconds", required_argument, NULL, 'S'},
+        {"cert", required_argument, NULL, 'C'},
+        {"crl", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     optind = 0;
     opterr = 0;
@@ -344,7 +400,7 @@ static int cmd_issue(cli *c)
         return fail("--region %s: %s", c->region, name_rule());
     int64_t now = now_seconds();
     req.not_before = now - TB_CERT_BACKDATE_SECONDS;
-    req.not_after = now + (c->days ? c->days : TB_NODE_DEFAULT_DAYS) * 86400;
+    req.not_after = now + node_validity(c);
     tb_ca *ca = NULL;
     tb_node_cert *node = NULL;
     char err[4400], until[32];
@@ -449,7 +505,7 @@ static int cmd_renew(cli *c)
     if (require(c->ca, "renew", "--ca") || require(c->in, "renew", "--in"))
         return EXIT_USAGE;
     int64_t now = now_seconds();
-    int64_t not_after = now + (c->days ? c->days : TB_NODE_DEFAULT_DAYS) * 86400;
+    int64_t not_after = now + node_validity(c);
     tb_ca *ca = NULL;
     tb_node_cert *old = NULL, *renewed = NULL;
     char err[4400], until[32];
@@ -474,6 +530,93 @@ static int cmd_renew(cli *c)
     printf("renewed %s/%s: same key and identity, valid until %s\n", c->in, TB_NODE_CERT_FILE,
            until);
     return 0;
+}
+
+/* The list so far (none when the file does not exist: the first list). */
+static int read_old_crl(const tb_ca *ca, const char *path, tb_crl **out)
+{
+    char err[4400];
+    *out = NULL;
+    if (!tb_cert_file_exists(path))
+        return 0;
+    if (tb_crl_from_file(ca, path, out, err, sizeof(err)) != TB_OK)
+        return fail("%s", err);
+    return 0;
+}
+
+/* The serial of a certificate this CA issued (in date or not: revoking an expired one is
+ * harmless). */
+static int revoked_entry(const tb_ca *ca, const char *file, int64_t now, tb_crl_entry *e)
+{
+    uint8_t der[TB_CERT_MAX_DER];
+    size_t len = 0;
+    char err[4400];
+    if (tb_cert_read_pem_file(file, der, sizeof(der), &len, err, sizeof(err)) != TB_OK)
+        return fail("%s", err);
+    tb_cert_identity id;
+    tb_cert_verdict v;
+    int rc = tb_ca_verify_der(ca, der, len, now, &v, &id);
+    if (rc != TB_OK && v != TB_CERT_EXPIRED && v != TB_CERT_NOT_YET_VALID)
+        return fail("%s: not revoked: %s", file, tb_cert_verdict_str(v));
+    memcpy(e->serial, id.serial, id.serial_len);
+    e->serial_len = id.serial_len;
+    e->revoked_at = now;
+    printf("revoking %s: node %s, region %s, serial ", file, id.name, id.region);
+    for (size_t i = 0; i < id.serial_len; i++)
+        printf("%02X", id.serial[i]);
+    printf("\n");
+    return 0;
+}
+
+static int write_crl(cli *c, const tb_ca *ca, const char *path, const tb_crl *old, int64_t now)
+{
+    size_t n_old = old ? tb_crl_count(old) : 0, n = n_old;
+    tb_crl_entry *entries = calloc(n_old + c->n_certs + 1, sizeof(*entries));
+    if (!entries)
+        return fail("revoke: out of memory");
+    if (n_old)
+        memcpy(entries, tb_crl_entries(old), n_old * sizeof(*entries));
+    int rc = 0;
+    for (size_t i = 0; i < c->n_certs && !rc; i++)
+        rc = revoked_entry(ca, c->certs[i], now, &entries[n++]);
+    char *pem = NULL, err[4400], until[32];
+    size_t len = 0;
+    uint64_t number = old ? tb_crl_number(old) + 1 : 1;
+    int64_t next = now + (int64_t)(c->days ? c->days : 365) * 86400;
+    if (!rc && tb_ca_crl_pem(ca, entries, n, number, now, next, &pem, &len, err, sizeof(err)))
+        rc = fail("%s: %s", path, err);
+    if (!rc && tb_cert_file_write(path, pem, len, 0644, 1, err, sizeof(err)) != TB_OK)
+        rc = fail("%s", err);
+    free(pem);
+    free(entries);
+    if (rc)
+        return rc;
+    format_time(next, until, sizeof(until));
+    printf("wrote %s: CRL number %llu, %zu revoked, next update %s\n", path,
+           (unsigned long long)number, n, until);
+    return 0;
+}
+
+static int cmd_revoke(cli *c)
+{
+    if (require(c->ca, "revoke", "--ca"))
+        return EXIT_USAGE;
+    char path[4096];
+    if (c->crl)
+        snprintf(path, sizeof(path), "%s", c->crl);
+    else if (tb_cert_path(path, sizeof(path), c->ca, TB_CRL_FILE) != TB_OK)
+        return fail("%s: path too long", c->ca);
+    int64_t now = now_seconds();
+    tb_ca *ca = NULL;
+    tb_crl *old = NULL;
+    if (load_signing_ca(c, now, &ca))
+        return EXIT_USAGE;
+    int rc = read_old_crl(ca, path, &old);
+    if (!rc)
+        rc = write_crl(c, ca, path, old, now);
+    tb_crl_free(old);
+    tb_ca_free(ca);
+    return rc;
 }
 
 /* Options before the command: --help and --version. Returns -1 to go on with argv[optind]. */
@@ -527,6 +670,7 @@ int main(int argc, char **argv)
     rc = parse_args(ci, argc - first, argv + first, &c);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    static int (*const run[])(cli *) = {cmd_init_ca, cmd_issue, cmd_show, cmd_verify, cmd_renew};
+    static int (*const run[])(cli *) = {cmd_init_ca, cmd_issue, cmd_show,
+                                        cmd_verify,  cmd_renew, cmd_revoke};
     return run[ci](&c);
 }

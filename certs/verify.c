@@ -91,22 +91,17 @@ static int same_key(gnutls_x509_privkey_t key, gnutls_x509_crt_t cert)
            klen == clen && memcmp(kid, cid, klen) == 0;
 }
 
-int tb_cert_key_load(const char *path, const char *pass, const char *cert_path,
-                     gnutls_x509_crt_t cert, uint8_t **key_out, size_t *len, char *err,
-                     size_t errlen)
+int tb_cert_key_from_pem(const char *pem, size_t n, const char *path, const char *pass,
+                         const char *cert_path, gnutls_x509_crt_t cert, uint8_t **key_out,
+                         size_t *len, char *err, size_t errlen)
 {
-    char *pem = NULL;
-    size_t n = 0;
-    int rc = tb_cert_file_read(path, MAX_KEY_PEM, &pem, &n, err, errlen);
-    if (rc != TB_OK)
-        return rc;
+    int rc;
     int encrypted = strstr(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL;
     gnutls_x509_privkey_t key = NULL;
-    gnutls_datum_t in = {(unsigned char *)pem, (unsigned)n};
+    gnutls_datum_t in = {(unsigned char *)(uintptr_t)pem, (unsigned)n};
     int ok =
         !(encrypted && !pass) && gnutls_x509_privkey_init(&key) == GNUTLS_E_SUCCESS &&
         gnutls_x509_privkey_import2(key, &in, GNUTLS_X509_FMT_PEM, pass, 0) == GNUTLS_E_SUCCESS;
-    tb_cert_file_free(pem, n);
     if (ok && same_key(key, cert))
         rc = export_key(key, key_out, len);
     else if (ok)
@@ -126,6 +121,88 @@ int tb_cert_key_load(const char *path, const char *pass, const char *cert_path,
     return rc;
 }
 
+int tb_cert_key_load(const char *path, const char *pass, const char *cert_path,
+                     gnutls_x509_crt_t cert, uint8_t **key_out, size_t *len, char *err,
+                     size_t errlen)
+{
+    char *pem = NULL;
+    size_t n = 0;
+    int rc = tb_cert_file_read(path, MAX_KEY_PEM, &pem, &n, err, errlen);
+    if (rc != TB_OK)
+        return rc;
+    rc = tb_cert_key_from_pem(pem, n, path, pass, cert_path, cert, key_out, len, err, errlen);
+    tb_cert_file_free(pem, n);
+    return rc;
+}
+
+/* A node's own certificate and key, both files read once: what is checked is what is used. */
+int tb_cert_pair_load(const char *cert_path, const char *key_path, tb_cert_pair *out, char *err,
+                      size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int rc =
+        tb_cert_file_read(cert_path, TB_CERT_MAX_PEM, &out->cert_pem, &out->cert_len, err, errlen);
+    if (rc == TB_OK)
+        rc = tb_cert_file_read(key_path, MAX_KEY_PEM, &out->key_pem, &out->key_len, err, errlen);
+    if (rc != TB_OK) {
+        tb_cert_pair_clear(out);
+        return rc;
+    }
+    const char *why = NULL;
+    gnutls_x509_crt_t crt = NULL;
+    rc = tb_cert_pem_der(out->cert_pem, out->cert_len, out->der, sizeof(out->der), &out->der_len);
+    if (rc != TB_OK)
+        rc = tb_cert_fail(rc, err, errlen, "%s: not a PEM certificate (corrupt or wrong file)",
+                          cert_path);
+    else if ((rc = tb_cert_der_identity(out->der, out->der_len, &out->id, &why)) != TB_OK)
+        rc = tb_cert_fail(rc, err, errlen, "%s: not a tbmesh certificate: %s", cert_path, why);
+    else if (out->id.is_ca)
+        rc = tb_cert_fail(TB_ERR_INVAL, err, errlen, "%s: a CA certificate, not a node's",
+                          cert_path);
+    else if ((rc = tb_cert_crt_from_der(out->der, out->der_len, &crt)) != TB_OK)
+        rc = tb_cert_fail(rc, err, errlen, "%s: %s", cert_path, tb_strerror(rc));
+    uint8_t *key = NULL;
+    size_t key_len = 0;
+    if (rc == TB_OK)
+        rc = tb_cert_key_from_pem(out->key_pem, out->key_len, key_path, NULL, cert_path, crt, &key,
+                                  &key_len, err, errlen);
+    if (key)
+        tb_cert_wipe(key, key_len);
+    free(key);
+    if (crt)
+        gnutls_x509_crt_deinit(crt);
+    if (rc != TB_OK)
+        tb_cert_pair_clear(out);
+    return rc;
+}
+
+void tb_cert_pair_clear(tb_cert_pair *p)
+{
+    if (p->cert_pem)
+        tb_cert_file_free(p->cert_pem, p->cert_len);
+    if (p->key_pem)
+        tb_cert_file_free(p->key_pem, p->key_len);
+    p->cert_pem = p->key_pem = NULL;
+    p->cert_len = p->key_len = 0;
+}
+
+int tb_ca_load_file(const char *cert_path, tb_ca **out, char *err, size_t errlen)
+{
+    uint8_t der[TB_CERT_MAX_DER];
+    size_t len = 0;
+    int rc = tb_cert_read_pem_file(cert_path, der, sizeof(der), &len, err, errlen);
+    if (rc != TB_OK)
+        return rc;
+    const char *why = NULL;
+    rc = tb_ca_from_der(der, len, NULL, 0, out, &why);
+    if (rc == TB_ERR_INVAL)
+        return tb_cert_fail(rc, err, errlen, "%s: not a tbmesh CA certificate%s%s", cert_path,
+                            why ? ": " : "", why ? why : "");
+    if (rc != TB_OK)
+        return tb_cert_fail(rc, err, errlen, "%s: %s", cert_path, tb_strerror(rc));
+    return TB_OK;
+}
+
 int tb_ca_load(const char *dir, int with_key, const char *passphrase, tb_ca **out, char *err,
                size_t errlen)
 {
@@ -133,20 +210,11 @@ int tb_ca_load(const char *dir, int with_key, const char *passphrase, tb_ca **ou
     if (tb_cert_path(cert_path, sizeof(cert_path), dir, TB_CA_CERT_FILE) != TB_OK ||
         tb_cert_path(key_path, sizeof(key_path), dir, TB_CA_KEY_FILE) != TB_OK)
         return tb_cert_fail(TB_ERR_TOO_BIG, err, errlen, "%s: path too long", dir);
-    uint8_t der[TB_CERT_MAX_DER];
-    size_t len = 0;
-    int rc = tb_cert_read_pem_file(cert_path, der, sizeof(der), &len, err, errlen);
-    if (rc != TB_OK)
-        return rc;
     tb_ca *ca = NULL;
-    const char *why = NULL;
-    rc = tb_ca_from_der(der, len, NULL, 0, &ca, &why);
-    if (rc == TB_ERR_INVAL)
-        return tb_cert_fail(rc, err, errlen, "%s: not a tbmesh CA certificate%s%s", cert_path,
-                            why ? ": " : "", why ? why : "");
-    if (rc != TB_OK)
-        return tb_cert_fail(rc, err, errlen, "%s: %s", cert_path, tb_strerror(rc));
-    if (with_key)
+    int rc = tb_ca_load_file(cert_path, &ca, err, errlen);
+    if (rc == TB_OK && !ca) /* never: tb_ca_load_file sets it on success (for the analyzer) */
+        rc = TB_ERR_STATE;
+    if (rc == TB_OK && with_key)
         rc = tb_cert_key_load(key_path, passphrase, cert_path, ca->cert, &ca->key, &ca->key_len,
                               err, errlen);
     if (rc != TB_OK) {

@@ -32,6 +32,25 @@ const char *tb_xc_verdict_name(int v)
     return "unknown";
 }
 
+const char *tb_xc_verdict_id(int v)
+{
+    switch (v) {
+    case TB_XC_OK:
+        return "ok";
+    case TB_XC_FALSETICKER:
+        return "falseticker";
+    case TB_XC_INCONSISTENT:
+        return "inconsistent";
+    case TB_XC_UNREACHABLE:
+        return "unreachable";
+    case TB_XC_INSUFFICIENT:
+        return "insufficient";
+    case TB_XC_WARMING_UP:
+        return "warming_up";
+    }
+    return "unknown";
+}
+
 const char *tb_xc_finding_name(int k)
 {
     return k == TB_XC_MEMBER_UNCORROBORATED ? "member uncorroborated"

@@ -314,6 +314,16 @@ int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
     return 0;
 }
 
+int tb_peers_set_cert(tb_peers *t, uint32_t id, const uint8_t *cert, size_t cert_len)
+{
+    entry *e = find_id(t, id);
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    if (!cert || cert_len == 0 || cert_len > TB_PEERS_CERT_MAX)
+        return TB_ERR_MALFORMED;
+    return set_cert(e, cert, cert_len);
+}
+
 int tb_peers_set_self(tb_peers *t, const tb_peer_info *self)
 {
     int rc = self ? info_valid(self) : TB_ERR_INVAL;

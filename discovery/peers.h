@@ -130,6 +130,11 @@ TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
  * cap), TB_ERR_FULL (no room). `id` (optional) gets the entry. */
 TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id);
 
+/* Replaces the certificate of entry `id` with one the caller verified against the mesh CA
+ * (a renewed certificate of that node), so exports pass the new one on. The entry's verified
+ * state is unchanged. TB_ERR_NOTFOUND, TB_ERR_MALFORMED (empty or over TB_PEERS_CERT_MAX). */
+TB_WUR int tb_peers_set_cert(tb_peers *t, uint32_t id, const uint8_t *cert, size_t cert_len);
+
 /* This node's own entry, sent first in every export (its advertised addresses: none for a
  * node that does not listen). */
 TB_WUR int tb_peers_set_self(tb_peers *t, const tb_peer_info *self);

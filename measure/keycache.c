@@ -44,6 +44,11 @@ void tb_measure_keycache_free(tb_measure_keycache *c)
     free(c);
 }
 
+void tb_measure_keycache_clear(tb_measure_keycache *c)
+{
+    c->n = 0;
+}
+
 static bool valid_at(const tb_measure_origin_key *k, int64_t now_s)
 {
     return now_s >= k->not_before && now_s <= k->not_after;

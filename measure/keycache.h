@@ -38,4 +38,7 @@ TB_WUR int tb_measure_keycache_put(tb_measure_keycache *c, const uint8_t fp[TB_M
 
 size_t tb_measure_keycache_size(const tb_measure_keycache *c);
 
+/* Forgets every entry: a new revocation list may have revoked a certificate checked before. */
+void tb_measure_keycache_clear(tb_measure_keycache *c);
+
 #endif

@@ -16,8 +16,8 @@
 /* A config file is a few hundred bytes; anything near this is a mistake, not a config. */
 #define CONFIG_FILE_MAX (1024 * 1024)
 
-const char *const tb_node_config_reserved[] = {"sources", "roughtime", "hosts_file", "crosscheck",
-                                               NULL};
+const char *const tb_node_config_reserved[] = {"sources",    "roughtime", "hosts_file",
+                                               "crosscheck", "http",      NULL};
 
 typedef enum key_kind {
     K_MODE,
@@ -47,6 +47,7 @@ static const key_spec keys[] = {
     {"cert", K_PATH, OFF(cert), 0, 0},
     {"key", K_PATH, OFF(key), 0, 0},
     {"ca", K_PATH, OFF(ca), 0, 0},
+    {"crl", K_PATH, OFF(crl), 0, 0},
     {"state_dir", K_PATH, OFF(state_dir), 0, 0},
     {"log_level", K_LOG_LEVEL, OFF(log_level), 0, 0},
     {"name", K_NAME, OFF(name), 0, 0},

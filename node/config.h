@@ -41,6 +41,7 @@ typedef struct tb_node_config {
     char cert[TB_NODE_PATH_MAX];                              /* "" when not given */
     char key[TB_NODE_PATH_MAX];
     char ca[TB_NODE_PATH_MAX];
+    char crl[TB_NODE_PATH_MAX]; /* the mesh's revocation list (tbcert revoke); "" when none */
     char state_dir[TB_NODE_PATH_MAX];
     tb_log_level log_level;
     char name[TB_NODE_NAME_MAX + 1]; /* "" means: the name in the certificate */

@@ -56,13 +56,17 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* SIGHUP: read the config file again and apply its sources; on any error the running
- * configuration stays and the log names the file, line and key. */
+/* SIGHUP: read the certificate, key and revocation list again, then the config file and apply
+ * its sources; on any error what runs stays and the log names the file (line and key). */
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     proc *p = w->data;
+    /* A refused file is logged by the node, naming it; the running one stays. */
+    if (p->tk)
+        (void)!tb_node_reload_certs(tb_timekeeper_node(p->tk));
     if (!p->cfg->file[0]) {
-        tb_log_warn(&p->log, "SIGHUP: no config file to reload (started without --config)");
+        tb_log_info(&p->log, "SIGHUP: certificates checked; no config file to reload (started "
+                             "without --config)");
         return;
     }
     tb_node_config *fresh = calloc(1, sizeof(*fresh));
@@ -133,7 +137,7 @@ static int run(proc *p, const tb_node_config *cfg)
 }
 
 static const char control_usage[] =
-    "usage: tbnode status [--state-dir DIR] [--json]\n"
+    "usage: tbnode status [--state-dir DIR] [--json | --broadcasts]\n"
     "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n";
 
 static int control_usage_error(const char *what)
@@ -148,10 +152,11 @@ static int control_args(int argc, char **argv, const char **dir, char *line, siz
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"broadcasts", no_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int status = strcmp(argv[0], "status") == 0, json = 0, c;
+    int status = strcmp(argv[0], "status") == 0, json = 0, bcasts = 0, c;
     char err[256];
     optind = 0;
     opterr = 0;
@@ -162,17 +167,19 @@ static int control_args(int argc, char **argv, const char **dir, char *line, siz
         }
         if (c == 's') {
             *dir = optarg;
-        } else if (c == 'j') {
+        } else if (c == 'j' || c == 'b') {
             if (!status)
-                return control_usage_error("--json goes with status only");
-            json = 1;
+                return control_usage_error("--json and --broadcasts go with status only");
+            *(c == 'j' ? &json : &bcasts) = 1;
         } else {
             tb_opt_bad_option(c, argv, "tbnode --help", err, sizeof(err));
             return control_usage_error(err);
         }
     }
+    if (status && json && bcasts)
+        return control_usage_error("--json or --broadcasts, not both");
     if (status && optind == argc) {
-        snprintf(line, len, "status%s", json ? " json" : "");
+        snprintf(line, len, "status%s", json ? " json" : bcasts ? " broadcasts" : "");
         return -1;
     }
     const char *text = optind < argc ? argv[optind] : "";

@@ -17,6 +17,7 @@
 
 #include "certs/identity.h"
 #include "discovery/liveness.h"
+#include "node/certwatch.h"
 #include "discovery/peers.h"
 #include "node/budget.h"
 #include "quic/endpoint.h"
@@ -60,8 +61,9 @@ typedef struct plink {
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
     char addr[TB_QUIC_ADDRSTR_MAX];
-    uint8_t *cert; /* verified in the handshake; NULL until connected */
+    uint8_t *cert; /* verified in the handshake (or a verified renewal); NULL until connected */
     size_t cert_len;
+    int64_t not_after; /* of cert, Unix seconds */
     tb_live live;
     tb_budget budget;
 } plink;
@@ -106,6 +108,7 @@ struct tb_node {
     pending_dial *pending;
     ev_timer peers_timer, ping_timer, reaper;
     tb_bc *bc;
+    tb_certwatch *cw;
     recent_bcast recent[RECENT_BCASTS];
     size_t recent_next, recent_count;
     node_stats st;
@@ -630,9 +633,17 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
     l->cert_len = l->cert ? peer->cert_len : 0;
     if (l->cert)
         memcpy(l->cert, peer->cert, l->cert_len);
+    l->not_after = peer->not_after;
+    /* A handshake begun before the newest revocation list still completes with the old one. */
+    if (tb_certwatch_revoked(n->cw, l->cert, l->cert_len)) {
+        tb_log_warn(n->log, "peer %s (%s) dropped: certificate revoked", l->name, l->addr);
+        close_later(n, l, TB_QUIC_APP_IDENTITY);
+        return;
+    }
     tb_log_info(n->log, "peer %s (region %s, %s) connected, %s", l->name, l->region, l->addr,
                 peer->dialled ? "dialled" : "accepted");
     send_discover(n, l);
+    tb_certwatch_peer_connected(n->cw, l->name);
     kick(n->loop, &n->ping_timer);
 }
 
@@ -752,6 +763,37 @@ static void peers_refused_note(tb_node *n, plink *l, uint64_t before)
                        (unsigned long long)tb_peers_addrs_refused(n->peers));
 }
 
+/* A PEERS entry may carry a renewed certificate of a node this node knows: verified and newer,
+ * it replaces the old one in the table and on the connection, so measurements signed after
+ * the renewal verify (the connection itself goes on). */
+static void take_renewal(tb_node *n, const plink *from, uint32_t id, const tb_wire_peer *p)
+{
+    tb_peer_view v;
+    int own = strcmp(from->name, p->name) == 0;
+    if (tb_peers_get(n->peers, id, &v) != TB_OK || !v.cert_len ||
+        !tb_certwatch_newer(n->cw, p->name, own, v.cert, v.cert_len, p->cert.data, p->cert.len))
+        return;
+    tb_cert_identity id_new;
+    uint8_t *copy = malloc(p->cert.len);
+    if (!copy || tb_cert_identity_from_der(p->cert.data, p->cert.len, &id_new) != TB_OK ||
+        tb_peers_set_cert(n->peers, id, p->cert.data, p->cert.len) != TB_OK) {
+        free(copy);
+        return;
+    }
+    memcpy(copy, p->cert.data, p->cert.len);
+    for (plink *l = n->links; l && copy; l = l->next) {
+        if (l->connected && strcmp(l->name, p->name) == 0) {
+            free(l->cert);
+            l->cert = copy;
+            l->cert_len = p->cert.len;
+            l->not_after = id_new.not_after;
+            copy = NULL;
+        }
+    }
+    free(copy);
+    tb_log_info(n->log, "peer %s: renewed certificate taken", p->name);
+}
+
 static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
 {
     size_t entries = peers_entries(n, l, pm);
@@ -764,10 +806,13 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
     size_t learned = 0;
     for (size_t i = 0; i < entries; i++) {
         tb_peer_info info;
+        uint32_t id = 0;
         from_wire_peer(&pm->peers[i], &info);
-        int rc = tb_peers_learn(n->peers, &info, NULL);
+        int rc = tb_peers_learn(n->peers, &info, &id);
         if (rc == TB_OK)
             learned++;
+        if (rc == TB_OK && id)
+            take_renewal(n, l, id, &pm->peers[i]);
         else
             tb_log_debug(n->log, "peer %s: PEERS entry '%s' not taken: %s", l->name,
                          pm->peers[i].name, tb_strerror(rc));
@@ -836,7 +881,10 @@ static int neighbours_get(tb_node *n, neighbours *nb)
 
 static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
 {
-    remember(n, b->origin, b->msg_id, &b->payload);
+    /* Only operators' text (app_type 0, `tbnode broadcast`): the time node's measurements would
+     * push it out of the few slots within seconds. */
+    if (b->app_type == 0)
+        remember(n, b->origin, b->msg_id, &b->payload);
     tb_log_debug(n->log, "broadcast %s/%llu (%zu bytes) delivered", b->origin,
                  (unsigned long long)b->msg_id, b->payload.len);
     if (n->cb.on_broadcast)
@@ -869,6 +917,17 @@ static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const neig
     free(buf);
 }
 
+/* The revocation list is the node's own business (certwatch.c); the rest the layer above's. */
+static int accept_bcast(tb_node *n, const tb_wire_broadcast *b)
+{
+    if (b->app_type == TB_NODE_APP_CRL)
+        return tb_certwatch_take_crl(n->cw, b->payload.data, b->payload.len, b->origin);
+    if (!n->cb.accept_broadcast)
+        return 0;
+    return n->cb.accept_broadcast(n->cb.arg, b->origin, b->app_type, b->payload.data,
+                                  b->payload.len);
+}
+
 /* The application verifies a first copy before it is delivered, remembered as seen or
  * forwarded: a refused copy is dropped here and leaves no trace in the duplicate cache. */
 static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from)
@@ -885,9 +944,7 @@ static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from)
     if (rc != TB_OK) {
         peer_invalid(n, from->conn, from->name, "broadcast from '%s' refused: %s", b->origin,
                      tb_strerror(rc));
-    } else if (d.deliver && (!n->cb.accept_broadcast ||
-                             n->cb.accept_broadcast(n->cb.arg, b->origin, b->app_type,
-                                                    b->payload.data, b->payload.len) == 0)) {
+    } else if (d.deliver && accept_bcast(n, b) == 0) {
         tb_bc_commit(n->bc, mono(n), b->origin, olen, b->msg_id, &d);
         deliver_broadcast(n, b);
         forward_broadcast(n, b, &nb, &d);
@@ -907,6 +964,10 @@ static void on_message(tb_node *n, const tb_wire_message *m, const plink *from)
         return;
     }
     n->st.messages_delivered++;
+    if (m->app_type == TB_NODE_APP_CRL) {
+        (void)tb_certwatch_take_crl(n->cw, m->payload.data, m->payload.len, from->name);
+        return;
+    }
     if (n->cb.on_message)
         n->cb.on_message(n->cb.arg, m->from, m->app_type, m->payload.data, m->payload.len);
 }
@@ -1208,6 +1269,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->peers_timer.data = n->ping_timer.data = n->reaper.data = n;
     int rc = load_identity(n);
     if (rc == TB_OK)
+        rc = tb_certwatch_new(&n->cw, n, loop, log, clock, cfg);
+    if (rc == TB_OK)
         rc = open_resolver(n, cb ? cb->resolver : NULL);
     if (rc == TB_OK)
         rc = open_peers(n);
@@ -1229,6 +1292,7 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     }
     tb_log_info(log, "node %s (region %s) up: mode %s, advertised as %s, %zu seed(s)", n->self.name,
                 n->self.region, tb_node_mode_name(cfg->mode), n->self_addr, cfg->npeers);
+    tb_certwatch_start(n->cw);
     kick(loop, &n->peers_timer);
     *out = n;
     return TB_OK;
@@ -1242,6 +1306,7 @@ void tb_node_stop(tb_node *n)
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
     pending_cancel(n, NO_PEER);
+    tb_certwatch_stop(n->cw);
     tb_control_close(n->ctl);
     n->ctl = NULL;
     tb_quic_endpoint_shutdown(n->ep);
@@ -1264,6 +1329,7 @@ void tb_node_free(tb_node *n)
         link_free(n, n->links);
     tb_peers_free(n->peers);
     tb_bc_free(n->bc);
+    tb_certwatch_free(n->cw);
     free(n);
 }
 
@@ -1453,8 +1519,71 @@ tb_node_mode tb_node_mode_of(const tb_node *n)
     return n->cfg->mode;
 }
 
+const tb_quic_stats *tb_node_quic_stats(const tb_node *n)
+{
+    return tb_quic_endpoint_stats(n->ep);
+}
+
 void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
 {
     if (n->cb.status_ext)
         n->cb.status_ext(n->cb.arg, b, json);
+}
+
+/* --- the certificate lifecycle (certwatch.c) --- */
+
+int tb_node_reload_certs(tb_node *n)
+{
+    return tb_certwatch_reload(n->cw);
+}
+
+int tb_node_cert_revoked(const tb_node *n, const uint8_t *der, size_t len)
+{
+    return tb_certwatch_revoked(n->cw, der, len);
+}
+
+tb_quic_endpoint *tb_node_endpoint(tb_node *n)
+{
+    return n->ep;
+}
+
+const tb_certwatch *tb_node_certwatch(const tb_node *n)
+{
+    return n->cw;
+}
+
+void tb_node_own_cert_changed(tb_node *n, const tb_cert_identity *id, const uint8_t *der,
+                              size_t len)
+{
+    if (len > sizeof(n->self_der))
+        return;
+    n->self = *id;
+    memcpy(n->self_der, der, len);
+    n->self_der_len = len;
+    if (set_self(n) == TB_OK)
+        announce(n, NULL);
+}
+
+void tb_node_notify_certs(tb_node *n, const char *key_pem, size_t key_len)
+{
+    if (n->cb.on_certs)
+        n->cb.on_certs(n->cb.arg, key_pem, key_len);
+}
+
+size_t tb_node_drop_peers(tb_node *n, const char *(*judge)(void *arg, const tb_node_link_view *v),
+                          void *arg)
+{
+    size_t k = 0;
+    for (plink *l = n->links; l; l = l->next) {
+        if (!l->connected || !l->cert)
+            continue;
+        tb_node_link_view v = {l->name, l->addr, l->cert, l->cert_len, l->not_after};
+        const char *why = judge(arg, &v);
+        if (!why)
+            continue;
+        tb_log_warn(n->log, "peer %s (%s) dropped: %s", l->name, l->addr, why);
+        close_later(n, l, TB_QUIC_APP_IDENTITY);
+        k++;
+    }
+    return k;
 }

@@ -24,6 +24,10 @@ struct tb_resolver;
 
 typedef struct tb_node tb_node;
 
+/* The BROADCAST (and MESSAGE) app_type of the mesh's revocation list: a DER X.509 CRL signed by
+ * the mesh CA (certs/crl.h). The node consumes it itself (node/certwatch.h). */
+#define TB_NODE_APP_CRL 0x746e0001u
+
 typedef struct tb_node_callbacks {
     /* A BROADCAST reached this node (once per origin and id; also for its own). */
     void (*on_broadcast)(void *arg, const char *origin, uint64_t id, uint32_t app_type,
@@ -41,6 +45,10 @@ typedef struct tb_node_callbacks {
      * message on. */
     int (*accept_broadcast)(void *arg, const char *origin, uint32_t app_type,
                             const uint8_t *payload, size_t len);
+    /* Optional: this node's certificate and key were reloaded (key_pem: the new key, PEM), or
+     * a newer revocation list was taken (key_pem NULL): keys taken from certificates before may
+     * now be revoked. */
+    void (*on_certs)(void *arg, const char *key_pem, size_t key_len);
     /* Optional: extends `status`: text lines appended (json 0), or JSON members
      * (",\"key\":value...") added before the closing brace (json 1). */
     void (*status_ext)(void *arg, tb_control_buf *b, int json);
@@ -70,6 +78,12 @@ const char *tb_node_region(const tb_node *n);
  * checks it against the CA). TB_ERR_NOTFOUND when there is none. The bytes stay valid until
  * the loop runs again. */
 TB_WUR int tb_node_peer_cert(const tb_node *n, const char *name, const uint8_t **der, size_t *len);
+/* SIGHUP: reads this node's certificate, key and the `crl` file again (they are also watched).
+ * TB_ERR_INVAL when one was refused: logged naming the file; the running one stays. */
+TB_WUR int tb_node_reload_certs(tb_node *n);
+/* 1 when the certificate (DER) is on the revocation list in use. */
+int tb_node_cert_revoked(const tb_node *n, const uint8_t *der, size_t len);
+
 /* The bound UDP port (for listen port 0). */
 uint16_t tb_node_port(const tb_node *n);
 

@@ -1,14 +1,27 @@
 /* The mesh node's answers on the control socket (tb_node_control, node/node.h): `status` as
- * text lines, `status json` as one JSON object written with jansson (node/control.h), and
+ * text lines, `status json` as one JSON object written with jansson (node/control.h), `status
+ * broadcasts` (the last broadcasts delivered), and
  * `broadcast TEXT`. It reads the node through node.h and node_internal.h only. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/certwatch.h"
 #include "node/node.h"
 #include "node/node_internal.h"
 
 #define STATUS_PEERS_MAX 128
+
+/* `status broadcasts`: the last broadcasts delivered, one "bcast ORIGIN ID TEXT" line each
+ * (kept out of `status`, which is for people). */
+static void broadcasts_text(tb_node *n, tb_control_buf *b)
+{
+    tb_node_recent r[TB_NODE_RECENT_MAX];
+    size_t nr = tb_node_recent_bcasts(n, r, TB_NODE_RECENT_MAX);
+    for (size_t i = 0; i < nr; i++)
+        tb_control_printf(b, "bcast %s %llu %s\n", r[i].origin, (unsigned long long)r[i].id,
+                          r[i].text[0] ? r[i].text : "-");
+}
 
 static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status *ps, size_t k)
 {
@@ -24,11 +37,6 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                               ps[i].samples);
         tb_control_printf(b, "\n");
     }
-    tb_node_recent r[TB_NODE_RECENT_MAX];
-    size_t nr = tb_node_recent_bcasts(n, r, TB_NODE_RECENT_MAX);
-    for (size_t i = 0; i < nr; i++)
-        tb_control_printf(b, "bcast %s %llu %s\n", r[i].origin, (unsigned long long)r[i].id,
-                          r[i].text[0] ? r[i].text : "-");
     tb_node_stats st;
     tb_node_get_stats(n, &st);
     tb_control_printf(b,
@@ -44,6 +52,7 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
     tb_control_printf(b, "budget over_budget=%llu penalties=%llu banned=%llu addrs_refused=%llu\n",
                       (unsigned long long)st.over_budget, (unsigned long long)st.penalties,
                       (unsigned long long)st.peers_banned, (unsigned long long)st.addrs_refused);
+    tb_certwatch_status_text(tb_node_certwatch(n), b);
     tb_node_status_ext(n, b, 0);
 }
 
@@ -59,6 +68,7 @@ static json_t *peer_json(const tb_node_peer_status *p)
     if (!o)
         return NULL;
     int bad = set(o, "name", tb_control_json_string(p->name)) |
+              set(o, "region", tb_control_json_string(p->region)) |
               set(o, "state", tb_control_json_string(p->state)) |
               set(o, "addr", tb_control_json_string(p->addr));
     if (p->has_estimate)
@@ -99,7 +109,8 @@ static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
     if (!bad)
         bad = set(o, "broadcasts_delivered", json_integer((json_int_t)st.bcast_delivered)) |
               set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad)) |
-              set(o, "budget", budget_json(&st));
+              set(o, "budget", budget_json(&st)) |
+              set(o, "certificate", tb_certwatch_status_json(tb_node_certwatch(n)));
     json_decref(peers);
     if (bad) {
         json_decref(o);
@@ -136,6 +147,8 @@ void tb_node_control(void *node, const char *line, tb_control_buf *out)
             status_json(n, out, ps, k);
         else
             status_text(n, out, ps, k);
+    } else if (strcmp(line, "status broadcasts") == 0) {
+        broadcasts_text(n, out);
     } else if (strncmp(line, "broadcast ", 10) == 0) {
         uint64_t id;
         const char *text = line + 10;
@@ -144,6 +157,8 @@ void tb_node_control(void *node, const char *line, tb_control_buf *out)
         else
             tb_control_printf(out, "error: broadcast failed\n");
     } else {
-        tb_control_printf(out, "error: unknown request (status, status json, broadcast TEXT)\n");
+        tb_control_printf(
+            out,
+            "error: unknown request (status, status json, status broadcasts, broadcast TEXT)\n");
     }
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "certs/identity.h"
+#include "http/http.h"
 #include "node/tk_internal.h"
 #include "ntp/client.h"
 #include "roughtime/verify.h"
@@ -373,6 +374,10 @@ static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
         return TB_OK;
     tb_cert_identity id;
     tb_cert_verdict v;
+    /* A revoked origin's measurements are dropped from the list's arrival on (the cache was
+     * cleared then, so its key is checked here again). */
+    if (tb_node_cert_revoked(tk->node, der, len))
+        return TB_ERR_NOTFOUND;
     int rc = tb_ca_verify_der(tk->ca, der, len, now_s, &v, &id);
     bool verified = rc == TB_OK;
     if (rc != TB_OK && (v == TB_CERT_EXPIRED || v == TB_CERT_NOT_YET_VALID))
@@ -423,6 +428,29 @@ static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
     }
     tb_wire_msg_clear(&w);
     return drop;
+}
+
+/* The node reloaded its certificate and key (key_pem set: measurements are signed with the new
+ * key from now on) or took a newer revocation list (key_pem NULL). Either way keys cached
+ * from certificates are checked again. The node checked that the key belongs to the new
+ * certificate and is of the same type as the running one (Ed25519). */
+static void on_certs(void *arg, const char *key_pem, size_t key_len)
+{
+    tb_timekeeper *tk = arg;
+    tb_measure_keycache_clear(tk->keys);
+    if (!key_pem)
+        return;
+    uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
+    if (tb_measure_key_from_pem(key_pem, key_len, sk, pk) != TB_OK) {
+        tb_log_error(tk->log,
+                     "key '%s': the reloaded key is not an Ed25519 PEM key; "
+                     "measurements stay signed with the old key",
+                     tk->cfg->key);
+        return;
+    }
+    memcpy(tk->sk, sk, sizeof(sk));
+    memcpy(tk->pk, pk, sizeof(pk));
+    sodium_memzero(sk, sizeof(sk));
 }
 
 static void on_node_stopped(void *arg)
@@ -653,6 +681,7 @@ static int start(tb_timekeeper *tk)
     tb_node_callbacks cb = {.on_stopped = on_node_stopped,
                             .arg = tk,
                             .accept_broadcast = accept_broadcast,
+                            .on_certs = on_certs,
                             .status_ext = tk_status};
     if ((rc = load_key(tk)) != TB_OK || (rc = load_ca(tk)) != TB_OK ||
         (rc = open_store(tk)) != TB_OK || (rc = open_resolver(tk)) != TB_OK)
@@ -660,7 +689,8 @@ static int start(tb_timekeeper *tk)
     /* The mesh dials peer names through the same resolver (and hosts_file) as the sources. */
     cb.resolver = tk->resolver;
     if ((rc = tb_node_new(&tk->node, tk->loop, tk->log, tk->clock, tk->cfg, &cb)) != TB_OK ||
-        (rc = open_roughtime(tk)) != TB_OK || (rc = open_sources(tk)) != TB_OK)
+        (rc = open_roughtime(tk)) != TB_OK || (rc = open_sources(tk)) != TB_OK ||
+        (rc = tk_http_open(tk)) != TB_OK)
         return rc;
     tk_peers_start(tk);
     ev_timer_start(tk->loop, &tk->prune_timer);
@@ -698,6 +728,7 @@ int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *l
     ev_timer_init(&tk->prune_timer, on_prune_timer, 60., 600.);
     tk->xc_timer.data = tk->prune_timer.data = tk;
     tk->xc_last_ns = -(int64_t)TB_NS_PER_SEC * 3600;
+    tk->start_mono_ns = tb_clock_mono(clock);
     int rc = start(tk);
     if (rc != TB_OK) {
         tb_timekeeper_free(tk);
@@ -757,6 +788,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     ev_timer_stop(tk->loop, &tk->xc_timer);
     ev_timer_stop(tk->loop, &tk->peer_timer);
     ev_timer_stop(tk->loop, &tk->prune_timer);
+    tb_http_free(tk->http);
     tb_sources_destroy(tk->sources);
     tb_rt_udp_free(tk->rt_udp);
     tb_rt_srv_free(tk->rt_srv);
@@ -800,4 +832,9 @@ const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk)
 uint16_t tb_timekeeper_rt_port(const tb_timekeeper *tk)
 {
     return tk->rt_udp ? tb_rt_udp_port(tk->rt_udp) : 0;
+}
+
+uint16_t tb_timekeeper_http_port(const tb_timekeeper *tk)
+{
+    return tk->http ? tb_http_port(tk->http) : 0;
 }

@@ -3,8 +3,10 @@
  * Roughtime server when the `roughtime` group is configured, the signing of every measurement
  * with the node key, its storage (store/) and its gossip over the mesh, the verification of the
  * measurements other nodes gossip (measure/replay.h, before tb_node forwards them), the periodic
- * cross-check (crosscheck/) with its verdicts and malfeasance reports, and the time part of
- * `tbnode status`. No globals: a test runs several time nodes in one process and one loop.
+ * cross-check (crosscheck/) with its verdicts and malfeasance reports, the time part of
+ * `tbnode status`, and the operators' HTTP endpoint (/metrics, /status.json, /history.json and
+ * the dashboard; node/tk_http.c on http/) when the `http` group is configured. No globals: a test
+ * runs several time nodes in one process and one loop.
  *
  * Sources are identified across the mesh by kind + configured name, never by the address a name
  * resolved to: a name resolving differently per region is what the cross-check must see as one
@@ -120,5 +122,7 @@ const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk);
 
 /* The Roughtime server's port (0 when none runs). */
 uint16_t tb_timekeeper_rt_port(const tb_timekeeper *tk);
+/* The HTTP endpoint's port (0 when the `http` group is absent; http/http.h, adr/0013). */
+uint16_t tb_timekeeper_http_port(const tb_timekeeper *tk);
 
 #endif

@@ -71,6 +71,8 @@ struct tb_timekeeper {
     tb_tk_stats st;
     uint64_t malformed; /* wire envelopes that did not decode */
     int stopping;
+    struct tb_http *http;   /* the operators' HTTP endpoint (node/tk_http.c), NULL when off */
+    uint64_t start_mono_ns; /* for uptime */
 };
 
 /* timekeeper.c: the real clock; signs, stores, gossips and takes into the window one own
@@ -85,12 +87,43 @@ void tk_peers_init(tb_timekeeper *tk);
 void tk_peers_start(tb_timekeeper *tk);
 /* xp[0] is this node; then each connected peer with an estimate (ps: TK_MAX_PEERS scratch,
  * xp: TK_MAX_PEERS + 1). Returns the count. */
-size_t tk_peers_xc(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now);
+size_t tk_peers_xc(const tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now);
 
 /* tk_report.c: reports the violations of tk->result not reported before (once per key). */
 void tk_report_violations(tb_timekeeper *tk, int64_t now);
 
-/* tk_status.c */
+/* tk_status.c; the measurement drop reasons as JSON keys and metric labels (measure/replay.h
+ * order). */
 void tk_status(void *arg, tb_control_buf *b, int json);
+extern const char *const tk_drop_keys[TB_MEASURE_DROP_COUNT];
+
+/* tk_regions.c: what the regions' newest measurements of each source say, in this node's frame
+ * (offset + the origin's PING/PONG offset, bound + its uncertainty), for status, metrics and the
+ * dashboard. A view is taken once per answer and holds the peer frame and the window's input. */
+#define TK_REGIONS_MAX 64
+typedef struct tk_view {
+    tb_node_peer_status *ps; /* TK_MAX_PEERS */
+    tb_xc_peer *xp;          /* TK_MAX_PEERS + 1; xp[0] is this node */
+    size_t n_xp;
+    tb_xc_obs *obs;
+    size_t n_obs;
+    int64_t now_ns;
+} tk_view;
+typedef struct tk_region_obs {
+    const char *region, *origin; /* valid while the view is */
+    int64_t offset_ns, bound_ns;
+    int64_t age_ns; /* since the origin took it, by this node's clock */
+    int agrees;     /* 1: meets the consensus interval, 0: misses it, -1: no consensus */
+} tk_region_obs;
+TB_WUR int tk_view_open(const tb_timekeeper *tk, tk_view *v);
+void tk_view_close(tk_view *v);
+/* The newest fresh measurement of (kind, source) per region, sorted by region name. */
+size_t tk_view_regions(const tb_timekeeper *tk, const tk_view *v, tb_measure_kind kind,
+                       const char *source, tk_region_obs *out, size_t max);
+
+/* tk_http.c: the `http` group; opens the endpoint when configured (before privileges drop). */
+TB_WUR int tk_http_open(tb_timekeeper *tk);
+/* tk_metrics.c: the Prometheus text exposition of /metrics into b. */
+void tk_metrics(const tb_timekeeper *tk, tb_control_buf *b);
 
 #endif

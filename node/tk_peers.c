@@ -47,7 +47,7 @@ void tk_peers_start(tb_timekeeper *tk)
     ev_timer_start(tk->loop, &tk->peer_timer);
 }
 
-size_t tk_peers_xc(tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
+size_t tk_peers_xc(const tb_timekeeper *tk, tb_node_peer_status *ps, tb_xc_peer *xp, int64_t now)
 {
     size_t k = tb_node_peers(tk->node, ps, TK_MAX_PEERS), n = 0;
     xp[n++] = (tb_xc_peer){tb_node_name(tk->node), tb_node_region(tk->node), 0, 0, now, true};

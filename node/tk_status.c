@@ -1,6 +1,7 @@
 /* The time node's part of `tbnode status` (text) and `tbnode status --json`: consensus,
- * sources, verdicts, measurement counters, malfeasance reports. The JSON members are a contract
- * with the acceptance test; see node/timekeeper.h. */
+ * sources, verdicts, measurement counters, malfeasance reports. The JSON is a contract:
+ * node/status.schema.json describes it, the tests validate answers against it, and the HTTP
+ * endpoint serves the same object as /status.json. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +118,21 @@ static void sources(const tb_timekeeper *tk, tb_control_buf *b, json_t *arr)
     }
 }
 
-static json_t *verdict_json(const tb_xc_verdict *v)
+static json_t *regions_json(const tb_timekeeper *tk, const tk_view *view, const tb_xc_verdict *v)
+{
+    tk_region_obs r[TK_REGIONS_MAX];
+    size_t n = view ? tk_view_regions(tk, view, v->kind, v->source, r, TK_REGIONS_MAX) : 0;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(
+            a, json_pack("{s:o, s:o, s:o, s:o, s:I, s:o}", "region", jtext(r[i].region), "origin",
+                         jtext(r[i].origin), "offset_ns", jint(r[i].offset_ns), "error_ns",
+                         jint(r[i].bound_ns), "age_ms", (json_int_t)(r[i].age_ns / 1000000),
+                         "agrees", r[i].agrees < 0 ? json_null() : json_boolean(r[i].agrees)));
+    return a;
+}
+
+static json_t *verdict_json(const tb_timekeeper *tk, const tk_view *view, const tb_xc_verdict *v)
 {
     json_t *ev = json_array();
     for (size_t r = 0; ev && r < v->n_refs; r++)
@@ -125,11 +140,14 @@ static json_t *verdict_json(const tb_xc_verdict *v)
                                             (json_int_t)v->refs[r].seq));
     char since[40];
     tb_clock_format_rfc3339(v->since_ns, since, sizeof(since));
-    return json_pack("{s:s, s:o, s:s, s:s, s:I, s:b, s:o, s:o}", "kind",
-                     tb_measure_kind_name((int)v->kind), "name", jtext(v->source), "verdict",
-                     tb_xc_verdict_name((int)v->verdict), "since", since, "since_ns",
-                     (json_int_t)v->since_ns, "held", v->held, "reason", jtext(v->reason),
-                     "evidence", ev);
+    json_t *o = json_pack(
+        "{s:s, s:o, s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "kind", tb_measure_kind_name((int)v->kind),
+        "name", jtext(v->source), "verdict", tb_xc_verdict_id((int)v->verdict), "verdict_text",
+        tb_xc_verdict_name((int)v->verdict), "since", since, "since_ns", (json_int_t)v->since_ns,
+        "held", v->held, "reason", jtext(v->reason), "evidence", ev);
+    if (o)
+        json_object_set_new(o, "regions", regions_json(tk, view, v));
+    return o;
 }
 
 static void verdicts_text(const tb_timekeeper *tk, tb_control_buf *b)
@@ -173,7 +191,7 @@ static void findings_text(const tb_timekeeper *tk, tb_control_buf *b)
     }
 }
 
-static const char *const drop_keys[TB_MEASURE_DROP_COUNT] = {
+const char *const tk_drop_keys[TB_MEASURE_DROP_COUNT] = {
     "malformed",    "unknown_origin", "expired_certificate", "bad_signature", "bad_evidence",
     "replay",       "out_of_order",   "table_full",          "out_of_range",  "evidence_too_large",
     "rate_limited", "over_quota"};
@@ -183,7 +201,7 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
     tb_control_printf(b, "measurements sent=%llu accepted=%llu", (unsigned long long)st->sent,
                       (unsigned long long)st->accepted);
     for (int i = 0; i < TB_MEASURE_DROP_COUNT; i++)
-        tb_control_printf(b, " %s=%llu", drop_keys[i], (unsigned long long)st->dropped[i]);
+        tb_control_printf(b, " %s=%llu", tk_drop_keys[i], (unsigned long long)st->dropped[i]);
     tb_control_printf(b, "\nmalfeasance_reports %llu\n",
                       (unsigned long long)st->malfeasance_reports);
     tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu clock_off=%llu\n",
@@ -196,7 +214,7 @@ static json_t *counters_json(const tb_tk_stats *st)
 {
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
-        json_object_set_new(dropped, drop_keys[i], json_integer((json_int_t)st->dropped[i]));
+        json_object_set_new(dropped, tk_drop_keys[i], json_integer((json_int_t)st->dropped[i]));
     return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
                      (json_int_t)st->accepted, "dropped", dropped, "member_findings",
                      "uncorroborated", (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
@@ -213,9 +231,15 @@ static json_t *consensus_json(const tb_xc_estimate *e)
                      (json_int_t)e->n_voting);
 }
 
+static int64_t uptime_s(const tb_timekeeper *tk)
+{
+    return (int64_t)((tb_clock_mono(tk->clock) - tk->start_mono_ns) / TB_NS_PER_SEC);
+}
+
 static void status_text(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_stats *st)
 {
     const tb_xc_estimate *e = &tk->result.estimate;
+    tb_control_printf(b, "version %s uptime_s %lld\n", TB_VERSION, (long long)uptime_s(tk));
     if (e->valid)
         tb_control_printf(b, "consensus offset_us=%.1f uncertainty_us=%.1f agree=%u votes=%u\n",
                           (double)e->offset_ns / 1e3, (double)e->uncert_ns / 1e3, e->n_agree,
@@ -228,20 +252,46 @@ static void status_text(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_
     counters_text(st, b);
 }
 
+/* Every node's newest signed PEER measurement of every other (gossiped, verified): who sees whom
+ * with what RTT and offset, as each measured it. */
+static json_t *peer_matrix_json(const tk_view *view)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && view && i < view->n_obs; i++) {
+        const tb_xc_obs *o = &view->obs[i];
+        int64_t age;
+        if (o->kind != TB_MEASURE_PEER || __builtin_sub_overflow(view->now_ns, o->real_ns, &age))
+            continue;
+        json_array_append_new(a,
+                              json_pack("{s:o, s:o, s:I, s:I, s:I}", "from", jtext(o->origin), "to",
+                                        jtext(o->source), "rtt_ns", (json_int_t)o->delay_ns,
+                                        "offset_ns", (json_int_t)o->offset_ns, "age_ms",
+                                        (json_int_t)(age > 0 ? age / 1000000 : 0)));
+    }
+    return a;
+}
+
 /* The members are appended to the node's object, so each is written as ,"key":value. */
 static void status_json(const tb_timekeeper *tk, tb_control_buf *b, const tb_tk_stats *st)
 {
     json_t *src = json_array(), *ver = json_array(), *fnd = json_array();
+    tk_view view;
+    int have_view = tk_view_open(tk, &view) == TB_OK;
     for (size_t i = 0; ver && i < tk->result.n_verdicts; i++)
-        json_array_append_new(ver, verdict_json(&tk->result.verdicts[i]));
+        json_array_append_new(ver,
+                              verdict_json(tk, have_view ? &view : NULL, &tk->result.verdicts[i]));
+    json_t *pm = peer_matrix_json(have_view ? &view : NULL);
+    if (have_view)
+        tk_view_close(&view);
     for (size_t i = 0; fnd && i < tk->result.n_findings; i++)
         json_array_append_new(fnd, finding_json(&tk->result.findings[i]));
     if (src)
         sources(tk, b, src);
-    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I}", "consensus",
-                          consensus_json(&tk->result.estimate), "sources", src, "verdicts", ver,
-                          "member_findings", fnd, "measurements", counters_json(st),
-                          "malfeasance_reports", (json_int_t)st->malfeasance_reports);
+    json_t *o = json_pack(
+        "{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "version", TB_VERSION, "uptime_s",
+        (json_int_t)uptime_s(tk), "consensus", consensus_json(&tk->result.estimate), "sources", src,
+        "verdicts", ver, "peer_matrix", pm, "member_findings", fnd, "measurements",
+        counters_json(st), "malfeasance_reports", (json_int_t)st->malfeasance_reports);
     if (!o) {
         b->truncated = 1; /* out of memory: the answer says it is incomplete */
         return;

@@ -117,6 +117,12 @@ int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t
     return 0;
 }
 
+void tb_ntp_client_sent(tb_ntp_client *c, int64_t t1)
+{
+    if (c->pending)
+        c->t1 = t1;
+}
+
 static tb_ntp_reject handle_kiss(tb_ntp_client *c, const tb_ntp_packet *pkt, uint64_t now)
 {
     for (int i = 0; i < 4; i++) {

@@ -131,6 +131,11 @@ uint64_t tb_ntp_client_next_poll(const tb_ntp_client *c);
 TB_WUR int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t rnd[8],
                               uint8_t out[TB_NTP_HEADER_LEN]);
 
+/* Corrects T1 of the request just built to t1, when the caller did more work between poll
+ * and send (NTS seals the request): T1 must be as close to the send as T4 is to the receive,
+ * or the offset leans by the difference. No effect without a request outstanding. */
+void tb_ntp_client_sent(tb_ntp_client *c, int64_t t1);
+
 /* Judges a reply received at local real time t4 (monotonic `now`). Returns TB_NTP_ACCEPTED and
  * fills *res when the clock filter releases a new sample; TB_NTP_ACCEPTED with res->sample
  * NULL when the sample was valid but the filter kept an older, better one; otherwise the

@@ -29,7 +29,8 @@ static const char *const refusal_names[TB_QUIC_REFUSE_COUNT] = {"none",
                                                                 "wrong ALPN",
                                                                 "TLS failure",
                                                                 "refused by peer",
-                                                                "banned"};
+                                                                "banned",
+                                                                "revoked certificate"};
 
 const char *tb_quic_refusal_name(tb_quic_refusal r)
 {
@@ -273,6 +274,11 @@ int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop, const 
                 ep->name, a, ep->retry ? "on" : "off");
     *out = ep;
     return TB_OK;
+}
+
+int tb_quic_endpoint_set_credentials(tb_quic_endpoint *ep, const tb_quic_credentials *c)
+{
+    return tb_quic_tls_ctx_set(ep->tls, c);
 }
 
 void tb_quic_endpoint_destroy(tb_quic_endpoint *ep)

@@ -62,7 +62,8 @@ typedef enum tb_quic_refusal {
     TB_QUIC_REFUSE_ALPN,      /* the client offered no "tbmesh/1" */
     TB_QUIC_REFUSE_TLS,       /* any other TLS failure (bad alert, protocol error...) */
     TB_QUIC_REFUSE_BY_PEER,   /* the peer refused us (TLS alert in its CONNECTION_CLOSE) */
-    TB_QUIC_REFUSE_BANNED, /* its certificate is banned for misbehaving (tb_quic_conn_penalize) */
+    TB_QUIC_REFUSE_BANNED,  /* its certificate is banned for misbehaving (tb_quic_conn_penalize) */
+    TB_QUIC_REFUSE_REVOKED, /* its certificate is on the mesh's revocation list */
     TB_QUIC_REFUSE_COUNT
 } tb_quic_refusal;
 
@@ -229,6 +230,18 @@ TB_WUR int tb_quic_endpoint_create(tb_quic_endpoint **out, struct ev_loop *loop,
                                    const tb_quic_callbacks *cb);
 /* Frees everything at once, sending nothing (use shutdown first for a clean stop). */
 void tb_quic_endpoint_destroy(tb_quic_endpoint *ep);
+
+/* This node's certificate chain and key (PEM) and the mesh's revocation list (a DER X.509 CRL
+ * signed by the CA, checked by the caller; NULL when none), for every handshake that starts
+ * from now on: handshakes under way and established connections keep what they started with.
+ * Nothing changes when the new credentials do not load (the log says why). The CA stays the
+ * one loaded at creation. */
+typedef struct tb_quic_credentials {
+    const uint8_t *cert_pem, *key_pem, *crl_der;
+    size_t cert_len, key_len, crl_len;
+} tb_quic_credentials;
+
+TB_WUR int tb_quic_endpoint_set_credentials(tb_quic_endpoint *ep, const tb_quic_credentials *c);
 
 /* The bound local address (to learn an ephemeral port). */
 TB_WUR int tb_quic_endpoint_local_addr(const tb_quic_endpoint *ep, struct sockaddr_storage *out,

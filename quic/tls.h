@@ -20,6 +20,9 @@ typedef struct tb_quic_tls tb_quic_tls;         /* per connection */
 TB_WUR int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file,
                                   const char *key_file, const char *ca_file, const tb_log *log);
 void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx);
+/* New credentials for the sessions created from now on (tb_quic_endpoint_set_credentials);
+ * sessions already created keep theirs until they are freed. */
+TB_WUR int tb_quic_tls_ctx_set(tb_quic_tls_ctx *ctx, const tb_quic_credentials *c);
 
 /* A session wired to ngtcp2 through ref (ref->get_conn must return the ngtcp2_conn).
  * expected_name (client only, may be NULL) must match the server's node name. */

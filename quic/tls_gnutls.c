@@ -20,9 +20,18 @@
 #define TLS_ALERT_CERTIFICATE_REQUIRED 116
 #define TLS_ALERT_NO_APPLICATION_PROTOCOL 120
 
-struct tb_quic_tls_ctx {
+/* GnuTLS keeps a pointer to the credentials in every session it was given to: each session
+ * holds a reference, so new credentials (a renewed certificate, a new revocation list) can
+ * replace the endpoint's while handshakes under way finish with the old ones. */
+typedef struct tls_cred {
     gnutls_certificate_credentials_t cred;
+    unsigned refs;
+} tls_cred;
+
+struct tb_quic_tls_ctx {
+    tls_cred *cur;
     gnutls_priority_t priority; /* parsed once, shared by every session */
+    gnutls_datum_t ca;          /* the CA file as read at creation, for every new credential */
     const tb_log *log;
 };
 
@@ -32,6 +41,7 @@ struct tb_quic_tls {
     ngtcp2_crypto_conn_ref ref;
     ngtcp2_crypto_conn_ref *outer;
     gnutls_session_t session;
+    tls_cred *cred;
     int server;
     char expected[TB_QUIC_NAME_MAX];
     tb_quic_refusal refusal;
@@ -63,6 +73,38 @@ static int refuse(tb_quic_tls *t, tb_quic_refusal r, const char *detail)
     return -1;
 }
 
+static void cred_unref(tls_cred *c)
+{
+    if (c && --c->refs == 0) {
+        gnutls_certificate_free_credentials(c->cred);
+        free(c);
+    }
+}
+
+/* A credential with the mesh CA as its only trust anchor: the system store is never loaded. */
+static int cred_new(tb_quic_tls_ctx *ctx, tls_cred **out)
+{
+    tls_cred *c = calloc(1, sizeof(*c));
+    if (!c || gnutls_certificate_allocate_credentials(&c->cred) < 0) {
+        free(c);
+        return TB_ERR_NOMEM;
+    }
+    c->refs = 1;
+    int rv = gnutls_certificate_set_x509_trust_mem(c->cred, &ctx->ca, GNUTLS_X509_FMT_PEM);
+    if (rv <= 0) {
+        cred_unref(c);
+        return TB_ERR_INVAL;
+    }
+    *out = c;
+    return TB_OK;
+}
+
+static void cred_set(tb_quic_tls_ctx *ctx, tls_cred *c)
+{
+    cred_unref(ctx->cur);
+    ctx->cur = c;
+}
+
 int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file, const char *key_file,
                            const char *ca_file, const tb_log *log)
 {
@@ -74,14 +116,22 @@ int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file, const c
     if (!ctx)
         return TB_ERR_NOMEM;
     ctx->log = log;
-    int rv = gnutls_certificate_allocate_credentials(&ctx->cred);
-    if (rv < 0) {
-        free(ctx);
-        return TB_ERR_NOMEM;
+    int rv = gnutls_load_file(ca_file, &ctx->ca);
+    tls_cred *c = NULL;
+    if (rv == 0 && (rv = cred_new(ctx, &c)) == TB_ERR_NOMEM) {
+        tb_quic_tls_ctx_free(ctx);
+        return rv;
     }
+    if (rv != 0) {
+        tb_log_error(log, "quic: cannot load CA file %s: %s", ca_file,
+                     rv < 0 && rv != TB_ERR_INVAL ? gnutls_strerror(rv) : "no certificate in it");
+        tb_quic_tls_ctx_free(ctx);
+        return TB_ERR_INVAL;
+    }
+    cred_set(ctx, c);
     if (cert_file)
-        rv = gnutls_certificate_set_x509_key_file(ctx->cred, cert_file, key_file,
-                                                  GNUTLS_X509_FMT_PEM);
+        rv =
+            gnutls_certificate_set_x509_key_file(c->cred, cert_file, key_file, GNUTLS_X509_FMT_PEM);
     if (rv < 0) {
         tb_log_error(log, "quic: cannot load certificate %s with key %s: %s", cert_file, key_file,
                      gnutls_strerror(rv));
@@ -94,15 +144,35 @@ int tb_quic_tls_ctx_create(tb_quic_tls_ctx **out, const char *cert_file, const c
         tb_quic_tls_ctx_free(ctx);
         return TB_ERR_CRYPTO;
     }
-    /* The mesh CA is the only trust anchor: the system store is never loaded. */
-    rv = gnutls_certificate_set_x509_trust_file(ctx->cred, ca_file, GNUTLS_X509_FMT_PEM);
-    if (rv <= 0) {
-        tb_log_error(log, "quic: cannot load CA file %s: %s", ca_file,
-                     rv < 0 ? gnutls_strerror(rv) : "no certificate in it");
-        tb_quic_tls_ctx_free(ctx);
+    *out = ctx;
+    return TB_OK;
+}
+
+int tb_quic_tls_ctx_set(tb_quic_tls_ctx *ctx, const tb_quic_credentials *in)
+{
+    tls_cred *c = NULL;
+    int rc = cred_new(ctx, &c);
+    if (rc != TB_OK)
+        return rc;
+    gnutls_datum_t cert = {(unsigned char *)(uintptr_t)in->cert_pem, (unsigned)in->cert_len};
+    gnutls_datum_t key = {(unsigned char *)(uintptr_t)in->key_pem, (unsigned)in->key_len};
+    int rv = gnutls_certificate_set_x509_key_mem(c->cred, &cert, &key, GNUTLS_X509_FMT_PEM);
+    if (rv < 0) {
+        tb_log_error(ctx->log, "quic: new certificate and key not taken: %s", gnutls_strerror(rv));
+        cred_unref(c);
         return TB_ERR_INVAL;
     }
-    *out = ctx;
+    /* The caller checked the list against the CA; GnuTLS then refuses every certificate it
+     * lists (GNUTLS_CERT_REVOKED), whatever its dates. */
+    gnutls_datum_t crl = {(unsigned char *)(uintptr_t)in->crl_der, (unsigned)in->crl_len};
+    if (in->crl_der &&
+        (rv = gnutls_certificate_set_x509_crl_mem(c->cred, &crl, GNUTLS_X509_FMT_DER)) != 1) {
+        tb_log_error(ctx->log, "quic: revocation list not taken: %s",
+                     rv < 0 ? gnutls_strerror(rv) : "no CRL in it");
+        cred_unref(c);
+        return TB_ERR_INVAL;
+    }
+    cred_set(ctx, c);
     return TB_OK;
 }
 
@@ -110,10 +180,10 @@ void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx)
 {
     if (!ctx)
         return;
-    if (ctx->cred)
-        gnutls_certificate_free_credentials(ctx->cred);
+    cred_unref(ctx->cur);
     if (ctx->priority)
         gnutls_priority_deinit(ctx->priority);
+    gnutls_free(ctx->ca.data);
     free(ctx);
 }
 
@@ -176,6 +246,8 @@ static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *
 
 static tb_quic_refusal status_refusal(unsigned status)
 {
+    if (status & GNUTLS_CERT_REVOKED)
+        return TB_QUIC_REFUSE_REVOKED;
     if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
         return TB_QUIC_REFUSE_UNTRUSTED;
     if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
@@ -252,7 +324,9 @@ static int session_setup(tb_quic_tls *t, tb_quic_tls_ctx *ctx)
     if (rv != 0)
         return TB_ERR_CRYPTO;
     gnutls_session_set_ptr(s, &t->ref);
-    if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, ctx->cred) < 0)
+    t->cred = ctx->cur;
+    t->cred->refs++;
+    if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->cred->cred) < 0)
         return TB_ERR_CRYPTO;
     gnutls_datum_t alpn = {.data = (unsigned char *)(uintptr_t)TB_QUIC_ALPN,
                            .size = (unsigned)strlen(TB_QUIC_ALPN)};
@@ -310,6 +384,7 @@ void tb_quic_tls_free(tb_quic_tls *t)
         return;
     if (t->session)
         gnutls_deinit(t->session);
+    cred_unref(t->cred);
     free(t->der);
     free(t);
 }

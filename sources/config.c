@@ -17,7 +17,10 @@ const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
                                                                      "count",
                                                                      "unreachable_after",
                                                                      "resolve_interval",
-                                                                     "public_key"};
+                                                                     "public_key",
+                                                                     "ntsport",
+                                                                     "ca_file",
+                                                                     "server_name"};
 
 static int parse_key(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
@@ -45,6 +48,48 @@ static int check_address(const tb_cfg_ctx *c, const config_setting_t *e, const c
         return tb_cfg_fail(c, config_setting_get_member(e, key), key,
                            "\"%s\" is not host, host:port or [ipv6]:port: %s", v, why);
     return 0;
+}
+
+/* A relative ca_file is taken from the configuration file's folder, as the node's other paths
+ * are (node/config.h); read from a string, it stays as written. */
+static int anchor_path(const tb_cfg_ctx *c, const config_setting_t *e, char *path, size_t len)
+{
+    const char *file = config_setting_source_file(e);
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (!path[0] || path[0] == '/' || !slash)
+        return 0;
+    char joined[TB_SOURCE_NAME_MAX];
+    if (snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - file), file, path) >=
+        (int)sizeof(joined))
+        return tb_cfg_fail(c, config_setting_get_member(e, "ca_file"), "ca_file",
+                           "path too long with the configuration's folder");
+    snprintf(path, len, "%s", joined);
+    return 0;
+}
+
+/* ntsport, ca_file, server_name: NTS only. */
+static int parse_nts(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+{
+    static const char *const keys[] = {"ntsport", "ca_file", "server_name"};
+    if (sc->kind != TB_SOURCE_NTS) {
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            if (config_setting_get_member(e, keys[i]))
+                return tb_cfg_fail(c, config_setting_get_member(e, keys[i]), keys[i],
+                                   "only nts sources take %s", keys[i]);
+        return 0;
+    }
+    unsigned port = sc->ntsport;
+    bool present;
+    int err = tb_cfg_get_u32(c, e, "ntsport", 1, 65535, &port);
+    sc->ntsport = (uint16_t)port;
+    if (err == 0)
+        err = tb_cfg_get_str(c, e, "ca_file", sc->ca_file, sizeof(sc->ca_file), &present);
+    if (err == 0)
+        err = anchor_path(c, e, sc->ca_file, sizeof(sc->ca_file));
+    if (err == 0)
+        err =
+            tb_cfg_get_str(c, e, "server_name", sc->server_name, sizeof(sc->server_name), &present);
+    return err;
 }
 
 static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
@@ -87,7 +132,7 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         return tb_cfg_fail(c, ks ? ks : e, "kind", "missing or not a string");
     tb_source_kind k;
     if (tb_source_kind_parse(kind, &k) < 0)
-        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, pool or roughtime", kind);
+        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, nts, pool or roughtime", kind);
     if (k == TB_SOURCE_PEER) /* adr/0007, "Mesh peers" */
         return tb_cfg_fail(c, ks, "kind",
                            "mesh peers are not configured: every connected peer is measured "
@@ -107,6 +152,8 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         err = tb_cfg_get_u32(c, e, "resolve_interval", 10, 604800, &sc->resolve_interval);
     if (err == 0)
         err = parse_key(c, e, sc);
+    if (err == 0)
+        err = parse_nts(c, e, sc);
     if (err < 0)
         return err;
     if (sc->minpoll > sc->maxpoll)

@@ -3,12 +3,18 @@
  *   sources = (
  *     { kind = "ntp"; address = "127.0.0.71:11123"; minpoll = 6; maxpoll = 10; },
  *     { kind = "pool"; name = "pool.example"; count = 3; },
- *     { kind = "roughtime"; address = "rt.example:2002"; public_key = "base64..."; }
+ *     { kind = "roughtime"; address = "rt.example:2002"; public_key = "base64..."; },
+ *     { kind = "nts"; address = "time.example"; ntsport = 4460; ca_file = "/etc/ca.pem"; }
  *   );
  *
- * Keys: kind (required); address (ntp, roughtime); name (pool); minpoll, maxpoll
+ * Keys: kind (required); address (ntp, nts, roughtime); name (pool); minpoll, maxpoll
  * (log2 s, -6..17); unreachable_after (polls, 1..64); count (pool, 1..16);
- * resolve_interval (pool, seconds, 10..604800); public_key (roughtime, base64 of 32 bytes).
+ * resolve_interval (pool, seconds, 10..604800); public_key (roughtime, base64 of 32 bytes);
+ * ntsport (nts: the NTS-KE port, default 4460), ca_file (nts: PEM file of the CAs that may
+ * sign the KE server's certificate, relative to the configuration file's folder; default the
+ * system store), server_name (nts: the name
+ * the certificate must carry; default the host of address). An nts address is the KE host
+ * and the NTP port to use when the KE server names none (default 123).
  * Unknown keys are errors, so a typo never silently falls back to a default. Mesh peers are
  * not configured here: the time node measures every connected peer (adr/0007). */
 #ifndef TB_SOURCES_CONFIG_H
@@ -22,7 +28,7 @@
 #define TB_SOURCES_MAX 256
 
 /* Every key a source entry may have (for help text, and the fuzzer). */
-#define TB_SOURCES_CONFIG_NKEYS 9
+#define TB_SOURCES_CONFIG_NKEYS 12
 extern const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS];
 
 typedef struct tb_source_config_list {

@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "resolve/resolver.h"
+#include "sources/nts_assoc.h"
 #include "sources/udp.h"
 
 typedef struct ntp_drv {
@@ -20,19 +22,22 @@ typedef struct ntp_drv {
     tb_ntp_client client;
     bool have_client;
     tb_source_udp udp;
+    tb_nts_assoc *nts;                  /* NULL for plain NTP */
+    char ntp_where[TB_SOURCE_NAME_MAX]; /* NTS: where the last KE exchange sent us */
 } ntp_drv;
 
 static void drv_log(const ntp_drv *d, tb_log_level lvl, const char *what, const char *detail)
 {
     const tb_source_id *id = tb_source_identity(d->src);
-    tb_log_write(tb_source_env_of(d->src)->log, lvl, "ntp %s%s%s: %s%s%s", id->name,
-                 id->address[0] ? " " : "", id->address, what, detail ? ": " : "",
-                 detail ? detail : "");
+    tb_log_write(tb_source_env_of(d->src)->log, lvl, "%s %s%s%s: %s%s%s",
+                 tb_source_kind_name(id->kind), id->name, id->address[0] ? " " : "", id->address,
+                 what, detail ? ": " : "", detail ? detail : "");
 }
 
 static void begin(void *arg);
 static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
                          uint64_t mono);
+static void nts_ready(void *arg, const char *ntp_where);
 
 static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
 {
@@ -54,6 +59,8 @@ static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
     if (err == 0)
         err = tb_source_udp_init(&d->udp, src, where, 123,
                                  (uint64_t)tb_ntp_log2_to_ns(cfg->minpoll), begin, handle_reply, d);
+    if (err == 0 && cfg->kind == TB_SOURCE_NTS)
+        err = tb_nts_assoc_create(src, cfg, nts_ready, d, &d->nts);
     if (err < 0) {
         free(d);
         return err;
@@ -104,11 +111,28 @@ static void deliver_unsynchronised(ntp_drv *d, const uint8_t *buf, size_t n, int
     tb_source_deliver(d->src, &m);
 }
 
+/* NTS: only an authenticated reply reaches the NTP client. One whose origin is not our
+ * request's goes to the client unchecked, which rejects it without cancelling the request
+ * (adr/0007), so a forgery costs no NTS work and cannot trigger a re-key. */
+static bool nts_admits(ntp_drv *d, const uint8_t *buf, size_t n)
+{
+    if (n >= TB_NTP_HEADER_LEN && tb_get_be64(buf + 24) != d->client.xmt)
+        return true;
+    tb_nts_verdict v = tb_nts_assoc_check(d->nts, buf, n);
+    if (v == TB_NTS_OK)
+        return true;
+    drv_log(d, v == TB_NTS_NAK ? TB_LOG_INFO : TB_LOG_DEBUG, "reply rejected",
+            tb_nts_verdict_name(v));
+    return false;
+}
+
 static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
                          uint64_t mono)
 {
     ntp_drv *d = arg;
     (void)truncated; /* a reply over TB_SOURCE_UDP_MAX fails the parser's bounds anyway */
+    if (d->nts && !nts_admits(d, buf, n))
+        return;
     tb_ntp_result res;
     tb_ntp_reject r = tb_ntp_client_receive(&d->client, buf, n, t4, mono, &res);
     if (r == TB_NTP_ACCEPTED) {
@@ -140,9 +164,31 @@ static void begin(void *arg)
 {
     ntp_drv *d = arg;
     uint64_t now = tb_clock_mono(tb_source_env_of(d->src)->clock);
-    tb_ntp_client_init(&d->client, &d->ccfg, now);
+    /* NTS re-keys keep the association's poll state and counters. */
+    if (!d->nts || !d->have_client)
+        tb_ntp_client_init(&d->client, &d->ccfg, now);
     d->have_client = true;
     tb_source_schedule(d->src, tb_ntp_client_next_poll(&d->client));
+}
+
+/* A KE exchange gave keys and cookies: open (or keep) the NTP socket and poll. */
+static void nts_ready(void *arg, const char *ntp_where)
+{
+    ntp_drv *d = arg;
+    if (d->udp.have_addr && strcmp(ntp_where, d->ntp_where) == 0) {
+        begin(d);
+        return;
+    }
+    snprintf(d->ntp_where, sizeof(d->ntp_where), "%s", ntp_where);
+    tb_source_udp_stop(&d->udp);
+    uint64_t retry = d->udp.retry_ns;
+    if (tb_source_udp_init(&d->udp, d->src, ntp_where, TB_NTP_PORT, retry, begin, handle_reply, d) <
+            0 ||
+        tb_source_udp_start(&d->udp) < 0) {
+        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "cannot use the NTP server %s",
+                            ntp_where);
+        tb_source_schedule(d->src, tb_clock_mono(tb_source_env_of(d->src)->clock) + retry);
+    }
 }
 
 static void resolve(ntp_drv *d)
@@ -155,19 +201,32 @@ static int ntp_start(tb_source *src, void *state)
 {
     ntp_drv *d = state;
     d->have_client = false;
+    if (d->nts) {
+        tb_nts_assoc_rekey(d->nts);
+        return 0;
+    }
     return tb_source_udp_start(&d->udp);
 }
 
 static void ntp_stop(tb_source *src, void *state)
 {
     ntp_drv *d = state;
+    if (d->nts)
+        tb_nts_assoc_stop(d->nts);
     tb_source_udp_stop(&d->udp);
 }
 
 static void note_unreachable(ntp_drv *d)
 {
     const tb_ntp_client *c = &d->client;
-    if (c->last_reject != TB_NTP_ACCEPTED && c->n_received > 0)
+    tb_nts_stats st = {.last = TB_NTS_OK};
+    if (d->nts)
+        tb_nts_assoc_stats(d->nts, &st);
+    if (st.last != TB_NTS_OK)
+        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE,
+                            "no valid reply to %u polls (last reply: %s)", c->missed,
+                            tb_nts_verdict_name(st.last));
+    else if (c->last_reject != TB_NTP_ACCEPTED && c->n_received > 0)
         tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE,
                             "no valid reply to %u polls (last reply: %s)", c->missed,
                             tb_ntp_reject_name(c->last_reject));
@@ -179,12 +238,18 @@ static void ntp_poll(tb_source *src, void *state)
 {
     ntp_drv *d = state;
     const tb_source_env *env = tb_source_env_of(src);
-    if (!d->have_client) {
+    /* NTS: no keys or no cookie left means a new KE exchange first; it schedules the poll. */
+    if (d->nts && !tb_nts_assoc_ready(d->nts)) {
+        tb_nts_assoc_rekey(d->nts);
+        return;
+    }
+    if (!d->have_client) { /* NTS too: the server the KE exchange named failed to open */
         if (!d->udp.resolving)
             resolve(d);
         return;
     }
-    uint8_t rnd[8], req[TB_NTP_HEADER_LEN];
+    uint8_t rnd[8 + TB_NTS_UID_LEN + TB_NTS_NONCE_LEN];
+    uint8_t req[TB_NTP_HEADER_LEN], wrapped[TB_NTS_REQUEST_MAX];
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         drv_log(d, TB_LOG_ERROR, "getrandom failed", strerror(errno));
         tb_source_schedule(src, tb_clock_mono(env->clock) + TB_NS_PER_SEC);
@@ -194,12 +259,20 @@ static void ntp_poll(tb_source *src, void *state)
     int64_t t1 = tb_clock_real(env->clock);
     if (tb_ntp_client_poll(&d->client, now, t1, rnd, req) < 0)
         return; /* demobilised */
-    if (tb_source_udp_send(&d->udp, req, sizeof(req)) < 0)
+    const uint8_t *out = req;
+    size_t out_len = sizeof(req);
+    if (d->nts && tb_nts_assoc_wrap(d->nts, req, rnd + 8, wrapped, sizeof(wrapped), &out_len) < 0)
+        out_len = 0; /* cannot happen once ready; the poll counts as missed */
+    else if (d->nts)
+        out = wrapped;
+    if (d->nts) /* sealing took microseconds that belong to neither leg */
+        tb_ntp_client_sent(&d->client, tb_clock_real(env->clock));
+    if (out_len > 0 && tb_source_udp_send(&d->udp, out, out_len) < 0)
         drv_log(d, TB_LOG_DEBUG, "send failed", strerror(errno));
     if (d->client.state == TB_NTP_CLIENT_UNREACHABLE &&
         tb_source_state_of(src) != TB_SOURCE_UNREACHABLE) {
         note_unreachable(d);
-        if (!d->udp.numeric) { /* perhaps the name points elsewhere now */
+        if (!d->udp.numeric && !d->nts) { /* perhaps the name points elsewhere now */
             resolve(d);
             return;
         }
@@ -209,7 +282,9 @@ static void ntp_poll(tb_source *src, void *state)
 
 static void ntp_destroy(void *state)
 {
-    free(state);
+    ntp_drv *d = state;
+    tb_nts_assoc_destroy(d->nts);
+    free(d);
 }
 
 static void ntp_describe(const void *state, char *buf, size_t len)
@@ -223,10 +298,22 @@ static void ntp_describe(const void *state, char *buf, size_t len)
     uint64_t rejected = 0;
     for (int i = 1; i < TB_NTP_REJ_COUNT; i++)
         rejected += c->rejects[i];
-    snprintf(buf, len, "poll 2^%d s, reach %03o, sent %llu, accepted %llu, rejected %llu%s%s",
-             c->poll, c->reach, (unsigned long long)c->n_sent, (unsigned long long)c->n_accepted,
-             (unsigned long long)rejected, c->last_reject ? ", last: " : "",
-             c->last_reject ? tb_ntp_reject_name(c->last_reject) : "");
+    int n = snprintf(
+        buf, len, "poll 2^%d s, reach %03o, sent %llu, accepted %llu, rejected %llu%s%s", c->poll,
+        c->reach, (unsigned long long)c->n_sent, (unsigned long long)c->n_accepted,
+        (unsigned long long)rejected, c->last_reject ? ", last: " : "",
+        c->last_reject ? tb_ntp_reject_name(c->last_reject) : "");
+    if (!d->nts || n < 0 || (size_t)n >= len)
+        return;
+    tb_nts_stats st;
+    tb_nts_assoc_stats(d->nts, &st);
+    uint64_t nts_rejected = 0;
+    for (int i = 1; i < TB_NTS_VERDICT_COUNT; i++)
+        nts_rejected += st.rejects[i];
+    snprintf(buf + n, len - (size_t)n, "; NTS: %zu cookies, %llu KE, %llu NAK, %llu rejected%s%s",
+             st.cookies, (unsigned long long)st.ke_ok, (unsigned long long)st.naks,
+             (unsigned long long)nts_rejected, st.last != TB_NTS_OK ? ", last: " : "",
+             st.last != TB_NTS_OK ? tb_nts_verdict_name(st.last) : "");
 }
 
 static const tb_source_driver ntp_driver = {
@@ -239,9 +326,31 @@ static const tb_source_driver ntp_driver = {
     .describe = ntp_describe,
 };
 
+/* The same driver: create sees the kind and adds the NTS association. */
+static const tb_source_driver nts_driver = {
+    .kind = TB_SOURCE_NTS,
+    .create = ntp_create,
+    .start = ntp_start,
+    .stop = ntp_stop,
+    .poll = ntp_poll,
+    .destroy = ntp_destroy,
+    .describe = ntp_describe,
+};
+
 const tb_source_driver *tb_ntp_driver(void)
 {
     return &ntp_driver;
+}
+
+const tb_source_driver *tb_nts_driver(void)
+{
+    return &nts_driver;
+}
+
+const tb_nts_assoc *tb_ntp_driver_nts(const tb_source *s)
+{
+    const ntp_drv *d = tb_source_driver_state(s);
+    return d ? d->nts : NULL;
 }
 
 const tb_ntp_client *tb_ntp_driver_client(const tb_source *s)

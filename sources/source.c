@@ -21,7 +21,8 @@ struct tb_source {
     void *hook_arg;
 };
 
-static const char *const kind_names[TB_SOURCE_KIND_COUNT] = {"ntp", "pool", "roughtime", "peer"};
+static const char *const kind_names[TB_SOURCE_KIND_COUNT] = {"ntp", "pool", "roughtime", "peer",
+                                                             "nts"};
 
 const char *tb_source_kind_name(tb_source_kind kind)
 {
@@ -55,6 +56,7 @@ void tb_source_config_default(tb_source_config *cfg, tb_source_kind kind)
     cfg->count = 4;
     cfg->unreach_after = 4;
     cfg->resolve_interval = 3600;
+    cfg->ntsport = 4460;
 }
 
 bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b)
@@ -63,7 +65,9 @@ bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b
            strcmp(a->name, b->name) == 0 && a->minpoll == b->minpoll && a->maxpoll == b->maxpoll &&
            a->count == b->count && a->unreach_after == b->unreach_after &&
            a->resolve_interval == b->resolve_interval && a->has_public_key == b->has_public_key &&
-           memcmp(a->public_key, b->public_key, sizeof(a->public_key)) == 0;
+           memcmp(a->public_key, b->public_key, sizeof(a->public_key)) == 0 &&
+           a->ntsport == b->ntsport && strcmp(a->ca_file, b->ca_file) == 0 &&
+           strcmp(a->server_name, b->server_name) == 0;
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

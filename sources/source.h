@@ -25,11 +25,12 @@ typedef enum tb_source_kind {
     TB_SOURCE_POOL, /* configuration only: a pool's members are NTP sources */
     TB_SOURCE_ROUGHTIME,
     TB_SOURCE_PEER, /* reserved: mesh peers are measured by the time node, not configured */
+    TB_SOURCE_NTS,  /* NTP authenticated with NTS (RFC 8915); its measurements are kind NTP */
     TB_SOURCE_KIND_COUNT
 } tb_source_kind;
 
 const char *tb_source_kind_name(tb_source_kind kind);
-/* "ntp", "pool", "roughtime", "peer" (the last is refused in configurations). */
+/* "ntp", "pool", "roughtime", "peer" (refused in configurations), "nts". */
 TB_WUR int tb_source_kind_parse(const char *s, tb_source_kind *out);
 
 typedef enum tb_source_state {
@@ -82,7 +83,8 @@ typedef void (*tb_source_meas_cb)(void *arg, const tb_source_meas *m);
 /* What a source is made from, as parsed from the configuration (sources/config.h). */
 typedef struct tb_source_config {
     tb_source_kind kind;
-    char address[TB_SOURCE_NAME_MAX]; /* ntp, roughtime: host[:port] */
+    char address[TB_SOURCE_NAME_MAX]; /* ntp, roughtime, nts: host[:port] (nts: the KE host
+                                         and the NTP port used unless the KE server names one) */
     char name[TB_SOURCE_NAME_MAX];    /* pool: host[:port] */
     int minpoll, maxpoll;             /* log2 seconds */
     unsigned count;                   /* pool: members kept */
@@ -90,6 +92,9 @@ typedef struct tb_source_config {
     unsigned resolve_interval;        /* pool: seconds between re-resolutions */
     bool has_public_key;
     uint8_t public_key[TB_SOURCE_KEY_LEN];
+    uint16_t ntsport;                     /* nts: KE port, default 4460 */
+    char ca_file[TB_SOURCE_NAME_MAX];     /* nts: PEM CA file; "" = the system store */
+    char server_name[TB_SOURCE_NAME_MAX]; /* nts: name the certificate must carry; "" = host */
     int line; /* where it was declared, for messages; not part of its identity */
 } tb_source_config;
 

@@ -25,6 +25,7 @@ int tb_sources_create(const tb_source_env *env, tb_sources **out)
         return TB_ERR_NOMEM;
     set->env = *env;
     set->drivers[TB_SOURCE_NTP] = tb_ntp_driver();
+    set->drivers[TB_SOURCE_NTS] = tb_nts_driver();
     *out = set;
     return 0;
 }

@@ -1,13 +1,14 @@
-/* tbntp query HOST[:PORT]: measures one NTP server once through the same source framework
- * and driver the node uses, and prints offset, delay, error bound, stratum and reference id,
- * or why the reply was rejected. Exit 0 measured, 1 could not start, 2 bad arguments, 3 no
- * reply, 4 rejected. */
+/* tbntp query HOST[:PORT] [--nts ...]: measures one NTP server once through the same source
+ * framework and driver the node uses (with NTS: the nts driver, KE exchange first), and prints
+ * offset, delay, error bound, stratum and reference id, or why the reply was rejected. Exit 0
+ * measured, 1 could not start, 2 bad arguments, 3 no reply, 4 rejected. */
 #include <ev.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/opt.h"
 #include "ntp/packet.h"
 #include "sources/ntp_driver.h"
@@ -46,6 +47,12 @@ static void print_measurement(void *arg, const tb_source_meas *m)
     printf("error    %.9f s\n", (double)m->error_ns / 1e9);
     printf("stratum  %d\n", m->stratum);
     printf("refid    %s\n", refid);
+    const tb_nts_assoc *nts = tb_ntp_driver_nts(q->src);
+    if (nts) {
+        tb_nts_stats st;
+        tb_nts_assoc_stats(nts, &st);
+        printf("auth     NTS (AEAD_AES_SIV_CMAC_256), %zu cookies left\n", st.cookies);
+    }
     if (c)
         printf("leap %u, version %u, root delay %.6f s, root dispersion %.6f s\n",
                c->last_reply.leap, c->last_reply.version,
@@ -84,12 +91,18 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static const char usage_text[] =
     "usage: tbntp query HOST[:PORT] [--timeout SECONDS] [--debug]\n"
+    "                   [--nts [--ntsport PORT] [--ca-file FILE] [--server-name NAME]]\n"
     "       tbntp --help | --version\n"
     "\n"
     "Measures one NTP server once, as the node's NTP source does, and prints offset, delay,\n"
     "error bound, stratum and reference id, or why the reply was rejected.\n"
     "  --timeout S   how long to wait for a valid reply, 0.01-3600 s (default 6)\n"
     "  --debug       log the source's state changes on stderr\n"
+    "  --nts         authenticate with NTS (RFC 8915): HOST is the NTS-KE server, PORT the NTP\n"
+    "                port used unless the KE server names one\n"
+    "  --ntsport P   the NTS-KE port (default 4460)\n"
+    "  --ca-file F   trust the CAs in this PEM file instead of the system store\n"
+    "  --server-name N  the name the KE server's certificate must carry (default HOST)\n"
     "\n"
     "Exit codes: 0 measured, 1 could not start, 2 bad arguments, 3 no reply, 4 rejected.\n";
 
@@ -100,9 +113,14 @@ static int usage_error(const char *what)
 }
 
 /* Returns -1 to go on and measure, else the exit code (0 after --help or --version). */
-static int parse_args(int argc, char **argv, const char **host, double *timeout, tb_log *log)
+static int parse_args(int argc, char **argv, const char **host, double *timeout, tb_log *log,
+                      tb_source_config *cfg)
 {
     static const struct option opts[] = {
+        {"nts", no_argument, NULL, 'n'},
+        {"ntsport", required_argument, NULL, 'p'},
+        {"ca-file", required_argument, NULL, 'c'},
+        {"server-name", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
@@ -128,6 +146,21 @@ static int parse_args(int argc, char **argv, const char **host, double *timeout,
         case 'd':
             log->level = TB_LOG_DEBUG;
             break;
+        case 'n':
+            cfg->kind = TB_SOURCE_NTS;
+            break;
+        case 'p':
+            if (tb_addr_port_parse(optarg, strlen(optarg), 0, &cfg->ntsport, NULL) != TB_OK)
+                return usage_error("--ntsport takes a port from 1 to 65535");
+            break;
+        case 'c':
+        case 's': {
+            char *dst = c == 'c' ? cfg->ca_file : cfg->server_name;
+            if (snprintf(dst, TB_SOURCE_NAME_MAX, "%s", optarg) >= TB_SOURCE_NAME_MAX)
+                return usage_error(c == 'c' ? "--ca-file: path too long"
+                                            : "--server-name: name too long");
+            break;
+        }
         default:
             tb_opt_bad_option(c, argv, "tbntp --help", err, sizeof(err));
             return usage_error(err);
@@ -139,6 +172,8 @@ static int parse_args(int argc, char **argv, const char **host, double *timeout,
                                           : "the only command is query (see tbntp --help)");
     if (argc - optind != 2)
         return usage_error("query takes exactly one HOST[:PORT] (see tbntp --help)");
+    if (cfg->kind != TB_SOURCE_NTS && (cfg->ca_file[0] || cfg->server_name[0]))
+        return usage_error("--ca-file and --server-name need --nts");
     *host = argv[optind + 1];
     return -1;
 }
@@ -149,7 +184,9 @@ int main(int argc, char **argv)
     const char *host = NULL;
     tb_log log;
     tb_log_init(&log, "tbntp", TB_LOG_ERROR);
-    int rc = parse_args(argc, argv, &host, &timeout, &log);
+    tb_source_config cfg;
+    tb_source_config_default(&cfg, TB_SOURCE_NTP);
+    int rc = parse_args(argc, argv, &host, &timeout, &log, &cfg);
     if (rc >= 0)
         return rc;
     query q = {.loop = ev_default_loop(0), .rc = EXIT_NO_REPLY};
@@ -162,12 +199,14 @@ int main(int argc, char **argv)
                          .resolver = resolver,
                          .on_measurement = print_measurement,
                          .measurement_arg = &q};
-    tb_source_config cfg;
-    tb_source_config_default(&cfg, TB_SOURCE_NTP);
+    const tb_source_driver *drv = cfg.kind == TB_SOURCE_NTS ? tb_nts_driver() : tb_ntp_driver();
+    int err = TB_ERR_INVAL;
     if (snprintf(cfg.address, sizeof(cfg.address), "%s", host) >= (int)sizeof(cfg.address) ||
-        tb_source_create(&env, tb_ntp_driver(), &cfg, NULL, &q.src) < 0) {
-        fprintf(stderr, "tbntp: \"%s\" is not HOST[:PORT]\n", host);
+        (err = tb_source_create(&env, drv, &cfg, NULL, &q.src)) < 0) {
         tb_resolver_thread_destroy(resolver);
+        if (err == TB_ERR_NOTFOUND) /* the trust store; the log line said which */
+            return EXIT_START;
+        fprintf(stderr, "tbntp: \"%s\" is not HOST[:PORT]\n", host);
         return TB_OPT_EXIT_USAGE;
     }
     ev_check check;

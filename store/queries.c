@@ -158,6 +158,28 @@ int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void 
     return tb_store_step_all(st, one_measurement, &c);
 }
 
+int tb_store_history(tb_store *s, tb_measure_kind kind, const char *source, int64_t since_ns,
+                     unsigned limit, tb_store_row_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+    if (source == NULL || limit == 0 || limit > TB_STORE_HISTORY_MAX)
+        return TB_ERR_INVAL;
+    /* The newest `limit` by the origin's time (measurements_by_source), handed out oldest
+     * first. */
+    if (tb_store_prepare(s,
+                         "SELECT * FROM (SELECT " ROW_COLUMNS " FROM measurements WHERE kind = ? "
+                         "AND source = ? AND real_ns >= ? ORDER BY real_ns DESC LIMIT ?) "
+                         "ORDER BY real_ns",
+                         &st) != 0)
+        return TB_ERR_IO;
+    sqlite3_bind_int(st, 1, (int)kind);
+    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, since_ns);
+    sqlite3_bind_int(st, 4, (int)limit);
+    row_ctx c = {0, fn, arg};
+    return tb_store_step_all(st, one_measurement, &c);
+}
+
 /* One row looked up by key: notes that it was found. */
 typedef struct found_ctx {
     row_ctx row;

@@ -83,6 +83,13 @@ typedef int (*tb_store_row_fn)(void *arg, const tb_store_row *row);
  * input after a restart. */
 TB_WUR int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void *arg);
 
+/* The newest `limit` (1..TB_STORE_HISTORY_MAX) measurements of source (kind and configured
+ * name) taken at or after since_ns by their origin's clock, from every origin, to fn oldest
+ * first: the offset history the dashboard draws. */
+#define TB_STORE_HISTORY_MAX 20000
+TB_WUR int tb_store_history(tb_store *s, tb_measure_kind kind, const char *source, int64_t since_ns,
+                            unsigned limit, tb_store_row_fn fn, void *arg);
+
 /* The measurement (origin, seq), to fn once; TB_ERR_NOTFOUND when it is not stored (pruned):
  * the evidence of a malfeasance report, which the time node does not keep in memory. */
 TB_WUR int tb_store_get_measurement(tb_store *s, const char *origin, uint64_t seq,

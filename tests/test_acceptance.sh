@@ -9,7 +9,7 @@
 #   - the chronyds answer as set up (tbntp: honest ones within 10 ms of 0, shifted ones within
 #     50 ms of +2 s), the nodes start and form a full mesh;
 #   - within 60 s of the nodes' start, every node's `status --json` says liar.test
-#     "falseticker", split.test "inconsistent across regions", and ntp1.test, ntp2.test and
+#     "falseticker", split.test "inconsistent", and ntp1.test, ntp2.test and
 #     rt.test "ok", each verdict with evidence;
 #   - every verdict carries since-when (RFC 3339, after the start); no node ever shows a source
 #     it has judged as warming_up again (sampled every second; the last warming_up is reported);
@@ -62,7 +62,7 @@ since() { echo "$(($(now_ms) - $1)) ms"; }
 # An honest source may be "unreachable" or "insufficient data" before data arrives, but in no
 # sample may a node call it a falseticker or inconsistent: the first such sample is kept.
 declare -A accused
-HONEST=("ntp ntp1.test" "ntp ntp2.test" "roughtime rt.test")
+HONEST=("ntp ntp1.test" "ntp ntp2.test" "ntp nts.test" "roughtime rt.test")
 check_honest() { # node
   local h kind name got
   for h in "${HONEST[@]}"; do
@@ -70,7 +70,7 @@ check_honest() { # node
     [ -n "${accused[$1 $name]:-}" ] && continue
     got=$(ms_verdict "$work/status-$1.json" "$kind" "$name")
     case ${got%%$'\t'*} in
-    falseticker | "inconsistent across regions")
+    falseticker | inconsistent)
       accused[$1 $name]="\"${got%%$'\t'*}\" $(($(now_ms) - t_start)) ms after start: $(jq -r --arg h "$name" \
         '[.verdicts[]? | select(.name | startswith($h))][0].reason' "$work/status-$1.json")" ;;
     esac

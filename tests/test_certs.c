@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs/ca.h"
+#include "certs/crl.h"
 #include "certs/identity.h"
 #include "tb_test.h"
 
@@ -210,6 +211,108 @@ static void test_foreign_ca_and_bad_signature(void)
     d.b[d.len - 1] ^= 0x01; /* the last byte belongs to the signature */
     TB_CHECK_EQ(verdict_at(ours, &d, t0), TB_CERT_BAD_SIGNATURE);
     tb_node_cert_free(n);
+    tb_ca_free(ours);
+    tb_ca_free(theirs);
+}
+
+/* A CRL written by OpenSSL (tb_ca_crl_pem) and read by GnuTLS (tb_crl_from_file): the number,
+ * the entries, serials compared as integers; a foreign CA's or a tampered list is refused; the
+ * caps hold and the largest list fits a broadcast. */
+static tb_crl *crl_via_file(const tb_ca *signer, const tb_ca *reader, const tb_crl_entry *e,
+                            size_t n, uint64_t number, int *rc_out)
+{
+    char *pem = NULL, err[512], path[] = "/tmp/tb-crl.XXXXXX";
+    size_t len = 0;
+    tb_crl *crl = NULL;
+    *rc_out = tb_ca_crl_pem(signer, e, n, number, t0, t0 + DAY, &pem, &len, err, sizeof(err));
+    if (*rc_out != TB_OK)
+        return NULL;
+    int fd = mkstemp(path);
+    int wrote = fd >= 0 && write(fd, pem, len) == (ssize_t)len;
+    if (fd >= 0)
+        close(fd);
+    free(pem);
+    if (!wrote) {
+        *rc_out = TB_ERR_IO;
+        unlink(path);
+        return NULL;
+    }
+    *rc_out = tb_crl_from_file(reader, path, &crl, err, sizeof(err));
+    unlink(path);
+    return crl;
+}
+
+static void test_crl(void)
+{
+    tb_ca *ours = make_ca("mesh-1"), *theirs = make_ca("mesh-1");
+    tb_node_cert *a = issue(ours, TB_CERT_KEY_ED25519, t0, t0 + 90 * DAY);
+    tb_node_cert *b = issue(ours, TB_CERT_KEY_P256, t0, t0 + 90 * DAY);
+    TB_REQUIRE(ours && theirs && a && b);
+    der_buf da, db;
+    tb_cert_identity ia;
+    TB_REQUIRE(tb_node_cert_der(a, da.b, sizeof(da.b), &da.len) == TB_OK);
+    TB_REQUIRE(tb_node_cert_der(b, db.b, sizeof(db.b), &db.len) == TB_OK);
+    TB_REQUIRE(tb_cert_identity_from_der(da.b, da.len, &ia) == TB_OK);
+    TB_CHECK(ia.serial_len >= 1 && ia.serial_len <= TB_CERT_SERIAL_MAX);
+    tb_crl_entry e = {.serial_len = ia.serial_len, .revoked_at = t0};
+    memcpy(e.serial, ia.serial, ia.serial_len);
+    int rc;
+    tb_crl *crl = crl_via_file(ours, ours, &e, 1, 7, &rc);
+    TB_REQUIRE(rc == TB_OK && crl);
+    TB_CHECK_EQ(tb_crl_number(crl), 7);
+    TB_CHECK_EQ(tb_crl_count(crl), 1);
+    TB_CHECK_EQ(tb_crl_this_update(crl), t0);
+    TB_CHECK_EQ(tb_crl_entries(crl)[0].revoked_at, t0);
+    TB_CHECK(tb_crl_lists_cert(crl, da.b, da.len));
+    TB_CHECK(!tb_crl_lists_cert(crl, db.b, db.len));
+    uint8_t padded[TB_CERT_SERIAL_MAX + 1] = {0};
+    memcpy(padded + 1, ia.serial, ia.serial_len);
+    TB_CHECK(tb_crl_lists(crl, padded, ia.serial_len + 1)); /* a leading zero changes nothing */
+    TB_CHECK(!tb_crl_lists(crl, padded, 1));
+
+    size_t len;
+    const uint8_t *der = tb_crl_der(crl, &len);
+    uint8_t *copy = malloc(TB_CRL_MAX_DER + 1);
+    TB_REQUIRE(copy && len <= TB_CRL_MAX_DER);
+    memcpy(copy, der, len);
+    tb_crl *again = NULL;
+    const char *why = NULL;
+    TB_CHECK_EQ(tb_crl_from_der(theirs, copy, len, &again, &why), TB_ERR_VERIFY);
+    copy[len - 1] ^= 1; /* the signature's last byte */
+    TB_CHECK_EQ(tb_crl_from_der(ours, copy, len, &again, &why), TB_ERR_VERIFY);
+    TB_CHECK_EQ(tb_crl_from_der(ours, copy, TB_CRL_MAX_DER + 1, &again, &why), TB_ERR_TOO_BIG);
+    TB_CHECK_EQ(tb_crl_from_der(ours, copy, 0, &again, &why), TB_ERR_MALFORMED);
+    TB_CHECK_EQ(tb_crl_from_der(ours,
+                                (const uint8_t *)"\x30\x03"
+                                                 "abc",
+                                5, &again, &why),
+                TB_ERR_MALFORMED);
+    free(copy);
+    tb_crl_free(crl);
+
+    TB_CHECK(!crl_via_file(ours, theirs, &e, 1, 8, &rc) && rc == TB_ERR_VERIFY);
+    TB_CHECK(!crl_via_file(ours, ours, &e, 1, 0, &rc) && rc == TB_ERR_INVAL);
+    /* The largest list: 20-byte serials (the RFC 5280 maximum) still fit one broadcast. */
+    tb_crl_entry *many = calloc(TB_CRL_MAX_ENTRIES + 1, sizeof(*many));
+    TB_REQUIRE(many);
+    for (size_t i = 0; i <= TB_CRL_MAX_ENTRIES; i++) {
+        memset(many[i].serial, 0x7f, TB_CERT_SERIAL_MAX);
+        many[i].serial[18] = (uint8_t)(i >> 8);
+        many[i].serial[19] = (uint8_t)i;
+        many[i].serial_len = TB_CERT_SERIAL_MAX;
+        many[i].revoked_at = t0;
+    }
+    TB_CHECK(!crl_via_file(ours, ours, many, TB_CRL_MAX_ENTRIES + 1, 9, &rc) &&
+             rc == TB_ERR_TOO_BIG);
+    crl = crl_via_file(ours, ours, many, TB_CRL_MAX_ENTRIES, 9, &rc);
+    TB_CHECK(rc == TB_OK && crl && tb_crl_count(crl) == TB_CRL_MAX_ENTRIES);
+    if (crl)
+        printf("a list of %d entries is %zu bytes of DER\n", TB_CRL_MAX_ENTRIES,
+               (tb_crl_der(crl, &len), len));
+    tb_crl_free(crl);
+    free(many);
+    tb_node_cert_free(a);
+    tb_node_cert_free(b);
     tb_ca_free(ours);
     tb_ca_free(theirs);
 }
@@ -590,5 +693,6 @@ int main(void)
     TB_RUN(test_node_key_forms);
     TB_RUN(test_ca_key_mismatch);
     TB_RUN(test_pem_file_errors);
+    TB_RUN(test_crl);
     return TB_DONE();
 }

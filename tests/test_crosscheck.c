@@ -795,8 +795,22 @@ static void test_from_measurement(void)
     TB_CHECK_EQ(tb_xc_exchange_from_measurement(&m, &x), TB_ERR_INVAL);
 }
 
+/* The identifiers are a published contract (node/status.schema.json, metrics labels). */
+static void test_verdict_ids(void)
+{
+    static const char *const ids[TB_XC_VERDICT_COUNT] = {
+        "ok", "falseticker", "inconsistent", "unreachable", "insufficient", "warming_up"};
+    for (int v = 0; v < TB_XC_VERDICT_COUNT; v++) {
+        TB_CHECK_STR(tb_xc_verdict_id(v), ids[v]);
+        TB_CHECK(strcmp(tb_xc_verdict_name(v), "unknown") != 0);
+    }
+    TB_CHECK_STR(tb_xc_verdict_id(TB_XC_VERDICT_COUNT), "unknown");
+    TB_CHECK_STR(tb_xc_verdict_id(-1), "unknown");
+}
+
 int main(void)
 {
+    TB_RUN(test_verdict_ids);
     TB_RUN(test_shifted_source_is_falseticker);
     TB_RUN(test_two_honest_one_shifted);
     TB_RUN(test_split_source_is_inconsistent);

@@ -191,6 +191,31 @@ static void test_exchange_check(void)
         TB_ERR_VERIFY);
 }
 
+/* A T1 corrected after poll (the request was sealed first) is the one the offset uses. */
+static void test_sent_corrects_t1(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    uint8_t rnd[8] = {1, 2, 3, 4, 5, 6, 7, 8}, req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN];
+    TB_REQUIRE(tb_ntp_client_poll(&c, 0, base_real, rnd, req) == 0);
+    /* Sent 20 us after poll; the server (same clock) receives 100 us later and answers at once;
+     * the reply arrives 100 us after that. */
+    int64_t sent = base_real + 20000, t2 = sent + 100000;
+    tb_ntp_client_sent(&c, sent);
+    build_reply(req, &(fake_reply){.version = 4, .mode = 4, .stratum = 1, .t2 = t2, .t3 = t2}, rep);
+    tb_ntp_result res;
+    TB_REQUIRE(tb_ntp_client_receive(&c, rep, sizeof(rep), t2 + 100000, 1000, &res) ==
+               TB_NTP_ACCEPTED);
+    TB_REQUIRE(res.sample != NULL);
+    TB_CHECK_EQ(res.sample->t1, sent);
+    TB_CHECK(llabs(res.sample->offset_ns) <= 1);
+    TB_CHECK(llabs(res.sample->delay_ns - 200000) <= 2);
+    /* No request outstanding: nothing to correct. */
+    tb_ntp_client_sent(&c, 0);
+    TB_CHECK_EQ(c.t1, sent);
+}
+
 static void test_filter_keeps_min_delay(void)
 {
     tb_ntp_client_config cfg = fast_config();
@@ -390,6 +415,7 @@ int main(void)
     TB_RUN(test_request_is_random_and_valid);
     TB_RUN(test_offset_and_delay);
     TB_RUN(test_exchange_check);
+    TB_RUN(test_sent_corrects_t1);
     TB_RUN(test_filter_keeps_min_delay);
     TB_RUN(test_rejections_counted);
     TB_RUN(test_kod_rate_backs_off);

@@ -21,82 +21,11 @@
 #include "sources/ntp_driver.h"
 #include "resolve/resolver.h"
 #include "sources/sources.h"
-#include "tb_child.h"
+#include "tests/support/chrony.h"
+#include "tests/support/run.h"
 #include "tb_test.h"
 
 #define MS INT64_C(1000000)
-
-typedef struct chrony {
-    pid_t pid;
-    char dir[64];
-    char addr[64];
-} chrony;
-
-static int free_port(const char *ip)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-/* shift: NULL for the real clock, else a FAKETIME spec such as "+5s". */
-static int chrony_spawn(chrony *c, const char *ip, const char *shift)
-{
-    memset(c, 0, sizeof(*c));
-    snprintf(c->dir, sizeof(c->dir), "/tmp/tb_chrony_XXXXXX");
-    if (!mkdtemp(c->dir))
-        return -1;
-    int port = free_port(ip);
-    if (port < 0)
-        return -1;
-    snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, port);
-    char conf[128], log[128];
-    snprintf(conf, sizeof(conf), "%s/chrony.conf", c->dir);
-    snprintf(log, sizeof(log), "%s/chronyd.log", c->dir);
-    FILE *f = fopen(conf, "w");
-    if (!f)
-        return -1;
-    fprintf(f,
-            "port %d\nbindaddress %s\nlocal stratum 1\nallow 127.0.0.0/8\ncmdport 0\n"
-            "pidfile %s/chronyd.pid\n",
-            port, ip, c->dir);
-    fclose(f);
-    char *argv[] = {"chronyd", "-x", "-d", "-u", "root", "-f", conf, NULL};
-    c->pid = tb_child_spawn(log, shift, argv);
-    return c->pid > 0 ? 0 : -1;
-}
-
-static void chrony_stop(chrony *c)
-{
-    tb_child_stop(c->pid);
-    c->pid = 0;
-    if (c->dir[0]) {
-        const char *files[] = {"chrony.conf", "chronyd.log", "chronyd.pid"};
-        char p[128];
-        for (int i = 0; i < 3; i++) {
-            snprintf(p, sizeof(p), "%s/%s", c->dir, files[i]);
-            unlink(p);
-        }
-        rmdir(c->dir);
-        c->dir[0] = 0;
-    }
-}
-
-static int chrony_start(chrony *c, const char *ip, const char *shift)
-{
-    int rc = chrony_spawn(c, ip, shift);
-    if (rc < 0)
-        chrony_stop(c); /* removes what was made before the failure */
-    return rc;
-}
 
 typedef struct run {
     struct ev_loop *loop;
@@ -159,8 +88,8 @@ static void measure(const char *addr, int want, run *r)
 
 static void test_chrony_offset_near_zero(void)
 {
-    chrony c;
-    TB_REQUIRE(chrony_start(&c, "127.0.0.71", NULL) == 0);
+    tb_chrony c;
+    TB_REQUIRE(tb_chrony_start(&c, "127.0.0.71", 0, NULL, NULL) == 0);
     run r;
     measure(c.addr, 3, &r);
     TB_CHECK(r.n >= 1);
@@ -174,13 +103,13 @@ static void test_chrony_offset_near_zero(void)
     for (int i = 0; i < r.n; i++)
         printf("chrony: offset %lld ns, error bound %lld ns\n", (long long)r.offsets[i],
                (long long)r.errors[i]);
-    chrony_stop(&c);
+    tb_chrony_stop(&c);
 }
 
 static void test_chrony_under_faketime(void)
 {
-    chrony c;
-    TB_REQUIRE(chrony_start(&c, "127.0.0.72", "+5s") == 0);
+    tb_chrony c;
+    TB_REQUIRE(tb_chrony_start(&c, "127.0.0.72", 0, "+5s", NULL) == 0);
     run r;
     measure(c.addr, 2, &r);
     TB_CHECK(r.n >= 1);
@@ -190,28 +119,17 @@ static void test_chrony_under_faketime(void)
         TB_CHECK(llabs(r.offsets[i] - 5000 * MS) < 10 * MS);
         printf("chrony +5s: offset %lld ns\n", (long long)r.offsets[i]);
     }
-    chrony_stop(&c);
-}
-
-static int run_capture(const char *cmd, char *out, size_t len)
-{
-    out[0] = 0;
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = 0;
-    return pclose(p);
+    tb_chrony_stop(&c);
 }
 
 static void test_tbntp_query(void)
 {
-    chrony c;
-    TB_REQUIRE(chrony_start(&c, "127.0.0.73", NULL) == 0);
+    tb_chrony c;
+    TB_REQUIRE(tb_chrony_start(&c, "127.0.0.73", 0, NULL, NULL) == 0);
     usleep(300000); /* chronyd binds its port after start-up */
     char cmd[256], out[1024] = "";
     snprintf(cmd, sizeof(cmd), "%s query %s 2>&1", TBNTP_PATH, c.addr);
-    int rc = run_capture(cmd, out, sizeof(out));
+    int rc = tb_test_capture(cmd, out, sizeof(out));
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
     TB_CHECK(strstr(out, "offset   ") != NULL);
     TB_CHECK(strstr(out, "stratum  1") != NULL);
@@ -219,11 +137,11 @@ static void test_tbntp_query(void)
     printf("%s", out);
     /* Nothing listening: exit 3 and says so. */
     snprintf(cmd, sizeof(cmd), "%s query 127.0.0.74:%d --timeout 1 2>&1", TBNTP_PATH,
-             free_port("127.0.0.74"));
-    rc = run_capture(cmd, out, sizeof(out));
+             tb_test_free_port("127.0.0.74", SOCK_DGRAM));
+    rc = tb_test_capture(cmd, out, sizeof(out));
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
     TB_CHECK(strstr(out, "no valid reply") != NULL);
-    chrony_stop(&c);
+    tb_chrony_stop(&c);
 }
 
 /* A child that answers every request on 127.0.0.75 with a Kiss-o'-Death DENY, for at most
@@ -275,7 +193,7 @@ static void test_tbntp_prints_rejection(void)
     TB_REQUIRE(pid > 0);
     char cmd[256], out[1024];
     snprintf(cmd, sizeof(cmd), "%s query 127.0.0.75:%d --timeout 3 2>&1", TBNTP_PATH, port);
-    int rc = port > 0 ? run_capture(cmd, out, sizeof(out)) : -1;
+    int rc = port > 0 ? tb_test_capture(cmd, out, sizeof(out)) : -1;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     TB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 4); /* 2 is a bad command line */

@@ -74,7 +74,7 @@ static void test_errors_name_line_and_key(void)
                  "config:2: key 'sources.[0].minpoll': 40 is outside -6..17");
     expect_error("{ kind = \"ntp\"; adress = \"a:1\"; }", "key 'sources.[0].adress': unknown key");
     expect_error("{ kind = \"sundial\"; address = \"a\"; }",
-                 "key 'sources.[0].kind': \"sundial\" is not ntp, pool or roughtime");
+                 "key 'sources.[0].kind': \"sundial\" is not ntp, nts, pool or roughtime");
     expect_error("{ kind = \"peer\"; address = \"a:1\"; }",
                  "key 'sources.[0].kind': mesh peers are not configured");
     expect_error("{ kind = \"ntp\"; address = \"a:1\"; name = \"n\"; }",
@@ -130,6 +130,31 @@ static void test_error_names_the_file(void)
     unlink(path);
 }
 
+/* A relative ca_file in a file is taken from the file's folder; an absolute one as written. */
+static void test_ca_file_relative_to_the_file(void)
+{
+    char path[] = "/tmp/tb_sources_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    TB_REQUIRE(fd >= 0);
+    const char *text =
+        "sources = (\n  { kind = \"nts\"; address = \"a\"; ca_file = \"ca.pem\"; },\n"
+        "  { kind = \"nts\"; address = \"b\"; ca_file = \"/etc/ca.pem\"; }\n);\n";
+    TB_REQUIRE(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    config_t cfg;
+    config_init(&cfg);
+    TB_REQUIRE(config_read_file(&cfg, path) == CONFIG_TRUE);
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(tb_sources_config_parse(config_lookup(&cfg, "sources"), &l, err, sizeof(err)) ==
+               TB_OK);
+    TB_CHECK_STR(l.items[0].ca_file, "/tmp/ca.pem");
+    TB_CHECK_STR(l.items[1].ca_file, "/etc/ca.pem");
+    tb_sources_config_free(&l);
+    config_destroy(&cfg);
+    unlink(path);
+}
+
 static tb_source_config ntp(const char *addr, int minpoll)
 {
     tb_source_config c;
@@ -169,11 +194,51 @@ static void test_reload_diff(void)
     tb_sources_diff_free(&d);
 }
 
+static void test_nts(void)
+{
+    const char *text = "sources = (\n"
+                       "  { kind = \"nts\"; address = \"time.example\"; },\n"
+                       "  { kind = \"nts\"; address = \"127.0.3.1:11123\"; ntsport = 14460;"
+                       "    ca_file = \"/tmp/ca.pem\"; server_name = \"nts.test\"; }\n"
+                       ");\n";
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(parse_text(text, &l, err, sizeof(err)) == 0);
+    TB_REQUIRE(l.n == 2);
+    TB_CHECK_EQ(l.items[0].kind, TB_SOURCE_NTS);
+    TB_CHECK_EQ(l.items[0].ntsport, 4460);
+    TB_CHECK_STR(l.items[0].ca_file, "");
+    TB_CHECK_STR(l.items[0].server_name, "");
+    TB_CHECK_EQ(l.items[1].ntsport, 14460);
+    TB_CHECK_STR(l.items[1].ca_file, "/tmp/ca.pem");
+    TB_CHECK_STR(l.items[1].server_name, "nts.test");
+    /* A changed trust or name is a different source: a reload restarts it. */
+    tb_source_config other = l.items[1];
+    TB_CHECK(tb_source_config_equal(&other, &l.items[1]));
+    snprintf(other.server_name, sizeof(other.server_name), "other.test");
+    TB_CHECK(!tb_source_config_equal(&other, &l.items[1]));
+    other = l.items[1];
+    other.ntsport = 4460;
+    TB_CHECK(!tb_source_config_equal(&other, &l.items[1]));
+    tb_sources_config_free(&l);
+    expect_error("{ kind = \"ntp\"; address = \"a\"; ntsport = 4460; }",
+                 "key 'sources.[0].ntsport': only nts sources take ntsport");
+    expect_error("{ kind = \"roughtime\"; address = \"a\"; public_key = \"" KEY_B64
+                 "\"; ca_file = \"x\"; }",
+                 "key 'sources.[0].ca_file': only nts sources take ca_file");
+    expect_error("{ kind = \"nts\"; address = \"a\"; ntsport = 0; }", "key 'sources.[0].ntsport'");
+    expect_error("{ kind = \"nts\"; }", "key 'sources.[0].address': a nts source needs an address");
+    expect_error("{ kind = \"nts\"; address = \"a\"; server_name = 5; }",
+                 "key 'sources.[0].server_name'");
+}
+
 int main(void)
 {
     TB_RUN(test_parse_all_kinds);
+    TB_RUN(test_nts);
     TB_RUN(test_errors_name_line_and_key);
     TB_RUN(test_error_names_the_file);
+    TB_RUN(test_ca_file_relative_to_the_file);
     TB_RUN(test_reload_diff);
     return TB_DONE();
 }

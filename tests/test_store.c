@@ -316,6 +316,33 @@ static void test_retention(void)
     remove_dir();
 }
 
+/* The dashboard's history: one source, every origin, newest `limit` since a time, oldest first. */
+static void test_history(void)
+{
+    make_dir();
+    tb_store *s = open_store(0);
+    TB_REQUIRE(s != NULL);
+    for (uint64_t i = 1; i <= 6; i++) {
+        tb_measurement m = meas(i % 2 ? "a" : "b", i, i == 4 ? "ntp-2" : "ntp-1", (int64_t)i * 10);
+        TB_CHECK_EQ(put(s, &m, false, 1000), 0);
+    }
+    collected c = {0};
+    TB_CHECK_EQ(tb_store_history(s, TB_MEASURE_NTP, "ntp-1", 20, 3, collect_row, &c), 0);
+    TB_REQUIRE(c.n == 3); /* 2, 3, 5, 6 qualify; the newest 3, oldest first */
+    TB_CHECK_STR(c.what[0], "a/ntp-1/3/3000");
+    TB_CHECK_STR(c.what[1], "a/ntp-1/5/5000");
+    TB_CHECK_STR(c.what[2], "b/ntp-1/6/6000");
+    collected d = {0};
+    TB_CHECK_EQ(tb_store_history(s, TB_MEASURE_ROUGHTIME, "ntp-1", 0, 10, collect_row, &d), 0);
+    TB_CHECK_EQ(d.n, 0);
+    TB_CHECK_EQ(tb_store_history(s, TB_MEASURE_NTP, "ntp-1", 0, 0, collect_row, &d), TB_ERR_INVAL);
+    TB_CHECK_EQ(
+        tb_store_history(s, TB_MEASURE_NTP, "ntp-1", 0, TB_STORE_HISTORY_MAX + 1, collect_row, &d),
+        TB_ERR_INVAL);
+    tb_store_close(s);
+    remove_dir();
+}
+
 static void test_schema_and_errors(void)
 {
     make_dir();
@@ -365,6 +392,7 @@ int main(void)
     remove_dir();
     TB_RUN(test_retention);
     remove_dir();
+    TB_RUN(test_history);
     TB_RUN(test_schema_and_errors);
     remove_dir();
     return TB_DONE();

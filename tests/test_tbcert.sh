@@ -209,6 +209,31 @@ test_renew() {
   one_error "a/node.crt: not issued by this CA"
 }
 
+test_revoke() {
+  run 0 "issue rv1" "$TBCERT" issue --ca ca1 --name rv1 --region r --out rv1
+  run 0 "issue rv2" "$TBCERT" issue --ca ca1 --name rv2 --region r --out rv2 --seconds 600
+  has out "rv2.*valid until" "issue --seconds"
+  run 0 "revoke rv1" "$TBCERT" revoke --ca ca1 --cert rv1/node.crt
+  has out "CRL number 1, 1 revoked" "first list"
+  [ "$(mode ca1/revoked.crl)" = 644 ] && pass || fail "revoked.crl mode $(mode ca1/revoked.crl)"
+  openssl crl -in ca1/revoked.crl -CAfile ca1/ca.crt -noout 2>err && pass ||
+    fail "openssl does not verify the CRL: $(cat err)"
+  if openssl verify -crl_check -CAfile ca1/ca.crt -CRLfile ca1/revoked.crl rv1/node.crt \
+    >/dev/null 2>&1; then fail "openssl accepts the revoked rv1"; else pass; fi
+  openssl verify -crl_check -CAfile ca1/ca.crt -CRLfile ca1/revoked.crl rv2/node.crt \
+    >/dev/null 2>&1 && pass || fail "openssl refuses rv2, which is not revoked"
+  run 0 "revoke rv2 as well" "$TBCERT" revoke --ca ca1 --cert rv2/node.crt --days 7
+  has out "CRL number 2, 2 revoked" "the list grows and its number with it"
+  has <(openssl crl -in ca1/revoked.crl -noout -text) "CRL Number: *$" "CRL number extension"
+  run 2 "revoke a certificate of another CA" "$TBCERT" revoke --ca ca1 --cert old/node.crt
+  one_error "old/node.crt: not revoked: not issued by this CA"
+  run 0 "list unchanged after a refusal" openssl crl -in ca1/revoked.crl -noout -crlnumber
+  has out "crlNumber=0x02" "refused revoke writes nothing"
+  echo "garbage" >bad.crl
+  run 2 "a corrupt existing list" "$TBCERT" revoke --ca ca1 --cert rv1/node.crt --crl bad.crl
+  one_error "bad.crl: not a DER X.509 CRL"
+}
+
 test_overwrite() {
   local key_before
   key_before=$(sha256sum <a/node.key)
@@ -282,6 +307,7 @@ test_issue
 test_show
 test_rejections
 test_renew
+test_revoke
 test_overwrite
 test_bad_input
 

@@ -187,7 +187,7 @@ wait_log "$work/node.log" "peer cli2 .* connected" || fail "cli1 did not connect
 "$tbnode" status --state-dir "$work/s1" | grep -q "^peer cli2 connected" ||
   fail "tbnode status does not list cli2: $("$tbnode" status --state-dir "$work/s1" 2>&1)"
 json=$("$tbnode" status --state-dir "$work/s1" --json)
-[[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"state\":\"connected\" ]] ||
+[[ $json =~ ^\{\"node\":\"cli1\",\"region\":\"test\",\"mode\":\"hybrid\",.*\"peers\":\[\{\"name\":\"cli2\",\"region\":\"test\",\"state\":\"connected\" ]] ||
   fail "status --json: $json"
 out=$("$tbnode" broadcast --state-dir "$work/s1" "hello there")
 [[ $out =~ ^ok\ cli1\ [0-9]+$ ]] || fail "broadcast answered '$out'"

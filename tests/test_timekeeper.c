@@ -7,8 +7,9 @@
  * that forges a measurement (wrong key, unknown origin) is refused and counted by every node
  * and its forgery is not forwarded; one that lies with its own key about 8 invented sources and
  * one real one moves neither the consensus nor a verdict and is named "member clock off"; a
- * restarted node
- * continues its sequence numbers; a node key
+ * restarted node continues its sequence numbers; once a node's certificate is revoked, its
+ * measurements (really signed by it, passed on by another member) are dropped by every node; a
+ * node key
  * that is not Ed25519 is refused. Needs tbcert (TB_TBCERT). */
 #include <ev.h>
 #include <glob.h>
@@ -232,40 +233,115 @@ static void make_up_packets(tb_measurement *m, uint8_t req[TB_NTP_HEADER_LEN],
     m->ev_response = (tb_measure_bytes){rep, TB_NTP_HEADER_LEN};
 }
 
-/* The rogue signs with its own (valid) key: 8 sources nobody else measures and H1, all 5 s
- * ahead, each with made-up packets that match. */
-static void lie_as_member(void)
+/* Node `who`'s real signing key, read from its key file. */
+static void node_key(int who, uint8_t sk[64])
 {
     char path[TB_NODE_PATH_MAX + 32], pem[8192];
-    snprintf(path, sizeof(path), "%s/n%d/node.key", dir, N);
+    snprintf(path, sizeof(path), "%s/n%d/node.key", dir, who);
     FILE *f = fopen(path, "r");
     TB_REQUIRE(f != NULL);
     size_t n = fread(pem, 1, sizeof(pem), f);
     fclose(f);
-    uint8_t sk[64], pk[32], body[512], sig[64], wire[1024], req[48], rep[48];
+    uint8_t pk[32];
     TB_REQUIRE(tb_measure_key_from_pem(pem, n, sk, pk) == 0);
+}
+
+/* The rogue broadcasts m signed with sk. */
+static void rogue_send(const uint8_t sk[64], tb_measurement *m)
+{
+    uint8_t body[512], sig[64], wire[1024], req[48], rep[48];
+    m->real_ns = tb_clock_real(tb_clock_system());
+    if (m->kind == TB_MEASURE_NTP)
+        make_up_packets(m, req, rep);
+    size_t len, wlen;
+    TB_REQUIRE(tb_measure_seal(m, sk, body, sizeof(body), &len, sig) == 0);
+    tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
+    w.measurement = (tb_wire_measurement){m->origin, m->seq, {body, len}, {0}};
+    memcpy(w.measurement.sig, sig, 64);
+    TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
+    TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+}
+
+/* The rogue signs with its own (valid) key: 8 sources nobody else measures and H1, all 5 s
+ * ahead, each with made-up packets that match. */
+static void lie_as_member(void)
+{
+    uint8_t sk[64];
+    node_key(N, sk);
     for (uint64_t seq = 1; seq <= 9; seq++) {
         tb_measurement m = {.kind = TB_MEASURE_NTP,
                             .seq = seq,
                             .offset_ns = 5000000000LL,
                             .delay_ns = 1000000,
                             .bound_ns = 1000000};
-        m.real_ns = tb_clock_real(tb_clock_system());
         snprintf(m.origin, sizeof(m.origin), "tk-%d", N);
         if (seq <= 8)
             snprintf(m.source_name, sizeof(m.source_name), "invented-%llu.test:123",
                      (unsigned long long)seq);
         else
             snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
-        make_up_packets(&m, req, rep);
-        size_t len, wlen;
-        TB_REQUIRE(tb_measure_seal(&m, sk, body, sizeof(body), &len, sig) == 0);
-        tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
-        w.measurement = (tb_wire_measurement){m.origin, m.seq, {body, len}, {0}};
-        memcpy(w.measurement.sig, sig, 64);
-        TB_REQUIRE(tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == 0);
-        TB_REQUIRE(tb_node_broadcast(rogue, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) == 0);
+        rogue_send(sk, &m);
     }
+}
+
+/* A measurement of tk-`who`, signed with its real key, passed on by the rogue. */
+static void relay_as(int who, uint64_t seq)
+{
+    uint8_t sk[64];
+    node_key(who, sk);
+    tb_measurement m = {
+        .kind = TB_MEASURE_NTP, .seq = seq, .delay_ns = 1000000, .bound_ns = 1000000};
+    snprintf(m.origin, sizeof(m.origin), "tk-%d", who);
+    snprintf(m.source_name, sizeof(m.source_name), "%s", resp[H1].addr);
+    rogue_send(sk, &m);
+}
+
+static uint64_t unknown_before[N];
+
+/* Drops for the origin's key: unknown (or revoked), expired, bad signature. (tk-2's own later
+ * measurements are dropped as out of order once the relayed one, numbered above them, is
+ * taken.) */
+static uint64_t key_dropped(int i)
+{
+    return dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN) + dropped(i, TB_MEASURE_DROP_EXPIRED) +
+           dropped(i, TB_MEASURE_DROP_BAD_SIGNATURE);
+}
+
+/* tk-0 and tk-1 dropped a measurement of an unknown (here: revoked) origin since. */
+static int revoked_dropped(void *arg)
+{
+    for (int i = 0; i < N - 1; i++) {
+        if (dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN) < unknown_before[i] + 1)
+            return 0;
+    }
+    return 1;
+}
+
+static int revoked_gone(void *arg)
+{
+    return tb_node_connected_count(tb_timekeeper_node(tk[N - 1])) == 0;
+}
+
+/* tk-2's certificate is revoked (the list written for tk-0 only, which passes it on): a
+ * measurement with tk-2's real signature, passed on by another member, is accepted before and
+ * dropped by every node after. */
+static void test_revoked_origin(void)
+{
+    tb_tk_stats st;
+    tb_timekeeper_get_stats(tk[N - 1], &st);
+    uint64_t seq = st.last_seq + 1000, total_before[N];
+    for (int i = 0; i < N - 1; i++) {
+        unknown_before[i] = dropped(i, TB_MEASURE_DROP_UNKNOWN_ORIGIN);
+        total_before[i] = key_dropped(i);
+    }
+    relay_as(N - 1, seq);
+    (void)tb_test_run_until(loop, tb_test_never, NULL, 1);
+    for (int i = 0; i < N - 1; i++) /* taken: signed by tk-2's key, tk-2 not revoked */
+        TB_CHECK_EQ(key_dropped(i), total_before[i]);
+    TB_REQUIRE(tb_fx_tbcert("revoke --ca %s/ca --cert %s/n%d/node.crt", dir, dir, N - 1) == 0);
+    TB_CHECK(tb_test_run_until(loop, revoked_gone, NULL, 5));
+    relay_as(N - 1, seq + 1);
+    TB_CHECK(tb_test_run_until(loop, revoked_dropped, NULL, 5));
 }
 
 /* Every node has named the rogue: all 9 of its sources agree its clock is 5 s off, so it is
@@ -398,7 +474,10 @@ static void test_time_nodes(void)
     snprintf(split_name, sizeof(split_name), "split.test:%s",
              strrchr(resp[SPLIT_SHIFTED].addr, ':') + 1);
     for (int i = 0; i < N; i++) {
-        TB_REQUIRE(configure(i, "") == 0);
+        char crl[TB_NODE_PATH_MAX] = "";
+        if (i == 0)
+            snprintf(crl, sizeof(crl), "crl = \"%s/ca/revoked.crl\";\n", dir);
+        TB_REQUIRE(configure(i, crl) == 0);
         TB_REQUIRE(start_node(i) == TB_OK);
     }
     TB_CHECK_EQ(tb_timekeeper_rt_port(tk[0]), RT_PORT);
@@ -497,8 +576,12 @@ static void test_time_nodes(void)
     if (getenv("TB_TK_VERBOSE"))
         fprintf(stderr, "%s", b.p);
     TB_CHECK(strstr(b.p, "\"consensus\":{\"offset_ns\":") != NULL);
-    TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent across regions\"") != NULL);
-    TB_CHECK(strstr(b.p, "\"verdict\":\"falseticker\",\"since\":\"20") != NULL);
+    TB_CHECK(strstr(b.p, "\"verdict\":\"inconsistent\",\"verdict_text\":\"inconsistent across "
+                         "regions\"") != NULL);
+    TB_CHECK(
+        strstr(b.p,
+               "\"verdict\":\"falseticker\",\"verdict_text\":\"falseticker\",\"since\":\"20") !=
+        NULL);
     TB_CHECK(strstr(b.p, "\"bad_signature\":1,") != NULL);
     TB_CHECK(strstr(b.p, "\"kind\":\"peer\"") != NULL);
     TB_CHECK(strstr(b.p, "\"leap\":\"none\",\"stratum\":") != NULL); /* NTP sources */
@@ -522,6 +605,7 @@ static void test_time_nodes(void)
     TB_CHECK(strstr(b.p, " unknown_origin=1 expired_certificate=0 bad_signature=1 ") != NULL);
     free(b.p);
     test_malfeasance();
+    test_revoked_origin();
 
     for (int i = 0; i < N; i++)
         tb_timekeeper_stop(tk[i]);

@@ -17,7 +17,9 @@
 #   node ap   127.0.0.b+2:ms_port   region ap, seed: eu
 #   (chronyds on MS_NTP_PORT)
 #   ntp1.test  chronyd 127.0.0.b+3   honest
-#   ntp2.test  chronyd 127.0.0.b+4   honest
+#   ntp2.test  chronyd 127.0.0.b+4   honest, also serving NTS (KE on MS_NTS_PORT, TCP)
+#   nts.test   the same chronyd by another name, measured over NTS (certificate from a CA of
+#              the mesh's own, made with certtool), so it is a source of its own
 #   liar.test  chronyd 127.0.0.b+5   libfaketime +2 s: lies to every region
 #   split.test chronyd 127.0.0.b+6 (honest) in eu's hosts file,
 #              chronyd 127.0.0.b+7 (libfaketime +2 s) in us's and ap's: lies to two regions
@@ -30,14 +32,16 @@ MS_SHIFT=+2s
 MS_MINPOLL=${MS_MINPOLL:-0} # log2 s: 1 s polls, data within seconds and little load
 MS_MAXPOLL=${MS_MAXPOLL:-0}
 
-# ms_free_ports: three consecutive UDP ports that no socket uses on any address, from a random
+MS_NTS_SERVER=ntp2 # the chronyd that also serves NTS, as nts.test
+
+# ms_free_ports: four consecutive UDP ports that no socket uses on any address, from a random
 # start (what a later bind could still race with is a copy of this same script).
 ms_free_ports() {
   local p used
   used=$(ss -Huan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -u)
   for _ in $(seq 50); do
     p=$((20000 + RANDOM % 40000))
-    echo "$used" | grep -qxE "$p|$((p + 1))|$((p + 2))" || { echo "$p"; return 0; }
+    echo "$used" | grep -qxE "$p|$((p + 1))|$((p + 2))|$((p + 3))" || { echo "$p"; return 0; }
   done
   return 1
 }
@@ -48,7 +52,7 @@ ms_init() {
   declare -gA ms_chrony_pid=()
   local p
   p=$(ms_free_ports) || { echo "mesh-setup: no free UDP ports" >&2; return 1; }
-  ms_port=$p MS_NTP_PORT=$((p + 1)) MS_RT_PORT=$((p + 2))
+  ms_port=$p MS_NTP_PORT=$((p + 1)) MS_RT_PORT=$((p + 2)) MS_NTS_PORT=$((p + 3))
   ms_faketime=""
   local f
   for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && ms_faketime=$f; done
@@ -77,6 +81,14 @@ cmdport 0
 bindcmdaddress /
 pidfile $dir/chronyd.pid
 EOF
+  if [ "$name" = "$MS_NTS_SERVER" ]; then
+    cat >>"$dir/chrony.conf" <<EOF
+ntsserverkey $ms_work/nts/server.key
+ntsservercert $ms_work/nts/server.pem
+ntsport $MS_NTS_PORT
+ntsdumpdir $dir
+EOF
+  fi
   if [ -n "${3:-}" ]; then
     [ -n "$ms_faketime" ] || { echo "libfaketime not found (Debian package faketime)" >&2; return 1; }
     # Preloaded directly: the faketime wrapper forks and would not pass SIGTERM on.
@@ -108,6 +120,7 @@ ms_hosts_file() { # node -> its hosts file
 # hosts file of node $node (tbnode hosts_file): the names its sources are configured by
 $(ms_ip 3) ntp1.test
 $(ms_ip 4) ntp2.test
+$(ms_ip 4) nts.test
 $(ms_ip 5) liar.test
 $(ms_ip "$split") split.test
 $(ms_ip 0) rt.test
@@ -131,9 +144,14 @@ sources = (
   { kind = "ntp"; address = "ntp2.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
   { kind = "ntp"; address = "liar.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
   { kind = "ntp"; address = "split.test:$MS_NTP_PORT"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
+  { kind = "nts"; address = "nts.test:$MS_NTP_PORT"; ntsport = $MS_NTS_PORT; ca_file = "$ms_work/nts/ca.pem"; minpoll = $MS_MINPOLL; maxpoll = $MS_MAXPOLL; },
   { kind = "roughtime"; address = "rt.test:$MS_RT_PORT"; public_key = "$ms_rt_pub"; }
 );
 EOF
+  # MS_DASHBOARD=DIR: every node also serves HTTP (adr/0013) on its address, TCP port ms_port.
+  if [ -n "${MS_DASHBOARD:-}" ]; then
+    echo "http = { listen = \"$(ms_node_ip "$node"):$ms_port\"; dashboard = \"$MS_DASHBOARD\"; };"
+  fi
   if [ "$node" = eu ]; then
     # Radius 1 s: with the default 3 s its interval would overlap the +2 s liars'.
     echo "roughtime = { listen = \"$(ms_node_ip eu):$MS_RT_PORT\"; key = \"rt.key\"; radius = 1; };"
@@ -142,8 +160,25 @@ EOF
   fi
 }
 
+# ms_nts_pki: a CA and a certificate for nts.test (certtool, Debian package gnutls-bin).
+ms_nts_pki() {
+  local d="$ms_work/nts"
+  mkdir -p "$d"
+  printf 'cn = "mesh NTS CA"\nca\ncert_signing_key\nexpiration_days = 30\n' >"$d/ca.tmpl"
+  printf 'cn = "nts.test"\ndns_name = "nts.test"\ntls_www_server\nsigning_key\nexpiration_days = 30\n' \
+    >"$d/server.tmpl"
+  {
+    certtool -p --key-type ecdsa --curve secp256r1 --outfile "$d/ca.key" &&
+      certtool -s --load-privkey "$d/ca.key" --template "$d/ca.tmpl" --outfile "$d/ca.pem" &&
+      certtool -p --key-type ecdsa --curve secp256r1 --outfile "$d/server.key" &&
+      certtool -c --load-privkey "$d/server.key" --load-ca-certificate "$d/ca.pem" \
+        --load-ca-privkey "$d/ca.key" --template "$d/server.tmpl" --outfile "$d/server.pem"
+  } >"$d/certtool.log" 2>&1
+}
+
 # Certificates, keys, hosts files and configs; nothing is started.
 ms_prepare() {
+  ms_nts_pki || { echo "mesh-setup: certtool failed ($ms_work/nts/certtool.log)" >&2; return 1; }
   "$ms_bin/tbcert" init-ca --dir "$ms_work/ca" --name accept-mesh >/dev/null || return 1
   local node
   for node in "${MS_NODES[@]}"; do
@@ -212,8 +247,8 @@ ms_stop() {
 }
 
 # What the cross-check must conclude about each source, on every node: "kind name verdict".
-MS_EXPECT=("ntp liar.test falseticker" "ntp split.test inconsistent across regions"
-  "ntp ntp1.test ok" "ntp ntp2.test ok" "roughtime rt.test ok")
+MS_EXPECT=("ntp liar.test falseticker" "ntp split.test inconsistent"
+  "ntp ntp1.test ok" "ntp ntp2.test ok" "ntp nts.test ok" "roughtime rt.test ok")
 
 # ms_verdict FILE KIND NAME: "verdict<TAB>evidence count" of the source configured as NAME or
 # NAME:PORT in a saved status --json ("absent 0" when there is none).
@@ -239,7 +274,7 @@ ms_verdict_table() {
       "node \($n) (region \(.region)): consensus " +
         (if .consensus == null then "none" else
           "\(.consensus.offset_ns / 1e6 * 1000 | round / 1000) ms ± \(.consensus.uncertainty_ns / 1e6 * 1000 | round / 1000) ms (\(.consensus.agree) of \(.consensus.votes) agree)" end),
-      (.verdicts[]? | "  \(.kind | .[0:9] | . + " " * (10 - length))\(.name | .[0:22] | . + " " * (23 - length))\(.verdict | . + " " * (28 - length))\(.since // "" | .[11:19] | . + " " * (9 - length))\(.evidence | length | tostring | . + " " * (4 - length))\(.reason | .[0:90])"),
+      (.verdicts[]? | "  \(.kind | .[0:9] | . + " " * (10 - length))\(.name | .[0:22] | . + " " * (23 - length))\(.verdict_text | . + " " * (28 - length))\(.since // "" | .[11:19] | . + " " * (9 - length))\(.evidence | length | tostring | . + " " * (4 - length))\(.reason | .[0:90])"),
       "  measurements: sent \(.measurements.sent), accepted \(.measurements.accepted), dropped " +
         ([.measurements.dropped | to_entries[] | select(.value > 0) | "\(.key)=\(.value)"] | if length == 0 then "none" else join(" ") end)' "$f"
   done
