@@ -1328,7 +1328,7 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->lim = tb_wire_limits_default();
     n->lim.max_msg_size = cfg->max_message_size;
     tb_live_config_default(&n->live_cfg);
-    tb_budget_config_default(&n->budget_cfg);
+    tb_budget_config_for_mesh(&n->budget_cfg, cfg->max_peers);
     tb_log_ratelimit_init(&n->rl, LOG_BURST, LOG_INTERVAL_NS);
     n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
     ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
