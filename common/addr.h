@@ -84,4 +84,52 @@ void tb_addr_format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);
 /* Same family, address and port. */
 int tb_addr_equal(const tb_addr *a, const tb_addr *b);
 
+/* Address policy for addresses other nodes tell us (PEERS entries, membership descriptors):
+ * what may be stored and dialled. One classification for every caller; operators' own
+ * addresses (seeds, listen, sources) do not go through it. */
+typedef enum tb_addr_scope {
+    TB_ADDR_SCOPE_UNICAST = 0, /* global or private unicast */
+    TB_ADDR_SCOPE_LOOPBACK,    /* 127.0.0.0/8, ::1 */
+    TB_ADDR_SCOPE_UNSPECIFIED, /* 0.0.0.0/8 ("this network"), :: */
+    TB_ADDR_SCOPE_LINK_LOCAL,  /* 169.254.0.0/16, fe80::/10 */
+    TB_ADDR_SCOPE_MULTICAST,   /* 224.0.0.0/4, ff00::/8 */
+    TB_ADDR_SCOPE_BROADCAST,   /* 255.255.255.255 and the rest of the reserved 240.0.0.0/4 */
+} tb_addr_scope;
+
+/* The scope of a socket address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged by
+ * its IPv4 address. Another family is TB_ADDR_SCOPE_UNSPECIFIED. */
+tb_addr_scope tb_addr_scope_of(const tb_addr *a);
+const char *tb_addr_scope_name(tb_addr_scope s);
+
+/* A CIDR range ("10.0.0.0/8", "2001:db8::/32"); a bare address is a range of one. */
+typedef struct tb_addr_range {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t ip[16];
+    unsigned bits;
+} tb_addr_range;
+
+#define TB_ADDR_RANGES_MAX 32
+
+/* Parses a range from s[0..len). Bits set past the prefix length are refused (a typo more
+ * often than an intent). why as for tb_addr_parse. */
+TB_WUR int tb_addr_range_parse(const char *s, size_t len, tb_addr_range *out, const char **why);
+int tb_addr_range_contains(const tb_addr_range *r, const tb_addr *a);
+
+typedef struct tb_addr_policy {
+    int family;         /* AF_INET or AF_INET6: the family this node can dial; 0: either */
+    int allow_loopback; /* only for a node that itself listens on loopback */
+    int allow_names;    /* host names (resolved at dial time, their addresses checked again) */
+    size_t nranges;     /* 0: any unicast address; else it must be inside one of these */
+    tb_addr_range ranges[TB_ADDR_RANGES_MAX];
+} tb_addr_policy;
+
+/* TB_OK when the socket address a may be dialled under p; else TB_ERR_INVAL and *why (when
+ * not NULL) says why ("link-local address", "outside mesh.allowed_ranges", ...). Never
+ * unspecified, link-local, multicast or broadcast, whatever the ranges say. */
+TB_WUR int tb_addr_policy_check(const tb_addr_policy *p, const tb_addr *a, const char **why);
+/* The same for learned "host:port" text s[0..len): syntax as tb_addr_parse, then a name only
+ * with allow_names, a numeric address by tb_addr_policy_check. */
+TB_WUR int tb_addr_policy_check_text(const tb_addr_policy *p, const char *s, size_t len,
+                                     const char **why);
+
 #endif

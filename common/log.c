@@ -1,8 +1,12 @@
 #include "common/log.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -12,6 +16,26 @@ void tb_log_init(tb_log *log, const char *who, tb_log_level level)
     log->level = level;
     log->out = stderr;
     snprintf(log->who, sizeof(log->who), "%s", who ? who : "tb");
+    log->journal = tb_log_fd_is_journal(STDERR_FILENO);
+}
+
+int tb_log_fd_is_journal(int fd)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    uintmax_t dev, ino;
+    char end;
+    if (!env || sscanf(env, "%ju:%ju%c", &dev, &ino, &end) != 2)
+        return 0;
+    struct stat st;
+    /* systemd keeps the variable for children whose stderr went elsewhere: compare. */
+    return fstat(fd, &st) == 0 && (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+}
+
+int tb_log_priority(tb_log_level level)
+{
+    static const int prio[] = {3 /* LOG_ERR */, 4 /* LOG_WARNING */, 6 /* LOG_INFO */,
+                               7 /* LOG_DEBUG */};
+    return (unsigned)level < sizeof(prio) / sizeof(prio[0]) ? prio[level] : 7;
 }
 
 int tb_log_level_parse(const char *s, tb_log_level *out)
@@ -37,11 +61,18 @@ void tb_log_write(const tb_log *log, tb_log_level level, const char *fmt, ...)
     if (!log || level > log->level)
         return;
     char ts[TB_CLOCK_RFC3339_LEN];
-    const tb_clock *clock = log->clock ? log->clock : tb_clock_system();
-    tb_clock_format_rfc3339(tb_clock_real(clock), ts, sizeof(ts));
+    /* A sink (a test) always gets the timestamped form; journald gets the priority instead. */
+    int journal = log->journal && !log->sink && (!log->out || log->out == stderr);
+    if (journal) {
+        snprintf(ts, sizeof(ts), "<%d>", tb_log_priority(level));
+    } else {
+        const tb_clock *clock = log->clock ? log->clock : tb_clock_system();
+        tb_clock_format_rfc3339(tb_clock_real(clock), ts, sizeof(ts));
+    }
 
     char line[1024];
-    int n = snprintf(line, sizeof(line), "%s %s %s: ", ts, log->who, tb_log_level_name(level));
+    int n = snprintf(line, sizeof(line), "%s%s%s %s: ", ts, journal ? "" : " ", log->who,
+                     tb_log_level_name(level));
     if (n < 0)
         return;
     va_list ap;

@@ -1,6 +1,10 @@
 /* The log module: one line per event, printf-checked, with a level and the name of whoever
  * logs (a node, a tool). A tb_log is passed explicitly to every module; a test can install a
- * sink to capture lines and assert on the reasons they give. */
+ * sink to capture lines and assert on the reasons they give.
+ *
+ * Lines start with an ISO 8601 UTC time to the millisecond, except under journald (stderr is
+ * the stream JOURNAL_STREAM names, sd-daemon(3)): the journal stamps lines itself, so they start
+ * with the syslog priority instead ("<4>tbnode warn: ..."), which `journalctl -p` filters on. */
 #ifndef TB_COMMON_LOG_H
 #define TB_COMMON_LOG_H
 
@@ -26,9 +30,17 @@ typedef struct tb_log {
     tb_log_sink sink; /* optional: receives every line at or above level */
     void *sink_arg;
     const tb_clock *clock; /* for the timestamp; NULL means the system clock */
+    int journal;           /* out is journald's stream: "<N>" prefix, no timestamp */
 } tb_log;
 
+/* Writes to stderr; sets journal when stderr is journald's stream. */
 void tb_log_init(tb_log *log, const char *who, tb_log_level level);
+
+/* 1 when fd is the stream JOURNAL_STREAM ("DEVICE:INODE") names. */
+int tb_log_fd_is_journal(int fd);
+
+/* The syslog priority journald files a line of this level under (3 error .. 7 debug). */
+int tb_log_priority(tb_log_level level);
 
 /* Parses "error", "warn", "info" or "debug". */
 TB_WUR int tb_log_level_parse(const char *s, tb_log_level *out);

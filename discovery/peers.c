@@ -32,6 +32,9 @@ struct tb_peers {
     uint64_t rng;
     entry self;
     int has_self;
+    tb_addr_policy policy;
+    int has_policy;
+    uint64_t addrs_refused;
 };
 
 void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed)
@@ -117,6 +120,11 @@ int tb_peers_new(const tb_peers_config *cfg, tb_peers **out)
     t->cap = cfg->max_peers;
     t->next_id = 1;
     t->rng = cfg->rng_seed;
+    if (cfg->addr_policy) {
+        t->policy = *cfg->addr_policy;
+        t->has_policy = 1;
+    }
+    t->cfg.addr_policy = NULL;
     *out = t;
     return 0;
 }
@@ -255,10 +263,20 @@ static void copy_str(char *dst, const tb_peers_str *s)
     dst[s->len] = '\0';
 }
 
+static int addr_allowed(tb_peers *t, const tb_peers_str *a)
+{
+    if (!t->has_policy || tb_addr_policy_check_text(&t->policy, a->p, a->len, NULL) == TB_OK)
+        return 1;
+    t->addrs_refused++;
+    return 0;
+}
+
 int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
 {
     int rc = info ? info_valid(info) : TB_ERR_INVAL;
     entry *e;
+    int allowed[TB_PEERS_MAX_ADDRS];
+    size_t nallowed = 0;
     if (id)
         *id = 0;
     if (rc < 0)
@@ -266,7 +284,11 @@ int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
     if (info->name.len == strlen(t->self_name) &&
         memcmp(info->name.p, t->self_name, info->name.len) == 0)
         return 0;
+    for (size_t i = 0; i < info->naddrs; i++)
+        nallowed += (size_t)(allowed[i] = addr_allowed(t, &info->addrs[i]));
     e = find_name(t, info->name.p, info->name.len);
+    if (!e && info->naddrs && !nallowed)
+        return TB_ERR_INVAL;
     if (!e) {
         e = alloc_entry(t, 1);
         if (!e)
@@ -280,8 +302,10 @@ int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
     }
     if (!e->region[0])
         copy_str(e->region, &info->region);
-    for (size_t i = 0; i < info->naddrs; i++)
-        add_addr(e, info->addrs[i].p, info->addrs[i].len);
+    for (size_t i = 0; i < info->naddrs; i++) {
+        if (allowed[i])
+            add_addr(e, info->addrs[i].p, info->addrs[i].len);
+    }
     /* The first certificate heard stays until a handshake replaces it with the verified one. */
     if (!e->cert && (rc = set_cert(e, info->cert, info->cert_len)) < 0)
         return rc;
@@ -624,6 +648,11 @@ int tb_peers_find(const tb_peers *t, const char *name, uint32_t *id)
         return TB_ERR_NOTFOUND;
     *id = e->id;
     return 0;
+}
+
+uint64_t tb_peers_addrs_refused(const tb_peers *t)
+{
+    return t->addrs_refused;
 }
 
 size_t tb_peers_count(const tb_peers *t)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/addr.h"
 #include "common/error.h"
 #include "common/name.h"
 
@@ -51,6 +52,9 @@ typedef struct tb_peers_config {
      * by a new learned entry when the table is full (0 = never). */
     unsigned forget_after_failures;
     uint64_t rng_seed; /* seeds the jitter; tests pass a fixed value, nodes a random one */
+    /* Addresses learned from PEERS must pass it (common/addr.h, copied at tb_peers_new); NULL:
+     * syntax only. Seeds are the operator's and are not checked. */
+    const tb_addr_policy *addr_policy;
 } tb_peers_config;
 
 /* Sane defaults: 64 peers, 8 dials at once, 10 s connect timeout, backoff 1 s doubling to
@@ -118,10 +122,12 @@ TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
 /* Merges one untrusted entry from a PEERS message. Entries naming this node are ignored (0).
  * A new name gets a new entry (dialled when it has an address; a node that does not listen,
  * such as one in client mode, has none and is kept for its certificate); a known one gains any
- * new addresses, and a certificate if it had none. A sender with more addresses than
- * TB_PEERS_MAX_ADDRS should pass the first ones: more is TB_ERR_TOO_BIG. Errors: TB_ERR_MALFORMED
- * (name, region, address or certificate syntax), TB_ERR_TOO_BIG (over a cap), TB_ERR_FULL (no
- * room). `id` (optional) gets the entry. */
+ * new addresses, and a certificate if it had none. Addresses the policy refuses are left out
+ * (counted: tb_peers_addrs_refused); a new entry whose every address is refused is not stored
+ * (TB_ERR_INVAL), so nobody can aim this node's dials, or fill its table, with them. A sender with
+ * more addresses than TB_PEERS_MAX_ADDRS should pass the first ones: more is TB_ERR_TOO_BIG.
+ * Errors: TB_ERR_MALFORMED (name, region, address or certificate syntax), TB_ERR_TOO_BIG (over a
+ * cap), TB_ERR_FULL (no room). `id` (optional) gets the entry. */
 TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id);
 
 /* This node's own entry, sent first in every export (its advertised addresses: none for a
@@ -185,6 +191,8 @@ size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *o
 TB_WUR int tb_peers_get(const tb_peers *t, uint32_t id, tb_peer_view *out);
 TB_WUR int tb_peers_find(const tb_peers *t, const char *name, uint32_t *id);
 size_t tb_peers_count(const tb_peers *t);
+/* Learned addresses the policy refused so far. */
+uint64_t tb_peers_addrs_refused(const tb_peers *t);
 /* Writes up to max ids in table order; returns the number of entries. */
 size_t tb_peers_list(const tb_peers *t, uint32_t *ids, size_t max);
 /* Number of entries in a state. */

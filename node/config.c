@@ -234,6 +234,53 @@ static int apply_peers(tb_node_config *cfg, const config_setting_t *s, const ori
     return TB_OK;
 }
 
+/* mesh.allowed_ranges: a list of "ADDRESS/BITS" strings (common/addr.h). */
+static int apply_ranges(tb_node_config *cfg, const tb_cfg_ctx *c, const config_setting_t *g)
+{
+    const config_setting_t *s = config_setting_get_member(g, "allowed_ranges");
+    if (!s)
+        return TB_OK;
+    int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return tb_cfg_fail(c, s, "allowed_ranges",
+                           "must be a list of \"ADDRESS/BITS\" strings, not %s",
+                           tb_cfg_type_name(type));
+    int n = config_setting_length(s);
+    if (n > TB_ADDR_RANGES_MAX)
+        return tb_cfg_fail(c, s, "allowed_ranges", "more than %d ranges", TB_ADDR_RANGES_MAX);
+    cfg->nallowed_ranges = 0;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return tb_cfg_fail(c, e, "allowed_ranges",
+                               "element %d is %s, not an \"ADDRESS/BITS\" string", i + 1,
+                               tb_cfg_type_name(config_setting_type(e)));
+        const char *v = config_setting_get_string(e), *why = "";
+        if (tb_addr_range_parse(v, strlen(v), &cfg->allowed_ranges[cfg->nallowed_ranges], &why) !=
+            TB_OK)
+            return tb_cfg_fail(c, e, "allowed_ranges", "'%.64s': %s", v, why);
+        cfg->nallowed_ranges++;
+    }
+    return TB_OK;
+}
+
+/* The `mesh` group: the keys of mesh v2 (ADR 0010). */
+static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
+                      size_t el)
+{
+    static const char *const mesh_keys[] = {"allowed_ranges", "allow_names"};
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, err, el, o->file ? o->file : "config", "mesh");
+    if (!config_setting_is_group(g))
+        return tb_cfg_fail(&c, g, NULL, "must be a group { ... }");
+    int rc = tb_cfg_check_keys(&c, g, mesh_keys, sizeof(mesh_keys) / sizeof(mesh_keys[0]));
+    if (rc == TB_OK)
+        rc = apply_ranges(cfg, &c, g);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_bool(&c, g, "allow_names", &cfg->allow_names);
+    return rc;
+}
+
 static int apply_u32(tb_node_config *cfg, const key_spec *k, const config_setting_t *s,
                      const origin *o, char *err, size_t el)
 {
@@ -337,6 +384,11 @@ static int apply_file(tb_node_config *cfg, const config_t *lc, const origin *o0,
         o.line = config_setting_source_line(s);
         if (is_reserved(name))
             continue;
+        if (strcmp(name, "mesh") == 0) {
+            if (apply_mesh(cfg, s, &o, err, el) != TB_OK)
+                return TB_ERR_INVAL;
+            continue;
+        }
         const key_spec *k = find_key(name);
         if (!k)
             return errf(err, el, &o, name, "unknown key (see node/tbnode.conf.example)");
@@ -576,6 +628,7 @@ void tb_node_config_usage(FILE *out)
             "              [--peer ADDR:PORT]... [--cert F --key F --ca F] [--state-dir DIR]\n"
             "              [--log-level L] [--name NAME] [--user USER]\n"
             "       tbnode status [--state-dir DIR] [--json]\n"
+            "       tbnode check-config FILE\n"
             "\n"
             "tbnode joins a QUIC time mesh (mutual TLS against the mesh CA), pings its peers,\n"
             "learns more peers from them and forwards broadcasts. It runs until SIGINT/SIGTERM.\n"

@@ -52,6 +52,10 @@ typedef struct tb_node_config {
     uint32_t max_message_size;
     uint32_t ping_interval_ms;
     uint32_t max_peers;
+    /* Group `mesh`: the address policy for learned peer addresses (common/addr.h). */
+    size_t nallowed_ranges; /* mesh.allowed_ranges: 0 = any unicast address */
+    tb_addr_range allowed_ranges[TB_ADDR_RANGES_MAX];
+    bool allow_names; /* mesh.allow_names: learned host names (default false) */
 
     char file[TB_NODE_PATH_MAX]; /* the config file read, "" when none */
     config_t *lc;                /* that file, parsed; NULL when none */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
+#include <stdarg.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "certs/identity.h"
 #include "discovery/liveness.h"
 #include "discovery/peers.h"
+#include "node/budget.h"
 #include "quic/endpoint.h"
 #include "routing/broadcast.h"
 #include "routing/unicast.h"
@@ -29,6 +31,20 @@
 #define RECENT_BCASTS TB_NODE_RECENT_MAX
 #define RECENT_TEXT_MAX 96
 #define HEAP_TRIM_INTERVAL_NS (5 * TB_NS_PER_SEC)
+/* Lines of one kind a peer can make this node write: this many per interval, then a count. */
+#define LOG_BURST 5
+#define LOG_INTERVAL_NS (10 * TB_NS_PER_SEC)
+
+/* Rate-limit keys of the node's repeated log lines (tb_log_limited). */
+enum {
+    RL_DROPPED = 1, /* a peer's message dropped as invalid */
+    RL_BUDGET,      /* a peer over one of its budgets */
+    RL_SEND,        /* a message to a peer could not be queued */
+    RL_DIAL,        /* a dial failed */
+    RL_TABLE,       /* a connected peer not taken into the peer table */
+    RL_ADDRS,       /* learned addresses refused by the address policy */
+    RL_LOST,        /* a peer went silent */
+};
 
 /* One QUIC connection and what the node knows about it. A link enters the peer table once
  * the peer's certificate is known (see on_peers). */
@@ -47,6 +63,7 @@ typedef struct plink {
     uint8_t *cert; /* verified in the handshake; NULL until connected */
     size_t cert_len;
     tb_live live;
+    tb_budget budget;
 } plink;
 
 /* A dial waiting for the resolver's answer for its host name. */
@@ -65,7 +82,7 @@ typedef struct recent_bcast {
 } recent_bcast;
 
 typedef struct node_stats {
-    uint64_t msgs_bad, dgrams_bad, pongs_bad;
+    uint64_t msgs_bad, dgrams_bad, pongs_bad, over_budget;
     uint64_t messages_delivered, pings_sent, pongs_received;
 } node_stats;
 
@@ -94,6 +111,9 @@ struct tb_node {
     node_stats st;
     int stopping;
     uint64_t next_heap_trim;
+    tb_budget_config budget_cfg;
+    tb_addr_policy addr_policy;
+    tb_log_ratelimit rl;
 };
 
 static uint64_t mono(const tb_node *n)
@@ -135,6 +155,7 @@ static plink *link_new(tb_node *n, tb_quic_conn *c, uint32_t peer_id, int dialle
     l->conn = c;
     l->peer_id = peer_id;
     l->dialled = dialled;
+    tb_budget_init(&l->budget, &n->budget_cfg, mono(n));
     l->next = n->links;
     n->links = l;
     return l;
@@ -196,6 +217,57 @@ static void on_reaper(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* ---- Budgets and invalid messages (ADR 0010): every peer is hostile, even a member. A peer
+ * over budget or sending invalid messages is penalised on its connection; at the endpoint's
+ * max_penalties it is disconnected and banned (quic logs that once, with the reason). */
+
+/* A message from the peer on c is invalid: counted, penalised, logged (rate limited). */
+static void peer_invalid(tb_node *n, tb_quic_conn *c, const char *peer, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void peer_invalid(tb_node *n, tb_quic_conn *c, const char *peer, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    n->st.msgs_bad++;
+    tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_DROPPED, mono(n), "peer %s: %s", peer, what);
+    tb_quic_conn_penalize(c, what);
+}
+
+/* 0 when the peer on link l may make this node handle one more event of this kind; else the
+ * event is dropped and the peer penalised. */
+static int charge(tb_node *n, plink *l, tb_budget_kind kind, size_t bytes)
+{
+    tb_budget_verdict v = tb_budget_charge(&l->budget, kind, bytes, mono(n));
+    if (v == TB_BUDGET_OK)
+        return 0;
+    n->st.over_budget++;
+    tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_BUDGET, mono(n),
+                   "peer %s (%s): message dropped: %s", l->name[0] ? l->name : "?", l->addr,
+                   tb_budget_verdict_name(v));
+    tb_quic_conn_penalize(l->conn, tb_budget_verdict_name(v));
+    return -1;
+}
+
+/* Learned addresses must be of this node's family and scope (common/addr.h): loopback only
+ * when this node listens on loopback itself. */
+static void make_addr_policy(tb_node *n)
+{
+    const tb_node_config *cfg = n->cfg;
+    tb_addr_policy *p = &n->addr_policy;
+    tb_addr a;
+    memset(p, 0, sizeof(*p));
+    p->family = cfg->listen.kind == TB_ADDR_IPV6 ? AF_INET6 : AF_INET;
+    p->allow_names = cfg->allow_names;
+    p->allow_loopback = tb_addr_from_hostport(&cfg->listen, &a) == TB_OK &&
+                        tb_addr_scope_of(&a) == TB_ADDR_SCOPE_LOOPBACK;
+    p->nranges = cfg->nallowed_ranges;
+    memcpy(p->ranges, cfg->allowed_ranges, sizeof(p->ranges));
+}
+
 static int send_msg(tb_node *n, tb_quic_conn *c, const tb_wire_msg *m)
 {
     uint8_t *buf = malloc(n->lim.max_msg_size);
@@ -215,7 +287,8 @@ static void send_discover(tb_node *n, plink *l)
     m.discover.max_peers = MAX_EXPORT;
     int rc = send_msg(n, l->conn, &m);
     if (rc != TB_OK)
-        tb_log_warn(n->log, "peer %s: cannot send DISCOVER: %s", l->name, tb_wire_strerror(rc));
+        tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_SEND, mono(n),
+                       "peer %s: cannot send DISCOVER: %s", l->name, tb_wire_strerror(rc));
 }
 
 /* The name a seed was given in the config ("name@host:port"), or NULL. */
@@ -247,7 +320,7 @@ static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *w
 {
     char who[TB_PEERS_NAME_MAX + TB_PEERS_ADDR_MAX + 8];
     dial_label(n, id, addr, who, sizeof(who));
-    tb_log_warn(n->log, "dial %s: %s", who, why);
+    tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_DIAL, mono(n), "dial %s: %s", who, why);
     if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
         tb_log_debug(n->log, "dial %s: peer table had no dial under way", who);
 }
@@ -282,6 +355,14 @@ static const char *family_missing(const tb_node *n)
 {
     return n->cfg->listen.kind == TB_ADDR_IPV6 ? "no IPv6 address (this node listens on IPv6)"
                                                : "no IPv4 address (this node listens on IPv4)";
+}
+
+/* What a learned name resolves to passes the same policy as a learned address. */
+static int resolved_ok(const tb_node *n, const tb_peer_view *v, const tb_addr *a)
+{
+    if (v->source != TB_PEER_LEARNED)
+        return family_ok(n, a);
+    return tb_addr_policy_check(&n->addr_policy, a, NULL) == TB_OK;
 }
 
 static void pending_unlink(tb_node *n, pending_dial *d)
@@ -325,12 +406,14 @@ static void on_resolved(void *arg, int err, const char *why, const tb_addr *addr
         dial_failed(n, d->peer_id, d->addr, msg);
     } else {
         size_t i = 0;
-        while (i < k && !family_ok(n, &addrs[i]))
+        while (i < k && !resolved_ok(n, &v, &addrs[i]))
             i++;
         if (i < k)
             dial_addr(n, d->peer_id, d->addr, &addrs[i]);
         else
-            dial_failed(n, d->peer_id, d->addr, family_missing(n));
+            dial_failed(n, d->peer_id, d->addr,
+                        v.source == TB_PEER_LEARNED ? "no address the address policy allows"
+                                                    : family_missing(n));
     }
     free(d);
 }
@@ -456,8 +539,9 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
         if (!l->connected)
             continue;
         if (tb_live_lost(&l->live)) {
-            tb_log_warn(n->log, "peer %s: %u pings unanswered; closing", l->name,
-                        tb_live_missed(&l->live));
+            tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_LOST, now,
+                           "peer %s: %u pings unanswered; closing", l->name,
+                           tb_live_missed(&l->live));
             close_later(n, l, TB_QUIC_APP_NO_ERROR);
             continue;
         }
@@ -467,6 +551,7 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
         wake = t < wake ? t : wake;
     }
     trim_heap(n, now);
+    tb_log_ratelimit_flush(&n->rl, n->log, now);
     arm(n, &n->ping_timer, wake);
 }
 
@@ -507,10 +592,11 @@ static void enter_table(tb_node *n, plink *l, const uint8_t *cert, size_t cert_l
         l->peer_id = NO_PEER;
         return;
     }
-    tb_log_warn(n->log, "peer %s (%s): not accepted by the peer table: %s", l->name, l->addr,
-                rc == TB_ERR_INVAL    ? "it is this node"
-                : rc == TB_ERR_VERIFY ? "a different node answered at that address"
-                                      : tb_strerror(rc));
+    tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_TABLE, mono(n),
+                   "peer %s (%s): not accepted by the peer table: %s", l->name, l->addr,
+                   rc == TB_ERR_INVAL    ? "it is this node"
+                   : rc == TB_ERR_VERIFY ? "a different node answered at that address"
+                                         : tb_strerror(rc));
     l->peer_id = NO_PEER;
     close_later(n, l, TB_QUIC_APP_IDENTITY);
 }
@@ -621,8 +707,9 @@ static void send_peers(tb_node *n, plink *l, uint32_t max)
     m.peers.n_peers = k;
     int rc = send_msg(n, l->conn, &m);
     if (rc != TB_OK)
-        tb_log_warn(n->log, "peer %s: cannot send PEERS (%zu entries): %s", l->name, k,
-                    tb_wire_strerror(rc));
+        tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_SEND, mono(n),
+                       "peer %s: cannot send PEERS (%zu entries): %s", l->name, k,
+                       tb_wire_strerror(rc));
 out:
     free(infos);
     free(store);
@@ -642,15 +729,40 @@ static void from_wire_peer(const tb_wire_peer *p, tb_peer_info *info)
     info->cert_len = p->cert.len;
 }
 
+/* A PEERS over the entry budget is taken in part and penalised; addresses the policy refuses
+ * are counted and logged (rate limited), never dialled. */
+static size_t peers_entries(tb_node *n, plink *l, const tb_wire_peers *pm)
+{
+    size_t max = n->budget_cfg.max_peers_entries;
+    if (pm->n_peers <= max)
+        return pm->n_peers;
+    peer_invalid(n, l->conn, l->name, "PEERS with %zu entries (at most %zu taken)", pm->n_peers,
+                 max);
+    return max;
+}
+
+static void peers_refused_note(tb_node *n, plink *l, uint64_t before)
+{
+    uint64_t refused = tb_peers_addrs_refused(n->peers) - before;
+    if (refused)
+        tb_log_limited(n->log, &n->rl, TB_LOG_INFO, RL_ADDRS, mono(n),
+                       "peer %s: %llu learned address(es) refused by the address policy "
+                       "(%llu so far)",
+                       l->name, (unsigned long long)refused,
+                       (unsigned long long)tb_peers_addrs_refused(n->peers));
+}
+
 static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
 {
+    size_t entries = peers_entries(n, l, pm);
+    uint64_t refused_before = tb_peers_addrs_refused(n->peers);
     for (size_t i = 0; i < pm->n_peers && !l->in_table; i++) {
         const tb_wire_peer *p = &pm->peers[i];
         if (strcmp(p->name, l->name) == 0)
             enter_table(n, l, p->cert.data, p->cert.len);
     }
     size_t learned = 0;
-    for (size_t i = 0; i < pm->n_peers; i++) {
+    for (size_t i = 0; i < entries; i++) {
         tb_peer_info info;
         from_wire_peer(&pm->peers[i], &info);
         int rc = tb_peers_learn(n->peers, &info, NULL);
@@ -662,6 +774,7 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
     }
     tb_log_debug(n->log, "peer %s: PEERS with %zu entries, %zu taken", l->name, pm->n_peers,
                  learned);
+    peers_refused_note(n, l, refused_before);
     kick(n->loop, &n->peers_timer);
 }
 
@@ -749,17 +862,20 @@ static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const neig
         plink *l = nb->links[nb->forward[i]];
         int sent = rc == TB_OK ? tb_quic_send_stream(l->conn, buf, len) : rc;
         if (sent != TB_OK)
-            tb_log_warn(n->log, "peer %s: cannot forward broadcast %s/%llu: %s", l->name, b->origin,
-                        (unsigned long long)b->msg_id, tb_wire_strerror(sent));
+            tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_SEND, mono(n),
+                           "peer %s: cannot forward broadcast %s/%llu: %s", l->name, b->origin,
+                           (unsigned long long)b->msg_id, tb_wire_strerror(sent));
     }
     free(buf);
 }
 
 /* The application verifies a first copy before it is delivered, remembered as seen or
  * forwarded: a refused copy is dropped here and leaves no trace in the duplicate cache. */
-static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *from)
+static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from)
 {
     neighbours nb;
+    if (strcmp(b->origin, from->name) == 0 && charge(n, from, TB_BUDGET_OWN_BCAST, 0) != 0)
+        return;
     if (neighbours_get(n, &nb) != TB_OK)
         return;
     tb_bc_decision d;
@@ -767,9 +883,8 @@ static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, const plink *fr
     int rc = tb_bc_check(n->bc, mono(n), b->origin, olen, b->msg_id, b->hop_limit, from->name,
                          nb.names, nb.n, nb.forward, &d);
     if (rc != TB_OK) {
-        n->st.msgs_bad++;
-        tb_log_warn(n->log, "peer %s: broadcast from '%s' refused: %s", from->name, b->origin,
-                    tb_strerror(rc));
+        peer_invalid(n, from->conn, from->name, "broadcast from '%s' refused: %s", b->origin,
+                     tb_strerror(rc));
     } else if (d.deliver && (!n->cb.accept_broadcast ||
                              n->cb.accept_broadcast(n->cb.arg, b->origin, b->app_type,
                                                     b->payload.data, b->payload.len) == 0)) {
@@ -784,12 +899,11 @@ static void on_message(tb_node *n, const tb_wire_message *m, const plink *from)
 {
     int rc = tb_uc_accept(n->self.name, m->to, strlen(m->to));
     if (rc != TB_OK || strcmp(m->from, from->name) != 0) {
-        n->st.msgs_bad++;
-        tb_log_warn(n->log, "peer %s: MESSAGE from '%s' to '%s' dropped: %s", from->name, m->from,
-                    m->to,
-                    rc == TB_ERR_NOTFOUND ? "not for this node (messages are not relayed)"
-                    : rc != TB_OK         ? "bad node name"
-                                          : "sender is not the connected peer");
+        peer_invalid(n, from->conn, from->name, "MESSAGE from '%s' to '%s' dropped: %s", m->from,
+                     m->to,
+                     rc == TB_ERR_NOTFOUND ? "not for this node (messages are not relayed)"
+                     : rc != TB_OK         ? "bad node name"
+                                           : "sender is not the connected peer");
         return;
     }
     n->st.messages_delivered++;
@@ -803,14 +917,13 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
     plink *l = link_by_conn(n, c);
     tb_wire_msg m;
     tb_wire_diag diag = {0};
+    /* Charged before anything else is done with it, so a flood costs the least it can. */
+    if (l && charge(n, l, TB_BUDGET_MESSAGE, len) != 0)
+        return;
     int rc = tb_wire_decode(msg, len, &n->lim, &m, &diag);
     if (rc != TB_OK) {
-        n->st.msgs_bad++;
-        if (rc != TB_OK) /* a peer that keeps sending junk is disconnected and banned */
-            tb_quic_conn_penalize(c, tb_wire_strerror(rc));
-        tb_log_warn(n->log, "peer %s: message dropped: %s (field %s, offset %zu)",
-                    l ? l->name : "?", tb_wire_strerror(rc), diag.field ? diag.field : "-",
-                    diag.offset);
+        peer_invalid(n, c, l ? l->name : "?", "message dropped: %s (field %s, offset %zu)",
+                     tb_wire_strerror(rc), diag.field ? diag.field : "-", diag.offset);
         return;
     }
     /* A link being closed (close_later) still receives what was already in flight. */
@@ -825,6 +938,8 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
                  len);
     switch (m.type) {
     case TB_WIRE_DISCOVER:
+        if (charge(n, l, TB_BUDGET_DISCOVER, 0) != 0)
+            break;
         send_peers(n, l, m.discover.max_peers);
         /* Its certificate comes with its own PEERS: ask again if ours got no answer yet. */
         if (!l->in_table && !l->asked_again) {
@@ -842,8 +957,7 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
         on_message(n, &m.message, l);
         break;
     default:
-        n->st.msgs_bad++;
-        tb_log_debug(n->log, "peer %s: %s on a stream ignored", l->name, tb_wire_type_name(m.type));
+        peer_invalid(n, c, l->name, "%s on a stream dropped", tb_wire_type_name(m.type));
         break;
     }
     tb_wire_msg_clear(&m);
@@ -870,11 +984,15 @@ static void on_datagram(void *arg, tb_quic_conn *c, const uint8_t *data, size_t 
     tb_node *n = arg;
     plink *l = link_by_conn(n, c);
     tb_wire_msg m;
+    if (l && l->connected && charge(n, l, TB_BUDGET_MESSAGE, len) != 0)
+        return;
     int rc = tb_wire_decode(data, len, &n->lim, &m, NULL);
     if (!l || !l->connected || rc != TB_OK || !tb_wire_datagram_ok(m.type)) {
         n->st.dgrams_bad++;
         if (rc == TB_OK)
             tb_wire_msg_clear(&m);
+        if (l && l->connected) /* in flight on a closing link is no fault */
+            tb_quic_conn_penalize(c, rc != TB_OK ? "undecodable datagram" : "not PING or PONG");
         return;
     }
     if (m.type == TB_WIRE_PING) {
@@ -1037,6 +1155,8 @@ static int open_peers(tb_node *n)
     tb_peers_config_default(&pc, n->self.name, random_u64());
     pc.max_peers = cfg->max_peers;
     pc.connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * TB_NS_PER_MS;
+    make_addr_policy(n);
+    pc.addr_policy = &n->addr_policy;
     int rc = tb_peers_new(&pc, &n->peers);
     if (rc != TB_OK)
         return rc;
@@ -1079,6 +1199,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->lim = tb_wire_limits_default();
     n->lim.max_msg_size = cfg->max_message_size;
     tb_live_config_default(&n->live_cfg);
+    tb_budget_config_default(&n->budget_cfg);
+    tb_log_ratelimit_init(&n->rl, LOG_BURST, LOG_INTERVAL_NS);
     n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
     ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
     ev_timer_init(&n->ping_timer, on_ping_timer, 0., 0.);
@@ -1286,7 +1408,12 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     out->msgs_bad = n->st.msgs_bad;
     out->dgrams_bad = n->st.dgrams_bad;
     out->pongs_bad = n->st.pongs_bad;
-    out->oversized = tb_quic_endpoint_stats(n->ep)->msgs_dropped_oversized;
+    const tb_quic_stats *qs = tb_quic_endpoint_stats(n->ep);
+    out->oversized = qs->msgs_dropped_oversized;
+    out->over_budget = n->st.over_budget;
+    out->penalties = qs->penalties;
+    out->peers_banned = qs->peers_banned;
+    out->addrs_refused = tb_peers_addrs_refused(n->peers);
     out->messages_delivered = n->st.messages_delivered;
     out->pings_sent = n->st.pings_sent;
     out->pongs_received = n->st.pongs_received;

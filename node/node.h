@@ -102,6 +102,10 @@ typedef struct tb_node_stats {
     uint64_t oversized;  /* messages over max_message_size, dropped by the endpoint */
     uint64_t messages_delivered, pings_sent, pongs_received;
     uint64_t bcast_delivered, bcast_duplicates, bcast_forwarded;
+    /* Budgets (ADR 0010): messages dropped over a peer's budget, penalties given (the
+     * endpoint's, malformed frames and stalls included), peers disconnected and banned, learned
+     * addresses the address policy refused. */
+    uint64_t over_budget, penalties, peers_banned, addrs_refused;
 } tb_node_stats;
 
 void tb_node_get_stats(const tb_node *n, tb_node_stats *out);

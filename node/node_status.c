@@ -41,6 +41,9 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                       (unsigned long long)st.oversized, (unsigned long long)st.dgrams_bad,
                       (unsigned long long)st.pings_sent, (unsigned long long)st.pongs_received,
                       (unsigned long long)st.pongs_bad, (unsigned long long)st.messages_delivered);
+    tb_control_printf(b, "budget over_budget=%llu penalties=%llu banned=%llu addrs_refused=%llu\n",
+                      (unsigned long long)st.over_budget, (unsigned long long)st.penalties,
+                      (unsigned long long)st.peers_banned, (unsigned long long)st.addrs_refused);
     tb_node_status_ext(n, b, 0);
 }
 
@@ -69,6 +72,13 @@ static json_t *peer_json(const tb_node_peer_status *p)
     return o;
 }
 
+static json_t *budget_json(const tb_node_stats *st)
+{
+    return json_pack("{s:I,s:I,s:I,s:I}", "over_budget", (json_int_t)st->over_budget, "penalties",
+                     (json_int_t)st->penalties, "banned", (json_int_t)st->peers_banned,
+                     "addrs_refused", (json_int_t)st->addrs_refused);
+}
+
 static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
 {
     json_t *o = json_object(), *peers = json_array();
@@ -88,7 +98,8 @@ static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
     tb_node_get_stats(n, &st);
     if (!bad)
         bad = set(o, "broadcasts_delivered", json_integer((json_int_t)st.bcast_delivered)) |
-              set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad));
+              set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad)) |
+              set(o, "budget", budget_json(&st));
     json_decref(peers);
     if (bad) {
         json_decref(o);

@@ -56,6 +56,19 @@ void tb_tk_config_default(tb_tk_config *c);
 TB_WUR int tb_tk_config_parse(const tb_node_config *cfg, tb_tk_config *out, char *err,
                               size_t errlen);
 
+/* `tbnode check-config` and the start of tbnode: every part of cfg's file (its mesh keys are
+ * already loaded into cfg) checked as the node would read it, opening nothing (no socket, no
+ * key, no store): hosts_file and crosscheck, sources, roughtime. Each error ("FILE:LINE: key
+ * 'K': what") goes to say(arg, 1, text), each warning to say(arg, 0, text): a source listed
+ * twice and, with TB_TK_CHECK_FILES, a certificate, key, CA, Roughtime key or hosts file this
+ * user cannot read (the running node opens those itself and says so once). Returns the number
+ * of errors; when 0 and summary is not NULL, writes a one-line account of what the node would
+ * run into it. */
+#define TB_TK_CHECK_FILES 1
+typedef void (*tb_tk_check_say)(void *arg, int is_error, const char *text);
+unsigned tb_tk_config_check(const tb_node_config *cfg, unsigned flags, tb_tk_check_say say,
+                            void *arg, char *summary, size_t summary_len);
+
 typedef struct tb_tk_options {
     /* Optional: replaces the resolver of the sources (tests inject one that answers names
      * differently per node); owned by the caller, must outlive the time node. */

@@ -1,9 +1,15 @@
-/* The time node's keys in tbnode's config file: hosts_file and the crosscheck group. */
+/* The time node's keys in tbnode's config file (hosts_file and the crosscheck group), and the
+ * check of the whole file before anything opens. */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cfg.h"
 #include "node/tk_internal.h"
+#include "roughtime/config.h"
+#include "sources/config.h"
 
 void tb_tk_config_default(tb_tk_config *c)
 {
@@ -106,4 +112,148 @@ int tb_tk_config_parse(const tb_node_config *cfg, tb_tk_config *out, char *err, 
     if (g && parse_xc(g, out, &xc) != TB_OK)
         return TB_ERR_INVAL;
     return TB_OK;
+}
+
+typedef struct check_ctx {
+    const tb_node_config *cfg;
+    const char *file;
+    tb_tk_check_say say;
+    void *arg;
+    unsigned flags;
+    unsigned errors;
+} check_ctx;
+
+/* One line per finding: a value quoted in a message may hold a newline from the file. */
+static void report(check_ctx *k, int is_error, const char *text)
+{
+    char line[TB_NODE_ERR_MAX];
+    snprintf(line, sizeof(line), "%s", text);
+    for (char *c = line; *c; c++) {
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+    }
+    k->errors += is_error != 0;
+    k->say(k->arg, is_error, line);
+}
+
+static void say_error(check_ctx *k, const char *text)
+{
+    report(k, 1, text);
+}
+
+static void warnf(check_ctx *k, const config_setting_t *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void warnf(check_ctx *k, const config_setting_t *at, const char *key, const char *fmt, ...)
+{
+    char text[TB_NODE_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    tb_cfg_vformat(text, sizeof(text), k->file, at ? (unsigned)config_setting_source_line(at) : 0,
+                   key, fmt, ap);
+    va_end(ap);
+    report(k, 0, text);
+}
+
+/* The node opens these only after binding; a path this user cannot read would fail it then. */
+static void check_readable(check_ctx *k, const char *path, const char *key, const char *lookup)
+{
+    if (!(k->flags & TB_TK_CHECK_FILES) || !path[0] || access(path, R_OK) == 0)
+        return;
+    int e = errno;
+    warnf(k, k->cfg->lc ? config_lookup(k->cfg->lc, lookup) : NULL, key, "cannot read '%.200s': %s",
+          path, strerror(e));
+}
+
+static int same_source(const tb_source_config *a, const tb_source_config *b)
+{
+    if (a->kind != b->kind)
+        return 0;
+    return a->kind == TB_SOURCE_POOL ? strcmp(a->name, b->name) == 0
+                                     : strcmp(a->address, b->address) == 0;
+}
+
+/* A source listed twice is measured, gossiped and judged twice under one identity. */
+static void check_duplicates(check_ctx *k, const config_setting_t *list,
+                             const tb_source_config_list *l)
+{
+    for (size_t j = 1; j < l->n; j++) {
+        for (size_t i = 0; i < j; i++) {
+            if (!same_source(&l->items[i], &l->items[j]))
+                continue;
+            char key[32];
+            snprintf(key, sizeof(key), "sources.[%zu]", j);
+            const tb_source_config *d = &l->items[j];
+            warnf(k, config_setting_get_elem(list, (unsigned)j), key,
+                  "%s source '%s' is listed twice (first at line %d)", tb_source_kind_name(d->kind),
+                  d->kind == TB_SOURCE_POOL ? d->name : d->address, l->items[i].line);
+            break;
+        }
+    }
+}
+
+static size_t check_sources(check_ctx *k)
+{
+    const config_setting_t *s = tb_node_config_section(k->cfg, "sources");
+    char err[TB_NODE_ERR_MAX];
+    tb_source_config_list l = {0};
+    if (!s)
+        return 0;
+    if (tb_sources_config_parse(s, &l, err, sizeof(err)) != TB_OK) {
+        say_error(k, err);
+        return 0;
+    }
+    check_duplicates(k, s, &l);
+    size_t n = l.n;
+    tb_sources_config_free(&l);
+    return n;
+}
+
+static void check_roughtime(check_ctx *k, tb_rt_config *rt)
+{
+    char err[TB_NODE_ERR_MAX];
+    tb_rt_config_default(rt);
+    if (tb_rt_config_parse(tb_node_config_section(k->cfg, "roughtime"), rt, err, sizeof(err)) !=
+        TB_OK) {
+        say_error(k, err);
+        return;
+    }
+    if (rt->enabled)
+        check_readable(k, rt->key_path, "roughtime.key", "roughtime.key");
+}
+
+unsigned tb_tk_config_check(const tb_node_config *cfg, unsigned flags, tb_tk_check_say say,
+                            void *arg, char *summary, size_t summary_len)
+{
+    check_ctx k = {.cfg = cfg,
+                   .file = cfg->file[0] ? cfg->file : "config",
+                   .say = say,
+                   .arg = arg,
+                   .flags = flags};
+    char err[TB_NODE_ERR_MAX];
+    if (tb_node_config_check(cfg, err, sizeof(err)) != TB_OK)
+        say_error(&k, err);
+    check_readable(&k, cfg->cert, "cert", "cert");
+    check_readable(&k, cfg->key, "key", "key");
+    check_readable(&k, cfg->ca, "ca", "ca");
+    tb_tk_config tc;
+    if (tb_tk_config_parse(cfg, &tc, err, sizeof(err)) != TB_OK)
+        say_error(&k, err);
+    else
+        check_readable(&k, tc.hosts_file, "hosts_file", "hosts_file");
+    size_t nsrc = check_sources(&k);
+    tb_rt_config rt;
+    check_roughtime(&k, &rt);
+    if (k.errors == 0 && summary && summary_len) {
+        char listen[TB_ADDR_HOST_MAX + 16];
+        tb_addr_hostport_format(&cfg->listen, listen, sizeof(listen));
+        snprintf(summary, summary_len,
+                 "mode %s, listen %s, %zu seed peer(s), %zu source(s), roughtime server %s%s, "
+                 "state %s",
+                 tb_node_mode_name(cfg->mode), cfg->mode == TB_NODE_CLIENT ? "(none)" : listen,
+                 cfg->npeers, nsrc, rt.enabled ? "on " : "off", rt.enabled ? rt.udp.listen : "",
+                 cfg->state_dir);
+    }
+    tb_rt_config_clear(&rt);
+    return k.errors;
 }

@@ -104,6 +104,45 @@ int tb_quic_banned_fingerprint(const tb_quic_endpoint *ep, const uint8_t fp[32])
     return 0;
 }
 
+/* Half-open handshakes of c's prefix. */
+static size_t prefix_count(const tb_quic_endpoint *ep, const tb_quic_conn *c)
+{
+    uint8_t ip[16], other[16];
+    int family = ip_of((const struct sockaddr *)&c->peer.addr, c->peer.addrlen, ip);
+    size_t k = 0;
+    for (const tb_quic_conn *o = ep->conns; o; o = o->next) {
+        if (tb_quic_conn_half_open(o) &&
+            ip_of((const struct sockaddr *)&o->peer.addr, o->peer.addrlen, other) == family)
+            k += same_ip(family, ip, other, 1);
+    }
+    return k;
+}
+
+/* The half-open table is full. Handshakes from many sources can fill it while each stays
+ * under its per-address and per-prefix share, and a newcomer would be refused until the flood
+ * stops: instead it takes the slot of the oldest handshake of the prefix holding the most,
+ * when that prefix holds more than the newcomer's would (mine: its count before this one).
+ * No set of sources can then keep a new real peer out. 1 when a slot was freed. */
+static int evict_for(tb_quic_endpoint *ep, size_t mine)
+{
+    tb_quic_conn *victim = NULL;
+    size_t most = 0;
+    /* conns is newest first: among equals the last one seen is the oldest. */
+    for (tb_quic_conn *c = ep->conns; c; c = c->next) {
+        if (!tb_quic_conn_half_open(c))
+            continue;
+        size_t k = prefix_count(ep, c);
+        if (k >= most) {
+            most = k;
+            victim = c;
+        }
+    }
+    if (!victim || most <= mine + 1)
+        return 0;
+    tb_quic_conn_evict(victim);
+    return 1;
+}
+
 static tb_quic_admit judge(tb_quic_endpoint *ep, const struct sockaddr *src, socklen_t srclen)
 {
     uint8_t ip[16], other[16];
@@ -122,12 +161,12 @@ static tb_quic_admit judge(tb_quic_endpoint *ep, const struct sockaddr *src, soc
         addr += same_ip(family, ip, other, 0);
         prefix += same_ip(family, ip, other, 1);
     }
-    if (all >= ep->max_half_open)
-        return TB_QUIC_ADMIT_HALF_OPEN_FULL;
     if (addr >= ep->max_half_open_addr)
         return TB_QUIC_ADMIT_PER_ADDR;
     if (prefix >= ep->max_half_open_prefix)
         return TB_QUIC_ADMIT_PER_PREFIX;
+    if (all >= ep->max_half_open && !evict_for(ep, prefix))
+        return TB_QUIC_ADMIT_HALF_OPEN_FULL;
     return TB_QUIC_ADMIT_OK;
 }
 

@@ -91,6 +91,13 @@ static void conn_drop(tb_quic_conn *c)
     report_closed(c);
 }
 
+void tb_quic_conn_evict(tb_quic_conn *c)
+{
+    c->ep->stats.half_open_evicted++;
+    tb_quic_conn_set_info(c, TB_QUIC_CLOSED_CONNECT_TIMEOUT, TB_QUIC_REFUSE_NONE, 0, 0);
+    conn_drop(c);
+}
+
 /* Keeps the connection for three PTOs so late packets meet our CONNECTION_CLOSE (closing) or
  * are absorbed (draining), then frees it. */
 static void conn_linger(tb_quic_conn *c)

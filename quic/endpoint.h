@@ -217,6 +217,7 @@ typedef struct tb_quic_stats {
      * most, those dropped at their deadline. */
     uint64_t admission[TB_QUIC_ADMIT_COUNT];
     uint64_t half_open, half_open_peak, half_open_timeouts;
+    uint64_t half_open_evicted; /* dropped for a newcomer when the half-open table was full */
     /* Budgets: penalties given, streams reset for stalling, peers disconnected and banned. */
     uint64_t penalties, streams_stalled, peers_banned;
     uint64_t buffered_peak; /* most bytes of unfinished messages one connection held */

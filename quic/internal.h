@@ -219,6 +219,8 @@ TB_WUR int tb_quic_admit_config(tb_quic_endpoint *ep, const tb_quic_config *cfg)
 /* Whether a connection from src may be created now (counts and logs a refusal). */
 tb_quic_admit tb_quic_admit_check(tb_quic_endpoint *ep, const struct sockaddr *src,
                                   socklen_t srclen);
+/* Drops a half-open connection at once, sending nothing (its slot goes to a newcomer). */
+void tb_quic_conn_evict(tb_quic_conn *c);
 /* After a connection was created: the half-open gauge and its peak. */
 void tb_quic_admit_count(tb_quic_endpoint *ep);
 /* tb_quic_conn_penalize with a weight: max_penalties disconnects at once (a budget broken). */

@@ -137,9 +137,12 @@ int tb_rt_srv_rotate(tb_rt_srv *s, int64_t now_ns)
         return rc;
     s->next_rotation_ns = now_ns + (int64_t)(s->cfg.dele_lifetime_s / 2) * (int64_t)TB_NS_PER_SEC;
     s->stats.rotations++;
-    if (s->log)
-        tb_log_info(s->log, "roughtime: online key rotated, valid %lld..%lld", (long long)s->mint_s,
-                    (long long)s->maxt_s);
+    if (s->log) {
+        char from[TB_CLOCK_RFC3339_LEN], to[TB_CLOCK_RFC3339_LEN];
+        tb_clock_format_rfc3339((int64_t)s->mint_s * (int64_t)TB_NS_PER_SEC, from, sizeof(from));
+        tb_clock_format_rfc3339((int64_t)s->maxt_s * (int64_t)TB_NS_PER_SEC, to, sizeof(to));
+        tb_log_info(s->log, "roughtime: online key rotated, valid %s to %s", from, to);
+    }
     return 0;
 }
 

@@ -267,6 +267,139 @@ static void test_numeric(void)
     TB_CHECK(!tb_addr_equal(&a, &a)); /* no family: equal to nothing */
 }
 
+static int text_ok(const tb_addr_policy *p, const char *s)
+{
+    const char *why = NULL;
+    return tb_addr_policy_check_text(p, s, strlen(s), &why) == TB_OK;
+}
+
+static tb_addr_scope scope(const char *host)
+{
+    tb_addr a;
+    if (tb_addr_numeric(host, 1, &a) != TB_OK)
+        return (tb_addr_scope)-1;
+    return tb_addr_scope_of(&a);
+}
+
+static void test_scopes(void)
+{
+    TB_CHECK_EQ(scope("10.1.2.3"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("192.0.2.1"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("223.255.255.255"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("127.0.0.1"), TB_ADDR_SCOPE_LOOPBACK);
+    TB_CHECK_EQ(scope("127.255.0.9"), TB_ADDR_SCOPE_LOOPBACK);
+    TB_CHECK_EQ(scope("0.0.0.0"), TB_ADDR_SCOPE_UNSPECIFIED);
+    TB_CHECK_EQ(scope("0.1.2.3"), TB_ADDR_SCOPE_UNSPECIFIED);
+    TB_CHECK_EQ(scope("169.254.169.254"), TB_ADDR_SCOPE_LINK_LOCAL);
+    TB_CHECK_EQ(scope("169.253.0.1"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("224.0.0.1"), TB_ADDR_SCOPE_MULTICAST);
+    TB_CHECK_EQ(scope("239.255.255.250"), TB_ADDR_SCOPE_MULTICAST);
+    TB_CHECK_EQ(scope("240.0.0.1"), TB_ADDR_SCOPE_BROADCAST);
+    TB_CHECK_EQ(scope("255.255.255.255"), TB_ADDR_SCOPE_BROADCAST);
+    TB_CHECK_EQ(scope("2001:db8::1"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("fd00::1"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("::1"), TB_ADDR_SCOPE_LOOPBACK);
+    TB_CHECK_EQ(scope("::"), TB_ADDR_SCOPE_UNSPECIFIED);
+    TB_CHECK_EQ(scope("fe80::1"), TB_ADDR_SCOPE_LINK_LOCAL);
+    TB_CHECK_EQ(scope("febf::1"), TB_ADDR_SCOPE_LINK_LOCAL);
+    TB_CHECK_EQ(scope("fec0::1"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_EQ(scope("ff02::1"), TB_ADDR_SCOPE_MULTICAST);
+    /* An IPv4-mapped address is what it maps to. */
+    TB_CHECK_EQ(scope("::ffff:169.254.169.254"), TB_ADDR_SCOPE_LINK_LOCAL);
+    TB_CHECK_EQ(scope("::ffff:127.0.0.1"), TB_ADDR_SCOPE_LOOPBACK);
+    TB_CHECK_EQ(scope("::ffff:10.0.0.1"), TB_ADDR_SCOPE_UNICAST);
+    TB_CHECK_STR(tb_addr_scope_name(TB_ADDR_SCOPE_LINK_LOCAL), "link-local");
+}
+
+static void test_ranges(void)
+{
+    tb_addr_range r;
+    const char *why = NULL;
+    tb_addr a;
+    TB_REQUIRE(tb_addr_range_parse("10.0.0.0/8", 10, &r, &why) == TB_OK);
+    TB_CHECK_EQ(r.family, AF_INET);
+    TB_CHECK_EQ(r.bits, 8);
+    TB_REQUIRE(tb_addr_numeric("10.200.1.1", 1, &a) == TB_OK);
+    TB_CHECK(tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_numeric("11.0.0.1", 1, &a) == TB_OK);
+    TB_CHECK(!tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_numeric("::ffff:10.0.0.1", 1, &a) == TB_OK);
+    TB_CHECK(tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_range_parse("192.168.4.0/22", 14, &r, &why) == TB_OK);
+    TB_REQUIRE(tb_addr_numeric("192.168.7.255", 1, &a) == TB_OK);
+    TB_CHECK(tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_numeric("192.168.8.0", 1, &a) == TB_OK);
+    TB_CHECK(!tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_range_parse("2001:db8::/32", 13, &r, &why) == TB_OK);
+    TB_REQUIRE(tb_addr_numeric("2001:db8:ffff::1", 1, &a) == TB_OK);
+    TB_CHECK(tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_numeric("10.0.0.1", 1, &a) == TB_OK);
+    TB_CHECK(!tb_addr_range_contains(&r, &a)); /* other family */
+    TB_REQUIRE(tb_addr_range_parse("0.0.0.0/0", 9, &r, &why) == TB_OK);
+    TB_CHECK(tb_addr_range_contains(&r, &a));
+    TB_REQUIRE(tb_addr_range_parse("10.1.2.3", 8, &r, &why) == TB_OK);
+    TB_CHECK_EQ(r.bits, 32);
+    static const char *const bad[] = {
+        "",       "10.0.0.0/", "10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/08", "10.0.0.0/-1",
+        "host/8", "::/129",    "10.0.0.0/8 ", "10.0.0.0/1x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        TB_CHECK(tb_addr_range_parse(bad[i], strlen(bad[i]), &r, &why) == TB_ERR_INVAL);
+        TB_CHECK(why != NULL);
+    }
+}
+
+static void test_policy(void)
+{
+    tb_addr_policy p = {.family = AF_INET};
+    TB_CHECK(text_ok(&p, "10.1.2.3:4433"));
+    TB_CHECK(text_ok(&p, "203.0.113.9:4433"));
+    TB_CHECK(!text_ok(&p, "127.0.0.1:4433"));
+    TB_CHECK(!text_ok(&p, "169.254.169.254:80"));
+    TB_CHECK(!text_ok(&p, "224.0.0.251:5353"));
+    TB_CHECK(!text_ok(&p, "255.255.255.255:4433"));
+    TB_CHECK(!text_ok(&p, "0.0.0.0:4433"));
+    TB_CHECK(!text_ok(&p, "0.10.0.1:4433"));
+    TB_CHECK(!text_ok(&p, "[2001:db8::1]:4433")); /* this node speaks IPv4 */
+    TB_CHECK(!text_ok(&p, "node.example:4433"));  /* names are off by default */
+    TB_CHECK(!text_ok(&p, "10.1.2.3"));           /* syntax: the port is required */
+    const char *why = NULL;
+    TB_CHECK(tb_addr_policy_check_text(&p, "169.254.169.254:80", 18, &why) == TB_ERR_INVAL);
+    TB_CHECK(why && strstr(why, "link-local"));
+
+    p.allow_loopback = 1;
+    p.allow_names = 1;
+    TB_CHECK(text_ok(&p, "127.0.0.5:4433"));
+    TB_CHECK(text_ok(&p, "node.example:4433"));
+    TB_CHECK(!text_ok(&p, "169.254.1.1:4433")); /* link-local stays out whatever is allowed */
+
+    TB_REQUIRE(tb_addr_range_parse("10.0.0.0/8", 10, &p.ranges[0], &why) == TB_OK);
+    TB_REQUIRE(tb_addr_range_parse("127.0.0.0/8", 11, &p.ranges[1], &why) == TB_OK);
+    p.nranges = 2;
+    TB_CHECK(text_ok(&p, "10.9.9.9:1"));
+    TB_CHECK(text_ok(&p, "127.0.0.9:1"));
+    why = NULL;
+    TB_CHECK(tb_addr_policy_check_text(&p, "192.168.1.1:1", 13, &why) == TB_ERR_INVAL);
+    TB_CHECK(why && strstr(why, "allowed_ranges"));
+    /* A range cannot let in what is never allowed. */
+    TB_REQUIRE(tb_addr_range_parse("0.0.0.0/0", 9, &p.ranges[2], &why) == TB_OK);
+    p.nranges = 3;
+    TB_CHECK(!text_ok(&p, "224.0.0.1:1"));
+    TB_CHECK(!text_ok(&p, "169.254.169.254:80"));
+
+    tb_addr_policy v6 = {.family = AF_INET6};
+    TB_CHECK(text_ok(&v6, "[2001:db8::1]:4433"));
+    TB_CHECK(!text_ok(&v6, "[fe80::1]:4433"));
+    TB_CHECK(!text_ok(&v6, "[ff02::1]:4433"));
+    TB_CHECK(!text_ok(&v6, "[::]:4433"));
+    TB_CHECK(!text_ok(&v6, "[::1]:4433"));
+    TB_CHECK(!text_ok(&v6, "[::ffff:169.254.169.254]:80"));
+    TB_CHECK(!text_ok(&v6, "10.0.0.1:4433"));
+    tb_addr_policy any = {0};
+    TB_CHECK(text_ok(&any, "10.0.0.1:4433"));
+    TB_CHECK(text_ok(&any, "[2001:db8::1]:4433"));
+}
+
 int main(void)
 {
     TB_RUN(test_ipv4);
@@ -278,5 +411,8 @@ int main(void)
     TB_RUN(test_default_port);
     TB_RUN(test_port_alone);
     TB_RUN(test_numeric);
+    TB_RUN(test_scopes);
+    TB_RUN(test_ranges);
+    TB_RUN(test_policy);
     return TB_DONE();
 }

@@ -1,4 +1,9 @@
 #include "common/log.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "tb_test.h"
 
 struct captured {
@@ -104,11 +109,71 @@ static void test_ratelimit(void)
     TB_CHECK(c.count >= 2 * TB_LOG_RATELIMIT_KEYS * 3);
 }
 
+/* What tbnode writes to stderr, with stderr a file that JOURNAL_STREAM names or not. */
+static void write_stderr(const char *journal_stream, char *out, size_t len)
+{
+    char path[] = "/tmp/tb_log_XXXXXX";
+    int fd = mkstemp(path);
+    TB_REQUIRE(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    TB_REQUIRE(saved >= 0 && dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+    struct stat st;
+    TB_REQUIRE(fstat(fd, &st) == 0);
+    char env[64];
+    if (journal_stream && strcmp(journal_stream, "match") == 0) {
+        snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino);
+        journal_stream = env;
+    }
+    if (journal_stream)
+        setenv("JOURNAL_STREAM", journal_stream, 1);
+    else
+        unsetenv("JOURNAL_STREAM");
+    tb_log log;
+    tb_clock_manual clock;
+    tb_clock_manual_init(&clock, 0, 1763707819123000000LL);
+    tb_log_init(&log, "node-a", TB_LOG_INFO);
+    log.clock = &clock.clock;
+    tb_log_error(&log, "bad %d", 1);
+    tb_log_warn(&log, "odd");
+    tb_log_info(&log, "fine");
+    tb_log_debug(&log, "hidden");
+    fflush(stderr);
+    TB_REQUIRE(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+    close(saved);
+    unsetenv("JOURNAL_STREAM");
+    ssize_t n = pread(fd, out, len - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+/* Under journald: the syslog priority first (journalctl -p filters on it), no timestamp (the
+ * journal has its own). Otherwise, or when JOURNAL_STREAM names another stream (systemd keeps
+ * it for children whose stderr went elsewhere): ISO 8601 UTC to the millisecond. */
+static void test_journal_stream(void)
+{
+    char out[512];
+    write_stderr("match", out, sizeof(out));
+    TB_CHECK_STR(out, "<3>node-a error: bad 1\n<4>node-a warn: odd\n<6>node-a info: fine\n");
+    const char *stamped = "2025-11-21T06:50:19.123Z node-a error: bad 1\n"
+                          "2025-11-21T06:50:19.123Z node-a warn: odd\n"
+                          "2025-11-21T06:50:19.123Z node-a info: fine\n";
+    write_stderr(NULL, out, sizeof(out));
+    TB_CHECK_STR(out, stamped);
+    write_stderr("1:1", out, sizeof(out));
+    TB_CHECK_STR(out, stamped);
+    write_stderr("garbage", out, sizeof(out));
+    TB_CHECK_STR(out, stamped);
+    TB_CHECK_EQ(tb_log_priority(TB_LOG_DEBUG), 7);
+}
+
 int main(void)
 {
     TB_RUN(test_level_filter);
     TB_RUN(test_one_line_per_event);
     TB_RUN(test_level_parse);
     TB_RUN(test_ratelimit);
+    TB_RUN(test_journal_stream);
     return TB_DONE();
 }

@@ -100,7 +100,9 @@ static void test_every_key(void)
                   "connect_timeout_ms = 100;\n"
                   "max_message_size = 16777216;\n"
                   "ping_interval_ms = 250;\n"
-                  "max_peers = 1024;\n");
+                  "max_peers = 1024;\n"
+                  "mesh = { allowed_ranges = [\"10.0.0.0/8\", \"2001:db8::/32\"]; "
+                  "allow_names = true; };\n");
     if (rc != TB_OK)
         fprintf(stderr, "%s\n", err);
     TB_REQUIRE(rc == TB_OK);
@@ -124,6 +126,10 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.max_message_size, 16777216);
     TB_CHECK_EQ(cfg.ping_interval_ms, 250);
     TB_CHECK_EQ(cfg.max_peers, 1024);
+    TB_CHECK_EQ(cfg.nallowed_ranges, 2);
+    TB_CHECK_EQ(cfg.allowed_ranges[0].bits, 8);
+    TB_CHECK_EQ(cfg.allowed_ranges[1].bits, 32);
+    TB_CHECK(cfg.allow_names);
 }
 
 static void test_errors_name_file_line_key(void)
@@ -192,6 +198,16 @@ static void test_errors_name_file_line_key(void)
          "t.conf:2: key 'idle_timeout_ms': keepalive_ms (10000) must be below idle_timeout_ms "
          "(5000), or 0"},
         {"mode = \"hybrid\"\nlisten = ;", "t.conf:2: syntax error"},
+        {"mesh = 1;", "t.conf:1: key 'mesh': must be a group { ... }"},
+        {"mesh = {\n bogus = 1; };", "t.conf:2: key 'mesh.bogus': unknown key"},
+        {"mesh = { allow_names = 1; };",
+         "t.conf:1: key 'mesh.allow_names': must be true or false, not an integer"},
+        {"mesh = { allowed_ranges = \"10.0.0.0/8\"; };",
+         "t.conf:1: key 'mesh.allowed_ranges': must be a list of \"ADDRESS/BITS\" strings, not a "
+         "string"},
+        {"mesh = { allowed_ranges = [\"10.0.0.1/8\"]; };",
+         "t.conf:1: key 'mesh.allowed_ranges': '10.0.0.1/8': address has bits set past the "
+         "prefix length"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc = load(cases[i].text);

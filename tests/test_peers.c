@@ -1,5 +1,7 @@
 #include "discovery/peers.h"
 
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
@@ -512,6 +514,54 @@ static void test_bad_config(void)
     TB_CHECK(t == NULL);
 }
 
+/* Learned addresses pass the address policy; seeds do not need to. */
+static void test_learn_address_policy(void)
+{
+    tb_peers_config cfg;
+    tb_peers *t = NULL;
+    tb_addr_policy pol = {.family = AF_INET};
+    tb_peers_config_default(&cfg, "self", 42);
+    cfg.max_peers = 8;
+    cfg.addr_policy = &pol;
+    TB_REQUIRE(tb_peers_new(&cfg, &t) == 0);
+    pol.allow_names = 1; /* copied at tb_peers_new: a change afterwards has no effect */
+    uint32_t id;
+    tb_peer_view v;
+    static const char *const refused[] = {
+        "169.254.169.254:80", "224.0.0.1:4433",    "0.0.0.0:4433",      "255.255.255.255:4433",
+        "127.0.0.1:4433",     "name.example:4433", "[2001:db8::1]:4433"};
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "bad%zu", k);
+        tb_peer_info i = info(name, "eu", refused[k]);
+        TB_CHECK_EQ(tb_peers_learn(t, &i, &id), TB_ERR_INVAL);
+        TB_CHECK_EQ(tb_peers_find(t, name, &id), TB_ERR_NOTFOUND);
+    }
+    TB_CHECK_EQ(tb_peers_addrs_refused(t), sizeof(refused) / sizeof(refused[0]));
+    TB_CHECK_EQ(tb_peers_count(t), 0);
+    /* A mixed entry keeps its good addresses only. */
+    tb_peer_info i = info("good", "eu", "169.254.169.254:4433");
+    i.addrs[1] = str("10.1.2.3:4433");
+    i.addrs[2] = str("239.1.1.1:4433");
+    i.naddrs = 3;
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.naddrs, 1);
+    TB_CHECK_STR(v.addrs[0], "10.1.2.3:4433");
+    /* A known entry gains nothing from a refused address; one without any is still kept. */
+    i = info("good", "eu", "127.0.0.9:4433");
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
+    TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+    TB_CHECK_EQ(v.naddrs, 1);
+    i = info("client", "eu", "x");
+    i.naddrs = 0;
+    TB_CHECK_EQ(tb_peers_learn(t, &i, &id), 0);
+    TB_CHECK_EQ(tb_peers_addrs_refused(t), sizeof(refused) / sizeof(refused[0]) + 3);
+    /* The operator's seeds are taken as given. */
+    TB_CHECK_EQ(tb_peers_add_seed(t, "127.0.0.1:4433", &id), 0);
+    tb_peers_free(t);
+}
+
 int main(void)
 {
     TB_RUN(test_addr_syntax);
@@ -522,6 +572,7 @@ int main(void)
     TB_RUN(test_learn_validation);
     TB_RUN(test_learn_without_address);
     TB_RUN(test_learn_merge);
+    TB_RUN(test_learn_address_policy);
     TB_RUN(test_learned_name_mismatch);
     TB_RUN(test_seed_merges_into_inbound);
     TB_RUN(test_inbound_without_address_goes_idle);

@@ -753,6 +753,55 @@ static void test_handshake_flood(void)
     node_stop(&a);
 }
 
+/* Outsiders from six /24s, each under its per-address and per-prefix share, together fill
+ * the half-open table: a new peer still gets in, in the slot of the oldest handshake of the
+ * prefix holding the most. */
+static void test_handshake_flood_many_prefixes(void)
+{
+    node a, c, x[6];
+    opts oa = {.listen = "127.0.20.1:0",
+               .cert = "alpha",
+               .retry = 1,
+               .max_conns = 64,
+               .max_half_open = 8,
+               .per_addr = 2,
+               .per_prefix = 4,
+               .half_open_ns = 3 * 1000000000ULL};
+    TB_REQUIRE(node_start(&a, &oa) == TB_OK);
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    TB_REQUIRE(tb_quic_endpoint_local_addr(a.ep, &ss, &sl) == TB_OK);
+    tb_addr_format_sockaddr((const struct sockaddr *)&ss, addr, sizeof(addr));
+    for (int i = 0; i < 6; i++) {
+        char listen[32];
+        snprintf(listen, sizeof(listen), "127.0.%d.1:0", 21 + i);
+        opts ox = {.listen = listen,
+                   .cert = "",
+                   .name = "outsider",
+                   .mode = TB_QUIC_MODE_CLIENT,
+                   .connect_timeout_ns = 30 * 1000000000ULL};
+        TB_REQUIRE(node_start(&x[i], &ox) == TB_OK);
+        tb_quic_endpoint_stall_handshakes(x[i].ep);
+        for (int k = 0; k < 10; k++)
+            TB_CHECK_EQ(tb_quic_dial(x[i].ep, addr, NULL, NULL), TB_OK);
+    }
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    WAIT(st->half_open == 8, 5);
+    opts oc = {.listen = "127.0.27.1:0", .cert = "charlie"};
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(c.connected == 1, 5);
+    TB_CHECK(st->half_open_evicted >= 1);
+    TB_CHECK(st->half_open_peak <= 8);
+    fprintf(stderr, "flood from 6 prefixes: %llu half-open evicted for the newcomer\n",
+            (unsigned long long)st->half_open_evicted);
+    for (int i = 0; i < 6; i++)
+        node_stop(&x[i]);
+    node_stop(&c);
+    node_stop(&a);
+}
+
 /* 200 messages announcing 65,536 bytes, 65,000 sent, never finished: at most max_streams_in
  * are open at once, each is reset at its deadline, and the peer is disconnected and banned. */
 static void test_unfinished_streams(void)
@@ -1153,6 +1202,7 @@ int main(int argc, char **argv)
     TB_RUN(test_many_messages_one_connection);
     TB_RUN(test_malformed_frames_dropped);
     TB_RUN(test_handshake_flood);
+    TB_RUN(test_handshake_flood_many_prefixes);
     TB_RUN(test_unfinished_streams);
     TB_RUN(test_junk_close_and_ban);
     TB_RUN(test_modes);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tbnode's command line: help, version, bad flags and bad config (exit 2, key named), and a
-# clean stop on SIGINT and SIGTERM within 2 s.
+# tbnode's command line: help, version, bad flags and bad config (exit 2, key named),
+# check-config, and a clean stop on SIGINT and SIGTERM within 2 s.
 set -u
 tbnode=${1:?usage: test_tbnode_cli.sh PATH/TO/tbnode}
 work=$(mktemp -d)
@@ -60,6 +60,55 @@ for bad in "max_peers = 4294967297;|max_peers': 4294967297 is outside 1..1024" \
   grep -qxF "tbnode: $work/num.conf:2: key '${bad#*|}" "$work/err" ||
     fail "bad number ${bad%%|*}: $(cat "$work/err")"
 done
+
+# check-config: the whole file, every section's first error, exit 2; warnings and a summary
+# when good; and the node itself refuses the same file before it opens anything.
+expect_exit 0 "check-config --help" "$tbnode" check-config --help
+grep -q "^usage: tbnode check-config FILE" "$work/out" || fail "check-config --help: $(cat "$work/out")"
+expect_exit 2 "check-config without a file" "$tbnode" check-config
+expect_exit 2 "check-config of a missing file" "$tbnode" check-config "$work/none.conf"
+grep -q "^tbnode: $work/none.conf: cannot read the config file" "$work/err" ||
+  fail "check-config of a missing file: $(cat "$work/err")"
+expect_exit 2 "check-config of a bad mesh key" "$tbnode" check-config "$work/bad.conf"
+grep -qx "tbnode: $work/bad.conf:3: key 'listen': '\[::1\]4433': missing ':PORT' after '\]'" \
+  "$work/err" || fail "check-config of a bad mesh key: $(cat "$work/err")"
+cat >"$work/multi.conf" <<'CONF'
+listen = "127.0.0.45:0";
+sources = (
+  { kind = "ntp"; address = "127.0.0.1:123"; },
+  { kind = "ntp"; address = "127.0.0.1:124"; minpoll = 40; }
+);
+crosscheck = { window = 5; };
+roughtime = { listen = "127.0.0.1:5319"; };
+CONF
+expect_exit 2 "check-config with three bad sections" "$tbnode" check-config "$work/multi.conf"
+printf '%s\n' "tbnode: $work/multi.conf:6: key 'crosscheck.window': 5 is outside 10..86400" \
+  "tbnode: $work/multi.conf:4: key 'sources.[1].minpoll': 40 is outside -6..17" \
+  "tbnode: $work/multi.conf:7: key 'roughtime.key': missing: the long-term key file (tbroughtime keygen --out FILE)" \
+  >"$work/want"
+diff "$work/want" "$work/err" >/dev/null || fail "check-config with three bad sections: $(cat "$work/err")"
+[ ! -s "$work/out" ] || fail "check-config of a bad file printed a summary: $(cat "$work/out")"
+expect_exit 2 "start with a bad sources entry" "$tbnode" --config "$work/multi.conf" \
+  --state-dir "$work/s-multi"
+grep -q "error: $work/multi.conf:4: key 'sources.\[1\].minpoll': 40 is outside" "$work/err" ||
+  fail "start with a bad sources entry: $(cat "$work/err")"
+[ -e "$work/s-multi" ] && fail "a node with a bad config file created its state directory"
+cat >"$work/dup.conf" <<'CONF'
+listen = "127.0.0.45:0";
+sources = (
+  { kind = "ntp"; address = "127.0.0.1:123"; },
+  { kind = "pool"; name = "pool.example"; },
+  { kind = "ntp"; address = "127.0.0.1:123"; minpoll = 4; }
+);
+hosts_file = "no-such-hosts";
+CONF
+expect_exit 0 "check-config of a good file" "$tbnode" check-config "$work/dup.conf"
+grep -qx "$work/dup.conf: good: mode hybrid, listen 127.0.0.45:0, 0 seed peer(s), 3 source(s), roughtime server off, state ./tbnode-state" \
+  "$work/out" || fail "check-config summary: $(cat "$work/out")"
+grep -qx "tbnode: warning: $work/dup.conf:5: key 'sources.\[2\]': ntp source '127.0.0.1:123' is listed twice (first at line 3)" \
+  "$work/err" || fail "check-config: no warning for a source listed twice: $(cat "$work/err")"
+grep -q "^tbnode: warning: $work/dup.conf:7: key 'hosts_file': cannot read '$work/no-such-hosts'" \
+  "$work/err" || fail "check-config: no warning for a missing hosts file: $(cat "$work/err")"
 
 expect_exit 2 "status with a bad flag" "$tbnode" status --bogus
 grep -q "^tbnode: unknown option '--bogus' (see tbnode --help)" "$work/err" ||

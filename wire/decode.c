@@ -141,6 +141,53 @@ static int read_peers(dec *d, tb_wire_peers *out)
     return 0;
 }
 
+static int read_node(dec *d, tb_wire_node *out)
+{
+    size_t at = d->r.used, entries;
+    int rc = tb_mpr_map(&d->r, SIZE_MAX, &entries);
+    if (rc)
+        return fail(d, rc, "node", at);
+    return read_fields(d, entries, 0, tb_wire_schema_node(), (char *)out);
+}
+
+static int read_nodes(dec *d, tb_wire_nodes *out)
+{
+    size_t n;
+    int rc = tb_mpr_array(&d->r, d->lim->max_nodes, &n);
+    if (rc)
+        return rc;
+    tb_wire_node *v = NULL;
+    if (n > 0 && !(v = own(d, n * sizeof(*v))))
+        return TB_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = read_node(d, &v[i])))
+            return rc;
+    *out = (tb_wire_nodes){v, n};
+    return 0;
+}
+
+static int read_ids(dec *d, tb_wire_ids *out)
+{
+    size_t n;
+    int rc = tb_mpr_array(&d->r, d->lim->max_ids, &n);
+    if (rc)
+        return rc;
+    uint8_t(*v)[TB_WIRE_ID_LEN] = NULL;
+    if (n > 0 && !(v = own(d, n * TB_WIRE_ID_LEN)))
+        return TB_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *b;
+        size_t len, at = d->r.used;
+        if ((rc = tb_mpr_bin(&d->r, SIZE_MAX, &b, &len)))
+            return fail(d, rc, "ids[]", at);
+        if (len != TB_WIRE_ID_LEN)
+            return fail(d, TB_ERR_WIRE_FIELD_TYPE, "ids[]", at);
+        memcpy(v[i], b, TB_WIRE_ID_LEN);
+    }
+    *out = (tb_wire_ids){(const uint8_t(*)[TB_WIRE_ID_LEN])v, n};
+    return 0;
+}
+
 /* Reads the value of field f into base + f->off. */
 static int read_value(dec *d, const tb_wire_field *f, char *base)
 {
@@ -172,6 +219,16 @@ static int read_value(dec *d, const tb_wire_field *f, char *base)
         return read_peers(d, at);
     case TB_WK_ADDRS:
         return read_addrs(d, f, base);
+    case TB_WK_FLAG:
+        if (!(rc = read_uint_max(d, 1, &u)))
+            *(uint8_t *)at = (uint8_t)u;
+        return rc;
+    case TB_WK_NODE:
+        return read_node(d, at);
+    case TB_WK_NODES:
+        return read_nodes(d, at);
+    case TB_WK_IDS:
+        return read_ids(d, at);
     }
     return TB_ERR_MALFORMED;
 }

@@ -89,6 +89,37 @@ static int put_peers(enc *e, const tb_wire_peers *p)
     return rc;
 }
 
+static int put_node(enc *e, const tb_wire_node *n)
+{
+    const tb_wire_schema *ns = tb_wire_schema_node();
+    int rc = packed(msgpack_pack_map(&e->pk, ns->n));
+    return rc ? rc : put_fields(e, ns, (const char *)n);
+}
+
+static int put_nodes(enc *e, const tb_wire_nodes *v)
+{
+    if (v->n_nodes > e->lim->max_nodes)
+        return TB_ERR_TOO_BIG;
+    if (!v->nodes && v->n_nodes > 0)
+        return TB_ERR_INVAL;
+    int rc = packed(msgpack_pack_array(&e->pk, v->n_nodes));
+    for (size_t i = 0; !rc && i < v->n_nodes; i++)
+        rc = put_node(e, &v->nodes[i]);
+    return rc;
+}
+
+static int put_ids(enc *e, const tb_wire_ids *v)
+{
+    if (v->n_ids > e->lim->max_ids)
+        return TB_ERR_TOO_BIG;
+    if (!v->ids && v->n_ids > 0)
+        return TB_ERR_INVAL;
+    int rc = packed(msgpack_pack_array(&e->pk, v->n_ids));
+    for (size_t i = 0; !rc && i < v->n_ids; i++)
+        rc = put_bin(e, v->ids[i], TB_WIRE_ID_LEN, TB_WIRE_ID_LEN);
+    return rc;
+}
+
 static int put_value(enc *e, const tb_wire_field *f, const char *base)
 {
     const void *at = base + f->off;
@@ -114,6 +145,16 @@ static int put_value(enc *e, const tb_wire_field *f, const char *base)
         return put_peers(e, at);
     case TB_WK_ADDRS:
         return put_addrs(e, f, base);
+    case TB_WK_FLAG:
+        if (*(const uint8_t *)at > 1)
+            return TB_ERR_INVAL;
+        return packed(msgpack_pack_uint8(&e->pk, *(const uint8_t *)at));
+    case TB_WK_NODE:
+        return put_node(e, at);
+    case TB_WK_NODES:
+        return put_nodes(e, at);
+    case TB_WK_IDS:
+        return put_ids(e, at);
     }
     return TB_ERR_INVAL;
 }

@@ -50,6 +50,69 @@ static const tb_wire_field measurement_f[] = {
     M(5, TB_WK_SIG, measurement.sig, "measurement.sig"),
 };
 
+static const tb_wire_field join_f[] = {
+    M(2, TB_WK_NODE, join.node, "join.node"),
+};
+
+static const tb_wire_field forward_join_f[] = {
+    M(2, TB_WK_NODE, forward_join.node, "forward_join.node"),
+    M(3, TB_WK_U8, forward_join.ttl, "forward_join.ttl"),
+};
+
+static const tb_wire_field neighbor_f[] = {
+    M(2, TB_WK_NODE, neighbor.node, "neighbor.node"),
+    M(3, TB_WK_FLAG, neighbor.high, "neighbor.high"),
+};
+
+static const tb_wire_field neighbor_reply_f[] = {
+    M(2, TB_WK_NODE, neighbor_reply.node, "neighbor_reply.node"),
+    M(3, TB_WK_FLAG, neighbor_reply.accepted, "neighbor_reply.accepted"),
+};
+
+static const tb_wire_field disconnect_f[] = {
+    M(2, TB_WK_FLAG, disconnect.alive, "disconnect.alive"),
+};
+
+static const tb_wire_field shuffle_f[] = {
+    M(2, TB_WK_NODE, shuffle.node, "shuffle.node"),
+    M(3, TB_WK_U8, shuffle.ttl, "shuffle.ttl"),
+    M(4, TB_WK_NODES, shuffle.nodes, "shuffle.nodes"),
+};
+
+static const tb_wire_field shuffle_reply_f[] = {
+    M(2, TB_WK_NODES, shuffle_reply.nodes, "shuffle_reply.nodes"),
+};
+
+static const tb_wire_field ihave_f[] = {
+    M(2, TB_WK_IDS, ihave.ids, "ihave.ids"),
+};
+
+static const tb_wire_field graft_f[] = {
+    M(2, TB_WK_IDS, graft.ids, "graft.ids"),
+};
+
+static const tb_wire_field no_f[1]; /* PRUNE: a table of no fields */
+
+static const tb_wire_field probe_req_f[] = {
+    M(2, TB_WK_U64, probe_req.probe_id, "probe_req.probe_id"),
+    M(3, TB_WK_TEXT, probe_req.target, "probe_req.target"),
+    M(4, TB_WK_U64, probe_req.incarnation, "probe_req.incarnation"),
+    M(5, TB_WK_FLAG, probe_req.suspect, "probe_req.suspect"),
+};
+
+static const tb_wire_field probe_ack_f[] = {
+    M(2, TB_WK_U64, probe_ack.probe_id, "probe_ack.probe_id"),
+    M(3, TB_WK_TEXT, probe_ack.target, "probe_ack.target"),
+    M(4, TB_WK_FLAG, probe_ack.heard, "probe_ack.heard"),
+};
+
+static const tb_wire_field node_f[] = {
+    F(0, TB_WK_TEXT, tb_wire_node, name, "node.name"),
+    F(1, TB_WK_TEXT, tb_wire_node, region, "node.region"),
+    {2, TB_WK_ADDRS, offsetof(tb_wire_node, addrs), offsetof(tb_wire_node, n_addrs),
+     "node.addresses"},
+};
+
 static const tb_wire_field peer_f[] = {
     F(0, TB_WK_TEXT, tb_wire_peer, name, "peers[].name"),
     F(1, TB_WK_TEXT, tb_wire_peer, region, "peers[].region"),
@@ -71,15 +134,33 @@ static const tb_wire_schema schemas[] = {
     [TB_WIRE_MESSAGE] = SCHEMA(message_f),
     [TB_WIRE_BROADCAST] = SCHEMA(broadcast_f),
     [TB_WIRE_MEASUREMENT] = SCHEMA(measurement_f),
+    [TB_WIRE_JOIN] = SCHEMA(join_f),
+    [TB_WIRE_FORWARD_JOIN] = SCHEMA(forward_join_f),
+    [TB_WIRE_NEIGHBOR] = SCHEMA(neighbor_f),
+    [TB_WIRE_NEIGHBOR_REPLY] = SCHEMA(neighbor_reply_f),
+    [TB_WIRE_DISCONNECT] = SCHEMA(disconnect_f),
+    [TB_WIRE_SHUFFLE] = SCHEMA(shuffle_f),
+    [TB_WIRE_SHUFFLE_REPLY] = SCHEMA(shuffle_reply_f),
+    [TB_WIRE_IHAVE] = SCHEMA(ihave_f),
+    [TB_WIRE_GRAFT] = SCHEMA(graft_f),
+    [TB_WIRE_PRUNE] = {no_f, 0},
+    [TB_WIRE_PROBE_REQ] = SCHEMA(probe_req_f),
+    [TB_WIRE_PROBE_ACK] = SCHEMA(probe_ack_f),
 };
 
 static const tb_wire_schema peer_schema = SCHEMA(peer_f);
+static const tb_wire_schema node_schema = SCHEMA(node_f);
 
 const tb_wire_schema *tb_wire_schema_of(uint64_t type)
 {
-    if (type >= sizeof(schemas) / sizeof(schemas[0]) || schemas[type].n == 0)
+    if (type >= sizeof(schemas) / sizeof(schemas[0]) || !schemas[type].fields)
         return NULL;
     return &schemas[type];
+}
+
+const tb_wire_schema *tb_wire_schema_node(void)
+{
+    return &node_schema;
 }
 
 const tb_wire_schema *tb_wire_schema_peer(void)
@@ -149,6 +230,8 @@ tb_wire_limits tb_wire_limits_default(void)
         .max_str_len = 255,
         .max_payload_len = 65000,
         .max_cert_len = 4096,
+        .max_nodes = 8,
+        .max_ids = 64,
     };
 }
 
@@ -162,6 +245,18 @@ const char *tb_wire_type_name(int type)
         [TB_WIRE_MESSAGE] = "MESSAGE",
         [TB_WIRE_BROADCAST] = "BROADCAST",
         [TB_WIRE_MEASUREMENT] = "MEASUREMENT",
+        [TB_WIRE_JOIN] = "JOIN",
+        [TB_WIRE_FORWARD_JOIN] = "FORWARD_JOIN",
+        [TB_WIRE_NEIGHBOR] = "NEIGHBOR",
+        [TB_WIRE_NEIGHBOR_REPLY] = "NEIGHBOR_REPLY",
+        [TB_WIRE_DISCONNECT] = "DISCONNECT",
+        [TB_WIRE_SHUFFLE] = "SHUFFLE",
+        [TB_WIRE_SHUFFLE_REPLY] = "SHUFFLE_REPLY",
+        [TB_WIRE_IHAVE] = "IHAVE",
+        [TB_WIRE_GRAFT] = "GRAFT",
+        [TB_WIRE_PRUNE] = "PRUNE",
+        [TB_WIRE_PROBE_REQ] = "PROBE_REQ",
+        [TB_WIRE_PROBE_ACK] = "PROBE_ACK",
     };
     if (type < 0 || (size_t)type >= sizeof(names) / sizeof(names[0]) || !names[type])
         return "unknown";

@@ -25,6 +25,10 @@ typedef enum tb_wire_kind {
     TB_WK_SIG,     /* uint8_t[TB_WIRE_SIG_LEN], msgpack bin of exactly that length */
     TB_WK_PEERS,   /* tb_wire_peers: array of peer maps, 0..max_peers */
     TB_WK_ADDRS,   /* const char *const * at off, size_t count at off_n: array of text */
+    TB_WK_FLAG,    /* uint8_t, 0 or 1 */
+    TB_WK_NODE,    /* tb_wire_node: a map (tb_wire_schema_node) */
+    TB_WK_NODES,   /* tb_wire_nodes: array of node maps, 0..max_nodes */
+    TB_WK_IDS,     /* tb_wire_ids: array of bin of exactly TB_WIRE_ID_LEN, 0..max_ids */
 } tb_wire_kind;
 
 typedef struct tb_wire_field {
@@ -44,6 +48,8 @@ typedef struct tb_wire_schema {
 const tb_wire_schema *tb_wire_schema_of(uint64_t type);
 /* The table of an entry of a PEERS message. */
 const tb_wire_schema *tb_wire_schema_peer(void);
+/* The table of a mesh v2 node descriptor. */
+const tb_wire_schema *tb_wire_schema_node(void);
 
 /* True when (s, n) is text the format accepts: 1..n bytes of UTF-8, no control characters. */
 bool tb_wire_text_ok(const uint8_t *s, size_t n);

@@ -46,6 +46,8 @@
 
 /* Length of a MEASUREMENT signature (Ed25519). */
 #define TB_WIRE_SIG_LEN 64
+/* Length of a broadcast message id in IHAVE/GRAFT (ADR 0010: SHA-256 of the signed bytes, cut). */
+#define TB_WIRE_ID_LEN 16
 
 /* Wire-specific error codes (the range -100..-119 is reserved for wire). */
 enum {
@@ -68,6 +70,20 @@ typedef enum tb_wire_type {
     TB_WIRE_MESSAGE = 5,
     TB_WIRE_BROADCAST = 6,
     TB_WIRE_MEASUREMENT = 7,
+    /* Mesh v2 (ADR 0010): HyParView membership, PlumTree repair, SWIM probes. 20 and up are
+     * the signed-broadcast and certificate messages of the same ADR. */
+    TB_WIRE_JOIN = 8,
+    TB_WIRE_FORWARD_JOIN = 9,
+    TB_WIRE_NEIGHBOR = 10,
+    TB_WIRE_NEIGHBOR_REPLY = 11,
+    TB_WIRE_DISCONNECT = 12,
+    TB_WIRE_SHUFFLE = 13,
+    TB_WIRE_SHUFFLE_REPLY = 14,
+    TB_WIRE_IHAVE = 15,
+    TB_WIRE_GRAFT = 16,
+    TB_WIRE_PRUNE = 17,
+    TB_WIRE_PROBE_REQ = 18,
+    TB_WIRE_PROBE_ACK = 19,
 } tb_wire_type;
 
 /* "PING", "PONG", ...; "unknown" for anything else. */
@@ -81,6 +97,8 @@ typedef struct tb_wire_limits {
     size_t max_str_len;     /* a name, region or address (default 255) */
     size_t max_payload_len; /* MESSAGE/BROADCAST payload, MEASUREMENT body (default 65000) */
     size_t max_cert_len;    /* a peer certificate, DER (default 4096) */
+    size_t max_nodes;       /* node descriptors in one SHUFFLE/SHUFFLE_REPLY (default 8) */
+    size_t max_ids;         /* message ids in one IHAVE/GRAFT (default 64) */
 } tb_wire_limits;
 
 tb_wire_limits tb_wire_limits_default(void);
@@ -151,6 +169,81 @@ typedef struct tb_wire_measurement {
     uint8_t sig[TB_WIRE_SIG_LEN];
 } tb_wire_measurement;
 
+/* A node descriptor of mesh v2 (no certificate: the handshake proves who answers a dial). */
+typedef struct tb_wire_node {
+    const char *name;
+    const char *region;
+    const char *const *addrs; /* "host:port", "[v6]:port" */
+    size_t n_addrs;           /* may be 0 */
+} tb_wire_node;
+
+typedef struct tb_wire_nodes {
+    const tb_wire_node *nodes;
+    size_t n_nodes; /* may be 0 */
+} tb_wire_nodes;
+
+typedef struct tb_wire_ids {
+    const uint8_t (*ids)[TB_WIRE_ID_LEN];
+    size_t n_ids; /* may be 0 */
+} tb_wire_ids;
+
+/* Flags (high, accepted, alive, suspect, heard) are 0 or 1; anything else is refused. */
+typedef struct tb_wire_join {
+    tb_wire_node node; /* the joiner: the sender */
+} tb_wire_join;
+
+typedef struct tb_wire_forward_join {
+    tb_wire_node node; /* the joiner */
+    uint8_t ttl;
+} tb_wire_forward_join;
+
+typedef struct tb_wire_neighbor {
+    tb_wire_node node; /* the sender */
+    uint8_t high;      /* high priority: the sender has no active peer */
+} tb_wire_neighbor;
+
+typedef struct tb_wire_neighbor_reply {
+    tb_wire_node node; /* the sender */
+    uint8_t accepted;
+} tb_wire_neighbor_reply;
+
+typedef struct tb_wire_disconnect {
+    uint8_t alive; /* the sender stays up: keep it as a passive peer */
+} tb_wire_disconnect;
+
+typedef struct tb_wire_shuffle {
+    tb_wire_node node; /* the origin of the walk */
+    uint8_t ttl;
+    tb_wire_nodes nodes; /* its sample */
+} tb_wire_shuffle;
+
+typedef struct tb_wire_shuffle_reply {
+    tb_wire_nodes nodes;
+} tb_wire_shuffle_reply;
+
+typedef struct tb_wire_ihave {
+    tb_wire_ids ids;
+} tb_wire_ihave;
+
+typedef struct tb_wire_graft {
+    tb_wire_ids ids;
+} tb_wire_graft;
+
+/* PRUNE has no fields. */
+
+typedef struct tb_wire_probe_req {
+    uint64_t probe_id;
+    const char *target;
+    uint64_t incarnation; /* what the sender holds for target */
+    uint8_t suspect;      /* to the target itself: the sender holds it suspect or dead */
+} tb_wire_probe_req;
+
+typedef struct tb_wire_probe_ack {
+    uint64_t probe_id;
+    const char *target;
+    uint8_t heard;
+} tb_wire_probe_ack;
+
 struct tb_wire_chunk; /* private: storage of a decoded message */
 
 typedef struct tb_wire_msg {
@@ -163,6 +256,17 @@ typedef struct tb_wire_msg {
         tb_wire_message message;
         tb_wire_broadcast broadcast;
         tb_wire_measurement measurement;
+        tb_wire_join join;
+        tb_wire_forward_join forward_join;
+        tb_wire_neighbor neighbor;
+        tb_wire_neighbor_reply neighbor_reply;
+        tb_wire_disconnect disconnect;
+        tb_wire_shuffle shuffle;
+        tb_wire_shuffle_reply shuffle_reply;
+        tb_wire_ihave ihave;
+        tb_wire_graft graft;
+        tb_wire_probe_req probe_req;
+        tb_wire_probe_ack probe_ack;
     };
     struct tb_wire_chunk *owned; /* private; NULL in a message built for encoding */
 } tb_wire_msg;

@@ -1,6 +1,8 @@
 /* Feeds arbitrary learned-peer entries (names, regions, addresses, certificates cut from the
  * input) into a small peer table, mixed with the transport's events, and checks after every
- * step that the table stays within its caps and holds only valid entries. */
+ * step that the table stays within its caps and holds only valid entries (and, with an address
+ * policy, no learned address the policy refuses). */
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +73,8 @@ static int take_info(reader *r, tb_peer_info *in)
     return 1;
 }
 
-static void check_table(const tb_peers *t)
+/* With a policy (odd-sized inputs): no learned entry ever holds an address it refuses. */
+static void check_table(const tb_peers *t, const tb_addr_policy *policy)
 {
     uint32_t ids[CAP + 1];
     size_t n = tb_peers_list(t, ids, CAP + 1);
@@ -87,9 +90,13 @@ static void check_table(const tb_peers *t)
             abort();
         if (v.naddrs > TB_PEERS_MAX_ADDRS || v.cert_len > TB_PEERS_CERT_MAX)
             abort();
-        for (size_t a = 0; a < v.naddrs; a++)
+        for (size_t a = 0; a < v.naddrs; a++) {
             if (!tb_peers_addr_valid(v.addrs[a], strlen(v.addrs[a])))
                 abort();
+            if (policy && v.source == TB_PEER_LEARNED &&
+                tb_addr_policy_check_text(policy, v.addrs[a], strlen(v.addrs[a]), NULL) != TB_OK)
+                abort();
+        }
         if (!strcmp(v.name, "self"))
             abort();
     }
@@ -151,13 +158,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tb_peers_config_default(&cfg, "self", 1);
     cfg.max_peers = CAP;
     cfg.forget_after_failures = 2;
+    static const tb_addr_policy pol = {.family = AF_INET};
+    const tb_addr_policy *policy = size & 1 ? &pol : NULL;
+    cfg.addr_policy = policy;
     if (tb_peers_new(&cfg, &t) < 0)
         abort();
     if (tb_peers_add_seed(t, "127.0.0.1:4433", &id) < 0)
         abort();
     while (take_u8(&r, &op)) {
         act(t, op, &r, &now);
-        check_table(t);
+        check_table(t, policy);
     }
     if (tb_peers_export(t, NULL, out, CAP + 1) > CAP)
         abort();

@@ -1,6 +1,8 @@
 /* The time node's config keys (hosts_file, crosscheck) are operator input: any text that
  * libconfig accepts must be taken or refused with FILE:LINE, never crash, and what is taken must
- * be within the documented ranges. */
+ * be within the documented ranges. `tbnode check-config` (tb_tk_config_check) reads the same
+ * text through every section's parser: it must count every error it reports, report one when
+ * the time node's keys are refused, and say each in one line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,16 @@ const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)
 {
     return "leak:strbuf_append\nleak:libconfig_yylex\n";
+}
+
+static unsigned said_errors;
+
+static void say(void *arg, int is_error, const char *text)
+{
+    (void)arg;
+    if (!text[0] || strchr(text, '\n'))
+        abort();
+    said_errors += is_error != 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,8 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (tb_node_config_load_string(&cfg, text, "fuzz.conf", err, sizeof(err)) == TB_OK) {
         tb_tk_config t;
         err[0] = '\0';
+        said_errors = 0;
+        char summary[512];
+        unsigned errors = tb_tk_config_check(&cfg, 0, say, NULL, summary, sizeof(summary));
+        if (errors != said_errors)
+            abort();
         if (tb_tk_config_parse(&cfg, &t, err, sizeof(err)) != TB_OK) {
-            if (strncmp(err, "fuzz.conf:", 10) != 0)
+            if (strncmp(err, "fuzz.conf:", 10) != 0 || errors == 0)
                 abort();
         } else if (t.xc.min_agree < 1 || t.xc.min_agree > 64 || t.xc.drift_ppb > 1000000 ||
                    t.xc.window_ns < 10 * 1000000000LL || t.peer_interval_s < 1 ||

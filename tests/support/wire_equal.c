@@ -44,11 +44,29 @@ static bool peers_equal(const tb_wire_peers *a, const tb_wire_peers *b)
     return true;
 }
 
+static bool nodes_equal(const tb_wire_nodes *a, const tb_wire_nodes *b)
+{
+    if (a->n_nodes != b->n_nodes)
+        return false;
+    for (size_t i = 0; i < a->n_nodes; i++)
+        if (!fields_equal(tb_wire_schema_node(), (const char *)&a->nodes[i],
+                          (const char *)&b->nodes[i]))
+            return false;
+    return true;
+}
+
+static bool ids_equal(const tb_wire_ids *a, const tb_wire_ids *b)
+{
+    return a->n_ids == b->n_ids &&
+           (a->n_ids == 0 || memcmp(a->ids, b->ids, a->n_ids * TB_WIRE_ID_LEN) == 0);
+}
+
 static bool value_equal(const tb_wire_field *f, const char *a, const char *b)
 {
     const void *x = a + f->off, *y = b + f->off;
     switch ((tb_wire_kind)f->kind) {
     case TB_WK_U8:
+    case TB_WK_FLAG:
         return *(const uint8_t *)x == *(const uint8_t *)y;
     case TB_WK_U32:
         return *(const uint32_t *)x == *(const uint32_t *)y;
@@ -67,6 +85,12 @@ static bool value_equal(const tb_wire_field *f, const char *a, const char *b)
         return peers_equal(x, y);
     case TB_WK_ADDRS:
         return addrs_equal(f, a, b);
+    case TB_WK_NODE:
+        return fields_equal(tb_wire_schema_node(), x, y);
+    case TB_WK_NODES:
+        return nodes_equal(x, y);
+    case TB_WK_IDS:
+        return ids_equal(x, y);
     }
     return false;
 }

@@ -1,0 +1,92 @@
+#include "node/budget.h"
+
+#define NS 1000000000ULL
+
+static uint64_t cap(uint64_t v)
+{
+    return v > TB_BUCKET_MAX ? TB_BUCKET_MAX : v;
+}
+
+void tb_bucket_init(tb_bucket *b, uint64_t rate, uint64_t burst, uint64_t now)
+{
+    b->rate = cap(rate);
+    b->burst = cap(burst ? burst : 1);
+    b->level = b->burst * NS;
+    b->last = now;
+}
+
+static void refill(tb_bucket *b, uint64_t now)
+{
+    uint64_t full = b->burst * NS;
+    if (now <= b->last) {
+        b->last = now;
+        return;
+    }
+    uint64_t dt = now - b->last;
+    b->last = now;
+    if (b->rate == 0)
+        return;
+    /* dt * rate could overflow only when the bucket would be full anyway. */
+    if (dt > (full - b->level) / b->rate)
+        b->level = full;
+    else
+        b->level += dt * b->rate;
+}
+
+int tb_bucket_take(tb_bucket *b, uint64_t n, uint64_t now)
+{
+    refill(b, now);
+    if (n > b->burst || n * NS > b->level)
+        return 0;
+    b->level -= n * NS;
+    return 1;
+}
+
+void tb_budget_config_default(tb_budget_config *cfg)
+{
+    cfg->msgs_per_s = 100;
+    cfg->msgs_burst = 300;
+    cfg->bytes_per_s = 1u << 20;
+    cfg->bytes_burst = 4u << 20;
+    cfg->own_bcasts_per_s = 20;
+    cfg->own_bcasts_burst = 60;
+    cfg->discovers_per_min = 6;
+    cfg->discovers_burst = 4;
+    cfg->max_peers_entries = 64;
+}
+
+const char *tb_budget_verdict_name(tb_budget_verdict v)
+{
+    static const char *const names[TB_BUDGET_VERDICT_COUNT] = {
+        "within budget", "over the message rate", "over the byte rate",
+        "over the rate of broadcasts it originates", "over the DISCOVER rate"};
+    return (unsigned)v < TB_BUDGET_VERDICT_COUNT ? names[v] : "?";
+}
+
+void tb_budget_init(tb_budget *b, const tb_budget_config *cfg, uint64_t now)
+{
+    tb_bucket_init(&b->msgs, cfg->msgs_per_s, cfg->msgs_burst, now);
+    tb_bucket_init(&b->bytes, cfg->bytes_per_s, cfg->bytes_burst, now);
+    tb_bucket_init(&b->bcasts, cfg->own_bcasts_per_s, cfg->own_bcasts_burst, now);
+    /* Per minute: a bucket of rate r/60 per second, kept exact by counting in sixtieths. */
+    tb_bucket_init(&b->discovers, cfg->discovers_per_min, (uint64_t)cfg->discovers_burst * 60, now);
+}
+
+tb_budget_verdict tb_budget_charge(tb_budget *b, tb_budget_kind kind, size_t bytes, uint64_t now)
+{
+    switch (kind) {
+    case TB_BUDGET_MESSAGE:
+        if (!tb_bucket_take(&b->msgs, 1, now))
+            return TB_BUDGET_OVER_MSGS;
+        if (!tb_bucket_take(&b->bytes, bytes, now)) {
+            b->msgs.level += NS; /* give the message token back: nothing was handled */
+            return TB_BUDGET_OVER_BYTES;
+        }
+        return TB_BUDGET_OK;
+    case TB_BUDGET_OWN_BCAST:
+        return tb_bucket_take(&b->bcasts, 1, now) ? TB_BUDGET_OK : TB_BUDGET_OVER_BCASTS;
+    case TB_BUDGET_DISCOVER:
+        return tb_bucket_take(&b->discovers, 60, now) ? TB_BUDGET_OK : TB_BUDGET_OVER_DISCOVERS;
+    }
+    return TB_BUDGET_OK;
+}

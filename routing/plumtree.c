@@ -1,0 +1,639 @@
+#include "routing/plumtree.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+
+#define QUEUE_MAX 4096 /* actions per call: one per neighbour and a GRAFT answer's messages */
+
+/* One message id seen, in a ring ordered by arrival; the newest ones still hold their payload
+ * (the store). */
+typedef struct entry {
+    uint8_t id[TB_PT_ID_LEN];
+    uint64_t at;
+    uint32_t hops;
+    uint8_t *payload; /* NULL once evicted from the store (or for an empty payload) */
+    size_t len;
+    bool stored;
+} entry;
+
+typedef struct peer {
+    char name[TB_NAME_MAX + 1];
+    uint32_t gen; /* bumped when the slot is reused, so stale announcers are ignored */
+    bool used, eager;
+    uint8_t (*batch)[TB_PT_ID_LEN]; /* IHAVE ids waiting for the next flush */
+    size_t n_batch;
+} peer;
+
+typedef struct missing {
+    uint8_t id[TB_PT_ID_LEN];
+    uint64_t deadline;
+    uint32_t who[TB_PT_ANNOUNCERS], gen[TB_PT_ANNOUNCERS];
+    size_t n_who;
+} missing;
+
+struct tb_pt {
+    tb_pt_config cfg;
+    entry *ring; /* seen_max entries; [tail, tail + count) in use, oldest first */
+    size_t tail, count;
+    size_t store_from, store_count, store_bytes; /* the stored suffix of the ring */
+    uint32_t *table;                             /* open addressing: ring index + 1, 0 = empty */
+    size_t table_mask;
+    peer *peers;
+    missing *miss;
+    size_t n_miss;
+    uint64_t next_flush; /* UINT64_MAX while no IHAVE is waiting */
+    tb_pt_action *queue;
+    size_t q_head, q_len, q_cap;
+    tb_pt_stats stats;
+};
+
+void tb_pt_config_default(tb_pt_config *cfg, uint64_t hash_key)
+{
+    *cfg = (tb_pt_config){
+        .ihave_interval_ns = 100 * TB_NS_PER_MS,
+        .graft_timeout_ns = TB_NS_PER_SEC,
+        .graft_retry_ns = 500 * TB_NS_PER_MS,
+        .store_ttl_ns = 60 * TB_NS_PER_SEC,
+        .store_max = 4096,
+        .store_max_bytes = 16u << 20,
+        .seen_max = 65536,
+        .seen_ttl_ns = 600 * TB_NS_PER_SEC,
+        .ids_max = 64,
+        .missing_max = 1024,
+        .neighbors_max = 64,
+        .max_hops = 64,
+        .hash_key = hash_key,
+    };
+}
+
+static bool config_ok(const tb_pt_config *c)
+{
+    return c->ihave_interval_ns > 0 && c->graft_timeout_ns > 0 && c->graft_retry_ns > 0 &&
+           c->store_max >= 1 && c->seen_max >= c->store_max && c->seen_max <= (1u << 24) &&
+           c->seen_ttl_ns >= c->store_ttl_ns && c->ids_max >= 1 && c->ids_max <= TB_PT_IDS_MAX &&
+           c->missing_max >= 1 && c->missing_max <= (1u << 20) && c->neighbors_max >= 1 &&
+           c->neighbors_max <= TB_PT_NEIGHBORS_MAX && c->max_hops >= 1;
+}
+
+int tb_pt_new(const tb_pt_config *cfg, tb_pt **out)
+{
+    *out = NULL;
+    if (!config_ok(cfg))
+        return TB_ERR_INVAL;
+    tb_pt *pt = calloc(1, sizeof(*pt));
+    if (!pt)
+        return TB_ERR_NOMEM;
+    pt->cfg = *cfg;
+    size_t tsize = 1;
+    while (tsize < cfg->seen_max * 2)
+        tsize <<= 1;
+    pt->table_mask = tsize - 1;
+    pt->ring = calloc(cfg->seen_max, sizeof(*pt->ring));
+    pt->table = calloc(tsize, sizeof(*pt->table));
+    pt->peers = calloc(cfg->neighbors_max, sizeof(*pt->peers));
+    pt->miss = calloc(cfg->missing_max, sizeof(*pt->miss));
+    pt->next_flush = UINT64_MAX;
+    if (!pt->ring || !pt->table || !pt->peers || !pt->miss) {
+        tb_pt_free(pt);
+        return TB_ERR_NOMEM;
+    }
+    *out = pt;
+    return 0;
+}
+
+void tb_pt_free(tb_pt *pt)
+{
+    if (!pt)
+        return;
+    if (pt->ring)
+        for (size_t i = 0; i < pt->count; i++)
+            free(pt->ring[(pt->tail + i) % pt->cfg.seen_max].payload);
+    if (pt->peers)
+        for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
+            free(pt->peers[i].batch);
+        }
+    free(pt->ring);
+    free(pt->table);
+    free(pt->peers);
+    free(pt->miss);
+    free(pt->queue);
+    free(pt);
+}
+
+/* ------------------------------------------------------------------ actions */
+
+static void begin(tb_pt *pt)
+{
+    pt->stats.discarded += pt->q_len;
+    pt->q_len = 0;
+    pt->q_head = 0;
+}
+
+static tb_pt_action *push(tb_pt *pt, tb_pt_act_type type, const char *to)
+{
+    if (pt->q_len == pt->q_cap) {
+        size_t cap = pt->q_cap ? pt->q_cap * 2 : 16;
+        tb_pt_action *q = cap <= QUEUE_MAX ? realloc(pt->queue, cap * sizeof(*q)) : NULL;
+        if (!q) {
+            pt->stats.queue_full++;
+            return NULL;
+        }
+        pt->queue = q;
+        pt->q_cap = cap;
+    }
+    /* begin() empties the queue at every call, so it never wraps: q_head is 0 while pushing. */
+    tb_pt_action *a = &pt->queue[pt->q_head + pt->q_len++];
+    memset(a, 0, sizeof(*a));
+    a->type = type;
+    if (to)
+        memcpy(a->peer, to, strnlen(to, TB_NAME_MAX));
+    return a;
+}
+
+int tb_pt_next_action(tb_pt *pt, tb_pt_action *out)
+{
+    if (pt->q_len == 0)
+        return TB_ERR_AGAIN;
+    *out = pt->queue[pt->q_head++];
+    pt->q_len--;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ id table */
+
+static uint64_t mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static size_t slot_of(const tb_pt *pt, const uint8_t *id)
+{
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    return (size_t)(mix(a ^ pt->cfg.hash_key) ^ mix(b + pt->cfg.hash_key)) & pt->table_mask;
+}
+
+/* Ring index of id, or -1. */
+static ptrdiff_t lookup(const tb_pt *pt, const uint8_t *id)
+{
+    for (size_t s = slot_of(pt, id);; s = (s + 1) & pt->table_mask) {
+        uint32_t v = pt->table[s];
+        if (v == 0)
+            return -1;
+        if (memcmp(pt->ring[v - 1].id, id, TB_PT_ID_LEN) == 0)
+            return (ptrdiff_t)(v - 1);
+    }
+}
+
+/* Removes ring index r from the table (backward-shift deletion keeps probe chains intact). */
+static void table_remove(tb_pt *pt, size_t r)
+{
+    size_t s = slot_of(pt, pt->ring[r].id);
+    while (pt->table[s] != r + 1)
+        s = (s + 1) & pt->table_mask;
+    for (size_t next = (s + 1) & pt->table_mask;; next = (next + 1) & pt->table_mask) {
+        uint32_t v = pt->table[next];
+        if (v == 0)
+            break;
+        size_t home = slot_of(pt, pt->ring[v - 1].id);
+        /* Move v back into the hole unless its home lies cyclically in (s, next]. */
+        bool stays = s <= next ? (home > s && home <= next) : (home > s || home <= next);
+        if (!stays) {
+            pt->table[s] = v;
+            s = next;
+        }
+    }
+    pt->table[s] = 0;
+}
+
+static void unstore(tb_pt *pt, entry *e)
+{
+    if (!e->stored)
+        return;
+    pt->store_bytes -= e->len;
+    pt->store_count--;
+    free(e->payload);
+    e->payload = NULL;
+    e->stored = false;
+}
+
+/* Drops payloads beyond the store's limits and ids beyond the cache's, oldest first. */
+static void expire(tb_pt *pt, uint64_t now, size_t room)
+{
+    size_t cap = pt->cfg.seen_max;
+    while (pt->store_count > 0) {
+        entry *e = &pt->ring[pt->store_from];
+        bool old = now - e->at >= pt->cfg.store_ttl_ns || !e->stored;
+        if (!old && pt->store_count + room <= pt->cfg.store_max &&
+            pt->store_bytes <= pt->cfg.store_max_bytes)
+            break;
+        unstore(pt, e);
+        pt->store_from = (pt->store_from + 1) % cap;
+    }
+    while (pt->count > 0) {
+        entry *e = &pt->ring[pt->tail];
+        if (now - e->at < pt->cfg.seen_ttl_ns && pt->count + room <= cap)
+            break;
+        if (pt->tail == pt->store_from && e->stored)
+            pt->store_from = (pt->store_from + 1) % cap;
+        unstore(pt, e);
+        table_remove(pt, pt->tail);
+        pt->tail = (pt->tail + 1) % cap;
+        pt->count--;
+    }
+    if (pt->store_count == 0)
+        pt->store_from = (pt->tail + pt->count) % cap;
+}
+
+/* Remembers id and keeps a copy of the payload; TB_ERR_NOMEM leaves nothing behind. */
+static int remember(tb_pt *pt, uint64_t now, const uint8_t *id, uint32_t hops,
+                    const uint8_t *payload, size_t len)
+{
+    uint8_t *copy = NULL;
+    if (len > 0 && !(copy = malloc(len)))
+        return TB_ERR_NOMEM;
+    if (len > 0)
+        memcpy(copy, payload, len);
+    pt->store_bytes += len;
+    expire(pt, now, 1);
+    size_t r = (pt->tail + pt->count) % pt->cfg.seen_max;
+    if (pt->store_count == 0)
+        pt->store_from = r;
+    pt->count++;
+    pt->ring[r] = (entry){.at = now, .hops = hops, .payload = copy, .len = len, .stored = true};
+    memcpy(pt->ring[r].id, id, TB_PT_ID_LEN);
+    pt->store_count++;
+    size_t s = slot_of(pt, id);
+    while (pt->table[s] != 0)
+        s = (s + 1) & pt->table_mask;
+    pt->table[s] = (uint32_t)(r + 1);
+    /* The new one's bytes were counted first, so older payloads make room for it. */
+    expire(pt, now, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ neighbours */
+
+static peer *find_peer(const tb_pt *pt, const char *name)
+{
+    for (size_t i = 0; i < pt->cfg.neighbors_max; i++)
+        if (pt->peers[i].used && strcmp(pt->peers[i].name, name) == 0)
+            return &pt->peers[i];
+    return NULL;
+}
+
+int tb_pt_neighbor_up(tb_pt *pt, const char *name)
+{
+    begin(pt);
+    if (!name || !tb_name_valid(name, strnlen(name, TB_NAME_MAX + 1)))
+        return TB_ERR_INVAL;
+    peer *p = find_peer(pt, name);
+    if (p) {
+        p->eager = true;
+        return 0;
+    }
+    for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
+        p = &pt->peers[i];
+        if (p->used)
+            continue;
+        uint32_t gen = p->gen + 1;
+        *p = (peer){.gen = gen, .used = true, .eager = true};
+        memcpy(p->name, name, strlen(name));
+        return 0;
+    }
+    return TB_ERR_FULL;
+}
+
+void tb_pt_neighbor_down(tb_pt *pt, const char *name)
+{
+    begin(pt);
+    peer *p = find_peer(pt, name);
+    if (!p)
+        return;
+    free(p->batch);
+    uint32_t gen = p->gen + 1;
+    *p = (peer){.gen = gen};
+}
+
+static void flush(tb_pt *pt, peer *p)
+{
+    if (p->n_batch == 0)
+        return;
+    tb_pt_action *a = push(pt, TB_PT_ACT_IHAVE, p->name);
+    if (a) {
+        a->ids = (const uint8_t(*)[TB_PT_ID_LEN])p->batch;
+        a->n_ids = p->n_batch;
+        pt->stats.ihave_sent++;
+    }
+    p->n_batch = 0;
+}
+
+static void announce(tb_pt *pt, uint64_t now, peer *p, const uint8_t *id)
+{
+    if (!p->batch && !(p->batch = malloc(pt->cfg.ids_max * TB_PT_ID_LEN)))
+        return;
+    memcpy(p->batch[p->n_batch++], id, TB_PT_ID_LEN);
+    if (p->n_batch == pt->cfg.ids_max)
+        flush(pt, p);
+    else if (pt->next_flush == UINT64_MAX)
+        pt->next_flush = now + pt->cfg.ihave_interval_ns;
+}
+
+static void send_gossip(tb_pt *pt, const char *to, const entry *e, uint32_t hops)
+{
+    tb_pt_action *a = push(pt, TB_PT_ACT_GOSSIP, to);
+    if (!a)
+        return;
+    memcpy(a->id, e->id, TB_PT_ID_LEN);
+    a->hops = hops;
+    a->payload = e->payload;
+    a->len = e->len;
+    pt->stats.gossip_sent++;
+}
+
+/* Eager push to the tree, IHAVE to the rest; `from` (may be NULL) gets neither. */
+static void spread(tb_pt *pt, uint64_t now, const entry *e, const char *from)
+{
+    if (e->hops >= pt->cfg.max_hops) {
+        pt->stats.hop_ended++;
+        return;
+    }
+    for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
+        peer *p = &pt->peers[i];
+        if (!p->used || (from && strcmp(p->name, from) == 0))
+            continue;
+        if (p->eager)
+            send_gossip(pt, p->name, e, e->hops + 1);
+        else
+            announce(pt, now, p, e->id);
+    }
+}
+
+/* ------------------------------------------------------------------ messages */
+
+static void drop_missing(tb_pt *pt, const uint8_t *id)
+{
+    for (size_t i = 0; i < pt->n_miss; i++) {
+        if (memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0) {
+            pt->miss[i] = pt->miss[--pt->n_miss];
+            return;
+        }
+    }
+}
+
+int tb_pt_broadcast(tb_pt *pt, uint64_t now, const uint8_t id[TB_PT_ID_LEN], const uint8_t *payload,
+                    size_t len)
+{
+    begin(pt);
+    if (len > pt->cfg.store_max_bytes || (len > 0 && !payload))
+        return len > 0 && !payload ? TB_ERR_INVAL : TB_ERR_TOO_BIG;
+    if (lookup(pt, id) >= 0)
+        return TB_ERR_EXISTS;
+    int rc = remember(pt, now, id, 0, payload, len);
+    if (rc)
+        return rc;
+    pt->stats.originated++;
+    drop_missing(pt, id);
+    ptrdiff_t r = lookup(pt, id);
+    if (r >= 0)
+        spread(pt, now, &pt->ring[r], NULL);
+    return 0;
+}
+
+int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const uint8_t id[TB_PT_ID_LEN],
+                      uint32_t hops, const uint8_t *payload, size_t len, bool *is_new)
+{
+    begin(pt);
+    if (is_new)
+        *is_new = false;
+    if (len > pt->cfg.store_max_bytes || (len > 0 && !payload) || !from)
+        return len > pt->cfg.store_max_bytes ? TB_ERR_TOO_BIG : TB_ERR_INVAL;
+    peer *p = find_peer(pt, from);
+    if (lookup(pt, id) >= 0) {
+        pt->stats.duplicates++;
+        if (p) {
+            /* A second path to us: the sender's link leaves the tree. PRUNE even when we hold
+             * the sender lazy already: it pushed, so it holds us eager (a copy of ours reached
+             * it before its PRUNE reached us), and only our PRUNE makes the link symmetric. */
+            p->eager = false;
+            if (push(pt, TB_PT_ACT_PRUNE, from))
+                pt->stats.prunes_sent++;
+        }
+        return 0;
+    }
+    if (hops == 0 || hops > pt->cfg.max_hops)
+        hops = pt->cfg.max_hops;
+    int rc = remember(pt, now, id, hops, payload, len);
+    if (rc)
+        return rc;
+    pt->stats.delivered++;
+    if (is_new)
+        *is_new = true;
+    ptrdiff_t r = lookup(pt, id);
+    if (r < 0) {
+        drop_missing(pt, id);
+        return 0;
+    }
+    const entry *e = &pt->ring[r];
+    if (p)
+        p->eager = true;
+    drop_missing(pt, id);
+    tb_pt_action *a = push(pt, TB_PT_ACT_DELIVER, from);
+    if (a) {
+        memcpy(a->id, id, TB_PT_ID_LEN);
+        a->hops = hops;
+        a->payload = e->payload;
+        a->len = e->len;
+    }
+    spread(pt, now, e, from);
+    return 0;
+}
+
+static missing *find_missing(tb_pt *pt, const uint8_t *id)
+{
+    for (size_t i = 0; i < pt->n_miss; i++)
+        if (memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0)
+            return &pt->miss[i];
+    return NULL;
+}
+
+int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*ids)[TB_PT_ID_LEN],
+                     size_t n)
+{
+    begin(pt);
+    peer *p = from ? find_peer(pt, from) : NULL;
+    if (!p) {
+        pt->stats.unknown_peer++;
+        return TB_ERR_NOTFOUND;
+    }
+    if (n > pt->cfg.ids_max) {
+        pt->stats.ids_dropped += n - pt->cfg.ids_max;
+        n = pt->cfg.ids_max;
+    }
+    uint32_t who = (uint32_t)(p - pt->peers);
+    for (size_t i = 0; i < n; i++) {
+        if (lookup(pt, ids[i]) >= 0)
+            continue;
+        missing *m = find_missing(pt, ids[i]);
+        if (!m) {
+            if (pt->n_miss == pt->cfg.missing_max) {
+                pt->stats.ids_dropped++;
+                continue;
+            }
+            m = &pt->miss[pt->n_miss++];
+            *m = (missing){.deadline = now + pt->cfg.graft_timeout_ns};
+            memcpy(m->id, ids[i], TB_PT_ID_LEN);
+        }
+        bool known = false;
+        for (size_t k = 0; k < m->n_who; k++)
+            known |= m->who[k] == who && m->gen[k] == p->gen;
+        if (!known && m->n_who < TB_PT_ANNOUNCERS) {
+            m->who[m->n_who] = who;
+            m->gen[m->n_who++] = p->gen;
+        }
+    }
+    return 0;
+}
+
+int tb_pt_recv_graft(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*ids)[TB_PT_ID_LEN],
+                     size_t n)
+{
+    begin(pt);
+    peer *p = from ? find_peer(pt, from) : NULL;
+    if (!p) {
+        pt->stats.unknown_peer++;
+        return TB_ERR_NOTFOUND;
+    }
+    p->eager = true;
+    if (n > pt->cfg.ids_max) {
+        pt->stats.ids_dropped += n - pt->cfg.ids_max;
+        n = pt->cfg.ids_max;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ptrdiff_t r = lookup(pt, ids[i]);
+        if (r < 0 || !pt->ring[r].stored) {
+            pt->stats.graft_misses++;
+            continue;
+        }
+        send_gossip(pt, from, &pt->ring[r], pt->ring[r].hops + 1);
+    }
+    return 0;
+}
+
+int tb_pt_recv_prune(tb_pt *pt, uint64_t now, const char *from)
+{
+    begin(pt);
+    peer *p = from ? find_peer(pt, from) : NULL;
+    if (!p) {
+        pt->stats.unknown_peer++;
+        return TB_ERR_NOTFOUND;
+    }
+    p->eager = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ timers */
+
+static void graft_due(tb_pt *pt, uint64_t now)
+{
+    for (size_t i = 0; i < pt->n_miss;) {
+        missing *m = &pt->miss[i];
+        if (m->deadline > now) {
+            i++;
+            continue;
+        }
+        peer *p = NULL;
+        while (m->n_who > 0 && !p) {
+            peer *c = &pt->peers[m->who[0]];
+            if (c->used && c->gen == m->gen[0])
+                p = c;
+            m->n_who--;
+            memmove(m->who, m->who + 1, m->n_who * sizeof(m->who[0]));
+            memmove(m->gen, m->gen + 1, m->n_who * sizeof(m->gen[0]));
+        }
+        if (!p) {
+            *m = pt->miss[--pt->n_miss];
+            continue;
+        }
+        p->eager = true;
+        tb_pt_action *a = push(pt, TB_PT_ACT_GRAFT, p->name);
+        if (a) {
+            memcpy(a->id, m->id, TB_PT_ID_LEN);
+            a->n_ids = 1;
+            pt->stats.grafts_sent++;
+        }
+        m->deadline = now + pt->cfg.graft_retry_ns;
+        i++;
+    }
+}
+
+void tb_pt_tick(tb_pt *pt, uint64_t now)
+{
+    begin(pt);
+    graft_due(pt, now);
+    if (now >= pt->next_flush) {
+        pt->next_flush = UINT64_MAX;
+        for (size_t i = 0; i < pt->cfg.neighbors_max; i++)
+            if (pt->peers[i].used)
+                flush(pt, &pt->peers[i]);
+    }
+    expire(pt, now, 0);
+}
+
+uint64_t tb_pt_next_wake(const tb_pt *pt)
+{
+    uint64_t w = pt->next_flush;
+    for (size_t i = 0; i < pt->n_miss; i++)
+        if (pt->miss[i].deadline < w)
+            w = pt->miss[i].deadline;
+    if (pt->store_count > 0) {
+        uint64_t t = pt->ring[pt->store_from].at + pt->cfg.store_ttl_ns;
+        if (t < w)
+            w = t;
+    }
+    if (pt->count > 0) {
+        uint64_t t = pt->ring[pt->tail].at + pt->cfg.seen_ttl_ns;
+        if (t < w)
+            w = t;
+    }
+    return w;
+}
+
+bool tb_pt_is_eager(const tb_pt *pt, const char *name)
+{
+    const peer *p = find_peer(pt, name);
+    return p && p->eager;
+}
+
+size_t tb_pt_neighbor_count(const tb_pt *pt)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < pt->cfg.neighbors_max; i++)
+        n += pt->peers[i].used;
+    return n;
+}
+
+bool tb_pt_seen(const tb_pt *pt, const uint8_t id[TB_PT_ID_LEN])
+{
+    return lookup(pt, id) >= 0;
+}
+
+size_t tb_pt_store_count(const tb_pt *pt)
+{
+    return pt->store_count;
+}
+
+size_t tb_pt_missing_count(const tb_pt *pt)
+{
+    return pt->n_miss;
+}
+
+void tb_pt_get_stats(const tb_pt *pt, tb_pt_stats *out)
+{
+    *out = pt->stats;
+}

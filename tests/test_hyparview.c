@@ -1,0 +1,239 @@
+/* discovery/hyparview: the protocol steps one node takes, driven through the public API. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "discovery/hyparview.h"
+#include "tb_test.h"
+
+#define S TB_NS_PER_SEC
+
+static tb_hv_desc desc(const char *name)
+{
+    tb_hv_desc d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.name, sizeof(d.name), "%s", name);
+    snprintf(d.region, sizeof(d.region), "eu");
+    snprintf(d.addrs[0], sizeof(d.addrs[0]), "192.0.2.%u:4433", (unsigned)strlen(name) + 1);
+    d.n_addrs = 1;
+    return d;
+}
+
+/* Drains the actions; counts each type and remembers the last SEND. */
+typedef struct drained {
+    int send, close, up, down;
+    tb_hv_action last_send;
+    int sends_of[TB_HV_SHUFFLE_REPLY + 1];
+} drained;
+
+static drained drain(tb_hv *hv)
+{
+    drained d;
+    memset(&d, 0, sizeof(d));
+    tb_hv_action a;
+    while (tb_hv_next_action(hv, &a) == 0) {
+        if (a.type == TB_HV_ACT_SEND) {
+            d.send++;
+            d.last_send = a;
+            d.sends_of[a.msg.type]++;
+        }
+        d.close += a.type == TB_HV_ACT_CLOSE;
+        d.up += a.type == TB_HV_ACT_UP;
+        d.down += a.type == TB_HV_ACT_DOWN;
+    }
+    return d;
+}
+
+static tb_hv *make(const char *self, unsigned active)
+{
+    tb_hv_config cfg;
+    tb_hv_config_default(&cfg);
+    cfg.active_size = active;
+    cfg.passive_size = 4;
+    tb_hv_desc d = desc(self);
+    tb_hv *hv = NULL;
+    if (tb_hv_new(&cfg, &d, 1, 0, &hv))
+        return NULL;
+    return hv;
+}
+
+static void test_join_and_forward(void)
+{
+    tb_hv *a = make("a", 3), *c = make("c", 3);
+    TB_REQUIRE(a && c);
+    tb_hv_desc b = desc("b");
+    TB_REQUIRE(tb_hv_join(a, 0, &b) == 0);
+    drained d = drain(a);
+    TB_CHECK_EQ(d.sends_of[TB_HV_JOIN], 1);
+    TB_CHECK_EQ(d.up, 1);
+    TB_CHECK(tb_hv_is_active(a, "b"));
+
+    /* The contact takes the joiner and starts a walk at each other active peer. */
+    tb_hv_msg m = {.type = TB_HV_JOIN, .node = desc("x")};
+    TB_REQUIRE(tb_hv_join(c, 0, &b) == 0);
+    drain(c);
+    TB_CHECK_EQ(tb_hv_recv(c, 0, "x", &m), 0);
+    d = drain(c);
+    TB_CHECK_EQ(d.sends_of[TB_HV_FORWARD_JOIN], 1);
+    TB_CHECK_EQ(d.up, 1);
+    TB_CHECK(tb_hv_is_active(c, "x"));
+
+    /* A walk that ends here makes the joiner a neighbour (high priority). */
+    m = (tb_hv_msg){.type = TB_HV_FORWARD_JOIN, .ttl = 0, .node = desc("y")};
+    TB_CHECK_EQ(tb_hv_recv(c, 0, "b", &m), 0);
+    d = drain(c);
+    TB_CHECK_EQ(d.sends_of[TB_HV_NEIGHBOR], 1);
+    TB_CHECK_EQ(d.last_send.msg.flag, 1);
+    TB_CHECK(tb_hv_is_active(c, "y"));
+    /* One that goes on leaves the joiner passive here. */
+    m = (tb_hv_msg){.type = TB_HV_FORWARD_JOIN, .ttl = 4, .node = desc("z")};
+    TB_CHECK_EQ(tb_hv_recv(c, 0, "b", &m), 0);
+    d = drain(c);
+    TB_CHECK_EQ(d.sends_of[TB_HV_FORWARD_JOIN], 1);
+    TB_CHECK_EQ(d.last_send.msg.ttl, 3);
+    TB_CHECK(tb_hv_is_passive(c, "z"));
+    tb_hv_free(a);
+    tb_hv_free(c);
+}
+
+static void test_neighbor_priority(void)
+{
+    tb_hv *h = make("h", 2);
+    TB_REQUIRE(h);
+    const char *names[] = {"p", "q"};
+    for (int i = 0; i < 2; i++) {
+        tb_hv_msg m = {.type = TB_HV_NEIGHBOR, .flag = 0, .node = desc(names[i])};
+        TB_CHECK_EQ(tb_hv_recv(h, 0, names[i], &m), 0);
+    }
+    drained d = drain(h);
+    TB_CHECK_EQ(d.up, 2);
+    TB_CHECK_EQ(tb_hv_active_count(h), 2);
+    /* Full: a low-priority request is refused and remembered as passive. */
+    tb_hv_msg m = {.type = TB_HV_NEIGHBOR, .flag = 0, .node = desc("r")};
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "r", &m), 0);
+    d = drain(h);
+    TB_CHECK_EQ(d.last_send.msg.type, TB_HV_NEIGHBOR_REPLY);
+    TB_CHECK_EQ(d.last_send.msg.flag, 0);
+    TB_CHECK(tb_hv_is_passive(h, "r"));
+    /* A high-priority one is taken, someone is evicted with DISCONNECT. */
+    m = (tb_hv_msg){.type = TB_HV_NEIGHBOR, .flag = 1, .node = desc("s")};
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "s", &m), 0);
+    d = drain(h);
+    TB_CHECK_EQ(d.sends_of[TB_HV_DISCONNECT], 1);
+    TB_CHECK_EQ(d.down, 1);
+    TB_CHECK_EQ(d.up, 1);
+    TB_CHECK(tb_hv_is_active(h, "s"));
+    TB_CHECK_EQ(tb_hv_active_count(h), 2);
+    tb_hv_stats st;
+    tb_hv_get_stats(h, &st);
+    TB_CHECK_EQ(st.evictions, 1);
+    tb_hv_free(h);
+}
+
+static void test_repair_from_passive(void)
+{
+    tb_hv *h = make("h", 2);
+    TB_REQUIRE(h);
+    tb_hv_msg m = {.type = TB_HV_NEIGHBOR, .node = desc("p")};
+    TB_REQUIRE(tb_hv_recv(h, 0, "p", &m) == 0);
+    TB_REQUIRE(tb_hv_add_passive(h, 0, &(tb_hv_desc){0}, false) == TB_ERR_INVAL);
+    tb_hv_desc q = desc("q");
+    TB_REQUIRE(tb_hv_add_passive(h, 0, &q, false) == 0);
+    drain(h);
+    tb_hv_link_down(h, S, "p");
+    drained d = drain(h);
+    TB_CHECK_EQ(d.down, 1);
+    TB_CHECK_EQ(tb_hv_active_count(h), 0);
+    TB_CHECK(tb_hv_next_wake(h) <= S);
+    tb_hv_tick(h, S);
+    d = drain(h);
+    TB_CHECK_EQ(d.sends_of[TB_HV_NEIGHBOR], 1);
+    TB_CHECK_STR(d.last_send.peer.name, "q");
+    TB_CHECK_EQ(d.last_send.msg.flag, 1); /* nothing active left: high priority */
+    /* An unrequested accept from someone else is undone; the asked one joins. */
+    m = (tb_hv_msg){.type = TB_HV_NEIGHBOR_REPLY, .flag = 1, .node = desc("w")};
+    TB_CHECK_EQ(tb_hv_recv(h, S, "w", &m), 0);
+    d = drain(h);
+    TB_CHECK_EQ(d.sends_of[TB_HV_DISCONNECT], 1);
+    TB_CHECK(!tb_hv_is_active(h, "w"));
+    m = (tb_hv_msg){.type = TB_HV_NEIGHBOR_REPLY, .flag = 1, .node = desc("q")};
+    TB_CHECK_EQ(tb_hv_recv(h, S, "q", &m), 0);
+    d = drain(h);
+    TB_CHECK_EQ(d.up, 1);
+    TB_CHECK(tb_hv_is_active(h, "q"));
+    tb_hv_free(h);
+}
+
+static void test_untrusted_input(void)
+{
+    tb_hv *h = make("h", 4);
+    TB_REQUIRE(h);
+    /* A peer speaks for itself only. */
+    tb_hv_msg m = {.type = TB_HV_JOIN, .node = desc("x")};
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "y", &m), TB_ERR_MALFORMED);
+    m.node = desc("X!");
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "X!", &m), TB_ERR_MALFORMED);
+    /* A descriptor with no usable address is refused; bad addresses are dropped. */
+    m.node = desc("x");
+    snprintf(m.node.addrs[0], sizeof(m.node.addrs[0]), "not an address");
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "x", &m), TB_ERR_MALFORMED);
+    tb_hv_desc d = desc("x");
+    snprintf(d.addrs[1], sizeof(d.addrs[1]), "999.1.1.1:1");
+    memset(d.addrs[2], 'a', sizeof(d.addrs[2])); /* no terminator */
+    d.n_addrs = 200;
+    tb_hv_config cfg;
+    tb_hv_config_default(&cfg);
+    TB_CHECK_EQ(tb_hv_desc_check(&cfg, &d), 0);
+    TB_CHECK_EQ(d.n_addrs, 1);
+    /* A SHUFFLE_REPLY nobody asked for changes nothing. */
+    m = (tb_hv_msg){.type = TB_HV_SHUFFLE_REPLY, .n_descs = 2};
+    m.descs[0] = desc("s1");
+    m.descs[1] = desc("s2");
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "z", &m), 0);
+    TB_CHECK_EQ(tb_hv_passive_count(h), 0);
+    /* A SHUFFLE that ends here: good entries kept, bad ones counted, a lying count capped. */
+    m = (tb_hv_msg){.type = TB_HV_SHUFFLE, .ttl = 0, .node = desc("o"), .n_descs = 255};
+    for (int i = 0; i < TB_HV_SHUFFLE_MAX; i++)
+        m.descs[i] = desc(i % 2 ? "ok" : "BAD");
+    TB_CHECK_EQ(tb_hv_recv(h, 0, "z", &m), 0);
+    drained dr = drain(h);
+    TB_CHECK_EQ(dr.sends_of[TB_HV_SHUFFLE_REPLY], 1);
+    TB_CHECK_STR(dr.last_send.peer.name, "o");
+    TB_CHECK(tb_hv_is_passive(h, "ok") && tb_hv_is_passive(h, "o"));
+    tb_hv_stats st;
+    tb_hv_get_stats(h, &st);
+    TB_CHECK(st.bad_descs >= 4);
+    TB_CHECK_EQ(st.unexpected, 1);
+    tb_hv_free(h);
+}
+
+static void test_shuffle_exchange(void)
+{
+    tb_hv *h = make("h", 4);
+    TB_REQUIRE(h);
+    tb_hv_desc p = desc("p");
+    TB_REQUIRE(tb_hv_join(h, 0, &p) == 0);
+    drain(h);
+    uint64_t t = tb_hv_next_wake(h);
+    TB_CHECK(t > 0 && t <= 30 * S + 1);
+    tb_hv_tick(h, t);
+    drained d = drain(h);
+    TB_REQUIRE(d.sends_of[TB_HV_SHUFFLE] == 1);
+    TB_CHECK_STR(d.last_send.msg.node.name, "h");
+    TB_CHECK_EQ(d.last_send.msg.ttl, 3);
+    tb_hv_msg r = {.type = TB_HV_SHUFFLE_REPLY, .n_descs = 1};
+    r.descs[0] = desc("new");
+    TB_CHECK_EQ(tb_hv_recv(h, t, "far", &r), 0);
+    TB_CHECK(tb_hv_is_passive(h, "new"));
+    tb_hv_free(h);
+}
+
+int main(void)
+{
+    TB_RUN(test_join_and_forward);
+    TB_RUN(test_neighbor_priority);
+    TB_RUN(test_repair_from_passive);
+    TB_RUN(test_untrusted_input);
+    TB_RUN(test_shuffle_exchange);
+    return TB_DONE();
+}
