@@ -38,9 +38,10 @@ typedef struct src_view {
     const tb_xc_obs *last; /* NULL when none */
 } src_view;
 
-static bool has_leap(const src_view *v)
+/* The newest own measurement when it is NTP's (it has a leap indicator and stratum), or NULL. */
+static const tb_xc_obs *ntp_last(const src_view *v)
 {
-    return v->last && v->last->kind == TB_MEASURE_NTP;
+    return v->last && v->last->kind == TB_MEASURE_NTP ? v->last : NULL;
 }
 
 /* NTP: the newest reply's leap indicator (a leap second announced shows as "insert" or
@@ -52,9 +53,10 @@ static json_t *src_json(const src_view *v)
                   "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
                   "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
                   v->last ? jint(v->last->bound_ns) : json_null());
-    if (j && has_leap(v)) {
-        json_object_set_new(j, "leap", json_string(tb_ntp_leap_name(v->last->leap)));
-        json_object_set_new(j, "stratum", jint(v->last->stratum));
+    const tb_xc_obs *ntp = ntp_last(v);
+    if (j && ntp) {
+        json_object_set_new(j, "leap", json_string(tb_ntp_leap_name(ntp->leap)));
+        json_object_set_new(j, "stratum", jint(ntp->stratum));
     }
     return j;
 }
@@ -66,9 +68,9 @@ static void src_text(tb_control_buf *b, const src_view *v)
     if (v->last)
         tb_control_printf(b, " offset_us=%.1f error_us=%.1f", (double)v->last->offset_ns / 1e3,
                           (double)v->last->bound_ns / 1e3);
-    if (has_leap(v))
-        tb_control_printf(b, " leap=%s stratum=%u", tb_ntp_leap_name(v->last->leap),
-                          v->last->stratum);
+    const tb_xc_obs *ntp = ntp_last(v);
+    if (ntp)
+        tb_control_printf(b, " leap=%s stratum=%u", tb_ntp_leap_name(ntp->leap), ntp->stratum);
     tb_control_printf(b, "%s%s\n", v->reason[0] ? " reason=" : "", v->reason);
 }
 
