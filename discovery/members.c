@@ -93,7 +93,7 @@ int tb_mb_new(const tb_mb_config *cfg, const char *self, uint64_t incarnation, u
     if (!mb)
         return TB_ERR_NOMEM;
     mb->cfg = *cfg;
-    memcpy(mb->self, self, strlen(self));
+    memcpy(mb->self, self, strlen(self) + 1); /* name_ok bounded it to fit */
     mb->inc = incarnation;
     mb->rng = seed;
     mb->hash_key = tb_rand_next(&mb->rng);

@@ -48,7 +48,7 @@ status_sum() {
 # run PEER_INTERVAL: starts the mesh, waits for it, counts SECONDS; prints
 # "measurements copies lo_bytes lo_packets".
 run() {
-  local i seed peers
+  local i peers
   pids=()
   for i in $(seq 0 $((n - 1))); do
     rm -rf "$work/s$i" && mkdir -m 700 "$work/s$i"
