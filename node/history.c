@@ -123,10 +123,11 @@ typedef struct history_args {
     bool json;
 } history_args;
 
+/* -1 when s is a time, else the exit code. */
 static int time_option(const char *opt, const char *s, int64_t *out)
 {
     if (tb_history_parse_time(s, tb_clock_real(tb_clock_system()), out) == 0)
-        return 0;
+        return -1;
     char err[256];
     snprintf(err, sizeof(err),
              "%s: '%.64s' is neither ISO 8601 UTC (2026-12-06T17:00:00Z) nor relative "

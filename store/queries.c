@@ -162,19 +162,25 @@ int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void 
     return tb_store_step_all(st, one_measurement, &c);
 }
 
+/* How long after a measurement arrived a verdict citing it is looked for: bounds the scan of
+ * verdicts_by_source per row (a verdict cites what it was made from, within rounds). */
+#define VERDICT_WINDOW_NS "600000000000"
+
 int tb_store_query(tb_store *s, const tb_store_filter *q, tb_store_row_fn fn, void *arg)
 {
     sqlite3_stmt *st;
     if (q->limit == 0 || q->limit > TB_STORE_HISTORY_MAX)
         return TB_ERR_INVAL;
     /* The newest `limit` by the origin's time (measurements_by_source when kind and source
-     * are given), handed out oldest first; the verdict is one indexed lookup per row
+     * are given), handed out oldest first; the verdict is an indexed range per row
      * (verdicts_by_source). */
     if (tb_store_prepare(
             s,
             "SELECT * FROM (SELECT " ROW_COLUMNS ", (SELECT v.verdict FROM verdicts v "
-            "WHERE v.kind = m.kind AND v.source = m.source AND v.at_ns >= m.received_ns "
-            "ORDER BY v.at_ns LIMIT 1), m.id AS id FROM measurements m WHERE (?1 = 0 OR kind = ?1) "
+            "WHERE v.kind = m.kind AND v.source = m.source AND v.at_ns BETWEEN m.received_ns "
+            "AND m.received_ns + " VERDICT_WINDOW_NS " AND instr(',' || v.refs || ',', ',' || "
+            "m.origin || ':' || m.seq || ',') ORDER BY v.at_ns LIMIT 1), m.id AS id "
+            "FROM measurements m WHERE (?1 = 0 OR kind = ?1) "
             "AND (?2 IS NULL OR source = ?2) AND real_ns BETWEEN ?3 AND ?4 "
             "ORDER BY real_ns DESC, id DESC LIMIT ?5) ORDER BY real_ns, id",
             &st) != 0)

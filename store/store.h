@@ -80,8 +80,9 @@ typedef struct tb_store_row {
     int64_t real_ns, offset_ns, delay_ns, bound_ns, received_ns;
     const uint8_t *body, *sig;
     size_t body_len;
-    /* tb_store_query only: the first verdict on this source made when or after the
-     * measurement arrived (what the cross-check concluded with it), or NULL. */
+    /* tb_store_query only: the first verdict on this source that cites this measurement,
+     * made within 10 minutes after it arrived (what the cross-check concluded with it), or
+     * NULL. */
     const char *verdict;
 } tb_store_row;
 

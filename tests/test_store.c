@@ -366,7 +366,7 @@ static void test_query(void)
     TB_REQUIRE(c.n == 4);
     TB_CHECK_STR(c.what[0], "b/ntp-1/7/-");
     TB_CHECK_STR(c.what[1], "a/ntp-1/1/-");
-    TB_CHECK_STR(c.what[3], "a/ntp-2/3/ok"); /* the first verdict after it arrived */
+    TB_CHECK_STR(c.what[3], "a/ntp-2/3/ok"); /* the first verdict citing it */
     collected d = {0};
     tb_store_filter window = {TB_MEASURE_NTP, "ntp-1", 60, 102, 10};
     TB_CHECK_EQ(tb_store_query(s, &window, collect_verdicts, &d), 0);
