@@ -171,19 +171,20 @@ int tb_store_query(tb_store *s, const tb_store_filter *q, tb_store_row_fn fn, vo
     sqlite3_stmt *st;
     if (q->limit == 0 || q->limit > TB_STORE_HISTORY_MAX)
         return TB_ERR_INVAL;
-    /* The newest `limit` by the origin's time (measurements_by_source when kind and source
-     * are given), handed out oldest first; the verdict is an indexed range per row
-     * (verdicts_by_source). */
-    if (tb_store_prepare(
-            s,
-            "SELECT * FROM (SELECT " ROW_COLUMNS ", (SELECT v.verdict FROM verdicts v "
-            "WHERE v.kind = m.kind AND v.source = m.source AND v.at_ns BETWEEN m.received_ns "
-            "AND m.received_ns + " VERDICT_WINDOW_NS " AND instr(',' || v.refs || ',', ',' || "
-            "m.origin || ':' || m.seq || ',') ORDER BY v.at_ns LIMIT 1), m.id AS id "
-            "FROM measurements m WHERE (?1 = 0 OR kind = ?1) "
-            "AND (?2 IS NULL OR source = ?2) AND real_ns BETWEEN ?3 AND ?4 "
-            "ORDER BY real_ns DESC, id DESC LIMIT ?5) ORDER BY real_ns, id",
-            &st) != 0)
+    /* The newest `limit` by the origin's time, handed out oldest first. Only the filters
+     * given are in the SQL, so that SQLite walks measurements_by_source (kind and source
+     * given) or measurements_by_real instead of sorting the table; the verdict is an indexed
+     * range per row (verdicts_by_source). */
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT * FROM (SELECT " ROW_COLUMNS ", (SELECT v.verdict FROM verdicts v "
+             "WHERE v.kind = m.kind AND v.source = m.source AND v.at_ns BETWEEN m.received_ns "
+             "AND m.received_ns + " VERDICT_WINDOW_NS " AND instr(',' || v.refs || ',', ',' || "
+             "m.origin || ':' || m.seq || ',') ORDER BY v.at_ns LIMIT 1), m.id AS id "
+             "FROM measurements m WHERE %s%s real_ns BETWEEN ?3 AND ?4 "
+             "ORDER BY real_ns DESC, id DESC LIMIT ?5) ORDER BY real_ns, id",
+             q->kind ? "kind = ?1 AND" : "", q->source ? " source = ?2 AND" : "");
+    if (tb_store_prepare(s, sql, &st) != 0)
         return TB_ERR_IO;
     sqlite3_bind_int(st, 1, q->kind);
     if (q->source)

@@ -42,6 +42,7 @@ static const char *const migrations[TB_STORE_SCHEMA_VERSION] = {
     /* 2: kinds by name, and views that show them and UTC times (store/schema.md) */
     "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
     "INSERT INTO kinds VALUES (1, 'ntp'), (2, 'roughtime'), (3, 'peer');"
+    "CREATE INDEX measurements_by_real ON measurements(real_ns);" /* tbnode history */
     "CREATE VIEW measurements_named AS SELECT m.id, m.origin, m.seq, m.own,"
     "  coalesce(k.name, m.kind) AS kind, m.source, m.address,"
     "  strftime('%Y-%m-%dT%H:%M:%fZ', m.real_ns / 1e9, 'unixepoch') AS real_utc,"

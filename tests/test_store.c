@@ -427,7 +427,8 @@ static void test_migrate_v1_keeps_rows(void)
     TB_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
     TB_REQUIRE(sqlite3_exec(db,
                             "DROP VIEW measurements_named; DROP VIEW verdicts_named; "
-                            "DROP TABLE kinds; UPDATE schema_version SET version = 1",
+                            "DROP TABLE kinds; DROP INDEX measurements_by_real; "
+                            "UPDATE schema_version SET version = 1",
                             0, 0, 0) == SQLITE_OK);
     sqlite3_close(db);
     s = open_store(0);
