@@ -1,12 +1,10 @@
-/* Members judged by their clocks (crosscheck.h, TB_XC_MEMBER_CLOCK_OFF). Needs no PING/PONG
- * offset: each node's own measurements say how far its clock is from its sources (the median
- * of its raw offsets, source − its clock, over the sources it measures: its own agreement),
- * which is comparable across nodes without translating anything, since mesh v2 ends the
- * all-pairs connections. Where a PING/PONG offset exists it is the cross-check: after
- * translation, a member whose view of every source it shares with this node is shifted the
- * same way beyond the limit is off (its clock moved since the offset was taken, or it lies). A
- * member judged off stops counting; the local node is judged the same way and named, but its
- * own measurements keep counting (it is the clock the consensus is about). */
+/* Members judged by their clocks (crosscheck.h, TB_XC_MEMBER_CLOCK_OFF). The local node: its
+ * own measurements say how far its clock is from its sources (the median of its raw offsets,
+ * source − its clock: its own agreement); named, its measurements keep counting (it is the
+ * clock the consensus is about). A member: after translation by the PING/PONG offset, its view
+ * of every source it shares with this node is shifted the same way beyond the limit (its clock
+ * moved since the offset was taken, or it lies); named and not counted. A member's own
+ * agreement is not used: one whose sources are mostly liars would look off (adr/0008). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +99,10 @@ static void judge_one(xc_ctx *ctx, size_t i, const tb_xc_peer *self, int64_t *sc
     double limit_ms = (double)ctx->cfg.max_clock_off_ns / 1e6;
     char why[256];
     unsigned n = own_agreement(ctx, p, scratch, &own, &first, &last);
-    if (n > 0 && tb_sat_abs(own) > ctx->cfg.max_clock_off_ns) {
+    /* For members this rule accused honest ones whose sources were mostly liars soon after
+     * start (acceptance: us and ap seeing liar and split +2 s of 3): only the local node is
+     * judged by its own agreement, members by the shift against this node. */
+    if (is_self && n > 0 && tb_sat_abs(own) > ctx->cfg.max_clock_off_ns) {
         ctx->clock_off[i] = !is_self;
         snprintf(why, sizeof(why),
                  "its own measurements agree its clock is off: sources − clock = %.3f ms (median "

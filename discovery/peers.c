@@ -21,6 +21,7 @@ typedef struct entry {
     unsigned dials; /* rotates through the addresses */
     uint64_t next_time;
     uint64_t next_discover;
+    uint64_t connected_at; /* when the current connection came up */
 } entry;
 
 struct tb_peers {
@@ -49,6 +50,7 @@ void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64
     cfg->jitter_permille = 200;
     cfg->discover_interval_ns = 30 * 1000000000ULL;
     cfg->forget_after_failures = 8;
+    cfg->stable_ns = 30 * 1000000000ULL;
     cfg->rng_seed = rng_seed;
 }
 
@@ -388,7 +390,7 @@ static int mark_connected(entry *e, const char *name, const char *region, const 
     strcpy(e->region, region);
     e->verified = 1;
     e->state = TB_PEER_CONNECTED;
-    e->failures = 0;
+    e->connected_at = now; /* failures are forgotten once the connection proves stable */
     e->next_time = 0;
     e->next_discover = now;
     return 0;
@@ -461,7 +463,8 @@ int tb_peers_inbound(tb_peers *t, const char *name, const char *region, const ui
     return rc;
 }
 
-/* Both ends of an attempt lead to backoff; a closed connection starts the count afresh. */
+/* Both ends of an attempt lead to backoff; a connection that lasted starts the count afresh,
+ * one closed right after it came up (a refusal) counts as one more failure. */
 static int to_backoff(tb_peers *t, uint32_t id, uint64_t now, tb_peer_state from)
 {
     entry *e = find_id(t, id);
@@ -469,7 +472,8 @@ static int to_backoff(tb_peers *t, uint32_t id, uint64_t now, tb_peer_state from
         return TB_ERR_NOTFOUND;
     if (e->state != from)
         return TB_ERR_STATE;
-    if (from == TB_PEER_CONNECTED)
+    if (from == TB_PEER_CONNECTED &&
+        (now < e->connected_at || now - e->connected_at >= t->cfg.stable_ns))
         e->failures = 0;
     go_backoff(t, e, now);
     return 0;
@@ -482,6 +486,14 @@ int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now)
 
 int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now)
 {
+    return to_backoff(t, id, now, TB_PEER_CONNECTED);
+}
+
+int tb_peers_superseded(tb_peers *t, uint32_t id, uint64_t now)
+{
+    entry *e = find_id(t, id);
+    if (e && e->state == TB_PEER_CONNECTED)
+        e->connected_at = now - t->cfg.stable_ns; /* as if it had lasted */
     return to_backoff(t, id, now, TB_PEER_CONNECTED);
 }
 

@@ -51,6 +51,10 @@ typedef struct tb_peers_config {
     /* A learned entry never verified and failed this many dials in a row may be replaced
      * by a new learned entry when the table is full (0 = never). */
     unsigned forget_after_failures;
+    /* A connection that closes sooner than this after it came up counts as a failed dial (the
+     * peer refused us: its table was full, it refused our identity, ...), so the backoff grows
+     * instead of starting over; one that lasted starts the count afresh. */
+    uint64_t stable_ns;
     uint64_t rng_seed; /* seeds the jitter; tests pass a fixed value, nodes a random one */
     /* Addresses learned from PEERS must pass it (common/addr.h, copied at tb_peers_new); NULL:
      * syntax only. Seeds are the operator's and are not checked. */
@@ -58,7 +62,7 @@ typedef struct tb_peers_config {
 } tb_peers_config;
 
 /* Sane defaults: 64 peers, 8 dials at once, 10 s connect timeout, backoff 1 s doubling to
- * 60 s with 20 % jitter, DISCOVER every 30 s, forget after 8 failures. */
+ * 60 s with 20 % jitter, DISCOVER every 30 s, forget after 8 failures, stable after 30 s. */
 void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed);
 
 /* A string that need not be NUL-terminated (as decoded off the wire). */
@@ -161,9 +165,15 @@ TB_WUR int tb_peers_inbound(tb_peers *t, const char *name, const char *region, c
  * was not connecting (for example an inbound connection got there first). */
 TB_WUR int tb_peers_dial_failed(tb_peers *t, uint32_t id, uint64_t now);
 
-/* The connection to a connected peer closed: redial after the first backoff step (peers
- * without an address go idle). TB_ERR_STATE when it was not connected. */
+/* The connection to a connected peer closed: redial after the first backoff step when it had
+ * lasted stable_ns, else after the next step as for a failed dial (peers without an address go
+ * idle). TB_ERR_STATE when it was not connected. */
 TB_WUR int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now);
+
+/* The connection to a connected peer closed because the other connection between the same
+ * pair is kept (crossed dials, a restarted peer): redial after the first backoff step, not
+ * counted as a failure however short it was. TB_ERR_STATE when it was not connected. */
+TB_WUR int tb_peers_superseded(tb_peers *t, uint32_t id, uint64_t now);
 
 /* Removes an entry. */
 TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);

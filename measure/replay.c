@@ -1,19 +1,21 @@
 /* Receiver checks and per-origin sequence tracking. Origins live in a sorted array (bsearch):
  * the table is bounded and small (one entry per mesh node). Each entry keeps the newest accepted
- * sequence and a 64-bit window of which of the 64 below it were accepted, to tell a replay
- * from a late (out-of-order) message in the counters. */
+ * sequence and a bitmap of which of the TB_MEASURE_REPLAY_WINDOW sequences up to it were
+ * accepted: any unseen sequence inside the window is taken (batches travel different tree paths
+ * and arrive out of order), a seen one is a replay, an older one is dropped as out of order. */
 #include "measure/replay.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define WINDOW 64
+#define WINDOW TB_MEASURE_REPLAY_WINDOW
+#define WORDS (WINDOW / 64)
 
 typedef struct origin_state {
     char name[TB_MEASURE_MAX_ORIGIN + 1];
-    uint64_t last;   /* newest accepted sequence */
-    uint64_t window; /* bit i: last - 1 - i was accepted */
+    uint64_t last;          /* newest accepted sequence */
+    uint64_t window[WORDS]; /* bit i (word i / 64, bit i % 64): last - i was accepted */
     /* the allowance (tb_measure_limits), in fixed windows of the receiver's real time */
     int64_t minute_start, hour_start;
     uint32_t minute_count;
@@ -100,14 +102,32 @@ static int drop(tb_measure_replay *r, tb_measure_drop reason, tb_measure_drop *w
     return err;
 }
 
+static bool seen_back(const origin_state *o, uint64_t back)
+{
+    return (o->window[back / 64] >> (back % 64)) & 1;
+}
+
+static void mark_back(origin_state *o, uint64_t back)
+{
+    o->window[back / 64] |= 1ULL << (back % 64);
+}
+
+/* seq > last becomes the newest: the bitmap moves up by seq - last. */
 static void advance(origin_state *o, uint64_t seq)
 {
     uint64_t shift = seq - o->last;
-    /* the old newest becomes bit shift-1 of the window */
-    o->window = shift >= WINDOW ? 0 : (o->window << shift) | (1ULL << (shift - 1));
-    if (shift == WINDOW)
-        o->window = 1ULL << (WINDOW - 1);
+    if (shift >= WINDOW) {
+        memset(o->window, 0, sizeof(o->window));
+    } else {
+        size_t words = (size_t)(shift / 64), bits = (size_t)(shift % 64);
+        for (size_t i = WORDS; i-- > 0;) {
+            uint64_t hi = i >= words ? o->window[i - words] : 0;
+            uint64_t lo = i >= words + 1 ? o->window[i - words - 1] : 0;
+            o->window[i] = bits ? (hi << bits) | (lo >> (64 - bits)) : hi;
+        }
+    }
     o->last = seq;
+    mark_back(o, 0);
 }
 
 /* Verdict on seq for an existing origin, without updating. */
@@ -116,11 +136,23 @@ static int classify(const origin_state *o, uint64_t seq, tb_measure_drop *reason
     if (seq > o->last)
         return 0;
     uint64_t back = o->last - seq;
-    if (back == 0 || (back <= WINDOW && (o->window >> (back - 1)) & 1))
-        *reason = TB_MEASURE_DROP_REPLAY;
-    else
+    if (back >= WINDOW) {
         *reason = TB_MEASURE_DROP_OUT_OF_ORDER;
+        return TB_ERR_EXISTS;
+    }
+    if (!seen_back(o, back))
+        return 0;
+    *reason = TB_MEASURE_DROP_REPLAY;
     return TB_ERR_EXISTS;
+}
+
+/* Takes seq (classify said yes). */
+static void take(origin_state *o, uint64_t seq)
+{
+    if (seq > o->last)
+        advance(o, seq);
+    else
+        mark_back(o, o->last - seq);
 }
 
 static int insert(tb_measure_replay *r, size_t at, const char *origin, uint64_t seq)
@@ -134,6 +166,7 @@ static int insert(tb_measure_replay *r, size_t at, const char *origin, uint64_t 
     memset(o, 0, sizeof(*o));
     strcpy(o->name, origin);
     o->last = seq;
+    mark_back(o, 0);
     r->n++;
     return 0;
 }
@@ -155,7 +188,7 @@ int tb_measure_replay_check_seq(tb_measure_replay *r, const char *origin, uint64
     int rc = classify(&r->origins[i], seq, &reason);
     if (rc != 0)
         return drop(r, reason, why, rc);
-    advance(&r->origins[i], seq);
+    take(&r->origins[i], seq);
     return 0;
 }
 
@@ -163,10 +196,18 @@ int tb_measure_replay_seed(tb_measure_replay *r, const char *origin, uint64_t se
 {
     bool found;
     size_t i = find(r, origin, &found);
-    if (!found)
-        return insert(r, i, origin, seq);
-    if (seq > r->origins[i].last)
-        advance(&r->origins[i], seq);
+    if (!found) {
+        int rc = insert(r, i, origin, seq);
+        if (rc != 0)
+            return rc;
+        found = true;
+    }
+    origin_state *o = &r->origins[i];
+    if (seq > o->last)
+        advance(o, seq);
+    /* The store does not say which sequences below the newest arrived: take all of them as seen,
+     * so nothing stored before the restart is accepted twice. */
+    memset(o->window, 0xff, sizeof(o->window));
     return 0;
 }
 

@@ -1,8 +1,10 @@
 /* measure/replay: what a receiver does with a MEASUREMENT before it uses or forwards it
  * (issue 6, adr/0008): look up the origin's certificate key, check the certificate's validity
  * at `now`, verify the signature, parse the body and check it against the envelope, optionally
- * re-verify the evidence, and finally the sequence: per origin, sequence numbers must strictly
- * increase (gaps are fine: messages get lost and a restarted origin skips its reserved block).
+ * re-verify the evidence, and finally the sequence: per origin, each sequence number is taken
+ * once, in any order within a window of TB_MEASURE_REPLAY_WINDOW below the newest (gaps are
+ * fine: messages get lost and a restarted origin skips its reserved block; batches that took
+ * different paths arrive out of order and lose nothing).
  * Every drop is counted by reason. The sequence state changes only for a measurement that
  * passed every other check, so a forgery can never block the real origin's next message.
  *
@@ -21,6 +23,9 @@
 #include "common/error.h"
 #include "measure/measurement.h"
 
+/* Sequences below an origin's newest accepted one that may still arrive (ADR 0010). */
+#define TB_MEASURE_REPLAY_WINDOW 1024
+
 typedef enum tb_measure_drop {
     TB_MEASURE_DROP_MALFORMED = 0,  /* body does not parse or contradicts the envelope */
     TB_MEASURE_DROP_UNKNOWN_ORIGIN, /* no certificate known for the origin */
@@ -28,7 +33,7 @@ typedef enum tb_measure_drop {
     TB_MEASURE_DROP_BAD_SIGNATURE,
     TB_MEASURE_DROP_BAD_EVIDENCE,  /* the evidence check (Roughtime re-verification) refused it */
     TB_MEASURE_DROP_REPLAY,        /* this sequence number was accepted before */
-    TB_MEASURE_DROP_OUT_OF_ORDER,  /* older than the newest accepted one, not seen before */
+    TB_MEASURE_DROP_OUT_OF_ORDER,  /* older than the window below the newest accepted one */
     TB_MEASURE_DROP_TABLE_FULL,    /* too many origins tracked */
     TB_MEASURE_DROP_RANGE,         /* a number outside the ranges of measure/measurement.h */
     TB_MEASURE_DROP_EVIDENCE_SIZE, /* request + response over limits.max_evidence */
@@ -99,7 +104,8 @@ TB_WUR int tb_measure_replay_check_seq(tb_measure_replay *r, const char *origin,
                                        tb_measure_drop *why);
 
 /* Records that origin's newest accepted sequence is seq (from the store at start-up), so old
- * messages still circulating are refused after a restart. TB_ERR_FULL when the table is. */
+ * messages still circulating are refused after a restart: the whole window below it counts as
+ * seen. TB_ERR_FULL when the table is. */
 TB_WUR int tb_measure_replay_seed(tb_measure_replay *r, const char *origin, uint64_t seq);
 
 uint64_t tb_measure_replay_dropped(const tb_measure_replay *r, tb_measure_drop reason);

@@ -1,52 +1,108 @@
-/* Ed25519 over the domain-separated body, and the key conversions the node needs. */
-#include "measure/measurement.h"
+/* Ed25519 over domain-separated parts (measure/sign.h), the measurement signature on top, and
+ * the key conversions the node needs. */
+#include "measure/sign.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CTX_LEN sizeof(TB_MEASURE_SIGN_CONTEXT) /* includes the NUL */
 
-/* libsodium has no streaming pure Ed25519, so context and body are joined in a bounded buffer. */
-typedef struct signed_msg {
-    uint8_t b[CTX_LEN + TB_MEASURE_BODY_MAX];
-    size_t len;
-} signed_msg;
-
-static int join(signed_msg *s, const uint8_t *body, size_t len)
+/* libsodium has no streaming pure Ed25519, so the parts are joined in one bounded buffer. */
+static int join(const tb_measure_part *parts, size_t n, uint8_t **out, size_t *outlen)
 {
-    if (len > TB_MEASURE_BODY_MAX || (len > 0 && body == NULL))
-        return TB_ERR_TOO_BIG;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len > TB_MEASURE_SIGNED_MAX - len || (parts[i].len && !parts[i].data))
+            return TB_ERR_TOO_BIG;
+        len += parts[i].len;
+    }
     if (sodium_init() < 0)
         return TB_ERR_CRYPTO;
-    memcpy(s->b, TB_MEASURE_SIGN_CONTEXT, CTX_LEN);
-    if (len > 0)
-        memcpy(s->b + CTX_LEN, body, len);
-    s->len = CTX_LEN + len;
+    uint8_t *b = malloc(len ? len : 1);
+    if (!b)
+        return TB_ERR_NOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len)
+            memcpy(b + at, parts[i].data, parts[i].len);
+        at += parts[i].len;
+    }
+    *out = b;
+    *outlen = len;
     return 0;
+}
+
+int tb_measure_sign_parts(const tb_measure_part *parts, size_t n,
+                          const uint8_t sk[TB_MEASURE_SK_LEN], uint8_t sig[TB_MEASURE_SIG_LEN])
+{
+    uint8_t *b;
+    size_t len;
+    int rc = join(parts, n, &b, &len);
+    if (rc != 0)
+        return rc;
+    if (crypto_sign_detached(sig, NULL, b, len, sk) != 0)
+        rc = TB_ERR_CRYPTO;
+    free(b);
+    return rc;
+}
+
+int tb_measure_verify_parts(const tb_measure_part *parts, size_t n,
+                            const uint8_t sig[TB_MEASURE_SIG_LEN],
+                            const uint8_t pk[TB_MEASURE_PK_LEN])
+{
+    uint8_t *b;
+    size_t len;
+    int rc = join(parts, n, &b, &len);
+    if (rc != 0)
+        return rc == TB_ERR_NOMEM ? rc : TB_ERR_VERIFY;
+    rc = crypto_sign_verify_detached(sig, b, len, pk) == 0 ? 0 : TB_ERR_VERIFY;
+    free(b);
+    return rc;
+}
+
+int tb_measure_digest(const tb_measure_part *parts, size_t n, uint8_t out[TB_MEASURE_DIGEST_LEN])
+{
+    crypto_hash_sha256_state st;
+    uint8_t full[crypto_hash_sha256_BYTES];
+    if (sodium_init() < 0 || crypto_hash_sha256_init(&st) != 0)
+        return TB_ERR_CRYPTO;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len && crypto_hash_sha256_update(&st, parts[i].data, parts[i].len) != 0)
+            return TB_ERR_CRYPTO;
+    if (crypto_hash_sha256_final(&st, full) != 0)
+        return TB_ERR_CRYPTO;
+    memcpy(out, full, TB_MEASURE_DIGEST_LEN);
+    return 0;
+}
+
+/* A measurement is signed as context ‖ body: the body alone is capped by its own format. */
+static void measurement_parts(const uint8_t *body, size_t len, tb_measure_part p[2])
+{
+    p[0] = (tb_measure_part){(const uint8_t *)TB_MEASURE_SIGN_CONTEXT, CTX_LEN};
+    p[1] = (tb_measure_part){body, len};
 }
 
 int tb_measure_sign(const uint8_t *body, size_t len, const uint8_t sk[TB_MEASURE_SK_LEN],
                     uint8_t sig[TB_MEASURE_SIG_LEN])
 {
-    signed_msg s;
-    int rc = join(&s, body, len);
-    if (rc != 0)
-        return rc;
-    if (crypto_sign_detached(sig, NULL, s.b, s.len, sk) != 0)
-        return TB_ERR_CRYPTO;
-    return 0;
+    tb_measure_part p[2];
+    if (len > TB_MEASURE_BODY_MAX || (len > 0 && body == NULL))
+        return TB_ERR_TOO_BIG;
+    measurement_parts(body, len, p);
+    return tb_measure_sign_parts(p, 2, sk, sig);
 }
 
 int tb_measure_verify(const uint8_t *body, size_t len, const uint8_t sig[TB_MEASURE_SIG_LEN],
                       const uint8_t pk[TB_MEASURE_PK_LEN])
 {
-    signed_msg s;
-    int rc = join(&s, body, len);
-    if (rc != 0)
-        return rc == TB_ERR_TOO_BIG ? TB_ERR_VERIFY : rc;
-    return crypto_sign_verify_detached(sig, s.b, s.len, pk) == 0 ? 0 : TB_ERR_VERIFY;
+    tb_measure_part p[2];
+    if (len > TB_MEASURE_BODY_MAX || (len > 0 && body == NULL))
+        return TB_ERR_VERIFY;
+    measurement_parts(body, len, p);
+    return tb_measure_verify_parts(p, 2, sig, pk);
 }
 
 int tb_measure_seal(const tb_measurement *m, const uint8_t sk[TB_MEASURE_SK_LEN], uint8_t *buf,

@@ -50,9 +50,21 @@ void tb_budget_config_default(tb_budget_config *cfg)
     cfg->bytes_burst = 4u << 20;
     cfg->own_bcasts_per_s = 20;
     cfg->own_bcasts_burst = 60;
-    cfg->discovers_per_min = 6;
-    cfg->discovers_burst = 4;
+    cfg->discovers_per_min = 12;
+    cfg->discovers_burst = 8;
     cfg->max_peers_entries = 64;
+}
+
+void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers)
+{
+    tb_budget_config_default(cfg);
+    uint64_t peers = max_peers > 65536 ? 65536 : max_peers;
+    if (16 * peers > cfg->msgs_per_s) {
+        cfg->msgs_per_s = (uint32_t)(16 * peers);
+        cfg->msgs_burst = (uint32_t)(48 * peers);
+    }
+    if (peers + 64 > cfg->own_bcasts_burst)
+        cfg->own_bcasts_burst = (uint32_t)(peers + 64);
 }
 
 const char *tb_budget_verdict_name(tb_budget_verdict v)

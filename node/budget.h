@@ -34,9 +34,14 @@ typedef struct tb_budget_config {
 } tb_budget_config;
 
 /* Defaults: 100 messages/s (burst 300), 1 MiB/s (burst 4 MiB), 20 own broadcasts/s (burst
- * 60), 6 DISCOVERs/min (burst 4), 64 PEERS entries. An honest node of a 40-node full mesh
+ * 60), 12 DISCOVERs/min (burst 8), 64 PEERS entries. An honest node of a 40-node full mesh
  * polling its sources every 16 s stays far below them. */
 void tb_budget_config_default(tb_budget_config *cfg);
+/* The defaults raised for a full mesh of up to max_peers peers, where every link carries every
+ * broadcast (wave 1 floods) and each node sends one PEER measurement per peer at once every
+ * crosscheck.peer_interval: 16 messages/s per peer (burst 3 s of it), own broadcasts in a
+ * burst of max_peers + 64. */
+void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers);
 
 typedef enum tb_budget_kind {
     TB_BUDGET_MESSAGE = 0, /* any stream message, of `bytes` bytes */

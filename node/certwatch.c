@@ -138,8 +138,9 @@ static int reload_own(tb_certwatch *cw)
     format_time(p.id.not_after, until, sizeof(until));
     tb_log_info(cw->log, "certificate %s reloaded: valid until %s; new connections use it",
                 cw->cfg->cert, until);
-    tb_node_own_cert_changed(cw->n, &cw->own.id, cw->own.der, cw->own.der_len);
+    /* The key first: the ALIVE announcing the new certificate is signed with it. */
     tb_node_notify_certs(cw->n, cw->own.key_pem, cw->own.key_len);
+    tb_node_own_cert_changed(cw->n, &cw->own.id, cw->own.der, cw->own.der_len);
     return TB_OK;
 }
 

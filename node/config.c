@@ -269,7 +269,7 @@ static int apply_ranges(tb_node_config *cfg, const tb_cfg_ctx *c, const config_s
 static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
                       size_t el)
 {
-    static const char *const mesh_keys[] = {"allowed_ranges", "allow_names"};
+    static const char *const mesh_keys[] = {"allowed_ranges", "allow_names", "socket_buffer"};
     tb_cfg_ctx c;
     tb_cfg_ctx_init(&c, err, el, o->file ? o->file : "config", "mesh");
     if (!config_setting_is_group(g))
@@ -279,6 +279,8 @@ static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const orig
         rc = apply_ranges(cfg, &c, g);
     if (rc == TB_OK)
         rc = tb_cfg_get_bool(&c, g, "allow_names", &cfg->allow_names);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(&c, g, "socket_buffer", 0, 1u << 30, &cfg->socket_buffer);
     return rc;
 }
 

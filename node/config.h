@@ -53,6 +53,9 @@ typedef struct tb_node_config {
     uint32_t max_message_size;
     uint32_t ping_interval_ms;
     uint32_t max_peers;
+    /* The `mesh` group (ADR 0010): */
+    uint32_t socket_buffer; /* mesh.socket_buffer: UDP send and receive buffer, bytes; 0: quic's
+                               default (4 MiB) */
     /* Group `mesh`: the address policy for learned peer addresses (common/addr.h). */
     size_t nallowed_ranges; /* mesh.allowed_ranges: 0 = any unicast address */
     tb_addr_range allowed_ranges[TB_ADDR_RANGES_MAX];

@@ -1,3 +1,4 @@
+#include "measure/measurement.h"
 #include "node/node.h"
 #include "node/node_internal.h"
 #include "common/addr.h"
@@ -19,9 +20,9 @@
 #include "discovery/liveness.h"
 #include "node/certwatch.h"
 #include "discovery/peers.h"
+#include "node/bcast.h"
 #include "node/budget.h"
 #include "quic/endpoint.h"
-#include "routing/broadcast.h"
 #include "routing/unicast.h"
 #include "resolve/resolver.h"
 #include "wire/wire.h"
@@ -107,8 +108,11 @@ struct tb_node {
     tb_resolver *resolver, *own_resolver;
     pending_dial *pending;
     ev_timer peers_timer, ping_timer, reaper;
-    tb_bc *bc;
     tb_certwatch *cw;
+    tb_nbc *nbc;          /* signed broadcasts (node/bcast.h) */
+    ev_timer nbc_timer;   /* its waiting copies and ALIVE refresh */
+    const char **nbnames; /* scratch: the neighbours' names for tb_nbc */
+    size_t nbnames_cap;
     recent_bcast recent[RECENT_BCASTS];
     size_t recent_next, recent_count;
     node_stats st;
@@ -192,6 +196,21 @@ static void arm(tb_node *n, ev_timer *t, uint64_t wake)
     uint64_t now = mono(n);
     ev_timer_set(t, wake > now ? (double)(wake - now) / 1e9 : 0., 0.);
     ev_timer_start(n->loop, t);
+}
+
+static void nbc_rearm(tb_node *n)
+{
+    arm(n, &n->nbc_timer, tb_nbc_poll(n->nbc, mono(n)));
+}
+
+static void on_nbc_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    nbc_rearm(w->data);
+}
+
+static int64_t real_s(const tb_node *n)
+{
+    return tb_clock_real(n->clock) / (int64_t)TB_NS_PER_SEC;
 }
 
 /* Closing a connection may call on_closed (which frees its link) at once: never from inside a
@@ -642,6 +661,8 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
     }
     tb_log_info(n->log, "peer %s (region %s, %s) connected, %s", l->name, l->region, l->addr,
                 peer->dialled ? "dialled" : "accepted");
+    tb_nbc_link_up(n->nbc, mono(n), real_s(n), l->name, l->cert, l->cert_len);
+    nbc_rearm(n);
     send_discover(n, l);
     tb_certwatch_peer_connected(n->cw, l->name);
     kick(n->loop, &n->ping_timer);
@@ -658,7 +679,11 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     if (l->in_table) {
         tb_log_info(n->log, "peer %s (%s) lost: %s", l->name, l->addr,
                     tb_quic_close_reason_name(info->reason));
-        if (tb_peers_disconnected(n->peers, l->peer_id, now) != TB_OK)
+        /* A close that keeps the pair's other connection is no refusal: no growing backoff. */
+        int dup = info->reason == TB_QUIC_CLOSED_DUPLICATE ||
+                  (info->app && info->code == TB_QUIC_APP_DUPLICATE);
+        if ((dup ? tb_peers_superseded(n->peers, l->peer_id, now)
+                 : tb_peers_disconnected(n->peers, l->peer_id, now)) != TB_OK)
             tb_log_debug(n->log, "peer %s: table did not have it connected", l->name);
     } else if (l->dialled && l->peer_id != NO_PEER) {
         tb_log_info(
@@ -809,6 +834,8 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
         uint32_t id = 0;
         from_wire_peer(&pm->peers[i], &info);
         int rc = tb_peers_learn(n->peers, &info, &id);
+        /* The certificate is kept once it passes the CA check, so its broadcasts verify. */
+        tb_nbc_learn(n->nbc, real_s(n), info.cert, info.cert_len);
         if (rc == TB_OK)
             learned++;
         if (rc == TB_OK && id)
@@ -892,34 +919,53 @@ static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
                            b->payload.len);
 }
 
-/* Encoded once: every neighbour gets the same bytes (the hop limit is the same for all). */
-static void forward_broadcast(tb_node *n, const tb_wire_broadcast *b, const neighbours *nb,
-                              const tb_bc_decision *d)
+/* --- the glue to node/bcast.h: signed broadcasts ride on the connections here --- */
+
+static size_t nbc_neighbours(void *arg, const char ***names)
 {
-    if (d->nforward == 0)
-        return;
-    tb_wire_msg m = {.type = TB_WIRE_BROADCAST};
-    m.broadcast = *b;
-    m.broadcast.hop_limit = d->hop_limit;
-    /* The envelope around payload and origin takes under 64 bytes (integer keys). */
-    size_t cap = b->payload.len + strlen(b->origin) + 64, len = 0;
-    cap = cap < n->lim.max_msg_size ? cap : n->lim.max_msg_size;
-    uint8_t *buf = malloc(cap);
-    int rc = buf ? tb_wire_encode(&m, &n->lim, buf, cap, &len) : TB_ERR_NOMEM;
-    for (size_t i = 0; i < d->nforward; i++) {
-        plink *l = nb->links[nb->forward[i]];
-        int sent = rc == TB_OK ? tb_quic_send_stream(l->conn, buf, len) : rc;
-        if (sent != TB_OK)
-            tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_SEND, mono(n),
-                           "peer %s: cannot forward broadcast %s/%llu: %s", l->name, b->origin,
-                           (unsigned long long)b->msg_id, tb_wire_strerror(sent));
+    tb_node *n = arg;
+    size_t k = 0, cap = 0;
+    for (plink *l = n->links; l; l = l->next)
+        cap++;
+    if (cap > n->nbnames_cap) {
+        const char **grown = realloc(n->nbnames, cap * sizeof(*grown));
+        if (!grown) {
+            *names = n->nbnames;
+            return 0;
+        }
+        n->nbnames = grown;
+        n->nbnames_cap = cap;
     }
-    free(buf);
+    for (plink *l = n->links; l; l = l->next) {
+        size_t i = 0;
+        while (i < k && strcmp(n->nbnames[i], l->name) != 0)
+            i++;
+        if (l->connected && i == k)
+            n->nbnames[k++] = l->name;
+    }
+    *names = n->nbnames;
+    return k;
 }
 
-/* The revocation list is the node's own business (certwatch.c); the rest the layer above's. */
-static int accept_bcast(tb_node *n, const tb_wire_broadcast *b)
+static plink *link_by_name(tb_node *n, const char *name)
 {
+    for (plink *l = n->links; l; l = l->next) {
+        if (l->connected && strcmp(l->name, name) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+static int nbc_send(void *arg, const char *to, const uint8_t *msg, size_t len)
+{
+    plink *l = link_by_name(arg, to);
+    return l ? tb_quic_send_stream(l->conn, msg, len) : TB_ERR_NOTFOUND;
+}
+
+static int nbc_accept(void *arg, const tb_wire_broadcast *b)
+{
+    tb_node *n = arg;
+    /* The revocation list is the node's own business (certwatch.c); the rest the layer above's. */
     if (b->app_type == TB_NODE_APP_CRL)
         return tb_certwatch_take_crl(n->cw, b->payload.data, b->payload.len, b->origin);
     if (!n->cb.accept_broadcast)
@@ -928,28 +974,41 @@ static int accept_bcast(tb_node *n, const tb_wire_broadcast *b)
                                   b->payload.len);
 }
 
-/* The application verifies a first copy before it is delivered, remembered as seen or
- * forwarded: a refused copy is dropped here and leaves no trace in the duplicate cache. */
-static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from)
+static void nbc_deliver(void *arg, const tb_wire_broadcast *b)
 {
-    neighbours nb;
+    deliver_broadcast(arg, b);
+}
+
+static int open_nbc(tb_node *n)
+{
+    tb_nbc_config c = {.log = n->log,
+                       .self = n->self.name,
+                       .region = n->self.region,
+                       .self_der = n->self_der,
+                       .self_der_len = n->self_der_len,
+                       .key_file = n->cfg->key,
+                       .ca_file = n->cfg->ca,
+                       .state_dir = n->cfg->state_dir,
+                       .lim = &n->lim,
+                       /* Real time: a restarted node does not reuse ids or incarnations. */
+                       .first_id = (uint64_t)tb_clock_real(n->clock),
+                       .incarnation = (uint64_t)real_s(n),
+                       .hash_key = random_u64(),
+                       .now_s = real_s(n)};
+    tb_nbc_io io = {n, nbc_neighbours, nbc_send, nbc_accept, nbc_deliver};
+    return tb_nbc_new(&c, &io, &n->nbc);
+}
+
+static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from, const uint8_t *raw,
+                         size_t len)
+{
     if (strcmp(b->origin, from->name) == 0 && charge(n, from, TB_BUDGET_OWN_BCAST, 0) != 0)
         return;
-    if (neighbours_get(n, &nb) != TB_OK)
-        return;
-    tb_bc_decision d;
-    size_t olen = strlen(b->origin);
-    int rc = tb_bc_check(n->bc, mono(n), b->origin, olen, b->msg_id, b->hop_limit, from->name,
-                         nb.names, nb.n, nb.forward, &d);
-    if (rc != TB_OK) {
+    int rc = tb_nbc_receive(n->nbc, mono(n), real_s(n), from->name, b, raw, len);
+    if (rc == TB_ERR_MALFORMED)
         peer_invalid(n, from->conn, from->name, "broadcast from '%s' refused: %s", b->origin,
                      tb_strerror(rc));
-    } else if (d.deliver && accept_bcast(n, b) == 0) {
-        tb_bc_commit(n->bc, mono(n), b->origin, olen, b->msg_id, &d);
-        deliver_broadcast(n, b);
-        forward_broadcast(n, b, &nb, &d);
-    }
-    neighbours_free(&nb);
+    nbc_rearm(n);
 }
 
 static void on_message(tb_node *n, const tb_wire_message *m, const plink *from)
@@ -1012,7 +1071,14 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
         on_peers(n, l, &m.peers);
         break;
     case TB_WIRE_BROADCAST:
-        on_broadcast(n, &m.broadcast, l);
+        on_broadcast(n, &m.broadcast, l, msg, len);
+        break;
+    case TB_WIRE_CERT_REQ:
+        tb_nbc_on_cert_req(n->nbc, l->name, &m.cert_req);
+        break;
+    case TB_WIRE_CERT:
+        tb_nbc_on_cert(n->nbc, mono(n), real_s(n), l->name, &m.cert);
+        nbc_rearm(n);
         break;
     case TB_WIRE_MESSAGE:
         on_message(n, &m.message, l);
@@ -1098,6 +1164,7 @@ static int set_self(tb_node *n)
     self.region = (tb_peers_str){n->self.region, strlen(n->self.region)};
     self.addrs[0] = (tb_peers_str){n->self_addr, strlen(n->self_addr)};
     self.naddrs = naddrs;
+    tb_nbc_set_addr(n->nbc, naddrs ? n->self_addr : NULL);
     if (!naddrs)
         snprintf(n->self_addr, sizeof(n->self_addr), "(client: no address)");
     self.cert = n->self_der;
@@ -1200,6 +1267,7 @@ static int open_endpoint(tb_node *n)
         .connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * TB_NS_PER_MS,
         .max_message_size = cfg->max_message_size,
         .max_connections = (size_t)cfg->max_peers * 2,
+        .socket_buffer = cfg->socket_buffer,
         .static_secret = secret,
     };
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
@@ -1260,13 +1328,14 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->lim = tb_wire_limits_default();
     n->lim.max_msg_size = cfg->max_message_size;
     tb_live_config_default(&n->live_cfg);
-    tb_budget_config_default(&n->budget_cfg);
+    tb_budget_config_for_mesh(&n->budget_cfg, cfg->max_peers);
     tb_log_ratelimit_init(&n->rl, LOG_BURST, LOG_INTERVAL_NS);
     n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
     ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
     ev_timer_init(&n->ping_timer, on_ping_timer, 0., 0.);
     ev_timer_init(&n->reaper, on_reaper, 0., 0.);
-    n->peers_timer.data = n->ping_timer.data = n->reaper.data = n;
+    ev_timer_init(&n->nbc_timer, on_nbc_timer, 0., 0.);
+    n->peers_timer.data = n->ping_timer.data = n->reaper.data = n->nbc_timer.data = n;
     int rc = load_identity(n);
     if (rc == TB_OK)
         rc = tb_certwatch_new(&n->cw, n, loop, log, clock, cfg);
@@ -1274,12 +1343,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
         rc = open_resolver(n, cb ? cb->resolver : NULL);
     if (rc == TB_OK)
         rc = open_peers(n);
-    if (rc == TB_OK) {
-        tb_bc_config bcc;
-        tb_bc_config_default(&bcc, random_u64());
-        /* Real time as the first id: a restarted node does not reuse ids peers remember. */
-        rc = tb_bc_new(&bcc, n->self.name, (uint64_t)tb_clock_real(clock), &n->bc);
-    }
+    if (rc == TB_OK)
+        rc = open_nbc(n);
     if (rc == TB_OK)
         rc = open_endpoint(n);
     if (rc == TB_OK)
@@ -1305,6 +1370,7 @@ void tb_node_stop(tb_node *n)
     n->stopping = 1;
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
+    ev_timer_stop(n->loop, &n->nbc_timer);
     pending_cancel(n, NO_PEER);
     tb_certwatch_stop(n->cw);
     tb_control_close(n->ctl);
@@ -1319,6 +1385,7 @@ void tb_node_free(tb_node *n)
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
     ev_timer_stop(n->loop, &n->reaper);
+    ev_timer_stop(n->loop, &n->nbc_timer);
     pending_cancel(n, NO_PEER);
     if (n->own_resolver)
         tb_resolver_thread_destroy(n->own_resolver);
@@ -1328,7 +1395,8 @@ void tb_node_free(tb_node *n)
     while (n->links)
         link_free(n, n->links);
     tb_peers_free(n->peers);
-    tb_bc_free(n->bc);
+    tb_nbc_free(n->nbc);
+    free(n->nbnames);
     tb_certwatch_free(n->cw);
     free(n);
 }
@@ -1350,6 +1418,8 @@ int tb_node_peer_cert(const tb_node *n, const char *name, const uint8_t **der, s
         *len = n->self_der_len;
         return TB_OK;
     }
+    if (tb_nbc_origin_der(n->nbc, name, der, len) == TB_OK)
+        return TB_OK; /* verified against the CA */
     /* A connected peer's certificate was verified in its handshake: it is known before the
      * peer's PEERS entry arrives, so its first measurements are not dropped as unknown. */
     for (const plink *l = n->links; l; l = l->next) {
@@ -1383,22 +1453,20 @@ uint16_t tb_node_port(const tb_node *n)
 int tb_node_broadcast(tb_node *n, uint32_t app_type, const uint8_t *payload, size_t len,
                       uint64_t *id)
 {
-    neighbours nb;
-    int rc = neighbours_get(n, &nb);
-    if (rc != TB_OK)
-        return rc;
-    tb_bc_decision d;
-    tb_wire_broadcast b = {.origin = n->self.name, .app_type = app_type, .payload = {payload, len}};
-    rc = tb_bc_originate(n->bc, mono(n), nb.names, nb.n, nb.forward, &b.msg_id, &d);
-    if (rc == TB_OK) {
-        b.hop_limit = d.hop_limit;
-        deliver_broadcast(n, &b);
-        forward_broadcast(n, &b, &nb, &d);
-        if (id)
-            *id = b.msg_id;
-    }
-    neighbours_free(&nb);
+    int rc = tb_nbc_originate(n->nbc, mono(n), app_type, payload, len, id);
+    nbc_rearm(n);
     return rc;
+}
+
+/* A revoked origin has no key from the list's arrival on, so its measurements are dropped. */
+int tb_node_origin_key(tb_node *n, const char *origin, tb_measure_origin_key *out)
+{
+    const uint8_t *der;
+    size_t len;
+    if (tb_nbc_origin_der(n->nbc, origin, &der, &len) == TB_OK &&
+        tb_certwatch_revoked(n->cw, der, len))
+        return TB_ERR_NOTFOUND;
+    return tb_nbc_origin_key(n->nbc, origin, real_s(n), out);
 }
 
 int tb_node_send(tb_node *n, const char *to, uint32_t app_type, const uint8_t *payload, size_t len)
@@ -1483,11 +1551,17 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     out->messages_delivered = n->st.messages_delivered;
     out->pings_sent = n->st.pings_sent;
     out->pongs_received = n->st.pongs_received;
-    tb_bc_stats bs;
-    tb_bc_get_stats(n->bc, &bs);
+    tb_nbc_stats bs;
+    tb_nbc_get_stats(n->nbc, &bs);
     out->bcast_delivered = bs.delivered;
     out->bcast_duplicates = bs.duplicates;
     out->bcast_forwarded = bs.forwarded;
+    out->bcast_refused = bs.refused;
+    out->bcast_held = bs.held;
+    out->bcast_hold_dropped = bs.hold_dropped;
+    out->cert_reqs_sent = bs.cert_reqs_sent;
+    out->certs_learned = bs.certs_learned;
+    out->certs_refused = bs.certs_refused;
 }
 
 size_t tb_node_connected_count(const tb_node *n)
@@ -1562,10 +1636,17 @@ void tb_node_own_cert_changed(tb_node *n, const tb_cert_identity *id, const uint
     n->self_der_len = len;
     if (set_self(n) == TB_OK)
         announce(n, NULL);
+    /* Nodes that are not neighbours learn it from the signed ALIVE. */
+    if (tb_nbc_announce(n->nbc, mono(n), der, len) != TB_OK)
+        tb_log_warn(n->log, "renewed certificate not announced to the mesh");
 }
 
 void tb_node_notify_certs(tb_node *n, const char *key_pem, size_t key_len)
 {
+    uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
+    if (key_pem && tb_measure_key_from_pem(key_pem, key_len, sk, pk) == TB_OK)
+        tb_nbc_set_key(n->nbc, sk, pk);
+    sodium_memzero(sk, sizeof(sk));
     if (n->cb.on_certs)
         n->cb.on_certs(n->cb.arg, key_pem, key_len);
 }

@@ -4,9 +4,12 @@
  *
  * What it does: dials the seeds; on every confirmed connection starts a PING every
  * ping_interval over DATAGRAM frames (RTT and clock offset from the minimum-delay sample) and
- * sends DISCOVER; dials the peers a PEERS answer names; forwards BROADCASTs once to every
- * other connected peer (duplicates dropped by origin and id, hop limit decremented); delivers
- * MESSAGEs addressed to it; redials a lost peer with capped exponential backoff and jitter. */
+ * sends DISCOVER; dials the peers a PEERS answer names; signs its BROADCASTs and forwards
+ * others' once to every other connected peer after checking their origin's signature
+ * (node/bcast.h: duplicates dropped by the digest of the signed bytes, hop limit decremented,
+ * unknown origins' certificates fetched with CERT_REQ, ALIVE announcements); delivers
+ * MESSAGEs addressed to it; redials a lost peer with capped exponential backoff and jitter.
+ * The node key must be Ed25519. */
 #ifndef TB_NODE_NODE_H
 #define TB_NODE_NODE_H
 
@@ -18,6 +21,7 @@
 #include "common/log.h"
 #include "node/config.h"
 #include "node/control.h"
+#include "measure/replay.h"
 
 struct ev_loop;
 struct tb_resolver;
@@ -87,7 +91,13 @@ int tb_node_cert_revoked(const tb_node *n, const uint8_t *der, size_t len);
 /* The bound UDP port (for listen port 0). */
 uint16_t tb_node_port(const tb_node *n);
 
-/* Sends a BROADCAST from this node to the mesh; *id (optional) gets its message id. */
+/* The key that checks origin's signatures (tb_measure_lookup_fn for measurements): from its
+ * certificate, verified against the mesh CA (learned from handshakes, ALIVE, CERT and PEERS);
+ * an expired one still comes with its dates. TB_ERR_NOTFOUND when none is known. */
+TB_WUR int tb_node_origin_key(tb_node *n, const char *origin, tb_measure_origin_key *out);
+
+/* Sends a BROADCAST from this node to the mesh, signed with its certificate key (ADR 0010);
+ * *id (optional) gets its message id. */
 TB_WUR int tb_node_broadcast(tb_node *n, uint32_t app_type, const uint8_t *payload, size_t len,
                              uint64_t *id);
 /* Sends a MESSAGE to a directly connected node. TB_ERR_NOTFOUND when not connected. */
@@ -116,6 +126,10 @@ typedef struct tb_node_stats {
     uint64_t oversized;  /* messages over max_message_size, dropped by the endpoint */
     uint64_t messages_delivered, pings_sent, pongs_received;
     uint64_t bcast_delivered, bcast_duplicates, bcast_forwarded;
+    uint64_t bcast_refused;      /* bad signature, refused certificate, refused by the app */
+    uint64_t bcast_held;         /* waited for their origin's certificate */
+    uint64_t bcast_hold_dropped; /* waited in vain, or found the queue full */
+    uint64_t cert_reqs_sent, certs_learned, certs_refused;
     /* Budgets (ADR 0010): messages dropped over a peer's budget, penalties given (the
      * endpoint's, malformed frames and stalls included), peers disconnected and banned, learned
      * addresses the address policy refused. */

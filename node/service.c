@@ -10,8 +10,8 @@
 #include "crosscheck/crosscheck.h"
 #include "node/node.h"
 
-/* Verdict kinds counted in STATUS (crosscheck.h: the last one is TB_XC_WARMING_UP). */
-#define VERDICT_KINDS (TB_XC_WARMING_UP + 1)
+/* Verdict kinds counted in STATUS (crosscheck.h: the last one is TB_XC_UNSYNCHRONISED). */
+#define VERDICT_KINDS (TB_XC_UNSYNCHRONISED + 1)
 
 struct tb_service {
     struct ev_loop *loop;

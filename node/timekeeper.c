@@ -3,16 +3,13 @@
 #include "node/timekeeper.h"
 
 #include <errno.h>
-#include <libgen.h>
-#include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "certs/identity.h"
 #include "http/http.h"
+#include "node/origins.h"
 #include "node/tk_internal.h"
 #include "ntp/client.h"
 #include "roughtime/verify.h"
@@ -20,8 +17,6 @@
 #include "sources/rt_driver.h"
 #include "wire/wire.h"
 #include "resolve/hosts.h"
-
-#define MAX_WIRE (TB_MEASURE_BODY_MAX + 512)
 
 int64_t tk_real_now(const tb_timekeeper *tk)
 {
@@ -265,25 +260,19 @@ void tk_publish(tb_timekeeper *tk, tb_measurement *m)
                      m->source_name);
         return;
     }
-    uint8_t *body = malloc(TB_MEASURE_BODY_MAX), *wire = malloc(MAX_WIRE);
+    uint8_t *body = malloc(TB_MEASURE_BODY_MAX);
     uint8_t sig[TB_MEASURE_SIG_LEN];
-    size_t len, wlen;
-    int rc = body && wire ? tb_measure_seal(m, tk->sk, body, TB_MEASURE_BODY_MAX, &len, sig)
-                          : TB_ERR_NOMEM;
-    if (rc == TB_OK) {
-        tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
-        w.measurement = (tb_wire_measurement){m->origin, m->seq, {body, len}, {0}};
-        memcpy(w.measurement.sig, sig, sizeof(sig));
-        rc = tb_wire_encode(&w, NULL, wire, MAX_WIRE, &wlen);
-    }
+    size_t len;
+    int rc = body ? tb_measure_seal(m, tk->sk, body, TB_MEASURE_BODY_MAX, &len, sig) : TB_ERR_NOMEM;
     if (rc != TB_OK) {
         tb_log_warn(tk->log, "measurement of %s not sealed: %s", m->source_name, tb_strerror(rc));
-        goto out;
+        free(body);
+        return;
     }
     tk->st.last_seq = m->seq;
     tk->st.sent++;
     tk->st.sent_kind[m->kind & 3]++;
-    tk->st.wire_bytes_kind[m->kind & 3] += wlen;
+    tk->st.wire_bytes_kind[m->kind & 3] += len + TB_MEASURE_SIG_LEN;
     if (tb_store_put_measurement(tk->store, m, true, body, len, sig, tk_real_now(tk)) != TB_OK)
         tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
     /* Echoes of our own measurement that come back through the mesh are replays. */
@@ -291,12 +280,16 @@ void tk_publish(tb_timekeeper *tk, tb_measurement *m)
     if (tb_measure_replay_check_seq(tk->replay, m->origin, m->seq, &why) != TB_OK)
         tb_log_debug(tk->log, "own sequence %llu not tracked", (unsigned long long)m->seq);
     obs_verify_add(tk, m, true);
-    if (tb_node_broadcast(tk->node, TB_TK_APP_MEASUREMENT, wire, wlen, NULL) != TB_OK)
-        tb_log_warn(tk->log, "measurement %llu not broadcast", (unsigned long long)m->seq);
+    tk_gossip_add(tk, m->seq, body, len, sig);
     xc_kick(tk);
-out:
     free(body);
-    free(wire);
+}
+
+/* A peer's measurement that passed the replay checks (tk->ev holds its evidence check). */
+void tk_take(tb_timekeeper *tk, const tb_measurement *m)
+{
+    obs_add(tk, m, false, &tk->ev);
+    xc_kick(tk);
 }
 
 void tk_set_text(char *dst, size_t cap, const char *src)
@@ -357,77 +350,21 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
 
 /* --- peers' measurements: verify before use or forwarding --- */
 
-/* The origin's key, from a certificate that chains to the mesh CA and names that origin. A
- * learned certificate is never trusted before this check; the key of one that passed is cached
- * by the certificate's SHA-256, so the chain is checked once per certificate, not per message. */
+/* The origin's key, from a certificate the mesh node verified against the CA (node/bcast.h:
+ * learned from handshakes, ALIVE announcements and CERT answers). */
 static int lookup_cb(void *arg, const char *origin, tb_measure_origin_key *out)
 {
     tb_timekeeper *tk = arg;
-    const uint8_t *der;
-    size_t len;
-    if (tb_node_peer_cert(tk->node, origin, &der, &len) != TB_OK)
-        return TB_ERR_NOTFOUND;
-    int64_t now_s = tk_real_now(tk) / (int64_t)TB_NS_PER_SEC;
-    uint8_t fp[TB_MEASURE_FP_LEN];
-    crypto_hash_sha256(fp, der, len);
-    if (tb_measure_keycache_get(tk->keys, fp, origin, now_s, out) == TB_OK)
-        return TB_OK;
-    tb_cert_identity id;
-    tb_cert_verdict v;
-    /* A revoked origin's measurements are dropped from the list's arrival on (the cache was
-     * cleared then, so its key is checked here again). */
-    if (tb_node_cert_revoked(tk->node, der, len))
-        return TB_ERR_NOTFOUND;
-    int rc = tb_ca_verify_der(tk->ca, der, len, now_s, &v, &id);
-    bool verified = rc == TB_OK;
-    if (rc != TB_OK && (v == TB_CERT_EXPIRED || v == TB_CERT_NOT_YET_VALID))
-        rc = tb_cert_identity_from_der(der, len, &id); /* replay counts it as expired */
-    if (rc != TB_OK || strcmp(id.name, origin) != 0 || strcmp(id.key_type, "ed25519") != 0)
-        return TB_ERR_NOTFOUND;
-    memcpy(out->ed25519_pub, id.ed25519_pub, TB_MEASURE_PK_LEN);
-    out->not_before = id.not_before;
-    out->not_after = id.not_after;
-    if (verified && tb_measure_keycache_put(tk->keys, fp, origin, now_s, out) != TB_OK)
-        tb_log_debug(tk->log, "origin %s: key not cached", origin);
-    return TB_OK;
+    return tb_node_origin_key(tk->node, origin, out);
 }
 
 static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
                             const uint8_t *payload, size_t len)
 {
     tb_timekeeper *tk = arg;
-    if (app_type != TB_TK_APP_MEASUREMENT)
+    if (app_type != TB_TK_APP_MEASUREMENTS)
         return 0;
-    tb_wire_msg w;
-    tb_wire_diag diag = {0};
-    if (tb_wire_decode(payload, len, NULL, &w, &diag) != TB_OK) {
-        tk->malformed++;
-        tb_log_debug(tk->log, "measurement via %s: undecodable (field %s)", origin,
-                     diag.field ? diag.field : "-");
-        return 1;
-    }
-    int drop = 1;
-    tb_measurement m;
-    tb_measure_drop why = TB_MEASURE_DROP_MALFORMED;
-    const tb_wire_measurement *wm = &w.measurement;
-    if (w.type != TB_WIRE_MEASUREMENT) {
-        tk->malformed++;
-    } else if (tb_measure_replay_accept(tk->replay, wm->origin, wm->seq, wm->body.data,
-                                        wm->body.len, wm->sig, tk_real_now(tk), &m,
-                                        &why) != TB_OK) {
-        tb_log_debug(tk->log, "measurement %s/%llu via %s dropped: %s", wm->origin,
-                     (unsigned long long)wm->seq, origin, tb_measure_drop_name((int)why));
-    } else {
-        drop = 0;
-        if (tb_store_put_measurement(tk->store, &m, false, wm->body.data, wm->body.len, wm->sig,
-                                     tk_real_now(tk)) != TB_OK)
-            tb_log_warn(tk->log, "measurement %s/%llu not stored", wm->origin,
-                        (unsigned long long)wm->seq);
-        obs_add(tk, &m, false, &tk->ev);
-        xc_kick(tk);
-    }
-    tb_wire_msg_clear(&w);
-    return drop;
+    return tk_gossip_accept(tk, origin, payload, len);
 }
 
 /* The node reloaded its certificate and key (key_pem set: measurements are signed with the new
@@ -437,7 +374,6 @@ static int accept_broadcast(void *arg, const char *origin, uint32_t app_type,
 static void on_certs(void *arg, const char *key_pem, size_t key_len)
 {
     tb_timekeeper *tk = arg;
-    tb_measure_keycache_clear(tk->keys);
     if (!key_pem)
         return;
     uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
@@ -464,54 +400,7 @@ static void on_node_stopped(void *arg)
 
 static int load_key(tb_timekeeper *tk)
 {
-    const char *path = tk->cfg->key;
-    FILE *f = fopen(path, "r");
-    char pem[16384];
-    size_t n = f ? fread(pem, 1, sizeof(pem), f) : 0;
-    if (f)
-        fclose(f);
-    if (!f || n == 0 || n == sizeof(pem)) {
-        sodium_memzero(pem, sizeof(pem));
-        tb_log_error(tk->log, "key '%s': cannot read the node key: %s", path,
-                     f ? "empty or too large" : strerror(errno));
-        return TB_ERR_IO;
-    }
-    int rc = tb_measure_key_from_pem(pem, n, tk->sk, tk->pk);
-    sodium_memzero(pem, sizeof(pem));
-    if (rc == TB_ERR_UNSUPPORTED)
-        tb_log_error(tk->log,
-                     "key '%s': the node key is not Ed25519; measurements are signed "
-                     "with Ed25519 (issue the node certificate with an ed25519 key)",
-                     path);
-    else if (rc != TB_OK)
-        tb_log_error(tk->log, "key '%s': not a PEM private key (%s)", path, tb_strerror(rc));
-    return rc;
-}
-
-/* The mesh CA from the `ca` file: certs/ loads "ca.crt" from a folder, so a file of another
- * name is reached through a link in the state directory. */
-static int load_ca(tb_timekeeper *tk)
-{
-    char path[TB_NODE_PATH_MAX], dir[TB_NODE_PATH_MAX + 16], err[512];
-    snprintf(path, sizeof(path), "%s", tk->cfg->ca);
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    if (strcmp(base, TB_CA_CERT_FILE) == 0) {
-        snprintf(dir, sizeof(dir), "%s", dirname(path));
-    } else {
-        char abs[PATH_MAX], link[TB_NODE_PATH_MAX + 32];
-        snprintf(dir, sizeof(dir), "%s/meshca", tk->cfg->state_dir);
-        snprintf(link, sizeof(link), "%s/" TB_CA_CERT_FILE, dir);
-        (void)mkdir(dir, 0700);
-        (void)unlink(link);
-        if (!realpath(tk->cfg->ca, abs) || symlink(abs, link) != 0) {
-            tb_log_error(tk->log, "ca '%s': %s", tk->cfg->ca, strerror(errno));
-            return TB_ERR_IO;
-        }
-    }
-    int rc = tb_ca_load(dir, 0, NULL, &tk->ca, err, sizeof(err));
-    if (rc != TB_OK)
-        tb_log_error(tk->log, "ca '%s': %s", tk->cfg->ca, err);
-    return rc;
+    return tb_origins_load_key(tk->log, tk->cfg->key, tk->sk, tk->pk);
 }
 
 static int seed_replay(void *arg, const char *origin, uint64_t seq)
@@ -547,10 +436,9 @@ static int open_store(tb_timekeeper *tk)
                                        .evidence = evidence_cb,
                                        .arg = tk};
     tk->replay = tb_measure_replay_new(&rc_cfg);
-    tk->keys = tb_measure_keycache_new(TK_KEYCACHE);
     tk->win = tb_xc_window_new();
     tk->hold = tb_xc_hold_new();
-    if (!tk->replay || !tk->keys || !tk->win || !tk->hold)
+    if (!tk->replay || !tk->win || !tk->hold)
         return TB_ERR_NOMEM;
     uint64_t nm, nv, nr;
     if (tb_store_max_seqs(tk->store, seed_replay, tk) != TB_OK ||
@@ -683,8 +571,8 @@ static int start(tb_timekeeper *tk)
                             .accept_broadcast = accept_broadcast,
                             .on_certs = on_certs,
                             .status_ext = tk_status};
-    if ((rc = load_key(tk)) != TB_OK || (rc = load_ca(tk)) != TB_OK ||
-        (rc = open_store(tk)) != TB_OK || (rc = open_resolver(tk)) != TB_OK)
+    if ((rc = load_key(tk)) != TB_OK || (rc = open_store(tk)) != TB_OK ||
+        (rc = open_resolver(tk)) != TB_OK)
         return rc;
     /* The mesh dials peer names through the same resolver (and hosts_file) as the sources. */
     cb.resolver = tk->resolver;
@@ -709,6 +597,14 @@ static void on_prune_timer(struct ev_loop *loop, ev_timer *w, int revents)
         tb_log_warn(tk->log, "%s/%s: pruning failed", tk->cfg->state_dir, TB_STORE_FILE);
     else if (n)
         tb_log_info(tk->log, "history: %llu old rows pruned", (unsigned long long)n);
+    if (tb_store_trim(tk->store, tk->tc.store_origin_bytes, tk->tc.store_bytes, &n) != TB_OK) {
+        tb_log_warn(tk->log, "%s/%s: trimming to the byte budget failed", tk->cfg->state_dir,
+                    TB_STORE_FILE);
+    } else if (n) {
+        tk->st.store_trimmed += n;
+        tb_log_info(tk->log, "history: %llu oldest measurements dropped for the byte budget",
+                    (unsigned long long)n);
+    }
 }
 
 int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *log,
@@ -725,6 +621,7 @@ int tb_timekeeper_new(tb_timekeeper **out, struct ev_loop *loop, const tb_log *l
         tk->opt = *opt;
     ev_timer_init(&tk->xc_timer, on_xc_timer, 0., 0.);
     tk_peers_init(tk);
+    tk_gossip_init(tk);
     ev_timer_init(&tk->prune_timer, on_prune_timer, 60., 600.);
     tk->xc_timer.data = tk->prune_timer.data = tk;
     tk->xc_last_ns = -(int64_t)TB_NS_PER_SEC * 3600;
@@ -778,6 +675,8 @@ void tb_timekeeper_stop(tb_timekeeper *tk)
         for (size_t i = 0; i < tb_sources_count(tk->sources); i++)
             tb_source_stop(tb_sources_get(tk->sources, i));
     }
+    tk_gossip_flush(tk); /* what waits for the next batch goes out before the mesh stops */
+    ev_timer_stop(tk->loop, &tk->batch_timer);
     tb_node_stop(tk->node);
 }
 
@@ -789,6 +688,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     ev_timer_stop(tk->loop, &tk->peer_timer);
     ev_timer_stop(tk->loop, &tk->prune_timer);
     tb_http_free(tk->http);
+    tk_gossip_free(tk);
     tb_sources_destroy(tk->sources);
     tb_rt_udp_free(tk->rt_udp);
     tb_rt_srv_free(tk->rt_srv);
@@ -799,9 +699,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     if (tk->thread_resolver)
         tb_resolver_thread_destroy(tk->thread_resolver);
     tb_measure_replay_free(tk->replay);
-    tb_measure_keycache_free(tk->keys);
     tb_store_close(tk->store);
-    tb_ca_free(tk->ca);
     tb_xc_window_free(tk->win);
     tb_xc_hold_free(tk->hold);
     tb_xc_result_clear(&tk->result);

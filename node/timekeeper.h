@@ -28,8 +28,9 @@
 struct ev_loop;
 struct tb_resolver;
 
-/* The BROADCAST app_type whose payload is one wire MEASUREMENT message (wire/wire.h). */
-#define TB_TK_APP_MEASUREMENT 0x746b0001u
+/* The BROADCAST app_type whose payload is one wire MEASUREMENTS message (wire/wire.h): a batch
+ * of its origin's own signed measurements. */
+#define TB_TK_APP_MEASUREMENTS 0x746b0002u
 
 /* The keys of the configuration the time node reads (besides `sources` and `roughtime`):
  *   hosts_file = "hosts";            names listed there resolve from it first (hosts(5) format)
@@ -41,6 +42,9 @@ struct tb_resolver;
  *     min_interval_ms = 1000;        at most one run per this, new data or not (10..600000)
  *     peer_interval = 16;            seconds between PEER measurements of each mesh peer (1..3600)
  *     retention = 604800;            seconds of history kept in the store (60..315360000)
+ *     batch_interval_ms = 1000;      own new measurements go out together this often (10..60000)
+ *     store_origin_bytes = 67108864; stored bytes per origin, oldest dropped first (65536..2^40)
+ *     store_bytes = 1073741824;      stored bytes in all, oldest dropped first (1 MiB..2^42)
  *   };
  */
 typedef struct tb_tk_config {
@@ -49,6 +53,8 @@ typedef struct tb_tk_config {
     uint32_t min_interval_ms;
     uint32_t peer_interval_s;
     uint32_t retention_s;
+    uint32_t batch_interval_ms;
+    uint64_t store_origin_bytes, store_bytes; /* the store's budget besides retention */
     tb_measure_limits limits; /* what one origin may make this node verify and store */
 } tb_tk_config;
 
@@ -111,8 +117,11 @@ typedef struct tb_tk_stats {
     uint64_t member_findings[TB_XC_FINDING_KINDS];
     uint64_t xc_runs;
     uint64_t last_seq; /* the newest own sequence number, 0 before the first */
-    /* Own measurements and their wire MEASUREMENT bytes, by tb_measure_kind (1..3). */
+    /* Own measurements and their signed bytes (body and signature), by tb_measure_kind (1..3). */
     uint64_t sent_kind[4], wire_bytes_kind[4];
+    /* Batches of own measurements broadcast, and their MEASUREMENTS bytes (the payload). */
+    uint64_t batches_sent, batch_bytes;
+    uint64_t store_trimmed; /* measurements dropped from the store for its byte budget */
 } tb_tk_stats;
 
 void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out);

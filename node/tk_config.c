@@ -18,6 +18,9 @@ void tb_tk_config_default(tb_tk_config *c)
     c->min_interval_ms = 1000;
     c->peer_interval_s = 16;
     c->retention_s = 7 * 86400;
+    c->batch_interval_ms = 1000;
+    c->store_origin_bytes = 64ULL << 20;
+    c->store_bytes = 1ULL << 30;
     /* a Roughtime request is 1024 bytes, a response well under 2 KiB; 600 a minute covers a
      * measurement of each of 128 peers every 16 s plus the sources; 16 MiB an hour is ~4x what
      * such a node sends */
@@ -25,10 +28,24 @@ void tb_tk_config_default(tb_tk_config *c)
         .max_evidence = 4096, .rate_per_min = 600, .bytes_per_hour = 16 * 1024 * 1024};
 }
 
-static const char *const xc_keys[] = {
-    "window",          "min_agree",     "drift_ppm",    "drift_floor_ppb", "peers_vote",
-    "min_interval_ms", "peer_interval", "retention",    "hold_runs",       "grace",
-    "max_evidence",    "origin_rate",   "origin_bytes", "max_radius",      "max_clock_off"};
+static const char *const xc_keys[] = {"window",
+                                      "min_agree",
+                                      "drift_ppm",
+                                      "drift_floor_ppb",
+                                      "peers_vote",
+                                      "min_interval_ms",
+                                      "peer_interval",
+                                      "retention",
+                                      "hold_runs",
+                                      "grace",
+                                      "max_evidence",
+                                      "origin_rate",
+                                      "origin_bytes",
+                                      "max_radius",
+                                      "max_clock_off",
+                                      "batch_interval_ms",
+                                      "store_origin_bytes",
+                                      "store_bytes"};
 
 static int parse_hosts(const config_setting_t *s, tb_tk_config *out, const tb_cfg_ctx *c)
 {
@@ -55,6 +72,7 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
     int64_t radius_ms = out->xc.max_radius_ns / (int64_t)TB_NS_PER_MS;
     int64_t clock_off_ms = out->xc.max_clock_off_ns / (int64_t)TB_NS_PER_MS;
     int64_t maxev = (int64_t)out->limits.max_evidence, bytes = (int64_t)out->limits.bytes_per_hour;
+    int64_t sob = (int64_t)out->store_origin_bytes, sb = (int64_t)out->store_bytes;
     if (rc == TB_OK)
         rc = tb_cfg_get_i64(c, g, "window", 10, 86400, &window);
     if (rc == TB_OK)
@@ -78,6 +96,8 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "retention", 60, 315360000, &out->retention_s);
     if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "batch_interval_ms", 10, 60000, &out->batch_interval_ms);
+    if (rc == TB_OK)
         rc = tb_cfg_get_bool(c, g, "peers_vote", &out->xc.peers_vote);
     if (rc == TB_OK)
         rc = tb_cfg_get_i64(c, g, "max_evidence", 1024, 2 * TB_MEASURE_MAX_EVIDENCE, &maxev);
@@ -85,8 +105,14 @@ static int parse_xc(const config_setting_t *g, tb_tk_config *out, const tb_cfg_c
         rc = tb_cfg_get_u32(c, g, "origin_rate", 1, 1000000, &out->limits.rate_per_min);
     if (rc == TB_OK)
         rc = tb_cfg_get_i64(c, g, "origin_bytes", 65536, INT64_C(1) << 40, &bytes);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_i64(c, g, "store_origin_bytes", 65536, INT64_C(1) << 40, &sob);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_i64(c, g, "store_bytes", INT64_C(1) << 20, INT64_C(1) << 42, &sb);
     if (rc != TB_OK)
         return rc;
+    out->store_origin_bytes = (uint64_t)sob;
+    out->store_bytes = (uint64_t)sb;
     out->xc.window_ns = window * (int64_t)TB_NS_PER_SEC;
     out->xc.drift_ppb = (uint32_t)drift * 1000;
     out->xc.grace_ns = grace * (int64_t)TB_NS_PER_SEC;

@@ -9,7 +9,6 @@
 #include "certs/ca.h"
 #include "crosscheck/hold.h"
 #include "crosscheck/window.h"
-#include "measure/keycache.h"
 #include "measure/measurement.h"
 #include "measure/replay.h"
 #include "node/control.h"
@@ -20,8 +19,6 @@
 #include "store/store.h"
 
 #define TK_MAX_PEERS 128
-/* Origin keys from verified certificates (measure/keycache.h): one per mesh node is enough. */
-#define TK_KEYCACHE 256
 
 /* What the evidence check found for the measurement being accepted (Roughtime: MIDP, RADI). */
 typedef struct tk_evidence {
@@ -36,6 +33,8 @@ typedef struct tk_last_verdict {
     tb_xc_verdict_kind verdict;
 } tk_last_verdict;
 
+typedef struct tk_batch tk_batch; /* tk_gossip.c: own measurements waiting to be broadcast */
+
 struct tb_timekeeper {
     struct ev_loop *loop;
     const tb_log *log;
@@ -44,11 +43,9 @@ struct tb_timekeeper {
     tb_tk_options opt;
     tb_tk_config tc;
     tb_node *node;
-    tb_ca *ca;
     uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
     tb_store *store;
     tb_measure_replay *replay;
-    tb_measure_keycache *keys;
     tk_evidence ev; /* set by the replay check's evidence callback */
     struct tb_resolver *resolver, *own_resolver, *thread_resolver;
     tb_source_env env;
@@ -65,7 +62,8 @@ struct tb_timekeeper {
     size_t n_reported;
     char bad_chain_origin[TB_MEASURE_MAX_ORIGIN + 1]; /* the last false chain claim, counted once */
     uint64_t bad_chain_seq;
-    ev_timer xc_timer, peer_timer, prune_timer;
+    ev_timer xc_timer, peer_timer, prune_timer, batch_timer;
+    tk_batch *batch;
     int64_t xc_last_ns; /* mono time of the last run */
     int64_t started_ns; /* real time at start: sources warm up from here (crosscheck.grace) */
     tb_tk_stats st;
@@ -80,6 +78,19 @@ struct tb_timekeeper {
 int64_t tk_real_now(const tb_timekeeper *tk);
 void tk_publish(tb_timekeeper *tk, tb_measurement *m);
 void tk_set_text(char *dst, size_t cap, const char *src);
+
+/* timekeeper.c: takes a peer's measurement that passed the replay checks into the window. */
+void tk_take(tb_timekeeper *tk, const tb_measurement *m);
+
+/* tk_gossip.c: own measurements in batches (one broadcast per batch_interval_ms). add queues a
+ * sealed one (sending the batch first when it is full); flush sends what waits; accept checks a
+ * received batch (the accept_broadcast verdict: nonzero drops it). */
+void tk_gossip_init(tb_timekeeper *tk);
+void tk_gossip_add(tb_timekeeper *tk, uint64_t seq, const uint8_t *body, size_t len,
+                   const uint8_t sig[TB_MEASURE_SIG_LEN]);
+void tk_gossip_flush(tb_timekeeper *tk);
+void tk_gossip_free(tb_timekeeper *tk);
+int tk_gossip_accept(tb_timekeeper *tk, const char *origin, const uint8_t *payload, size_t len);
 
 /* tk_peers.c: mesh peers as sources (PEER measurements every peer_interval) and their frame for
  * the cross-check. start (re)arms the timer with tk->tc.peer_interval_s. */

@@ -38,9 +38,10 @@ typedef struct src_view {
     const tb_xc_obs *last; /* NULL when none */
 } src_view;
 
-static bool has_leap(const src_view *v)
+/* The newest own measurement when it is NTP's (it has a leap indicator and stratum), or NULL. */
+static const tb_xc_obs *ntp_last(const src_view *v)
 {
-    return v->last && v->last->kind == TB_MEASURE_NTP;
+    return v->last && v->last->kind == TB_MEASURE_NTP ? v->last : NULL;
 }
 
 /* NTP: the newest reply's leap indicator (a leap second announced shows as "insert" or
@@ -52,9 +53,10 @@ static json_t *src_json(const src_view *v)
                   "address", jtext(v->address), "state", v->state, "reason", jtext(v->reason),
                   "offset_ns", v->last ? jint(v->last->offset_ns) : json_null(), "error_ns",
                   v->last ? jint(v->last->bound_ns) : json_null());
-    if (j && has_leap(v)) {
-        json_object_set_new(j, "leap", json_string(tb_ntp_leap_name(v->last->leap)));
-        json_object_set_new(j, "stratum", jint(v->last->stratum));
+    const tb_xc_obs *ntp = ntp_last(v);
+    if (j && ntp) {
+        json_object_set_new(j, "leap", json_string(tb_ntp_leap_name(ntp->leap)));
+        json_object_set_new(j, "stratum", jint(ntp->stratum));
     }
     return j;
 }
@@ -66,9 +68,9 @@ static void src_text(tb_control_buf *b, const src_view *v)
     if (v->last)
         tb_control_printf(b, " offset_us=%.1f error_us=%.1f", (double)v->last->offset_ns / 1e3,
                           (double)v->last->bound_ns / 1e3);
-    if (has_leap(v))
-        tb_control_printf(b, " leap=%s stratum=%u", tb_ntp_leap_name(v->last->leap),
-                          v->last->stratum);
+    const tb_xc_obs *ntp = ntp_last(v);
+    if (ntp)
+        tb_control_printf(b, " leap=%s stratum=%u", tb_ntp_leap_name(ntp->leap), ntp->stratum);
     tb_control_printf(b, "%s%s\n", v->reason[0] ? " reason=" : "", v->reason);
 }
 
@@ -208,6 +210,9 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
                       (unsigned long long)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
                       (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
                       (unsigned long long)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
+    tb_control_printf(b, "gossip batches=%llu batch_bytes=%llu store_trimmed=%llu\n",
+                      (unsigned long long)st->batches_sent, (unsigned long long)st->batch_bytes,
+                      (unsigned long long)st->store_trimmed);
 }
 
 static json_t *counters_json(const tb_tk_stats *st)
@@ -215,11 +220,14 @@ static json_t *counters_json(const tb_tk_stats *st)
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
         json_object_set_new(dropped, tk_drop_keys[i], json_integer((json_int_t)st->dropped[i]));
-    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}}", "sent", (json_int_t)st->sent, "accepted",
-                     (json_int_t)st->accepted, "dropped", dropped, "member_findings",
-                     "uncorroborated", (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
-                     "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
-                     "clock_off", (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
+    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:I, s:I, s:I}", "sent",
+                     (json_int_t)st->sent, "accepted", (json_int_t)st->accepted, "dropped", dropped,
+                     "member_findings", "uncorroborated",
+                     (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED], "inconsistent",
+                     (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT], "clock_off",
+                     (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF], "batches",
+                     (json_int_t)st->batches_sent, "batch_bytes", (json_int_t)st->batch_bytes,
+                     "store_trimmed", (json_int_t)st->store_trimmed);
 }
 
 static json_t *consensus_json(const tb_xc_estimate *e)

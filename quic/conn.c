@@ -286,9 +286,17 @@ void tb_quic_on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---------------------------------------------------------------- connection events */
 
+/* 0: keep a (close b), 1: keep b. */
 static int keep_of(const tb_quic_endpoint *ep, const tb_quic_conn *a, const tb_quic_conn *b)
 {
-    /* Both nodes keep the connection dialled by the node whose name sorts lower. */
+    /* A connection not heard from for a while is a leftover (the peer was stopped, or lost its
+     * state): keep the live one, whoever dialled it (issue 10, SIGSTOP/SIGCONT). */
+    if (a->heard > b->heard + TB_QUIC_STALE_NS)
+        return 0;
+    if (b->heard > a->heard + TB_QUIC_STALE_NS)
+        return 1;
+    /* Both alive (dials crossed): both nodes must close the same one, so a rule both sides
+     * compute alike decides: keep the one dialled by the node whose name sorts lower. */
     int want_dialled = strcmp(ep->name, a->peer.name) < 0;
     if (a->peer.dialled == b->peer.dialled)
         return 1; /* same direction twice: keep the older, b */
@@ -460,6 +468,7 @@ void tb_quic_conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
         conn_read_error(c, rv);
         return;
     }
+    c->heard = tb_quic_now(ep);
     conn_after_io(c);
 }
 

@@ -124,7 +124,12 @@ struct tb_quic_conn {
     size_t ndg;
     size_t rx_buffered; /* bytes of unfinished received messages */
     unsigned penalties;
+    uint64_t heard; /* tb_quic_now of the last packet that decrypted (0: none yet) */
 };
+
+/* Two connections with one peer whose last packets are further apart than this: the one heard
+ * from more recently is kept (the other is a leftover, e.g. of a peer that was stopped). */
+#define TB_QUIC_STALE_NS (2ULL * 1000000000ULL)
 
 struct tb_quic_endpoint {
     struct ev_loop *loop;

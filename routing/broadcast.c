@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/name.h"
 
 #define NONE UINT32_MAX
 
 typedef struct slot {
-    char origin[TB_NAME_MAX + 1];
-    uint64_t id;
+    uint8_t digest[TB_BC_DIGEST_LEN];
     uint64_t seen;
     uint32_t next; /* hash chain */
     uint32_t bucket;
@@ -81,24 +81,19 @@ static uint64_t mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static uint32_t bucket_of(const tb_bc *bc, const char *origin, size_t len, uint64_t id)
+static uint32_t bucket_of(const tb_bc *bc, const uint8_t *digest)
 {
-    uint64_t h = bc->cfg.hash_key ^ 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)origin[i]) * 0x100000001b3ULL;
-    h = mix(h ^ mix(id + bc->cfg.hash_key));
+    uint64_t a, b;
+    memcpy(&a, digest, 8);
+    memcpy(&b, digest + 8, 8);
+    uint64_t h = mix(a ^ bc->cfg.hash_key) ^ mix(b + bc->cfg.hash_key);
     return (uint32_t)(h & (bc->nbuckets - 1));
 }
 
-static int slot_matches(const slot *s, const char *origin, size_t len, uint64_t id)
+static int cache_has(const tb_bc *bc, const uint8_t *digest)
 {
-    return s->id == id && strlen(s->origin) == len && memcmp(s->origin, origin, len) == 0;
-}
-
-static int cache_has(const tb_bc *bc, const char *origin, size_t len, uint64_t id)
-{
-    for (uint32_t i = bc->heads[bucket_of(bc, origin, len, id)]; i != NONE; i = bc->slots[i].next)
-        if (slot_matches(&bc->slots[i], origin, len, id))
+    for (uint32_t i = bc->heads[bucket_of(bc, digest)]; i != NONE; i = bc->slots[i].next)
+        if (memcmp(bc->slots[i].digest, digest, TB_BC_DIGEST_LEN) == 0)
             return 1;
     return 0;
 }
@@ -126,7 +121,7 @@ uint64_t tb_bc_expire(tb_bc *bc, uint64_t now)
     return UINT64_MAX;
 }
 
-static void cache_add(tb_bc *bc, uint64_t now, const char *origin, size_t len, uint64_t id)
+static void cache_add(tb_bc *bc, uint64_t now, const uint8_t *digest)
 {
     uint32_t cap = (uint32_t)bc->cfg.cache_capacity, i;
     slot *s;
@@ -136,11 +131,9 @@ static void cache_add(tb_bc *bc, uint64_t now, const char *origin, size_t len, u
     }
     i = (bc->head + bc->count) % cap; /* NOLINT(clang-analyzer-core.DivideZero): cap >= 1 */
     s = &bc->slots[i];
-    memcpy(s->origin, origin, len);
-    s->origin[len] = '\0';
-    s->id = id;
+    memcpy(s->digest, digest, TB_BC_DIGEST_LEN);
     s->seen = now;
-    s->bucket = bucket_of(bc, origin, len, id);
+    s->bucket = bucket_of(bc, digest);
     s->next = bc->heads[s->bucket];
     bc->heads[s->bucket] = i;
     bc->count++;
@@ -160,13 +153,39 @@ static size_t choose(const char *const *nb, size_t n, const char *from, const ch
     return k;
 }
 
-int tb_bc_originate(tb_bc *bc, uint64_t now, const char *const *neighbours, size_t nneighbours,
-                    size_t *forward, uint64_t *id, tb_bc_decision *out)
+int tb_bc_signed_header(const char *origin, size_t origin_len, uint64_t msg_id, uint32_t app_type,
+                        uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t need = sizeof(TB_BC_SIGN_CONTEXT) + 1 + origin_len + 8 + 4;
+    if (!tb_name_valid(origin, origin_len))
+        return TB_ERR_MALFORMED;
+    if (cap < need)
+        return TB_ERR_TOO_BIG;
+    uint8_t *p = buf;
+    memcpy(p, TB_BC_SIGN_CONTEXT, sizeof(TB_BC_SIGN_CONTEXT));
+    p += sizeof(TB_BC_SIGN_CONTEXT);
+    *p++ = (uint8_t)origin_len;
+    memcpy(p, origin, origin_len);
+    p += origin_len;
+    tb_put_be64(p, msg_id);
+    tb_put_be32(p + 8, app_type);
+    *len = need;
+    return 0;
+}
+
+uint64_t tb_bc_next_id(tb_bc *bc)
+{
+    return bc->next_id++;
+}
+
+int tb_bc_originate(tb_bc *bc, uint64_t now, const uint8_t digest[TB_BC_DIGEST_LEN],
+                    const char *const *neighbours, size_t nneighbours, size_t *forward,
+                    tb_bc_decision *out)
 {
     size_t len = strlen(bc->self);
     tb_bc_expire(bc, now);
-    *id = bc->next_id++;
-    cache_add(bc, now, bc->self, len, *id);
+    if (!cache_has(bc, digest))
+        cache_add(bc, now, digest);
     out->deliver = 0;
     out->hop_limit = bc->cfg.hop_limit;
     out->nforward = choose(neighbours, nneighbours, NULL, bc->self, len, forward);
@@ -175,9 +194,10 @@ int tb_bc_originate(tb_bc *bc, uint64_t now, const char *const *neighbours, size
     return 0;
 }
 
-int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
-                uint8_t hop_limit, const char *from, const char *const *neighbours,
-                size_t nneighbours, size_t *forward, tb_bc_decision *out)
+int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len,
+                const uint8_t digest[TB_BC_DIGEST_LEN], uint8_t hop_limit, const char *from,
+                const char *const *neighbours, size_t nneighbours, size_t *forward,
+                tb_bc_decision *out)
 {
     memset(out, 0, sizeof(*out));
     if (!tb_name_valid(origin, origin_len) || hop_limit == 0) {
@@ -186,7 +206,8 @@ int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, 
     }
     bc->stats.received++;
     tb_bc_expire(bc, now);
-    if (cache_has(bc, origin, origin_len, id) ||
+    /* A copy of this node's own broadcast that the cache forgot is still not news here. */
+    if (cache_has(bc, digest) ||
         (origin_len == strlen(bc->self) && memcmp(origin, bc->self, origin_len) == 0)) {
         bc->stats.duplicates++;
         return 0;
@@ -201,26 +222,32 @@ int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, 
     return 0;
 }
 
-void tb_bc_commit(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+void tb_bc_commit(tb_bc *bc, uint64_t now, const uint8_t digest[TB_BC_DIGEST_LEN],
                   const tb_bc_decision *d)
 {
-    if (!d->deliver || !tb_name_valid(origin, origin_len) || cache_has(bc, origin, origin_len, id))
+    if (!d->deliver || cache_has(bc, digest))
         return;
-    cache_add(bc, now, origin, origin_len, id);
+    cache_add(bc, now, digest);
     bc->stats.delivered++;
     if (d->hop_limit == 0)
         bc->stats.hop_ended++;
     bc->stats.forwarded += d->nforward;
 }
 
-int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
-                  uint8_t hop_limit, const char *from, const char *const *neighbours,
-                  size_t nneighbours, size_t *forward, tb_bc_decision *out)
+void tb_bc_refused(tb_bc *bc)
 {
-    int rc = tb_bc_check(bc, now, origin, origin_len, id, hop_limit, from, neighbours, nneighbours,
-                         forward, out);
+    bc->stats.refused++;
+}
+
+int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len,
+                  const uint8_t digest[TB_BC_DIGEST_LEN], uint8_t hop_limit, const char *from,
+                  const char *const *neighbours, size_t nneighbours, size_t *forward,
+                  tb_bc_decision *out)
+{
+    int rc = tb_bc_check(bc, now, origin, origin_len, digest, hop_limit, from, neighbours,
+                         nneighbours, forward, out);
     if (rc == 0)
-        tb_bc_commit(bc, now, origin, origin_len, id, out);
+        tb_bc_commit(bc, now, digest, out);
     return rc;
 }
 

@@ -1,10 +1,17 @@
-/* BROADCAST flooding: decides, for each broadcast a neighbour hands us, whether to deliver it
- * locally (first time seen) and which neighbours to forward it to (every connected neighbour
- * except the one it came from and its origin) with the hop limit decreased. Duplicates are
- * recognised by (origin, message id) in a cache of fixed capacity: the oldest entry is evicted
- * when it is full, entries expire after a TTL, so memory stays bounded under any load. A copy
- * that arrives after its entry was evicted is delivered again; the hop limit still ends its
- * travel. Pure logic: no I/O, no clock (`now` is monotonic ns).
+/* BROADCAST flooding and the signed-broadcast envelope (ADR 0010): decides, for each broadcast a
+ * neighbour hands us, whether to deliver it locally (first time seen) and which neighbours to
+ * forward it to (every connected neighbour except the one it came from and its origin) with the
+ * hop limit decreased.
+ *
+ * Every broadcast is signed by its origin over tb_bc_signed_header() ‖ payload (everything but
+ * the hop limit, which changes per hop). Duplicates are recognised by the digest of those
+ * signed bytes (the caller's: measure/sign.h), in a cache of fixed capacity: the oldest entry is
+ * evicted when it is full, entries expire after a TTL, so memory stays bounded under any load.
+ * The caller verifies a new copy's signature between tb_bc_check and tb_bc_commit, so only
+ * verified content enters the cache: a forged copy has other bytes, hence another digest, and
+ * cannot make the real message look like a duplicate. A copy that arrives after its entry was
+ * evicted is delivered again; the hop limit still ends its travel.
+ * Pure logic: no I/O, no clock (`now` is monotonic ns).
  *
  * Neighbours are passed as an array of node names; decisions name them by index into it. */
 #ifndef TB_ROUTING_BROADCAST_H
@@ -16,10 +23,15 @@
 #include "common/error.h"
 
 #define TB_BC_CACHE_MAX (1u << 20) /* hard cap on the configurable cache capacity */
+#define TB_BC_DIGEST_LEN 16        /* what names a signed broadcast in the cache */
+/* Signature context; its NUL is signed too. */
+#define TB_BC_SIGN_CONTEXT "tbnode broadcast v1"
+/* Largest tb_bc_signed_header: context, length byte, a 255-byte origin, id, app type. */
+#define TB_BC_SIGNED_HEADER_MAX (sizeof(TB_BC_SIGN_CONTEXT) + 1 + 255 + 8 + 4)
 
 typedef struct tb_bc_config {
-    size_t cache_capacity; /* (origin, id) pairs remembered, 1..TB_BC_CACHE_MAX */
-    uint64_t cache_ttl_ns; /* a pair is forgotten this long after it was first seen */
+    size_t cache_capacity; /* digests remembered, 1..TB_BC_CACHE_MAX */
+    uint64_t cache_ttl_ns; /* a digest is forgotten this long after it was first seen */
     uint8_t hop_limit;     /* hop limit of the broadcasts this node originates, ≥ 1 */
     uint8_t max_hop_limit; /* larger hop limits received are lowered to this */
     uint64_t hash_key;     /* random per node, so peers cannot aim at one hash chain */
@@ -44,6 +56,7 @@ typedef struct tb_bc_stats {
     uint64_t hop_ended;  /* first copies not forwarded because their hop limit ran out */
     uint64_t malformed;  /* refused: bad origin name or hop limit 0 */
     uint64_t evicted;    /* cache entries pushed out by new ones before their TTL */
+    uint64_t refused;    /* first copies the caller refused (bad signature, ...): tb_bc_refused */
 } tb_bc_stats;
 
 typedef struct tb_bc tb_bc;
@@ -54,32 +67,44 @@ typedef struct tb_bc tb_bc;
 TB_WUR int tb_bc_new(const tb_bc_config *cfg, const char *self, uint64_t first_id, tb_bc **out);
 void tb_bc_free(tb_bc *bc);
 
-/* A new broadcast from this node: allocates its id (*id, monotonic), remembers it so echoes are
- * dropped, and chooses every neighbour to send it to with the configured hop limit.
+/* The bytes an origin signs before the payload: "tbnode broadcast v1\0" ‖ u8 len ‖ origin ‖
+ * u64 msg_id ‖ u32 app_type (big-endian). TB_ERR_MALFORMED for an invalid origin name,
+ * TB_ERR_TOO_BIG when cap is short (TB_BC_SIGNED_HEADER_MAX always does). */
+TB_WUR int tb_bc_signed_header(const char *origin, size_t origin_len, uint64_t msg_id,
+                               uint32_t app_type, uint8_t *buf, size_t cap, size_t *len);
+
+/* The next message id of this node's own broadcasts (monotonic). */
+uint64_t tb_bc_next_id(tb_bc *bc);
+
+/* A new broadcast from this node, signed, its signed bytes' digest given: remembers it so echoes
+ * are dropped, and chooses every neighbour to send it to with the configured hop limit.
  * forward[] must hold nneighbours entries. */
-TB_WUR int tb_bc_originate(tb_bc *bc, uint64_t now, const char *const *neighbours,
-                           size_t nneighbours, size_t *forward, uint64_t *id, tb_bc_decision *out);
+TB_WUR int tb_bc_originate(tb_bc *bc, uint64_t now, const uint8_t digest[TB_BC_DIGEST_LEN],
+                           const char *const *neighbours, size_t nneighbours, size_t *forward,
+                           tb_bc_decision *out);
 
-/* A BROADCAST (origin, id, hop_limit) arrived from neighbour `from` (untrusted fields: origin
- * has an explicit length). forward[] must hold nneighbours entries. TB_ERR_MALFORMED for an
- * invalid origin name or a hop limit of 0 (the decision then says do nothing). A duplicate is
- * not an error: deliver = 0, nforward = 0. */
-TB_WUR int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len,
-                         uint64_t id, uint8_t hop_limit, const char *from,
-                         const char *const *neighbours, size_t nneighbours, size_t *forward,
-                         tb_bc_decision *out);
-
-/* tb_bc_receive in two steps, for a receiver that verifies a copy before it delivers or forwards
- * it: tb_bc_check decides exactly as tb_bc_receive but remembers nothing; once the application
- * accepted the copy, tb_bc_commit remembers (origin, id) and counts it delivered and forwarded.
- * A copy the application refused is never committed, so a forged copy cannot make the real
- * message with the same (origin, id) look like a duplicate. Commit does nothing unless
- * d->deliver, or when (origin, id) is remembered already. */
-TB_WUR int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
-                       uint8_t hop_limit, const char *from, const char *const *neighbours,
-                       size_t nneighbours, size_t *forward, tb_bc_decision *out);
-void tb_bc_commit(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len, uint64_t id,
+/* A BROADCAST from `origin` (untrusted: it has an explicit length) whose signed bytes have
+ * `digest` arrived from neighbour `from`: decides, remembering nothing. forward[] must hold
+ * nneighbours entries. TB_ERR_MALFORMED for an invalid origin name or a hop limit of 0 (the
+ * decision then says do nothing). A duplicate (digest known, or this node's own origin) is not
+ * an error: deliver = 0, nforward = 0. With deliver = 1 the caller verifies the signature, then
+ * calls tb_bc_commit (verified) or tb_bc_refused (not). */
+TB_WUR int tb_bc_check(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len,
+                       const uint8_t digest[TB_BC_DIGEST_LEN], uint8_t hop_limit, const char *from,
+                       const char *const *neighbours, size_t nneighbours, size_t *forward,
+                       tb_bc_decision *out);
+/* Remembers a verified first copy and counts it delivered and forwarded. Does nothing unless
+ * d->deliver, or when the digest is remembered already. */
+void tb_bc_commit(tb_bc *bc, uint64_t now, const uint8_t digest[TB_BC_DIGEST_LEN],
                   const tb_bc_decision *d);
+/* Counts a first copy the caller refused; nothing is remembered of it. */
+void tb_bc_refused(tb_bc *bc);
+
+/* tb_bc_check and tb_bc_commit in one, for a caller that verified the copy before. */
+TB_WUR int tb_bc_receive(tb_bc *bc, uint64_t now, const char *origin, size_t origin_len,
+                         const uint8_t digest[TB_BC_DIGEST_LEN], uint8_t hop_limit,
+                         const char *from, const char *const *neighbours, size_t nneighbours,
+                         size_t *forward, tb_bc_decision *out);
 
 /* Drops expired cache entries; returns when the oldest remaining one expires (UINT64_MAX when
  * the cache is empty). Receiving does this too: calling it only trims memory sooner. */

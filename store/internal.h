@@ -8,6 +8,12 @@
 
 sqlite3 *tb_store_db(tb_store *s);
 
+/* The bytes of a measurements row against the budgets (store.h, TB_STORE_ROW_OVERHEAD). */
+#define TB_STORE_STR(x) #x
+#define TB_STORE_XSTR(x) TB_STORE_STR(x)
+#define TB_STORE_ROW_BYTES_SQL                                                                     \
+    "(length(body) + length(sig) + " TB_STORE_XSTR(TB_STORE_ROW_OVERHEAD) ")"
+
 /* sqlite3_prepare_v2 on the store's database: 0 or TB_ERR_IO. */
 TB_WUR int tb_store_prepare(tb_store *s, const char *sql, sqlite3_stmt **st);
 

@@ -95,6 +95,106 @@ int tb_store_prune(tb_store *s, int64_t now_ns, int64_t keep_ns, uint64_t *delet
     return 0;
 }
 
+/* The id of the newest row among the oldest (by id: the order they were stored in) of `origin`
+ * (NULL: of all) whose bytes add up to at least `excess`. */
+static int trim_cutoff(tb_store *s, const char *origin, uint64_t excess, int64_t *cutoff)
+{
+    sqlite3_stmt *st;
+    const char *sql = origin ? "SELECT id, " TB_STORE_ROW_BYTES_SQL
+                               " FROM measurements WHERE origin = ? ORDER BY id"
+                             : "SELECT id, " TB_STORE_ROW_BYTES_SQL
+                               " FROM measurements ORDER BY id";
+    if (tb_store_prepare(s, sql, &st) != 0)
+        return TB_ERR_IO;
+    if (origin)
+        sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    uint64_t sum = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && sum < excess) {
+        *cutoff = sqlite3_column_int64(st, 0);
+        sum += (uint64_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : TB_ERR_IO;
+}
+
+/* Deletes the oldest rows of origin (NULL: of all) worth at least excess bytes. */
+static int trim_oldest(tb_store *s, const char *origin, uint64_t excess, uint64_t *deleted)
+{
+    int64_t cutoff = -1;
+    sqlite3_stmt *st;
+    if (trim_cutoff(s, origin, excess, &cutoff) != 0)
+        return TB_ERR_IO;
+    if (cutoff < 0)
+        return 0;
+    if (tb_store_prepare(s,
+                         origin ? "DELETE FROM measurements WHERE origin = ?1 AND id <= ?2"
+                                : "DELETE FROM measurements WHERE id <= ?2",
+                         &st) != 0)
+        return TB_ERR_IO;
+    if (origin)
+        sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, cutoff);
+    if (run_done(st) != 0)
+        return TB_ERR_IO;
+    *deleted += (uint64_t)sqlite3_changes(tb_store_db(s));
+    return 0;
+}
+
+typedef struct over {
+    char (*origins)[TB_MEASURE_MAX_ORIGIN + 1];
+    uint64_t *excess;
+    size_t n, cap;
+    uint64_t limit;
+} over;
+
+static int collect_over(sqlite3_stmt *st, void *arg)
+{
+    over *o = arg;
+    uint64_t bytes = (uint64_t)sqlite3_column_int64(st, 1);
+    if (o->n == o->cap)
+        return 1; /* the rest waits for the next trim */
+    snprintf(o->origins[o->n], sizeof(o->origins[0]), "%s",
+             (const char *)sqlite3_column_text(st, 0));
+    o->excess[o->n++] = bytes - o->limit;
+    return 0;
+}
+
+int tb_store_trim(tb_store *s, uint64_t origin_bytes, uint64_t total_bytes, uint64_t *deleted)
+{
+    enum { MAX_OVER = 64 };
+    char origins[MAX_OVER][TB_MEASURE_MAX_ORIGIN + 1];
+    uint64_t excess[MAX_OVER], n = 0;
+    over o = {origins, excess, 0, MAX_OVER, origin_bytes};
+    sqlite3_stmt *st;
+    if (origin_bytes && tb_store_prepare(s,
+                                         "SELECT origin, SUM(" TB_STORE_ROW_BYTES_SQL
+                                         ") AS b FROM measurements GROUP BY origin HAVING b > ?",
+                                         &st) != 0)
+        return TB_ERR_IO;
+    if (origin_bytes) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)origin_bytes);
+        int rc = tb_store_step_all(st, collect_over, &o);
+        if (rc != 0 && rc != 1)
+            return TB_ERR_IO;
+    }
+    for (size_t i = 0; i < o.n; i++)
+        if (trim_oldest(s, origins[i], excess[i], &n) != 0)
+            return TB_ERR_IO;
+    if (total_bytes) {
+        if (tb_store_prepare(s, "SELECT SUM(" TB_STORE_ROW_BYTES_SQL ") FROM measurements", &st) !=
+            0)
+            return TB_ERR_IO;
+        uint64_t total = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (total > total_bytes && trim_oldest(s, NULL, total - total_bytes, &n) != 0)
+            return TB_ERR_IO;
+    }
+    if (deleted)
+        *deleted = n;
+    return 0;
+}
+
 #define ROW_COLUMNS                                                                                \
     "origin, seq, own, kind, source, address, real_ns, offset_ns, delay_ns, bound_ns, "            \
     "received_ns, body, sig"

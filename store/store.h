@@ -70,6 +70,17 @@ TB_WUR int tb_store_put_malfeasance(tb_store *s, const char *source,
  * *deleted (may be NULL) gets the number of rows removed. */
 TB_WUR int tb_store_prune(tb_store *s, int64_t now_ns, int64_t keep_ns, uint64_t *deleted);
 
+/* What a stored measurement counts against the budgets of tb_store_trim: its body and signature
+ * and TB_STORE_ROW_OVERHEAD for the other columns and the indexes (a row of a peer measurement
+ * without evidence takes ~290 bytes of the file). */
+#define TB_STORE_ROW_OVERHEAD 160
+
+/* The storage budget besides retention (ADR 0010): deletes the oldest measurements of every
+ * origin over origin_bytes, then the oldest of all while the total is over total_bytes (0: no
+ * limit). *deleted (may be NULL) gets the number of rows removed. */
+TB_WUR int tb_store_trim(tb_store *s, uint64_t origin_bytes, uint64_t total_bytes,
+                         uint64_t *deleted);
+
 /* A stored measurement, valid during the callback only. */
 typedef struct tb_store_row {
     const char *origin;

@@ -13,9 +13,10 @@
 #     rt.test "ok", each verdict with evidence;
 #   - every verdict carries since-when (RFC 3339, after the start); no node ever shows a source
 #     it has judged as warming_up again (sampled every second; the last warming_up is reported);
-#   - forged measurements (tests/tool_forge.c, joined as the valid node "mallory": one claiming
-#     origin eu signed with mallory's key, one from an unknown origin with a random key) are
-#     dropped by every node and counted (bad_signature / unknown_origin), are cited by no
+#   - forged measurements (tests/tool_forge.c, joined as the valid node "mallory": a batch
+#     claiming to be eu's, and a measurement of a ghost origin signed with a random key in
+#     mallory's own batch) are dropped by every node and counted (malformed / bad_signature),
+#     are cited by no
 #     verdict, and change no verdict.
 # Prints the verdict table of every node at the end. Everything started is stopped, and every
 # file removed, on any exit (trap).
@@ -289,7 +290,7 @@ declare -A bad0 unk0
 save_status
 for node in "${MS_NODES[@]}"; do
   bad0[$node]=$(counter "$node" bad_signature)
-  unk0[$node]=$(counter "$node" unknown_origin)
+  unk0[$node]=$(counter "$node" malformed)
 done
 peers=()
 for node in "${MS_NODES[@]}"; do peers+=(--peer "$(ms_node_ip "$node"):$ms_port"); done
@@ -306,12 +307,11 @@ if [ "$frc" -ne 0 ]; then
 else
   forged_counted() { # node -> 0 when both forgeries are counted as dropped
     local b u
-    b=$(counter "$1" bad_signature) u=$(counter "$1" unknown_origin)
+    b=$(counter "$1" bad_signature) u=$(counter "$1" malformed)
     [[ $b =~ ^[0-9]+$ && $u =~ ^[0-9]+$ ]] || return 1
-    # The ghost origin is unknown everywhere; "eu" signed by mallory is a bad signature where
-    # eu's certificate is known (us, ap), and may count as either on eu itself.
-    [ $((u - unk0[$1])) -ge 1 ] && [ $((b - bad0[$1] + u - unk0[$1])) -ge 2 ] || return 1
-    [ "$1" = eu ] || [ $((b - bad0[$1])) -ge 1 ]
+    # Mesh v2: mallory's batch claiming to be eu's is malformed everywhere (a batch is its
+    # broadcast origin's own); the ghost's measurement in mallory's own batch is a bad signature.
+    [ $((u - unk0[$1])) -ge 1 ] && [ $((b - bad0[$1])) -ge 1 ]
   }
   for _ in $(seq 50); do
     save_status
@@ -323,11 +323,11 @@ else
   sleep 2 # a forgery that was taken in would show in the verdicts by now
   save_status
   for node in "${MS_NODES[@]}"; do
-    b=$(counter "$node" bad_signature) u=$(counter "$node" unknown_origin)
+    b=$(counter "$node" bad_signature) u=$(counter "$node" malformed)
     if forged_counted "$node"; then
-      pass "$node: forged measurements dropped and counted (bad_signature ${bad0[$node]} -> $b, unknown_origin ${unk0[$node]} -> $u)"
+      pass "$node: forged measurements dropped and counted (bad_signature ${bad0[$node]} -> $b, malformed ${unk0[$node]} -> $u)"
     else
-      fail "$node: forged measurements not counted as dropped (bad_signature ${bad0[$node]} -> $b, unknown_origin ${unk0[$node]} -> $u)"
+      fail "$node: forged measurements not counted as dropped (bad_signature ${bad0[$node]} -> $b, malformed ${unk0[$node]} -> $u)"
     fi
     cited=$(jq --argjson s "$FORGED_SEQ" '[.verdicts[]?.evidence[]? | select(.seq == $s or (.origin | startswith("ghost")))] | length' \
       "$work/status-$node.json" 2>/dev/null)

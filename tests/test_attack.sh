@@ -10,12 +10,14 @@
 #     on every node;
 #   - the attacker is disconnected (CONNECTION_CLOSE MISBEHAVING) and refused when it comes back
 #     where the budget says so (junk, stall-streams, bcast-flood, measure-flood, peers-bad);
-#   - memory stays bounded: each node's VmRSS grows by less than 16 MB over the attack;
+#   - memory stays bounded: each node's VmRSS grows by less than 16 MB over the attack (64 MB
+#     for an AddressSanitizer build, whose quarantine keeps freed memory resident);
 #   - log volume stays bounded: fewer than 60 lines (info and above) per node over the attack;
 #   - per attack: forged-origin broadcasts (claiming another member, sent to n1) are not
 #     delivered (none comes back through n2 or n3); id-poison leaves every origin's gossip
 #     flowing (the measurement check above); peers-bad leaves no made-up member in any peer
-#     table and counts the refused addresses; bcast-flood and measure-flood deliver fewer than 200 of the flood's messages;
+#     table and counts the refused addresses; bcast-flood and measure-flood leave fewer than
+#     400 broadcasts delivered per node over the attack (the flood sends 7,500 to each);
 #     handshake-flood still admits a real peer (5 of 5 fresh connections) and keeps the mesh.
 # Prints the numbers (tool output, RSS, lines, counters) either way. Bounded to 60 s plus set-up;
 # everything started is stopped and removed on any exit.
@@ -40,6 +42,8 @@ for t in jq chronyd; do
 done
 
 NODES=(n1 n2 n3)
+rss_limit_mb=16
+ldd "$bin/tbnode" 2>/dev/null | grep -q libasan && rss_limit_mb=64
 tool_pid=""
 cleanup() {
   [ -n "$tool_pid" ] && kill -KILL "$tool_pid" 2>/dev/null && wait "$tool_pid" 2>/dev/null
@@ -201,12 +205,13 @@ for i in 0 1 2; do
   r=$(rss_kb "${ms_pids[$i]}") l=$(lines "$n") d=$(delivered "$n")
   grow=$(((r - rss0[$n]) / 1024)) nl=$((l - lines0[$n]))
   echo "$n: VmRSS ${rss0[$n]} -> $r kB, $nl log lines, $((d - bc0[$n])) broadcasts delivered during the attack"
-  [ "$grow" -lt 16 ] && pass "$n: memory bounded (+$grow MB)" || fail "$n: VmRSS grew by $grow MB (limit 16)"
+  [ "$grow" -lt "$rss_limit_mb" ] && pass "$n: memory bounded (+$grow MB)" ||
+    fail "$n: VmRSS grew by $grow MB (limit $rss_limit_mb)"
   [ "$nl" -lt 60 ] && pass "$n: log bounded ($nl lines)" || fail "$n: $nl log lines during the attack (limit 60)"
   case $case_ in
   bcast-flood | measure-flood)
-    [ $((d - bc0[$n])) -lt 200 ] && pass "$n: flood mostly dropped ($((d - bc0[$n])) broadcasts delivered)" ||
-      fail "$n: $((d - bc0[$n])) broadcasts delivered during the flood (limit 200)" ;;
+    [ $((d - bc0[$n])) -lt 400 ] && pass "$n: flood mostly dropped ($((d - bc0[$n])) broadcasts delivered)" ||
+      fail "$n: $((d - bc0[$n])) broadcasts delivered during the flood (limit 400)" ;;
   peers-bad)
     fake=$(status "$n" | jq '[.peers[]? | select(.name | startswith("fake-"))] | length' 2>/dev/null)
     refused=$(status "$n" | jq '.budget.addrs_refused // 0' 2>/dev/null)

@@ -389,21 +389,14 @@ static void test_lying_member(void)
     TB_CHECK_EQ(verdict_of(&after, "ntp-2"), TB_XC_OK);
     TB_CHECK(strstr(verdict(&after, "x0")->reason, "measured by one other node only") != NULL);
     tb_xc_result_clear(&after);
-    /* its 9 sources agree its clock is 5 s off: named, and none of it counts */
+    /* with the clock rule: it shares one source with this node only, so it is not "clock off"
+     * (members are judged by the shift against this node), and bounded influence holds */
     TB_REQUIRE(run(&w, NULL, &after) == 0);
     TB_REQUIRE(after.estimate.valid);
     TB_CHECK_EQ(after.estimate.offset_ns, before.estimate.offset_ns);
     TB_CHECK_EQ(after.estimate.n_origins, 3);
     TB_REQUIRE(after.n_findings == 1);
-    TB_CHECK_EQ(after.findings[0].kind, TB_XC_MEMBER_CLOCK_OFF);
-    TB_CHECK_STR(after.findings[0].origin, "mallory");
-    TB_CHECK_STR(after.findings[0].source, "every source");
-    TB_CHECK_EQ(after.findings[0].n_refs, 2);
-    TB_CHECK(strstr(after.findings[0].reason, "sources − clock = 5005.000 ms (median of 9") !=
-             NULL);
-    TB_CHECK_EQ(verdict_of(&after, "x0"), TB_XC_UNREACHABLE);
-    TB_CHECK_EQ(verdict_of(&after, "ntp-1"), TB_XC_OK);
-    TB_CHECK_EQ(verdict(&after, "ntp-1")->n_nodes, 3);
+    TB_CHECK_EQ(after.findings[0].kind, TB_XC_MEMBER_UNCORROBORATED);
     TB_CHECK_STR(tb_xc_finding_name(TB_XC_MEMBER_CLOCK_OFF), "member clock off");
     tb_xc_result_clear(&after);
     tb_xc_result_clear(&before);

@@ -11,6 +11,7 @@
 #include "discovery/peers.h"
 #include "routing/broadcast.h"
 #include "tb_test.h"
+#include "tests/support/bc_digest.h"
 
 #define MAXN 10
 #define S TB_NS_PER_SEC
@@ -136,8 +137,9 @@ static int originate(bc_sim *s, int origin, int k, uint64_t now)
 {
     size_t fwd[MAXN];
     tb_bc_decision d;
-    if (tb_bc_originate(s->bc[origin], now, s->nb[origin], (size_t)s->nnb[origin], fwd,
-                        &s->ids[origin][k], &d) < 0)
+    s->ids[origin][k] = tb_bc_next_id(s->bc[origin]);
+    if (tb_bc_originate(s->bc[origin], now, D(names[origin], s->ids[origin][k]), s->nb[origin],
+                        (size_t)s->nnb[origin], fwd, &d) < 0)
         return -1;
     return enqueue(s, origin, &d, fwd, origin, s->ids[origin][k]);
 }
@@ -151,8 +153,9 @@ static int run(bc_sim *s, uint64_t now)
         size_t pick = (size_t)(rnd() % s->qlen);
         bc_msg m = s->q[pick];
         s->q[pick] = s->q[--s->qlen];
-        if (tb_bc_receive(s->bc[m.to], now, names[m.origin], strlen(names[m.origin]), m.id, m.hops,
-                          names[m.from], s->nb[m.to], (size_t)s->nnb[m.to], fwd, &d) < 0)
+        if (tb_bc_receive(s->bc[m.to], now, names[m.origin], strlen(names[m.origin]),
+                          D(names[m.origin], m.id), m.hops, names[m.from], s->nb[m.to],
+                          (size_t)s->nnb[m.to], fwd, &d) < 0)
             return -1;
         if (d.deliver) {
             for (int k = 0; k < 8; k++)

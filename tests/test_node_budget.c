@@ -2,6 +2,8 @@
  * the per-peer budget verdicts. */
 #include "node/budget.h"
 
+#include <stdint.h>
+
 #include "common/clock.h"
 #include "tests/tb_test.h"
 
@@ -69,13 +71,37 @@ static void test_budget(void)
     TB_CHECK_EQ(k, 60);
     TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, S), TB_BUDGET_OVER_BCASTS);
     TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, S + S / 20), TB_BUDGET_OK);
-    /* DISCOVER: 6 a minute, burst 4: the fifth waits 10 s. */
-    for (int i = 0; i < 4; i++)
+    /* DISCOVER: 12 a minute, burst 8: the ninth waits 5 s. */
+    for (int i = 0; i < 8; i++)
         TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 2 * S), TB_BUDGET_OK);
-    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 11 * S), TB_BUDGET_OVER_DISCOVERS);
-    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 12 * S), TB_BUDGET_OK);
+    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 6 * S), TB_BUDGET_OVER_DISCOVERS);
+    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_DISCOVER, 0, 7 * S), TB_BUDGET_OK);
     TB_CHECK_STR(tb_budget_verdict_name(TB_BUDGET_OVER_MSGS), "over the message rate");
     TB_CHECK_STR(tb_budget_verdict_name(TB_BUDGET_VERDICT_COUNT), "?");
+}
+
+/* A bigger mesh gets room for what its honest members send; a small one keeps the message
+ * defaults. */
+static void test_for_mesh(void)
+{
+    tb_budget_config d, c;
+    tb_budget_config_default(&d);
+    tb_budget_config_for_mesh(&c, 4);
+    TB_CHECK_EQ(c.msgs_per_s, d.msgs_per_s);
+    TB_CHECK_EQ(c.msgs_burst, d.msgs_burst);
+    TB_CHECK_EQ(c.own_bcasts_burst, 4 + 64);
+    tb_budget_config_for_mesh(&c, 64);
+    TB_CHECK_EQ(c.msgs_per_s, 1024);
+    TB_CHECK_EQ(c.msgs_burst, 3072);
+    TB_CHECK_EQ(c.own_bcasts_burst, 128);
+    TB_CHECK_EQ(c.own_bcasts_per_s, d.own_bcasts_per_s);
+    /* 63 peers measured at once, plus sources, from a node of a 64-node mesh: one tick passes. */
+    tb_budget b;
+    tb_budget_init(&b, &c, 0);
+    for (int i = 0; i < 63 + 8; i++)
+        TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, 0), TB_BUDGET_OK);
+    tb_budget_config_for_mesh(&c, SIZE_MAX); /* no overflow */
+    TB_CHECK(c.msgs_per_s >= 1024);
 }
 
 int main(void)
@@ -83,5 +109,6 @@ int main(void)
     TB_RUN(test_bucket);
     TB_RUN(test_bucket_extremes);
     TB_RUN(test_budget);
+    TB_RUN(test_for_mesh);
     return TB_DONE();
 }

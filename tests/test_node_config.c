@@ -102,7 +102,7 @@ static void test_every_key(void)
                   "ping_interval_ms = 250;\n"
                   "max_peers = 1024;\n"
                   "mesh = { allowed_ranges = [\"10.0.0.0/8\", \"2001:db8::/32\"]; "
-                  "allow_names = true; };\n");
+                  "allow_names = true; socket_buffer = 8388608; };\n");
     if (rc != TB_OK)
         fprintf(stderr, "%s\n", err);
     TB_REQUIRE(rc == TB_OK);
@@ -130,6 +130,7 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.allowed_ranges[0].bits, 8);
     TB_CHECK_EQ(cfg.allowed_ranges[1].bits, 32);
     TB_CHECK(cfg.allow_names);
+    TB_CHECK_EQ(cfg.socket_buffer, 8388608);
 }
 
 static void test_errors_name_file_line_key(void)
@@ -198,6 +199,10 @@ static void test_errors_name_file_line_key(void)
          "t.conf:2: key 'idle_timeout_ms': keepalive_ms (10000) must be below idle_timeout_ms "
          "(5000), or 0"},
         {"mode = \"hybrid\"\nlisten = ;", "t.conf:2: syntax error"},
+        {"mesh = { socket_buffer = 2147483648; };",
+         "t.conf:1: key 'mesh.socket_buffer': 2147483648 is outside 0..1073741824"},
+        {"mesh = {\n sockbuf = 1; };", "t.conf:2: key 'mesh.sockbuf': unknown key"},
+        {"mesh = 3;", "t.conf:1: key 'mesh': must be a group { ... }"},
         {"mesh = 1;", "t.conf:1: key 'mesh': must be a group { ... }"},
         {"mesh = {\n bogus = 1; };", "t.conf:2: key 'mesh.bogus': unknown key"},
         {"mesh = { allow_names = 1; };",

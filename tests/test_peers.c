@@ -146,6 +146,18 @@ static void test_backoff_formula(void)
 
 /* A dial that never completes: abort at the deadline, then redial after growing, capped,
  * jittered delays, rotating through the peer's addresses. */
+/* The delay after the attempt-th failure in a row (from 0): 1 s doubling to the 60 s cap, less
+ * up to 20 % jitter, growing until the cap. */
+static void check_delay(unsigned attempt, uint64_t delay, uint64_t *prev)
+{
+    uint64_t nominal = (1ULL << (attempt < 6 ? attempt : 6)) * S;
+    nominal = nominal > 60 * S ? 60 * S : nominal;
+    TB_CHECK(delay <= nominal && delay >= nominal - nominal / 5);
+    if (attempt < 6)
+        TB_CHECK(delay > *prev);
+    *prev = delay;
+}
+
 static void test_timeout_backoff_growth(void)
 {
     tb_peers *t = make("self", 8);
@@ -164,17 +176,54 @@ static void test_timeout_backoff_growth(void)
         now = wake; /* the connect deadline */
         TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
         TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_ABORT);
-        uint64_t delay = wake - now;
-        uint64_t nominal = (1ULL << (attempt < 6 ? attempt : 6)) * S;
-        nominal = nominal > 60 * S ? 60 * S : nominal;
-        TB_CHECK(delay <= nominal && delay >= nominal - nominal / 5);
-        if (attempt < 6)
-            TB_CHECK(delay > prev_delay);
-        prev_delay = delay;
+        check_delay(attempt, wake - now, &prev_delay);
         /* Not a moment early. */
         TB_CHECK_EQ(poll_at(t, wake - 1, acts, 4, &wake), 0);
         now = wake;
     }
+    tb_peers_free(t);
+}
+
+/* Issue 10: a peer that accepts the handshake and then closes at once (its table is full, at
+ * 65 nodes) used to be redialled every second for ever. A connection that closes sooner than
+ * stable_ns counts as a failed dial: the delays double up to the cap; one that lasted starts
+ * the count afresh. */
+static void test_refusal_backoff_growth(void)
+{
+    tb_peers *t = make("self", 8);
+    tb_peers_action acts[4];
+    tb_peer_info i = info("beta", "us", "127.0.0.12:4433");
+    uint64_t now = 0, wake, prev_delay = 0;
+    uint32_t id, got;
+    TB_REQUIRE(t);
+    TB_REQUIRE(tb_peers_learn(t, &i, &id) == 0);
+    for (unsigned attempt = 0; attempt < 8; attempt++) {
+        TB_REQUIRE(poll_at(t, now, acts, 4, &wake) >= 1);
+        TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
+        TB_REQUIRE(tb_peers_connected(t, id, "beta", "us", cert_a, sizeof(cert_a), now, &got) == 0);
+        now += S / 10; /* refused right after the handshake */
+        TB_REQUIRE(tb_peers_disconnected(t, id, now) == 0);
+        tb_peer_view v;
+        TB_REQUIRE(tb_peers_get(t, id, &v) == 0);
+        TB_CHECK_EQ(v.failures, attempt + 1);
+        (void)poll_at(t, now, acts, 4, &wake);
+        check_delay(attempt, wake - now, &prev_delay);
+        now = wake;
+    }
+    /* Closed for the pair's other connection (a duplicate): no failure, the first step. */
+    TB_REQUIRE(poll_at(t, now, acts, 4, &wake) >= 1);
+    TB_REQUIRE(tb_peers_connected(t, id, "beta", "us", cert_a, sizeof(cert_a), now, &got) == 0);
+    TB_REQUIRE(tb_peers_superseded(t, id, now + 1) == 0);
+    (void)poll_at(t, now + 1, acts, 4, &wake);
+    TB_CHECK(wake - (now + 1) <= S);
+    now = wake;
+    /* A connection that lasts 30 s: the next close redials after the first step again. */
+    TB_REQUIRE(poll_at(t, now, acts, 4, &wake) >= 1);
+    TB_REQUIRE(tb_peers_connected(t, id, "beta", "us", cert_a, sizeof(cert_a), now, &got) == 0);
+    now += 30 * S;
+    TB_REQUIRE(tb_peers_disconnected(t, id, now) == 0);
+    (void)poll_at(t, now, acts, 4, &wake);
+    TB_CHECK(wake - now <= S);
     tb_peers_free(t);
 }
 
@@ -568,6 +617,7 @@ int main(void)
     TB_RUN(test_seed_dial_connect_discover);
     TB_RUN(test_backoff_formula);
     TB_RUN(test_timeout_backoff_growth);
+    TB_RUN(test_refusal_backoff_growth);
     TB_RUN(test_jitter_deterministic);
     TB_RUN(test_learn_validation);
     TB_RUN(test_learn_without_address);

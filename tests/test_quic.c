@@ -581,6 +581,34 @@ static void test_simultaneous_dial(void)
     node_stop(&b);
 }
 
+/* Issue 10: a peer stopped (SIGSTOP) and resumed. Its old connection, which the lower name
+ * (alpha) dialled, is dead but not yet timed out at bravo when bravo dials the peer again: the
+ * fresh connection is kept, not the one the lower name dialled. */
+static void test_stale_duplicate(void)
+{
+    node a, b, a2;
+    opts oa = {.listen = "127.0.0.19:0", .cert = "alpha", .retry = 0};
+    opts ob = {.listen = "127.0.0.20:0", .cert = "bravo", .retry = 0};
+    opts oa2 = {.listen = "127.0.0.21:0", .cert = "alpha", .retry = 0};
+    char addr[TB_QUIC_ADDRSTR_MAX], addr2[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&b, &ob, &a, &oa, "bravo", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    node_stop(&a); /* silent, like a stopped process */
+    settle(2.5);
+    TB_REQUIRE(node_start(&a2, &oa2) == TB_OK);
+    addr_of(&a2, addr2, sizeof(addr2));
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr2, "alpha", NULL), TB_OK);
+    WAIT(b.connected == 2 && b.closed == 1, 10);
+    TB_CHECK_EQ(b.last_close.reason, TB_QUIC_CLOSED_DUPLICATE);
+    TB_CHECK_EQ(b.live, 1);
+    tb_quic_conn *cb = tb_quic_find_peer(b.ep, "alpha");
+    TB_REQUIRE(cb);
+    TB_CHECK_EQ(tb_quic_conn_peer(cb)->dialled, 1); /* the fresh one */
+    exchange(&a2, &b);
+    node_stop(&a2);
+    node_stop(&b);
+}
+
 static void test_oversized_message_dropped(void)
 {
     node a, b;
@@ -1198,6 +1226,7 @@ int main(int argc, char **argv)
     TB_RUN(test_refuse_foreign_server);
     TB_RUN(test_gtlsclient_refused);
     TB_RUN(test_simultaneous_dial);
+    TB_RUN(test_stale_duplicate);
     TB_RUN(test_oversized_message_dropped);
     TB_RUN(test_many_messages_one_connection);
     TB_RUN(test_malformed_frames_dropped);

@@ -22,6 +22,9 @@ static tb_wire_peer peers_sample[] = {
     {"nöde-b", "us-east", NULL, 0, {NULL, 0}},
 };
 
+static const char *const names_a[] = {"node-a", "node-b"};
+static const tb_wire_bytes certs_a[] = {{cert_a, sizeof(cert_a)}, {payload, sizeof(payload)}};
+static tb_wire_mitem items_a[2];
 static const tb_wire_node nodes_sample[] = {
     {"node-a", "eu-west", addrs_a, 2},
     {"node-b", "us-east", NULL, 0},
@@ -49,8 +52,28 @@ static tb_wire_msg sample(tb_wire_type t)
         m.message = (tb_wire_message){"node-b", "node-a", 7, {payload, sizeof(payload)}};
         break;
     case TB_WIRE_BROADCAST:
-        m.broadcast =
-            (tb_wire_broadcast){"node-a", 0x1122334455667788ULL, 8, 3, {payload, sizeof(payload)}};
+        m.broadcast = (tb_wire_broadcast){"node-a", 0x1122334455667788ULL,      8,
+                                          3,        {payload, sizeof(payload)}, {0}};
+        for (int i = 0; i < TB_WIRE_SIG_LEN; i++)
+            m.broadcast.sig[i] = (uint8_t)(i * 5 + 2);
+        break;
+    case TB_WIRE_CERT_REQ:
+        m.cert_req = (tb_wire_cert_req){names_a, 2};
+        break;
+    case TB_WIRE_CERT:
+        m.cert = (tb_wire_cert){certs_a, 2};
+        break;
+    case TB_WIRE_ALIVE:
+        m.alive = (tb_wire_alive){"node-a", "eu-west", addrs_a, 2, {cert_a, sizeof(cert_a)}, 77};
+        break;
+    case TB_WIRE_MEASUREMENTS:
+        for (int k = 0; k < 2; k++) {
+            items_a[k].seq = 1000 + (uint64_t)k;
+            items_a[k].body = (tb_wire_bytes){payload, sizeof(payload) - (size_t)k};
+            for (int i = 0; i < TB_WIRE_SIG_LEN; i++)
+                items_a[k].sig[i] = (uint8_t)(i + k);
+        }
+        m.measurements = (tb_wire_measurements){"node-c", items_a, 2};
         break;
     case TB_WIRE_MEASUREMENT:
         m.measurement.origin = "node-c";
@@ -103,7 +126,8 @@ static const tb_wire_type all_types[] = {
     TB_WIRE_MESSAGE,      TB_WIRE_BROADCAST,     TB_WIRE_MEASUREMENT,    TB_WIRE_JOIN,
     TB_WIRE_FORWARD_JOIN, TB_WIRE_NEIGHBOR,      TB_WIRE_NEIGHBOR_REPLY, TB_WIRE_DISCONNECT,
     TB_WIRE_SHUFFLE,      TB_WIRE_SHUFFLE_REPLY, TB_WIRE_IHAVE,          TB_WIRE_GRAFT,
-    TB_WIRE_PRUNE,        TB_WIRE_PROBE_REQ,     TB_WIRE_PROBE_ACK};
+    TB_WIRE_PRUNE,        TB_WIRE_PROBE_REQ,     TB_WIRE_PROBE_ACK,      TB_WIRE_CERT_REQ,
+    TB_WIRE_CERT,         TB_WIRE_ALIVE,         TB_WIRE_MEASUREMENTS};
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
 static uint8_t buf[70000];
@@ -345,6 +369,20 @@ static void test_decoded_fields(void)
             break;
         case TB_WIRE_MEASUREMENT:
             b.measurement.sig[63] ^= 1;
+            break;
+        case TB_WIRE_CERT_REQ:
+            b.cert_req.n_names = 1;
+            break;
+        case TB_WIRE_CERT:
+            b.cert.certs = certs_a + 1;
+            b.cert.n_certs = 1;
+            break;
+        case TB_WIRE_ALIVE:
+            b.alive.incarnation++;
+            break;
+        case TB_WIRE_MEASUREMENTS:
+            b.measurements.items = items_a + 1;
+            b.measurements.n_items = 1;
             break;
         case TB_WIRE_JOIN:
             b.join.node.n_addrs = 1;
@@ -614,11 +652,11 @@ static void test_trailing_bytes(void)
 static void test_version(void)
 {
     expect_fail("m4 u0 u0 u1 u1 u2 u1 u3 u1", TB_ERR_WIRE_VERSION, "version");
-    expect_fail("m4 u0 u2 u1 u1 u2 u1 u3 u1", TB_ERR_WIRE_VERSION, "version");
+    expect_fail("m4 u0 u3 u1 u1 u2 u1 u3 u1", TB_ERR_WIRE_VERSION, "version");
     expect_fail("m4 u0 u255 u1 u1 u2 u1 u3 u1", TB_ERR_WIRE_VERSION, "version");
     expect_fail("m4 u0 u0xffffffffffffffff u1 u1 u2 u1 u3 u1", TB_ERR_WIRE_VERSION, "version");
     /* another major with a type this version does not know still reports the version */
-    expect_fail("m2 u0 u2 u1 u200", TB_ERR_WIRE_VERSION, "version");
+    expect_fail("m2 u0 u3 u1 u200", TB_ERR_WIRE_VERSION, "version");
     expect_fail("m2 u0 s:1 u1 u1", TB_ERR_WIRE_FIELD_TYPE, "version");
     expect_fail("m2 u0 i-1 u1 u1", TB_ERR_WIRE_FIELD_TYPE, "version");
 }
@@ -629,7 +667,7 @@ static void test_unknown_type(void)
     expect_fail("h200/2", TB_ERR_WIRE_UNKNOWN_TYPE, "type");
     expect_fail("h99/3 u2 u1", TB_ERR_WIRE_UNKNOWN_TYPE, "type");
     expect_fail("h0xffffffffffffffff/2", TB_ERR_WIRE_UNKNOWN_TYPE, "type");
-    expect_fail("m2 u0 u1 u1 s:PING", TB_ERR_WIRE_FIELD_TYPE, "type");
+    expect_fail("m2 u0 u2 u1 s:PING", TB_ERR_WIRE_FIELD_TYPE, "type");
     tb_wire_msg m = {.type = (tb_wire_type)99};
     size_t n;
     TB_CHECK_EQ(tb_wire_encode(&m, NULL, buf, sizeof(buf), &n), TB_ERR_WIRE_UNKNOWN_TYPE);
@@ -639,8 +677,8 @@ static void test_missing_fields(void)
 {
     expect_fail("m0", TB_ERR_WIRE_MISSING, "version");
     expect_fail("m1 u1 u1", TB_ERR_WIRE_MISSING, "version");
-    expect_fail("m1 u0 u1", TB_ERR_WIRE_MISSING, "type");
-    expect_fail("m2 u0 u1 u2 u1", TB_ERR_WIRE_MISSING, "type");
+    expect_fail("m1 u0 u2", TB_ERR_WIRE_MISSING, "type");
+    expect_fail("m2 u0 u2 u2 u1", TB_ERR_WIRE_MISSING, "type");
     expect_fail("h1/3 u2 u5", TB_ERR_WIRE_MISSING, "ping.t1");
     expect_fail("h1/3 u3 i5", TB_ERR_WIRE_MISSING, "ping.id");
     expect_fail("h2/5 u2 u1 u3 i1 u5 i3", TB_ERR_WIRE_MISSING, "pong.t2");
@@ -679,16 +717,41 @@ static void test_wrong_types(void)
     expect_fail("h4/3 u2 a1 m4 u0 s:a u1 s:r u2 s:127.0.0.1:1", TB_ERR_WIRE_FIELD_TYPE,
                 "peers[].addresses");
     expect_fail("h4/3 u2 a1 m4 u0 s:a u1 s:r u2 a1 u1", TB_ERR_WIRE_FIELD_TYPE,
-                "peers[].addresses[]");
+                "peers[].addresses");
     expect_fail("h4/3 u2 a1 m4 u0 s:a u1 s:r u2 a0 u3 s:c", TB_ERR_WIRE_FIELD_TYPE, "peers[].cert");
 }
 
 /* Integers in wider encodings than needed are the same values. */
+/* The lists of the v2 types are bounded both ways; a BROADCAST without a signature is refused. */
+static void test_v2_lists(void)
+{
+    tb_wire_limits lim = tb_wire_limits_default();
+    size_t n;
+    tb_wire_msg m = sample(TB_WIRE_CERT_REQ);
+    m.cert_req.n_names = 0;
+    TB_CHECK_EQ(tb_wire_encode(&m, &lim, buf, sizeof(buf), &n), TB_ERR_INVAL);
+    expect_fail("h20/3 u2 a0", TB_ERR_WIRE_FIELD_TYPE, "cert_req.names");
+    expect_fail("h23/4 u2 s:a u3 a0", TB_ERR_WIRE_FIELD_TYPE, "measurements.items");
+    expect_fail("h23/4 u2 s:a u3 a1 m2 u0 u1 u1 b:x", TB_ERR_WIRE_MISSING, "items[].sig");
+    expect_fail("h6/7 u2 s:a u3 u1 u4 u1 u5 u1 u6 b:", TB_ERR_WIRE_MISSING, "broadcast.sig");
+    lim.max_batch = 1;
+    m = sample(TB_WIRE_MEASUREMENTS);
+    TB_CHECK_EQ(round_trip(&m, &lim, NULL), TB_ERR_TOO_BIG);
+    lim.max_certs = 1;
+    m = sample(TB_WIRE_CERT);
+    TB_CHECK_EQ(round_trip(&m, &lim, NULL), TB_ERR_TOO_BIG);
+    m = sample(TB_WIRE_CERT_REQ);
+    TB_CHECK_EQ(round_trip(&m, &lim, NULL), TB_ERR_TOO_BIG);
+    m = sample(TB_WIRE_MEASUREMENTS);
+    TB_CHECK_EQ(tb_wire_encode(&m, NULL, buf, sizeof(buf), &n), 0);
+    TB_CHECK_EQ(tb_wire_decode(buf, n, &lim, &m, NULL), TB_ERR_TOO_BIG);
+}
+
 static void test_wide_integers(void)
 {
     static const uint8_t ping[] = {
         0x84,                                                        /* map of 4 */
-        0xcf, 0,    0,    0,    0,    0,    0,    0,    0,    0x01,  /* 0: 1 (key as uint64) */
+        0xcf, 0,    0,    0,    0,    0,    0,    0,    0,    0x02,  /* 0: 2 (key as uint64) */
         0x01, 0xd0, 0x01,                                            /* 1: 1 (as int8) */
         0x02, 0xcd, 0x00, 0x2a,                                      /* 2: 42 (uint16) */
         0x03, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}; /* 3: -2 (int64) */
@@ -711,7 +774,7 @@ static void test_keys(void)
                 "key (not ascending)");
     expect_fail("a2 u1 u1", TB_ERR_MALFORMED, "message");
     expect_fail("u1", TB_ERR_MALFORMED, "message");
-    expect_fail("m2 u0 u1 u0 u1", TB_ERR_MALFORMED, "type");
+    expect_fail("m2 u0 u2 u0 u1", TB_ERR_MALFORMED, "type");
     expect_fail("m2 s:v u1 u1 u1", TB_ERR_MALFORMED, "key (not an unsigned integer)");
 }
 
@@ -736,11 +799,11 @@ static void test_unknown_keys_ignored(void)
     tb_wire_msg_clear(&m);
 
     /* an unknown value that is truncated, or uses the never-used byte 0xc1 */
-    static const uint8_t cut[] = {0x84, 0, 1, 1, 3, 2, 5, 9, 0x92, 0x01};
+    static const uint8_t cut[] = {0x84, 0, 2, 1, 3, 2, 5, 9, 0x92, 0x01};
     tb_wire_diag diag;
     TB_CHECK_EQ(decode_copy(cut, sizeof(cut), NULL, &m, &diag), TB_ERR_TRUNCATED);
     TB_CHECK_STR(diag.field, "unknown field");
-    static const uint8_t c1[] = {0x84, 0, 1, 1, 3, 2, 5, 9, 0x92, 0x01, 0xc1};
+    static const uint8_t c1[] = {0x84, 0, 2, 1, 3, 2, 5, 9, 0x92, 0x01, 0xc1};
     TB_CHECK_EQ(decode_copy(c1, sizeof(c1), NULL, &m, NULL), TB_ERR_MALFORMED);
 }
 
@@ -751,17 +814,17 @@ static void test_lying_counts(void)
     huge.max_addrs = SIZE_MAX;
     huge.max_str_len = SIZE_MAX;
     /* PEERS announcing 2^32-1 peers in a few bytes */
-    static const uint8_t peers[] = {0x83, 0, 1, 1, 4, 2, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x80};
+    static const uint8_t peers[] = {0x83, 0, 2, 1, 4, 2, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x80};
     tb_wire_msg m;
     TB_CHECK_EQ(decode_copy(peers, sizeof(peers), NULL, &m, NULL), TB_ERR_TOO_BIG);
     TB_CHECK_EQ(decode_copy(peers, sizeof(peers), &huge, &m, NULL), TB_ERR_TRUNCATED);
     /* top-level map announcing 2^32-1 entries; a str32 of 4 GiB; an unknown array32 */
-    static const uint8_t map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0, 1, 1, 1};
+    static const uint8_t map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0, 2, 1, 1};
     TB_CHECK_EQ(decode_copy(map, sizeof(map), &huge, &m, NULL), TB_ERR_TRUNCATED);
-    static const uint8_t str[] = {0x85, 0, 1, 1, 5, 2, 0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
+    static const uint8_t str[] = {0x85, 0, 2, 1, 5, 2, 0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
     TB_CHECK_EQ(decode_copy(str, sizeof(str), &huge, &m, NULL), TB_ERR_TRUNCATED);
     TB_CHECK_EQ(decode_copy(str, sizeof(str), NULL, &m, NULL), TB_ERR_TOO_BIG);
-    static const uint8_t arr[] = {0x83, 0, 1, 1, 3, 9, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x90};
+    static const uint8_t arr[] = {0x83, 0, 2, 1, 3, 9, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x90};
     TB_CHECK_EQ(decode_copy(arr, sizeof(arr), NULL, &m, NULL), TB_ERR_TRUNCATED);
     /* the input itself larger than the message cap */
     static uint8_t big[65537];
@@ -832,7 +895,7 @@ static void test_msgpack_c_reads_our_output(void)
     TB_REQUIRE(msgpack_unpack_next(&u, (const char *)buf, n, &off) == MSGPACK_UNPACK_SUCCESS);
     TB_CHECK_EQ(off, n);
     msgpack_object o = u.data;
-    TB_REQUIRE(o.type == MSGPACK_OBJECT_MAP && o.via.map.size == 7);
+    TB_REQUIRE(o.type == MSGPACK_OBJECT_MAP && o.via.map.size == 8);
     msgpack_object_kv *kv = o.via.map.ptr;
     for (uint32_t i = 0; i < 7; i++) {
         TB_CHECK(kv[i].key.type == MSGPACK_OBJECT_POSITIVE_INTEGER);
@@ -919,6 +982,7 @@ int main(void)
     TB_RUN(test_truncation_every_offset);
     TB_RUN(test_trailing_bytes);
     TB_RUN(test_version);
+    TB_RUN(test_v2_lists);
     TB_RUN(test_unknown_type);
     TB_RUN(test_missing_fields);
     TB_RUN(test_wrong_types);

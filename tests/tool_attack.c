@@ -45,6 +45,7 @@
 #include "node/timekeeper.h"
 #include "quic/endpoint.h"
 #include "quic/testing.h"
+#include "tests/support/bc_forge.h"
 #include "wire/wire.h"
 
 #define MAX_TARGETS 8
@@ -291,12 +292,14 @@ static void send_wire(attack *a, const tb_wire_msg *m)
         send_all(a, buf, len, 0);
 }
 
+/* Signed with the attacker's own key (mesh v2): its own broadcasts verify, others' are forged. */
 static void send_broadcast(attack *a, const char *origin, uint64_t id, uint32_t app_type,
                            const uint8_t *payload, size_t len)
 {
-    tb_wire_msg m = {.type = TB_WIRE_BROADCAST};
-    m.broadcast = (tb_wire_broadcast){origin, id, 16, app_type, {payload, len}};
-    send_wire(a, &m);
+    static uint8_t buf[70000];
+    size_t n = tb_test_forge_broadcast(origin, id, app_type, payload, len, a->sk, buf, sizeof(buf));
+    if (n)
+        send_all(a, buf, n, 0);
 }
 
 /* Paces `step` at a->rate per second for the duration (or until every target closed). */
@@ -324,17 +327,12 @@ static void step_forged(attack *a, uint64_t k)
     char text[64];
     int n = snprintf(text, sizeof(text), "forged-by-%s-%llu", a->self, (unsigned long long)k);
     const char *claim = a->claims[k % a->nclaims];
-    tb_wire_msg m = {.type = TB_WIRE_BROADCAST};
-    m.broadcast = (tb_wire_broadcast){claim,
-                                      randombytes_random() | ((uint64_t)randombytes_random() << 32),
-                                      16,
-                                      0,
-                                      {(const uint8_t *)text, (size_t)n}};
+    uint64_t id = randombytes_random() | ((uint64_t)randombytes_random() << 32);
     uint8_t buf[512];
-    size_t len;
+    size_t len = tb_test_forge_broadcast(claim, id, 0, (const uint8_t *)text, (size_t)n, a->sk, buf,
+                                         sizeof(buf));
     target *t = &a->targets[0];
-    if (tb_wire_encode(&m, NULL, buf, sizeof(buf), &len) == TB_OK && t->conn &&
-        tb_quic_send_stream(t->conn, buf, len) == TB_OK)
+    if (len && t->conn && tb_quic_send_stream(t->conn, buf, len) == TB_OK)
         a->sent++;
 }
 
@@ -367,15 +365,15 @@ static void step_measure(attack *a, uint64_t k)
     snprintf(m.source_name, sizeof(m.source_name), "flood.test:123");
     snprintf(m.source_addr, sizeof(m.source_addr), "127.0.0.1:123");
     static uint8_t body[TB_MEASURE_BODY_MAX], wire[TB_MEASURE_BODY_MAX + 512];
-    uint8_t sig[TB_MEASURE_SIG_LEN];
+    tb_wire_mitem item = {.seq = m.seq};
     size_t len, wlen;
-    if (tb_measure_seal(&m, a->sk, body, sizeof(body), &len, sig) != TB_OK)
+    if (tb_measure_seal(&m, a->sk, body, sizeof(body), &len, item.sig) != TB_OK)
         return;
-    tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
-    w.measurement = (tb_wire_measurement){a->self, m.seq, {body, len}, {0}};
-    memcpy(w.measurement.sig, sig, sizeof(sig));
+    item.body = (tb_wire_bytes){body, len};
+    tb_wire_msg w = {.type = TB_WIRE_MEASUREMENTS};
+    w.measurements = (tb_wire_measurements){a->self, &item, 1};
     if (tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen) == TB_OK)
-        send_broadcast(a, a->self, a->next_id++, TB_TK_APP_MEASUREMENT, wire, wlen);
+        send_broadcast(a, a->self, a->next_id++, TB_TK_APP_MEASUREMENTS, wire, wlen);
 }
 
 /* Made-up members at addresses nobody should dial; every other message is over the entry cap. */

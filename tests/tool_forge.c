@@ -1,10 +1,13 @@
 /* tool_forge: a test-only attacker for the acceptance test (tests/test_acceptance.sh). It joins
  * the mesh as an ordinary client-mode node with a valid mesh certificate of its own (say
- * "mallory"), connects to every node given, and broadcasts two forged MEASUREMENTs:
- *   1. origin CLAIM (a real node, e.g. "eu") but signed with its own key: a receiver that knows
- *      CLAIM's certificate must drop it as a bad signature;
- *   2. origin "ghost-<pid>" signed with a fresh random key: no certificate is known for it, so it
- *      must be dropped as an unknown origin.
+ * "mallory"), connects to every node given, and broadcasts two forged measurements. Mesh v2
+ * signs every broadcast by its origin (mallory here), so what it can forge is the content:
+ *   1. a batch claiming to be CLAIM's (a real node, e.g. "eu") with a measurement of CLAIM
+ *      signed with its own key: a batch must be its broadcast origin's own, so a receiver drops
+ *      it as malformed;
+ *   2. a batch of its own with a measurement claiming origin "ghost-<pid>" signed with a fresh
+ *      random key: the measurement must be signed by the batch's origin, so a receiver drops it
+ *      as a bad signature.
  * Receivers never forward what they drop, so the tool connects to every node itself.
  *
  *   tool_forge --cert F --key F --ca F --state-dir D --claim NAME --seq N --source NAME
@@ -26,6 +29,7 @@
 #include "measure/measurement.h"
 #include "node/node.h"
 #include "node/timekeeper.h"
+#include "tests/support/tk_batch.h"
 #include "wire/wire.h"
 
 #define MAX_PEERS 8
@@ -70,9 +74,10 @@ static int read_file(const char *path, char *buf, size_t cap, size_t *len)
 }
 
 /* Signs a measurement of an NTP source named like the mesh's own, claiming `origin`, with sk,
- * and broadcasts it as the time nodes do (BROADCAST of a wire MEASUREMENT). */
-static int send_forged(forge *f, const char *origin, uint64_t seq, const char *source,
-                       const uint8_t *sk)
+ * and broadcasts it as the time nodes do, in a batch claiming batch_origin (the broadcast itself
+ * is this node's, signed by it as mesh v2 requires). */
+static int send_forged(forge *f, const char *batch_origin, const char *origin, uint64_t seq,
+                       const char *source, const uint8_t *sk)
 {
     tb_measurement m = {.kind = TB_MEASURE_NTP,
                         .seq = seq,
@@ -83,20 +88,7 @@ static int send_forged(forge *f, const char *origin, uint64_t seq, const char *s
     snprintf(m.origin, sizeof(m.origin), "%s", origin);
     snprintf(m.source_name, sizeof(m.source_name), "%s", source);
     snprintf(m.source_addr, sizeof(m.source_addr), "127.0.0.1:123");
-    static uint8_t body[TB_MEASURE_BODY_MAX], wire[TB_MEASURE_BODY_MAX + 512];
-    uint8_t sig[TB_MEASURE_SIG_LEN];
-    size_t len, wlen;
-    int rc = tb_measure_seal(&m, sk, body, sizeof(body), &len, sig);
-    if (rc != TB_OK) {
-        fprintf(stderr, "tool_forge: seal: %s\n", tb_strerror(rc));
-        return rc;
-    }
-    tb_wire_msg w = {.type = TB_WIRE_MEASUREMENT};
-    w.measurement = (tb_wire_measurement){origin, seq, {body, len}, {0}};
-    memcpy(w.measurement.sig, sig, sizeof(sig));
-    rc = tb_wire_encode(&w, NULL, wire, sizeof(wire), &wlen);
-    if (rc == TB_OK)
-        rc = tb_node_broadcast(f->node, TB_TK_APP_MEASUREMENT, wire, wlen, NULL);
+    int rc = tb_test_send_batch(f->node, batch_origin, &m, sk);
     if (rc != TB_OK)
         fprintf(stderr, "tool_forge: broadcast: %s\n", tb_strerror(rc));
     return rc;
@@ -230,14 +222,15 @@ int main(int argc, char **argv)
     } else {
         char ghost[32];
         snprintf(ghost, sizeof(ghost), "ghost-%d", (int)getpid());
-        if (send_forged(&f, claim, seq, source, own_sk) != TB_OK ||
-            send_forged(&f, ghost, seq, source, rnd_sk) != TB_OK) {
+        if (send_forged(&f, claim, claim, seq, source, own_sk) != TB_OK ||
+            send_forged(&f, tb_node_name(f.node), ghost, seq, source, rnd_sk) != TB_OK) {
             rc = 1;
         } else {
-            printf("forged: origin %s seq %llu signed with %s's key, sent to %zu peers\n", claim,
+            printf("forged: batch of %s, seq %llu signed with %s's key, sent to %zu peers\n", claim,
                    seq, tb_node_name(f.node), npeers);
-            printf("forged: origin %s seq %llu signed with a random key, sent to %zu peers\n",
-                   ghost, seq, npeers);
+            printf("forged: origin %s seq %llu signed with a random key in a batch of %s, sent "
+                   "to %zu peers\n",
+                   ghost, seq, tb_node_name(f.node), npeers);
         }
         /* Let the streams go out before the CONNECTION_CLOSEs. */
         ev_timer_stop(f.loop, &t);

@@ -100,19 +100,42 @@ static int read_sig(dec *d, uint8_t *sig)
     return 0;
 }
 
-static int read_addrs(dec *d, const tb_wire_field *f, char *base)
+/* An array of text at f (pointer at off, count at off_n), min..max entries. */
+static int read_texts(dec *d, const tb_wire_field *f, char *base, size_t min, size_t max)
 {
     size_t n;
-    int rc = tb_mpr_array(&d->r, d->lim->max_addrs, &n);
+    int rc = tb_mpr_array(&d->r, max, &n);
     if (rc)
         return rc;
+    if (n < min)
+        return TB_ERR_WIRE_FIELD_TYPE;
     const char **a = NULL;
     if (n > 0 && !(a = own(d, n * sizeof(*a))))
         return TB_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         size_t at = d->r.used;
         if ((rc = read_text(d, &a[i])))
-            return fail(d, rc, "peers[].addresses[]", at);
+            return fail(d, rc, f->name, at);
+    }
+    memcpy(base + f->off, &a, sizeof(a));
+    memcpy(base + f->off_n, &n, sizeof(n));
+    return 0;
+}
+
+/* An array of certificates (bin) at f. */
+static int read_certs(dec *d, const tb_wire_field *f, char *base)
+{
+    size_t n;
+    int rc = tb_mpr_array(&d->r, d->lim->max_certs, &n);
+    if (rc)
+        return rc;
+    tb_wire_bytes *a = NULL;
+    if (n > 0 && !(a = own(d, n * sizeof(*a))))
+        return TB_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t at = d->r.used;
+        if ((rc = read_bin(d, d->lim->max_cert_len, &a[i])))
+            return fail(d, rc, f->name, at);
     }
     memcpy(base + f->off, &a, sizeof(a));
     memcpy(base + f->off_n, &n, sizeof(n));
@@ -121,23 +144,52 @@ static int read_addrs(dec *d, const tb_wire_field *f, char *base)
 
 static int read_fields(dec *d, size_t n, uint64_t min_key, const tb_wire_schema *s, char *base);
 
-static int read_peers(dec *d, tb_wire_peers *out)
+/* An array of min..max maps of schema s, each elem bytes, into *out and *count. */
+static int read_maps(dec *d, size_t min, size_t max, const tb_wire_schema *s, size_t elem,
+                     const char *name, void **out, size_t *count)
 {
     size_t n;
-    int rc = tb_mpr_array(&d->r, d->lim->max_peers, &n);
+    int rc = tb_mpr_array(&d->r, max, &n);
     if (rc)
         return rc;
-    tb_wire_peer *p = NULL;
-    if (n > 0 && !(p = own(d, n * sizeof(*p))))
+    if (n < min)
+        return TB_ERR_WIRE_FIELD_TYPE;
+    char *p = NULL;
+    if (n > 0 && !(p = own(d, n * elem)))
         return TB_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         size_t at = d->r.used, entries;
         if ((rc = tb_mpr_map(&d->r, SIZE_MAX, &entries)))
-            return fail(d, rc, "peers[]", at);
-        if ((rc = read_fields(d, entries, 0, tb_wire_schema_peer(), (char *)&p[i])))
+            return fail(d, rc, name, at);
+        if ((rc = read_fields(d, entries, 0, s, p + i * elem)))
             return rc;
     }
-    *out = (tb_wire_peers){p, n};
+    *out = p;
+    *count = n;
+    return 0;
+}
+
+static int read_peers(dec *d, tb_wire_peers *out)
+{
+    void *p;
+    size_t n;
+    int rc = read_maps(d, 0, d->lim->max_peers, tb_wire_schema_peer(), sizeof(tb_wire_peer),
+                       "peers[]", &p, &n);
+    if (!rc)
+        *out = (tb_wire_peers){p, n};
+    return rc;
+}
+
+static int read_mitems(dec *d, const tb_wire_field *f, char *base)
+{
+    void *p;
+    size_t n;
+    int rc = read_maps(d, 1, d->lim->max_batch, tb_wire_schema_mitem(), sizeof(tb_wire_mitem),
+                       "items[]", &p, &n);
+    if (rc)
+        return rc;
+    memcpy(base + f->off, &p, sizeof(p));
+    memcpy(base + f->off_n, &n, sizeof(n));
     return 0;
 }
 
@@ -218,7 +270,13 @@ static int read_value(dec *d, const tb_wire_field *f, char *base)
     case TB_WK_PEERS:
         return read_peers(d, at);
     case TB_WK_ADDRS:
-        return read_addrs(d, f, base);
+        return read_texts(d, f, base, 0, d->lim->max_addrs);
+    case TB_WK_NAMES:
+        return read_texts(d, f, base, 1, d->lim->max_certs);
+    case TB_WK_CERTS:
+        return read_certs(d, f, base);
+    case TB_WK_MITEMS:
+        return read_mitems(d, f, base);
     case TB_WK_FLAG:
         if (!(rc = read_uint_max(d, 1, &u)))
             *(uint8_t *)at = (uint8_t)u;

@@ -57,15 +57,16 @@ static int put_bin(enc *e, const uint8_t *data, size_t n, size_t max)
 
 static int put_fields(enc *e, const tb_wire_schema *s, const char *base);
 
-static int put_addrs(enc *e, const tb_wire_field *f, const char *base)
+/* An array of text at f (pointer at off, count at off_n), min..max entries. */
+static int put_texts(enc *e, const tb_wire_field *f, const char *base, size_t min, size_t max)
 {
     const char *const *a;
     size_t n;
     memcpy(&a, base + f->off, sizeof(a));
     memcpy(&n, base + f->off_n, sizeof(n));
-    if (n > e->lim->max_addrs)
+    if (n > max)
         return TB_ERR_TOO_BIG;
-    if (!a && n > 0)
+    if ((!a && n > 0) || n < min)
         return TB_ERR_INVAL;
     int rc = packed(msgpack_pack_array(&e->pk, n));
     for (size_t i = 0; !rc && i < n; i++)
@@ -73,20 +74,52 @@ static int put_addrs(enc *e, const tb_wire_field *f, const char *base)
     return rc;
 }
 
-static int put_peers(enc *e, const tb_wire_peers *p)
+static int put_certs(enc *e, const tb_wire_field *f, const char *base)
 {
-    if (p->n_peers > e->lim->max_peers)
+    const tb_wire_bytes *a;
+    size_t n;
+    memcpy(&a, base + f->off, sizeof(a));
+    memcpy(&n, base + f->off_n, sizeof(n));
+    if (n > e->lim->max_certs)
         return TB_ERR_TOO_BIG;
-    if (!p->peers && p->n_peers > 0)
+    if (!a && n > 0)
         return TB_ERR_INVAL;
-    int rc = packed(msgpack_pack_array(&e->pk, p->n_peers));
-    const tb_wire_schema *ps = tb_wire_schema_peer();
-    for (size_t i = 0; !rc && i < p->n_peers; i++) {
-        rc = packed(msgpack_pack_map(&e->pk, ps->n));
+    int rc = packed(msgpack_pack_array(&e->pk, n));
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = put_bin(e, a[i].data, a[i].len, e->lim->max_cert_len);
+    return rc;
+}
+
+/* An array of min..max maps of schema s, each elem bytes apart from p. */
+static int put_maps(enc *e, const void *p, size_t n, size_t min, size_t max,
+                    const tb_wire_schema *s, size_t elem)
+{
+    if (n > max)
+        return TB_ERR_TOO_BIG;
+    if ((!p && n > 0) || n < min)
+        return TB_ERR_INVAL;
+    int rc = packed(msgpack_pack_array(&e->pk, n));
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = packed(msgpack_pack_map(&e->pk, s->n));
         if (!rc)
-            rc = put_fields(e, ps, (const char *)&p->peers[i]);
+            rc = put_fields(e, s, (const char *)p + i * elem);
     }
     return rc;
+}
+
+static int put_peers(enc *e, const tb_wire_peers *p)
+{
+    return put_maps(e, p->peers, p->n_peers, 0, e->lim->max_peers, tb_wire_schema_peer(),
+                    sizeof(tb_wire_peer));
+}
+
+static int put_mitems(enc *e, const tb_wire_field *f, const char *base)
+{
+    const tb_wire_mitem *a;
+    size_t n;
+    memcpy(&a, base + f->off, sizeof(a));
+    memcpy(&n, base + f->off_n, sizeof(n));
+    return put_maps(e, a, n, 1, e->lim->max_batch, tb_wire_schema_mitem(), sizeof(*a));
 }
 
 static int put_node(enc *e, const tb_wire_node *n)
@@ -144,7 +177,13 @@ static int put_value(enc *e, const tb_wire_field *f, const char *base)
     case TB_WK_PEERS:
         return put_peers(e, at);
     case TB_WK_ADDRS:
-        return put_addrs(e, f, base);
+        return put_texts(e, f, base, 0, e->lim->max_addrs);
+    case TB_WK_NAMES:
+        return put_texts(e, f, base, 1, e->lim->max_certs);
+    case TB_WK_CERTS:
+        return put_certs(e, f, base);
+    case TB_WK_MITEMS:
+        return put_mitems(e, f, base);
     case TB_WK_FLAG:
         if (*(const uint8_t *)at > 1)
             return TB_ERR_INVAL;

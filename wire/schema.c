@@ -41,6 +41,39 @@ static const tb_wire_field broadcast_f[] = {
     M(4, TB_WK_U8, broadcast.hop_limit, "broadcast.hop_limit"),
     M(5, TB_WK_U32, broadcast.app_type, "broadcast.app_type"),
     M(6, TB_WK_PAYLOAD, broadcast.payload, "broadcast.payload"),
+    M(7, TB_WK_SIG, broadcast.sig, "broadcast.sig"),
+};
+
+#define LIST(k, kind, member, n_member, name)                                                      \
+    {                                                                                              \
+        k, kind, offsetof(tb_wire_msg, member), offsetof(tb_wire_msg, n_member), name              \
+    }
+
+static const tb_wire_field cert_req_f[] = {
+    LIST(2, TB_WK_NAMES, cert_req.names, cert_req.n_names, "cert_req.names"),
+};
+
+static const tb_wire_field cert_f[] = {
+    LIST(2, TB_WK_CERTS, cert.certs, cert.n_certs, "cert.certs"),
+};
+
+static const tb_wire_field alive_f[] = {
+    M(2, TB_WK_TEXT, alive.name, "alive.name"),
+    M(3, TB_WK_TEXT, alive.region, "alive.region"),
+    LIST(4, TB_WK_ADDRS, alive.addrs, alive.n_addrs, "alive.addresses"),
+    M(5, TB_WK_CERT, alive.cert, "alive.cert"),
+    M(6, TB_WK_U64, alive.incarnation, "alive.incarnation"),
+};
+
+static const tb_wire_field measurements_f[] = {
+    M(2, TB_WK_TEXT, measurements.origin, "measurements.origin"),
+    LIST(3, TB_WK_MITEMS, measurements.items, measurements.n_items, "measurements.items"),
+};
+
+static const tb_wire_field mitem_f[] = {
+    F(0, TB_WK_U64, tb_wire_mitem, seq, "items[].seq"),
+    F(1, TB_WK_PAYLOAD, tb_wire_mitem, body, "items[].body"),
+    F(2, TB_WK_SIG, tb_wire_mitem, sig, "items[].sig"),
 };
 
 static const tb_wire_field measurement_f[] = {
@@ -134,6 +167,9 @@ static const tb_wire_schema schemas[] = {
     [TB_WIRE_MESSAGE] = SCHEMA(message_f),
     [TB_WIRE_BROADCAST] = SCHEMA(broadcast_f),
     [TB_WIRE_MEASUREMENT] = SCHEMA(measurement_f),
+    [TB_WIRE_CERT_REQ] = SCHEMA(cert_req_f),
+    [TB_WIRE_CERT] = SCHEMA(cert_f),
+    [TB_WIRE_ALIVE] = SCHEMA(alive_f),
     [TB_WIRE_JOIN] = SCHEMA(join_f),
     [TB_WIRE_FORWARD_JOIN] = SCHEMA(forward_join_f),
     [TB_WIRE_NEIGHBOR] = SCHEMA(neighbor_f),
@@ -146,9 +182,11 @@ static const tb_wire_schema schemas[] = {
     [TB_WIRE_PRUNE] = {no_f, 0},
     [TB_WIRE_PROBE_REQ] = SCHEMA(probe_req_f),
     [TB_WIRE_PROBE_ACK] = SCHEMA(probe_ack_f),
+    [TB_WIRE_MEASUREMENTS] = SCHEMA(measurements_f),
 };
 
 static const tb_wire_schema peer_schema = SCHEMA(peer_f);
+static const tb_wire_schema mitem_schema = SCHEMA(mitem_f);
 static const tb_wire_schema node_schema = SCHEMA(node_f);
 
 const tb_wire_schema *tb_wire_schema_of(uint64_t type)
@@ -166,6 +204,11 @@ const tb_wire_schema *tb_wire_schema_node(void)
 const tb_wire_schema *tb_wire_schema_peer(void)
 {
     return &peer_schema;
+}
+
+const tb_wire_schema *tb_wire_schema_mitem(void)
+{
+    return &mitem_schema;
 }
 
 /* Length of the UTF-8 sequence at s (n bytes left), or 0 when it is not well-formed, is a
@@ -230,6 +273,8 @@ tb_wire_limits tb_wire_limits_default(void)
         .max_str_len = 255,
         .max_payload_len = 65000,
         .max_cert_len = 4096,
+        .max_certs = 16,
+        .max_batch = 256,
         .max_nodes = 8,
         .max_ids = 64,
     };
@@ -245,6 +290,10 @@ const char *tb_wire_type_name(int type)
         [TB_WIRE_MESSAGE] = "MESSAGE",
         [TB_WIRE_BROADCAST] = "BROADCAST",
         [TB_WIRE_MEASUREMENT] = "MEASUREMENT",
+        [TB_WIRE_CERT_REQ] = "CERT_REQ",
+        [TB_WIRE_CERT] = "CERT",
+        [TB_WIRE_ALIVE] = "ALIVE",
+        [TB_WIRE_MEASUREMENTS] = "MEASUREMENTS",
         [TB_WIRE_JOIN] = "JOIN",
         [TB_WIRE_FORWARD_JOIN] = "FORWARD_JOIN",
         [TB_WIRE_NEIGHBOR] = "NEIGHBOR",

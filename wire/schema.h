@@ -24,7 +24,12 @@ typedef enum tb_wire_kind {
     TB_WK_CERT,    /* tb_wire_bytes, msgpack bin, 0..max_cert_len */
     TB_WK_SIG,     /* uint8_t[TB_WIRE_SIG_LEN], msgpack bin of exactly that length */
     TB_WK_PEERS,   /* tb_wire_peers: array of peer maps, 0..max_peers */
-    TB_WK_ADDRS,   /* const char *const * at off, size_t count at off_n: array of text */
+    TB_WK_ADDRS,   /* const char *const * at off, size_t count at off_n: array of text,
+                      0..max_addrs */
+    TB_WK_NAMES,   /* the same, 1..max_certs */
+    TB_WK_CERTS,   /* const tb_wire_bytes * at off, count at off_n: array of bin, 0..max_certs */
+    TB_WK_MITEMS,  /* const tb_wire_mitem * at off, count at off_n: array of item maps,
+                      1..max_batch */
     TB_WK_FLAG,    /* uint8_t, 0 or 1 */
     TB_WK_NODE,    /* tb_wire_node: a map (tb_wire_schema_node) */
     TB_WK_NODES,   /* tb_wire_nodes: array of node maps, 0..max_nodes */
@@ -48,6 +53,8 @@ typedef struct tb_wire_schema {
 const tb_wire_schema *tb_wire_schema_of(uint64_t type);
 /* The table of an entry of a PEERS message. */
 const tb_wire_schema *tb_wire_schema_peer(void);
+/* The table of an item of a MEASUREMENTS message. */
+const tb_wire_schema *tb_wire_schema_mitem(void);
 /* The table of a mesh v2 node descriptor. */
 const tb_wire_schema *tb_wire_schema_node(void);
 

@@ -42,9 +42,9 @@
 
 /* Major version of the format, carried in every message (key 0). A message with another major
  * version is rejected with TB_ERR_WIRE_VERSION. */
-#define TB_WIRE_VERSION 1
+#define TB_WIRE_VERSION 2
 
-/* Length of a MEASUREMENT signature (Ed25519). */
+/* Length of a MEASUREMENT or BROADCAST signature (Ed25519). */
 #define TB_WIRE_SIG_LEN 64
 /* Length of a broadcast message id in IHAVE/GRAFT (ADR 0010: SHA-256 of the signed bytes, cut). */
 #define TB_WIRE_ID_LEN 16
@@ -70,6 +70,11 @@ typedef enum tb_wire_type {
     TB_WIRE_MESSAGE = 5,
     TB_WIRE_BROADCAST = 6,
     TB_WIRE_MEASUREMENT = 7,
+    /* 8..19: membership and tree broadcast (ADR 0010) */
+    TB_WIRE_CERT_REQ = 20,     /* asks the neighbour for the certificates of named origins */
+    TB_WIRE_CERT = 21,         /* certificates (DER), answering CERT_REQ */
+    TB_WIRE_ALIVE = 22,        /* a node's announcement, the payload of a signed BROADCAST */
+    TB_WIRE_MEASUREMENTS = 23, /* one origin's batch of signed measurements, likewise */
     /* Mesh v2 (ADR 0010): HyParView membership, PlumTree repair, SWIM probes. 20 and up are
      * the signed-broadcast and certificate messages of the same ADR. */
     TB_WIRE_JOIN = 8,
@@ -97,6 +102,8 @@ typedef struct tb_wire_limits {
     size_t max_str_len;     /* a name, region or address (default 255) */
     size_t max_payload_len; /* MESSAGE/BROADCAST payload, MEASUREMENT body (default 65000) */
     size_t max_cert_len;    /* a peer certificate, DER (default 4096) */
+    size_t max_certs;       /* names in CERT_REQ, certificates in CERT (default 16) */
+    size_t max_batch;       /* measurements in one MEASUREMENTS (default 256) */
     size_t max_nodes;       /* node descriptors in one SHUFFLE/SHUFFLE_REPLY (default 8) */
     size_t max_ids;         /* message ids in one IHAVE/GRAFT (default 64) */
 } tb_wire_limits;
@@ -149,15 +156,56 @@ typedef struct tb_wire_message {
     tb_wire_bytes payload;
 } tb_wire_message;
 
-/* Delivered once to every node: duplicates are suppressed by (origin, msg_id), hop_limit is
- * decremented at each forward. */
+/* Delivered once to every node. sig is the origin's Ed25519 signature over everything but the
+ * hop limit (the bytes routing/broadcast.h lays out, ADR 0010); duplicates are recognised by a
+ * digest of those bytes; hop_limit is decremented at each forward. */
 typedef struct tb_wire_broadcast {
     const char *origin;
     uint64_t msg_id;
     uint8_t hop_limit;
     uint32_t app_type;
     tb_wire_bytes payload;
+    uint8_t sig[TB_WIRE_SIG_LEN];
 } tb_wire_broadcast;
+
+/* Names of origins whose certificates the sender lacks (1..max_certs). */
+typedef struct tb_wire_cert_req {
+    const char *const *names;
+    size_t n_names;
+} tb_wire_cert_req;
+
+/* Certificates, DER, each checked against the mesh CA by the receiver (0..max_certs). */
+typedef struct tb_wire_cert {
+    const tb_wire_bytes *certs;
+    size_t n_certs;
+} tb_wire_cert;
+
+/* A node's announcement of itself (the payload of a BROADCAST it signs): at join, when its
+ * certificate changes and now and then, so every node learns every origin's certificate.
+ * incarnation grows with every change of what it announces. */
+typedef struct tb_wire_alive {
+    const char *name;
+    const char *region;
+    const char *const *addrs; /* "host:port"; may be 0 (a client) */
+    size_t n_addrs;
+    tb_wire_bytes cert;
+    uint64_t incarnation;
+} tb_wire_alive;
+
+/* One measurement of a batch: its sequence, body and signature as in MEASUREMENT. */
+typedef struct tb_wire_mitem {
+    uint64_t seq;
+    tb_wire_bytes body;
+    uint8_t sig[TB_WIRE_SIG_LEN];
+} tb_wire_mitem;
+
+/* An origin's new measurements of one interval (the payload of a BROADCAST it signs); each
+ * item is signed on its own so it stands alone as evidence. */
+typedef struct tb_wire_measurements {
+    const char *origin;
+    const tb_wire_mitem *items;
+    size_t n_items; /* 1..max_batch */
+} tb_wire_measurements;
 
 /* A signed measurement (issue 6). body holds the measurement itself (its format belongs to the
  * measurement module) and sig the origin's Ed25519 signature over it, so the signature covers
@@ -256,6 +304,10 @@ typedef struct tb_wire_msg {
         tb_wire_message message;
         tb_wire_broadcast broadcast;
         tb_wire_measurement measurement;
+        tb_wire_cert_req cert_req;
+        tb_wire_cert cert;
+        tb_wire_alive alive;
+        tb_wire_measurements measurements;
         tb_wire_join join;
         tb_wire_forward_join forward_join;
         tb_wire_neighbor neighbor;

@@ -17,18 +17,41 @@ static bool text_equal(const char *a, const char *b)
 
 static bool fields_equal(const tb_wire_schema *s, const char *a, const char *b);
 
-static bool addrs_equal(const tb_wire_field *f, const char *a, const char *b)
+/* The element arrays of list field f in a and b (pointer at off, count at off_n); false when
+ * the counts differ. */
+static bool lists(const tb_wire_field *f, const char *a, const char *b, const void **x,
+                  const void **y, size_t *n)
 {
-    const char *const *x, *const *y;
-    size_t nx, ny;
-    memcpy(&x, a + f->off, sizeof(x));
-    memcpy(&y, b + f->off, sizeof(y));
-    memcpy(&nx, a + f->off_n, sizeof(nx));
+    size_t ny;
+    memcpy(x, a + f->off, sizeof(*x));
+    memcpy(y, b + f->off, sizeof(*y));
+    memcpy(n, a + f->off_n, sizeof(*n));
     memcpy(&ny, b + f->off_n, sizeof(ny));
-    if (nx != ny)
+    return *n == ny;
+}
+
+/* Element i of each list equal, by kind. */
+static bool element_equal(tb_wire_kind kind, const void *x, const void *y, size_t i)
+{
+    switch (kind) {
+    case TB_WK_CERTS:
+        return bytes_equal((const tb_wire_bytes *)x + i, (const tb_wire_bytes *)y + i);
+    case TB_WK_MITEMS:
+        return fields_equal(tb_wire_schema_mitem(), (const char *)((const tb_wire_mitem *)x + i),
+                            (const char *)((const tb_wire_mitem *)y + i));
+    default: /* arrays of text */
+        return text_equal(((const char *const *)x)[i], ((const char *const *)y)[i]);
+    }
+}
+
+static bool list_equal(const tb_wire_field *f, const char *a, const char *b)
+{
+    const void *x, *y;
+    size_t n;
+    if (!lists(f, a, b, &x, &y, &n))
         return false;
-    for (size_t i = 0; i < nx; i++)
-        if (!text_equal(x[i], y[i]))
+    for (size_t i = 0; i < n; i++)
+        if (!element_equal((tb_wire_kind)f->kind, x, y, i))
             return false;
     return true;
 }
@@ -84,7 +107,10 @@ static bool value_equal(const tb_wire_field *f, const char *a, const char *b)
     case TB_WK_PEERS:
         return peers_equal(x, y);
     case TB_WK_ADDRS:
-        return addrs_equal(f, a, b);
+    case TB_WK_NAMES:
+    case TB_WK_CERTS:
+    case TB_WK_MITEMS:
+        return list_equal(f, a, b);
     case TB_WK_NODE:
         return fields_equal(tb_wire_schema_node(), x, y);
     case TB_WK_NODES:

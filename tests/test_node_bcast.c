@@ -1,0 +1,311 @@
+/* node/bcast: signed broadcasts between nodes wired by hand (no sockets, virtual time): a line
+ * a - b - c plus mallory (m) next to b. ALIVE teaches b and c a's certificate; c, joining later,
+ * fetches it with CERT_REQ from b while a's broadcast waits; a broadcast claiming origin a but
+ * signed by m is refused at b, does not travel on, and does not stop a's real message with the
+ * same id; a forged ALIVE is refused; broadcasts of an origin nobody knows wait in a bounded
+ * queue and expire, counted. Needs tbcert (TB_TBCERT). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/bcast.h"
+#include "node/origins.h"
+#include "tests/support/bc_forge.h"
+#include "tests/tb_fixture.h"
+#include "tests/tb_test.h"
+#include "wire/wire.h"
+
+#define SEC 1000000000ULL
+
+enum { A, B, C, M, NN };
+static const char *const names[NN] = {"a", "b", "c", "m"};
+static char dir[64];
+
+typedef struct qmsg {
+    int from, to;
+    uint8_t *p;
+    size_t len;
+} qmsg;
+
+typedef struct node {
+    tb_nbc *nbc;
+    int links[NN];
+    const char *nb[NN];
+    int delivered;
+    char last[64];
+    uint8_t der[4096];
+    size_t der_len;
+    uint8_t sk[TB_MEASURE_SK_LEN];
+} node;
+
+static node nodes[NN];
+static qmsg queue[4096];
+static size_t qlen;
+static uint64_t now = 1000 * SEC;
+static int64_t now_s;
+static tb_wire_limits lim;
+static tb_log logs[NN];
+static int last_rc; /* of the last tb_nbc_receive */
+
+static int idx(const char *name)
+{
+    for (int i = 0; i < NN; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static size_t io_neighbours(void *arg, const char ***out)
+{
+    node *n = arg;
+    size_t k = 0;
+    for (int i = 0; i < NN; i++)
+        if (n->links[i])
+            n->nb[k++] = names[i];
+    *out = n->nb;
+    return k;
+}
+
+static int io_send(void *arg, const char *to, const uint8_t *msg, size_t len)
+{
+    node *n = arg;
+    int t = idx(to);
+    if (t < 0 || !n->links[t] || qlen == sizeof(queue) / sizeof(queue[0]))
+        return TB_ERR_NOTFOUND;
+    queue[qlen].p = malloc(len);
+    memcpy(queue[qlen].p, msg, len);
+    queue[qlen].len = len;
+    queue[qlen].from = (int)(n - nodes);
+    queue[qlen++].to = t;
+    return TB_OK;
+}
+
+static void io_deliver(void *arg, const tb_wire_broadcast *b)
+{
+    node *n = arg;
+    n->delivered++;
+    snprintf(n->last, sizeof(n->last), "%s:%.*s", b->origin, (int)b->payload.len,
+             (const char *)b->payload.data);
+}
+
+/* Hands one message to its receiver as node.c's dispatch does. */
+static void dispatch(int from, int to, const uint8_t *p, size_t len)
+{
+    tb_wire_msg m;
+    if (tb_wire_decode(p, len, &lim, &m, NULL) != TB_OK)
+        return;
+    tb_nbc *b = nodes[to].nbc;
+    if (m.type == TB_WIRE_BROADCAST)
+        last_rc = tb_nbc_receive(b, now, now_s, names[from], &m.broadcast, p, len);
+    else if (m.type == TB_WIRE_CERT_REQ)
+        tb_nbc_on_cert_req(b, names[from], &m.cert_req);
+    else if (m.type == TB_WIRE_CERT)
+        tb_nbc_on_cert(b, now, now_s, names[from], &m.cert);
+    tb_wire_msg_clear(&m);
+}
+
+static void pump(void)
+{
+    while (qlen) {
+        qmsg q = queue[0];
+        memmove(queue, queue + 1, (qlen - 1) * sizeof(*queue));
+        qlen--;
+        dispatch(q.from, q.to, q.p, q.len);
+        free(q.p);
+    }
+}
+
+static void link_up(int i, int j)
+{
+    nodes[i].links[j] = nodes[j].links[i] = 1;
+    tb_nbc_link_up(nodes[i].nbc, now, now_s, names[j], nodes[j].der, nodes[j].der_len);
+    tb_nbc_link_up(nodes[j].nbc, now, now_s, names[i], nodes[i].der, nodes[i].der_len);
+}
+
+static tb_nbc_stats stats(int i)
+{
+    tb_nbc_stats st;
+    tb_nbc_get_stats(nodes[i].nbc, &st);
+    return st;
+}
+
+static int make_certs(void)
+{
+    if (tb_fx_tbcert("init-ca --dir %s/ca --name bcmesh", dir) != 0)
+        return -1;
+    for (int i = 0; i < NN; i++)
+        if (tb_fx_tbcert("issue --ca %s/ca --name %s --region r%d --ip 127.0.0.%d --out %s/%s", dir,
+                         names[i], i, 60 + i, dir, names[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static int read_der(const char *path, uint8_t *der, size_t cap, size_t *len)
+{
+    char err[256];
+    return tb_cert_read_pem_file(path, der, cap, len, err, sizeof(err));
+}
+
+static int start(int i)
+{
+    char cert[128], key[128], ca[128], state[128];
+    snprintf(cert, sizeof(cert), "%s/%s/node.crt", dir, names[i]);
+    snprintf(key, sizeof(key), "%s/%s/node.key", dir, names[i]);
+    snprintf(ca, sizeof(ca), "%s/%s/ca.crt", dir, names[i]);
+    snprintf(state, sizeof(state), "%s/%s", dir, names[i]);
+    node *n = &nodes[i];
+    uint8_t pk[TB_MEASURE_PK_LEN];
+    tb_log_init(&logs[i], names[i], TB_LOG_ERROR);
+    if (read_der(cert, n->der, sizeof(n->der), &n->der_len) != TB_OK ||
+        tb_origins_load_key(&logs[i], key, n->sk, pk) != TB_OK)
+        return -1;
+    tb_nbc_config c = {.log = &logs[i],
+                       .self = names[i],
+                       .region = "r",
+                       .self_der = n->der,
+                       .self_der_len = n->der_len,
+                       .key_file = key,
+                       .ca_file = ca,
+                       .state_dir = state,
+                       .lim = &lim,
+                       .first_id = 100,
+                       .incarnation = 1,
+                       .hash_key = (uint64_t)i + 1,
+                       .now_s = now_s};
+    tb_nbc_io io = {n, io_neighbours, io_send, NULL, io_deliver};
+    return tb_nbc_new(&c, &io, &n->nbc);
+}
+
+static void test_alive_and_fetch(void)
+{
+    /* a and b connect: a's first link sends its ALIVE; b learns a's certificate from it. */
+    link_up(A, B);
+    pump();
+    TB_CHECK_EQ(stats(A).alives_sent, 1);
+    TB_CHECK_EQ(stats(B).alives_received, 1);
+    tb_measure_origin_key k;
+    TB_CHECK_EQ(tb_nbc_origin_key(nodes[B].nbc, "a", now_s, &k), TB_OK);
+    /* c joins b later: a's ALIVE has passed. a's broadcast waits at c while c asks b for a's
+     * certificate, then is delivered. */
+    link_up(B, C);
+    pump();
+    TB_CHECK_EQ(tb_nbc_origin_key(nodes[C].nbc, "a", now_s, &k), TB_ERR_NOTFOUND);
+    uint64_t id;
+    TB_CHECK_EQ(tb_nbc_originate(nodes[A].nbc, now, 7, (const uint8_t *)"tick", 4, &id), TB_OK);
+    pump();
+    TB_CHECK_EQ(nodes[B].delivered, 1);
+    TB_CHECK_EQ(nodes[C].delivered, 1);
+    TB_CHECK_STR(nodes[C].last, "a:tick");
+    TB_CHECK_EQ(stats(C).held, 1);
+    TB_CHECK_EQ(stats(C).cert_reqs_sent, 1);
+    TB_CHECK_EQ(stats(B).certs_sent, 1);
+    TB_CHECK(stats(C).certs_learned >= 2); /* b's from the handshake, a's from CERT */
+    TB_CHECK_EQ(tb_nbc_origin_key(nodes[C].nbc, "a", now_s, &k), TB_OK);
+}
+
+/* m claims a's next message id with its own key: b refuses it and passes nothing on; a's real
+ * message with that id is delivered everywhere. A forged ALIVE for a is refused too. */
+static void test_forged_origin(void)
+{
+    link_up(M, B);
+    pump();
+    int b0 = nodes[B].delivered, c0 = nodes[C].delivered;
+    uint64_t refused0 = stats(B).refused;
+    uint64_t next = 100 + stats(A).originated; /* a's ids start at 100 */
+    static uint8_t msg[8192];
+    size_t len = tb_test_forge_broadcast("a", next, 7, (const uint8_t *)"fake", 4, nodes[M].sk, msg,
+                                         sizeof(msg));
+    TB_REQUIRE(len > 0);
+    dispatch(M, B, msg, len);
+    TB_CHECK_EQ(last_rc, TB_ERR_VERIFY);
+    pump();
+    TB_CHECK_EQ(stats(B).refused, refused0 + 1);
+    TB_CHECK_EQ(nodes[B].delivered, b0);
+    TB_CHECK_EQ(nodes[C].delivered, c0);
+    uint64_t id;
+    TB_CHECK_EQ(tb_nbc_originate(nodes[A].nbc, now, 7, (const uint8_t *)"real", 4, &id), TB_OK);
+    TB_CHECK_EQ(id, next);
+    pump();
+    TB_CHECK_EQ(nodes[B].delivered, b0 + 1);
+    TB_CHECK_EQ(nodes[C].delivered, c0 + 1);
+    TB_CHECK_STR(nodes[C].last, "a:real");
+
+    /* An ALIVE claiming a, carrying a's certificate, signed by m. */
+    const char *addrs[1] = {"127.0.0.60:4433"};
+    tb_wire_msg w = {.type = TB_WIRE_ALIVE};
+    w.alive = (tb_wire_alive){"a", "r", addrs, 1, {nodes[A].der, nodes[A].der_len}, 999};
+    uint8_t alive[8192];
+    size_t alen;
+    TB_REQUIRE(tb_wire_encode(&w, &lim, alive, sizeof(alive), &alen) == TB_OK);
+    len = tb_test_forge_broadcast("a", 1, TB_NODE_APP_ALIVE, alive, alen, nodes[M].sk, msg,
+                                  sizeof(msg));
+    TB_REQUIRE(len > 0);
+    uint64_t alives0 = stats(B).alives_received;
+    dispatch(M, B, msg, len);
+    pump();
+    TB_CHECK_EQ(stats(B).refused, refused0 + 2);
+    TB_CHECK_EQ(stats(B).alives_received, alives0);
+}
+
+/* Broadcasts of an origin nobody knows: 64 wait at b (one CERT_REQ goes to m, which has no
+ * answer), the rest are dropped; after 5 s the waiting ones expire. All counted. */
+static void test_unknown_origin_bounded(void)
+{
+    tb_nbc_stats s0 = stats(B);
+    static uint8_t msg[8192];
+    for (uint64_t i = 0; i < TB_ORIGINS_HOLD_PER_PEER + 6; i++) {
+        size_t len = tb_test_forge_broadcast("ghost", i, 7, (const uint8_t *)"boo", 3, nodes[M].sk,
+                                             msg, sizeof(msg));
+        TB_REQUIRE(len > 0);
+        dispatch(M, B, msg, len);
+    }
+    pump();
+    tb_nbc_stats s1 = stats(B);
+    TB_CHECK_EQ(s1.held - s0.held, TB_ORIGINS_HOLD_PER_PEER);
+    TB_CHECK_EQ(s1.hold_dropped - s0.hold_dropped, 6);
+    TB_CHECK_EQ(s1.cert_reqs_sent - s0.cert_reqs_sent, 1);
+    TB_CHECK_EQ(s1.delivered, s0.delivered);
+    now += TB_ORIGINS_HOLD_NS;
+    (void)tb_nbc_poll(nodes[B].nbc, now);
+    TB_CHECK_EQ(stats(B).hold_dropped - s0.hold_dropped, 6 + TB_ORIGINS_HOLD_PER_PEER);
+    /* b still serves: a's next broadcast gets through. */
+    int c0 = nodes[C].delivered;
+    TB_CHECK_EQ(tb_nbc_originate(nodes[A].nbc, now, 7, (const uint8_t *)"on", 2, NULL), TB_OK);
+    pump();
+    TB_CHECK_EQ(nodes[C].delivered, c0 + 1);
+}
+
+/* Every 10 minutes an ALIVE again; duplicates of it are dropped by digest. */
+static void test_alive_refresh(void)
+{
+    uint64_t sent0 = stats(A).alives_sent, recv0 = stats(C).alives_received;
+    TB_CHECK(tb_nbc_poll(nodes[A].nbc, now) <= now + TB_NBC_ALIVE_NS);
+    now += TB_NBC_ALIVE_NS;
+    (void)tb_nbc_poll(nodes[A].nbc, now);
+    pump();
+    TB_CHECK_EQ(stats(A).alives_sent, sent0 + 1);
+    TB_CHECK_EQ(stats(C).alives_received, recv0 + 1);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/tbnode-nbc.XXXXXX");
+    if (tb_fx_setup(dir, make_certs) != 0)
+        return 1;
+    lim = tb_wire_limits_default();
+    now_s = (int64_t)time(NULL);
+    int ok = 1;
+    for (int i = 0; i < NN; i++)
+        ok &= start(i) == TB_OK;
+    if (ok) {
+        TB_RUN(test_alive_and_fetch);
+        TB_RUN(test_forged_origin);
+        TB_RUN(test_unknown_origin_bounded);
+        TB_RUN(test_alive_refresh);
+    } else {
+        fprintf(stderr, "cannot start the nodes\n");
+    }
+    for (int i = 0; i < NN; i++)
+        tb_nbc_free(nodes[i].nbc);
+    return tb_fx_finish(dir, ok ? TB_DONE() : 1);
+}
