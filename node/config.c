@@ -632,6 +632,8 @@ void tb_node_config_usage(FILE *out)
             "              [--log-level L] [--name NAME] [--user USER]\n"
             "       tbnode status [--state-dir DIR] [--json]\n"
             "       tbnode check-config FILE\n"
+            "       tbnode history [--state-dir DIR] [--source S] [--since T] [--until T]\n"
+            "                      [--limit N] [--json]\n"
             "\n"
             "tbnode joins a QUIC time mesh (mutual TLS against the mesh CA), pings its peers,\n"
             "learns more peers from them and forwards broadcasts. It runs until SIGINT/SIGTERM.\n"

@@ -12,6 +12,7 @@
 #include "common/opt.h"
 #include "node/config.h"
 #include "node/control.h"
+#include "node/history.h"
 #include "node/node.h"
 #include "node/privilege.h"
 #include "node/service.h"
@@ -258,6 +259,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "broadcast") == 0))
         return control_cmd(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "history") == 0)
+        return tb_history_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "check-config") == 0)
         return check_config_cmd(argc, argv);
     static proc p;

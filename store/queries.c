@@ -198,6 +198,7 @@ int tb_store_trim(tb_store *s, uint64_t origin_bytes, uint64_t total_bytes, uint
 #define ROW_COLUMNS                                                                                \
     "origin, seq, own, kind, source, address, real_ns, offset_ns, delay_ns, bound_ns, "            \
     "received_ns, body, sig"
+#define ROW_VERDICT 13 /* tb_store_query's extra column */
 
 static void read_row(sqlite3_stmt *st, int c, tb_store_row *r)
 {
@@ -215,6 +216,7 @@ static void read_row(sqlite3_stmt *st, int c, tb_store_row *r)
     r->body = sqlite3_column_blob(st, c + 11);
     r->body_len = (size_t)sqlite3_column_bytes(st, c + 11);
     r->sig = sqlite3_column_blob(st, c + 12);
+    r->verdict = NULL;
 }
 
 int tb_store_step_all(sqlite3_stmt *st, tb_store_stmt_row_fn one, void *arg)
@@ -239,6 +241,8 @@ static int one_measurement(sqlite3_stmt *st, void *arg)
     row_ctx *c = arg;
     tb_store_row r;
     read_row(st, c->col, &r);
+    if (c->col == 0 && sqlite3_column_count(st) > ROW_VERDICT)
+        r.verdict = (const char *)sqlite3_column_text(st, ROW_VERDICT);
     if (sqlite3_column_bytes(st, c->col + 12) != TB_MEASURE_SIG_LEN || r.origin == NULL ||
         r.source == NULL || r.address == NULL)
         return TB_ERR_MALFORMED;
@@ -258,26 +262,47 @@ int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn, void 
     return tb_store_step_all(st, one_measurement, &c);
 }
 
+/* How long after a measurement arrived a verdict citing it is looked for: bounds the scan of
+ * verdicts_by_source per row (a verdict cites what it was made from, within rounds). */
+#define VERDICT_WINDOW_NS "600000000000"
+
+int tb_store_query(tb_store *s, const tb_store_filter *q, tb_store_row_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+    if (q->limit == 0 || q->limit > TB_STORE_HISTORY_MAX)
+        return TB_ERR_INVAL;
+    /* The newest `limit` by the origin's time, handed out oldest first. Only the filters
+     * given are in the SQL, so that SQLite walks measurements_by_source (kind and source
+     * given) or measurements_by_real instead of sorting the table; the verdict is an indexed
+     * range per row (verdicts_by_source). */
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT * FROM (SELECT " ROW_COLUMNS ", (SELECT v.verdict FROM verdicts v "
+             "WHERE v.kind = m.kind AND v.source = m.source AND v.at_ns BETWEEN m.received_ns "
+             "AND m.received_ns + " VERDICT_WINDOW_NS " AND instr(',' || v.refs || ',', ',' || "
+             "m.origin || ':' || m.seq || ',') ORDER BY v.at_ns LIMIT 1), m.id AS id "
+             "FROM measurements m WHERE %s%s real_ns BETWEEN ?3 AND ?4 "
+             "ORDER BY real_ns DESC, id DESC LIMIT ?5) ORDER BY real_ns, id",
+             q->kind ? "kind = ?1 AND" : "", q->source ? " source = ?2 AND" : "");
+    if (tb_store_prepare(s, sql, &st) != 0)
+        return TB_ERR_IO;
+    sqlite3_bind_int(st, 1, q->kind);
+    if (q->source)
+        sqlite3_bind_text(st, 2, q->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, q->since_ns);
+    sqlite3_bind_int64(st, 4, q->until_ns);
+    sqlite3_bind_int(st, 5, (int)q->limit);
+    row_ctx c = {0, fn, arg};
+    return tb_store_step_all(st, one_measurement, &c);
+}
+
 int tb_store_history(tb_store *s, tb_measure_kind kind, const char *source, int64_t since_ns,
                      unsigned limit, tb_store_row_fn fn, void *arg)
 {
-    sqlite3_stmt *st;
-    if (source == NULL || limit == 0 || limit > TB_STORE_HISTORY_MAX)
+    if (source == NULL || kind == 0)
         return TB_ERR_INVAL;
-    /* The newest `limit` by the origin's time (measurements_by_source), handed out oldest
-     * first. */
-    if (tb_store_prepare(s,
-                         "SELECT * FROM (SELECT " ROW_COLUMNS " FROM measurements WHERE kind = ? "
-                         "AND source = ? AND real_ns >= ? ORDER BY real_ns DESC LIMIT ?) "
-                         "ORDER BY real_ns",
-                         &st) != 0)
-        return TB_ERR_IO;
-    sqlite3_bind_int(st, 1, (int)kind);
-    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, since_ns);
-    sqlite3_bind_int(st, 4, (int)limit);
-    row_ctx c = {0, fn, arg};
-    return tb_store_step_all(st, one_measurement, &c);
+    tb_store_filter q = {(int)kind, source, since_ns, INT64_MAX, limit};
+    return tb_store_query(s, &q, fn, arg);
 }
 
 /* One row looked up by key: notes that it was found. */

@@ -17,6 +17,7 @@ struct tb_store {
     uint64_t next_seq, reserved_until; /* numbers in [next_seq, reserved_until) are ours */
     uint32_t seq_block;
     sqlite3_stmt *ins_meas;
+    bool readonly;
 };
 
 /* Migration i brings the schema from version i to i + 1. Never edit one: append. */
@@ -38,6 +39,20 @@ static const char *const migrations[TB_STORE_SCHEMA_VERSION] = {
     "CREATE TABLE malfeasance(id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL,"
     "  source TEXT NOT NULL, rt_pubkey BLOB NOT NULL, report TEXT NOT NULL);"
     "CREATE INDEX malfeasance_by_at ON malfeasance(at_ns);",
+    /* 2: kinds by name, and views that show them and UTC times (store/schema.md) */
+    "CREATE TABLE kinds(kind INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+    "INSERT INTO kinds VALUES (1, 'ntp'), (2, 'roughtime'), (3, 'peer');"
+    "CREATE INDEX measurements_by_real ON measurements(real_ns);" /* tbnode history */
+    "CREATE VIEW measurements_named AS SELECT m.id, m.origin, m.seq, m.own,"
+    "  coalesce(k.name, m.kind) AS kind, m.source, m.address,"
+    "  strftime('%Y-%m-%dT%H:%M:%fZ', m.real_ns / 1e9, 'unixepoch') AS real_utc,"
+    "  m.offset_ns, m.delay_ns, m.bound_ns,"
+    "  strftime('%Y-%m-%dT%H:%M:%fZ', m.received_ns / 1e9, 'unixepoch') AS received_utc"
+    "  FROM measurements m LEFT JOIN kinds k ON k.kind = m.kind;"
+    "CREATE VIEW verdicts_named AS SELECT v.id,"
+    "  strftime('%Y-%m-%dT%H:%M:%fZ', v.at_ns / 1e9, 'unixepoch') AS at_utc,"
+    "  coalesce(k.name, v.kind) AS kind, v.source, v.verdict, v.reason, v.refs"
+    "  FROM verdicts v LEFT JOIN kinds k ON k.kind = v.kind;",
 };
 
 static int set_err(char *err, size_t errlen, int rc, const char *path, const char *what,
@@ -138,6 +153,26 @@ static int create_private(const char *path)
     return 0;
 }
 
+/* A reader beside a running node: no file created, no schema changed, no lock a writer
+ * waits on (WAL readers never block the writer). It needs the WAL's -shm next to the file,
+ * which a running node keeps, or a writable directory to create it in. */
+static int open_readonly(tb_store *s, char *err, size_t errlen)
+{
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                        NULL) != SQLITE_OK)
+        return set_err(err, errlen, TB_ERR_IO, s->path, "cannot open",
+                       s->db ? sqlite3_errmsg(s->db) : NULL);
+    sqlite3_busy_timeout(s->db, 2000);
+    int64_t v;
+    if (schema_version(s, &v) != 0 || v < 1)
+        return set_err(err, errlen, TB_ERR_MALFORMED, s->path, "not a tbnode database",
+                       sqlite3_errmsg(s->db));
+    if (v > TB_STORE_SCHEMA_VERSION)
+        return set_err(err, errlen, TB_ERR_UNSUPPORTED, s->path, "schema is newer", NULL);
+    return 0;
+}
+
 /* SQLite's page cache, as a negative cache_size (KiB). Its default of 2000 KiB became the
  * node's largest heap user as the history grew (bench_timekeeper); the store's queries are
  * appends and indexed ranges over recent rows, and a page that falls out is one read away in
@@ -146,6 +181,8 @@ static int create_private(const char *path)
 
 static int open_db(tb_store *s, char *err, size_t errlen)
 {
+    if (s->readonly)
+        return open_readonly(s, err, errlen);
     /* Neither we nor SQLite follow a symbolic link planted in the state directory. */
     if (create_private(s->path) != 0)
         return set_err(err, errlen, TB_ERR_IO, s->path, "cannot create",
@@ -165,7 +202,22 @@ static int open_db(tb_store *s, char *err, size_t errlen)
     return 0;
 }
 
+static int open_mode(const tb_store_config *cfg, bool readonly, tb_store **out, char *err,
+                     size_t errlen);
+
 int tb_store_open(const tb_store_config *cfg, tb_store **out, char *err, size_t errlen)
+{
+    return open_mode(cfg, false, out, err, errlen);
+}
+
+int tb_store_open_readonly(const char *dir, tb_store **out, char *err, size_t errlen)
+{
+    tb_store_config cfg = {dir, 0};
+    return open_mode(&cfg, true, out, err, errlen);
+}
+
+static int open_mode(const tb_store_config *cfg, bool readonly, tb_store **out, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     if (cfg == NULL || cfg->dir == NULL)
@@ -174,14 +226,15 @@ int tb_store_open(const tb_store_config *cfg, tb_store **out, char *err, size_t 
     if (s == NULL)
         return TB_ERR_NOMEM;
     s->seq_block = cfg->seq_block ? cfg->seq_block : DEFAULT_SEQ_BLOCK;
+    s->readonly = readonly;
     int rc = TB_ERR_TOO_BIG;
     if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", cfg->dir, TB_STORE_FILE) >=
         sizeof(s->path))
         set_err(err, errlen, rc, cfg->dir, "path too long", NULL);
-    else if ((rc = open_db(s, err, errlen)) == 0 && (rc = migrate(s, err, errlen)) == 0 &&
-             (rc = load_seq(s)) != 0)
+    else if ((rc = open_db(s, err, errlen)) == 0 && !readonly &&
+             (rc = migrate(s, err, errlen)) == 0 && (rc = load_seq(s)) != 0)
         set_err(err, errlen, rc, s->path, "cannot read the sequence state", NULL);
-    if (rc == 0 &&
+    if (rc == 0 && !readonly &&
         sqlite3_prepare_v3(s->db,
                            "INSERT INTO measurements(origin, seq, own, kind, source, address, "
                            "real_ns, offset_ns, delay_ns, bound_ns, received_ns, body, sig) "

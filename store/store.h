@@ -7,7 +7,8 @@
  * synchronous=NORMAL: a committed write survives the process being killed (it is in the WAL,
  * in the OS's hands); the sequence reservation is committed with synchronous=FULL so it
  * survives a power loss as well. The schema is versioned (table schema_version) and migrated
- * forward on open; a database newer than this build is refused.
+ * forward on open; a database newer than this build is refused. store/schema.md documents the
+ * tables and the views (kinds by name, UTC times) for `sqlite3 tbnode.db`.
  *
  * Sequence numbers are reserved in blocks: before handing out a number from a new block the
  * store durably records the end of the block, and a restarted store continues from there (it
@@ -27,7 +28,7 @@
 #include "measure/measurement.h"
 
 #define TB_STORE_FILE "tbnode.db"
-#define TB_STORE_SCHEMA_VERSION 1
+#define TB_STORE_SCHEMA_VERSION 2
 
 typedef struct tb_store tb_store;
 
@@ -41,6 +42,11 @@ typedef struct tb_store_config {
  * database, or corrupt), and err says "PATH: what" for the operator. */
 TB_WUR int tb_store_open(const tb_store_config *cfg, tb_store **out, char *err, size_t errlen);
 void tb_store_close(tb_store *s);
+
+/* Opens dir/tbnode.db read-only for `tbnode history`, beside a running node (WAL: neither
+ * waits for the other): creates nothing, migrates nothing; a database of an older schema is
+ * read as it is. Only the queries below may be used on it. Errors as tb_store_open. */
+TB_WUR int tb_store_open_readonly(const char *dir, tb_store **out, char *err, size_t errlen);
 
 /* The next own sequence number (starting at 1). Returns TB_ERR_IO when the reservation could
  * not be made durable: then no number is handed out. */
@@ -85,6 +91,10 @@ typedef struct tb_store_row {
     int64_t real_ns, offset_ns, delay_ns, bound_ns, received_ns;
     const uint8_t *body, *sig;
     size_t body_len;
+    /* tb_store_query only: the first verdict on this source that cites this measurement,
+     * made within 10 minutes after it arrived (what the cross-check concluded with it), or
+     * NULL. */
+    const char *verdict;
 } tb_store_row;
 
 /* Callbacks return 0 to go on, anything else to stop (which the query then returns). */
@@ -100,6 +110,17 @@ TB_WUR int tb_store_each_since(tb_store *s, int64_t since_ns, tb_store_row_fn fn
 #define TB_STORE_HISTORY_MAX 20000
 TB_WUR int tb_store_history(tb_store *s, tb_measure_kind kind, const char *source, int64_t since_ns,
                             unsigned limit, tb_store_row_fn fn, void *arg);
+
+/* Measurements for `tbnode history`: of kind (0: any) and source (NULL: any) taken in
+ * [since_ns, until_ns] by their origin's clock; the newest `limit` (1..TB_STORE_HISTORY_MAX),
+ * to fn oldest first, with the verdict. tb_store_history is this for one source. */
+typedef struct tb_store_filter {
+    int kind;
+    const char *source;
+    int64_t since_ns, until_ns;
+    unsigned limit;
+} tb_store_filter;
+TB_WUR int tb_store_query(tb_store *s, const tb_store_filter *q, tb_store_row_fn fn, void *arg);
 
 /* The measurement (origin, seq), to fn once; TB_ERR_NOTFOUND when it is not stored (pruned):
  * the evidence of a malfeasance report, which the time node does not keep in memory. */

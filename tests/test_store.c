@@ -343,6 +343,114 @@ static void test_history(void)
     remove_dir();
 }
 
+static int collect_verdicts(void *arg, const tb_store_row *r)
+{
+    collected *c = arg;
+    if (c->n < 8)
+        snprintf(c->what[c->n++], 128, "%s/%s/%llu/%s", r->origin, r->source,
+                 (unsigned long long)r->seq, r->verdict ? r->verdict : "-");
+    return 0;
+}
+
+/* Every source, a time window, and the verdict that followed each measurement. */
+static void test_query(void)
+{
+    make_dir();
+    tb_store *s = open_store(0);
+    TB_REQUIRE(s != NULL);
+    write_some(s); /* a/1..3 at 101..103 received 1000 (a/3 ntp-2), b/7 at 50; verdicts on
+                      ntp-2 at 1500 (ok) and 2000 (falseticker) */
+    collected c = {0};
+    tb_store_filter all = {0, NULL, INT64_MIN, INT64_MAX, 10};
+    TB_CHECK_EQ(tb_store_query(s, &all, collect_verdicts, &c), 0);
+    TB_REQUIRE(c.n == 4);
+    TB_CHECK_STR(c.what[0], "b/ntp-1/7/-");
+    TB_CHECK_STR(c.what[1], "a/ntp-1/1/-");
+    TB_CHECK_STR(c.what[3], "a/ntp-2/3/ok"); /* the first verdict citing it */
+    collected d = {0};
+    tb_store_filter window = {TB_MEASURE_NTP, "ntp-1", 60, 102, 10};
+    TB_CHECK_EQ(tb_store_query(s, &window, collect_verdicts, &d), 0);
+    TB_REQUIRE(d.n == 2);
+    TB_CHECK_STR(d.what[0], "a/ntp-1/1/-");
+    TB_CHECK_STR(d.what[1], "a/ntp-1/2/-");
+    window.limit = 0;
+    TB_CHECK_EQ(tb_store_query(s, &window, collect_verdicts, &d), TB_ERR_INVAL);
+    tb_store_close(s);
+
+    /* read-only: the same rows, and nothing written */
+    char err[256];
+    TB_CHECK_EQ(tb_store_open_readonly(dir, &s, err, sizeof(err)), 0);
+    TB_REQUIRE(s != NULL);
+    collected e = {0};
+    TB_CHECK_EQ(tb_store_query(s, &all, collect_verdicts, &e), 0);
+    TB_CHECK_EQ(e.n, 4);
+    uint64_t seq;
+    TB_CHECK(tb_store_next_seq(s, &seq) != 0);
+    tb_store_close(s);
+    remove_dir();
+    make_dir();
+    TB_CHECK_EQ(tb_store_open_readonly(dir, &s, err, sizeof(err)), TB_ERR_IO);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/tbnode.db", dir);
+    TB_CHECK(access(path, F_OK) != 0); /* a reader creates nothing */
+    TB_CHECK(strstr(err, path) != NULL);
+    remove_dir();
+}
+
+static int64_t query_one(sqlite3 *db, const char *sql, char *text, size_t len)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -2;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+        if (text)
+            snprintf(text, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A version-1 database (kind only as a number) is migrated with its rows kept, and
+ * `sqlite3 tbnode.db` then shows kinds by name. */
+static void test_migrate_v1_keeps_rows(void)
+{
+    make_dir();
+    tb_store *s = open_store(0);
+    TB_REQUIRE(s != NULL);
+    write_some(s);
+    tb_store_close(s);
+    char path[128], text[64];
+    snprintf(path, sizeof(path), "%s/tbnode.db", dir);
+    sqlite3 *db;
+    TB_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    TB_REQUIRE(sqlite3_exec(db,
+                            "DROP VIEW measurements_named; DROP VIEW verdicts_named; "
+                            "DROP TABLE kinds; DROP INDEX measurements_by_real; "
+                            "UPDATE schema_version SET version = 1",
+                            0, 0, 0) == SQLITE_OK);
+    sqlite3_close(db);
+    s = open_store(0);
+    TB_REQUIRE(s != NULL);
+    uint64_t m, v, r;
+    TB_CHECK_EQ(tb_store_counts(s, &m, &v, &r), 0);
+    TB_CHECK(m == 4 && v == 2 && r == 1);
+    tb_store_close(s);
+    TB_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    TB_CHECK_EQ(query_one(db, "SELECT version FROM schema_version", NULL, 0), 2);
+    query_one(db, "SELECT kind FROM measurements_named WHERE origin = 'b'", text, sizeof(text));
+    TB_CHECK_STR(text, "ntp");
+    query_one(db, "SELECT real_utc FROM measurements_named WHERE origin = 'b'", text, sizeof(text));
+    TB_CHECK_STR(text, "1970-01-01T00:00:00.000Z");
+    query_one(db, "SELECT kind || ' ' || verdict FROM verdicts_named ORDER BY id", text,
+              sizeof(text));
+    TB_CHECK_STR(text, "ntp falseticker");
+    TB_CHECK_EQ(query_one(db, "SELECT count(*) FROM kinds", NULL, 0), 3);
+    sqlite3_close(db);
+    remove_dir();
+}
+
 static void test_schema_and_errors(void)
 {
     make_dir();
@@ -440,6 +548,10 @@ int main(void)
     TB_RUN(test_retention);
     remove_dir();
     TB_RUN(test_history);
+    TB_RUN(test_query);
+    remove_dir();
+    TB_RUN(test_migrate_v1_keeps_rows);
+    remove_dir();
     TB_RUN(test_byte_budget);
     remove_dir();
     TB_RUN(test_schema_and_errors);
