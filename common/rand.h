@@ -6,13 +6,29 @@
 #define TB_COMMON_RAND_H
 
 #include <stdint.h>
+#include <string.h>
 
-static inline uint64_t tb_rand_next(uint64_t *state)
+/* splitmix64's finaliser: mixes every input bit into every output bit. */
+static inline uint64_t tb_rand_mix(uint64_t z)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+static inline uint64_t tb_rand_next(uint64_t *state)
+{
+    return tb_rand_mix(*state += 0x9e3779b97f4a7c15ULL);
+}
+
+/* A 16-byte message id hashed under a per-node random key, for table slots a peer cannot aim
+ * at (duplicate caches of routing/). */
+static inline uint64_t tb_rand_hash_id(const uint8_t id[16], uint64_t key)
+{
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    return tb_rand_mix(a ^ key) ^ tb_rand_mix(b + key);
 }
 
 /* Uniform in [0, n) (n > 0), by rejection so small n has no bias. */

@@ -5,6 +5,7 @@
 
 #include "common/addr.h"
 #include "common/name.h"
+#include "common/rand.h"
 
 typedef struct entry {
     uint32_t id; /* 0: free slot */
@@ -52,15 +53,6 @@ void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64
     cfg->forget_after_failures = 8;
     cfg->stable_ns = 30 * 1000000000ULL;
     cfg->rng_seed = rng_seed;
-}
-
-/* splitmix64: a tiny deterministic generator, so tests can replay the jitter. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 int tb_peers_addr_valid(const char *s, size_t len)
@@ -368,7 +360,7 @@ static void go_backoff(tb_peers *t, entry *e, uint64_t now)
         return;
     }
     e->state = TB_PEER_BACKOFF;
-    e->next_time = now + tb_peers_backoff_delay(&t->cfg, e->failures, rng_next(&t->rng));
+    e->next_time = now + tb_peers_backoff_delay(&t->cfg, e->failures, tb_rand_next(&t->rng));
 }
 
 static int identity_valid(const char *name, const char *region, const uint8_t *cert,

@@ -5,6 +5,7 @@
 
 #include "common/bytes.h"
 #include "common/name.h"
+#include "common/rand.h"
 
 #define NONE UINT32_MAX
 
@@ -74,20 +75,9 @@ void tb_bc_free(tb_bc *bc)
     free(bc);
 }
 
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint32_t bucket_of(const tb_bc *bc, const uint8_t *digest)
 {
-    uint64_t a, b;
-    memcpy(&a, digest, 8);
-    memcpy(&b, digest + 8, 8);
-    uint64_t h = mix(a ^ bc->cfg.hash_key) ^ mix(b + bc->cfg.hash_key);
-    return (uint32_t)(h & (bc->nbuckets - 1));
+    return (uint32_t)(tb_rand_hash_id(digest, bc->cfg.hash_key) & (bc->nbuckets - 1));
 }
 
 static int cache_has(const tb_bc *bc, const uint8_t *digest)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/rand.h"
 
 #define QUEUE_MAX 4096 /* actions per call: one per neighbour and a GRAFT answer's messages */
 
@@ -163,19 +164,9 @@ int tb_pt_next_action(tb_pt *pt, tb_pt_action *out)
 
 /* ------------------------------------------------------------------ id table */
 
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static size_t slot_of(const tb_pt *pt, const uint8_t *id)
 {
-    uint64_t a, b;
-    memcpy(&a, id, 8);
-    memcpy(&b, id + 8, 8);
-    return (size_t)(mix(a ^ pt->cfg.hash_key) ^ mix(b + pt->cfg.hash_key)) & pt->table_mask;
+    return (size_t)tb_rand_hash_id(id, pt->cfg.hash_key) & pt->table_mask;
 }
 
 /* Ring index of id, or -1. */
