@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/h3.h"
 #include "http/http.h"
 #include "node/origins.h"
 #include "node/tk_internal.h"
@@ -694,6 +695,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_rt_srv_free(tk->rt_srv);
     tb_rt_config_clear(&tk->rtc);
     tb_node_free(tk->node); /* cancels its resolutions: before the resolver goes */
+    tb_h3_free(tk->h3);     /* after the endpoint whose h3 connections used it */
     if (tk->own_resolver)
         tb_resolver_hosts_destroy(tk->own_resolver);
     if (tk->thread_resolver)

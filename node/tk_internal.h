@@ -70,6 +70,7 @@ struct tb_timekeeper {
     uint64_t malformed; /* wire envelopes that did not decode */
     int stopping;
     struct tb_http *http;   /* the operators' HTTP endpoint (node/tk_http.c), NULL when off */
+    struct tb_h3 *h3;       /* the same routes over HTTP/3 on the mesh port (node/tk_http.c) */
     uint64_t start_mono_ns; /* for uptime */
 };
 
