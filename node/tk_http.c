@@ -136,6 +136,10 @@ static int route(void *arg, const tb_http_request *r, tb_http_reply *out)
         tb_node_control(tk->node, "status json", &b);
         return reply_buf(&b, "application/json", out);
     }
+    if (strcmp(path, "/status") == 0) { /* the text of `tbnode status`, for --remote */
+        tb_node_control(tk->node, "status", &b);
+        return reply_buf(&b, "text/plain; charset=utf-8", out);
+    }
     if (strcmp(path, "/history.json") == 0)
         return history(tk, r, out);
     return TB_ERR_NOTFOUND;
