@@ -225,6 +225,10 @@ static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *
         return refuse(t, TB_QUIC_REFUSE_PURPOSE,
                       t->server ? "certificate lacks clientAuth" : "certificate lacks serverAuth");
     tb_cert_identity id;
+    /* An operator may query a node over h3 (adr/0013), never join the mesh. */
+    if (tb_cert_operator_der(der->data, der->size, &id, NULL) == TB_OK)
+        return refuse(t, TB_QUIC_REFUSE_IDENTITY,
+                      "peer certificate refused: an operator certificate, not a node's");
     int rv = tb_cert_identity_from_der(der->data, der->size, &id);
     if (rv != TB_OK || id.is_ca) {
         char detail[160];
