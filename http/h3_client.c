@@ -118,7 +118,12 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
         return;
     cl->qc = NULL;
     if (!cl->done && !cl->res->err[0]) {
-        if (info->reason == TB_QUIC_CLOSED_REFUSED && info->refusal == TB_QUIC_REFUSE_BY_PEER)
+        int refused =
+            info->reason == TB_QUIC_CLOSED_REFUSED && info->refusal == TB_QUIC_REFUSE_BY_PEER;
+        if (refused && (info->code & 0xff) == 120) /* no_application_protocol */
+            snprintf(cl->res->err, sizeof(cl->res->err),
+                     "the node does not answer HTTP/3 (TLS alert 120: no ALPN h3)");
+        else if (refused)
             snprintf(cl->res->err, sizeof(cl->res->err),
                      "the node refused the handshake (TLS alert %llu): an operator certificate "
                      "of this mesh is needed",
