@@ -307,6 +307,7 @@ static void *srv_open(void *arg, tb_quic_conn *qc, const char *peer)
     if (h->nconns >= TB_H3_MAX_CONNS) {
         h->st.conns_refused++;
         tb_log_info(h->log, "h3: %s: refused, %d h3 connections already", peer, TB_H3_MAX_CONNS);
+        tb_quic_close(qc, NGHTTP3_H3_EXCESSIVE_LOAD);
         return NULL;
     }
     srv_conn *sc = calloc(1, sizeof(*sc));

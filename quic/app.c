@@ -51,7 +51,8 @@ void tb_quic_app_start(tb_quic_conn *c)
                 c->flags & TB_QUIC_CF_SERVER ? "from" : "to", c->peer.name,
                 tb_quic_conn_addr(c, a));
     c->app = ep->app_ops ? ep->app_ops->open(ep->app_ops->arg, c, c->peer.name) : NULL;
-    if (!c->app) {
+    /* open may have closed it already, with a code of its protocol. */
+    if (!c->app && !(c->flags & TB_QUIC_CF_CLOSE_REQUESTED) && !tb_quic_conn_gone(c)) {
         tb_quic_conn_set_info(c, TB_QUIC_CLOSED_LOCAL, TB_QUIC_REFUSE_NONE, TB_QUIC_APP_SHUTDOWN,
                               1);
         tb_quic_conn_close_app(c, TB_QUIC_APP_SHUTDOWN);
@@ -68,7 +69,7 @@ void tb_quic_app_free(tb_quic_conn *c)
 int tb_quic_app_recv(tb_quic_conn *c, uint32_t flags, int64_t id, const uint8_t *data, size_t len)
 {
     if (!c->app)
-        return tb_quic_conn_gone(c) ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+        return 0; /* refused by the application: closing */
     int64_t n =
         c->ep->app_ops->recv(c->app, id, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
     if (n < 0)

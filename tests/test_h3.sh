@@ -6,7 +6,7 @@
 # with a TLS alert (bad_certificate 42 = QUIC 0x12a, certificate_required 116 = 0x174), and no
 # answer is given; an operator certificate is no mesh member (a second tbnode cannot run on
 # it, and the node's mesh keeps working beside h3); a burst of requests on one connection
-# meets the budget (429).
+# meets the budget (429), a 9th connection the connection cap (H3_EXCESSIVE_LOAD).
 #
 #   test_h3.sh BIN_DIR
 set -u
@@ -132,6 +132,28 @@ if [ "$n429" -ge 1 ] && [ $((n404 + n429)) -eq 30 ]; then
 else
   fail "burst: $n404 answered, $n429 refused: $(grep ':status' "$work/gt-burst" | sort | uniq -c)"
 fi
+
+# --- at most 8 h3 connections at once: a 9th is closed with H3_EXCESSIVE_LOAD (0x107) ---
+holders=()
+base=$(grep -c "h3 connection from alice" "$work/node.log")
+for _ in $(seq 8); do
+  timeout 20 gtlsclient -q --timeout=15s --cert "$work/op/operator.crt" --key "$work/op/operator.key" \
+    $ip $port "https://$ip:$port/status" >/dev/null 2>&1 &
+  holders+=($!)
+done
+for _ in $(seq 100); do
+  [ "$(grep -c "h3 connection from alice" "$work/node.log")" -ge $((base + 8)) ] && break
+  sleep 0.1
+done
+gt ninth --cert "$work/op/operator.crt" --key "$work/op/operator.key" $ip $port "https://$ip:$port/status"
+if grep -q "CONNECTION_CLOSE(0x1d) error_code=.*(0x107)" "$work/gt-ninth" && [ ! -s "$work/dl-ninth/status" ]; then
+  pass "a 9th h3 connection while 8 are open: closed with H3_EXCESSIVE_LOAD (0x107)"
+else
+  fail "9th h3 connection: $(grep -i 'CONNECTION_CLOSE' "$work/gt-ninth" | tail -2)"
+fi
+grep -q "h3: alice: refused, 8 h3 connections already" "$work/node.log" || fail "no log line for the 9th"
+kill "${holders[@]}" 2>/dev/null
+wait "${holders[@]}" 2>/dev/null
 
 kill -0 "$pid" 2>/dev/null || fail "node died: $(tail -3 "$work/node.log")"
 kill -TERM "$pid"
