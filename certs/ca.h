@@ -156,5 +156,8 @@ const char *tb_cert_verdict_str(tb_cert_verdict v);
  * NULL) or TB_ERR_VERIFY with *verdict saying why; other codes for failures of its own. */
 TB_WUR int tb_ca_verify_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
                             tb_cert_verdict *verdict, tb_cert_identity *id);
+/* The same for an operator certificate (tb_cert_operator_der's profile, adr/0004). */
+TB_WUR int tb_ca_verify_operator_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
+                                     tb_cert_verdict *verdict, tb_cert_identity *id);
 
 #endif

@@ -506,6 +506,24 @@ static int report_rejection(const char *file, tb_cert_verdict verdict, const tb_
     return EXIT_REJECTED;
 }
 
+/* A node certificate, else an operator's: the verdict of the one its profile fits. */
+static int verify_any(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
+                      tb_cert_verdict *verdict, tb_cert_identity *id)
+{
+    int rc = tb_ca_verify_der(ca, der, len, now, verdict, id);
+    if (rc == TB_ERR_VERIFY && *verdict == TB_CERT_BAD_PROFILE) {
+        tb_cert_verdict v;
+        tb_cert_identity op;
+        int orc = tb_ca_verify_operator_der(ca, der, len, now, &v, &op);
+        if (v != TB_CERT_BAD_PROFILE) {
+            *verdict = v;
+            *id = op;
+            return orc;
+        }
+    }
+    return rc;
+}
+
 static int cmd_verify(cli *c)
 {
     if (require(c->ca, "verify", "--ca"))
@@ -522,14 +540,17 @@ static int cmd_verify(cli *c)
     }
     tb_cert_identity id;
     tb_cert_verdict verdict;
-    int rc = tb_ca_verify_der(ca, der, len, now_seconds(), &verdict, &id);
+    int rc = verify_any(ca, der, len, now_seconds(), &verdict, &id);
     tb_ca_free(ca);
     if (rc == TB_ERR_VERIFY)
         return report_rejection(c->file, verdict, &id, der, len);
     if (rc != TB_OK)
         return fail("%s: cannot verify: %s", c->file, tb_strerror(rc));
     format_time(id.not_after, when, sizeof(when));
-    printf("%s: OK: node %s, region %s, valid until %s\n", c->file, id.name, id.region, when);
+    if (id.is_operator)
+        printf("%s: OK: operator %s, valid until %s\n", c->file, id.name, when);
+    else
+        printf("%s: OK: node %s, region %s, valid until %s\n", c->file, id.name, id.region, when);
     return 0;
 }
 
@@ -588,13 +609,16 @@ static int revoked_entry(const tb_ca *ca, const char *file, int64_t now, tb_crl_
         return fail("%s", err);
     tb_cert_identity id;
     tb_cert_verdict v;
-    int rc = tb_ca_verify_der(ca, der, len, now, &v, &id);
+    int rc = verify_any(ca, der, len, now, &v, &id);
     if (rc != TB_OK && v != TB_CERT_EXPIRED && v != TB_CERT_NOT_YET_VALID)
         return fail("%s: not revoked: %s", file, tb_cert_verdict_str(v));
     memcpy(e->serial, id.serial, id.serial_len);
     e->serial_len = id.serial_len;
     e->revoked_at = now;
-    printf("revoking %s: node %s, region %s, serial ", file, id.name, id.region);
+    if (id.is_operator)
+        printf("revoking %s: operator %s, serial ", file, id.name);
+    else
+        printf("revoking %s: node %s, region %s, serial ", file, id.name, id.region);
     for (size_t i = 0; i < id.serial_len; i++)
         printf("%02X", id.serial[i]);
     printf("\n");

@@ -313,13 +313,15 @@ static tb_cert_verdict chain_verdict(const tb_ca *ca, gnutls_x509_crt_t leaf,
     return TB_CERT_OK;
 }
 
-int tb_ca_verify_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
-                     tb_cert_verdict *verdict, tb_cert_identity *id)
+static int verify_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now, int operator,
+                      tb_cert_verdict * verdict, tb_cert_identity *id)
 {
     tb_cert_identity local;
     tb_cert_identity *ident = id ? id : &local;
     *verdict = TB_CERT_BAD_PROFILE;
-    if (tb_cert_der_identity(der, len, ident, NULL) != TB_OK)
+    int rc = operator? tb_cert_operator_der(der, len, ident, NULL)
+                     : tb_cert_der_identity(der, len, ident, NULL);
+    if (rc != TB_OK)
         return TB_ERR_VERIFY;
     if (ident->is_ca) {
         *verdict = TB_CERT_NOT_NODE;
@@ -331,4 +333,16 @@ int tb_ca_verify_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t no
     *verdict = chain_verdict(ca, leaf, ident, now);
     gnutls_x509_crt_deinit(leaf);
     return *verdict == TB_CERT_OK ? TB_OK : TB_ERR_VERIFY;
+}
+
+int tb_ca_verify_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
+                     tb_cert_verdict *verdict, tb_cert_identity *id)
+{
+    return verify_der(ca, der, len, now, 0, verdict, id);
+}
+
+int tb_ca_verify_operator_der(const tb_ca *ca, const uint8_t *der, size_t len, int64_t now,
+                              tb_cert_verdict *verdict, tb_cert_identity *id)
+{
+    return verify_der(ca, der, len, now, 1, verdict, id);
 }

@@ -125,8 +125,8 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
                      "the node does not answer HTTP/3 (TLS alert 120: no ALPN h3)");
         else if (refused)
             snprintf(cl->res->err, sizeof(cl->res->err),
-                     "the node refused the handshake (TLS alert %llu): an operator certificate "
-                     "of this mesh is needed",
+                     "the node refused the handshake (TLS alert %llu): it takes a valid "
+                     "operator certificate of its mesh",
                      (unsigned long long)(info->code & 0xff));
         else
             snprintf(cl->res->err, sizeof(cl->res->err), "connection closed: %s%s%s (code 0x%llx)",

@@ -6,7 +6,8 @@
 # with a TLS alert (bad_certificate 42 = QUIC 0x12a, certificate_required 116 = 0x174), and no
 # answer is given; an operator certificate is no mesh member (a second tbnode cannot run on
 # it, and the node's mesh keeps working beside h3); a burst of requests on one connection
-# meets the budget (429), a 9th connection the connection cap (H3_EXCESSIVE_LOAD).
+# meets the budget (429), a 9th connection the connection cap (H3_EXCESSIVE_LOAD); a revoked
+# operator certificate (tbcert revoke, the node's crl file) is refused.
 #
 #   test_h3.sh BIN_DIR
 set -u
@@ -58,8 +59,13 @@ else
     fail "tbnode on an operator certificate: $(tail -2 "$work/op-node.log")"
 fi
 
-"$bin/tbnode" --listen $ip:$port --state-dir "$work/s" --log-level debug --cert "$work/n1/node.crt" \
-  --key "$work/n1/node.key" --ca "$work/n1/ca.crt" >"$work/node.log" 2>&1 &
+cat >"$work/tbnode.conf" <<CONF
+listen = "$ip:$port";
+cert = "n1/node.crt"; key = "n1/node.key"; ca = "n1/ca.crt";
+crl = "revoked.crl";
+state_dir = "s";
+CONF
+"$bin/tbnode" --config "$work/tbnode.conf" --log-level debug >"$work/node.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q "hybrid endpoint n1" "$work/node.log" && break; sleep 0.1; done
 
@@ -114,11 +120,11 @@ remote --cert "$work/op/operator.crt" --key "$work/op/operator.key" --json >"$wo
   fail "tbnode status --remote --json: $(head -c 200 "$work/remote.json")"
 remote --cert "$work/n1/node.crt" --key "$work/n1/node.key" >"$work/out" 2>"$work/err" &&
   fail "status --remote with a node certificate succeeded"
-grep -qx "tbnode: $ip:$port: the node refused the handshake (TLS alert 42): an operator certificate of this mesh is needed" "$work/err" ||
+grep -qx "tbnode: $ip:$port: the node refused the handshake (TLS alert 42): it takes a valid operator certificate of its mesh" "$work/err" ||
   fail "status --remote with a node certificate: $(cat "$work/err")"
 [ -s "$work/out" ] && fail "status --remote with a node certificate printed: $(head -2 "$work/out")"
 remote >"$work/out" 2>"$work/err" && fail "status --remote without a certificate succeeded"
-grep -qx "tbnode: $ip:$port: the node refused the handshake (TLS alert 116): an operator certificate of this mesh is needed" "$work/err" ||
+grep -qx "tbnode: $ip:$port: the node refused the handshake (TLS alert 116): it takes a valid operator certificate of its mesh" "$work/err" ||
   fail "status --remote without a certificate: $(cat "$work/err")"
 "$bin/tbnode" status --remote $ip:$port --cert "$work/op/operator.crt" 2>"$work/err" && fail "--cert without --key accepted"
 grep -q "^tbnode: --remote needs --ca, --cert and --key together" "$work/err" || fail "usage: $(cat "$work/err")"
@@ -154,6 +160,22 @@ fi
 grep -q "h3: alice: refused, 8 h3 connections already" "$work/node.log" || fail "no log line for the 9th"
 kill "${holders[@]}" 2>/dev/null
 wait "${holders[@]}" 2>/dev/null
+
+# --- tbcert verify and revoke take operator certificates; a revoked operator is refused ---
+"$bin/tbcert" verify --ca "$work/ca" "$work/op/operator.crt" | grep -q ": OK: operator alice, valid until " ||
+  fail "tbcert verify of the operator certificate"
+"$bin/tbcert" revoke --ca "$work/ca" --cert "$work/op/operator.crt" --crl "$work/new.crl" >"$work/out" ||
+  fail "tbcert revoke of the operator certificate: $(cat "$work/out")"
+mv "$work/new.crl" "$work/revoked.crl"
+for _ in $(seq 50); do grep -q "revocation list" "$work/node.log" && break; sleep 0.1; done
+sleep 0.5
+remote --cert "$work/op/operator.crt" --key "$work/op/operator.key" >"$work/out" 2>"$work/err" &&
+  fail "a revoked operator still gets an answer"
+if grep -q "the node refused the handshake (TLS alert" "$work/err"; then
+  pass "a revoked operator certificate is refused: $(cat "$work/err")"
+else
+  fail "revoked operator: $(cat "$work/err")"
+fi
 
 kill -0 "$pid" 2>/dev/null || fail "node died: $(tail -3 "$work/node.log")"
 kill -TERM "$pid"
