@@ -2,7 +2,8 @@
  * accepts peers (server/hybrid) and dials peers (client/hybrid), mutual TLS 1.3 against the mesh
  * CA only, ALPN "tbmesh/1". It owns the socket, every connection, their timers and the TLS
  * sessions; it carries opaque messages (one per stream) and datagrams, and knows
- * nothing about what they mean (the mesh layer above does).
+ * nothing about what they mean (the mesh layer above does). Operators' HTTP/3 connections
+ * (ALPN "h3") share the socket and the limits but none of the mesh: see quic/app.h.
  *
  * Everything is driven by the libev loop given at creation; the log and clock are passed in, so
  * several endpoints can live in one process and one loop. Callbacks run from the loop, never
