@@ -19,6 +19,7 @@ typedef struct client {
     int64_t id;
     int done;
     size_t cap;
+    tb_quic_app_ops ops; /* the endpoint calls them until it is destroyed */
 } client;
 
 static int cb_recv_header(nghttp3_conn *conn, int64_t id, int32_t token, nghttp3_rcbuf *name,
@@ -146,12 +147,11 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int run(client *cl, tb_quic_endpoint *ep)
 {
-    tb_quic_app_ops ops;
-    tb_h3_glue_ops(&ops);
-    ops.open = cl_open;
-    ops.close = cl_close;
-    ops.arg = cl;
-    tb_quic_endpoint_set_app(ep, &ops);
+    tb_h3_glue_ops(&cl->ops);
+    cl->ops.open = cl_open;
+    cl->ops.close = cl_close;
+    cl->ops.arg = cl;
+    tb_quic_endpoint_set_app(ep, &cl->ops);
     int rc = tb_quic_dial_h3(ep, cl->cfg->addr, NULL, &cl->qc);
     if (rc != TB_OK) {
         snprintf(cl->res->err, sizeof(cl->res->err), "cannot dial %s: %s", cl->cfg->addr,
@@ -166,7 +166,6 @@ static int run(client *cl, tb_quic_endpoint *ep)
     ev_timer_start(cl->loop, &t);
     ev_run(cl->loop, 0);
     ev_timer_stop(cl->loop, &t);
-    /* Nothing may call into ops once run returns: the endpoint is destroyed right after. */
     return cl->done ? TB_OK : TB_ERR_STATE;
 }
 
