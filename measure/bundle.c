@@ -274,15 +274,21 @@ static int parse_item(pctx *c, const json_t *o, size_t i, bundle_item *it)
     return rc;
 }
 
-/* "origin:seq", the origin a valid node name. */
-static int parse_ref(const char *s, tb_measure_bundle_ref *out)
+int tb_measure_bundle_ref_parse(const char *s, size_t len, tb_measure_bundle_ref *out)
 {
-    const char *colon = strrchr(s, ':');
-    if (!colon || !tb_name_valid(s, (size_t)(colon - s)) || colon[1] < '0' || colon[1] > '9')
+    const char *colon = len ? memchr(s, ':', len) : NULL;
+    if (!colon || !tb_name_valid(s, (size_t)(colon - s)))
         return TB_ERR_MALFORMED;
-    char *end;
-    unsigned long long seq = strtoull(colon + 1, &end, 10);
-    if (*end || seq > INT64_MAX || end - (colon + 1) > 19)
+    size_t digits = len - (size_t)(colon - s) - 1;
+    uint64_t seq = 0;
+    if (digits == 0 || digits > 19)
+        return TB_ERR_MALFORMED;
+    for (size_t i = 1; i <= digits; i++) {
+        if (colon[i] < '0' || colon[i] > '9')
+            return TB_ERR_MALFORMED;
+        seq = seq * 10 + (uint64_t)(colon[i] - '0'); /* 19 digits fit in 64 bits */
+    }
+    if (seq > INT64_MAX)
         return TB_ERR_MALFORMED;
     memcpy(out->origin, s, (size_t)(colon - s));
     out->origin[colon - s] = 0;
@@ -304,8 +310,9 @@ static int parse_verdict(pctx *c, const json_t *o, tb_measure_bundle *b)
         return rc;
     for (size_t i = 0; i < json_array_size(refs); i++) {
         const json_t *r = json_array_get(refs, i);
-        if (!json_is_string(r) || json_string_length(r) > TB_MEASURE_MAX_ORIGIN + 21 ||
-            parse_ref(json_string_value(r), &b->refs[i]) != 0)
+        if (!json_is_string(r) ||
+            tb_measure_bundle_ref_parse(json_string_value(r), json_string_length(r), &b->refs[i]) !=
+                0)
             return bad(c, TB_ERR_MALFORMED, "verdict.refs[%zu]: not ORIGIN:SEQ", i);
     }
     b->n_refs = json_array_size(refs);

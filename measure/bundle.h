@@ -44,6 +44,10 @@ typedef struct tb_measure_bundle_ref {
     uint64_t seq;
 } tb_measure_bundle_ref;
 
+/* Reads "ORIGIN:SEQ" (len bytes, no NUL needed): a valid node name, a sequence number of 1 to 19
+ * digits below 2^63. TB_ERR_MALFORMED otherwise. */
+TB_WUR int tb_measure_bundle_ref_parse(const char *s, size_t len, tb_measure_bundle_ref *out);
+
 /* The verdict the measurements back (what the exporting node concluded). */
 typedef struct tb_measure_bundle_verdict {
     const char *kind, *source, *verdict, *reason;

@@ -206,30 +206,18 @@ static int parse_refs(const char *s, tb_measure_bundle_ref *refs, size_t *n, cha
                       size_t errlen)
 {
     *n = 0;
-    while (*s) {
-        size_t w = strcspn(s, " ");
-        char word[TB_MEASURE_MAX_ORIGIN + 24];
-        const char *colon = memchr(s, ':', w);
-        char *end = NULL;
-        if (w == 0) {
-            s++;
+    for (size_t w; *s; s += w) {
+        if ((w = strcspn(s, " ")) == 0) {
+            w = 1;
             continue;
         }
         if (*n == TB_MEASURE_BUNDLE_MAX_REFS)
             return fail(err, errlen, TB_ERR_TOO_BIG, "more than %d measurements",
                         TB_MEASURE_BUNDLE_MAX_REFS);
-        if (w < sizeof(word) && colon && colon > s &&
-            (size_t)(colon - s) <= TB_MEASURE_MAX_ORIGIN) {
-            memcpy(word, s, w);
-            word[w] = 0;
-            refs[*n].seq = strtoull(word + (colon - s) + 1, &end, 10);
-        }
-        if (!end || *end || end == word + (colon - s) + 1)
+        if (tb_measure_bundle_ref_parse(s, w, &refs[*n]) != TB_OK)
             return fail(err, errlen, TB_ERR_INVAL, "%.*s: not ORIGIN:SEQ", (int)(w > 80 ? 80 : w),
                         s);
-        snprintf(refs[*n].origin, sizeof(refs[*n].origin), "%.*s", (int)(colon - s), s);
         (*n)++;
-        s += w;
     }
     return TB_OK;
 }
@@ -250,6 +238,9 @@ int tk_evidence_control(void *arg, const char *line, tb_control_buf *b)
         rc = tb_timekeeper_evidence_verdict(tk, line + 17, &json, &len, err, sizeof(err));
     else if ((rc = parse_refs(line + 9, refs, &n, err, sizeof(err))) == TB_OK)
         rc = tb_timekeeper_evidence(tk, refs, n, &json, &len, err, sizeof(err));
+    if (rc == TB_OK && len + 2 > TB_CONTROL_REPLY_MAX)
+        rc = fail(err, sizeof(err), TB_ERR_TOO_BIG,
+                  "the bundle (%zu bytes) is more than one answer carries: ask for fewer", len);
     if (rc == TB_OK)
         tb_control_printf(b, "%s\n", json);
     else

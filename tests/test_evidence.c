@@ -288,8 +288,22 @@ static void test_parse_refusals(void)
     free(huge);
 }
 
+static void test_refs(void)
+{
+    tb_measure_bundle_ref r;
+    TB_CHECK_EQ(tb_measure_bundle_ref_parse("eu-1:42 trailing", 7, &r), TB_OK);
+    TB_CHECK(strcmp(r.origin, "eu-1") == 0 && r.seq == 42);
+    TB_CHECK_EQ(tb_measure_bundle_ref_parse("a:9223372036854775807", 21, &r), TB_OK);
+    const char *bad[] = {
+        "",     ":1",   "a:", "a:1x", "A:1", "a:9223372036854775808", "a:12345678901234567890",
+        "a:-1", "a b:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        TB_CHECK_EQ(tb_measure_bundle_ref_parse(bad[i], strlen(bad[i]), &r), TB_ERR_MALFORMED);
+}
+
 int main(void)
 {
+    TB_RUN(test_refs);
     TB_RUN(test_ntp_evidence);
     TB_RUN(test_bundle);
     TB_RUN(test_parse_refusals);

@@ -18,7 +18,11 @@ DEADLINE_S=75
 for tool in jq chronyd "$PY"; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not installed (scripts/setup)"; exit 1; }
 done
-trap ms_stop EXIT
+cleanup() {
+  ms_stop
+  [ -n "${work:-}" ] && rm -rf "$work"
+}
+trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 work=$(mktemp -d "${TMPDIR:-/tmp}/tb-evidence.XXXXXX")
