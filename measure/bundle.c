@@ -342,7 +342,8 @@ static int parse_top(pctx *c, const json_t *root, tb_measure_bundle *b)
     if (rc == 0 && json_array_size(items) > 0 &&
         !(b->items = calloc(json_array_size(items), sizeof(*b->items))))
         return TB_ERR_NOMEM;
-    b->items_cap = json_array_size(items);
+    if (b->items)
+        b->items_cap = json_array_size(items);
     for (; rc == 0 && b->n_items < json_array_size(items); b->n_items++)
         rc = parse_item(c, json_array_get(items, b->n_items), b->n_items, &b->items[b->n_items]);
     const json_t *verdict = json_object_get(root, "verdict");
