@@ -10,6 +10,7 @@
 
 #include "http/h3.h"
 #include "http/http.h"
+#include "measure/evidence.h"
 #include "node/origins.h"
 #include "node/tk_internal.h"
 #include "ntp/client.h"
@@ -26,62 +27,16 @@ int64_t tk_real_now(const tb_timekeeper *tk)
 
 /* --- the in-memory view of verified measurements (crosscheck/window.h) --- */
 
-/* Roughtime evidence verified again from the packets: the response is signed for the
- * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
- * to microseconds and the gap between the real and the monotonic clock). */
-static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns)
-{
-    if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len ||
-        tb_measure_range_error(m) != NULL)
-        return TB_ERR_VERIFY;
-    tb_rt_query q;
-    tb_rt_reason why;
-    int64_t sent = m->real_ns - m->delay_ns; /* in range: real_ns >= delay_ns >= 0 */
-    if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0 ||
-        tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why) != 0)
-        return TB_ERR_VERIFY;
-    /* MIDP and RADI are the server's numbers: checked arithmetic, no assumption on their size */
-    int64_t midp, radi, claimed, diff;
-    if (q.radi_us > (uint64_t)(INT64_MAX / 1000) || __builtin_mul_overflow(q.midp_us, 1000, &midp))
-        return TB_ERR_VERIFY;
-    radi = (int64_t)q.radi_us * 1000;
-    if (__builtin_sub_overflow(midp, sent / 2 + m->real_ns / 2, &claimed) ||
-        __builtin_sub_overflow(claimed, m->offset_ns, &diff))
-        return TB_ERR_VERIFY;
-    if (diff < -(int64_t)TB_NS_PER_MS || diff > (int64_t)TB_NS_PER_MS || m->bound_ns < radi)
-        return TB_ERR_VERIFY;
-    *midp_ns = midp;
-    *radi_ns = radi;
-    return TB_OK;
-}
-
-/* NTP evidence (the packets of the very exchange, adr/0007) checked again: the reply answers
- * that request, its leap indicator and stratum are the ones the body claims, and a
- * synchronised reply gives the claimed offset and delay (tb_ntp_exchange_check). */
-static int ntp_evidence(const tb_measurement *m)
-{
-    tb_ntp_packet reply;
-    if (!m->ev_request.len || !m->ev_response.len ||
-        tb_ntp_exchange_check(m->ev_request.data, m->ev_request.len, m->ev_response.data,
-                              m->ev_response.len, m->real_ns, m->offset_ns, m->delay_ns,
-                              &reply) != 0 ||
-        reply.leap != m->leap || reply.stratum != m->stratum)
-        return TB_ERR_VERIFY;
-    return TB_OK;
-}
-
 /* The replay check calls this before it accepts a peer's measurement; the re-verified MIDP and
  * RADI are kept in tk->ev for the window, so the response is verified once. */
 static int evidence_cb(void *arg, const tb_measurement *m)
 {
     tb_timekeeper *tk = arg;
+    tb_measure_evidence ev;
     tk->ev = (tk_evidence){0};
-    if (m->kind == TB_MEASURE_NTP)
-        return ntp_evidence(m);
-    if (m->kind != TB_MEASURE_ROUGHTIME)
-        return TB_OK;
-    int rc = rt_evidence(m, &tk->ev.midp_ns, &tk->ev.radi_ns);
-    tk->ev.has_rt = rc == TB_OK;
+    int rc = tb_measure_evidence_check(m, &ev, NULL);
+    if (rc == TB_OK && ev.has_rt)
+        tk->ev = (tk_evidence){.has_rt = true, .midp_ns = ev.midp_ns, .radi_ns = ev.radi_ns};
     return rc;
 }
 
@@ -95,8 +50,9 @@ static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const 
 static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
 {
     tk_evidence ev = {0};
-    ev.has_rt =
-        m->kind == TB_MEASURE_ROUGHTIME && rt_evidence(m, &ev.midp_ns, &ev.radi_ns) == TB_OK;
+    tb_measure_evidence chk;
+    if (m->kind == TB_MEASURE_ROUGHTIME && tb_measure_evidence_check(m, &chk, NULL) == TB_OK)
+        ev = (tk_evidence){.has_rt = true, .midp_ns = chk.midp_ns, .radi_ns = chk.radi_ns};
     obs_add(tk, m, own, &ev);
 }
 
@@ -571,7 +527,8 @@ static int start(tb_timekeeper *tk)
                             .arg = tk,
                             .accept_broadcast = accept_broadcast,
                             .on_certs = on_certs,
-                            .status_ext = tk_status};
+                            .status_ext = tk_status,
+                            .control_ext = tk_evidence_control};
     if ((rc = load_key(tk)) != TB_OK || (rc = open_store(tk)) != TB_OK ||
         (rc = open_resolver(tk)) != TB_OK)
         return rc;
