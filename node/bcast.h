@@ -79,7 +79,10 @@ TB_WUR int tb_nbc_originate(tb_nbc *b, uint64_t now, uint32_t app_type, const ui
                             size_t len, uint64_t *id);
 
 /* A BROADCAST decoded from raw (raw, len: as received, kept while it waits) from neighbour
- * `from`. TB_ERR_MALFORMED, TB_ERR_VERIFY (refused), or 0 (delivered, duplicate or waiting). */
+ * `from`. TB_ERR_MALFORMED; TB_ERR_VERIFY: its signature fails against the origin's known
+ * certificate (every node verifies before it forwards, so `from` forwarded a forgery); or 0:
+ * delivered, duplicate, waiting for the origin's certificate, or refused for a reason that is
+ * not the neighbour's (no usable certificate, the application said no; counted in refused). */
 TB_WUR int tb_nbc_receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
                           const tb_wire_broadcast *m, const uint8_t *raw, size_t len);
 void tb_nbc_on_cert_req(tb_nbc *b, const char *from, const tb_wire_cert_req *m);
