@@ -833,7 +833,7 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
         tb_peer_info info;
         uint32_t id = 0;
         from_wire_peer(&pm->peers[i], &info);
-        int rc = tb_peers_learn(n->peers, &info, &id);
+        int rc = tb_peers_learn_from(n->peers, &info, l->name, &id);
         /* The certificate is kept once it passes the CA check, so its broadcasts verify. */
         tb_nbc_learn(n->nbc, real_s(n), info.cert, info.cert_len);
         if (rc == TB_OK)
@@ -1562,6 +1562,10 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     for (int i = 0; i < TB_QUIC_ADMIT_COUNT; i++)
         out->handshakes_refused += qs->admission[i];
     out->room_for_peers = qs->preferred_room;
+    tb_peers_stats ps;
+    tb_peers_get_stats(n->peers, &ps);
+    out->learned_dials = ps.learned_dials;
+    out->learned_forgotten = ps.learned_forgotten;
     out->messages_delivered = n->st.messages_delivered;
     out->pings_sent = n->st.pings_sent;
     out->pongs_received = n->st.pongs_received;

@@ -23,7 +23,10 @@
 #     still admits a configured peer (n1 lists the attacker's address in its peers: 5 of 5),
 #     which took the room of outsiders' handshakes (n1's budget.room_for_peers > 0);
 #     forged-origin closes and bans the member that forwards the forgeries (n1 knows the
-#     certificates of the origins claimed, so each forgery costs it a penalty).
+#     certificates of the origins claimed, so each forgery costs it a penalty); peers-fake
+#     (made-up members at addresses the nodes allow and dial) costs each node at most the
+#     dials its budget for one source of learning allows (4 at once, 6 a minute, and a few for
+#     the honest nodes' own news: budget.learned_dials).
 # Prints the numbers (tool output, RSS, lines, counters) either way. Bounded to 60 s plus set-up;
 # everything started is stopped and removed on any exit.
 #
@@ -40,7 +43,7 @@ source "$root/scripts/lib/mesh-setup.sh"
 
 declare -A bases=([junk]=110 [stall-streams]=116 [bcast-flood]=122 [measure-flood]=128
   [peers-bad]=134 [handshake-flood]=140 [forged-origin]=146 [id-poison]=152
-  [handshake-flood-wide]=158)
+  [handshake-flood-wide]=158 [peers-fake]=164)
 base=${bases[$case_]:-}
 [ -n "$base" ] || { echo "unknown case $case_" >&2; exit 2; }
 for t in jq chronyd; do
@@ -149,12 +152,14 @@ wait_for 40 "verdicts before the attack: ntp1, ntp2, ntp3 ok, liar falseticker o
 echo "set-up took $(($(now_ms) - t0)) ms"
 
 # ---- the attack -----------------------------------------------------------------------------
-declare -A rss0 lines0 acc0 bc0
+declare -A rss0 lines0 acc0 bc0 dials0
+learned_dials() { status "$1" | jq -r '.budget.learned_dials // 0' 2>/dev/null || echo 0; }
 accepted() { status "$1" | jq -r '.measurements.accepted // 0' 2>/dev/null || echo 0; }
 delivered() { status "$1" | jq -r '.broadcasts_delivered // 0' 2>/dev/null || echo 0; }
 for i in 0 1 2; do
   n=${NODES[$i]}
   rss0[$n]=$(rss_kb "${ms_pids[$i]}") lines0[$n]=$(lines "$n") bc0[$n]=$(delivered "$n")
+  dials0[$n]=$(learned_dials "$n")
 done
 targets=()
 for i in 0 1 2; do targets+=(--target "$(ip_of "$i"):$ms_port"); done
@@ -165,6 +170,7 @@ junk) args+=(--count 300 --rate 200) ;;
 stall-streams) args+=(--count 200) ;;
 bcast-flood | measure-flood) args+=(--rate 500) ;;
 peers-bad) args+=(--count 40 --rate 20) ;;
+peers-fake) args+=(--count 30 --rate 2) ;;
 handshake-flood) args=("${args[@]}" --count 60 --sources 12); targets=(--target "$(ip_of 0):$ms_port") ;;
 handshake-flood-wide) args+=(--count 1 --sources 64 --stranger "$(ip_of 8)"); targets=(--target "$(ip_of 0):$ms_port") ;;
 forged-origin) args+=(--claim n2 --claim n3 --rate 20 --count 100) ;;
@@ -221,6 +227,14 @@ for i in 0 1 2; do
   bcast-flood | measure-flood)
     [ $((d - bc0[$n])) -lt 400 ] && pass "$n: flood mostly dropped ($((d - bc0[$n])) broadcasts delivered)" ||
       fail "$n: $((d - bc0[$n])) broadcasts delivered during the flood (limit 400)" ;;
+  peers-fake)
+    # 4 at once and 6 a minute from mallory, and up to 4 of the honest nodes' own news.
+    dials=$(($(learned_dials "$n") - dials0[$n])) secs=$((($(now_ms) - ta) / 1000))
+    limit=$((4 + (6 * secs + 59) / 60 + 4))
+    fake=$(status "$n" | jq '[.peers[]? | select(.name | startswith("fake-"))] | length' 2>/dev/null)
+    echo "$n: $dials dials to learned members in $secs s, ${fake:-?} made-up members in its table"
+    [ "$dials" -le "$limit" ] && pass "$n: made-up members cost $dials dials (limit $limit in $secs s)" ||
+      fail "$n: made-up members cost $dials dials in $secs s (limit $limit)" ;;
   peers-bad)
     fake=$(status "$n" | jq '[.peers[]? | select(.name | startswith("fake-"))] | length' 2>/dev/null)
     refused=$(status "$n" | jq '.budget.addrs_refused // 0' 2>/dev/null)

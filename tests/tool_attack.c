@@ -13,6 +13,8 @@
  *   peers-bad       PEERS full of made-up members at addresses nobody should dial (link-local,
  *                   multicast, broadcast, unspecified, outside the ranges, names), and PEERS
  *                   over the entry cap
+ *   peers-fake      --count PEERS within the entry cap, each of 63 made-up members at
+ *                   addresses the targets allow (127.9.K.J:4433, where nobody answers)
  *   handshake-flood as an outsider from --sources addresses 127.1.K.1 (K = 1..N): --count
  *                   handshakes each that pass Retry and stall; meanwhile, as a member, 5 fresh
  *                   connections to the first target, each must be admitted
@@ -479,6 +481,27 @@ out:
     free(addrs);
 }
 
+/* Made-up members at addresses a target allows and would dial: each costs it a dial. */
+static void step_peers_fake(attack *a, uint64_t k)
+{
+    static const uint8_t fake_cert[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+    enum { N = 64 };
+    tb_wire_peer p[N];
+    char names[N][32], addrs[N][32];
+    const char *addr_ptrs[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], 32, "fake-%llu-%zu", (unsigned long long)k, i);
+        snprintf(addrs[i], 32, "127.9.%u.%zu:4433", (unsigned)(k % 250), i + 1);
+        addr_ptrs[i] = addrs[i];
+        p[i] = (tb_wire_peer){i ? names[i] : a->self, "nowhere", &addr_ptrs[i], i ? 1 : 0,
+                              i ? (tb_wire_bytes){fake_cert, sizeof(fake_cert)}
+                                : (tb_wire_bytes){a->der, a->der_len}};
+    }
+    tb_wire_msg m = {.type = TB_WIRE_PEERS};
+    m.peers = (tb_wire_peers){p, N};
+    send_wire(a, &m);
+}
+
 static void step_junk(attack *a, uint64_t k)
 {
     static const uint8_t junk[][12] = {
@@ -726,6 +749,8 @@ static int run_attack(attack *a)
         paced(a, step_measure, UINT64_MAX);
     } else if (!strcmp(n, "peers-bad")) {
         paced(a, step_peers, a->count);
+    } else if (!strcmp(n, "peers-fake")) {
+        paced(a, step_peers_fake, a->count);
     } else if (!strcmp(n, "junk")) {
         paced(a, step_junk, a->count);
     } else if (!strcmp(n, "stall-streams")) {
