@@ -326,6 +326,8 @@ int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from,
             entry_clear(e);
             return rc;
         }
+    } else if (!from) {
+        e->from[0] = '\0'; /* vouched for now: no source's budget */
     }
     if (!e->region[0])
         copy_str(e->region, &info->region);
@@ -638,7 +640,7 @@ static uint64_t gate_wait(tb_peers *t, const entry *e, const char *addr, uint64_
     const addr_backoff *a = addr_find(t, addr, 0);
     if (a && a->next_ok > now)
         return a->next_ok;
-    if (t->cfg.learned_dials_per_min == 0)
+    if (t->cfg.learned_dials_per_min == 0 || !e->from[0])
         return 0;
     uint64_t gap = 60ULL * 1000000000ULL / t->cfg.learned_dials_per_min;
     uint64_t slack = gap * (t->cfg.learned_dials_burst ? t->cfg.learned_dials_burst - 1 : 0);
@@ -652,7 +654,7 @@ static void gate_take(tb_peers *t, entry *e, const char *addr, uint64_t now)
     t->st.learned_dials++;
     addr_backoff *a = addr_find(t, addr, 1);
     a->next_ok = now + t->cfg.connect_timeout_ns;
-    if (t->cfg.learned_dials_per_min) {
+    if (t->cfg.learned_dials_per_min && e->from[0]) {
         source_rate *r = source_find(t, e->from);
         r->tat =
             (r->tat > now ? r->tat : now) + 60ULL * 1000000000ULL / t->cfg.learned_dials_per_min;

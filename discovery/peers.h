@@ -52,9 +52,10 @@ typedef struct tb_peers_config {
      * (0 = never): anyone can make up members at addresses the policy lets through. */
     unsigned forget_after_failures;
     /* Dials to learned entries no handshake has confirmed yet, per peer they were learned
-     * from: this many at once, then this many per minute (0: no limit). Their addresses back
-     * off on their own too: one that did not answer is dialled again, whatever entry names
-     * it, only after the backoff of its failures in a row, and never twice at once. */
+     * from (tb_peers_learn_from): this many at once, then this many per minute (0: no
+     * limit). Their addresses back off on their own too: one that did not answer is dialled
+     * again, whatever entry names it, only after the backoff of its failures in a row, and
+     * never twice at once. */
     unsigned learned_dials_per_min, learned_dials_burst;
     /* A connection that closes sooner than this after it came up counts as a failed dial (the
      * peer refused us: its table was full, it refused our identity, ...), so the backoff grows
@@ -139,8 +140,10 @@ TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
  * Errors: TB_ERR_MALFORMED (name, region, address or certificate syntax), TB_ERR_TOO_BIG (over a
  * cap), TB_ERR_FULL (no room). `id` (optional) gets the entry. */
 TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id);
-/* The same, learned from peer `from` (NULL: unknown), whose budget of dials a new entry's
- * dials are charged to (learned_dials_per_min). */
+/* The same, learned from peer `from`, whose budget of dials (learned_dials_per_min) the
+ * entry's dials are charged to until a handshake confirms it. NULL: the caller knows the name
+ * is real (its certificate passed the mesh CA): no source's budget, though the per-address
+ * backoff and forgetting still apply. */
 TB_WUR int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from,
                                uint32_t *id);
 

@@ -367,10 +367,12 @@ void tb_nbc_on_cert(tb_nbc *b, uint64_t now, int64_t now_s, const char *from, co
     }
 }
 
-void tb_nbc_learn(tb_nbc *b, int64_t now_s, const uint8_t *der, size_t len)
+int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der, size_t len)
 {
-    if (tb_origins_learn(b->origins, der, len, NULL, 0, now_s, NULL) == TB_OK)
+    int rc = tb_origins_learn(b->origins, der, len, name, 0, now_s, NULL);
+    if (rc == TB_OK)
         b->st.certs_learned++;
+    return rc == TB_OK || rc == TB_ERR_EXISTS;
 }
 
 void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, const uint8_t *der,

@@ -93,8 +93,9 @@ void tb_nbc_on_cert(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
  * this node's ALIVE. */
 void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, const uint8_t *der,
                     size_t len);
-/* A certificate heard of (PEERS): kept once it verifies. */
-void tb_nbc_learn(tb_nbc *b, int64_t now_s, const uint8_t *der, size_t len);
+/* A certificate heard of (PEERS) for the node `name`: kept once it verifies. 1 when it is a
+ * certificate of the mesh CA for that node (kept now or before): the CA vouches for the name. */
+int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der, size_t len);
 
 /* Sends this node's ALIVE with the next incarnation (e.g. its certificate changed: give the new
  * one, or NULL to keep it). */

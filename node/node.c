@@ -833,9 +833,10 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
         tb_peer_info info;
         uint32_t id = 0;
         from_wire_peer(&pm->peers[i], &info);
-        int rc = tb_peers_learn_from(n->peers, &info, l->name, &id);
-        /* The certificate is kept once it passes the CA check, so its broadcasts verify. */
-        tb_nbc_learn(n->nbc, real_s(n), info.cert, info.cert_len);
+        /* The certificate is kept once it passes the CA check, so its broadcasts verify; a
+         * member the CA vouches for is not made up, and its dials are not charged to l. */
+        int real = tb_nbc_learn(n->nbc, real_s(n), pm->peers[i].name, info.cert, info.cert_len);
+        int rc = tb_peers_learn_from(n->peers, &info, real ? NULL : l->name, &id);
         if (rc == TB_OK)
             learned++;
         if (rc == TB_OK && id)
