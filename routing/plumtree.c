@@ -22,6 +22,7 @@ typedef struct entry {
 
 typedef struct peer {
     char name[TB_NAME_MAX + 1];
+    uint64_t key; /* name_key(name): compared before the name */
     uint32_t gen; /* bumped when the slot is reused, so stale announcers are ignored */
     bool used;
     uint8_t (*batch)[TB_PT_ID_LEN]; /* IHAVE ids waiting for the next flush */
@@ -50,6 +51,7 @@ struct tb_pt {
     size_t omask, n_origins, words;
     missing *miss;
     size_t n_miss;
+    uint64_t miss_wake;  /* no later than the earliest missing deadline (may be earlier) */
     uint64_t next_flush; /* UINT64_MAX while no IHAVE is waiting */
     tb_pt_action *queue;
     size_t q_head, q_len, q_cap;
@@ -347,21 +349,24 @@ static void set_lazy(const tb_pt *pt, uint64_t *lazy, const peer *p, bool on)
         lazy[i / 64] &= ~((uint64_t)1 << (i % 64));
 }
 
-/* A new or reset neighbour is eager for every origin. */
-static void eager_everywhere(tb_pt *pt, const peer *p)
+/* Sets p lazy (or eager) for every origin known so far. */
+static void set_lazy_all(tb_pt *pt, const peer *p, bool lazy)
 {
     for (size_t s = 0; s <= pt->omask; s++)
         if (pt->okeys[s] != 0)
-            set_lazy(pt, &pt->olazy[s * pt->words], p, false);
+            set_lazy(pt, &pt->olazy[s * pt->words], p, lazy);
 }
 
 /* ------------------------------------------------------------------ neighbours */
 
 static peer *find_peer(const tb_pt *pt, const char *name)
 {
-    for (size_t i = 0; i < pt->cfg.neighbors_max; i++)
-        if (pt->peers[i].used && strcmp(pt->peers[i].name, name) == 0)
-            return &pt->peers[i];
+    uint64_t key = tb_rand_hash_str(name, pt->cfg.hash_key);
+    for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
+        peer *p = &pt->peers[i];
+        if (p->used && p->key == key && strcmp(p->name, name) == 0)
+            return p;
+    }
     return NULL;
 }
 
@@ -372,7 +377,7 @@ int tb_pt_neighbor_up(tb_pt *pt, const char *name)
         return TB_ERR_INVAL;
     peer *p = find_peer(pt, name);
     if (p) {
-        eager_everywhere(pt, p);
+        set_lazy_all(pt, p, true);
         return 0;
     }
     for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
@@ -380,9 +385,9 @@ int tb_pt_neighbor_up(tb_pt *pt, const char *name)
         if (p->used)
             continue;
         uint32_t gen = p->gen + 1;
-        *p = (peer){.gen = gen, .used = true};
+        *p = (peer){.gen = gen, .used = true, .key = tb_rand_hash_str(name, pt->cfg.hash_key)};
         memcpy(p->name, name, strlen(name));
-        eager_everywhere(pt, p);
+        set_lazy_all(pt, p, true);
         return 0;
     }
     return TB_ERR_FULL;
@@ -395,7 +400,6 @@ void tb_pt_neighbor_down(tb_pt *pt, const char *name)
     if (!p)
         return;
     free(p->batch);
-    eager_everywhere(pt, p);
     uint32_t gen = p->gen + 1;
     *p = (peer){.gen = gen};
 }
@@ -583,6 +587,8 @@ int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
             }
             m = &pt->miss[pt->n_miss++];
             *m = (missing){.deadline = now + pt->cfg.graft_timeout_ns};
+            if (pt->n_miss == 1 || m->deadline < pt->miss_wake)
+                pt->miss_wake = m->deadline;
             memcpy(m->id, ids[i], TB_PT_ID_LEN);
         }
         bool known = false;
@@ -647,6 +653,9 @@ int tb_pt_recv_prune(tb_pt *pt, uint64_t now, const char *from, const char *orig
 
 static void graft_due(tb_pt *pt, uint64_t now)
 {
+    if (pt->n_miss == 0 || pt->miss_wake > now)
+        return;
+    pt->miss_wake = UINT64_MAX;
     for (size_t i = 0; i < pt->n_miss;) {
         missing *m = &pt->miss[i];
         if (m->deadline > now) {
@@ -675,6 +684,9 @@ static void graft_due(tb_pt *pt, uint64_t now)
         m->deadline = now + pt->cfg.graft_retry_ns;
         i++;
     }
+    for (size_t i = 0; i < pt->n_miss; i++)
+        if (pt->miss[i].deadline < pt->miss_wake)
+            pt->miss_wake = pt->miss[i].deadline;
 }
 
 void tb_pt_tick(tb_pt *pt, uint64_t now)
@@ -693,9 +705,8 @@ void tb_pt_tick(tb_pt *pt, uint64_t now)
 uint64_t tb_pt_next_wake(const tb_pt *pt)
 {
     uint64_t w = pt->next_flush;
-    for (size_t i = 0; i < pt->n_miss; i++)
-        if (pt->miss[i].deadline < w)
-            w = pt->miss[i].deadline;
+    if (pt->n_miss > 0 && pt->miss_wake < w)
+        w = pt->miss_wake;
     if (pt->store_count > 0) {
         uint64_t t = pt->ring[pt->store_from].at + pt->cfg.store_ttl_ns;
         if (t < w)

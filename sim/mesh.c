@@ -89,7 +89,7 @@ void tb_simmesh_config_default(tb_simmesh_config *cfg, unsigned n, uint64_t seed
     cfg->pt.store_max = 2048;
     cfg->pt.seen_max = 4096;
     cfg->pt.neighbors_max = 16;
-    cfg->pt.missing_max = 256;
+    cfg->pt.origins_max = n + 64;
     tb_mb_config_default(&cfg->mb);
     cfg->ping_interval_ns = TB_NS_PER_SEC;
     cfg->max_missed = 3;
@@ -878,17 +878,20 @@ out:
 
 uint64_t tb_simmesh_membership_errors(const tb_simmesh *m)
 {
-    uint64_t errors = 0;
+    /* Every member is one of our nodes: the live ones i holds alive are those it holds alive
+     * minus the dead ones among them (few), without a look-up per pair. */
+    uint64_t errors = 0, live = tb_simmesh_live(m);
     for (unsigned i = 0; i < m->cfg.n; i++) {
         if (!m->nodes[i].alive)
             continue;
+        uint64_t ok = tb_mb_count(m->nodes[i].mb, TB_MB_ALIVE);
         for (unsigned j = 0; j < m->cfg.n; j++) {
             tb_mb_state st;
-            if (j == i || !m->nodes[j].alive)
-                continue;
-            if (tb_mb_get(m->nodes[i].mb, name_of(m, j), &st, NULL) || st != TB_MB_ALIVE)
-                errors++;
+            if (!m->nodes[j].alive && tb_mb_get(m->nodes[i].mb, name_of(m, j), &st, NULL) == 0 &&
+                st == TB_MB_ALIVE)
+                ok--;
         }
+        errors += live - 1 - ok;
     }
     return errors;
 }
@@ -931,6 +934,9 @@ void tb_simmesh_pt_totals(const tb_simmesh *m, tb_pt_stats *out)
         out->grafts_sent += s.grafts_sent;
         out->prunes_sent += s.prunes_sent;
         out->graft_misses += s.graft_misses;
+        out->ids_dropped += s.ids_dropped;
+        out->hop_ended += s.hop_ended;
+        out->unknown_origin += s.unknown_origin;
         out->discarded += s.discarded;
         out->queue_full += s.queue_full;
     }
@@ -1016,7 +1022,6 @@ int tb_simmesh_scenario(unsigned n, uint64_t seed, tb_simmesh_report *out)
     tb_simmesh_active_range(m, &out->active_min, &out->active_max, &mean);
     out->formed_connected = tb_simmesh_overlay_connected(m);
     out->formed_member_errors = tb_simmesh_membership_errors(m);
-    /* Links made since the last broadcasts start eager: the warm-up prunes them. */
     if ((rc = warm_up(m, 5 * s)) ||
         (rc = broadcasts(m, 20, &out->steady_unreached, &out->redundancy, &out->max_hops,
                          &out->slowest_ns)))
