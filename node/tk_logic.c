@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "measure/evidence.h"
+#include "ntp/client.h"
 
 int tb_tk_evidence_check(const tb_measurement *m, tb_tk_evidence *ev)
 {

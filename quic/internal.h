@@ -138,10 +138,9 @@ struct tb_quic_conn {
     size_t ndg;
     size_t rx_buffered; /* bytes of unfinished received messages */
     unsigned penalties;
-    uint64_t heard; /* tb_quic_now of the last packet that decrypted (0: none yet) */
-    void *app;      /* an h3 connection's state in the application layer (quic/app.h) */
-    uint64_t penalty_since; /* penalties decay one per penalty_decay_ns from here */
     uint64_t heard;         /* tb_quic_now of the last packet that decrypted (0: none yet) */
+    void *app;              /* an h3 connection's state in the application layer (quic/app.h) */
+    uint64_t penalty_since; /* penalties decay one per penalty_decay_ns from here */
 };
 
 /* Two connections with one peer whose last packets are further apart than this: the one heard
