@@ -13,6 +13,7 @@
 #include "http/h3.h"
 #include "node/config.h"
 #include "node/control.h"
+#include "node/evidence_cli.h"
 #include "node/history.h"
 #include "node/node.h"
 #include "node/privilege.h"
@@ -272,6 +273,11 @@ static void check_say(void *arg, int is_error, const char *text)
         fprintf(stderr, "tbnode: %s%s\n", is_error ? "" : "warning: ", text);
 }
 
+static void check_say_error(void *arg, const char *text)
+{
+    check_say(arg, 1, text);
+}
+
 static const char check_usage[] =
     "usage: tbnode check-config FILE\n"
     "Checks the whole file (mesh keys, sources, crosscheck, roughtime) as tbnode would read it,\n"
@@ -292,14 +298,13 @@ static int check_config_cmd(int argc, char **argv)
     }
     static tb_node_config cfg;
     tb_node_config_defaults(&cfg);
-    char err[TB_NODE_ERR_MAX], summary[512];
-    if (tb_node_config_load_file(&cfg, argv[2], err, sizeof(err)) != TB_OK) {
-        fprintf(stderr, "tbnode: %s\n", err);
-        return EXIT_USAGE;
-    }
+    char summary[512];
     check_out o = {NULL};
-    unsigned errors =
-        tb_tk_config_check(&cfg, TB_TK_CHECK_FILES, check_say, &o, summary, sizeof(summary));
+    unsigned errors = tb_node_config_load_each(&cfg, argv[2], check_say_error, &o);
+    if (!cfg.lc)
+        return EXIT_USAGE;
+    errors += tb_tk_config_check(&cfg, TB_TK_CHECK_FILES | TB_TK_CHECK_ALL, check_say, &o, summary,
+                                 sizeof(summary));
     if (errors == 0)
         printf("%s: good: %s\n", argv[2], summary);
     tb_node_config_free(&cfg);
@@ -312,6 +317,8 @@ int main(int argc, char **argv)
         return control_cmd(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "history") == 0)
         return tb_history_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "evidence") == 0)
+        return tb_evidence_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "check-config") == 0)
         return check_config_cmd(argc, argv);
     static proc p;

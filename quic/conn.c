@@ -65,6 +65,8 @@ static void report_closed(tb_quic_conn *c)
     c->flags |= TB_QUIC_CF_CLOSED_REPORTED;
     tb_quic_endpoint *ep = c->ep;
     ep->stats.closed++;
+    if (c->info.was_connected)
+        tb_quic_admit_known(c);
     char a[TB_QUIC_ADDRSTR_MAX];
     /* Anyone can make accepted handshakes end: those lines are rate limited. */
     unsigned key =
@@ -360,6 +362,7 @@ static void conn_on_confirmed(tb_quic_conn *c)
     c->state = TB_QUIC_CS_CONNECTED;
     c->info.was_connected = 1;
     ep->stats.connected++;
+    tb_quic_admit_known(c);
     tb_log_info(ep->log, "quic: connected to %s (region %s) at %s", c->peer.name, c->peer.region,
                 tb_quic_conn_addr(c, a));
     if (ep->cb.on_connected)

@@ -329,7 +329,7 @@ static int dial(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen
         return TB_ERR_STATE;
     if (sa->sa_family != ep->local.ss_family)
         return TB_ERR_INVAL;
-    if (ep->nconns >= ep->max_conns)
+    if (ep->nconns >= ep->max_conns && !tb_quic_admit_room_to_dial(ep, sa, salen))
         return TB_ERR_FULL;
     tb_quic_conn *c = tb_quic_conn_alloc(ep, sa, salen, 0);
     if (!c)

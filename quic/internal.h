@@ -36,6 +36,8 @@
 #define RX_BUF 65536
 #define SECRET_LEN TB_QUIC_SECRET_LEN
 #define MAX_BANS 64
+#define MAX_PREFERRED 32 /* configured peers' addresses (tb_quic_endpoint_prefer) */
+#define MAX_KNOWN 64     /* addresses of peers connected lately */
 
 /* Keys of the endpoint's log rate limit: one per kind of line an outsider can repeat. */
 enum {
@@ -49,12 +51,21 @@ enum {
 /* A misbehaving peer, refused until `until` by address (at its first packet) and by
  * certificate (at handshake, whatever address it comes from next). */
 typedef struct tb_quic_ban {
-    uint64_t until; /* 0: free slot */
+    uint64_t until; /* 0: free slot; kept past `until` to remember a repeat offender */
     int family;
     uint8_t addr[16];
     uint8_t fingerprint[32];
     int has_fingerprint;
+    unsigned strikes; /* bans in a row: the next lasts ban_ns << strikes, up to ban_max_ns */
 } tb_quic_ban;
+
+/* An IP address that gets room when the tables are full: a configured peer's, or one a peer
+ * was connected from (until `seen` + TB_QUIC_KNOWN_NS). */
+typedef struct tb_quic_known {
+    uint64_t seen; /* 0: free slot */
+    int family;
+    uint8_t addr[16];
+} tb_quic_known;
 
 typedef struct txmsg {
     struct txmsg *next;
@@ -127,8 +138,9 @@ struct tb_quic_conn {
     size_t ndg;
     size_t rx_buffered; /* bytes of unfinished received messages */
     unsigned penalties;
-    uint64_t heard; /* tb_quic_now of the last packet that decrypted (0: none yet) */
-    void *app;      /* an h3 connection's state in the application layer (quic/app.h) */
+    uint64_t heard;         /* tb_quic_now of the last packet that decrypted (0: none yet) */
+    void *app;              /* an h3 connection's state in the application layer (quic/app.h) */
+    uint64_t penalty_since; /* penalties decay one per penalty_decay_ns from here */
 };
 
 /* Two connections with one peer whose last packets are further apart than this: the one heard
@@ -161,10 +173,13 @@ struct tb_quic_endpoint {
     uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
     size_t max_half_open, max_half_open_addr, max_half_open_prefix;
-    uint64_t half_open_ns, stream_timeout_ns, ban_ns;
+    uint64_t half_open_ns, stream_timeout_ns, ban_ns, ban_max_ns, penalty_decay_ns;
     size_t max_streams_in, max_buffered;
     unsigned max_penalties;
     tb_quic_ban bans[MAX_BANS];
+    tb_quic_known preferred[MAX_PREFERRED]; /* seen = 1 for every used slot */
+    size_t npreferred;
+    tb_quic_known known[MAX_KNOWN];
     tb_log_ratelimit rl;
     ev_timer sweep;    /* once a second: stalled streams, the half-open gauge */
     int testing_stall; /* quic/testing.h: take Retry packets only, as a stalling attacker */
@@ -242,6 +257,11 @@ TB_WUR int tb_quic_admit_config(tb_quic_endpoint *ep, const tb_quic_config *cfg)
 /* Whether a connection from src may be created now (counts and logs a refusal). */
 tb_quic_admit tb_quic_admit_check(tb_quic_endpoint *ep, const struct sockaddr *src,
                                   socklen_t srclen);
+/* Before dialling with the table full: room for a configured or known peer at sa, made by
+ * dropping another's half-open handshake. 1 when made. */
+int tb_quic_admit_room_to_dial(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen);
+/* c's peer is connected (or was, until now): its address gets room for a while. */
+void tb_quic_admit_known(tb_quic_conn *c);
 /* Drops a half-open connection at once, sending nothing (its slot goes to a newcomer). */
 void tb_quic_conn_evict(tb_quic_conn *c);
 /* After a connection was created: the half-open gauge and its peak. */
