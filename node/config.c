@@ -497,7 +497,8 @@ static void dir_of(const char *path, char *dir, size_t len)
         snprintf(dir, len, "%.*s", (int)(slash - path), path);
 }
 
-int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, size_t errlen)
+/* path read into a fresh libconfig tree (*lc), and its folder into dir (cap TB_NODE_PATH_MAX). */
+static int read_tree(const char *path, config_t **out, char *dir, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
@@ -516,15 +517,63 @@ int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, s
         snprintf(err, errlen, "%s: out of memory", path);
         return TB_ERR_NOMEM;
     }
-    char dir[TB_NODE_PATH_MAX];
-    dir_of(path, dir, sizeof(dir));
+    dir_of(path, dir, TB_NODE_PATH_MAX);
     config_init(lc);
     config_set_include_dir(lc, dir);
     fclose(fp);
     /* By name, so libconfig knows the file: the owners of reserved groups name it in their
      * errors and take their relative paths from its folder. */
     int rc = tb_cfg_read_file(lc, path, err, errlen);
+    *out = lc;
+    return rc;
+}
+
+int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char dir[TB_NODE_PATH_MAX];
+    config_t *lc = NULL;
+    int rc = read_tree(path, &lc, dir, err, errlen);
+    if (!lc)
+        return rc;
     return finish_load(cfg, lc, rc, path, dir, err, errlen);
+}
+
+typedef struct each_ctx {
+    tb_node_config *cfg;
+    tb_node_config base; /* what cfg held before, without a tree */
+    config_t *lc;
+    origin o;
+} each_ctx;
+
+static int apply_each(void *arg, char *err, size_t errlen)
+{
+    each_ctx *e = arg;
+    tb_node_config tmp = e->base;
+    if (apply_file(&tmp, e->lc, &e->o, err, errlen) != TB_OK)
+        return TB_ERR_INVAL;
+    *e->cfg = tmp;
+    return TB_OK;
+}
+
+unsigned tb_node_config_load_each(tb_node_config *cfg, const char *path, tb_cfg_say say, void *arg)
+{
+    char err[TB_NODE_ERR_MAX], dir[TB_NODE_PATH_MAX];
+    config_t *lc = NULL;
+    int rc = read_tree(path, &lc, dir, err, sizeof(err));
+    if (rc != TB_OK) {
+        if (lc) {
+            config_destroy(lc);
+            free(lc);
+        }
+        say(arg, err);
+        return 1;
+    }
+    tb_node_config_free(cfg);
+    each_ctx e = {.cfg = cfg, .base = *cfg, .lc = lc, .o = {path, 0, NULL, dir}};
+    unsigned n = tb_cfg_each_error(lc, NULL, apply_each, &e, say, arg);
+    cfg->lc = lc;
+    snprintf(cfg->file, sizeof(cfg->file), "%s", path);
+    return n;
 }
 
 const config_setting_t *tb_node_config_section(const tb_node_config *cfg, const char *key)

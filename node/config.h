@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/addr.h"
+#include "common/cfg.h"
 #include "node/budget.h"
 
 #define TB_NODE_PATH_MAX 1024
@@ -83,6 +84,13 @@ void tb_node_config_free(tb_node_config *cfg);
  * in the file (cert, key, ca, state_dir) are taken relative to the file's directory. */
 TB_WUR int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err,
                                     size_t errlen);
+
+/* `tbnode check-config`: tb_node_config_load_file reporting every error of the file's own keys
+ * through say (each "FILE:LINE: key 'K': what"), not only the first: the setting at fault is set
+ * aside and the rest read again (tb_cfg_each_error). cfg gets the good keys and the tree, less
+ * what was set aside, for the sections' readers. Returns the number of errors (a file that
+ * cannot be read or parsed is one, and cfg->lc stays NULL). */
+unsigned tb_node_config_load_each(tb_node_config *cfg, const char *path, tb_cfg_say say, void *arg);
 
 /* Same from a string (tests, fuzzing); `name` stands for the file name in errors and relative
  * paths are kept as written. */

@@ -1623,6 +1623,16 @@ void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
         n->cb.status_ext(n->cb.arg, b, json);
 }
 
+int tb_node_control_ext(const tb_node *n, const char *line, tb_control_buf *b)
+{
+    return n->cb.control_ext ? n->cb.control_ext(n->cb.arg, line, b) : 0;
+}
+
+int tb_node_origin_der(const tb_node *n, const char *origin, const uint8_t **der, size_t *len)
+{
+    return tb_nbc_origin_der(n->nbc, origin, der, len);
+}
+
 /* --- the certificate lifecycle (certwatch.c) --- */
 
 int tb_node_reload_certs(tb_node *n)

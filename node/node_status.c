@@ -159,7 +159,7 @@ void tb_node_control(void *node, const char *line, tb_control_buf *out)
             tb_control_printf(out, "ok %s %llu\n", tb_node_name(n), (unsigned long long)id);
         else
             tb_control_printf(out, "error: broadcast failed\n");
-    } else {
+    } else if (!tb_node_control_ext(n, line, out)) {
         tb_control_printf(
             out,
             "error: unknown request (status, status json, status broadcasts, broadcast TEXT)\n");

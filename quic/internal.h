@@ -9,6 +9,7 @@
  *   streams.c   message streams: send queue, receive
  *   datagram.c  DATAGRAM frames: send now or queue, receive
  *   admit.c     who may start a handshake: half-open limits, penalties and the ban table
+ *   app.c       h3 connections (quic/app.h): their parameters, callbacks and write loop
  *   frame.c     the stream frame itself (quic/frame.h, pure)
  *   mem.c       the allocator given to ngtcp2, which wipes what it frees
  *   testing.c   test-only hooks (quic/testing.h), in their own library */
@@ -23,6 +24,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "quic/app.h"
 #include "quic/endpoint.h"
 #include "quic/frame.h"
 #include "quic/tls.h"
@@ -109,6 +111,7 @@ enum {
     TB_QUIC_CF_INFO_SET = 1u << 7,        /* info holds the first reason given for the end */
     TB_QUIC_CF_WRITE_PENDING = 1u << 8,   /* tb_quic_conn_write deferred to the end of this
                                              loop iteration */
+    TB_QUIC_CF_APP = 1u << 9,             /* an h3 connection (quic/app.h), no mesh peer */
 };
 
 struct tb_quic_conn {
@@ -135,8 +138,9 @@ struct tb_quic_conn {
     size_t ndg;
     size_t rx_buffered; /* bytes of unfinished received messages */
     unsigned penalties;
-    uint64_t penalty_since; /* penalties decay one per penalty_decay_ns from here */
     uint64_t heard;         /* tb_quic_now of the last packet that decrypted (0: none yet) */
+    void *app;              /* an h3 connection's state in the application layer (quic/app.h) */
+    uint64_t penalty_since; /* penalties decay one per penalty_decay_ns from here */
 };
 
 /* Two connections with one peer whose last packets are further apart than this: the one heard
@@ -179,6 +183,7 @@ struct tb_quic_endpoint {
     tb_log_ratelimit rl;
     ev_timer sweep;    /* once a second: stalled streams, the half-open gauge */
     int testing_stall; /* quic/testing.h: take Retry packets only, as a stalling attacker */
+    const tb_quic_app_ops *app_ops; /* h3 connections, when set (quic/app.h) */
 };
 
 /* A handshake this endpoint accepted and that is not confirmed yet. */
@@ -221,6 +226,8 @@ void tb_quic_conn_close_liberr(tb_quic_conn *c, int liberr);
 void tb_quic_conn_free(tb_quic_conn *c);
 void tb_quic_on_reap(struct ev_loop *loop, ev_timer *w, int revents);
 void tb_quic_conn_write(tb_quic_conn *c);
+/* tb_quic_conn_write before the loop next blocks (many packets read, one write). */
+void tb_quic_conn_defer_write(tb_quic_conn *c);
 void tb_quic_on_flush(struct ev_loop *loop, ev_prepare *w, int revents);
 void tb_quic_conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
                             const struct sockaddr *src, socklen_t srclen);
@@ -233,6 +240,17 @@ void tb_quic_conn_link(tb_quic_endpoint *ep, tb_quic_conn *c);
 void tb_quic_conn_unbuilt_free(tb_quic_conn *c);
 TB_WUR int tb_quic_conn_attach_tls(tb_quic_conn *c, const char *expected);
 int tb_quic_conn_usable(const tb_quic_conn *c);
+
+/* ---- app.c */
+void tb_quic_app_params(ngtcp2_transport_params *p);
+void tb_quic_app_callbacks(ngtcp2_callbacks *cb);
+/* The handshake of an h3 connection is confirmed and its peer accepted: hand it over. */
+void tb_quic_app_start(tb_quic_conn *c);
+void tb_quic_app_free(tb_quic_conn *c);
+int tb_quic_app_recv(tb_quic_conn *c, uint32_t flags, int64_t id, const uint8_t *data, size_t len);
+int tb_quic_app_stream_close(tb_quic_conn *c, uint32_t flags, int64_t id, uint64_t code);
+/* The write loop of an h3 connection (tb_quic_conn_write calls it). */
+TB_WUR int tb_quic_app_write(tb_quic_conn *c);
 
 /* ---- admit.c */
 TB_WUR int tb_quic_admit_config(tb_quic_endpoint *ep, const tb_quic_config *cfg);

@@ -1382,6 +1382,34 @@ static void test_tbcert_certificates(void)
     node_stop(&b);
 }
 
+/* An operator certificate (tbcert issue --role operator, for HTTP/3 queries) is refused as a
+ * mesh member: the endpoint has no h3 here, and the ALPN is tbmesh/1 anyway. Runs after
+ * test_tbcert_certificates, which made the CA. */
+static void test_refuse_operator_as_member(void)
+{
+    TB_REQUIRE(tbcert_path);
+    TB_REQUIRE(
+        run("cd %s && %s issue --ca tbca --role operator --name india --out india "
+            ">/dev/null && cp india/operator.crt india.pem && cp india/operator.key india.key",
+            dir, tbcert_path) == 0);
+    node a, c;
+    opts oa = {.listen = "127.0.0.35:0", .cert = "golf", .ca = "tbca"};
+    opts oc = {.listen = "127.0.0.36:0",
+               .cert = "india",
+               .ca = "tbca",
+               .name = "client",
+               .mode = TB_QUIC_MODE_CLIENT};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &c, &oc, "golf", addr) == TB_OK);
+    WAIT(a.refused == 1 && c.closed == 1, 10);
+    TB_CHECK_EQ(a.last_refusal, TB_QUIC_REFUSE_IDENTITY);
+    TB_CHECK(strstr(a.loglines, "an operator certificate, not a node's") != NULL);
+    TB_CHECK_EQ(a.connected + c.connected, 0);
+    TB_CHECK_EQ(c.last_close.refusal, TB_QUIC_REFUSE_BY_PEER);
+    node_stop(&a);
+    node_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     tbcert_path = argc > 1 ? argv[1] : NULL;
@@ -1424,6 +1452,7 @@ int main(int argc, char **argv)
     TB_RUN(test_connect_timeout);
     TB_RUN(test_socket_buffers);
     TB_RUN(test_tbcert_certificates);
+    TB_RUN(test_refuse_operator_as_member);
     ev_loop_destroy(loop);
     cleanup();
     return TB_DONE();
