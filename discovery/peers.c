@@ -618,7 +618,7 @@ static addr_backoff *addr_find(tb_peers *t, const char *addr, int create)
     return pick;
 }
 
-static source_rate *source_find(tb_peers *t, const char *name)
+static source_rate *source_find(tb_peers *t, const char *name, int create)
 {
     source_rate *pick = NULL;
     for (size_t i = 0; i < MAX_SOURCES; i++) {
@@ -628,6 +628,8 @@ static source_rate *source_find(tb_peers *t, const char *name)
         if (!pick || !r->used || (pick->used && r->tat < pick->tat))
             pick = r; /* a free slot, or the source idle longest */
     }
+    if (!create)
+        return NULL;
     memset(pick, 0, sizeof(*pick));
     pick->used = 1;
     snprintf(pick->name, sizeof(pick->name), "%s", name);
@@ -644,8 +646,8 @@ static uint64_t gate_wait(tb_peers *t, const entry *e, const char *addr, uint64_
         return 0;
     uint64_t gap = 60ULL * 1000000000ULL / t->cfg.learned_dials_per_min;
     uint64_t slack = gap * (t->cfg.learned_dials_burst ? t->cfg.learned_dials_burst - 1 : 0);
-    const source_rate *r = source_find(t, e->from);
-    return r->tat > now + slack ? r->tat - slack : 0;
+    const source_rate *r = source_find(t, e->from, 0);
+    return r && r->tat > now + slack ? r->tat - slack : 0;
 }
 
 /* A gated dial starts: charged to its source; its address is busy until the deadline. */
@@ -655,7 +657,7 @@ static void gate_take(tb_peers *t, entry *e, const char *addr, uint64_t now)
     addr_backoff *a = addr_find(t, addr, 1);
     a->next_ok = now + t->cfg.connect_timeout_ns;
     if (t->cfg.learned_dials_per_min && e->from[0]) {
-        source_rate *r = source_find(t, e->from);
+        source_rate *r = source_find(t, e->from, 1);
         r->tat =
             (r->tat > now ? r->tat : now) + 60ULL * 1000000000ULL / t->cfg.learned_dials_per_min;
     }

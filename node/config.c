@@ -288,7 +288,8 @@ static int apply_budgets(tb_node_config *cfg, const tb_cfg_ctx *c, const config_
         rc = tb_cfg_get_u32(c, g, "ban_max_s", 1, 30 * 86400, &cfg->ban_max_s);
     if (rc != TB_OK)
         return rc;
-    /* Defaults: a ban of 600 s, doubling up to 21600 s. */
+    /* Unset: quic's defaults (TB_QUIC_BAN_S_DEFAULT, TB_QUIC_BAN_MAX_S_DEFAULT), which this
+     * library does not link. */
     uint32_t ban = cfg->ban_s ? cfg->ban_s : 600, max = cfg->ban_max_s ? cfg->ban_max_s : 21600;
     if (max < ban) {
         const config_setting_t *at = config_setting_get_member(g, "ban_max_s");

@@ -15,8 +15,8 @@
 #define STREAM_TIMEOUT (10 * NGTCP2_SECONDS)
 #define MAX_PENALTIES 16
 #define PENALTY_DECAY (60 * NGTCP2_SECONDS)
-#define BAN_TIME (600 * NGTCP2_SECONDS)
-#define BAN_MAX (6 * 3600 * NGTCP2_SECONDS)
+#define BAN_TIME (TB_QUIC_BAN_S_DEFAULT * NGTCP2_SECONDS)
+#define BAN_MAX (TB_QUIC_BAN_MAX_S_DEFAULT * NGTCP2_SECONDS)
 /* How long a peer's address keeps its room after its connection ended. */
 #define KNOWN_TIME (3600 * NGTCP2_SECONDS)
 /* Lines of one kind an outsider can make us write: this many per interval, then a count. */

@@ -162,6 +162,10 @@ typedef struct tb_quic_callbacks {
     void *arg;
 } tb_quic_callbacks;
 
+/* Defaults of tb_quic_config.ban_ns and ban_max_ns. */
+#define TB_QUIC_BAN_S_DEFAULT 600
+#define TB_QUIC_BAN_MAX_S_DEFAULT (6 * 3600)
+
 typedef struct tb_quic_config {
     const char *listen; /* "127.0.0.11:4433", "[::1]:0"; port 0 = ephemeral */
     tb_quic_mode mode;

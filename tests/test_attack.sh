@@ -52,7 +52,8 @@ done
 
 NODES=(n1 n2 n3)
 rss_limit_mb=16
-ldd "$bin/tbnode" 2>/dev/null | grep -q libasan && rss_limit_mb=64
+# Not `ldd | grep -q`: grep leaving early fails the pipe under pipefail, and the limit stayed 16.
+case $(ldd "$bin/tbnode" 2>/dev/null) in *libasan*) rss_limit_mb=64 ;; esac
 tool_pid=""
 cleanup() {
   [ -n "$tool_pid" ] && kill -KILL "$tool_pid" 2>/dev/null && wait "$tool_pid" 2>/dev/null

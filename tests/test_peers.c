@@ -516,9 +516,10 @@ static void test_caps_and_eviction(void)
 }
 
 /* A member makes up 40 members at 10 addresses the policy allows, where nobody answers; an
- * honest peer tells of one real node. Over 30 minutes: the made-up ones cost at most 4 dials
- * at once and 6 a minute, never two at once to one address; the real one is dialled at once;
- * the made-up ones are forgotten. */
+ * honest peer tells of one real node, and three more come with certificates the CA vouches
+ * for. Over 30 minutes: the made-up ones cost at most 4 dials at once and 6 a minute, never
+ * two at once to one address; the real ones are dialled at once; the made-up ones are
+ * forgotten. */
 static void test_learned_dials_bounded(void)
 {
     tb_peers *t = make("self", 64);
@@ -532,8 +533,15 @@ static void test_learned_dials_bounded(void)
         TB_REQUIRE(tb_peers_learn_from(t, &i, "mallory", NULL) == 0);
     }
     tb_peer_info real = info("real", "eu", "10.8.0.1:4433");
-    uint32_t real_id;
+    uint32_t real_id, vouched[3];
     TB_REQUIRE(tb_peers_learn_from(t, &real, "honest", &real_id) == 0);
+    static const char *const vnames[3] = {"v0", "v1", "v2"},
+                             *vaddrs[3] = {"10.7.0.1:4433", "10.7.0.2:4433", "10.7.0.3:4433"};
+    for (int k = 0; k < 3; k++) {
+        tb_peer_info v = info(vnames[k], "eu", vaddrs[k]);
+        TB_REQUIRE(tb_peers_learn(t, &v, &vouched[k]) == 0);
+    }
+    unsigned vouched_at_once = 0;
     tb_peers_action acts[64];
     uint64_t wake, real_dialled_at = UINT64_MAX;
     unsigned fake_dials = 0, most = 0;
@@ -555,6 +563,17 @@ static void test_learned_dials_bounded(void)
                     0);
                 continue;
             }
+            int v = -1;
+            for (int k = 0; k < 3; k++)
+                v = acts[a].id == vouched[k] ? k : v;
+            if (v >= 0) {
+                vouched_at_once += now == 0;
+                uint32_t got;
+                TB_CHECK_EQ(tb_peers_connected(t, vouched[v], vnames[v], "eu", cert_a,
+                                               sizeof(cert_a), now, &got),
+                            0);
+                continue;
+            }
             fake_dials++;
             for (int k = 0; k < 10; k++) {
                 if (strcmp(acts[a].addr, addr[k]) == 0) {
@@ -570,12 +589,13 @@ static void test_learned_dials_bounded(void)
         most = fake_dials > most ? fake_dials : most;
     }
     TB_CHECK_EQ(real_dialled_at, 0);
+    TB_CHECK_EQ(vouched_at_once, 3);
     tb_peers_stats st;
     tb_peers_get_stats(t, &st);
     TB_CHECK(st.learned_dials >= fake_dials);
     TB_CHECK(fake_dials >= 20); /* the limit, not something else, held them */
     TB_CHECK_EQ(st.learned_forgotten, 40);
-    TB_CHECK_EQ(tb_peers_count(t), 1);
+    TB_CHECK_EQ(tb_peers_count(t), 4);
     fprintf(stderr, "40 made-up members: %u dials in 30 min, all forgotten\n", fake_dials);
     tb_peers_free(t);
 }

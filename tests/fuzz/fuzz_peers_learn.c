@@ -116,8 +116,15 @@ static void act(tb_peers *t, uint8_t op, reader *r, uint64_t *now)
     switch (op % 6) {
     case 0:
     case 1:
-        if (take_info(r, &in))
-            rc = tb_peers_learn(t, &in, &id);
+        /* From one of a few peers (their budgets of dials), or vouched for. */
+        if (take_info(r, &in)) {
+            static const char *const from[] = {"mallory", "trent",
+                                               "a-very-long-source-name-"
+                                               "that-is-longer-than-a-"
+                                               "node-name-may-be-0123456789"};
+            rc = op % 6 == 0 ? tb_peers_learn(t, &in, &id)
+                             : tb_peers_learn_from(t, &in, from[(op >> 3) % 3], &id);
+        }
         break;
     case 2:
         rc = tb_peers_poll(t, *now, acts, op % CAP, &n, &wake);
