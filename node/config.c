@@ -265,11 +265,57 @@ static int apply_ranges(tb_node_config *cfg, const tb_cfg_ctx *c, const config_s
     return TB_OK;
 }
 
+/* mesh.budget_*, penalties and bans (ADR 0010, "Budgets and admission"). */
+static int apply_budgets(tb_node_config *cfg, const tb_cfg_ctx *c, const config_setting_t *g)
+{
+    tb_budget_config *b = &cfg->budget;
+    int rc = tb_cfg_get_u32(c, g, "budget_msgs_per_s", 1, 1000000, &b->msgs_per_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_bytes_per_s", 1024, 1u << 30, &b->bytes_per_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_broadcasts_per_s", 1, 100000, &b->own_bcasts_per_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_discovers_per_min", 1, 6000, &b->discovers_per_min);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_peers_entries", 1, 1024, &b->max_peers_entries);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "penalties_to_ban", 1, 10000, &cfg->penalties_to_ban);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "penalty_decay_s", 1, 86400, &cfg->penalty_decay_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "ban_s", 1, 7 * 86400, &cfg->ban_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "ban_max_s", 1, 30 * 86400, &cfg->ban_max_s);
+    if (rc != TB_OK)
+        return rc;
+    /* Defaults: a ban of 600 s, doubling up to 21600 s. */
+    uint32_t ban = cfg->ban_s ? cfg->ban_s : 600, max = cfg->ban_max_s ? cfg->ban_max_s : 21600;
+    if (max < ban) {
+        const config_setting_t *at = config_setting_get_member(g, "ban_max_s");
+        return tb_cfg_fail(c, at ? at : config_setting_get_member(g, "ban_s"), "ban_max_s",
+                           "%u s is shorter than ban_s (%u s): the longest ban cannot be "
+                           "shorter than the first",
+                           max, ban);
+    }
+    return TB_OK;
+}
+
 /* The `mesh` group: the keys of mesh v2 (ADR 0010). */
 static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
                       size_t el)
 {
-    static const char *const mesh_keys[] = {"allowed_ranges", "allow_names", "socket_buffer"};
+    static const char *const mesh_keys[] = {"allowed_ranges",
+                                            "allow_names",
+                                            "socket_buffer",
+                                            "budget_msgs_per_s",
+                                            "budget_bytes_per_s",
+                                            "budget_broadcasts_per_s",
+                                            "budget_discovers_per_min",
+                                            "budget_peers_entries",
+                                            "penalties_to_ban",
+                                            "penalty_decay_s",
+                                            "ban_s",
+                                            "ban_max_s"};
     tb_cfg_ctx c;
     tb_cfg_ctx_init(&c, err, el, o->file ? o->file : "config", "mesh");
     if (!config_setting_is_group(g))
@@ -281,6 +327,8 @@ static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const orig
         rc = tb_cfg_get_bool(&c, g, "allow_names", &cfg->allow_names);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(&c, g, "socket_buffer", 0, 1u << 30, &cfg->socket_buffer);
+    if (rc == TB_OK)
+        rc = apply_budgets(cfg, &c, g);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/addr.h"
 #include "common/cfg.h"
+#include "node/budget.h"
 
 #define TB_NODE_PATH_MAX 1024
 #define TB_NODE_NAME_MAX 63
@@ -61,6 +62,13 @@ typedef struct tb_node_config {
     size_t nallowed_ranges; /* mesh.allowed_ranges: 0 = any unicast address */
     tb_addr_range allowed_ranges[TB_ADDR_RANGES_MAX];
     bool allow_names; /* mesh.allow_names: learned host names (default false) */
+    /* Group `mesh`: per-peer budgets and bans (node/budget.h, quic/endpoint.h); 0 everywhere
+     * means the built-in default. */
+    tb_budget_config budget;   /* mesh.budget_*: the rates set; bursts are 3 s of each (4 s of
+                                  bytes) */
+    uint32_t penalties_to_ban; /* mesh.penalties_to_ban */
+    uint32_t penalty_decay_s;  /* mesh.penalty_decay_s */
+    uint32_t ban_s, ban_max_s; /* mesh.ban_s, mesh.ban_max_s */
 
     char file[TB_NODE_PATH_MAX]; /* the config file read, "" when none */
     config_t *lc;                /* that file, parsed; NULL when none */

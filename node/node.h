@@ -140,8 +140,11 @@ typedef struct tb_node_stats {
     uint64_t cert_reqs_sent, certs_learned, certs_refused;
     /* Budgets (ADR 0010): messages dropped over a peer's budget, penalties given (the
      * endpoint's, malformed frames and stalls included), peers disconnected and banned, learned
-     * addresses the address policy refused. */
+     * addresses the address policy refused; handshakes not admitted (tables full, banned),
+     * and those of configured or known peers admitted in the room of others' (quic); dials
+     * to learned peers not confirmed yet, and those forgotten unanswered (discovery/peers.h). */
     uint64_t over_budget, penalties, peers_banned, addrs_refused;
+    uint64_t handshakes_refused, room_for_peers, learned_dials, learned_forgotten;
 } tb_node_stats;
 
 void tb_node_get_stats(const tb_node *n, tb_node_stats *out);

@@ -84,9 +84,12 @@ static json_t *peer_json(const tb_node_peer_status *p)
 
 static json_t *budget_json(const tb_node_stats *st)
 {
-    return json_pack("{s:I,s:I,s:I,s:I}", "over_budget", (json_int_t)st->over_budget, "penalties",
-                     (json_int_t)st->penalties, "banned", (json_int_t)st->peers_banned,
-                     "addrs_refused", (json_int_t)st->addrs_refused);
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "over_budget",
+                     (json_int_t)st->over_budget, "penalties", (json_int_t)st->penalties, "banned",
+                     (json_int_t)st->peers_banned, "addrs_refused", (json_int_t)st->addrs_refused,
+                     "handshakes_refused", (json_int_t)st->handshakes_refused, "room_for_peers",
+                     (json_int_t)st->room_for_peers, "learned_dials", (json_int_t)st->learned_dials,
+                     "learned_forgotten", (json_int_t)st->learned_forgotten);
 }
 
 static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)

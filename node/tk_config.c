@@ -24,8 +24,7 @@ void tb_tk_config_default(tb_tk_config *c)
     /* a Roughtime request is 1024 bytes, a response well under 2 KiB; 600 a minute covers a
      * measurement of each of 128 peers every 16 s plus the sources; 16 MiB an hour is ~4x what
      * such a node sends */
-    c->limits = (tb_measure_limits){
-        .max_evidence = 4096, .rate_per_min = 600, .bytes_per_hour = 16 * 1024 * 1024};
+    c->limits = tb_tk_limits_default();
 }
 
 static const char *const xc_keys[] = {"window",
