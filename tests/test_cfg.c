@@ -2,6 +2,7 @@
  * format, and the typed, range-checked getters. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/cfg.h"
@@ -147,6 +148,74 @@ static void test_keys_and_fail(void)
     TB_CHECK_STR(err, "f.conf:1: key 'sources.[3].k': x");
 }
 
+/* A reader that stops at its first error, as every section reader does: g = { a; b; list; }
+ * with a and b integers in 1..9 (a required when arg is not NULL) and list a list of strings. */
+static int read_g(void *arg, char *e, size_t elen)
+{
+    static const char *const keys[] = {"a", "b", "list"};
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, e, elen, "t.conf", "g");
+    const config_setting_t *g = config_lookup(&lc, "g");
+    int64_t v = 0;
+    if (!g)
+        return tb_cfg_fail(&c, NULL, NULL, "missing");
+    int rc = tb_cfg_check_keys(&c, g, keys, 3);
+    if (rc == 0 && arg && !config_setting_get_member(g, "a"))
+        rc = tb_cfg_fail(&c, g, "a", "missing");
+    if (rc == 0)
+        rc = tb_cfg_get_i64(&c, g, "a", 1, 9, &v);
+    if (rc == 0)
+        rc = tb_cfg_get_i64(&c, g, "b", 1, 9, &v);
+    const config_setting_t *l = config_setting_get_member(g, "list");
+    for (int i = 0; rc == 0 && l && i < config_setting_length(l); i++)
+        if (!config_setting_get_string_elem(l, i))
+            rc = tb_cfg_fail(&c, l, "list", "element %d is not a string", i);
+    return rc;
+}
+
+typedef struct said {
+    char text[8][200];
+    int n;
+} said;
+
+static void say(void *arg, const char *text)
+{
+    said *s = arg;
+    if (s->n < 8)
+        snprintf(s->text[s->n], sizeof(s->text[0]), "%s", text);
+    s->n++;
+}
+
+/* tb_cfg_each_error: every error once, in order; an error that only follows from a setting set
+ * aside ("missing") is not repeated; a bad list element sets the list aside, not the element. */
+static void test_each_error(void)
+{
+    said s = {0};
+    TB_REQUIRE(load("g = { a = 0; b = 10; c = 1;\n list = (\"x\", 1, 2); };\n") == TB_OK);
+    TB_CHECK_EQ(tb_cfg_each_error(&lc, NULL, read_g, NULL, say, &s), 4u);
+    TB_CHECK_EQ(s.n, 4);
+    TB_CHECK(strcmp(s.text[0], "t.conf:1: key 'g.c': unknown key") == 0);
+    TB_CHECK(strcmp(s.text[1], "t.conf:1: key 'g.a': 0 is outside 1..9") == 0);
+    TB_CHECK(strcmp(s.text[2], "t.conf:1: key 'g.b': 10 is outside 1..9") == 0);
+    TB_CHECK(strcmp(s.text[3], "t.conf:2: key 'g.list': element 1 is not a string") == 0);
+    TB_CHECK(config_lookup(&lc, "g.list") == NULL && config_lookup(&lc, "g") != NULL);
+    /* a required key at fault ends its group: "missing" is not said, the group goes */
+    s.n = 0;
+    TB_REQUIRE(load("g = { a = 0; b = 10; };\n") == TB_OK);
+    TB_CHECK_EQ(tb_cfg_each_error(&lc, NULL, read_g, &s, say, &s), 1u);
+    TB_CHECK(config_lookup(&lc, "g") == NULL);
+    /* keep: nothing that holds it is set aside, the run stops there */
+    s.n = 0;
+    TB_REQUIRE(load("g = { a = 0; b = 10; };\n") == TB_OK);
+    TB_CHECK_EQ(tb_cfg_each_error(&lc, config_lookup(&lc, "g"), read_g, &s, say, &s), 1u);
+    TB_CHECK(config_lookup(&lc, "g") != NULL);
+    /* a good file: nothing said */
+    s.n = 0;
+    TB_REQUIRE(load("g = { a = 1; b = 2; };\n") == TB_OK);
+    TB_CHECK_EQ(tb_cfg_each_error(&lc, NULL, read_g, NULL, say, &s), 0u);
+    TB_CHECK_EQ(s.n, 0);
+}
+
 int main(void)
 {
     config_init(&lc);
@@ -155,6 +224,7 @@ int main(void)
     TB_RUN(test_syntax_error);
     TB_RUN(test_getters);
     TB_RUN(test_keys_and_fail);
+    TB_RUN(test_each_error);
     config_destroy(&lc);
     return TB_DONE();
 }

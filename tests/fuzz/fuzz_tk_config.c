@@ -2,7 +2,8 @@
  * libconfig accepts must be taken or refused with FILE:LINE, never crash, and what is taken must
  * be within the documented ranges. `tbnode check-config` (tb_tk_config_check) reads the same
  * text through every section's parser: it must count every error it reports, report one when
- * the time node's keys are refused, and say each in one line. */
+ * the time node's keys are refused, and say each in one line; with TB_TK_CHECK_ALL (every
+ * error, settings at fault set aside one after another) at least as many. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    t.min_interval_ms < 10 || t.retention_s < 60) {
             abort();
         }
+        /* every error (settings at fault set aside, cfg->lc changed: last): at least the
+         * first of each section, each said once */
+        said_errors = 0;
+        unsigned all = tb_tk_config_check(&cfg, TB_TK_CHECK_ALL, say, NULL, NULL, 0);
+        if (all != said_errors || all < errors)
+            abort();
     }
     tb_node_config_free(&cfg);
     free(text);
