@@ -449,6 +449,21 @@ int tb_mb_link_lost(tb_mb *mb, uint64_t now, const char *target, const char *con
     return 0;
 }
 
+/* A member we hold dead asks us something: it is up (a healed partition: each side probes
+ * the other). Ask it ourselves, as the periodic reconnect would, so both sides refute at the
+ * first contact rather than wait for their own random probe of each other. */
+static void probe_back(tb_mb *mb, uint64_t now, const char *from)
+{
+    const member *m = find(mb, from);
+    if (!m || m->state != TB_MB_DEAD || find_probe(mb, from, P_DIRECT))
+        return;
+    probe *p = new_probe(mb, now, from, P_DIRECT);
+    if (p) {
+        mb->stats.probed_back++;
+        send_req(mb, from, from, p->id, m->inc, true);
+    }
+}
+
 int tb_mb_recv_probe_req(tb_mb *mb, uint64_t now, const char *from, uint64_t probe_id,
                          const char *target, uint64_t incarnation, bool suspect)
 {
@@ -456,6 +471,7 @@ int tb_mb_recv_probe_req(tb_mb *mb, uint64_t now, const char *from, uint64_t pro
         mb->stats.refused++;
         return TB_ERR_INVAL;
     }
+    probe_back(mb, now, from);
     if (strcmp(target, mb->self) == 0) {
         /* Asked about ourselves: we are here. With `suspect`, the asker holds us dead or suspect
          * at `incarnation`: refute, or send it the ALIVE it missed. */

@@ -15,7 +15,8 @@
  *   reconnect_interval (PROBE_REQ whose target is the receiver itself: "I hold you dead"). A
  *   member that answers is REACHED (the caller reconnects the overlay to it), and it refutes,
  *   sending its ALIVE to the prober as well as broadcasting it: that is how the halves of a
- *   healed partition find each other.
+ *   healed partition find each other. A dead member that sends us a PROBE_REQ is probed back
+ *   at once (both sides of a healed partition refute at their first contact).
  *
  * ALIVE and SUSPECT travel as signed broadcasts (their encoding and signatures are not this
  * module's): the caller feeds verified ones in with tb_mb_alive / tb_mb_suspect and broadcasts
@@ -82,9 +83,10 @@ typedef struct tb_mb_stats {
     uint64_t suspected; /* SUSPECTs this node raised */
     uint64_t refuted;   /* SUSPECTs about this node refuted */
     uint64_t declared_dead;
-    uint64_t revived; /* dead or suspect members back with a newer incarnation */
-    uint64_t refused; /* invalid names, stale or impossible incarnations, unasked acks */
-    uint64_t full;    /* members not added: max_members reached */
+    uint64_t revived;     /* dead or suspect members back with a newer incarnation */
+    uint64_t probed_back; /* dead members probed because they asked us something */
+    uint64_t refused;     /* invalid names, stale or impossible incarnations, unasked acks */
+    uint64_t full;        /* members not added: max_members reached */
     uint64_t queue_full;
 } tb_mb_stats;
 

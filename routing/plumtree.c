@@ -18,6 +18,7 @@ typedef struct entry {
     uint8_t *payload; /* NULL once evicted from the store (or for an empty payload) */
     size_t len;
     bool stored;
+    uint16_t from; /* slot + 1 of the neighbour it came from first (0: none) */
 } entry;
 
 typedef struct peer {
@@ -50,6 +51,7 @@ struct tb_pt {
     uint64_t *okeys, *olazy;
     size_t omask, n_origins, words;
     missing *miss;
+    uint64_t *miss_h; /* hashes of the missing ids, scanned before the entries */
     size_t n_miss;
     uint64_t miss_wake;  /* no later than the earliest missing deadline (may be earlier) */
     uint64_t next_flush; /* UINT64_MAX while no IHAVE is waiting */
@@ -112,8 +114,10 @@ int tb_pt_new(const tb_pt_config *cfg, tb_pt **out)
     pt->table = calloc(tsize, sizeof(*pt->table));
     pt->peers = calloc(cfg->neighbors_max, sizeof(*pt->peers));
     pt->miss = calloc(cfg->missing_max, sizeof(*pt->miss));
+    pt->miss_h = calloc(cfg->missing_max, sizeof(*pt->miss_h));
     pt->next_flush = UINT64_MAX;
-    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->okeys || !pt->olazy) {
+    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->miss_h || !pt->okeys ||
+        !pt->olazy) {
         tb_pt_free(pt);
         return TB_ERR_NOMEM;
     }
@@ -136,6 +140,7 @@ void tb_pt_free(tb_pt *pt)
     free(pt->table);
     free(pt->peers);
     free(pt->miss);
+    free(pt->miss_h);
     free(pt->okeys);
     free(pt->olazy);
     free(pt->queue);
@@ -461,14 +466,51 @@ static void spread(tb_pt *pt, uint64_t now, const entry *e, const peer *from)
 
 /* ------------------------------------------------------------------ messages */
 
+/* A second path to us: the sender's link leaves this origin's tree, on both sides. When we
+ * pushed this message to p ourselves (p eager here, not where it came from, not at the hop
+ * limit), the copies crossed: ours is a duplicate at p as well and p cuts its side, so a PRUNE
+ * would only double that (in an origin's first, flooded message nearly every duplicate is such
+ * a crossing). Otherwise PRUNE, also when we hold p lazy already: it pushed, so it holds us eager
+ * (a copy of ours reached it before its PRUNE reached us), and only our PRUNE makes the link
+ * symmetric. */
+static void duplicate_from(tb_pt *pt, const entry *e, uint64_t okey, peer *p, const char *origin)
+{
+    uint64_t *lazy = origin_lazy(pt, okey, true);
+    bool crossed =
+        !is_lazy(pt, lazy, p) && e->hops < pt->cfg.max_hops && e->from != slot_no(pt, p) + 1;
+    set_lazy(pt, lazy, p, true);
+    if (crossed) {
+        pt->stats.prunes_saved++;
+        return;
+    }
+    tb_pt_action *a = push(pt, TB_PT_ACT_PRUNE, p->name);
+    if (a) {
+        memcpy(a->origin, origin, strlen(origin));
+        pt->stats.prunes_sent++;
+    }
+}
+
+static ptrdiff_t miss_index(const tb_pt *pt, const uint8_t *id)
+{
+    uint64_t h = tb_rand_hash_id(id, pt->cfg.hash_key);
+    for (size_t i = 0; i < pt->n_miss; i++)
+        if (pt->miss_h[i] == h && memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0)
+            return (ptrdiff_t)i;
+    return -1;
+}
+
+static void miss_remove(tb_pt *pt, size_t i)
+{
+    pt->n_miss--;
+    pt->miss[i] = pt->miss[pt->n_miss];
+    pt->miss_h[i] = pt->miss_h[pt->n_miss];
+}
+
 static void drop_missing(tb_pt *pt, const uint8_t *id)
 {
-    for (size_t i = 0; i < pt->n_miss; i++) {
-        if (memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0) {
-            pt->miss[i] = pt->miss[--pt->n_miss];
-            return;
-        }
-    }
+    ptrdiff_t i = pt->n_miss > 0 ? miss_index(pt, id) : -1;
+    if (i >= 0)
+        miss_remove(pt, (size_t)i);
 }
 
 static bool name_ok(const char *name)
@@ -510,20 +552,11 @@ int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const char *ori
         return TB_ERR_TOO_BIG;
     peer *p = find_peer(pt, from);
     uint64_t okey = origin_key(pt, origin);
-    if (lookup(pt, id) >= 0) {
+    ptrdiff_t seen = lookup(pt, id);
+    if (seen >= 0) {
         pt->stats.duplicates++;
-        if (p) {
-            /* A second path to us: the sender's link leaves this origin's tree. PRUNE even
-             * when we hold the sender lazy already: it pushed, so it holds us eager (a copy of
-             * ours reached it before its PRUNE reached us), and only our PRUNE makes the link
-             * symmetric. */
-            set_lazy(pt, origin_lazy(pt, okey, true), p, true);
-            tb_pt_action *a = push(pt, TB_PT_ACT_PRUNE, from);
-            if (a) {
-                memcpy(a->origin, origin, strlen(origin));
-                pt->stats.prunes_sent++;
-            }
-        }
+        if (p)
+            duplicate_from(pt, &pt->ring[seen], okey, p, origin);
         return 0;
     }
     if (hops == 0 || hops > pt->cfg.max_hops)
@@ -539,9 +572,11 @@ int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const char *ori
         drop_missing(pt, id);
         return 0;
     }
-    const entry *e = &pt->ring[r];
-    if (p)
+    entry *e = &pt->ring[r];
+    if (p) {
         set_lazy(pt, origin_lazy(pt, okey, true), p, false);
+        e->from = (uint16_t)(slot_no(pt, p) + 1);
+    }
     drop_missing(pt, id);
     tb_pt_action *a = push(pt, TB_PT_ACT_DELIVER, from);
     if (a) {
@@ -556,10 +591,8 @@ int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const char *ori
 
 static missing *find_missing(tb_pt *pt, const uint8_t *id)
 {
-    for (size_t i = 0; i < pt->n_miss; i++)
-        if (memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0)
-            return &pt->miss[i];
-    return NULL;
+    ptrdiff_t i = miss_index(pt, id);
+    return i >= 0 ? &pt->miss[i] : NULL;
 }
 
 int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*ids)[TB_PT_ID_LEN],
@@ -585,6 +618,7 @@ int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
                 pt->stats.ids_dropped++;
                 continue;
             }
+            pt->miss_h[pt->n_miss] = tb_rand_hash_id(ids[i], pt->cfg.hash_key);
             m = &pt->miss[pt->n_miss++];
             *m = (missing){.deadline = now + pt->cfg.graft_timeout_ns};
             if (pt->n_miss == 1 || m->deadline < pt->miss_wake)
@@ -672,7 +706,7 @@ static void graft_due(tb_pt *pt, uint64_t now)
             memmove(m->gen, m->gen + 1, m->n_who * sizeof(m->gen[0]));
         }
         if (!p) {
-            *m = pt->miss[--pt->n_miss];
+            miss_remove(pt, i);
             continue;
         }
         tb_pt_action *a = push(pt, TB_PT_ACT_GRAFT, p->name);

@@ -87,6 +87,7 @@ typedef struct tb_pt_stats {
     uint64_t ihave_sent;  /* IHAVE messages */
     uint64_t grafts_sent;
     uint64_t prunes_sent;
+    uint64_t prunes_saved;   /* duplicates whose copies crossed ours: no PRUNE needed */
     uint64_t graft_misses;   /* GRAFTed ids no longer in the store */
     uint64_t ids_dropped;    /* ids over ids_max in one IHAVE/GRAFT, or no missing slot left */
     uint64_t hop_ended;      /* new messages at max_hops, not forwarded */

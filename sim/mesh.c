@@ -17,6 +17,9 @@ enum { P_TEST = 1, P_ALIVE, P_SUSPECT };
 
 typedef struct smsg {
     int kind;
+    bool small;             /* no tail: goes back to the owner's spares */
+    struct tb_simmesh *own; /* whose spares */
+    struct smsg *next;      /* in the spares */
     union {
         struct {
             uint8_t id[TB_PT_ID_LEN];
@@ -73,6 +76,7 @@ struct tb_simmesh {
     bcast *bc;
     size_t n_bc, cap_bc;
     tb_simmesh_counters ctr; /* refused: calls a module refused, counted (as node.c would) */
+    smsg *spare;             /* tail-less messages to reuse: most of the millions sent */
     int watch;               /* killed node watched for its death notices, -1 none */
     uint64_t *dead_at;
 };
@@ -130,17 +134,30 @@ void tb_simmesh_get_counters(const tb_simmesh *m, tb_simmesh_counters *out)
     *out = m->ctr;
 }
 
-static smsg *new_msg(int kind, size_t tail)
+static smsg *new_msg(tb_simmesh *m, int kind, size_t tail)
 {
-    smsg *s = calloc(1, sizeof(*s) + tail);
-    if (s)
-        s->kind = kind;
+    smsg *s = tail == 0 ? m->spare : NULL;
+    if (s) {
+        m->spare = s->next;
+        memset(s, 0, sizeof(*s));
+    } else if (!(s = calloc(1, sizeof(*s) + tail))) {
+        return NULL;
+    }
+    s->kind = kind;
+    s->small = tail == 0;
+    s->own = m;
     return s;
 }
 
 static void free_msg(void *p)
 {
-    free(p);
+    smsg *s = p;
+    if (!s->small) {
+        free(s);
+        return;
+    }
+    s->next = s->own->spare;
+    s->own->spare = s;
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -266,11 +283,11 @@ static void hv_send(tb_simmesh *m, snode *n, const tb_hv_action *a)
         if (f) {
             *f = (fail_ev){n->idx, to};
             if (tb_sim_at(m->sim, tb_sim_now(m->sim) + m->cfg.dial_timeout_ns, dial_failed, m, f,
-                          free_msg))
+                          free))
                 free(f);
         }
     }
-    smsg *s = new_msg(M_HV, sizeof(tb_hv_msg));
+    smsg *s = new_msg(m, M_HV, sizeof(tb_hv_msg));
     if (s)
         memcpy(s->tail, &a->msg, sizeof(a->msg));
     send_to(m, n->idx, to, s, true);
@@ -316,7 +333,7 @@ static bool drain_hv(tb_simmesh *m, snode *n)
             break;
         case TB_HV_ACT_CLOSE:
             /* The peer sees the connection close (if it still counted it as a link). */
-            send_to(m, n->idx, peer, new_msg(M_CLOSE, 0), true);
+            send_to(m, n->idx, peer, new_msg(m, M_CLOSE, 0), true);
             break;
         case TB_HV_ACT_UP:
             link_up(m, n, peer);
@@ -336,26 +353,26 @@ static void pt_out(tb_simmesh *m, snode *n, const tb_pt_action *a)
     smsg *s = NULL;
     switch (a->type) {
     case TB_PT_ACT_GOSSIP:
-        if (a->len != PAYLOAD_LEN || !(s = new_msg(M_GOSSIP, 0)))
+        if (a->len != PAYLOAD_LEN || !(s = new_msg(m, M_GOSSIP, 0)))
             return;
         memcpy(s->u.g.id, a->id, TB_PT_ID_LEN);
         s->u.g.hops = a->hops;
         memcpy(s->u.g.payload, a->payload, PAYLOAD_LEN);
         break;
     case TB_PT_ACT_IHAVE:
-        if (!(s = new_msg(M_IHAVE, a->n_ids * TB_PT_ID_LEN)))
+        if (!(s = new_msg(m, M_IHAVE, a->n_ids * TB_PT_ID_LEN)))
             return;
         s->u.n_ids = a->n_ids;
         memcpy(s->tail, a->ids, a->n_ids * TB_PT_ID_LEN);
         break;
     case TB_PT_ACT_GRAFT:
-        if (!(s = new_msg(M_GRAFT, TB_PT_ID_LEN)))
+        if (!(s = new_msg(m, M_GRAFT, TB_PT_ID_LEN)))
             return;
         s->u.n_ids = 1;
         memcpy(s->tail, a->id, TB_PT_ID_LEN);
         break;
     case TB_PT_ACT_PRUNE:
-        if ((s = new_msg(M_PRUNE, 0)))
+        if ((s = new_msg(m, M_PRUNE, 0)))
             s->u.origin = idx_of(m, a->origin);
         break;
     case TB_PT_ACT_DELIVER:
@@ -364,8 +381,8 @@ static void pt_out(tb_simmesh *m, snode *n, const tb_pt_action *a)
     }
     if (to != UINT32_MAX)
         send_to(m, n->idx, to, s, true);
-    else
-        free(s);
+    else if (s)
+        free_msg(s);
 }
 
 static bool drain_pt(tb_simmesh *m, snode *n)
@@ -386,7 +403,7 @@ static void mb_probe(tb_simmesh *m, snode *n, const tb_mb_action *a, int kind)
     unsigned to = idx_of(m, a->peer), target = idx_of(m, a->target);
     if (to == UINT32_MAX || target == UINT32_MAX)
         return;
-    smsg *s = new_msg(kind, 0);
+    smsg *s = new_msg(m, kind, 0);
     if (!s)
         return;
     s->u.probe.id = a->probe_id;
@@ -399,7 +416,7 @@ static void mb_probe(tb_simmesh *m, snode *n, const tb_mb_action *a, int kind)
 
 static void send_alive_to(tb_simmesh *m, snode *n, unsigned to)
 {
-    smsg *s = n->has_alive ? new_msg(M_GOSSIP, 0) : NULL;
+    smsg *s = n->has_alive ? new_msg(m, M_GOSSIP, 0) : NULL;
     if (!s)
         return;
     memcpy(s->u.g.id, n->alive_id, TB_PT_ID_LEN);
@@ -513,7 +530,7 @@ static void ping_links(tb_simmesh *m, snode *n, uint64_t now)
             lost[n_lost++] = l->peer;
             continue;
         }
-        smsg *s = new_msg(M_PING, 0);
+        smsg *s = new_msg(m, M_PING, 0);
         if (s) {
             s->u.ping.seq = seq;
             s->u.ping.t1 = (int64_t)now + 1;
@@ -527,7 +544,7 @@ static void ping_links(tb_simmesh *m, snode *n, uint64_t now)
             if (n->links[i].peer != lost[k])
                 helpers[nh++] = name_of(m, n->links[i].peer);
         m->ctr.links_lost++;
-        send_to(m, n->idx, lost[k], new_msg(M_CLOSE, 0), true);
+        send_to(m, n->idx, lost[k], new_msg(m, M_CLOSE, 0), true);
         link_down(m, n, lost[k]);
         tb_hv_link_down(n->hv, now, name_of(m, lost[k]));
         note(m, tb_mb_link_lost(n->mb, now, name_of(m, lost[k]), helpers, nh));
@@ -566,7 +583,7 @@ static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
     uint64_t now = tb_sim_now(m->sim);
     const char *fname = name_of(m, from);
     if (!n->alive || !n->hv) {
-        free(s);
+        free_msg(s);
         return;
     }
     bool is_new;
@@ -610,7 +627,7 @@ static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
                                      name_of(m, s->u.probe.target), s->u.probe.heard));
         break;
     case M_PING: {
-        smsg *r = new_msg(M_PONG, 0);
+        smsg *r = new_msg(m, M_PONG, 0);
         if (r) {
             r->u.ping = s->u.ping;
             r->u.ping.t2 = r->u.ping.t3 = (int64_t)now + 1;
@@ -634,7 +651,7 @@ static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
         break;
     }
     }
-    free(s);
+    free_msg(s);
     process(m, n);
 }
 
@@ -712,6 +729,11 @@ void tb_simmesh_free(tb_simmesh *m)
         return;
     tb_sim_free(m->sim);
     tb_simnet_free(m->net);
+    while (m->spare) {
+        smsg *s = m->spare;
+        m->spare = s->next;
+        free(s);
+    }
     for (unsigned i = 0; m->nodes && i < m->cfg.n; i++) {
         tb_hv_free(m->nodes[i].hv);
         tb_pt_free(m->nodes[i].pt);

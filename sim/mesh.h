@@ -94,9 +94,11 @@ typedef struct tb_simmesh_counters {
 void tb_simmesh_get_counters(const tb_simmesh *m, tb_simmesh_counters *out);
 
 /* The issue-10 scenario, shared by tests/test_sim_mesh.c (which checks it) and bench/mesh (which
- * prints it): n nodes join over 10 s and announce themselves; 20 warm-up broadcasts then 20
- * measured ones, 1 s apart, from random live nodes; 10 s idle for the message rate; a random
- * node killed; a 50/50 partition for 12 s, then healed, checked every 0.5 s for 20 s. */
+ * prints it): n nodes join over 10 s and announce themselves; one warm-up broadcast from every
+ * node over 5 s (every origin's PlumTree tree pruned once, as the real mesh's measurement
+ * batches do each interval), then 20 measured ones, 1 s apart, from random live nodes; 10 s idle
+ * for the message rate; a random node killed; a 50/50 partition for 12 s, then healed, checked
+ * every 0.5 s for 20 s. */
 typedef struct tb_simmesh_report {
     unsigned n;
     unsigned active_min, active_max;

@@ -187,6 +187,32 @@ static void test_dead_member_reached(void)
     tb_mb_free(mb);
 }
 
+/* A member we hold dead that probes us (the other half of a healed partition) is probed back
+ * at once, once: its refutation need not wait for our own random probe of it. */
+static void test_dead_member_probed_back(void)
+{
+    tb_mb *mb = make();
+    TB_REQUIRE(mb);
+    TB_REQUIRE(tb_mb_suspect(mb, 0, "d", 2) == 0);
+    TB_REQUIRE(tb_mb_suspect(mb, 0, "e", 1) == 0);
+    tb_mb_tick(mb, 3 * S);
+    drain(mb); /* both dead; the reconnect probes one of them */
+    TB_CHECK_EQ(tb_mb_recv_probe_req(mb, 4 * S, "e", 77, "me", 5, true), 0);
+    TB_CHECK_EQ(tb_mb_recv_probe_req(mb, 4 * S, "d", 78, "me", 5, true), 0);
+    seen s = drain(mb);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_PROBE_ACK], 2);
+    tb_mb_stats st;
+    tb_mb_get_stats(mb, &st);
+    TB_CHECK_EQ(st.probed_back, 1); /* the other one had a direct probe open already */
+    TB_CHECK_EQ(s.n[TB_MB_ACT_PROBE_REQ], 1);
+    TB_CHECK(s.last[TB_MB_ACT_PROBE_REQ].suspect);
+    /* A live member asking is not probed. */
+    TB_REQUIRE(tb_mb_alive(mb, 4 * S, "f", 1) == 0);
+    TB_CHECK_EQ(tb_mb_recv_probe_req(mb, 4 * S, "f", 79, "me", 0, false), 0);
+    TB_CHECK_EQ(drain(mb).n[TB_MB_ACT_PROBE_REQ], 0);
+    tb_mb_free(mb);
+}
+
 int main(void)
 {
     TB_RUN(test_suspect_then_dead);
@@ -194,5 +220,6 @@ int main(void)
     TB_RUN(test_indirect_probe);
     TB_RUN(test_helper_side);
     TB_RUN(test_dead_member_reached);
+    TB_RUN(test_dead_member_probed_back);
     return TB_DONE();
 }

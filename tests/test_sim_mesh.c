@@ -4,12 +4,9 @@
  * (live − 1) − 1) ≤ 0.2 in steady state; a killed node noticed dead by every live node within
  * 10 s at a 1 s ping interval; a 50/50 partition healed (overlay connected, every live node
  * holding every other alive) within 10 s of reconnection; meshes of ≤ active view + 1 nodes
- * fully connected.
- * Last delivery hop: issue 10 asks ≤ 2 log2 N; PlumTree's one shared tree does not get there
- * (ADR 0012 has the numbers), so this checks ≤ 3 log2 N, which still catches a tree that
- * degenerates into chains.
- * N is 300 (BIG_N): at 1,000 nodes the scenario takes about two minutes of CPU, over a CTest's
- * budget; bench/mesh runs 100, 300 and 1,000 and prints the table. */
+ * fully connected; the last delivery hop ≤ 2 log2 N (one PlumTree tree per origin, ADR 0010).
+ * N is 300 (BIG_N; define it to run another size): 1,000 nodes, issue 10's scale, meet the same
+ * bounds in bench/mesh but take about 100 s of CPU, over issue 10's minute (ADR 0012). */
 #include <math.h>
 #include <stdio.h>
 
@@ -56,7 +53,7 @@ static void test_big_mesh(void)
     TB_CHECK_EQ(r.formed_member_errors, 0);
     TB_CHECK_EQ(r.steady_unreached, 0);
     TB_CHECK(r.redundancy <= 0.2);
-    TB_CHECK(r.max_hops <= 3 * log2(r.n));
+    TB_CHECK(r.max_hops <= 2 * log2(r.n));
     TB_CHECK_EQ(r.dead_seen, r.live);
     TB_CHECK(r.detect_ns > 0 && r.detect_ns <= 10 * S);
     TB_CHECK_EQ(r.after_kill_unreached, 0);
