@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/h3.h"
 #include "http/http.h"
+#include "measure/evidence.h"
 #include "node/origins.h"
 #include "node/tk_internal.h"
 #include "node/tk_logic.h"
@@ -44,8 +46,9 @@ static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const 
 static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
 {
     tb_tk_evidence ev = {0};
-    ev.has_rt =
-        m->kind == TB_MEASURE_ROUGHTIME && tb_tk_rt_evidence(m, &ev.midp_ns, &ev.radi_ns) == TB_OK;
+    tb_measure_evidence chk;
+    if (m->kind == TB_MEASURE_ROUGHTIME && tb_measure_evidence_check(m, &chk, NULL) == TB_OK)
+        ev = (tb_tk_evidence){.has_rt = true, .midp_ns = chk.midp_ns, .radi_ns = chk.radi_ns};
     obs_add(tk, m, own, &ev);
 }
 
@@ -458,7 +461,8 @@ static int start(tb_timekeeper *tk)
                             .arg = tk,
                             .accept_broadcast = accept_broadcast,
                             .on_certs = on_certs,
-                            .status_ext = tk_status};
+                            .status_ext = tk_status,
+                            .control_ext = tk_evidence_control};
     if ((rc = load_key(tk)) != TB_OK || (rc = open_store(tk)) != TB_OK ||
         (rc = open_resolver(tk)) != TB_OK)
         return rc;
@@ -582,6 +586,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_rt_srv_free(tk->rt_srv);
     tb_rt_config_clear(&tk->rtc);
     tb_node_free(tk->node); /* cancels its resolutions: before the resolver goes */
+    tb_h3_free(tk->h3);     /* after the endpoint whose h3 connections used it */
     if (tk->own_resolver)
         tb_resolver_hosts_destroy(tk->own_resolver);
     if (tk->thread_resolver)

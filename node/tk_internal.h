@@ -65,6 +65,7 @@ struct tb_timekeeper {
     uint64_t malformed; /* wire envelopes that did not decode */
     int stopping;
     struct tb_http *http;   /* the operators' HTTP endpoint (node/tk_http.c), NULL when off */
+    struct tb_h3 *h3;       /* the same routes over HTTP/3 on the mesh port (node/tk_http.c) */
     uint64_t start_mono_ns; /* for uptime */
 };
 
@@ -130,5 +131,10 @@ size_t tk_view_regions(const tb_timekeeper *tk, const tk_view *v, tb_measure_kin
 TB_WUR int tk_http_open(tb_timekeeper *tk);
 /* tk_metrics.c: the Prometheus text exposition of /metrics into b. */
 void tk_metrics(const tb_timekeeper *tk, tb_control_buf *b);
+/* tk_evidence.c: the control requests "evidence ..." (the control_ext hook, node/node.h). */
+int tk_evidence_control(void *arg, const char *line, tb_control_buf *b);
+/* The command that exports the evidence behind v ("tbnode evidence export --verdict ntp/x"),
+ * for status and metrics. */
+void tk_evidence_command(const tb_timekeeper *tk, const tb_xc_verdict *v, char *buf, size_t cap);
 
 #endif

@@ -4,59 +4,16 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "measure/evidence.h"
 #include "ntp/client.h"
-#include "roughtime/verify.h"
-
-int tb_tk_rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns)
-{
-    if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len ||
-        tb_measure_range_error(m) != NULL)
-        return TB_ERR_VERIFY;
-    tb_rt_query q;
-    tb_rt_reason why;
-    int64_t sent = m->real_ns - m->delay_ns; /* in range: real_ns >= delay_ns >= 0 */
-    if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0 ||
-        tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why) != 0)
-        return TB_ERR_VERIFY;
-    /* MIDP and RADI are the server's numbers: checked arithmetic, no assumption on their size */
-    int64_t midp, radi, claimed, diff;
-    if (q.radi_us > (uint64_t)(INT64_MAX / 1000) || __builtin_mul_overflow(q.midp_us, 1000, &midp))
-        return TB_ERR_VERIFY;
-    radi = (int64_t)q.radi_us * 1000;
-    if (__builtin_sub_overflow(midp, sent / 2 + m->real_ns / 2, &claimed) ||
-        __builtin_sub_overflow(claimed, m->offset_ns, &diff))
-        return TB_ERR_VERIFY;
-    if (diff < -(int64_t)TB_NS_PER_MS || diff > (int64_t)TB_NS_PER_MS || m->bound_ns < radi)
-        return TB_ERR_VERIFY;
-    *midp_ns = midp;
-    *radi_ns = radi;
-    return TB_OK;
-}
-
-/* NTP evidence (the packets of the very exchange, adr/0007) checked again: the reply answers
- * that request, its leap indicator and stratum are the ones the body claims, and a
- * synchronised reply gives the claimed offset and delay. */
-static int ntp_evidence(const tb_measurement *m)
-{
-    tb_ntp_packet reply;
-    if (!m->ev_request.len || !m->ev_response.len ||
-        tb_ntp_exchange_check(m->ev_request.data, m->ev_request.len, m->ev_response.data,
-                              m->ev_response.len, m->real_ns, m->offset_ns, m->delay_ns,
-                              &reply) != 0 ||
-        reply.leap != m->leap || reply.stratum != m->stratum)
-        return TB_ERR_VERIFY;
-    return TB_OK;
-}
 
 int tb_tk_evidence_check(const tb_measurement *m, tb_tk_evidence *ev)
 {
     *ev = (tb_tk_evidence){0};
-    if (m->kind == TB_MEASURE_NTP)
-        return ntp_evidence(m);
-    if (m->kind != TB_MEASURE_ROUGHTIME)
-        return TB_OK;
-    int rc = tb_tk_rt_evidence(m, &ev->midp_ns, &ev->radi_ns);
-    ev->has_rt = rc == TB_OK;
+    tb_measure_evidence chk;
+    int rc = tb_measure_evidence_check(m, &chk, NULL);
+    if (rc == TB_OK && chk.has_rt)
+        *ev = (tb_tk_evidence){.has_rt = true, .midp_ns = chk.midp_ns, .radi_ns = chk.radi_ns};
     return rc;
 }
 

@@ -23,11 +23,6 @@ typedef struct tb_tk_evidence {
     int64_t midp_ns, radi_ns;
 } tb_tk_evidence;
 
-/* Roughtime evidence verified again from the packets: the response is signed for the
- * measurement's key and its MIDP agrees with the claimed offset within 1 ms, bound >= RADI.
- * 0 and *midp_ns, *radi_ns, or TB_ERR_VERIFY. */
-TB_WUR int tb_tk_rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns);
-
 /* The receiver's evidence check of a peer's measurement (the replay check's callback): NTP
  * packets re-checked (tb_ntp_exchange_check, leap and stratum as claimed), Roughtime as above,
  * other kinds accepted. *ev is reset, then filled for Roughtime. 0 or TB_ERR_VERIFY. */
