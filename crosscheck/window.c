@@ -182,7 +182,8 @@ static int64_t ntp_release_spacing(const tb_measurement *m)
     int poll = (int8_t)m->ev_request.data[2];
     if (poll < 0)
         return 0;
-    poll = poll < WIN_POLL_CAP ? poll : WIN_POLL_CAP;
+    /* over those polls the poll may rise (by one per 4 good samples): count them at poll + 1 */
+    poll = poll < WIN_POLL_CAP ? poll + 1 : WIN_POLL_CAP;
     return (INT64_C(1000000000) << poll) * TB_NTP_FILTER_LEN / TB_XC_LIVE_INTERVALS;
 }
 

@@ -44,6 +44,8 @@ typedef struct line {
     size_t errlen;
 } line;
 
+static int fail(const line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int fail(const line *l, const char *fmt, ...)
 {
     char what[160];

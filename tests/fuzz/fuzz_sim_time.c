@@ -6,6 +6,8 @@
 
 #include "sim/time.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tb_simtime_scenario s;
