@@ -12,16 +12,21 @@ together.
                peer_matrix rows "from" cover all N - 1 others), made after SINCE (Unix time; 0:
                any). Each node signs one every crosscheck.peer_interval (default 16 s), so this
                is "every node receives every origin's measurements".
+  procs_probe.py heal TIMEOUT SINCE TABLE STATE_DIR...
+      deletes the nftables table inet TABLE (the partition) and waits as above from that moment:
+      the clock starts here, not when a slow interpreter got going.
   procs_probe.py snap FRESH_S STATE_DIR...
       prints counters summed over the nodes and the shape of the mesh as key=value words.
   procs_probe.py db STATE_DIR...
       prints the summed logical size of the nodes' SQLite databases (page_count * page_size
       as a reader sees it, the WAL's committed pages included) and of their files.
 """
+import concurrent.futures
 import json
 import os
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -46,7 +51,9 @@ def status(state_dir):
 
 
 def poll(dirs):
-    return [status(d) for d in dirs]
+    # All at once: a saturated node answers late, and one at a time would add the delays up.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(dirs)) as ex:
+        return list(ex.map(status, dirs))
 
 
 def judge(sts, since, fresh_ms=None):
@@ -166,6 +173,10 @@ def main():
     mode = sys.argv[1]
     if mode == "wait":
         cmd_wait(float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
+    elif mode == "heal":
+        t0 = time.time()
+        subprocess.run(["nft", "delete", "table", "inet", sys.argv[4]], check=True)
+        cmd_wait(t0, float(sys.argv[2]), float(sys.argv[3]), sys.argv[5:])
     elif mode == "snap":
         cmd_snap(float(sys.argv[2]), sys.argv[3:])
     elif mode == "db":
