@@ -8,6 +8,8 @@
 # come from tbcert (CA and N node certificates in a temporary directory). It reports:
 #   form_graph    s from start until the links the nodes list as connected join all N (status
 #                 peers[].state), a broadcast can reach every node
+#   form_members  s until every node lists every other as an alive member (status "members",
+#                 mesh v2; "n/a" for a build without a member list)
 #   form_origins  s until every node holds a verified signed measurement from every other node
 #                 (status peer_matrix "from"); includes the first peer_interval (16 s)
 #   then, over STABLE_S seconds (default 120) without polling the nodes:
@@ -27,6 +29,7 @@
 #   then a partition: nftables drops, in the namespace's input hook, everything between
 #   127.0.1.0/24 and 127.0.2.0/24 for PARTITION_S seconds (default 60), and reconnects:
 #   heal_graph    s from reconnection until the links join all N again
+#   heal_members  s until every node lists every other as alive again (mesh v2)
 #   heal_origins  s until every node again holds a measurement from every origin made after the
 #                 partition began (so at least one peer measurement crossed; includes waiting
 #                 for the next peer_interval, up to 16 s)
@@ -181,58 +184,65 @@ if [ "${1:-}" = "--one" ]; then
   exit 0
 fi
 
-# ---- the driver ---------------------------------------------------------------------------
-bin=${1:?usage: procs.sh BIN_DIR [SIZES] [STABLE_S] [PARTITION_S]}
-sizes=${2:-10,30,60}
-stable=${3:-120}
-part=${4:-60}
-bin=$(cd "$bin" && pwd)
-command -v nft >/dev/null || { echo "procs.sh: nft not found (Debian package nftables)" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/tb-meshprocs.XXXXXX")
-# shellcheck disable=SC2317 # called by the trap
-cleanup() { if [ "${TB_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
-trap cleanup EXIT
-max=0
-IFS=, read -ra list <<<"$sizes"
-for n in "${list[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
-"$bin/tbcert" init-ca --dir "$work/ca" --name meshbench >/dev/null
-for i in $(seq 0 $((max - 1))); do
-  "$bin/tbcert" issue --ca "$work/ca" --name "m$i" --region "r$((i % 3))" --ip "$(addr "$i")" \
-    --out "$work/c$i" >/dev/null
-done
-echo "tbnode $("$bin/tbnode" --version 2>/dev/null | head -1) from $bin; window $stable s," \
-  "partition $part s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# ---- the driver (a function: bash parses it whole, so an edit under a run cannot derail it) ----
+main() {
+  bin=${1:?usage: procs.sh BIN_DIR [SIZES] [STABLE_S] [PARTITION_S]}
+  sizes=${2:-10,30,60}
+  stable=${3:-120}
+  part=${4:-60}
+  bin=$(cd "$bin" && pwd)
+  command -v nft >/dev/null || { echo "procs.sh: nft not found (Debian package nftables)" >&2; exit 1; }
+  work=$(mktemp -d "${TMPDIR:-/tmp}/tb-meshprocs.XXXXXX")
+  # shellcheck disable=SC2317 # called by the trap
+  cleanup() { if [ "${TB_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
+  trap cleanup EXIT
+  max=0
+  IFS=, read -ra list <<<"$sizes"
+  for n in "${list[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
+  "$bin/tbcert" init-ca --dir "$work/ca" --name meshbench >/dev/null
+  for i in $(seq 0 $((max - 1))); do
+    "$bin/tbcert" issue --ca "$work/ca" --name "m$i" --region "r$((i % 3))" --ip "$(addr "$i")" \
+      --out "$work/c$i" >/dev/null
+  done
+  echo "tbnode $("$bin/tbnode" --version 2>/dev/null | head -1) from $bin; window $stable s," \
+    "partition $part s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-declare -A res
-for n in "${list[@]}"; do
-  out=$(unshare -n bash "$0" --one "$bin" "$work" "$n" "$stable" "$part") || true
-  res[$n]=$(echo "$out" | tr '\n' ' ')
-done
+  declare -A res
+  for n in "${list[@]}"; do
+    out=$(unshare -n bash "$0" --one "$bin" "$work" "$n" "$stable" "$part") || true
+    res[$n]=$(echo "$out" | tr '\n' ' ')
+  done
 
-get() { echo "${res[$1]}" | tr ' ' '\n' | grep -E "^$2=" | head -1 | cut -d= -f2; }
-# The "heal" and "end"/"final" groups repeat keys: pick the word after their marker.
-after() { echo "${res[$1]}" | sed -E "s/.* $2 //" | tr ' ' '\n' | grep -E "^$3=" | head -1 | cut -d= -f2; }
+  get() { echo "${res[$1]}" | tr ' ' '\n' | grep -E "^$2=" | head -1 | cut -d= -f2; }
+  # The "heal" and "end"/"final" groups repeat keys: pick the word after their marker.
+  after() { echo "${res[$1]}" | sed -E "s/.* $2 //" | tr ' ' '\n' | grep -E "^$3=" | head -1 | cut -d= -f2; }
 
-printf '\n%-4s %9s %9s %9s %7s %8s %9s %7s %8s %11s %9s %9s %5s\n' N form_grph form_orig drops \
-  cpu% pkt/s B/s rss_MiB db_MB/h ooo heal_grph heal_orig load
-for n in "${list[@]}"; do
-  ooo=$(after "$n" final dropped_out_of_order) acc=$(after "$n" final accepted)
-  ooo_s="${ooo:-?}"
-  [ -n "$ooo" ] && [ -n "$acc" ] && [ "$acc" -gt 0 ] &&
-    ooo_s="$ooo($(awk -v o="$ooo" -v a="$acc" 'BEGIN { printf "%.1f%%", 100 * o / a }'))"
-  printf '%-4s %9s %9s %9s %7s %8s %9s %7s %8s %11s %9s %9s %5s\n' "$n" "$(get "$n" graph)" \
-    "$(get "$n" origins)" "$(get "$n" drops)($(get "$n" dups))" "$(get "$n" cpu_pct)" \
-    "$(get "$n" pkt_s)" "$(get "$n" bytes_s)" "$(get "$n" rss_mib)" "$(get "$n" db_mb_h)" \
-    "$ooo_s" "$(after "$n" heal graph)" "$(after "$n" heal origins)" "$(get "$n" load)"
-done
-base=${list[0]}
-echo
-echo "per-node cost relative to N=$base; log: log N / log $base (the issue's bound), N: N / $base"
-for n in "${list[@]}"; do
-  awk -v n="$n" -v b="$base" -v c="$(get "$n" cpu_pct)" -v cb="$(get "$base" cpu_pct)" \
-    -v p="$(get "$n" pkt_s)" -v pb="$(get "$base" pkt_s)" -v y="$(get "$n" bytes_s)" \
-    -v yb="$(get "$base" bytes_s)" -v d="$(get "$n" db_mb_h)" -v db="$(get "$base" db_mb_h)" '
-    function r(x, y) { return (y + 0 > 0 && x != "") ? sprintf("%.2f", x / y) : "?" }
-    BEGIN { printf "N=%-3d cpu x%s  pkt/s x%s  B/s x%s  db x%s  (log: x%.2f, N: x%.2f)\n", n,
-            r(c, cb), r(p, pb), r(y, yb), r(d, db), log(n) / log(b), n / b }'
-done
+  fmt='%-4s %9s %9s %9s %9s %7s %8s %9s %7s %8s %11s %9s %9s %9s %5s\n'
+  # shellcheck disable=SC2059 # one format for the head and the rows
+  printf "\n$fmt" N form_grph form_memb form_orig drops cpu% pkt/s B/s rss_MiB db_MB/h ooo \
+    heal_grph heal_memb heal_orig load
+  for n in "${list[@]}"; do
+    ooo=$(after "$n" final dropped_out_of_order) acc=$(after "$n" final accepted)
+    ooo_s="${ooo:-?}"
+    [ -n "$ooo" ] && [ -n "$acc" ] && [ "$acc" -gt 0 ] &&
+      ooo_s="$ooo($(awk -v o="$ooo" -v a="$acc" 'BEGIN { printf "%.1f%%", 100 * o / a }'))"
+    # shellcheck disable=SC2059
+    printf "$fmt" "$n" "$(get "$n" graph)" "$(get "$n" members)" \
+      "$(get "$n" origins)" "$(get "$n" drops)($(get "$n" dups))" "$(get "$n" cpu_pct)" \
+      "$(get "$n" pkt_s)" "$(get "$n" bytes_s)" "$(get "$n" rss_mib)" "$(get "$n" db_mb_h)" \
+      "$ooo_s" "$(after "$n" heal graph)" "$(after "$n" heal members)" \
+      "$(after "$n" heal origins)" "$(get "$n" load)"
+  done
+  base=${list[0]}
+  echo
+  echo "per-node cost relative to N=$base; log: log N / log $base (the issue's bound), N: N / $base"
+  for n in "${list[@]}"; do
+    awk -v n="$n" -v b="$base" -v c="$(get "$n" cpu_pct)" -v cb="$(get "$base" cpu_pct)" \
+      -v p="$(get "$n" pkt_s)" -v pb="$(get "$base" pkt_s)" -v y="$(get "$n" bytes_s)" \
+      -v yb="$(get "$base" bytes_s)" -v d="$(get "$n" db_mb_h)" -v db="$(get "$base" db_mb_h)" '
+      function r(x, y) { return (y + 0 > 0 && x != "") ? sprintf("%.2f", x / y) : "?" }
+      BEGIN { printf "N=%-3d cpu x%s  pkt/s x%s  B/s x%s  db x%s  (log: x%.2f, N: x%.2f)\n", n,
+              r(c, cb), r(p, pb), r(y, yb), r(d, db), log(n) / log(b), n / b }'
+  done
+}
+main "$@"
