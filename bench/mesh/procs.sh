@@ -8,6 +8,8 @@
 # come from tbcert (CA and N node certificates in a temporary directory). It reports:
 #   form_graph    s from start until the links the nodes list as connected join all N (status
 #                 peers[].state), a broadcast can reach every node
+#   form_members  s until every node lists every other as an alive member (status "members",
+#                 mesh v2; "n/a" for a build without a member list)
 #   form_origins  s until every node holds a verified signed measurement from every other node
 #                 (status peer_matrix "from"); includes the first peer_interval (16 s)
 #   then, over STABLE_S seconds (default 120) without polling the nodes:
@@ -27,19 +29,29 @@
 #   then a partition: nftables drops, in the namespace's input hook, everything between
 #   127.0.1.0/24 and 127.0.2.0/24 for PARTITION_S seconds (default 60), and reconnects:
 #   heal_graph    s from reconnection until the links join all N again
+#   heal_members  s until every node lists every other as alive again (mesh v2)
 #   heal_origins  s until every node again holds a measurement from every origin made after the
 #                 partition began (so at least one peer measurement crossed; includes waiting
 #                 for the next peer_interval, up to 16 s)
 # Then a table, and per-node cost of each N relative to the smallest next to log2 N ratio (the
 # issue wants per-node cost to grow no faster than log N). Reported, never gated (CTest label
 # bench). Needs root (unshare -n, nft); BIN_DIR holds tbnode and tbcert, so it can run any
-# build. Logs and states of a run are kept when TB_BENCH_KEEP=1 (the path is printed).
+# build. Logs and states of a run are kept when TB_BENCH_KEEP=1 (the path is printed);
+# TB_BENCH_NICE=-5 runs the nodes at that niceness (see NICE below). Also printed per N: the
+# cores the whole mesh used in the window, the machine's load average, the namespace's UDP
+# counters (RcvbufErrors: a socket receive buffer overflowed) and the commonest warnings.
 #   bench/mesh/procs.sh build/bin 10,30,60 120 60
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-probe() { python3 "$here/procs_probe.py" "$@"; }
+# pyenv's shim takes seconds to start on a busy machine: the system's interpreter if there is one.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+probe() { "$py" "$here/procs_probe.py" "$@"; }
 FORM_TIMEOUT=${TB_BENCH_FORM_TIMEOUT:-120} # s a mesh may take to form before it is given up
 HEAL_TIMEOUT=${TB_BENCH_HEAL_TIMEOUT:-90}  # s after reconnection
+# Niceness of the nodes: on a machine other work keeps busy, a negative one (root) lets the
+# nodes run when they want to, so formation and healing times are the mesh's, not the queue's.
+NICE=${TB_BENCH_NICE:-0}
 FRESH_S=40                                 # a measurement younger than this is current
 PORT=4700
 
@@ -72,14 +84,19 @@ one() {
       echo "state_dir = \"$dir/s$i\";"
     } >"$dir/s$i.conf"
   done
-  local t0
+  # The watcher starts first (it takes the missing control sockets as silent nodes), so its
+  # start-up is not counted in the formation time.
+  local t0 watcher
   t0=$(date +%s.%N)
+  probe wait "$t0" "$FORM_TIMEOUT" 0 "${dirs[@]}" >"$dir/form" &
+  watcher=$!
   for i in $(seq 0 $((n - 1))); do
-    "$bin/tbnode" --config "$dir/s$i.conf" 2>"$dir/s$i.log" &
+    nice -n "$NICE" "$bin/tbnode" --config "$dir/s$i.conf" 2>"$dir/s$i.log" &
     pids+=($!)
   done
   local form
-  form=$(probe wait "$t0" "$FORM_TIMEOUT" 0 "${dirs[@]}")
+  wait "$watcher" || true
+  form=$(cat "$dir/form")
   echo "n=$n $form"
   echo "  N=$n formed: $form" >&2
 
@@ -96,6 +113,9 @@ one() {
     done
     echo "$s"
   }
+  # The kernel's UDP counters of this namespace (RcvbufErrors: a socket buffer overflowed).
+  udp() { awk '/^Udp:/ { if (h) { for (i = 2; i <= NF; i++) printf "%s=%s ", k[i], $i; exit }
+                         h = 1; for (i = 2; i <= NF; i++) k[i] = $i }' /proc/net/snmp; }
   lo_tx() { sed 's/:/ /' /proc/net/dev | awk '$1 == "lo" { print $10, $11 }'; }
   lost() { cat "$dir"/s*.log | grep -c " lost: ${1:-}" || true; }
   read -r db0 _ <<<"$(probe db "${dirs[@]}")"
@@ -105,6 +125,8 @@ one() {
   sleep "$stable"
   w1=$(date +%s.%N)
   lo1=$(lo_tx) cpu1=$(cpu) lost1=$(lost) dup1=$(lost duplicate)
+  # The machine's load over the window (other work shares the cores: read times with it).
+  la=$(cut -d' ' -f1 /proc/loadavg)
   read -r db1 _ <<<"$(probe db "${dirs[@]}")"
   local rss=0 alive=0
   for p in "${pids[@]}"; do
@@ -116,12 +138,13 @@ one() {
   snap_end=$(probe snap "$FRESH_S" "${dirs[@]}")
   awk -v n="$n" -v w0="$w0" -v w1="$w1" -v l0="$lo0" -v l1="$lo1" -v c0="$cpu0" -v c1="$cpu1" \
     -v hz="$ticks" -v d0="$db0" -v d1="$db1" -v rss="$rss" -v alive="$alive" \
-    -v drops=$((lost1 - lost0)) -v dups=$((dup1 - dup0)) 'BEGIN {
+    -v drops=$((lost1 - lost0)) -v dups=$((dup1 - dup0)) -v la="$la" 'BEGIN {
       w = w1 - w0; split(l0, a, " "); split(l1, b, " ")
       printf "window=%.0f alive=%d drops=%d dups=%d cpu_pct=%.2f pkt_s=%.1f bytes_s=%.0f " \
-             "rss_mib=%.1f db_mb_h=%.2f\n", w, alive, drops, dups,
+             "rss_mib=%.1f db_mb_h=%.2f mesh_cores=%.2f load=%s\n", w, alive, drops, dups,
              100 * (c1 - c0) / hz / w / n, (b[2] - a[2]) / w / n, (b[1] - a[1]) / w / n,
-             rss / 1024 / (alive ? alive : 1), (d1 - d0) / n / w * 3600 / 1e6 }'
+             rss / 1024 / (alive ? alive : 1), (d1 - d0) / n / w * 3600 / 1e6,
+             (c1 - c0) / hz / w, la }'
   echo "start: $snap_start" | sed 's/^/  /' >&2
   echo "end:   $snap_end" | sed 's/^/  /' >&2
   echo "end $snap_end"
@@ -136,14 +159,12 @@ table inet tbbench {
   }
 }
 EOF
-  local tp th split_snap heal
+  local tp split_snap heal
   tp=$(date +%s.%N)
   sleep "$part"
   split_snap=$(probe snap "$FRESH_S" "${dirs[@]}")
   echo "  partitioned $part s: $split_snap" >&2
-  th=$(date +%s.%N)
-  nft delete table inet tbbench
-  heal=$(probe wait "$th" "$HEAL_TIMEOUT" "$tp" "${dirs[@]}")
+  heal=$(probe heal "$HEAL_TIMEOUT" "$tp" tbbench "${dirs[@]}")
   echo "  N=$n healed: $heal" >&2
   echo "split $(echo "$split_snap" | grep -oE 'components=[0-9]+')"
   echo "heal $heal"
@@ -151,8 +172,9 @@ EOF
   fin=$(probe snap "$FRESH_S" "${dirs[@]}")
   echo "final $fin"
   echo "  final: $fin" >&2
+  echo "  UDP in the namespace, whole run: $(udp)" >&2
   echo "  warnings in the logs (first kinds):" >&2
-  cat "$dir"/s*.log | grep -E " (warn|error) " | sed -E 's/^[^ ]+ +//; s/[0-9]+/#/g' |
+  cat "$dir"/s*.log | grep -E "^[^ ]+ tbnode (warn|error): " | sed -E 's/^[^ ]+ [^ ]+ //; s/[0-9]+/#/g' |
     sort | uniq -c | sort -rn | head -8 | sed 's/^/    /' >&2 || true
 }
 
@@ -162,58 +184,65 @@ if [ "${1:-}" = "--one" ]; then
   exit 0
 fi
 
-# ---- the driver ---------------------------------------------------------------------------
-bin=${1:?usage: procs.sh BIN_DIR [SIZES] [STABLE_S] [PARTITION_S]}
-sizes=${2:-10,30,60}
-stable=${3:-120}
-part=${4:-60}
-bin=$(cd "$bin" && pwd)
-command -v nft >/dev/null || { echo "procs.sh: nft not found (Debian package nftables)" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/tb-meshprocs.XXXXXX")
-# shellcheck disable=SC2317 # called by the trap
-cleanup() { if [ "${TB_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
-trap cleanup EXIT
-max=0
-IFS=, read -ra list <<<"$sizes"
-for n in "${list[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
-"$bin/tbcert" init-ca --dir "$work/ca" --name meshbench >/dev/null
-for i in $(seq 0 $((max - 1))); do
-  "$bin/tbcert" issue --ca "$work/ca" --name "m$i" --region "r$((i % 3))" --ip "$(addr "$i")" \
-    --out "$work/c$i" >/dev/null
-done
-echo "tbnode $("$bin/tbnode" --version 2>/dev/null | head -1) from $bin; window $stable s," \
-  "partition $part s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# ---- the driver (a function: bash parses it whole, so an edit under a run cannot derail it) ----
+main() {
+  bin=${1:?usage: procs.sh BIN_DIR [SIZES] [STABLE_S] [PARTITION_S]}
+  sizes=${2:-10,30,60}
+  stable=${3:-120}
+  part=${4:-60}
+  bin=$(cd "$bin" && pwd)
+  command -v nft >/dev/null || { echo "procs.sh: nft not found (Debian package nftables)" >&2; exit 1; }
+  work=$(mktemp -d "${TMPDIR:-/tmp}/tb-meshprocs.XXXXXX")
+  # shellcheck disable=SC2317 # called by the trap
+  cleanup() { if [ "${TB_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi; }
+  trap cleanup EXIT
+  max=0
+  IFS=, read -ra list <<<"$sizes"
+  for n in "${list[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
+  "$bin/tbcert" init-ca --dir "$work/ca" --name meshbench >/dev/null
+  for i in $(seq 0 $((max - 1))); do
+    "$bin/tbcert" issue --ca "$work/ca" --name "m$i" --region "r$((i % 3))" --ip "$(addr "$i")" \
+      --out "$work/c$i" >/dev/null
+  done
+  echo "tbnode $("$bin/tbnode" --version 2>/dev/null | head -1) from $bin; window $stable s," \
+    "partition $part s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-declare -A res
-for n in "${list[@]}"; do
-  out=$(unshare -n bash "$0" --one "$bin" "$work" "$n" "$stable" "$part") || true
-  res[$n]=$(echo "$out" | tr '\n' ' ')
-done
+  declare -A res
+  for n in "${list[@]}"; do
+    out=$(unshare -n bash "$0" --one "$bin" "$work" "$n" "$stable" "$part") || true
+    res[$n]=$(echo "$out" | tr '\n' ' ')
+  done
 
-get() { echo "${res[$1]}" | tr ' ' '\n' | grep -E "^$2=" | head -1 | cut -d= -f2; }
-# The "heal" and "end"/"final" groups repeat keys: pick the word after their marker.
-after() { echo "${res[$1]}" | sed -E "s/.* $2 //" | tr ' ' '\n' | grep -E "^$3=" | head -1 | cut -d= -f2; }
+  get() { echo "${res[$1]}" | tr ' ' '\n' | grep -E "^$2=" | head -1 | cut -d= -f2; }
+  # The "heal" and "end"/"final" groups repeat keys: pick the word after their marker.
+  after() { echo "${res[$1]}" | sed -E "s/.* $2 //" | tr ' ' '\n' | grep -E "^$3=" | head -1 | cut -d= -f2; }
 
-printf '\n%-4s %9s %9s %6s %7s %8s %9s %7s %8s %11s %9s %9s\n' N form_grph form_orig drops \
-  cpu% pkt/s B/s rss_MiB db_MB/h ooo heal_grph heal_orig
-for n in "${list[@]}"; do
-  ooo=$(after "$n" final dropped_out_of_order) acc=$(after "$n" final accepted)
-  ooo_s="${ooo:-?}"
-  [ -n "$ooo" ] && [ -n "$acc" ] && [ "$acc" -gt 0 ] &&
-    ooo_s="$ooo($(awk -v o="$ooo" -v a="$acc" 'BEGIN { printf "%.1f%%", 100 * o / a }'))"
-  printf '%-4s %9s %9s %6s %7s %8s %9s %7s %8s %11s %9s %9s\n' "$n" "$(get "$n" graph)" \
-    "$(get "$n" origins)" "$(get "$n" drops)($(get "$n" dups))" "$(get "$n" cpu_pct)" \
-    "$(get "$n" pkt_s)" "$(get "$n" bytes_s)" "$(get "$n" rss_mib)" "$(get "$n" db_mb_h)" \
-    "$ooo_s" "$(after "$n" heal graph)" "$(after "$n" heal origins)"
-done
-base=${list[0]}
-echo
-echo "per-node cost relative to N=$base; log: log N / log $base (the issue's bound), N: N / $base"
-for n in "${list[@]}"; do
-  awk -v n="$n" -v b="$base" -v c="$(get "$n" cpu_pct)" -v cb="$(get "$base" cpu_pct)" \
-    -v p="$(get "$n" pkt_s)" -v pb="$(get "$base" pkt_s)" -v y="$(get "$n" bytes_s)" \
-    -v yb="$(get "$base" bytes_s)" -v d="$(get "$n" db_mb_h)" -v db="$(get "$base" db_mb_h)" '
-    function r(x, y) { return (y + 0 > 0 && x != "") ? sprintf("%.2f", x / y) : "?" }
-    BEGIN { printf "N=%-3d cpu x%s  pkt/s x%s  B/s x%s  db x%s  (log: x%.2f, N: x%.2f)\n", n,
-            r(c, cb), r(p, pb), r(y, yb), r(d, db), log(n) / log(b), n / b }'
-done
+  fmt='%-4s %9s %9s %9s %9s %7s %8s %9s %7s %8s %11s %9s %9s %9s %5s\n'
+  # shellcheck disable=SC2059 # one format for the head and the rows
+  printf "\n$fmt" N form_grph form_memb form_orig drops cpu% pkt/s B/s rss_MiB db_MB/h ooo \
+    heal_grph heal_memb heal_orig load
+  for n in "${list[@]}"; do
+    ooo=$(after "$n" final dropped_out_of_order) acc=$(after "$n" final accepted)
+    ooo_s="${ooo:-?}"
+    [ -n "$ooo" ] && [ -n "$acc" ] && [ "$acc" -gt 0 ] &&
+      ooo_s="$ooo($(awk -v o="$ooo" -v a="$acc" 'BEGIN { printf "%.1f%%", 100 * o / a }'))"
+    # shellcheck disable=SC2059
+    printf "$fmt" "$n" "$(get "$n" graph)" "$(get "$n" members)" \
+      "$(get "$n" origins)" "$(get "$n" drops)($(get "$n" dups))" "$(get "$n" cpu_pct)" \
+      "$(get "$n" pkt_s)" "$(get "$n" bytes_s)" "$(get "$n" rss_mib)" "$(get "$n" db_mb_h)" \
+      "$ooo_s" "$(after "$n" heal graph)" "$(after "$n" heal members)" \
+      "$(after "$n" heal origins)" "$(get "$n" load)"
+  done
+  base=${list[0]}
+  echo
+  echo "per-node cost relative to N=$base; log: log N / log $base (the issue's bound), N: N / $base"
+  for n in "${list[@]}"; do
+    awk -v n="$n" -v b="$base" -v c="$(get "$n" cpu_pct)" -v cb="$(get "$base" cpu_pct)" \
+      -v p="$(get "$n" pkt_s)" -v pb="$(get "$base" pkt_s)" -v y="$(get "$n" bytes_s)" \
+      -v yb="$(get "$base" bytes_s)" -v d="$(get "$n" db_mb_h)" -v db="$(get "$base" db_mb_h)" '
+      function r(x, y) { return (y + 0 > 0 && x != "") ? sprintf("%.2f", x / y) : "?" }
+      BEGIN { printf "N=%-3d cpu x%s  pkt/s x%s  B/s x%s  db x%s  (log: x%.2f, N: x%.2f)\n", n,
+              r(c, cb), r(p, pb), r(y, yb), r(d, db), log(n) / log(b), n / b }'
+  done
+}
+main "$@"

@@ -8,20 +8,27 @@ together.
       have passed; prints "graph=S origins=S rounds=K round_s=S" (seconds after T0, or "none").
       graph:   the links every node lists as connected join all nodes into one component (a
                broadcast can reach every node).
+      members: (mesh v2, status "members") every node lists every other as an alive member;
+               "n/a" for a node without a member list (wave 1).
       origins: every node holds a verified signed PEER measurement from every other node (the
                peer_matrix rows "from" cover all N - 1 others), made after SINCE (Unix time; 0:
                any). Each node signs one every crosscheck.peer_interval (default 16 s), so this
                is "every node receives every origin's measurements".
+  procs_probe.py heal TIMEOUT SINCE TABLE STATE_DIR...
+      deletes the nftables table inet TABLE (the partition) and waits as above from that moment:
+      the clock starts here, not when a slow interpreter got going.
   procs_probe.py snap FRESH_S STATE_DIR...
       prints counters summed over the nodes and the shape of the mesh as key=value words.
   procs_probe.py db STATE_DIR...
       prints the summed logical size of the nodes' SQLite databases (page_count * page_size
       as a reader sees it, the WAL's committed pages included) and of their files.
 """
+import concurrent.futures
 import json
 import os
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -46,7 +53,9 @@ def status(state_dir):
 
 
 def poll(dirs):
-    return [status(d) for d in dirs]
+    # All at once: a saturated node answers late, and one at a time would add the delays up.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(dirs)) as ex:
+        return list(ex.map(status, dirs))
 
 
 def judge(sts, since, fresh_ms=None):
@@ -61,7 +70,7 @@ def judge(sts, since, fresh_ms=None):
             x = parent[x]
         return x
 
-    degrees, missing = [], 0
+    degrees, missing, members_missing, have_members = [], 0, 0, False
     now = time.time()
     for st in sts:
         if not st:
@@ -73,6 +82,10 @@ def judge(sts, since, fresh_ms=None):
         for p in conn:
             if p in parent:
                 parent[find(p)] = find(st["node"])
+        if "members" in st:
+            have_members = True
+            alive = {m["name"] for m in st["members"] if m.get("state") == "alive"}
+            members_missing += sum(1 for n in known if n != st["node"] and n not in alive)
         max_age = fresh_ms
         if since > 0:
             max_age = (now - since) * 1000.0
@@ -92,16 +105,20 @@ def judge(sts, since, fresh_ms=None):
         "missing": missing,
         "components": len(roots),
         "silent": len(sts) - len(known),
+        "members_missing": (members_missing + (len(sts) - len(known)) * (len(sts) - 1))
+        if have_members else -1,
     }
 
 
 def cmd_wait(t0, timeout, since, dirs):
-    t_graph = t_orig = None
-    rounds, spent = 0, 0.0
+    t_graph = t_orig = t_memb = None
+    rounds, spent, have_members = 0, 0.0, False
     while True:
         a = time.time()
         sts = poll(dirs)
-        g, o, _ = judge(sts, since)
+        g, o, d = judge(sts, since)
+        m = d["members_missing"] == 0
+        have_members = have_members or d["members_missing"] >= 0
         b = time.time()
         rounds += 1
         spent += b - a
@@ -110,15 +127,19 @@ def cmd_wait(t0, timeout, since, dirs):
             t_graph = b - t0
         if o and t_orig is None:
             t_orig = b - t0
-        if (t_graph is not None and t_orig is not None) or b - t0 > timeout:
+        if m and t_memb is None:
+            t_memb = b - t0
+        done = t_graph is not None and t_orig is not None
+        if (done and (t_memb is not None or not have_members)) or b - t0 > timeout:
             break
         time.sleep(max(0.0, 0.5 - (b - a)))
 
     def fmt(t):
         return "none" if t is None else "%.1f" % t
 
-    print("graph=%s origins=%s rounds=%d round_s=%.2f" % (fmt(t_graph), fmt(t_orig), rounds,
-                                                         spent / max(rounds, 1)))
+    print("graph=%s origins=%s members=%s rounds=%d round_s=%.2f" % (
+        fmt(t_graph), fmt(t_orig), fmt(t_memb) if have_members else "n/a", rounds,
+        spent / max(rounds, 1)))
 
 
 def cmd_snap(fresh_s, dirs):
@@ -166,6 +187,10 @@ def main():
     mode = sys.argv[1]
     if mode == "wait":
         cmd_wait(float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
+    elif mode == "heal":
+        t0 = time.time()
+        subprocess.run(["nft", "delete", "table", "inet", sys.argv[4]], check=True)
+        cmd_wait(t0, float(sys.argv[2]), float(sys.argv[3]), sys.argv[5:])
     elif mode == "snap":
         cmd_snap(float(sys.argv[2]), sys.argv[3:])
     elif mode == "db":
