@@ -27,7 +27,10 @@ int64_t tk_real_now(const tb_timekeeper *tk)
 
 /* Roughtime evidence verified again from the packets: the response is signed for the
  * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
- * to microseconds and the gap between the real and the monotonic clock). */
+ * to microseconds and the gap between the real and the monotonic clock). An authentic
+ * response whose RADI says the server is unsynchronised is evidence of that only: its numbers
+ * mean nothing and travel as offset 0 and bound 0 (one encoding), and its radius is reported
+ * as TB_RT_UNSYNCED_RADI_NS, which the cross-check calls unsynchronised. */
 static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns)
 {
     if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len ||
@@ -36,13 +39,23 @@ static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_
     tb_rt_query q;
     tb_rt_reason why;
     int64_t sent = m->real_ns - m->delay_ns; /* in range: real_ns >= delay_ns >= 0 */
-    if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0 ||
-        tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why) != 0)
+    if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0)
+        return TB_ERR_VERIFY;
+    int rc = tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why);
+    bool unsynced = rc == TB_ERR_VERIFY && why == TB_RT_UNSYNCED;
+    if (rc != 0 && !unsynced)
         return TB_ERR_VERIFY;
     /* MIDP and RADI are the server's numbers: checked arithmetic, no assumption on their size */
     int64_t midp, radi, claimed, diff;
     if (q.radi_us > (uint64_t)(INT64_MAX / 1000) || __builtin_mul_overflow(q.midp_us, 1000, &midp))
         return TB_ERR_VERIFY;
+    if (unsynced) {
+        if (m->offset_ns != 0 || m->bound_ns != 0)
+            return TB_ERR_VERIFY;
+        *midp_ns = midp;
+        *radi_ns = TB_RT_UNSYNCED_RADI_NS;
+        return TB_OK;
+    }
     radi = (int64_t)q.radi_us * 1000;
     if (__builtin_sub_overflow(midp, sent / 2 + m->real_ns / 2, &claimed) ||
         __builtin_sub_overflow(claimed, m->offset_ns, &diff))
@@ -69,6 +82,14 @@ static int ntp_evidence(const tb_measurement *m)
     return TB_OK;
 }
 
+/* A reference clock's measurements are its origin's alone (measure/measurement.h): one that
+ * names another node's clock is refused, so no member can speak for another's refclock. */
+static bool refclock_owned(const tb_measurement *m)
+{
+    size_t n = strlen(m->origin);
+    return strncmp(m->source_name, m->origin, n) == 0 && m->source_name[n] == ':';
+}
+
 /* The replay check calls this before it accepts a peer's measurement; the re-verified MIDP and
  * RADI are kept in tk->ev for the window, so the response is verified once. */
 static int evidence_cb(void *arg, const tb_measurement *m)
@@ -77,6 +98,8 @@ static int evidence_cb(void *arg, const tb_measurement *m)
     tk->ev = (tk_evidence){0};
     if (m->kind == TB_MEASURE_NTP)
         return ntp_evidence(m);
+    if (m->kind == TB_MEASURE_REFCLOCK)
+        return refclock_owned(m) ? TB_OK : TB_ERR_VERIFY;
     if (m->kind != TB_MEASURE_ROUGHTIME)
         return TB_OK;
     int rc = rt_evidence(m, &tk->ev.midp_ns, &tk->ev.radi_ns);
@@ -103,19 +126,29 @@ static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
 
 static void xc_kick(tb_timekeeper *tk);
 
-static tb_measure_kind measure_kind(tb_source_kind k)
+void tk_source_key(const tb_timekeeper *tk, const tb_source_id *id, tb_measure_kind *kind,
+                   char *name, size_t cap)
 {
-    return k == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
-           : k == TB_SOURCE_PEER    ? TB_MEASURE_PEER
-                                    : TB_MEASURE_NTP;
+    *kind = id->kind == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
+            : id->kind == TB_SOURCE_PEER    ? TB_MEASURE_PEER
+            : id->kind == TB_SOURCE_SOCK    ? TB_MEASURE_REFCLOCK
+                                            : TB_MEASURE_NTP;
+    char full[TB_MEASURE_MAX_ORIGIN + 2 + TB_SOURCE_NAME_MAX];
+    if (*kind == TB_MEASURE_REFCLOCK)
+        snprintf(full, sizeof(full), "%s:%s", tb_node_name(tk->node), id->name);
+    else
+        snprintf(full, sizeof(full), "%s", id->name);
+    tk_set_text(name, cap, full);
 }
 
-static size_t known_sources(const tb_timekeeper *tk, tb_xc_source *out, size_t max)
+static size_t known_sources(const tb_timekeeper *tk, tb_xc_source *out,
+                            char (*names)[TB_MEASURE_MAX_TEXT + 1], size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; tk->sources && i < tb_sources_count(tk->sources) && n < max; i++) {
         const tb_source_id *id = tb_source_identity(tb_sources_get(tk->sources, i));
-        tb_xc_source s = {measure_kind(id->kind), id->name};
+        tb_xc_source s = {TB_MEASURE_NTP, names[n]};
+        tk_source_key(tk, id, &s.kind, names[n], sizeof(names[n]));
         size_t j = 0;
         while (j < n && !(out[j].kind == s.kind && strcmp(out[j].name, s.name) == 0))
             j++;
@@ -177,16 +210,17 @@ static void xc_run(tb_timekeeper *tk)
     tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
     tb_xc_peer *xp = calloc(TK_MAX_PEERS + 1, sizeof(*xp));
     tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
+    char(*names)[TB_MEASURE_MAX_TEXT + 1] = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*names));
     tb_xc_obs *xo = NULL;
     size_t no = 0;
-    if (!ps || !xp || !known || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
+    if (!ps || !xp || !known || !names || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
         goto out;
     tb_xc_input in = {.peers = xp,
                       .n_peers = tk_peers_xc(tk, ps, xp, now),
                       .obs = xo,
                       .n_obs = no,
                       .known = known,
-                      .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
+                      .n_known = known_sources(tk, known, names, TB_SOURCES_MAX * 4),
                       .now_ns = now,
                       .started_ns = tk->started_ns,
                       .self = tb_node_name(tk->node),
@@ -210,6 +244,7 @@ out:
     free(xp);
     free(xo);
     free(known);
+    free(names);
 }
 
 static void on_xc_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -271,8 +306,8 @@ void tk_publish(tb_timekeeper *tk, tb_measurement *m)
     }
     tk->st.last_seq = m->seq;
     tk->st.sent++;
-    tk->st.sent_kind[m->kind & 3]++;
-    tk->st.wire_bytes_kind[m->kind & 3] += len + TB_MEASURE_SIG_LEN;
+    tk->st.sent_kind[m->kind]++; /* encoded: a valid kind */
+    tk->st.wire_bytes_kind[m->kind] += len + TB_MEASURE_SIG_LEN;
     if (tb_store_put_measurement(tk->store, m, true, body, len, sig, tk_real_now(tk)) != TB_OK)
         tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
     /* Echoes of our own measurement that come back through the mesh are replays. */
@@ -323,13 +358,12 @@ static void on_source_measurement(void *arg, const tb_source_meas *sm)
     tb_timekeeper *tk = arg;
     if (tk->stopping)
         return;
-    tb_measurement m = {.kind = measure_kind(sm->source->kind),
-                        .real_ns = sm->real_ns,
+    tb_measurement m = {.real_ns = sm->real_ns,
                         .offset_ns = sm->offset_ns,
                         .delay_ns = sm->delay_ns > 0 ? sm->delay_ns : 0,
                         .bound_ns = sm->error_ns > 0 ? sm->error_ns : 0};
     tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-    tk_set_text(m.source_name, sizeof(m.source_name), sm->source->name);
+    tk_source_key(tk, sm->source, &m.kind, m.source_name, sizeof(m.source_name));
     tk_set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
     if (m.kind == TB_MEASURE_NTP && ntp_fill(&m, sm) != TB_OK)
         return;
@@ -484,6 +518,8 @@ static void warn_window(const tb_timekeeper *tk, const tb_node_config *cfg, int6
     int64_t window_s = window_ns / (int64_t)TB_NS_PER_SEC;
     for (size_t i = 0; i < list->n; i++) {
         const tb_source_config *sc = &list->items[i];
+        if (sc->kind == TB_SOURCE_SOCK)
+            continue; /* never polled: samples come as the writer sends them */
         int64_t poll_s = (int64_t)1 << (sc->maxpoll < 0 ? 0 : sc->maxpoll > 30 ? 30 : sc->maxpoll);
         if (poll_s > window_s)
             tb_log_warn(tk->log,

@@ -78,6 +78,10 @@ struct tb_timekeeper {
 int64_t tk_real_now(const tb_timekeeper *tk);
 void tk_publish(tb_timekeeper *tk, tb_measurement *m);
 void tk_set_text(char *dst, size_t cap, const char *src);
+/* What the measurements of a configured source are called in the mesh: its measurement kind and
+ * source name. A reference clock is this node's alone: "NODE:NAME". */
+void tk_source_key(const tb_timekeeper *tk, const tb_source_id *id, tb_measure_kind *kind,
+                   char *name, size_t cap);
 
 /* timekeeper.c: takes a peer's measurement that passed the replay checks into the window. */
 void tk_take(tb_timekeeper *tk, const tb_measurement *m);
