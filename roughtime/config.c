@@ -18,7 +18,8 @@ const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS] = {"listen",
                                                            "radius_from_kernel",
                                                            "key_lifetime",
                                                            "threads",
-                                                           "enabled"};
+                                                           "enabled",
+                                                           "tcp"};
 
 void tb_rt_config_default(tb_rt_config *c)
 {
@@ -111,12 +112,14 @@ static int parse_group(const ctx *c, tb_rt_config *out)
 {
     if (config_setting_type(c->g) != CONFIG_TYPE_GROUP)
         return tb_cfg_fail(&c->e, c->g, NULL, "must be a group { listen = ...; key = ...; }");
-    bool enabled = true, from_kernel = out->udp.radius_from_kernel != 0;
+    bool enabled = true, from_kernel = out->udp.radius_from_kernel != 0, tcp = out->udp.tcp != 0;
     int rc = tb_cfg_check_keys(&c->e, c->g, tb_rt_config_keys, TB_RT_CONFIG_NKEYS);
     if (rc == 0)
         rc = tb_cfg_get_bool(&c->e, c->g, "enabled", &enabled);
     if (rc == 0)
         rc = tb_cfg_get_bool(&c->e, c->g, "radius_from_kernel", &from_kernel);
+    if (rc == 0)
+        rc = tb_cfg_get_bool(&c->e, c->g, "tcp", &tcp);
     if (rc == 0)
         rc = parse_listen(c, out);
     if (rc == 0)
@@ -125,6 +128,7 @@ static int parse_group(const ctx *c, tb_rt_config *out)
         rc = parse_numbers(c, out);
     out->enabled = enabled;
     out->udp.radius_from_kernel = from_kernel;
+    out->udp.tcp = tcp;
     return rc;
 }
 

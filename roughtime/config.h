@@ -14,6 +14,7 @@
  *     key_lifetime = 86400;        # online key validity in s, 60..31536000 (rotated at half)
  *     threads = 1;                 # edges on SO_REUSEPORT sockets, 1..64
  *     enabled = true;              # false keeps the group but serves nothing
+ *     tcp = false;                 # also serve TCP on the same address and port
  *   };
  *
  * Every key is optional except `key` (unless enabled = false); unknown keys and wrong types are
@@ -34,7 +35,7 @@
 #define TB_RT_CONFIG_MAX_THREADS 64
 
 /* Every key the group may have (for help text, and the fuzzer). */
-#define TB_RT_CONFIG_NKEYS 10
+#define TB_RT_CONFIG_NKEYS 11
 extern const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS];
 
 typedef struct tb_rt_config {

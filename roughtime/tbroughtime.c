@@ -31,8 +31,8 @@ static const char usage_text[] =
     "usage: tbroughtime keygen --out FILE\n"
     "       tbroughtime serve --key FILE [--listen ADDR:PORT] [--max-batch N]\n"
     "                   [--flush-interval-us N] [--radius S] [--threads N]\n"
-    "                   [--stats-interval S]\n"
-    "       tbroughtime query --server HOST:PORT --pubkey BASE64 [--version V]\n"
+    "                   [--stats-interval S] [--tcp]\n"
+    "       tbroughtime query --server [tcp://]HOST:PORT --pubkey BASE64 [--version V]\n"
     "       tbroughtime query --servers FILE.json [--report FILE]\n"
     "       tbroughtime --help | --version\n"
     "  listen defaults to 127.0.0.1:" TB_RT_PORT_STR " (IANA's Roughtime port; 2002 is common)\n"
@@ -202,6 +202,7 @@ static int cmd_serve(int argc, char **argv)
                                          {"radius", required_argument, NULL, 'r'},
                                          {"threads", required_argument, NULL, 't'},
                                          {"stats-interval", required_argument, NULL, 's'},
+                                         {"tcp", no_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *key = NULL, *listen = NULL;
@@ -209,9 +210,12 @@ static int cmd_serve(int argc, char **argv)
     unsigned long batch = 64, flush_us = 1000, radius = 3, threads = 1, stats_s = 60;
     tb_rt_srv_config scfg;
     tb_rt_udp_config ucfg;
-    int c, bad = 0;
+    int c, bad = 0, tcp = 0;
     while (!bad && (c = next_opt(argc, argv, opts, "serve")) != -1) {
         switch (c) {
+        case 'T':
+            tcp = 1;
+            break;
         case 'k':
             key = optarg;
             break;
@@ -259,6 +263,7 @@ static int cmd_serve(int argc, char **argv)
     ucfg.radius_s = (uint32_t)radius;
     ucfg.stats_interval_ns = stats_s * TB_NS_PER_SEC;
     ucfg.reuseport = threads > 1;
+    ucfg.tcp = tcp;
     worker *w = calloc(threads, sizeof(*w));
     int rc = w ? 0 : 1;
     for (unsigned i = 0; i < threads && rc == 0; i++) {
@@ -344,9 +349,11 @@ typedef struct outcome {
     char detail[300]; /* transport failures: what exactly */
 } outcome;
 
-/* A connected UDP socket to addr ("host:port", "[v6]:port"); a refused port then shows up as
- * ECONNREFUSED on send or receive (the ICMP error is reported to connected sockets only). */
-static int connect_udp(const char *addr, outcome *o)
+/* A connected socket (SOCK_DGRAM or SOCK_STREAM) to addr ("host:port", "[v6]:port"). UDP: a
+ * refused port then shows up as ECONNREFUSED on send or receive (the ICMP error is reported to
+ * connected sockets only); TCP: connect fails with it, after at most TCP_WAIT_MS. */
+#define TCP_WAIT_MS 6000
+static int connect_to(const char *addr, int type, outcome *o)
 {
     char host[300];
     const char *colon = strrchr(addr, ':');
@@ -360,16 +367,23 @@ static int connect_udp(const char *addr, outcome *o)
         memmove(host, host + 1, strlen(host));
         host[strcspn(host, "]")] = 0;
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res;
+    struct addrinfo hints = {.ai_socktype = type, .ai_flags = AI_NUMERICSERV}, *res;
     int g = getaddrinfo(host, colon + 1, &hints, &res);
     if (g != 0) {
         snprintf(o->detail, sizeof(o->detail), "cannot resolve \"%.200s\": %s", host,
                  g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
         return o->rc = TB_ERR_NOTFOUND;
     }
-    int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(res->ai_family, type | SOCK_CLOEXEC, 0);
+    struct timeval tv = {TCP_WAIT_MS / 1000, 0};
+    if (fd >= 0 && type == SOCK_STREAM)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect */
     if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        snprintf(o->detail, sizeof(o->detail), "cannot connect a UDP socket: %s", strerror(errno));
+        if (type == SOCK_STREAM && errno == ECONNREFUSED)
+            snprintf(o->detail, sizeof(o->detail), "nothing listening there (connection refused)");
+        else
+            snprintf(o->detail, sizeof(o->detail), "cannot connect a %s socket: %s",
+                     type == SOCK_STREAM ? "TCP" : "UDP", strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -434,10 +448,54 @@ static void probe_key(int fd, const tb_rt_query *q, outcome *o)
                  "others");
 }
 
+/* TCP (RFC 10049 framing): the request as it is, then the stream up to one whole packet. */
+static void exchange_tcp(int fd, tb_rt_query *q, outcome *o)
+{
+    const tb_clock *clk = tb_clock_system();
+    uint8_t buf[TB_RT_RESPONSE_BUF];
+    size_t have = 0, pl = 0;
+    q->sent_ns = tb_clock_real(clk);
+    if (send(fd, q->request, q->request_len, MSG_NOSIGNAL) != (ssize_t)q->request_len)
+        return refused(o, errno);
+    o->rc = TB_ERR_TIMEOUT;
+    while (pl == 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, TCP_WAIT_MS) <= 0)
+            return;
+        ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
+        if (n < 0)
+            return refused(o, errno);
+        if (n == 0) {
+            snprintf(o->detail, sizeof(o->detail), "the server closed the connection");
+            o->rc = TB_ERR_IO;
+            return;
+        }
+        have += (size_t)n;
+        if (tb_rt_frame_next(buf, have, sizeof(buf), &pl) < 0) {
+            o->answered = 1;
+            o->rc = TB_ERR_MALFORMED;
+            o->why = TB_RT_BAD_FORMAT;
+            return;
+        }
+    }
+    o->answered = 1;
+    o->rc = tb_rt_verify(q, buf, pl, tb_clock_real(clk), &o->why);
+}
+
 static void exchange(const char *addr, tb_rt_query *q, unsigned attempts, outcome *o)
 {
     memset(o, 0, sizeof(*o));
-    int fd = connect_udp(addr, o);
+    if (strncmp(addr, "tcp://", 6) == 0) {
+        int fd = connect_to(addr + 6, SOCK_STREAM, o);
+        if (fd < 0)
+            return;
+        exchange_tcp(fd, q, o);
+        if (o->rc == TB_ERR_TIMEOUT)
+            snprintf(o->detail, sizeof(o->detail), "no response");
+        close(fd);
+        return;
+    }
+    int fd = connect_to(addr, SOCK_DGRAM, o);
     if (fd < 0)
         return;
     exchange_fd(fd, q, attempts, o);

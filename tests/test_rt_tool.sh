@@ -28,7 +28,7 @@ cp "$dir/k0" "$dir/open" && chmod 644 "$dir/open"
 grep -q "chmod 600" "$dir/open.log" || fail "no reason given for refusing the 0644 key"
 
 setsid "$bin" serve --key "$dir/k0" --listen 127.0.0.60:2002 2>"$dir/s0.log" & pids+=($!)
-setsid "$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 2>"$dir/s1.log" & pids+=($!)
+setsid "$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 --tcp 2>"$dir/s1.log" & pids+=($!)
 # libfaketime is preloaded directly, so the PID we kill is the one that named its shared memory.
 # An ASan build must tolerate libfaketime being preloaded ahead of its runtime.
 libfaketime=$(ls /usr/lib/*/faketime/libfaketime.so.1 | head -1)
@@ -47,6 +47,13 @@ for v in 1 draft12 all; do
 done
 out=$("$bin" query --server 127.0.0.61:2002 --pubkey "$(cat "$dir/pk1")")
 echo "$out" | grep -q "version RFC 10049" || fail "threaded server"
+# TCP beside UDP on the same port (--tcp), RFC framing; a port without TCP refuses at once.
+out=$("$bin" query --server tcp://127.0.0.61:2002 --pubkey "$(cat "$dir/pk1")")
+echo "$out"
+echo "$out" | grep -q "verdict valid" || fail "query over TCP"
+grep -q "UDP and TCP" "$dir/s1.log" || fail "TCP not announced"
+out=$("$bin" query --server tcp://127.0.0.60:2002 --pubkey "$(cat "$dir/pk0")" || true)
+echo "$out" | grep -q "REJECTED: nothing listening there (connection refused)" || fail "TCP refused"
 # The wrong key: SRV names a key the server does not hold, so it stays silent; a request
 # without SRV then shows the server answers, with another key.
 out=$("$bin" query --server 127.0.0.60:2002 --pubkey "$(cat "$dir/pk1")" || true)
