@@ -29,7 +29,10 @@
 
 static const char usage_text[] =
     "usage: tbroughtime keygen --out FILE\n"
-    "       tbroughtime serve --key FILE [--listen ADDR:PORT] [--max-batch N]\n"
+    "       tbroughtime delegate --key FILE --online-key OUT --cert OUT [--valid-for S]\n"
+    "                   [--not-before UNIX_S]\n"
+    "       tbroughtime serve (--key FILE | --cert FILE --online-key FILE [--cert-warn S])\n"
+    "                   [--listen ADDR:PORT] [--max-batch N]\n"
     "                   [--flush-interval-us N] [--radius S] [--threads N]\n"
     "                   [--stats-interval S] [--tcp]\n"
     "       tbroughtime query --server [tcp://]HOST:PORT --pubkey BASE64 [--version V]\n"
@@ -193,6 +196,98 @@ static int start_worker(worker *w, unsigned i, const tb_rt_srv_config *scfg,
     return 0;
 }
 
+/* The offline delegation instead of the long-term key; an expired one is refused here, with
+ * the file and the time. */
+static int load_delegation(const char *cert, const char *online, tb_rt_srv_config *scfg, char *err,
+                           size_t errlen)
+{
+    int rc = tb_rt_delegation_load(cert, online, &scfg->delegation, err, errlen);
+    if (rc < 0)
+        return rc;
+    scfg->has_delegation = 1;
+    int64_t now_s = tb_clock_real(tb_clock_system()) / (int64_t)TB_NS_PER_SEC;
+    if (now_s > scfg->delegation.maxt_s) {
+        char when[TB_CLOCK_RFC3339_LEN];
+        tb_clock_format_rfc3339(scfg->delegation.maxt_s * (int64_t)TB_NS_PER_SEC, when,
+                                sizeof(when));
+        snprintf(err, errlen, "%s: the delegation expired at %s; refusing to serve", cert, when);
+        return TB_ERR_TIMEOUT;
+    }
+    return 0;
+}
+
+/* ---- delegate: on the offline machine that holds the long-term key ---- */
+
+static int cmd_delegate(int argc, char **argv)
+{
+    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+                                         {"online-key", required_argument, NULL, 'O'},
+                                         {"cert", required_argument, NULL, 'C'},
+                                         {"not-before", required_argument, NULL, 'n'},
+                                         {"valid-for", required_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *key = NULL, *online = NULL, *cert = NULL;
+    unsigned long valid = 7 * 86400, from = 0;
+    int c, bad = 0, has_from = 0;
+    while (!bad && (c = next_opt(argc, argv, opts, "delegate")) != -1) {
+        switch (c) {
+        case 'k':
+            key = optarg;
+            break;
+        case 'O':
+            online = optarg;
+            break;
+        case 'C':
+            cert = optarg;
+            break;
+        case 'n':
+            bad = parse_num("delegate", "not-before", optarg, 0, 1UL << 40, &from);
+            has_from = 1;
+            break;
+        case 'v':
+            bad = parse_num("delegate", "valid-for", optarg, 60, 10 * 31536000UL, &valid);
+            break;
+        case 'h':
+            return fputs(usage_text, stdout), 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (bad)
+        return EXIT_USAGE;
+    if (!key || !online || !cert)
+        return usage_error("delegate", "--key, --online-key and --cert are required");
+    char err[256];
+    uint8_t longterm[64], online_pk[32];
+    tb_rt_delegation d;
+    /* A minute of slack, as the server's own delegations have. */
+    int64_t mint =
+        has_from ? (int64_t)from : tb_clock_real(tb_clock_system()) / (int64_t)TB_NS_PER_SEC - 60;
+    int rc = tb_rt_key_load(key, longterm, err, sizeof(err));
+    if (rc == 0 && (rc = tb_rt_key_generate(online, online_pk, err, sizeof(err))) == 0 &&
+        (rc = tb_rt_key_load(online, d.online_sk, err, sizeof(err))) == 0) {
+        uint8_t osk[64];
+        memcpy(osk, d.online_sk, sizeof(osk));
+        rc = tb_rt_delegation_make(longterm, osk, mint, mint + (int64_t)valid, &d);
+        sodium_memzero(osk, sizeof(osk));
+        if (rc == 0)
+            rc = tb_rt_cert_write(cert, &d, err, sizeof(err));
+        else
+            snprintf(err, sizeof(err), "cannot build the CERT: %s", tb_strerror(rc));
+    }
+    sodium_memzero(longterm, sizeof(longterm));
+    sodium_memzero(&d, sizeof(d));
+    if (rc < 0) {
+        fprintf(stderr, "tbroughtime: %s\n", err);
+        return 1;
+    }
+    char when[TB_CLOCK_RFC3339_LEN];
+    tb_clock_format_rfc3339((mint + (int64_t)valid) * (int64_t)TB_NS_PER_SEC, when, sizeof(when));
+    printf("%s: delegation valid until %s; copy it and %s to the server\n", cert, when, online);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -203,11 +298,15 @@ static int cmd_serve(int argc, char **argv)
                                          {"threads", required_argument, NULL, 't'},
                                          {"stats-interval", required_argument, NULL, 's'},
                                          {"tcp", no_argument, NULL, 'T'},
+                                         {"cert", required_argument, NULL, 'C'},
+                                         {"online-key", required_argument, NULL, 'O'},
+                                         {"cert-warn", required_argument, NULL, 'W'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
-    const char *key = NULL, *listen = NULL;
+    const char *key = NULL, *listen = NULL, *cert = NULL, *online = NULL;
     char err[256];
-    unsigned long batch = 64, flush_us = 1000, radius = 3, threads = 1, stats_s = 60;
+    unsigned long batch = 64, flush_us = 1000, radius = 3, threads = 1, stats_s = 60,
+                  warn_s = 86400;
     tb_rt_srv_config scfg;
     tb_rt_udp_config ucfg;
     int c, bad = 0, tcp = 0;
@@ -215,6 +314,15 @@ static int cmd_serve(int argc, char **argv)
         switch (c) {
         case 'T':
             tcp = 1;
+            break;
+        case 'C':
+            cert = optarg;
+            break;
+        case 'O':
+            online = optarg;
+            break;
+        case 'W':
+            bad = parse_num("serve", "cert-warn", optarg, 0, 31536000, &warn_s);
             break;
         case 'k':
             key = optarg;
@@ -245,16 +353,18 @@ static int cmd_serve(int argc, char **argv)
     }
     if (bad)
         return EXIT_USAGE;
-    if (!key)
-        return usage_error("serve", "%s is required", "--key");
+    if (!key == !cert || !cert != !online)
+        return usage_error("serve", "give either --key, or --cert and --online-key");
     tb_rt_srv_config_default(&scfg);
     tb_rt_udp_config_default(&ucfg);
     if (listen && strlen(listen) >= sizeof(ucfg.listen))
         return usage_error("serve", "--listen \"%s\" is too long", listen);
-    if (tb_rt_key_load(key, scfg.longterm_sk, err, sizeof(err)) < 0) {
+    if (key ? tb_rt_key_load(key, scfg.longterm_sk, err, sizeof(err)) < 0
+            : load_delegation(cert, online, &scfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "tbroughtime: %s\n", err);
         return 1;
     }
+    ucfg.cert_warn_ns = warn_s * TB_NS_PER_SEC;
     scfg.max_batch = (unsigned)batch;
     scfg.queue_cap = 4 * (unsigned)batch;
     if (listen)
@@ -746,6 +856,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "delegate") == 0)
+        return cmd_delegate(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0)
         return cmd_query(argc - 1, argv + 1);
     return usage_error("-", "unknown command \"%s\"", argv[1]);

@@ -76,6 +76,21 @@ void tb_rt_udp_config_default(tb_rt_udp_config *cfg)
     cfg->radius_s = 3;
     cfg->radius_from_kernel = 1;
     cfg->stats_interval_ns = 60 * TB_NS_PER_SEC;
+    cfg->cert_warn_ns = 86400 * TB_NS_PER_SEC;
+}
+
+/* An offline delegation cannot be renewed here: say so while there is time to run delegate. */
+static void warn_expiry(const tb_rt_udp *u)
+{
+    int64_t maxt = tb_rt_srv_delegation_expiry(u->srv), now = tb_clock_real(u->clock);
+    if (maxt == INT64_MAX || maxt - now > (int64_t)u->cfg.cert_warn_ns)
+        return;
+    char when[TB_CLOCK_RFC3339_LEN];
+    tb_clock_format_rfc3339(maxt, when, sizeof(when));
+    tb_log_warn(u->log,
+                "roughtime: the delegation (CERT) expires at %s, in %.1f h: make a new one with "
+                "`tbroughtime delegate` on the machine holding the long-term key",
+                when, (double)(maxt - now) / 3.6e12);
 }
 
 static uint32_t current_radius(const tb_rt_udp *u)
@@ -374,6 +389,7 @@ static void on_stats(struct ev_loop *loop, ev_timer *w, int revents)
 {
     tb_rt_udp *u = w->data;
     tb_rt_srv_report(u->srv, tb_clock_real(u->clock));
+    warn_expiry(u);
     if (u->send_errors)
         tb_log_warn(u->log, "roughtime: %llu answers lost to a full send buffer",
                     (unsigned long long)u->send_errors);
@@ -463,6 +479,7 @@ int tb_rt_udp_new(struct ev_loop *loop, const tb_log *log, const tb_clock *clock
         ev_timer_start(loop, &u->stats);
     ev_io_start(loop, &u->io);
     arm_rotation(u);
+    warn_expiry(u);
     tb_log_info(log, "roughtime: serving on %s (port %u%s)", cfg->listen, u->port,
                 cfg->tcp ? ", UDP and TCP" : "");
     *out = u;

@@ -32,6 +32,9 @@ typedef struct tb_rt_udp_config {
     int reuseport;              /* SO_REUSEPORT, for one edge per worker thread */
     uint64_t stats_interval_ns; /* how often the server's counters are logged (default 60 s) */
     int tcp;                    /* also listen on TCP, same address and port (default 0) */
+    uint64_t cert_warn_ns;      /* an offline delegation (server.h) closer than this to its
+                                   MAXT is warned about at start and with the statistics
+                                   (default 1 day) */
 } tb_rt_udp_config;
 
 #define TB_RT_TCP_MAX_CONN 64
