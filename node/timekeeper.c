@@ -570,7 +570,7 @@ static int open_roughtime(tb_timekeeper *tk)
     if (rc == TB_OK && !tk->rtc.enabled)
         return TB_OK;
     if (rc == TB_OK)
-        rc = tb_rt_config_load_key(&tk->rtc, err, sizeof(err));
+        rc = tb_rt_config_load_key(&tk->rtc, tb_clock_real(tk->clock), err, sizeof(err));
     if (rc != TB_OK) {
         tb_log_error(tk->log, "%s", err);
         return rc;

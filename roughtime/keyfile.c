@@ -133,8 +133,8 @@ static bool field(const char *text, const char *name, char *out, size_t cap)
     return false;
 }
 
-int tb_rt_delegation_load(const char *cert_path, const char *key_path, tb_rt_delegation *d,
-                          char *err, size_t errlen)
+int tb_rt_delegation_load(const char *cert_path, const char *key_path, int64_t now_s,
+                          tb_rt_delegation *d, char *err, size_t errlen)
 {
     char text[1024], b64[400];
     memset(d, 0, sizeof(*d));
@@ -161,5 +161,14 @@ int tb_rt_delegation_load(const char *cert_path, const char *key_path, tb_rt_del
         snprintf(err, errlen, "%s: %s", cert_path,
                  rc == TB_ERR_VERIFY ? "does not delegate this online key (signature or key differ)"
                                      : "CERT malformed");
+    if (rc == 0 && now_s > d->maxt_s) {
+        char when[TB_CLOCK_RFC3339_LEN];
+        tb_clock_format_rfc3339(d->maxt_s * (int64_t)TB_NS_PER_SEC, when, sizeof(when));
+        snprintf(err, errlen, "%s: the delegation expired at %s; refusing to serve", cert_path,
+                 when);
+        rc = TB_ERR_TIMEOUT;
+    }
+    if (rc < 0)
+        sodium_memzero(d, sizeof(*d));
     return rc;
 }

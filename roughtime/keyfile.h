@@ -22,9 +22,10 @@ TB_WUR int tb_rt_key_from_b64(const char *s, uint8_t key[32]);
  * lines "pubkey B64" (the long-term public key) and "cert B64" (the CERT message)), created
  * exclusively, mode 0644; the online key is a key file as above. */
 TB_WUR int tb_rt_cert_write(const char *path, const tb_rt_delegation *d, char *err, size_t errlen);
-/* Loads both and checks them (tb_rt_delegation_check): err names the file and what is wrong.
- * An expired window is not an error here (the server refuses it). */
-TB_WUR int tb_rt_delegation_load(const char *cert_path, const char *key_path, tb_rt_delegation *d,
-                                 char *err, size_t errlen);
+/* Loads both and checks them (tb_rt_delegation_check), and refuses one whose MAXT is before
+ * now_s (TB_ERR_TIMEOUT, "CERT: the delegation expired at T; refusing to serve"): err names
+ * the file and what is wrong. */
+TB_WUR int tb_rt_delegation_load(const char *cert_path, const char *key_path, int64_t now_s,
+                                 tb_rt_delegation *d, char *err, size_t errlen);
 
 #endif

@@ -196,26 +196,6 @@ static int start_worker(worker *w, unsigned i, const tb_rt_srv_config *scfg,
     return 0;
 }
 
-/* The offline delegation instead of the long-term key; an expired one is refused here, with
- * the file and the time. */
-static int load_delegation(const char *cert, const char *online, tb_rt_srv_config *scfg, char *err,
-                           size_t errlen)
-{
-    int rc = tb_rt_delegation_load(cert, online, &scfg->delegation, err, errlen);
-    if (rc < 0)
-        return rc;
-    scfg->has_delegation = 1;
-    int64_t now_s = tb_clock_real(tb_clock_system()) / (int64_t)TB_NS_PER_SEC;
-    if (now_s > scfg->delegation.maxt_s) {
-        char when[TB_CLOCK_RFC3339_LEN];
-        tb_clock_format_rfc3339(scfg->delegation.maxt_s * (int64_t)TB_NS_PER_SEC, when,
-                                sizeof(when));
-        snprintf(err, errlen, "%s: the delegation expired at %s; refusing to serve", cert, when);
-        return TB_ERR_TIMEOUT;
-    }
-    return 0;
-}
-
 /* ---- delegate: on the offline machine that holds the long-term key ---- */
 
 static int cmd_delegate(int argc, char **argv)
@@ -360,10 +340,13 @@ static int cmd_serve(int argc, char **argv)
     if (listen && strlen(listen) >= sizeof(ucfg.listen))
         return usage_error("serve", "--listen \"%s\" is too long", listen);
     if (key ? tb_rt_key_load(key, scfg.longterm_sk, err, sizeof(err)) < 0
-            : load_delegation(cert, online, &scfg, err, sizeof(err)) < 0) {
+            : tb_rt_delegation_load(cert, online,
+                                    tb_clock_real(tb_clock_system()) / (int64_t)TB_NS_PER_SEC,
+                                    &scfg.delegation, err, sizeof(err)) < 0) {
         fprintf(stderr, "tbroughtime: %s\n", err);
         return 1;
     }
+    scfg.has_delegation = cert != NULL;
     ucfg.cert_warn_ns = warn_s * TB_NS_PER_SEC;
     scfg.max_batch = (unsigned)batch;
     scfg.queue_cap = 4 * (unsigned)batch;
