@@ -833,9 +833,10 @@ static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
         tb_peer_info info;
         uint32_t id = 0;
         from_wire_peer(&pm->peers[i], &info);
-        int rc = tb_peers_learn(n->peers, &info, &id);
-        /* The certificate is kept once it passes the CA check, so its broadcasts verify. */
-        tb_nbc_learn(n->nbc, real_s(n), info.cert, info.cert_len);
+        /* The certificate is kept once it passes the CA check, so its broadcasts verify; a
+         * member the CA vouches for is not made up, and its dials are not charged to l. */
+        int real = tb_nbc_learn(n->nbc, real_s(n), pm->peers[i].name, info.cert, info.cert_len);
+        int rc = tb_peers_learn_from(n->peers, &info, real ? NULL : l->name, &id);
         if (rc == TB_OK)
             learned++;
         if (rc == TB_OK && id)
@@ -1005,7 +1006,7 @@ static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from, co
     if (strcmp(b->origin, from->name) == 0 && charge(n, from, TB_BUDGET_OWN_BCAST, 0) != 0)
         return;
     int rc = tb_nbc_receive(n->nbc, mono(n), real_s(n), from->name, b, raw, len);
-    if (rc == TB_ERR_MALFORMED)
+    if (rc == TB_ERR_MALFORMED || rc == TB_ERR_VERIFY) /* a forgery costs its forwarder */
         peer_invalid(n, from->conn, from->name, "broadcast from '%s' refused: %s", b->origin,
                      tb_strerror(rc));
     nbc_rearm(n);
@@ -1269,11 +1270,21 @@ static int open_endpoint(tb_node *n)
         .max_connections = (size_t)cfg->max_peers * 2,
         .socket_buffer = cfg->socket_buffer,
         .static_secret = secret,
+        .max_penalties = cfg->penalties_to_ban,
+        .penalty_decay_ns = (uint64_t)cfg->penalty_decay_s * TB_NS_PER_SEC,
+        .ban_ns = (uint64_t)cfg->ban_s * TB_NS_PER_SEC,
+        .ban_max_ns = (uint64_t)cfg->ban_max_s * TB_NS_PER_SEC,
     };
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
                             on_datagram,  on_shutdown, n};
     rc = tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
     sodium_memzero(secret, sizeof(secret));
+    /* Configured peers always have room (ADR 0010); a seed given by name does not (yet). */
+    for (size_t i = 0; rc == TB_OK && i < cfg->npeers; i++) {
+        tb_addr_hostport_format(&cfg->peers[i], listen, sizeof(listen));
+        if (tb_quic_endpoint_prefer(n->ep, listen) == TB_ERR_FULL)
+            break;
+    }
     return rc;
 }
 
@@ -1329,6 +1340,7 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->lim.max_msg_size = cfg->max_message_size;
     tb_live_config_default(&n->live_cfg);
     tb_budget_config_for_mesh(&n->budget_cfg, cfg->max_peers);
+    tb_budget_config_apply(&n->budget_cfg, &cfg->budget);
     tb_log_ratelimit_init(&n->rl, LOG_BURST, LOG_INTERVAL_NS);
     n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
     ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
@@ -1548,6 +1560,13 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     out->penalties = qs->penalties;
     out->peers_banned = qs->peers_banned;
     out->addrs_refused = tb_peers_addrs_refused(n->peers);
+    for (int i = 0; i < TB_QUIC_ADMIT_COUNT; i++)
+        out->handshakes_refused += qs->admission[i];
+    out->room_for_peers = qs->preferred_room;
+    tb_peers_stats ps;
+    tb_peers_get_stats(n->peers, &ps);
+    out->learned_dials = ps.learned_dials;
+    out->learned_forgotten = ps.learned_forgotten;
     out->messages_delivered = n->st.messages_delivered;
     out->pings_sent = n->st.pings_sent;
     out->pongs_received = n->st.pongs_received;
@@ -1602,6 +1621,16 @@ void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
 {
     if (n->cb.status_ext)
         n->cb.status_ext(n->cb.arg, b, json);
+}
+
+int tb_node_control_ext(const tb_node *n, const char *line, tb_control_buf *b)
+{
+    return n->cb.control_ext ? n->cb.control_ext(n->cb.arg, line, b) : 0;
+}
+
+int tb_node_origin_der(const tb_node *n, const char *origin, const uint8_t **der, size_t *len)
+{
+    return tb_nbc_origin_der(n->nbc, origin, der, len);
 }
 
 /* --- the certificate lifecycle (certwatch.c) --- */

@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = tb_pt_recv_graft(pt, now, from, w.graft.ids.ids, w.graft.ids.n_ids);
         break;
     case TB_WIRE_PRUNE:
-        rc = tb_pt_recv_prune(pt, now, from);
+        rc = tb_pt_recv_prune(pt, now, from, w.prune.origin);
         break;
     case TB_WIRE_PROBE_REQ:
         rc = tb_mb_recv_probe_req(mb, now, from, w.probe_req.probe_id, w.probe_req.target,
