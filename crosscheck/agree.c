@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crosscheck/internal.h"
+#include "roughtime/verify.h"
 
 typedef struct edge {
     int64_t x;
@@ -28,6 +29,9 @@ static const char *no_vote(const xc_ctx *ctx, const xc_src *s)
 {
     if (s->kind == TB_MEASURE_PEER && !ctx->cfg.peers_vote)
         return "mesh peers do not vote";
+    /* a reference clock of another node: nobody here can read it or check its numbers */
+    if (s->kind == TB_MEASURE_REFCLOCK && !s->by_self)
+        return "another node's local reference clock";
     if (!s->known && !s->by_self && s->n_regions < 2)
         return "not configured here and measured in one region only";
     if (!s->by_self && s->n_latest < 2)
@@ -202,6 +206,10 @@ static void judge_unsync(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
         snprintf(v->reason, sizeof(v->reason),
                  "says it is unsynchronised to %u node(s) (newest from %s: leap %u, stratum %u)",
                  s->n_unsync, o->origin, o->leap, o->stratum);
+    else if (o->rt_radi_ns >= TB_RT_UNSYNCED_RADI_NS)
+        snprintf(v->reason, sizeof(v->reason),
+                 "says it is unsynchronised to %u node(s) (newest from %s: RADI 0xffffffff)",
+                 s->n_unsync, o->origin);
     else
         snprintf(v->reason, sizeof(v->reason),
                  "says it is unsynchronised to %u node(s) (newest from %s: radius %.3f s above "

@@ -47,6 +47,8 @@ const char *tb_xc_verdict_id(int v)
         return "insufficient";
     case TB_XC_WARMING_UP:
         return "warming_up";
+    case TB_XC_UNSYNCHRONISED:
+        return "unsynchronised";
     }
     return "unknown";
 }

@@ -57,10 +57,11 @@ typedef enum tb_xc_verdict_kind {
  * "warming_up", "unsynchronised". */
 const char *tb_xc_verdict_name(int v);
 /* The same as a stable identifier for machines (status JSON, metrics labels, the dashboard):
- * "ok", "falseticker", "inconsistent", "unreachable", "insufficient", "warming_up"; never
+ * "ok", "falseticker", "inconsistent", "unreachable", "insufficient", "warming_up",
+ * "unsynchronised"; never
  * changes once published. The verdicts are 0..TB_XC_VERDICT_COUNT - 1. */
 const char *tb_xc_verdict_id(int v);
-#define TB_XC_VERDICT_COUNT 6
+#define TB_XC_VERDICT_COUNT 7
 
 typedef struct tb_xc_config {
     int64_t window_ns;        /* measurements older than this are ignored (default 600 s) */

@@ -62,6 +62,9 @@ bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
     if (in->started_ns == 0 || tb_sat_sub(in->now_ns, in->started_ns) >= ctx->cfg.grace_ns ||
         tb_xc_hold_judged(in->hold, s->kind, s->name))
         return false;
+    /* a reference clock is read by its own node only: no other region will report it */
+    if (s->kind == TB_MEASURE_REFCLOCK && s->n_latest > 0)
+        return false;
     unsigned n_missing;
     const char *missing = missing_region(ctx, s, &n_missing);
     bool agreement = ctx->out->estimate.valid || s->bad_a != NULL;

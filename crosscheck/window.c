@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ntp/client.h"
+#include "roughtime/verify.h"
 
 /* One verified measurement, its evidence left with the caller. */
 typedef struct win_obs {
@@ -216,7 +217,8 @@ void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool h
     win_series *s = series_slot(w, m);
     if (s) {
         /* an unsynchronised reply's numbers mean nothing: kept as the newest, never fitted */
-        if (m->kind != TB_MEASURE_NTP || !tb_ntp_reply_unsynchronised(m->leap, m->stratum))
+        if (!(m->kind == TB_MEASURE_NTP && tb_ntp_reply_unsynchronised(m->leap, m->stratum)) &&
+            !(m->kind == TB_MEASURE_ROUGHTIME && has_rt && radi_ns >= TB_RT_UNSYNCED_RADI_NS))
             series_fit(s, &o, m);
         s->own = own;
         s->last = o;

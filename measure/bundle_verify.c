@@ -183,10 +183,16 @@ static bool item_evidence(vctx *v, const char *item, const tb_measurement *m)
     if (m->kind == TB_MEASURE_PEER)
         return report(v, item, true, "signature ok; peer %s offset %s (no raw evidence)",
                       m->source_name, claim);
+    if (m->kind == TB_MEASURE_REFCLOCK)
+        return report(v, item, true,
+                      "signature ok; reference clock %s offset %s (its origin's own, no raw "
+                      "evidence)",
+                      m->source_name, claim);
     if (ev.unsynchronised)
         return report(v, item, true,
-                      "signature ok; NTP reply answers the request, server unsynchronised "
-                      "(nothing to recompute)");
+                      "signature ok; %s evidence verified, server unsynchronised (nothing to "
+                      "recompute)",
+                      tb_measure_kind_name((int)m->kind));
     if (m->kind == TB_MEASURE_NTP)
         return report(v, item, true,
                       "signature ok; NTP packets re-checked: offset %s recomputed, %s claimed, "

@@ -1,6 +1,8 @@
 /* Raw evidence re-checked from the packets (measure/evidence.h). */
 #include "measure/evidence.h"
 
+#include <string.h>
+
 #include "common/clock.h"
 #include "ntp/client.h"
 #include "ntp/packet.h"
@@ -11,6 +13,21 @@ static int fail(const char **why, const char *reason)
     if (why)
         *why = reason;
     return TB_ERR_VERIFY;
+}
+
+/* An authentic response whose RADI says the server is unsynchronised is evidence of that only:
+ * its numbers mean nothing and travel as offset 0 and bound 0 (one encoding), and its radius is
+ * reported as TB_RT_UNSYNCED_RADI_NS, which the cross-check calls unsynchronised. */
+static int rt_unsynced(const tb_measurement *m, int64_t midp, tb_measure_evidence *out,
+                       const char **why)
+{
+    if (m->offset_ns != 0 || m->bound_ns != 0)
+        return fail(why, "an unsynchronised Roughtime response with an offset or bound not 0");
+    out->unsynchronised = true;
+    out->has_rt = true;
+    out->midp_ns = midp;
+    out->radi_ns = TB_RT_UNSYNCED_RADI_NS;
+    return 0;
 }
 
 /* The request went out at real − delay: the offset is MIDP minus the midpoint of send and
@@ -25,11 +42,15 @@ static int rt_check(const tb_measurement *m, tb_measure_evidence *out, const cha
     int64_t sent = m->real_ns - m->delay_ns; /* in range: real_ns >= delay_ns >= 0 */
     if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0)
         return fail(why, "Roughtime request does not parse");
-    if (tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &r) != 0)
+    int rc = tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &r);
+    bool unsynced = rc == TB_ERR_VERIFY && r == TB_RT_UNSYNCED;
+    if (rc != 0 && !unsynced)
         return fail(why, tb_rt_reason_name(r));
     int64_t midp, radi, claimed, diff;
     if (q.radi_us > (uint64_t)(INT64_MAX / 1000) || __builtin_mul_overflow(q.midp_us, 1000, &midp))
         return fail(why, "MIDP or RADI out of range");
+    if (unsynced)
+        return rt_unsynced(m, midp, out, why);
     radi = (int64_t)q.radi_us * 1000;
     if (__builtin_sub_overflow(midp, sent / 2 + m->real_ns / 2, &claimed) ||
         __builtin_sub_overflow(claimed, m->offset_ns, &diff))
@@ -70,6 +91,19 @@ static int ntp_check(const tb_measurement *m, tb_measure_evidence *out, const ch
     return 0;
 }
 
+/* A reference clock's measurements are its origin's alone (measure/measurement.h): one that
+ * names another node's clock is refused, so no member can speak for another's refclock. It is
+ * one-way, so there are no packets to carry. */
+static int refclock_check(const tb_measurement *m, const char **why)
+{
+    size_t n = strlen(m->origin);
+    if (strncmp(m->source_name, m->origin, n) != 0 || m->source_name[n] != ':')
+        return fail(why, "a reference clock not its origin's own");
+    if (m->ev_request.len || m->ev_response.len)
+        return fail(why, "a reference clock with raw evidence");
+    return 0;
+}
+
 int tb_measure_evidence_check(const tb_measurement *m, tb_measure_evidence *out, const char **why)
 {
     *out = (tb_measure_evidence){0};
@@ -77,6 +111,8 @@ int tb_measure_evidence_check(const tb_measurement *m, tb_measure_evidence *out,
         return 0;
     if (tb_measure_range_error(m) != NULL)
         return fail(why, "a number out of range");
+    if (m->kind == TB_MEASURE_REFCLOCK)
+        return refclock_check(m, why);
     if (!m->ev_request.len || !m->ev_response.len)
         return fail(why, "no raw evidence");
     return m->kind == TB_MEASURE_NTP ? ntp_check(m, out, why) : rt_check(m, out, why);

@@ -17,8 +17,9 @@
 typedef struct tb_measure_evidence {
     bool has_offset;     /* the packets gave an offset (a synchronised NTP reply, Roughtime) */
     int64_t offset_ns;   /* recomputed: source − origin clock */
-    bool unsynchronised; /* an NTP reply that says its server is unsynchronised: nothing to
-                            recompute, the body's numbers mean nothing */
+    bool unsynchronised; /* an NTP reply or an authentic Roughtime response that says its
+                            server is unsynchronised: nothing to recompute, the body's numbers
+                            mean nothing (Roughtime: offset and bound must be 0) */
     bool has_rt;         /* Roughtime: MIDP and RADI of the verified response */
     int64_t midp_ns, radi_ns;
 } tb_measure_evidence;
@@ -26,9 +27,11 @@ typedef struct tb_measure_evidence {
 /* Checks m's evidence. NTP: the reply answers that request, its leap indicator and stratum are
  * the body's, a synchronised reply gives the claimed offset and delay (tb_ntp_exchange_check).
  * Roughtime: the response verifies for the body's key (signatures, Merkle path) and MIDP agrees
- * with the claimed offset within 1 ms, and the bound is at least RADI. Peer measurements carry
- * no raw evidence: 0, nothing filled. Returns 0 (out filled) or TB_ERR_VERIFY with *why (may be
- * NULL) set to a static reason. */
+ * with the claimed offset within 1 ms, and the bound is at least RADI; an authentic response
+ * whose RADI says unsynchronised passes only with offset and bound 0, reported with radi_ns
+ * TB_RT_UNSYNCED_RADI_NS. Peer measurements carry no raw evidence: 0, nothing filled. A
+ * reference clock carries none either, and must be its origin's own (source_name "ORIGIN:...").
+ * Returns 0 (out filled) or TB_ERR_VERIFY with *why (may be NULL) set to a static reason. */
 TB_WUR int tb_measure_evidence_check(const tb_measurement *m, tb_measure_evidence *out,
                                      const char **why);
 

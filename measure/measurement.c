@@ -23,13 +23,15 @@ const char *tb_measure_kind_name(int kind)
         return "roughtime";
     case TB_MEASURE_PEER:
         return "peer";
+    case TB_MEASURE_REFCLOCK:
+        return "refclock";
     }
     return "unknown";
 }
 
 static bool kind_valid(unsigned k)
 {
-    return k >= TB_MEASURE_NTP && k <= TB_MEASURE_PEER;
+    return k >= TB_MEASURE_NTP && k <= TB_MEASURE_KIND_MAX;
 }
 
 /* Source names and addresses end up in logs, SQL rows and JSON: printable ASCII only. */
@@ -59,6 +61,8 @@ static const char *semantic_error(const tb_measurement *m)
         return "evidence";
     if (m->has_rand && !has_ev)
         return "rand";
+    if (has_ev && m->kind == TB_MEASURE_REFCLOCK)
+        return "evidence";
     if (m->leap > 3 || (m->kind != TB_MEASURE_NTP && m->leap != 0))
         return "leap";
     if (m->kind != TB_MEASURE_NTP && m->stratum != 0)

@@ -44,9 +44,15 @@ typedef enum tb_measure_kind {
     TB_MEASURE_NTP = 1,
     TB_MEASURE_ROUGHTIME = 2,
     TB_MEASURE_PEER = 3, /* another mesh node, measured by PING/PONG */
+    /* A reference clock local to the origin (a SOCK refclock, sources/sock_driver.h): one-way,
+     * no packets, so never evidence; source_name is "ORIGIN:NAME" (the origin's own clock, not
+     * one any other node can read). Added to body version 2: every older body parses as
+     * before; a node that predates it drops such a body as malformed. */
+    TB_MEASURE_REFCLOCK = 4,
 } tb_measure_kind;
+#define TB_MEASURE_KIND_MAX TB_MEASURE_REFCLOCK
 
-/* "ntp", "roughtime", "peer"; "unknown" otherwise. */
+/* "ntp", "roughtime", "peer", "refclock"; "unknown" otherwise. */
 const char *tb_measure_kind_name(int kind);
 
 typedef struct tb_measure_bytes {

@@ -56,12 +56,14 @@ static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
 
 static void xc_kick(tb_timekeeper *tk);
 
-static size_t known_sources(const tb_timekeeper *tk, tb_xc_source *out, size_t max)
+static size_t known_sources(const tb_timekeeper *tk, tb_xc_source *out,
+                            char (*names)[TB_MEASURE_MAX_TEXT + 1], size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; tk->sources && i < tb_sources_count(tk->sources) && n < max; i++) {
         const tb_source_id *id = tb_source_identity(tb_sources_get(tk->sources, i));
-        tb_xc_source s = {tb_tk_measure_kind(id->kind), id->name};
+        tb_xc_source s = {TB_MEASURE_NTP, names[n]};
+        tb_tk_source_key(id, tb_node_name(tk->node), &s.kind, names[n], sizeof(names[n]));
         size_t j = 0;
         while (j < n && !(out[j].kind == s.kind && strcmp(out[j].name, s.name) == 0))
             j++;
@@ -123,16 +125,17 @@ static void xc_run(tb_timekeeper *tk)
     tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
     tb_xc_peer *xp = calloc(TK_MAX_PEERS + 1, sizeof(*xp));
     tb_xc_source *known = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*known));
+    char(*names)[TB_MEASURE_MAX_TEXT + 1] = calloc(TB_SOURCES_MAX * 4 + 1, sizeof(*names));
     tb_xc_obs *xo = NULL;
     size_t no = 0;
-    if (!ps || !xp || !known || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
+    if (!ps || !xp || !known || !names || tb_xc_window_inputs(tk->win, &xo, &no) != TB_OK)
         goto out;
     tb_xc_input in = {.peers = xp,
                       .n_peers = tk_peers_xc(tk, ps, xp, now),
                       .obs = xo,
                       .n_obs = no,
                       .known = known,
-                      .n_known = known_sources(tk, known, TB_SOURCES_MAX * 4),
+                      .n_known = known_sources(tk, known, names, TB_SOURCES_MAX * 4),
                       .now_ns = now,
                       .started_ns = tk->started_ns,
                       .self = tb_node_name(tk->node),
@@ -154,6 +157,7 @@ out:
     free(xp);
     free(xo);
     free(known);
+    free(names);
 }
 
 static void on_xc_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -207,8 +211,8 @@ void tk_publish(tb_timekeeper *tk, tb_measurement *m)
     }
     tk->st.last_seq = m->seq;
     tk->st.sent++;
-    tk->st.sent_kind[m->kind & 3]++;
-    tk->st.wire_bytes_kind[m->kind & 3] += len + TB_MEASURE_SIG_LEN;
+    tk->st.sent_kind[m->kind]++; /* encoded: a valid kind */
+    tk->st.wire_bytes_kind[m->kind] += len + TB_MEASURE_SIG_LEN;
     if (tb_store_put_measurement(tk->store, m, true, body, len, sig, tk_real_now(tk)) != TB_OK)
         tb_log_warn(tk->log, "own measurement %llu not stored", (unsigned long long)m->seq);
     /* Echoes of our own measurement that come back through the mesh are replays. */
@@ -375,6 +379,8 @@ static void warn_window(const tb_timekeeper *tk, const tb_node_config *cfg, int6
     int64_t window_s = window_ns / (int64_t)TB_NS_PER_SEC;
     for (size_t i = 0; i < list->n; i++) {
         const tb_source_config *sc = &list->items[i];
+        if (sc->kind == TB_SOURCE_SOCK)
+            continue; /* never polled: samples come as the writer sends them */
         int64_t poll_s = (int64_t)1 << (sc->maxpoll < 0 ? 0 : sc->maxpoll > 30 ? 30 : sc->maxpoll);
         if (poll_s > window_s)
             tb_log_warn(tk->log,
@@ -425,7 +431,7 @@ static int open_roughtime(tb_timekeeper *tk)
     if (rc == TB_OK && !tk->rtc.enabled)
         return TB_OK;
     if (rc == TB_OK)
-        rc = tb_rt_config_load_key(&tk->rtc, err, sizeof(err));
+        rc = tb_rt_config_load_key(&tk->rtc, tb_clock_real(tk->clock), err, sizeof(err));
     if (rc != TB_OK) {
         tb_log_error(tk->log, "%s", err);
         return rc;

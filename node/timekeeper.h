@@ -121,8 +121,9 @@ typedef struct tb_tk_stats {
     uint64_t member_findings[TB_XC_FINDING_KINDS];
     uint64_t xc_runs;
     uint64_t last_seq; /* the newest own sequence number, 0 before the first */
-    /* Own measurements and their signed bytes (body and signature), by tb_measure_kind (1..3). */
-    uint64_t sent_kind[4], wire_bytes_kind[4];
+    /* Own measurements and their signed bytes (body and signature), by tb_measure_kind (1..
+     * TB_MEASURE_KIND_MAX). */
+    uint64_t sent_kind[TB_MEASURE_KIND_MAX + 1], wire_bytes_kind[TB_MEASURE_KIND_MAX + 1];
     /* Batches of own measurements broadcast, and their MEASUREMENTS bytes (the payload). */
     uint64_t batches_sent, batch_bytes;
     uint64_t store_trimmed; /* measurements dropped from the store for its byte budget */

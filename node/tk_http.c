@@ -58,7 +58,7 @@ static int64_t arg_int(const tb_http_request *r, const char *key, int64_t lo, in
 
 static int kind_of(const char *s, tb_measure_kind *out)
 {
-    for (int k = TB_MEASURE_NTP; k <= TB_MEASURE_PEER && s; k++)
+    for (int k = TB_MEASURE_NTP; k <= TB_MEASURE_KIND_MAX && s; k++)
         if (strcmp(s, tb_measure_kind_name(k)) == 0) {
             *out = (tb_measure_kind)k;
             return TB_OK;

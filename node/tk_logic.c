@@ -1,6 +1,7 @@
 /* The time node's pure decisions: see node/tk_logic.h. */
 #include "node/tk_logic.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -30,11 +31,19 @@ tb_measure_limits tb_tk_limits_default(void)
         .max_evidence = 4096, .rate_per_min = 600, .bytes_per_hour = 16 * 1024 * 1024};
 }
 
-tb_measure_kind tb_tk_measure_kind(tb_source_kind k)
+void tb_tk_source_key(const tb_source_id *id, const char *origin, tb_measure_kind *kind, char *name,
+                      size_t cap)
 {
-    return k == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
-           : k == TB_SOURCE_PEER    ? TB_MEASURE_PEER
-                                    : TB_MEASURE_NTP;
+    *kind = id->kind == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
+            : id->kind == TB_SOURCE_PEER    ? TB_MEASURE_PEER
+            : id->kind == TB_SOURCE_SOCK    ? TB_MEASURE_REFCLOCK
+                                            : TB_MEASURE_NTP;
+    char full[TB_MEASURE_MAX_ORIGIN + 2 + TB_SOURCE_NAME_MAX];
+    if (*kind == TB_MEASURE_REFCLOCK)
+        snprintf(full, sizeof(full), "%s:%s", origin, id->name);
+    else
+        snprintf(full, sizeof(full), "%s", id->name);
+    tb_tk_set_text(name, cap, full);
 }
 
 void tb_tk_set_text(char *dst, size_t cap, const char *src)
@@ -80,13 +89,12 @@ static int rt_fill(tb_measurement *m, const tb_source_meas *sm)
 
 int tb_tk_measurement_of(const tb_source_meas *sm, const char *origin, tb_measurement *m)
 {
-    *m = (tb_measurement){.kind = tb_tk_measure_kind(sm->source->kind),
-                          .real_ns = sm->real_ns,
+    *m = (tb_measurement){.real_ns = sm->real_ns,
                           .offset_ns = sm->offset_ns,
                           .delay_ns = sm->delay_ns > 0 ? sm->delay_ns : 0,
                           .bound_ns = sm->error_ns > 0 ? sm->error_ns : 0};
     tb_tk_set_text(m->origin, sizeof(m->origin), origin);
-    tb_tk_set_text(m->source_name, sizeof(m->source_name), sm->source->name);
+    tb_tk_source_key(sm->source, origin, &m->kind, m->source_name, sizeof(m->source_name));
     tb_tk_set_text(m->source_addr, sizeof(m->source_addr), sm->source->address);
     if (m->kind == TB_MEASURE_NTP)
         return ntp_fill(m, sm);

@@ -36,7 +36,11 @@ bool tb_tk_drop_discredits(tb_measure_drop why);
  * 4096, origin_rate 600 a minute, origin_bytes 16 MiB an hour). */
 tb_measure_limits tb_tk_limits_default(void);
 
-tb_measure_kind tb_tk_measure_kind(tb_source_kind k);
+/* What the measurements of a configured source are called in the mesh when node `origin` takes
+ * them: its measurement kind and source name (name[cap], printable). A reference clock is its
+ * node's alone: "ORIGIN:NAME". */
+void tb_tk_source_key(const tb_source_id *id, const char *origin, tb_measure_kind *kind, char *name,
+                      size_t cap);
 
 /* Copies src into dst (cap > 0) as printable ASCII, '?' for anything else, truncated. */
 void tb_tk_set_text(char *dst, size_t cap, const char *src);

@@ -88,17 +88,17 @@ static void sources(const tb_timekeeper *tk, tb_control_buf *b, json_t *arr)
     for (size_t i = 0; tk->sources && i < tb_sources_count(tk->sources); i++) {
         const tb_source *s = tb_sources_get(tk->sources, i);
         const tb_source_id *id = tb_source_identity(s);
-        tb_measure_kind mk =
-            id->kind == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME : TB_MEASURE_NTP;
+        tb_measure_kind mk;
+        char key[TB_MEASURE_MAX_TEXT + 1];
+        tb_tk_source_key(id, tb_node_name(tk->node), &mk, key, sizeof(key));
         tb_xc_obs last;
         src_view v = {tb_measure_kind_name((int)mk),
                       id->name,
                       id->address,
                       tb_source_state_name(tb_source_state_of(s)),
                       tb_source_reason(s) ? tb_source_reason(s) : "",
-                      tb_xc_window_last_own(tk->win, mk, id->name, id->address, &last) == TB_OK
-                          ? &last
-                          : NULL};
+                      tb_xc_window_last_own(tk->win, mk, key, id->address, &last) == TB_OK ? &last
+                                                                                           : NULL};
         show_source(b, arr, &v);
     }
     tb_node_peer_status ps[TK_MAX_PEERS];

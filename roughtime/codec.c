@@ -109,6 +109,22 @@ int tb_rt_msg_u64(const tb_rt_msg *m, uint32_t tag, uint64_t *out)
     return 0;
 }
 
+int tb_rt_frame_next(const uint8_t *p, size_t len, size_t max, size_t *pkt_len)
+{
+    *pkt_len = 0;
+    size_t have = len < 8 ? len : 8;
+    if (have > 0 && memcmp(p, "ROUGHTIM", have) != 0)
+        return TB_ERR_MALFORMED;
+    if (len < TB_RT_HEADER_LEN)
+        return 0;
+    uint64_t n = (uint64_t)tb_get_le32(p + 8) + TB_RT_HEADER_LEN; /* no overflow in 64 bits */
+    if (n > max)
+        return TB_ERR_TOO_BIG;
+    if (len >= n)
+        *pkt_len = (size_t)n;
+    return 0;
+}
+
 int tb_rt_packet_unwrap(const uint8_t *p, size_t len, const uint8_t **msg, size_t *msglen)
 {
     if (len < TB_RT_HEADER_LEN)

@@ -93,6 +93,13 @@ TB_WUR int tb_rt_msg_fixed(const tb_rt_msg *m, uint32_t tag, size_t n, const uin
 TB_WUR int tb_rt_msg_u32(const tb_rt_msg *m, uint32_t tag, uint32_t *out);
 TB_WUR int tb_rt_msg_u64(const tb_rt_msg *m, uint32_t tag, uint64_t *out);
 
+/* TCP carries packets back to back, each with its ROUGHTIM header (RFC 10049's framing). Of
+ * the stream bytes p[0..len) received so far: 0 with *pkt_len 0 while the first packet is
+ * incomplete, 0 with *pkt_len its whole length (header included) once it is there;
+ * TB_ERR_MALFORMED when the bytes do not start with ROUGHTIM, TB_ERR_TOO_BIG when the packet
+ * would be longer than max (the reader should then close the stream). */
+TB_WUR int tb_rt_frame_next(const uint8_t *p, size_t len, size_t max, size_t *pkt_len);
+
 /* Strips the ROUGHTIM header; the length field must match the rest of the packet exactly. */
 TB_WUR int tb_rt_packet_unwrap(const uint8_t *p, size_t len, const uint8_t **msg, size_t *msglen);
 

@@ -18,7 +18,11 @@ const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS] = {"listen",
                                                            "radius_from_kernel",
                                                            "key_lifetime",
                                                            "threads",
-                                                           "enabled"};
+                                                           "enabled",
+                                                           "tcp",
+                                                           "cert",
+                                                           "online_key",
+                                                           "cert_warn"};
 
 void tb_rt_config_default(tb_rt_config *c)
 {
@@ -50,28 +54,47 @@ static int parse_listen(const ctx *c, tb_rt_config *out)
     return 0;
 }
 
-/* A relative key path is taken from the folder of the file that names it, so the node finds
- * it whatever its working directory. */
-static int parse_key_path(const ctx *c, bool required, tb_rt_config *out)
+/* A relative path is taken from the folder of the file that names it, so the node finds it
+ * whatever its working directory. dst is "" when the key is absent. */
+static int parse_path(const ctx *c, const char *name, char dst[TB_RT_CONFIG_PATH_MAX])
 {
     char v[TB_RT_CONFIG_PATH_MAX] = "";
     bool present = false;
-    int rc = tb_cfg_get_str(&c->e, c->g, "key", v, sizeof(v), &present);
-    if (rc < 0)
+    dst[0] = 0;
+    int rc = tb_cfg_get_str(&c->e, c->g, name, v, sizeof(v), &present);
+    if (rc < 0 || !present)
         return rc;
-    if (!present && !required)
-        return 0;
-    if (!present)
-        return tb_cfg_fail(&c->e, c->g, "key",
-                           "missing: the long-term key file (tbroughtime keygen --out FILE)");
-    const config_setting_t *s = config_setting_get_member(c->g, "key");
+    const config_setting_t *s = config_setting_get_member(c->g, name);
     const char *file = config_setting_source_file(s);
     const char *slash = file ? strrchr(file, '/') : NULL;
     size_t dir = v[0] == '/' || !slash ? 0 : (size_t)(slash - file) + 1;
-    if (dir + strlen(v) >= sizeof(out->key_path))
-        return tb_cfg_fail(&c->e, s, "key", "path too long with the config's folder");
-    memcpy(out->key_path, file ? file : "", dir);
-    memcpy(out->key_path + dir, v, strlen(v) + 1);
+    if (dir + strlen(v) >= TB_RT_CONFIG_PATH_MAX)
+        return tb_cfg_fail(&c->e, s, name, "path too long with the config's folder");
+    memcpy(dst, file ? file : "", dir);
+    memcpy(dst + dir, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Either the long-term `key`, or an offline delegation (`cert` and `online_key`). */
+static int parse_key_path(const ctx *c, bool required, tb_rt_config *out)
+{
+    int rc = parse_path(c, "key", out->key_path);
+    if (rc == 0)
+        rc = parse_path(c, "cert", out->cert_path);
+    if (rc == 0)
+        rc = parse_path(c, "online_key", out->online_key_path);
+    if (rc < 0)
+        return rc;
+    bool key = out->key_path[0], cert = out->cert_path[0], online = out->online_key_path[0];
+    if (cert != online)
+        return tb_cfg_fail(&c->e, c->g, cert ? "online_key" : "cert",
+                           "missing: a delegation needs both cert and online_key "
+                           "(tbroughtime delegate)");
+    if (key && cert)
+        return tb_cfg_fail(&c->e, c->g, "cert", "give either key, or cert and online_key");
+    if (!key && !cert && required)
+        return tb_cfg_fail(&c->e, c->g, "key",
+                           "missing: the long-term key file (tbroughtime keygen --out FILE)");
     return 0;
 }
 
@@ -111,12 +134,18 @@ static int parse_group(const ctx *c, tb_rt_config *out)
 {
     if (config_setting_type(c->g) != CONFIG_TYPE_GROUP)
         return tb_cfg_fail(&c->e, c->g, NULL, "must be a group { listen = ...; key = ...; }");
-    bool enabled = true, from_kernel = out->udp.radius_from_kernel != 0;
+    bool enabled = true, from_kernel = out->udp.radius_from_kernel != 0, tcp = out->udp.tcp != 0;
     int rc = tb_cfg_check_keys(&c->e, c->g, tb_rt_config_keys, TB_RT_CONFIG_NKEYS);
     if (rc == 0)
         rc = tb_cfg_get_bool(&c->e, c->g, "enabled", &enabled);
     if (rc == 0)
         rc = tb_cfg_get_bool(&c->e, c->g, "radius_from_kernel", &from_kernel);
+    if (rc == 0)
+        rc = tb_cfg_get_bool(&c->e, c->g, "tcp", &tcp);
+    int64_t warn = (int64_t)(out->udp.cert_warn_ns / TB_NS_PER_SEC);
+    if (rc == 0)
+        rc = tb_cfg_get_i64(&c->e, c->g, "cert_warn", 0, 31536000, &warn);
+    out->udp.cert_warn_ns = (uint64_t)warn * TB_NS_PER_SEC;
     if (rc == 0)
         rc = parse_listen(c, out);
     if (rc == 0)
@@ -125,6 +154,7 @@ static int parse_group(const ctx *c, tb_rt_config *out)
         rc = parse_numbers(c, out);
     out->enabled = enabled;
     out->udp.radius_from_kernel = from_kernel;
+    out->udp.tcp = tcp;
     return rc;
 }
 
@@ -141,12 +171,17 @@ int tb_rt_config_parse(const config_setting_t *group, tb_rt_config *out, char *e
     return rc;
 }
 
-int tb_rt_config_load_key(tb_rt_config *c, char *err, size_t errlen)
+int tb_rt_config_load_key(tb_rt_config *c, int64_t now_ns, char *err, size_t errlen)
 {
-    return tb_rt_key_load(c->key_path, c->srv.longterm_sk, err, errlen);
+    if (!c->cert_path[0])
+        return tb_rt_key_load(c->key_path, c->srv.longterm_sk, err, errlen);
+    c->srv.has_delegation = 1;
+    return tb_rt_delegation_load(c->cert_path, c->online_key_path, now_ns / (int64_t)TB_NS_PER_SEC,
+                                 &c->srv.delegation, err, errlen);
 }
 
 void tb_rt_config_clear(tb_rt_config *c)
 {
     sodium_memzero(c->srv.longterm_sk, sizeof(c->srv.longterm_sk));
+    sodium_memzero(&c->srv.delegation, sizeof(c->srv.delegation));
 }

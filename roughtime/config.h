@@ -14,6 +14,10 @@
  *     key_lifetime = 86400;        # online key validity in s, 60..31536000 (rotated at half)
  *     threads = 1;                 # edges on SO_REUSEPORT sockets, 1..64
  *     enabled = true;              # false keeps the group but serves nothing
+ *     tcp = false;                 # also serve TCP on the same address and port
+ *     cert = "rt.cert";            # instead of key: an offline delegation (tbroughtime
+ *     online_key = "rt.online";    #   delegate), so the long-term key stays off this host
+ *     cert_warn = 86400;           # warn this many s before the delegation expires
  *   };
  *
  * Every key is optional except `key` (unless enabled = false); unknown keys and wrong types are
@@ -34,12 +38,14 @@
 #define TB_RT_CONFIG_MAX_THREADS 64
 
 /* Every key the group may have (for help text, and the fuzzer). */
-#define TB_RT_CONFIG_NKEYS 10
+#define TB_RT_CONFIG_NKEYS 14
 extern const char *const tb_rt_config_keys[TB_RT_CONFIG_NKEYS];
 
 typedef struct tb_rt_config {
-    bool enabled; /* the group is present and not disabled */
-    char key_path[TB_RT_CONFIG_PATH_MAX];
+    bool enabled;                                /* the group is present and not disabled */
+    char key_path[TB_RT_CONFIG_PATH_MAX];        /* "" with a delegation */
+    char cert_path[TB_RT_CONFIG_PATH_MAX];       /* offline delegation (tbroughtime delegate) */
+    char online_key_path[TB_RT_CONFIG_PATH_MAX]; /* ... and its online key */
     unsigned threads;
     tb_rt_srv_config srv; /* longterm_sk stays zero until tb_rt_config_load_key */
     tb_rt_udp_config udp; /* reuseport set when threads > 1 */
@@ -53,8 +59,10 @@ void tb_rt_config_default(tb_rt_config *c);
 TB_WUR int tb_rt_config_parse(const config_setting_t *group, tb_rt_config *out, char *err,
                               size_t errlen);
 
-/* Reads the long-term key named by key_path into srv.longterm_sk (keyfile.h rules: mode 0600). */
-TB_WUR int tb_rt_config_load_key(tb_rt_config *c, char *err, size_t errlen);
+/* Reads the long-term key named by key_path into srv.longterm_sk (keyfile.h rules: mode 0600),
+ * or the delegation of cert_path and online_key_path into srv.delegation (refused when expired
+ * at now_ns). */
+TB_WUR int tb_rt_config_load_key(tb_rt_config *c, int64_t now_ns, char *err, size_t errlen);
 
 /* Wipes the secret key. */
 void tb_rt_config_clear(tb_rt_config *c);

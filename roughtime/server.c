@@ -106,19 +106,17 @@ static int64_t floor_s(int64_t ns)
                    : -((-ns + (int64_t)TB_NS_PER_SEC - 1) / (int64_t)TB_NS_PER_SEC);
 }
 
-int tb_rt_srv_rotate(tb_rt_srv *s, int64_t now_ns)
+static const char dele_ctx[] = "RoughTime v1 delegation signature";
+
+int tb_rt_delegation_make(const uint8_t longterm_sk[64], const uint8_t online_sk[64],
+                          int64_t mint_s, int64_t maxt_s, tb_rt_delegation *out)
 {
     uint8_t online_pk[32], mint[8], maxt[8], dele[128], sig[64];
-    uint8_t signed_buf[sizeof("RoughTime v1 delegation signature") + sizeof(dele)];
+    uint8_t signed_buf[sizeof(dele_ctx) + sizeof(dele)];
     size_t dele_len;
-    static const char ctx[] = "RoughTime v1 delegation signature";
-    int64_t now_s = floor_s(now_ns);
-    crypto_sign_ed25519_keypair(online_pk, s->online_sk);
-    /* A minute of slack below now covers a peer whose clock is slightly behind ours. */
-    s->mint_s = now_s - 60;
-    s->maxt_s = now_s + (int64_t)s->cfg.dele_lifetime_s;
-    tb_put_le64(mint, (uint64_t)s->mint_s);
-    tb_put_le64(maxt, (uint64_t)s->maxt_s);
+    crypto_sign_ed25519_sk_to_pk(online_pk, online_sk);
+    tb_put_le64(mint, (uint64_t)mint_s);
+    tb_put_le64(maxt, (uint64_t)maxt_s);
     tb_rt_builder b;
     tb_rt_builder_init(&b);
     tb_rt_builder_add(&b, TB_RT_TAG_PUBK, online_pk, 32);
@@ -127,14 +125,73 @@ int tb_rt_srv_rotate(tb_rt_srv *s, int64_t now_ns)
     int rc = tb_rt_builder_write(&b, 0, dele, sizeof(dele), &dele_len);
     if (rc < 0)
         return rc;
-    memcpy(signed_buf, ctx, sizeof(ctx));
-    memcpy(signed_buf + sizeof(ctx), dele, dele_len);
-    crypto_sign_ed25519_detached(sig, NULL, signed_buf, sizeof(ctx) + dele_len, s->cfg.longterm_sk);
+    memcpy(signed_buf, dele_ctx, sizeof(dele_ctx));
+    memcpy(signed_buf + sizeof(dele_ctx), dele, dele_len);
+    crypto_sign_ed25519_detached(sig, NULL, signed_buf, sizeof(dele_ctx) + dele_len, longterm_sk);
     tb_rt_builder_init(&b);
     tb_rt_builder_add(&b, TB_RT_TAG_SIG, sig, 64);
     tb_rt_builder_add(&b, TB_RT_TAG_DELE, dele, dele_len);
-    if ((rc = tb_rt_builder_write(&b, 0, s->cert, sizeof(s->cert), &s->cert_len)) < 0)
+    if ((rc = tb_rt_builder_write(&b, 0, out->cert, sizeof(out->cert), &out->cert_len)) < 0)
         return rc;
+    crypto_sign_ed25519_sk_to_pk(out->longterm_pk, longterm_sk);
+    memcpy(out->online_sk, online_sk, 64);
+    out->mint_s = mint_s;
+    out->maxt_s = maxt_s;
+    return 0;
+}
+
+int tb_rt_delegation_check(tb_rt_delegation *d)
+{
+    tb_rt_msg cert, dele;
+    const uint8_t *sig, *dv, *pubk;
+    size_t dlen;
+    uint64_t mint, maxt;
+    uint8_t online_pk[32], signed_buf[sizeof(dele_ctx) + 160];
+    if (tb_rt_msg_parse(d->cert, d->cert_len, &cert) < 0 ||
+        tb_rt_msg_fixed(&cert, TB_RT_TAG_SIG, 64, &sig) < 0 ||
+        tb_rt_msg_find(&cert, TB_RT_TAG_DELE, &dv, &dlen) < 0 || dlen > 160 ||
+        tb_rt_msg_parse(dv, dlen, &dele) < 0 ||
+        tb_rt_msg_fixed(&dele, TB_RT_TAG_PUBK, 32, &pubk) < 0 ||
+        tb_rt_msg_u64(&dele, TB_RT_TAG_MINT, &mint) < 0 ||
+        tb_rt_msg_u64(&dele, TB_RT_TAG_MAXT, &maxt) < 0 || mint > maxt || maxt > INT64_MAX)
+        return TB_ERR_MALFORMED;
+    memcpy(signed_buf, dele_ctx, sizeof(dele_ctx));
+    memcpy(signed_buf + sizeof(dele_ctx), dv, dlen);
+    crypto_sign_ed25519_sk_to_pk(online_pk, d->online_sk);
+    if (crypto_sign_ed25519_verify_detached(sig, signed_buf, sizeof(dele_ctx) + dlen,
+                                            d->longterm_pk) != 0 ||
+        sodium_memcmp(online_pk, pubk, 32) != 0)
+        return TB_ERR_VERIFY;
+    d->mint_s = (int64_t)mint;
+    d->maxt_s = (int64_t)maxt;
+    return 0;
+}
+
+static void adopt(tb_rt_srv *s, const tb_rt_delegation *d)
+{
+    memcpy(s->online_sk, d->online_sk, sizeof(s->online_sk));
+    memcpy(s->cert, d->cert, d->cert_len);
+    s->cert_len = d->cert_len;
+    s->mint_s = d->mint_s;
+    s->maxt_s = d->maxt_s;
+}
+
+int tb_rt_srv_rotate(tb_rt_srv *s, int64_t now_ns)
+{
+    if (s->cfg.has_delegation)
+        return TB_ERR_STATE; /* no long-term key here: a new CERT comes from delegate */
+    uint8_t online_pk[32], online_sk[64];
+    tb_rt_delegation d;
+    int64_t now_s = floor_s(now_ns);
+    crypto_sign_ed25519_keypair(online_pk, online_sk);
+    /* A minute of slack below now covers a peer whose clock is slightly behind ours. */
+    int rc = tb_rt_delegation_make(s->cfg.longterm_sk, online_sk, now_s - 60,
+                                   now_s + (int64_t)s->cfg.dele_lifetime_s, &d);
+    sodium_memzero(online_sk, sizeof(online_sk));
+    if (rc < 0)
+        return rc;
+    adopt(s, &d);
+    sodium_memzero(&d, sizeof(d));
     s->next_rotation_ns = now_ns + (int64_t)(s->cfg.dele_lifetime_s / 2) * (int64_t)TB_NS_PER_SEC;
     s->stats.rotations++;
     if (s->log) {
@@ -163,9 +220,22 @@ int tb_rt_srv_new(const tb_rt_srv_config *cfg, const tb_log *log, int64_t now_ns
     s->cfg = *cfg;
     s->log = log;
     s->reported_ns = now_ns;
-    crypto_sign_ed25519_sk_to_pk(s->pk, cfg->longterm_sk);
+    int rc = 0;
+    if (cfg->has_delegation) {
+        s->cfg.delegation.cert_len = cfg->delegation.cert_len;
+        if ((rc = tb_rt_delegation_check(&s->cfg.delegation)) == 0 &&
+            floor_s(now_ns) > s->cfg.delegation.maxt_s)
+            rc = TB_ERR_TIMEOUT;
+        memcpy(s->pk, cfg->delegation.longterm_pk, 32);
+        if (rc == 0)
+            adopt(s, &s->cfg.delegation);
+        s->next_rotation_ns = INT64_MAX;
+    } else {
+        crypto_sign_ed25519_sk_to_pk(s->pk, cfg->longterm_sk);
+    }
     tb_rt_srv_id(s->pk, s->srv_id);
-    int rc = tb_rt_srv_rotate(s, now_ns);
+    if (rc == 0 && !cfg->has_delegation)
+        rc = tb_rt_srv_rotate(s, now_ns);
     if (rc < 0) {
         tb_rt_srv_free(s);
         return rc;
@@ -197,6 +267,13 @@ const tb_rt_srv_stats *tb_rt_srv_stats_get(const tb_rt_srv *s)
 int64_t tb_rt_srv_next_rotation(const tb_rt_srv *s)
 {
     return s->next_rotation_ns;
+}
+
+int64_t tb_rt_srv_delegation_expiry(const tb_rt_srv *s)
+{
+    if (!s->cfg.has_delegation || s->maxt_s > INT64_MAX / (int64_t)TB_NS_PER_SEC)
+        return INT64_MAX;
+    return s->maxt_s * (int64_t)TB_NS_PER_SEC;
 }
 
 unsigned tb_rt_srv_pending(const tb_rt_srv *s)

@@ -16,12 +16,37 @@
 
 typedef struct tb_rt_srv tb_rt_srv;
 
+/* A delegation made offline (`tbroughtime delegate`): the online key and its CERT (SIG by the
+ * long-term key over DELE(PUBK, MINT, MAXT)), so the serving host never holds the long-term
+ * key. */
+typedef struct tb_rt_delegation {
+    uint8_t longterm_pk[32];
+    uint8_t online_sk[64];
+    uint8_t cert[160];
+    size_t cert_len;
+    int64_t mint_s, maxt_s; /* filled by tb_rt_delegation_make and _check */
+} tb_rt_delegation;
+
+/* Builds the CERT delegating online_sk's key for [mint_s, maxt_s]: the one writer of a CERT
+ * (the server's own rotation uses it too). */
+TB_WUR int tb_rt_delegation_make(const uint8_t longterm_sk[64], const uint8_t online_sk[64],
+                                 int64_t mint_s, int64_t maxt_s, tb_rt_delegation *out);
+/* Checks a loaded delegation: the CERT parses, its SIG verifies with longterm_pk, its PUBK is
+ * online_sk's public key, MINT <= MAXT; fills mint_s, maxt_s. TB_ERR_MALFORMED or
+ * TB_ERR_VERIFY. */
+TB_WUR int tb_rt_delegation_check(tb_rt_delegation *d);
+
 typedef struct tb_rt_srv_config {
     uint8_t longterm_sk[64];  /* libsodium Ed25519 secret key (seed ‖ public key) */
     unsigned max_batch;       /* requests per signature, 1..128 (default 64) */
     unsigned queue_cap;       /* pending requests across batches, ≥ max_batch (default 4*max) */
     uint64_t dele_lifetime_s; /* online key validity MAXT − now (default 86400, at least 2);
                                  rotated at half of it */
+    /* With has_delegation: serve with this delegation, longterm_sk unused (may be zero); no
+     * rotation; tb_rt_srv_new refuses one that has expired (TB_ERR_TIMEOUT) or does not
+     * verify. */
+    int has_delegation;
+    tb_rt_delegation delegation;
 } tb_rt_srv_config;
 
 void tb_rt_srv_config_default(tb_rt_srv_config *cfg);
@@ -68,6 +93,8 @@ const tb_rt_srv_stats *tb_rt_srv_stats_get(const tb_rt_srv *s);
 /* When the online key must next be replaced (real time, ns), and the replacement itself: a new
  * online key and DELE, signed with the long-term key; pending batches keep their old DELE. */
 int64_t tb_rt_srv_next_rotation(const tb_rt_srv *s);
+/* MAXT of an offline delegation (real time, ns), INT64_MAX when the server rotates its own. */
+int64_t tb_rt_srv_delegation_expiry(const tb_rt_srv *s);
 TB_WUR int tb_rt_srv_rotate(tb_rt_srv *s, int64_t now_ns);
 
 /* Validates one request packet and queues it; cookie comes back with its response. Returns 0,

@@ -29,10 +29,13 @@
 
 static const char usage_text[] =
     "usage: tbroughtime keygen --out FILE\n"
-    "       tbroughtime serve --key FILE [--listen ADDR:PORT] [--max-batch N]\n"
+    "       tbroughtime delegate --key FILE --online-key OUT --cert OUT [--valid-for S]\n"
+    "                   [--not-before UNIX_S]\n"
+    "       tbroughtime serve (--key FILE | --cert FILE --online-key FILE [--cert-warn S])\n"
+    "                   [--listen ADDR:PORT] [--max-batch N]\n"
     "                   [--flush-interval-us N] [--radius S] [--threads N]\n"
-    "                   [--stats-interval S]\n"
-    "       tbroughtime query --server HOST:PORT --pubkey BASE64 [--version V]\n"
+    "                   [--stats-interval S] [--tcp]\n"
+    "       tbroughtime query --server [tcp://]HOST:PORT --pubkey BASE64 [--version V]\n"
     "       tbroughtime query --servers FILE.json [--report FILE]\n"
     "       tbroughtime --help | --version\n"
     "  listen defaults to 127.0.0.1:" TB_RT_PORT_STR " (IANA's Roughtime port; 2002 is common)\n"
@@ -193,6 +196,78 @@ static int start_worker(worker *w, unsigned i, const tb_rt_srv_config *scfg,
     return 0;
 }
 
+/* ---- delegate: on the offline machine that holds the long-term key ---- */
+
+static int cmd_delegate(int argc, char **argv)
+{
+    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+                                         {"online-key", required_argument, NULL, 'O'},
+                                         {"cert", required_argument, NULL, 'C'},
+                                         {"not-before", required_argument, NULL, 'n'},
+                                         {"valid-for", required_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *key = NULL, *online = NULL, *cert = NULL;
+    unsigned long valid = 7 * 86400, from = 0;
+    int c, bad = 0, has_from = 0;
+    while (!bad && (c = next_opt(argc, argv, opts, "delegate")) != -1) {
+        switch (c) {
+        case 'k':
+            key = optarg;
+            break;
+        case 'O':
+            online = optarg;
+            break;
+        case 'C':
+            cert = optarg;
+            break;
+        case 'n':
+            bad = parse_num("delegate", "not-before", optarg, 0, 1UL << 40, &from);
+            has_from = 1;
+            break;
+        case 'v':
+            bad = parse_num("delegate", "valid-for", optarg, 60, 10 * 31536000UL, &valid);
+            break;
+        case 'h':
+            return fputs(usage_text, stdout), 0;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (bad)
+        return EXIT_USAGE;
+    if (!key || !online || !cert)
+        return usage_error("delegate", "--key, --online-key and --cert are required");
+    char err[256];
+    uint8_t longterm[64], online_pk[32];
+    tb_rt_delegation d;
+    /* A minute of slack, as the server's own delegations have. */
+    int64_t mint =
+        has_from ? (int64_t)from : tb_clock_real(tb_clock_system()) / (int64_t)TB_NS_PER_SEC - 60;
+    int rc = tb_rt_key_load(key, longterm, err, sizeof(err));
+    if (rc == 0 && (rc = tb_rt_key_generate(online, online_pk, err, sizeof(err))) == 0 &&
+        (rc = tb_rt_key_load(online, d.online_sk, err, sizeof(err))) == 0) {
+        uint8_t osk[64];
+        memcpy(osk, d.online_sk, sizeof(osk));
+        rc = tb_rt_delegation_make(longterm, osk, mint, mint + (int64_t)valid, &d);
+        sodium_memzero(osk, sizeof(osk));
+        if (rc == 0)
+            rc = tb_rt_cert_write(cert, &d, err, sizeof(err));
+        else
+            snprintf(err, sizeof(err), "cannot build the CERT: %s", tb_strerror(rc));
+    }
+    sodium_memzero(longterm, sizeof(longterm));
+    sodium_memzero(&d, sizeof(d));
+    if (rc < 0) {
+        fprintf(stderr, "tbroughtime: %s\n", err);
+        return 1;
+    }
+    char when[TB_CLOCK_RFC3339_LEN];
+    tb_clock_format_rfc3339((mint + (int64_t)valid) * (int64_t)TB_NS_PER_SEC, when, sizeof(when));
+    printf("%s: delegation valid until %s; copy it and %s to the server\n", cert, when, online);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -202,16 +277,33 @@ static int cmd_serve(int argc, char **argv)
                                          {"radius", required_argument, NULL, 'r'},
                                          {"threads", required_argument, NULL, 't'},
                                          {"stats-interval", required_argument, NULL, 's'},
+                                         {"tcp", no_argument, NULL, 'T'},
+                                         {"cert", required_argument, NULL, 'C'},
+                                         {"online-key", required_argument, NULL, 'O'},
+                                         {"cert-warn", required_argument, NULL, 'W'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
-    const char *key = NULL, *listen = NULL;
+    const char *key = NULL, *listen = NULL, *cert = NULL, *online = NULL;
     char err[256];
-    unsigned long batch = 64, flush_us = 1000, radius = 3, threads = 1, stats_s = 60;
+    unsigned long batch = 64, flush_us = 1000, radius = 3, threads = 1, stats_s = 60,
+                  warn_s = 86400;
     tb_rt_srv_config scfg;
     tb_rt_udp_config ucfg;
-    int c, bad = 0;
+    int c, bad = 0, tcp = 0;
     while (!bad && (c = next_opt(argc, argv, opts, "serve")) != -1) {
         switch (c) {
+        case 'T':
+            tcp = 1;
+            break;
+        case 'C':
+            cert = optarg;
+            break;
+        case 'O':
+            online = optarg;
+            break;
+        case 'W':
+            bad = parse_num("serve", "cert-warn", optarg, 0, 31536000, &warn_s);
+            break;
         case 'k':
             key = optarg;
             break;
@@ -241,16 +333,21 @@ static int cmd_serve(int argc, char **argv)
     }
     if (bad)
         return EXIT_USAGE;
-    if (!key)
-        return usage_error("serve", "%s is required", "--key");
+    if (!key == !cert || !cert != !online)
+        return usage_error("serve", "give either --key, or --cert and --online-key");
     tb_rt_srv_config_default(&scfg);
     tb_rt_udp_config_default(&ucfg);
     if (listen && strlen(listen) >= sizeof(ucfg.listen))
         return usage_error("serve", "--listen \"%s\" is too long", listen);
-    if (tb_rt_key_load(key, scfg.longterm_sk, err, sizeof(err)) < 0) {
+    if (key ? tb_rt_key_load(key, scfg.longterm_sk, err, sizeof(err)) < 0
+            : tb_rt_delegation_load(cert, online,
+                                    tb_clock_real(tb_clock_system()) / (int64_t)TB_NS_PER_SEC,
+                                    &scfg.delegation, err, sizeof(err)) < 0) {
         fprintf(stderr, "tbroughtime: %s\n", err);
         return 1;
     }
+    scfg.has_delegation = cert != NULL;
+    ucfg.cert_warn_ns = warn_s * TB_NS_PER_SEC;
     scfg.max_batch = (unsigned)batch;
     scfg.queue_cap = 4 * (unsigned)batch;
     if (listen)
@@ -259,6 +356,7 @@ static int cmd_serve(int argc, char **argv)
     ucfg.radius_s = (uint32_t)radius;
     ucfg.stats_interval_ns = stats_s * TB_NS_PER_SEC;
     ucfg.reuseport = threads > 1;
+    ucfg.tcp = tcp;
     worker *w = calloc(threads, sizeof(*w));
     int rc = w ? 0 : 1;
     for (unsigned i = 0; i < threads && rc == 0; i++) {
@@ -344,9 +442,11 @@ typedef struct outcome {
     char detail[300]; /* transport failures: what exactly */
 } outcome;
 
-/* A connected UDP socket to addr ("host:port", "[v6]:port"); a refused port then shows up as
- * ECONNREFUSED on send or receive (the ICMP error is reported to connected sockets only). */
-static int connect_udp(const char *addr, outcome *o)
+/* A connected socket (SOCK_DGRAM or SOCK_STREAM) to addr ("host:port", "[v6]:port"). UDP: a
+ * refused port then shows up as ECONNREFUSED on send or receive (the ICMP error is reported to
+ * connected sockets only); TCP: connect fails with it, after at most TCP_WAIT_MS. */
+#define TCP_WAIT_MS 6000
+static int connect_to(const char *addr, int type, outcome *o)
 {
     char host[300];
     const char *colon = strrchr(addr, ':');
@@ -360,16 +460,23 @@ static int connect_udp(const char *addr, outcome *o)
         memmove(host, host + 1, strlen(host));
         host[strcspn(host, "]")] = 0;
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV}, *res;
+    struct addrinfo hints = {.ai_socktype = type, .ai_flags = AI_NUMERICSERV}, *res;
     int g = getaddrinfo(host, colon + 1, &hints, &res);
     if (g != 0) {
         snprintf(o->detail, sizeof(o->detail), "cannot resolve \"%.200s\": %s", host,
                  g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
         return o->rc = TB_ERR_NOTFOUND;
     }
-    int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(res->ai_family, type | SOCK_CLOEXEC, 0);
+    struct timeval tv = {TCP_WAIT_MS / 1000, 0};
+    if (fd >= 0 && type == SOCK_STREAM)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect */
     if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        snprintf(o->detail, sizeof(o->detail), "cannot connect a UDP socket: %s", strerror(errno));
+        if (type == SOCK_STREAM && errno == ECONNREFUSED)
+            snprintf(o->detail, sizeof(o->detail), "nothing listening there (connection refused)");
+        else
+            snprintf(o->detail, sizeof(o->detail), "cannot connect a %s socket: %s",
+                     type == SOCK_STREAM ? "TCP" : "UDP", strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -434,10 +541,54 @@ static void probe_key(int fd, const tb_rt_query *q, outcome *o)
                  "others");
 }
 
+/* TCP (RFC 10049 framing): the request as it is, then the stream up to one whole packet. */
+static void exchange_tcp(int fd, tb_rt_query *q, outcome *o)
+{
+    const tb_clock *clk = tb_clock_system();
+    uint8_t buf[TB_RT_RESPONSE_BUF];
+    size_t have = 0, pl = 0;
+    q->sent_ns = tb_clock_real(clk);
+    if (send(fd, q->request, q->request_len, MSG_NOSIGNAL) != (ssize_t)q->request_len)
+        return refused(o, errno);
+    o->rc = TB_ERR_TIMEOUT;
+    while (pl == 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, TCP_WAIT_MS) <= 0)
+            return;
+        ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
+        if (n < 0)
+            return refused(o, errno);
+        if (n == 0) {
+            snprintf(o->detail, sizeof(o->detail), "the server closed the connection");
+            o->rc = TB_ERR_IO;
+            return;
+        }
+        have += (size_t)n;
+        if (tb_rt_frame_next(buf, have, sizeof(buf), &pl) < 0) {
+            o->answered = 1;
+            o->rc = TB_ERR_MALFORMED;
+            o->why = TB_RT_BAD_FORMAT;
+            return;
+        }
+    }
+    o->answered = 1;
+    o->rc = tb_rt_verify(q, buf, pl, tb_clock_real(clk), &o->why);
+}
+
 static void exchange(const char *addr, tb_rt_query *q, unsigned attempts, outcome *o)
 {
     memset(o, 0, sizeof(*o));
-    int fd = connect_udp(addr, o);
+    if (strncmp(addr, "tcp://", 6) == 0) {
+        int fd = connect_to(addr + 6, SOCK_STREAM, o);
+        if (fd < 0)
+            return;
+        exchange_tcp(fd, q, o);
+        if (o->rc == TB_ERR_TIMEOUT)
+            snprintf(o->detail, sizeof(o->detail), "no response");
+        close(fd);
+        return;
+    }
+    int fd = connect_to(addr, SOCK_DGRAM, o);
     if (fd < 0)
         return;
     exchange_fd(fd, q, attempts, o);
@@ -688,6 +839,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "delegate") == 0)
+        return cmd_delegate(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0)
         return cmd_query(argc - 1, argv + 1);
     return usage_error("-", "unknown command \"%s\"", argv[1]);

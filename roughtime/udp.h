@@ -1,8 +1,11 @@
-/* The Roughtime server's UDP edge: one socket on a caller-supplied libev loop, recvmmsg into the
- * batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer, the
- * statistics timer (the server logs its counters, by default every minute), and the kernel's
- * clock error for RADI. Several edges (one per thread and loop) can share a port with
- * SO_REUSEPORT. */
+/* The Roughtime server's socket edge: one UDP socket on a caller-supplied libev loop, recvmmsg
+ * into the batch logic (server.h), a flush timer, sendmmsg out, the online-key rotation timer,
+ * the statistics timer (the server logs its counters, by default every minute), and the
+ * kernel's clock error for RADI. Several edges (one per thread and loop) can share a port with
+ * SO_REUSEPORT. Optionally TCP on the same address and port (RFC 10049's framing: packets back
+ * to back on a connection), its requests batched with the UDP ones: at most
+ * TB_RT_TCP_MAX_CONN connections, each closed after TB_RT_TCP_IDLE_S s without a request, on
+ * a framing error, or when it does not read its answers. */
 #ifndef TB_ROUGHTIME_UDP_H
 #define TB_ROUGHTIME_UDP_H
 
@@ -28,7 +31,14 @@ typedef struct tb_rt_udp_config {
     int radius_from_kernel;     /* read adjtimex maxerror/status (default 1) */
     int reuseport;              /* SO_REUSEPORT, for one edge per worker thread */
     uint64_t stats_interval_ns; /* how often the server's counters are logged (default 60 s) */
+    int tcp;                    /* also listen on TCP, same address and port (default 0) */
+    uint64_t cert_warn_ns;      /* an offline delegation (server.h) closer than this to its
+                                   MAXT is warned about at start and with the statistics
+                                   (default 1 day) */
 } tb_rt_udp_config;
+
+#define TB_RT_TCP_MAX_CONN 64
+#define TB_RT_TCP_IDLE_S 10.0
 
 void tb_rt_udp_config_default(tb_rt_udp_config *cfg);
 

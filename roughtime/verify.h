@@ -78,9 +78,15 @@ TB_WUR int tb_rt_query_adopt(tb_rt_query *q, const uint8_t pubkey[32], const uin
 /* Verifies resp[len] as the answer to q, received at now_ns. Returns 0 and fills the results,
  * or TB_ERR_VERIFY / TB_ERR_MALFORMED with *why set. The response bytes are kept in q. An
  * authentic response with RADI 0xffffffff (server unsynchronised) fails with TB_ERR_VERIFY and
- * TB_RT_UNSYNCED, its results filled but verified left 0: it measures nothing. */
+ * TB_RT_UNSYNCED, its results filled but verified left 0: it measures nothing, but it is
+ * authentic (every signature and the Merkle path checked), so a client may report it. */
 TB_WUR int tb_rt_verify(tb_rt_query *q, const uint8_t *resp, size_t len, int64_t now_ns,
                         tb_rt_reason *why);
+
+/* The radius, in ns, with which evidence checks report an authentic unsynchronised response
+ * (RADI 0xffffffff in any version's unit): above every sensible max_radius, and far from
+ * overflowing int64 when added to a MIDP. */
+#define TB_RT_UNSYNCED_RADI_NS ((int64_t)TB_RT_RADI_UNSYNCED * 1000000000)
 
 /* The chained nonce H(prev_response ‖ rand), nonce_len bytes (the RFC's measurement sequence). */
 void tb_rt_chain_nonce(const uint8_t *prev_resp, size_t prev_len, const uint8_t rand[32],

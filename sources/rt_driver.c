@@ -35,8 +35,7 @@ typedef struct rt_drv {
     tb_source_udp udp;
     /* The current poll ("round"). */
     bool round_active, round_done;
-    bool round_unsynced; /* the server answered that its clock is unsynchronised */
-    uint64_t round_end;  /* monotonic: the next poll */
+    uint64_t round_end; /* monotonic: the next poll */
     rt_attempt att[RT_MAX_ATTEMPTS];
     unsigned natt;
     bool outstanding;   /* the last attempt has no valid response yet */
@@ -78,20 +77,6 @@ static uint64_t backoff_ns(const rt_drv *d)
 }
 
 static void begin(void *arg);
-/* An authentic answer without a time: nothing is delivered (so nothing counts in the
- * cross-check), the backoff resets as for any signed response, and this poll sends no more. */
-static void unsynced(rt_drv *d)
-{
-    d->st.unsynced++;
-    d->st.last_reject = TB_RT_UNSYNCED;
-    d->st.failures = 0;
-    d->outstanding = false;
-    d->round_unsynced = true;
-    drv_log(d, TB_LOG_INFO, "server clock unsynchronised", "no measurement");
-    if (tb_source_state_of(d->src) == TB_SOURCE_STARTING)
-        tb_source_set_state(d->src, TB_SOURCE_STARTING, "%s", tb_rt_reason_name(TB_RT_UNSYNCED));
-}
-
 static void handle_response(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
                             uint64_t mono);
 
@@ -121,7 +106,10 @@ static int rt_create(tb_source *src, const tb_source_config *cfg, void **state)
     return 0;
 }
 
-static void deliver(rt_drv *d, const rt_attempt *a, int64_t t4, uint64_t mono)
+/* An authentic response with RADI 0xffffffff (unsynced) says the server's clock is not
+ * synchronised: it is delivered with its packets so that the mesh can call the source
+ * unsynchronised, with offset and bound 0 (its time means nothing; adr/0006). */
+static void deliver(rt_drv *d, const rt_attempt *a, int64_t t4, uint64_t mono, bool unsynced)
 {
     const tb_rt_query *q = &d->q;
     int64_t delay = mono > a->sent_mono ? (int64_t)(mono - a->sent_mono) : 0;
@@ -129,9 +117,9 @@ static void deliver(rt_drv *d, const rt_attempt *a, int64_t t4, uint64_t mono)
         .mono_ns = mono,
         .real_ns = t4,
         .sent_real_ns = a->sent_real,
-        .offset_ns = q->midp_us * 1000 - (a->sent_real + delay / 2),
+        .offset_ns = unsynced ? 0 : q->midp_us * 1000 - (a->sent_real + delay / 2),
         .delay_ns = delay,
-        .error_ns = (int64_t)q->radi_us * 1000 + delay / 2 + delay % 2,
+        .error_ns = unsynced ? 0 : (int64_t)q->radi_us * 1000 + delay / 2 + delay % 2,
         .stratum = -1,
         .refid = 0,
         .request = q->request,
@@ -148,7 +136,8 @@ static void deliver(rt_drv *d, const rt_attempt *a, int64_t t4, uint64_t mono)
 }
 
 /* Verifies a response against the attempts of this poll, newest first (a retry's response
- * usually answers the newest). Returns the attempt it answers, or NULL with *why set. */
+ * usually answers the newest). Returns the attempt it answers (*why TB_RT_OK, or TB_RT_UNSYNCED
+ * for an authentic response without a time), or NULL with *why set. */
 static const rt_attempt *match(rt_drv *d, const uint8_t *buf, size_t n, int64_t t4,
                                tb_rt_reason *why)
 {
@@ -158,7 +147,7 @@ static const rt_attempt *match(rt_drv *d, const uint8_t *buf, size_t n, int64_t 
         if (tb_rt_query_init(&d->q, d->pubkey, tb_rt_driver_versions, TB_RT_DRIVER_NVERSIONS,
                              a->nonce, a->sent_real) < 0)
             return NULL;
-        if (tb_rt_verify(&d->q, buf, n, t4, why) == 0)
+        if (tb_rt_verify(&d->q, buf, n, t4, why) == 0 || *why == TB_RT_UNSYNCED)
             return a;
         if (*why != TB_RT_BAD_NONCE)
             return NULL; /* it answered this attempt (or none): a real rejection */
@@ -187,25 +176,32 @@ static void handle_response(void *arg, const uint8_t *buf, size_t n, bool trunca
     }
     tb_rt_reason why = TB_RT_BAD_FORMAT;
     const rt_attempt *a = truncated ? NULL : match(d, buf, n, t4, &why);
-    if (!a && why == TB_RT_UNSYNCED) {
-        unsynced(d);
-        return;
-    }
     if (!a) {
         reject(d, why);
         return;
     }
-    d->st.accepted++;
-    d->st.version = d->q.version;
     d->st.failures = 0; /* the RFC resets the backoff only on a properly signed response */
     d->st.missed = 0;
     d->outstanding = false;
     d->round_done = true;
-    if (++d->good_streak >= 4 && d->st.poll < d->maxpoll) {
-        d->st.poll++;
+    bool unsynced = why == TB_RT_UNSYNCED;
+    if (unsynced) {
+        d->st.unsynced++;
+        d->st.last_reject = TB_RT_UNSYNCED;
         d->good_streak = 0;
+        drv_log(d, TB_LOG_INFO, "server clock unsynchronised", "RADI 0xffffffff");
+    } else {
+        d->st.accepted++;
+        d->st.version = d->q.version;
+        if (++d->good_streak >= 4 && d->st.poll < d->maxpoll) {
+            d->st.poll++;
+            d->good_streak = 0;
+        }
     }
-    deliver(d, a, t4, mono);
+    deliver(d, a, t4, mono, unsynced);
+    tb_source_set_state(d->src, TB_SOURCE_REACHABLE, "%s",
+                        unsynced ? "answers, but says it is unsynchronised (RADI 0xffffffff)"
+                                 : "measuring");
     tb_source_schedule(d->src, d->round_end);
 }
 
@@ -294,11 +290,10 @@ static void rt_poll(tb_source *src, void *state)
             return;
         d->round_active = true;
         d->round_done = false;
-        d->round_unsynced = false;
         d->natt = 0;
         d->round_end = now + log2_ns(d->st.poll);
     }
-    bool sending = !d->round_done && !d->round_unsynced && d->natt < RT_MAX_ATTEMPTS;
+    bool sending = !d->round_done && d->natt < RT_MAX_ATTEMPTS;
     if (sending && now >= d->next_send)
         send_attempt(d, now);
     uint64_t at = d->round_end;

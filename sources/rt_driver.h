@@ -26,10 +26,11 @@
  * response is missed; `unreachable_after` missed polls in a row make the source unreachable, with
  * the last rejection in the reason. Rejected responses (each counted by tb_rt_reason) never stop
  * the source: anyone on the path can send garbage, and the RFC's grease sends invalid responses
- * on purpose. A server that answers RADI 0xffffffff (clock unsynchronised) delivers nothing, so the
- * cross-check never counts it; its poll is missed, with that reason. The poll interval starts at
- * 2^minpoll and doubles after 4 valid polls in a row up to 2^maxpoll; it returns to 2^minpoll when
- * the source becomes unreachable. */
+ * on purpose. A server that answers RADI 0xffffffff (clock unsynchronised) is reachable and
+ * delivers measurements with offset and bound 0 and the packets as evidence, which the cross-check
+ * calls unsynchronised and never counts (adr/0006). The poll interval starts at 2^minpoll and
+ * doubles after 4 valid polls in a row up to 2^maxpoll; it returns to 2^minpoll when the source
+ * becomes unreachable. */
 #ifndef TB_SOURCES_RT_DRIVER_H
 #define TB_SOURCES_RT_DRIVER_H
 
@@ -49,7 +50,7 @@ typedef struct tb_rt_driver_stats {
     uint64_t received; /* datagrams from the server */
     uint64_t accepted; /* valid responses delivered as measurements */
     uint64_t late;     /* responses after the poll had its measurement (not verified) */
-    uint64_t unsynced; /* authentic responses with RADI 0xffffffff: no measurement */
+    uint64_t unsynced; /* authentic responses with RADI 0xffffffff: delivered as unsynchronised */
     uint64_t rejects[TB_RT_REASON_COUNT]; /* by reason; [TB_RT_OK] unused */
     tb_rt_reason last_reject;             /* TB_RT_OK when none yet */
     unsigned missed;                      /* polls in a row without a valid response */

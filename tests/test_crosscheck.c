@@ -7,6 +7,7 @@
 
 #include "crosscheck/crosscheck.h"
 #include "crosscheck/hold.h"
+#include "roughtime/verify.h"
 #include "tests/tb_test.h"
 
 #define MS 1000000LL
@@ -601,6 +602,11 @@ static void test_unsynchronised(void)
         o->has_rt = true;
         o->rt_radi_ns = 11 * SEC;
         o->bound_ns = 11 * SEC;
+        /* RADI 0xffffffff: sent as offset 0, bound 0 (a point that would agree with nothing) */
+        o = measure(&w, n, TB_MEASURE_ROUGHTIME, "rt-unsync", 0, -1 * SEC);
+        o->has_rt = true;
+        o->rt_radi_ns = TB_RT_UNSYNCED_RADI_NS;
+        o->offset_ns = o->bound_ns = 0;
         o = measure(&w, n, TB_MEASURE_NTP, "half", 0, -1 * SEC);
         o->stratum = n == 2 ? 0 : 2;
     }
@@ -611,6 +617,9 @@ static void test_unsynchronised(void)
     TB_CHECK_EQ(verdict_of(&r, "leap3"), TB_XC_UNSYNCHRONISED);
     TB_CHECK_EQ(verdict_of(&r, "s16"), TB_XC_UNSYNCHRONISED);
     TB_CHECK_EQ(verdict_of(&r, "rt-wide"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(verdict_of(&r, "rt-unsync"), TB_XC_UNSYNCHRONISED);
+    TB_CHECK(strstr(verdict(&r, "rt-unsync")->reason, "to 3 node(s)") &&
+             strstr(verdict(&r, "rt-unsync")->reason, "RADI 0xffffffff"));
     TB_CHECK_EQ(verdict_of(&r, "half"), TB_XC_OK);
     TB_CHECK_EQ(verdict_of(&r, "liar"), TB_XC_FALSETICKER);
     TB_CHECK_EQ(r.estimate.n_voting, 5);
@@ -837,7 +846,8 @@ static void test_from_measurement(void)
 static void test_verdict_ids(void)
 {
     static const char *const ids[TB_XC_VERDICT_COUNT] = {
-        "ok", "falseticker", "inconsistent", "unreachable", "insufficient", "warming_up"};
+        "ok",           "falseticker", "inconsistent",  "unreachable",
+        "insufficient", "warming_up",  "unsynchronised"};
     for (int v = 0; v < TB_XC_VERDICT_COUNT; v++) {
         TB_CHECK_STR(tb_xc_verdict_id(v), ids[v]);
         TB_CHECK(strcmp(tb_xc_verdict_name(v), "unknown") != 0);

@@ -1,6 +1,8 @@
 /* measure/evidence and measure/bundle: the raw evidence re-check (an honest NTP exchange passes,
- * a lie about it does not), and bundles written, parsed and verified: a good one holds, and
- * each kind of tampering fails the item it touched; the parser refuses what is not a bundle. */
+ * a lie about it does not; an unsynchronised Roughtime response only with offset and bound 0; a
+ * reference clock only its origin's own), and bundles written, parsed and verified: a good one
+ * holds, and each kind of tampering fails the item it touched; the parser refuses what is not a
+ * bundle. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 #include "measure/bundle.h"
 #include "measure/evidence.h"
 #include "ntp/packet.h"
+#include "roughtime/server.h"
+#include "roughtime/verify.h"
 #include "tb_test.h"
 
 #define DAY 86400
@@ -114,6 +118,88 @@ static void test_ntp_evidence(void)
     TB_CHECK(strstr(why, "stratum") != NULL);
     m.stratum = 2;
     m.ev_response.len = 0;
+    TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_ERR_VERIFY);
+}
+
+typedef struct rt_resp {
+    uint8_t data[1024];
+    size_t len;
+} rt_resp;
+
+static void rt_capture(void *arg, uint64_t cookie, const uint8_t *resp, size_t len)
+{
+    (void)cookie;
+    rt_resp *out = arg;
+    if (!out->len && len <= sizeof(out->data)) {
+        memcpy(out->data, resp, len);
+        out->len = len;
+    }
+}
+
+/* A server whose RADI says unsynchronised: its authentic answer travels as offset 0 and bound
+ * 0 and is reported with the unsynchronised radius; any other numbers are a lie. */
+static void test_rt_unsynchronised(void)
+{
+    tb_rt_srv_config cfg;
+    uint8_t pk[32], nonce[64];
+    tb_rt_srv *srv = NULL;
+    tb_rt_srv_config_default(&cfg);
+    crypto_sign_ed25519_keypair(pk, cfg.longterm_sk);
+    TB_REQUIRE(tb_rt_srv_new(&cfg, NULL, real0, &srv) == 0);
+    randombytes_buf(nonce, sizeof(nonce));
+    uint32_t ver = TB_RT_VER_RFC;
+    tb_rt_query q;
+    TB_REQUIRE(tb_rt_query_init(&q, tb_rt_srv_pubkey(srv), &ver, 1, nonce, real0 - 2000000) == 0);
+    TB_REQUIRE(tb_rt_srv_submit(srv, q.request, q.request_len, 1) == 0);
+    static rt_resp resp;
+    TB_REQUIRE(tb_rt_srv_flush(srv, real0 - 1000000, TB_RT_RADI_UNSYNCED, rt_capture, &resp) == 1);
+    TB_REQUIRE(resp.len > 0);
+    tb_measurement m = {.kind = TB_MEASURE_ROUGHTIME,
+                        .seq = 1,
+                        .real_ns = real0,
+                        .delay_ns = 2000000,
+                        .has_rt_pubkey = true,
+                        .ev_request = {q.request, q.request_len},
+                        .ev_response = {resp.data, resp.len}};
+    memcpy(m.rt_pubkey, tb_rt_srv_pubkey(srv), sizeof(m.rt_pubkey));
+    snprintf(m.origin, sizeof(m.origin), "a");
+    snprintf(m.source_name, sizeof(m.source_name), "rt.test:2002");
+    tb_measure_evidence ev;
+    const char *why = NULL;
+    TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_OK);
+    TB_CHECK(ev.unsynchronised && ev.has_rt && !ev.has_offset);
+    TB_CHECK_EQ(ev.radi_ns, TB_RT_UNSYNCED_RADI_NS);
+    m.bound_ns = 1000000; /* numbers an unsynchronised server cannot give */
+    TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_ERR_VERIFY);
+    TB_CHECK(why && strstr(why, "unsynchronised"));
+    m.bound_ns = 0;
+    m.offset_ns = 5;
+    TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_ERR_VERIFY);
+    m.offset_ns = 0;
+    m.rt_pubkey[0] ^= 1; /* not authentic: refused whatever RADI says */
+    TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_ERR_VERIFY);
+    tb_rt_srv_free(srv);
+}
+
+/* A reference clock carries no evidence and is only ever its origin's own. */
+static void test_refclock(void)
+{
+    tb_measurement m = {
+        .kind = TB_MEASURE_REFCLOCK, .seq = 1, .real_ns = real0, .offset_ns = 7, .bound_ns = 10};
+    snprintf(m.origin, sizeof(m.origin), "node-a");
+    snprintf(m.source_name, sizeof(m.source_name), "node-a:gps");
+    tb_measure_evidence ev;
+    const char *why = NULL;
+    TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_OK);
+    TB_CHECK(!ev.has_offset && !ev.has_rt);
+    const char *others[] = {"node-b:gps", "node-a", "node-ab:gps", "gps"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        snprintf(m.source_name, sizeof(m.source_name), "%s", others[i]);
+        TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_ERR_VERIFY);
+    }
+    uint8_t junk[48] = {0};
+    snprintf(m.source_name, sizeof(m.source_name), "node-a:gps");
+    m.ev_request = m.ev_response = (tb_measure_bytes){junk, sizeof(junk)};
     TB_CHECK_EQ(tb_measure_evidence_check(&m, &ev, &why), TB_ERR_VERIFY);
 }
 
@@ -305,6 +391,8 @@ int main(void)
 {
     TB_RUN(test_refs);
     TB_RUN(test_ntp_evidence);
+    TB_RUN(test_rt_unsynchronised);
+    TB_RUN(test_refclock);
     TB_RUN(test_bundle);
     TB_RUN(test_parse_refusals);
     return TB_DONE();

@@ -86,13 +86,21 @@ static void same_measurement(const tb_measurement *a, const tb_measurement *b)
 static void test_round_trip(void)
 {
     static uint8_t buf[TB_MEASURE_BODY_MAX];
-    tb_measurement in[3] = {sample_rt(), sample_ntp("b", 1), sample_ntp("node-c", 0)};
+    tb_measurement in[4] = {sample_rt(), sample_ntp("b", 1), sample_ntp("node-c", 0),
+                            sample_ntp("node-d", 2)};
     in[2].kind = TB_MEASURE_PEER;
     strcpy(in[2].source_name, "node-a");
     in[2].offset_ns = INT64_MIN;
     in[2].bound_ns = INT64_MAX;
     in[2].leap = in[2].stratum = 0;
-    for (int i = 0; i < 3; i++) {
+    /* a local reference clock: no packets, no leap or stratum */
+    in[3].kind = TB_MEASURE_REFCLOCK;
+    strcpy(in[3].source_name, "node-d:/run/gps.sock");
+    in[3].source_addr[0] = 0;
+    in[3].leap = in[3].stratum = 0;
+    in[3].ev_request = in[3].ev_response = (tb_measure_bytes){0};
+    TB_CHECK_STR(tb_measure_kind_name(TB_MEASURE_REFCLOCK), "refclock");
+    for (int i = 0; i < 4; i++) {
         size_t n;
         tb_measurement out;
         TB_REQUIRE(tb_measure_encode(&in[i], buf, sizeof(buf), &n) == 0);
@@ -175,7 +183,8 @@ static void test_rejections(void)
     MUTATE(0, 1, TB_ERR_UNSUPPORTED, "version"); /* version 1 had no leap and stratum */
     MUTATE(0, 3, TB_ERR_UNSUPPORTED, "version");
     MUTATE(1, 0, TB_ERR_MALFORMED, "kind");
-    MUTATE(1, 4, TB_ERR_MALFORMED, "kind");
+    MUTATE(1, 5, TB_ERR_MALFORMED, "kind");
+    MUTATE(1, TB_MEASURE_REFCLOCK, TB_ERR_MALFORMED, "rt_pubkey");
     MUTATE(1, TB_MEASURE_NTP, TB_ERR_MALFORMED, "rt_pubkey"); /* ntp with a Roughtime key */
     MUTATE(2, 0x0f, TB_ERR_MALFORMED, "flags");
     MUTATE(4, 'A', TB_ERR_MALFORMED, "origin"); /* node names are lower case */
@@ -235,6 +244,13 @@ static void test_encoder_refuses(void)
     TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
     m = sample_rt();
     m.stratum = 1;
+    TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
+    /* a reference clock has no packets a receiver could check: evidence is refused */
+    m = sample_ntp("a", 1);
+    m.kind = TB_MEASURE_REFCLOCK;
+    m.leap = m.stratum = 0;
+    static const uint8_t pkt[48];
+    m.ev_request = m.ev_response = (tb_measure_bytes){pkt, sizeof(pkt)};
     TB_CHECK_EQ(tb_measure_encode(&m, buf, sizeof(buf), &n), TB_ERR_INVAL);
 }
 

@@ -3,6 +3,7 @@
 #include "roughtime/config.h"
 
 #include <ev.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -169,7 +170,7 @@ static void test_file_and_serve(void)
     TB_CHECK(ok);
     if (ok) {
         TB_CHECK_STR(c.key_path, keyp);
-        TB_CHECK(tb_rt_config_load_key(&c, err, sizeof(err)) == 0);
+        TB_CHECK(tb_rt_config_load_key(&c, 0, err, sizeof(err)) == 0);
         TB_CHECK_MEM(c.srv.longterm_sk + 32, pk, 32); /* libsodium sk = seed ‖ public key */
         struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
         tb_log log;
@@ -203,10 +204,74 @@ static void test_file_and_serve(void)
     /* A key file others can read is refused, naming it. */
     chmod(keyp, 0644);
     snprintf(c.key_path, sizeof(c.key_path), "%s", keyp);
-    TB_CHECK(tb_rt_config_load_key(&c, err, sizeof(err)) < 0);
+    TB_CHECK(tb_rt_config_load_key(&c, 0, err, sizeof(err)) < 0);
     TB_CHECK(strstr(err, keyp) != NULL);
     config_destroy(&cfg);
     remove_tree(dir, files, 2);
+}
+
+/* An offline delegation instead of the long-term key: cert and online_key go together and
+ * exclude key; the loaded delegation serves under the long-term public key; an expired one is
+ * refused at load, naming the file; cert_warn is read. */
+static void test_delegation(void)
+{
+    char dir[] = "/tmp/test_rt_deleg.XXXXXX", lt[512], on[512], cert[512], text[2048];
+    char err[512] = "";
+    static const char *const files[] = {"lt.key", "on.key", "rt.cert"};
+    TB_REQUIRE(mkdtemp(dir));
+    snprintf(lt, sizeof(lt), "%s/lt.key", dir);
+    snprintf(on, sizeof(on), "%s/on.key", dir);
+    snprintf(cert, sizeof(cert), "%s/rt.cert", dir);
+    uint8_t pk[32], opk[32], sk[64];
+    tb_rt_delegation d;
+    int64_t now_s = tb_clock_real(tb_clock_system()) / 1000000000;
+    TB_REQUIRE(tb_rt_key_generate(lt, pk, err, sizeof(err)) == 0 &&
+               tb_rt_key_generate(on, opk, err, sizeof(err)) == 0 &&
+               tb_rt_key_load(lt, sk, err, sizeof(err)) == 0 &&
+               tb_rt_key_load(on, d.online_sk, err, sizeof(err)) == 0);
+    uint8_t osk[64];
+    memcpy(osk, d.online_sk, 64);
+    TB_REQUIRE(tb_rt_delegation_make(sk, osk, now_s - 60, now_s + 3600, &d) == 0);
+    TB_REQUIRE(tb_rt_cert_write(cert, &d, err, sizeof(err)) == 0);
+    TB_CHECK_EQ(tb_rt_cert_write(cert, &d, err, sizeof(err)), TB_ERR_EXISTS);
+    snprintf(text, sizeof(text),
+             "roughtime = { listen = \"127.0.0.68:0\"; cert = \"%s\"; online_key = \"%s\"; "
+             "cert_warn = 7200; };\n",
+             cert, on);
+    tb_rt_config c;
+    TB_REQUIRE(parse_text(text, &c, err, sizeof(err)) == 0);
+    TB_CHECK_STR(c.cert_path, cert);
+    TB_CHECK_STR(c.online_key_path, on);
+    TB_CHECK_STR(c.key_path, "");
+    TB_CHECK_EQ(c.udp.cert_warn_ns, 7200 * TB_NS_PER_SEC);
+    TB_REQUIRE(tb_rt_config_load_key(&c, tb_clock_real(tb_clock_system()), err, sizeof(err)) == 0);
+    TB_CHECK(c.srv.has_delegation);
+    tb_log log;
+    tb_log_init(&log, "test", TB_LOG_ERROR);
+    tb_rt_srv *srv = NULL;
+    TB_CHECK(tb_rt_srv_new(&c.srv, &log, tb_clock_real(tb_clock_system()), &srv) == 0);
+    TB_CHECK(srv && memcmp(tb_rt_srv_pubkey(srv), pk, 32) == 0);
+    TB_CHECK(srv && tb_rt_srv_delegation_expiry(srv) == (now_s + 3600) * 1000000000);
+    TB_CHECK(srv && tb_rt_srv_rotate(srv, 0) == TB_ERR_STATE); /* no long-term key here */
+    tb_rt_srv_free(srv);
+    /* the server itself refuses it two hours later */
+    TB_CHECK_EQ(tb_rt_srv_new(&c.srv, &log, (now_s + 7200) * 1000000000, &srv), TB_ERR_TIMEOUT);
+    tb_rt_config_clear(&c);
+    TB_REQUIRE(parse_text(text, &c, err, sizeof(err)) == 0);
+    TB_CHECK_EQ(tb_rt_config_load_key(&c, (now_s + 7200) * 1000000000, err, sizeof(err)),
+                TB_ERR_TIMEOUT);
+    TB_CHECK(strstr(err, "rt.cert: the delegation expired at ") != NULL);
+    /* the wrong online key */
+    snprintf(c.online_key_path, sizeof(c.online_key_path), "%s", lt);
+    TB_CHECK_EQ(tb_rt_config_load_key(&c, tb_clock_real(tb_clock_system()), err, sizeof(err)),
+                TB_ERR_VERIFY);
+    TB_CHECK(strstr(err, "does not delegate this online key") != NULL);
+    expect_error("roughtime = { cert = \"c\"; };", "'roughtime.online_key': missing");
+    expect_error("roughtime = { key = \"k\"; cert = \"c\"; online_key = \"o\"; };",
+                 "give either key, or cert and online_key");
+    sodium_memzero(sk, sizeof(sk));
+    sodium_memzero(osk, sizeof(osk));
+    remove_tree(dir, files, 3);
 }
 
 int main(void)
@@ -216,5 +281,6 @@ int main(void)
     TB_RUN(test_absent_or_disabled);
     TB_RUN(test_errors);
     TB_RUN(test_file_and_serve);
+    TB_RUN(test_delegation);
     return TB_DONE();
 }

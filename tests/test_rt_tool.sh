@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tbroughtime end to end on loopback (127.0.0.60-62, own range): keygen and key-file mode,
+# tbroughtime end to end on loopback (127.0.0.60-62 and .176, own range): keygen and key-file mode,
 # queries for each version the server speaks, and a server list whose third server runs under
 # faketime 30 s ahead: the chained sequence must catch it and write a malfeasance report.
 set -euo pipefail
@@ -28,7 +28,7 @@ cp "$dir/k0" "$dir/open" && chmod 644 "$dir/open"
 grep -q "chmod 600" "$dir/open.log" || fail "no reason given for refusing the 0644 key"
 
 setsid "$bin" serve --key "$dir/k0" --listen 127.0.0.60:2002 2>"$dir/s0.log" & pids+=($!)
-setsid "$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 2>"$dir/s1.log" & pids+=($!)
+setsid "$bin" serve --key "$dir/k1" --listen 127.0.0.61:2002 --threads 2 --max-batch 8 --tcp 2>"$dir/s1.log" & pids+=($!)
 # libfaketime is preloaded directly, so the PID we kill is the one that named its shared memory.
 # An ASan build must tolerate libfaketime being preloaded ahead of its runtime.
 libfaketime=$(ls /usr/lib/*/faketime/libfaketime.so.1 | head -1)
@@ -47,6 +47,13 @@ for v in 1 draft12 all; do
 done
 out=$("$bin" query --server 127.0.0.61:2002 --pubkey "$(cat "$dir/pk1")")
 echo "$out" | grep -q "version RFC 10049" || fail "threaded server"
+# TCP beside UDP on the same port (--tcp), RFC framing; a port without TCP refuses at once.
+out=$("$bin" query --server tcp://127.0.0.61:2002 --pubkey "$(cat "$dir/pk1")")
+echo "$out"
+echo "$out" | grep -q "verdict valid" || fail "query over TCP"
+grep -q "UDP and TCP" "$dir/s1.log" || fail "TCP not announced"
+out=$("$bin" query --server tcp://127.0.0.60:2002 --pubkey "$(cat "$dir/pk0")" || true)
+echo "$out" | grep -q "REJECTED: nothing listening there (connection refused)" || fail "TCP refused"
 # The wrong key: SRV names a key the server does not hold, so it stays silent; a request
 # without SRV then shows the server answers, with another key.
 out=$("$bin" query --server 127.0.0.60:2002 --pubkey "$(cat "$dir/pk1")" || true)
@@ -173,7 +180,7 @@ usage '--threads: 0 is outside 1..64' serve --key "$dir/k0" --threads 0
 usage "--radius: '-1' is not a whole number" serve --key "$dir/k0" --radius -1
 usage "--flush-interval-us: ' 5' is not a whole number" serve --key "$dir/k0" --flush-interval-us " 5"
 usage '--radius: 99999999999999999999999 is outside 1..86400' serve --key "$dir/k0" --radius 99999999999999999999999
-usage "--key is required" serve
+usage "give either --key, or --cert and --online-key" serve
 usage 'unknown --version "4294967297"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 4294967297
 usage 'unknown --version "-2147483647"' query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version -2147483647
 "$bin" query --server 127.0.0.60:2002 --pubkey "$(pk 0)" --version 0x8000000c | grep -q "verdict valid" ||
@@ -188,6 +195,29 @@ grep -q "serving on 127.0.0.1:5319" "$dir/default.log" || fail "default port is 
 for i in $(seq 30); do grep -q "answered 1 in 1 batches" "$dir/default.log" && break; sleep 0.1; done
 grep -Eq "roughtime: last [0-9]+ s: received 1, answered 1 in 1 batches, dropped 0" "$dir/default.log" ||
   fail "no stats line: $(cat "$dir/default.log")"
+
+# Offline delegation: the long-term key signs a CERT for an online key; the server holds only
+# those two, answers under the long-term public key, and warns that the CERT ends within a day.
+"$bin" delegate --key "$dir/k0" --online-key "$dir/on0" --cert "$dir/cert0" --valid-for 3600 |
+  grep -q "delegation valid until" || fail "delegate"
+grep -q "^pubkey $(pk 0)$" "$dir/cert0" || fail "CERT file names the long-term key"
+setsid "$bin" serve --cert "$dir/cert0" --online-key "$dir/on0" --listen 127.0.0.176:2002 \
+  2>"$dir/deleg.log" & pids+=($!)
+for i in $(seq 50); do grep -q "serving on" "$dir/deleg.log" && break; sleep 0.1; done
+"$bin" query --server 127.0.0.176:2002 --pubkey "$(pk 0)" | grep -q "verdict valid" ||
+  fail "query a server with an offline delegation"
+grep -q "the delegation (CERT) expires at .*, in 1.0 h" "$dir/deleg.log" || fail "no expiry warning: $(cat "$dir/deleg.log")"
+# An expired one is refused at start, naming the file and the time; so is a CERT for another key.
+"$bin" delegate --key "$dir/k0" --online-key "$dir/on1" --cert "$dir/cert1" \
+  --not-before $(( $(date +%s) - 7200 )) --valid-for 3600 >/dev/null || fail "delegate (old)"
+out=$("$bin" serve --cert "$dir/cert1" --online-key "$dir/on1" --listen 127.0.0.176:2003 2>&1) &&
+  fail "served an expired delegation"
+echo "$out" | grep -q "cert1: the delegation expired at .*; refusing to serve" || fail "expired: $out"
+out=$("$bin" serve --cert "$dir/cert0" --online-key "$dir/on1" --listen 127.0.0.176:2003 2>&1) &&
+  fail "served a CERT for another key"
+echo "$out" | grep -q "does not delegate this online key" || fail "mismatch: $out"
+"$bin" serve --key "$dir/k0" --cert "$dir/cert0" --online-key "$dir/on0" 2>/dev/null &&
+  fail "--key with --cert"
 
 kill -TERM "${pids[0]}"; wait "${pids[0]}" || fail "server exit status"
 grep -q "answered" "$dir/s0.log" || fail "no stats at shutdown"

@@ -68,6 +68,7 @@ static void *run(void *arg)
 static struct {
     uint32_t radius_s;
     uint64_t stats_ns;
+    int tcp;
     tb_log_sink sink;
     void *sink_arg;
 } next_opts;
@@ -97,6 +98,7 @@ static int server_start_lifetime(server *s, const char *ip, int64_t shift_s, uns
         ucfg.radius_s = next_opts.radius_s;
     if (next_opts.stats_ns)
         ucfg.stats_interval_ns = next_opts.stats_ns;
+    ucfg.tcp = next_opts.tcp;
     if (next_opts.sink) {
         s->log.level = TB_LOG_INFO;
         s->log.sink = next_opts.sink;
@@ -131,17 +133,22 @@ static void server_stop(server *s)
     ev_loop_destroy(s->loop);
 }
 
-static int client_socket(const char *addr)
+static int client_socket_type(const char *addr, int type)
 {
     tb_addr a;
     if (tb_addr_parse_numeric(addr, strlen(addr), 0, &a, NULL) != TB_OK)
         return -1;
-    int fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(a.ss.ss_family, type | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+static int client_socket(const char *addr)
+{
+    return client_socket_type(addr, SOCK_DGRAM);
 }
 
 /* Sends the query (up to 5 tries, 500 ms each) and verifies the first answer. */
@@ -443,6 +450,84 @@ static void test_unsynced_server(void)
     server_stop(&s);
 }
 
+/* Reads whole packets off a TCP stream (the RFC's framing) until n are there or 2 s pass. */
+static int read_packets(int fd, uint8_t (*pkt)[2048], size_t *len, int n)
+{
+    static uint8_t buf[8192];
+    size_t have = 0;
+    int got = 0;
+    while (got < n) {
+        size_t pl;
+        if (tb_rt_frame_next(buf, have, 2048, &pl) < 0)
+            return -1;
+        if (pl > 0) {
+            memcpy(pkt[got], buf, pl);
+            len[got++] = pl;
+            memmove(buf, buf + pl, have - pl);
+            have -= pl;
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 2000) <= 0)
+            return got;
+        ssize_t r = recv(fd, buf + have, sizeof(buf) - have, 0);
+        if (r <= 0)
+            return got;
+        have += (size_t)r;
+    }
+    return got;
+}
+
+/* TCP beside UDP on the same port: three requests on one connection, the first two in one
+ * write and the third split over two writes 50 ms apart, are answered in one stream of
+ * packets, each verifying; UDP still answers; a connection that sends something other than a
+ * ROUGHTIM packet is closed without an answer and counted as bad framing. */
+static void test_tcp(void)
+{
+    static server s;
+    static tb_rt_query q[3];
+    static uint8_t pkt[3][2048], both[4096];
+    size_t len[3];
+    uint32_t v = TB_RT_VER_RFC;
+    tb_rt_reason why;
+    next_opts.tcp = 1;
+    TB_REQUIRE(server_start(&s, "127.0.0.53", 0, 64, TB_NS_PER_MS) == 0);
+    int fd = client_socket_type(s.addr, SOCK_STREAM);
+    TB_REQUIRE(fd >= 0);
+    for (int i = 0; i < 3; i++)
+        TB_REQUIRE(new_query(&q[i], &s, &v, 1) == 0);
+    memcpy(both, q[0].request, q[0].request_len);
+    memcpy(both + q[0].request_len, q[1].request, q[1].request_len);
+    TB_REQUIRE(send(fd, both, q[0].request_len + q[1].request_len, 0) > 0);
+    TB_REQUIRE(send(fd, q[2].request, 7, 0) == 7);
+    usleep(50000);
+    TB_REQUIRE(send(fd, q[2].request + 7, q[2].request_len - 7, 0) > 0);
+    TB_CHECK_EQ(read_packets(fd, pkt, len, 3), 3);
+    /* batches may answer in any order: match each response to its query */
+    int verified = 0;
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            verified +=
+                tb_rt_verify(&q[k], pkt[i], len[i], tb_clock_real(tb_clock_system()), &why) == 0;
+    TB_CHECK_EQ(verified, 3);
+    close(fd);
+    tb_rt_query u;
+    TB_REQUIRE(new_query(&u, &s, &v, 1) == 0);
+    TB_CHECK_EQ(ask(&s, &u, &why), 0);
+    /* junk on a connection: closed (EOF), nothing answered */
+    fd = client_socket_type(s.addr, SOCK_STREAM);
+    TB_REQUIRE(fd >= 0);
+    TB_REQUIRE(send(fd, "XOUGHTIM\x04\0\0\0abcd", 16, 0) == 16);
+    uint8_t b[64];
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    TB_REQUIRE(poll(&p, 1, 2000) == 1);
+    TB_CHECK_EQ(recv(fd, b, sizeof(b), 0), 0);
+    close(fd);
+    server_stop(&s);
+    TB_CHECK(s.final.drops[TB_RT_DROP_FRAMING] >= 1);
+    TB_CHECK(s.final.answered >= 4);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -454,6 +539,7 @@ int main(void)
     TB_RUN(test_shifted_server_caught);
     TB_RUN(test_rotation_without_restart);
     TB_RUN(test_stats_logged);
+    TB_RUN(test_tcp);
     TB_RUN(test_unsynced_server);
     return TB_DONE();
 }

@@ -461,9 +461,10 @@ static void test_wrong_key_silence(void)
 }
 
 /* A server that answers RADI 0xffffffff (clock unsynchronised): its answers are authentic but
- * carry no time, so nothing is delivered (nothing reaches the cross-check), each poll stops
- * after the answer (no retries: the backoff resets), and the polls count as missed with that
- * reason. */
+ * carry no time. Each is delivered as an unsynchronised measurement (offset and bound 0, the
+ * packets as evidence that verifies as authentic and unsynchronised, chained like any other),
+ * each poll stops after the answer (no retries: the backoff resets), and the source is
+ * reachable with a reason that says what the server said. */
 static void test_unsynced_server(void)
 {
     harness h;
@@ -473,8 +474,7 @@ static void test_unsynced_server(void)
     TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.63", 0) == 0);
     tb_source *src = make_source(&h, s.addr, s.pk, -3, -3, 3);
     TB_REQUIRE(src);
-    TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
-    TB_CHECK_EQ(h.n_meas, 0);
+    TB_CHECK(tb_test_run_until(h.loop, three_meas, &h, 5.0));
     tb_rt_driver_stats st;
     TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
     TB_CHECK(st.unsynced >= 3);
@@ -482,8 +482,22 @@ static void test_unsynced_server(void)
     TB_CHECK(st.sent <= st.unsynced + 1); /* one request per poll (the last may be in flight) */
     TB_CHECK_EQ(st.failures, 0);
     TB_CHECK_EQ(st.last_reject, TB_RT_UNSYNCED);
-    TB_CHECK_STR(tb_source_reason(src), "no valid response to 3 polls (last response: server "
-                                        "unsynchronised (RADI 0xffffffff))");
+    TB_CHECK_EQ(tb_source_state_of(src), TB_SOURCE_REACHABLE);
+    TB_CHECK_STR(tb_source_reason(src), "answers, but says it is unsynchronised (RADI 0xffffffff)");
+    for (int i = 0; i < 3 && i < MAX_MEAS; i++) {
+        const tb_source_meas *m = &h.ms[i].m;
+        TB_CHECK_EQ(m->offset_ns, 0);
+        TB_CHECK_EQ(m->error_ns, 0);
+        TB_CHECK(m->delay_ns >= 0 && m->delay_ns < 200 * MS);
+        TB_CHECK_EQ(m->rand != NULL, i > 0); /* chained after the first */
+        static tb_rt_query q;
+        tb_rt_reason why = TB_RT_OK;
+        TB_CHECK(tb_rt_query_adopt(&q, s.pk, h.ms[i].req, m->request_len, m->sent_real_ns) == 0);
+        TB_CHECK_EQ(tb_rt_verify(&q, h.ms[i].resp, m->response_len, m->real_ns, &why),
+                    TB_ERR_VERIFY);
+        TB_CHECK_EQ(why, TB_RT_UNSYNCED);
+        TB_CHECK_EQ(q.radi_us, (uint64_t)TB_RT_RADI_UNSYNCED * 1000000);
+    }
     tb_source_destroy(src);
     server_stop(&s);
     ev_loop_destroy(h.loop);

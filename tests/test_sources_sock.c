@@ -14,30 +14,17 @@
 
 #include "sources/sock_driver.h"
 #include "sources/sock_sample.h"
+#include "tests/support/sock_put.h"
 #include "tests/support/loop.h"
 #include "tb_test.h"
 
 #define NS INT64_C(1000000000)
 
-/* A sample as a 64-bit writer's struct sock_sample lays it out. */
-static void put_sample(uint8_t *b, int64_t sec, int64_t usec, double offset, int32_t pulse,
-                       int32_t leap, uint32_t magic)
-{
-    int32_t pad = 0;
-    memcpy(b, &sec, 8);
-    memcpy(b + 8, &usec, 8);
-    memcpy(b + 16, &offset, 8);
-    memcpy(b + 24, &pulse, 4);
-    memcpy(b + 28, &leap, 4);
-    memcpy(b + 32, &pad, 4);
-    memcpy(b + 36, &magic, 4);
-}
-
 static void test_parse(void)
 {
     uint8_t b[48];
     tb_sock_sample s;
-    put_sample(b, 1795000000, 250000, -0.0015, 0, 1, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 250000, -0.0015, 0, 1, TB_SOCK_MAGIC);
     TB_REQUIRE(tb_sock_sample_parse(b, 40, &s) == 0);
     TB_CHECK_EQ(s.real_ns, 1795000000 * NS + 250000000);
     /* chrony's offset is true − system time, which is already source − local */
@@ -47,23 +34,23 @@ static void test_parse(void)
     TB_CHECK_EQ(tb_sock_sample_parse(b, 39, &s), TB_ERR_MALFORMED);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 41, &s), TB_ERR_MALFORMED);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 24, &s), TB_ERR_MALFORMED); /* 32-bit time_t layout */
-    put_sample(b, 1795000000, 0, 0.0, 0, 0, TB_SOCK_MAGIC ^ 1);
+    tb_test_sock_put(b, 1795000000, 0, 0.0, 0, 0, TB_SOCK_MAGIC ^ 1);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, 1795000000, 0, NAN, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 0, NAN, 0, 0, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, 1795000000, 0, INFINITY, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 0, INFINITY, 0, 0, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, 1795000000, 0, 2e6, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 0, 2e6, 0, 0, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, 1795000000, 1000000, 0.0, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 1000000, 0.0, 0, 0, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, -1, 0, 0.0, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, -1, 0, 0.0, 0, 0, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, INT64_MAX, 0, 0.0, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, INT64_MAX, 0, 0.0, 0, 0, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, 1795000000, 0, 0.0, 0, 3, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 0, 0.0, 0, 3, TB_SOCK_MAGIC);
     TB_CHECK_EQ(tb_sock_sample_parse(b, 40, &s), TB_ERR_MALFORMED);
-    put_sample(b, 1795000000, 999999, 0.5, 7, 2, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1795000000, 999999, 0.5, 7, 2, TB_SOCK_MAGIC);
     TB_REQUIRE(tb_sock_sample_parse(b, 40, &s) == 0);
     TB_CHECK_EQ(s.pulse, 1);
     TB_CHECK_EQ(s.offset_ns, NS / 2);
@@ -142,7 +129,7 @@ static void send_sample(const char *path, int64_t real_ns, double offset, int pu
                         size_t len)
 {
     uint8_t b[64] = {0};
-    put_sample(b, real_ns / NS, (real_ns % NS) / 1000, offset, pulse, 0, magic);
+    tb_test_sock_put(b, real_ns / NS, (real_ns % NS) / 1000, offset, pulse, 0, magic);
     send_to(path, b, len);
 }
 
@@ -243,7 +230,7 @@ static void test_driver_refuses(void)
     TB_CHECK(strstr(tb_source_reason(s), "in use") != NULL);
     tb_source_destroy(s);
     uint8_t b[40];
-    put_sample(b, 1, 0, 0.0, 0, 0, TB_SOCK_MAGIC);
+    tb_test_sock_put(b, 1, 0, 0.0, 0, 0, TB_SOCK_MAGIC);
     send_to(h.path, b, sizeof(b));
     TB_CHECK_EQ(recv(live, b, sizeof(b), MSG_DONTWAIT), 40);
     close(live);

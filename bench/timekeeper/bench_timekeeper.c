@@ -182,7 +182,7 @@ static int bench(void)
     }
     tb_tk_stats st;
     tb_timekeeper_get_stats(tk[0], &st);
-    for (int k = TB_MEASURE_NTP; k <= TB_MEASURE_PEER; k++)
+    for (int k = TB_MEASURE_NTP; k <= TB_MEASURE_KIND_MAX; k++)
         if (st.sent_kind[k])
             printf("bytes per signed %s measurement on the wire (MEASUREMENT message): %.0f\n",
                    tb_measure_kind_name(k),

@@ -89,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tb_addr a;
         if (c.srv.max_batch < 1 || c.srv.max_batch > TB_RT_SRV_MAX_BATCH ||
             c.srv.queue_cap < c.srv.max_batch || c.srv.queue_cap > TB_RT_SRV_MAX_QUEUE ||
-            c.udp.radius_s < 1 || !c.key_path[0] || c.threads < 1 ||
+            c.udp.radius_s < 1 || !c.key_path[0] == !c.cert_path[0] ||
+            !c.cert_path[0] != !c.online_key_path[0] || c.threads < 1 ||
             tb_addr_parse_numeric(c.udp.listen, strlen(c.udp.listen), TB_ADDR_PORT_ZERO_OK, &a,
                                   NULL) != TB_OK)
             __builtin_trap();
