@@ -1,4 +1,5 @@
-/* node/bcast: signed broadcasts between nodes wired by hand (no sockets, virtual time): a line
+/* node/bcast: signed broadcasts between nodes wired by hand (no sockets, virtual time; the tree
+ * is routing/plumtree itself, each link a neighbour, as node/mesh.c makes it): a line
  * a - b - c plus mallory (m) next to b. ALIVE teaches b and c a's certificate; c, joining later,
  * fetches it with CERT_REQ from b while a's broadcast waits; a broadcast claiming origin a but
  * signed by m is refused at b, does not travel on, and does not stop a's real message with the
@@ -10,6 +11,7 @@
 
 #include "node/bcast.h"
 #include "node/origins.h"
+#include "routing/plumtree.h"
 #include "tests/support/bc_forge.h"
 #include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
@@ -29,8 +31,8 @@ typedef struct qmsg {
 
 typedef struct node {
     tb_nbc *nbc;
+    tb_pt *pt;
     int links[NN];
-    const char *nb[NN];
     int delivered;
     char last[64];
     uint8_t der[4096];
@@ -55,17 +57,6 @@ static int idx(const char *name)
     return -1;
 }
 
-static size_t io_neighbours(void *arg, const char ***out)
-{
-    node *n = arg;
-    size_t k = 0;
-    for (int i = 0; i < NN; i++)
-        if (n->links[i])
-            n->nb[k++] = names[i];
-    *out = n->nb;
-    return k;
-}
-
 static int io_send(void *arg, const char *to, const uint8_t *msg, size_t len)
 {
     node *n = arg;
@@ -78,6 +69,26 @@ static int io_send(void *arg, const char *to, const uint8_t *msg, size_t len)
     queue[qlen].from = (int)(n - nodes);
     queue[qlen++].to = t;
     return TB_OK;
+}
+
+static bool io_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
+{
+    return tb_pt_seen(((node *)arg)->pt, dg);
+}
+
+/* PlumTree's full copies go out as they are (hop counts do not matter on a line of four). */
+static int io_tree(void *arg, const char *from, const uint8_t dg[TB_BC_DIGEST_LEN],
+                   uint8_t hop_limit, const uint8_t *raw, size_t len, bool *is_new)
+{
+    node *n = arg;
+    (void)hop_limit;
+    int rc = from ? tb_pt_recv_gossip(n->pt, now, from, dg, 1, raw, len, is_new)
+                  : tb_pt_broadcast(n->pt, now, dg, raw, len);
+    tb_pt_action a;
+    while (tb_pt_next_action(n->pt, &a) == 0)
+        if (a.type == TB_PT_ACT_GOSSIP)
+            (void)io_send(n, a.peer, a.payload, a.len);
+    return rc;
 }
 
 static void io_deliver(void *arg, const tb_wire_broadcast *b)
@@ -118,6 +129,8 @@ static void pump(void)
 static void link_up(int i, int j)
 {
     nodes[i].links[j] = nodes[j].links[i] = 1;
+    TB_REQUIRE(tb_pt_neighbor_up(nodes[i].pt, names[j]) == 0);
+    TB_REQUIRE(tb_pt_neighbor_up(nodes[j].pt, names[i]) == 0);
     tb_nbc_link_up(nodes[i].nbc, now, now_s, names[j], nodes[j].der, nodes[j].der_len);
     tb_nbc_link_up(nodes[j].nbc, now, now_s, names[i], nodes[i].der, nodes[i].der_len);
 }
@@ -170,9 +183,12 @@ static int start(int i)
                        .lim = &lim,
                        .first_id = 100,
                        .incarnation = 1,
-                       .hash_key = (uint64_t)i + 1,
                        .now_s = now_s};
-    tb_nbc_io io = {n, io_neighbours, io_send, NULL, io_deliver};
+    tb_nbc_io io = {n, io_send, io_seen, io_tree, NULL, io_deliver, NULL};
+    tb_pt_config pc;
+    tb_pt_config_default(&pc, (uint64_t)i + 1);
+    if (tb_pt_new(&pc, &n->pt) != 0)
+        return -1;
     return tb_nbc_new(&c, &io, &n->nbc);
 }
 
@@ -305,7 +321,9 @@ int main(void)
     } else {
         fprintf(stderr, "cannot start the nodes\n");
     }
-    for (int i = 0; i < NN; i++)
+    for (int i = 0; i < NN; i++) {
         tb_nbc_free(nodes[i].nbc);
+        tb_pt_free(nodes[i].pt);
+    }
     return tb_fx_finish(dir, ok ? TB_DONE() : 1);
 }

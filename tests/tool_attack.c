@@ -10,9 +10,9 @@
  *                   must not let them suppress the real ones)
  *   bcast-flood     broadcasts of its own origin at --rate per second
  *   measure-flood   validly signed measurements of its own origin at --rate per second
- *   peers-bad       PEERS full of made-up members at addresses nobody should dial (link-local,
- *                   multicast, broadcast, unspecified, outside the ranges, names), and PEERS
- *                   over the entry cap
+ *   peers-bad       made-up members at addresses nobody should dial (link-local, multicast,
+ *                   broadcast, unspecified, outside the ranges, names): in SHUFFLEs (mesh v2),
+ *                   and PEERS (retired, dropped) within and over the entry cap
  *   handshake-flood as an outsider from --sources addresses 127.1.K.1 (K = 1..N): --count
  *                   handshakes each that pass Retry and stall; meanwhile, as a member, 5 fresh
  *                   connections to the first target, each must be admitted
@@ -376,15 +376,38 @@ static void step_measure(attack *a, uint64_t k)
         send_broadcast(a, a->self, a->next_id++, TB_TK_APP_MEASUREMENTS, wire, wlen);
 }
 
-/* Made-up members at addresses nobody should dial; every other message is over the entry cap. */
+static const char *const bad_addrs[] = {
+    "169.254.169.254:80", "224.0.0.251:5353", "255.255.255.255:4433",
+    "0.0.0.0:4433",       "0.1.2.3:4433",     "10.99.0.1:4433",
+    "192.0.2.7:22",       "[fe80::1]:4433",   "metadata.google.internal:80"};
+
+/* A SHUFFLE that ends its walk at the target (TTL 0) with made-up members at bad addresses. */
+static void step_shuffle(attack *a, uint64_t k)
+{
+    size_t nbad = sizeof(bad_addrs) / sizeof(bad_addrs[0]);
+    char names[8][32], self_addr[64];
+    tb_wire_node nodes[8];
+    snprintf(self_addr, sizeof(self_addr), "%s:4433", a->bind);
+    const char *self_addrs[1] = {self_addr};
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof(names[i]), "fake-%llu-s%zu", (unsigned long long)k, i);
+        nodes[i] = (tb_wire_node){names[i], "nowhere", &bad_addrs[(k + i) % nbad], 1};
+    }
+    tb_wire_msg m = {.type = TB_WIRE_SHUFFLE};
+    m.shuffle = (tb_wire_shuffle){{a->self, "nowhere", self_addrs, 1}, 0, {nodes, 8}};
+    send_wire(a, &m);
+}
+
+/* Made-up members at addresses nobody should dial; every other PEERS is over the entry cap. */
 static void step_peers(attack *a, uint64_t k)
 {
     static const uint8_t fake_cert[] = {0x30, 0x03, 0x02, 0x01, 0x00};
-    static const char *const bad[] = {
-        "169.254.169.254:80", "224.0.0.251:5353", "255.255.255.255:4433",
-        "0.0.0.0:4433",       "0.1.2.3:4433",     "10.99.0.1:4433",
-        "192.0.2.7:22",       "[fe80::1]:4433",   "metadata.google.internal:80"};
-    size_t nbad = sizeof(bad) / sizeof(bad[0]);
+    const char *const *bad = bad_addrs;
+    size_t nbad = sizeof(bad_addrs) / sizeof(bad_addrs[0]);
+    if (k % 4 == 2) {
+        step_shuffle(a, k);
+        return;
+    }
     size_t n = k % 2 ? 200 : 64;
     tb_wire_peer *p = calloc(n, sizeof(*p));
     char(*names)[32] = calloc(n, 32);
