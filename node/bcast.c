@@ -24,7 +24,8 @@ struct tb_nbc {
     uint64_t incarnation;
     uint8_t *last_alive; /* the encoded BROADCAST of the last ALIVE, for tb_nbc_send_alive */
     size_t last_alive_len;
-    uint64_t next_alive; /* 0: not announced yet (waits for the first link) */
+    uint64_t next_alive;  /* 0: not announced yet (waits for the first link) */
+    unsigned alive_round; /* ALIVEs sent: the first few come sooner (alive_delay) */
     tb_nbc_stats st;
 };
 
@@ -381,6 +382,16 @@ void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, co
         tb_log_warn(b->cfg.log, "cannot announce this node (ALIVE)");
 }
 
+/* A broadcast reaches the nodes of the tree as it is when sent: the ALIVE sent at the first link
+ * misses who joins in the next seconds (their member lists and passive views would lack this
+ * node, and two parts of a mesh started at once may stay apart). It is repeated after 5, 20
+ * and 60 s, then every TB_NBC_ALIVE_NS. */
+static uint64_t alive_delay(unsigned round)
+{
+    static const uint64_t early[] = {5, 20, 60};
+    return round < 3 ? early[round] * 1000000000ULL : TB_NBC_ALIVE_NS;
+}
+
 static int announce(tb_nbc *b, uint64_t now)
 {
     const char *addrs[1] = {b->addr};
@@ -395,7 +406,7 @@ static int announce(tb_nbc *b, uint64_t now)
         rc = tb_nbc_originate(b, now, TB_NODE_APP_ALIVE, buf, wlen, NULL);
     if (rc == TB_OK) {
         b->st.alives_sent++;
-        b->next_alive = now + TB_NBC_ALIVE_NS;
+        b->next_alive = now + alive_delay(b->alive_round++);
     }
     return rc;
 }

@@ -10,7 +10,8 @@
  * a CERT_REQ goes to the neighbour that forwarded it; its CERT answer (verified against the CA)
  * releases the copy. ALIVE announcements (app type TB_NODE_APP_ALIVE, payload a wire ALIVE)
  * carry the origin's certificate and verify on their own; this node sends one when its first
- * link comes up, on tb_nbc_announce and every TB_NBC_ALIVE_NS.
+ * link comes up (again 5, 20 and 60 s later, for who joins meanwhile), on tb_nbc_announce and
+ * every TB_NBC_ALIVE_NS.
  *
  * No I/O of its own: it sends and delivers through tb_nbc_io, and takes time as arguments
  * (now: monotonic ns; now_s: real Unix seconds for certificate dates). */

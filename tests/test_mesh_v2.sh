@@ -2,7 +2,8 @@
 # Mesh v2 (ADR 0010) with real processes: 12 time nodes on 127.0.0.200-211 with
 # mesh.active_view = 4, each seeded with the one before it, measuring four chronyds (three
 # honest, one +2 s under libfaketime). Checks, each with a deadline:
-#   - every node keeps at most active_view + 1 connections (HyParView, not a full mesh);
+#   - every node keeps at most active_view + 2 connections (HyParView, not a full mesh; the
+#     slack: a link dialled for one exchange, a probe or a shuffle answer, lives up to 10 s);
 #   - every node's status.json lists signed peer measurements of all 12 origins (PlumTree
 #     carries every origin's batches to every node over the partial mesh);
 #   - the verdicts agree on every node (the liar a falseticker, the rest ok);
@@ -105,7 +106,7 @@ bounded_and_formed() {
   local i c
   for i in $(seq $N); do
     c=$(connections "$i")
-    [ -n "$c" ] && [ "$c" -ge 1 ] && [ "$c" -le $((AV + 1)) ] || return 1
+    [ -n "$c" ] && [ "$c" -ge 1 ] && [ "$c" -le $((AV + 2)) ] || return 1
   done
 }
 all_origins() { # every node's peer matrix has rows from all N origins
@@ -135,14 +136,17 @@ dead_everywhere() { # node -> every other live node holds it dead
   done
 }
 
-wait_for 60 "every node connected to 1..$((AV + 1)) peers (active_view $AV)" bounded_and_formed
+wait_for 60 "every node connected to 1..$((AV + 2)) peers (active_view $AV)" bounded_and_formed
 printf 'connections per node:'
 for i in $(seq $N); do printf ' %s' "$(connections "$i")"; done
 echo
 wait_for 90 "every node holds peer measurements of all $N origins" all_origins
 wait_for 90 "verdicts agree on every node (liar falseticker, the rest ok)" verdicts_agree
-bounded_and_formed && pass "still at most $((AV + 1)) connections per node" ||
-  fail "a node holds more than $((AV + 1)) connections"
+bounded_and_formed && pass "still at most $((AV + 2)) connections per node" ||
+  fail "a node holds more than $((AV + 2)) connections"
+printf 'connections per node:'
+for i in $(seq $N); do printf ' %s' "$(connections "$i")"; done
+echo
 
 dl=0 dup=0
 for i in $(seq $N); do
