@@ -20,6 +20,7 @@ typedef struct tb_cert_template {
     GENERAL_NAMES *sans;
     int64_t not_before, not_after;
     int is_ca;
+    tb_cert_role role;
 } tb_cert_template;
 
 int tb_cert_key_type_parse(const char *s, tb_cert_key_type *out)
@@ -111,7 +112,7 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
     return ok;
 }
 
-static int add_profile_exts(X509 *x, X509 *issuer, int is_ca)
+static int add_profile_exts(X509 *x, X509 *issuer, int is_ca, tb_cert_role role)
 {
     if (is_ca)
         return add_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE") &&
@@ -120,7 +121,8 @@ static int add_profile_exts(X509 *x, X509 *issuer, int is_ca)
                add_ext(x, NULL, NID_authority_key_identifier, "keyid:always");
     return add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") &&
            add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") &&
-           add_ext(x, issuer, NID_ext_key_usage, "serverAuth,clientAuth") &&
+           add_ext(x, issuer, NID_ext_key_usage,
+                   role == TB_CERT_ROLE_OPERATOR ? "clientAuth" : "serverAuth,clientAuth") &&
            add_ext(x, issuer, NID_subject_key_identifier, "hash") &&
            add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
 }
@@ -146,7 +148,7 @@ static X509 *build_cert(const tb_cert_template *t)
     int ok = x && X509_set_version(x, X509_VERSION_3) && set_serial(x) &&
              X509_set_subject_name(x, t->subject) && X509_set_issuer_name(x, issuer_name) &&
              set_validity(x, t->not_before, t->not_after) && X509_set_pubkey(x, t->pubkey) &&
-             add_profile_exts(x, t->issuer, t->is_ca);
+             add_profile_exts(x, t->issuer, t->is_ca, t->role);
     if (ok && t->sans)
         ok = X509_add1_ext_i2d(x, NID_subject_alt_name, t->sans, 0, X509V3_ADD_DEFAULT) == 1;
     if (ok)
@@ -280,10 +282,16 @@ static int push_ip(GENERAL_NAMES *gens, const char *ip)
 static int check_request(const tb_cert_request *req, char *err, size_t errlen)
 {
     const char *rule = "must be 1-63 of [a-z0-9-], starting with a letter or digit";
+    int op = req->role == TB_CERT_ROLE_OPERATOR;
+    if (req->role != TB_CERT_ROLE_NODE && !op)
+        return tb_cert_fail(TB_ERR_INVAL, err, errlen, "unknown certificate role");
     if (!tb_cert_name_valid(req->name))
-        return tb_cert_fail(TB_ERR_INVAL, err, errlen, "node name \"%s\": %s",
-                            req->name ? req->name : "", rule);
-    if (!tb_cert_name_valid(req->region))
+        return tb_cert_fail(TB_ERR_INVAL, err, errlen, "%s name \"%s\": %s",
+                            op ? "operator" : "node", req->name ? req->name : "", rule);
+    if (op && ((req->region && req->region[0]) || req->n_ips || req->n_dns))
+        return tb_cert_fail(TB_ERR_INVAL, err, errlen,
+                            "an operator certificate has no region, IP or DNS name");
+    if (!op && !tb_cert_name_valid(req->region))
         return tb_cert_fail(TB_ERR_INVAL, err, errlen, "region \"%s\": %s",
                             req->region ? req->region : "", rule);
     if (req->n_ips > TB_CERT_MAX_SANS || req->n_dns > TB_CERT_MAX_SANS)
@@ -311,6 +319,12 @@ static int check_request(const tb_cert_request *req, char *err, size_t errlen)
 static GENERAL_NAMES *make_sans(const tb_cert_request *req)
 {
     GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+    if (req->role == TB_CERT_ROLE_OPERATOR) {
+        if (gens && push_ia5(gens, GEN_URI, TB_CERT_URI_OPERATOR, req->name))
+            return gens;
+        GENERAL_NAMES_free(gens);
+        return NULL;
+    }
     int ok = gens && push_ia5(gens, GEN_DNS, "", req->name) &&
              push_ia5(gens, GEN_URI, TB_CERT_URI_NODE, req->name) &&
              push_ia5(gens, GEN_URI, TB_CERT_URI_REGION, req->region);
@@ -326,8 +340,8 @@ static GENERAL_NAMES *make_sans(const tb_cert_request *req)
 }
 
 /* Signs a node certificate for key with the given subject and SANs. */
-static int sign_node(const tb_ca *ca, EVP_PKEY *key, X509_NAME *subject, GENERAL_NAMES *sans,
-                     int64_t not_before, int64_t not_after, tb_node_cert **out)
+static int sign_node(const tb_ca *ca, tb_cert_role role, EVP_PKEY *key, X509_NAME *subject,
+                     GENERAL_NAMES *sans, int64_t not_before, int64_t not_after, tb_node_cert **out)
 {
     X509 *issuer = tb_ca_x509(ca);
     EVP_PKEY *signer = tb_ca_pkey(ca);
@@ -338,7 +352,8 @@ static int sign_node(const tb_ca *ca, EVP_PKEY *key, X509_NAME *subject, GENERAL
                           .sans = sans,
                           .not_before = not_before,
                           .not_after = not_after,
-                          .is_ca = 0};
+                          .is_ca = 0,
+                          .role = role};
     X509 *x = issuer && signer ? build_cert(&t) : NULL;
     X509_free(issuer);
     EVP_PKEY_free(signer);
@@ -350,6 +365,7 @@ static int sign_node(const tb_ca *ca, EVP_PKEY *key, X509_NAME *subject, GENERAL
     }
     n->cert = x;
     n->key = key;
+    n->role = role;
     *out = n;
     return TB_OK;
 }
@@ -367,7 +383,7 @@ int tb_ca_issue(const tb_ca *ca, const tb_cert_request *req, tb_node_cert **out,
     GENERAL_NAMES *sans = make_sans(req);
     rc = TB_ERR_CRYPTO;
     if (key && subject && sans)
-        rc = sign_node(ca, key, subject, sans, req->not_before, req->not_after, out);
+        rc = sign_node(ca, req->role, key, subject, sans, req->not_before, req->not_after, out);
     EVP_PKEY_free(key);
     X509_NAME_free(subject);
     GENERAL_NAMES_free(sans);
@@ -403,8 +419,8 @@ int tb_ca_renew(const tb_ca *ca, const tb_node_cert *old, int64_t not_before, in
     GENERAL_NAMES *sans = X509_get_ext_d2i(old->cert, NID_subject_alt_name, NULL, NULL);
     int rc = TB_ERR_CRYPTO;
     if (sans)
-        rc = sign_node(ca, old->key, X509_get_subject_name(old->cert), sans, not_before, not_after,
-                       out);
+        rc = sign_node(ca, TB_CERT_ROLE_NODE, old->key, X509_get_subject_name(old->cert), sans,
+                       not_before, not_after, out);
     GENERAL_NAMES_free(sans);
     if (rc != TB_OK)
         return tb_cert_fail(rc, err, errlen, "cannot build the certificate");

@@ -22,6 +22,9 @@
 #define TB_CA_CERT_FILE "ca.crt"
 #define TB_NODE_KEY_FILE "node.key"
 #define TB_NODE_CERT_FILE "node.crt"
+/* An operator's directory: operator.key (0600), operator.crt and ca.crt. */
+#define TB_OPERATOR_KEY_FILE "operator.key"
+#define TB_OPERATOR_CERT_FILE "operator.crt"
 
 #define TB_CERT_DEFAULT_MESH "tbmesh"
 #define TB_CA_DEFAULT_DAYS 3650
@@ -82,9 +85,17 @@ void tb_cert_pair_clear(tb_cert_pair *p);
 /* The CA's mesh name (its subject O). */
 const char *tb_ca_mesh(const tb_ca *ca);
 
+/* Who a certificate is for (adr/0004): a mesh node, or an operator who may query nodes over
+ * HTTP/3 (URI urn:tbmesh:operator:NAME, EKU clientAuth alone, no region, no IP or DNS name). */
+typedef enum tb_cert_role {
+    TB_CERT_ROLE_NODE = 0,
+    TB_CERT_ROLE_OPERATOR = 1,
+} tb_cert_role;
+
 typedef struct tb_cert_request {
-    const char *name;   /* node name */
-    const char *region; /* region name */
+    tb_cert_role role;
+    const char *name;   /* node or operator name */
+    const char *region; /* region name (nodes only) */
     const char *const *ips;
     size_t n_ips;
     const char *const *dns;
@@ -105,7 +116,8 @@ TB_WUR int tb_ca_renew(const tb_ca *ca, const tb_node_cert *old, int64_t not_bef
 
 void tb_node_cert_free(tb_node_cert *n);
 
-/* Writes node.key (0600), node.crt and ca.crt into dir (created if missing). Without force it
+/* Writes node.key (0600), node.crt and ca.crt into dir (created if missing); for an operator
+ * certificate operator.key and operator.crt instead of node.*. Without force it
  * refuses, before writing anything, when one of them exists. */
 TB_WUR int tb_node_cert_save(const tb_node_cert *n, const tb_ca *ca, const char *dir, int force,
                              char *err, size_t errlen);

@@ -104,35 +104,50 @@ static gnutls_subject_alt_names_t read_sans(gnutls_x509_crt_t x, const char **wh
     return sans;
 }
 
-static const char *read_node_uris(gnutls_x509_crt_t x, tb_cert_identity *out)
+/* The node, region and operator URIs (counts in n[0..2]); names into out. */
+static const char *read_uris(gnutls_x509_crt_t x, tb_cert_identity *out, int n[3])
 {
     const char *why = NULL;
     gnutls_subject_alt_names_t sans = read_sans(x, &why);
     if (!sans)
         return why;
-    int nodes = 0, regions = 0;
+    char op[64];
     unsigned type = 0;
     gnutls_datum_t san = {0};
     for (unsigned i = 0; !why && gnutls_subject_alt_names_get(sans, i, &type, &san, NULL) >= 0;
          i++) {
         if (type != GNUTLS_SAN_URI)
             continue;
-        why = match_uri(&san, TB_CERT_URI_NODE, out->name, &nodes);
+        why = match_uri(&san, TB_CERT_URI_NODE, out->name, &n[0]);
         if (!why)
-            why = match_uri(&san, TB_CERT_URI_REGION, out->region, &regions);
+            why = match_uri(&san, TB_CERT_URI_REGION, out->region, &n[1]);
+        if (!why)
+            why = match_uri(&san, TB_CERT_URI_OPERATOR, op, &n[2]);
     }
     gnutls_subject_alt_names_deinit(sans);
-    if (!why && nodes != 1)
+    if (!why && n[2] == 1 && n[0] == 0)
+        memcpy(out->name, op, sizeof(op));
+    return why;
+}
+
+static const char *read_node_uris(gnutls_x509_crt_t x, tb_cert_identity *out)
+{
+    int n[3] = {0};
+    const char *why = read_uris(x, out, n);
+    /* An operator may query a node (adr/0013) but is never a mesh member. */
+    if (!why && n[2] != 0)
+        why = "an operator certificate, not a node's";
+    if (!why && n[0] != 1)
         why = "no node URI";
-    if (!why && regions != 1)
+    if (!why && n[1] != 1)
         why = "no region URI";
     return why;
 }
 
-/* 1 when the extendedKeyUsage extension lists both serverAuth and clientAuth. */
-static int has_tls_purposes(gnutls_x509_crt_t x)
+/* Which of serverAuth (bit 0) and clientAuth (bit 1) the extendedKeyUsage lists. */
+static unsigned tls_purposes(gnutls_x509_crt_t x)
 {
-    int server = 0, client = 0;
+    unsigned found = 0;
     for (unsigned i = 0; i < MAX_EXTENSIONS * 4; i++) {
         char oid[128];
         size_t n = sizeof(oid);
@@ -141,10 +156,10 @@ static int has_tls_purposes(gnutls_x509_crt_t x)
             continue; /* an OID this long is neither */
         if (rv != GNUTLS_E_SUCCESS)
             break;
-        server |= strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0;
-        client |= strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0;
+        found |= strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0 ? 1u : 0u;
+        found |= strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0 ? 2u : 0u;
     }
-    return server && client;
+    return found;
 }
 
 static const char *check_node(gnutls_x509_crt_t x, tb_cert_identity *out)
@@ -155,8 +170,27 @@ static const char *check_node(gnutls_x509_crt_t x, tb_cert_identity *out)
     char cn_name[64];
     if (!subject_name(x, GNUTLS_OID_X520_COMMON_NAME, cn_name) || strcmp(cn_name, out->name) != 0)
         return "subject CN is not the node name";
-    if (!has_tls_purposes(x))
+    if (tls_purposes(x) != 3)
         return "extendedKeyUsage lacks serverAuth or clientAuth";
+    return NULL;
+}
+
+/* An operator (adr/0004): one operator URI and no node or region URI, CN the operator name,
+ * clientAuth without serverAuth (it dials, it never serves). */
+static const char *check_operator(gnutls_x509_crt_t x, tb_cert_identity *out)
+{
+    int n[3] = {0};
+    const char *why = read_uris(x, out, n);
+    if (!why && (n[2] != 1 || n[0] != 0 || n[1] != 0))
+        why = "not an operator certificate (needs one operator URI and no node URI)";
+    if (why)
+        return why;
+    char cn_name[64];
+    if (!subject_name(x, GNUTLS_OID_X520_COMMON_NAME, cn_name) || strcmp(cn_name, out->name) != 0)
+        return "subject CN is not the operator name";
+    if (tls_purposes(x) != 2)
+        return "extendedKeyUsage of an operator must be clientAuth alone";
+    out->is_operator = 1;
     return NULL;
 }
 
@@ -193,8 +227,8 @@ static const char *check_extensions(gnutls_x509_crt_t x, int *is_ca)
     return NULL;
 }
 
-static const char *read_identity(gnutls_x509_crt_t x, const uint8_t *der, size_t len,
-                                 tb_cert_identity *out)
+static const char *read_identity(gnutls_x509_crt_t x, const uint8_t *der, size_t len, int operator,
+                                 tb_cert_identity * out)
 {
     memset(out, 0, sizeof(*out));
     const char *why = check_extensions(x, &out->is_ca);
@@ -216,6 +250,8 @@ static const char *read_identity(gnutls_x509_crt_t x, const uint8_t *der, size_t
         return why;
     if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der, len, out->fingerprint) != GNUTLS_E_SUCCESS)
         return "cannot hash certificate";
+    if (operator)
+        return out->is_ca ? "a CA certificate, not an operator's" : check_operator(x, out);
     return out->is_ca ? check_ca(x, out) : check_node(x, out);
 }
 
@@ -258,7 +294,8 @@ int tb_cert_crt_from_der(const uint8_t *der, size_t len, gnutls_x509_crt_t *out)
     return TB_OK;
 }
 
-int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out, const char **why)
+static int der_identity(const uint8_t *der, size_t len, int operator, tb_cert_identity * out,
+                        const char **why)
 {
     gnutls_x509_crt_t x = NULL;
     int rc = tb_cert_crt_from_der(der, len, &x);
@@ -267,7 +304,7 @@ int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out, 
             *why = rc == TB_ERR_TOO_BIG ? "certificate too large" : "not a DER certificate";
         return rc;
     }
-    const char *reason = read_identity(x, der, len, out);
+    const char *reason = read_identity(x, der, len, operator, out);
     gnutls_x509_crt_deinit(x);
     if (why)
         *why = reason;
@@ -277,9 +314,19 @@ int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out, 
     return reason == key_unsupported ? TB_ERR_UNSUPPORTED : TB_ERR_INVAL;
 }
 
+int tb_cert_der_identity(const uint8_t *der, size_t len, tb_cert_identity *out, const char **why)
+{
+    return der_identity(der, len, 0, out, why);
+}
+
 int tb_cert_identity_from_der(const uint8_t *der, size_t len, tb_cert_identity *out)
 {
-    return tb_cert_der_identity(der, len, out, NULL);
+    return der_identity(der, len, 0, out, NULL);
+}
+
+int tb_cert_operator_der(const uint8_t *der, size_t len, tb_cert_identity *out, const char **why)
+{
+    return der_identity(der, len, 1, out, why);
 }
 
 int tb_cert_pem_der(const char *pem, size_t n, uint8_t *der, size_t cap, size_t *len)

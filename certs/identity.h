@@ -20,6 +20,8 @@
 
 #define TB_CERT_URI_NODE "urn:tbmesh:node:"
 #define TB_CERT_URI_REGION "urn:tbmesh:region:"
+/* An operator's certificate (adr/0004): may query a node over HTTP/3, is never a mesh node. */
+#define TB_CERT_URI_OPERATOR "urn:tbmesh:operator:"
 
 typedef struct tb_cert_identity {
     char name[64]; /* node name (for a CA: the mesh name) */
@@ -31,6 +33,7 @@ typedef struct tb_cert_identity {
     uint8_t serial[TB_CERT_SERIAL_MAX]; /* big-endian, as encoded (what a CRL lists) */
     size_t serial_len;
     int is_ca;
+    int is_operator; /* only from tb_cert_operator_der: name is the operator's, region empty */
 } tb_cert_identity;
 
 /* Parses one DER certificate (no trailing bytes). Returns 0, TB_ERR_TOO_BIG over
@@ -38,6 +41,12 @@ typedef struct tb_cert_identity {
  * type, TB_ERR_INVAL when it breaks the profile. Checks no signature and no date: that is
  * tb_ca_verify_der's job. */
 TB_WUR int tb_cert_identity_from_der(const uint8_t *der, size_t len, tb_cert_identity *out);
+
+/* Parses one DER operator certificate (one URI urn:tbmesh:operator:NAME, no node or region URI,
+ * CN NAME, EKU clientAuth alone), with the same limits and codes as tb_cert_identity_from_der;
+ * a node or CA certificate is TB_ERR_INVAL. *why (when why) gets the reason of a failure. */
+TB_WUR int tb_cert_operator_der(const uint8_t *der, size_t len, tb_cert_identity *out,
+                                const char **why);
 
 /* Reads the first certificate of a PEM file. On failure err holds "PATH: reason". */
 TB_WUR int tb_cert_identity_from_pem_file(const char *path, tb_cert_identity *out, char *err,

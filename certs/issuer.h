@@ -12,6 +12,7 @@
 struct tb_node_cert {
     X509 *cert;
     EVP_PKEY *key;
+    tb_cert_role role; /* which files tb_node_cert_save writes */
 };
 
 /* The CA certificate, and its key (NULL when the CA was loaded without it), as new OpenSSL

@@ -117,7 +117,9 @@ int tb_ca_save(const tb_ca *ca, const char *dir, const char *passphrase, int for
 int tb_node_cert_save(const tb_node_cert *n, const tb_ca *ca, const char *dir, int force, char *err,
                       size_t errlen)
 {
-    static const char *const names[] = {TB_NODE_KEY_FILE, TB_NODE_CERT_FILE, TB_CA_CERT_FILE};
+    static const char *const node[] = {TB_NODE_KEY_FILE, TB_NODE_CERT_FILE, TB_CA_CERT_FILE};
+    static const char *const op[] = {TB_OPERATOR_KEY_FILE, TB_OPERATOR_CERT_FILE, TB_CA_CERT_FILE};
+    const char *const *names = n->role == TB_CERT_ROLE_OPERATOR ? op : node;
     char paths[3][4096];
     int rc = tb_cert_mkdir(dir, 0755, err, errlen);
     if (rc == TB_OK)

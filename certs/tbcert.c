@@ -19,7 +19,7 @@ enum { EXIT_REJECTED = 1, EXIT_USAGE = 2 };
 
 typedef struct cli {
     const char *cmd;
-    const char *dir, *name, *region, *out, *ca, *in, *pass_file, *key_type, *file;
+    const char *dir, *name, *region, *out, *ca, *in, *pass_file, *key_type, *file, *role;
     const char *ips[TB_CERT_MAX_SANS], *dns[TB_CERT_MAX_SANS];
     const char *certs[TB_CERT_MAX_SANS], *crl;
     size_t n_ips, n_dns, n_certs;
@@ -36,6 +36,7 @@ static const char usage_top[] =
     "\n"
     "  init-ca  create the CA: DIR/ca.key (0600) and DIR/ca.crt\n"
     "  issue    create a node key and certificate: OUT/node.key, OUT/node.crt, OUT/ca.crt\n"
+    "           (--role operator: OUT/operator.key, OUT/operator.crt, for HTTP/3 queries)\n"
     "  show     print a certificate's name, region, SANs, validity, key type, fingerprint\n"
     "  verify   check that a node certificate chains to the CA and is in date\n"
     "  renew    re-issue a node certificate with the same key and identity\n"
@@ -60,8 +61,14 @@ static const char usage_issue[] =
     "usage: tbcert issue --ca DIR --name NODE --region REGION [--ip ADDR]... [--dns NAME]...\n"
     "                    --out DIR [--days N] [--key-type ed25519|p256] [--passphrase-file F]\n"
     "                    [--force]\n"
+    "       tbcert issue --role operator --ca DIR --name NAME --out DIR [--days N] ...\n"
     "\n"
     "Creates a node key and a certificate signed by the CA in DIR (ca.key, ca.crt).\n"
+    "  --role R              node (default) or operator: an operator certificate (URI SAN\n"
+    "                        urn:tbmesh:operator:NAME, EKU clientAuth alone, no region, IP or\n"
+    "                        DNS name) lets `tbnode status --remote` query any node over\n"
+    "                        HTTP/3; no node accepts it as a mesh member. Written as\n"
+    "                        OUT/operator.key, OUT/operator.crt and OUT/ca.crt\n"
     "  --name NODE           node name, 1-63 of [a-z0-9-]: subject CN, DNS SAN and the URI SAN\n"
     "                        urn:tbmesh:node:NODE\n"
     "  --region REGION       region, 1-63 of [a-z0-9-]: the URI SAN urn:tbmesh:region:REGION\n"
@@ -124,7 +131,7 @@ static const char *const commands[][2] = {
 };
 
 /* Which long options each command takes (by the option's val character), by CMD_*. */
-static const char *const allowed[] = {"dnNpF", "cnrIDodNSkpF", "", "c", "ciNSp", "cCLNp"};
+static const char *const allowed[] = {"dnNpF", "cnrIDodNSkpFR", "", "c", "ciNSp", "cCLNp"};
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
@@ -231,6 +238,9 @@ static int take_option(cli *c, int opt, const char *arg)
     case 'L':
         c->crl = arg;
         break;
+    case 'R':
+        c->role = arg;
+        break;
     }
     return 0;
 }
@@ -271,6 +281,7 @@ static int parse_args(int ci, int argc, char **argv, cli *c)
         {"seconds", required_argument, NULL, 'S'},
         {"cert", required_argument, NULL, 'C'},
         {"crl", required_argument, NULL, 'L'},
+        {"role", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -381,23 +392,37 @@ static int load_signing_ca(cli *c, int64_t now, tb_ca **out)
     return 0;
 }
 
+/* The checks of issue's options that depend on the role. */
+static int issue_args(cli *c, tb_cert_request *req)
+{
+    int op = c->role && strcmp(c->role, "operator") == 0;
+    if (c->role && !op && strcmp(c->role, "node") != 0)
+        return fail("--role %s: must be node or operator", c->role);
+    req->role = op ? TB_CERT_ROLE_OPERATOR : TB_CERT_ROLE_NODE;
+    if (require(c->ca, "issue", "--ca") || require(c->name, "issue", "--name") ||
+        (!op && require(c->region, "issue", "--region")) || require(c->out, "issue", "--out"))
+        return EXIT_USAGE;
+    if (op && (c->region || c->n_ips || c->n_dns))
+        return fail("issue: --role operator takes no --region, --ip or --dns");
+    if (c->key_type && tb_cert_key_type_parse(c->key_type, &req->key_type) != TB_OK)
+        return fail("--key-type %s: must be ed25519 or p256", c->key_type);
+    if (!tb_cert_name_valid(c->name))
+        return fail("--name %s: %s", c->name, name_rule());
+    if (!op && !tb_cert_name_valid(c->region))
+        return fail("--region %s: %s", c->region, name_rule());
+    return 0;
+}
+
 static int cmd_issue(cli *c)
 {
-    if (require(c->ca, "issue", "--ca") || require(c->name, "issue", "--name") ||
-        require(c->region, "issue", "--region") || require(c->out, "issue", "--out"))
-        return EXIT_USAGE;
     tb_cert_request req = {.name = c->name,
                            .region = c->region,
                            .ips = c->ips,
                            .n_ips = c->n_ips,
                            .dns = c->dns,
                            .n_dns = c->n_dns};
-    if (c->key_type && tb_cert_key_type_parse(c->key_type, &req.key_type) != TB_OK)
-        return fail("--key-type %s: must be ed25519 or p256", c->key_type);
-    if (!tb_cert_name_valid(c->name))
-        return fail("--name %s: %s", c->name, name_rule());
-    if (!tb_cert_name_valid(c->region))
-        return fail("--region %s: %s", c->region, name_rule());
+    if (issue_args(c, &req))
+        return EXIT_USAGE;
     int64_t now = now_seconds();
     req.not_before = now - TB_CERT_BACKDATE_SECONDS;
     req.not_after = now + node_validity(c);
@@ -414,9 +439,13 @@ static int cmd_issue(cli *c)
     if (rc != TB_OK)
         return fail("%s", err);
     format_time(req.not_after, until, sizeof(until));
-    printf("wrote %s/{%s,%s,%s}: node %s, region %s, %s key, valid until %s\n", c->out,
-           TB_NODE_KEY_FILE, TB_NODE_CERT_FILE, TB_CA_CERT_FILE, c->name, c->region,
-           req.key_type == TB_CERT_KEY_P256 ? "p256" : "ed25519", until);
+    const char *kt = req.key_type == TB_CERT_KEY_P256 ? "p256" : "ed25519";
+    if (req.role == TB_CERT_ROLE_OPERATOR)
+        printf("wrote %s/{%s,%s,%s}: operator %s, %s key, valid until %s\n", c->out,
+               TB_OPERATOR_KEY_FILE, TB_OPERATOR_CERT_FILE, TB_CA_CERT_FILE, c->name, kt, until);
+    else
+        printf("wrote %s/{%s,%s,%s}: node %s, region %s, %s key, valid until %s\n", c->out,
+               TB_NODE_KEY_FILE, TB_NODE_CERT_FILE, TB_CA_CERT_FILE, c->name, c->region, kt, until);
     return 0;
 }
 
@@ -436,16 +465,20 @@ static int cmd_show(cli *c)
     const char *why = NULL;
     if (tb_cert_read_pem_file(c->file, der, sizeof(der), &len, err, sizeof(err)) != TB_OK)
         return fail("%s", err);
-    if (tb_cert_der_identity(der, len, &id, &why) != TB_OK)
+    const char *op_why = NULL;
+    if (tb_cert_der_identity(der, len, &id, &why) != TB_OK &&
+        tb_cert_operator_der(der, len, &id, &op_why) != TB_OK)
         return fail("%s: not a tbmesh certificate: %s", c->file, why);
     if (tb_cert_san_text(der, len, sans, sizeof(sans)) != TB_OK)
         return fail("%s: unreadable subjectAltName", c->file);
     format_time(id.not_before, from, sizeof(from));
     format_time(id.not_after, until, sizeof(until));
     printf("file:        %s\n", c->file);
-    printf("kind:        %s\n", id.is_ca ? "CA certificate" : "node certificate");
+    printf("kind:        %s\n", id.is_ca         ? "CA certificate"
+                                : id.is_operator ? "operator certificate"
+                                                 : "node certificate");
     printf("%s %s\n", id.is_ca ? "mesh:       " : "name:       ", id.name);
-    printf("region:      %s\n", id.is_ca ? "-" : id.region);
+    printf("region:      %s\n", id.region[0] ? id.region : "-");
     printf("SANs:        %s\n", sans[0] ? sans : "-");
     printf("not before:  %s\n", from);
     printf("not after:   %s\n", until);

@@ -397,3 +397,85 @@ int tb_cfg_check_keys(const tb_cfg_ctx *c, const config_setting_t *g, const char
     }
     return TB_OK;
 }
+
+/* ---- every error of a reader that stops at its first ---- */
+
+#define EACH_MAX_ERRORS 256
+#define EACH_PATH_MAX 256
+
+/* The key an error names: "FILE:LINE: key 'K': what". */
+static int key_of(const char *err, char *path, size_t cap)
+{
+    const char *k = strstr(err, ": key '");
+    const char *e = k ? strstr(k + 7, "': ") : NULL;
+    if (!e || e == k + 7 || (size_t)(e - (k + 7)) >= cap)
+        return 0;
+    memcpy(path, k + 7, (size_t)(e - (k + 7)));
+    path[e - (k + 7)] = 0;
+    return 1;
+}
+
+/* a is b or holds it ("sources.[0]" holds "sources.[0].address"). */
+static int holds(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return strncmp(a, b, n) == 0 && (b[n] == 0 || b[n] == '.');
+}
+
+static int is_within(const config_setting_t *s, const config_setting_t *outer)
+{
+    for (; s; s = config_setting_parent(s))
+        if (s == outer)
+            return 1;
+    return 0;
+}
+
+/* The setting to set aside for an error at path: the deepest that exists, never an element of a
+ * list (removing one would renumber the others, and their errors would name the wrong index).
+ * path is cut to the setting's own. */
+static config_setting_t *aside(config_t *lc, char *path)
+{
+    config_setting_t *s = config_lookup(lc, path);
+    char *dot;
+    while (!s && (dot = strrchr(path, '.')) != NULL) {
+        *dot = 0;
+        s = config_lookup(lc, path);
+    }
+    while (s && config_setting_parent(s) && !config_setting_is_group(config_setting_parent(s)) &&
+           (dot = strrchr(path, '.')) != NULL) {
+        *dot = 0;
+        s = config_setting_parent(s);
+    }
+    return s && !config_setting_is_root(s) ? s : NULL;
+}
+
+unsigned tb_cfg_each_error(config_t *lc, const config_setting_t *keep, tb_cfg_reader read,
+                           void *arg, tb_cfg_say say, void *say_arg)
+{
+    char err[1024], path[EACH_PATH_MAX];
+    char(*removed)[EACH_PATH_MAX] = calloc(EACH_MAX_ERRORS, EACH_PATH_MAX);
+    unsigned errors = 0, n = 0;
+    for (unsigned round = 0; round < EACH_MAX_ERRORS; round++) {
+        err[0] = 0;
+        if (read(arg, err, sizeof(err)) == TB_OK)
+            break;
+        int follows = 0;
+        int has_key = key_of(err, path, sizeof(path));
+        for (unsigned i = 0; has_key && removed && i < n && !follows; i++)
+            follows = holds(path, removed[i]);
+        /* an error that only says a setting set aside is missing is no news */
+        if (!follows) {
+            say(say_arg, err);
+            errors++;
+        }
+        config_setting_t *s = has_key && removed && n < EACH_MAX_ERRORS ? aside(lc, path) : NULL;
+        if (!s || (keep && is_within(keep, s)))
+            break;
+        snprintf(removed[n++], EACH_PATH_MAX, "%s", path);
+        config_setting_t *parent = config_setting_parent(s);
+        if (config_setting_remove_elem(parent, (unsigned)config_setting_index(s)) != CONFIG_TRUE)
+            break;
+    }
+    free(removed);
+    return errors;
+}

@@ -72,4 +72,16 @@ TB_WUR int tb_cfg_get_str(const tb_cfg_ctx *c, const config_setting_t *g, const 
 TB_WUR int tb_cfg_check_keys(const tb_cfg_ctx *c, const config_setting_t *g,
                              const char *const *keys, size_t n);
 
+/* For `tbnode check-config`, which reports every error of a file with readers that stop at
+ * their first: runs read until it succeeds; after each error it reports the error through say
+ * and sets aside (removes from lc) the setting the error names, so the next run finds the next
+ * error. An error that only follows from a removal (it names a setting set aside, or one holding
+ * it: "missing key") is not reported; its setting goes too. List elements are never removed
+ * (the others would be renumbered): the list goes. Stops at an error that names no setting,
+ * and before removing keep or anything holding it. Returns the errors reported. */
+typedef int (*tb_cfg_reader)(void *arg, char *err, size_t errlen);
+typedef void (*tb_cfg_say)(void *arg, const char *text);
+unsigned tb_cfg_each_error(config_t *lc, const config_setting_t *keep, tb_cfg_reader read,
+                           void *arg, tb_cfg_say say, void *say_arg);
+
 #endif

@@ -31,6 +31,15 @@ static inline uint64_t tb_rand_hash_id(const uint8_t id[16], uint64_t key)
     return tb_rand_mix(a ^ key) ^ tb_rand_mix(b + key);
 }
 
+/* A NUL-terminated name (FNV-1a, then mixed) under a per-node random key, for the same use. */
+static inline uint64_t tb_rand_hash_str(const char *s, uint64_t key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ key;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return tb_rand_mix(h);
+}
+
 /* Uniform in [0, n) (n > 0), by rejection so small n has no bias. */
 static inline uint64_t tb_rand_below(uint64_t *state, uint64_t n)
 {

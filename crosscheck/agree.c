@@ -211,8 +211,42 @@ static void judge_unsync(const xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
     add_ref(v, s->unsync);
 }
 
+/* An inconsistent source whose every fresh interval misses the agreement on the same side is a
+ * falseticker wherever it is seen from: the nodes differ on how far off it is, not on whether
+ * (a drifter predicted by each node's own regression, a step not yet seen by every node).
+ * Calling it inconsistent one run and falseticker the next flipped verdicts (sim/time.c). */
+static bool off_one_side(const xc_ctx *ctx, const xc_src *s, bool *above)
+{
+    const tb_xc_estimate *e = &ctx->out->estimate;
+    if (!e->valid || s->n_latest < 2)
+        return false;
+    size_t n_above = 0, n_below = 0;
+    for (size_t i = 0; i < s->n_latest; i++) {
+        n_above += s->latest[i]->lo > e->hi_ns;
+        n_below += s->latest[i]->hi < e->lo_ns;
+    }
+    *above = n_above == s->n_latest;
+    return *above || n_below == s->n_latest;
+}
+
+static void judge_off_one_side(const xc_ctx *ctx, const xc_src *s, bool above, tb_xc_verdict *v)
+{
+    const tb_xc_estimate *e = &ctx->out->estimate;
+    v->verdict = TB_XC_FALSETICKER;
+    snprintf(v->reason, sizeof(v->reason),
+             "every one of %u node(s) in %u region(s) sees it %s the agreement [%.3f, %.3f] ms of "
+             "%u of %u sources (they differ on how far: %s sees [%.3f, %.3f] ms, %s [%.3f, %.3f] "
+             "ms)",
+             (unsigned)s->n_latest, s->n_regions, above ? "above" : "below", ms(e->lo_ns),
+             ms(e->hi_ns), e->n_agree, e->n_voting, s->bad_a->o->origin, ms(s->bad_a->lo),
+             ms(s->bad_a->hi), s->bad_b->o->origin, ms(s->bad_b->lo), ms(s->bad_b->hi));
+    for (size_t i = 0; i < s->n_latest; i++)
+        add_ref(v, s->latest[i]);
+}
+
 static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
 {
+    bool above = false;
     v->kind = s->kind;
     snprintf(v->source, sizeof(v->source), "%s", s->name);
     v->n_nodes = (unsigned)s->n_latest;
@@ -232,6 +266,8 @@ static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
                  (double)ctx->cfg.window_ns / 1e9, TB_XC_LIVE_INTERVALS,
                  s->last_seen ? " (newest cited)" : "");
         add_ref(v, s->last_seen);
+    } else if (s->bad_a != NULL && off_one_side(ctx, s, &above)) {
+        judge_off_one_side(ctx, s, above, v);
     } else if (s->bad_a != NULL) {
         judge_inconsistent(s, v);
     } else {

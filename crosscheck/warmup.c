@@ -6,7 +6,9 @@
  * open. A source once judged (the hold remembers, tb_xc_input.hold) never warms up again: a
  * region that appears later must not take verdicts back. Without warming up, every source was
  * "unreachable" for the first seconds and could be called a falseticker on the data of the
- * first region to report. */
+ * first region to report. Nor is a source judged before the sources agree (the first few
+ * measurements of a fresh node): it would be "insufficient data" for a second, a false alarm and a
+ * verdict change (sim/time.c showed it on every start). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,16 +64,24 @@ bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
         return false;
     unsigned n_missing;
     const char *missing = missing_region(ctx, s, &n_missing);
-    if (s->n_latest > 0 && missing == NULL)
+    bool agreement = ctx->out->estimate.valid || s->bad_a != NULL;
+    if (s->n_latest > 0 && missing == NULL && agreement)
         return false;
     int64_t ends = tb_sat_add(in->started_ns, ctx->cfg.grace_ns);
     if (ends < ctx->out->next_run_ns)
         ctx->out->next_run_ns = ends; /* the verdict changes then by time alone */
     v->verdict = TB_XC_WARMING_UP;
-    snprintf(v->reason, sizeof(v->reason),
-             "data from %u of %zu expected region(s) so far (%s%s missing); judged when all have "
-             "reported or %.0f s after start",
-             (unsigned)(ctx->n_expected - n_missing), ctx->n_expected, missing ? missing : "none",
-             n_missing > 1 ? " and more" : "", (double)ctx->cfg.grace_ns / 1e9);
+    if (s->n_latest > 0 && missing == NULL)
+        snprintf(v->reason, sizeof(v->reason),
+                 "no agreement among the sources yet; judged when there is one or %.0f s after "
+                 "start",
+                 (double)ctx->cfg.grace_ns / 1e9);
+    else
+        snprintf(
+            v->reason, sizeof(v->reason),
+            "data from %u of %zu expected region(s) so far (%s%s missing); judged when all have "
+            "reported or %.0f s after start",
+            (unsigned)(ctx->n_expected - n_missing), ctx->n_expected, missing ? missing : "none",
+            n_missing > 1 ? " and more" : "", (double)ctx->cfg.grace_ns / 1e9);
     return true;
 }

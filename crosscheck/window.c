@@ -168,14 +168,35 @@ static void ring_add(win_rt_ring *r, const char *origin, const win_obs *o)
     r->touched = o->id;
 }
 
+/* The spacing an NTP series may reach: its clock filter releases a sample at least once in
+ * TB_NTP_FILTER_LEN polls (after that many, every sample it held before is gone), and the request
+ * says the poll (byte 2, log2 s). The mean spacing of the series lags behind a poll that has just
+ * risen (the start-up burst is 2 s apart): sim/time.c saw every node's series of one source go
+ * stale together, the source "unreachable" while all of them were polling it. The poll is the
+ * member's claim: capped at 2^12 s, so a stale measurement lives at most ~9 h. 0 if unknown. */
+#define WIN_POLL_CAP 12
+static int64_t ntp_release_spacing(const tb_measurement *m)
+{
+    if (m->kind != TB_MEASURE_NTP || m->ev_request.len < TB_NTP_HEADER_LEN)
+        return 0;
+    int poll = (int8_t)m->ev_request.data[2];
+    if (poll < 0)
+        return 0;
+    poll = poll < WIN_POLL_CAP ? poll : WIN_POLL_CAP;
+    return (INT64_C(1000000000) << poll) * TB_NTP_FILTER_LEN / TB_XC_LIVE_INTERVALS;
+}
+
 /* Feeds the series' regression and copies its frequency into o. A measurement older than the
  * series' newest (arriving out of order) is left out of the regression. */
-static void series_fit(win_series *s, win_obs *o)
+static void series_fit(win_series *s, win_obs *o, const tb_measurement *m)
 {
     tb_xc_stats_fit f;
     if (!s->stats || tb_xc_stats_add(s->stats, o->real_ns, o->offset_ns, o->bound_ns) != TB_OK)
         return;
     o->interval_ns = tb_xc_stats_interval(s->stats);
+    int64_t release = ntp_release_spacing(m);
+    if (release > o->interval_ns)
+        o->interval_ns = release;
     if (tb_xc_stats_get_fit(s->stats, &f) != TB_OK || !f.has_freq)
         return;
     double unc = ceil(3.0 * f.freq_sd_ppb), freq = round(f.freq_ppb);
@@ -195,7 +216,7 @@ void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool h
     if (s) {
         /* an unsynchronised reply's numbers mean nothing: kept as the newest, never fitted */
         if (m->kind != TB_MEASURE_NTP || !tb_ntp_reply_unsynchronised(m->leap, m->stratum))
-            series_fit(s, &o);
+            series_fit(s, &o, m);
         s->own = own;
         s->last = o;
     }

@@ -82,6 +82,8 @@ function renderEvidence(status) {
     for (const e of v.evidence) ul.append(el('li', {}, `${e.origin}:${e.seq}`));
     if (!v.evidence.length) ul.append(el('li', {}, '(none)'));
     d.append(ul);
+    // how an auditor gets these measurements, signed, to verify offline (tbnode evidence verify)
+    if (v.evidence_export) d.append(el('p', {class: 'export'}, 'export: ', el('code', {}, v.evidence_export)));
   }
 }
 

@@ -17,6 +17,9 @@ struct tb_hv {
     size_t n_active;
     tb_hv_desc *passive;
     size_t n_passive;
+    /* Keyed hashes of the views' names, compared before the names: a look-up then reads a few
+     * cache lines, not one per descriptor (every member learned is offered to the passive view). */
+    uint64_t akeys[TB_HV_ACTIVE_MAX], *pkeys, name_key;
     /* The one NEIGHBOR request under way (repair or urgent), answered by NEIGHBOR_REPLY. */
     bool pending;
     tb_hv_desc pending_peer;
@@ -99,7 +102,9 @@ int tb_hv_new(const tb_hv_config *cfg, const tb_hv_desc *self, uint64_t seed, ui
     hv->self = *self;
     hv->rng = seed;
     hv->passive = calloc(cfg->passive_size, sizeof(*hv->passive));
-    int rc = !hv->passive ? TB_ERR_NOMEM : tb_hv_desc_check(cfg, &hv->self);
+    hv->pkeys = calloc(cfg->passive_size, sizeof(*hv->pkeys));
+    hv->name_key = tb_rand_next(&hv->rng);
+    int rc = !hv->passive || !hv->pkeys ? TB_ERR_NOMEM : tb_hv_desc_check(cfg, &hv->self);
     if (rc) {
         tb_hv_free(hv);
         return rc;
@@ -116,6 +121,7 @@ void tb_hv_free(tb_hv *hv)
     if (!hv)
         return;
     free(hv->passive);
+    free(hv->pkeys);
     free(hv->queue);
     free(hv);
 }
@@ -178,33 +184,75 @@ static void send_simple(tb_hv *hv, const tb_hv_desc *to, tb_hv_type type, uint8_
 
 /* ------------------------------------------------------------------ views */
 
-static ptrdiff_t find(const tb_hv_desc *v, size_t n, const char *name)
+/* One of the two views: descriptors and the keys of their names. */
+typedef struct view {
+    tb_hv_desc *d;
+    uint64_t *key;
+    size_t *n;
+} view;
+
+static view active_view(tb_hv *hv)
 {
+    return (view){hv->active, hv->akeys, &hv->n_active};
+}
+
+static view passive_view(tb_hv *hv)
+{
+    return (view){hv->passive, hv->pkeys, &hv->n_passive};
+}
+
+static ptrdiff_t find_in(const tb_hv *hv, const tb_hv_desc *d, const uint64_t *keys, size_t n,
+                         const char *name)
+{
+    uint64_t k = tb_rand_hash_str(name, hv->name_key);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].name, name) == 0)
+        if (keys[i] == k && strcmp(d[i].name, name) == 0)
             return (ptrdiff_t)i;
     return -1;
 }
 
-static void remove_at(tb_hv_desc *v, size_t *n, size_t i)
+static ptrdiff_t find_active(const tb_hv *hv, const char *name)
 {
-    v[i] = v[--*n];
+    return find_in(hv, hv->active, hv->akeys, hv->n_active, name);
+}
+
+static ptrdiff_t find_passive(const tb_hv *hv, const char *name)
+{
+    return find_in(hv, hv->passive, hv->pkeys, hv->n_passive, name);
+}
+
+static void remove_at(view v, size_t i)
+{
+    size_t last = --*v.n;
+    v.d[i] = v.d[last];
+    v.key[i] = v.key[last];
+}
+
+static void put_at(const tb_hv *hv, view v, size_t i, const tb_hv_desc *d)
+{
+    v.d[i] = *d;
+    v.key[i] = tb_rand_hash_str(d->name, hv->name_key);
+}
+
+static void append(const tb_hv *hv, view v, const tb_hv_desc *d)
+{
+    put_at(hv, v, (*v.n)++, d);
 }
 
 static void passive_remove(tb_hv *hv, const char *name)
 {
-    ptrdiff_t i = find(hv->passive, hv->n_passive, name);
+    ptrdiff_t i = find_passive(hv, name);
     if (i >= 0)
-        remove_at(hv->passive, &hv->n_passive, (size_t)i);
+        remove_at(passive_view(hv), (size_t)i);
 }
 
 /* Adds d (validated) unless it is us, active or known; a full view first drops an entry of
  * `prefer` (what we just gave away in a shuffle), else a random one. */
 static void passive_add(tb_hv *hv, const tb_hv_desc *d, const tb_hv_desc *prefer, size_t n_prefer)
 {
-    if (strcmp(d->name, hv->self.name) == 0 || find(hv->active, hv->n_active, d->name) >= 0)
+    if (strcmp(d->name, hv->self.name) == 0 || find_active(hv, d->name) >= 0)
         return;
-    ptrdiff_t have = find(hv->passive, hv->n_passive, d->name);
+    ptrdiff_t have = find_passive(hv, d->name);
     if (have >= 0) {
         hv->passive[have] = *d; /* newer addresses */
         return;
@@ -212,18 +260,18 @@ static void passive_add(tb_hv *hv, const tb_hv_desc *d, const tb_hv_desc *prefer
     if (hv->n_passive == hv->cfg.passive_size) {
         ptrdiff_t victim = -1;
         for (size_t i = 0; i < n_prefer && victim < 0; i++)
-            victim = find(hv->passive, hv->n_passive, prefer[i].name);
+            victim = find_passive(hv, prefer[i].name);
         if (victim < 0)
             victim = (ptrdiff_t)tb_rand_below(&hv->rng, hv->n_passive);
-        remove_at(hv->passive, &hv->n_passive, (size_t)victim);
+        remove_at(passive_view(hv), (size_t)victim);
     }
-    hv->passive[hv->n_passive++] = *d;
+    append(hv, passive_view(hv), d);
 }
 
 static void active_drop(tb_hv *hv, size_t i, bool tell, bool keep_passive)
 {
     tb_hv_desc d = hv->active[i];
-    remove_at(hv->active, &hv->n_active, i);
+    remove_at(active_view(hv), i);
     if (tell)
         send_simple(hv, &d, TB_HV_DISCONNECT, 0, 1, NULL);
     push(hv, TB_HV_ACT_CLOSE, &d);
@@ -238,7 +286,7 @@ static void active_add(tb_hv *hv, const tb_hv_desc *d)
 {
     if (strcmp(d->name, hv->self.name) == 0)
         return;
-    ptrdiff_t have = find(hv->active, hv->n_active, d->name);
+    ptrdiff_t have = find_active(hv, d->name);
     if (have >= 0) {
         hv->active[have] = *d;
         return;
@@ -250,7 +298,7 @@ static void active_add(tb_hv *hv, const tb_hv_desc *d)
         hv->stats.evictions++;
         active_drop(hv, (size_t)tb_rand_below(&hv->rng, hv->n_active), true, true);
     }
-    hv->active[hv->n_active++] = *d;
+    append(hv, active_view(hv), d);
     push(hv, TB_HV_ACT_UP, d);
 }
 
@@ -291,7 +339,7 @@ static void on_join(tb_hv *hv, const tb_hv_desc *x)
 
 static void on_forward_join(tb_hv *hv, const char *from, uint8_t ttl, const tb_hv_desc *x)
 {
-    if (strcmp(x->name, hv->self.name) == 0 || find(hv->active, hv->n_active, x->name) >= 0)
+    if (strcmp(x->name, hv->self.name) == 0 || find_active(hv, x->name) >= 0)
         return;
     if (ttl > hv->cfg.arwl)
         ttl = (uint8_t)hv->cfg.arwl;
@@ -309,8 +357,7 @@ static void on_forward_join(tb_hv *hv, const char *from, uint8_t ttl, const tb_h
 
 static void on_neighbor(tb_hv *hv, const tb_hv_desc *x, bool high)
 {
-    bool accept =
-        high || hv->n_active < hv->cfg.active_size || find(hv->active, hv->n_active, x->name) >= 0;
+    bool accept = high || hv->n_active < hv->cfg.active_size || find_active(hv, x->name) >= 0;
     send_simple(hv, x, TB_HV_NEIGHBOR_REPLY, 0, accept, &hv->self);
     if (accept) {
         active_add(hv, x);
@@ -323,7 +370,7 @@ static void on_neighbor(tb_hv *hv, const tb_hv_desc *x, bool high)
 static void on_neighbor_reply(tb_hv *hv, uint64_t now, const tb_hv_desc *x, bool accepted)
 {
     bool asked = hv->pending && strcmp(hv->pending_peer.name, x->name) == 0;
-    bool active = find(hv->active, hv->n_active, x->name) >= 0;
+    bool active = find_active(hv, x->name) >= 0;
     if (!asked) {
         if (accepted && !active) {
             /* It took us without our asking (or after we gave up): undo its half. */
@@ -345,7 +392,7 @@ static void on_neighbor_reply(tb_hv *hv, uint64_t now, const tb_hv_desc *x, bool
 
 static void on_disconnect(tb_hv *hv, const char *from, bool alive)
 {
-    ptrdiff_t i = find(hv->active, hv->n_active, from);
+    ptrdiff_t i = find_active(hv, from);
     if (i >= 0)
         active_drop(hv, (size_t)i, false, alive);
 }
@@ -398,7 +445,7 @@ static void on_shuffle(tb_hv *hv, const char *from, const tb_hv_msg *m)
     tb_hv_msg *r = send_msg(hv, &m->node, TB_HV_SHUFFLE_REPLY);
     if (r)
         r->n_descs = (uint8_t)sample_passive(hv, n_got, r->descs, 0);
-    if (find(hv->active, hv->n_active, m->node.name) < 0)
+    if (find_active(hv, m->node.name) < 0)
         push(hv, TB_HV_ACT_CLOSE, &m->node);
     for (size_t i = 0; i < n_got; i++)
         passive_add(hv, &got[i], r ? r->descs : NULL, r ? r->n_descs : 0);
@@ -418,7 +465,7 @@ static void on_shuffle_reply(tb_hv *hv, uint64_t now, const char *from, const tb
         passive_add(hv, &got[i], hv->sent, hv->n_sent);
     tb_hv_desc peer = {0};
     memcpy(peer.name, from, strnlen(from, TB_NAME_MAX));
-    if (find(hv->active, hv->n_active, from) < 0)
+    if (find_active(hv, from) < 0)
         push(hv, TB_HV_ACT_CLOSE, &peer);
 }
 
@@ -476,7 +523,7 @@ int tb_hv_recv(tb_hv *hv, uint64_t now, const char *from, const tb_hv_msg *m)
 
 void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer)
 {
-    ptrdiff_t i = find(hv->active, hv->n_active, peer);
+    ptrdiff_t i = find_active(hv, peer);
     if (i >= 0)
         active_drop(hv, (size_t)i, false, false);
     if (hv->pending && strcmp(hv->pending_peer.name, peer) == 0) {
@@ -491,7 +538,7 @@ int tb_hv_add_passive(tb_hv *hv, uint64_t now, const tb_hv_desc *d, bool urgent)
     tb_hv_desc c = *d;
     if (tb_hv_desc_check(&hv->cfg, &c))
         return TB_ERR_INVAL;
-    if (strcmp(c.name, hv->self.name) == 0 || find(hv->active, hv->n_active, c.name) >= 0)
+    if (strcmp(c.name, hv->self.name) == 0 || find_active(hv, c.name) >= 0)
         return 0;
     passive_add(hv, &c, NULL, 0);
     if (urgent && !hv->pending && now >= hv->next_urgent) {
@@ -586,12 +633,12 @@ size_t tb_hv_passive_count(const tb_hv *hv)
 
 bool tb_hv_is_active(const tb_hv *hv, const char *name)
 {
-    return find(hv->active, hv->n_active, name) >= 0;
+    return find_active(hv, name) >= 0;
 }
 
 bool tb_hv_is_passive(const tb_hv *hv, const char *name)
 {
-    return find(hv->passive, hv->n_passive, name) >= 0;
+    return find_passive(hv, name) >= 0;
 }
 
 void tb_hv_get_stats(const tb_hv *hv, tb_hv_stats *out)

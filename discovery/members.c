@@ -167,11 +167,7 @@ int tb_mb_next_action(tb_mb *mb, tb_mb_action *out)
 
 static size_t bucket(const tb_mb *mb, const char *name)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ mb->hash_key;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
-    h ^= h >> 29;
-    return (size_t)(h * 0x94d049bb133111ebULL >> 17) & mb->bucket_mask;
+    return (size_t)tb_rand_hash_str(name, mb->hash_key) & mb->bucket_mask;
 }
 
 static member *find(const tb_mb *mb, const char *name)

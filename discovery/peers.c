@@ -1,5 +1,6 @@
 #include "discovery/peers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,9 +23,29 @@ typedef struct entry {
     unsigned dials; /* rotates through the addresses */
     uint64_t next_time;
     uint64_t next_discover;
-    uint64_t connected_at; /* when the current connection came up */
-    int parked;            /* not dialled (tb_peers_set_wanted) */
+    uint64_t connected_at;            /* when the current connection came up */
+    char from[TB_PEERS_NAME_MAX + 1]; /* who told us of it (learned entries; "" unknown) */
+    unsigned dialled; /* 1 + the index in addrs of the rate-limited dial under way; 0: none */
+    int parked;       /* not dialled (tb_peers_set_wanted) */
 } entry;
+
+/* Dials to unverified learned entries, per source of learning: a generic cell rate
+ * (theoretical arrival time), so each source gets learned_dials_burst at once, then one per
+ * 60 s / learned_dials_per_min. */
+#define MAX_SOURCES 64
+typedef struct source_rate {
+    char name[TB_PEERS_NAME_MAX + 1];
+    uint64_t tat;
+    int used;
+} source_rate;
+
+/* A learned address that did not answer: no dial to it, from any entry, before next_ok. */
+#define MAX_ADDR_BACKOFF 128
+typedef struct addr_backoff {
+    char addr[TB_PEERS_ADDR_MAX + 1]; /* "" free */
+    unsigned failures;
+    uint64_t next_ok; /* also the end of a dial under way */
+} addr_backoff;
 
 struct tb_peers {
     tb_peers_config cfg;
@@ -38,6 +59,9 @@ struct tb_peers {
     tb_addr_policy policy;
     int has_policy;
     uint64_t addrs_refused;
+    source_rate sources[MAX_SOURCES];
+    addr_backoff addr_bo[MAX_ADDR_BACKOFF];
+    tb_peers_stats st;
 };
 
 void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed)
@@ -52,6 +76,8 @@ void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64
     cfg->jitter_permille = 200;
     cfg->discover_interval_ns = 30 * 1000000000ULL;
     cfg->forget_after_failures = 8;
+    cfg->learned_dials_per_min = 6;
+    cfg->learned_dials_burst = 4;
     cfg->stable_ns = 30 * 1000000000ULL;
     cfg->rng_seed = rng_seed;
 }
@@ -270,6 +296,11 @@ static int addr_allowed(tb_peers *t, const tb_peers_str *a)
 
 int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
 {
+    return tb_peers_learn_from(t, info, NULL, id);
+}
+
+int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from, uint32_t *id)
+{
     /* Mesh v2 descriptors carry no certificate (the handshake proves who answers a dial). */
     int rc = info ? info_valid(info, 1) : TB_ERR_INVAL;
     entry *e;
@@ -293,10 +324,14 @@ int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
             return TB_ERR_FULL;
         entry_init(t, e, TB_PEER_LEARNED);
         copy_str(e->name, &info->name);
+        if (from)
+            snprintf(e->from, sizeof(e->from), "%s", from);
         if (info->cert_len && (rc = set_cert(e, info->cert, info->cert_len)) < 0) {
             entry_clear(e);
             return rc;
         }
+    } else if (!from) {
+        e->from[0] = '\0'; /* vouched for now: no source's budget */
     }
     if (!e->region[0])
         copy_str(e->region, &info->region);
@@ -354,8 +389,11 @@ uint64_t tb_peers_backoff_delay(const tb_peers_config *cfg, unsigned failures, u
     return span ? d - rnd % (span + 1) : d;
 }
 
+static void gate_done(tb_peers *t, entry *e, int failed, uint64_t now);
+
 static void go_backoff(tb_peers *t, entry *e, uint64_t now)
 {
+    gate_done(t, e, 1, now);
     if (e->failures < UINT32_MAX)
         e->failures++;
     if (e->naddrs == 0) {
@@ -430,6 +468,7 @@ int tb_peers_connected(tb_peers *t, uint32_t id, const char *name, const char *r
     }
     if (e->state == TB_PEER_CONNECTED)
         return TB_ERR_EXISTS;
+    gate_done(t, e, 0, now);
     return mark_connected(e, name, region, cert, cert_len, now);
 }
 
@@ -453,6 +492,7 @@ int tb_peers_inbound(tb_peers *t, const char *name, const char *region, const ui
     *id_out = e->id;
     if (e->state == TB_PEER_CONNECTED)
         return TB_ERR_EXISTS;
+    gate_done(t, e, 0, now);
     rc = mark_connected(e, name, region, cert, cert_len, now);
     if (rc < 0 && !e->name[0])
         entry_clear(e);
@@ -557,6 +597,109 @@ static int poll_timeouts(tb_peers *t, uint64_t now, tb_peers_action *out, size_t
     return 1;
 }
 
+/* Dials to it are rate limited and its failures forgotten: a learned entry no handshake has
+ * confirmed yet (anyone may have made it up, at any address the policy lets through). */
+static int gated(const entry *e)
+{
+    return e->source == TB_PEER_LEARNED && !e->verified;
+}
+
+static addr_backoff *addr_find(tb_peers *t, const char *addr, int create)
+{
+    addr_backoff *pick = NULL;
+    for (size_t i = 0; i < MAX_ADDR_BACKOFF; i++) {
+        addr_backoff *a = &t->addr_bo[i];
+        if (a->addr[0] && strcmp(a->addr, addr) == 0)
+            return a;
+        /* else a free slot, or the one free to dial soonest */
+        if (!pick || !a->addr[0] || (pick->addr[0] && a->next_ok < pick->next_ok))
+            pick = a;
+    }
+    if (!create)
+        return NULL;
+    memset(pick, 0, sizeof(*pick));
+    snprintf(pick->addr, sizeof(pick->addr), "%s", addr);
+    return pick;
+}
+
+static source_rate *source_find(tb_peers *t, const char *name)
+{
+    source_rate *pick = NULL;
+    for (size_t i = 0; i < MAX_SOURCES; i++) {
+        source_rate *r = &t->sources[i];
+        if (r->used && strcmp(r->name, name) == 0)
+            return r;
+        if (!pick || !r->used || (pick->used && r->tat < pick->tat))
+            pick = r; /* a free slot, or the source idle longest */
+    }
+    memset(pick, 0, sizeof(*pick));
+    pick->used = 1;
+    snprintf(pick->name, sizeof(pick->name), "%s", name);
+    return pick;
+}
+
+/* 0 when a dial of gated entry e to addr may start now, else when it may. */
+static uint64_t gate_wait(tb_peers *t, const entry *e, const char *addr, uint64_t now)
+{
+    const addr_backoff *a = addr_find(t, addr, 0);
+    if (a && a->next_ok > now)
+        return a->next_ok;
+    if (t->cfg.learned_dials_per_min == 0 || !e->from[0])
+        return 0;
+    uint64_t gap = 60ULL * 1000000000ULL / t->cfg.learned_dials_per_min;
+    uint64_t slack = gap * (t->cfg.learned_dials_burst ? t->cfg.learned_dials_burst - 1 : 0);
+    const source_rate *r = source_find(t, e->from);
+    return r->tat > now + slack ? r->tat - slack : 0;
+}
+
+/* A gated dial starts: charged to its source; its address is busy until the deadline. */
+static void gate_take(tb_peers *t, entry *e, const char *addr, uint64_t now)
+{
+    t->st.learned_dials++;
+    addr_backoff *a = addr_find(t, addr, 1);
+    a->next_ok = now + t->cfg.connect_timeout_ns;
+    if (t->cfg.learned_dials_per_min && e->from[0]) {
+        source_rate *r = source_find(t, e->from);
+        r->tat =
+            (r->tat > now ? r->tat : now) + 60ULL * 1000000000ULL / t->cfg.learned_dials_per_min;
+    }
+}
+
+/* A dial of entry e ended: its address is free again, after a growing delay if it failed. */
+static void gate_done(tb_peers *t, entry *e, int failed, uint64_t now)
+{
+    if (!e->dialled || e->dialled > e->naddrs)
+        return;
+    addr_backoff *a = addr_find(t, e->addrs[e->dialled - 1], failed);
+    e->dialled = 0;
+    if (!a)
+        return;
+    if (!failed) {
+        memset(a, 0, sizeof(*a));
+        return;
+    }
+    if (a->failures < UINT32_MAX)
+        a->failures++;
+    a->next_ok = now + tb_peers_backoff_delay(&t->cfg, a->failures, tb_rand_next(&t->rng));
+}
+
+/* Gated e failed forget_after_failures dials in a row, or every address it has did (whatever
+ * entries they were dialled for). */
+static int unanswered(tb_peers *t, const entry *e)
+{
+    unsigned n = t->cfg.forget_after_failures;
+    if (n == 0)
+        return 0;
+    if (e->failures >= n)
+        return 1;
+    for (size_t i = 0; i < e->naddrs; i++) {
+        const addr_backoff *a = addr_find(t, e->addrs[i], 0);
+        if (!a || a->failures < n)
+            return 0;
+    }
+    return e->naddrs > 0;
+}
+
 static int dial_due(const entry *e, uint64_t now)
 {
     if (e->naddrs == 0 || e->parked)
@@ -572,16 +715,33 @@ static int poll_dials(tb_peers *t, uint64_t now, tb_peers_action *out, size_t ma
         entry *e = &t->slots[i];
         if (!e->id)
             continue;
+        /* Made up, or gone: a learned address nobody answers at is forgotten. */
+        if (gated(e) && e->state != TB_PEER_CONNECTING && unanswered(t, e)) {
+            entry_clear(e);
+            t->st.learned_forgotten++;
+            continue;
+        }
         if (e->state == TB_PEER_BACKOFF && e->next_time > now)
             *wake = min_u64(*wake, e->next_time);
         if (!dial_due(e, now))
             continue;
+        const char *addr = e->addrs[e->dials % e->naddrs];
+        uint64_t wait = gated(e) ? gate_wait(t, e, addr, now) : 0;
+        if (wait) {
+            *wake = min_u64(*wake, wait);
+            continue;
+        }
         /* Over the limit, a finished dial (an event the caller polls after) frees a place. */
         if (t->cfg.max_connecting && connecting >= t->cfg.max_connecting)
             continue;
         if (!emit(out, max, n, TB_PEERS_DO_DIAL, e))
             return 0;
-        strcpy(out[*n - 1].addr, e->addrs[e->dials++ % e->naddrs]);
+        strcpy(out[*n - 1].addr, addr);
+        if (gated(e)) {
+            gate_take(t, e, addr, now);
+            e->dialled = e->dials % e->naddrs + 1;
+        }
+        e->dials++;
         e->state = TB_PEER_CONNECTING;
         e->next_time = now + t->cfg.connect_timeout_ns;
         *wake = min_u64(*wake, e->next_time);
@@ -681,6 +841,12 @@ int tb_peers_find(const tb_peers *t, const char *name, uint32_t *id)
 uint64_t tb_peers_addrs_refused(const tb_peers *t)
 {
     return t->addrs_refused;
+}
+
+void tb_peers_get_stats(const tb_peers *t, tb_peers_stats *out)
+{
+    *out = t->st;
+    out->addrs_refused = t->addrs_refused;
 }
 
 size_t tb_peers_count(const tb_peers *t)

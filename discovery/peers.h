@@ -48,9 +48,15 @@ typedef struct tb_peers_config {
     uint64_t backoff_max_ns;     /* cap on the doubling delay */
     unsigned jitter_permille;    /* up to this share of a delay is randomly taken off (≤ 1000) */
     uint64_t discover_interval_ns; /* how often each connected peer is asked for its peers */
-    /* A learned entry never verified and failed this many dials in a row may be replaced
-     * by a new learned entry when the table is full (0 = never). */
+    /* A learned entry never verified that failed this many dials in a row is forgotten
+     * (0 = never): anyone can make up members at addresses the policy lets through. */
     unsigned forget_after_failures;
+    /* Dials to learned entries no handshake has confirmed yet, per peer they were learned
+     * from (tb_peers_learn_from): this many at once, then this many per minute (0: no
+     * limit). Their addresses back off on their own too: one that did not answer is dialled
+     * again, whatever entry names it, only after the backoff of its failures in a row, and
+     * never twice at once. */
+    unsigned learned_dials_per_min, learned_dials_burst;
     /* A connection that closes sooner than this after it came up counts as a failed dial (the
      * peer refused us: its table was full, it refused our identity, ...), so the backoff grows
      * instead of starting over; one that lasted starts the count afresh. */
@@ -62,7 +68,8 @@ typedef struct tb_peers_config {
 } tb_peers_config;
 
 /* Sane defaults: 64 peers, 8 dials at once, 10 s connect timeout, backoff 1 s doubling to
- * 60 s with 20 % jitter, DISCOVER every 30 s, forget after 8 failures, stable after 30 s. */
+ * 60 s with 20 % jitter, DISCOVER every 30 s, forget after 8 failures, stable after 30 s,
+ * learned entries dialled 4 at once then 6 a minute per peer they came from. */
 void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed);
 
 /* A string that need not be NUL-terminated (as decoded off the wire). */
@@ -135,6 +142,12 @@ TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
  * Errors: TB_ERR_MALFORMED (name, region, address or certificate syntax), TB_ERR_TOO_BIG (over a
  * cap), TB_ERR_FULL (no room). `id` (optional) gets the entry. */
 TB_WUR int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id);
+/* The same, learned from peer `from`, whose budget of dials (learned_dials_per_min) the
+ * entry's dials are charged to until a handshake confirms it. NULL: the caller knows the name
+ * is real (its certificate passed the mesh CA): no source's budget, though the per-address
+ * backoff and forgetting still apply. */
+TB_WUR int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from,
+                               uint32_t *id);
 
 /* Replaces the certificate of entry `id` with one the caller verified against the mesh CA
  * (a renewed certificate of that node), so exports pass the new one on. The entry's verified
@@ -215,6 +228,12 @@ TB_WUR int tb_peers_find(const tb_peers *t, const char *name, uint32_t *id);
 size_t tb_peers_count(const tb_peers *t);
 /* Learned addresses the policy refused so far. */
 uint64_t tb_peers_addrs_refused(const tb_peers *t);
+typedef struct tb_peers_stats {
+    uint64_t addrs_refused;     /* tb_peers_addrs_refused */
+    uint64_t learned_dials;     /* dials started to learned entries not yet confirmed */
+    uint64_t learned_forgotten; /* such entries forgotten after forget_after_failures */
+} tb_peers_stats;
+void tb_peers_get_stats(const tb_peers *t, tb_peers_stats *out);
 /* Writes up to max ids in table order; returns the number of entries. */
 size_t tb_peers_list(const tb_peers *t, uint32_t *ids, size_t max);
 /* Number of entries in a state. */

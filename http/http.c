@@ -1,5 +1,6 @@
 /* The HTTP edge: libmicrohttpd driven by libev (see http/http.h). */
 #include "http/http.h"
+#include "http/request.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,19 +41,9 @@ struct tb_http {
     tb_http_stats st;
 };
 
-struct tb_http_request {
-    struct MHD_Connection *c;
-    const char *path;
-};
-
-const char *tb_http_request_path(const tb_http_request *r)
+static const char *mhd_arg(const tb_http_request *r, const char *key)
 {
-    return r->path;
-}
-
-const char *tb_http_request_arg(const tb_http_request *r, const char *key)
-{
-    return MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, key);
+    return MHD_lookup_connection_value(r->impl, MHD_GET_ARGUMENT_KIND, key);
 }
 
 /* --- static files --- */
@@ -199,7 +190,7 @@ static bool has_body(struct MHD_Connection *c)
 
 static enum MHD_Result answer(tb_http *h, struct MHD_Connection *c, const char *url)
 {
-    tb_http_request req = {c, url};
+    tb_http_request req = {.path = url, .lookup = mhd_arg, .impl = c};
     tb_http_reply rep = {0};
     int rc = h->route(h->arg, &req, &rep);
     if (rc == TB_OK) {

@@ -146,7 +146,7 @@ int tb_nbc_originate(tb_nbc *b, uint64_t now, uint32_t app_type, const uint8_t *
     if (rc == TB_OK)
         rc = encode(b, &m, &raw, &raw_len);
     if (rc == TB_OK)
-        rc = b->io.tree(b->io.arg, NULL, dg, m.hop_limit, raw, raw_len, NULL);
+        rc = b->io.tree(b->io.arg, NULL, m.origin, dg, m.hop_limit, raw, raw_len, NULL);
     if (rc == TB_OK) {
         b->st.originated++;
         deliver(b, &m);
@@ -211,7 +211,10 @@ static int alive_key(tb_nbc *b, const tb_wire_broadcast *m, int64_t now_s, tb_wi
                : TB_ERR_VERIFY;
 }
 
-/* 0: verified; TB_ERR_AGAIN: held for a certificate; TB_ERR_VERIFY / TB_ERR_MALFORMED. */
+/* 0: verified; TB_ERR_AGAIN: held for a certificate; TB_ERR_VERIFY: the signature (or an
+ * ALIVE's certificate) fails against what the origin is known by, which every node checks
+ * before it forwards: the neighbour's fault; TB_ERR_NOTFOUND: no usable certificate (the one
+ * that came does not verify, or is out of its dates here); TB_ERR_MALFORMED. */
 static int authenticate(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
                         const tb_wire_broadcast *m, const tb_measure_part *parts,
                         const uint8_t *raw, size_t len, int tries, tb_wire_msg *alive)
@@ -223,12 +226,12 @@ static int authenticate(tb_nbc *b, uint64_t now, int64_t now_s, const char *from
             return rc;
     } else if (tb_origins_key(b->origins, m->origin, now_s, &key) != TB_OK) {
         if (tries > 0) /* released once its certificate came, which did not verify */
-            return TB_ERR_VERIFY;
+            return TB_ERR_NOTFOUND;
         hold(b, now, from, m, raw, len, tries);
         return TB_ERR_AGAIN;
     }
     if (now_s < key.not_before || now_s > key.not_after)
-        return TB_ERR_VERIFY;
+        return TB_ERR_NOTFOUND; /* clocks differ: not the neighbour's fault */
     /* A renewed certificate is announced (ALIVE) before anything is signed with its key, on
      * the same paths: a signature that fails here is refused, not held. */
     return tb_measure_verify_parts(parts, 2, m->sig, key.ed25519_pub);
@@ -261,7 +264,7 @@ static int receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
     /* A known digest is content verified before: the tree counts it and prunes its sender. */
     if (b->io.seen(b->io.arg, dg)) {
         b->st.duplicates++;
-        return b->io.tree(b->io.arg, from, dg, m->hop_limit, raw, len, NULL) == TB_OK
+        return b->io.tree(b->io.arg, from, m->origin, dg, m->hop_limit, raw, len, NULL) == TB_OK
                    ? TB_OK
                    : TB_ERR_MALFORMED;
     }
@@ -273,9 +276,10 @@ static int receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
     tb_wire_msg alive = {0};
     rc = authenticate(b, now, now_s, from, m, parts, raw, len, tries, &alive);
     if (rc == TB_OK && !is_mesh_app(m->app_type) && b->io.accept && b->io.accept(b->io.arg, m))
-        rc = TB_ERR_VERIFY;
+        rc = TB_ERR_STATE; /* the application's refusal: not the neighbour's fault */
     bool is_new = false;
-    if (rc == TB_OK && b->io.tree(b->io.arg, from, dg, m->hop_limit, raw, len, &is_new) != TB_OK)
+    if (rc == TB_OK &&
+        b->io.tree(b->io.arg, from, m->origin, dg, m->hop_limit, raw, len, &is_new) != TB_OK)
         rc = TB_ERR_MALFORMED;
     if (rc == TB_OK && is_new) {
         if (m->app_type == TB_NODE_APP_ALIVE)
@@ -295,7 +299,7 @@ static int receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
                      (unsigned long long)m->msg_id, tb_strerror(rc));
     }
     tb_wire_msg_clear(&alive);
-    return rc == TB_ERR_AGAIN ? TB_OK : rc;
+    return rc == TB_ERR_VERIFY || rc == TB_ERR_MALFORMED ? rc : TB_OK;
 }
 
 int tb_nbc_receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
@@ -364,10 +368,12 @@ void tb_nbc_on_cert(tb_nbc *b, uint64_t now, int64_t now_s, const char *from, co
     }
 }
 
-void tb_nbc_learn(tb_nbc *b, int64_t now_s, const uint8_t *der, size_t len)
+int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der, size_t len)
 {
-    if (tb_origins_learn(b->origins, der, len, NULL, 0, now_s, NULL) == TB_OK)
+    int rc = tb_origins_learn(b->origins, der, len, name, 0, now_s, NULL);
+    if (rc == TB_OK)
         b->st.certs_learned++;
+    return rc == TB_OK || rc == TB_ERR_EXISTS;
 }
 
 static int announce(tb_nbc *b, uint64_t now);

@@ -42,8 +42,8 @@ typedef struct tb_nbc_io {
      * duplicate (seen), a verified first copy from `from`, or this node's own (from NULL).
      * raw is the encoded BROADCAST. *is_new (may be NULL): it was the first copy. */
     bool (*seen)(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN]);
-    int (*tree)(void *arg, const char *from, const uint8_t dg[TB_BC_DIGEST_LEN], uint8_t hop_limit,
-                const uint8_t *raw, size_t len, bool *is_new);
+    int (*tree)(void *arg, const char *from, const char *origin, const uint8_t dg[TB_BC_DIGEST_LEN],
+                uint8_t hop_limit, const uint8_t *raw, size_t len, bool *is_new);
     /* Optional: the application's verdict on a verified first copy; nonzero drops it (neither
      * delivered, remembered nor forwarded). */
     int (*accept)(void *arg, const tb_wire_broadcast *b);
@@ -88,7 +88,10 @@ TB_WUR int tb_nbc_originate(tb_nbc *b, uint64_t now, uint32_t app_type, const ui
                             size_t len, uint64_t *id);
 
 /* A BROADCAST decoded from raw (raw, len: as received, kept while it waits) from neighbour
- * `from`. TB_ERR_MALFORMED, TB_ERR_VERIFY (refused), or 0 (delivered, duplicate or waiting). */
+ * `from`. TB_ERR_MALFORMED; TB_ERR_VERIFY: its signature fails against the origin's known
+ * certificate (every node verifies before it forwards, so `from` forwarded a forgery); or 0:
+ * delivered, duplicate, waiting for the origin's certificate, or refused for a reason that is
+ * not the neighbour's (no usable certificate, the application said no; counted in refused). */
 TB_WUR int tb_nbc_receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
                           const tb_wire_broadcast *m, const uint8_t *raw, size_t len);
 void tb_nbc_on_cert_req(tb_nbc *b, const char *from, const tb_wire_cert_req *m);
@@ -99,8 +102,9 @@ void tb_nbc_on_cert(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
  * this node's ALIVE (with the configured incarnation). */
 void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, const uint8_t *der,
                     size_t len);
-/* A certificate heard of (PEERS): kept once it verifies. */
-void tb_nbc_learn(tb_nbc *b, int64_t now_s, const uint8_t *der, size_t len);
+/* A certificate heard of (PEERS) for the node `name`: kept once it verifies. 1 when it is a
+ * certificate of the mesh CA for that node (kept now or before): the CA vouches for the name. */
+int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der, size_t len);
 
 /* Sends this node's ALIVE with the next incarnation (e.g. its certificate changed: give the new
  * one, or NULL to keep it). */

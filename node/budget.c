@@ -67,6 +67,36 @@ void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers)
         cfg->own_bcasts_burst = (uint32_t)(peers + 64);
 }
 
+/* A burst of k seconds of a rate set, never below the one it replaces (which fits the mesh's
+ * size: a node sends a measurement of every peer at once). */
+static uint32_t burst_of(uint32_t rate, uint32_t k, uint32_t old)
+{
+    uint32_t b = rate > UINT32_MAX / k ? UINT32_MAX : rate * k;
+    return b > old ? b : old;
+}
+
+void tb_budget_config_apply(tb_budget_config *cfg, const tb_budget_config *set)
+{
+    if (set->msgs_per_s) {
+        cfg->msgs_per_s = set->msgs_per_s;
+        cfg->msgs_burst = burst_of(set->msgs_per_s, 3, cfg->msgs_burst);
+    }
+    if (set->bytes_per_s) {
+        cfg->bytes_per_s = set->bytes_per_s;
+        cfg->bytes_burst = burst_of(set->bytes_per_s, 4, cfg->bytes_burst);
+    }
+    if (set->own_bcasts_per_s) {
+        cfg->own_bcasts_per_s = set->own_bcasts_per_s;
+        cfg->own_bcasts_burst = burst_of(set->own_bcasts_per_s, 3, cfg->own_bcasts_burst);
+    }
+    if (set->discovers_per_min) {
+        cfg->discovers_per_min = set->discovers_per_min;
+        cfg->discovers_burst = burst_of(set->discovers_per_min, 1, cfg->discovers_burst);
+    }
+    if (set->max_peers_entries)
+        cfg->max_peers_entries = set->max_peers_entries;
+}
+
 const char *tb_budget_verdict_name(tb_budget_verdict v)
 {
     static const char *const names[TB_BUDGET_VERDICT_COUNT] = {

@@ -43,6 +43,11 @@ void tb_budget_config_default(tb_budget_config *cfg);
  * burst of max_peers + 64. */
 void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers);
 
+/* The rates `set` gives (its non-zero ones: mesh.budget_* in the config) replace those of
+ * cfg, each with a burst of 3 s of it (4 s of bytes, one minute of DISCOVERs) but never below
+ * the burst it replaces, and so does a non-zero max_peers_entries. */
+void tb_budget_config_apply(tb_budget_config *cfg, const tb_budget_config *set);
+
 typedef enum tb_budget_kind {
     TB_BUDGET_MESSAGE = 0, /* any stream message, of `bytes` bytes */
     TB_BUDGET_OWN_BCAST,   /* a broadcast whose origin is the peer itself */

@@ -267,12 +267,59 @@ static int apply_ranges(tb_node_config *cfg, const tb_cfg_ctx *c, const config_s
     return TB_OK;
 }
 
+/* mesh.budget_*, penalties and bans (ADR 0010, "Budgets and admission"). */
+static int apply_budgets(tb_node_config *cfg, const tb_cfg_ctx *c, const config_setting_t *g)
+{
+    tb_budget_config *b = &cfg->budget;
+    int rc = tb_cfg_get_u32(c, g, "budget_msgs_per_s", 1, 1000000, &b->msgs_per_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_bytes_per_s", 1024, 1u << 30, &b->bytes_per_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_broadcasts_per_s", 1, 100000, &b->own_bcasts_per_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_discovers_per_min", 1, 6000, &b->discovers_per_min);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "budget_peers_entries", 1, 1024, &b->max_peers_entries);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "penalties_to_ban", 1, 10000, &cfg->penalties_to_ban);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "penalty_decay_s", 1, 86400, &cfg->penalty_decay_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "ban_s", 1, 7 * 86400, &cfg->ban_s);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(c, g, "ban_max_s", 1, 30 * 86400, &cfg->ban_max_s);
+    if (rc != TB_OK)
+        return rc;
+    /* Defaults: a ban of 600 s, doubling up to 21600 s. */
+    uint32_t ban = cfg->ban_s ? cfg->ban_s : 600, max = cfg->ban_max_s ? cfg->ban_max_s : 21600;
+    if (max < ban) {
+        const config_setting_t *at = config_setting_get_member(g, "ban_max_s");
+        return tb_cfg_fail(c, at ? at : config_setting_get_member(g, "ban_s"), "ban_max_s",
+                           "%u s is shorter than ban_s (%u s): the longest ban cannot be "
+                           "shorter than the first",
+                           max, ban);
+    }
+    return TB_OK;
+}
+
 /* The `mesh` group: the keys of mesh v2 (ADR 0010). */
 static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const origin *o, char *err,
                       size_t el)
 {
-    static const char *const mesh_keys[] = {"allowed_ranges", "allow_names", "socket_buffer",
-                                            "active_view", "passive_view"};
+    static const char *const mesh_keys[] = {"allowed_ranges",
+                                            "allow_names",
+                                            "socket_buffer",
+                                            "active_view",
+                                            "passive_view",
+                                            "budget_msgs_per_s",
+                                            "budget_bytes_per_s",
+                                            "budget_broadcasts_per_s",
+                                            "budget_discovers_per_min",
+                                            "budget_peers_entries",
+                                            "penalties_to_ban",
+                                            "penalty_decay_s",
+                                            "ban_s",
+                                            "ban_max_s"};
     tb_cfg_ctx c;
     tb_cfg_ctx_init(&c, err, el, o->file ? o->file : "config", "mesh");
     if (!config_setting_is_group(g))
@@ -289,6 +336,8 @@ static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const orig
         rc = tb_cfg_get_u32(&c, g, "active_view", 1, 64, &cfg->active_view);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(&c, g, "passive_view", 1, 1024, &cfg->passive_view);
+    if (rc == TB_OK)
+        rc = apply_budgets(cfg, &c, g);
     return rc;
 }
 
@@ -456,7 +505,8 @@ static void dir_of(const char *path, char *dir, size_t len)
         snprintf(dir, len, "%.*s", (int)(slash - path), path);
 }
 
-int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, size_t errlen)
+/* path read into a fresh libconfig tree (*lc), and its folder into dir (cap TB_NODE_PATH_MAX). */
+static int read_tree(const char *path, config_t **out, char *dir, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
@@ -475,15 +525,63 @@ int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, s
         snprintf(err, errlen, "%s: out of memory", path);
         return TB_ERR_NOMEM;
     }
-    char dir[TB_NODE_PATH_MAX];
-    dir_of(path, dir, sizeof(dir));
+    dir_of(path, dir, TB_NODE_PATH_MAX);
     config_init(lc);
     config_set_include_dir(lc, dir);
     fclose(fp);
     /* By name, so libconfig knows the file: the owners of reserved groups name it in their
      * errors and take their relative paths from its folder. */
     int rc = tb_cfg_read_file(lc, path, err, errlen);
+    *out = lc;
+    return rc;
+}
+
+int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char dir[TB_NODE_PATH_MAX];
+    config_t *lc = NULL;
+    int rc = read_tree(path, &lc, dir, err, errlen);
+    if (!lc)
+        return rc;
     return finish_load(cfg, lc, rc, path, dir, err, errlen);
+}
+
+typedef struct each_ctx {
+    tb_node_config *cfg;
+    tb_node_config base; /* what cfg held before, without a tree */
+    config_t *lc;
+    origin o;
+} each_ctx;
+
+static int apply_each(void *arg, char *err, size_t errlen)
+{
+    each_ctx *e = arg;
+    tb_node_config tmp = e->base;
+    if (apply_file(&tmp, e->lc, &e->o, err, errlen) != TB_OK)
+        return TB_ERR_INVAL;
+    *e->cfg = tmp;
+    return TB_OK;
+}
+
+unsigned tb_node_config_load_each(tb_node_config *cfg, const char *path, tb_cfg_say say, void *arg)
+{
+    char err[TB_NODE_ERR_MAX], dir[TB_NODE_PATH_MAX];
+    config_t *lc = NULL;
+    int rc = read_tree(path, &lc, dir, err, sizeof(err));
+    if (rc != TB_OK) {
+        if (lc) {
+            config_destroy(lc);
+            free(lc);
+        }
+        say(arg, err);
+        return 1;
+    }
+    tb_node_config_free(cfg);
+    each_ctx e = {.cfg = cfg, .base = *cfg, .lc = lc, .o = {path, 0, NULL, dir}};
+    unsigned n = tb_cfg_each_error(lc, NULL, apply_each, &e, say, arg);
+    cfg->lc = lc;
+    snprintf(cfg->file, sizeof(cfg->file), "%s", path);
+    return n;
 }
 
 const config_setting_t *tb_node_config_section(const tb_node_config *cfg, const char *key)

@@ -16,6 +16,8 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/addr.h"
+#include "common/cfg.h"
+#include "node/budget.h"
 
 #define TB_NODE_PATH_MAX 1024
 #define TB_NODE_NAME_MAX 63
@@ -64,6 +66,13 @@ typedef struct tb_node_config {
      * fully connected) and known in reserve. */
     uint32_t active_view;  /* mesh.active_view, 1..64 (default 8) */
     uint32_t passive_view; /* mesh.passive_view, 1..1024 (default 64) */
+    /* Group `mesh`: per-peer budgets and bans (node/budget.h, quic/endpoint.h); 0 everywhere
+     * means the built-in default. */
+    tb_budget_config budget;   /* mesh.budget_*: the rates set; bursts are 3 s of each (4 s of
+                                  bytes) */
+    uint32_t penalties_to_ban; /* mesh.penalties_to_ban */
+    uint32_t penalty_decay_s;  /* mesh.penalty_decay_s */
+    uint32_t ban_s, ban_max_s; /* mesh.ban_s, mesh.ban_max_s */
 
     char file[TB_NODE_PATH_MAX]; /* the config file read, "" when none */
     config_t *lc;                /* that file, parsed; NULL when none */
@@ -79,6 +88,13 @@ void tb_node_config_free(tb_node_config *cfg);
  * in the file (cert, key, ca, state_dir) are taken relative to the file's directory. */
 TB_WUR int tb_node_config_load_file(tb_node_config *cfg, const char *path, char *err,
                                     size_t errlen);
+
+/* `tbnode check-config`: tb_node_config_load_file reporting every error of the file's own keys
+ * through say (each "FILE:LINE: key 'K': what"), not only the first: the setting at fault is set
+ * aside and the rest read again (tb_cfg_each_error). cfg gets the good keys and the tree, less
+ * what was set aside, for the sections' readers. Returns the number of errors (a file that
+ * cannot be read or parsed is one, and cfg->lc stays NULL). */
+unsigned tb_node_config_load_each(tb_node_config *cfg, const char *path, tb_cfg_say say, void *arg);
 
 /* Same from a string (tests, fuzzing); `name` stands for the file name in errors and relative
  * paths are kept as written. */

@@ -10,8 +10,10 @@
 
 #include "common/log.h"
 #include "common/opt.h"
+#include "http/h3.h"
 #include "node/config.h"
 #include "node/control.h"
+#include "node/evidence_cli.h"
 #include "node/history.h"
 #include "node/node.h"
 #include "node/privilege.h"
@@ -139,7 +141,15 @@ static int run(proc *p, const tb_node_config *cfg)
 
 static const char control_usage[] =
     "usage: tbnode status [--state-dir DIR] [--json | --broadcasts]\n"
-    "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n";
+    "       tbnode status --remote HOST:PORT --ca F [--cert F --key F] [--json]\n"
+    "       tbnode broadcast [--state-dir DIR] TEXT (one line, < 512 bytes)\n"
+    "--remote asks the node listening on the mesh port HOST:PORT over HTTP/3, presenting an\n"
+    "operator certificate of the mesh (tbcert issue --role operator): /status or /status.json.\n";
+
+/* Where `tbnode status --remote` goes and what it presents. */
+typedef struct remote_args {
+    const char *addr, *cert, *key, *ca;
+} remote_args;
 
 static int control_usage_error(const char *what)
 {
@@ -148,9 +158,14 @@ static int control_usage_error(const char *what)
 }
 
 /* The request line for `tbnode status|broadcast`, or an exit code (0 after --help). */
-static int control_args(int argc, char **argv, const char **dir, char *line, size_t len)
+static int control_args(int argc, char **argv, const char **dir, char *line, size_t len,
+                        remote_args *ra)
 {
     static const struct option opts[] = {
+        {"remote", required_argument, NULL, 'r'},
+        {"cert", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"ca", required_argument, NULL, 'a'},
         {"state-dir", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"broadcasts", no_argument, NULL, 'b'},
@@ -168,6 +183,10 @@ static int control_args(int argc, char **argv, const char **dir, char *line, siz
         }
         if (c == 's') {
             *dir = optarg;
+        } else if (c == 'r' || c == 'c' || c == 'k' || c == 'a') {
+            if (!status)
+                return control_usage_error("--remote, --cert, --key, --ca go with status only");
+            *(c == 'r' ? &ra->addr : c == 'c' ? &ra->cert : c == 'k' ? &ra->key : &ra->ca) = optarg;
         } else if (c == 'j' || c == 'b') {
             if (!status)
                 return control_usage_error("--json and --broadcasts go with status only");
@@ -179,6 +198,11 @@ static int control_args(int argc, char **argv, const char **dir, char *line, siz
     }
     if (status && json && bcasts)
         return control_usage_error("--json or --broadcasts, not both");
+    if ((ra->cert || ra->key || ra->ca) && !ra->addr)
+        return control_usage_error("--cert, --key and --ca go with --remote");
+    if (ra->addr && (!ra->ca || !ra->cert != !ra->key || bcasts))
+        return control_usage_error(
+            "--remote needs --ca, --cert and --key together, no --broadcasts");
     if (status && optind == argc) {
         snprintf(line, len, "status%s", json ? " json" : bcasts ? " broadcasts" : "");
         return -1;
@@ -191,15 +215,43 @@ static int control_args(int argc, char **argv, const char **dir, char *line, siz
     return -1;
 }
 
+/* `tbnode status --remote`: the node's answer over HTTP/3 (http/h3.h), the same text or JSON
+ * as its control socket gives. */
+static int remote_status(const remote_args *ra, int json)
+{
+    tb_log log;
+    tb_log_init(&log, "tbnode", TB_LOG_WARN);
+    tb_h3_get_config cfg = {.addr = ra->addr,
+                            .cert = ra->cert,
+                            .key = ra->key,
+                            .ca = ra->ca,
+                            .path = json ? "/status.json" : "/status",
+                            .log = &log};
+    tb_h3_result res;
+    if (tb_h3_get(&cfg, &res) != TB_OK) {
+        fprintf(stderr, "tbnode: %s: %s\n", ra->addr, res.err);
+        return EXIT_RUNTIME;
+    }
+    int ok = res.status == 200;
+    if (!ok)
+        fprintf(stderr, "tbnode: %s answered %u: ", ra->addr, res.status);
+    fwrite(res.body ? res.body : "", 1, res.len, ok ? stdout : stderr);
+    free(res.body);
+    return ok ? 0 : EXIT_RUNTIME;
+}
+
 /* `tbnode status|broadcast [--state-dir DIR] ...`: asks a running node over its control
  * socket. */
 static int control_cmd(int argc, char **argv)
 {
     const char *dir = TB_NODE_DEFAULT_STATE_DIR;
     char line[TB_CONTROL_LINE_MAX];
-    int rc = control_args(argc - 1, argv + 1, &dir, line, sizeof(line));
+    remote_args ra = {0};
+    int rc = control_args(argc - 1, argv + 1, &dir, line, sizeof(line), &ra);
     if (rc >= 0)
         return rc;
+    if (ra.addr)
+        return remote_status(&ra, strcmp(line, "status json") == 0);
     char err[TB_NODE_ERR_MAX];
     if (tb_control_request(dir, line, 3000, stdout, err, sizeof(err)) != TB_OK) {
         fprintf(stderr, "tbnode: %s\n", err);
@@ -219,6 +271,11 @@ static void check_say(void *arg, int is_error, const char *text)
         tb_log_write(o->log, is_error ? TB_LOG_ERROR : TB_LOG_WARN, "%s", text);
     else
         fprintf(stderr, "tbnode: %s%s\n", is_error ? "" : "warning: ", text);
+}
+
+static void check_say_error(void *arg, const char *text)
+{
+    check_say(arg, 1, text);
 }
 
 static const char check_usage[] =
@@ -241,14 +298,13 @@ static int check_config_cmd(int argc, char **argv)
     }
     static tb_node_config cfg;
     tb_node_config_defaults(&cfg);
-    char err[TB_NODE_ERR_MAX], summary[512];
-    if (tb_node_config_load_file(&cfg, argv[2], err, sizeof(err)) != TB_OK) {
-        fprintf(stderr, "tbnode: %s\n", err);
-        return EXIT_USAGE;
-    }
+    char summary[512];
     check_out o = {NULL};
-    unsigned errors =
-        tb_tk_config_check(&cfg, TB_TK_CHECK_FILES, check_say, &o, summary, sizeof(summary));
+    unsigned errors = tb_node_config_load_each(&cfg, argv[2], check_say_error, &o);
+    if (!cfg.lc)
+        return EXIT_USAGE;
+    errors += tb_tk_config_check(&cfg, TB_TK_CHECK_FILES | TB_TK_CHECK_ALL, check_say, &o, summary,
+                                 sizeof(summary));
     if (errors == 0)
         printf("%s: good: %s\n", argv[2], summary);
     tb_node_config_free(&cfg);
@@ -261,6 +317,8 @@ int main(int argc, char **argv)
         return control_cmd(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "history") == 0)
         return tb_history_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "evidence") == 0)
+        return tb_evidence_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "check-config") == 0)
         return check_config_cmd(argc, argv);
     static proc p;

@@ -162,6 +162,7 @@ static void pt_out(tb_nmesh *nm, const tb_pt_action *a)
         break;
     case TB_PT_ACT_PRUNE:
         w.type = TB_WIRE_PRUNE;
+        w.prune.origin = a->origin;
         nm->st.prunes_sent++;
         break;
     case TB_PT_ACT_DELIVER:
@@ -340,7 +341,7 @@ static int recv_one(tb_nmesh *nm, uint64_t now, const char *from, const tb_wire_
     case TB_WIRE_GRAFT:
         return tb_pt_recv_graft(nm->pt, now, from, m->graft.ids.ids, m->graft.ids.n_ids);
     case TB_WIRE_PRUNE:
-        return tb_pt_recv_prune(nm->pt, now, from);
+        return tb_pt_recv_prune(nm->pt, now, from, m->prune.origin);
     case TB_WIRE_PROBE_REQ:
         return tb_mb_recv_probe_req(nm->mb, now, from, m->probe_req.probe_id, m->probe_req.target,
                                     m->probe_req.incarnation, m->probe_req.suspect);
@@ -483,12 +484,13 @@ bool tb_nmesh_seen(const tb_nmesh *nm, const uint8_t dg[TB_NMESH_ID_LEN])
     return tb_pt_seen(nm->pt, dg);
 }
 
-int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from, const uint8_t dg[TB_NMESH_ID_LEN],
-                    uint8_t hop_limit, const uint8_t *raw, size_t len, bool *is_new)
+int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from, const char *origin,
+                    const uint8_t dg[TB_NMESH_ID_LEN], uint8_t hop_limit, const uint8_t *raw,
+                    size_t len, bool *is_new)
 {
     uint32_t hops = hop_limit >= TB_NMESH_MAX_HOPS ? 1 : TB_NMESH_MAX_HOPS - hop_limit;
     bool fresh = false;
-    int rc = tb_pt_recv_gossip(nm->pt, now, from, dg, hops, raw, len, &fresh);
+    int rc = tb_pt_recv_gossip(nm->pt, now, from, origin, dg, hops, raw, len, &fresh);
     if (!rc && !fresh)
         nm->st.duplicates++;
     run(nm, now);
@@ -500,7 +502,7 @@ int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from, const uint8_t 
 int tb_nmesh_originate(tb_nmesh *nm, uint64_t now, const uint8_t dg[TB_NMESH_ID_LEN],
                        const uint8_t *raw, size_t len)
 {
-    int rc = tb_pt_broadcast(nm->pt, now, dg, raw, len);
+    int rc = tb_pt_broadcast(nm->pt, now, nm->cfg.self.name, dg, raw, len);
     run(nm, now);
     return rc;
 }

@@ -107,9 +107,9 @@ void tb_nmesh_heard(tb_nmesh *nm, uint64_t now, const char *peer);
 
 /* Broadcasts. dg: the digest of the signed bytes; raw: the encoded BROADCAST. */
 bool tb_nmesh_seen(const tb_nmesh *nm, const uint8_t dg[TB_NMESH_ID_LEN]);
-/* A copy from `from`, verified by the caller unless tb_nmesh_seen said it is a duplicate.
- * *is_new: the first copy (deliver it). */
-TB_WUR int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from,
+/* A copy from `from` of origin's broadcast (one PlumTree tree per origin), verified by the
+ * caller unless tb_nmesh_seen said it is a duplicate. *is_new: the first copy (deliver it). */
+TB_WUR int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from, const char *origin,
                            const uint8_t dg[TB_NMESH_ID_LEN], uint8_t hop_limit, const uint8_t *raw,
                            size_t len, bool *is_new);
 /* A broadcast of this node, signed. */

@@ -1109,8 +1109,9 @@ static bool nbc_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
 }
 
 /* A client has no tree: it neither forwards nor hears broadcasts through one. */
-static int nbc_tree(void *arg, const char *from, const uint8_t dg[TB_BC_DIGEST_LEN],
-                    uint8_t hop_limit, const uint8_t *raw, size_t len, bool *is_new)
+static int nbc_tree(void *arg, const char *from, const char *origin,
+                    const uint8_t dg[TB_BC_DIGEST_LEN], uint8_t hop_limit, const uint8_t *raw,
+                    size_t len, bool *is_new)
 {
     tb_node *n = arg;
     if (!n->mesh) {
@@ -1118,7 +1119,7 @@ static int nbc_tree(void *arg, const char *from, const uint8_t dg[TB_BC_DIGEST_L
             *is_new = true;
         return TB_OK;
     }
-    int rc = from ? tb_nmesh_gossip(n->mesh, mono(n), from, dg, hop_limit, raw, len, is_new)
+    int rc = from ? tb_nmesh_gossip(n->mesh, mono(n), from, origin, dg, hop_limit, raw, len, is_new)
                   : tb_nmesh_originate(n->mesh, mono(n), dg, raw, len);
     mesh_rearm(n);
     return rc;
@@ -1176,7 +1177,7 @@ static void on_broadcast(tb_node *n, const tb_wire_broadcast *b, plink *from, co
     if (strcmp(b->origin, from->name) == 0 && charge(n, from, TB_BUDGET_OWN_BCAST, 0) != 0)
         return;
     int rc = tb_nbc_receive(n->nbc, mono(n), real_s(n), from->name, b, raw, len);
-    if (rc == TB_ERR_MALFORMED)
+    if (rc == TB_ERR_MALFORMED || rc == TB_ERR_VERIFY) /* a forgery costs its forwarder */
         peer_invalid(n, from->conn, from->name, "broadcast from '%s' refused: %s", b->origin,
                      tb_strerror(rc));
     nbc_rearm(n);
@@ -1441,11 +1442,21 @@ static int open_endpoint(tb_node *n)
         .max_connections = (size_t)cfg->max_peers * 2,
         .socket_buffer = cfg->socket_buffer,
         .static_secret = secret,
+        .max_penalties = cfg->penalties_to_ban,
+        .penalty_decay_ns = (uint64_t)cfg->penalty_decay_s * TB_NS_PER_SEC,
+        .ban_ns = (uint64_t)cfg->ban_s * TB_NS_PER_SEC,
+        .ban_max_ns = (uint64_t)cfg->ban_max_s * TB_NS_PER_SEC,
     };
     tb_quic_callbacks cb = {on_connected, on_closed,   on_refused, on_stream_message,
                             on_datagram,  on_shutdown, n};
     rc = tb_quic_endpoint_create(&n->ep, n->loop, n->log, n->clock, &qc, &cb);
     sodium_memzero(secret, sizeof(secret));
+    /* Configured peers always have room (ADR 0010); a seed given by name does not (yet). */
+    for (size_t i = 0; rc == TB_OK && i < cfg->npeers; i++) {
+        tb_addr_hostport_format(&cfg->peers[i], listen, sizeof(listen));
+        if (tb_quic_endpoint_prefer(n->ep, listen) == TB_ERR_FULL)
+            break;
+    }
     return rc;
 }
 
@@ -1501,6 +1512,7 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     n->lim.max_msg_size = cfg->max_message_size;
     tb_live_config_default(&n->live_cfg);
     tb_budget_config_for_mesh(&n->budget_cfg, cfg->max_peers);
+    tb_budget_config_apply(&n->budget_cfg, &cfg->budget);
     tb_log_ratelimit_init(&n->rl, LOG_BURST, LOG_INTERVAL_NS);
     n->live_cfg.interval_ns = (uint64_t)cfg->ping_interval_ms * TB_NS_PER_MS;
     ev_timer_init(&n->peers_timer, on_peers_timer, 0., 0.);
@@ -1732,6 +1744,13 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     out->penalties = qs->penalties;
     out->peers_banned = qs->peers_banned;
     out->addrs_refused = tb_peers_addrs_refused(n->peers) + n->st.addrs_refused;
+    for (int i = 0; i < TB_QUIC_ADMIT_COUNT; i++)
+        out->handshakes_refused += qs->admission[i];
+    out->room_for_peers = qs->preferred_room;
+    tb_peers_stats ps;
+    tb_peers_get_stats(n->peers, &ps);
+    out->learned_dials = ps.learned_dials;
+    out->learned_forgotten = ps.learned_forgotten;
     out->messages_delivered = n->st.messages_delivered;
     out->pings_sent = n->st.pings_sent;
     out->pongs_received = n->st.pongs_received;
@@ -1820,6 +1839,16 @@ void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json)
 {
     if (n->cb.status_ext)
         n->cb.status_ext(n->cb.arg, b, json);
+}
+
+int tb_node_control_ext(const tb_node *n, const char *line, tb_control_buf *b)
+{
+    return n->cb.control_ext ? n->cb.control_ext(n->cb.arg, line, b) : 0;
+}
+
+int tb_node_origin_der(const tb_node *n, const char *origin, const uint8_t **der, size_t *len)
+{
+    return tb_nbc_origin_der(n->nbc, origin, der, len);
 }
 
 /* --- the certificate lifecycle (certwatch.c) --- */

@@ -56,6 +56,9 @@ typedef struct tb_node_callbacks {
     /* Optional: extends `status`: text lines appended (json 0), or JSON members
      * (",\"key\":value...") added before the closing brace (json 1). */
     void (*status_ext)(void *arg, tb_control_buf *b, int json);
+    /* Optional: answers a control request line the node does not know; returns 1 when it
+     * answered, 0 when the line is not its either. */
+    int (*control_ext)(void *arg, const char *line, tb_control_buf *b);
     /* Optional: resolves the host names of peers to dial (numeric addresses are dialled
      * directly); it must outlive the node. NULL: the node runs its own getaddrinfo thread
      * resolver. Resolutions still under way are cancelled when the dial times out, at
@@ -95,6 +98,11 @@ uint16_t tb_node_port(const tb_node *n);
  * certificate, verified against the mesh CA (learned from handshakes, ALIVE, CERT and PEERS);
  * an expired one still comes with its dates. TB_ERR_NOTFOUND when none is known. */
 TB_WUR int tb_node_origin_key(tb_node *n, const char *origin, tb_measure_origin_key *out);
+
+/* The certificate (DER) of origin as this node holds it, verified against the mesh CA (its own
+ * included); valid until the node's tables change. TB_ERR_NOTFOUND when none is known. */
+TB_WUR int tb_node_origin_der(const tb_node *n, const char *origin, const uint8_t **der,
+                              size_t *len);
 
 /* Sends a BROADCAST from this node to the mesh, signed with its certificate key (ADR 0010);
  * *id (optional) gets its message id. */
@@ -145,8 +153,11 @@ typedef struct tb_node_stats {
     uint64_t cert_reqs_sent, certs_learned, certs_refused;
     /* Budgets (ADR 0010): messages dropped over a peer's budget, penalties given (the
      * endpoint's, malformed frames and stalls included), peers disconnected and banned, learned
-     * addresses the address policy refused. */
+     * addresses the address policy refused; handshakes not admitted (tables full, banned),
+     * and those of configured or known peers admitted in the room of others' (quic); dials
+     * to learned peers not confirmed yet, and those forgotten unanswered (discovery/peers.h). */
     uint64_t over_budget, penalties, peers_banned, addrs_refused;
+    uint64_t handshakes_refused, room_for_peers, learned_dials, learned_forgotten;
 } tb_node_stats;
 
 void tb_node_get_stats(const tb_node *n, tb_node_stats *out);

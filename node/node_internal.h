@@ -31,6 +31,8 @@ tb_node_mode tb_node_mode_of(const tb_node *n);
 const struct tb_quic_stats *tb_node_quic_stats(const tb_node *n);
 /* Calls the status_ext hook, if any. */
 void tb_node_status_ext(const tb_node *n, tb_control_buf *b, int json);
+/* The control_ext callback's answer to line (1), or 0 when there is none or it declined. */
+int tb_node_control_ext(const tb_node *n, const char *line, tb_control_buf *b);
 
 /* What certwatch.c (the certificate lifecycle) asks of the node, and status reads of it. */
 struct tb_certwatch;

@@ -94,9 +94,12 @@ static json_t *peer_json(const tb_node_peer_status *p)
 
 static json_t *budget_json(const tb_node_stats *st)
 {
-    return json_pack("{s:I,s:I,s:I,s:I}", "over_budget", (json_int_t)st->over_budget, "penalties",
-                     (json_int_t)st->penalties, "banned", (json_int_t)st->peers_banned,
-                     "addrs_refused", (json_int_t)st->addrs_refused);
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "over_budget",
+                     (json_int_t)st->over_budget, "penalties", (json_int_t)st->penalties, "banned",
+                     (json_int_t)st->peers_banned, "addrs_refused", (json_int_t)st->addrs_refused,
+                     "handshakes_refused", (json_int_t)st->handshakes_refused, "room_for_peers",
+                     (json_int_t)st->room_for_peers, "learned_dials", (json_int_t)st->learned_dials,
+                     "learned_forgotten", (json_int_t)st->learned_forgotten);
 }
 
 /* "members" (the failure detector's list) and "mesh" (the views' sizes): mesh v2. */
@@ -189,7 +192,7 @@ void tb_node_control(void *node, const char *line, tb_control_buf *out)
             tb_control_printf(out, "ok %s %llu\n", tb_node_name(n), (unsigned long long)id);
         else
             tb_control_printf(out, "error: broadcast failed\n");
-    } else {
+    } else if (!tb_node_control_ext(n, line, out)) {
         tb_control_printf(
             out,
             "error: unknown request (status, status json, status broadcasts, broadcast TEXT)\n");

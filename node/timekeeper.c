@@ -8,9 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/h3.h"
 #include "http/http.h"
+#include "measure/evidence.h"
 #include "node/origins.h"
 #include "node/tk_internal.h"
+#include "node/tk_logic.h"
 #include "ntp/client.h"
 #include "roughtime/verify.h"
 #include "resolve/resolver.h"
@@ -25,67 +28,16 @@ int64_t tk_real_now(const tb_timekeeper *tk)
 
 /* --- the in-memory view of verified measurements (crosscheck/window.h) --- */
 
-/* Roughtime evidence verified again from the packets: the response is signed for the
- * measurement's key and its MIDP agrees with the claimed offset (within the rounding of MIDP
- * to microseconds and the gap between the real and the monotonic clock). */
-static int rt_evidence(const tb_measurement *m, int64_t *midp_ns, int64_t *radi_ns)
-{
-    if (!m->has_rt_pubkey || !m->ev_request.len || !m->ev_response.len ||
-        tb_measure_range_error(m) != NULL)
-        return TB_ERR_VERIFY;
-    tb_rt_query q;
-    tb_rt_reason why;
-    int64_t sent = m->real_ns - m->delay_ns; /* in range: real_ns >= delay_ns >= 0 */
-    if (tb_rt_query_adopt(&q, m->rt_pubkey, m->ev_request.data, m->ev_request.len, sent) != 0 ||
-        tb_rt_verify(&q, m->ev_response.data, m->ev_response.len, m->real_ns, &why) != 0)
-        return TB_ERR_VERIFY;
-    /* MIDP and RADI are the server's numbers: checked arithmetic, no assumption on their size */
-    int64_t midp, radi, claimed, diff;
-    if (q.radi_us > (uint64_t)(INT64_MAX / 1000) || __builtin_mul_overflow(q.midp_us, 1000, &midp))
-        return TB_ERR_VERIFY;
-    radi = (int64_t)q.radi_us * 1000;
-    if (__builtin_sub_overflow(midp, sent / 2 + m->real_ns / 2, &claimed) ||
-        __builtin_sub_overflow(claimed, m->offset_ns, &diff))
-        return TB_ERR_VERIFY;
-    if (diff < -(int64_t)TB_NS_PER_MS || diff > (int64_t)TB_NS_PER_MS || m->bound_ns < radi)
-        return TB_ERR_VERIFY;
-    *midp_ns = midp;
-    *radi_ns = radi;
-    return TB_OK;
-}
-
-/* NTP evidence (the packets of the very exchange, adr/0007) checked again: the reply answers
- * that request, its leap indicator and stratum are the ones the body claims, and a
- * synchronised reply gives the claimed offset and delay (tb_ntp_exchange_check). */
-static int ntp_evidence(const tb_measurement *m)
-{
-    tb_ntp_packet reply;
-    if (!m->ev_request.len || !m->ev_response.len ||
-        tb_ntp_exchange_check(m->ev_request.data, m->ev_request.len, m->ev_response.data,
-                              m->ev_response.len, m->real_ns, m->offset_ns, m->delay_ns,
-                              &reply) != 0 ||
-        reply.leap != m->leap || reply.stratum != m->stratum)
-        return TB_ERR_VERIFY;
-    return TB_OK;
-}
-
 /* The replay check calls this before it accepts a peer's measurement; the re-verified MIDP and
  * RADI are kept in tk->ev for the window, so the response is verified once. */
 static int evidence_cb(void *arg, const tb_measurement *m)
 {
     tb_timekeeper *tk = arg;
-    tk->ev = (tk_evidence){0};
-    if (m->kind == TB_MEASURE_NTP)
-        return ntp_evidence(m);
-    if (m->kind != TB_MEASURE_ROUGHTIME)
-        return TB_OK;
-    int rc = rt_evidence(m, &tk->ev.midp_ns, &tk->ev.radi_ns);
-    tk->ev.has_rt = rc == TB_OK;
-    return rc;
+    return tb_tk_evidence_check(m, &tk->ev);
 }
 
 /* Takes a verified measurement into the window; its evidence stays in the store. */
-static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const tk_evidence *ev)
+static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const tb_tk_evidence *ev)
 {
     tb_xc_window_add(tk->win, m, own, ev->has_rt, ev->midp_ns, ev->radi_ns);
 }
@@ -93,9 +45,10 @@ static void obs_add(tb_timekeeper *tk, const tb_measurement *m, bool own, const 
 /* Own measurements and the history read at start: verified here, as nothing else did. */
 static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
 {
-    tk_evidence ev = {0};
-    ev.has_rt =
-        m->kind == TB_MEASURE_ROUGHTIME && rt_evidence(m, &ev.midp_ns, &ev.radi_ns) == TB_OK;
+    tb_tk_evidence ev = {0};
+    tb_measure_evidence chk;
+    if (m->kind == TB_MEASURE_ROUGHTIME && tb_measure_evidence_check(m, &chk, NULL) == TB_OK)
+        ev = (tb_tk_evidence){.has_rt = true, .midp_ns = chk.midp_ns, .radi_ns = chk.radi_ns};
     obs_add(tk, m, own, &ev);
 }
 
@@ -103,19 +56,12 @@ static void obs_verify_add(tb_timekeeper *tk, const tb_measurement *m, bool own)
 
 static void xc_kick(tb_timekeeper *tk);
 
-static tb_measure_kind measure_kind(tb_source_kind k)
-{
-    return k == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
-           : k == TB_SOURCE_PEER    ? TB_MEASURE_PEER
-                                    : TB_MEASURE_NTP;
-}
-
 static size_t known_sources(const tb_timekeeper *tk, tb_xc_source *out, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; tk->sources && i < tb_sources_count(tk->sources) && n < max; i++) {
         const tb_source_id *id = tb_source_identity(tb_sources_get(tk->sources, i));
-        tb_xc_source s = {measure_kind(id->kind), id->name};
+        tb_xc_source s = {tb_tk_measure_kind(id->kind), id->name};
         size_t j = 0;
         while (j < n && !(out[j].kind == s.kind && strcmp(out[j].name, s.name) == 0))
             j++;
@@ -192,9 +138,7 @@ static void xc_run(tb_timekeeper *tk)
                       .self = tb_node_name(tk->node),
                       .hold = tk->hold};
     tb_xc_result r;
-    int rc = tb_xc_run(&tk->tc.xc, &in, &r);
-    if (rc == TB_OK && (rc = tb_xc_hold_apply(tk->hold, tk->tc.xc.hold_runs, now, &r)) != TB_OK)
-        tb_xc_result_clear(&r);
+    int rc = tb_tk_xc_step(&tk->tc.xc, tk->hold, &in, &r);
     if (rc != TB_OK) {
         tb_log_warn(tk->log, "cross-check failed: %s", tb_strerror(rc));
         goto out;
@@ -219,15 +163,8 @@ static void on_xc_timer(struct ev_loop *loop, ev_timer *w, int revents)
     tb_timekeeper *tk = w->data;
     tk->xc_last_ns = (int64_t)tb_clock_mono(tk->clock);
     xc_run(tk);
-    /* Again when a measurement goes stale, and at least every window/10 for the peers'
-     * offsets, which move without new measurements. */
-    double next = (double)tk->tc.xc.window_ns / 10e9;
-    if (tk->result.next_run_ns != INT64_MAX) {
-        double stale = (double)(tk->result.next_run_ns - tk_real_now(tk)) / 1e9;
-        next = stale < next ? stale : next;
-    }
-    double min = tk->tc.min_interval_ms / 1e3;
-    ev_timer_set(w, next > min ? next : min, 0.);
+    ev_timer_set(
+        w, tb_tk_xc_next_s(&tk->tc.xc, tk->tc.min_interval_ms, &tk->result, tk_real_now(tk)), 0.);
     ev_timer_start(tk->loop, w);
 }
 
@@ -237,8 +174,7 @@ static void xc_kick(tb_timekeeper *tk)
     if (tk->stopping)
         return;
     double since = ((double)tb_clock_mono(tk->clock) - (double)tk->xc_last_ns) / 1e9;
-    double wait = tk->tc.min_interval_ms / 1e3 - since;
-    wait = wait > 0.01 ? wait : 0.01;
+    double wait = tb_tk_xc_kick_s(tk->tc.min_interval_ms, since);
     if (ev_is_active(&tk->xc_timer) && ev_timer_remaining(tk->loop, &tk->xc_timer) <= wait)
         return;
     ev_timer_stop(tk->loop, &tk->xc_timer);
@@ -292,59 +228,14 @@ void tk_take(tb_timekeeper *tk, const tb_measurement *m)
     xc_kick(tk);
 }
 
-void tk_set_text(char *dst, size_t cap, const char *src)
-{
-    size_t k = 0;
-    for (; src[k] && k + 1 < cap; k++)
-        dst[k] = src[k] >= 0x20 && src[k] < 0x7f ? src[k] : '?';
-    dst[k] = '\0';
-}
-
-/* The packets travel with an NTP measurement, and the reply's leap indicator and stratum; an
- * unsynchronised reply's numbers mean nothing and are sent as 0. */
-static int ntp_fill(tb_measurement *m, const tb_source_meas *sm)
-{
-    tb_ntp_packet reply;
-    if (!sm->request_len || !sm->response_len || sm->request_len > TB_MEASURE_MAX_EVIDENCE ||
-        sm->response_len > TB_MEASURE_MAX_EVIDENCE ||
-        tb_ntp_packet_parse(sm->response, sm->response_len, &reply) != 0)
-        return TB_ERR_MALFORMED;
-    m->ev_request = (tb_measure_bytes){sm->request, sm->request_len};
-    m->ev_response = (tb_measure_bytes){sm->response, sm->response_len};
-    m->leap = reply.leap;
-    m->stratum = reply.stratum;
-    if (tb_ntp_reply_unsynchronised(reply.leap, reply.stratum))
-        m->offset_ns = m->bound_ns = 0;
-    return TB_OK;
-}
-
 static void on_source_measurement(void *arg, const tb_source_meas *sm)
 {
     tb_timekeeper *tk = arg;
     if (tk->stopping)
         return;
-    tb_measurement m = {.kind = measure_kind(sm->source->kind),
-                        .real_ns = sm->real_ns,
-                        .offset_ns = sm->offset_ns,
-                        .delay_ns = sm->delay_ns > 0 ? sm->delay_ns : 0,
-                        .bound_ns = sm->error_ns > 0 ? sm->error_ns : 0};
-    tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-    tk_set_text(m.source_name, sizeof(m.source_name), sm->source->name);
-    tk_set_text(m.source_addr, sizeof(m.source_addr), sm->source->address);
-    if (m.kind == TB_MEASURE_NTP && ntp_fill(&m, sm) != TB_OK)
+    tb_measurement m;
+    if (tb_tk_measurement_of(sm, tb_node_name(tk->node), &m) != TB_OK)
         return;
-    if (m.kind == TB_MEASURE_ROUGHTIME) {
-        if (!sm->source->has_public_key || !sm->request_len || !sm->response_len ||
-            sm->request_len > TB_MEASURE_MAX_EVIDENCE || sm->response_len > TB_MEASURE_MAX_EVIDENCE)
-            return;
-        m.has_rt_pubkey = true;
-        memcpy(m.rt_pubkey, sm->source->public_key, TB_MEASURE_RT_PK_LEN);
-        m.ev_request = (tb_measure_bytes){sm->request, sm->request_len};
-        m.ev_response = (tb_measure_bytes){sm->response, sm->response_len};
-        m.has_rand = sm->rand != NULL;
-        if (m.has_rand)
-            memcpy(m.rand, sm->rand, TB_MEASURE_RAND_LEN);
-    }
     tk_publish(tk, &m);
 }
 
@@ -570,7 +461,8 @@ static int start(tb_timekeeper *tk)
                             .arg = tk,
                             .accept_broadcast = accept_broadcast,
                             .on_certs = on_certs,
-                            .status_ext = tk_status};
+                            .status_ext = tk_status,
+                            .control_ext = tk_evidence_control};
     if ((rc = load_key(tk)) != TB_OK || (rc = open_store(tk)) != TB_OK ||
         (rc = open_resolver(tk)) != TB_OK)
         return rc;
@@ -694,6 +586,7 @@ void tb_timekeeper_free(tb_timekeeper *tk)
     tb_rt_srv_free(tk->rt_srv);
     tb_rt_config_clear(&tk->rtc);
     tb_node_free(tk->node); /* cancels its resolutions: before the resolver goes */
+    tb_h3_free(tk->h3);     /* after the endpoint whose h3 connections used it */
     if (tk->own_resolver)
         tb_resolver_hosts_destroy(tk->own_resolver);
     if (tk->thread_resolver)

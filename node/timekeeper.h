@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "crosscheck/crosscheck.h"
+#include "measure/bundle.h"
 #include "measure/replay.h"
 #include "node/config.h"
 #include "node/node.h"
@@ -73,6 +74,9 @@ TB_WUR int tb_tk_config_parse(const tb_node_config *cfg, tb_tk_config *out, char
  * of errors; when 0 and summary is not NULL, writes a one-line account of what the node would
  * run into it. */
 #define TB_TK_CHECK_FILES 1
+/* Every error of each section, not only its first: settings at fault are set aside (removed
+ * from cfg->lc, tb_cfg_each_error) so the rest is read again; cfg is for checking only then. */
+#define TB_TK_CHECK_ALL 2
 typedef void (*tb_tk_check_say)(void *arg, int is_error, const char *text);
 unsigned tb_tk_config_check(const tb_node_config *cfg, unsigned flags, tb_tk_check_say say,
                             void *arg, char *summary, size_t summary_len);
@@ -128,6 +132,18 @@ void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out);
 
 /* The newest cross-check result (empty before the first run). Valid until the loop runs. */
 const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk);
+
+/* The evidence bundle (measure/bundle.h, store/evidence.md) of the measurements refs[0..n) (at
+ * most TB_MEASURE_BUNDLE_MAX_REFS), read from the store, with their origins' certificates as
+ * this node verified them and the mesh CA: a fresh malloc JSON text in *out (*len bytes).
+ * TB_ERR_NOTFOUND when a measurement is not stored or an origin's certificate is unknown; err
+ * says which. What `tbnode evidence export` gets over the control socket. */
+TB_WUR int tb_timekeeper_evidence(tb_timekeeper *tk, const tb_measure_bundle_ref *refs, size_t n,
+                                  char **out, size_t *len, char *err, size_t errlen);
+/* The same for the measurements the current verdict on source ("NAME" or "KIND/NAME") rests
+ * on, the verdict included. TB_ERR_NOTFOUND when there is no such verdict. */
+TB_WUR int tb_timekeeper_evidence_verdict(tb_timekeeper *tk, const char *source, char **out,
+                                          size_t *len, char *err, size_t errlen);
 
 /* The Roughtime server's port (0 when none runs). */
 uint16_t tb_timekeeper_rt_port(const tb_timekeeper *tk);

@@ -24,8 +24,7 @@ void tb_tk_config_default(tb_tk_config *c)
     /* a Roughtime request is 1024 bytes, a response well under 2 KiB; 600 a minute covers a
      * measurement of each of 128 peers every 16 s plus the sources; 16 MiB an hour is ~4x what
      * such a node sends */
-    c->limits = (tb_measure_limits){
-        .max_evidence = 4096, .rate_per_min = 600, .bytes_per_hour = 16 * 1024 * 1024};
+    c->limits = tb_tk_limits_default();
 }
 
 static const char *const xc_keys[] = {"window",
@@ -201,20 +200,68 @@ static int same_source(const tb_source_config *a, const tb_source_config *b)
 
 /* A source listed twice is measured, gossiped and judged twice under one identity. */
 static void check_duplicates(check_ctx *k, const config_setting_t *list,
-                             const tb_source_config_list *l)
+                             const tb_source_config_list *l, const unsigned *idx)
 {
     for (size_t j = 1; j < l->n; j++) {
         for (size_t i = 0; i < j; i++) {
             if (!same_source(&l->items[i], &l->items[j]))
                 continue;
+            /* idx: the entries' places in the file when some were left out as bad */
+            unsigned at = idx ? idx[j] : (unsigned)j;
             char key[32];
-            snprintf(key, sizeof(key), "sources.[%zu]", j);
+            snprintf(key, sizeof(key), "sources.[%u]", at);
             const tb_source_config *d = &l->items[j];
-            warnf(k, config_setting_get_elem(list, (unsigned)j), key,
+            warnf(k, config_setting_get_elem(list, at), key,
                   "%s source '%s' is listed twice (first at line %d)", tb_source_kind_name(d->kind),
                   d->kind == TB_SOURCE_POOL ? d->name : d->address, l->items[i].line);
             break;
         }
+    }
+}
+
+static void say_each(void *arg, const char *text)
+{
+    say_error(arg, text);
+}
+
+typedef struct entry_ctx {
+    const config_setting_t *list;
+    unsigned i;
+    tb_source_config *out;
+} entry_ctx;
+
+static int read_entry(void *arg, char *err, size_t errlen)
+{
+    entry_ctx *e = arg;
+    return tb_sources_config_parse_entry(e->list, e->i, e->out, err, errlen);
+}
+
+/* Every entry on its own, each with every error (TB_TK_CHECK_ALL); the good ones into l, their
+ * places in the file into idx (TB_SOURCES_MAX). */
+static void check_entries(check_ctx *k, const config_setting_t *s, tb_source_config_list *l,
+                          unsigned *idx)
+{
+    char err[TB_NODE_ERR_MAX];
+    int n = config_setting_length(s);
+    if (tb_sources_config_parse(s, l, err, sizeof(err)) == TB_OK) {
+        for (unsigned i = 0; i < l->n; i++)
+            idx[i] = i;
+        return;
+    }
+    tb_sources_config_free(l);
+    /* the list itself is wrong: nothing to read entry by entry */
+    if (!config_setting_is_list(s) || n > TB_SOURCES_MAX ||
+        !(l->items = calloc((size_t)n, sizeof(*l->items)))) {
+        say_error(k, err);
+        return;
+    }
+    for (unsigned i = 0; i < (unsigned)n; i++) {
+        entry_ctx e = {s, i, &l->items[l->n]};
+        const config_setting_t *elem = config_setting_get_elem(s, i);
+        unsigned bad = tb_cfg_each_error(k->cfg->lc, elem, read_entry, &e, say_each, k);
+        /* an entry whose every error was set aside still counts as bad: it was */
+        if (bad == 0 && read_entry(&e, err, sizeof(err)) == TB_OK)
+            idx[l->n++] = i;
     }
 }
 
@@ -223,29 +270,75 @@ static size_t check_sources(check_ctx *k)
     const config_setting_t *s = tb_node_config_section(k->cfg, "sources");
     char err[TB_NODE_ERR_MAX];
     tb_source_config_list l = {0};
+    unsigned idx[TB_SOURCES_MAX];
     if (!s)
         return 0;
-    if (tb_sources_config_parse(s, &l, err, sizeof(err)) != TB_OK) {
+    if (k->flags & TB_TK_CHECK_ALL) {
+        check_entries(k, s, &l, idx);
+    } else if (tb_sources_config_parse(s, &l, err, sizeof(err)) != TB_OK) {
         say_error(k, err);
         return 0;
     }
-    check_duplicates(k, s, &l);
+    check_duplicates(k, s, &l, k->flags & TB_TK_CHECK_ALL ? idx : NULL);
     size_t n = l.n;
     tb_sources_config_free(&l);
     return n;
+}
+
+typedef struct rt_ctx {
+    const tb_node_config *cfg;
+    tb_rt_config *rt;
+} rt_ctx;
+
+/* The group is looked up every time: the run before may have set it aside. */
+static int read_rt(void *arg, char *err, size_t errlen)
+{
+    rt_ctx *r = arg;
+    tb_rt_config_clear(r->rt);
+    tb_rt_config_default(r->rt);
+    return tb_rt_config_parse(tb_node_config_section(r->cfg, "roughtime"), r->rt, err, errlen);
 }
 
 static void check_roughtime(check_ctx *k, tb_rt_config *rt)
 {
     char err[TB_NODE_ERR_MAX];
     tb_rt_config_default(rt);
-    if (tb_rt_config_parse(tb_node_config_section(k->cfg, "roughtime"), rt, err, sizeof(err)) !=
-        TB_OK) {
+    rt_ctx r = {k->cfg, rt};
+    if (k->flags & TB_TK_CHECK_ALL) {
+        if (tb_cfg_each_error(k->cfg->lc, NULL, read_rt, &r, say_each, k) != 0)
+            return;
+    } else if (read_rt(&r, err, sizeof(err)) != TB_OK) {
         say_error(k, err);
         return;
     }
     if (rt->enabled)
         check_readable(k, rt->key_path, "roughtime.key", "roughtime.key");
+}
+
+typedef struct tk_ctx {
+    const tb_node_config *cfg;
+    tb_tk_config *tc;
+} tk_ctx;
+
+static int read_tk(void *arg, char *err, size_t errlen)
+{
+    tk_ctx *t = arg;
+    return tb_tk_config_parse(t->cfg, t->tc, err, errlen);
+}
+
+static void check_tk(check_ctx *k)
+{
+    char err[TB_NODE_ERR_MAX];
+    tb_tk_config tc;
+    tk_ctx t = {k->cfg, &tc};
+    if (k->flags & TB_TK_CHECK_ALL) {
+        if (tb_cfg_each_error(k->cfg->lc, NULL, read_tk, &t, say_each, k) == 0)
+            check_readable(k, tc.hosts_file, "hosts_file", "hosts_file");
+    } else if (read_tk(&t, err, sizeof(err)) != TB_OK) {
+        say_error(k, err);
+    } else {
+        check_readable(k, tc.hosts_file, "hosts_file", "hosts_file");
+    }
 }
 
 unsigned tb_tk_config_check(const tb_node_config *cfg, unsigned flags, tb_tk_check_say say,
@@ -262,11 +355,7 @@ unsigned tb_tk_config_check(const tb_node_config *cfg, unsigned flags, tb_tk_che
     check_readable(&k, cfg->cert, "cert", "cert");
     check_readable(&k, cfg->key, "key", "key");
     check_readable(&k, cfg->ca, "ca", "ca");
-    tb_tk_config tc;
-    if (tb_tk_config_parse(cfg, &tc, err, sizeof(err)) != TB_OK)
-        say_error(&k, err);
-    else
-        check_readable(&k, tc.hosts_file, "hosts_file", "hosts_file");
+    check_tk(&k);
     size_t nsrc = check_sources(&k);
     tb_rt_config rt;
     check_roughtime(&k, &rt);

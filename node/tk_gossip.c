@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "node/tk_internal.h"
+#include "node/tk_logic.h"
 #include "wire/wire.h"
 
 /* A batch stays well inside a message (65536 by default) with its envelopes. */
@@ -117,15 +118,6 @@ void tk_gossip_free(tb_timekeeper *tk)
     tk->batch = NULL;
 }
 
-/* Drops that say the origin sent something false (not merely old or over its allowance): a
- * batch with one is not passed on. */
-static bool discredits(tb_measure_drop why)
-{
-    return why == TB_MEASURE_DROP_MALFORMED || why == TB_MEASURE_DROP_UNKNOWN_ORIGIN ||
-           why == TB_MEASURE_DROP_EXPIRED || why == TB_MEASURE_DROP_BAD_SIGNATURE ||
-           why == TB_MEASURE_DROP_BAD_EVIDENCE || why == TB_MEASURE_DROP_RANGE;
-}
-
 /* One measurement of origin's batch: checked, then stored and taken into the window. */
 static bool take_item(tb_timekeeper *tk, const char *origin, const tb_wire_mitem *it)
 {
@@ -135,7 +127,7 @@ static bool take_item(tb_timekeeper *tk, const char *origin, const tb_wire_mitem
                                  tk_real_now(tk), &m, &why) != TB_OK) {
         tb_log_debug(tk->log, "measurement %s/%llu dropped: %s", origin,
                      (unsigned long long)it->seq, tb_measure_drop_name((int)why));
-        return !discredits(why);
+        return !tb_tk_drop_discredits(why);
     }
     if (tb_store_put_measurement(tk->store, &m, false, it->body.data, it->body.len, it->sig,
                                  tk_real_now(tk)) != TB_OK)

@@ -1,12 +1,16 @@
-/* The time node's HTTP routes (http/http.h serves them, adr/0013): /metrics (node/tk_metrics.c),
- * /status.json (the very answer of `tbnode status --json`, node/node_status.c and tk_status.c),
- * /history.json (a source's offsets from the store, bounded) and the dashboard's static files. */
+/* The time node's HTTP routes, served by the HTTP/1.1 edge (http/http.h) and to operators over
+ * HTTP/3 on the mesh port (http/h3.h), both calling route() below (adr/0013): /metrics
+ * (node/tk_metrics.c), /status.json (the very answer of `tbnode status --json`, node/node_status.c
+ * and tk_status.c), /history.json (a source's offsets from the store, bounded) and the dashboard's
+ * static files. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/h3.h"
 #include "http/http.h"
+#include "node/node_internal.h"
 #include "node/tk_internal.h"
 
 #ifndef TB_DASHBOARD_DIR
@@ -132,14 +136,34 @@ static int route(void *arg, const tb_http_request *r, tb_http_reply *out)
         tb_node_control(tk->node, "status json", &b);
         return reply_buf(&b, "application/json", out);
     }
+    if (strcmp(path, "/status") == 0) { /* the text of `tbnode status`, for --remote */
+        tb_node_control(tk->node, "status", &b);
+        return reply_buf(&b, "text/plain; charset=utf-8", out);
+    }
     if (strcmp(path, "/history.json") == 0)
         return history(tk, r, out);
     return TB_ERR_NOTFOUND;
 }
 
+/* HTTP/3 for operators beside the mesh on its own port: the endpoint accepts ALPN h3 from
+ * operator certificates only (quic/app.h). */
+static int h3_open(tb_timekeeper *tk)
+{
+    tb_quic_endpoint *ep = tb_node_endpoint(tk->node);
+    if (!ep)
+        return TB_OK;
+    int rc = tb_h3_new(&tk->h3, tk->log, tk->clock, route, tk);
+    if (rc == TB_OK)
+        tb_quic_endpoint_set_app(ep, tb_h3_ops(tk->h3));
+    return rc;
+}
+
 int tk_http_open(tb_timekeeper *tk)
 {
     char err[TB_NODE_ERR_MAX];
+    int h3 = h3_open(tk);
+    if (h3 != TB_OK)
+        return h3;
     tb_http_config hc;
     int rc = tb_http_config_parse(tb_node_config_section(tk->cfg, "http"), TB_DASHBOARD_DIR, &hc,
                                   err, sizeof(err));

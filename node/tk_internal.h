@@ -13,18 +13,13 @@
 #include "measure/replay.h"
 #include "node/control.h"
 #include "node/timekeeper.h"
+#include "node/tk_logic.h"
 #include "roughtime/config.h"
 #include "roughtime/udp.h"
 #include "sources/sources.h"
 #include "store/store.h"
 
 #define TK_MAX_PEERS 128
-
-/* What the evidence check found for the measurement being accepted (Roughtime: MIDP, RADI). */
-typedef struct tk_evidence {
-    bool has_rt;
-    int64_t midp_ns, radi_ns;
-} tk_evidence;
 
 /* The last verdict stored per source, so a verdict is stored when it changes, not every run. */
 typedef struct tk_last_verdict {
@@ -46,7 +41,7 @@ struct tb_timekeeper {
     uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
     tb_store *store;
     tb_measure_replay *replay;
-    tk_evidence ev; /* set by the replay check's evidence callback */
+    tb_tk_evidence ev; /* set by the replay check's evidence callback */
     struct tb_resolver *resolver, *own_resolver, *thread_resolver;
     tb_source_env env;
     tb_sources *sources;
@@ -70,14 +65,14 @@ struct tb_timekeeper {
     uint64_t malformed; /* wire envelopes that did not decode */
     int stopping;
     struct tb_http *http;   /* the operators' HTTP endpoint (node/tk_http.c), NULL when off */
+    struct tb_h3 *h3;       /* the same routes over HTTP/3 on the mesh port (node/tk_http.c) */
     uint64_t start_mono_ns; /* for uptime */
 };
 
 /* timekeeper.c: the real clock; signs, stores, gossips and takes into the window one own
- * measurement (its seq is assigned here); copies src into dst as printable ASCII. */
+ * measurement (its seq is assigned here). */
 int64_t tk_real_now(const tb_timekeeper *tk);
 void tk_publish(tb_timekeeper *tk, tb_measurement *m);
-void tk_set_text(char *dst, size_t cap, const char *src);
 
 /* timekeeper.c: takes a peer's measurement that passed the replay checks into the window. */
 void tk_take(tb_timekeeper *tk, const tb_measurement *m);
@@ -136,5 +131,10 @@ size_t tk_view_regions(const tb_timekeeper *tk, const tk_view *v, tb_measure_kin
 TB_WUR int tk_http_open(tb_timekeeper *tk);
 /* tk_metrics.c: the Prometheus text exposition of /metrics into b. */
 void tk_metrics(const tb_timekeeper *tk, tb_control_buf *b);
+/* tk_evidence.c: the control requests "evidence ..." (the control_ext hook, node/node.h). */
+int tk_evidence_control(void *arg, const char *line, tb_control_buf *b);
+/* The command that exports the evidence behind v ("tbnode evidence export --verdict ntp/x"),
+ * for status and metrics. */
+void tk_evidence_command(const tb_timekeeper *tk, const tb_xc_verdict *v, char *buf, size_t cap);
 
 #endif

@@ -108,6 +108,18 @@ static void verdicts(const tb_timekeeper *tk, tb_control_buf *b)
             series(b, "tbnode_source_verdict", kv, (int)v->verdict == k ? "1" : "0");
         }
     }
+    /* The link to the evidence: the export command is stable per source (the cited
+     * measurements change every run, and would make a new series each time). */
+    family(b, "tbnode_source_verdict_evidence_info", "gauge",
+           "How to export the signed evidence behind the source's verdict (always 1).");
+    for (size_t i = 0; i < tk->result.n_verdicts; i++) {
+        const tb_xc_verdict *v = &tk->result.verdicts[i];
+        char cmd[TB_NODE_PATH_MAX + TB_MEASURE_MAX_TEXT + 80];
+        tk_evidence_command(tk, v, cmd, sizeof(cmd));
+        const char *kv[] = {
+            "kind", tb_measure_kind_name((int)v->kind), "source", v->source, "export", cmd, NULL};
+        series(b, "tbnode_source_verdict_evidence_info", kv, "1");
+    }
     family(b, "tbnode_source_verdict_change_time_seconds", "gauge",
            "When the source's shown verdict last changed, Unix time.");
     for (size_t i = 0; i < tk->result.n_verdicts; i++) {

@@ -25,9 +25,9 @@ static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
                             .offset_ns = ps[i].offset_ns,
                             .delay_ns = ps[i].rtt_ns > 0 ? ps[i].rtt_ns : 0,
                             .bound_ns = ps[i].uncertainty_ns > 0 ? ps[i].uncertainty_ns : 0};
-        tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
-        tk_set_text(m.source_name, sizeof(m.source_name), ps[i].name);
-        tk_set_text(m.source_addr, sizeof(m.source_addr), ps[i].addr);
+        tb_tk_set_text(m.origin, sizeof(m.origin), tb_node_name(tk->node));
+        tb_tk_set_text(m.source_name, sizeof(m.source_name), ps[i].name);
+        tb_tk_set_text(m.source_addr, sizeof(m.source_addr), ps[i].addr);
         tk_publish(tk, &m);
     }
     free(ps);

@@ -147,8 +147,12 @@ static json_t *verdict_json(const tb_timekeeper *tk, const tk_view *view, const 
         "name", jtext(v->source), "verdict", tb_xc_verdict_id((int)v->verdict), "verdict_text",
         tb_xc_verdict_name((int)v->verdict), "since", since, "since_ns", (json_int_t)v->since_ns,
         "held", v->held, "reason", jtext(v->reason), "evidence", ev);
-    if (o)
+    char cmd[TB_NODE_PATH_MAX + TB_MEASURE_MAX_TEXT + 80];
+    tk_evidence_command(tk, v, cmd, sizeof(cmd));
+    if (o) {
         json_object_set_new(o, "regions", regions_json(tk, view, v));
+        json_object_set_new(o, "evidence_export", jtext(cmd));
+    }
     return o;
 }
 

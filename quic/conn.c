@@ -65,6 +65,8 @@ static void report_closed(tb_quic_conn *c)
     c->flags |= TB_QUIC_CF_CLOSED_REPORTED;
     tb_quic_endpoint *ep = c->ep;
     ep->stats.closed++;
+    if (c->info.was_connected)
+        tb_quic_admit_known(c);
     char a[TB_QUIC_ADDRSTR_MAX];
     /* Anyone can make accepted handshakes end: those lines are rate limited. */
     unsigned key =
@@ -173,6 +175,7 @@ void tb_quic_conn_free(tb_quic_conn *c)
     tb_quic_tls_free(c->tls);
     tb_quic_streams_free(c);
     tb_quic_dgram_free(c);
+    tb_quic_app_free(c);
     free(c);
 }
 
@@ -220,6 +223,11 @@ void tb_quic_conn_write(tb_quic_conn *c)
     c->flags &= ~TB_QUIC_CF_WRITE_PENDING;
     if (tb_quic_conn_gone(c))
         return;
+    if (c->flags & TB_QUIC_CF_APP) {
+        if (tb_quic_app_write(c) == TB_OK)
+            conn_update_timer(c);
+        return;
+    }
     tb_quic_dgram_flush(c);
     uint8_t buf[PKT_MAX];
     ngtcp2_path_storage ps;
@@ -267,7 +275,7 @@ void tb_quic_conn_write(tb_quic_conn *c)
     conn_update_timer(c);
 }
 
-static void conn_defer_write(tb_quic_conn *c)
+void tb_quic_conn_defer_write(tb_quic_conn *c)
 {
     c->flags |= TB_QUIC_CF_WRITE_PENDING;
     if (!ev_is_active(&c->ep->flush))
@@ -335,6 +343,10 @@ static void conn_on_confirmed(tb_quic_conn *c)
         tb_quic_conn_close_app(c, TB_QUIC_APP_MISBEHAVING);
         return;
     }
+    if (c->flags & TB_QUIC_CF_APP) {
+        tb_quic_app_start(c);
+        return;
+    }
     tb_quic_conn *other = tb_quic_find_connected(ep, c->peer.name, c);
     if (other) {
         tb_quic_conn *loser = keep_of(ep, c, other) == 0 ? other : c;
@@ -350,6 +362,7 @@ static void conn_on_confirmed(tb_quic_conn *c)
     c->state = TB_QUIC_CS_CONNECTED;
     c->info.was_connected = 1;
     ep->stats.connected++;
+    tb_quic_admit_known(c);
     tb_log_info(ep->log, "quic: connected to %s (region %s) at %s", c->peer.name, c->peer.region,
                 tb_quic_conn_addr(c, a));
     if (ep->cb.on_connected)
@@ -389,7 +402,7 @@ static void conn_after_io(tb_quic_conn *c)
     if (c->dg_head)
         tb_quic_conn_write(c);
     else
-        conn_defer_write(c);
+        tb_quic_conn_defer_write(c);
 }
 
 static void conn_refused(tb_quic_conn *c)
@@ -636,6 +649,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server)
     cb->recv_stream_data = tb_quic_cb_recv_stream_data;
     cb->stream_close = tb_quic_cb_stream_close;
     cb->recv_datagram = tb_quic_cb_recv_datagram;
+    tb_quic_app_callbacks(cb);
 }
 
 static void fill_settings(const tb_quic_endpoint *ep, ngtcp2_settings *s, int server)
@@ -728,8 +742,9 @@ void tb_quic_conn_unbuilt_free(tb_quic_conn *c)
 
 int tb_quic_conn_attach_tls(tb_quic_conn *c, const char *expected)
 {
-    int rv = tb_quic_tls_new(&c->tls, c->ep->tls, (c->flags & TB_QUIC_CF_SERVER) != 0, &c->ref,
-                             expected);
+    int server = (c->flags & TB_QUIC_CF_SERVER) != 0;
+    int h3 = server ? c->ep->app_ops != NULL : (c->flags & TB_QUIC_CF_APP) != 0;
+    int rv = tb_quic_tls_new(&c->tls, c->ep->tls, server, &c->ref, expected, h3);
     if (rv < 0)
         return rv;
     ngtcp2_conn_set_tls_native_handle(c->conn, tb_quic_tls_native(c->tls));

@@ -64,7 +64,8 @@ void tb_quic_send_to(tb_quic_endpoint *ep, const struct sockaddr *to, socklen_t 
 tb_quic_conn *tb_quic_find_connected(tb_quic_endpoint *ep, const char *name, tb_quic_conn *skip)
 {
     for (tb_quic_conn *c = ep->conns; c; c = c->next) {
-        if (c != skip && c->state == TB_QUIC_CS_CONNECTED && strcmp(c->peer.name, name) == 0)
+        if (c != skip && c->state == TB_QUIC_CS_CONNECTED && !(c->flags & TB_QUIC_CF_APP) &&
+            strcmp(c->peer.name, name) == 0)
             return c;
     }
     return NULL;
@@ -321,18 +322,20 @@ const tb_quic_stats *tb_quic_endpoint_stats(const tb_quic_endpoint *ep)
 
 /* ---------------------------------------------------------------- dialling */
 
-int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen,
-                    const char *expected_name, tb_quic_conn **out)
+static int dial(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen,
+                const char *expected_name, int h3, tb_quic_conn **out)
 {
     if (!(ep->mode & TB_QUIC_MODE_CLIENT) || ep->shutting_down)
         return TB_ERR_STATE;
     if (sa->sa_family != ep->local.ss_family)
         return TB_ERR_INVAL;
-    if (ep->nconns >= ep->max_conns)
+    if (ep->nconns >= ep->max_conns && !tb_quic_admit_room_to_dial(ep, sa, salen))
         return TB_ERR_FULL;
     tb_quic_conn *c = tb_quic_conn_alloc(ep, sa, salen, 0);
     if (!c)
         return TB_ERR_NOMEM;
+    if (h3)
+        c->flags |= TB_QUIC_CF_APP;
     ngtcp2_cid scid, dcid;
     dcid.datalen = CLIENT_DCID_LEN;
     if (tb_quic_conn_new_cid(c, &scid, SCID_LEN, NULL) != 0 ||
@@ -342,6 +345,8 @@ int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t s
     }
     tb_quic_conn_setup st;
     tb_quic_conn_setup_init(&st, c);
+    if (h3)
+        tb_quic_app_params(&st.p);
     int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &st.path, NGTCP2_PROTO_VER_V1, &st.cb,
                                     &st.s, &st.p, tb_quic_mem(), c);
     if (rv != 0) {
@@ -364,8 +369,14 @@ int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t s
     return TB_OK;
 }
 
-int tb_quic_dial(tb_quic_endpoint *ep, const char *addr, const char *expected_name,
-                 tb_quic_conn **out)
+int tb_quic_dial_sa(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen,
+                    const char *expected_name, tb_quic_conn **out)
+{
+    return dial(ep, sa, salen, expected_name, 0, out);
+}
+
+static int dial_text(tb_quic_endpoint *ep, const char *addr, const char *expected_name, int h3,
+                     tb_quic_conn **out)
 {
     tb_addr sa;
     const char *why = "missing";
@@ -373,7 +384,21 @@ int tb_quic_dial(tb_quic_endpoint *ep, const char *addr, const char *expected_na
         tb_log_error(ep->log, "quic: peer address \"%s\": %s", addr ? addr : "(null)", why);
         return TB_ERR_INVAL;
     }
-    return tb_quic_dial_sa(ep, (struct sockaddr *)&sa.ss, sa.len, expected_name, out);
+    return dial(ep, (struct sockaddr *)&sa.ss, sa.len, expected_name, h3, out);
+}
+
+int tb_quic_dial(tb_quic_endpoint *ep, const char *addr, const char *expected_name,
+                 tb_quic_conn **out)
+{
+    return dial_text(ep, addr, expected_name, 0, out);
+}
+
+int tb_quic_dial_h3(tb_quic_endpoint *ep, const char *addr, const char *expected_name,
+                    tb_quic_conn **out)
+{
+    if (!ep->app_ops)
+        return TB_ERR_STATE;
+    return dial_text(ep, addr, expected_name, 1, out);
 }
 
 /* ---------------------------------------------------------------- peers, shutdown */

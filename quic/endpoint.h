@@ -197,8 +197,13 @@ typedef struct tb_quic_config {
                                    disconnected and banned */
     uint64_t stream_timeout_ns; /* 0: default 10 s: a message not finished by then is reset */
     unsigned max_penalties;     /* 0: default 16 invalid messages/stalls before disconnecting */
+    uint64_t penalty_decay_ns;  /* 0: default 60 s: one penalty is forgiven per interval, so
+                                   rare faults of a long-lived peer never add up to a ban */
     uint64_t ban_ns;            /* 0: default 10 min: how long a disconnected misbehaving peer
                                    (address and certificate) is not re-admitted */
+    uint64_t ban_max_ns;        /* 0: default 6 h: a repeat offender's ban doubles each time
+                                   (ban_ns, 2 ban_ns, ...) up to this; forgotten after it has
+                                   stayed away this long past its last ban */
 } tb_quic_config;
 
 /* Counters, for operators and tests. */
@@ -219,6 +224,8 @@ typedef struct tb_quic_stats {
     uint64_t admission[TB_QUIC_ADMIT_COUNT];
     uint64_t half_open, half_open_peak, half_open_timeouts;
     uint64_t half_open_evicted; /* dropped for a newcomer when the half-open table was full */
+    uint64_t preferred_room;    /* a configured or known peer admitted (or dialled) by taking the
+                                   slot of another's handshake, or past the per-prefix limit */
     /* Budgets: penalties given, streams reset for stalling, peers disconnected and banned. */
     uint64_t penalties, streams_stalled, peers_banned;
     uint64_t buffered_peak; /* most bytes of unfinished messages one connection held */
@@ -242,6 +249,14 @@ typedef struct tb_quic_credentials {
 } tb_quic_credentials;
 
 TB_WUR int tb_quic_endpoint_set_credentials(tb_quic_endpoint *ep, const tb_quic_credentials *c);
+
+/* A configured peer's address ("host:port" or "[v6]:port", numeric; the port is ignored).
+ * Handshakes from its IP address are admitted even when the tables are full of others: past
+ * the per-prefix limit, in the slot of the oldest other half-open handshake, and in slots of
+ * the connection table kept free while configured peers are not connected (at most a quarter
+ * of it). Peers that were connected within the last hour (by IP address) get the same room.
+ * TB_ERR_INVAL for a name or bad address, TB_ERR_FULL past 32 addresses. */
+TB_WUR int tb_quic_endpoint_prefer(tb_quic_endpoint *ep, const char *addr);
 
 /* The bound local address (to learn an ephemeral port). */
 TB_WUR int tb_quic_endpoint_local_addr(const tb_quic_endpoint *ep, struct sockaddr_storage *out,
@@ -279,6 +294,14 @@ TB_WUR int tb_quic_send_datagram_to(tb_quic_endpoint *ep, const char *peer_name,
  * peer is closed with TB_QUIC_APP_MISBEHAVING and its address and certificate are refused for
  * ban_ns. */
 void tb_quic_conn_penalize(tb_quic_conn *c, const char *reason);
+
+/* The arithmetic of penalties and bans (pure): the penalties left of `penalties` counted
+ * since *since, one forgiven per decay_ns up to now (*since moves on by the intervals used, to
+ * now when none is left); and the length of an offender's `strikes`th ban in a row (≥ 1):
+ * ban_ns doubling, at most ban_max_ns. */
+unsigned tb_quic_penalty_decay(unsigned penalties, uint64_t *since, uint64_t decay_ns,
+                               uint64_t now);
+uint64_t tb_quic_ban_length(uint64_t ban_ns, uint64_t ban_max_ns, unsigned strikes);
 
 /* Closes with an application code (TB_QUIC_APP_*); on_closed follows from the loop. */
 void tb_quic_close(tb_quic_conn *c, uint64_t app_code);

@@ -9,6 +9,7 @@
  *   streams.c   message streams: send queue, receive
  *   datagram.c  DATAGRAM frames: send now or queue, receive
  *   admit.c     who may start a handshake: half-open limits, penalties and the ban table
+ *   app.c       h3 connections (quic/app.h): their parameters, callbacks and write loop
  *   frame.c     the stream frame itself (quic/frame.h, pure)
  *   mem.c       the allocator given to ngtcp2, which wipes what it frees
  *   testing.c   test-only hooks (quic/testing.h), in their own library */
@@ -23,6 +24,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "quic/app.h"
 #include "quic/endpoint.h"
 #include "quic/frame.h"
 #include "quic/tls.h"
@@ -34,6 +36,8 @@
 #define RX_BUF 65536
 #define SECRET_LEN TB_QUIC_SECRET_LEN
 #define MAX_BANS 64
+#define MAX_PREFERRED 32 /* configured peers' addresses (tb_quic_endpoint_prefer) */
+#define MAX_KNOWN 64     /* addresses of peers connected lately */
 
 /* Keys of the endpoint's log rate limit: one per kind of line an outsider can repeat. */
 enum {
@@ -47,12 +51,21 @@ enum {
 /* A misbehaving peer, refused until `until` by address (at its first packet) and by
  * certificate (at handshake, whatever address it comes from next). */
 typedef struct tb_quic_ban {
-    uint64_t until; /* 0: free slot */
+    uint64_t until; /* 0: free slot; kept past `until` to remember a repeat offender */
     int family;
     uint8_t addr[16];
     uint8_t fingerprint[32];
     int has_fingerprint;
+    unsigned strikes; /* bans in a row: the next lasts ban_ns << strikes, up to ban_max_ns */
 } tb_quic_ban;
+
+/* An IP address that gets room when the tables are full: a configured peer's, or one a peer
+ * was connected from (until `seen` + TB_QUIC_KNOWN_NS). */
+typedef struct tb_quic_known {
+    uint64_t seen; /* 0: free slot */
+    int family;
+    uint8_t addr[16];
+} tb_quic_known;
 
 typedef struct txmsg {
     struct txmsg *next;
@@ -98,6 +111,7 @@ enum {
     TB_QUIC_CF_INFO_SET = 1u << 7,        /* info holds the first reason given for the end */
     TB_QUIC_CF_WRITE_PENDING = 1u << 8,   /* tb_quic_conn_write deferred to the end of this
                                              loop iteration */
+    TB_QUIC_CF_APP = 1u << 9,             /* an h3 connection (quic/app.h), no mesh peer */
 };
 
 struct tb_quic_conn {
@@ -124,7 +138,9 @@ struct tb_quic_conn {
     size_t ndg;
     size_t rx_buffered; /* bytes of unfinished received messages */
     unsigned penalties;
-    uint64_t heard; /* tb_quic_now of the last packet that decrypted (0: none yet) */
+    uint64_t heard;         /* tb_quic_now of the last packet that decrypted (0: none yet) */
+    void *app;              /* an h3 connection's state in the application layer (quic/app.h) */
+    uint64_t penalty_since; /* penalties decay one per penalty_decay_ns from here */
 };
 
 /* Two connections with one peer whose last packets are further apart than this: the one heard
@@ -157,13 +173,17 @@ struct tb_quic_endpoint {
     uint8_t rxbuf[RX_BUF];
     tb_quic_stats stats;
     size_t max_half_open, max_half_open_addr, max_half_open_prefix;
-    uint64_t half_open_ns, stream_timeout_ns, ban_ns;
+    uint64_t half_open_ns, stream_timeout_ns, ban_ns, ban_max_ns, penalty_decay_ns;
     size_t max_streams_in, max_buffered;
     unsigned max_penalties;
     tb_quic_ban bans[MAX_BANS];
+    tb_quic_known preferred[MAX_PREFERRED]; /* seen = 1 for every used slot */
+    size_t npreferred;
+    tb_quic_known known[MAX_KNOWN];
     tb_log_ratelimit rl;
     ev_timer sweep;    /* once a second: stalled streams, the half-open gauge */
     int testing_stall; /* quic/testing.h: take Retry packets only, as a stalling attacker */
+    const tb_quic_app_ops *app_ops; /* h3 connections, when set (quic/app.h) */
 };
 
 /* A handshake this endpoint accepted and that is not confirmed yet. */
@@ -206,6 +226,8 @@ void tb_quic_conn_close_liberr(tb_quic_conn *c, int liberr);
 void tb_quic_conn_free(tb_quic_conn *c);
 void tb_quic_on_reap(struct ev_loop *loop, ev_timer *w, int revents);
 void tb_quic_conn_write(tb_quic_conn *c);
+/* tb_quic_conn_write before the loop next blocks (many packets read, one write). */
+void tb_quic_conn_defer_write(tb_quic_conn *c);
 void tb_quic_on_flush(struct ev_loop *loop, ev_prepare *w, int revents);
 void tb_quic_conn_on_packet(tb_quic_conn *c, const uint8_t *pkt, size_t len,
                             const struct sockaddr *src, socklen_t srclen);
@@ -219,11 +241,27 @@ void tb_quic_conn_unbuilt_free(tb_quic_conn *c);
 TB_WUR int tb_quic_conn_attach_tls(tb_quic_conn *c, const char *expected);
 int tb_quic_conn_usable(const tb_quic_conn *c);
 
+/* ---- app.c */
+void tb_quic_app_params(ngtcp2_transport_params *p);
+void tb_quic_app_callbacks(ngtcp2_callbacks *cb);
+/* The handshake of an h3 connection is confirmed and its peer accepted: hand it over. */
+void tb_quic_app_start(tb_quic_conn *c);
+void tb_quic_app_free(tb_quic_conn *c);
+int tb_quic_app_recv(tb_quic_conn *c, uint32_t flags, int64_t id, const uint8_t *data, size_t len);
+int tb_quic_app_stream_close(tb_quic_conn *c, uint32_t flags, int64_t id, uint64_t code);
+/* The write loop of an h3 connection (tb_quic_conn_write calls it). */
+TB_WUR int tb_quic_app_write(tb_quic_conn *c);
+
 /* ---- admit.c */
 TB_WUR int tb_quic_admit_config(tb_quic_endpoint *ep, const tb_quic_config *cfg);
 /* Whether a connection from src may be created now (counts and logs a refusal). */
 tb_quic_admit tb_quic_admit_check(tb_quic_endpoint *ep, const struct sockaddr *src,
                                   socklen_t srclen);
+/* Before dialling with the table full: room for a configured or known peer at sa, made by
+ * dropping another's half-open handshake. 1 when made. */
+int tb_quic_admit_room_to_dial(tb_quic_endpoint *ep, const struct sockaddr *sa, socklen_t salen);
+/* c's peer is connected (or was, until now): its address gets room for a while. */
+void tb_quic_admit_known(tb_quic_conn *c);
 /* Drops a half-open connection at once, sending nothing (its slot goes to a newcomer). */
 void tb_quic_conn_evict(tb_quic_conn *c);
 /* After a connection was created: the half-open gauge and its peak. */

@@ -107,6 +107,8 @@ int tb_quic_cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, u
 {
     tb_quic_conn *c = user_data;
     tb_quic_conn_confirm_early(c);
+    if (c->flags & TB_QUIC_CF_APP)
+        return tb_quic_app_recv(c, flags, id, data, len);
     ngtcp2_conn_extend_max_stream_offset(conn, id, len);
     ngtcp2_conn_extend_max_offset(conn, len);
     rxmsg *r = rx_get(c, id);
@@ -155,6 +157,8 @@ int tb_quic_cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint6
                             void *user_data, void *sud)
 {
     tb_quic_conn *c = user_data;
+    if (c->flags & TB_QUIC_CF_APP)
+        return tb_quic_app_stream_close(c, flags, id, app_error);
     if (!ngtcp2_conn_is_local_stream(conn, id)) {
         rx_free(c, id);
         ngtcp2_conn_extend_max_streams_bidi(conn, 1);

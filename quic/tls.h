@@ -25,9 +25,16 @@ void tb_quic_tls_ctx_free(tb_quic_tls_ctx *ctx);
 TB_WUR int tb_quic_tls_ctx_set(tb_quic_tls_ctx *ctx, const tb_quic_credentials *c);
 
 /* A session wired to ngtcp2 through ref (ref->get_conn must return the ngtcp2_conn).
- * expected_name (client only, may be NULL) must match the server's node name. */
+ * expected_name (client only, may be NULL) must match the server's node name. h3: a client
+ * offers ALPN "h3" alone (an operator querying a node); a server accepts "h3" beside
+ * "tbmesh/1", and then only from a client with an operator certificate (adr/0013). */
 TB_WUR int tb_quic_tls_new(tb_quic_tls **out, tb_quic_tls_ctx *ctx, int server,
-                           ngtcp2_crypto_conn_ref *ref, const char *expected_name);
+                           ngtcp2_crypto_conn_ref *ref, const char *expected_name, int h3);
+/* 1 when the session speaks h3 (server: known once the ClientHello is read). */
+int tb_quic_tls_is_h3(const tb_quic_tls *t);
+/* Server side, implemented by the endpoint (quic/app.c): the client chose h3, before this
+ * side's transport parameters are sent. ref is the one given to tb_quic_tls_new. <0 refuses. */
+int tb_quic_tls_chose_h3(ngtcp2_crypto_conn_ref *ref);
 void tb_quic_tls_free(tb_quic_tls *t);
 /* For ngtcp2_conn_set_tls_native_handle. */
 void *tb_quic_tls_native(tb_quic_tls *t);

@@ -11,6 +11,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "certs/identity.h"
+#include "quic/app.h"
 
 #define PRIORITY                                                                                   \
     "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:"           \
@@ -43,6 +44,8 @@ struct tb_quic_tls {
     gnutls_session_t session;
     tls_cred *cred;
     int server;
+    int h3; /* client: offers h3; server: accepts it (then is_h3 once chosen) */
+    int is_h3;
     char expected[TB_QUIC_NAME_MAX];
     tb_quic_refusal refusal;
     char detail[160];
@@ -222,6 +225,10 @@ static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *
         return refuse(t, TB_QUIC_REFUSE_PURPOSE,
                       t->server ? "certificate lacks clientAuth" : "certificate lacks serverAuth");
     tb_cert_identity id;
+    /* An operator may query a node over h3 (adr/0013), never join the mesh. */
+    if (tb_cert_operator_der(der->data, der->size, &id, NULL) == TB_OK)
+        return refuse(t, TB_QUIC_REFUSE_IDENTITY,
+                      "peer certificate refused: an operator certificate, not a node's");
     int rv = tb_cert_identity_from_der(der->data, der->size, &id);
     if (rv != TB_OK || id.is_ca) {
         char detail[160];
@@ -240,6 +247,26 @@ static int read_identity(tb_quic_tls *t, const gnutls_datum_t *der, const char *
         return refuse(t, TB_QUIC_REFUSE_TLS, "out of memory");
     memcpy(t->der, der->data, der->size);
     t->der_len = der->size;
+    t->have_id = 1;
+    return 0;
+}
+
+/* An h3 client must hold an operator certificate of the mesh (adr/0004): a node certificate,
+ * however valid, is refused here, as an operator certificate is refused as a mesh peer. */
+static int read_operator(tb_quic_tls *t, const gnutls_datum_t *der)
+{
+    tb_cert_identity id;
+    const char *why = NULL;
+    if (tb_cert_operator_der(der->data, der->size, &id, &why) != TB_OK) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "h3 needs an operator certificate: %s",
+                 why ? why : "unreadable");
+        return refuse(t, TB_QUIC_REFUSE_IDENTITY, detail);
+    }
+    memset(&t->id, 0, sizeof(t->id));
+    snprintf(t->id.name, sizeof(t->id.name), "%s", id.name);
+    memcpy(t->id.fingerprint, id.fingerprint, sizeof(t->id.fingerprint));
+    t->id.not_after = id.not_after;
     t->have_id = 1;
     return 0;
 }
@@ -292,6 +319,8 @@ static int verify_peer(gnutls_session_t s)
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
     if (!certs || n == 0)
         return refuse(t, TB_QUIC_REFUSE_NO_CERT, "peer sent no certificate");
+    if (t->server && t->is_h3)
+        return read_operator(t, &certs[0]);
     if (read_identity(t, &certs[0], purpose) < 0)
         return -1;
     if (t->expected[0] && strcmp(t->expected, t->id.name) != 0) {
@@ -303,14 +332,27 @@ static int verify_peer(gnutls_session_t s)
     return 0;
 }
 
+static int is_alpn(const gnutls_datum_t *sel, const char *proto)
+{
+    return sel->size == strlen(proto) && memcmp(sel->data, proto, sel->size) == 0;
+}
+
 static int alpn_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
                      const gnutls_datum_t *msg)
 {
+    tb_quic_tls *t = tls_of(s);
     gnutls_datum_t sel;
-    if (gnutls_alpn_get_selected_protocol(s, &sel) == 0 && sel.size == strlen(TB_QUIC_ALPN) &&
-        memcmp(sel.data, TB_QUIC_ALPN, sel.size) == 0)
+    int chosen = gnutls_alpn_get_selected_protocol(s, &sel) == 0;
+    if (chosen && is_alpn(&sel, TB_QUIC_ALPN))
         return 0;
-    refuse(tls_of(s), TB_QUIC_REFUSE_ALPN, "client did not offer ALPN " TB_QUIC_ALPN);
+    if (chosen && t->h3 && is_alpn(&sel, TB_QUIC_ALPN_H3)) {
+        t->is_h3 = 1;
+        if (tb_quic_tls_chose_h3(t->outer) == 0)
+            return 0;
+        refuse(t, TB_QUIC_REFUSE_TLS, "cannot set up h3");
+        return GNUTLS_E_INTERNAL_ERROR;
+    }
+    refuse(t, TB_QUIC_REFUSE_ALPN, "client did not offer ALPN " TB_QUIC_ALPN);
     return GNUTLS_E_NO_APPLICATION_PROTOCOL;
 }
 
@@ -328,9 +370,14 @@ static int session_setup(tb_quic_tls *t, tb_quic_tls_ctx *ctx)
     t->cred->refs++;
     if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->cred->cred) < 0)
         return TB_ERR_CRYPTO;
-    gnutls_datum_t alpn = {.data = (unsigned char *)(uintptr_t)TB_QUIC_ALPN,
-                           .size = (unsigned)strlen(TB_QUIC_ALPN)};
-    if (gnutls_alpn_set_protocols(s, &alpn, 1, t->server ? 0 : GNUTLS_ALPN_MANDATORY) < 0)
+    const char *mine = !t->server && t->h3 ? TB_QUIC_ALPN_H3 : TB_QUIC_ALPN;
+    gnutls_datum_t alpn[2] = {
+        {.data = (unsigned char *)(uintptr_t)mine, .size = (unsigned)strlen(mine)},
+        {.data = (unsigned char *)(uintptr_t)TB_QUIC_ALPN_H3,
+         .size = (unsigned)strlen(TB_QUIC_ALPN_H3)},
+    };
+    unsigned nalpn = t->server && t->h3 ? 2 : 1;
+    if (gnutls_alpn_set_protocols(s, alpn, nalpn, t->server ? 0 : GNUTLS_ALPN_MANDATORY) < 0)
         return TB_ERR_CRYPTO;
     gnutls_session_set_verify_function(s, verify_peer);
     if (t->server) {
@@ -349,7 +396,7 @@ static int session_setup(tb_quic_tls *t, tb_quic_tls_ctx *ctx)
 }
 
 int tb_quic_tls_new(tb_quic_tls **out, tb_quic_tls_ctx *ctx, int server,
-                    ngtcp2_crypto_conn_ref *ref, const char *expected_name)
+                    ngtcp2_crypto_conn_ref *ref, const char *expected_name, int h3)
 {
     if (expected_name && strlen(expected_name) >= TB_QUIC_NAME_MAX)
         return TB_ERR_INVAL;
@@ -360,6 +407,8 @@ int tb_quic_tls_new(tb_quic_tls **out, tb_quic_tls_ctx *ctx, int server,
     t->ref.user_data = t;
     t->outer = ref;
     t->server = server;
+    t->h3 = h3;
+    t->is_h3 = h3 && !server;
     if (expected_name)
         snprintf(t->expected, sizeof(t->expected), "%s", expected_name);
     /* No tickets: a resumed session would skip the certificate and with it the identity. */
@@ -387,6 +436,11 @@ void tb_quic_tls_free(tb_quic_tls *t)
     cred_unref(t->cred);
     free(t->der);
     free(t);
+}
+
+int tb_quic_tls_is_h3(const tb_quic_tls *t)
+{
+    return t->is_h3;
 }
 
 void *tb_quic_tls_native(tb_quic_tls *t)

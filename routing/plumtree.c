@@ -12,6 +12,7 @@
  * (the store). */
 typedef struct entry {
     uint8_t id[TB_PT_ID_LEN];
+    uint64_t origin; /* its origin's key (origin_key) */
     uint64_t at;
     uint32_t hops;
     uint8_t *payload; /* NULL once evicted from the store (or for an empty payload) */
@@ -21,8 +22,9 @@ typedef struct entry {
 
 typedef struct peer {
     char name[TB_NAME_MAX + 1];
+    uint64_t key; /* name_key(name): compared before the name */
     uint32_t gen; /* bumped when the slot is reused, so stale announcers are ignored */
-    bool used, eager;
+    bool used;
     uint8_t (*batch)[TB_PT_ID_LEN]; /* IHAVE ids waiting for the next flush */
     size_t n_batch;
 } peer;
@@ -42,8 +44,14 @@ struct tb_pt {
     uint32_t *table;                             /* open addressing: ring index + 1, 0 = empty */
     size_t table_mask;
     peer *peers;
+    /* Per origin, which neighbours are lazy for its tree: one bit per peer slot (set: lazy), in
+     * `words` words per origin. Open addressing on the origin's key (0 = empty), never deleted:
+     * full, the table is emptied and every tree starts over from eager (one flood each). */
+    uint64_t *okeys, *olazy;
+    size_t omask, n_origins, words;
     missing *miss;
     size_t n_miss;
+    uint64_t miss_wake;  /* no later than the earliest missing deadline (may be earlier) */
     uint64_t next_flush; /* UINT64_MAX while no IHAVE is waiting */
     tb_pt_action *queue;
     size_t q_head, q_len, q_cap;
@@ -64,6 +72,7 @@ void tb_pt_config_default(tb_pt_config *cfg, uint64_t hash_key)
         .ids_max = 64,
         .missing_max = 1024,
         .neighbors_max = 64,
+        .origins_max = 4096,
         .max_hops = 64,
         .hash_key = hash_key,
     };
@@ -75,7 +84,8 @@ static bool config_ok(const tb_pt_config *c)
            c->store_max >= 1 && c->seen_max >= c->store_max && c->seen_max <= (1u << 24) &&
            c->seen_ttl_ns >= c->store_ttl_ns && c->ids_max >= 1 && c->ids_max <= TB_PT_IDS_MAX &&
            c->missing_max >= 1 && c->missing_max <= (1u << 20) && c->neighbors_max >= 1 &&
-           c->neighbors_max <= TB_PT_NEIGHBORS_MAX && c->max_hops >= 1;
+           c->neighbors_max <= TB_PT_NEIGHBORS_MAX && c->origins_max >= 1 &&
+           c->origins_max <= (1u << 20) && c->max_hops >= 1;
 }
 
 int tb_pt_new(const tb_pt_config *cfg, tb_pt **out)
@@ -91,12 +101,19 @@ int tb_pt_new(const tb_pt_config *cfg, tb_pt **out)
     while (tsize < cfg->seen_max * 2)
         tsize <<= 1;
     pt->table_mask = tsize - 1;
+    size_t osize = 2;
+    while (osize < cfg->origins_max * 2)
+        osize <<= 1;
+    pt->omask = osize - 1;
+    pt->words = (cfg->neighbors_max + 63) / 64;
+    pt->okeys = calloc(osize, sizeof(*pt->okeys));
+    pt->olazy = calloc(osize * pt->words, sizeof(*pt->olazy));
     pt->ring = calloc(cfg->seen_max, sizeof(*pt->ring));
     pt->table = calloc(tsize, sizeof(*pt->table));
     pt->peers = calloc(cfg->neighbors_max, sizeof(*pt->peers));
     pt->miss = calloc(cfg->missing_max, sizeof(*pt->miss));
     pt->next_flush = UINT64_MAX;
-    if (!pt->ring || !pt->table || !pt->peers || !pt->miss) {
+    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->okeys || !pt->olazy) {
         tb_pt_free(pt);
         return TB_ERR_NOMEM;
     }
@@ -119,6 +136,8 @@ void tb_pt_free(tb_pt *pt)
     free(pt->table);
     free(pt->peers);
     free(pt->miss);
+    free(pt->okeys);
+    free(pt->olazy);
     free(pt->queue);
     free(pt);
 }
@@ -242,7 +261,7 @@ static void expire(tb_pt *pt, uint64_t now, size_t room)
 }
 
 /* Remembers id and keeps a copy of the payload; TB_ERR_NOMEM leaves nothing behind. */
-static int remember(tb_pt *pt, uint64_t now, const uint8_t *id, uint32_t hops,
+static int remember(tb_pt *pt, uint64_t now, uint64_t origin, const uint8_t *id, uint32_t hops,
                     const uint8_t *payload, size_t len)
 {
     uint8_t *copy = NULL;
@@ -256,7 +275,8 @@ static int remember(tb_pt *pt, uint64_t now, const uint8_t *id, uint32_t hops,
     if (pt->store_count == 0)
         pt->store_from = r;
     pt->count++;
-    pt->ring[r] = (entry){.at = now, .hops = hops, .payload = copy, .len = len, .stored = true};
+    pt->ring[r] = (entry){
+        .origin = origin, .at = now, .hops = hops, .payload = copy, .len = len, .stored = true};
     memcpy(pt->ring[r].id, id, TB_PT_ID_LEN);
     pt->store_count++;
     size_t s = slot_of(pt, id);
@@ -268,13 +288,85 @@ static int remember(tb_pt *pt, uint64_t now, const uint8_t *id, uint32_t hops,
     return 0;
 }
 
+/* ------------------------------------------------------------------ origins */
+
+static uint64_t origin_key(const tb_pt *pt, const char *origin)
+{
+    uint64_t k = tb_rand_hash_str(origin, pt->cfg.hash_key);
+    return k ? k : 1;
+}
+
+/* The table slot of origin `key`, or of the empty slot where it would go. */
+static size_t origin_slot(const tb_pt *pt, uint64_t key)
+{
+    size_t s = (size_t)tb_rand_mix(key) & pt->omask;
+    while (pt->okeys[s] != 0 && pt->okeys[s] != key)
+        s = (s + 1) & pt->omask;
+    return s;
+}
+
+/* The lazy bits of origin `key`; NULL when it is unknown and !create. */
+static uint64_t *origin_lazy(tb_pt *pt, uint64_t key, bool create)
+{
+    size_t s = origin_slot(pt, key);
+    if (pt->okeys[s] == key)
+        return &pt->olazy[s * pt->words];
+    if (!create)
+        return NULL;
+    if (pt->n_origins == pt->cfg.origins_max) {
+        /* More origins than configured (members are bounded elsewhere): start every tree over
+         * rather than keep an eviction order; the cost is one eager round per origin. */
+        pt->stats.origins_reset++;
+        memset(pt->okeys, 0, (pt->omask + 1) * sizeof(*pt->okeys));
+        memset(pt->olazy, 0, (pt->omask + 1) * pt->words * sizeof(*pt->olazy));
+        pt->n_origins = 0;
+        s = origin_slot(pt, key);
+    }
+    pt->okeys[s] = key;
+    pt->n_origins++;
+    return &pt->olazy[s * pt->words];
+}
+
+static size_t slot_no(const tb_pt *pt, const peer *p)
+{
+    return (size_t)(p - pt->peers);
+}
+
+static bool is_lazy(const tb_pt *pt, const uint64_t *lazy, const peer *p)
+{
+    size_t i = slot_no(pt, p);
+    return lazy && (lazy[i / 64] >> (i % 64) & 1);
+}
+
+static void set_lazy(const tb_pt *pt, uint64_t *lazy, const peer *p, bool on)
+{
+    size_t i = slot_no(pt, p);
+    if (!lazy)
+        return;
+    if (on)
+        lazy[i / 64] |= (uint64_t)1 << (i % 64);
+    else
+        lazy[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+/* Sets p lazy (or eager) for every origin known so far. */
+static void set_lazy_all(tb_pt *pt, const peer *p, bool lazy)
+{
+    for (size_t s = 0; s <= pt->omask; s++)
+        if (pt->okeys[s] != 0)
+            set_lazy(pt, &pt->olazy[s * pt->words], p, lazy);
+}
+
 /* ------------------------------------------------------------------ neighbours */
 
 static peer *find_peer(const tb_pt *pt, const char *name)
 {
-    for (size_t i = 0; i < pt->cfg.neighbors_max; i++)
-        if (pt->peers[i].used && strcmp(pt->peers[i].name, name) == 0)
-            return &pt->peers[i];
+    uint64_t key = tb_rand_hash_str(name, pt->cfg.hash_key);
+    for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
+        peer *p = &pt->peers[i];
+        if (p->used && p->key == key && strcmp(p->name, name) == 0)
+            return p;
+    }
     return NULL;
 }
 
@@ -285,7 +377,7 @@ int tb_pt_neighbor_up(tb_pt *pt, const char *name)
         return TB_ERR_INVAL;
     peer *p = find_peer(pt, name);
     if (p) {
-        p->eager = true;
+        set_lazy_all(pt, p, true);
         return 0;
     }
     for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
@@ -293,8 +385,9 @@ int tb_pt_neighbor_up(tb_pt *pt, const char *name)
         if (p->used)
             continue;
         uint32_t gen = p->gen + 1;
-        *p = (peer){.gen = gen, .used = true, .eager = true};
+        *p = (peer){.gen = gen, .used = true, .key = tb_rand_hash_str(name, pt->cfg.hash_key)};
         memcpy(p->name, name, strlen(name));
+        set_lazy_all(pt, p, true);
         return 0;
     }
     return TB_ERR_FULL;
@@ -347,18 +440,19 @@ static void send_gossip(tb_pt *pt, const char *to, const entry *e, uint32_t hops
     pt->stats.gossip_sent++;
 }
 
-/* Eager push to the tree, IHAVE to the rest; `from` (may be NULL) gets neither. */
-static void spread(tb_pt *pt, uint64_t now, const entry *e, const char *from)
+/* Eager push on the origin's tree, IHAVE to the rest; `from` (may be NULL) gets neither. */
+static void spread(tb_pt *pt, uint64_t now, const entry *e, const peer *from)
 {
     if (e->hops >= pt->cfg.max_hops) {
         pt->stats.hop_ended++;
         return;
     }
+    const uint64_t *lazy = origin_lazy(pt, e->origin, true);
     for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
         peer *p = &pt->peers[i];
-        if (!p->used || (from && strcmp(p->name, from) == 0))
+        if (!p->used || p == from)
             continue;
-        if (p->eager)
+        if (!is_lazy(pt, lazy, p))
             send_gossip(pt, p->name, e, e->hops + 1);
         else
             announce(pt, now, p, e->id);
@@ -377,15 +471,22 @@ static void drop_missing(tb_pt *pt, const uint8_t *id)
     }
 }
 
-int tb_pt_broadcast(tb_pt *pt, uint64_t now, const uint8_t id[TB_PT_ID_LEN], const uint8_t *payload,
-                    size_t len)
+static bool name_ok(const char *name)
+{
+    return name && tb_name_valid(name, strnlen(name, TB_NAME_MAX + 1));
+}
+
+int tb_pt_broadcast(tb_pt *pt, uint64_t now, const char *origin, const uint8_t id[TB_PT_ID_LEN],
+                    const uint8_t *payload, size_t len)
 {
     begin(pt);
-    if (len > pt->cfg.store_max_bytes || (len > 0 && !payload))
-        return len > 0 && !payload ? TB_ERR_INVAL : TB_ERR_TOO_BIG;
+    if ((len > 0 && !payload) || !name_ok(origin))
+        return TB_ERR_INVAL;
+    if (len > pt->cfg.store_max_bytes)
+        return TB_ERR_TOO_BIG;
     if (lookup(pt, id) >= 0)
         return TB_ERR_EXISTS;
-    int rc = remember(pt, now, id, 0, payload, len);
+    int rc = remember(pt, now, origin_key(pt, origin), id, 0, payload, len);
     if (rc)
         return rc;
     pt->stats.originated++;
@@ -396,30 +497,38 @@ int tb_pt_broadcast(tb_pt *pt, uint64_t now, const uint8_t id[TB_PT_ID_LEN], con
     return 0;
 }
 
-int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const uint8_t id[TB_PT_ID_LEN],
-                      uint32_t hops, const uint8_t *payload, size_t len, bool *is_new)
+int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const char *origin,
+                      const uint8_t id[TB_PT_ID_LEN], uint32_t hops, const uint8_t *payload,
+                      size_t len, bool *is_new)
 {
     begin(pt);
     if (is_new)
         *is_new = false;
-    if (len > pt->cfg.store_max_bytes || (len > 0 && !payload) || !from)
-        return len > pt->cfg.store_max_bytes ? TB_ERR_TOO_BIG : TB_ERR_INVAL;
+    if ((len > 0 && !payload) || !from || !name_ok(origin))
+        return TB_ERR_INVAL;
+    if (len > pt->cfg.store_max_bytes)
+        return TB_ERR_TOO_BIG;
     peer *p = find_peer(pt, from);
+    uint64_t okey = origin_key(pt, origin);
     if (lookup(pt, id) >= 0) {
         pt->stats.duplicates++;
         if (p) {
-            /* A second path to us: the sender's link leaves the tree. PRUNE even when we hold
-             * the sender lazy already: it pushed, so it holds us eager (a copy of ours reached
-             * it before its PRUNE reached us), and only our PRUNE makes the link symmetric. */
-            p->eager = false;
-            if (push(pt, TB_PT_ACT_PRUNE, from))
+            /* A second path to us: the sender's link leaves this origin's tree. PRUNE even
+             * when we hold the sender lazy already: it pushed, so it holds us eager (a copy of
+             * ours reached it before its PRUNE reached us), and only our PRUNE makes the link
+             * symmetric. */
+            set_lazy(pt, origin_lazy(pt, okey, true), p, true);
+            tb_pt_action *a = push(pt, TB_PT_ACT_PRUNE, from);
+            if (a) {
+                memcpy(a->origin, origin, strlen(origin));
                 pt->stats.prunes_sent++;
+            }
         }
         return 0;
     }
     if (hops == 0 || hops > pt->cfg.max_hops)
         hops = pt->cfg.max_hops;
-    int rc = remember(pt, now, id, hops, payload, len);
+    int rc = remember(pt, now, okey, id, hops, payload, len);
     if (rc)
         return rc;
     pt->stats.delivered++;
@@ -432,7 +541,7 @@ int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const uint8_t i
     }
     const entry *e = &pt->ring[r];
     if (p)
-        p->eager = true;
+        set_lazy(pt, origin_lazy(pt, okey, true), p, false);
     drop_missing(pt, id);
     tb_pt_action *a = push(pt, TB_PT_ACT_DELIVER, from);
     if (a) {
@@ -441,7 +550,7 @@ int tb_pt_recv_gossip(tb_pt *pt, uint64_t now, const char *from, const uint8_t i
         a->payload = e->payload;
         a->len = e->len;
     }
-    spread(pt, now, e, from);
+    spread(pt, now, e, p);
     return 0;
 }
 
@@ -478,6 +587,8 @@ int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
             }
             m = &pt->miss[pt->n_miss++];
             *m = (missing){.deadline = now + pt->cfg.graft_timeout_ns};
+            if (pt->n_miss == 1 || m->deadline < pt->miss_wake)
+                pt->miss_wake = m->deadline;
             memcpy(m->id, ids[i], TB_PT_ID_LEN);
         }
         bool known = false;
@@ -500,7 +611,6 @@ int tb_pt_recv_graft(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
         pt->stats.unknown_peer++;
         return TB_ERR_NOTFOUND;
     }
-    p->eager = true;
     if (n > pt->cfg.ids_max) {
         pt->stats.ids_dropped += n - pt->cfg.ids_max;
         n = pt->cfg.ids_max;
@@ -511,20 +621,31 @@ int tb_pt_recv_graft(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
             pt->stats.graft_misses++;
             continue;
         }
+        /* The asker lost its path from this origin: our link joins its tree. */
+        set_lazy(pt, origin_lazy(pt, pt->ring[r].origin, true), p, false);
         send_gossip(pt, from, &pt->ring[r], pt->ring[r].hops + 1);
     }
     return 0;
 }
 
-int tb_pt_recv_prune(tb_pt *pt, uint64_t now, const char *from)
+int tb_pt_recv_prune(tb_pt *pt, uint64_t now, const char *from, const char *origin)
 {
     begin(pt);
+    (void)now;
     peer *p = from ? find_peer(pt, from) : NULL;
     if (!p) {
         pt->stats.unknown_peer++;
         return TB_ERR_NOTFOUND;
     }
-    p->eager = false;
+    if (!name_ok(origin))
+        return TB_ERR_INVAL;
+    /* Only origins we forwarded: a peer cannot fill the table with names. */
+    uint64_t *lazy = origin_lazy(pt, origin_key(pt, origin), false);
+    if (!lazy) {
+        pt->stats.unknown_origin++;
+        return TB_ERR_NOTFOUND;
+    }
+    set_lazy(pt, lazy, p, true);
     return 0;
 }
 
@@ -532,6 +653,9 @@ int tb_pt_recv_prune(tb_pt *pt, uint64_t now, const char *from)
 
 static void graft_due(tb_pt *pt, uint64_t now)
 {
+    if (pt->n_miss == 0 || pt->miss_wake > now)
+        return;
+    pt->miss_wake = UINT64_MAX;
     for (size_t i = 0; i < pt->n_miss;) {
         missing *m = &pt->miss[i];
         if (m->deadline > now) {
@@ -551,7 +675,6 @@ static void graft_due(tb_pt *pt, uint64_t now)
             *m = pt->miss[--pt->n_miss];
             continue;
         }
-        p->eager = true;
         tb_pt_action *a = push(pt, TB_PT_ACT_GRAFT, p->name);
         if (a) {
             memcpy(a->id, m->id, TB_PT_ID_LEN);
@@ -561,6 +684,9 @@ static void graft_due(tb_pt *pt, uint64_t now)
         m->deadline = now + pt->cfg.graft_retry_ns;
         i++;
     }
+    for (size_t i = 0; i < pt->n_miss; i++)
+        if (pt->miss[i].deadline < pt->miss_wake)
+            pt->miss_wake = pt->miss[i].deadline;
 }
 
 void tb_pt_tick(tb_pt *pt, uint64_t now)
@@ -579,9 +705,8 @@ void tb_pt_tick(tb_pt *pt, uint64_t now)
 uint64_t tb_pt_next_wake(const tb_pt *pt)
 {
     uint64_t w = pt->next_flush;
-    for (size_t i = 0; i < pt->n_miss; i++)
-        if (pt->miss[i].deadline < w)
-            w = pt->miss[i].deadline;
+    if (pt->n_miss > 0 && pt->miss_wake < w)
+        w = pt->miss_wake;
     if (pt->store_count > 0) {
         uint64_t t = pt->ring[pt->store_from].at + pt->cfg.store_ttl_ns;
         if (t < w)
@@ -595,10 +720,13 @@ uint64_t tb_pt_next_wake(const tb_pt *pt)
     return w;
 }
 
-bool tb_pt_is_eager(const tb_pt *pt, const char *name)
+bool tb_pt_is_eager(const tb_pt *pt, const char *origin, const char *name)
 {
     const peer *p = find_peer(pt, name);
-    return p && p->eager;
+    if (!p || !name_ok(origin))
+        return false;
+    size_t s = origin_slot(pt, origin_key(pt, origin));
+    return pt->okeys[s] == 0 || !is_lazy(pt, &pt->olazy[s * pt->words], p);
 }
 
 size_t tb_pt_neighbor_count(const tb_pt *pt)

@@ -33,6 +33,7 @@ typedef struct smsg {
             int64_t t1, t2, t3;
         } ping;
         size_t n_ids;
+        unsigned origin; /* M_PRUNE */
     } u;
     max_align_t tail[]; /* M_HV: a tb_hv_msg; M_IHAVE: the ids */
 } smsg;
@@ -88,7 +89,7 @@ void tb_simmesh_config_default(tb_simmesh_config *cfg, unsigned n, uint64_t seed
     cfg->pt.store_max = 2048;
     cfg->pt.seen_max = 4096;
     cfg->pt.neighbors_max = 16;
-    cfg->pt.missing_max = 256;
+    cfg->pt.origins_max = n + 64;
     tb_mb_config_default(&cfg->mb);
     cfg->ping_interval_ns = TB_NS_PER_SEC;
     cfg->max_missed = 3;
@@ -189,7 +190,7 @@ static int originate(tb_simmesh *m, snode *n, uint8_t kind, uint32_t a, uint64_t
     put_u32(payload + 1, a);
     put_u64(payload + 5, b);
     put_u64(payload + 13, c);
-    return tb_pt_broadcast(n->pt, tb_sim_now(m->sim), id, payload, PAYLOAD_LEN);
+    return tb_pt_broadcast(n->pt, tb_sim_now(m->sim), n->desc.name, id, payload, PAYLOAD_LEN);
 }
 
 static void announce_alive(tb_simmesh *m, snode *n)
@@ -354,7 +355,8 @@ static void pt_out(tb_simmesh *m, snode *n, const tb_pt_action *a)
         memcpy(s->tail, a->id, TB_PT_ID_LEN);
         break;
     case TB_PT_ACT_PRUNE:
-        s = new_msg(M_PRUNE, 0);
+        if ((s = new_msg(M_PRUNE, 0)))
+            s->u.origin = idx_of(m, a->origin);
         break;
     case TB_PT_ACT_DELIVER:
         delivered(m, n, a);
@@ -572,15 +574,20 @@ static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
     case M_HV:
         note(m, tb_hv_recv(n->hv, now, fname, (const tb_hv_msg *)s->tail));
         break;
-    case M_GOSSIP:
+    case M_GOSSIP: {
+        /* The origin is in the id (originate); node.c reads it from the signed envelope. */
+        unsigned origin = get_u32(s->u.g.id);
+        if (origin >= m->cfg.n)
+            break;
         if (s->u.g.payload[0] == P_TEST) {
             uint32_t x = get_u32(s->u.g.payload + 1);
             if (x < m->n_bc)
                 m->bc[x].r.copies++;
         }
-        note(m, tb_pt_recv_gossip(n->pt, now, fname, s->u.g.id, s->u.g.hops, s->u.g.payload,
-                                  PAYLOAD_LEN, &is_new));
+        note(m, tb_pt_recv_gossip(n->pt, now, fname, name_of(m, origin), s->u.g.id, s->u.g.hops,
+                                  s->u.g.payload, PAYLOAD_LEN, &is_new));
         break;
+    }
     case M_IHAVE:
         note(m, tb_pt_recv_ihave(n->pt, now, fname, (const uint8_t(*)[TB_PT_ID_LEN])s->tail,
                                  s->u.n_ids));
@@ -590,7 +597,8 @@ static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
                                  s->u.n_ids));
         break;
     case M_PRUNE:
-        note(m, tb_pt_recv_prune(n->pt, now, fname));
+        if (s->u.origin < m->cfg.n)
+            note(m, tb_pt_recv_prune(n->pt, now, fname, name_of(m, s->u.origin)));
         break;
     case M_PREQ:
         note(m,
@@ -870,17 +878,20 @@ out:
 
 uint64_t tb_simmesh_membership_errors(const tb_simmesh *m)
 {
-    uint64_t errors = 0;
+    /* Every member is one of our nodes: the live ones i holds alive are those it holds alive
+     * minus the dead ones among them (few), without a look-up per pair. */
+    uint64_t errors = 0, live = tb_simmesh_live(m);
     for (unsigned i = 0; i < m->cfg.n; i++) {
         if (!m->nodes[i].alive)
             continue;
+        uint64_t ok = tb_mb_count(m->nodes[i].mb, TB_MB_ALIVE);
         for (unsigned j = 0; j < m->cfg.n; j++) {
             tb_mb_state st;
-            if (j == i || !m->nodes[j].alive)
-                continue;
-            if (tb_mb_get(m->nodes[i].mb, name_of(m, j), &st, NULL) || st != TB_MB_ALIVE)
-                errors++;
+            if (!m->nodes[j].alive && tb_mb_get(m->nodes[i].mb, name_of(m, j), &st, NULL) == 0 &&
+                st == TB_MB_ALIVE)
+                ok--;
         }
+        errors += live - 1 - ok;
     }
     return errors;
 }
@@ -923,6 +934,9 @@ void tb_simmesh_pt_totals(const tb_simmesh *m, tb_pt_stats *out)
         out->grafts_sent += s.grafts_sent;
         out->prunes_sent += s.prunes_sent;
         out->graft_misses += s.graft_misses;
+        out->ids_dropped += s.ids_dropped;
+        out->hop_ended += s.hop_ended;
+        out->unknown_origin += s.unknown_origin;
         out->discarded += s.discarded;
         out->queue_full += s.queue_full;
     }
@@ -972,6 +986,24 @@ static int broadcasts(tb_simmesh *m, unsigned k, unsigned *unreached, double *re
     return 0;
 }
 
+/* One broadcast from every live node, spread over `over`, then 2 s to settle: every origin's
+ * tree is pruned once, as every node's measurement batch does each interval in the real mesh. */
+static int warm_up(tb_simmesh *m, uint64_t over)
+{
+    uint64_t t0 = tb_simmesh_now(m);
+    unsigned idx;
+    for (unsigned i = 0; i < m->cfg.n; i++) {
+        if (!m->nodes[i].alive)
+            continue;
+        tb_simmesh_run_until(m, t0 + over * i / m->cfg.n);
+        int rc = tb_simmesh_broadcast(m, i, &idx);
+        if (rc)
+            return rc;
+    }
+    tb_simmesh_run_until(m, t0 + over + 2 * TB_NS_PER_SEC);
+    return 0;
+}
+
 int tb_simmesh_scenario(unsigned n, uint64_t seed, tb_simmesh_report *out)
 {
     const uint64_t s = TB_NS_PER_SEC;
@@ -990,9 +1022,7 @@ int tb_simmesh_scenario(unsigned n, uint64_t seed, tb_simmesh_report *out)
     tb_simmesh_active_range(m, &out->active_min, &out->active_max, &mean);
     out->formed_connected = tb_simmesh_overlay_connected(m);
     out->formed_member_errors = tb_simmesh_membership_errors(m);
-    /* Links made since the last broadcasts start eager: the warm-up prunes them. */
-    unsigned warm_unreached;
-    if ((rc = broadcasts(m, 20, &warm_unreached, &ignored_r, &ignored_h, &ignored_t)) ||
+    if ((rc = warm_up(m, 5 * s)) ||
         (rc = broadcasts(m, 20, &out->steady_unreached, &out->redundancy, &out->max_hops,
                          &out->slowest_ns)))
         goto done;

@@ -232,6 +232,17 @@ int tb_sources_config_parse(const config_setting_t *list, tb_source_config_list 
     return 0;
 }
 
+int tb_sources_config_parse_entry(const config_setting_t *list, unsigned i, tb_source_config *out,
+                                  char *err, size_t errlen)
+{
+    tb_cfg_ctx c;
+    tb_cfg_ctx_init(&c, err, errlen, "config", "sources.[%u]", i);
+    const config_setting_t *e = config_setting_get_elem(list, i);
+    if (!e)
+        return tb_cfg_fail(&c, list, NULL, "no such entry");
+    return parse_entry(&c, e, out);
+}
+
 void tb_sources_config_free(tb_source_config_list *l)
 {
     free(l->items);

@@ -43,6 +43,11 @@ typedef struct tb_source_config_list {
  * writes "FILE:LINE: key 'sources.[i].key': what is wrong" into err. out is emptied first. */
 TB_WUR int tb_sources_config_parse(const config_setting_t *list, tb_source_config_list *out,
                                    char *err, size_t errlen);
+
+/* Entry i of the list alone, as tb_sources_config_parse reads it (errors name
+ * "sources.[i]..."): `tbnode check-config` checks every entry, not only up to the first bad. */
+TB_WUR int tb_sources_config_parse_entry(const config_setting_t *list, unsigned i,
+                                         tb_source_config *out, char *err, size_t errlen);
 void tb_sources_config_free(tb_source_config_list *l);
 
 /* Which sources a reload starts, stops and keeps: pure, no I/O. old_to_new[i] is the index in

@@ -39,20 +39,25 @@ static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated
                          uint64_t mono);
 static void nts_ready(void *arg, const char *ntp_where);
 
+void tb_ntp_driver_client_config(const tb_source_config *cfg, tb_ntp_client_config *out)
+{
+    tb_ntp_client_config_default(out);
+    out->minpoll = cfg->minpoll;
+    out->maxpoll = cfg->maxpoll;
+    out->unreach_after = cfg->unreach_after;
+    /* The start-up burst is never slower than the configured minimum poll. */
+    uint64_t minpoll_ns = (uint64_t)tb_ntp_log2_to_ns(cfg->minpoll);
+    if (minpoll_ns < out->burst_interval_ns)
+        out->burst_interval_ns = minpoll_ns;
+}
+
 static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
 {
     ntp_drv *d = calloc(1, sizeof(*d));
     if (!d)
         return TB_ERR_NOMEM;
     d->src = src;
-    tb_ntp_client_config_default(&d->ccfg);
-    d->ccfg.minpoll = cfg->minpoll;
-    d->ccfg.maxpoll = cfg->maxpoll;
-    d->ccfg.unreach_after = cfg->unreach_after;
-    /* The start-up burst is never slower than the configured minimum poll. */
-    uint64_t minpoll_ns = (uint64_t)tb_ntp_log2_to_ns(cfg->minpoll);
-    if (minpoll_ns < d->ccfg.burst_interval_ns)
-        d->ccfg.burst_interval_ns = minpoll_ns;
+    tb_ntp_driver_client_config(cfg, &d->ccfg);
     const char *where =
         tb_source_identity(src)->address[0] ? tb_source_identity(src)->address : cfg->address;
     int err = tb_ntp_client_config_check(&d->ccfg);
@@ -69,10 +74,10 @@ static int ntp_create(tb_source *src, const tb_source_config *cfg, void **state)
     return 0;
 }
 
-static void deliver(ntp_drv *d, const tb_ntp_result *res)
+static void meas_of_sample(const tb_ntp_result *res, tb_source_meas *m)
 {
     const tb_ntp_sample *s = res->sample;
-    tb_source_meas m = {
+    *m = (tb_source_meas){
         .mono_ns = s->mono_ns,
         .real_ns = s->t4,
         .sent_real_ns = s->t1,
@@ -86,17 +91,15 @@ static void deliver(ntp_drv *d, const tb_ntp_result *res)
         .response = s->response,
         .response_len = sizeof(s->response),
     };
-    tb_source_deliver(d->src, &m);
 }
 
 /* An authentic reply (it echoed our request) from a server that says it is unsynchronised
  * (stratum 16, leap 3, a kiss code other than RATE, DENY, RSTR): delivered with its packets so
  * that the mesh can call the source unsynchronised; its numbers mean nothing and are 0. */
-static void deliver_unsynchronised(ntp_drv *d, const uint8_t *buf, size_t n, int64_t t4,
-                                   uint64_t mono)
+static void meas_unsynchronised(const tb_ntp_client *c, const uint8_t *buf, size_t n, int64_t t4,
+                                uint64_t mono, tb_source_meas *m)
 {
-    const tb_ntp_client *c = &d->client;
-    tb_source_meas m = {
+    *m = (tb_source_meas){
         .mono_ns = mono,
         .real_ns = t4,
         .sent_real_ns = c->t1,
@@ -108,7 +111,23 @@ static void deliver_unsynchronised(ntp_drv *d, const uint8_t *buf, size_t n, int
         .response = buf,
         .response_len = n < TB_NTP_HEADER_LEN ? n : TB_NTP_HEADER_LEN,
     };
-    tb_source_deliver(d->src, &m);
+}
+
+bool tb_ntp_driver_reply(tb_ntp_client *c, const uint8_t *buf, size_t n, int64_t t4, uint64_t mono,
+                         tb_source_meas *out, tb_ntp_reject *why)
+{
+    tb_ntp_result res;
+    tb_ntp_reject r = tb_ntp_client_receive(c, buf, n, t4, mono, &res);
+    *why = r;
+    if (r == TB_NTP_ACCEPTED && res.sample) {
+        meas_of_sample(&res, out);
+        return true;
+    }
+    if (r == TB_NTP_REJ_STRATUM || r == TB_NTP_REJ_LEAP || r == TB_NTP_REJ_KOD_OTHER) {
+        meas_unsynchronised(c, buf, n, t4, mono, out);
+        return true;
+    }
+    return false;
 }
 
 /* NTS: only an authenticated reply reaches the NTP client. One whose origin is not our
@@ -133,19 +152,20 @@ static void handle_reply(void *arg, const uint8_t *buf, size_t n, bool truncated
     (void)truncated; /* a reply over TB_SOURCE_UDP_MAX fails the parser's bounds anyway */
     if (d->nts && !nts_admits(d, buf, n))
         return;
-    tb_ntp_result res;
-    tb_ntp_reject r = tb_ntp_client_receive(&d->client, buf, n, t4, mono, &res);
+    tb_source_meas m;
+    tb_ntp_reject r;
+    bool got = tb_ntp_driver_reply(&d->client, buf, n, t4, mono, &m, &r);
     if (r == TB_NTP_ACCEPTED) {
-        if (res.sample)
-            deliver(d, &res);
+        if (got)
+            tb_source_deliver(d->src, &m);
         else if (tb_source_state_of(d->src) != TB_SOURCE_REACHABLE)
             tb_source_set_state(d->src, TB_SOURCE_REACHABLE, "measuring");
         return;
     }
     drv_log(d, r == TB_NTP_REJ_KOD_RATE ? TB_LOG_INFO : TB_LOG_DEBUG, "reply rejected",
             tb_ntp_reject_name(r));
-    if (r == TB_NTP_REJ_STRATUM || r == TB_NTP_REJ_LEAP || r == TB_NTP_REJ_KOD_OTHER) {
-        deliver_unsynchronised(d, buf, n, t4, mono);
+    if (got) {
+        tb_source_deliver(d->src, &m);
         tb_source_set_state(d->src, TB_SOURCE_REACHABLE,
                             "answers, but says it is unsynchronised (%s)", tb_ntp_reject_name(r));
     }

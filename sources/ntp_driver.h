@@ -20,4 +20,17 @@ const tb_ntp_client *tb_ntp_driver_client(const tb_source *s);
 /* The NTS association of an nts source (stats), NULL for plain NTP. */
 const tb_nts_assoc *tb_ntp_driver_nts(const tb_source *s);
 
+/* The client configuration of an NTP source: the defaults with the source's polls and
+ * unreach_after, the start-up burst never slower than minpoll. */
+void tb_ntp_driver_client_config(const tb_source_config *cfg, tb_ntp_client_config *out);
+
+/* What the driver makes of one reply received at real time t4 (monotonic mono), without I/O:
+ * the client judges it (*why), and true with *out filled (out->source unset; pointers into the
+ * client or buf, valid until the client changes) when a measurement is to be delivered: a
+ * sample the clock filter released, or an authentic reply whose server says it is
+ * unsynchronised (stratum 16, leap 3, another kiss code), whose numbers are 0. The simulator
+ * (sim/time.c) drives the client through this as the driver does. */
+bool tb_ntp_driver_reply(tb_ntp_client *c, const uint8_t *buf, size_t n, int64_t t4, uint64_t mono,
+                         tb_source_meas *out, tb_ntp_reject *why);
+
 #endif

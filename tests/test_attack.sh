@@ -18,7 +18,15 @@
 #     flowing (the measurement check above); peers-bad leaves no made-up member in any peer
 #     table and counts the refused addresses; bcast-flood and measure-flood leave fewer than
 #     400 broadcasts delivered per node over the attack (the flood sends 7,500 to each);
-#     handshake-flood still admits a real peer (5 of 5 fresh connections) and keeps the mesh.
+#     handshake-flood still admits a real peer (5 of 5 fresh connections) and keeps the mesh;
+#     handshake-flood-wide (no prefix holding more than a newcomer's, so a stranger gets no room)
+#     still admits a configured peer (n1 lists the attacker's address in its peers: 5 of 5),
+#     which took the room of outsiders' handshakes (n1's budget.room_for_peers > 0);
+#     forged-origin closes and bans the member that forwards the forgeries (n1 knows the
+#     certificates of the origins claimed, so each forgery costs it a penalty); peers-fake
+#     (made-up members at addresses the nodes allow and dial) costs each node at most the
+#     dials its budget for one source of learning allows (4 at once, 6 a minute, and a few for
+#     the honest nodes' own news: budget.learned_dials).
 # Prints the numbers (tool output, RSS, lines, counters) either way. Bounded to 60 s plus set-up;
 # everything started is stopped and removed on any exit.
 #
@@ -34,7 +42,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib/mesh-setup.sh"
 
 declare -A bases=([junk]=110 [stall-streams]=116 [bcast-flood]=122 [measure-flood]=128
-  [peers-bad]=134 [handshake-flood]=140 [forged-origin]=146 [id-poison]=152)
+  [peers-bad]=134 [handshake-flood]=140 [forged-origin]=146 [id-poison]=152
+  [handshake-flood-wide]=158 [peers-fake]=164)
 base=${bases[$case_]:-}
 [ -n "$base" ] || { echo "unknown case $case_" >&2; exit 2; }
 for t in jq chronyd; do
@@ -60,7 +69,7 @@ npass=0 nfail=0
 pass() { echo "PASS: $*"; npass=$((npass + 1)); }
 fail() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-ip_of() { ms_ip "$1"; } # 0..2 nodes, 3 ntp1, 4 ntp2, 5 ntp3, 6 liar, 7 the attacker
+ip_of() { ms_ip "$1"; } # 0..2 nodes, 3 ntp1, 4 ntp2, 5 ntp3, 6 liar, 7 the attacker, 8 a stranger
 status() { "$bin/tbnode" status --json --state-dir "$work/$1/state" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 lines() { grep -cv " debug: " "$work/$1/log" 2>/dev/null || echo 0; }
@@ -94,6 +103,8 @@ for i in 0 1 2; do
     echo 'cert = "node.crt"; key = "node.key"; ca = "ca.crt"; state_dir = "state";'
     echo 'ping_interval_ms = 250; connect_timeout_ms = 3000;'
     [ "$i" -gt 0 ] && echo "peers = ( \"n1@$(ip_of 0):$ms_port\" );"
+    # The attacker's address is a configured peer of n1 (nothing listens there).
+    [ "$i" -eq 0 ] && [ "$case_" = handshake-flood-wide ] && echo "peers = ( \"mallory@$(ip_of 7):$ms_port\" );"
     [ "${ATTACK_PLAIN_CONFIG:-0}" = 1 ] || echo 'mesh = { allowed_ranges = [ "127.0.0.0/8" ]; };'
     src=()
     for s in 3 4 5 6; do
@@ -141,12 +152,14 @@ wait_for 40 "verdicts before the attack: ntp1, ntp2, ntp3 ok, liar falseticker o
 echo "set-up took $(($(now_ms) - t0)) ms"
 
 # ---- the attack -----------------------------------------------------------------------------
-declare -A rss0 lines0 acc0 bc0
+declare -A rss0 lines0 acc0 bc0 dials0
+learned_dials() { status "$1" | jq -r '.budget.learned_dials // 0' 2>/dev/null || echo 0; }
 accepted() { status "$1" | jq -r '.measurements.accepted // 0' 2>/dev/null || echo 0; }
 delivered() { status "$1" | jq -r '.broadcasts_delivered // 0' 2>/dev/null || echo 0; }
 for i in 0 1 2; do
   n=${NODES[$i]}
   rss0[$n]=$(rss_kb "${ms_pids[$i]}") lines0[$n]=$(lines "$n") bc0[$n]=$(delivered "$n")
+  dials0[$n]=$(learned_dials "$n")
 done
 targets=()
 for i in 0 1 2; do targets+=(--target "$(ip_of "$i"):$ms_port"); done
@@ -157,7 +170,9 @@ junk) args+=(--count 300 --rate 200) ;;
 stall-streams) args+=(--count 200) ;;
 bcast-flood | measure-flood) args+=(--rate 500) ;;
 peers-bad) args+=(--count 40 --rate 20) ;;
+peers-fake) args+=(--count 30 --rate 2) ;;
 handshake-flood) args=("${args[@]}" --count 60 --sources 12); targets=(--target "$(ip_of 0):$ms_port") ;;
+handshake-flood-wide) args+=(--count 1 --sources 64 --stranger "$(ip_of 8)"); targets=(--target "$(ip_of 0):$ms_port") ;;
 forged-origin) args+=(--claim n2 --claim n3 --rate 20 --count 100) ;;
 id-poison) args+=(--count 400 --rate 80) ;;
 esac
@@ -212,6 +227,14 @@ for i in 0 1 2; do
   bcast-flood | measure-flood)
     [ $((d - bc0[$n])) -lt 400 ] && pass "$n: flood mostly dropped ($((d - bc0[$n])) broadcasts delivered)" ||
       fail "$n: $((d - bc0[$n])) broadcasts delivered during the flood (limit 400)" ;;
+  peers-fake)
+    # 4 at once and 6 a minute from mallory, and up to 4 of the honest nodes' own news.
+    dials=$(($(learned_dials "$n") - dials0[$n])) secs=$((($(now_ms) - ta) / 1000))
+    limit=$((4 + (6 * secs + 59) / 60 + 4))
+    fake=$(status "$n" | jq '[.peers[]? | select(.name | startswith("fake-"))] | length' 2>/dev/null)
+    echo "$n: $dials dials to learned members in $secs s, ${fake:-?} made-up members in its table"
+    [ "$dials" -le "$limit" ] && pass "$n: made-up members cost $dials dials (limit $limit in $secs s)" ||
+      fail "$n: made-up members cost $dials dials in $secs s (limit $limit)" ;;
   peers-bad)
     fake=$(status "$n" | jq '[.peers[]? | select(.name | startswith("fake-"))] | length' 2>/dev/null)
     refused=$(status "$n" | jq '.budget.addrs_refused // 0' 2>/dev/null)
@@ -231,7 +254,19 @@ junk | stall-streams | bcast-flood | measure-flood | peers-bad)
 handshake-flood)
   [ "$(val admitted)" = 5/5 ] && pass "a real peer admitted during the flood (5 of 5)" ||
     fail "a real peer admitted $(val admitted) during the flood (want 5/5)" ;;
+handshake-flood-wide)
+  [ "$(val admitted)" = 5/5 ] && pass "a configured peer admitted during the flood (5 of 5)" ||
+    fail "a configured peer admitted $(val admitted) during the flood (want 5/5)"
+  room=$(status n1 | jq '.budget.room_for_peers // 0' 2>/dev/null)
+  refused=$(status n1 | jq '.budget.handshakes_refused // 0' 2>/dev/null)
+  echo "n1: ${refused:-?} handshakes refused, ${room:-?} admitted in others' room; a stranger got $(val stranger_admitted)"
+  [ "${room:-0}" -gt 0 ] && pass "n1's tables were full: the configured peer took others' room ($room times)" ||
+    fail "n1 never had to make room for the configured peer (room_for_peers=${room:-?}): the flood did not fill its tables" ;;
 forged-origin)
+  [ "$(val closed_by_first)" = 1 ] && pass "the forwarder of forgeries disconnected by n1 after $(val closed_after_ms) ms" ||
+    fail "the forwarder of forgeries not disconnected by n1 (closed_by_first=$(val closed_by_first))"
+  [ "$(val redial_refused)" = 1 ] && pass "the forwarder refused when it comes back (banned)" ||
+    fail "the forwarder not refused when it came back"
   # Sent to n1 only: one n1 delivers, n1 forwards and n2 or n3 forwards back to the attacker.
   [ "$(val forged_echoed)" = 0 ] && pass "no forged broadcast delivered and forwarded (claiming n2 or n3)" ||
     fail "$(val forged_echoed) of $(val sent) forged broadcasts (claiming n2 or n3) delivered and forwarded back" ;;

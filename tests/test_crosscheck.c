@@ -200,6 +200,51 @@ static void test_split_source_is_inconsistent(void)
     tb_xc_result_clear(&r);
 }
 
+/* A source every node sees off the agreement on the same side, by different amounts (a drifter
+ * each node predicts with its own regression): falseticker, not inconsistent across regions,
+ * which made the verdict flip between the two (sim/time.c). */
+static void test_off_one_side_is_falseticker(void)
+{
+    world w;
+    world_init(&w);
+    three_honest_and_a_liar(&w);
+    measure(&w, 0, TB_MEASURE_NTP, "drift", 2 * SEC, -1 * SEC);
+    measure(&w, 1, TB_MEASURE_NTP, "drift", 3 * SEC, -1 * SEC);
+    measure(&w, 2, TB_MEASURE_NTP, "drift", 2500 * MS, -1 * SEC);
+    measure(&w, 0, TB_MEASURE_NTP, "split", 0, -1 * SEC);
+    measure(&w, 1, TB_MEASURE_NTP, "split", 3 * SEC, -1 * SEC);
+    measure(&w, 2, TB_MEASURE_NTP, "split", 2500 * MS, -1 * SEC);
+    tb_xc_result r;
+    TB_REQUIRE(run(&w, NULL, &r) == 0);
+    const tb_xc_verdict *v = verdict(&r, "drift");
+    TB_REQUIRE(v != NULL);
+    TB_CHECK_EQ(v->verdict, TB_XC_FALSETICKER);
+    TB_CHECK(strstr(v->reason, "every one of 3 node(s) in 3 region(s) sees it above") != NULL);
+    TB_CHECK_EQ(v->n_refs, 3);
+    TB_CHECK_EQ(verdict_of(&r, "split"), TB_XC_INCONSISTENT); /* a sees it in the agreement */
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_OK);
+    tb_xc_result_clear(&r);
+}
+
+/* At start, before the sources agree (the node's own first measurements), a source is warming
+ * up, not "insufficient data": that was a false alarm and a verdict change on every start. */
+static void test_warming_up_until_agreement(void)
+{
+    world w;
+    world_init(&w);
+    measure(&w, 0, TB_MEASURE_NTP, "ntp-1", 0, -1 * SEC);
+    tb_xc_input in = {w.peers, 1, w.obs, w.n_obs, NULL, 0, NOW, NOW - 2 * SEC, "a", NULL};
+    tb_xc_result r;
+    TB_REQUIRE(tb_xc_run(NULL, &in, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_WARMING_UP);
+    TB_CHECK(strstr(verdict(&r, "ntp-1")->reason, "no agreement") != NULL);
+    tb_xc_result_clear(&r);
+    in.started_ns = NOW - 60 * SEC; /* past the grace time: judged as it is */
+    TB_REQUIRE(tb_xc_run(NULL, &in, &r) == 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-1"), TB_XC_INSUFFICIENT);
+    tb_xc_result_clear(&r);
+}
+
 /* A wrong translation (sign) would make honest sources inconsistent: peer offsets here are
  * hundreds of ms, far beyond the 10 ms bounds. */
 static void test_translation_sign(void)
@@ -808,6 +853,8 @@ int main(void)
     TB_RUN(test_two_honest_one_shifted);
     TB_RUN(test_split_source_is_inconsistent);
     TB_RUN(test_lying_member);
+    TB_RUN(test_warming_up_until_agreement);
+    TB_RUN(test_off_one_side_is_falseticker);
     TB_RUN(test_warming_up_members);
     TB_RUN(test_unsynchronised);
     TB_RUN(test_member_clock_off);

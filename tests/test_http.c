@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "http/http.h"
+#include "http/request.h"
 #include "tests/support/loop.h"
 #include "tests/tb_test.h"
 
@@ -250,10 +251,70 @@ static void test_bind_error(void)
     ev_loop_destroy(loop);
 }
 
+/* The request both edges hand to the route (http/request.h), as HTTP/3 builds it. */
+static int echo_route(void *arg, const tb_http_request *r, tb_http_reply *out)
+{
+    if (strcmp(tb_http_request_path(r), "/echo") != 0)
+        return strcmp(tb_http_request_path(r), "/fail") == 0 ? TB_ERR_NOMEM : TB_ERR_NOTFOUND;
+    const char *s = tb_http_request_arg(r, "source");
+    char *body = strdup(s ? s : "(none)");
+    if (!body)
+        return TB_ERR_NOMEM;
+    *out = (tb_http_reply){200, "text/plain", body, strlen(body)};
+    return TB_OK;
+}
+
+static unsigned answer_for(const char *method, const char *path, const char *cl, char *body,
+                           size_t cap)
+{
+    tb_http_head h;
+    tb_http_head_init(&h);
+    const uint8_t *m = (const uint8_t *)method, *p = (const uint8_t *)path;
+    tb_http_head_field(&h, (const uint8_t *)":method", 7, m, strlen(method));
+    tb_http_head_field(&h, (const uint8_t *)":path", 5, p, strlen(path));
+    if (cl)
+        tb_http_head_field(&h, (const uint8_t *)"content-length", 14, (const uint8_t *)cl,
+                           strlen(cl));
+    tb_http_reply rep;
+    if (tb_http_answer(&h, echo_route, NULL, &rep) != TB_OK)
+        return 0;
+    snprintf(body, cap, "%.*s", (int)rep.len, rep.body ? rep.body : "");
+    free(rep.body);
+    return rep.status;
+}
+
+static void test_request(void)
+{
+    tb_http_request r;
+    const char *target = "/echo?a=1&source=a%20b+c&source=second&x";
+    TB_REQUIRE(tb_http_request_parse(&r, target, strlen(target)) == TB_OK);
+    TB_CHECK_STR(tb_http_request_path(&r), "/echo");
+    TB_CHECK_STR(tb_http_request_arg(&r, "source"), "a b c");
+    TB_CHECK_STR(tb_http_request_arg(&r, "a"), "1");
+    TB_CHECK_STR(tb_http_request_arg(&r, "x"), "");
+    TB_CHECK(tb_http_request_arg(&r, "b") == NULL);
+    TB_CHECK(tb_http_request_parse(&r, "echo", 4) == TB_ERR_INVAL);
+    TB_CHECK(tb_http_request_parse(&r, "/a\0b", 4) == TB_ERR_INVAL);
+    char body[64], longpath[TB_HTTP_URL_MAX + 2];
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[0] = '/';
+    longpath[sizeof(longpath) - 1] = '\0';
+    TB_CHECK_EQ(answer_for("GET", "/echo?source=eu%2D1", NULL, body, sizeof(body)), 200);
+    TB_CHECK_STR(body, "eu-1");
+    TB_CHECK_EQ(answer_for("GET", "/nothing", NULL, body, sizeof(body)), 404);
+    TB_CHECK_EQ(answer_for("GET", "/fail", NULL, body, sizeof(body)), 500);
+    TB_CHECK_EQ(answer_for("POST", "/echo", NULL, body, sizeof(body)), 405);
+    TB_CHECK_EQ(answer_for("GET", "/echo", "12", body, sizeof(body)), 413);
+    TB_CHECK_EQ(answer_for("GET", "/echo", "0", body, sizeof(body)), 200);
+    TB_CHECK_EQ(answer_for("GET", longpath, NULL, body, sizeof(body)), 414);
+    TB_CHECK_EQ(answer_for("GET", "relative", NULL, body, sizeof(body)), 414);
+}
+
 int main(void)
 {
     TB_RUN(test_config);
     TB_RUN(test_edge);
     TB_RUN(test_bind_error);
+    TB_RUN(test_request);
     return TB_DONE();
 }

@@ -208,6 +208,11 @@ grep -q 'data-points="[1-9]' "$work/dom.html" && pass "dashboard: offset charts 
   fail "dashboard: no chart points"
 grep -q 'class="ev" data-source="liar.test[^"]*"><li>[a-z]*:[0-9]' "$work/dom.html" &&
   pass "dashboard: evidence list for liar.test" || fail "dashboard: no evidence list"
+grep -q '<p class="export">export: <code>tbnode evidence export --state-dir [^<]* --verdict ntp/liar.test:[0-9]*</code>' "$work/dom.html" &&
+  pass "dashboard: the export command beside the evidence list" || fail "dashboard: no export command"
+get eu /metrics >"$work/metrics-eu.txt"
+grep -q '^tbnode_source_verdict_evidence_info{kind="ntp",source="liar.test:[0-9]*",export="tbnode evidence export --state-dir [^"]* --verdict ntp/liar.test:[0-9]*"} 1$' "$work/metrics-eu.txt" &&
+  pass "/metrics links the liar.test verdict to its evidence" || fail "/metrics: no tbnode_source_verdict_evidence_info for liar.test"
 rm -f "$art/dashboard.png"
 (cd "$work" && chrome --window-size=1280,1600 --screenshot="$art/dashboard.png" "$(url eu /)" >/dev/null)
 [ -s "$art/dashboard.png" ] && pass "screenshot kept: $art/dashboard.png" || fail "no screenshot"

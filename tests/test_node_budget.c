@@ -104,9 +104,46 @@ static void test_for_mesh(void)
     TB_CHECK(c.msgs_per_s >= 1024);
 }
 
+/* mesh.budget_* replace the rates they set, with bursts of 3 s (bytes 4 s) never below the
+ * defaults for the mesh's size; what they leave at 0 stays. */
+static void test_config_apply(void)
+{
+    tb_budget_config c, set = {0};
+    tb_budget_config_for_mesh(&c, 64);
+    tb_budget_config before = c;
+    tb_budget_config_apply(&c, &set);
+    TB_CHECK_MEM(&c, &before, sizeof(c));
+    set.msgs_per_s = 2000;
+    set.bytes_per_s = 1u << 21;
+    set.own_bcasts_per_s = 5;
+    set.max_peers_entries = 16;
+    tb_budget_config_apply(&c, &set);
+    TB_CHECK_EQ(c.msgs_per_s, 2000);
+    TB_CHECK_EQ(c.msgs_burst, 6000);
+    TB_CHECK_EQ(c.bytes_per_s, 1u << 21);
+    TB_CHECK_EQ(c.bytes_burst, 8u << 20);
+    TB_CHECK_EQ(c.own_bcasts_per_s, 5);
+    TB_CHECK_EQ(c.own_bcasts_burst, 128); /* 64 peers + 64, not 15 */
+    TB_CHECK_EQ(c.discovers_per_min, before.discovers_per_min);
+    TB_CHECK_EQ(c.max_peers_entries, 16);
+    set.msgs_per_s = UINT32_MAX;
+    tb_budget_config_apply(&c, &set);
+    TB_CHECK_EQ(c.msgs_burst, UINT32_MAX);
+    /* The budget follows: 5 own broadcasts a second after the burst. */
+    tb_budget b;
+    tb_budget_init(&b, &c, 0);
+    int k = 0;
+    while (tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, 0) == TB_BUDGET_OK)
+        k++;
+    TB_CHECK_EQ(k, 128);
+    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, S / 5), TB_BUDGET_OK);
+    TB_CHECK_EQ(tb_budget_charge(&b, TB_BUDGET_OWN_BCAST, 0, S / 5), TB_BUDGET_OVER_BCASTS);
+}
+
 int main(void)
 {
     TB_RUN(test_bucket);
+    TB_RUN(test_config_apply);
     TB_RUN(test_bucket_extremes);
     TB_RUN(test_budget);
     TB_RUN(test_for_mesh);

@@ -102,8 +102,12 @@ static void test_every_key(void)
                   "ping_interval_ms = 250;\n"
                   "max_peers = 1024;\n"
                   "mesh = { allowed_ranges = [\"10.0.0.0/8\", \"2001:db8::/32\"]; "
-                  "allow_names = true; socket_buffer = 8388608; active_view = 4; "
-                  "passive_view = 32; };\n");
+                  "allow_names = true; socket_buffer = 8388608; active_view = 4;\n"
+                  "  passive_view = 32;\n"
+                  "  budget_msgs_per_s = 500; budget_bytes_per_s = 2097152;\n"
+                  "  budget_broadcasts_per_s = 40; budget_discovers_per_min = 30;\n"
+                  "  budget_peers_entries = 128; penalties_to_ban = 8; penalty_decay_s = 30;\n"
+                  "  ban_s = 60; ban_max_s = 3600; };\n");
     if (rc != TB_OK)
         fprintf(stderr, "%s\n", err);
     TB_REQUIRE(rc == TB_OK);
@@ -134,6 +138,15 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.socket_buffer, 8388608);
     TB_CHECK_EQ(cfg.active_view, 4);
     TB_CHECK_EQ(cfg.passive_view, 32);
+    TB_CHECK_EQ(cfg.budget.msgs_per_s, 500);
+    TB_CHECK_EQ(cfg.budget.bytes_per_s, 2097152);
+    TB_CHECK_EQ(cfg.budget.own_bcasts_per_s, 40);
+    TB_CHECK_EQ(cfg.budget.discovers_per_min, 30);
+    TB_CHECK_EQ(cfg.budget.max_peers_entries, 128);
+    TB_CHECK_EQ(cfg.penalties_to_ban, 8);
+    TB_CHECK_EQ(cfg.penalty_decay_s, 30);
+    TB_CHECK_EQ(cfg.ban_s, 60);
+    TB_CHECK_EQ(cfg.ban_max_s, 3600);
 }
 
 static void test_errors_name_file_line_key(void)
@@ -208,6 +221,20 @@ static void test_errors_name_file_line_key(void)
         {"mesh = { passive_view = 2000; };",
          "t.conf:1: key 'mesh.passive_view': 2000 is outside 1..1024"},
         {"mesh = {\n sockbuf = 1; };", "t.conf:2: key 'mesh.sockbuf': unknown key"},
+        {"mesh = {\n budget_msgs_per_s = 0; };",
+         "t.conf:2: key 'mesh.budget_msgs_per_s': 0 is outside 1..1000000"},
+        {"mesh = { budget_bytes_per_s = 100; };",
+         "t.conf:1: key 'mesh.budget_bytes_per_s': 100 is outside 1024..1073741824"},
+        {"mesh = { budget_broadcasts_per_s = \"20\"; };",
+         "t.conf:1: key 'mesh.budget_broadcasts_per_s': must be an integer, not a string"},
+        {"mesh = { penalties_to_ban = 0; };",
+         "t.conf:1: key 'mesh.penalties_to_ban': 0 is outside 1..10000"},
+        {"mesh = { ban_s = 600;\n ban_max_s = 300; };",
+         "t.conf:2: key 'mesh.ban_max_s': 300 s is shorter than ban_s (600 s): the longest ban "
+         "cannot be shorter than the first"},
+        {"mesh = {\n ban_s = 86400; };",
+         "t.conf:2: key 'mesh.ban_max_s': 21600 s is shorter than ban_s (86400 s): the longest "
+         "ban cannot be shorter than the first"},
         {"mesh = 3;", "t.conf:1: key 'mesh': must be a group { ... }"},
         {"mesh = 1;", "t.conf:1: key 'mesh': must be a group { ... }"},
         {"mesh = {\n bogus = 1; };", "t.conf:2: key 'mesh.bogus': unknown key"},

@@ -23,6 +23,20 @@ static tb_peers *make(const char *self, size_t max_peers)
     return t;
 }
 
+/* For tests of the backoff itself: no limit on learned dials, nothing forgotten. */
+static tb_peers *make_unlimited(const char *self, size_t max_peers)
+{
+    tb_peers_config cfg;
+    tb_peers *t = NULL;
+    tb_peers_config_default(&cfg, self, 42);
+    cfg.max_peers = max_peers;
+    cfg.learned_dials_per_min = 0;
+    cfg.forget_after_failures = 0;
+    if (tb_peers_new(&cfg, &t) < 0)
+        return NULL;
+    return t;
+}
+
 static tb_peers_str str(const char *s)
 {
     tb_peers_str r = {s, strlen(s)};
@@ -160,7 +174,7 @@ static void check_delay(unsigned attempt, uint64_t delay, uint64_t *prev)
 
 static void test_timeout_backoff_growth(void)
 {
-    tb_peers *t = make("self", 8);
+    tb_peers *t = make_unlimited("self", 8);
     tb_peers_action acts[4];
     tb_peer_info i = info("beta", "us", "127.0.0.12:4433");
     uint64_t now = 0, wake, prev_delay = 0;
@@ -190,7 +204,7 @@ static void test_timeout_backoff_growth(void)
  * the count afresh. */
 static void test_refusal_backoff_growth(void)
 {
-    tb_peers *t = make("self", 8);
+    tb_peers *t = make_unlimited("self", 8);
     tb_peers_action acts[4];
     tb_peer_info i = info("beta", "us", "127.0.0.12:4433");
     uint64_t now = 0, wake, prev_delay = 0;
@@ -501,6 +515,71 @@ static void test_caps_and_eviction(void)
     tb_peers_free(t);
 }
 
+/* A member makes up 40 members at 10 addresses the policy allows, where nobody answers; an
+ * honest peer tells of one real node. Over 30 minutes: the made-up ones cost at most 4 dials
+ * at once and 6 a minute, never two at once to one address; the real one is dialled at once;
+ * the made-up ones are forgotten. */
+static void test_learned_dials_bounded(void)
+{
+    tb_peers *t = make("self", 64);
+    TB_REQUIRE(t);
+    char name[32], addr[10][32];
+    for (int k = 0; k < 10; k++)
+        snprintf(addr[k], sizeof(addr[k]), "10.9.0.%d:4433", k + 1);
+    for (int k = 0; k < 40; k++) {
+        snprintf(name, sizeof(name), "fake-%d", k);
+        tb_peer_info i = info(name, "nowhere", addr[k % 10]);
+        TB_REQUIRE(tb_peers_learn_from(t, &i, "mallory", NULL) == 0);
+    }
+    tb_peer_info real = info("real", "eu", "10.8.0.1:4433");
+    uint32_t real_id;
+    TB_REQUIRE(tb_peers_learn_from(t, &real, "honest", &real_id) == 0);
+    tb_peers_action acts[64];
+    uint64_t wake, real_dialled_at = UINT64_MAX;
+    unsigned fake_dials = 0, most = 0;
+    int busy[10] = {0};
+    uint64_t busy_until[10] = {0};
+    for (uint64_t now = 0; now < 1800 * S; now += S / 10) {
+        for (int k = 0; k < 10; k++)
+            busy[k] = busy_until[k] > now;
+        size_t n = poll_at(t, now, acts, 64, &wake);
+        for (size_t a = 0; a < n; a++) {
+            if (acts[a].what != TB_PEERS_DO_DIAL)
+                continue;
+            if (acts[a].id == real_id) {
+                if (real_dialled_at == UINT64_MAX)
+                    real_dialled_at = now;
+                uint32_t got;
+                TB_CHECK_EQ(
+                    tb_peers_connected(t, real_id, "real", "eu", cert_a, sizeof(cert_a), now, &got),
+                    0);
+                continue;
+            }
+            fake_dials++;
+            for (int k = 0; k < 10; k++) {
+                if (strcmp(acts[a].addr, addr[k]) == 0) {
+                    TB_CHECK(!busy[k]); /* never two at once to one address */
+                    busy[k] = 1;
+                    busy_until[k] = now + 10 * S; /* the connect deadline: ABORT then */
+                }
+            }
+        }
+        /* At most 4 at once and 6 a minute since. */
+        unsigned bound = 4 + (unsigned)(6 * now / (60 * S)) + 1;
+        TB_CHECK(fake_dials <= bound);
+        most = fake_dials > most ? fake_dials : most;
+    }
+    TB_CHECK_EQ(real_dialled_at, 0);
+    tb_peers_stats st;
+    tb_peers_get_stats(t, &st);
+    TB_CHECK(st.learned_dials >= fake_dials);
+    TB_CHECK(fake_dials >= 20); /* the limit, not something else, held them */
+    TB_CHECK_EQ(st.learned_forgotten, 40);
+    TB_CHECK_EQ(tb_peers_count(t), 1);
+    fprintf(stderr, "40 made-up members: %u dials in 30 min, all forgotten\n", fake_dials);
+    tb_peers_free(t);
+}
+
 static void test_max_connecting_and_small_out(void)
 {
     tb_peers_config cfg;
@@ -629,6 +708,7 @@ int main(void)
     TB_RUN(test_export);
     TB_RUN(test_caps_and_eviction);
     TB_RUN(test_max_connecting_and_small_out);
+    TB_RUN(test_learned_dials_bounded);
     TB_RUN(test_keep_dialled);
     TB_RUN(test_bad_config);
     return TB_DONE();

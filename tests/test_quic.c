@@ -224,7 +224,7 @@ typedef struct opts {
     const uint8_t *secret;
     const char *name;
     size_t max_conns, max_half_open, per_addr, per_prefix, max_buffered;
-    uint64_t half_open_ns, stream_timeout_ns, ban_ns;
+    uint64_t half_open_ns, stream_timeout_ns, ban_ns, ban_max_ns;
     unsigned max_penalties;
 } opts;
 
@@ -262,6 +262,7 @@ static int node_start(node *n, const opts *o)
         .stream_timeout_ns = o->stream_timeout_ns,
         .max_penalties = o->max_penalties,
         .ban_ns = o->ban_ns,
+        .ban_max_ns = o->ban_max_ns,
     };
     tb_quic_callbacks cb = {on_connected, on_closed, on_refused, on_msg, on_dgram, on_shutdown, n};
     return tb_quic_endpoint_create(&n->ep, loop, &n->log, tb_clock_system(), &cfg, &cb);
@@ -830,6 +831,182 @@ static void test_handshake_flood_many_prefixes(void)
     node_stop(&a);
 }
 
+/* Starts n outsiders at 127.0.BASE+i.1, each stalling `per` handshakes with addr. */
+static void outsiders_flood(node *x, int n, int base, int per, const char *addr)
+{
+    for (int i = 0; i < n; i++) {
+        char listen[32];
+        snprintf(listen, sizeof(listen), "127.0.%d.1:0", base + i);
+        opts ox = {.listen = listen,
+                   .cert = "",
+                   .name = "outsider",
+                   .mode = TB_QUIC_MODE_CLIENT,
+                   .connect_timeout_ns = 30 * 1000000000ULL};
+        TB_REQUIRE(node_start(&x[i], &ox) == TB_OK);
+        tb_quic_endpoint_stall_handshakes(x[i].ep);
+        for (int k = 0; k < per; k++)
+            TB_CHECK_EQ(tb_quic_dial(x[i].ep, addr, NULL, NULL), TB_OK);
+    }
+}
+
+/* alpha under a flood: its tables, and handshakes kept past the test's length. */
+static opts flood_target(const char *listen, size_t max_conns, size_t max_half_open)
+{
+    return (opts){.listen = listen,
+                  .cert = "alpha",
+                  .retry = 1,
+                  .max_conns = max_conns,
+                  .max_half_open = max_half_open,
+                  .per_addr = 2,
+                  .per_prefix = 4,
+                  .half_open_ns = 20 * 1000000000ULL,
+                  .connect_timeout_ns = 20 * 1000000000ULL};
+}
+
+/* Outsiders from eight /24s, one handshake each, fill the half-open table so that no prefix
+ * holds more than a stranger's would: a stranger is refused, but a peer that was connected
+ * before and a configured peer each get in, in the slot of an outsider's handshake. */
+static void test_handshake_flood_configured_peer(void)
+{
+    node a, b, c, x[9];
+    opts oa = flood_target("127.0.30.1:0", 64, 8);
+    opts ob = {.listen = "127.0.41.1:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    tb_quic_close(b.conn, TB_QUIC_APP_NO_ERROR);
+    WAIT(a.closed == 1 && b.closed == 1, 5);
+    outsiders_flood(x, 8, 31, 1, addr);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    WAIT(st->half_open == 8, 5);
+    opts oc = {.listen = "127.0.40.1:0", .cert = "charlie"};
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(c.closed == 1, 5);
+    TB_CHECK_EQ(c.connected, 0);
+    TB_CHECK(st->admission[TB_QUIC_ADMIT_HALF_OPEN_FULL] >= 1);
+    /* bravo was connected a moment ago: it has room. */
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(b.connected == 2, 5);
+    outsiders_flood(&x[8], 1, 39, 1, addr); /* the table full again */
+    WAIT(st->half_open == 8, 5);
+    /* charlie becomes a configured peer: it has room too. */
+    TB_CHECK_EQ(tb_quic_endpoint_prefer(a.ep, "127.0.40.1:4433"), TB_OK);
+    TB_CHECK_EQ(tb_quic_endpoint_prefer(a.ep, "peer.example:4433"), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(c.connected == 1, 5);
+    TB_CHECK(st->preferred_room >= 2);
+    TB_CHECK(st->half_open_peak <= 8);
+    exchange(&a, &c);
+    fprintf(stderr, "flood from 8 prefixes: stranger refused, %llu configured/known peers let in\n",
+            (unsigned long long)st->preferred_room);
+    for (int i = 0; i < 9; i++)
+        node_stop(&x[i]);
+    node_stop(&c);
+    node_stop(&b);
+    node_stop(&a);
+}
+
+/* A connection table of 4: with the configured peer charlie not connected, one slot is kept
+ * for it, so an established peer and outsiders' handshakes never fill the table. */
+static void test_table_keeps_room_for_configured(void)
+{
+    node a, b, c, x[3];
+    opts oa = flood_target("127.0.50.1:0", 4, 3);
+    opts ob = {.listen = "127.0.51.1:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &b, &ob, "alpha", addr) == TB_OK);
+    TB_CHECK_EQ(tb_quic_endpoint_prefer(a.ep, "127.0.55.1:0"), TB_OK);
+    WAIT(a.connected == 1 && b.connected == 1, 10);
+    outsiders_flood(x, 3, 52, 1, addr);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    WAIT(st->admission[TB_QUIC_ADMIT_TABLE_FULL] >= 1, 5);
+    TB_CHECK_EQ(st->half_open, 2);
+    opts oc = {.listen = "127.0.55.1:0", .cert = "charlie"};
+    TB_REQUIRE(node_start(&c, &oc) == TB_OK);
+    TB_CHECK_EQ(tb_quic_dial(c.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(c.connected == 1, 5);
+    TB_CHECK_EQ(b.live, 1);
+    exchange(&a, &c);
+    for (int i = 0; i < 3; i++)
+        node_stop(&x[i]);
+    node_stop(&c);
+    node_stop(&b);
+    node_stop(&a);
+}
+
+/* Penalties decay, one per interval: a peer with a fault every two minutes is never
+ * disconnected, one with 16 in a minute is. A repeat offender's ban doubles up to the cap. */
+static void test_penalty_decay_and_ban_backoff(void)
+{
+    const uint64_t s = 1000000000ULL, min = 60 * s;
+    uint64_t since = 0;
+    TB_CHECK_EQ(tb_quic_penalty_decay(5, &since, min, 150 * s), 3);
+    TB_CHECK_EQ(since, 120 * s);
+    TB_CHECK_EQ(tb_quic_penalty_decay(3, &since, min, 170 * s), 3); /* within the interval */
+    TB_CHECK_EQ(tb_quic_penalty_decay(3, &since, min, 100 * min), 0);
+    TB_CHECK_EQ(since, 100 * min);
+    TB_CHECK_EQ(tb_quic_penalty_decay(2, &since, min, 10 * s), 2); /* clock went back */
+    TB_CHECK_EQ(since, 10 * s);
+    /* A day of one fault per two minutes, as tb_quic_conn_penalize counts them. */
+    unsigned p = 0, most = 0;
+    since = 0;
+    for (uint64_t t = 0; t < 24 * 60 * min; t += 2 * min) {
+        p = tb_quic_penalty_decay(p, &since, min, t) + 1;
+        most = p > most ? p : most;
+    }
+    TB_CHECK(most < 16);
+    /* 16 in a minute add up. */
+    p = 0, since = 0;
+    for (uint64_t k = 0; k < 16; k++)
+        p = tb_quic_penalty_decay(p, &since, min, k * 3 * s) + 1;
+    TB_CHECK_EQ(p, 16);
+    const uint64_t ban = 10 * min, cap = 6 * 60 * min;
+    TB_CHECK_EQ(tb_quic_ban_length(ban, cap, 1), ban);
+    TB_CHECK_EQ(tb_quic_ban_length(ban, cap, 2), 2 * ban);
+    TB_CHECK_EQ(tb_quic_ban_length(ban, cap, 3), 4 * ban);
+    TB_CHECK_EQ(tb_quic_ban_length(ban, cap, 6), 320 * min);
+    TB_CHECK_EQ(tb_quic_ban_length(ban, cap, 7), cap);
+    TB_CHECK_EQ(tb_quic_ban_length(ban, cap, 64), cap);
+    TB_CHECK_EQ(tb_quic_ban_length(UINT64_MAX / 2 + 1, UINT64_MAX, 3), UINT64_MAX);
+}
+
+/* Banned for 1 s, back with junk again: banned for 2 s (refused still at 1.5 s). */
+static void test_repeat_offender_ban_doubles(void)
+{
+    node a, b;
+    opts oa = {.listen = "127.0.60.1:0",
+               .cert = "alpha",
+               .max_penalties = 4,
+               .ban_ns = 1000000000ULL,
+               .ban_max_ns = 60 * 1000000000ULL};
+    opts ob = {.listen = "127.0.60.2:0", .cert = "bravo"};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    tb_quic_conn *cb = connected_pair(&a, &oa, &b, &ob, addr);
+    TB_REQUIRE(cb);
+    const uint8_t empty[] = {0, 0, 0, 0};
+    for (int i = 0; i < 8; i++)
+        TB_CHECK_EQ(tb_quic_send_stream_raw(cb, empty, sizeof(empty)), TB_OK);
+    WAIT(b.closed == 1, 10);
+    TB_CHECK_EQ(count_lines(&a, "refusing it for 1 s"), 1);
+    settle(1.2);
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(b.connected == 2, 5);
+    for (int i = 0; i < 8; i++)
+        TB_CHECK_EQ(tb_quic_send_stream_raw(b.conn, empty, sizeof(empty)), TB_OK);
+    WAIT(b.closed == 2, 10);
+    TB_CHECK_EQ(count_lines(&a, "refusing it for 2 s"), 1);
+    settle(1.5);
+    const tb_quic_stats *st = tb_quic_endpoint_stats(a.ep);
+    uint64_t banned = st->admission[TB_QUIC_ADMIT_BANNED];
+    TB_CHECK_EQ(tb_quic_dial(b.ep, addr, "alpha", NULL), TB_OK);
+    WAIT(b.closed == 3, 5);
+    TB_CHECK_EQ(st->admission[TB_QUIC_ADMIT_BANNED], banned + 1);
+    TB_CHECK_EQ(b.connected, 2);
+    node_stop(&a);
+    node_stop(&b);
+}
+
 /* 200 messages announcing 65,536 bytes, 65,000 sent, never finished: at most max_streams_in
  * are open at once, each is reset at its deadline, and the peer is disconnected and banned. */
 static void test_unfinished_streams(void)
@@ -1205,6 +1382,34 @@ static void test_tbcert_certificates(void)
     node_stop(&b);
 }
 
+/* An operator certificate (tbcert issue --role operator, for HTTP/3 queries) is refused as a
+ * mesh member: the endpoint has no h3 here, and the ALPN is tbmesh/1 anyway. Runs after
+ * test_tbcert_certificates, which made the CA. */
+static void test_refuse_operator_as_member(void)
+{
+    TB_REQUIRE(tbcert_path);
+    TB_REQUIRE(
+        run("cd %s && %s issue --ca tbca --role operator --name india --out india "
+            ">/dev/null && cp india/operator.crt india.pem && cp india/operator.key india.key",
+            dir, tbcert_path) == 0);
+    node a, c;
+    opts oa = {.listen = "127.0.0.35:0", .cert = "golf", .ca = "tbca"};
+    opts oc = {.listen = "127.0.0.36:0",
+               .cert = "india",
+               .ca = "tbca",
+               .name = "client",
+               .mode = TB_QUIC_MODE_CLIENT};
+    char addr[TB_QUIC_ADDRSTR_MAX];
+    TB_REQUIRE(pair_dial(&a, &oa, &c, &oc, "golf", addr) == TB_OK);
+    WAIT(a.refused == 1 && c.closed == 1, 10);
+    TB_CHECK_EQ(a.last_refusal, TB_QUIC_REFUSE_IDENTITY);
+    TB_CHECK(strstr(a.loglines, "an operator certificate, not a node's") != NULL);
+    TB_CHECK_EQ(a.connected + c.connected, 0);
+    TB_CHECK_EQ(c.last_close.refusal, TB_QUIC_REFUSE_BY_PEER);
+    node_stop(&a);
+    node_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     tbcert_path = argc > 1 ? argv[1] : NULL;
@@ -1232,6 +1437,10 @@ int main(int argc, char **argv)
     TB_RUN(test_malformed_frames_dropped);
     TB_RUN(test_handshake_flood);
     TB_RUN(test_handshake_flood_many_prefixes);
+    TB_RUN(test_handshake_flood_configured_peer);
+    TB_RUN(test_table_keeps_room_for_configured);
+    TB_RUN(test_penalty_decay_and_ban_backoff);
+    TB_RUN(test_repeat_offender_ban_doubles);
     TB_RUN(test_unfinished_streams);
     TB_RUN(test_junk_close_and_ban);
     TB_RUN(test_modes);
@@ -1243,6 +1452,7 @@ int main(int argc, char **argv)
     TB_RUN(test_connect_timeout);
     TB_RUN(test_socket_buffers);
     TB_RUN(test_tbcert_certificates);
+    TB_RUN(test_refuse_operator_as_member);
     ev_loop_destroy(loop);
     cleanup();
     return TB_DONE();

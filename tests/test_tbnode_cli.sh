@@ -61,7 +61,7 @@ for bad in "max_peers = 4294967297;|max_peers': 4294967297 is outside 1..1024" \
     fail "bad number ${bad%%|*}: $(cat "$work/err")"
 done
 
-# check-config: the whole file, every section's first error, exit 2; warnings and a summary
+# check-config: the whole file, every error, exit 2; warnings and a summary
 # when good; and the node itself refuses the same file before it opens anything.
 expect_exit 0 "check-config --help" "$tbnode" check-config --help
 grep -q "^usage: tbnode check-config FILE" "$work/out" || fail "check-config --help: $(cat "$work/out")"
@@ -93,6 +93,41 @@ expect_exit 2 "start with a bad sources entry" "$tbnode" --config "$work/multi.c
 grep -q "error: $work/multi.conf:4: key 'sources.\[1\].minpoll': 40 is outside" "$work/err" ||
   fail "start with a bad sources entry: $(cat "$work/err")"
 [ -e "$work/s-multi" ] && fail "a node with a bad config file created its state directory"
+# every error of the whole file, not only each section's first: mesh keys, several per source
+# entry and across entries, crosscheck, roughtime; a source listed twice beside bad entries is
+# named by its place in the file; an error that only follows from a bad setting is not repeated
+: >"$work/rt.key"
+cat >"$work/every.conf" <<'CONF'
+listen = "127.0.0.45:0";
+max_peers = 0;
+bogus = 1;
+sources = (
+  { kind = "ntp"; address = "127.0.0.1:123"; minpoll = 40; maxpoll = 99; },
+  { kind = "bad"; },
+  { kind = "ntp"; address = "127.0.0.1:124"; },
+  { kind = "ntp"; address = "127.0.0.1:125"; count = 0; extra = 1; },
+  { kind = "ntp"; address = "127.0.0.1:124"; },
+  { kind = "ntp"; address = 126; }
+);
+crosscheck = { window = 5; min_agree = 0; };
+roughtime = { listen = "127.0.0.1:5319"; key = "rt.key"; radius = -1; nope = 2; };
+CONF
+expect_exit 2 "check-config with every kind of error" "$tbnode" check-config "$work/every.conf"
+f="$work/every.conf"
+printf '%s\n' "tbnode: $f:2: key 'max_peers': 0 is outside 1..1024" \
+  "tbnode: $f:3: key 'bogus': unknown key (see node/tbnode.conf.example)" \
+  "tbnode: $f:12: key 'crosscheck.window': 5 is outside 10..86400" \
+  "tbnode: $f:12: key 'crosscheck.min_agree': 0 is outside 1..64" \
+  "tbnode: $f:5: key 'sources.[0].minpoll': 40 is outside -6..17" \
+  "tbnode: $f:5: key 'sources.[0].maxpoll': 99 is outside -6..17" \
+  "tbnode: $f:6: key 'sources.[1].kind': \"bad\" is not ntp, nts, pool, roughtime or sock" \
+  "tbnode: $f:8: key 'sources.[3].extra': unknown key" \
+  "tbnode: $f:8: key 'sources.[3].count': 0 is outside 1..16" \
+  "tbnode: $f:10: key 'sources.[5].address': must be a string, not an integer" \
+  "tbnode: warning: $f:9: key 'sources.[4]': ntp source '127.0.0.1:124' is listed twice (first at line 7)" \
+  "tbnode: $f:13: key 'roughtime.nope': unknown key" \
+  "tbnode: $f:13: key 'roughtime.radius': -1 is outside 1..86400" >"$work/want"
+diff "$work/want" "$work/err" >/dev/null || fail "check-config with every kind of error: $(diff "$work/want" "$work/err")"
 cat >"$work/dup.conf" <<'CONF'
 listen = "127.0.0.45:0";
 sources = (

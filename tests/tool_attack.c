@@ -13,20 +13,30 @@
  *   peers-bad       made-up members at addresses nobody should dial (link-local, multicast,
  *                   broadcast, unspecified, outside the ranges, names): in SHUFFLEs (mesh v2),
  *                   and PEERS (retired, dropped) within and over the entry cap
+ *   peers-fake      --count PEERS within the entry cap, each of 63 made-up members at
+ *                   addresses the targets allow (127.9.K.J:4433, where nobody answers)
  *   handshake-flood as an outsider from --sources addresses 127.1.K.1 (K = 1..N): --count
  *                   handshakes each that pass Retry and stall; meanwhile, as a member, 5 fresh
  *                   connections to the first target, each must be admitted
+ *   handshake-flood-wide
+ *                   the same, but each source keeps its --count handshakes under way for the
+ *                   whole attack (a new one when one ends, each given up after 3.5 s), so that
+ *                   no prefix holds more than a newcomer's would; 5 fresh connections as the
+ *                   member from --bind (a peer the target has in its config) and 5 from
+ *                   --stranger IP (one it does not): admitted=K/5, stranger_admitted=K/5
  *   stall-streams   --count streams each announcing 65,536 bytes, sending 65,000, never ending
  *   junk            --count messages that are not mesh messages (bad msgpack, unknown types,
  *                   frames lying about their length)
  *
  *   tool_attack --attack NAME --ca F [--cert F --key F] --bind IP --target ADDR:PORT [...]
  *               [--claim NAME ...] [--rate N] [--count N] [--duration S] [--sources N]
+ *               [--stranger IP]
  *
  * Runs for at most --duration seconds (default 20) and prints "key=value" result lines:
  * connected=, sent=, closed_by_peer= (1 when every target closed the connection with
- * MISBEHAVING), closed_after_ms=, redial_refused= (1 when a new connection to each target was
- * refused afterwards: the ban), and per attack what it measured (admitted=K/5 for the real
+ * MISBEHAVING), closed_by_first= (1 when the first target did), closed_after_ms=,
+ * redial_refused= (1 when a new connection to each target that closed it was refused
+ * afterwards: the ban), and per attack what it measured (admitted=K/5 for the real
  * peer during a handshake flood). Exit 0 when the attack ran, 1 when it could not connect,
  * 2 on bad arguments. */
 #include <errno.h>
@@ -52,6 +62,7 @@
 #define MAX_CLAIMS 8
 #define MAX_ORIGINS 16
 #define MAX_SOURCES 64
+#define WIDE_HOLD_NS (3500 * 1000000ULL) /* an outsider's handshake, given up */
 #define REAL_TRIES 5
 
 typedef struct target {
@@ -66,7 +77,16 @@ typedef struct origin_seen {
     uint64_t max_id, first_poison;
 } origin_seen;
 
-typedef struct attack {
+typedef struct attack attack;
+
+/* One outsider address of the handshake flood: its endpoint and handshakes under way. */
+typedef struct flooder {
+    attack *a;
+    tb_quic_endpoint *ep;
+    unsigned live;
+} flooder;
+
+struct attack {
     struct ev_loop *loop;
     const char *name;
     const char *cert, *key, *ca, *bind;
@@ -78,7 +98,10 @@ typedef struct attack {
     double duration;
     tb_log log;
     tb_quic_endpoint *ep; /* the member (or, for the flood, the real peer) */
-    tb_quic_endpoint *outsiders[MAX_SOURCES];
+    flooder flood[MAX_SOURCES];
+    int refill; /* handshake-flood-wide: keep every source's handshakes under way */
+    const char *stranger_bind;
+    tb_quic_endpoint *stranger;
     char self[TB_QUIC_NAME_MAX];
     uint8_t der[4096];
     size_t der_len;
@@ -89,12 +112,12 @@ typedef struct attack {
     /* the handshake flood's real peer */
     tb_quic_conn *probe;
     int probe_done, probe_ok;
-    unsigned probes, admitted;
+    unsigned probes, admitted, stranger_admitted;
     /* re-dial after the attack: refused = banned */
     int redialling;
     unsigned redial_refused, redial_connected;
     uint64_t echoed; /* forged broadcasts an honest node delivered and forwarded back to us */
-} attack;
+};
 
 static uint64_t now_ns(void)
 {
@@ -220,6 +243,52 @@ static tb_quic_endpoint *endpoint(attack *a, const char *listen, int member)
     return ep;
 }
 
+static void on_flooder_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
+                              const tb_quic_close_info *info)
+{
+    flooder *f = arg;
+    (void)c, (void)peer, (void)info;
+    f->live--;
+}
+
+static void on_flooder_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
+{
+    (void)arg, (void)peer;
+    tb_quic_close(c, TB_QUIC_APP_NO_ERROR); /* never: it stalls every handshake */
+}
+
+static int flooder_open(attack *a, unsigned i)
+{
+    char listen[32];
+    snprintf(listen, sizeof(listen), "127.1.%u.1:0", i + 1);
+    tb_quic_config qc = {.listen = listen,
+                         .mode = TB_QUIC_MODE_CLIENT,
+                         .ca_file = a->ca,
+                         .node_name = "outsider",
+                         .connect_timeout_ns = a->refill ? WIDE_HOLD_NS : 10 * TB_NS_PER_SEC};
+    flooder *f = &a->flood[i];
+    f->a = a;
+    tb_quic_callbacks cb = {on_flooder_connected, on_flooder_closed, on_refused, on_message,
+                            on_datagram,          on_shutdown,       f};
+    if (tb_quic_endpoint_create(&f->ep, a->loop, &a->log, tb_clock_system(), &qc, &cb) != TB_OK)
+        return -1;
+    tb_quic_endpoint_stall_handshakes(f->ep);
+    return 0;
+}
+
+/* Every source back to --count handshakes under way. */
+static void flood_refill(attack *a)
+{
+    for (unsigned i = 0; i < MAX_SOURCES; i++) {
+        flooder *f = &a->flood[i];
+        while (f->ep && f->live < a->count &&
+               tb_quic_dial(f->ep, a->targets[0].addr, NULL, NULL) == TB_OK) {
+            f->live++;
+            a->sent++;
+        }
+    }
+}
+
 /* Runs the loop until cond holds or `secs` pass. */
 typedef int (*cond_fn)(attack *a);
 
@@ -234,8 +303,11 @@ static void run_until(attack *a, cond_fn cond, double secs)
     ev_timer t;
     ev_timer_init(&t, on_wake, 0.005, 0.005);
     ev_timer_start(a->loop, &t);
-    while (now_ns() < end && !(cond && cond(a)))
+    while (now_ns() < end && !(cond && cond(a))) {
+        if (a->refill)
+            flood_refill(a);
         ev_run(a->loop, EVRUN_ONCE);
+    }
     ev_timer_stop(a->loop, &t);
 }
 
@@ -432,6 +504,27 @@ out:
     free(addrs);
 }
 
+/* Made-up members at addresses a target allows and would dial: each costs it a dial. */
+static void step_peers_fake(attack *a, uint64_t k)
+{
+    static const uint8_t fake_cert[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+    enum { N = 64 };
+    tb_wire_peer p[N];
+    char names[N][32], addrs[N][32];
+    const char *addr_ptrs[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], 32, "fake-%llu-%zu", (unsigned long long)k, i);
+        snprintf(addrs[i], 32, "127.9.%u.%zu:4433", (unsigned)(k % 250), i + 1);
+        addr_ptrs[i] = addrs[i];
+        p[i] = (tb_wire_peer){i ? names[i] : a->self, "nowhere", &addr_ptrs[i], i ? 1 : 0,
+                              i ? (tb_wire_bytes){fake_cert, sizeof(fake_cert)}
+                                : (tb_wire_bytes){a->der, a->der_len}};
+    }
+    tb_wire_msg m = {.type = TB_WIRE_PEERS};
+    m.peers = (tb_wire_peers){p, N};
+    send_wire(a, &m);
+}
+
 static void step_junk(attack *a, uint64_t k)
 {
     static const uint8_t junk[][12] = {
@@ -465,33 +558,40 @@ static int probe_done(attack *a)
     return a->probe_done;
 }
 
-/* The outsiders' handshakes from many addresses, then a real member's 5 fresh connections. */
+/* Five fresh connections from ep to the first target: how many were admitted. */
+static unsigned probe(attack *a, tb_quic_endpoint *ep)
+{
+    unsigned admitted = 0;
+    for (unsigned i = 0; i < REAL_TRIES; i++) {
+        a->probe_done = a->probe_ok = 0;
+        if (tb_quic_dial(ep, a->targets[0].addr, NULL, &a->probe) != TB_OK)
+            continue;
+        run_until(a, probe_done, 5.0);
+        admitted += a->probe_ok;
+        run_until(a, NULL, 0.3);
+    }
+    return admitted;
+}
+
+/* The outsiders' handshakes from many addresses, then a real member's 5 fresh connections
+ * (and, in the wide flood, a stranger's 5 first). */
 static int handshake_flood(attack *a)
 {
     unsigned n = a->sources < MAX_SOURCES ? a->sources : MAX_SOURCES;
     for (unsigned i = 0; i < n; i++) {
-        char listen[32];
-        snprintf(listen, sizeof(listen), "127.1.%u.1:0", i + 1);
-        a->outsiders[i] = endpoint(a, listen, 0);
-        if (!a->outsiders[i])
+        if (flooder_open(a, i) != 0)
             return -1;
-        tb_quic_endpoint_stall_handshakes(a->outsiders[i]);
-        for (unsigned k = 0; k < a->count; k++) {
-            if (tb_quic_dial(a->outsiders[i], a->targets[0].addr, NULL, NULL) == TB_OK)
-                a->sent++;
-        }
     }
-    run_until(a, NULL, 1.0);
-    for (unsigned i = 0; i < REAL_TRIES; i++) {
-        a->probe_done = a->probe_ok = 0;
-        a->probes++;
-        if (tb_quic_dial(a->ep, a->targets[0].addr, NULL, &a->probe) != TB_OK)
-            continue;
-        run_until(a, probe_done, 5.0);
-        a->admitted += a->probe_ok;
-        run_until(a, NULL, 0.3);
+    flood_refill(a);
+    run_until(a, NULL, a->refill ? 4.0 : 1.0);
+    if (a->stranger) {
+        a->stranger_admitted = probe(a, a->stranger);
+        printf("stranger_admitted=%u/%u\n", a->stranger_admitted, REAL_TRIES);
     }
+    a->probes = REAL_TRIES;
+    a->admitted = probe(a, a->ep);
     printf("admitted=%u/%u\n", a->admitted, a->probes);
+    printf("sent=%llu\n", (unsigned long long)a->sent);
     return 0;
 }
 
@@ -539,28 +639,33 @@ static void verdict(attack *a)
     double left = a->duration - (double)(now_ns() - a->start) / 1e9;
     run_until(a, all_closed, left > 3.0 ? left : 3.0);
     int all_misbehaving = 1;
+    unsigned k = 0;
     uint64_t last = 0;
     for (size_t i = 0; i < a->ntargets; i++) {
         target *t = &a->targets[i];
         all_misbehaving &= t->closed && t->misbehaving;
+        k += t->closed && t->misbehaving;
         if (t->closed && t->closed_at > last)
             last = t->closed_at;
     }
     printf("sent=%llu\nnot_queued=%llu\n", (unsigned long long)a->sent,
            (unsigned long long)a->refused_local);
     printf("closed_by_peer=%d\n", all_misbehaving);
-    if (all_misbehaving)
+    printf("closed_by_first=%d\n", a->targets[0].closed && a->targets[0].misbehaving);
+    if (k)
         printf("closed_after_ms=%llu\n", (unsigned long long)((last - a->start) / 1000000));
-    if (!all_misbehaving)
+    if (!k)
         return;
     a->redialling = 1;
     for (size_t i = 0; i < a->ntargets; i++) {
-        a->targets[i].connected = 0;
-        if (tb_quic_dial(a->ep, a->targets[i].addr, NULL, &a->targets[i].conn) != TB_OK)
-            a->targets[i].conn = NULL;
+        target *t = &a->targets[i];
+        int again = t->closed && t->misbehaving;
+        t->connected = 0;
+        if (again && tb_quic_dial(a->ep, t->addr, NULL, &t->conn) != TB_OK)
+            t->conn = NULL;
     }
     run_until(a, NULL, 4.0);
-    printf("redial_refused=%d\n", a->redial_refused == a->ntargets && !a->redial_connected);
+    printf("redial_refused=%d\n", a->redial_refused == k && !a->redial_connected);
 }
 
 static void usage(void)
@@ -573,10 +678,19 @@ static void usage(void)
 
 static void parse_args(attack *a, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"attack", 1, 0, 'A'}, {"cert", 1, 0, 'c'},     {"key", 1, 0, 'k'},     {"ca", 1, 0, 'a'},
-        {"bind", 1, 0, 'b'},   {"target", 1, 0, 't'},   {"claim", 1, 0, 'o'},   {"rate", 1, 0, 'r'},
-        {"count", 1, 0, 'n'},  {"duration", 1, 0, 'd'}, {"sources", 1, 0, 's'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"attack", 1, 0, 'A'},
+                                         {"cert", 1, 0, 'c'},
+                                         {"key", 1, 0, 'k'},
+                                         {"ca", 1, 0, 'a'},
+                                         {"bind", 1, 0, 'b'},
+                                         {"target", 1, 0, 't'},
+                                         {"claim", 1, 0, 'o'},
+                                         {"rate", 1, 0, 'r'},
+                                         {"count", 1, 0, 'n'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"sources", 1, 0, 's'},
+                                         {"stranger", 1, 0, 'S'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -617,6 +731,9 @@ static void parse_args(attack *a, int argc, char **argv)
         case 's':
             a->sources = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'S':
+            a->stranger_bind = optarg;
+            break;
         default:
             usage();
         }
@@ -655,6 +772,8 @@ static int run_attack(attack *a)
         paced(a, step_measure, UINT64_MAX);
     } else if (!strcmp(n, "peers-bad")) {
         paced(a, step_peers, a->count);
+    } else if (!strcmp(n, "peers-fake")) {
+        paced(a, step_peers_fake, a->count);
     } else if (!strcmp(n, "junk")) {
         paced(a, step_junk, a->count);
     } else if (!strcmp(n, "stall-streams")) {
@@ -688,9 +807,15 @@ int main(int argc, char **argv)
     }
     a->next_id = (uint64_t)time(NULL) << 20;
     int rc;
-    if (!strcmp(a->name, "handshake-flood")) {
+    if (!strcmp(a->name, "handshake-flood") || !strcmp(a->name, "handshake-flood-wide")) {
         a->start = now_ns();
+        a->refill = !strcmp(a->name, "handshake-flood-wide");
+        if (a->stranger_bind) {
+            snprintf(listen, sizeof(listen), "%s:0", a->stranger_bind);
+            a->stranger = endpoint(a, listen, 1);
+        }
         rc = handshake_flood(a) == 0 ? 0 : 1;
+        a->refill = 0;
     } else if (connect_all(a) != 0) {
         rc = 1;
     } else {
@@ -705,7 +830,8 @@ int main(int argc, char **argv)
     }
     run_until(a, NULL, 0.3); /* the closes on the wire */
     for (unsigned i = 0; i < MAX_SOURCES; i++)
-        tb_quic_endpoint_destroy(a->outsiders[i]);
+        tb_quic_endpoint_destroy(a->flood[i].ep);
+    tb_quic_endpoint_destroy(a->stranger);
     tb_quic_endpoint_destroy(a->ep);
     ev_loop_destroy(a->loop);
     free(a);

@@ -124,7 +124,9 @@ static const tb_wire_field graft_f[] = {
     M(2, TB_WK_IDS, graft.ids, "graft.ids"),
 };
 
-static const tb_wire_field no_f[1]; /* PRUNE: a table of no fields */
+static const tb_wire_field prune_f[] = {
+    M(2, TB_WK_TEXT, prune.origin, "prune.origin"),
+};
 
 static const tb_wire_field probe_req_f[] = {
     M(2, TB_WK_U64, probe_req.probe_id, "probe_req.probe_id"),
@@ -179,7 +181,7 @@ static const tb_wire_schema schemas[] = {
     [TB_WIRE_SHUFFLE_REPLY] = SCHEMA(shuffle_reply_f),
     [TB_WIRE_IHAVE] = SCHEMA(ihave_f),
     [TB_WIRE_GRAFT] = SCHEMA(graft_f),
-    [TB_WIRE_PRUNE] = {no_f, 0},
+    [TB_WIRE_PRUNE] = SCHEMA(prune_f),
     [TB_WIRE_PROBE_REQ] = SCHEMA(probe_req_f),
     [TB_WIRE_PROBE_ACK] = SCHEMA(probe_ack_f),
     [TB_WIRE_MEASUREMENTS] = SCHEMA(measurements_f),

@@ -277,7 +277,9 @@ typedef struct tb_wire_graft {
     tb_wire_ids ids;
 } tb_wire_graft;
 
-/* PRUNE has no fields. */
+typedef struct tb_wire_prune {
+    const char *origin; /* the link leaves this origin's tree (routing/plumtree.h) */
+} tb_wire_prune;
 
 typedef struct tb_wire_probe_req {
     uint64_t probe_id;
@@ -317,6 +319,7 @@ typedef struct tb_wire_msg {
         tb_wire_shuffle_reply shuffle_reply;
         tb_wire_ihave ihave;
         tb_wire_graft graft;
+        tb_wire_prune prune;
         tb_wire_probe_req probe_req;
         tb_wire_probe_ack probe_ack;
     };

@@ -82,7 +82,8 @@ static void feed(const char *from, const tb_wire_msg *w, const uint8_t *raw, siz
         uint8_t dg[TB_NMESH_ID_LEN] = {0};
         memcpy(dg, raw, len < sizeof(dg) ? len : sizeof(dg));
         bool is_new;
-        rc = tb_nmesh_gossip(nm, now, from, dg, w->broadcast.hop_limit, raw, len, &is_new);
+        rc = tb_nmesh_gossip(nm, now, from, w->broadcast.origin, dg, w->broadcast.hop_limit, raw,
+                             len, &is_new);
     }
     if (w->type == TB_WIRE_ALIVE || w->type == TB_WIRE_PROBE_REQ)
         rc |= tb_nmesh_mesh_bcast(

@@ -84,11 +84,12 @@ static bool io_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
     return tb_nmesh_seen(mesh, dg);
 }
 
-static int io_tree(void *arg, const char *from, const uint8_t dg[TB_BC_DIGEST_LEN],
-                   uint8_t hop_limit, const uint8_t *raw, size_t len, bool *is_new)
+static int io_tree(void *arg, const char *from, const char *origin,
+                   const uint8_t dg[TB_BC_DIGEST_LEN], uint8_t hop_limit, const uint8_t *raw,
+                   size_t len, bool *is_new)
 {
     (void)arg;
-    return from ? tb_nmesh_gossip(mesh, now, from, dg, hop_limit, raw, len, is_new)
+    return from ? tb_nmesh_gossip(mesh, now, from, origin, dg, hop_limit, raw, len, is_new)
                 : tb_nmesh_originate(mesh, now, dg, raw, len);
 }
 

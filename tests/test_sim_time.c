@@ -1,0 +1,183 @@
+/* The time simulator (sim/time.h) on issue 12's bounds: 10 regions x 2 nodes, 12 sources, 24 h
+ * of virtual time at the default polls, then the same with one lying member; and the scenario
+ * parser. TB_SIM_TIME_HOURS shortens the 24 h runs (the ASan build, see adr/0012). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "measure/replay.h"
+#include "sim/time.h"
+#include "tests/tb_test.h"
+
+#define MS 1000000LL
+
+static int load(const char *name, tb_simtime_scenario *s)
+{
+    char path[1024], err[256];
+    snprintf(path, sizeof(path), "%s/sim/scenarios/%s", TB_SOURCE_DIR, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return TB_ERR_NOTFOUND;
+    static char text[64 * 1024];
+    size_t n = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    int rc = tb_simtime_parse(text, n, s, err, sizeof(err));
+    if (rc != TB_OK)
+        fprintf(stderr, "%s: %s\n", path, err);
+    const char *hours = getenv("TB_SIM_TIME_HOURS");
+    if (rc == TB_OK && hours && atoi(hours) > 0)
+        s->duration_ns = (int64_t)atoi(hours) * 3600 * 1000 * MS;
+    return rc;
+}
+
+static void test_parse(void)
+{
+    tb_simtime_scenario s;
+    char err[256];
+    const char *ok = "name t\nregions 2\nper_region 3 # six nodes\nsource a honest\n"
+                     "source b step 60 -2.5\nsource c drift 0 20\nattack flood 1 0 60 5\n";
+    TB_REQUIRE(tb_simtime_parse(ok, strlen(ok), &s, err, sizeof(err)) == TB_OK);
+    TB_CHECK_STR(s.name, "t");
+    TB_CHECK_EQ(s.regions * s.per_region, 6u);
+    TB_CHECK_EQ(s.n_sources, 3u);
+    TB_CHECK_EQ(s.sources[1].value, -2500000);
+    TB_CHECK_EQ(s.sources[1].at_ns, 60 * 1000 * MS);
+    TB_CHECK_EQ(s.sources[2].value, 20000); /* ppb */
+    TB_CHECK_EQ(s.attack, TB_SIMTIME_FLOOD);
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"source a honest\nsource a honest\n", "line 2: source 'a' twice"},
+        {"source a lies\n", "line 1: source behaviour 'lies'"},
+        {"regions 9999\nsource a honest\n", "line 1: 'regions'"},
+        {"source a step 10\n", "line 1: 'source' needs more values"},
+        {"source a honest\nattack takeover 0 0 b 5\n", "scenario unnamed: takeover"},
+        {"regions 2\nsource a honest\nattack flood 7 0 1 1\n", "scenario unnamed: the attacking"},
+        {"minpoll 8\nmaxpoll 6\nsource a honest\n", "scenario unnamed: minpoll above"},
+        {"bogus 1\n", "line 1: unknown directive 'bogus'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        TB_CHECK(tb_simtime_parse(bad[i].text, strlen(bad[i].text), &s, err, sizeof(err)) ==
+                 TB_ERR_INVAL);
+        if (strncmp(err, bad[i].err, strlen(bad[i].err)) != 0)
+            fprintf(stderr, "case %zu: got '%s'\n", i, err);
+        TB_CHECK(strncmp(err, bad[i].err, strlen(bad[i].err)) == 0);
+    }
+}
+
+static const tb_simtime_source_result *find(const tb_simtime_result *r, const char *name)
+{
+    for (unsigned k = 0; k < r->n_sources; k++)
+        if (strcmp(r->sources[k].name, name) == 0)
+            return &r->sources[k];
+    return NULL;
+}
+
+/* Issue 12's bounds, as far as the modules meet them on this network (5-60 ms between regions,
+ * so a source's interval seen from afar is tens of ms wide): honest sources are never accused
+ * nor shown anything but ok once judged, and never change; the ramp liar is flagged within 3
+ * polls of being 1 ms off, the drifter by every observer, and neither is ever unflagged; the
+ * unsynchronised source says so, the Kiss-o'-Death one is unreachable. The step liars (5 ms and
+ * 1 ms) sit inside such intervals and are not flagged; the drifter is flagged far beyond 2 ms:
+ * printed, not asserted (adr/0012, "Results"). */
+static void check_bounds(const tb_simtime_result *r, const char *skip)
+{
+    for (unsigned k = 0; k < r->n_sources; k++) {
+        const tb_simtime_source_result *sr = &r->sources[k];
+        if (skip && strcmp(sr->name, skip) == 0)
+            continue;
+        switch (sr->behaviour) {
+        case TB_SIMTIME_HONEST:
+            TB_CHECK_EQ(sr->accused, 0u);
+            TB_CHECK_EQ(sr->wrong_runs, 0u);
+            TB_CHECK_EQ(sr->max_changes, 0u);
+            break;
+        case TB_SIMTIME_RAMP:
+            TB_CHECK_EQ(sr->late, 0u);
+            TB_CHECK_EQ(sr->unflagged, 0u);
+            break;
+        case TB_SIMTIME_DRIFT:
+            TB_CHECK_EQ(sr->flagged, sr->observers);
+            TB_CHECK_EQ(sr->unflagged, 0u);
+            break;
+        case TB_SIMTIME_UNSYNC:
+            TB_CHECK_EQ(sr->final_verdict, TB_XC_UNSYNCHRONISED);
+            break;
+        case TB_SIMTIME_KOD:
+            TB_CHECK_EQ(sr->final_verdict, TB_XC_UNREACHABLE);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static tb_simtime_result base; /* the honest run, for the lying member's comparison */
+
+static void test_honest_24h(void)
+{
+    tb_simtime_scenario s;
+    TB_REQUIRE(load("ctest-24h.conf", &s) == TB_OK);
+    TB_REQUIRE(tb_simtime_run(&s, &base) == TB_OK);
+    tb_simtime_print(stdout, &s, &base);
+    TB_CHECK_EQ(base.nodes, 20u);
+    TB_CHECK_EQ(base.n_sources, 12u);
+    TB_CHECK_EQ(base.false_accusations, 0u);
+    TB_CHECK(base.consensus_runs > 0);
+    TB_CHECK_EQ(base.no_consensus_runs, 0u);
+    TB_CHECK_EQ(base.dropped, 0u);
+    check_bounds(&base, NULL);
+}
+
+/* One member signs 8 invented sources and a real one at +5 s: the consensus stays where the
+ * honest run had it (within its own error, not 5 s away), every other honest source keeps its
+ * verdict, no honest member is named. The real source it lies about is called inconsistent across
+ * regions while the member's measurement is fresh: intervals alone cannot tell a member lying
+ * about one source from a source answering one region differently (adr/0008); printed. */
+static void test_takeover_24h(void)
+{
+    tb_simtime_scenario s;
+    tb_simtime_result r;
+    TB_REQUIRE(load("ctest-24h-takeover.conf", &s) == TB_OK);
+    TB_REQUIRE(tb_simtime_run(&s, &r) == TB_OK);
+    tb_simtime_print(stdout, &s, &r);
+    check_bounds(&r, s.attack_source);
+    TB_CHECK(r.consensus_max_err_ns < 100 * MS);
+    TB_CHECK_EQ(r.no_consensus_runs, 0u);
+    /* whether the member is named (r.liar_named) is printed: with every other source measured
+     * honestly it is corroborated, and no rule of the cross-check names it (adr/0012) */
+    TB_CHECK_EQ(r.honest_member_findings, 0u);
+    for (unsigned k = 0; k < base.n_sources; k++) {
+        const tb_simtime_source_result *a = &base.sources[k], *b = find(&r, a->name);
+        TB_REQUIRE(b != NULL);
+        if (strcmp(a->name, s.attack_source) != 0)
+            TB_CHECK_EQ(a->final_verdict, b->final_verdict);
+    }
+    for (unsigned k = base.n_sources; k < r.n_sources; k++) /* never ok: nobody else sees them */
+        TB_CHECK(r.sources[k].final_verdict != TB_XC_OK);
+}
+
+/* The evidence flood: 20 measurements a second with 4 KB of evidence that is no NTP exchange;
+ * each batch is dropped at its first one (bad evidence), the verdicts do not move. */
+static void test_flood(void)
+{
+    tb_simtime_scenario s;
+    tb_simtime_result r;
+    TB_REQUIRE(load("flood.conf", &s) == TB_OK);
+    TB_REQUIRE(tb_simtime_run(&s, &r) == TB_OK);
+    tb_simtime_print(stdout, &s, &r);
+    TB_CHECK(r.dropped_by[TB_MEASURE_DROP_BAD_EVIDENCE] > 0);
+    TB_CHECK_EQ(r.false_accusations, 0u);
+    TB_CHECK_EQ(r.no_consensus_runs, 0u);
+    check_bounds(&r, NULL);
+}
+
+int main(void)
+{
+    TB_RUN(test_parse);
+    TB_RUN(test_honest_24h);
+    TB_RUN(test_takeover_24h);
+    TB_RUN(test_flood);
+    return TB_DONE();
+}
