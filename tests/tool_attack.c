@@ -175,14 +175,23 @@ static void on_refused(void *arg, const struct sockaddr *addr, socklen_t len, tb
     (void)arg, (void)addr, (void)len, (void)r, (void)detail;
 }
 
-/* What the honest nodes forward us: the newest message id per origin (for id-poison). */
+/* What the honest nodes forward us: the newest message id per origin (for id-poison). A new
+ * link is lazy for the origins its node knows already (routing/plumtree.h): their messages are
+ * announced (IHAVE), and GRAFTed here as any neighbour would, to see them whole. */
 static void on_message(void *arg, tb_quic_conn *c, const uint8_t *msg, size_t len)
 {
     attack *a = arg;
-    (void)c;
     tb_wire_msg m;
     if (tb_wire_decode(msg, len, NULL, &m, NULL) != TB_OK)
         return;
+    if (m.type == TB_WIRE_IHAVE && m.ihave.ids.n_ids > 0) {
+        tb_wire_msg g = {.type = TB_WIRE_GRAFT};
+        g.graft.ids = m.ihave.ids;
+        uint8_t buf[2048];
+        size_t glen;
+        if (tb_wire_encode(&g, NULL, buf, sizeof(buf), &glen) == TB_OK)
+            (void)!tb_quic_send_stream(c, buf, glen);
+    }
     if (m.type == TB_WIRE_BROADCAST && m.broadcast.payload.len >= 10 &&
         memcmp(m.broadcast.payload.data, "forged-by-", 10) == 0)
         a->echoed++;
