@@ -26,6 +26,7 @@ typedef struct entry {
     uint64_t connected_at;            /* when the current connection came up */
     char from[TB_PEERS_NAME_MAX + 1]; /* who told us of it (learned entries; "" unknown) */
     unsigned dialled; /* 1 + the index in addrs of the rate-limited dial under way; 0: none */
+    int parked;       /* not dialled (tb_peers_set_wanted) */
 } entry;
 
 /* Dials to unverified learned entries, per source of learning: a generic cell rate
@@ -97,7 +98,7 @@ static int cert_valid(const uint8_t *cert, size_t len)
     return 0;
 }
 
-static int info_valid(const tb_peer_info *info)
+static int info_valid(const tb_peer_info *info, int cert_optional)
 {
     if (!tb_name_valid(info->name.p, info->name.len) ||
         !tb_name_valid(info->region.p, info->region.len))
@@ -110,6 +111,8 @@ static int info_valid(const tb_peer_info *info)
         if (!tb_peers_addr_valid(info->addrs[i].p, info->addrs[i].len))
             return TB_ERR_MALFORMED;
     }
+    if (cert_optional && !info->cert && info->cert_len == 0)
+        return 0;
     return cert_valid(info->cert, info->cert_len);
 }
 
@@ -298,7 +301,8 @@ int tb_peers_learn(tb_peers *t, const tb_peer_info *info, uint32_t *id)
 
 int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from, uint32_t *id)
 {
-    int rc = info ? info_valid(info) : TB_ERR_INVAL;
+    /* Mesh v2 descriptors carry no certificate (the handshake proves who answers a dial). */
+    int rc = info ? info_valid(info, 1) : TB_ERR_INVAL;
     entry *e;
     int allowed[TB_PEERS_MAX_ADDRS];
     size_t nallowed = 0;
@@ -322,7 +326,7 @@ int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from,
         copy_str(e->name, &info->name);
         if (from)
             snprintf(e->from, sizeof(e->from), "%s", from);
-        if ((rc = set_cert(e, info->cert, info->cert_len)) < 0) {
+        if (info->cert_len && (rc = set_cert(e, info->cert, info->cert_len)) < 0) {
             entry_clear(e);
             return rc;
         }
@@ -336,7 +340,7 @@ int tb_peers_learn_from(tb_peers *t, const tb_peer_info *info, const char *from,
             add_addr(e, info->addrs[i].p, info->addrs[i].len);
     }
     /* The first certificate heard stays until a handshake replaces it with the verified one. */
-    if (!e->cert && (rc = set_cert(e, info->cert, info->cert_len)) < 0)
+    if (!e->cert && info->cert_len && (rc = set_cert(e, info->cert, info->cert_len)) < 0)
         return rc;
     if (id)
         *id = e->id;
@@ -355,7 +359,7 @@ int tb_peers_set_cert(tb_peers *t, uint32_t id, const uint8_t *cert, size_t cert
 
 int tb_peers_set_self(tb_peers *t, const tb_peer_info *self)
 {
-    int rc = self ? info_valid(self) : TB_ERR_INVAL;
+    int rc = self ? info_valid(self, 0) : TB_ERR_INVAL;
     entry *e = &t->self;
     if (rc < 0)
         return rc;
@@ -700,7 +704,7 @@ static int unanswered(tb_peers *t, const entry *e)
 
 static int dial_due(const entry *e, uint64_t now)
 {
-    if (e->naddrs == 0)
+    if (e->naddrs == 0 || e->parked)
         return 0;
     return e->state == TB_PEER_IDLE || (e->state == TB_PEER_BACKOFF && e->next_time <= now);
 }
@@ -791,6 +795,15 @@ size_t tb_peers_export(const tb_peers *t, const char *requester, tb_peer_info *o
     return n;
 }
 
+int tb_peers_set_wanted(tb_peers *t, uint32_t id, int wanted)
+{
+    entry *e = find_id(t, id);
+    if (!e)
+        return TB_ERR_NOTFOUND;
+    e->parked = !wanted;
+    return 0;
+}
+
 int tb_peers_get(const tb_peers *t, uint32_t id, tb_peer_view *out)
 {
     const entry *e = find_id(t, id);
@@ -809,6 +822,7 @@ int tb_peers_get(const tb_peers *t, uint32_t id, tb_peer_view *out)
     out->source = e->source;
     out->state = e->state;
     out->failures = e->failures;
+    out->wanted = !e->parked;
     out->next_time =
         e->state == TB_PEER_CONNECTING || e->state == TB_PEER_BACKOFF ? e->next_time : 0;
     return 0;

@@ -101,6 +101,7 @@ typedef struct tb_peer_view {
     tb_peer_source source;
     tb_peer_state state;
     unsigned failures;  /* consecutive failed dials */
+    int wanted;         /* dialled when due (tb_peers_set_wanted) */
     uint64_t next_time; /* connect deadline (CONNECTING) or next dial (BACKOFF), else 0 */
 } tb_peer_view;
 
@@ -130,7 +131,8 @@ int tb_peers_addr_valid(const char *s, size_t len);
  * returns the existing id. TB_ERR_INVAL for a bad address, TB_ERR_FULL when no room. */
 TB_WUR int tb_peers_add_seed(tb_peers *t, const char *addr, uint32_t *id);
 
-/* Merges one untrusted entry from a PEERS message. Entries naming this node are ignored (0).
+/* Merges one untrusted entry from a PEERS message or a mesh v2 descriptor (which has no
+ * certificate: cert NULL, cert_len 0). Entries naming this node are ignored (0).
  * A new name gets a new entry (dialled when it has an address; a node that does not listen,
  * such as one in client mode, has none and is kept for its certificate); a known one gains any
  * new addresses, and a certificate if it had none. Addresses the policy refuses are left out
@@ -187,6 +189,11 @@ TB_WUR int tb_peers_disconnected(tb_peers *t, uint32_t id, uint64_t now);
  * pair is kept (crossed dials, a restarted peer): redial after the first backoff step, not
  * counted as a failure however short it was. TB_ERR_STATE when it was not connected. */
 TB_WUR int tb_peers_superseded(tb_peers *t, uint32_t id, uint64_t now);
+
+/* Whether the entry is dialled when due (default yes). Mesh v2 (ADR 0010) dials only the peers
+ * HyParView wants; an unwanted entry keeps its back-off state, so wanting it again soon after a
+ * failure waits for the delay. TB_ERR_NOTFOUND. */
+TB_WUR int tb_peers_set_wanted(tb_peers *t, uint32_t id, int wanted);
 
 /* Removes an entry. */
 TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);

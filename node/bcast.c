@@ -7,7 +7,7 @@
 
 #include "measure/sign.h"
 #include "node/origins.h"
-#include "routing/broadcast.h"
+#include "common/name.h"
 
 #define ALIVE_MAX 8192 /* an encoded ALIVE: certificate (max 4096) and a few names */
 
@@ -19,10 +19,13 @@ struct tb_nbc {
     size_t self_der_len;
     uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
     tb_wire_limits lim;
-    tb_bc *bc;
+    uint64_t next_id;
     tb_origins *origins;
     uint64_t incarnation;
-    uint64_t next_alive; /* 0: not announced yet (waits for the first link) */
+    uint8_t *last_alive; /* the encoded BROADCAST of the last ALIVE, for tb_nbc_send_alive */
+    size_t last_alive_len;
+    uint64_t next_alive;  /* 0: not announced yet (waits for the first link) */
+    unsigned alive_round; /* ALIVEs sent: the first few come sooner (alive_delay) */
     tb_nbc_stats st;
 };
 
@@ -41,16 +44,14 @@ int tb_nbc_new(const tb_nbc_config *cfg, const tb_nbc_io *io, tb_nbc **out)
     b->io = *io;
     b->lim = *cfg->lim;
     b->incarnation = cfg->incarnation;
+    b->next_id = cfg->first_id;
     snprintf(b->self, sizeof(b->self), "%s", cfg->self);
     snprintf(b->region, sizeof(b->region), "%s", cfg->region);
     b->self_der = malloc(cfg->self_der_len ? cfg->self_der_len : 1);
-    tb_bc_config bcc;
-    tb_bc_config_default(&bcc, cfg->hash_key);
     int rc = b->self_der ? TB_OK : TB_ERR_NOMEM;
     if (rc == TB_OK) {
         memcpy(b->self_der, cfg->self_der, cfg->self_der_len);
         b->self_der_len = cfg->self_der_len;
-        rc = tb_bc_new(&bcc, b->self, cfg->first_id, &b->bc);
     }
     if (rc == TB_OK)
         rc = tb_origins_load_key(cfg->log, cfg->key_file, b->sk, b->pk);
@@ -73,7 +74,7 @@ void tb_nbc_free(tb_nbc *b)
 {
     if (!b)
         return;
-    tb_bc_free(b->bc);
+    free(b->last_alive);
     tb_origins_free(b->origins);
     sodium_memzero(b->sk, sizeof(b->sk));
     free(b->self_der);
@@ -97,34 +98,21 @@ static int signed_parts(const tb_wire_broadcast *m, uint8_t hdr[TB_BC_SIGNED_HEA
     return rc;
 }
 
-/* Encoded once: every chosen neighbour gets the same bytes. */
-static void forward(tb_nbc *b, const tb_wire_broadcast *m, const char **names, const size_t *fwd,
-                    const tb_bc_decision *d)
+/* m encoded as sent (the tree rewrites the hop limit per copy); free *out. */
+static int encode(tb_nbc *b, const tb_wire_broadcast *m, uint8_t **out, size_t *len)
 {
-    if (d->nforward == 0)
-        return;
     tb_wire_msg w = {.type = TB_WIRE_BROADCAST};
     w.broadcast = *m;
-    w.broadcast.hop_limit = d->hop_limit;
     /* The envelope around payload and origin takes under 160 bytes (integer keys, signature). */
-    size_t cap = m->payload.len + strlen(m->origin) + 160, len = 0;
+    size_t cap = m->payload.len + strlen(m->origin) + 160;
     cap = cap < b->lim.max_msg_size ? cap : b->lim.max_msg_size;
-    uint8_t *buf = malloc(cap);
-    int rc = buf ? tb_wire_encode(&w, &b->lim, buf, cap, &len) : TB_ERR_NOMEM;
-    for (size_t i = 0; i < d->nforward; i++) {
-        int sent = rc == TB_OK ? b->io.send(b->io.arg, names[fwd[i]], buf, len) : rc;
-        if (sent != TB_OK)
-            tb_log_warn(b->cfg.log, "peer %s: cannot forward broadcast %s/%llu: %s", names[fwd[i]],
-                        m->origin, (unsigned long long)m->msg_id, tb_wire_strerror(sent));
+    *out = malloc(cap);
+    int rc = *out ? tb_wire_encode(&w, &b->lim, *out, cap, len) : TB_ERR_NOMEM;
+    if (rc != TB_OK) {
+        free(*out);
+        *out = NULL;
     }
-    free(buf);
-}
-
-/* The connected neighbours and room for routing/'s choice among them (free it). */
-static size_t *targets(tb_nbc *b, const char ***names, size_t *n)
-{
-    *n = b->io.neighbours(b->io.arg, names);
-    return calloc(*n ? *n : 1, sizeof(size_t));
+    return rc;
 }
 
 static void deliver(tb_nbc *b, const tb_wire_broadcast *m)
@@ -133,37 +121,49 @@ static void deliver(tb_nbc *b, const tb_wire_broadcast *m)
         b->io.deliver(b->io.arg, m);
 }
 
+/* Keeps the encoded ALIVE for tb_nbc_send_alive. */
+static void keep_alive(tb_nbc *b, uint8_t *raw, size_t len)
+{
+    free(b->last_alive);
+    b->last_alive = raw;
+    b->last_alive_len = len;
+}
+
 int tb_nbc_originate(tb_nbc *b, uint64_t now, uint32_t app_type, const uint8_t *payload, size_t len,
                      uint64_t *id)
 {
     tb_wire_broadcast m = {.origin = b->self, .app_type = app_type, .payload = {payload, len}};
-    m.msg_id = tb_bc_next_id(b->bc);
-    uint8_t hdr[TB_BC_SIGNED_HEADER_MAX], dg[TB_BC_DIGEST_LEN];
+    m.msg_id = b->next_id++;
+    m.hop_limit = 1;
+    uint8_t hdr[TB_BC_SIGNED_HEADER_MAX], dg[TB_BC_DIGEST_LEN], *raw = NULL;
+    size_t raw_len = 0;
     tb_measure_part parts[2];
     int rc = signed_parts(&m, hdr, parts);
     if (rc == TB_OK)
         rc = tb_measure_sign_parts(parts, 2, b->sk, m.sig);
     if (rc == TB_OK)
         rc = tb_measure_digest(parts, 2, dg);
-    if (rc != TB_OK)
-        return rc;
-    const char **names;
-    size_t n, *fwd = targets(b, &names, &n);
-    if (!fwd)
-        return TB_ERR_NOMEM;
-    tb_bc_decision d;
-    rc = tb_bc_originate(b->bc, now, dg, names, n, fwd, &d);
+    if (rc == TB_OK)
+        rc = encode(b, &m, &raw, &raw_len);
+    if (rc == TB_OK)
+        rc = b->io.tree(b->io.arg, NULL, m.origin, dg, m.hop_limit, raw, raw_len, NULL);
     if (rc == TB_OK) {
-        m.hop_limit = d.hop_limit;
         b->st.originated++;
-        b->st.forwarded += d.nforward; /* copies sent, as for a received one */
         deliver(b, &m);
-        forward(b, &m, names, fwd, &d);
         if (id)
             *id = m.msg_id;
     }
-    free(fwd);
+    if (rc == TB_OK && app_type == TB_NODE_APP_ALIVE)
+        keep_alive(b, raw, raw_len);
+    else
+        free(raw);
     return rc;
+}
+
+void tb_nbc_send_alive(tb_nbc *b, const char *to)
+{
+    if (b->last_alive && b->io.send(b->io.arg, to, b->last_alive, b->last_alive_len) == TB_OK)
+        b->st.alives_sent++;
 }
 
 static void send_cert_req(tb_nbc *b, uint64_t now, const char *from, const char *origin)
@@ -254,50 +254,51 @@ static int receive(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
 {
     uint8_t hdr[TB_BC_SIGNED_HEADER_MAX], dg[TB_BC_DIGEST_LEN];
     tb_measure_part parts[2];
-    tb_bc_decision d;
-    const char **names;
-    size_t n, *fwd = targets(b, &names, &n);
-    if (!fwd)
-        return TB_ERR_NOMEM;
     int rc = signed_parts(m, hdr, parts);
     if (rc == TB_OK)
         rc = tb_measure_digest(parts, 2, dg);
-    if (rc == TB_OK)
-        rc = tb_bc_check(b->bc, now, m->origin, strlen(m->origin), dg, m->hop_limit, from, names, n,
-                         fwd, &d);
     if (rc != TB_OK) {
         b->st.malformed++;
-        free(fwd);
         return TB_ERR_MALFORMED;
     }
-    if (!d.deliver) {
+    /* A known digest is content verified before: the tree counts it and prunes its sender. */
+    if (b->io.seen(b->io.arg, dg)) {
         b->st.duplicates++;
-        free(fwd);
+        return b->io.tree(b->io.arg, from, m->origin, dg, m->hop_limit, raw, len, NULL) == TB_OK
+                   ? TB_OK
+                   : TB_ERR_MALFORMED;
+    }
+    /* Ours but unknown: from before a restart (or forged); neither taken nor passed on. */
+    if (strcmp(m->origin, b->self) == 0) {
+        b->st.duplicates++;
         return TB_OK;
     }
     tb_wire_msg alive = {0};
     rc = authenticate(b, now, now_s, from, m, parts, raw, len, tries, &alive);
     if (rc == TB_OK && !is_mesh_app(m->app_type) && b->io.accept && b->io.accept(b->io.arg, m))
         rc = TB_ERR_STATE; /* the application's refusal: not the neighbour's fault */
-    if (rc == TB_OK) {
-        tb_bc_commit(b->bc, now, dg, &d);
+    bool is_new = false;
+    if (rc == TB_OK &&
+        b->io.tree(b->io.arg, from, m->origin, dg, m->hop_limit, raw, len, &is_new) != TB_OK)
+        rc = TB_ERR_MALFORMED;
+    if (rc == TB_OK && is_new) {
         if (m->app_type == TB_NODE_APP_ALIVE)
             b->st.alives_received++;
         else if (!is_mesh_app(m->app_type))
             b->st.delivered++;
-        b->st.forwarded += d.nforward;
         deliver(b, m);
-        forward(b, m, names, fwd, &d);
         if (m->app_type == TB_NODE_APP_ALIVE)
             take_alive(b, now, now_s, &alive.alive);
+        if (is_mesh_app(m->app_type) && b->io.mesh)
+            b->io.mesh(b->io.arg, m);
+    } else if (rc == TB_OK) {
+        b->st.duplicates++;
     } else if (rc != TB_ERR_AGAIN) {
-        tb_bc_refused(b->bc);
         b->st.refused++;
         tb_log_debug(b->cfg.log, "peer %s: broadcast %s/%llu refused: %s", from, m->origin,
                      (unsigned long long)m->msg_id, tb_strerror(rc));
     }
     tb_wire_msg_clear(&alive);
-    free(fwd);
     return rc == TB_ERR_VERIFY || rc == TB_ERR_MALFORMED ? rc : TB_OK;
 }
 
@@ -375,14 +376,45 @@ int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der,
     return rc == TB_OK || rc == TB_ERR_EXISTS;
 }
 
+static int announce(tb_nbc *b, uint64_t now);
+
 void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, const uint8_t *der,
                     size_t len)
 {
     if (der && tb_origins_learn(b->origins, der, len, peer, 0, now_s, NULL) == TB_OK)
         b->st.certs_learned++;
     release(b, now, now_s, peer);
-    if (b->next_alive == 0 && tb_nbc_announce(b, now, NULL, 0) != TB_OK)
+    if (b->next_alive == 0 && announce(b, now) != TB_OK)
         tb_log_warn(b->cfg.log, "cannot announce this node (ALIVE)");
+}
+
+/* A broadcast reaches the nodes of the tree as it is when sent: the ALIVE sent at the first link
+ * misses who joins in the next seconds (their member lists and passive views would lack this
+ * node, and two parts of a mesh started at once may stay apart). It is repeated after 5, 20
+ * and 60 s, then every TB_NBC_ALIVE_NS. */
+static uint64_t alive_delay(unsigned round)
+{
+    static const uint64_t early[] = {5, 20, 60};
+    return round < 3 ? early[round] * 1000000000ULL : TB_NBC_ALIVE_NS;
+}
+
+static int announce(tb_nbc *b, uint64_t now)
+{
+    const char *addrs[1] = {b->addr};
+    tb_wire_msg w = {.type = TB_WIRE_ALIVE};
+    w.alive = (tb_wire_alive){
+        b->self,       b->region, addrs, b->addr[0] ? 1 : 0, {b->self_der, b->self_der_len},
+        b->incarnation};
+    uint8_t buf[ALIVE_MAX];
+    size_t wlen;
+    int rc = tb_wire_encode(&w, &b->lim, buf, sizeof(buf), &wlen);
+    if (rc == TB_OK)
+        rc = tb_nbc_originate(b, now, TB_NODE_APP_ALIVE, buf, wlen, NULL);
+    if (rc == TB_OK) {
+        b->st.alives_sent++;
+        b->next_alive = now + alive_delay(b->alive_round++);
+    }
+    return rc;
 }
 
 int tb_nbc_announce(tb_nbc *b, uint64_t now, const uint8_t *der, size_t len)
@@ -396,21 +428,15 @@ int tb_nbc_announce(tb_nbc *b, uint64_t now, const uint8_t *der, size_t len)
         b->self_der = copy;
         b->self_der_len = len;
     }
-    const char *addrs[1] = {b->addr};
-    tb_wire_msg w = {.type = TB_WIRE_ALIVE};
-    w.alive = (tb_wire_alive){
-        b->self,         b->region, addrs, b->addr[0] ? 1 : 0, {b->self_der, b->self_der_len},
-        ++b->incarnation};
-    uint8_t buf[ALIVE_MAX];
-    size_t wlen;
-    int rc = tb_wire_encode(&w, &b->lim, buf, sizeof(buf), &wlen);
-    if (rc == TB_OK)
-        rc = tb_nbc_originate(b, now, TB_NODE_APP_ALIVE, buf, wlen, NULL);
-    if (rc == TB_OK) {
-        b->st.alives_sent++;
-        b->next_alive = now + TB_NBC_ALIVE_NS;
-    }
-    return rc;
+    b->incarnation++;
+    return announce(b, now);
+}
+
+int tb_nbc_announce_as(tb_nbc *b, uint64_t now, uint64_t incarnation)
+{
+    if (incarnation > b->incarnation)
+        b->incarnation = incarnation;
+    return announce(b, now);
 }
 
 uint64_t tb_nbc_poll(tb_nbc *b, uint64_t now)
@@ -420,12 +446,12 @@ uint64_t tb_nbc_poll(tb_nbc *b, uint64_t now)
     uint64_t wake = tb_origins_expire(b->origins, now);
     tb_origins_get_stats(b->origins, &after);
     b->st.hold_dropped += after.hold_expired - before.hold_expired;
-    if (b->next_alive && now >= b->next_alive && tb_nbc_announce(b, now, NULL, 0) != TB_OK)
+    /* The same incarnation: nothing changed, the ALIVE is repeated for newcomers. */
+    if (b->next_alive && now >= b->next_alive && announce(b, now) != TB_OK)
         b->next_alive = now + TB_NBC_ALIVE_NS / 10; /* try again sooner */
     if (b->next_alive && b->next_alive < wake)
         wake = b->next_alive;
-    uint64_t bc_wake = tb_bc_expire(b->bc, now);
-    return bc_wake < wake ? bc_wake : wake;
+    return wake;
 }
 
 void tb_nbc_set_key(tb_nbc *b, const uint8_t sk[TB_MEASURE_SK_LEN],

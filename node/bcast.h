@@ -1,5 +1,6 @@
 /* node/bcast: signed broadcasts on the mesh (ADR 0010), between node.c (connections, the loop)
- * and the pure parts (routing/broadcast.h: duplicate cache and forwarding choice;
+ * and the pure parts (routing/broadcast.h: the signed header; node/mesh.h: the tree that
+ * keeps the duplicate cache and forwards;
  * measure/sign.h: Ed25519; node/origins.h: certificates of origins). Private to node/.
  *
  * Sending: every broadcast is signed with this node's certificate key over the bytes of
@@ -9,19 +10,22 @@
  * a CERT_REQ goes to the neighbour that forwarded it; its CERT answer (verified against the CA)
  * releases the copy. ALIVE announcements (app type TB_NODE_APP_ALIVE, payload a wire ALIVE)
  * carry the origin's certificate and verify on their own; this node sends one when its first
- * link comes up, on tb_nbc_announce and every TB_NBC_ALIVE_NS.
+ * link comes up (again 5, 20 and 60 s later, for who joins meanwhile), on tb_nbc_announce and
+ * every TB_NBC_ALIVE_NS.
  *
  * No I/O of its own: it sends and delivers through tb_nbc_io, and takes time as arguments
  * (now: monotonic ns; now_s: real Unix seconds for certificate dates). */
 #ifndef TB_NODE_BCAST_H
 #define TB_NODE_BCAST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "measure/replay.h"
+#include "routing/broadcast.h"
 #include "wire/wire.h"
 
 /* App types from 0x6d650000 ("me") up are the mesh's own: never handed to the application. */
@@ -32,15 +36,21 @@
 
 typedef struct tb_nbc_io {
     void *arg;
-    /* The connected neighbours' names, one per node; valid until the next call. */
-    size_t (*neighbours)(void *arg, const char ***names);
-    /* Sends an encoded message to the connected neighbour `to`. */
+    /* Sends an encoded message to the neighbour `to` (CERT_REQ, CERT, an ALIVE to a prober). */
     int (*send)(void *arg, const char *to, const uint8_t *msg, size_t len);
+    /* The tree (node/mesh.h): whether a digest was seen already, and a copy handed on: a
+     * duplicate (seen), a verified first copy from `from`, or this node's own (from NULL).
+     * raw is the encoded BROADCAST. *is_new (may be NULL): it was the first copy. */
+    bool (*seen)(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN]);
+    int (*tree)(void *arg, const char *from, const char *origin, const uint8_t dg[TB_BC_DIGEST_LEN],
+                uint8_t hop_limit, const uint8_t *raw, size_t len, bool *is_new);
     /* Optional: the application's verdict on a verified first copy; nonzero drops it (neither
      * delivered, remembered nor forwarded). */
     int (*accept)(void *arg, const tb_wire_broadcast *b);
     /* A verified first copy (also of this node's own broadcasts), not of a mesh app type. */
     void (*deliver)(void *arg, const tb_wire_broadcast *b);
+    /* Optional: a verified first copy of a mesh app type (ALIVE, SUSPECT) from another node. */
+    void (*mesh)(void *arg, const tb_wire_broadcast *b);
 } tb_nbc_io;
 
 typedef struct tb_nbc_config {
@@ -52,13 +62,12 @@ typedef struct tb_nbc_config {
     const tb_wire_limits *lim;
     uint64_t first_id;    /* first message id (the real time in ns at start: not reused) */
     uint64_t incarnation; /* first ALIVE incarnation (real time in s at start), grows */
-    uint64_t hash_key;    /* random, for the duplicate cache */
     int64_t now_s;        /* real time at start (Unix s), to check its own certificate */
 } tb_nbc_config;
 
 typedef struct tb_nbc_stats {
     uint64_t delivered; /* first copies handed to the application (not the mesh's own) */
-    uint64_t duplicates, forwarded, originated;
+    uint64_t duplicates, originated;
     uint64_t refused;   /* bad signature, unknown or refused certificate, app refused */
     uint64_t malformed; /* bad origin name, hop limit 0, undecodable ALIVE */
     uint64_t held, hold_dropped, cert_reqs_sent, certs_sent, certs_learned, certs_refused;
@@ -90,7 +99,7 @@ void tb_nbc_on_cert(tb_nbc *b, uint64_t now, int64_t now_s, const char *from,
                     const tb_wire_cert *m);
 
 /* A link to `peer` came up; der: its certificate from the handshake. The first link sends
- * this node's ALIVE. */
+ * this node's ALIVE (with the configured incarnation). */
 void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, const uint8_t *der,
                     size_t len);
 /* A certificate heard of (PEERS) for the node `name`: kept once it verifies. 1 when it is a
@@ -100,6 +109,11 @@ int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der,
 /* Sends this node's ALIVE with the next incarnation (e.g. its certificate changed: give the new
  * one, or NULL to keep it). */
 TB_WUR int tb_nbc_announce(tb_nbc *b, uint64_t now, const uint8_t *der, size_t len);
+/* Sends this node's ALIVE with `incarnation` when it is above the current one (the member list
+ * refutes a suspicion), else with the current one. */
+TB_WUR int tb_nbc_announce_as(tb_nbc *b, uint64_t now, uint64_t incarnation);
+/* Sends the last ALIVE this node broadcast to neighbour `to` (a prober holding it dead). */
+void tb_nbc_send_alive(tb_nbc *b, const char *to);
 
 /* The node's key was reloaded (its certificate renewed): broadcasts are signed with it from now
  * on. */

@@ -85,6 +85,8 @@ void tb_node_config_defaults(tb_node_config *cfg)
     cfg->max_message_size = 65536;
     cfg->ping_interval_ms = 1000;
     cfg->max_peers = 64;
+    cfg->active_view = 8;
+    cfg->passive_view = 64;
 }
 
 void tb_node_config_free(tb_node_config *cfg)
@@ -308,6 +310,8 @@ static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const orig
     static const char *const mesh_keys[] = {"allowed_ranges",
                                             "allow_names",
                                             "socket_buffer",
+                                            "active_view",
+                                            "passive_view",
                                             "budget_msgs_per_s",
                                             "budget_bytes_per_s",
                                             "budget_broadcasts_per_s",
@@ -328,6 +332,11 @@ static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const orig
         rc = tb_cfg_get_bool(&c, g, "allow_names", &cfg->allow_names);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(&c, g, "socket_buffer", 0, 1u << 30, &cfg->socket_buffer);
+    /* HyParView's bounds (discovery/hyparview.h: TB_HV_ACTIVE_MAX, TB_HV_PASSIVE_MAX). */
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(&c, g, "active_view", 1, 64, &cfg->active_view);
+    if (rc == TB_OK)
+        rc = tb_cfg_get_u32(&c, g, "passive_view", 1, 1024, &cfg->passive_view);
     if (rc == TB_OK)
         rc = apply_budgets(cfg, &c, g);
     return rc;

@@ -62,6 +62,10 @@ typedef struct tb_node_config {
     size_t nallowed_ranges; /* mesh.allowed_ranges: 0 = any unicast address */
     tb_addr_range allowed_ranges[TB_ADDR_RANGES_MAX];
     bool allow_names; /* mesh.allow_names: learned host names (default false) */
+    /* HyParView (ADR 0010): peers kept connected (a mesh of up to active_view + 1 nodes is
+     * fully connected) and known in reserve. */
+    uint32_t active_view;  /* mesh.active_view, 1..64 (default 8) */
+    uint32_t passive_view; /* mesh.passive_view, 1..1024 (default 64) */
     /* Group `mesh`: per-peer budgets and bans (node/budget.h, quic/endpoint.h); 0 everywhere
      * means the built-in default. */
     tb_budget_config budget;   /* mesh.budget_*: the rates set; bursts are 3 s of each (4 s of

@@ -22,6 +22,7 @@
 #include "discovery/peers.h"
 #include "node/bcast.h"
 #include "node/budget.h"
+#include "node/mesh.h"
 #include "quic/endpoint.h"
 #include "routing/unicast.h"
 #include "resolve/resolver.h"
@@ -29,7 +30,11 @@
 
 #define NO_PEER UINT32_MAX
 #define MAX_ACTIONS 16
-#define MAX_EXPORT 64
+/* Messages for peers being dialled wait this long, at most this many. */
+#define OUTQ_MAX 256
+/* A connection this node dialled for one exchange (a probe, a shuffle answer) and that did not
+ * become an active-view link is closed after this long. */
+#define TEMP_LINK_NS (10 * TB_NS_PER_SEC)
 #define RECENT_BCASTS TB_NODE_RECENT_MAX
 #define RECENT_TEXT_MAX 96
 #define HEAP_TRIM_INTERVAL_NS (5 * TB_NS_PER_SEC)
@@ -44,7 +49,6 @@ enum {
     RL_SEND,        /* a message to a peer could not be queued */
     RL_DIAL,        /* a dial failed */
     RL_TABLE,       /* a connected peer not taken into the peer table */
-    RL_ADDRS,       /* learned addresses refused by the address policy */
     RL_LOST,        /* a peer went silent */
 };
 
@@ -55,9 +59,10 @@ typedef struct plink {
     tb_quic_conn *conn;
     uint32_t peer_id; /* NO_PEER until the peer table has it */
     int dialled;
-    int connected; /* handshake confirmed */
-    int in_table;  /* counted as connected in the peer table */
-    int asked_again;
+    int connected;       /* handshake confirmed */
+    int in_table;        /* counted as connected in the peer table */
+    uint64_t up_at;      /* when the handshake was confirmed (mono) */
+    uint64_t close_at;   /* HyParView let it go: closed then unless active again (0: no) */
     uint64_t close_code; /* nonzero: close pending (code + 1), done from the reaper timer */
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
@@ -78,6 +83,15 @@ typedef struct pending_dial {
     char addr[TB_PEERS_ADDR_MAX + 1];
 } pending_dial;
 
+/* A mesh message for a peer whose connection is being dialled (node/mesh.h's send). */
+typedef struct outq {
+    struct outq *next;
+    char peer[TB_QUIC_NAME_MAX];
+    uint64_t until;
+    size_t len;
+    uint8_t msg[];
+} outq;
+
 typedef struct recent_bcast {
     char origin[TB_QUIC_NAME_MAX];
     uint64_t id;
@@ -87,6 +101,9 @@ typedef struct recent_bcast {
 typedef struct node_stats {
     uint64_t msgs_bad, dgrams_bad, pongs_bad, over_budget;
     uint64_t messages_delivered, pings_sent, pongs_received;
+    uint64_t retired;       /* DISCOVER/PEERS (mesh v1) dropped */
+    uint64_t addrs_refused; /* descriptor addresses the policy refused (mesh v2) */
+    uint64_t outq_dropped;
 } node_stats;
 
 struct tb_node {
@@ -109,10 +126,12 @@ struct tb_node {
     pending_dial *pending;
     ev_timer peers_timer, ping_timer, reaper;
     tb_certwatch *cw;
-    tb_nbc *nbc;          /* signed broadcasts (node/bcast.h) */
-    ev_timer nbc_timer;   /* its waiting copies and ALIVE refresh */
-    const char **nbnames; /* scratch: the neighbours' names for tb_nbc */
-    size_t nbnames_cap;
+    tb_nbc *nbc;         /* signed broadcasts (node/bcast.h) */
+    ev_timer nbc_timer;  /* its waiting copies and ALIVE refresh */
+    tb_nmesh *mesh;      /* mesh v2: views, tree, members (node/mesh.h); NULL for a client */
+    ev_timer mesh_timer; /* its one timer: the earliest wake of the three */
+    outq *outq;
+    size_t n_outq;
     recent_bcast recent[RECENT_BCASTS];
     size_t recent_next, recent_count;
     node_stats st;
@@ -145,10 +164,10 @@ static plink *link_by_conn(tb_node *n, const tb_quic_conn *c)
     return NULL;
 }
 
-static plink *link_by_peer(tb_node *n, uint32_t id)
+static plink *link_by_name(tb_node *n, const char *name)
 {
     for (plink *l = n->links; l; l = l->next) {
-        if (l->peer_id == id && l->connected)
+        if (l->connected && strcmp(l->name, name) == 0)
             return l;
     }
     return NULL;
@@ -290,6 +309,16 @@ static void make_addr_policy(tb_node *n)
     memcpy(p->ranges, cfg->allowed_ranges, sizeof(p->ranges));
 }
 
+/* The same policy for every descriptor HyParView takes (node/mesh.h). */
+static bool mesh_addr_ok(void *ctx, const char *addr)
+{
+    tb_node *n = ctx;
+    if (tb_addr_policy_check_text(&n->addr_policy, addr, strlen(addr), NULL) == TB_OK)
+        return true;
+    n->st.addrs_refused++;
+    return false;
+}
+
 static int send_msg(tb_node *n, tb_quic_conn *c, const tb_wire_msg *m)
 {
     uint8_t *buf = malloc(n->lim.max_msg_size);
@@ -301,16 +330,6 @@ static int send_msg(tb_node *n, tb_quic_conn *c, const tb_wire_msg *m)
         rc = tb_quic_send_stream(c, buf, len);
     free(buf);
     return rc;
-}
-
-static void send_discover(tb_node *n, plink *l)
-{
-    tb_wire_msg m = {.type = TB_WIRE_DISCOVER};
-    m.discover.max_peers = MAX_EXPORT;
-    int rc = send_msg(n, l->conn, &m);
-    if (rc != TB_OK)
-        tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_SEND, mono(n),
-                       "peer %s: cannot send DISCOVER: %s", l->name, tb_wire_strerror(rc));
 }
 
 /* The name a seed was given in the config ("name@host:port"), or NULL. */
@@ -338,6 +357,19 @@ static void dial_label(const tb_node *n, uint32_t id, const char *addr, char *bu
         snprintf(buf, len, "%s", addr);
 }
 
+static void mesh_link_gone(tb_node *n, const char *peer);
+
+/* HyParView hears of a failed dial as of a lost link. */
+static void dial_gone(tb_node *n, uint32_t id)
+{
+    tb_peer_view v;
+    char name[TB_QUIC_NAME_MAX] = "";
+    if (tb_peers_get(n->peers, id, &v) == TB_OK)
+        snprintf(name, sizeof(name), "%s", v.name);
+    if (name[0])
+        mesh_link_gone(n, name);
+}
+
 static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *why)
 {
     char who[TB_PEERS_NAME_MAX + TB_PEERS_ADDR_MAX + 8];
@@ -345,6 +377,7 @@ static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *w
     tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_DIAL, mono(n), "dial %s: %s", who, why);
     if (tb_peers_dial_failed(n->peers, id, mono(n)) != TB_OK)
         tb_log_debug(n->log, "dial %s: peer table had no dial under way", who);
+    dial_gone(n, id);
 }
 
 static void dial_addr(tb_node *n, uint32_t id, const char *addr, const tb_addr *to)
@@ -503,11 +536,10 @@ static void do_action(tb_node *n, const tb_peers_action *a)
                 close_later(n, l, TB_QUIC_APP_NO_ERROR);
             }
         }
+        dial_gone(n, a->id);
         break;
     case TB_PEERS_DO_DISCOVER:
-        if ((l = link_by_peer(n, a->id)) != NULL)
-            send_discover(n, l);
-        break;
+        break; /* mesh v2 learns members from ALIVE and HyParView, not from PEERS */
     }
 }
 
@@ -553,6 +585,19 @@ static void trim_heap(tb_node *n, uint64_t now)
     (void)malloc_trim(0);
 }
 
+/* Links HyParView does not keep: one it closed (a moment after, so what was sent before goes
+ * out), or one this node dialled for one exchange that did not become an active link. */
+static int let_go(tb_node *n, plink *l, uint64_t now)
+{
+    if (!n->mesh || tb_nmesh_is_leaf(n->mesh) || tb_nmesh_is_active(n->mesh, l->name)) {
+        l->close_at = 0;
+        return 0;
+    }
+    if (l->close_at && now >= l->close_at)
+        return 1;
+    return l->dialled && now - l->up_at >= TEMP_LINK_NS;
+}
+
 static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     tb_node *n = w->data;
@@ -567,6 +612,10 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
             close_later(n, l, TB_QUIC_APP_NO_ERROR);
             continue;
         }
+        if (let_go(n, l, now)) {
+            close_later(n, l, TB_QUIC_APP_NO_ERROR);
+            continue;
+        }
         if (tb_live_due(&l->live, now))
             send_ping(n, l, now);
         uint64_t t = tb_live_next_wake(&l->live);
@@ -577,20 +626,277 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
     arm(n, &n->ping_timer, wake);
 }
 
-static void send_peers(tb_node *n, plink *l, uint32_t max);
+/* ---- Mesh v2 (node/mesh.h): HyParView decides which peers are connected, PlumTree carries
+ * broadcasts over those links, the member list detects failures. This is the glue to quic/,
+ * discovery/peers.c (dials and their back-off) and the loop; everything else is node/mesh.c. */
 
-/* A new peer is news for the others: tell every other connected peer at once rather than
- * waiting for their next DISCOVER, so a mesh started from one seed closes in one round trip. */
-static void announce(tb_node *n, const plink *joined)
+static void mesh_rearm(tb_node *n)
 {
-    for (plink *l = n->links; l; l = l->next) {
-        if (l != joined && l->connected && l->in_table)
-            send_peers(n, l, MAX_EXPORT);
+    uint64_t wake = n->mesh ? tb_nmesh_next_wake(n->mesh) : UINT64_MAX;
+    if (n->outq && n->outq->until < wake)
+        wake = n->outq->until;
+    arm(n, &n->mesh_timer, wake);
+}
+
+static void outq_drop(tb_node *n, const char *peer, uint64_t now)
+{
+    outq **p = &n->outq;
+    while (*p) {
+        outq *q = *p;
+        if ((peer && strcmp(q->peer, peer) == 0) || (!peer && q->until <= now)) {
+            *p = q->next;
+            n->n_outq--;
+            n->st.outq_dropped++;
+            free(q);
+        } else {
+            p = &q->next;
+        }
     }
 }
 
-/* The peer table learns a connected peer once its certificate is known: the quic endpoint
- * reports name and region, the certificate arrives as the first entry of its PEERS. */
+/* Sends what waited for the connection to peer, oldest first. */
+static void outq_flush(tb_node *n, plink *l)
+{
+    outq **p = &n->outq;
+    while (*p) {
+        outq *q = *p;
+        if (strcmp(q->peer, l->name) != 0) {
+            p = &q->next;
+            continue;
+        }
+        *p = q->next;
+        n->n_outq--;
+        if (tb_quic_send_stream(l->conn, q->msg, q->len) != TB_OK)
+            n->st.outq_dropped++;
+        free(q);
+    }
+}
+
+/* Appended at the tail: the list is in deadline order. */
+static int outq_push(tb_node *n, const char *peer, const uint8_t *msg, size_t len)
+{
+    if (n->n_outq >= OUTQ_MAX)
+        return TB_ERR_FULL;
+    outq *q = malloc(sizeof(*q) + len);
+    if (!q)
+        return TB_ERR_NOMEM;
+    snprintf(q->peer, sizeof(q->peer), "%s", peer);
+    q->until = mono(n) + (uint64_t)n->cfg->connect_timeout_ms * TB_NS_PER_MS * 2;
+    q->len = len;
+    q->next = NULL;
+    memcpy(q->msg, msg, len);
+    outq **p = &n->outq;
+    while (*p)
+        p = &(*p)->next;
+    *p = q;
+    n->n_outq++;
+    return TB_OK;
+}
+
+/* The peer table dials `d` (its addresses pass the address policy in tb_peers_learn), with the
+ * table's back-off after failures. */
+static int want_peer(tb_node *n, const tb_hv_desc *d)
+{
+    tb_peer_info info;
+    memset(&info, 0, sizeof(info));
+    info.name = (tb_peers_str){d->name, strlen(d->name)};
+    info.region = (tb_peers_str){d->region, strlen(d->region)};
+    for (size_t i = 0; i < d->n_addrs && i < TB_PEERS_MAX_ADDRS; i++)
+        info.addrs[info.naddrs++] = (tb_peers_str){d->addrs[i], strlen(d->addrs[i])};
+    uint32_t id = 0;
+    int rc = tb_peers_learn(n->peers, &info, &id);
+    if (rc == TB_OK && !id)
+        rc = tb_peers_find(n->peers, d->name, &id);
+    if (rc == TB_OK)
+        rc = tb_peers_set_wanted(n->peers, id, 1);
+    if (rc == TB_OK)
+        kick(n->loop, &n->peers_timer);
+    return rc;
+}
+
+static int mesh_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
+                     size_t len)
+{
+    tb_node *n = arg;
+    plink *l = link_by_name(n, peer);
+    if (l)
+        return tb_quic_send_stream(l->conn, msg, len);
+    if (!dial || dial->n_addrs == 0)
+        return TB_ERR_NOTFOUND;
+    int rc = want_peer(n, dial);
+    if (rc == TB_OK)
+        rc = outq_push(n, peer, msg, len);
+    if (rc != TB_OK)
+        tb_log_debug(n->log, "mesh: message for %s not sent: %s", peer, tb_strerror(rc));
+    return rc;
+}
+
+/* The peer table stops dialling peer; a learned entry is forgotten (HyParView remembers it). */
+static void unwant(tb_node *n, const char *peer)
+{
+    uint32_t id;
+    tb_peer_view v;
+    if (tb_peers_find(n->peers, peer, &id) != TB_OK || tb_peers_get(n->peers, id, &v) != TB_OK)
+        return;
+    /* Kept (unwanted) while it has a back-off to remember or a connection to count. */
+    if (v.source == TB_PEER_SEED || v.failures || v.state == TB_PEER_CONNECTED ||
+        v.state == TB_PEER_CONNECTING)
+        (void)!tb_peers_set_wanted(n->peers, id, 0);
+    else
+        (void)!tb_peers_remove(n->peers, id);
+}
+
+/* After a moment (let_go), so what HyParView sent before goes out; a dial under way with
+ * messages waiting goes on, and is closed as a temporary link once they went out. */
+static void mesh_close(void *arg, const char *peer)
+{
+    tb_node *n = arg;
+    for (const outq *q = n->outq; q; q = q->next)
+        if (strcmp(q->peer, peer) == 0)
+            return;
+    unwant(n, peer);
+    /* Only what this node dialled: the dialler closes, having heard the same (a DISCONNECT, a
+     * refused NEIGHBOR, the end of its exchange). A peer that never lets go of a link it
+     * dialled gets no messages on it; its budget and penalties still apply. */
+    for (plink *l = n->links; l; l = l->next)
+        if (l->connected && l->dialled && strcmp(l->name, peer) == 0 && !l->close_at)
+            l->close_at = mono(n) + TB_NS_PER_SEC;
+    kick(n->loop, &n->ping_timer);
+}
+
+static void mesh_suspect(void *arg, const char *target, uint64_t incarnation)
+{
+    tb_node *n = arg;
+    uint8_t buf[512];
+    size_t len;
+    tb_log_info(n->log, "member %s suspected (no answer to probes)", target);
+    if (tb_nmesh_suspect_payload(&n->lim, target, incarnation, buf, sizeof(buf), &len) != TB_OK ||
+        tb_nbc_originate(n->nbc, mono(n), TB_NODE_APP_SUSPECT, buf, len, NULL) != TB_OK)
+        tb_log_warn(n->log, "cannot broadcast SUSPECT of %s", target);
+}
+
+static void mesh_alive(void *arg, uint64_t incarnation, bool fresh, const char *peer)
+{
+    tb_node *n = arg;
+    if (fresh && tb_nbc_announce_as(n->nbc, mono(n), incarnation) != TB_OK)
+        tb_log_warn(n->log, "cannot announce this node (ALIVE %llu)",
+                    (unsigned long long)incarnation);
+    if (peer)
+        tb_nbc_send_alive(n->nbc, peer);
+}
+
+static void mesh_member(void *arg, const char *name, tb_nmesh_member state)
+{
+    tb_node *n = arg;
+    if (state == TB_NMESH_DEAD)
+        tb_log_info(n->log, "member %s declared dead", name);
+    else
+        tb_log_debug(n->log, "member %s %s", name, tb_nmesh_member_name(state));
+}
+
+/* A node with no active peer dials its seeds again (HyParView has nobody left to ask). */
+static void seeds_again(tb_node *n)
+{
+    if (!n->mesh || tb_nmesh_is_leaf(n->mesh) || tb_nmesh_active_count(n->mesh) > 0 ||
+        tb_nmesh_passive_count(n->mesh) > 0)
+        return;
+    uint32_t ids[256];
+    size_t k = tb_peers_list(n->peers, ids, 256);
+    for (size_t i = 0; i < k && i < 256; i++) {
+        tb_peer_view v;
+        if (tb_peers_get(n->peers, ids[i], &v) == TB_OK && v.source == TB_PEER_SEED && !v.wanted) {
+            (void)!tb_peers_set_wanted(n->peers, ids[i], 1);
+            kick(n->loop, &n->peers_timer);
+        }
+    }
+}
+
+static void on_mesh_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tb_node *n = w->data;
+    uint64_t now = mono(n);
+    outq_drop(n, NULL, now);
+    if (n->mesh)
+        tb_nmesh_tick(n->mesh, now);
+    seeds_again(n);
+    mesh_rearm(n);
+}
+
+/* The connection to peer is gone or its dial failed: unless another link to it is up. */
+static void mesh_link_gone(tb_node *n, const char *peer)
+{
+    if (!peer[0] || link_by_name(n, peer))
+        return;
+    outq_drop(n, peer, 0);
+    if (n->mesh) {
+        tb_nmesh_link_down(n->mesh, mono(n), peer);
+        if (!tb_nmesh_is_leaf(n->mesh) && !tb_nmesh_is_active(n->mesh, peer))
+            unwant(n, peer);
+    }
+    mesh_rearm(n);
+}
+
+static int open_mesh(tb_node *n)
+{
+    tb_nmesh_config c = {.active_view = n->cfg->active_view,
+                         .passive_view = n->cfg->passive_view,
+                         .incarnation = (uint64_t)real_s(n),
+                         .seed = random_u64(),
+                         /* a pong is due every interval; a lost link has missed several */
+                         .heard_window_ns = n->live_cfg.interval_ns * 3 / 2,
+                         .lim = &n->lim,
+                         .addr_ok = mesh_addr_ok,
+                         .addr_ctx = n};
+    snprintf(c.self.name, sizeof(c.self.name), "%s", n->self.name);
+    snprintf(c.self.region, sizeof(c.self.region), "%s", n->self.region);
+    size_t alen = strlen(n->self_addr);
+    if (alen > TB_HV_ADDR_MAX) {
+        tb_log_error(n->log, "mesh: advertised address %s is over %d characters", n->self_addr,
+                     TB_HV_ADDR_MAX);
+        return TB_ERR_INVAL;
+    }
+    memcpy(c.self.addrs[0], n->self_addr, alen + 1);
+    /* Nobody dials a client: a leaf, no part in the views (node/mesh.h). */
+    c.self.n_addrs = n->cfg->mode == TB_NODE_CLIENT ? 0 : 1;
+    tb_nmesh_io io = {n, mesh_send, mesh_close, mesh_suspect, mesh_alive, mesh_member};
+    int rc = tb_nmesh_new(&c, &io, mono(n), &n->mesh);
+    if (rc != TB_OK)
+        tb_log_error(n->log, "mesh: this node's descriptor (%s, %s) is not valid: %s", n->self.name,
+                     n->self_addr, tb_strerror(rc));
+    return rc;
+}
+
+/* The name of the peer on l: from its handshake, else the one its dial expected. */
+static void peer_name_of(tb_node *n, const plink *l, char out[TB_QUIC_NAME_MAX])
+{
+    tb_peer_view v;
+    if (l->name[0])
+        snprintf(out, TB_QUIC_NAME_MAX, "%s", l->name);
+    else if (l->peer_id != NO_PEER && tb_peers_get(n->peers, l->peer_id, &v) == TB_OK)
+        snprintf(out, TB_QUIC_NAME_MAX, "%s", v.name);
+    else
+        out[0] = '\0';
+}
+
+/* A link is up: what waited for it goes out, and a seed joins us to the mesh when we have
+ * nobody yet (as the address that answered: a seed's name is no descriptor address). */
+static void mesh_connected(tb_node *n, plink *l)
+{
+    if (!n->mesh)
+        return;
+    uint64_t now = mono(n);
+    tb_peer_view v;
+    tb_nmesh_link_up(n->mesh, now, l->name);
+    outq_flush(n, l);
+    if (l->dialled && l->in_table && !tb_nmesh_is_leaf(n->mesh) &&
+        tb_nmesh_active_count(n->mesh) == 0 && tb_peers_get(n->peers, l->peer_id, &v) == TB_OK &&
+        v.source == TB_PEER_SEED &&
+        tb_nmesh_join(n->mesh, now, l->name, l->region, l->addr) != TB_OK)
+        tb_log_warn(n->log, "mesh: cannot join through %s (%s)", l->name, l->addr);
+    mesh_rearm(n);
+}
+
+/* The peer table learns a connected peer from its handshake: name, region and certificate. */
 static void enter_table(tb_node *n, plink *l, const uint8_t *cert, size_t cert_len)
 {
     uint32_t id = NO_PEER;
@@ -603,7 +909,6 @@ static void enter_table(tb_node *n, plink *l, const uint8_t *cert, size_t cert_l
     if (rc == TB_OK) {
         l->peer_id = id;
         l->in_table = 1;
-        announce(n, l);
         kick(n->loop, &n->peers_timer);
         return;
     }
@@ -661,9 +966,14 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
     }
     tb_log_info(n->log, "peer %s (region %s, %s) connected, %s", l->name, l->region, l->addr,
                 peer->dialled ? "dialled" : "accepted");
+    l->up_at = mono(n);
+    enter_table(n, l, l->cert, l->cert_len);
+    if (!l->connected)
+        return;
+    /* The tree first: this node's first ALIVE goes out on the link that just came up. */
+    mesh_connected(n, l);
     tb_nbc_link_up(n->nbc, mono(n), real_s(n), l->name, l->cert, l->cert_len);
     nbc_rearm(n);
-    send_discover(n, l);
     tb_certwatch_peer_connected(n->cw, l->name);
     kick(n->loop, &n->ping_timer);
 }
@@ -693,162 +1003,24 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
         if (tb_peers_dial_failed(n->peers, l->peer_id, now) != TB_OK)
             tb_log_debug(n->log, "dial %s: table had no dial under way", l->addr);
     }
+    char gone[TB_QUIC_NAME_MAX];
+    peer_name_of(n, l, gone);
     link_free(n, l);
-    if (!n->stopping)
+    if (!n->stopping) {
+        /* Of two connections with the peer, the one the table did not take may be the one
+         * kept (crossed dials): the table takes it now. */
+        plink *kept = gone[0] ? link_by_name(n, gone) : NULL;
+        if (kept && !kept->in_table)
+            enter_table(n, kept, kept->cert, kept->cert_len);
+        mesh_link_gone(n, gone);
         kick(n->loop, &n->peers_timer);
+    }
 }
 
 static void on_refused(void *arg, const struct sockaddr *addr, socklen_t addrlen,
                        tb_quic_refusal reason, const char *detail)
 {
     /* The endpoint logs the refusal with its reason; nothing else to do here. */
-}
-
-/* Copies a peer-table entry into a wire peer; strings go into `store`. */
-typedef struct export_store {
-    char name[TB_PEERS_NAME_MAX + 1], region[TB_PEERS_NAME_MAX + 1];
-    char addrs[TB_PEERS_MAX_ADDRS][TB_PEERS_ADDR_MAX + 1];
-    const char *addr_ptrs[TB_PEERS_MAX_ADDRS];
-} export_store;
-
-static void to_wire_peer(const tb_peer_info *in, export_store *s, tb_wire_peer *out)
-{
-    snprintf(s->name, sizeof(s->name), "%.*s", (int)in->name.len, in->name.p);
-    snprintf(s->region, sizeof(s->region), "%.*s", (int)in->region.len, in->region.p);
-    for (size_t i = 0; i < in->naddrs; i++) {
-        snprintf(s->addrs[i], sizeof(s->addrs[i]), "%.*s", (int)in->addrs[i].len, in->addrs[i].p);
-        s->addr_ptrs[i] = s->addrs[i];
-    }
-    out->name = s->name;
-    out->region = s->region;
-    out->addrs = s->addr_ptrs;
-    out->n_addrs = in->naddrs;
-    out->cert.data = in->cert;
-    out->cert.len = in->cert_len;
-}
-
-static void send_peers(tb_node *n, plink *l, uint32_t max)
-{
-    size_t cap = max < MAX_EXPORT ? max : MAX_EXPORT;
-    tb_peer_info *infos = calloc(cap ? cap : 1, sizeof(*infos));
-    export_store *store = calloc(cap ? cap : 1, sizeof(*store));
-    tb_wire_peer *wp = calloc(cap ? cap : 1, sizeof(*wp));
-    if (!infos || !store || !wp)
-        goto out;
-    size_t k = tb_peers_export(n->peers, l->name, infos, cap);
-    for (size_t i = 0; i < k; i++)
-        to_wire_peer(&infos[i], &store[i], &wp[i]);
-    tb_wire_msg m = {.type = TB_WIRE_PEERS};
-    m.peers.peers = wp;
-    m.peers.n_peers = k;
-    int rc = send_msg(n, l->conn, &m);
-    if (rc != TB_OK)
-        tb_log_limited(n->log, &n->rl, TB_LOG_WARN, RL_SEND, mono(n),
-                       "peer %s: cannot send PEERS (%zu entries): %s", l->name, k,
-                       tb_wire_strerror(rc));
-out:
-    free(infos);
-    free(store);
-    free(wp);
-}
-
-static void from_wire_peer(const tb_wire_peer *p, tb_peer_info *info)
-{
-    memset(info, 0, sizeof(*info));
-    info->name = (tb_peers_str){p->name, strlen(p->name)};
-    info->region = (tb_peers_str){p->region, strlen(p->region)};
-    size_t k = p->n_addrs < TB_PEERS_MAX_ADDRS ? p->n_addrs : TB_PEERS_MAX_ADDRS;
-    for (size_t i = 0; i < k; i++)
-        info->addrs[i] = (tb_peers_str){p->addrs[i], strlen(p->addrs[i])};
-    info->naddrs = k;
-    info->cert = p->cert.data;
-    info->cert_len = p->cert.len;
-}
-
-/* A PEERS over the entry budget is taken in part and penalised; addresses the policy refuses
- * are counted and logged (rate limited), never dialled. */
-static size_t peers_entries(tb_node *n, plink *l, const tb_wire_peers *pm)
-{
-    size_t max = n->budget_cfg.max_peers_entries;
-    if (pm->n_peers <= max)
-        return pm->n_peers;
-    peer_invalid(n, l->conn, l->name, "PEERS with %zu entries (at most %zu taken)", pm->n_peers,
-                 max);
-    return max;
-}
-
-static void peers_refused_note(tb_node *n, plink *l, uint64_t before)
-{
-    uint64_t refused = tb_peers_addrs_refused(n->peers) - before;
-    if (refused)
-        tb_log_limited(n->log, &n->rl, TB_LOG_INFO, RL_ADDRS, mono(n),
-                       "peer %s: %llu learned address(es) refused by the address policy "
-                       "(%llu so far)",
-                       l->name, (unsigned long long)refused,
-                       (unsigned long long)tb_peers_addrs_refused(n->peers));
-}
-
-/* A PEERS entry may carry a renewed certificate of a node this node knows: verified and newer,
- * it replaces the old one in the table and on the connection, so measurements signed after
- * the renewal verify (the connection itself goes on). */
-static void take_renewal(tb_node *n, const plink *from, uint32_t id, const tb_wire_peer *p)
-{
-    tb_peer_view v;
-    int own = strcmp(from->name, p->name) == 0;
-    if (tb_peers_get(n->peers, id, &v) != TB_OK || !v.cert_len ||
-        !tb_certwatch_newer(n->cw, p->name, own, v.cert, v.cert_len, p->cert.data, p->cert.len))
-        return;
-    tb_cert_identity id_new;
-    uint8_t *copy = malloc(p->cert.len);
-    if (!copy || tb_cert_identity_from_der(p->cert.data, p->cert.len, &id_new) != TB_OK ||
-        tb_peers_set_cert(n->peers, id, p->cert.data, p->cert.len) != TB_OK) {
-        free(copy);
-        return;
-    }
-    memcpy(copy, p->cert.data, p->cert.len);
-    for (plink *l = n->links; l && copy; l = l->next) {
-        if (l->connected && strcmp(l->name, p->name) == 0) {
-            free(l->cert);
-            l->cert = copy;
-            l->cert_len = p->cert.len;
-            l->not_after = id_new.not_after;
-            copy = NULL;
-        }
-    }
-    free(copy);
-    tb_log_info(n->log, "peer %s: renewed certificate taken", p->name);
-}
-
-static void on_peers(tb_node *n, plink *l, const tb_wire_peers *pm)
-{
-    size_t entries = peers_entries(n, l, pm);
-    uint64_t refused_before = tb_peers_addrs_refused(n->peers);
-    for (size_t i = 0; i < pm->n_peers && !l->in_table; i++) {
-        const tb_wire_peer *p = &pm->peers[i];
-        if (strcmp(p->name, l->name) == 0)
-            enter_table(n, l, p->cert.data, p->cert.len);
-    }
-    size_t learned = 0;
-    for (size_t i = 0; i < entries; i++) {
-        tb_peer_info info;
-        uint32_t id = 0;
-        from_wire_peer(&pm->peers[i], &info);
-        /* The certificate is kept once it passes the CA check, so its broadcasts verify; a
-         * member the CA vouches for is not made up, and its dials are not charged to l. */
-        int real = tb_nbc_learn(n->nbc, real_s(n), pm->peers[i].name, info.cert, info.cert_len);
-        int rc = tb_peers_learn_from(n->peers, &info, real ? NULL : l->name, &id);
-        if (rc == TB_OK)
-            learned++;
-        if (rc == TB_OK && id)
-            take_renewal(n, l, id, &pm->peers[i]);
-        else
-            tb_log_debug(n->log, "peer %s: PEERS entry '%s' not taken: %s", l->name,
-                         pm->peers[i].name, tb_strerror(rc));
-    }
-    tb_log_debug(n->log, "peer %s: PEERS with %zu entries, %zu taken", l->name, pm->n_peers,
-                 learned);
-    peers_refused_note(n, l, refused_before);
-    kick(n->loop, &n->peers_timer);
 }
 
 static void remember(tb_node *n, const char *origin, uint64_t id, const tb_wire_bytes *payload)
@@ -922,45 +1094,45 @@ static void deliver_broadcast(tb_node *n, const tb_wire_broadcast *b)
 
 /* --- the glue to node/bcast.h: signed broadcasts ride on the connections here --- */
 
-static size_t nbc_neighbours(void *arg, const char ***names)
-{
-    tb_node *n = arg;
-    size_t k = 0, cap = 0;
-    for (plink *l = n->links; l; l = l->next)
-        cap++;
-    if (cap > n->nbnames_cap) {
-        const char **grown = realloc(n->nbnames, cap * sizeof(*grown));
-        if (!grown) {
-            *names = n->nbnames;
-            return 0;
-        }
-        n->nbnames = grown;
-        n->nbnames_cap = cap;
-    }
-    for (plink *l = n->links; l; l = l->next) {
-        size_t i = 0;
-        while (i < k && strcmp(n->nbnames[i], l->name) != 0)
-            i++;
-        if (l->connected && i == k)
-            n->nbnames[k++] = l->name;
-    }
-    *names = n->nbnames;
-    return k;
-}
-
-static plink *link_by_name(tb_node *n, const char *name)
-{
-    for (plink *l = n->links; l; l = l->next) {
-        if (l->connected && strcmp(l->name, name) == 0)
-            return l;
-    }
-    return NULL;
-}
-
 static int nbc_send(void *arg, const char *to, const uint8_t *msg, size_t len)
 {
     plink *l = link_by_name(arg, to);
     return l ? tb_quic_send_stream(l->conn, msg, len) : TB_ERR_NOTFOUND;
+}
+
+static void mesh_rearm(tb_node *n);
+
+static bool nbc_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
+{
+    tb_node *n = arg;
+    return n->mesh && tb_nmesh_seen(n->mesh, dg);
+}
+
+/* A client has no tree: it neither forwards nor hears broadcasts through one. */
+static int nbc_tree(void *arg, const char *from, const char *origin,
+                    const uint8_t dg[TB_BC_DIGEST_LEN], uint8_t hop_limit, const uint8_t *raw,
+                    size_t len, bool *is_new)
+{
+    tb_node *n = arg;
+    if (!n->mesh) {
+        if (is_new)
+            *is_new = true;
+        return TB_OK;
+    }
+    int rc = from ? tb_nmesh_gossip(n->mesh, mono(n), from, origin, dg, hop_limit, raw, len, is_new)
+                  : tb_nmesh_originate(n->mesh, mono(n), dg, raw, len);
+    mesh_rearm(n);
+    return rc;
+}
+
+static void nbc_mesh(void *arg, const tb_wire_broadcast *b)
+{
+    tb_node *n = arg;
+    if (n->mesh && tb_nmesh_mesh_bcast(n->mesh, mono(n), b->origin, b->app_type, b->payload.data,
+                                       b->payload.len) != TB_OK)
+        tb_log_debug(n->log, "broadcast %s/%llu: mesh payload not understood", b->origin,
+                     (unsigned long long)b->msg_id);
+    mesh_rearm(n);
 }
 
 static int nbc_accept(void *arg, const tb_wire_broadcast *b)
@@ -994,9 +1166,8 @@ static int open_nbc(tb_node *n)
                        /* Real time: a restarted node does not reuse ids or incarnations. */
                        .first_id = (uint64_t)tb_clock_real(n->clock),
                        .incarnation = (uint64_t)real_s(n),
-                       .hash_key = random_u64(),
                        .now_s = real_s(n)};
-    tb_nbc_io io = {n, nbc_neighbours, nbc_send, nbc_accept, nbc_deliver};
+    tb_nbc_io io = {n, nbc_send, nbc_seen, nbc_tree, nbc_accept, nbc_deliver, nbc_mesh};
     return tb_nbc_new(&c, &io, &n->nbc);
 }
 
@@ -1059,17 +1230,8 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
                  len);
     switch (m.type) {
     case TB_WIRE_DISCOVER:
-        if (charge(n, l, TB_BUDGET_DISCOVER, 0) != 0)
-            break;
-        send_peers(n, l, m.discover.max_peers);
-        /* Its certificate comes with its own PEERS: ask again if ours got no answer yet. */
-        if (!l->in_table && !l->asked_again) {
-            l->asked_again = 1;
-            send_discover(n, l);
-        }
-        break;
     case TB_WIRE_PEERS:
-        on_peers(n, l, &m.peers);
+        n->st.retired++; /* mesh v1 (ADR 0010): members come from ALIVE and HyParView now */
         break;
     case TB_WIRE_BROADCAST:
         on_broadcast(n, &m.broadcast, l, msg, len);
@@ -1085,6 +1247,12 @@ static void on_stream_message(void *arg, tb_quic_conn *c, const uint8_t *msg, si
         on_message(n, &m.message, l);
         break;
     default:
+        if (n->mesh && tb_nmesh_handles(m.type)) {
+            if (tb_nmesh_recv(n->mesh, mono(n), l->name, &m) != TB_OK)
+                peer_invalid(n, c, l->name, "%s refused", tb_wire_type_name(m.type));
+            mesh_rearm(n);
+            break;
+        }
         peer_invalid(n, c, l->name, "%s on a stream dropped", tb_wire_type_name(m.type));
         break;
     }
@@ -1132,6 +1300,10 @@ static void on_datagram(void *arg, tb_quic_conn *c, const uint8_t *data, size_t 
             n->st.pongs_received++;
         else
             n->st.pongs_bad++;
+        if (rc == TB_OK && n->mesh) {
+            tb_nmesh_heard(n->mesh, rx_mono_ns, l->name);
+            mesh_rearm(n);
+        }
     }
     tb_wire_msg_clear(&m);
 }
@@ -1347,7 +1519,9 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
     ev_timer_init(&n->ping_timer, on_ping_timer, 0., 0.);
     ev_timer_init(&n->reaper, on_reaper, 0., 0.);
     ev_timer_init(&n->nbc_timer, on_nbc_timer, 0., 0.);
+    ev_timer_init(&n->mesh_timer, on_mesh_timer, 0., 0.);
     n->peers_timer.data = n->ping_timer.data = n->reaper.data = n->nbc_timer.data = n;
+    n->mesh_timer.data = n;
     int rc = load_identity(n);
     if (rc == TB_OK)
         rc = tb_certwatch_new(&n->cw, n, loop, log, clock, cfg);
@@ -1361,6 +1535,8 @@ int tb_node_new(tb_node **out, struct ev_loop *loop, const tb_log *log, const tb
         rc = open_endpoint(n);
     if (rc == TB_OK)
         rc = set_self(n);
+    if (rc == TB_OK)
+        rc = open_mesh(n);
     if (rc == TB_OK)
         rc = tb_control_open(&n->ctl, loop, log, cfg->state_dir, tb_node_control, n);
     if (rc != TB_OK) {
@@ -1383,6 +1559,7 @@ void tb_node_stop(tb_node *n)
     ev_timer_stop(n->loop, &n->peers_timer);
     ev_timer_stop(n->loop, &n->ping_timer);
     ev_timer_stop(n->loop, &n->nbc_timer);
+    ev_timer_stop(n->loop, &n->mesh_timer);
     pending_cancel(n, NO_PEER);
     tb_certwatch_stop(n->cw);
     tb_control_close(n->ctl);
@@ -1398,6 +1575,7 @@ void tb_node_free(tb_node *n)
     ev_timer_stop(n->loop, &n->ping_timer);
     ev_timer_stop(n->loop, &n->reaper);
     ev_timer_stop(n->loop, &n->nbc_timer);
+    ev_timer_stop(n->loop, &n->mesh_timer);
     pending_cancel(n, NO_PEER);
     if (n->own_resolver)
         tb_resolver_thread_destroy(n->own_resolver);
@@ -1408,7 +1586,12 @@ void tb_node_free(tb_node *n)
         link_free(n, n->links);
     tb_peers_free(n->peers);
     tb_nbc_free(n->nbc);
-    free(n->nbnames);
+    tb_nmesh_free(n->mesh);
+    while (n->outq) {
+        outq *q = n->outq;
+        n->outq = q->next;
+        free(q);
+    }
     tb_certwatch_free(n->cw);
     free(n);
 }
@@ -1552,6 +1735,7 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->msgs_bad = n->st.msgs_bad;
+    out->msgs_retired = n->st.retired;
     out->dgrams_bad = n->st.dgrams_bad;
     out->pongs_bad = n->st.pongs_bad;
     const tb_quic_stats *qs = tb_quic_endpoint_stats(n->ep);
@@ -1559,7 +1743,7 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     out->over_budget = n->st.over_budget;
     out->penalties = qs->penalties;
     out->peers_banned = qs->peers_banned;
-    out->addrs_refused = tb_peers_addrs_refused(n->peers);
+    out->addrs_refused = tb_peers_addrs_refused(n->peers) + n->st.addrs_refused;
     for (int i = 0; i < TB_QUIC_ADMIT_COUNT; i++)
         out->handshakes_refused += qs->admission[i];
     out->room_for_peers = qs->preferred_room;
@@ -1574,7 +1758,10 @@ void tb_node_get_stats(const tb_node *n, tb_node_stats *out)
     tb_nbc_get_stats(n->nbc, &bs);
     out->bcast_delivered = bs.delivered;
     out->bcast_duplicates = bs.duplicates;
-    out->bcast_forwarded = bs.forwarded;
+    tb_nmesh_stats ms = {0};
+    if (n->mesh)
+        tb_nmesh_get_stats(n->mesh, &ms);
+    out->bcast_forwarded = ms.gossip_sent;
     out->bcast_refused = bs.refused;
     out->bcast_held = bs.held;
     out->bcast_hold_dropped = bs.hold_dropped;
@@ -1589,6 +1776,37 @@ size_t tb_node_connected_count(const tb_node *n)
     for (const plink *l = n->links; l; l = l->next)
         k += l->connected != 0;
     return k;
+}
+
+typedef struct members_out {
+    tb_node_member *out;
+    size_t max, k;
+} members_out;
+
+static void member_add(void *arg, const char *name, tb_nmesh_member state, uint64_t incarnation)
+{
+    members_out *m = arg;
+    if (m->k < m->max) {
+        tb_node_member *o = &m->out[m->k];
+        snprintf(o->name, sizeof(o->name), "%s", name);
+        o->state = tb_nmesh_member_name(state);
+        o->incarnation = incarnation;
+    }
+    m->k++;
+}
+
+size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max)
+{
+    members_out m = {out, max, 0};
+    if (n->mesh)
+        tb_nmesh_members(n->mesh, member_add, &m);
+    return m.k;
+}
+
+void tb_node_views(const tb_node *n, size_t *active, size_t *passive)
+{
+    *active = n->mesh ? tb_nmesh_active_count(n->mesh) : 0;
+    *passive = n->mesh ? tb_nmesh_passive_count(n->mesh) : 0;
 }
 
 size_t tb_node_recent_bcasts(const tb_node *n, tb_node_recent *out, size_t max)
@@ -1663,9 +1881,8 @@ void tb_node_own_cert_changed(tb_node *n, const tb_cert_identity *id, const uint
     n->self = *id;
     memcpy(n->self_der, der, len);
     n->self_der_len = len;
-    if (set_self(n) == TB_OK)
-        announce(n, NULL);
-    /* Nodes that are not neighbours learn it from the signed ALIVE. */
+    (void)!set_self(n);
+    /* Every node learns it from the signed ALIVE. */
     if (tb_nbc_announce(n->nbc, mono(n), der, len) != TB_OK)
         tb_log_warn(n->log, "renewed certificate not announced to the mesh");
 }

@@ -126,12 +126,25 @@ typedef struct tb_node_peer_status {
 size_t tb_node_peers(const tb_node *n, tb_node_peer_status *out, size_t max);
 size_t tb_node_connected_count(const tb_node *n);
 
+/* Mesh v2 (ADR 0010): a member of the mesh as this node's failure detector holds it. */
+typedef struct tb_node_member {
+    char name[64];
+    const char *state; /* "alive", "suspect", "dead" */
+    uint64_t incarnation;
+} tb_node_member;
+
+/* The members known (not this node); writes up to max, returns how many there are. */
+size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max);
+/* The HyParView views: peers kept connected and known in reserve. */
+void tb_node_views(const tb_node *n, size_t *active, size_t *passive);
+
 /* Counters of what was dropped and delivered, for operators and tests. */
 typedef struct tb_node_stats {
-    uint64_t msgs_bad;   /* stream messages dropped: undecodable, wrong type, misaddressed */
-    uint64_t dgrams_bad; /* datagrams dropped: undecodable or not PING/PONG */
-    uint64_t pongs_bad;  /* PONGs matching no PING or with absurd timestamps */
-    uint64_t oversized;  /* messages over max_message_size, dropped by the endpoint */
+    uint64_t msgs_bad;     /* stream messages dropped: undecodable, wrong type, misaddressed */
+    uint64_t msgs_retired; /* DISCOVER/PEERS of mesh v1, dropped (ADR 0010) */
+    uint64_t dgrams_bad;   /* datagrams dropped: undecodable or not PING/PONG */
+    uint64_t pongs_bad;    /* PONGs matching no PING or with absurd timestamps */
+    uint64_t oversized;    /* messages over max_message_size, dropped by the endpoint */
     uint64_t messages_delivered, pings_sent, pongs_received;
     uint64_t bcast_delivered, bcast_duplicates, bcast_forwarded;
     uint64_t bcast_refused;      /* bad signature, refused certificate, refused by the app */

@@ -11,6 +11,7 @@
 #include "node/node_internal.h"
 
 #define STATUS_PEERS_MAX 128
+#define STATUS_MEMBERS_MAX 1024
 
 /* `status broadcasts`: the last broadcasts delivered, one "bcast ORIGIN ID TEXT" line each
  * (kept out of `status`, which is for people). */
@@ -37,6 +38,15 @@ static void status_text(tb_node *n, tb_control_buf *b, const tb_node_peer_status
                               ps[i].samples);
         tb_control_printf(b, "\n");
     }
+    size_t active, passive;
+    tb_node_views(n, &active, &passive);
+    tb_control_printf(b, "mesh active=%zu passive=%zu\n", active, passive);
+    tb_node_member *mb = calloc(STATUS_MEMBERS_MAX, sizeof(*mb));
+    size_t nm = mb ? tb_node_members(n, mb, STATUS_MEMBERS_MAX) : 0;
+    for (size_t i = 0; i < nm && i < STATUS_MEMBERS_MAX; i++)
+        tb_control_printf(b, "member %s %s incarnation=%llu\n", mb[i].name, mb[i].state,
+                          (unsigned long long)mb[i].incarnation);
+    free(mb);
     tb_node_stats st;
     tb_node_get_stats(n, &st);
     tb_control_printf(b,
@@ -92,6 +102,28 @@ static json_t *budget_json(const tb_node_stats *st)
                      "learned_forgotten", (json_int_t)st->learned_forgotten);
 }
 
+/* "members" (the failure detector's list) and "mesh" (the views' sizes): mesh v2. */
+static int members_json(tb_node *n, json_t *o)
+{
+    json_t *a = json_array();
+    tb_node_member *mb = calloc(STATUS_MEMBERS_MAX, sizeof(*mb));
+    size_t nm = mb ? tb_node_members(n, mb, STATUS_MEMBERS_MAX) : 0, active, passive;
+    int bad = !a || !mb;
+    for (size_t i = 0; !bad && i < nm && i < STATUS_MEMBERS_MAX; i++)
+        bad = json_array_append_new(
+                  a, json_pack("{s:o,s:s,s:I}", "name", tb_control_json_string(mb[i].name), "state",
+                               mb[i].state, "incarnation", (json_int_t)mb[i].incarnation)) != 0;
+    free(mb);
+    tb_node_views(n, &active, &passive);
+    if (bad) {
+        json_decref(a);
+        return -1;
+    }
+    return set(o, "members", a) | set(o, "mesh",
+                                      json_pack("{s:I,s:I}", "active", (json_int_t)active,
+                                                "passive", (json_int_t)passive));
+}
+
 static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
 {
     json_t *o = json_object(), *peers = json_array();
@@ -113,7 +145,8 @@ static json_t *node_json(tb_node *n, const tb_node_peer_status *ps, size_t k)
         bad = set(o, "broadcasts_delivered", json_integer((json_int_t)st.bcast_delivered)) |
               set(o, "messages_dropped", json_integer((json_int_t)st.msgs_bad)) |
               set(o, "budget", budget_json(&st)) |
-              set(o, "certificate", tb_certwatch_status_json(tb_node_certwatch(n)));
+              set(o, "certificate", tb_certwatch_status_json(tb_node_certwatch(n))) |
+              members_json(n, o);
     json_decref(peers);
     if (bad) {
         json_decref(o);

@@ -1,4 +1,5 @@
-/* node/bcast: signed broadcasts between nodes wired by hand (no sockets, virtual time): a line
+/* node/bcast: signed broadcasts between nodes wired by hand (no sockets, virtual time; the tree
+ * is node/mesh.c's, each link a neighbour, as in node.c): a line
  * a - b - c plus mallory (m) next to b. ALIVE teaches b and c a's certificate; c, joining later,
  * fetches it with CERT_REQ from b while a's broadcast waits; a broadcast claiming origin a but
  * signed by m is refused at b, does not travel on, and does not stop a's real message with the
@@ -10,6 +11,7 @@
 
 #include "node/bcast.h"
 #include "node/origins.h"
+#include "node/mesh.h"
 #include "tests/support/bc_forge.h"
 #include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
@@ -29,8 +31,8 @@ typedef struct qmsg {
 
 typedef struct node {
     tb_nbc *nbc;
+    tb_nmesh *mesh;
     int links[NN];
-    const char *nb[NN];
     int delivered;
     char last[64];
     uint8_t der[4096];
@@ -55,17 +57,6 @@ static int idx(const char *name)
     return -1;
 }
 
-static size_t io_neighbours(void *arg, const char ***out)
-{
-    node *n = arg;
-    size_t k = 0;
-    for (int i = 0; i < NN; i++)
-        if (n->links[i])
-            n->nb[k++] = names[i];
-    *out = n->nb;
-    return k;
-}
-
 static int io_send(void *arg, const char *to, const uint8_t *msg, size_t len)
 {
     node *n = arg;
@@ -78,6 +69,48 @@ static int io_send(void *arg, const char *to, const uint8_t *msg, size_t len)
     queue[qlen].from = (int)(n - nodes);
     queue[qlen++].to = t;
     return TB_OK;
+}
+
+static bool io_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
+{
+    return tb_nmesh_seen(((node *)arg)->mesh, dg);
+}
+
+static int io_tree(void *arg, const char *from, const char *origin,
+                   const uint8_t dg[TB_BC_DIGEST_LEN], uint8_t hop_limit, const uint8_t *raw,
+                   size_t len, bool *is_new)
+{
+    node *n = arg;
+    return from ? tb_nmesh_gossip(n->mesh, now, from, origin, dg, hop_limit, raw, len, is_new)
+                : tb_nmesh_originate(n->mesh, now, dg, raw, len);
+}
+
+static int mesh_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
+                     size_t len)
+{
+    (void)dial;
+    return io_send(arg, peer, msg, len);
+}
+
+static void mesh_close(void *arg, const char *peer)
+{
+    (void)arg;
+    (void)peer;
+}
+
+static void mesh_suspect(void *arg, const char *target, uint64_t incarnation)
+{
+    (void)arg;
+    (void)target;
+    (void)incarnation;
+}
+
+static void mesh_alive(void *arg, uint64_t incarnation, bool fresh, const char *peer)
+{
+    (void)arg;
+    (void)incarnation;
+    (void)fresh;
+    (void)peer;
 }
 
 static void io_deliver(void *arg, const tb_wire_broadcast *b)
@@ -101,23 +134,42 @@ static void dispatch(int from, int to, const uint8_t *p, size_t len)
         tb_nbc_on_cert_req(b, names[from], &m.cert_req);
     else if (m.type == TB_WIRE_CERT)
         tb_nbc_on_cert(b, now, now_s, names[from], &m.cert);
+    else if (tb_nmesh_handles(m.type))
+        (void)!tb_nmesh_recv(nodes[to].mesh, now, names[from], &m);
     tb_wire_msg_clear(&m);
 }
 
+/* Delivers everything queued; while the trees have timers due within 2 s (IHAVE batches, a
+ * GRAFT of an announced message), the clock moves on to them. */
 static void pump(void)
 {
-    while (qlen) {
-        qmsg q = queue[0];
-        memmove(queue, queue + 1, (qlen - 1) * sizeof(*queue));
-        qlen--;
-        dispatch(q.from, q.to, q.p, q.len);
-        free(q.p);
+    for (int round = 0; round < 64; round++) {
+        while (qlen) {
+            qmsg q = queue[0];
+            memmove(queue, queue + 1, (qlen - 1) * sizeof(*queue));
+            qlen--;
+            dispatch(q.from, q.to, q.p, q.len);
+            free(q.p);
+        }
+        uint64_t wake = UINT64_MAX;
+        for (int i = 0; i < NN; i++) {
+            uint64_t w = tb_nmesh_next_wake(nodes[i].mesh);
+            wake = w < wake ? w : wake;
+        }
+        if (wake > now + 2 * SEC)
+            return;
+        now = wake > now ? wake : now;
+        for (int i = 0; i < NN; i++)
+            if (tb_nmesh_next_wake(nodes[i].mesh) <= now)
+                tb_nmesh_tick(nodes[i].mesh, now);
     }
 }
 
 static void link_up(int i, int j)
 {
     nodes[i].links[j] = nodes[j].links[i] = 1;
+    tb_nmesh_link_up(nodes[i].mesh, now, names[j]);
+    tb_nmesh_link_up(nodes[j].mesh, now, names[i]);
     tb_nbc_link_up(nodes[i].nbc, now, now_s, names[j], nodes[j].der, nodes[j].der_len);
     tb_nbc_link_up(nodes[j].nbc, now, now_s, names[i], nodes[i].der, nodes[i].der_len);
 }
@@ -170,9 +222,20 @@ static int start(int i)
                        .lim = &lim,
                        .first_id = 100,
                        .incarnation = 1,
-                       .hash_key = (uint64_t)i + 1,
                        .now_s = now_s};
-    tb_nbc_io io = {n, io_neighbours, io_send, NULL, io_deliver};
+    tb_nbc_io io = {n, io_send, io_seen, io_tree, NULL, io_deliver, NULL};
+    tb_nmesh_config m = {.active_view = 8,
+                         .passive_view = 64,
+                         .incarnation = 1,
+                         .seed = (uint64_t)i + 1,
+                         .lim = &lim};
+    snprintf(m.self.name, sizeof(m.self.name), "%s", names[i]);
+    snprintf(m.self.region, sizeof(m.self.region), "r");
+    snprintf(m.self.addrs[0], sizeof(m.self.addrs[0]), "127.0.0.%d:4433", 60 + i);
+    m.self.n_addrs = 1;
+    tb_nmesh_io mio = {n, mesh_send, mesh_close, mesh_suspect, mesh_alive, NULL};
+    if (tb_nmesh_new(&m, &mio, now, &n->mesh) != 0)
+        return -1;
     return tb_nbc_new(&c, &io, &n->nbc);
 }
 
@@ -276,9 +339,17 @@ static void test_unknown_origin_bounded(void)
     TB_CHECK_EQ(nodes[C].delivered, c0 + 1);
 }
 
-/* Every 10 minutes an ALIVE again; duplicates of it are dropped by digest. */
+/* The first ALIVEs are repeated 5, 20 and 60 s after the first link (for who joins meanwhile);
+ * then every 10 minutes an ALIVE again; duplicates of it are dropped by digest. */
 static void test_alive_refresh(void)
 {
+    uint64_t early0 = stats(A).alives_sent;
+    for (int i = 0; i < 3; i++) {
+        now += 60 * SEC;
+        (void)tb_nbc_poll(nodes[A].nbc, now);
+        pump();
+    }
+    TB_CHECK(stats(A).alives_sent > early0);
     uint64_t sent0 = stats(A).alives_sent, recv0 = stats(C).alives_received;
     TB_CHECK(tb_nbc_poll(nodes[A].nbc, now) <= now + TB_NBC_ALIVE_NS);
     now += TB_NBC_ALIVE_NS;
@@ -306,7 +377,9 @@ int main(void)
     } else {
         fprintf(stderr, "cannot start the nodes\n");
     }
-    for (int i = 0; i < NN; i++)
+    for (int i = 0; i < NN; i++) {
         tb_nbc_free(nodes[i].nbc);
+        tb_nmesh_free(nodes[i].mesh);
+    }
     return tb_fx_finish(dir, ok ? TB_DONE() : 1);
 }

@@ -102,7 +102,8 @@ static void test_every_key(void)
                   "ping_interval_ms = 250;\n"
                   "max_peers = 1024;\n"
                   "mesh = { allowed_ranges = [\"10.0.0.0/8\", \"2001:db8::/32\"]; "
-                  "allow_names = true; socket_buffer = 8388608;\n"
+                  "allow_names = true; socket_buffer = 8388608; active_view = 4;\n"
+                  "  passive_view = 32;\n"
                   "  budget_msgs_per_s = 500; budget_bytes_per_s = 2097152;\n"
                   "  budget_broadcasts_per_s = 40; budget_discovers_per_min = 30;\n"
                   "  budget_peers_entries = 128; penalties_to_ban = 8; penalty_decay_s = 30;\n"
@@ -135,6 +136,8 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.allowed_ranges[1].bits, 32);
     TB_CHECK(cfg.allow_names);
     TB_CHECK_EQ(cfg.socket_buffer, 8388608);
+    TB_CHECK_EQ(cfg.active_view, 4);
+    TB_CHECK_EQ(cfg.passive_view, 32);
     TB_CHECK_EQ(cfg.budget.msgs_per_s, 500);
     TB_CHECK_EQ(cfg.budget.bytes_per_s, 2097152);
     TB_CHECK_EQ(cfg.budget.own_bcasts_per_s, 40);
@@ -214,6 +217,9 @@ static void test_errors_name_file_line_key(void)
         {"mode = \"hybrid\"\nlisten = ;", "t.conf:2: syntax error"},
         {"mesh = { socket_buffer = 2147483648; };",
          "t.conf:1: key 'mesh.socket_buffer': 2147483648 is outside 0..1073741824"},
+        {"mesh = { active_view = 0; };", "t.conf:1: key 'mesh.active_view': 0 is outside 1..64"},
+        {"mesh = { passive_view = 2000; };",
+         "t.conf:1: key 'mesh.passive_view': 2000 is outside 1..1024"},
         {"mesh = {\n sockbuf = 1; };", "t.conf:2: key 'mesh.sockbuf': unknown key"},
         {"mesh = {\n budget_msgs_per_s = 0; };",
          "t.conf:2: key 'mesh.budget_msgs_per_s': 0 is outside 1..1000000"},

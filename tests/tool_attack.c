@@ -10,9 +10,9 @@
  *                   must not let them suppress the real ones)
  *   bcast-flood     broadcasts of its own origin at --rate per second
  *   measure-flood   validly signed measurements of its own origin at --rate per second
- *   peers-bad       PEERS full of made-up members at addresses nobody should dial (link-local,
- *                   multicast, broadcast, unspecified, outside the ranges, names), and PEERS
- *                   over the entry cap
+ *   peers-bad       made-up members at addresses nobody should dial (link-local, multicast,
+ *                   broadcast, unspecified, outside the ranges, names): in SHUFFLEs (mesh v2),
+ *                   and PEERS (retired, dropped) within and over the entry cap
  *   peers-fake      --count PEERS within the entry cap, each of 63 made-up members at
  *                   addresses the targets allow (127.9.K.J:4433, where nobody answers)
  *   handshake-flood as an outsider from --sources addresses 127.1.K.1 (K = 1..N): --count
@@ -175,14 +175,23 @@ static void on_refused(void *arg, const struct sockaddr *addr, socklen_t len, tb
     (void)arg, (void)addr, (void)len, (void)r, (void)detail;
 }
 
-/* What the honest nodes forward us: the newest message id per origin (for id-poison). */
+/* What the honest nodes forward us: the newest message id per origin (for id-poison). A new
+ * link is lazy for the origins its node knows already (routing/plumtree.h): their messages are
+ * announced (IHAVE), and GRAFTed here as any neighbour would, to see them whole. */
 static void on_message(void *arg, tb_quic_conn *c, const uint8_t *msg, size_t len)
 {
     attack *a = arg;
-    (void)c;
     tb_wire_msg m;
     if (tb_wire_decode(msg, len, NULL, &m, NULL) != TB_OK)
         return;
+    if (m.type == TB_WIRE_IHAVE && m.ihave.ids.n_ids > 0) {
+        tb_wire_msg g = {.type = TB_WIRE_GRAFT};
+        g.graft.ids = m.ihave.ids;
+        uint8_t buf[2048];
+        size_t glen;
+        if (tb_wire_encode(&g, NULL, buf, sizeof(buf), &glen) == TB_OK)
+            (void)!tb_quic_send_stream(c, buf, glen);
+    }
     if (m.type == TB_WIRE_BROADCAST && m.broadcast.payload.len >= 10 &&
         memcmp(m.broadcast.payload.data, "forged-by-", 10) == 0)
         a->echoed++;
@@ -448,15 +457,38 @@ static void step_measure(attack *a, uint64_t k)
         send_broadcast(a, a->self, a->next_id++, TB_TK_APP_MEASUREMENTS, wire, wlen);
 }
 
-/* Made-up members at addresses nobody should dial; every other message is over the entry cap. */
+static const char *const bad_addrs[] = {
+    "169.254.169.254:80", "224.0.0.251:5353", "255.255.255.255:4433",
+    "0.0.0.0:4433",       "0.1.2.3:4433",     "10.99.0.1:4433",
+    "192.0.2.7:22",       "[fe80::1]:4433",   "metadata.google.internal:80"};
+
+/* A SHUFFLE that ends its walk at the target (TTL 0) with made-up members at bad addresses. */
+static void step_shuffle(attack *a, uint64_t k)
+{
+    size_t nbad = sizeof(bad_addrs) / sizeof(bad_addrs[0]);
+    char names[8][32], self_addr[64];
+    tb_wire_node nodes[8];
+    snprintf(self_addr, sizeof(self_addr), "%s:4433", a->bind);
+    const char *self_addrs[1] = {self_addr};
+    for (size_t i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof(names[i]), "fake-%llu-s%zu", (unsigned long long)k, i);
+        nodes[i] = (tb_wire_node){names[i], "nowhere", &bad_addrs[(k + i) % nbad], 1};
+    }
+    tb_wire_msg m = {.type = TB_WIRE_SHUFFLE};
+    m.shuffle = (tb_wire_shuffle){{a->self, "nowhere", self_addrs, 1}, 0, {nodes, 8}};
+    send_wire(a, &m);
+}
+
+/* Made-up members at addresses nobody should dial; every other PEERS is over the entry cap. */
 static void step_peers(attack *a, uint64_t k)
 {
     static const uint8_t fake_cert[] = {0x30, 0x03, 0x02, 0x01, 0x00};
-    static const char *const bad[] = {
-        "169.254.169.254:80", "224.0.0.251:5353", "255.255.255.255:4433",
-        "0.0.0.0:4433",       "0.1.2.3:4433",     "10.99.0.1:4433",
-        "192.0.2.7:22",       "[fe80::1]:4433",   "metadata.google.internal:80"};
-    size_t nbad = sizeof(bad) / sizeof(bad[0]);
+    const char *const *bad = bad_addrs;
+    size_t nbad = sizeof(bad_addrs) / sizeof(bad_addrs[0]);
+    if (k % 4 == 2) {
+        step_shuffle(a, k);
+        return;
+    }
     size_t n = k % 2 ? 200 : 64;
     tb_wire_peer *p = calloc(n, sizeof(*p));
     char(*names)[32] = calloc(n, 32);

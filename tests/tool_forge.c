@@ -8,7 +8,11 @@
  *   2. a batch of its own with a measurement claiming origin "ghost-<pid>" signed with a fresh
  *      random key: the measurement must be signed by the batch's origin, so a receiver drops it
  *      as a bad signature.
- * Receivers never forward what they drop, so the tool connects to every node itself.
+ * Receivers never forward what they drop, so the tool connects to every node itself, and stays
+ * connected for LINGER_S after: PlumTree pushes a broadcast in full only on its origin's tree
+ * (a link that comes up after the origin is known starts lazy, a duplicate copy prunes its
+ * sender) and announces it to the other neighbours (IHAVE), which ask for it (GRAFT) a second
+ * later.
  *
  *   tool_forge --cert F --key F --ca F --state-dir D --claim NAME --seq N --source NAME
  *              --peer ADDR:PORT [--peer ...] [--timeout S]
@@ -33,6 +37,9 @@
 #include "wire/wire.h"
 
 #define MAX_PEERS 8
+/* IHAVE after 100 ms, GRAFT 1 s after that (routing/plumtree.c's defaults), with room for a
+ * loaded machine. */
+#define LINGER_S 3.0
 
 typedef struct forge {
     struct ev_loop *loop;
@@ -232,10 +239,10 @@ int main(int argc, char **argv)
                    "to %zu peers\n",
                    ghost, seq, tb_node_name(f.node), npeers);
         }
-        /* Let the streams go out before the CONNECTION_CLOSEs. */
+        /* Let the streams go out, and the lazy peers GRAFT, before the CONNECTION_CLOSEs. */
         ev_timer_stop(f.loop, &t);
         ev_timer_stop(f.loop, &deadline);
-        ev_timer_init(&deadline, on_deadline, 0.5, 0.);
+        ev_timer_init(&deadline, on_deadline, LINGER_S, 0.);
         ev_timer_start(f.loop, &deadline);
         while (ev_is_active(&deadline))
             ev_run(f.loop, EVRUN_ONCE);

@@ -1,166 +1,125 @@
-/* libFuzzer target for the mesh v2 receive path: any input is decoded as one wire message (with
- * the default limits); JOIN..SHUFFLE_REPLY go to discovery/hyparview, IHAVE/GRAFT/PRUNE to
- * routing/plumtree, PROBE_REQ/PROBE_ACK to discovery/members, each from a sender named by the
- * first input byte, as node.c will hand them over. The modules live across inputs, so state
- * built by one message meets the next; every action is drained, and their bounds must hold. */
+/* libFuzzer target for the mesh v2 receive path as node.c runs it (node/mesh.h): any input is
+ * decoded as one wire message (with the default limits) and handed to tb_nmesh_recv from a
+ * sender named by the first input byte; a BROADCAST goes through tb_nmesh_gossip (as a verified
+ * copy: the tree must hold whatever bytes come), an ALIVE or a PROBE_REQ through
+ * tb_nmesh_mesh_bcast (as a verified ALIVE/SUSPECT payload), and the transport's events
+ * (link up/down, heard) are driven by the first byte too. The module lives across inputs, so
+ * state built by one message meets the next; every message it sends must decode, and its views
+ * stay within their bounds. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "discovery/hyparview.h"
-#include "discovery/members.h"
-#include "routing/plumtree.h"
+#include "node/mesh.h"
 #include "wire/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static tb_hv *hv;
-static tb_pt *pt;
-static tb_mb *mb;
+static tb_nmesh *nm;
+static tb_wire_limits lim;
 static uint64_t now;
 
 static const char *const senders[] = {"a", "b", "c", "me", "node-a"};
 
+static int io_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
+                   size_t len)
+{
+    (void)arg;
+    (void)peer;
+    (void)dial;
+    tb_wire_msg m;
+    if (tb_wire_decode(msg, len, &lim, &m, NULL) != 0)
+        abort(); /* the node sends only what a peer accepts */
+    tb_wire_msg_clear(&m);
+    return 0;
+}
+
+static void io_close(void *arg, const char *peer)
+{
+    (void)arg;
+    (void)peer;
+}
+
+static void io_suspect(void *arg, const char *target, uint64_t incarnation)
+{
+    uint8_t buf[512];
+    size_t len;
+    (void)arg;
+    if (tb_nmesh_suspect_payload(&lim, target, incarnation, buf, sizeof(buf), &len) != 0)
+        abort();
+}
+
+static void io_alive(void *arg, uint64_t incarnation, bool fresh, const char *peer)
+{
+    (void)arg;
+    (void)incarnation;
+    (void)fresh;
+    (void)peer;
+}
+
 static void init(void)
 {
-    tb_hv_config hc;
-    tb_hv_config_default(&hc);
-    tb_hv_desc self = {.name = "me", .region = "eu", .addrs = {"192.0.2.1:4433"}, .n_addrs = 1};
-    tb_pt_config pc;
-    tb_pt_config_default(&pc, 1);
-    pc.seen_max = pc.store_max = 256;
-    tb_mb_config mc;
-    tb_mb_config_default(&mc);
-    mc.max_members = 64;
-    if (tb_hv_new(&hc, &self, 1, 0, &hv) || tb_pt_new(&pc, &pt) || tb_mb_new(&mc, "me", 1, 1, &mb))
+    lim = tb_wire_limits_default();
+    tb_nmesh_config c = {
+        .self = {.name = "me", .region = "eu", .addrs = {"192.0.2.1:4433"}, .n_addrs = 1},
+        .active_view = 8,
+        .passive_view = 64,
+        .incarnation = 1,
+        .seed = 1,
+        .lim = &lim,
+    };
+    tb_nmesh_io io = {NULL, io_send, io_close, io_suspect, io_alive, NULL};
+    if (tb_nmesh_new(&c, &io, 0, &nm) || tb_nmesh_join(nm, 0, "a", "eu", "192.0.2.2:4433"))
         abort();
-    for (size_t i = 0; i < 3; i++)
-        if (tb_pt_neighbor_up(pt, senders[i]))
-            abort();
 }
 
-/* A wire node as a HyParView descriptor; overlong text is cut (the module validates it). */
-static void to_desc(const tb_wire_node *n, tb_hv_desc *d)
+static void feed(const char *from, const tb_wire_msg *w, const uint8_t *raw, size_t len)
 {
-    memset(d, 0, sizeof(*d));
-    if (n->name)
-        strncpy(d->name, n->name, sizeof(d->name) - 1);
-    if (n->region)
-        strncpy(d->region, n->region, sizeof(d->region) - 1);
-    for (size_t i = 0; i < n->n_addrs && i < TB_HV_ADDRS_MAX; i++)
-        strncpy(d->addrs[d->n_addrs++], n->addrs[i], sizeof(d->addrs[0]) - 1);
-}
-
-static void to_hv(const tb_wire_msg *w, tb_hv_msg *m)
-{
-    memset(m, 0, sizeof(*m));
-    const tb_wire_nodes *nodes = NULL;
-    switch (w->type) {
-    case TB_WIRE_JOIN:
-        m->type = TB_HV_JOIN;
-        to_desc(&w->join.node, &m->node);
-        break;
-    case TB_WIRE_FORWARD_JOIN:
-        m->type = TB_HV_FORWARD_JOIN;
-        to_desc(&w->forward_join.node, &m->node);
-        m->ttl = w->forward_join.ttl;
-        break;
-    case TB_WIRE_NEIGHBOR:
-        m->type = TB_HV_NEIGHBOR;
-        to_desc(&w->neighbor.node, &m->node);
-        m->flag = w->neighbor.high;
-        break;
-    case TB_WIRE_NEIGHBOR_REPLY:
-        m->type = TB_HV_NEIGHBOR_REPLY;
-        to_desc(&w->neighbor_reply.node, &m->node);
-        m->flag = w->neighbor_reply.accepted;
-        break;
-    case TB_WIRE_DISCONNECT:
-        m->type = TB_HV_DISCONNECT;
-        m->flag = w->disconnect.alive;
-        break;
-    case TB_WIRE_SHUFFLE:
-        m->type = TB_HV_SHUFFLE;
-        to_desc(&w->shuffle.node, &m->node);
-        m->ttl = w->shuffle.ttl;
-        nodes = &w->shuffle.nodes;
-        break;
-    default:
-        m->type = TB_HV_SHUFFLE_REPLY;
-        nodes = &w->shuffle_reply.nodes;
-        break;
+    int rc = 0;
+    if (tb_nmesh_handles(w->type)) {
+        rc = tb_nmesh_recv(nm, now, from, w);
+    } else if (w->type == TB_WIRE_BROADCAST) {
+        uint8_t dg[TB_NMESH_ID_LEN] = {0};
+        memcpy(dg, raw, len < sizeof(dg) ? len : sizeof(dg));
+        bool is_new;
+        rc = tb_nmesh_gossip(nm, now, from, w->broadcast.origin, dg, w->broadcast.hop_limit, raw,
+                             len, &is_new);
     }
-    for (size_t i = 0; nodes && i < nodes->n_nodes && i < TB_HV_SHUFFLE_MAX; i++)
-        to_desc(&nodes->nodes[i], &m->descs[m->n_descs++]);
-}
-
-static void drain(void)
-{
-    tb_hv_action ha;
-    while (tb_hv_next_action(hv, &ha) == 0)
-        if (ha.type == TB_HV_ACT_SEND && ha.msg.n_descs > TB_HV_SHUFFLE_MAX)
-            abort();
-    tb_pt_action pa;
-    while (tb_pt_next_action(pt, &pa) == 0)
-        if (pa.type == TB_PT_ACT_IHAVE && pa.n_ids > 64)
-            abort();
-    tb_mb_action ma;
-    while (tb_mb_next_action(mb, &ma) == 0)
-        ;
+    if (w->type == TB_WIRE_ALIVE || w->type == TB_WIRE_PROBE_REQ)
+        rc |= tb_nmesh_mesh_bcast(
+            nm, now, from, w->type == TB_WIRE_ALIVE ? 0x6d650001u : TB_NODE_APP_SUSPECT, raw, len);
+    (void)rc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!hv)
+    if (!nm)
         init();
     if (size < 1)
         return 0;
     const char *from = senders[data[0] % 5];
     now += 100000000ULL * (data[0] >> 4);
-    tb_wire_msg w;
-    if (tb_wire_decode(data + 1, size - 1, NULL, &w, NULL) != 0)
-        return 0;
-    tb_hv_msg hm;
-    int rc = 0;
-    switch (w.type) {
-    case TB_WIRE_JOIN:
-    case TB_WIRE_FORWARD_JOIN:
-    case TB_WIRE_NEIGHBOR:
-    case TB_WIRE_NEIGHBOR_REPLY:
-    case TB_WIRE_DISCONNECT:
-    case TB_WIRE_SHUFFLE:
-    case TB_WIRE_SHUFFLE_REPLY:
-        to_hv(&w, &hm);
-        rc = tb_hv_recv(hv, now, from, &hm);
+    switch ((data[0] >> 3) & 7) {
+    case 1:
+        tb_nmesh_link_up(nm, now, from);
         break;
-    case TB_WIRE_IHAVE:
-        rc = tb_pt_recv_ihave(pt, now, from, w.ihave.ids.ids, w.ihave.ids.n_ids);
+    case 2:
+        tb_nmesh_link_down(nm, now, from);
         break;
-    case TB_WIRE_GRAFT:
-        rc = tb_pt_recv_graft(pt, now, from, w.graft.ids.ids, w.graft.ids.n_ids);
-        break;
-    case TB_WIRE_PRUNE:
-        rc = tb_pt_recv_prune(pt, now, from, w.prune.origin);
-        break;
-    case TB_WIRE_PROBE_REQ:
-        rc = tb_mb_recv_probe_req(mb, now, from, w.probe_req.probe_id, w.probe_req.target,
-                                  w.probe_req.incarnation, w.probe_req.suspect);
-        break;
-    case TB_WIRE_PROBE_ACK:
-        rc = tb_mb_recv_probe_ack(mb, now, from, w.probe_ack.probe_id, w.probe_ack.target,
-                                  w.probe_ack.heard);
+    case 3:
+        tb_nmesh_heard(nm, now, from);
         break;
     default:
         break;
     }
-    (void)rc;
-    drain();
-    tb_hv_tick(hv, now);
-    tb_pt_tick(pt, now);
-    tb_mb_tick(mb, now);
-    drain();
-    if (tb_hv_active_count(hv) > 8 || tb_hv_passive_count(hv) > 64 || tb_pt_store_count(pt) > 256)
+    tb_wire_msg w;
+    if (tb_wire_decode(data + 1, size - 1, &lim, &w, NULL) == 0) {
+        feed(from, &w, data + 1, size - 1);
+        tb_wire_msg_clear(&w);
+    }
+    if (tb_nmesh_next_wake(nm) <= now)
+        tb_nmesh_tick(nm, now);
+    if (tb_nmesh_active_count(nm) > 8 || tb_nmesh_passive_count(nm) > 64)
         abort();
-    tb_wire_msg_clear(&w);
     return 0;
 }

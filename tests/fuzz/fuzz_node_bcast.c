@@ -1,10 +1,10 @@
-/* libFuzzer target for the receive path of signed broadcasts in node/ (node/bcast.h), as node.c
- * dispatches it: each input is a sequence of messages from two neighbours, each decoded and
- * handed on by type (BROADCAST, CERT_REQ, CERT; others dropped), with the clock moving on
- * between them and the waiting copies expired. Nothing may crash or leak; what the node sends
- * back must decode.
- * Frames: u8 who (bit 0: which neighbour; bits 1-7: seconds to advance), u16 length, bytes.
- * A mesh CA and the node's certificate are made once, in a temporary directory. */
+/* libFuzzer target for the receive path of signed broadcasts in node/ (node/bcast.h) and the
+ * tree behind it (node/mesh.h), as node.c dispatches it: each input is a sequence of messages from
+ * two neighbours, each decoded and handed on by type (BROADCAST, CERT_REQ, CERT; others dropped),
+ * with the clock moving on between them and the waiting copies expired. Nothing may crash or leak;
+ * what the node sends back must decode. Frames: u8 who (bit 0: which neighbour; bits 1-7: seconds
+ * to advance), u16 length, bytes. A mesh CA and the node's certificate are made once, in a
+ * temporary directory. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "certs/ca.h"
 #include "common/bytes.h"
 #include "node/bcast.h"
+#include "node/mesh.h"
 #include "node/origins.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,13 +28,6 @@ static tb_wire_limits lim;
 static tb_log logv;
 static uint8_t der[4096];
 static size_t der_len;
-
-static size_t io_neighbours(void *arg, const char ***out)
-{
-    (void)arg;
-    *out = peers;
-    return 2;
-}
 
 static int io_send(void *arg, const char *to, const uint8_t *msg, size_t len)
 {
@@ -50,6 +44,75 @@ static void io_deliver(void *arg, const tb_wire_broadcast *b)
 {
     (void)arg;
     (void)b;
+}
+
+/* The tree is node/mesh.c's, as in node.c; p0 is its neighbour. */
+static tb_nmesh *mesh;
+static uint64_t now = 1000000000ULL;
+
+static int mesh_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
+                     size_t len)
+{
+    (void)dial;
+    return io_send(arg, peer, msg, len);
+}
+
+static void mesh_close(void *arg, const char *peer)
+{
+    (void)arg;
+    (void)peer;
+}
+
+static void mesh_suspect(void *arg, const char *target, uint64_t incarnation)
+{
+    (void)arg;
+    (void)target;
+    (void)incarnation;
+}
+
+static void mesh_alive(void *arg, uint64_t incarnation, bool fresh, const char *peer)
+{
+    (void)arg;
+    (void)incarnation;
+    (void)fresh;
+    (void)peer;
+}
+
+static bool io_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
+{
+    (void)arg;
+    return tb_nmesh_seen(mesh, dg);
+}
+
+static int io_tree(void *arg, const char *from, const char *origin,
+                   const uint8_t dg[TB_BC_DIGEST_LEN], uint8_t hop_limit, const uint8_t *raw,
+                   size_t len, bool *is_new)
+{
+    (void)arg;
+    return from ? tb_nmesh_gossip(mesh, now, from, origin, dg, hop_limit, raw, len, is_new)
+                : tb_nmesh_originate(mesh, now, dg, raw, len);
+}
+
+static void io_mesh(void *arg, const tb_wire_broadcast *b)
+{
+    (void)arg;
+    (void)!tb_nmesh_mesh_bcast(mesh, now, b->origin, b->app_type, b->payload.data, b->payload.len);
+}
+
+static void make_mesh(void)
+{
+    tb_nmesh_config c = {
+        .self = {.name = "fz", .region = "r", .addrs = {"192.0.2.1:4433"}, .n_addrs = 1},
+        .active_view = 8,
+        .passive_view = 64,
+        .incarnation = 1,
+        .seed = 7,
+        .lim = &lim,
+    };
+    tb_nmesh_io io = {NULL, mesh_send, mesh_close, mesh_suspect, mesh_alive, NULL};
+    if (tb_nmesh_new(&c, &io, now, &mesh) != 0 ||
+        tb_nmesh_join(mesh, now, peers[0], "r", "192.0.2.2:4433") != 0)
+        abort();
 }
 
 static int write_certs(void)
@@ -106,9 +169,8 @@ static tb_nbc *make(void)
                        .lim = &lim,
                        .first_id = 1,
                        .incarnation = 1,
-                       .hash_key = 7,
                        .now_s = (int64_t)time(NULL)};
-    tb_nbc_io io = {NULL, io_neighbours, io_send, NULL, io_deliver};
+    tb_nbc_io io = {NULL, io_send, io_seen, io_tree, NULL, io_deliver, io_mesh};
     tb_nbc *b = NULL;
     if (tb_nbc_new(&c, &io, &b) != TB_OK)
         abort();
@@ -134,12 +196,12 @@ static void dispatch(tb_nbc *b, uint64_t now, int64_t now_s, const char *from, c
 /* One node for the whole run (reading the CA and key per input would make the run crawl): its
  * clock moves on 10 s at each input, so what one input left waiting has expired by the next. */
 static tb_nbc *b;
-static uint64_t now = 1000000000ULL;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int64_t now_s = (int64_t)time(NULL);
     if (!b) {
+        make_mesh();
         b = make();
         tb_nbc_link_up(b, now, now_s, peers[0], NULL, 0);
     }
@@ -156,6 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dispatch(b, now, now_s + (int64_t)(now / 1000000000ULL), peers[who & 1], data + used, len);
         used += len;
         (void)tb_nbc_poll(b, now);
+        if (tb_nmesh_next_wake(mesh) <= now)
+            tb_nmesh_tick(mesh, now);
     }
     return 0;
 }
