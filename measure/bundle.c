@@ -157,7 +157,7 @@ static int get_text(pctx *c, const json_t *o, const char *where, const char *key
                    key);
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
-    if (n > max || memchr(s, 0, n))
+    if (!s || n > max || memchr(s, 0, n))
         return bad(c, TB_ERR_MALFORMED, "%s%s%s: longer than %zu bytes or holds a NUL", where,
                    *where ? "." : "", key, max);
     memcpy(dst, s, n);
@@ -254,14 +254,14 @@ static int parse_item(pctx *c, const json_t *o, size_t i, bundle_item *it)
     snprintf(where, sizeof(where), "measurements[%zu]", i);
     if (!json_is_object(o))
         return bad(c, TB_ERR_MALFORMED, "%s: not an object", where);
-    uint8_t *sig;
+    uint8_t *sig = NULL;
     size_t n;
     int rc = parse_claims(c, o, where, it);
     if (rc == 0)
         rc = get_b64(c, o, where, "body", TB_MEASURE_BODY_MAX, false, false, &it->body,
                      &it->body_len);
     if (rc == 0 &&
-        (rc = get_b64(c, o, where, "sig", TB_MEASURE_SIG_LEN, true, false, &sig, &n)) == 0) {
+        (rc = get_b64(c, o, where, "sig", TB_MEASURE_SIG_LEN, true, false, &sig, &n)) == 0 && sig) {
         memcpy(it->sig, sig, TB_MEASURE_SIG_LEN);
         free(sig);
     }
@@ -300,7 +300,7 @@ static int parse_verdict(pctx *c, const json_t *o, tb_measure_bundle *b)
 {
     if (!json_is_object(o))
         return bad(c, TB_ERR_MALFORMED, "verdict: not an object");
-    const json_t *refs;
+    const json_t *refs = NULL;
     int rc;
     if ((rc = get_text(c, o, "verdict", "kind", sizeof(b->v_kind) - 1, b->v_kind)) != 0 ||
         (rc = get_text(c, o, "verdict", "source", TB_MEASURE_MAX_TEXT, b->v_source)) != 0 ||
@@ -329,7 +329,7 @@ static int parse_top(pctx *c, const json_t *root, tb_measure_bundle *b)
         return bad(c, TB_ERR_UNSUPPORTED, "format: not \"%s\"", TB_MEASURE_BUNDLE_FORMAT);
     if (!json_is_integer(v) || json_integer_value(v) != TB_MEASURE_BUNDLE_VERSION)
         return bad(c, TB_ERR_UNSUPPORTED, "version: not %d", TB_MEASURE_BUNDLE_VERSION);
-    const json_t *certs, *items;
+    const json_t *certs = NULL, *items = NULL;
     int rc = get_b64(c, root, "", "ca", TB_CERT_MAX_DER, false, false, &b->ca, &b->ca_len);
     if (rc == 0)
         rc = get_array(c, root, "certificates", TB_MEASURE_BUNDLE_MAX_CERTS, &certs);
@@ -344,7 +344,7 @@ static int parse_top(pctx *c, const json_t *root, tb_measure_bundle *b)
         return TB_ERR_NOMEM;
     if (b->items)
         b->items_cap = json_array_size(items);
-    for (; rc == 0 && b->n_items < json_array_size(items); b->n_items++)
+    for (; rc == 0 && b->items && b->n_items < json_array_size(items); b->n_items++)
         rc = parse_item(c, json_array_get(items, b->n_items), b->n_items, &b->items[b->n_items]);
     const json_t *verdict = json_object_get(root, "verdict");
     if (rc == 0 && verdict)

@@ -270,7 +270,7 @@ static size_t check_sources(check_ctx *k)
     const config_setting_t *s = tb_node_config_section(k->cfg, "sources");
     char err[TB_NODE_ERR_MAX];
     tb_source_config_list l = {0};
-    unsigned idx[TB_SOURCES_MAX];
+    unsigned idx[TB_SOURCES_MAX] = {0};
     if (!s)
         return 0;
     if (k->flags & TB_TK_CHECK_ALL) {

@@ -176,6 +176,8 @@ int tb_timekeeper_evidence_verdict(tb_timekeeper *tk, const char *source, char *
     int rc = find_verdict(tk, source, &v, err, errlen);
     if (rc != TB_OK)
         return rc;
+    if (!v) /* find_verdict sets it with TB_OK; said again for the analyser */
+        return TB_ERR_NOTFOUND;
     if (v->n_refs == 0)
         return fail(err, errlen, TB_ERR_NOTFOUND, "%s: the verdict (%s) cites no measurement",
                     source, tb_xc_verdict_id((int)v->verdict));

@@ -614,7 +614,7 @@ int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
             continue;
         missing *m = find_missing(pt, ids[i]);
         if (!m) {
-            if (pt->n_miss == pt->cfg.missing_max) {
+            if (pt->n_miss == pt->cfg.missing_max || !pt->miss) { /* missing_max may be 0 */
                 pt->stats.ids_dropped++;
                 continue;
             }

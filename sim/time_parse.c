@@ -73,7 +73,7 @@ static int num(const line *l, int i, double lo, double hi, double unit, int64_t 
 
 static int frac(const line *l, int i, double lo, double hi, double *out)
 {
-    int64_t v;
+    int64_t v = 0;
     int rc = num(l, i, lo, hi, 1e6, &v);
     *out = (double)v / 1e6;
     return rc;
