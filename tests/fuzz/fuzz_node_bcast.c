@@ -48,7 +48,7 @@ static void io_deliver(void *arg, const tb_wire_broadcast *b)
 
 /* The tree is node/mesh.c's, as in node.c; p0 is its neighbour. */
 static tb_nmesh *mesh;
-static uint64_t now = 1000000000ULL;
+static uint64_t vnow = 1000000000ULL;
 
 static int mesh_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
                      size_t len)
@@ -89,14 +89,14 @@ static int io_tree(void *arg, const char *from, const char *origin,
                    size_t len, bool *is_new)
 {
     (void)arg;
-    return from ? tb_nmesh_gossip(mesh, now, from, origin, dg, hop_limit, raw, len, is_new)
-                : tb_nmesh_originate(mesh, now, dg, raw, len);
+    return from ? tb_nmesh_gossip(mesh, vnow, from, origin, dg, hop_limit, raw, len, is_new)
+                : tb_nmesh_originate(mesh, vnow, dg, raw, len);
 }
 
 static void io_mesh(void *arg, const tb_wire_broadcast *b)
 {
     (void)arg;
-    (void)!tb_nmesh_mesh_bcast(mesh, now, b->origin, b->app_type, b->payload.data, b->payload.len);
+    (void)!tb_nmesh_mesh_bcast(mesh, vnow, b->origin, b->app_type, b->payload.data, b->payload.len);
 }
 
 static void make_mesh(void)
@@ -110,8 +110,8 @@ static void make_mesh(void)
         .lim = &lim,
     };
     tb_nmesh_io io = {NULL, mesh_send, mesh_close, mesh_suspect, mesh_alive, NULL};
-    if (tb_nmesh_new(&c, &io, now, &mesh) != 0 ||
-        tb_nmesh_join(mesh, now, peers[0], "r", "192.0.2.2:4433") != 0)
+    if (tb_nmesh_new(&c, &io, vnow, &mesh) != 0 ||
+        tb_nmesh_join(mesh, vnow, peers[0], "r", "192.0.2.2:4433") != 0)
         abort();
 }
 
@@ -203,10 +203,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!b) {
         make_mesh();
         b = make();
-        tb_nbc_link_up(b, now, now_s, peers[0], NULL, 0);
+        tb_nbc_link_up(b, vnow, now_s, peers[0], NULL, 0);
     }
-    now += 10 * 1000000000ULL;
-    (void)tb_nbc_poll(b, now);
+    vnow += 10 * 1000000000ULL;
+    (void)tb_nbc_poll(b, vnow);
     size_t used = 0;
     while (size - used >= 3) {
         uint8_t who = data[used];
@@ -214,12 +214,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         used += 3;
         if (size - used < len)
             len = size - used;
-        now += (uint64_t)(who >> 1) * 1000000000ULL;
-        dispatch(b, now, now_s + (int64_t)(now / 1000000000ULL), peers[who & 1], data + used, len);
+        vnow += (uint64_t)(who >> 1) * 1000000000ULL;
+        dispatch(b, vnow, now_s + (int64_t)(vnow / 1000000000ULL), peers[who & 1], data + used,
+                 len);
         used += len;
-        (void)tb_nbc_poll(b, now);
-        if (tb_nmesh_next_wake(mesh) <= now)
-            tb_nmesh_tick(mesh, now);
+        (void)tb_nbc_poll(b, vnow);
+        if (tb_nmesh_next_wake(mesh) <= vnow)
+            tb_nmesh_tick(mesh, vnow);
     }
     return 0;
 }
