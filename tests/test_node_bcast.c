@@ -13,6 +13,7 @@
 #include "node/origins.h"
 #include "node/mesh.h"
 #include "tests/support/bc_forge.h"
+#include "tests/support/nmesh_quiet.h"
 #include "tests/tb_fixture.h"
 #include "tests/tb_test.h"
 #include "wire/wire.h"
@@ -90,27 +91,6 @@ static int mesh_send(void *arg, const char *peer, const tb_hv_desc *dial, const 
 {
     (void)dial;
     return io_send(arg, peer, msg, len);
-}
-
-static void mesh_close(void *arg, const char *peer)
-{
-    (void)arg;
-    (void)peer;
-}
-
-static void mesh_suspect(void *arg, const char *target, uint64_t incarnation)
-{
-    (void)arg;
-    (void)target;
-    (void)incarnation;
-}
-
-static void mesh_alive(void *arg, uint64_t incarnation, bool fresh, const char *peer)
-{
-    (void)arg;
-    (void)incarnation;
-    (void)fresh;
-    (void)peer;
 }
 
 static void io_deliver(void *arg, const tb_wire_broadcast *b)
@@ -233,7 +213,8 @@ static int start(int i)
     snprintf(m.self.region, sizeof(m.self.region), "r");
     snprintf(m.self.addrs[0], sizeof(m.self.addrs[0]), "127.0.0.%d:4433", 60 + i);
     m.self.n_addrs = 1;
-    tb_nmesh_io mio = {n, mesh_send, mesh_close, mesh_suspect, mesh_alive, NULL};
+    tb_nmesh_io mio = {n,   mesh_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
+                       NULL};
     if (tb_nmesh_new(&m, &mio, now, &n->mesh) != 0)
         return -1;
     return tb_nbc_new(&c, &io, &n->nbc);

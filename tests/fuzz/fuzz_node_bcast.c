@@ -18,6 +18,7 @@
 #include "node/bcast.h"
 #include "node/mesh.h"
 #include "node/origins.h"
+#include "tests/support/nmesh_quiet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -57,27 +58,6 @@ static int mesh_send(void *arg, const char *peer, const tb_hv_desc *dial, const 
     return io_send(arg, peer, msg, len);
 }
 
-static void mesh_close(void *arg, const char *peer)
-{
-    (void)arg;
-    (void)peer;
-}
-
-static void mesh_suspect(void *arg, const char *target, uint64_t incarnation)
-{
-    (void)arg;
-    (void)target;
-    (void)incarnation;
-}
-
-static void mesh_alive(void *arg, uint64_t incarnation, bool fresh, const char *peer)
-{
-    (void)arg;
-    (void)incarnation;
-    (void)fresh;
-    (void)peer;
-}
-
 static bool io_seen(void *arg, const uint8_t dg[TB_BC_DIGEST_LEN])
 {
     (void)arg;
@@ -109,7 +89,8 @@ static void make_mesh(void)
         .seed = 7,
         .lim = &lim,
     };
-    tb_nmesh_io io = {NULL, mesh_send, mesh_close, mesh_suspect, mesh_alive, NULL};
+    tb_nmesh_io io = {NULL, mesh_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
+                      NULL};
     if (tb_nmesh_new(&c, &io, vnow, &mesh) != 0 ||
         tb_nmesh_join(mesh, vnow, peers[0], "r", "192.0.2.2:4433") != 0)
         abort();
