@@ -90,8 +90,17 @@ static void note_poll_outcome(tb_ntp_client *c)
     }
 }
 
-int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t rnd[8],
-                       uint8_t out[TB_NTP_HEADER_LEN])
+/* The cookie an interleaved request carries in its receive field: distinct from the transmit
+ * timestamp (a server tells the modes apart by it) and from zero (no cookie). */
+static uint64_t xleave_cookie(uint64_t rnd, uint64_t xmt)
+{
+    if (rnd == xmt)
+        rnd ^= 1;
+    return rnd ? rnd : ~xmt;
+}
+
+int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1,
+                       const uint8_t rnd[TB_NTP_POLL_RND_LEN], uint8_t out[TB_NTP_HEADER_LEN])
 {
     if (c->state == TB_NTP_CLIENT_DEMOBILISED)
         return TB_ERR_STATE;
@@ -101,6 +110,13 @@ int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t
 
     tb_ntp_packet req = {.version = 4, .mode = TB_NTP_MODE_CLIENT, .poll = (int8_t)c->poll};
     req.transmit_ts = tb_get_be64(rnd);
+    c->xmt_il = 0;
+    if (c->cfg.xleave && c->have_prev && c->prev_age < TB_NTP_XLEAVE_MAX_MISSED) {
+        req.origin_ts = c->prev_rx_ts;
+        req.receive_ts = xleave_cookie(tb_get_be64(rnd + 8), req.transmit_ts);
+        c->xmt_il = req.receive_ts;
+    }
+    c->prev_age++;
     tb_ntp_packet_write(&req, out);
     memcpy(c->request, out, TB_NTP_HEADER_LEN);
     c->xmt = req.transmit_ts;
@@ -149,28 +165,46 @@ static tb_ntp_reject handle_kiss(tb_ntp_client *c, const tb_ntp_packet *pkt, uin
     return TB_NTP_REJ_KOD_OTHER;
 }
 
-/* Checks the server's state, then computes the sample; *s is filled on success. */
-static tb_ntp_reject make_sample(const tb_ntp_client *c, const tb_ntp_packet *pkt, int64_t t4,
-                                 tb_ntp_sample *s)
+static tb_ntp_reject check_server(const tb_ntp_client *c, const tb_ntp_packet *pkt)
 {
     if (pkt->stratum > TB_NTP_MAX_STRATUM)
         return TB_NTP_REJ_STRATUM;
     if (pkt->leap == TB_NTP_LEAP_UNSYNC)
         return TB_NTP_REJ_LEAP;
-    int64_t root_delay = tb_ntp_short_to_ns(pkt->root_delay);
-    int64_t root_disp = tb_ntp_short_to_ns(pkt->root_dispersion);
-    if (root_delay > c->cfg.max_root_delay_ns)
+    if (tb_ntp_short_to_ns(pkt->root_delay) > c->cfg.max_root_delay_ns)
         return TB_NTP_REJ_ROOT_DELAY;
-    if (root_disp > c->cfg.max_root_disp_ns)
+    if (tb_ntp_short_to_ns(pkt->root_dispersion) > c->cfg.max_root_disp_ns)
         return TB_NTP_REJ_ROOT_DISP;
     if (pkt->receive_ts == 0 || pkt->transmit_ts == 0)
         return TB_NTP_REJ_TIMESTAMPS;
-    int64_t t1 = c->t1;
-    int64_t t2 = tb_ntp_ts_to_unix_ns(pkt->receive_ts, t1);
-    int64_t t3 = tb_ntp_ts_to_unix_ns(pkt->transmit_ts, t1);
+    return TB_NTP_ACCEPTED;
+}
+
+/* The four timestamps of one exchange (t2_ts, t3_ts as on the wire): basic mode T1..T4 of this
+ * poll; interleaved the previous exchange's, with T3 from this reply. */
+typedef struct exchange {
+    int64_t t1, t4;
+    uint64_t t2_ts, t3_ts;
+    bool interleaved;
+} exchange;
+
+/* Checks the server's state, then computes the sample; *s is filled on success. */
+static tb_ntp_reject make_sample(const tb_ntp_client *c, const tb_ntp_packet *pkt,
+                                 const exchange *x, tb_ntp_sample *s)
+{
+    tb_ntp_reject r = check_server(c, pkt);
+    if (r != TB_NTP_ACCEPTED)
+        return r;
+    int64_t t1 = x->t1, t4 = x->t4;
+    if (x->t2_ts == 0)
+        return TB_NTP_REJ_TIMESTAMPS;
+    int64_t t2 = tb_ntp_ts_to_unix_ns(x->t2_ts, t1);
+    int64_t t3 = tb_ntp_ts_to_unix_ns(x->t3_ts, t1);
     if (t3 < t2)
         return TB_NTP_REJ_TIMESTAMPS;
-    if (pkt->reference_ts != 0 && tb_ntp_ts_to_unix_ns(pkt->reference_ts, t1) > t3)
+    /* Interleaved, T3 is older than the reply, whose reference time may well be newer. */
+    if (!x->interleaved && pkt->reference_ts != 0 &&
+        tb_ntp_ts_to_unix_ns(pkt->reference_ts, t1) > t3)
         return TB_NTP_REJ_TIMESTAMPS;
     if (t4 < t1)
         return TB_NTP_REJ_DELAY;
@@ -192,11 +226,41 @@ static tb_ntp_reject make_sample(const tb_ntp_client *c, const tb_ntp_packet *pk
     s->offset_ns = ((t2 - t1) + (t3 - t4)) / 2;
     s->delay_ns = delay;
     s->dispersion_ns = precision + (t4 - t1) / 1000000 * PHI_PPM;
-    s->root_delay_ns = root_delay;
-    s->root_disp_ns = root_disp;
+    s->root_delay_ns = tb_ntp_short_to_ns(pkt->root_delay);
+    s->root_disp_ns = tb_ntp_short_to_ns(pkt->root_dispersion);
     s->stratum = pkt->stratum;
     s->refid = pkt->refid;
+    s->interleaved = x->interleaved;
     return TB_NTP_ACCEPTED;
+}
+
+/* Which exchange a reply completes, from its origin: false when it answers neither our
+ * transmit timestamp nor our interleaved cookie. */
+static bool exchange_of(const tb_ntp_client *c, const tb_ntp_packet *pkt, int64_t t4, uint64_t now,
+                        exchange *x, uint64_t *mono)
+{
+    if (pkt->origin_ts == c->xmt) {
+        *x = (exchange){c->t1, t4, pkt->receive_ts, pkt->transmit_ts, false};
+        *mono = now;
+        return true;
+    }
+    if (c->xmt_il == 0 || pkt->origin_ts != c->xmt_il)
+        return false;
+    *x = (exchange){c->prev_t1, c->prev_t4, c->prev_rx_ts, pkt->transmit_ts, true};
+    *mono = c->prev_mono;
+    return true;
+}
+
+/* An answered exchange is what the next interleaved request refers to, whatever became of its
+ * sample; a kiss or a reply without a receive timestamp leaves nothing to refer to. */
+static void remember_exchange(tb_ntp_client *c, const tb_ntp_packet *pkt, int64_t t4, uint64_t now)
+{
+    c->have_prev = pkt->stratum != 0 && pkt->receive_ts != 0;
+    c->prev_age = 0;
+    c->prev_rx_ts = pkt->receive_ts;
+    c->prev_t1 = c->t1;
+    c->prev_t4 = t4;
+    c->prev_mono = now;
 }
 
 static void adapt_poll_on_sample(tb_ntp_client *c)
@@ -256,18 +320,21 @@ tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t l
     if (!c->pending || c->state == TB_NTP_CLIENT_DEMOBILISED)
         return reject(c, TB_NTP_REJ_UNEXPECTED);
     /* A forged reply must not cancel the real one still in flight: stay pending. */
-    if (pkt.origin_ts != c->xmt)
+    exchange x;
+    uint64_t mono;
+    if (!exchange_of(c, &pkt, t4, now, &x, &mono))
         return reject(c, TB_NTP_REJ_ORIGIN);
     c->pending = false;
     c->last_reply = pkt;
+    remember_exchange(c, &pkt, t4, now);
     if (pkt.stratum == 0)
         return reject(c, handle_kiss(c, &pkt, now));
 
     tb_ntp_sample s;
-    tb_ntp_reject r = make_sample(c, &pkt, t4, &s);
+    tb_ntp_reject r = make_sample(c, &pkt, &x, &s);
     if (r != TB_NTP_ACCEPTED)
         return reject(c, r);
-    s.mono_ns = now;
+    s.mono_ns = mono;
     s.seq = c->n_accepted + 1;
     memcpy(s.request, c->request, TB_NTP_HEADER_LEN);
     memcpy(s.response, p, TB_NTP_HEADER_LEN);
@@ -276,6 +343,7 @@ tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t l
     if (c->n_filter < TB_NTP_FILTER_LEN)
         c->n_filter++;
     c->n_accepted++;
+    c->n_interleaved += x.interleaved;
     c->last_reject = TB_NTP_ACCEPTED;
     adapt_poll_on_sample(c);
 
@@ -302,13 +370,19 @@ int tb_ntp_exchange_check(const uint8_t *req, size_t req_len, const uint8_t *res
         tb_ntp_packet_parse(resp, resp_len, reply) != 0 || q.mode != TB_NTP_MODE_CLIENT ||
         reply->mode != TB_NTP_MODE_SERVER)
         return TB_ERR_MALFORMED;
-    if (reply->origin_ts != q.transmit_ts)
-        return TB_ERR_VERIFY;
+    /* Interleaved: the reply echoes the request's receive field and completes the previous
+     * exchange, whose T2 the request carries as its origin. */
+    uint64_t t2_ts = reply->receive_ts;
+    if (reply->origin_ts != q.transmit_ts) {
+        if (q.receive_ts == 0 || reply->origin_ts != q.receive_ts)
+            return TB_ERR_VERIFY;
+        t2_ts = q.origin_ts;
+    }
     if (tb_ntp_reply_unsynchronised(reply->leap, reply->stratum))
         return 0;
-    if (reply->receive_ts == 0 || reply->transmit_ts == 0 || delay_ns < 0)
+    if (t2_ts == 0 || reply->receive_ts == 0 || reply->transmit_ts == 0 || delay_ns < 0)
         return TB_ERR_VERIFY;
-    int64_t t2 = tb_ntp_ts_to_unix_ns(reply->receive_ts, t4);
+    int64_t t2 = tb_ntp_ts_to_unix_ns(t2_ts, t4);
     int64_t t3 = tb_ntp_ts_to_unix_ns(reply->transmit_ts, t4);
     int64_t d, twice, sum;
     if (t3 < t2 || __builtin_sub_overflow(t3, t4, &d) || __builtin_mul_overflow(d, 2, &twice) ||

@@ -5,7 +5,18 @@
  *
  * The transmit timestamp of a request is random (it is not our clock reading): a reply is
  * accepted only if its origin timestamp echoes it, which defeats off-path spoofing and leaks
- * nothing about the local clock. T1 is kept locally. */
+ * nothing about the local clock. T1 is kept locally.
+ *
+ * Interleaved mode (config xleave; draft-ietf-ntp-interleaved-modes, as chrony's `xleave`): a
+ * server that timestamps its replies after they left can only tell that time in its next reply.
+ * Once an exchange has been answered, the next request carries that reply's receive timestamp
+ * (T2 of the previous exchange) as its origin, and a second 64 random bits in its receive field
+ * where the draft puts our receive time (the server only echoes it, so it need not leak our
+ * clock). A server that remembers the previous exchange answers in interleaved mode: origin =
+ * our receive field, transmit = the precise send time of its previous reply. The sample is then
+ * the previous exchange's (T1, T2 and T4 of the previous exchange, T3 from this reply). A server
+ * that does not answers in basic mode (origin = our transmit timestamp): a basic sample. Any
+ * other origin is rejected, so both modes stay proof against off-path spoofing. */
 #ifndef TB_NTP_CLIENT_H
 #define TB_NTP_CLIENT_H
 
@@ -23,6 +34,12 @@
 #define TB_NTP_POLL_MAX 17
 /* Our clock reading error by default (tb_ntp_client_config.local_precision_ns). */
 #define TB_NTP_LOCAL_PRECISION_NS 1000
+/* Random bytes a poll takes: the transmit timestamp, then the interleaved-mode cookie. */
+#define TB_NTP_POLL_RND_LEN 16
+/* Interleaved requests continue across at most this many polls without a reply (the server
+ * still remembers the exchange they refer to); after that the client starts over in basic
+ * mode. */
+#define TB_NTP_XLEAVE_MAX_MISSED 4
 
 /* Why a reply was not used. TB_NTP_ACCEPTED is not a rejection. */
 typedef enum tb_ntp_reject {
@@ -59,6 +76,7 @@ typedef struct tb_ntp_client_config {
     int64_t max_root_disp_ns;   /* default 3 s */
     int64_t max_delay_ns;       /* round trip, default 3 s */
     int64_t local_precision_ns; /* our clock reading error, default TB_NTP_LOCAL_PRECISION_NS */
+    bool xleave;                /* ask for interleaved mode (default off) */
 } tb_ntp_client_config;
 
 void tb_ntp_client_config_default(tb_ntp_client_config *cfg);
@@ -77,6 +95,9 @@ typedef struct tb_ntp_sample {
     int64_t root_disp_ns;
     uint8_t stratum;
     uint32_t refid;
+    bool interleaved; /* from an interleaved reply: t1, t2, t4 are the previous exchange's */
+    /* The packets of the exchange. Interleaved: this poll's request (its origin is T2) and
+     * reply (its transmit is T3), tb_ntp_exchange_check says how they link. */
     uint8_t request[TB_NTP_HEADER_LEN];
     uint8_t response[TB_NTP_HEADER_LEN];
 } tb_ntp_sample;
@@ -106,7 +127,14 @@ typedef struct tb_ntp_client {
     bool sample_in_poll; /* the last poll produced a valid sample */
     uint64_t next_poll;  /* monotonic ns */
     uint64_t xmt;        /* the random transmit timestamp we sent */
+    uint64_t xmt_il;     /* the cookie in our receive field (interleaved request), else 0 */
     int64_t t1;
+    /* The last exchange answered (in either mode), which an interleaved reply completes. */
+    bool have_prev;
+    unsigned prev_age;   /* polls sent since */
+    uint64_t prev_rx_ts; /* the server's receive timestamp (T2), as on the wire */
+    int64_t prev_t1, prev_t4;
+    uint64_t prev_mono; /* monotonic time at prev_t4 */
     uint8_t request[TB_NTP_HEADER_LEN];
     tb_ntp_sample filter[TB_NTP_FILTER_LEN];
     unsigned n_filter;      /* samples held, up to TB_NTP_FILTER_LEN */
@@ -116,6 +144,7 @@ typedef struct tb_ntp_client {
     char kiss[5]; /* last kiss code received */
     tb_ntp_packet last_reply;
     uint64_t n_sent, n_received, n_accepted;
+    uint64_t n_interleaved; /* accepted samples from interleaved replies */
     uint64_t rejects[TB_NTP_REJ_COUNT];
 } tb_ntp_client;
 
@@ -126,9 +155,11 @@ void tb_ntp_client_init(tb_ntp_client *c, const tb_ntp_client_config *cfg, uint6
 uint64_t tb_ntp_client_next_poll(const tb_ntp_client *c);
 
 /* Builds the request for a poll due now and schedules the next one. t1 is the local real time
- * the caller is about to send at; rnd gives 8 random bytes for the transmit timestamp. A poll
- * whose predecessor got no valid sample counts as missed. TB_ERR_STATE once demobilised. */
-TB_WUR int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1, const uint8_t rnd[8],
+ * the caller is about to send at; rnd gives TB_NTP_POLL_RND_LEN random bytes: the transmit
+ * timestamp, then the interleaved cookie (used only by an interleaved request). A poll whose
+ * predecessor got no valid sample counts as missed. TB_ERR_STATE once demobilised. */
+TB_WUR int tb_ntp_client_poll(tb_ntp_client *c, uint64_t now, int64_t t1,
+                              const uint8_t rnd[TB_NTP_POLL_RND_LEN],
                               uint8_t out[TB_NTP_HEADER_LEN]);
 
 /* Corrects T1 of the request just built to t1, when the caller did more work between poll
@@ -146,7 +177,9 @@ tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t l
 /* Re-checks an exchange another node reports (the evidence of an NTP measurement, adr/0008):
  * req and resp are the packets as sent and received, t4 the reporter's real time of reception,
  * offset and delay what it claims. The reply must be a server's answer to that very request
- * (its origin timestamp echoes the request's transmit timestamp); when it says it is
+ * (its origin timestamp echoes the request's transmit timestamp, or, interleaved, the request's
+ * non-zero receive field; T2 is then the request's origin, the previous exchange's, and t4 that
+ * exchange's reception); when it says it is
  * synchronised (leap < 3, stratum 1..15) its timestamps must be in order and give the claimed
  * numbers: with T1 = T4 − delay − (T3 − T2) (T1 is not on the wire, the transmit timestamp is
  * random), offset = ((T2 − T1) + (T3 − T4)) / 2 = T3 − T4 + delay / 2, within 1 ns of rounding.

@@ -264,9 +264,9 @@ static void on_poll(tb_sim *sim, void *ctx, void *arg)
         poll_at(r, a);
         return;
     }
-    uint8_t rnd[8], req[TB_NTP_HEADER_LEN];
-    uint64_t x = tb_sim_rand(sim);
-    memcpy(rnd, &x, sizeof(rnd));
+    uint8_t rnd[TB_NTP_POLL_RND_LEN], req[TB_NTP_HEADER_LEN];
+    uint64_t x[2] = {tb_sim_rand(sim), tb_sim_rand(sim)};
+    memcpy(rnd, x, sizeof(rnd));
     int64_t t1 = local_now(r, a->n);
     if (tb_ntp_client_poll(&a->c, now, t1, rnd, req) != TB_OK)
         return; /* demobilised */

@@ -23,7 +23,8 @@ const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
                                                                      "server_name",
                                                                      "path",
                                                                      "precision",
-                                                                     "delay"};
+                                                                     "delay",
+                                                                     "xleave"};
 
 static int parse_key(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
@@ -125,6 +126,18 @@ static int parse_sock(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_
     return err;
 }
 
+/* xleave: plain NTP only (NTS requests are sealed per poll, and an NTS reply's origin is
+ * checked against the transmit timestamp before the client sees it). */
+static int parse_xleave(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+{
+    const config_setting_t *x = config_setting_get_member(e, "xleave");
+    if (!x)
+        return 0;
+    if (sc->kind != TB_SOURCE_NTP && sc->kind != TB_SOURCE_POOL)
+        return tb_cfg_fail(c, x, "xleave", "only ntp and pool sources take xleave");
+    return tb_cfg_get_bool(c, e, "xleave", &sc->xleave);
+}
+
 static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
     int err = parse_sock(c, e, sc);
@@ -190,6 +203,8 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         err = parse_key(c, e, sc);
     if (err == 0)
         err = parse_nts(c, e, sc);
+    if (err == 0)
+        err = parse_xleave(c, e, sc);
     if (err < 0)
         return err;
     if (sc->minpoll > sc->maxpoll)

@@ -18,6 +18,7 @@
  * and the NTP port to use when the KE server names none (default 123).
  * path (sock: absolute path of the Unix datagram socket tbnode binds, < 108 bytes), precision
  * and delay (sock: nanoseconds, 0..1e9; the error bound is precision + delay/2).
+ * xleave (ntp, pool: true asks the server for interleaved mode, ntp/client.h; default false).
  * Unknown keys are errors, so a typo never silently falls back to a default. Mesh peers are
  * not configured here: the time node measures every connected peer (adr/0007). */
 #ifndef TB_SOURCES_CONFIG_H
@@ -31,7 +32,7 @@
 #define TB_SOURCES_MAX 256
 
 /* Every key a source entry may have (for help text, and the fuzzer). */
-#define TB_SOURCES_CONFIG_NKEYS 15
+#define TB_SOURCES_CONFIG_NKEYS 16
 extern const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS];
 
 typedef struct tb_source_config_list {

@@ -45,6 +45,7 @@ void tb_ntp_driver_client_config(const tb_source_config *cfg, tb_ntp_client_conf
     out->minpoll = cfg->minpoll;
     out->maxpoll = cfg->maxpoll;
     out->unreach_after = cfg->unreach_after;
+    out->xleave = cfg->xleave;
     /* The start-up burst is never slower than the configured minimum poll. */
     uint64_t minpoll_ns = (uint64_t)tb_ntp_log2_to_ns(cfg->minpoll);
     if (minpoll_ns < out->burst_interval_ns)
@@ -268,7 +269,7 @@ static void ntp_poll(tb_source *src, void *state)
             resolve(d);
         return;
     }
-    uint8_t rnd[8 + TB_NTS_UID_LEN + TB_NTS_NONCE_LEN];
+    uint8_t rnd[TB_NTP_POLL_RND_LEN + TB_NTS_UID_LEN + TB_NTS_NONCE_LEN];
     uint8_t req[TB_NTP_HEADER_LEN], wrapped[TB_NTS_REQUEST_MAX];
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         drv_log(d, TB_LOG_ERROR, "getrandom failed", strerror(errno));
@@ -281,7 +282,8 @@ static void ntp_poll(tb_source *src, void *state)
         return; /* demobilised */
     const uint8_t *out = req;
     size_t out_len = sizeof(req);
-    if (d->nts && tb_nts_assoc_wrap(d->nts, req, rnd + 8, wrapped, sizeof(wrapped), &out_len) < 0)
+    if (d->nts && tb_nts_assoc_wrap(d->nts, req, rnd + TB_NTP_POLL_RND_LEN, wrapped,
+                                    sizeof(wrapped), &out_len) < 0)
         out_len = 0; /* cannot happen once ready; the poll counts as missed */
     else if (d->nts)
         out = wrapped;

@@ -69,7 +69,7 @@ bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b
            memcmp(a->public_key, b->public_key, sizeof(a->public_key)) == 0 &&
            a->ntsport == b->ntsport && strcmp(a->ca_file, b->ca_file) == 0 &&
            strcmp(a->server_name, b->server_name) == 0 && a->precision_ns == b->precision_ns &&
-           a->delay_ns == b->delay_ns;
+           a->delay_ns == b->delay_ns && a->xleave == b->xleave;
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -99,7 +99,8 @@ typedef struct tb_source_config {
     char server_name[TB_SOURCE_NAME_MAX]; /* nts: name the certificate must carry; "" = host */
     int64_t precision_ns;                 /* sock: the writer's precision, default 1000 */
     int64_t delay_ns;                     /* sock: delay charged to each sample, default 0 */
-    int line; /* where it was declared, for messages; not part of its identity */
+    bool xleave; /* ntp, pool: ask for interleaved mode (ntp/client.h), default off */
+    int line;    /* where it was declared, for messages; not part of its identity */
 } tb_source_config;
 
 /* Fills the defaults (minpoll 6, maxpoll 10, count 4, unreach_after 4, resolve 3600 s,

@@ -58,9 +58,9 @@ static tb_ntp_client_config fast_config(void)
 }
 
 static uint8_t rnd_state = 1;
-static void next_rnd(uint8_t r[8])
+static void next_rnd(uint8_t r[TB_NTP_POLL_RND_LEN])
 {
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < TB_NTP_POLL_RND_LEN; i++)
         r[i] = rnd_state = (uint8_t)(rnd_state * 73 + 41);
 }
 
@@ -69,7 +69,7 @@ static tb_ntp_reject exchange(tb_ntp_client *c, uint64_t now, int64_t t1, int64_
                               int64_t offset, fake_reply f, int64_t proc, tb_ntp_result *res,
                               uint8_t *req_out)
 {
-    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[8];
+    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN];
     next_rnd(r);
     if (tb_ntp_client_poll(c, now, t1, r, req) != 0)
         return TB_NTP_REJ_COUNT;
@@ -88,7 +88,7 @@ static void test_request_is_random_and_valid(void)
     tb_ntp_client c;
     tb_ntp_client_init(&c, &cfg, 1000);
     TB_CHECK_EQ(tb_ntp_client_next_poll(&c), 1000);
-    uint8_t req[TB_NTP_HEADER_LEN], r[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint8_t req[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
     TB_REQUIRE(tb_ntp_client_poll(&c, 1000, base_real, r, req) == 0);
     tb_ntp_packet p;
     TB_REQUIRE(tb_ntp_packet_parse(req, sizeof(req), &p) == 0);
@@ -197,7 +197,8 @@ static void test_sent_corrects_t1(void)
     tb_ntp_client_config cfg = fast_config();
     tb_ntp_client c;
     tb_ntp_client_init(&c, &cfg, 0);
-    uint8_t rnd[8] = {1, 2, 3, 4, 5, 6, 7, 8}, req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN];
+    uint8_t rnd[TB_NTP_POLL_RND_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, req[TB_NTP_HEADER_LEN],
+            rep[TB_NTP_HEADER_LEN];
     TB_REQUIRE(tb_ntp_client_poll(&c, 0, base_real, rnd, req) == 0);
     /* Sent 20 us after poll; the server (same clock) receives 100 us later and answers at once;
      * the reply arrives 100 us after that. */
@@ -287,7 +288,7 @@ static void test_rejections_counted(void)
     TB_CHECK_EQ(c.n_accepted, 0);
 
     /* Server transmit before its receive; and a round trip far beyond the bound. */
-    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[8] = {9};
+    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN] = {9};
     now += S;
     TB_REQUIRE(tb_ntp_client_poll(&c, now, base_real, r, req) == 0);
     f = good(base_real + 10 * MS, base_real + 5 * MS);
@@ -360,7 +361,7 @@ static void test_kod_deny_and_rstr_demobilise(void)
         TB_CHECK_EQ(exchange(&c, 0, base_real, MS, 0, f, 0, &res, NULL), want[i]);
         TB_CHECK_EQ(c.state, TB_NTP_CLIENT_DEMOBILISED);
         TB_CHECK_EQ(tb_ntp_client_next_poll(&c), UINT64_MAX);
-        uint8_t req[TB_NTP_HEADER_LEN], r[8] = {0};
+        uint8_t req[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN] = {0};
         TB_CHECK_EQ(tb_ntp_client_poll(&c, S, base_real, r, req), TB_ERR_STATE);
     }
 }
@@ -370,7 +371,7 @@ static void test_unreachable_after_misses_and_recovery(void)
     tb_ntp_client_config cfg = fast_config();
     tb_ntp_client c;
     tb_ntp_client_init(&c, &cfg, 0);
-    uint8_t req[TB_NTP_HEADER_LEN], r[8] = {0};
+    uint8_t req[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN] = {0};
     uint64_t now = 0;
     /* unreach_after = 3: the 4th poll notices the 3rd miss. */
     for (int i = 0; i < 3; i++) {
@@ -410,6 +411,158 @@ static void test_poll_rises_then_caps(void)
     TB_CHECK_EQ(tb_ntp_client_config_check(&cfg), 0);
 }
 
+/* An interleaved server as the draft describes it: it stamps a reply before sending, but the
+ * reply leaves `late` later; it remembers the true send time under its receive timestamp and
+ * tells it in the next reply when the request's origin names that receive timestamp. */
+typedef struct xl_server {
+    int64_t offset, owd, proc, late;
+    uint64_t saved_rx; /* receive timestamp of the last request, as on the wire */
+    int64_t saved_tx;  /* when that reply really left (server clock) */
+    bool forget;       /* answer in basic mode whatever the request says */
+} xl_server;
+
+/* One poll at client real time t1 (monotonic now): the request, the server's reply, its
+ * reception. Returns the verdict; *req_out the request as sent. */
+static tb_ntp_reject xl_exchange(tb_ntp_client *c, xl_server *sv, uint64_t now, int64_t t1,
+                                 tb_ntp_result *res, tb_ntp_packet *req_out)
+{
+    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN];
+    next_rnd(r);
+    if (tb_ntp_client_poll(c, now, t1, r, req) != 0)
+        return TB_NTP_REJ_COUNT;
+    tb_ntp_packet q;
+    if (tb_ntp_packet_parse(req, sizeof(req), &q) != 0)
+        return TB_NTP_REJ_COUNT;
+    *req_out = q;
+    int64_t t2 = t1 + sv->owd + sv->offset, stamped = t2 + sv->proc;
+    tb_ntp_packet p = {.version = 4, .mode = 4, .stratum = 1, .precision = -20};
+    p.reference_ts = tb_ntp_ts_from_unix_ns(t2 - 10 * S);
+    p.receive_ts = tb_ntp_ts_from_unix_ns(t2);
+    bool il = !sv->forget && q.origin_ts != 0 && q.origin_ts == sv->saved_rx &&
+              q.receive_ts != q.transmit_ts;
+    p.origin_ts = il ? q.receive_ts : q.transmit_ts;
+    p.transmit_ts = tb_ntp_ts_from_unix_ns(il ? sv->saved_tx : stamped);
+    tb_ntp_packet_write(&p, rep);
+    sv->saved_rx = p.receive_ts;
+    sv->saved_tx = stamped + sv->late;
+    int64_t rtt = 2 * sv->owd + sv->proc + sv->late;
+    return tb_ntp_client_receive(c, rep, sizeof(rep), t1 + rtt, now + (uint64_t)rtt, res);
+}
+
+/* The timestamp bookkeeping of interleaved mode: the first exchange is basic and its offset
+ * leans by half the server's late send; the second request names the first reply's receive
+ * timestamp and a cookie, and the interleaved reply gives the first exchange's exact numbers;
+ * the packets re-check as evidence. */
+static void test_xleave_bookkeeping(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    cfg.xleave = true;
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    xl_server sv = {.offset = 2 * MS, .owd = 3 * MS, .proc = MS / 10, .late = MS / 2};
+    tb_ntp_result res;
+    tb_ntp_packet q1, q2;
+    TB_REQUIRE(xl_exchange(&c, &sv, 0, base_real, &res, &q1) == TB_NTP_ACCEPTED);
+    TB_CHECK_EQ(q1.origin_ts, 0); /* nothing to refer to yet: a basic request */
+    TB_CHECK_EQ(q1.receive_ts, 0);
+    TB_REQUIRE(res.sample != NULL);
+    TB_CHECK(!res.sample->interleaved);
+    TB_CHECK(llabs(res.sample->offset_ns - (2 * MS - MS / 4)) <= 1);
+    TB_CHECK(llabs(res.sample->delay_ns - (6 * MS + MS / 2)) <= 2);
+    uint64_t rx1 = sv.saved_rx;
+    uint64_t mono1 = res.sample->mono_ns;
+    int64_t t4_1 = res.sample->t4;
+
+    uint64_t now = 200 * MS;
+    TB_REQUIRE(xl_exchange(&c, &sv, now, base_real + (int64_t)now, &res, &q2) == TB_NTP_ACCEPTED);
+    TB_CHECK_EQ(q2.origin_ts, rx1);
+    TB_CHECK(q2.receive_ts != 0 && q2.receive_ts != q2.transmit_ts);
+    TB_REQUIRE(res.sample != NULL); /* smaller delay than the basic sample */
+    const tb_ntp_sample *s = res.sample;
+    TB_CHECK(s->interleaved);
+    TB_CHECK_EQ(c.n_interleaved, 1);
+    /* The first exchange, measured right: T1, T4 and the monotonic time are its own. */
+    TB_CHECK_EQ(s->t1, base_real);
+    TB_CHECK_EQ(s->t4, t4_1);
+    TB_CHECK_EQ(s->mono_ns, mono1);
+    TB_CHECK(llabs(s->offset_ns - 2 * MS) <= 1);
+    TB_CHECK(llabs(s->delay_ns - 6 * MS) <= 2);
+    tb_ntp_packet rep;
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4, s->offset_ns,
+                                      s->delay_ns, &rep),
+                0);
+    TB_CHECK_EQ(rep.origin_ts, q2.receive_ts);
+    TB_CHECK_EQ(tb_ntp_exchange_check(s->request, 48, s->response, 48, s->t4, s->offset_ns + 5,
+                                      s->delay_ns, &rep),
+                TB_ERR_VERIFY);
+    uint8_t bad[48];
+    memcpy(bad, s->request, 48);
+    bad[39] ^= 1; /* another cookie: the reply no longer answers this request */
+    TB_CHECK_EQ(
+        tb_ntp_exchange_check(bad, 48, s->response, 48, s->t4, s->offset_ns, s->delay_ns, &rep),
+        TB_ERR_VERIFY);
+    memcpy(bad, s->request, 48);
+    bad[27] ^= 1; /* T2 of the previous exchange one second off */
+    TB_CHECK_EQ(
+        tb_ntp_exchange_check(bad, 48, s->response, 48, s->t4, s->offset_ns, s->delay_ns, &rep),
+        TB_ERR_VERIFY);
+}
+
+/* A server that forgets answers an interleaved request in basic mode: a basic sample of this
+ * exchange. A reply echoing neither the transmit timestamp nor the cookie is rejected and the
+ * request stays outstanding. After TB_NTP_XLEAVE_MAX_MISSED polls without a reply the client
+ * starts over in basic mode; without xleave it never asks. */
+static void test_xleave_fallbacks(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    cfg.xleave = true;
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    xl_server sv = {.offset = -MS, .owd = MS, .late = MS / 10};
+    tb_ntp_result res;
+    tb_ntp_packet q;
+    TB_REQUIRE(xl_exchange(&c, &sv, 0, base_real, &res, &q) == TB_NTP_ACCEPTED);
+    sv.forget = true;
+    TB_REQUIRE(xl_exchange(&c, &sv, S, base_real + S, &res, &q) == TB_NTP_ACCEPTED);
+    TB_CHECK(q.origin_ts != 0); /* asked for interleaved mode */
+    TB_CHECK_EQ(c.n_interleaved, 0);
+    TB_CHECK_EQ(c.n_accepted, 2);
+
+    /* Forged: the origin is our previous T2, neither cookie nor transmit timestamp. */
+    uint8_t req[TB_NTP_HEADER_LEN], rep[TB_NTP_HEADER_LEN], r[TB_NTP_POLL_RND_LEN];
+    next_rnd(r);
+    TB_REQUIRE(tb_ntp_client_poll(&c, 2 * S, base_real + 2 * S, r, req) == 0);
+    tb_ntp_packet p = {.version = 4, .mode = 4, .stratum = 1};
+    p.origin_ts = tb_get_be64(req + 24);
+    p.receive_ts = p.transmit_ts = tb_ntp_ts_from_unix_ns(base_real + 2 * S);
+    tb_ntp_packet_write(&p, rep);
+    TB_CHECK_EQ(tb_ntp_client_receive(&c, rep, sizeof(rep), base_real + 2 * S + MS,
+                                      2 * S + (uint64_t)MS, &res),
+                TB_NTP_REJ_ORIGIN);
+    TB_CHECK(c.pending);
+
+    /* Unanswered polls: interleaved requests go on for a while, then basic again. */
+    unsigned interleaved = 0;
+    for (int i = 0; i < 6; i++) {
+        TB_REQUIRE(tb_ntp_client_poll(&c, (uint64_t)(3 + i) * S, base_real + (3 + i) * S, r, req) ==
+                   0);
+        interleaved += tb_get_be64(req + 24) != 0;
+    }
+    TB_CHECK_EQ(interleaved, TB_NTP_XLEAVE_MAX_MISSED - 1);
+    TB_CHECK_EQ(tb_get_be64(req + 24), 0);
+    TB_CHECK_EQ(tb_get_be64(req + 32), 0);
+
+    cfg.xleave = false;
+    tb_ntp_client_init(&c, &cfg, 0);
+    sv.forget = false;
+    for (int i = 0; i < 3; i++) {
+        TB_REQUIRE(xl_exchange(&c, &sv, (uint64_t)i * S, base_real + i * S, &res, &q) ==
+                   TB_NTP_ACCEPTED);
+        TB_CHECK(q.origin_ts == 0 && q.receive_ts == 0);
+    }
+    TB_CHECK_EQ(c.n_interleaved, 0);
+}
+
 int main(void)
 {
     TB_RUN(test_request_is_random_and_valid);
@@ -422,5 +575,7 @@ int main(void)
     TB_RUN(test_kod_deny_and_rstr_demobilise);
     TB_RUN(test_unreachable_after_misses_and_recovery);
     TB_RUN(test_poll_rises_then_caps);
+    TB_RUN(test_xleave_bookkeeping);
+    TB_RUN(test_xleave_fallbacks);
     return TB_DONE();
 }
