@@ -165,7 +165,10 @@ static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_
         return tb_cfg_fail(c, e, "public_key", "a roughtime source needs the server's public key");
     if (sc->kind != TB_SOURCE_ROUGHTIME && config_setting_get_member(e, "public_key"))
         return tb_cfg_fail(c, e, "public_key", "only roughtime sources take a public key");
-    return check_address(c, e, "address", sc->address);
+    const char *addr = sc->address;
+    if (sc->kind == TB_SOURCE_ROUGHTIME && strncmp(addr, "tcp://", 6) == 0)
+        addr += 6; /* Roughtime over TCP (sources/rt_tcp.h) */
+    return check_address(c, e, "address", addr);
 }
 
 static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)

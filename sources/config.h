@@ -8,7 +8,8 @@
  *     { kind = "sock"; path = "/run/tbnode/gps.sock"; precision = 1000; delay = 0; }
  *   );
  *
- * Keys: kind (required); address (ntp, nts, roughtime); name (pool); minpoll, maxpoll
+ * Keys: kind (required); address (ntp, nts, roughtime; roughtime "tcp://host:port" measures
+ * over TCP, sources/rt_tcp.h); name (pool); minpoll, maxpoll
  * (log2 s, -6..17); unreachable_after (polls, 1..64); count (pool, 1..16);
  * resolve_interval (pool, seconds, 10..604800); public_key (roughtime, base64 of 32 bytes);
  * ntsport (nts: the NTS-KE port, default 4460), ca_file (nts: PEM file of the CAs that may

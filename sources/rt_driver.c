@@ -9,6 +9,7 @@
 
 #include "roughtime/codec.h"
 #include "resolve/resolver.h"
+#include "sources/rt_tcp.h"
 #include "sources/udp.h"
 
 const uint32_t tb_rt_driver_versions[TB_RT_DRIVER_NVERSIONS] = {
@@ -32,7 +33,9 @@ typedef struct rt_drv {
     uint8_t pubkey[32];
     int minpoll, maxpoll;
     unsigned unreach_after;
-    tb_source_udp udp;
+    tb_source_udp udp; /* with tcp: resolution only */
+    bool tcp;          /* the address was tcp://host:port */
+    tb_rt_tcp conn;
     /* The current poll ("round"). */
     bool round_active, round_done;
     uint64_t round_end; /* monotonic: the next poll */
@@ -79,6 +82,8 @@ static uint64_t backoff_ns(const rt_drv *d)
 static void begin(void *arg);
 static void handle_response(void *arg, const uint8_t *buf, size_t n, bool truncated, int64_t t4,
                             uint64_t mono);
+static void tcp_sent(void *arg, int64_t real, uint64_t mono);
+static void tcp_response(void *arg, const uint8_t *p, size_t n, int64_t real, uint64_t mono);
 
 static int rt_create(tb_source *src, const tb_source_config *cfg, void **state)
 {
@@ -96,8 +101,13 @@ static int rt_create(tb_source *src, const tb_source_config *cfg, void **state)
     d->st.poll = d->minpoll;
     const char *where =
         tb_source_identity(src)->address[0] ? tb_source_identity(src)->address : cfg->address;
+    d->tcp = strncmp(cfg->address, TB_RT_TCP_PREFIX, strlen(TB_RT_TCP_PREFIX)) == 0;
+    if (d->tcp && where == cfg->address)
+        where += strlen(TB_RT_TCP_PREFIX);
+    tb_rt_tcp_init(&d->conn, src, tcp_sent, tcp_response, d);
     int err = tb_source_udp_init(&d->udp, src, where, 2002, log2_ns(d->minpoll), begin,
                                  handle_response, d);
+    d->udp.addr_only = d->tcp;
     if (err < 0) {
         free(d);
         return err;
@@ -205,6 +215,22 @@ static void handle_response(void *arg, const uint8_t *buf, size_t n, bool trunca
     tb_source_schedule(d->src, d->round_end);
 }
 
+/* TCP: the request went out only now (after the connection was set up), and the newest attempt
+ * is the one on the connection: its T1 is now, so the delay holds no handshake. */
+static void tcp_sent(void *arg, int64_t real, uint64_t mono)
+{
+    rt_drv *d = arg;
+    if (d->natt == 0)
+        return;
+    d->att[d->natt - 1].sent_real = real;
+    d->att[d->natt - 1].sent_mono = mono;
+}
+
+static void tcp_response(void *arg, const uint8_t *p, size_t n, int64_t real, uint64_t mono)
+{
+    handle_response(arg, p, n, false, real, mono);
+}
+
 /* The address is known and the socket open: poll now. */
 static void begin(void *arg)
 {
@@ -224,6 +250,7 @@ static void rt_stop(tb_source *src, void *state)
 {
     rt_drv *d = state;
     d->round_active = false;
+    tb_rt_tcp_close(&d->conn);
     tb_source_udp_stop(&d->udp);
 }
 
@@ -240,6 +267,9 @@ static bool missed_poll(rt_drv *d)
         tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE,
                             "no valid response to %u polls (last response: %s)", d->st.missed,
                             tb_rt_reason_name(d->st.last_reject));
+    else if (d->tcp && d->conn.last_error[0])
+        tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "no response to %u polls (last: %s)",
+                            d->st.missed, d->conn.last_error);
     else
         tb_source_set_state(d->src, TB_SOURCE_UNREACHABLE, "no response to %u polls", d->st.missed);
     if (d->udp.numeric)
@@ -271,9 +301,12 @@ static void send_attempt(rt_drv *d, uint64_t now)
     d->natt++;
     d->outstanding = true;
     d->st.sent++;
-    if (tb_source_udp_send(&d->udp, d->q.request, d->q.request_len) < 0)
-        drv_log(d, TB_LOG_DEBUG, "send failed", strerror(errno));
     d->next_send = now + backoff_ns(d);
+    int err = d->tcp ? tb_rt_tcp_request(&d->conn, &d->udp.addr, d->q.request, d->q.request_len,
+                                         d->next_send - now)
+                     : tb_source_udp_send(&d->udp, d->q.request, d->q.request_len);
+    if (err < 0)
+        drv_log(d, TB_LOG_DEBUG, "send failed", strerror(errno));
 }
 
 static void rt_poll(tb_source *src, void *state)
@@ -319,12 +352,16 @@ static void rt_describe(const void *state, char *buf, size_t len)
     uint64_t rejected = 0;
     for (int i = 1; i < TB_RT_REASON_COUNT; i++)
         rejected += d->st.rejects[i];
-    snprintf(buf, len, "poll 2^%d s, sent %llu, accepted %llu, rejected %llu%s%s%s%s", d->st.poll,
-             (unsigned long long)d->st.sent, (unsigned long long)d->st.accepted,
-             (unsigned long long)rejected, d->st.last_reject ? ", last: " : "",
-             d->st.last_reject ? tb_rt_reason_name(d->st.last_reject) : "",
-             d->st.version ? ", version " : "",
-             d->st.version ? tb_rt_version_name(d->st.version) : "");
+    int n = snprintf(buf, len, "poll 2^%d s, sent %llu, accepted %llu, rejected %llu%s%s%s%s",
+                     d->st.poll, (unsigned long long)d->st.sent, (unsigned long long)d->st.accepted,
+                     (unsigned long long)rejected, d->st.last_reject ? ", last: " : "",
+                     d->st.last_reject ? tb_rt_reason_name(d->st.last_reject) : "",
+                     d->st.version ? ", version " : "",
+                     d->st.version ? tb_rt_version_name(d->st.version) : "");
+    if (d->tcp && n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "; TCP: %llu connections, %llu failed%s%s",
+                 (unsigned long long)d->conn.n_connects, (unsigned long long)d->conn.n_failed,
+                 d->conn.last_error[0] ? ", last: " : "", d->conn.last_error);
 }
 
 static const tb_source_driver rt_driver = {
@@ -350,5 +387,8 @@ int tb_rt_driver_stats_get(const tb_source *s, tb_rt_driver_stats *out)
     *out = d->st;
     out->kernel_ts = d->udp.n_kernel_ts;
     out->clock_ts = d->udp.n_clock_ts;
+    out->tcp = d->tcp;
+    out->tcp_connects = d->conn.n_connects;
+    out->tcp_failed = d->conn.n_failed;
     return 0;
 }

@@ -6,7 +6,9 @@
  * Each poll builds a 1024-byte request (roughtime/verify.h) with a fresh nonce offering
  * every framed version tbnode speaks, sends it over a connected non-blocking UDP socket (IPv4 or
  * IPv6; names resolved through the environment's resolver), stamps T1 at send and T4 from the
- * kernel (SO_TIMESTAMPNS, sources/udp.h), verifies the response completely against the
+ * kernel (SO_TIMESTAMPNS, sources/udp.h) — or, for an address "tcp://host:port", over a TCP
+ * connection per attempt (sources/rt_tcp.h: T1 when the request is written after the
+ * handshake, T4 when the whole response is read) — verifies the response completely against the
  * configured long-term public key, and delivers:
  *   offset = MIDP − (T1 + T4)/2   (the source's clock minus ours: positive = we are behind)
  *   delay  = T4 − T1              (monotonic, so a step of the real clock does not skew it)
@@ -58,6 +60,8 @@ typedef struct tb_rt_driver_stats {
     int poll;                             /* current poll interval, log2 s */
     uint32_t version;                     /* version of the last valid response, 0 before */
     uint64_t kernel_ts, clock_ts;         /* receive times from the kernel / the clock */
+    bool tcp;                             /* over TCP (address tcp://host:port) */
+    uint64_t tcp_connects, tcp_failed;    /* TCP: connections, and those without a packet */
 } tb_rt_driver_stats;
 
 /* Counters of a source run by this driver. TB_ERR_INVAL when s is not a Roughtime source of

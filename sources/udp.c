@@ -126,6 +126,11 @@ static int begin(tb_source_udp *u)
     bool kernel_ts;
     tb_addr_format(&u->addr, a, sizeof(a));
     tb_source_set_address(u->src, a);
+    if (u->addr_only) {
+        u->have_addr = true;
+        u->on_ready(u->arg);
+        return 0;
+    }
     if (tb_source_udp_open(&u->addr, &kernel_ts, &u->fd) < 0) {
         udp_log(u, TB_LOG_WARN, "connect failed", strerror(errno));
         return TB_ERR_IO;

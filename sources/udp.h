@@ -20,7 +20,7 @@
 
 #define TB_SOURCE_UDP_MAX 2048 /* largest datagram read; longer ones are flagged truncated */
 
-/* The address is known and the socket open: the driver starts polling. */
+/* The address is known and the socket open (none with addr_only): the driver starts polling. */
 typedef void (*tb_source_udp_ready_cb)(void *arg);
 /* One datagram from the server; real/mono its receive time (kernel stamp when there is one). */
 typedef void (*tb_source_udp_recv_cb)(void *arg, const uint8_t *p, size_t n, bool truncated,
@@ -33,6 +33,7 @@ typedef struct tb_source_udp {
     char port[8];
     bool numeric;   /* host is an address: never resolved */
     bool have_addr; /* addr is set and the socket open */
+    bool addr_only; /* set by a driver with its own transport: resolve, open no socket */
     bool resolving;
     tb_addr addr;
     int fd;

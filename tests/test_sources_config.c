@@ -264,6 +264,36 @@ static void test_sock(void)
                  "key 'sources.[0].path': only sock sources take path");
 }
 
+/* xleave on ntp and pool sources (a changed xleave restarts the source); a Roughtime address
+ * may be tcp://host:port; neither fits elsewhere. */
+static void test_xleave_and_tcp(void)
+{
+    const char *text = "sources = (\n"
+                       "  { kind = \"ntp\"; address = \"127.0.0.71:11123\"; xleave = true; },\n"
+                       "  { kind = \"pool\"; name = \"pool.example\"; xleave = true; },\n"
+                       "  { kind = \"ntp\"; address = \"127.0.0.71:11123\"; xleave = false; },\n"
+                       "  { kind = \"roughtime\"; address = \"tcp://rt.example:2002\";"
+                       "    public_key = \"" KEY_B64 "\"; }\n"
+                       ");\n";
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(parse_text(text, &l, err, sizeof(err)) == 0);
+    TB_REQUIRE(l.n == 4);
+    TB_CHECK(l.items[0].xleave && l.items[1].xleave && !l.items[2].xleave);
+    TB_CHECK(!tb_source_config_equal(&l.items[0], &l.items[2]));
+    TB_CHECK_STR(l.items[3].address, "tcp://rt.example:2002");
+    tb_sources_config_free(&l);
+    expect_error("{ kind = \"ntp\"; address = \"a\"; xleave = 1; }", "sources.[0].xleave");
+    expect_error("{ kind = \"roughtime\"; address = \"a\"; public_key = \"" KEY_B64
+                 "\"; xleave = true; }",
+                 "key 'sources.[0].xleave': only ntp and pool sources take xleave");
+    expect_error("{ kind = \"nts\"; address = \"a\"; xleave = true; }",
+                 "only ntp and pool sources take xleave");
+    expect_error("{ kind = \"ntp\"; address = \"tcp://a:123\"; }", "key 'sources.[0].address'");
+    expect_error("{ kind = \"roughtime\"; address = \"tcp://\"; public_key = \"" KEY_B64 "\"; }",
+                 "key 'sources.[0].address'");
+}
+
 int main(void)
 {
     TB_RUN(test_parse_all_kinds);
@@ -273,5 +303,6 @@ int main(void)
     TB_RUN(test_error_names_the_file);
     TB_RUN(test_ca_file_relative_to_the_file);
     TB_RUN(test_reload_diff);
+    TB_RUN(test_xleave_and_tcp);
     return TB_DONE();
 }

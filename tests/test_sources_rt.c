@@ -2,6 +2,7 @@
  * this process on the same loop, its clock shifted at will), a relay that tampers with the
  * exchange, a silent socket, and `tbroughtime serve` as a child under libfaketime; loopback
  * 127.0.0.63-69 (and ::1, and localhost for the resolver), ephemeral ports. */
+#include <arpa/inet.h>
 #include <ev.h>
 #include <libconfig.h>
 #include <signal.h>
@@ -59,6 +60,7 @@ typedef struct server {
 } server;
 
 static uint32_t next_radius; /* RADI of the next server started (0: 3 s) */
+static int next_tcp;         /* the next server started also serves TCP */
 
 static int server_start(struct ev_loop *loop, const tb_log *log, server *s, const char *ip,
                         int64_t shift)
@@ -73,6 +75,8 @@ static int server_start(struct ev_loop *loop, const tb_log *log, server *s, cons
     ucfg.radius_from_kernel = 0;
     ucfg.radius_s = next_radius ? next_radius : 3;
     next_radius = 0;
+    ucfg.tcp = next_tcp;
+    next_tcp = 0;
     int v6 = strchr(ip, ':') != NULL;
     snprintf(ucfg.listen, sizeof(ucfg.listen), v6 ? "[%s]:0" : "%s:0", ip);
     if (tb_rt_srv_new(&scfg, log, tb_clock_real(&s->clk.clock), &s->srv) < 0 ||
@@ -427,6 +431,147 @@ static void test_shifted_server(void)
 {
     measure_against("127.0.0.63", 7 * SEC + 250 * MS);
     measure_against("127.0.0.63", -(3 * SEC + 600 * MS));
+}
+
+/* Over TCP (address tcp://host:port): the project's server with TCP on, measured by a
+ * connection per poll, each measurement checked as over UDP (evidence, offset, bound). */
+static void test_tcp_server(void)
+{
+    harness h;
+    server s;
+    harness_init(&h);
+    next_tcp = 1;
+    TB_REQUIRE(server_start(h.loop, &h.log, &s, "127.0.0.66", 0) == 0);
+    h.server_clock = &s.clk;
+    char addr[100];
+    snprintf(addr, sizeof(addr), "tcp://%s", s.addr);
+    tb_source *src = make_source(&h, addr, s.pk, -3, -3, 3);
+    TB_REQUIRE(src);
+    TB_CHECK(tb_test_run_until(h.loop, three_meas, &h, 5.0));
+    TB_CHECK_EQ(tb_source_state_of(src), TB_SOURCE_REACHABLE);
+    int64_t best = INT64_MAX;
+    for (int i = 0; i < h.n_meas && i < 3; i++) {
+        int64_t e = check_meas(&h.ms[i], s.pk, 0);
+        best = e < best ? e : best;
+        TB_CHECK_STR(h.ms[i].id.name, addr);
+        printf("tcp: offset %+lld ns, delay %lld ns, bound %lld ns\n",
+               (long long)h.ms[i].m.offset_ns, (long long)h.ms[i].m.delay_ns,
+               (long long)h.ms[i].m.error_ns);
+    }
+    TB_CHECK(best < 5 * MS);
+    tb_rt_driver_stats st;
+    TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
+    TB_CHECK(st.tcp);
+    TB_CHECK(st.accepted >= 3 && st.tcp_connects >= st.accepted);
+    TB_CHECK_EQ(st.kernel_ts + st.clock_ts, 0); /* nothing came by UDP */
+    char line[512];
+    tb_source_describe(src, line, sizeof(line));
+    TB_CHECK(strstr(line, "reachable") && strstr(line, "TCP: ") && strstr(line, "RFC"));
+    printf("%s\n", line);
+    tb_source_destroy(src);
+    server_stop(&s);
+    ev_loop_destroy(h.loop);
+}
+
+/* A TCP listener that answers every connection with `reply` (len bytes) and leaves it open. */
+typedef struct tcp_liar {
+    int fd;
+    ev_io io;
+    const uint8_t *reply;
+    size_t len;
+    int conns[16];
+    int n;
+    char addr[64];
+} tcp_liar;
+
+static void liar_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    tcp_liar *l = w->data;
+    int c = accept(l->fd, NULL, NULL);
+    if (c < 0)
+        return;
+    if (l->n >= 16) {
+        close(c);
+        return;
+    }
+    l->conns[l->n++] = c;
+    if (l->len)
+        (void)send(c, l->reply, l->len, MSG_NOSIGNAL);
+}
+
+static int liar_start(struct ev_loop *loop, tcp_liar *l, const char *ip, const uint8_t *reply,
+                      size_t len)
+{
+    memset(l, 0, sizeof(*l));
+    l->reply = reply;
+    l->len = len;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    l->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (l->fd < 0 || bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(l->fd, 16) != 0 || getsockname(l->fd, (struct sockaddr *)&sa, &sl) != 0)
+        return -1;
+    snprintf(l->addr, sizeof(l->addr), "tcp://%s:%u", ip, ntohs(sa.sin_port));
+    ev_io_init(&l->io, liar_accept, l->fd, EV_READ);
+    l->io.data = l;
+    ev_io_start(loop, &l->io);
+    return 0;
+}
+
+static void liar_stop(struct ev_loop *loop, tcp_liar *l)
+{
+    ev_io_stop(loop, &l->io);
+    close(l->fd);
+    for (int i = 0; i < l->n; i++)
+        close(l->conns[i]);
+}
+
+/* TCP failures end the source unreachable with the reason, never with a measurement: a stream
+ * that announces a packet longer than the reader's buffer (closed before anything is awaited or
+ * allocated), one that is not Roughtime, a server that never answers (the attempt's timeout
+ * closes it), and a port with nothing listening. */
+static void tcp_fails(const uint8_t *reply, size_t len, bool listening, const char *want)
+{
+    harness h;
+    tcp_liar l;
+    uint8_t pk[32], sk[64];
+    harness_init(&h);
+    crypto_sign_keypair(pk, sk);
+    TB_REQUIRE(liar_start(h.loop, &l, "127.0.0.67", reply, len) == 0);
+    if (!listening) {
+        ev_io_stop(h.loop, &l.io);
+        close(l.fd); /* the port is free again: connections are refused */
+        l.fd = -1;
+    }
+    tb_source *src = make_source(&h, l.addr, pk, -2, -2, 2);
+    TB_REQUIRE(src);
+    TB_CHECK(tb_test_run_until(h.loop, is_unreachable, src, 5.0));
+    TB_CHECK_EQ(h.n_meas, 0);
+    fprintf(stderr, "  %s\n", tb_source_reason(src));
+    TB_CHECK(strstr(tb_source_reason(src), want) != NULL);
+    tb_rt_driver_stats st;
+    TB_REQUIRE(tb_rt_driver_stats_get(src, &st) == 0);
+    TB_CHECK(st.tcp_failed >= 2 && st.tcp_connects >= st.tcp_failed);
+    tb_source_destroy(src);
+    if (listening)
+        liar_stop(h.loop, &l);
+    else
+        for (int i = 0; i < l.n; i++)
+            close(l.conns[i]);
+    ev_loop_destroy(h.loop);
+}
+
+static void test_tcp_failures(void)
+{
+    uint8_t huge[12] = {'R', 'O', 'U', 'G', 'H', 'T', 'I', 'M', 0xff, 0xff, 0xff, 0x7f};
+    tcp_fails(huge, sizeof(huge), true, "announced a packet longer than we read");
+    static const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+    tcp_fails(http, sizeof(http) - 1, true, "not Roughtime packets");
+    tcp_fails(NULL, 0, true, "no answer in time");
+    tcp_fails(NULL, 0, false, "Connection refused");
 }
 
 static void test_ipv6(void)
@@ -851,6 +996,8 @@ int main(void)
     TB_RUN(test_poll_adapts);
     TB_RUN(test_shifted_server);
     TB_RUN(test_ipv6);
+    TB_RUN(test_tcp_server);
+    TB_RUN(test_tcp_failures);
     TB_RUN(test_wrong_key_silence);
     TB_RUN(test_wrong_key_rejected);
     TB_RUN(test_unsynced_server);
