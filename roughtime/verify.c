@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,13 +333,17 @@ static int parse_addresses(json_t *addrs, tb_rt_server_entry *e, char *err, size
         json_t *proto = json_object_get(a, "protocol"), *addr = json_object_get(a, "address");
         if (!json_is_string(proto) || !json_is_string(addr))
             return snprintf(err, errlen, "addresses[%zu] malformed", i), TB_ERR_MALFORMED;
-        if (strcmp(json_string_value(proto), "udp") != 0 || e->naddr == TB_RT_LIST_ADDRS)
+        const char *p = json_string_value(proto);
+        bool tcp = strcmp(p, "tcp") == 0;
+        if ((!tcp && strcmp(p, "udp") != 0) || e->naddr == TB_RT_LIST_ADDRS)
             continue;
-        if (json_string_length(addr) == 0 || json_string_length(addr) >= sizeof(e->address[0]))
+        size_t room = sizeof(e->address[0]) - (tcp ? strlen(TB_RT_LIST_TCP) : 0);
+        if (json_string_length(addr) == 0 || json_string_length(addr) >= room)
             return snprintf(err, errlen, "addresses[%zu] empty or too long", i), TB_ERR_MALFORMED;
-        snprintf(e->address[e->naddr++], sizeof(e->address[0]), "%s", json_string_value(addr));
+        snprintf(e->address[e->naddr++], sizeof(e->address[0]), "%s%s", tcp ? TB_RT_LIST_TCP : "",
+                 json_string_value(addr));
     }
-    return e->naddr ? 0 : (snprintf(err, errlen, "no UDP address"), TB_ERR_NOTFOUND);
+    return e->naddr ? 0 : (snprintf(err, errlen, "no UDP or TCP address"), TB_ERR_NOTFOUND);
 }
 
 /* One entry; on failure err holds the reason (without the entry's name). */

@@ -116,12 +116,13 @@ TB_WUR int tb_rt_malfeasance_json(const tb_rt_query *const *qs, unsigned n, char
 
 /* One server from a server list. */
 #define TB_RT_LIST_MAX 64
-#define TB_RT_LIST_ADDRS 8 /* UDP addresses kept per server, tried in the list's order */
+#define TB_RT_LIST_ADDRS 8      /* addresses kept per server, tried in the list's order */
+#define TB_RT_LIST_TCP "tcp://" /* what a "tcp" address is written with in address[] */
 typedef struct tb_rt_server_entry {
     char name[128];
     uint32_t version; /* TB_RT_VER_*, or 0: not given (or "IETF-Roughtime"), negotiate */
     uint8_t pubkey[32];
-    char address[TB_RT_LIST_ADDRS][300]; /* "udp" addresses, host:port */
+    char address[TB_RT_LIST_ADDRS][300]; /* "udp": host:port; "tcp": tcp://host:port */
     unsigned naddr;
 } tb_rt_server_entry;
 
@@ -130,7 +131,8 @@ typedef void (*tb_rt_list_warn)(void *arg, const char *msg);
 
 /* Parses a server list (RFC JSON, and the lists published by Cloudflare and pyroughtime):
  * "version" is a uint32, "IETF-Roughtime", "Google-Roughtime" or absent. An entry that cannot be
- * used (malformed, not ed25519, an unsupported version, no UDP address) is skipped: counted in
+ * used (malformed, not ed25519, an unsupported version, no UDP or TCP address) is skipped:
+ * counted in
  * *skipped and passed to warn (may be NULL). Fails (err says why) only when the file is not JSON,
  * has no "servers" list, or lists more than cap servers. */
 TB_WUR int tb_rt_server_list_parse(const char *json, size_t len, tb_rt_server_entry *out,

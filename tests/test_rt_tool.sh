@@ -136,6 +136,27 @@ echo "$out" | grep -q "^google: REJECTED: nothing listening" || fail "google ser
 echo "$out" | grep -q "^unanswered: google (2 of 2 queries)" || fail "unanswered google not listed"
 echo "$out" | grep -q "^unanswered: cf-google (2 of 2 queries)" || fail "unanswered cf-google not listed"
 echo "$out" | grep -q "^sequence: 6 responses consistent" || fail "no sequence over the answers"
+# A "tcp" address is asked over TCP (s1 serves both); a dead TCP address falls back to the next.
+tcp_entry() { # name key proto:address...
+  local name=$1 key=$2 sep="" a
+  shift 2
+  printf '{"name":"%s","version":1,"publicKeyType":"ed25519","publicKey":"%s","addresses":[' \
+    "$name" "$key"
+  for a in "$@"; do printf '%s{"protocol":"%s","address":"%s"}' "$sep" "${a%%:*}" "${a#*:}"; sep=","; done
+  printf ']}'
+}
+{
+  printf '{"servers":['
+  tcp_entry tcp1 "$(pk 1)" tcp:127.0.0.61:2002; printf ,
+  tcp_entry tcp0 "$(pk 0)" tcp:127.0.0.60:2002 udp:127.0.0.60:2002
+  printf ']}\n'
+} > "$dir/tcp.json"
+out=$("$bin" query --servers "$dir/tcp.json" --report "$dir/tcp-report.json" 2>"$dir/tcp.err") ||
+  fail "list with TCP addresses"
+echo "$out"; cat "$dir/tcp.err"
+[ "$(echo "$out" | grep -c "verdict valid")" = 4 ] || fail "tcp list: two valid answers each"
+grep -q "tcp0: tcp://127.0.0.60:2002: .*; trying 127.0.0.60:2002" "$dir/tcp.err" ||
+  fail "no fallback from a dead TCP address"
 # The liar is still caught when a dead server sits between the honest ones.
 {
   printf '{"servers":['

@@ -372,9 +372,10 @@ static void test_server_list(void)
     TB_CHECK_EQ(skipped, 0);
     TB_CHECK_EQ(w.n, 0);
     TB_CHECK_EQ(n, 2);
-    TB_CHECK_EQ(e[0].naddr, 1);
+    TB_CHECK_EQ(e[0].naddr, 2);
     TB_CHECK_STR(e[0].address[0], "roughtime.example.com:2002");
-    /* Every UDP address is kept, in order, to fall back on. */
+    TB_CHECK_STR(e[0].address[1], "tcp://roughtime.example.com:2002");
+    /* Every address is kept, in order, to fall back on. */
     TB_CHECK_EQ(e[1].naddr, 2);
     TB_CHECK_STR(e[1].address[0], "192.0.2.33:2002");
     TB_CHECK_STR(e[1].address[1], "[2001:db8::2:33]:2002");
@@ -473,7 +474,7 @@ static void test_server_list_formats(void)
     warnings w = {0};
     TB_REQUIRE(tb_rt_server_list_parse(list, strlen(list), e, 16, &n, &skipped, warn, &w, err,
                                        sizeof(err)) == 0);
-    TB_CHECK_EQ(n, 5);
+    TB_CHECK_EQ(n, 6);
     TB_CHECK_EQ(e[0].version, TB_RT_VER_GOOGLE);
     TB_CHECK_EQ(TB_RT_VER_GOOGLE, 3000600613U);
     TB_CHECK(tb_rt_profile_get(e[0].version) != NULL);
@@ -483,10 +484,19 @@ static void test_server_list_formats(void)
     TB_CHECK_STR(e[3].name, "none");
     TB_CHECK_EQ(e[3].version, 0);
     TB_CHECK_EQ(e[4].version, TB_RT_VER_DRAFT12);
-    TB_CHECK_EQ(skipped, 8);
-    TB_CHECK_EQ(w.n, 8);
+    TB_CHECK_EQ(skipped, 7);
+    TB_CHECK_EQ(w.n, 7);
     TB_CHECK(strstr(w.all, "\"bad-key\" skipped: publicKey is not 32 bytes") != NULL);
-    TB_CHECK(strstr(w.all, "\"tcp-only\" skipped: no UDP address") != NULL);
+    /* A TCP address is used, written as the node's and the query's tcp://HOST:PORT. */
+    int tcp_seen = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(e[i].name, "tcp-only") == 0) {
+            tcp_seen = 1;
+            TB_CHECK_EQ(e[i].naddr, 1);
+            TB_CHECK_STR(e[i].address[0], "tcp://a:1");
+        }
+    TB_CHECK(tcp_seen);
+    TB_CHECK(strstr(w.all, "tcp-only") == NULL);
     TB_CHECK(strstr(w.all, "\"old-num\" skipped: version 3006803621 not supported") != NULL);
     TB_CHECK(strstr(w.all, "\"vname\" skipped: version \"Roughtime-2\" not supported") != NULL);
     TB_CHECK(strstr(w.all, "\"neg\" skipped: \"version\" is not") != NULL);
