@@ -4,7 +4,7 @@
  * one node builds from its own consecutive responses. Times the members claim prove nothing
  * against the server (a member can re-send a genuine response with any local time and frame
  * it); when one member's own claimed times contradict the server-signed MIDPs without a chain,
- * that is a finding against the member. */
+ * that is a finding against the member, and its measurements of that server stop counting. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,28 +68,46 @@ static void member_inconsistent(xc_ctx *ctx, const xc_tobs *i, const xc_tobs *j)
                  (double)j->o->rt_midp_ns / 1e9, (double)j->o->rt_radi_ns / 1e9);
 }
 
+/* Whether rt[0..n) (one origin, one key, by sequence, no proven step between) holds two
+ * responses whose claimed order the server's signed times contradict: then the member's claims
+ * are false, and none of its views of the server counts. */
+static bool contradicts(xc_ctx *ctx, xc_tobs **rt, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j && claimed_before(rt[i], rt[j]) && violates(rt[i]->o, rt[j]->o)) {
+                member_inconsistent(ctx, rt[i], rt[j]);
+                return true;
+            }
+    return false;
+}
+
 /* One origin's responses of one key, rt[0..n) by sequence. A chained response is checked
- * against the one before it (what its nonce claims to be chained to); unchained contradictions
- * by claimed times are held against the member. Returns whether a violation was recorded. */
-static bool check_origin(xc_ctx *ctx, xc_tobs **rt, size_t n, bool want_violation)
+ * against the one before it (what its nonce claims to be chained to): the first such violation
+ * is reported, and each one splits the sequence, since the server's own step explains pairs
+ * across it. Within the pieces, contradictions by claimed times are held against the member
+ * (once per member and key; its measurements of the key are then discredited). */
+static void check_origin(xc_ctx *ctx, xc_tobs **rt, size_t n)
 {
     if (n > TB_XC_MAX_RT_PER_SERVER) { /* the newest ones */
         rt += n - TB_XC_MAX_RT_PER_SERVER;
         n = TB_XC_MAX_RT_PER_SERVER;
     }
-    for (size_t j = 1; j < n && want_violation; j++)
-        if (rt[j]->o->rt_chained && violates(rt[j - 1]->o, rt[j]->o)) {
+    bool reported = false, found = false;
+    size_t from = 0;
+    for (size_t j = 1; j <= n && !found; j++) {
+        bool step = j < n && rt[j]->o->rt_chained && violates(rt[j - 1]->o, rt[j]->o);
+        if (step && !reported) {
             add_violation(ctx, rt[j - 1], rt[j]);
-            return true;
+            reported = true;
         }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++)
-            if (i != j && claimed_before(rt[i], rt[j]) && violates(rt[i]->o, rt[j]->o) &&
-                !(rt[j]->o->rt_chained && j == i + 1)) {
-                member_inconsistent(ctx, rt[i], rt[j]);
-                return false; /* one finding per member and key */
-            }
-    return false;
+        if (step || j == n) {
+            found = contradicts(ctx, rt + from, j - from);
+            from = j;
+        }
+    }
+    for (size_t k = 0; k < n && found; k++)
+        rt[k]->discredited = true; /* which of its claims is false is unknown */
 }
 
 /* One key's responses rt[0..n), sorted by origin and sequence: at most one violation per node
@@ -100,7 +118,7 @@ static void check_key(xc_ctx *ctx, xc_tobs **rt, size_t n)
         to = from + 1;
         while (to < n && strcmp(rt[from]->o->origin, rt[to]->o->origin) == 0)
             to++;
-        (void)check_origin(ctx, rt + from, to - from, true);
+        check_origin(ctx, rt + from, to - from);
     }
 }
 

@@ -267,6 +267,8 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
     out->findings = calloc(TB_XC_MAX_FINDINGS, sizeof(*out->findings));
     int rc = out->findings ? translate_all(&ctx) : TB_ERR_NOMEM;
     if (rc == 0)
+        rc = tb_xc_causality(&ctx);
+    if (rc == 0)
         rc = tb_xc_build_sources(&ctx);
     if (rc == 0)
         rc = tb_xc_expected_regions(&ctx);
@@ -274,8 +276,6 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
         tb_xc_agree(&ctx);
         rc = tb_xc_judge(&ctx);
     }
-    if (rc == 0)
-        rc = tb_xc_causality(&ctx);
     tb_xc_ctx_free(&ctx);
     if (rc != 0)
         tb_xc_result_clear(out);

@@ -16,7 +16,10 @@ typedef struct xc_tobs {
     int64_t lo, hi;  /* interval in the local frame, all uncertainties included */
     int64_t live_ns; /* how long after t_local it stays fresh */
     bool stale;
-    bool unsync; /* the source said it is unsynchronised: never counts */
+    bool unsync;      /* the source said it is unsynchronised: never counts */
+    bool discredited; /* its origin's own responses of this Roughtime key contradict each other
+                         by the times it claims (causality.c): its view of the source is not
+                         counted */
 } xc_tobs;
 
 typedef struct xc_src {
@@ -64,7 +67,9 @@ int tb_xc_judge_members(xc_ctx *ctx);
 void tb_xc_agree(xc_ctx *ctx);
 /* One verdict per source into ctx->out. */
 int tb_xc_judge(xc_ctx *ctx);
-/* Roughtime causality violations into ctx->out. */
+/* Roughtime causality violations into ctx->out; a member whose own claimed times contradict the
+ * server's signatures is named and its measurements of that key discredited. Runs before
+ * tb_xc_build_sources, which leaves discredited measurements out. */
 int tb_xc_causality(xc_ctx *ctx);
 /* Appends a finding against t's origin (dropped beyond TB_XC_MAX_FINDINGS), citing t and u. */
 tb_xc_finding *tb_xc_add_finding(xc_ctx *ctx, tb_xc_finding_kind kind, const xc_tobs *t,

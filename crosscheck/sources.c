@@ -91,7 +91,7 @@ static void fill_source(xc_ctx *ctx, xc_src *s, size_t from, size_t to, size_t *
         bool first_of_origin = i == from || strcmp(ctx->tobs[i - 1].o->origin, t->o->origin) != 0;
         if (!first_of_origin)
             continue;
-        if (t->stale)
+        if (t->stale || t->discredited)
             continue;
         if (t->unsync) {
             s->n_unsync++;

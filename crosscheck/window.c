@@ -188,6 +188,21 @@ static int64_t ntp_release_spacing(const tb_measurement *m)
     return (INT64_C(1000000000) << poll) * TB_NTP_FILTER_LEN / TB_XC_LIVE_INTERVALS;
 }
 
+/* The spacing a Roughtime series may reach: the source driver doubles its poll after 4 valid
+ * responses (sources/rt_driver.h) and a request does not say the poll, so the next response may
+ * come twice the last spacing later; LIVE_INTERVALS of the last spacing cover that. sim/time_rt.c
+ * saw every node's series of a Roughtime source go stale together once the poll had risen to
+ * 1,024 s (the mean spacing lags behind), every Roughtime source "unreachable" for minutes.
+ * The times are the member's claim: capped at 2^12 s. 0 if unknown. */
+static int64_t rt_release_spacing(const win_series *s, const win_obs *o, const tb_measurement *m)
+{
+    const int64_t cap = INT64_C(1000000000) << WIN_POLL_CAP;
+    if (m->kind != TB_MEASURE_ROUGHTIME || s->last.id == 0 || o->real_ns <= s->last.real_ns)
+        return 0;
+    int64_t gap = o->real_ns - s->last.real_ns; /* both >= 0 (range-checked): no overflow */
+    return gap < cap ? gap : cap;
+}
+
 /* Feeds the series' regression and copies its frequency into o. A measurement older than the
  * series' newest (arriving out of order) is left out of the regression. */
 static void series_fit(win_series *s, win_obs *o, const tb_measurement *m)
@@ -196,7 +211,8 @@ static void series_fit(win_series *s, win_obs *o, const tb_measurement *m)
     if (!s->stats || tb_xc_stats_add(s->stats, o->real_ns, o->offset_ns, o->bound_ns) != TB_OK)
         return;
     o->interval_ns = tb_xc_stats_interval(s->stats);
-    int64_t release = ntp_release_spacing(m);
+    int64_t release = ntp_release_spacing(m), rt = rt_release_spacing(s, o, m);
+    release = rt > release ? rt : release;
     if (release > o->interval_ns)
         o->interval_ns = release;
     if (tb_xc_stats_get_fit(s->stats, &f) != TB_OK || !f.has_freq)

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
-
 #include "node/tk_internal.h"
 #include "roughtime/verify.h"
 
@@ -67,16 +65,9 @@ static int load_exchange(tb_timekeeper *tk, const tb_xc_ref *r, stored_meas *sm,
  * `later` after it had signed `earlier`, whatever the member says about the times. */
 static bool chained(const tb_measurement *earlier, const tb_measurement *later)
 {
-    tb_rt_query q;
-    uint8_t want[64];
-    if (!later->has_rand ||
-        tb_rt_query_adopt(&q, later->rt_pubkey, later->ev_request.data, later->ev_request.len, 0) !=
-            TB_OK ||
-        q.nonce_len > sizeof(want))
-        return false;
-    tb_rt_chain_nonce(earlier->ev_response.data, earlier->ev_response.len, later->rand, want,
-                      q.nonce_len);
-    return sodium_memcmp(want, q.nonce, q.nonce_len) == 0;
+    return later->has_rand &&
+           tb_rt_nonce_chained(earlier->ev_response.data, earlier->ev_response.len,
+                               later->ev_request.data, later->ev_request.len, later->rand);
 }
 
 /* The RFC JSON for a violation, from the two responses' evidence in the store; TB_ERR_VERIFY

@@ -226,6 +226,18 @@ void tb_rt_chain_nonce(const uint8_t *prev_resp, size_t prev_len, const uint8_t 
     tb_rt_hash(nonce, nonce_len, -1, prev_resp, prev_len, rand, 32);
 }
 
+bool tb_rt_nonce_chained(const uint8_t *prev_resp, size_t prev_len, const uint8_t *req,
+                         size_t req_len, const uint8_t rand[32])
+{
+    static const uint8_t no_key[32];
+    tb_rt_query q;
+    uint8_t want[64];
+    if (tb_rt_query_adopt(&q, no_key, req, req_len, 0) != 0 || q.nonce_len > sizeof(want))
+        return false;
+    tb_rt_chain_nonce(prev_resp, prev_len, rand, want, q.nonce_len);
+    return sodium_memcmp(want, q.nonce, q.nonce_len) == 0;
+}
+
 int tb_rt_causality_check(const tb_rt_query *const *qs, unsigned n, unsigned *bad_i,
                           unsigned *bad_j)
 {

@@ -5,6 +5,7 @@
 #ifndef TB_ROUGHTIME_VERIFY_H
 #define TB_ROUGHTIME_VERIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,13 @@ TB_WUR int tb_rt_verify(tb_rt_query *q, const uint8_t *resp, size_t len, int64_t
 /* The chained nonce H(prev_response ‖ rand), nonce_len bytes (the RFC's measurement sequence). */
 void tb_rt_chain_nonce(const uint8_t *prev_resp, size_t prev_len, const uint8_t rand[32],
                        uint8_t *nonce, unsigned nonce_len);
+
+/* Whether the request packet req[req_len] (a framed request, as a measurement carries it) has
+ * the nonce H(prev_resp ‖ rand): then the server signed its answer after it had signed
+ * prev_resp, whatever anyone claims about the times. The one check of a claimed chain (the time
+ * node before a malfeasance report, the simulator). */
+bool tb_rt_nonce_chained(const uint8_t *prev_resp, size_t prev_len, const uint8_t *req,
+                         size_t req_len, const uint8_t rand[32]);
 
 /* Causality over verified queries in the order received: for i < j,
  * MIDP_i − RADI_i ≤ MIDP_j + RADI_j. Returns 0, or TB_ERR_VERIFY with the first bad pair. */

@@ -1,6 +1,7 @@
 /* The time simulator: see sim/time.h. Virtual time is the true time in ns from the start;
  * every node's clock reads T0 + true time + its own error. */
 #include "sim/time.h"
+#include "sim/time_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,110 +20,16 @@
 #include "sim/sim.h"
 #include "sources/ntp_driver.h"
 
-#define US 1000LL
-#define MS 1000000LL
-#define SEC 1000000000LL
-static const int64_t T0 = INT64_C(1765000000) * SEC; /* Unix time of virtual 0 */
-#define WANDER_STEP (1000 * SEC) /* a clock's frequency takes a random step this often */
-#define SERVER_NOISE (20 * US)   /* an honest server's own error, uniform in ± */
-#define SERVER_PROC (30 * US)    /* between its receive and transmit stamps */
-#define BATCH_NS (1 * SEC)       /* the node's batch_interval_ms default */
-#define RTO_NS (200 * MS)        /* a reliable message's retransmission timeout (adr/0012) */
-#define FLOOD_EVIDENCE 2048      /* bytes of request and of response in a flood measurement */
-#define MAX_SRC (TB_SIMTIME_MAX_SOURCES + TB_SIMTIME_INVENTED)
-
-typedef struct clk {
-    int64_t t_last, off_last; /* true time of the last wander step, error then */
-    double freq_ppb;
-} clk;
-
-typedef struct node node;
-
-typedef struct assoc {
-    node *n;
-    unsigned src;
-    tb_source_id id;
-    tb_ntp_client c;
-    bool lies;       /* the lying member answers this association itself, +attack_offset */
-    int64_t asym;    /* fraction of the path in ppm the request leg is longer, fixed per pair */
-    uint64_t polled; /* the poll event due (virtual ns) */
-} assoc;
-
-typedef struct item {
-    uint64_t seq;
-    uint8_t *body;
-    size_t len;
-    uint8_t sig[TB_MEASURE_SIG_LEN];
-} item;
-
-typedef struct batch {
-    unsigned from;
-    item *items;
-    size_t n;
-    unsigned refs;
-} batch;
-
-/* What one observer saw of one source. */
-typedef struct tally {
-    int shown; /* the shown verdict of the last run, -1 before */
-    bool judged;
-    unsigned changes;    /* after first judged */
-    int64_t first_flag;  /* true time of the first flag after the source began to lie, -1 */
-    int64_t poll_at_lie; /* the observer's own poll interval of the source when it began */
-    unsigned unflagged;
-    uint64_t wrong_runs;
-    bool accused;
-} tally;
-
-struct node {
-    struct run *r;
-    unsigned idx, region;
-    char name[32], region_name[16];
-    clk clock;
-    uint8_t sk[TB_MEASURE_SK_LEN], pk[TB_MEASURE_PK_LEN];
-    uint64_t seq;
-    assoc *as;
-    size_t n_as;
-    item *pending;
-    size_t n_pending, cap_pending;
-    bool flush_armed;
-    /* an observer judges */
-    bool observer;
-    tb_measure_replay *replay;
-    tb_xc_window *win;
-    tb_xc_hold *hold;
-    tb_tk_evidence ev;
-    int64_t started_local;
-    int64_t last_run, timer_at; /* virtual ns; timer_at INT64_MAX when none */
-    uint64_t timer_gen;
-    tally t[MAX_SRC];
-    bool named_liar;
-};
-
-typedef struct run {
-    const tb_simtime_scenario *s;
-    tb_sim *sim;
-    node *nodes;
-    unsigned n_nodes;
-    tb_simtime_source srcs[MAX_SRC];
-    unsigned n_srcs, n_known;
-    tb_xc_source known[MAX_SRC];
-    tb_simtime_result *res;
-    double err_sum;
-    int failed;
-    bool trace; /* TB_SIM_TIME_TRACE: every shown verdict change to stderr */
-} run;
-
 /* --- randomness, clocks, network --- */
 
-static int64_t uniform(run *r, int64_t half)
+int64_t tb_simtime_uniform(run *r, int64_t half)
 {
     if (half <= 0)
         return 0;
     return (int64_t)tb_sim_rand_below(r->sim, (uint64_t)(2 * half + 1)) - half;
 }
 
-static int64_t now_t(const run *r)
+int64_t tb_simtime_now(const run *r)
 {
     return (int64_t)tb_sim_now(r->sim);
 }
@@ -132,19 +39,19 @@ static int64_t clk_read(run *r, clk *c, int64_t t)
 {
     while (t - c->t_last >= WANDER_STEP) {
         c->off_last += (int64_t)(c->freq_ppb * (double)WANDER_STEP / 1e9);
-        c->freq_ppb += (double)uniform(r, r->s->clock_wander_ppb);
+        c->freq_ppb += (double)tb_simtime_uniform(r, r->s->clock_wander_ppb);
         c->t_last += WANDER_STEP;
     }
     return T0 + t + c->off_last + (int64_t)(c->freq_ppb * (double)(t - c->t_last) / 1e9);
 }
 
-static int64_t local_now(run *r, node *n)
+int64_t tb_simtime_local(run *r, node *n)
 {
-    return clk_read(r, &n->clock, now_t(r));
+    return clk_read(r, &n->clock, tb_simtime_now(r));
 }
 
 /* One-way delay between two regions without jitter: fixed per pair, from a hash. */
-static int64_t path_ns(const run *r, unsigned a, unsigned b)
+int64_t tb_simtime_path_ns(const run *r, unsigned a, unsigned b)
 {
     if (a == b)
         return r->s->delay_local_ns;
@@ -154,13 +61,13 @@ static int64_t path_ns(const run *r, unsigned a, unsigned b)
     return r->s->delay_min_ns + (int64_t)(span ? z % (span + 1) : 0);
 }
 
-static int64_t jitter(run *r)
+int64_t tb_simtime_jitter(run *r)
 {
     return r->s->jitter_ns > 0 ? (int64_t)tb_sim_rand_below(r->sim, (uint64_t)r->s->jitter_ns + 1)
                                : 0;
 }
 
-static bool lost(run *r)
+bool tb_simtime_lost(run *r)
 {
     return r->s->loss > 0 && tb_sim_rand_unit(r->sim) < r->s->loss;
 }
@@ -168,8 +75,8 @@ static bool lost(run *r)
 /* A reliable message: never lost, each lost transmission costs a retransmission timeout. */
 static int64_t reliable_ns(run *r, unsigned a, unsigned b)
 {
-    int64_t d = path_ns(r, a, b) + jitter(r);
-    for (int k = 0; k < 8 && lost(r); k++)
+    int64_t d = tb_simtime_path_ns(r, a, b) + tb_simtime_jitter(r);
+    for (int k = 0; k < 8 && tb_simtime_lost(r); k++)
         d += RTO_NS;
     return d;
 }
@@ -180,7 +87,7 @@ static int64_t reliable_ns(run *r, unsigned a, unsigned b)
 static int64_t server_off(run *r, const assoc *a, int64_t t)
 {
     const tb_simtime_source *src = &r->srcs[a->src];
-    int64_t off = uniform(r, SERVER_NOISE);
+    int64_t off = tb_simtime_uniform(r, SERVER_NOISE);
     if (t >= src->at_ns) {
         if (src->behaviour == TB_SIMTIME_STEP)
             off += src->value;
@@ -235,7 +142,7 @@ static void answer(run *r, const assoc *a, const uint8_t *req, int64_t t2, uint8
     tb_ntp_packet_write(&p, out);
 }
 
-static void sched(run *r, uint64_t when, tb_sim_fn fn, void *arg, tb_sim_drop_fn drop)
+void tb_simtime_sched(run *r, uint64_t when, tb_sim_fn fn, void *arg, tb_sim_drop_fn drop)
 {
     if (tb_sim_at(r->sim, when, fn, r, arg, drop) != TB_OK) {
         r->failed = TB_ERR_NOMEM;
@@ -250,7 +157,7 @@ static void poll_at(run *r, assoc *a)
     if (next == UINT64_MAX || next >= (uint64_t)r->s->duration_ns)
         return;
     a->polled = next;
-    sched(r, next, on_poll, a, NULL);
+    tb_simtime_sched(r, next, on_poll, a, NULL);
 }
 
 static void on_poll(tb_sim *sim, void *ctx, void *arg)
@@ -267,16 +174,16 @@ static void on_poll(tb_sim *sim, void *ctx, void *arg)
     uint8_t rnd[TB_NTP_POLL_RND_LEN], req[TB_NTP_HEADER_LEN];
     uint64_t x[2] = {tb_sim_rand(sim), tb_sim_rand(sim)};
     memcpy(rnd, x, sizeof(rnd));
-    int64_t t1 = local_now(r, a->n);
+    int64_t t1 = tb_simtime_local(r, a->n);
     if (tb_ntp_client_poll(&a->c, now, t1, rnd, req) != TB_OK)
         return; /* demobilised */
     r->res->polls++;
     poll_at(r, a);
     const tb_simtime_source *src = &r->srcs[a->src];
-    int64_t base = path_ns(r, a->n->region, src->region);
-    int64_t out = base + base * a->asym / 1000000 + jitter(r);
-    int64_t back = base - base * a->asym / 1000000 + jitter(r);
-    if (lost(r) || lost(r))
+    int64_t base = tb_simtime_path_ns(r, a->n->region, src->region);
+    int64_t out = base + base * a->asym / 1000000 + tb_simtime_jitter(r);
+    int64_t back = base - base * a->asym / 1000000 + tb_simtime_jitter(r);
+    if (tb_simtime_lost(r) || tb_simtime_lost(r))
         return;
     reply *rp = malloc(sizeof(*rp));
     if (!rp) {
@@ -285,7 +192,7 @@ static void on_poll(tb_sim *sim, void *ctx, void *arg)
     }
     rp->a = a;
     answer(r, a, req, (int64_t)now + out, rp->pkt);
-    sched(r, now + (uint64_t)(out + SERVER_PROC + back), on_reply, rp, free);
+    tb_simtime_sched(r, now + (uint64_t)(out + SERVER_PROC + back), on_reply, rp, free);
 }
 
 /* --- own measurements: seal and batch --- */
@@ -293,7 +200,7 @@ static void on_poll(tb_sim *sim, void *ctx, void *arg)
 static void on_flush(tb_sim *sim, void *ctx, void *arg);
 static void kick(run *r, node *o);
 
-static void publish(run *r, node *n, tb_measurement *m)
+void tb_simtime_publish(run *r, node *n, tb_measurement *m)
 {
     if (tb_measure_range_error(m) != NULL)
         return;
@@ -319,15 +226,20 @@ static void publish(run *r, node *n, tb_measurement *m)
     }
     n->n_pending++;
     r->res->measurements++;
+    if (m->kind == TB_MEASURE_ROUGHTIME)
+        tb_simrt_keep(r, n, m->seq, it->body, it->len);
     if (n->observer) { /* as tk_publish: own measurements go into the window at once */
         tb_measure_drop why;
+        tb_tk_evidence ev = {0}; /* as obs_verify_add: a Roughtime response verified here */
+        if (m->kind == TB_MEASURE_ROUGHTIME && tb_tk_evidence_check(m, &ev) != TB_OK)
+            ev = (tb_tk_evidence){0};
         if (tb_measure_replay_check_seq(n->replay, n->name, m->seq, &why) == TB_OK)
-            tb_xc_window_add(n->win, m, true, false, 0, 0);
+            tb_xc_window_add(n->win, m, true, ev.has_rt, ev.midp_ns, ev.radi_ns);
         kick(r, n);
     }
     if (!n->flush_armed) {
         n->flush_armed = true;
-        sched(r, tb_sim_now(r->sim) + BATCH_NS, on_flush, n, NULL);
+        tb_simtime_sched(r, tb_sim_now(r->sim) + BATCH_NS, on_flush, n, NULL);
     }
 }
 
@@ -338,12 +250,12 @@ static void on_reply(tb_sim *sim, void *ctx, void *arg)
     assoc *a = rp->a;
     tb_source_meas sm;
     tb_ntp_reject why;
-    if (tb_ntp_driver_reply(&a->c, rp->pkt, sizeof(rp->pkt), local_now(r, a->n), tb_sim_now(sim),
-                            &sm, &why)) {
+    if (tb_ntp_driver_reply(&a->c, rp->pkt, sizeof(rp->pkt), tb_simtime_local(r, a->n),
+                            tb_sim_now(sim), &sm, &why)) {
         tb_measurement m;
         sm.source = &a->id;
         if (tb_tk_measurement_of(&sm, a->n->name, &m) == TB_OK)
-            publish(r, a->n, &m);
+            tb_simtime_publish(r, a->n, &m);
     }
     free(rp);
 }
@@ -354,7 +266,7 @@ static void flood_one(run *r, node *n)
     uint8_t junk[FLOOD_EVIDENCE];
     memset(junk, 0x5a, sizeof(junk)); /* not an NTP exchange: bad evidence where it is checked */
     tb_measurement m = {.kind = TB_MEASURE_NTP,
-                        .real_ns = local_now(r, n),
+                        .real_ns = tb_simtime_local(r, n),
                         .delay_ns = 10 * MS,
                         .bound_ns = 5 * MS,
                         .stratum = 2,
@@ -363,7 +275,7 @@ static void flood_one(run *r, node *n)
     snprintf(m.origin, sizeof(m.origin), "%s", n->name);
     snprintf(m.source_name, sizeof(m.source_name), "%s",
              r->srcs[tb_sim_rand_below(r->sim, r->n_known)].name);
-    publish(r, n, &m);
+    tb_simtime_publish(r, n, &m);
 }
 
 static void on_flood(tb_sim *sim, void *ctx, void *arg)
@@ -374,7 +286,7 @@ static void on_flood(tb_sim *sim, void *ctx, void *arg)
         flood_one(r, n);
     uint64_t next = tb_sim_now(sim) + SEC;
     if ((int64_t)next < r->s->attack_until_ns && (int64_t)next < r->s->duration_ns)
-        sched(r, next, on_flood, n, NULL);
+        tb_simtime_sched(r, next, on_flood, n, NULL);
 }
 
 /* --- observers: admit, window, cross-check --- */
@@ -429,8 +341,8 @@ static void on_flush(tb_sim *sim, void *ctx, void *arg)
         }
         *d = (delivery){b, k, r};
         b->refs++;
-        sched(r, tb_sim_now(r->sim) + (uint64_t)reliable_ns(r, n->region, o->region), on_delivery,
-              d, drop_delivery);
+        tb_simtime_sched(r, tb_sim_now(r->sim) + (uint64_t)reliable_ns(r, n->region, o->region),
+                         on_delivery, d, drop_delivery);
     }
     batch_unref(b);
 }
@@ -447,7 +359,7 @@ static void on_delivery(tb_sim *sim, void *ctx, void *arg)
         tb_measurement m;
         tb_measure_drop why = TB_MEASURE_DROP_MALFORMED;
         if (tb_measure_replay_accept(o->replay, from->name, it->seq, it->body, it->len, it->sig,
-                                     local_now(r, o), &m, &why) != TB_OK) {
+                                     tb_simtime_local(r, o), &m, &why) != TB_OK) {
             r->res->dropped++;
             r->res->dropped_by[(unsigned)why & 15]++;
             if (tb_tk_drop_discredits(why))
@@ -497,14 +409,14 @@ static void arm(run *r, node *o, int64_t at)
     }
     *t = (timer_ev){o, ++o->timer_gen};
     o->timer_at = at;
-    sched(r, (uint64_t)at, on_xc, t, free);
+    tb_simtime_sched(r, (uint64_t)at, on_xc, t, free);
 }
 
 /* New data: as xc_kick, run soon but not more often than min_interval. */
 static void kick(run *r, node *o)
 {
-    double since = (double)(now_t(r) - o->last_run) / 1e9;
-    int64_t at = now_t(r) + (int64_t)(tb_tk_xc_kick_s(r->s->min_interval_ms, since) * 1e9);
+    double since = (double)(tb_simtime_now(r) - o->last_run) / 1e9;
+    int64_t at = tb_simtime_now(r) + (int64_t)(tb_tk_xc_kick_s(r->s->min_interval_ms, since) * 1e9);
     if (o->timer_at != INT64_MAX && o->timer_at <= at)
         return;
     arm(r, o, at);
@@ -513,7 +425,7 @@ static void kick(run *r, node *o)
 /* The true offset of the observer's clock in the estimate's sign (true − local). */
 static int64_t true_offset(run *r, node *o)
 {
-    return T0 + now_t(r) - local_now(r, o);
+    return T0 + tb_simtime_now(r) - tb_simtime_local(r, o);
 }
 
 static bool is_flag(int v)
@@ -534,7 +446,7 @@ static bool honest_src(const run *r, unsigned k)
     return r->srcs[k].behaviour == TB_SIMTIME_HONEST;
 }
 
-static int src_index(const run *r, const char *name)
+int tb_simtime_src_index(const run *r, const char *name)
 {
     for (unsigned k = 0; k < r->n_srcs; k++)
         if (strcmp(r->srcs[k].name, name) == 0)
@@ -545,7 +457,7 @@ static int src_index(const run *r, const char *name)
 static void tally_verdict(run *r, node *o, unsigned k, const tb_xc_verdict *v)
 {
     tally *t = &o->t[k];
-    int64_t now = now_t(r);
+    int64_t now = tb_simtime_now(r);
     int shown = (int)v->verdict;
     if (t->judged && shown != t->shown)
         t->changes++;
@@ -560,6 +472,8 @@ static void tally_verdict(run *r, node *o, unsigned k, const tb_xc_verdict *v)
             for (size_t i = 0; i < o->n_as; i++)
                 if (o->as[i].src == k)
                     t->poll_at_lie = tb_ntp_log2_to_ns(o->as[i].c.poll);
+            if (r->srcs[k].roughtime)
+                t->poll_at_lie = tb_simrt_poll_ns(o, k);
         }
         if (is_flag(shown) && t->first_flag < 0)
             t->first_flag = now;
@@ -570,34 +484,43 @@ static void tally_verdict(run *r, node *o, unsigned k, const tb_xc_verdict *v)
         t->wrong_runs++;
         t->accused |= is_flag(shown);
     }
+    /* an unsynchronised source shown as anything else once judged could count or be judged */
+    if (r->srcs[k].behaviour == TB_SIMTIME_UNSYNC && t->judged && shown != TB_XC_UNSYNCHRONISED)
+        t->wrong_runs++;
     t->shown = shown;
+}
+
+void tb_simtime_finding(run *r, node *o, const char *origin, int kind, const char *source,
+                        const char *why)
+{
+    bool liar =
+        r->s->attack != TB_SIMTIME_NO_ATTACK && strcmp(origin, r->nodes[r->s->liar].name) == 0;
+    if (liar && !o->named_liar) {
+        o->named_liar = true;
+        r->res->liar_named++;
+        if (r->res->liar_finding < 0)
+            r->res->liar_finding = kind;
+    } else if (!liar) {
+        r->res->honest_member_findings++;
+    }
+    if (r->trace)
+        fprintf(stderr, "%8.0f s %s: finding against %s on %s: %s (%s)\n",
+                (double)tb_simtime_now(r) / 1e9, o->name, origin, source, tb_xc_finding_name(kind),
+                why);
 }
 
 static void tally_run(run *r, node *o, const tb_xc_result *x)
 {
     for (size_t i = 0; i < x->n_verdicts; i++) {
-        int k = src_index(r, x->verdicts[i].source);
+        int k = tb_simtime_src_index(r, x->verdicts[i].source);
         if (k >= 0)
             tally_verdict(r, o, (unsigned)k, &x->verdicts[i]);
     }
     for (size_t i = 0; i < x->n_findings; i++) {
         const tb_xc_finding *f = &x->findings[i];
-        bool liar = r->s->attack != TB_SIMTIME_NO_ATTACK &&
-                    strcmp(f->origin, r->nodes[r->s->liar].name) == 0;
-        if (liar && !o->named_liar) {
-            o->named_liar = true;
-            r->res->liar_named++;
-            if (r->res->liar_finding < 0)
-                r->res->liar_finding = (int)f->kind;
-        } else if (!liar) {
-            r->res->honest_member_findings++;
-            if (r->trace)
-                fprintf(stderr, "%8.0f s %s: finding against %s on %s: %s (%s)\n",
-                        (double)now_t(r) / 1e9, o->name, f->origin, f->source,
-                        tb_xc_finding_name((int)f->kind), f->reason);
-        }
+        tb_simtime_finding(r, o, f->origin, (int)f->kind, f->source, f->reason);
     }
-    if (now_t(r) < 900 * SEC)
+    if (tb_simtime_now(r) < 900 * SEC)
         return; /* the consensus error counts once warmed up */
     if (!x->estimate.valid) {
         r->res->no_consensus_runs++;
@@ -614,14 +537,14 @@ static void tally_run(run *r, node *o, const tb_xc_result *x)
  * by half the link's asymmetry, known to ± half the round trip. */
 static void peers_of(run *r, node *o, tb_xc_peer *xp)
 {
-    int64_t lo = local_now(r, o);
+    int64_t lo = tb_simtime_local(r, o);
     for (unsigned k = 0; k < r->n_nodes; k++) {
         node *p = &r->nodes[k];
-        int64_t one_way = path_ns(r, o->region, p->region);
+        int64_t one_way = tb_simtime_path_ns(r, o->region, p->region);
         int64_t asym = (int64_t)(r->s->asym * (double)one_way) * ((k + o->idx) % 2 ? 1 : -1);
         xp[k] = (tb_xc_peer){.name = p->name,
                              .region = p->region_name,
-                             .offset_ns = p == o ? 0 : local_now(r, p) - lo + asym / 2,
+                             .offset_ns = p == o ? 0 : tb_simtime_local(r, p) - lo + asym / 2,
                              .uncert_ns = p == o ? 0 : one_way + r->s->jitter_ns,
                              .sampled_ns = lo - 5 * SEC,
                              .self = p == o};
@@ -639,7 +562,7 @@ static void on_xc(tb_sim *sim, void *ctx, void *arg)
         return;
     (void)sim;
     o->timer_at = INT64_MAX;
-    o->last_run = now_t(r);
+    o->last_run = tb_simtime_now(r);
     tb_xc_peer xp[TB_SIMTIME_MAX_NODES];
     peers_of(r, o, xp);
     tb_xc_obs *obs = NULL;
@@ -654,7 +577,7 @@ static void on_xc(tb_sim *sim, void *ctx, void *arg)
                       .n_obs = n_obs,
                       .known = r->known,
                       .n_known = r->n_known,
-                      .now_ns = local_now(r, o),
+                      .now_ns = tb_simtime_local(r, o),
                       .started_ns = o->started_local,
                       .self = o->name,
                       .hold = o->hold};
@@ -666,10 +589,11 @@ static void on_xc(tb_sim *sim, void *ctx, void *arg)
         return;
     }
     r->res->runs++;
+    tb_simrt_violations(r, o, &x);
     tally_run(r, o, &x);
     double next = tb_tk_xc_next_s(&r->s->xc, r->s->min_interval_ms, &x, in.now_ns);
     tb_xc_result_clear(&x);
-    arm(r, o, now_t(r) + (int64_t)(next * 1e9));
+    arm(r, o, tb_simtime_now(r) + (int64_t)(next * 1e9));
 }
 
 /* --- setup --- */
@@ -680,7 +604,8 @@ static void add_sources(run *r)
     for (unsigned k = 0; k < s->n_sources; k++) {
         r->srcs[k] = s->sources[k];
         r->srcs[k].region = k % s->regions;
-        r->known[k] = (tb_xc_source){TB_MEASURE_NTP, r->srcs[k].name};
+        r->known[k] = (tb_xc_source){r->srcs[k].roughtime ? TB_MEASURE_ROUGHTIME : TB_MEASURE_NTP,
+                                     r->srcs[k].name};
     }
     r->n_srcs = r->n_known = s->n_sources;
     if (s->attack != TB_SIMTIME_TAKEOVER)
@@ -708,7 +633,8 @@ static int add_assoc(run *r, node *n, unsigned k, bool lies)
     a->n = n;
     a->src = k;
     a->lies = lies;
-    a->asym = (int64_t)(r->s->asym * 1e6) > 0 ? uniform(r, (int64_t)(r->s->asym * 1e6)) : 0;
+    a->asym =
+        (int64_t)(r->s->asym * 1e6) > 0 ? tb_simtime_uniform(r, (int64_t)(r->s->asym * 1e6)) : 0;
     a->id.kind = TB_SOURCE_NTP;
     snprintf(a->id.name, sizeof(a->id.name), "%s", r->srcs[k].name);
     snprintf(a->id.address, sizeof(a->id.address), "192.0.2.%u", k + 1);
@@ -728,8 +654,8 @@ static int add_node(run *r, unsigned i)
     n->region = i / s->per_region;
     snprintf(n->region_name, sizeof(n->region_name), "r%02u", n->region);
     snprintf(n->name, sizeof(n->name), "r%02u-n%u", n->region, i % s->per_region);
-    n->clock = (clk){.off_last = uniform(r, s->clock_offset_ns),
-                     .freq_ppb = (double)uniform(r, s->clock_freq_ppb)};
+    n->clock = (clk){.off_last = tb_simtime_uniform(r, s->clock_offset_ns),
+                     .freq_ppb = (double)tb_simtime_uniform(r, s->clock_freq_ppb)};
     uint8_t seed[32] = {0};
     uint64_t x = tb_sim_rand(r->sim);
     memcpy(seed, &x, sizeof(x));
@@ -745,6 +671,12 @@ static int add_node(run *r, unsigned i)
         bool invented = r->srcs[k].behaviour == TB_SIMTIME_INVENTED_SRC;
         if (invented && !liar)
             continue;
+        if (r->srcs[k].roughtime) {
+            int rc = tb_simrt_add_assoc(r, n, k);
+            if (rc != TB_OK)
+                return rc;
+            continue;
+        }
         bool lies = liar && (invented || strcmp(r->srcs[k].name, s->attack_source) == 0);
         int rc = add_assoc(r, n, k, lies);
         if (rc != TB_OK)
@@ -781,7 +713,7 @@ static int open_observer(run *r, node *o)
     o->hold = tb_xc_hold_new();
     if (!o->replay || !o->win || !o->hold)
         return TB_ERR_NOMEM;
-    o->started_local = local_now(r, o);
+    o->started_local = tb_simtime_local(r, o);
     arm(r, o, 1 * SEC);
     return TB_OK;
 }
@@ -794,6 +726,7 @@ static void free_nodes(run *r)
             free(n->pending[k].body);
         free(n->pending);
         free(n->as);
+        tb_simrt_free_node(n);
         tb_measure_replay_free(n->replay);
         tb_xc_window_free(n->win);
         tb_xc_hold_free(n->hold);
@@ -841,6 +774,7 @@ static void summarise(run *r)
         const tb_simtime_source *src = &r->srcs[k];
         snprintf(sr->name, sizeof(sr->name), "%s", src->name);
         sr->behaviour = src->behaviour;
+        sr->roughtime = src->roughtime;
         sr->final_verdict = -1;
         bool liar = lying_now(r, k, r->s->duration_ns);
         for (unsigned i = 0; i < r->n_nodes; i++) {
@@ -885,6 +819,8 @@ int tb_simtime_run(const tb_simtime_scenario *s, tb_simtime_result *out)
     rc = r.nodes ? TB_OK : TB_ERR_NOMEM;
     if (rc == TB_OK)
         add_sources(&r);
+    if (rc == TB_OK)
+        rc = tb_simrt_new(&r);
     for (unsigned i = 0; rc == TB_OK && i < n; i++)
         rc = add_node(&r, i);
     if (rc == TB_OK)
@@ -895,7 +831,7 @@ int tb_simtime_run(const tb_simtime_scenario *s, tb_simtime_result *out)
             out->observers++;
         }
     if (rc == TB_OK && s->attack == TB_SIMTIME_FLOOD)
-        sched(&r, (uint64_t)s->attack_at_ns, on_flood, &r.nodes[s->liar], NULL);
+        tb_simtime_sched(&r, (uint64_t)s->attack_at_ns, on_flood, &r.nodes[s->liar], NULL);
     if (rc == TB_OK) {
         tb_sim_run_until(r.sim, (uint64_t)s->duration_ns);
         rc = r.failed;
@@ -906,6 +842,7 @@ int tb_simtime_run(const tb_simtime_scenario *s, tb_simtime_result *out)
     out->node_days = (double)n * (double)s->duration_ns / (86400.0 * SEC);
     tb_sim_free(r.sim); /* drops pending events before the nodes they point to */
     free_nodes(&r);
+    tb_simrt_free(&r);
     out->cpu_s = (double)(clock() - c0) / CLOCKS_PER_SEC;
     return rc;
 }

@@ -14,8 +14,17 @@
  * unsynchronised (stratum 16, leap 3), Kiss-o'-Death DENY. A lying member can run the
  * consensus-takeover attack (8 invented sources and one real source at +offset, all with
  * consistent packets from servers it controls) or the evidence flood (measurements with 4 KB of
- * evidence at a rate). Not simulated: Roughtime (its servers sign every response; the framing
- * attack needs them), the broadcast tree, clock discipline.
+ * evidence at a rate).
+ *
+ * Virtual Roughtime servers (sim/time_rt.c) sign real responses with the server of
+ * roughtime/server.h (keys from the seed, MIDP from the virtual clock): honest, lying (a step,
+ * which a chained sequence proves when it goes back far enough) and unsynchronised (RADI
+ * 0xffffffff). Nodes measure them through the real client (roughtime/verify.h) by the source
+ * driver's rules (sources/rt_driver.h: chained nonces, retries, polls). The framing attack: a
+ * member takes two genuine responses 12 s apart and re-sends the second with a claimed local
+ * time 20 s earlier, alternately after the first and before it with a false chain claim. Each
+ * observer turns a violation into a malfeasance report only when the chain holds on the packets
+ * (node/tk_report.c's rule). Not simulated: the broadcast tree, clock discipline.
  *
  * A scenario is a text file (sim/scenarios/), one directive per line, `#` comments:
  *   name TEXT            seed N              hours H | minutes M
@@ -26,8 +35,10 @@
  *   server_root_us N     (root delay + dispersion an honest server reports)
  *   source NAME honest|unsync|kod
  *   source NAME step AT_S OFFSET_MS | ramp AT_S PPM | drift AT_S PPM
+ *   roughtime NAME honest|unsync | roughtime NAME step AT_S OFFSET_MS
  *   attack takeover MEMBER AT_S SOURCE OFFSET_MS
  *   attack flood MEMBER AT_S UNTIL_S PER_S
+ *   attack frame MEMBER AT_S UNTIL_S ROUGHTIME_SOURCE   (a pair every 15 min)
  *   hold_runs N          window_s N         min_interval_ms N
  * The parser reads only the repository's files but still treats them as untrusted: bounded
  * tokens and counts, checked numbers, errors naming the line. */
@@ -63,12 +74,14 @@ typedef struct tb_simtime_source {
     int64_t at_ns; /* when it starts to lie (step, ramp, drift) */
     int64_t value; /* step: ns; ramp, drift: ppb */
     unsigned region;
+    bool roughtime; /* a Roughtime server (honest, step, unsync), else NTP */
 } tb_simtime_source;
 
 typedef enum tb_simtime_attack {
     TB_SIMTIME_NO_ATTACK = 0,
     TB_SIMTIME_TAKEOVER,
     TB_SIMTIME_FLOOD,
+    TB_SIMTIME_FRAME,
 } tb_simtime_attack;
 
 typedef struct tb_simtime_scenario {
@@ -86,9 +99,10 @@ typedef struct tb_simtime_scenario {
     tb_simtime_attack attack;
     unsigned liar; /* the lying member's node index */
     int64_t attack_at_ns;
-    int64_t attack_until_ns; /* flood */
+    int64_t attack_until_ns; /* flood, frame */
     unsigned flood_per_s;
-    char attack_source[TB_SIMTIME_NAME_MAX]; /* takeover: the real source it lies about */
+    char attack_source[TB_SIMTIME_NAME_MAX]; /* takeover: the real source it lies about; frame:
+                                                the Roughtime server it frames */
     int64_t attack_offset_ns;
     tb_xc_config xc;
     uint32_t min_interval_ms;
@@ -107,9 +121,11 @@ TB_WUR int tb_simtime_parse(const char *text, size_t len, tb_simtime_scenario *o
 typedef struct tb_simtime_source_result {
     char name[TB_SIMTIME_NAME_MAX];
     tb_simtime_behaviour behaviour;
+    bool roughtime;
     unsigned observers;    /* observers that judged it */
     unsigned accused;      /* honest: observers that ever showed falseticker/inconsistent */
-    uint64_t wrong_runs;   /* honest: runs an observer showed neither ok nor warming_up */
+    uint64_t wrong_runs;   /* honest: runs an observer showed neither ok nor warming_up;
+                              unsync: runs it showed anything but unsynchronised once judged */
     unsigned flagged;      /* liar/drifter: observers that flagged it after it began */
     unsigned late;         /* liar: observers that flagged it later than 3 polls (or never) */
     int64_t max_flag_ns;   /* liar/drifter: the slowest observer's time to flag */
@@ -118,6 +134,7 @@ typedef struct tb_simtime_source_result {
     unsigned unflagged;            /* flagged then shown otherwise again, summed over observers */
     unsigned max_changes;          /* shown verdict changes after first judged, worst observer */
     int final_verdict;             /* the first observer's last shown verdict */
+    unsigned malfeasance;          /* Roughtime: observers that wrote a malfeasance report */
 } tb_simtime_source_result;
 
 typedef struct tb_simtime_result {
@@ -132,6 +149,13 @@ typedef struct tb_simtime_result {
     unsigned liar_named;             /* observers that named the lying member (any finding) */
     int liar_finding;                /* the kind of the first finding against it, -1 none */
     uint64_t honest_member_findings; /* runs × findings naming an honest member */
+    /* Roughtime */
+    uint64_t rt_rejected;        /* responses the clients rejected (none expected) */
+    unsigned frames;             /* framing pairs the member sent */
+    unsigned malfeasance_true;   /* reports (over observers) against a server that did sign
+                                    contradicting times */
+    unsigned false_malfeasance;  /* reports against a server that never did */
+    uint64_t member_false_chain; /* observers × violations whose claimed chain did not hold */
     /* accounting */
     unsigned false_accusations; /* honest sources × observers accused */
     unsigned missed_liars;      /* liars × observers not flagged within 3 polls */

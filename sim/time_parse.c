@@ -107,6 +107,10 @@ static int source(const line *l, tb_simtime_scenario *s)
     const char *b = l->n > 2 ? l->tok[2] : "";
     int rc = TB_OK;
     int args = 0;
+    src->roughtime = strcmp(l->tok[0], "roughtime") == 0;
+    if (src->roughtime && strcmp(b, "honest") != 0 && strcmp(b, "unsync") != 0 &&
+        strcmp(b, "step") != 0)
+        return fail(l, "roughtime behaviour '%s' (honest, step, unsync)", b);
     if (strcmp(b, "honest") == 0)
         src->behaviour = TB_SIMTIME_HONEST;
     else if (strcmp(b, "unsync") == 0)
@@ -157,8 +161,17 @@ static int attack(const line *l, tb_simtime_scenario *s)
         if (l->n != 6)
             return fail(l, "attack flood MEMBER AT_S UNTIL_S PER_S");
         s->flood_per_s = (unsigned)rate;
+    } else if (strcmp(a, "frame") == 0) {
+        s->attack = TB_SIMTIME_FRAME;
+        if ((rc = num(l, 2, 0, TB_SIMTIME_MAX_NODES - 1, 1, &member)) != TB_OK ||
+            (rc = num(l, 3, 0, 1e7, 1e9, &s->attack_at_ns)) != TB_OK ||
+            (rc = num(l, 4, 0, 1e7, 1e9, &s->attack_until_ns)) != TB_OK ||
+            (rc = name(l, 5, s->attack_source)) != TB_OK)
+            return rc;
+        if (l->n != 6)
+            return fail(l, "attack frame MEMBER AT_S UNTIL_S ROUGHTIME_SOURCE");
     } else
-        return fail(l, "attack '%s' (takeover, flood)", a);
+        return fail(l, "attack '%s' (takeover, flood, frame)", a);
     s->liar = (unsigned)member;
     return TB_OK;
 }
@@ -220,7 +233,7 @@ static int scalar(const line *l, tb_simtime_scenario *s)
 
 static int directive(line *l, tb_simtime_scenario *s)
 {
-    if (strcmp(l->tok[0], "source") == 0)
+    if (strcmp(l->tok[0], "source") == 0 || strcmp(l->tok[0], "roughtime") == 0)
         return source(l, s);
     if (strcmp(l->tok[0], "attack") == 0)
         return attack(l, s);
@@ -239,7 +252,13 @@ static int check(const tb_simtime_scenario *s, char *err, size_t errlen)
     if (!why && s->attack == TB_SIMTIME_TAKEOVER) {
         why = "takeover: the attacked source is not configured";
         for (unsigned k = 0; k < s->n_sources; k++)
-            if (strcmp(s->sources[k].name, s->attack_source) == 0)
+            if (strcmp(s->sources[k].name, s->attack_source) == 0 && !s->sources[k].roughtime)
+                why = NULL;
+    }
+    if (!why && s->attack == TB_SIMTIME_FRAME) {
+        why = "frame: the framed source is not a configured Roughtime server";
+        for (unsigned k = 0; k < s->n_sources; k++)
+            if (strcmp(s->sources[k].name, s->attack_source) == 0 && s->sources[k].roughtime)
                 why = NULL;
     }
     if (why) {

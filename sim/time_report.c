@@ -37,14 +37,19 @@ void tb_simtime_print(FILE *f, const tb_simtime_scenario *s, const tb_simtime_re
             r->nodes, s->regions, r->observers, (double)s->duration_ns / 3.6e12, s->minpoll,
             s->maxpoll);
     fprintf(f, "| source | behaviour | final | accused | wrong runs | slowest flag | offset at "
-               "flag (ms) | changes | unflagged |\n|---|---|---|---|---|---|---|---|---|\n");
+               "flag (ms) | changes | unflagged | malfeasance reports |\n"
+               "|---|---|---|---|---|---|---|---|---|---|\n");
     for (unsigned k = 0; k < r->n_sources; k++) {
         const tb_simtime_source_result *sr = &r->sources[k];
-        fprintf(f, "| %s | %s | %s | %u | %llu |", sr->name,
+        fprintf(f, "| %s | %s%s | %s | %u | %llu |", sr->name, sr->roughtime ? "roughtime " : "",
                 tb_simtime_behaviour_name(sr->behaviour), verdict(sr->final_verdict), sr->accused,
                 (unsigned long long)sr->wrong_runs);
         flag_time(f, sr);
-        fprintf(f, " %u | %u |\n", sr->max_changes, sr->unflagged);
+        fprintf(f, " %u | %u |", sr->max_changes, sr->unflagged);
+        if (sr->roughtime)
+            fprintf(f, " %u of %u |\n", sr->malfeasance, r->observers);
+        else
+            fprintf(f, " - |\n");
     }
     fprintf(f,
             "\nfalse accusations %u, missed liars %u; consensus error max %.1f us, mean %.1f us "
@@ -52,6 +57,13 @@ void tb_simtime_print(FILE *f, const tb_simtime_scenario *s, const tb_simtime_re
             r->false_accusations, r->missed_liars, (double)r->consensus_max_err_ns / 1e3,
             r->consensus_mean_err_ns / 1e3, (unsigned long long)r->consensus_runs,
             (unsigned long long)r->no_consensus_runs);
+    if (r->malfeasance_true + r->false_malfeasance + r->member_false_chain + r->frames > 0)
+        fprintf(f,
+                "malfeasance reports: false %u, proven %u (observers x servers); false chain "
+                "claims caught %llu; framing pairs sent %u; Roughtime responses rejected %llu\n",
+                r->false_malfeasance, r->malfeasance_true,
+                (unsigned long long)r->member_false_chain, r->frames,
+                (unsigned long long)r->rt_rejected);
     if (s->attack != TB_SIMTIME_NO_ATTACK)
         fprintf(f,
                 "lying member r%02u named by %u of %u observers (%s); findings against honest "

@@ -65,18 +65,51 @@ static uint64_t log2_ns(int e)
     return e >= 0 ? TB_NS_PER_SEC << e : TB_NS_PER_SEC >> -e;
 }
 
+uint64_t tb_rt_driver_backoff_ns(int minpoll, int maxpoll, unsigned failures)
+{
+    uint64_t base = log2_ns(minpoll) / 4;
+    if (base > TB_NS_PER_SEC)
+        base = TB_NS_PER_SEC;
+    uint64_t cap = log2_ns(maxpoll);
+    double w = (double)base;
+    for (unsigned i = 0; i < failures && w < (double)cap; i++)
+        w *= 1.5;
+    return w < (double)cap ? (uint64_t)w : cap;
+}
+
 /* RFC 10049 §5: wait 1 s × 1.5^(n−1) after the n-th failure; here n = failures + 1, because
  * the attempt just sent fails if this wait passes without a valid response. */
 static uint64_t backoff_ns(const rt_drv *d)
 {
-    uint64_t base = log2_ns(d->minpoll) / 4;
-    if (base > TB_NS_PER_SEC)
-        base = TB_NS_PER_SEC;
-    uint64_t cap = log2_ns(d->maxpoll);
-    double w = (double)base;
-    for (unsigned i = 0; i < d->st.failures && w < (double)cap; i++)
-        w *= 1.5;
-    return w < (double)cap ? (uint64_t)w : cap;
+    return tb_rt_driver_backoff_ns(d->minpoll, d->maxpoll, d->st.failures);
+}
+
+int tb_rt_driver_poll_after(int poll, int maxpoll, bool unsynced, unsigned *streak)
+{
+    if (unsynced) {
+        *streak = 0;
+        return poll;
+    }
+    if (++*streak >= 4 && poll < maxpoll) {
+        *streak = 0;
+        return poll + 1;
+    }
+    return poll;
+}
+
+void tb_rt_driver_result(const tb_rt_query *q, int64_t sent_real_ns, int64_t delay_ns,
+                         bool unsynced, tb_source_meas *m)
+{
+    m->sent_real_ns = sent_real_ns;
+    m->offset_ns = unsynced ? 0 : q->midp_us * 1000 - (sent_real_ns + delay_ns / 2);
+    m->delay_ns = delay_ns;
+    m->error_ns = unsynced ? 0 : (int64_t)q->radi_us * 1000 + delay_ns / 2 + delay_ns % 2;
+    m->stratum = -1;
+    m->refid = 0;
+    m->request = q->request;
+    m->request_len = q->request_len;
+    m->response = q->response;
+    m->response_len = q->response_len;
 }
 
 static void begin(void *arg);
@@ -123,21 +156,8 @@ static void deliver(rt_drv *d, const rt_attempt *a, int64_t t4, uint64_t mono, b
 {
     const tb_rt_query *q = &d->q;
     int64_t delay = mono > a->sent_mono ? (int64_t)(mono - a->sent_mono) : 0;
-    tb_source_meas m = {
-        .mono_ns = mono,
-        .real_ns = t4,
-        .sent_real_ns = a->sent_real,
-        .offset_ns = unsynced ? 0 : q->midp_us * 1000 - (a->sent_real + delay / 2),
-        .delay_ns = delay,
-        .error_ns = unsynced ? 0 : (int64_t)q->radi_us * 1000 + delay / 2 + delay % 2,
-        .stratum = -1,
-        .refid = 0,
-        .request = q->request,
-        .request_len = q->request_len,
-        .response = q->response,
-        .response_len = q->response_len,
-        .rand = a->has_rand ? a->rand : NULL,
-    };
+    tb_source_meas m = {.mono_ns = mono, .real_ns = t4, .rand = a->has_rand ? a->rand : NULL};
+    tb_rt_driver_result(q, a->sent_real, delay, unsynced, &m);
     if (q->response_len <= sizeof(d->prev)) {
         memcpy(d->prev, q->response, q->response_len);
         d->prev_len = q->response_len;
@@ -198,16 +218,12 @@ static void handle_response(void *arg, const uint8_t *buf, size_t n, bool trunca
     if (unsynced) {
         d->st.unsynced++;
         d->st.last_reject = TB_RT_UNSYNCED;
-        d->good_streak = 0;
         drv_log(d, TB_LOG_INFO, "server clock unsynchronised", "RADI 0xffffffff");
     } else {
         d->st.accepted++;
         d->st.version = d->q.version;
-        if (++d->good_streak >= 4 && d->st.poll < d->maxpoll) {
-            d->st.poll++;
-            d->good_streak = 0;
-        }
     }
+    d->st.poll = tb_rt_driver_poll_after(d->st.poll, d->maxpoll, unsynced, &d->good_streak);
     deliver(d, a, t4, mono, unsynced);
     tb_source_set_state(d->src, TB_SOURCE_REACHABLE, "%s",
                         unsynced ? "answers, but says it is unsynchronised (RADI 0xffffffff)"

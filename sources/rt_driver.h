@@ -36,6 +36,7 @@
 #ifndef TB_SOURCES_RT_DRIVER_H
 #define TB_SOURCES_RT_DRIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "roughtime/verify.h"
@@ -63,6 +64,20 @@ typedef struct tb_rt_driver_stats {
     bool tcp;                             /* over TCP (address tcp://host:port) */
     uint64_t tcp_connects, tcp_failed;    /* TCP: connections, and those without a packet */
 } tb_rt_driver_stats;
+
+/* The driver's rules without its socket and timers, so the time simulator (sim/time_rt.c)
+ * measures as it does: */
+/* How long to wait after an attempt when `failures` attempts in a row went unanswered before
+ * it (RFC 10049 §5, capped at 2^maxpoll s, starting at 2^minpoll/4 s when that is under 1 s). */
+uint64_t tb_rt_driver_backoff_ns(int minpoll, int maxpoll, unsigned failures);
+/* The poll interval (log2 s) after a valid response: doubled after 4 in a row up to maxpoll;
+ * an unsynchronised one ends the streak. *streak counts the valid responses. */
+int tb_rt_driver_poll_after(int poll, int maxpoll, bool unsynced, unsigned *streak);
+/* The numbers of the measurement of q (verified: TB_RT_OK, or TB_RT_UNSYNCED with unsynced),
+ * sent at sent_real_ns with the round trip delay_ns, as the header describes; the packets of q
+ * as evidence. source, mono_ns, real_ns and rand are the caller's and left as they are. */
+void tb_rt_driver_result(const tb_rt_query *q, int64_t sent_real_ns, int64_t delay_ns,
+                         bool unsynced, tb_source_meas *m);
 
 /* Counters of a source run by this driver. TB_ERR_INVAL when s is not a Roughtime source of
  * this driver. */

@@ -780,6 +780,43 @@ static void test_causality(void)
     tb_xc_result_clear(&r);
 }
 
+/* The framing member's re-timed response is its newest view of the server: that view must not
+ * make the honest server inconsistent (its measurements of the key are discredited), and a false
+ * chain claim earlier in its sequence must not hide the contradiction. */
+static void test_framing_discredits(void)
+{
+    for (int false_chain_first = 0; false_chain_first < 2; false_chain_first++) {
+        world w;
+        world_init(&w);
+        everyone_measures(&w, TB_MEASURE_NTP, "ntp-1", 0);
+        everyone_measures(&w, TB_MEASURE_NTP, "ntp-2", 0);
+        everyone_measures(&w, TB_MEASURE_NTP, "ntp-3", 0);
+        rt(&w, 0, -30 * SEC, 0, 1 * SEC)->bound_ns = 1 * SEC + 2 * MS;
+        rt(&w, 2, -30 * SEC, 0, 1 * SEC)->bound_ns = 1 * SEC + 2 * MS;
+        if (false_chain_first) {
+            /* b's earlier pair: re-timed first, then one claiming a chain it does not have */
+            rt(&w, 1, -290 * SEC, 0, 1 * SEC)->real_ns -= 20 * SEC;
+            rt(&w, 1, -302 * SEC, 0, 1 * SEC)->rt_chained = true;
+        }
+        rt(&w, 1, -12 * SEC, 0, 1 * SEC)->bound_ns = 1 * SEC + 2 * MS;
+        tb_xc_obs *l = rt(&w, 1, 0, 0, 1 * SEC);
+        l->bound_ns = 1 * SEC + 2 * MS;
+        l->real_ns -= 20 * SEC;
+        l->offset_ns += 20 * SEC;
+        tb_xc_result r;
+        TB_REQUIRE(run(&w, NULL, &r) == 0);
+        TB_CHECK_EQ(r.n_violations, (size_t)false_chain_first); /* the claim, for the caller */
+        TB_REQUIRE(r.n_findings == 1);
+        TB_CHECK_EQ(r.findings[0].kind, TB_XC_MEMBER_INCONSISTENT);
+        TB_CHECK_STR(r.findings[0].origin, "b");
+        const tb_xc_verdict *v = verdict(&r, "rt-1");
+        TB_REQUIRE(v != NULL);
+        TB_CHECK_EQ(v->verdict, TB_XC_OK);
+        TB_CHECK(!cites(v, "b"));
+        tb_xc_result_clear(&r);
+    }
+}
+
 static void test_malfeasance_json(void)
 {
     uint8_t pk[32] = {0}, rand[32];
@@ -875,6 +912,7 @@ int main(void)
     TB_RUN(test_stale_and_unreachable);
     TB_RUN(test_bad_input);
     TB_RUN(test_causality);
+    TB_RUN(test_framing_discredits);
     TB_RUN(test_malfeasance_json);
     TB_RUN(test_from_measurement);
     return TB_DONE();

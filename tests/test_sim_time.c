@@ -49,6 +49,14 @@ static void test_parse(void)
     TB_CHECK_EQ(s.sources[1].at_ns, 60 * 1000 * MS);
     TB_CHECK_EQ(s.sources[2].value, 20000); /* ppb */
     TB_CHECK_EQ(s.attack, TB_SIMTIME_FLOOD);
+    const char *rt = "source a honest\nroughtime r step 60 -3600000\nroughtime u unsync\n"
+                     "attack frame 0 10 20 r\n";
+    TB_REQUIRE(tb_simtime_parse(rt, strlen(rt), &s, err, sizeof(err)) == TB_OK);
+    TB_CHECK(!s.sources[0].roughtime && s.sources[1].roughtime && s.sources[2].roughtime);
+    TB_CHECK_EQ(s.sources[1].value, -3600000 * MS);
+    TB_CHECK_EQ(s.sources[2].behaviour, TB_SIMTIME_UNSYNC);
+    TB_CHECK_EQ(s.attack, TB_SIMTIME_FRAME);
+    TB_CHECK_STR(s.attack_source, "r");
     static const struct {
         const char *text, *err;
     } bad[] = {
@@ -60,6 +68,9 @@ static void test_parse(void)
         {"regions 2\nsource a honest\nattack flood 7 0 1 1\n", "scenario unnamed: the attacking"},
         {"minpoll 8\nmaxpoll 6\nsource a honest\n", "scenario unnamed: minpoll above"},
         {"bogus 1\n", "line 1: unknown directive 'bogus'"},
+        {"roughtime r kod\n", "line 1: roughtime behaviour 'kod'"},
+        {"source a honest\nattack frame 0 0 10 a\n", "scenario unnamed: frame: the framed"},
+        {"roughtime r honest\nattack takeover 0 0 r 5\n", "scenario unnamed: takeover"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
@@ -178,9 +189,50 @@ static void test_flood(void)
     check_bounds(&r, NULL);
 }
 
+/* Roughtime servers signing real responses, measured through the real client: the honest one is
+ * never accused nor reported, although a member frames it every 15 min (no report, the member
+ * named); the unsynchronised one is shown unsynchronised whenever judged (never counted); the
+ * liar 5 s ahead is flagged within 3 polls; the liar going an hour back is reported by every
+ * observer from its own chained signatures, and only it. */
+static void test_roughtime(void)
+{
+    tb_simtime_scenario s;
+    tb_simtime_result r;
+    TB_REQUIRE(load("roughtime.conf", &s) == TB_OK);
+    TB_REQUIRE(tb_simtime_run(&s, &r) == TB_OK);
+    tb_simtime_print(stdout, &s, &r);
+    const tb_simtime_source_result *honest = find(&r, "rt-honest.example:2002"),
+                                   *ahead = find(&r, "rt-ahead.example:2002"),
+                                   *back = find(&r, "rt-back.example:2002"),
+                                   *unsync = find(&r, "rt-unsync.example:2002");
+    TB_REQUIRE(honest && ahead && back && unsync);
+    TB_CHECK_EQ(r.rt_rejected, 0u);
+    TB_CHECK(r.frames > 0);
+    TB_CHECK_EQ(r.false_malfeasance, 0u);
+    TB_CHECK_EQ(honest->malfeasance, 0u);
+    TB_CHECK_EQ(honest->accused, 0u);
+    TB_CHECK_EQ(honest->observers, r.observers);
+    TB_CHECK_EQ(r.liar_named, r.observers);
+    TB_CHECK_EQ(r.honest_member_findings, 0u);
+    TB_CHECK_EQ(unsync->final_verdict, TB_XC_UNSYNCHRONISED);
+    TB_CHECK_EQ(unsync->wrong_runs, 0u);
+    TB_CHECK_EQ(unsync->malfeasance, 0u);
+    TB_CHECK_EQ(ahead->flagged, r.observers);
+    TB_CHECK_EQ(ahead->late, 0u);
+    TB_CHECK_EQ(ahead->unflagged, 0u);
+    TB_CHECK_EQ(back->flagged, r.observers);
+    TB_CHECK_EQ(back->malfeasance, r.observers);
+    TB_CHECK_EQ(r.malfeasance_true, r.observers);
+    TB_CHECK_EQ(r.missed_liars, 0u);
+    TB_CHECK_EQ(r.false_accusations, 0u);
+    TB_CHECK_EQ(r.no_consensus_runs, 0u);
+    check_bounds(&r, NULL);
+}
+
 int main(void)
 {
     TB_RUN(test_parse);
+    TB_RUN(test_roughtime);
     TB_RUN(test_honest_24h);
     TB_RUN(test_takeover_24h);
     TB_RUN(test_flood);

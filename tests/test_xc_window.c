@@ -104,6 +104,37 @@ static void test_roughtime_ring(void)
     tb_xc_window_free(w);
 }
 
+/* A Roughtime series whose poll doubles (64 s four times, 128 s four times, ... then 1,024 s):
+ * its newest measurement stays fresh for 3 of the last spacing, so the next one (up to twice
+ * as far) arrives while it is; the mean spacing alone (about 240 s) would leave it stale. */
+static void test_roughtime_spacing(void)
+{
+    tb_xc_window *w = tb_xc_window_new();
+    TB_REQUIRE(w != NULL);
+    int64_t t = 1000000000000LL, last_gap = 0;
+    uint64_t seq = 0;
+    for (int poll = 6; poll <= 10; poll++)
+        for (int k = 0; k < (poll < 10 ? 4 : 1); k++) {
+            tb_measurement m = meas("p", TB_MEASURE_ROUGHTIME, "rt-1", "", ++seq);
+            last_gap = (INT64_C(1000000000) << poll);
+            t += last_gap;
+            m.real_ns = t;
+            tb_xc_window_add(w, &m, false, true, t, 1000000000);
+        }
+    tb_xc_obs *x = NULL;
+    size_t n = 0;
+    TB_REQUIRE(tb_xc_window_inputs(w, &x, &n) == TB_OK);
+    bool seen = false;
+    for (size_t i = 0; i < n; i++)
+        if (x[i].seq == seq) {
+            seen = true;
+            TB_CHECK(x[i].interval_ns >= last_gap);
+        }
+    TB_CHECK(seen);
+    free(x);
+    tb_xc_window_free(w);
+}
+
 static void test_bounded(void)
 {
     tb_xc_window *w = tb_xc_window_new();
@@ -134,6 +165,7 @@ int main(void)
 {
     TB_RUN(test_newest_per_series);
     TB_RUN(test_roughtime_ring);
+    TB_RUN(test_roughtime_spacing);
     TB_RUN(test_bounded);
     return TB_DONE();
 }
