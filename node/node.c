@@ -38,6 +38,7 @@
 #define RECENT_BCASTS TB_NODE_RECENT_MAX
 #define RECENT_TEXT_MAX 96
 #define HEAP_TRIM_INTERVAL_NS (5 * TB_NS_PER_SEC)
+#define HEAP_TRIM_MIN_GROWTH ((size_t)1 << 20) /* more bytes free below the heap's top */
 /* Lines of one kind a peer can make this node write: this many per interval, then a count. */
 #define LOG_BURST 5
 #define LOG_INTERVAL_NS (10 * TB_NS_PER_SEC)
@@ -138,6 +139,7 @@ struct tb_node {
     node_stats st;
     int stopping;
     uint64_t next_heap_trim;
+    size_t heap_holes; /* free bytes below the heap's top after the last trim (trim_heap) */
     tb_budget_config budget_cfg;
     tb_addr_policy addr_policy;
     tb_log_ratelimit rl;
@@ -577,12 +579,24 @@ static void send_ping(tb_node *n, plink *l, uint64_t now)
 }
 
 /* Handshakes and the PEERS fan-out when peers join free many buffers at once; glibc keeps
- * the holes they leave resident (about 3 MB with 32 peers). Give them back now and then. */
+ * the holes they leave resident (about 3 MB with 32 peers). Give them back after such a burst
+ * only: malloc_trim(0) walks every free chunk of every arena and hands each free page to the
+ * kernel, which the next allocation there faults back in. Every 5 s unconditionally, that was
+ * a steady cost of every node (bench/mesh/procs.sh at 30 and 60 nodes). A trimmed chunk stays
+ * on the free lists, so what counts is growth of the free bytes since the last trim (or since
+ * their lowest point after it); mallinfo2 only sums the free lists. */
 static void trim_heap(tb_node *n, uint64_t now)
 {
     if (now < n->next_heap_trim)
         return;
     n->next_heap_trim = now + HEAP_TRIM_INTERVAL_NS;
+    struct mallinfo2 mi = mallinfo2();
+    size_t holes = mi.fordblks > mi.keepcost ? mi.fordblks - mi.keepcost : 0;
+    if (holes < n->heap_holes || holes - n->heap_holes < HEAP_TRIM_MIN_GROWTH) {
+        n->heap_holes = holes < n->heap_holes ? holes : n->heap_holes;
+        return;
+    }
+    n->heap_holes = holes;
     (void)malloc_trim(0);
 }
 

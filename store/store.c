@@ -18,6 +18,7 @@ struct tb_store {
     uint32_t seq_block;
     sqlite3_stmt *ins_meas;
     bool readonly;
+    bool in_batch; /* tb_store_batch_begin succeeded, tb_store_batch_end not called yet */
 };
 
 /* Migration i brings the schema from version i to i + 1. Never edit one: append. */
@@ -281,6 +282,9 @@ static int reserve(tb_store *s)
 int tb_store_next_seq(tb_store *s, uint64_t *seq)
 {
     if (s->next_seq >= s->reserved_until) {
+        /* Inside a batch the reservation would be durable only at the batch's commit. */
+        if (s->in_batch)
+            return TB_ERR_INVAL;
         int rc = reserve(s);
         if (rc != 0)
             return rc;
@@ -319,6 +323,31 @@ int tb_store_put_measurement(tb_store *s, const tb_measurement *m, bool own, con
     sqlite3_bind_blob(st, 12, len ? (const void *)body : "", (int)len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 13, sig, TB_MEASURE_SIG_LEN, SQLITE_STATIC);
     return step_done(s, st);
+}
+
+int tb_store_batch_begin(tb_store *s)
+{
+    if (s->in_batch || s->readonly)
+        return TB_ERR_INVAL;
+    if (exec(s, "BEGIN IMMEDIATE") != 0)
+        return TB_ERR_IO;
+    s->in_batch = true;
+    return 0;
+}
+
+int tb_store_batch_end(tb_store *s)
+{
+    if (!s->in_batch)
+        return TB_ERR_INVAL;
+    s->in_batch = false;
+    /* An I/O error, a full disk or a busy lock inside the batch can make SQLite roll the whole
+     * transaction back, after which the later rows committed one by one: report the loss. */
+    if (sqlite3_get_autocommit(s->db))
+        return TB_ERR_IO;
+    if (exec(s, "COMMIT") == 0)
+        return 0;
+    (void)exec(s, "ROLLBACK");
+    return TB_ERR_IO;
 }
 
 sqlite3 *tb_store_db(tb_store *s)

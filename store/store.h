@@ -49,7 +49,8 @@ void tb_store_close(tb_store *s);
 TB_WUR int tb_store_open_readonly(const char *dir, tb_store **out, char *err, size_t errlen);
 
 /* The next own sequence number (starting at 1). Returns TB_ERR_IO when the reservation could
- * not be made durable: then no number is handed out. */
+ * not be made durable: then no number is handed out; TB_ERR_INVAL when a new block is due
+ * inside a batch (tb_store_batch_begin), whose commit would come too late for it. */
 TB_WUR int tb_store_next_seq(tb_store *s, uint64_t *seq);
 
 /* Stores one measurement: m as parsed from (or encoded into) body, sig its signature, own true
@@ -57,6 +58,16 @@ TB_WUR int tb_store_next_seq(tb_store *s, uint64_t *seq);
 TB_WUR int tb_store_put_measurement(tb_store *s, const tb_measurement *m, bool own,
                                     const uint8_t *body, size_t len,
                                     const uint8_t sig[TB_MEASURE_SIG_LEN], int64_t received_ns);
+
+/* Writes between tb_store_batch_begin and tb_store_batch_end go to the database in one
+ * transaction: a received batch of measurements costs one commit (one WAL append and lock
+ * round) instead of one per row. A row that fails (TB_ERR_EXISTS) does not undo the others.
+ * Batches do not nest. tb_store_batch_end returns TB_ERR_IO when the commit failed or SQLite
+ * had already rolled the transaction back (the rows put since begin may be lost; the caller
+ * says so); the store is back in autocommit mode either way. When begin fails, writes commit
+ * one by one as without it. */
+TB_WUR int tb_store_batch_begin(tb_store *s);
+TB_WUR int tb_store_batch_end(tb_store *s);
 
 /* Stores a verdict with its reason and references ("origin:seq" comma-separated). */
 TB_WUR int tb_store_put_verdict(tb_store *s, const tb_xc_verdict *v, int64_t at_ns);

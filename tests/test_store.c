@@ -316,6 +316,45 @@ static void test_retention(void)
     remove_dir();
 }
 
+/* A received batch in one transaction: a reader beside the node sees none of it until the end,
+ * then all of it; a duplicate inside does not undo the rest; misuse is refused. */
+static void test_batch(void)
+{
+    make_dir();
+    tb_store *s = open_store(2);
+    TB_REQUIRE(s != NULL);
+    tb_store *r = NULL;
+    char err[256];
+    TB_REQUIRE(tb_store_open_readonly(dir, &r, err, sizeof(err)) == 0);
+    uint64_t seq, nm, nv, nr;
+    TB_CHECK_EQ(tb_store_next_seq(s, &seq), 0); /* reserves 1..2 */
+    TB_CHECK_EQ(tb_store_batch_end(s), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_store_batch_begin(s), 0);
+    TB_CHECK_EQ(tb_store_batch_begin(s), TB_ERR_INVAL);
+    for (uint64_t i = 1; i <= 3; i++) {
+        tb_measurement m = meas("b", i, "ntp-1", 0);
+        TB_CHECK_EQ(put(s, &m, false, 1000), 0);
+    }
+    tb_measurement dup = meas("b", 2, "ntp-1", 0);
+    TB_CHECK_EQ(put(s, &dup, false, 1000), TB_ERR_EXISTS);
+    tb_measurement last = meas("b", 4, "ntp-1", 0);
+    TB_CHECK_EQ(put(s, &last, false, 1000), 0);
+    TB_CHECK_EQ(tb_store_next_seq(s, &seq), 0); /* 2: still in the reserved block */
+    TB_CHECK_EQ(seq, 2);
+    /* a new block would be durable only at the commit */
+    TB_CHECK_EQ(tb_store_next_seq(s, &seq), TB_ERR_INVAL);
+    TB_CHECK_EQ(tb_store_counts(r, &nm, &nv, &nr), 0);
+    TB_CHECK_EQ(nm, 0);
+    TB_CHECK_EQ(tb_store_batch_end(s), 0);
+    TB_CHECK_EQ(tb_store_counts(r, &nm, &nv, &nr), 0);
+    TB_CHECK_EQ(nm, 4);
+    TB_CHECK_EQ(tb_store_next_seq(s, &seq), 0);
+    TB_CHECK_EQ(seq, 3);
+    tb_store_close(r);
+    tb_store_close(s);
+    remove_dir();
+}
+
 /* The dashboard's history: one source, every origin, newest `limit` since a time, oldest first. */
 static void test_history(void)
 {
@@ -546,6 +585,8 @@ int main(void)
     TB_RUN(test_kill9_never_reuses_sequence);
     remove_dir();
     TB_RUN(test_retention);
+    remove_dir();
+    TB_RUN(test_batch);
     remove_dir();
     TB_RUN(test_history);
     TB_RUN(test_query);

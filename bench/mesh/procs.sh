@@ -33,13 +33,17 @@
 #   heal_origins  s until every node again holds a measurement from every origin made after the
 #                 partition began (so at least one peer measurement crossed; includes waiting
 #                 for the next peer_interval, up to 16 s)
-# Then a table, and per-node cost of each N relative to the smallest next to log2 N ratio (the
+# Then a table; a table of per-node cost over the window (mean and largest over the nodes): CPU
+# % of one core, RSS, and bytes/s each node's address received (in) and sent (out), counted by
+# nftables rules per address in the namespace (table inet tbcount); and per-node cost of each N relative to the smallest next to log2 N ratio (the
 # issue wants per-node cost to grow no faster than log N). Reported, never gated (CTest label
 # bench). Needs root (unshare -n, nft); BIN_DIR holds tbnode and tbcert, so it can run any
 # build. Logs and states of a run are kept when TB_BENCH_KEEP=1 (the path is printed);
 # TB_BENCH_NICE=-5 runs the nodes at that niceness (see NICE below). Also printed per N: the
 # cores the whole mesh used in the window, the machine's load average, the namespace's UDP
 # counters (RcvbufErrors: a socket receive buffer overflowed) and the commonest warnings.
+# TB_BENCH_SIZES overrides SIZES (CTest passes 10,30: TB_BENCH_SIZES=10,30,60 ctest -L bench
+# -R bench_mesh_procs adds the 60-node run).
 #   bench/mesh/procs.sh build/bin 10,30,60 120 60
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,6 +77,19 @@ one() {
   }
   trap stop_nodes EXIT
   ip link set lo up
+  # Per-node traffic: a counter per node address on the namespace's output hook (what the node
+  # sent) and input hook (what reached it). Nothing else runs here, and a node sends from its
+  # listening address only.
+  {
+    echo "table inet tbcount {"
+    echo "  chain out { type filter hook output priority -10; policy accept;"
+    for i in $(seq 0 $((n - 1))); do echo "    ip saddr $(addr "$i") counter"; done
+    echo "  }"
+    echo "  chain in { type filter hook input priority -10; policy accept;"
+    for i in $(seq 0 $((n - 1))); do echo "    ip daddr $(addr "$i") counter"; done
+    echo "  }"
+    echo "}"
+  } | nft -f -
   mkdir -p "$dir"
   for i in $(seq 0 $((n - 1))); do
     mkdir -m 700 "$dir/s$i"
@@ -118,22 +135,48 @@ one() {
                          h = 1; for (i = 2; i <= NF; i++) k[i] = $i }' /proc/net/snmp; }
   lo_tx() { sed 's/:/ /' /proc/net/dev | awk '$1 == "lo" { print $10, $11 }'; }
   lost() { cat "$dir"/s*.log | grep -c " lost: ${1:-}" || true; }
+  # One line per node, in node order: "ticks bytes_out bytes_in" (utime + stime; the counters
+  # of tbcount above).
+  per_node() {
+    local p f
+    for p in "${pids[@]}"; do
+      f=$(cut -d')' -f2 "/proc/$p/stat" 2>/dev/null) || { echo 0; continue; }
+      echo "$f" | awk '{print $12 + $13}'
+    done >"$dir/ticks"
+    nft list table inet tbcount | awk '
+      $1 == "chain" { c = $2 } $1 == "ip" && $4 == "counter" { b[c, $3] = $NF; a[++k] = $3 }
+      END { for (i = 1; i <= k / 2; i++) print b["out", a[i]], b["in", a[i]] }' >"$dir/bytes"
+    paste -d' ' "$dir/ticks" "$dir/bytes"
+  }
   read -r db0 _ <<<"$(probe db "${dirs[@]}")"
+  local nodes0 nodes1
+  nodes0=$(per_node)
   lo0=$(lo_tx) cpu0=$(cpu) lost0=$(lost) dup0=$(lost duplicate)
   local w0 w1
   w0=$(date +%s.%N)
   sleep "$stable"
   w1=$(date +%s.%N)
+  nodes1=$(per_node)
   lo1=$(lo_tx) cpu1=$(cpu) lost1=$(lost) dup1=$(lost duplicate)
   # The machine's load over the window (other work shares the cores: read times with it).
   la=$(cut -d' ' -f1 /proc/loadavg)
   read -r db1 _ <<<"$(probe db "${dirs[@]}")"
-  local rss=0 alive=0
+  local rss=0 alive=0 rss_max=0 r
   for p in "${pids[@]}"; do
     [ -e "/proc/$p/status" ] || continue
     alive=$((alive + 1))
-    rss=$((rss + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
+    r=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
+    rss=$((rss + r))
+    [ "$r" -gt "$rss_max" ] && rss_max=$r
   done
+  # Per node over the window: CPU % of a core, bytes/s out and in; the mean and the largest.
+  paste -d' ' <(echo "$nodes0") <(echo "$nodes1") | awk -v hz="$ticks" -v w0="$w0" -v w1="$w1" \
+    -v rmax="$rss_max" '{
+      w = w1 - w0; c = 100 * ($4 - $1) / hz / w; o = ($5 - $2) / w; i = ($6 - $3) / w
+      n++; sc += c; so += o; si += i
+      if (c > mc) mc = c; if (o > mo) mo = o; if (i > mi) mi = i
+    } END { printf "node_cpu_max=%.2f node_out_bs=%.0f node_out_bs_max=%.0f node_in_bs=%.0f " \
+                   "node_in_bs_max=%.0f rss_mib_max=%.1f\n", mc, so / n, mo, si / n, mi, rmax / 1024 }'
   local snap_end
   snap_end=$(probe snap "$FRESH_S" "${dirs[@]}")
   awk -v n="$n" -v w0="$w0" -v w1="$w1" -v l0="$lo0" -v l1="$lo1" -v c0="$cpu0" -v c1="$cpu1" \
@@ -187,7 +230,7 @@ fi
 # ---- the driver (a function: bash parses it whole, so an edit under a run cannot derail it) ----
 main() {
   bin=${1:?usage: procs.sh BIN_DIR [SIZES] [STABLE_S] [PARTITION_S]}
-  sizes=${2:-10,30,60}
+  sizes=${TB_BENCH_SIZES:-${2:-10,30,60}}
   stable=${3:-120}
   part=${4:-60}
   bin=$(cd "$bin" && pwd)
@@ -232,6 +275,19 @@ main() {
       "$(get "$n" pkt_s)" "$(get "$n" bytes_s)" "$(get "$n" rss_mib)" "$(get "$n" db_mb_h)" \
       "$ooo_s" "$(after "$n" heal graph)" "$(after "$n" heal members)" \
       "$(after "$n" heal origins)" "$(get "$n" load)"
+  done
+  # The per-node cost (issue 10 wants it to grow no faster than log N): over the window, CPU
+  # in % of one core, resident memory at its end, bytes/s each node's address sent (out) and
+  # received (in); the mean over the nodes and the largest.
+  cfmt='%-4s %9s %8s %8s %8s %10s %10s %10s %10s\n'
+  # shellcheck disable=SC2059
+  printf "\nper-node cost over the window (mean / max over the nodes)\n$cfmt" N cpu% cpu%max \
+    rss_MiB rss_max in_B/s in_max out_B/s out_max
+  for n in "${list[@]}"; do
+    # shellcheck disable=SC2059
+    printf "$cfmt" "$n" "$(get "$n" cpu_pct)" "$(get "$n" node_cpu_max)" "$(get "$n" rss_mib)" \
+      "$(get "$n" rss_mib_max)" "$(get "$n" node_in_bs)" "$(get "$n" node_in_bs_max)" \
+      "$(get "$n" node_out_bs)" "$(get "$n" node_out_bs_max)"
   done
   base=${list[0]}
   echo
