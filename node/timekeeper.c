@@ -379,8 +379,8 @@ static void warn_window(const tb_timekeeper *tk, const tb_node_config *cfg, int6
     int64_t window_s = window_ns / (int64_t)TB_NS_PER_SEC;
     for (size_t i = 0; i < list->n; i++) {
         const tb_source_config *sc = &list->items[i];
-        if (sc->kind == TB_SOURCE_SOCK)
-            continue; /* never polled: samples come as the writer sends them */
+        if (sc->kind == TB_SOURCE_SOCK || sc->kind == TB_SOURCE_PPS)
+            continue; /* never polled: samples come as the writer or the pulses send them */
         int64_t poll_s = (int64_t)1 << (sc->maxpoll < 0 ? 0 : sc->maxpoll > 30 ? 30 : sc->maxpoll);
         if (poll_s > window_s)
             tb_log_warn(tk->log,
@@ -410,8 +410,13 @@ static int apply_sources(tb_timekeeper *tk, const tb_node_config *cfg, char *err
 static int open_sources(tb_timekeeper *tk)
 {
     char err[TB_NODE_ERR_MAX];
-    tk->env =
-        (tb_source_env){tk->loop, tk->log, tk->clock, tk->resolver, on_source_measurement, tk};
+    tk->env = (tb_source_env){.loop = tk->loop,
+                              .log = tk->log,
+                              .clock = tk->clock,
+                              .resolver = tk->resolver,
+                              .on_measurement = on_source_measurement,
+                              .measurement_arg = tk,
+                              .pps_dev = tk->opt.pps_dev};
     int rc = tb_sources_create(&tk->env, &tk->sources);
     if (rc != TB_OK)
         return rc;

@@ -28,6 +28,7 @@
 
 struct ev_loop;
 struct tb_resolver;
+struct tb_pps_dev_ops;
 
 /* The BROADCAST app_type whose payload is one wire MEASUREMENTS message (wire/wire.h): a batch
  * of its origin's own signed measurements. */
@@ -85,6 +86,9 @@ typedef struct tb_tk_options {
     /* Optional: replaces the resolver of the sources (tests inject one that answers names
      * differently per node); owned by the caller, must outlive the time node. */
     struct tb_resolver *resolver;
+    /* Optional: the PPS devices' I/O (sources/pps_dev.h); NULL: the kernel's. Tests run pps
+     * sources without hardware through it; must outlive the time node. */
+    const struct tb_pps_dev_ops *pps_dev;
     /* Optional: the clock Roughtime responses are stamped with (tests make a liar). */
     const tb_clock *rt_clock;
     void (*on_stopped)(void *arg); /* the mesh stopped (tb_node_callbacks.on_stopped) */

@@ -255,14 +255,18 @@ static void check_entries(check_ctx *k, const config_setting_t *s, tb_source_con
         say_error(k, err);
         return;
     }
+    char err2[TB_NODE_ERR_MAX];
     for (unsigned i = 0; i < (unsigned)n; i++) {
         entry_ctx e = {s, i, &l->items[l->n]};
         const config_setting_t *elem = config_setting_get_elem(s, i);
         unsigned bad = tb_cfg_each_error(k->cfg->lc, elem, read_entry, &e, say_each, k);
         /* an entry whose every error was set aside still counts as bad: it was */
-        if (bad == 0 && read_entry(&e, err, sizeof(err)) == TB_OK)
+        if (bad == 0 && read_entry(&e, err2, sizeof(err2)) == TB_OK)
             idx[l->n++] = i;
     }
+    /* every entry good alone: the list's error is between entries (a pps lock naming none) */
+    if (l->n == (size_t)n)
+        say_error(k, err);
 }
 
 static size_t check_sources(check_ctx *k)

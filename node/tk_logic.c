@@ -34,10 +34,10 @@ tb_measure_limits tb_tk_limits_default(void)
 void tb_tk_source_key(const tb_source_id *id, const char *origin, tb_measure_kind *kind, char *name,
                       size_t cap)
 {
-    *kind = id->kind == TB_SOURCE_ROUGHTIME ? TB_MEASURE_ROUGHTIME
-            : id->kind == TB_SOURCE_PEER    ? TB_MEASURE_PEER
-            : id->kind == TB_SOURCE_SOCK    ? TB_MEASURE_REFCLOCK
-                                            : TB_MEASURE_NTP;
+    *kind = id->kind == TB_SOURCE_ROUGHTIME                           ? TB_MEASURE_ROUGHTIME
+            : id->kind == TB_SOURCE_PEER                              ? TB_MEASURE_PEER
+            : id->kind == TB_SOURCE_SOCK || id->kind == TB_SOURCE_PPS ? TB_MEASURE_REFCLOCK
+                                                                      : TB_MEASURE_NTP;
     char full[TB_MEASURE_MAX_ORIGIN + 2 + TB_SOURCE_NAME_MAX];
     if (*kind == TB_MEASURE_REFCLOCK)
         snprintf(full, sizeof(full), "%s:%s", origin, id->name);

@@ -8,6 +8,7 @@
 #include "common/cfg.h"
 #include "ntp/client.h"
 #include "common/addr.h"
+#include "sources/pps.h"
 
 const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
                                                                      "address",
@@ -24,7 +25,14 @@ const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS] = {"kind",
                                                                      "path",
                                                                      "precision",
                                                                      "delay",
-                                                                     "xleave"};
+                                                                     "xleave",
+                                                                     "device",
+                                                                     "lock",
+                                                                     "edge",
+                                                                     "rate",
+                                                                     "offset",
+                                                                     "width",
+                                                                     "maxlockage"};
 
 static int parse_key(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
@@ -96,31 +104,71 @@ static int parse_nts(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_c
     return err;
 }
 
-/* path, precision, delay: sock only; a sock source takes nothing of the network kinds'. */
-static int parse_sock(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+#define KIND_BIT(k) (1u << (k))
+
+/* Keys of the local reference clocks, and which of them take each. */
+static const struct {
+    const char *key;
+    unsigned kinds;
+    const char *who; /* for "only ... sources take KEY" */
+} refclock_keys[] = {
+    {"path", KIND_BIT(TB_SOURCE_SOCK), "sock"},
+    {"delay", KIND_BIT(TB_SOURCE_SOCK), "sock"},
+    {"precision", KIND_BIT(TB_SOURCE_SOCK) | KIND_BIT(TB_SOURCE_PPS), "sock and pps"},
+    {"device", KIND_BIT(TB_SOURCE_PPS), "pps"},
+    {"lock", KIND_BIT(TB_SOURCE_PPS), "pps"},
+    {"edge", KIND_BIT(TB_SOURCE_PPS), "pps"},
+    {"rate", KIND_BIT(TB_SOURCE_PPS), "pps"},
+    {"offset", KIND_BIT(TB_SOURCE_PPS), "pps"},
+    {"width", KIND_BIT(TB_SOURCE_PPS), "pps"},
+    {"maxlockage", KIND_BIT(TB_SOURCE_PPS), "pps"},
+};
+
+static bool is_refclock(tb_source_kind k)
 {
-    static const char *const keys[] = {"path", "precision", "delay"};
-    static const char *const net_keys[] = {"address", "name", "public_key"};
-    bool sock = sc->kind == TB_SOURCE_SOCK;
-    for (size_t i = 0; i < 3; i++) {
-        const char *k = sock ? net_keys[i] : keys[i];
-        if (config_setting_get_member(e, k))
-            return tb_cfg_fail(c, config_setting_get_member(e, k), k,
-                               sock ? "sock sources take no %s" : "only sock sources take %s", k);
+    return k == TB_SOURCE_SOCK || k == TB_SOURCE_PPS;
+}
+
+/* Each key only on the kinds that take it; a reference clock takes nothing of the network
+ * kinds'. */
+static int check_kind_keys(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_kind kind)
+{
+    for (size_t i = 0; i < sizeof(refclock_keys) / sizeof(refclock_keys[0]); i++) {
+        const config_setting_t *m = config_setting_get_member(e, refclock_keys[i].key);
+        if (m && !(refclock_keys[i].kinds & KIND_BIT(kind)))
+            return tb_cfg_fail(c, m, refclock_keys[i].key, "only %s sources take %s",
+                               refclock_keys[i].who, refclock_keys[i].key);
     }
-    if (!sock)
-        return 0;
+    static const char *const net_keys[] = {"address", "name", "public_key"};
+    for (size_t i = 0; is_refclock(kind) && i < 3; i++)
+        if (config_setting_get_member(e, net_keys[i]))
+            return tb_cfg_fail(c, config_setting_get_member(e, net_keys[i]), net_keys[i],
+                               "%s sources take no %s", tb_source_kind_name(kind), net_keys[i]);
+    return 0;
+}
+
+/* An absolute path that fits sun_path (108 bytes with the terminator); device paths too, so
+ * both refclock kinds read alike. */
+static int get_path(const tb_cfg_ctx *c, const config_setting_t *e, const char *key,
+                    const char *missing, tb_source_config *sc)
+{
     bool present = false;
-    int err = tb_cfg_get_str(c, e, "path", sc->address, sizeof(sc->address), &present);
+    int err = tb_cfg_get_str(c, e, key, sc->address, sizeof(sc->address), &present);
     if (err < 0)
         return err;
     if (!present)
-        return tb_cfg_fail(c, e, "path", "a sock source needs the path of its socket");
-    /* sun_path holds 108 bytes with the terminator */
+        return tb_cfg_fail(c, e, key, "%s", missing);
     if (sc->address[0] != '/' || strlen(sc->address) > 107)
-        return tb_cfg_fail(c, config_setting_get_member(e, "path"), "path",
+        return tb_cfg_fail(c, config_setting_get_member(e, key), key,
                            "must be an absolute path of at most 107 bytes");
-    err = tb_cfg_get_i64(c, e, "precision", 0, 1000000000, &sc->precision_ns);
+    return 0;
+}
+
+static int parse_sock(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+{
+    int err = get_path(c, e, "path", "a sock source needs the path of its socket", sc);
+    if (err == 0)
+        err = tb_cfg_get_i64(c, e, "precision", 0, 1000000000, &sc->precision_ns);
     if (err == 0)
         err = tb_cfg_get_i64(c, e, "delay", 0, 1000000000, &sc->delay_ns);
     return err;
@@ -138,11 +186,57 @@ static int parse_xleave(const tb_cfg_ctx *c, const config_setting_t *e, tb_sourc
     return tb_cfg_get_bool(c, e, "xleave", &sc->xleave);
 }
 
+static int parse_edge(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+{
+    char edge[16];
+    bool present = false;
+    int err = tb_cfg_get_str(c, e, "edge", edge, sizeof(edge), &present);
+    if (err < 0 || !present)
+        return err;
+    if (strcmp(edge, "assert") != 0 && strcmp(edge, "clear") != 0)
+        return tb_cfg_fail(c, config_setting_get_member(e, "edge"), "edge",
+                           "\"%s\" is not \"assert\" or \"clear\"", edge);
+    sc->edge_clear = strcmp(edge, "clear") == 0;
+    return 0;
+}
+
+/* rate first: offset and width are bounded by the pulse interval. */
+static int parse_pps(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
+{
+    int err = get_path(c, e, "device", "a pps source needs its device (\"/dev/pps0\")", sc);
+    bool present = false;
+    if (err == 0)
+        err = tb_cfg_get_str(c, e, "lock", sc->lock, sizeof(sc->lock), &present);
+    if (err == 0 && !present)
+        err = tb_cfg_fail(c, e, "lock",
+                          "a pps source needs the source that names the second (lock = "
+                          "\"NAME\", the name of another source in this list)");
+    if (err == 0)
+        err = parse_edge(c, e, sc);
+    if (err == 0)
+        err = tb_cfg_get_u32(c, e, "rate", 1, TB_PPS_MAX_RATE, &sc->rate);
+    int64_t interval = 1000000000 / (int64_t)sc->rate;
+    if (err == 0)
+        err =
+            tb_cfg_get_i64(c, e, "offset", -(interval - 1) / 2, (interval - 1) / 2, &sc->offset_ns);
+    if (err == 0)
+        err = tb_cfg_get_i64(c, e, "width", 0, interval - 1, &sc->width_ns);
+    if (err == 0)
+        err = tb_cfg_get_u32(c, e, "maxlockage", 1, 64, &sc->maxlockage);
+    if (err == 0)
+        err = tb_cfg_get_i64(c, e, "precision", 0, 1000000000, &sc->precision_ns);
+    return err;
+}
+
 static int parse_kind_fields(const tb_cfg_ctx *c, const config_setting_t *e, tb_source_config *sc)
 {
-    int err = parse_sock(c, e, sc);
-    if (err < 0 || sc->kind == TB_SOURCE_SOCK)
+    int err = check_kind_keys(c, e, sc->kind);
+    if (err < 0)
         return err;
+    if (sc->kind == TB_SOURCE_SOCK)
+        return parse_sock(c, e, sc);
+    if (sc->kind == TB_SOURCE_PPS)
+        return parse_pps(c, e, sc);
     bool has_addr = false, has_name = false;
     err = tb_cfg_get_str(c, e, "address", sc->address, sizeof(sc->address), &has_addr);
     if (err == 0)
@@ -184,7 +278,8 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         return tb_cfg_fail(c, ks ? ks : e, "kind", "missing or not a string");
     tb_source_kind k;
     if (tb_source_kind_parse(kind, &k) < 0)
-        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, nts, pool, roughtime or sock", kind);
+        return tb_cfg_fail(c, ks, "kind", "\"%s\" is not ntp, nts, pool, roughtime, sock or pps",
+                           kind);
     if (k == TB_SOURCE_PEER) /* adr/0007, "Mesh peers" */
         return tb_cfg_fail(c, ks, "kind",
                            "mesh peers are not configured: every connected peer is measured "
@@ -214,6 +309,35 @@ static int parse_entry(const tb_cfg_ctx *c, const config_setting_t *e, tb_source
         return tb_cfg_fail(c, e, "minpoll", "minpoll %d is above maxpoll %d", sc->minpoll,
                            sc->maxpoll);
     return 0;
+}
+
+static const char *entry_name(const tb_source_config *sc)
+{
+    return sc->kind == TB_SOURCE_POOL ? sc->name : sc->address;
+}
+
+/* A pps source's lock must be another source of the list that measures on its own: a pps
+ * source names no second, so it cannot lock another. */
+static int check_lock(tb_cfg_ctx *c, const config_setting_t *list, const tb_source_config_list *l,
+                      unsigned i)
+{
+    const tb_source_config *p = &l->items[i];
+    const config_setting_t *at =
+        config_setting_get_member(config_setting_get_elem(list, i), "lock");
+    for (size_t j = 0; j < l->n; j++) {
+        if (strcmp(entry_name(&l->items[j]), p->lock) != 0)
+            continue;
+        if (l->items[j].kind == TB_SOURCE_PPS)
+            return tb_cfg_fail(c, at, "lock",
+                               "\"%s\" is a pps source: the lock must name the second itself "
+                               "(sock, ntp, nts, pool or roughtime)",
+                               p->lock);
+        return 0;
+    }
+    return tb_cfg_fail(c, at, "lock",
+                       "no source in the list is named \"%s\" (a source is named by its address, "
+                       "a pool by its name, a sock source by its path)",
+                       p->lock);
 }
 
 int tb_sources_config_parse(const config_setting_t *list, tb_source_config_list *out, char *err,
@@ -246,6 +370,14 @@ int tb_sources_config_parse(const config_setting_t *list, tb_source_config_list 
             return rc;
         }
         out->n++;
+    }
+    for (unsigned i = 0; i < out->n; i++) {
+        tb_cfg_ctx_init(&c, err, errlen, "config", "sources.[%u]", i);
+        int rc = out->items[i].kind == TB_SOURCE_PPS ? check_lock(&c, list, out, i) : 0;
+        if (rc < 0) {
+            tb_sources_config_free(out);
+            return rc;
+        }
     }
     return 0;
 }

@@ -5,7 +5,9 @@
  *     { kind = "pool"; name = "pool.example"; count = 3; },
  *     { kind = "roughtime"; address = "rt.example:2002"; public_key = "base64..."; },
  *     { kind = "nts"; address = "time.example"; ntsport = 4460; ca_file = "/etc/ca.pem"; },
- *     { kind = "sock"; path = "/run/tbnode/gps.sock"; precision = 1000; delay = 0; }
+ *     { kind = "sock"; path = "/run/tbnode/gps.sock"; precision = 1000; delay = 0; },
+ *     { kind = "pps"; device = "/dev/pps0"; lock = "/run/tbnode/gps.sock"; edge = "assert";
+ *       rate = 1; offset = 0; width = 0; maxlockage = 2; precision = 1000; }
  *   );
  *
  * Keys: kind (required); address (ntp, nts, roughtime; roughtime "tcp://host:port" measures
@@ -20,6 +22,13 @@
  * path (sock: absolute path of the Unix datagram socket tbnode binds, < 108 bytes), precision
  * and delay (sock: nanoseconds, 0..1e9; the error bound is precision + delay/2).
  * xleave (ntp, pool: true asks the server for interleaved mode, ntp/client.h; default false).
+ * device (pps: absolute path of the PPS device, < 108 bytes), lock (pps: the name of another,
+ * non-pps source of the list: an address, a pool's name or a sock path; required), edge
+ * (pps: "assert", default, or "clear"), rate (pps: pulses per second, 1..1000, default 1),
+ * offset (pps: ns added to each pulse's offset, within half an interval), width (pps: the pulse
+ * width in ns, below one interval; 0, default: not checked), maxlockage (pps: pulse intervals
+ * the lock's measurement may be away from a pulse, 1..64, default 2), precision (pps too). A
+ * pps source whose lock names no source of the list is an error of the whole list.
  * Unknown keys are errors, so a typo never silently falls back to a default. Mesh peers are
  * not configured here: the time node measures every connected peer (adr/0007). */
 #ifndef TB_SOURCES_CONFIG_H
@@ -33,7 +42,7 @@
 #define TB_SOURCES_MAX 256
 
 /* Every key a source entry may have (for help text, and the fuzzer). */
-#define TB_SOURCES_CONFIG_NKEYS 16
+#define TB_SOURCES_CONFIG_NKEYS 23
 extern const char *const tb_sources_config_keys[TB_SOURCES_CONFIG_NKEYS];
 
 typedef struct tb_source_config_list {

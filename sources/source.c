@@ -16,13 +16,15 @@ struct tb_source {
     char reason[160];
     bool running;
     uint64_t n_measurements;
+    bool have_last;
+    int64_t last_real_ns, last_offset_ns, last_error_ns;
     ev_timer timer;
     tb_source_state_cb hook;
     void *hook_arg;
 };
 
-static const char *const kind_names[TB_SOURCE_KIND_COUNT] = {"ntp",  "pool", "roughtime",
-                                                             "peer", "nts",  "sock"};
+static const char *const kind_names[TB_SOURCE_KIND_COUNT] = {"ntp", "pool", "roughtime", "peer",
+                                                             "nts", "sock", "pps"};
 
 const char *tb_source_kind_name(tb_source_kind kind)
 {
@@ -58,6 +60,8 @@ void tb_source_config_default(tb_source_config *cfg, tb_source_kind kind)
     cfg->resolve_interval = 3600;
     cfg->ntsport = 4460;
     cfg->precision_ns = 1000;
+    cfg->rate = 1;
+    cfg->maxlockage = 2;
 }
 
 bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b)
@@ -69,7 +73,9 @@ bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b
            memcmp(a->public_key, b->public_key, sizeof(a->public_key)) == 0 &&
            a->ntsport == b->ntsport && strcmp(a->ca_file, b->ca_file) == 0 &&
            strcmp(a->server_name, b->server_name) == 0 && a->precision_ns == b->precision_ns &&
-           a->delay_ns == b->delay_ns && a->xleave == b->xleave;
+           a->delay_ns == b->delay_ns && a->xleave == b->xleave && strcmp(a->lock, b->lock) == 0 &&
+           a->edge_clear == b->edge_clear && a->rate == b->rate && a->offset_ns == b->offset_ns &&
+           a->width_ns == b->width_ns && a->maxlockage == b->maxlockage;
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -119,6 +125,7 @@ int tb_source_start(tb_source *s)
     if (!s->drv || s->running)
         return s->drv ? 0 : TB_ERR_UNSUPPORTED;
     s->running = true;
+    s->have_last = false;
     tb_source_set_state(s, TB_SOURCE_STARTING, "waiting for the first measurement");
     int err = s->drv->start(s, s->state);
     if (err < 0) {
@@ -178,6 +185,14 @@ uint64_t tb_source_measurements(const tb_source *s)
     return s->n_measurements;
 }
 
+bool tb_source_last(const tb_source *s, int64_t *real_ns, int64_t *offset_ns, int64_t *error_ns)
+{
+    *real_ns = s->last_real_ns;
+    *offset_ns = s->last_offset_ns;
+    *error_ns = s->last_error_ns;
+    return s->have_last;
+}
+
 const tb_source_config *tb_source_config_of(const tb_source *s)
 {
     return &s->cfg;
@@ -229,6 +244,10 @@ void tb_source_deliver(tb_source *s, tb_source_meas *m)
 {
     m->source = &s->id;
     s->n_measurements++;
+    s->have_last = true;
+    s->last_real_ns = m->real_ns;
+    s->last_offset_ns = m->offset_ns;
+    s->last_error_ns = m->error_ns;
     if (s->st != TB_SOURCE_REACHABLE)
         tb_source_set_state(s, TB_SOURCE_REACHABLE, "measuring");
     if (s->env.on_measurement)

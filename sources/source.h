@@ -19,6 +19,7 @@
 
 struct ev_loop;
 struct tb_resolver;
+struct tb_pps_dev_ops;
 
 typedef enum tb_source_kind {
     TB_SOURCE_NTP = 0,
@@ -26,12 +27,14 @@ typedef enum tb_source_kind {
     TB_SOURCE_ROUGHTIME,
     TB_SOURCE_PEER, /* reserved: mesh peers are measured by the time node, not configured */
     TB_SOURCE_NTS,  /* NTP authenticated with NTS (RFC 8915); its measurements are kind NTP */
-    TB_SOURCE_SOCK, /* a SOCK reference clock (sources/sock_driver.h); measurements kind NTP */
+    TB_SOURCE_SOCK, /* a SOCK reference clock (sources/sock_driver.h); measurements kind
+                       refclock */
+    TB_SOURCE_PPS,  /* a PPS device locked to another source (sources/pps_driver.h); refclock */
     TB_SOURCE_KIND_COUNT
 } tb_source_kind;
 
 const char *tb_source_kind_name(tb_source_kind kind);
-/* "ntp", "pool", "roughtime", "peer" (refused in configurations), "nts", "sock". */
+/* "ntp", "pool", "roughtime", "peer" (refused in configurations), "nts", "sock", "pps". */
 TB_WUR int tb_source_kind_parse(const char *s, tb_source_kind *out);
 
 typedef enum tb_source_state {
@@ -86,7 +89,8 @@ typedef struct tb_source_config {
     tb_source_kind kind;
     char address[TB_SOURCE_NAME_MAX]; /* ntp, roughtime, nts: host[:port] (nts: the KE host
                                          and the NTP port used unless the KE server names one);
-                                         sock: the socket's path (config key `path`) */
+                                         sock: the socket's path (config key `path`);
+                                         pps: the device (config key `device`) */
     char name[TB_SOURCE_NAME_MAX];    /* pool: host[:port] */
     int minpoll, maxpoll;             /* log2 seconds */
     unsigned count;                   /* pool: members kept */
@@ -97,14 +101,20 @@ typedef struct tb_source_config {
     uint16_t ntsport;                     /* nts: KE port, default 4460 */
     char ca_file[TB_SOURCE_NAME_MAX];     /* nts: PEM CA file; "" = the system store */
     char server_name[TB_SOURCE_NAME_MAX]; /* nts: name the certificate must carry; "" = host */
-    int64_t precision_ns;                 /* sock: the writer's precision, default 1000 */
+    int64_t precision_ns;                 /* sock, pps: the precision, default 1000 */
     int64_t delay_ns;                     /* sock: delay charged to each sample, default 0 */
     bool xleave; /* ntp, pool: ask for interleaved mode (ntp/client.h), default off */
-    int line;    /* where it was declared, for messages; not part of its identity */
+    char lock[TB_SOURCE_NAME_MAX]; /* pps: the name of the source naming the second */
+    bool edge_clear;               /* pps: the clear edge marks the second, not assert */
+    unsigned rate;                 /* pps: pulses per second, default 1 */
+    int64_t offset_ns;             /* pps: added to each pulse's offset, default 0 */
+    int64_t width_ns;              /* pps: pulse width, 0 (default): not checked */
+    unsigned maxlockage;           /* pps: pulse intervals, default 2 */
+    int line; /* where it was declared, for messages; not part of its identity */
 } tb_source_config;
 
 /* Fills the defaults (minpoll 6, maxpoll 10, count 4, unreach_after 4, resolve 3600 s,
- * precision 1 µs). */
+ * precision 1 µs, rate 1, maxlockage 2). */
 void tb_source_config_default(tb_source_config *cfg, tb_source_kind kind);
 /* Same source, same parameters (the line is ignored): keeps its state on reload. */
 bool tb_source_config_equal(const tb_source_config *a, const tb_source_config *b);
@@ -117,6 +127,13 @@ typedef struct tb_source_env {
     struct tb_resolver *resolver; /* resolve/resolver.h */
     tb_source_meas_cb on_measurement;
     void *measurement_arg;
+    /* Optional: the PPS device I/O (sources/pps_dev.h); NULL is the kernel's. Tests put a
+     * device without hardware here. */
+    const struct tb_pps_dev_ops *pps_dev;
+    /* Set by the source set (sources/sources.h), not by the node: the running source with this
+     * configured name that measured last, or NULL (a PPS source's lock). */
+    const struct tb_source *(*find)(void *arg, const char *name);
+    void *find_arg;
 } tb_source_env;
 
 typedef struct tb_source tb_source;
@@ -157,6 +174,9 @@ const tb_source_id *tb_source_identity(const tb_source *s);
 tb_source_state tb_source_state_of(const tb_source *s);
 const char *tb_source_reason(const tb_source *s);
 uint64_t tb_source_measurements(const tb_source *s); /* delivered so far */
+/* The newest measurement delivered: its local real time, offset and error bound. false when
+ * there was none since the start. */
+bool tb_source_last(const tb_source *s, int64_t *real_ns, int64_t *offset_ns, int64_t *error_ns);
 /* "ntp 127.0.0.71:11123 reachable (...)" plus the driver's detail. */
 void tb_source_describe(const tb_source *s, char *buf, size_t len);
 const tb_source_config *tb_source_config_of(const tb_source *s);

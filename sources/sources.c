@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sources/ntp_driver.h"
+#include "sources/pps_driver.h"
 #include "sources/sock_driver.h"
 
 typedef struct entry {
@@ -19,15 +20,38 @@ struct tb_sources {
     size_t n;
 };
 
+/* Among sources of one name (a pool's members) the one measured last names the time best. */
+static const tb_source *find_source(void *arg, const char *name)
+{
+    const tb_sources *set = arg;
+    const tb_source *best = NULL;
+    int64_t best_real = INT64_MIN;
+    for (size_t i = 0; i < tb_sources_count(set); i++) {
+        const tb_source *s = tb_sources_get(set, i);
+        int64_t real, off, err;
+        if (strcmp(tb_source_identity(s)->name, name) != 0)
+            continue;
+        bool have = tb_source_last(s, &real, &off, &err);
+        if (!best || (have && real > best_real)) {
+            best = s;
+            best_real = have ? real : INT64_MIN;
+        }
+    }
+    return best;
+}
+
 int tb_sources_create(const tb_source_env *env, tb_sources **out)
 {
     tb_sources *set = calloc(1, sizeof(*set));
     if (!set)
         return TB_ERR_NOMEM;
     set->env = *env;
+    set->env.find = find_source;
+    set->env.find_arg = set;
     set->drivers[TB_SOURCE_NTP] = tb_ntp_driver();
     set->drivers[TB_SOURCE_NTS] = tb_nts_driver();
     set->drivers[TB_SOURCE_SOCK] = tb_sock_driver();
+    set->drivers[TB_SOURCE_PPS] = tb_pps_driver();
     *out = set;
     return 0;
 }

@@ -73,8 +73,9 @@ static void test_errors_name_line_and_key(void)
     expect_error("{ kind = \"ntp\"; address = \"a:1\"; minpoll = 40; }",
                  "config:2: key 'sources.[0].minpoll': 40 is outside -6..17");
     expect_error("{ kind = \"ntp\"; adress = \"a:1\"; }", "key 'sources.[0].adress': unknown key");
-    expect_error("{ kind = \"sundial\"; address = \"a\"; }",
-                 "key 'sources.[0].kind': \"sundial\" is not ntp, nts, pool, roughtime or sock");
+    expect_error(
+        "{ kind = \"sundial\"; address = \"a\"; }",
+        "key 'sources.[0].kind': \"sundial\" is not ntp, nts, pool, roughtime, sock or pps");
     expect_error("{ kind = \"peer\"; address = \"a:1\"; }",
                  "key 'sources.[0].kind': mesh peers are not configured");
     expect_error("{ kind = \"ntp\"; address = \"a:1\"; name = \"n\"; }",
@@ -294,9 +295,85 @@ static void test_xleave_and_tcp(void)
                  "key 'sources.[0].address'");
 }
 
+#define GPS "  { kind = \"sock\"; path = \"/run/gps.sock\"; },\n"
+
+static void test_pps(void)
+{
+    const char *text = "sources = (\n" GPS
+                       "  { kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\"; },\n"
+                       "  { kind = \"pps\"; device = \"/dev/pps1\"; lock = \"pool.example\";\n"
+                       "    edge = \"clear\"; rate = 10; offset = -4000; width = 20000000;\n"
+                       "    maxlockage = 5; precision = 100; },\n"
+                       "  { kind = \"pool\"; name = \"pool.example\"; }\n"
+                       ");\n";
+    tb_source_config_list l;
+    char err[256] = "";
+    TB_REQUIRE(parse_text(text, &l, err, sizeof(err)) == 0);
+    TB_REQUIRE(l.n == 4);
+    const tb_source_config *a = &l.items[1], *b = &l.items[2];
+    TB_CHECK_EQ(a->kind, TB_SOURCE_PPS);
+    TB_CHECK_STR(a->address, "/dev/pps0");
+    TB_CHECK_STR(a->lock, "/run/gps.sock");
+    TB_CHECK(!a->edge_clear);
+    TB_CHECK_EQ(a->rate, 1);
+    TB_CHECK_EQ(a->offset_ns, 0);
+    TB_CHECK_EQ(a->width_ns, 0);
+    TB_CHECK_EQ(a->maxlockage, 2);
+    TB_CHECK_EQ(a->precision_ns, 1000);
+    TB_CHECK(b->edge_clear);
+    TB_CHECK_EQ(b->rate, 10);
+    TB_CHECK_EQ(b->offset_ns, -4000);
+    TB_CHECK_EQ(b->width_ns, 20000000);
+    TB_CHECK_EQ(b->maxlockage, 5);
+    TB_CHECK_EQ(b->precision_ns, 100);
+    tb_source_config other = *b;
+    other.maxlockage = 4;
+    TB_CHECK(!tb_source_config_equal(&other, b));
+    other = *b;
+    snprintf(other.lock, sizeof(other.lock), "x");
+    TB_CHECK(!tb_source_config_equal(&other, b));
+    tb_sources_config_free(&l);
+
+    expect_error(GPS "{ kind = \"pps\"; lock = \"/run/gps.sock\"; }",
+                 "key 'sources.[1].device': a pps source needs its device");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; }",
+                 "key 'sources.[1].lock': a pps source needs the source that names the second");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gsp.sock\"; }",
+                 "config:3: key 'sources.[1].lock': no source in the list is named "
+                 "\"/run/gsp.sock\"");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/dev/pps0\"; }",
+                 "key 'sources.[1].lock': \"/dev/pps0\" is a pps source");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " edge = \"rising\"; }",
+                 "key 'sources.[1].edge': \"rising\" is not \"assert\" or \"clear\"");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " rate = 0; }",
+                 "key 'sources.[1].rate'");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " rate = 10; width = 100000000; }",
+                 "key 'sources.[1].width'");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " offset = 500000000; }",
+                 "key 'sources.[1].offset'");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " maxlockage = 0; }",
+                 "key 'sources.[1].maxlockage'");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " delay = 5; }",
+                 "key 'sources.[1].delay': only sock sources take delay");
+    expect_error(GPS "{ kind = \"pps\"; device = \"/dev/pps0\"; lock = \"/run/gps.sock\";"
+                     " address = \"a\"; }",
+                 "key 'sources.[1].address': pps sources take no address");
+    expect_error(GPS "{ kind = \"sock\"; path = \"/a\"; lock = \"/run/gps.sock\"; }",
+                 "key 'sources.[1].lock': only pps sources take lock");
+    expect_error("{ kind = \"ntp\"; address = \"a\"; precision = 5; }",
+                 "key 'sources.[0].precision': only sock and pps sources take precision");
+}
+
 int main(void)
 {
     TB_RUN(test_parse_all_kinds);
+    TB_RUN(test_pps);
     TB_RUN(test_nts);
     TB_RUN(test_sock);
     TB_RUN(test_errors_name_line_and_key);

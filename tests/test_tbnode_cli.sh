@@ -120,7 +120,7 @@ printf '%s\n' "tbnode: $f:2: key 'max_peers': 0 is outside 1..1024" \
   "tbnode: $f:12: key 'crosscheck.min_agree': 0 is outside 1..64" \
   "tbnode: $f:5: key 'sources.[0].minpoll': 40 is outside -6..17" \
   "tbnode: $f:5: key 'sources.[0].maxpoll': 99 is outside -6..17" \
-  "tbnode: $f:6: key 'sources.[1].kind': \"bad\" is not ntp, nts, pool, roughtime or sock" \
+  "tbnode: $f:6: key 'sources.[1].kind': \"bad\" is not ntp, nts, pool, roughtime, sock or pps" \
   "tbnode: $f:8: key 'sources.[3].extra': unknown key" \
   "tbnode: $f:8: key 'sources.[3].count': 0 is outside 1..16" \
   "tbnode: $f:10: key 'sources.[5].address': must be a string, not an integer" \
@@ -128,6 +128,17 @@ printf '%s\n' "tbnode: $f:2: key 'max_peers': 0 is outside 1..1024" \
   "tbnode: $f:13: key 'roughtime.nope': unknown key" \
   "tbnode: $f:13: key 'roughtime.radius': -1 is outside 1..86400" >"$work/want"
 diff "$work/want" "$work/err" >/dev/null || fail "check-config with every kind of error: $(diff "$work/want" "$work/err")"
+# a pps lock naming no source is an error between entries: said though each entry is good
+cat >"$work/lock.conf" <<'CONF'
+listen = "127.0.0.45:0";
+sources = (
+  { kind = "sock"; path = "/run/gps.sock"; },
+  { kind = "pps"; device = "/dev/pps0"; lock = "/run/gsp.sock"; }
+);
+CONF
+expect_exit 2 "check-config of a pps lock naming no source" "$tbnode" check-config "$work/lock.conf"
+grep -qF "tbnode: $work/lock.conf:4: key 'sources.[1].lock': no source in the list is named \"/run/gsp.sock\"" \
+  "$work/err" || fail "check-config of a pps lock naming no source: $(cat "$work/err")"
 cat >"$work/dup.conf" <<'CONF'
 listen = "127.0.0.45:0";
 sources = (

@@ -19,7 +19,12 @@ static const char *const words[] = {"ntp",
                                     "pool.example",
                                     "a:0",
                                     "[::1",
-                                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="};
+                                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                                    "sock",
+                                    "pps",
+                                    "/run/gps.sock",
+                                    "/dev/pps0",
+                                    "clear"};
 
 typedef struct in {
     const uint8_t *p;
