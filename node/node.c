@@ -63,6 +63,7 @@ typedef struct plink {
     int in_table;        /* counted as connected in the peer table */
     uint64_t up_at;      /* when the handshake was confirmed (mono) */
     uint64_t close_at;   /* HyParView let it go: closed then unless active again (0: no) */
+    int let_go;          /* closed by let_go: the peer is alive, only not kept */
     uint64_t close_code; /* nonzero: close pending (code + 1), done from the reaper timer */
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
@@ -357,7 +358,7 @@ static void dial_label(const tb_node *n, uint32_t id, const char *addr, char *bu
         snprintf(buf, len, "%s", addr);
 }
 
-static void mesh_link_gone(tb_node *n, const char *peer);
+static void mesh_link_gone(tb_node *n, const char *peer, bool let_go);
 
 /* HyParView hears of a failed dial as of a lost link. */
 static void dial_gone(tb_node *n, uint32_t id)
@@ -367,7 +368,7 @@ static void dial_gone(tb_node *n, uint32_t id)
     if (tb_peers_get(n->peers, id, &v) == TB_OK)
         snprintf(name, sizeof(name), "%s", v.name);
     if (name[0])
-        mesh_link_gone(n, name);
+        mesh_link_gone(n, name, false);
 }
 
 static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *why)
@@ -613,6 +614,7 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         }
         if (let_go(n, l, now)) {
+            l->let_go = 1;
             close_later(n, l, TB_QUIC_APP_NO_ERROR);
             continue;
         }
@@ -823,13 +825,16 @@ static void on_mesh_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* The connection to peer is gone or its dial failed: unless another link to it is up. */
-static void mesh_link_gone(tb_node *n, const char *peer)
+static void mesh_link_gone(tb_node *n, const char *peer, bool let_go)
 {
     if (!peer[0] || link_by_name(n, peer))
         return;
     outq_drop(n, peer, 0);
     if (n->mesh) {
-        tb_nmesh_link_down(n->mesh, mono(n), peer);
+        if (let_go)
+            tb_nmesh_let_go(n->mesh, mono(n), peer);
+        else
+            tb_nmesh_link_down(n->mesh, mono(n), peer);
         if (!tb_nmesh_is_leaf(n->mesh) && !tb_nmesh_is_active(n->mesh, peer))
             unwant(n, peer);
     }
@@ -1005,6 +1010,7 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     }
     char gone[TB_QUIC_NAME_MAX];
     peer_name_of(n, l, gone);
+    bool let_go = l->let_go && l->connected;
     link_free(n, l);
     if (!n->stopping) {
         /* Of two connections with the peer, the one the table did not take may be the one
@@ -1012,7 +1018,7 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
         plink *kept = gone[0] ? link_by_name(n, gone) : NULL;
         if (kept && !kept->in_table)
             enter_table(n, kept, kept->cert, kept->cert_len);
-        mesh_link_gone(n, gone);
+        mesh_link_gone(n, gone, let_go);
         kick(n->loop, &n->peers_timer);
     }
 }
