@@ -41,7 +41,7 @@ static const char *no_vote(const xc_ctx *ctx, const xc_src *s)
 
 static bool votes(const xc_ctx *ctx, const xc_src *s)
 {
-    return s->has_interval && no_vote(ctx, s) == NULL;
+    return s->has_interval && !s->moved && no_vote(ctx, s) == NULL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -252,6 +252,27 @@ static void judge_off_one_side(const xc_ctx *ctx, const xc_src *s, bool above, t
         add_ref(v, s->latest[i]);
 }
 
+/* Moved against its own history on several nodes (moved.c): a falseticker whatever its
+ * intervals say, so that a source moving away is one verdict change, not a flip between
+ * falseticker and inconsistent while the nodes' intervals catch up. */
+static void judge_moved(const xc_src *s, tb_xc_verdict *v)
+{
+    const xc_tobs *a = s->moved_least, *b = s->moved_most;
+    v->verdict = TB_XC_FALSETICKER;
+    snprintf(v->reason, sizeof(v->reason),
+             "moved %s against its own history, relative to the other sources of %u node(s) in "
+             "%u region(s) (%u contradict): %s sees %+.3f ms (tolerance %.3f), %s %+.3f ms "
+             "(tolerance %.3f)",
+             s->moved > 0 ? "up" : "down", s->moved_nodes, s->moved_regions, s->moved_against,
+             a->o->origin, ms(a->o->move_dev_ns), ms(a->o->move_tol_ns), b->o->origin,
+             ms(b->o->move_dev_ns), ms(b->o->move_tol_ns));
+    add_ref(v, a);
+    add_ref(v, b);
+    for (size_t i = 0; i < s->n_latest; i++)
+        if (s->latest[i] != a && s->latest[i] != b)
+            add_ref(v, s->latest[i]);
+}
+
 static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
 {
     bool above = false;
@@ -274,6 +295,8 @@ static void judge_one(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v)
                  (double)ctx->cfg.window_ns / 1e9, TB_XC_LIVE_INTERVALS,
                  s->last_seen ? " (newest cited)" : "");
         add_ref(v, s->last_seen);
+    } else if (s->moved) {
+        judge_moved(s, v);
     } else if (s->bad_a != NULL && off_one_side(ctx, s, &above)) {
         judge_off_one_side(ctx, s, above, v);
     } else if (s->bad_a != NULL) {

@@ -272,6 +272,8 @@ int tb_xc_run(const tb_xc_config *cfg, const tb_xc_input *in, tb_xc_result *out)
         rc = tb_xc_build_sources(&ctx);
     if (rc == 0)
         rc = tb_xc_expected_regions(&ctx);
+    if (rc == 0)
+        rc = tb_xc_find_moved(&ctx);
     if (rc == 0) {
         tb_xc_agree(&ctx);
         rc = tb_xc_judge(&ctx);

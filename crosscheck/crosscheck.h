@@ -128,6 +128,12 @@ typedef struct tb_xc_obs {
     bool rt_chained; /* the request's nonce claims to be chained (the measurement has rand) to the
                         origin's previous response of this key: the caller checks it on the packets
                         before it reports (the time node: node/tk_report.c) */
+    /* The origin's series against its own history relative to the origin's agreement
+     * (crosscheck/sourcestats.h, kept by crosscheck/window.h; all 0 when unknown): the state
+     * (tb_xc_ss_state), the newest value's deviation from the baseline and its tolerance, when it
+     * first left the tolerance and since when the baseline was learnt (the origin's clock). */
+    uint8_t move_state;
+    int64_t move_dev_ns, move_tol_ns, move_since_ns, move_base_ns;
 } tb_xc_obs;
 
 /* A configured source: listed so that one nobody can reach is reported unreachable. */

@@ -37,6 +37,11 @@ typedef struct xc_src {
     int64_t lo, hi; /* intersection of the latest, when consistent */
     bool known;     /* configured locally (tb_xc_input.known) */
     bool by_self;   /* one of the latest is the local node's own */
+    /* moved against its own history (moved.c): the side (+1, -1, 0 not), how many nodes in how
+     * many regions see it so and how many contradict, the least and most moved */
+    int moved;
+    unsigned moved_nodes, moved_regions, moved_against;
+    const xc_tobs *moved_least, *moved_most;
 } xc_src;
 
 typedef struct xc_ctx {
@@ -63,6 +68,8 @@ bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
 /* members.c: names members (and the local node) whose clock is off, drops the members' fresh
  * measurements from every source. */
 int tb_xc_judge_members(xc_ctx *ctx);
+/* moved.c: marks the sources that moved against their own history on several nodes. */
+int tb_xc_find_moved(xc_ctx *ctx);
 /* Finds the agreement interval of the voting sources: fills ctx->out->estimate. */
 void tb_xc_agree(xc_ctx *ctx);
 /* One verdict per source into ctx->out. */

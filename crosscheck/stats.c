@@ -184,6 +184,18 @@ static int outlier(const tb_xc_stats *s, size_t n, int64_t t_ns, int64_t off_ns,
     return dev > tol ? 1 : dev < -tol ? -1 : 0;
 }
 
+/* Appends to the ring, the oldest giving way when it is full. */
+static void append(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int64_t bound_ns)
+{
+    if (s->count == TB_XC_STATS_MAX_SAMPLES) {
+        s->first = (s->first + 1) % TB_XC_STATS_MAX_SAMPLES;
+        s->count--;
+    }
+    s->s[(s->first + s->count) % TB_XC_STATS_MAX_SAMPLES] =
+        (stats_sample){.t_ns = t_ns, .off_ns = offset_ns, .bound_ns = bound_ns};
+    s->count++;
+}
+
 int tb_xc_stats_add(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int64_t bound_ns)
 {
     if (bound_ns < 0 || (s->count && t_ns <= at(s, s->count - 1)->t_ns))
@@ -199,13 +211,16 @@ int tb_xc_stats_add(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int64_t bou
         s->count = 1;
         sign = 0;
     }
-    if (s->count == TB_XC_STATS_MAX_SAMPLES) {
-        s->first = (s->first + 1) % TB_XC_STATS_MAX_SAMPLES;
-        s->count--;
-    }
-    s->s[(s->first + s->count) % TB_XC_STATS_MAX_SAMPLES] =
-        (stats_sample){.t_ns = t_ns, .off_ns = offset_ns, .bound_ns = bound_ns};
-    s->count++;
+    append(s, t_ns, offset_ns, bound_ns);
     s->suspect = sign;
+    return TB_OK;
+}
+
+int tb_xc_stats_push(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int64_t bound_ns)
+{
+    if (bound_ns < 0 || (s->count && t_ns <= at(s, s->count - 1)->t_ns))
+        return TB_ERR_INVAL;
+    append(s, t_ns, offset_ns, bound_ns);
+    s->suspect = 0;
     return TB_OK;
 }

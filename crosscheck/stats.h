@@ -33,6 +33,10 @@ void tb_xc_stats_reset(tb_xc_stats *s);
  * the newest held is ignored (TB_ERR_INVAL): the series is a time series. */
 TB_WUR int tb_xc_stats_add(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int64_t bound_ns);
 
+/* The same without the step rule, for a caller that judges outliers itself
+ * (crosscheck/sourcestats.h): the sample joins the ring whatever it says. */
+TB_WUR int tb_xc_stats_push(tb_xc_stats *s, int64_t t_ns, int64_t offset_ns, int64_t bound_ns);
+
 size_t tb_xc_stats_count(const tb_xc_stats *s);
 
 /* The mean spacing of the held samples in ns (how often this series delivers), 0 with fewer

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arith.h"
 #include "ntp/client.h"
 #include "roughtime/verify.h"
 
@@ -24,6 +25,7 @@ typedef struct win_obs {
     int64_t freq_ppb, freq_unc_ppb;
     int64_t interval_ns; /* the series' mean sample spacing then */
     uint8_t leap, stratum;
+    tb_xc_ss_view move; /* the series against its own history when this one was added */
 } win_obs;
 
 typedef struct win_series {
@@ -33,6 +35,8 @@ typedef struct win_series {
     bool own;
     win_obs last;
     tb_xc_stats *stats; /* NULL when out of memory: the series then has no regression */
+    tb_xc_ss *ss;       /* relative to the origin's agreement; NULL when out of memory */
+    int64_t common;     /* the origin's common mode removed from its newest value */
 } win_series;
 
 typedef struct win_rt_entry {
@@ -107,10 +111,14 @@ static win_series *series_slot(tb_xc_window *w, const tb_measurement *m)
     bool fresh = w->n_series < w->cap_series;
     win_series *s = fresh ? &w->series[w->n_series++] : &w->series[oldest];
     tb_xc_stats *stats = fresh ? NULL : s->stats; /* a fresh slot holds garbage */
+    tb_xc_ss *ss = fresh ? NULL : s->ss;
     memset(s, 0, sizeof(*s));
     s->stats = stats ? stats : tb_xc_stats_new();
     if (s->stats)
         tb_xc_stats_reset(s->stats);
+    s->ss = ss ? ss : tb_xc_ss_new();
+    if (s->ss)
+        tb_xc_ss_reset(s->ss);
     s->kind = m->kind;
     snprintf(s->origin, sizeof(s->origin), "%s", m->origin);
     snprintf(s->source, sizeof(s->source), "%s", m->source_name);
@@ -225,6 +233,60 @@ static void series_fit(win_series *s, win_obs *o, const tb_measurement *m)
     o->freq_unc_ppb = (int64_t)unc;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* What the origin's other settled series share at t_ns: each one's offset as its own
+ * regression predicts it to t, less what its baseline expects; their median is how far the
+ * origin's clock has moved since the baselines were learnt (its own agreement, relative). Fewer
+ * than TB_XC_SS_MIN_COMMON such series: the origin's newest common mode stands. */
+#define TB_XC_SS_MIN_COMMON 3
+static int64_t common_mode(const tb_xc_window *w, const win_series *self, int64_t t_ns)
+{
+    int64_t v[64], fallback = 0;
+    size_t n = 0;
+    uint64_t newest = 0;
+    for (size_t i = 0; i < w->n_series; i++) {
+        const win_series *o = &w->series[i];
+        if (o == self || o->kind == TB_MEASURE_PEER || strcmp(o->origin, self->origin) != 0)
+            continue;
+        if (o->last.id > newest) {
+            newest = o->last.id;
+            fallback = o->common;
+        }
+        tb_xc_ss_view sv;
+        tb_xc_stats_fit f;
+        int64_t base;
+        if (!o->ss || !o->stats || n == sizeof(v) / sizeof(v[0]))
+            continue;
+        tb_xc_ss_get(o->ss, &sv);
+        if (sv.state != TB_XC_SS_SETTLED || tb_xc_ss_predict(o->ss, t_ns, &base) != TB_OK ||
+            tb_xc_stats_get_fit(o->stats, &f) != TB_OK)
+            continue;
+        v[n++] = tb_sat_sub(tb_xc_stats_predict(&f, t_ns, NULL), base);
+    }
+    if (n < TB_XC_SS_MIN_COMMON)
+        return fallback;
+    qsort(v, n, sizeof(v[0]), cmp_i64);
+    return n % 2 ? v[n / 2] : v[n / 2 - 1] / 2 + v[n / 2] / 2;
+}
+
+/* Feeds the series' own-history statistics with its offset relative to the origin's agreement
+ * and copies what they say into o. */
+static void series_move(const tb_xc_window *w, win_series *s, win_obs *o)
+{
+    if (!s->ss || s->kind == TB_MEASURE_PEER)
+        return;
+    int64_t c = common_mode(w, s, o->real_ns);
+    if (tb_xc_ss_add(s->ss, o->real_ns, tb_sat_sub(o->offset_ns, c), o->delay_ns) != TB_OK)
+        return;
+    s->common = c;
+    tb_xc_ss_get(s->ss, &o->move);
+}
+
 void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool has_rt,
                       int64_t midp_ns, int64_t radi_ns)
 {
@@ -234,8 +296,10 @@ void tb_xc_window_add(tb_xc_window *w, const tb_measurement *m, bool own, bool h
     if (s) {
         /* an unsynchronised reply's numbers mean nothing: kept as the newest, never fitted */
         if (!(m->kind == TB_MEASURE_NTP && tb_ntp_reply_unsynchronised(m->leap, m->stratum)) &&
-            !(m->kind == TB_MEASURE_ROUGHTIME && has_rt && radi_ns >= TB_RT_UNSYNCED_RADI_NS))
+            !(m->kind == TB_MEASURE_ROUGHTIME && has_rt && radi_ns >= TB_RT_UNSYNCED_RADI_NS)) {
+            series_move(w, s, &o);
             series_fit(s, &o, m);
+        }
         s->own = own;
         s->last = o;
     }
@@ -279,7 +343,12 @@ static void xc_obs(tb_xc_obs *x, const char *origin, tb_measure_kind kind, const
                      .freq_unc_ppb = o->freq_unc_ppb,
                      .interval_ns = o->interval_ns,
                      .leap = o->leap,
-                     .stratum = o->stratum};
+                     .stratum = o->stratum,
+                     .move_state = (uint8_t)o->move.state,
+                     .move_dev_ns = o->move.dev_ns,
+                     .move_tol_ns = o->move.tol_ns,
+                     .move_since_ns = o->move.since_ns,
+                     .move_base_ns = o->move.base_from_ns};
     memcpy(x->rt_pubkey, o->rt_pubkey, TB_MEASURE_RT_PK_LEN);
 }
 
@@ -367,8 +436,10 @@ void tb_xc_window_free(tb_xc_window *w)
     for (size_t i = 0; i < w->n_rings; i++)
         free(w->rings[i].e);
     free(w->rings);
-    for (size_t i = 0; i < w->n_series; i++)
+    for (size_t i = 0; i < w->n_series; i++) {
         tb_xc_stats_free(w->series[i].stats);
+        tb_xc_ss_free(w->series[i].ss);
+    }
     free(w->series);
     free(w);
 }

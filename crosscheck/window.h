@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "crosscheck/crosscheck.h"
+#include "crosscheck/sourcestats.h"
 #include "crosscheck/stats.h"
 #include "measure/measurement.h"
 
