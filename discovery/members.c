@@ -269,26 +269,15 @@ static timer timer_pop(tb_mb *mb)
 /* fresh: a new incarnation to broadcast; to: a prober to send our ALIVE to as well. */
 static void announce(tb_mb *mb, bool fresh, const char *to)
 {
-    if (fresh)
+    if (fresh) {
         mb->inc++;
+        mb->stats.refuted++;
+    }
     tb_mb_action *a = push(mb, TB_MB_ACT_ALIVE, to, mb->self);
     if (a) {
         a->incarnation = mb->inc;
         a->fresh = fresh;
     }
-}
-
-/* A SUSPECT (or a direct probe) names our current incarnation: a newer one says we live. */
-static void refute(tb_mb *mb, const char *to)
-{
-    mb->stats.refuted++;
-    announce(mb, true, to);
-}
-
-void tb_mb_renew(tb_mb *mb)
-{
-    mb->stats.renewed++;
-    announce(mb, true, NULL);
 }
 
 static void make_suspect(tb_mb *mb, uint64_t now, member *m, uint64_t inc)
@@ -321,13 +310,6 @@ int tb_mb_alive(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnation)
     }
     if (incarnation <= m->inc)
         return 0;
-    if (m->state == TB_MB_DEAD) {
-        /* A dead member is back: a partition may have healed, and the other dead members are
-         * probed sooner than one an interval (at most 8 an interval while revivals come in). */
-        uint64_t soon = now + mb->cfg.reconnect_interval_ns / 8;
-        if (soon < mb->next_reconnect)
-            mb->next_reconnect = soon;
-    }
     if (m->state != TB_MB_ALIVE) {
         mb->stats.revived++;
         push(mb, TB_MB_ACT_UP, NULL, name);
@@ -346,7 +328,7 @@ int tb_mb_suspect(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnatio
     if (strcmp(name, mb->self) == 0) {
         /* A newer incarnation than ours cannot have been announced: only we sign it. */
         if (incarnation == mb->inc)
-            refute(mb, NULL);
+            announce(mb, true, NULL);
         else if (incarnation > mb->inc)
             mb->stats.refused++;
         return 0;
@@ -493,10 +475,8 @@ int tb_mb_recv_probe_req(tb_mb *mb, uint64_t now, const char *from, uint64_t pro
     if (strcmp(target, mb->self) == 0) {
         /* Asked about ourselves: we are here. With `suspect`, the asker holds us dead or suspect
          * at `incarnation`: refute, or send it the ALIVE it missed. */
-        if (suspect && incarnation == mb->inc)
-            refute(mb, from);
-        else if (suspect && incarnation < mb->inc)
-            announce(mb, false, from);
+        if (suspect && incarnation <= mb->inc)
+            announce(mb, incarnation == mb->inc, from);
         else if (suspect)
             mb->stats.refused++;
         send_ack(mb, from, target, probe_id, true);
@@ -664,15 +644,6 @@ size_t tb_mb_count(const tb_mb *mb, tb_mb_state state)
     for (size_t i = 0; i < mb->n_slots; i++)
         n += mb->m[i].state == state;
     return n;
-}
-
-void tb_mb_each(const tb_mb *mb,
-                void (*fn)(void *arg, const char *name, tb_mb_state state, uint64_t incarnation),
-                void *arg)
-{
-    for (size_t i = 0; i < mb->n_slots; i++)
-        if (mb->m[i].state)
-            fn(arg, mb->m[i].name, (tb_mb_state)mb->m[i].state, mb->m[i].inc);
 }
 
 uint64_t tb_mb_incarnation(const tb_mb *mb)

@@ -16,9 +16,7 @@
  *   member that answers is REACHED (the caller reconnects the overlay to it), and it refutes,
  *   sending its ALIVE to the prober as well as broadcasting it: that is how the halves of a
  *   healed partition find each other. A dead member that sends us a PROBE_REQ is probed back
- *   at once (both sides of a healed partition refute at their first contact), and a dead member
- *   coming back brings the next direct probe forward to reconnect_interval / 8 (the partition
- *   has healed, most likely: the rest of the other side is found in a fraction of the time).
+ *   at once (both sides of a healed partition refute at their first contact).
  *
  * ALIVE and SUSPECT travel as signed broadcasts (their encoding and signatures are not this
  * module's): the caller feeds verified ones in with tb_mb_alive / tb_mb_suspect and broadcasts
@@ -84,7 +82,6 @@ typedef struct tb_mb_stats {
     uint64_t probes_ok; /* ... cleared by a helper that heard the target */
     uint64_t suspected; /* SUSPECTs this node raised */
     uint64_t refuted;   /* SUSPECTs about this node refuted */
-    uint64_t renewed;   /* new incarnations for a renewed identity (tb_mb_renew) */
     uint64_t declared_dead;
     uint64_t revived;     /* dead or suspect members back with a newer incarnation */
     uint64_t probed_back; /* dead members probed because they asked us something */
@@ -107,11 +104,6 @@ TB_WUR int tb_mb_alive(tb_mb *mb, uint64_t now, const char *name, uint64_t incar
 /* A verified SUSPECT(name, incarnation). About this node: refuted (ALIVE with incarnation + 1)
  * when it names our current incarnation. */
 TB_WUR int tb_mb_suspect(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnation);
-
-/* This node's identity changed (a renewed certificate): a new incarnation, broadcast (ALIVE,
- * fresh). Every member then takes the ALIVE that carries the new certificate as newer than what
- * it holds, and a SUSPECT raised against the new incarnation is refuted like any other. */
-void tb_mb_renew(tb_mb *mb);
 
 /* We heard from name directly (a pong or any message on its link). */
 void tb_mb_heard(tb_mb *mb, uint64_t now, const char *name);
@@ -139,10 +131,6 @@ TB_WUR int tb_mb_next_action(tb_mb *mb, tb_mb_action *out);
 /* TB_ERR_NOTFOUND for a name not in the list (this node is not in it). */
 TB_WUR int tb_mb_get(const tb_mb *mb, const char *name, tb_mb_state *state, uint64_t *incarnation);
 size_t tb_mb_count(const tb_mb *mb, tb_mb_state state);
-/* Calls fn for every member (not this node). */
-void tb_mb_each(const tb_mb *mb,
-                void (*fn)(void *arg, const char *name, tb_mb_state state, uint64_t incarnation),
-                void *arg);
 uint64_t tb_mb_incarnation(const tb_mb *mb);
 void tb_mb_get_stats(const tb_mb *mb, tb_mb_stats *out);
 
