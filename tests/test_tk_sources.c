@@ -176,8 +176,12 @@ static int formed(void *arg)
             if (!is(i, TB_MEASURE_NTP, ntp[k].addr, TB_XC_OK))
                 return 0;
     }
-    /* tk-0 judges its own refclock; tk-1 has it, from tk-0 */
-    return is(0, TB_MEASURE_REFCLOCK, refclock_name, TB_XC_OK) &&
+    /* tk-0 judges its own refclock; tk-1 has it, from tk-0. The writer says 250 µs with a 2.5 µs
+     * bound while the fake NTP servers agree on 0 within tens of µs: ok while the agreement's
+     * intervals are still wide, falseticker once they are tight (the truth here). Either is a
+     * judgement; warming up is not. */
+    return (is(0, TB_MEASURE_REFCLOCK, refclock_name, TB_XC_OK) ||
+            is(0, TB_MEASURE_REFCLOCK, refclock_name, TB_XC_FALSETICKER)) &&
            verdict(1, TB_MEASURE_REFCLOCK, refclock_name) != NULL;
 }
 
