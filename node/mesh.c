@@ -473,18 +473,6 @@ void tb_nmesh_link_down(tb_nmesh *nm, uint64_t now, const char *peer)
     run(nm, now);
 }
 
-void tb_nmesh_let_go(tb_nmesh *nm, uint64_t now, const char *peer)
-{
-    tb_pt_neighbor_down(nm->pt, peer);
-    if (nm->hv) {
-        tb_hv_link_down(nm->hv, now, peer);
-        const tb_hv_desc *d = desc_find(nm, peer);
-        if (d && d->n_addrs > 0 && tb_hv_add_passive(nm->hv, now, d, false) != 0)
-            nm->st.bad++;
-    }
-    run(nm, now);
-}
-
 void tb_nmesh_heard(tb_nmesh *nm, uint64_t now, const char *peer)
 {
     tb_mb_heard(nm->mb, now, peer);

@@ -102,10 +102,6 @@ TB_WUR int tb_nmesh_join(tb_nmesh *nm, uint64_t now, const char *name, const cha
  * lost). */
 void tb_nmesh_link_up(tb_nmesh *nm, uint64_t now, const char *peer);
 void tb_nmesh_link_down(tb_nmesh *nm, uint64_t now, const char *peer);
-/* This node closed its link to peer because the views did not keep it (a link for one
- * exchange, or one HyParView let go): the peer is alive and stays a passive candidate, so a
- * short active view takes it back rather than waiting for a shuffle to name it again. */
-void tb_nmesh_let_go(tb_nmesh *nm, uint64_t now, const char *peer);
 /* Peer answered a ping (the direct contact PROBE_ACKs report). */
 void tb_nmesh_heard(tb_nmesh *nm, uint64_t now, const char *peer);
 

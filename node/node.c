@@ -64,7 +64,6 @@ typedef struct plink {
     int in_table;        /* counted as connected in the peer table */
     uint64_t up_at;      /* when the handshake was confirmed (mono) */
     uint64_t close_at;   /* HyParView let it go: closed then unless active again (0: no) */
-    int let_go;          /* closed by let_go: the peer is alive, only not kept */
     uint64_t close_code; /* nonzero: close pending (code + 1), done from the reaper timer */
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
@@ -360,7 +359,7 @@ static void dial_label(const tb_node *n, uint32_t id, const char *addr, char *bu
         snprintf(buf, len, "%s", addr);
 }
 
-static void mesh_link_gone(tb_node *n, const char *peer, bool let_go);
+static void mesh_link_gone(tb_node *n, const char *peer);
 
 /* HyParView hears of a failed dial as of a lost link. */
 static void dial_gone(tb_node *n, uint32_t id)
@@ -370,7 +369,7 @@ static void dial_gone(tb_node *n, uint32_t id)
     if (tb_peers_get(n->peers, id, &v) == TB_OK)
         snprintf(name, sizeof(name), "%s", v.name);
     if (name[0])
-        mesh_link_gone(n, name, false);
+        mesh_link_gone(n, name);
 }
 
 static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *why)
@@ -628,7 +627,6 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         }
         if (let_go(n, l, now)) {
-            l->let_go = 1;
             close_later(n, l, TB_QUIC_APP_NO_ERROR);
             continue;
         }
@@ -839,16 +837,13 @@ static void on_mesh_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* The connection to peer is gone or its dial failed: unless another link to it is up. */
-static void mesh_link_gone(tb_node *n, const char *peer, bool let_go)
+static void mesh_link_gone(tb_node *n, const char *peer)
 {
     if (!peer[0] || link_by_name(n, peer))
         return;
     outq_drop(n, peer, 0);
     if (n->mesh) {
-        if (let_go)
-            tb_nmesh_let_go(n->mesh, mono(n), peer);
-        else
-            tb_nmesh_link_down(n->mesh, mono(n), peer);
+        tb_nmesh_link_down(n->mesh, mono(n), peer);
         if (!tb_nmesh_is_leaf(n->mesh) && !tb_nmesh_is_active(n->mesh, peer))
             unwant(n, peer);
     }
@@ -1024,7 +1019,6 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     }
     char gone[TB_QUIC_NAME_MAX];
     peer_name_of(n, l, gone);
-    bool let_go = l->let_go && l->connected;
     link_free(n, l);
     if (!n->stopping) {
         /* Of two connections with the peer, the one the table did not take may be the one
@@ -1032,7 +1026,7 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
         plink *kept = gone[0] ? link_by_name(n, gone) : NULL;
         if (kept && !kept->in_table)
             enter_table(n, kept, kept->cert, kept->cert_len);
-        mesh_link_gone(n, gone, let_go);
+        mesh_link_gone(n, gone);
         kick(n->loop, &n->peers_timer);
     }
 }
