@@ -22,7 +22,6 @@ typedef struct entry {
     unsigned failures;
     unsigned dials; /* rotates through the addresses */
     uint64_t next_time;
-    uint64_t next_discover;
     uint64_t connected_at;            /* when the current connection came up */
     char from[TB_PEERS_NAME_MAX + 1]; /* who told us of it (learned entries; "" unknown) */
     unsigned dialled; /* 1 + the index in addrs of the rate-limited dial under way; 0: none */
@@ -74,7 +73,6 @@ void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64
     cfg->backoff_initial_ns = 1000000000ULL;
     cfg->backoff_max_ns = 60 * 1000000000ULL;
     cfg->jitter_permille = 200;
-    cfg->discover_interval_ns = 30 * 1000000000ULL;
     cfg->forget_after_failures = 8;
     cfg->learned_dials_per_min = 6;
     cfg->learned_dials_burst = 4;
@@ -123,8 +121,7 @@ int tb_peers_new(const tb_peers_config *cfg, tb_peers **out)
     *out = NULL;
     if (!cfg || !cfg->self_name || cfg->max_peers < 1 || cfg->max_peers > TB_PEERS_MAX_CAP ||
         cfg->jitter_permille > 1000 || cfg->backoff_initial_ns == 0 ||
-        cfg->backoff_max_ns < cfg->backoff_initial_ns || cfg->connect_timeout_ns == 0 ||
-        cfg->discover_interval_ns == 0)
+        cfg->backoff_max_ns < cfg->backoff_initial_ns || cfg->connect_timeout_ns == 0)
         return TB_ERR_INVAL;
     self_len = strnlen(cfg->self_name, TB_PEERS_NAME_MAX + 1);
     if (!tb_name_valid(cfg->self_name, self_len))
@@ -426,7 +423,6 @@ static int mark_connected(entry *e, const char *name, const char *region, const 
     e->state = TB_PEER_CONNECTED;
     e->connected_at = now; /* failures are forgotten once the connection proves stable */
     e->next_time = 0;
-    e->next_discover = now;
     return 0;
 }
 
@@ -572,27 +568,21 @@ static size_t count_state(const tb_peers *t, tb_peer_state s)
     return c;
 }
 
-/* First pass: expired dials and due DISCOVERs; returns 0 when out ran full. */
+/* First pass: expired dials; returns 0 when out ran full. */
 static int poll_timeouts(tb_peers *t, uint64_t now, tb_peers_action *out, size_t max, size_t *n,
                          uint64_t *wake)
 {
     for (size_t i = 0; i < t->cap; i++) {
         entry *e = &t->slots[i];
-        if (!e->id)
+        if (!e->id || e->state != TB_PEER_CONNECTING)
             continue;
-        if (e->state == TB_PEER_CONNECTING && e->next_time <= now) {
+        if (e->next_time <= now) {
             if (!emit(out, max, n, TB_PEERS_DO_ABORT, e))
                 return 0;
             go_backoff(t, e, now);
-        } else if (e->state == TB_PEER_CONNECTED && e->next_discover <= now) {
-            if (!emit(out, max, n, TB_PEERS_DO_DISCOVER, e))
-                return 0;
-            e->next_discover = now + t->cfg.discover_interval_ns;
-        }
-        if (e->state == TB_PEER_CONNECTING)
+        } else {
             *wake = min_u64(*wake, e->next_time);
-        else if (e->state == TB_PEER_CONNECTED)
-            *wake = min_u64(*wake, e->next_discover);
+        }
     }
     return 1;
 }

@@ -1,5 +1,5 @@
 /* The peer table: every node this node knows of, how it learned of it, and what to do about it
- * next (dial, give up on a slow dial, ask it for its peers). Pure logic: no I/O, no clock; each
+ * next (dial, give up on a slow dial). Pure logic: no I/O, no clock; each
  * call takes `now` (monotonic ns) and tb_peers_poll says when it next needs to run.
  *
  * Entries are keyed by node name. A seed (--peer) starts as an address without a name; the first
@@ -47,7 +47,6 @@ typedef struct tb_peers_config {
     uint64_t backoff_initial_ns; /* delay after the first failure */
     uint64_t backoff_max_ns;     /* cap on the doubling delay */
     unsigned jitter_permille;    /* up to this share of a delay is randomly taken off (≤ 1000) */
-    uint64_t discover_interval_ns; /* how often each connected peer is asked for its peers */
     /* A learned entry never verified that failed this many dials in a row is forgotten
      * (0 = never): anyone can make up members at addresses the policy lets through. */
     unsigned forget_after_failures;
@@ -68,7 +67,7 @@ typedef struct tb_peers_config {
 } tb_peers_config;
 
 /* Sane defaults: 64 peers, 8 dials at once, 10 s connect timeout, backoff 1 s doubling to
- * 60 s with 20 % jitter, DISCOVER every 30 s, forget after 8 failures, stable after 30 s,
+ * 60 s with 20 % jitter, forget after 8 failures, stable after 30 s,
  * learned entries dialled 4 at once then 6 a minute per peer they came from. */
 void tb_peers_config_default(tb_peers_config *cfg, const char *self_name, uint64_t rng_seed);
 
@@ -106,9 +105,8 @@ typedef struct tb_peer_view {
 } tb_peer_view;
 
 typedef enum tb_peers_do {
-    TB_PEERS_DO_DIAL = 1,     /* dial addr; then tb_peers_connected or tb_peers_dial_failed */
-    TB_PEERS_DO_ABORT = 2,    /* the dial to this peer timed out: abandon it (now in backoff) */
-    TB_PEERS_DO_DISCOVER = 3, /* send DISCOVER to this connected peer */
+    TB_PEERS_DO_DIAL = 1,  /* dial addr; then tb_peers_connected or tb_peers_dial_failed */
+    TB_PEERS_DO_ABORT = 2, /* the dial to this peer timed out: abandon it (now in backoff) */
 } tb_peers_do;
 
 typedef struct tb_peers_action {
@@ -159,10 +157,9 @@ TB_WUR int tb_peers_set_cert(tb_peers *t, uint32_t id, const uint8_t *cert, size
 TB_WUR int tb_peers_set_self(tb_peers *t, const tb_peer_info *self);
 
 /* A dial to `id` completed its handshake (confirmed), and the peer's certificate says `name`,
- * `region`. Marks the entry connected and verified, stores the certificate, resets the backoff,
- * and schedules an immediate DISCOVER. A seed that turns out to be a node already in the table
- * is merged into that entry (its address joins it, the seed entry goes): *id_out gets the
- * surviving id. Errors:
+ * `region`. Marks the entry connected and verified, stores the certificate and resets the
+ * backoff. A seed that turns out to be a node already in the table is merged into that entry
+ * (its address joins it, the seed entry goes): *id_out gets the surviving id. Errors:
  *   TB_ERR_VERIFY: the entry was learned under another name (the dial is treated as failed);
  *   TB_ERR_INVAL: the name is this node's own (the seed entry is dropped);
  *   TB_ERR_EXISTS: the peer is already connected through another connection (the table keeps
@@ -204,7 +201,7 @@ TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);
 int tb_peers_keep_dialled(const char *self, const char *peer);
 
 /* What to do now: dials to start (state becomes CONNECTING), dials to abort (past their
- * deadline; state becomes BACKOFF), DISCOVERs to send. Writes up to `max` actions, sets *n, and
+ * deadline; state becomes BACKOFF). Writes up to `max` actions, sets *n, and
  * *next_wake to the earliest time something is due next (UINT64_MAX when nothing is; `now`
  * when `out` was too small to hold everything due). Call it at *next_wake and again after every
  * call that changes the table (a connect, a failure, a learned entry). */

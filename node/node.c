@@ -540,8 +540,6 @@ static void do_action(tb_node *n, const tb_peers_action *a)
         }
         dial_gone(n, a->id);
         break;
-    case TB_PEERS_DO_DISCOVER:
-        break; /* mesh v2 learns members from ALIVE and HyParView, not from PEERS */
     }
 }
 

@@ -1,8 +1,9 @@
 /* Simulations of the mesh logic: N nodes in one process, joined by in-memory queues, no I/O.
  * 1. Broadcast flooding over line, ring, star, full and random connected topologies.
- * 2. Peer exchange: nodes started with one seed each learn the whole mesh through
- *    DISCOVER/PEERS; every connected pair pings (each node's clock has its own offset); a
- *    killed node is noticed by missed pings and redialled with growing, capped delays. */
+ * 2. Peer exchange: nodes started with one seed each learn the whole mesh from the verified
+ *    peers the two ends of each new connection hand each other; every connected pair pings
+ *    (each node's clock has its own offset); a killed node is noticed by missed pings and
+ *    redialled with growing, capped delays. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -265,7 +266,7 @@ static void test_tiny_cache_stays_bounded(void)
 
 /* ---------------------------------------------------------------- peer exchange */
 
-typedef enum { EV_CONNECT_DONE, EV_DISCOVER_ARRIVES, EV_PONG_ARRIVES } ev_type;
+typedef enum { EV_CONNECT_DONE, EV_PEERS_ARRIVES, EV_PONG_ARRIVES } ev_type;
 
 typedef struct event {
     uint64_t at;
@@ -354,16 +355,6 @@ static int addr_index(const pex_sim *s, const char *addr)
     return -1;
 }
 
-static int peer_index(const pex_sim *s, int i, uint32_t id)
-{
-    tb_peer_view v;
-    if (tb_peers_get(s->peers[i], id, &v) < 0)
-        return -1;
-    if (v.name[0])
-        return name_index(v.name);
-    return v.naddrs ? addr_index(s, v.addrs[0]) : -1;
-}
-
 static void cancel_dial(pex_sim *s, int i, uint32_t id)
 {
     for (int k = 0; k < EVMAX; k++)
@@ -389,11 +380,6 @@ static int do_action(pex_sim *s, int i, const tb_peers_action *a)
     case TB_PEERS_DO_ABORT:
         cancel_dial(s, i, a->id);
         return 0;
-    case TB_PEERS_DO_DISCOVER:
-        j = peer_index(s, i, a->id);
-        if (j < 0 || !s->conn[i][j])
-            return -1;
-        return add_event(s, s->now + 2 * MS, EV_DISCOVER_ARRIVES, i, j, a->id) ? 0 : -1;
     }
     return -1;
 }
@@ -479,12 +465,19 @@ static int connect_done(pex_sim *s, const event *e)
     if (rc < 0)
         return -1;
     s->conn[i][j] = s->conn[j][i] = 1;
+    /* Each side tells the other where it listens (mesh v2's descriptors do), then hands it its
+     * verified peers once (the table schedules no exchange). */
+    tb_peer_info di = self_info(s, i), dj = self_info(s, j);
+    if (tb_peers_learn(s->peers[i], &dj, NULL) < 0 || tb_peers_learn(s->peers[j], &di, NULL) < 0)
+        return -1;
+    if (!add_event(s, s->now + 2 * MS, EV_PEERS_ARRIVES, i, j, 0) ||
+        !add_event(s, s->now + 2 * MS, EV_PEERS_ARRIVES, j, i, 0))
+        return -1;
     return live_start(s, i, j) < 0 || live_start(s, j, i) < 0 ? -1 : 0;
 }
 
-/* The PEERS answer is computed by j when the DISCOVER arrives and learned by i at once (the
- * return trip adds nothing these tests need). */
-static int discover_arrives(pex_sim *s, const event *e)
+/* i learns j's verified peers, as j exported them when the event fires. */
+static int peers_arrive(pex_sim *s, const event *e)
 {
     tb_peer_info out[MAXN + 1];
     size_t n;
@@ -502,8 +495,8 @@ static int fire(pex_sim *s, const event *e)
     switch (e->type) {
     case EV_CONNECT_DONE:
         return connect_done(s, e);
-    case EV_DISCOVER_ARRIVES:
-        return discover_arrives(s, e);
+    case EV_PEERS_ARRIVES:
+        return peers_arrive(s, e);
     case EV_PONG_ARRIVES:
         return pong_arrives(s, e);
     }
