@@ -269,15 +269,26 @@ static timer timer_pop(tb_mb *mb)
 /* fresh: a new incarnation to broadcast; to: a prober to send our ALIVE to as well. */
 static void announce(tb_mb *mb, bool fresh, const char *to)
 {
-    if (fresh) {
+    if (fresh)
         mb->inc++;
-        mb->stats.refuted++;
-    }
     tb_mb_action *a = push(mb, TB_MB_ACT_ALIVE, to, mb->self);
     if (a) {
         a->incarnation = mb->inc;
         a->fresh = fresh;
     }
+}
+
+/* A SUSPECT (or a direct probe) names our current incarnation: a newer one says we live. */
+static void refute(tb_mb *mb, const char *to)
+{
+    mb->stats.refuted++;
+    announce(mb, true, to);
+}
+
+void tb_mb_renew(tb_mb *mb)
+{
+    mb->stats.renewed++;
+    announce(mb, true, NULL);
 }
 
 static void make_suspect(tb_mb *mb, uint64_t now, member *m, uint64_t inc)
@@ -328,7 +339,7 @@ int tb_mb_suspect(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnatio
     if (strcmp(name, mb->self) == 0) {
         /* A newer incarnation than ours cannot have been announced: only we sign it. */
         if (incarnation == mb->inc)
-            announce(mb, true, NULL);
+            refute(mb, NULL);
         else if (incarnation > mb->inc)
             mb->stats.refused++;
         return 0;
@@ -475,8 +486,10 @@ int tb_mb_recv_probe_req(tb_mb *mb, uint64_t now, const char *from, uint64_t pro
     if (strcmp(target, mb->self) == 0) {
         /* Asked about ourselves: we are here. With `suspect`, the asker holds us dead or suspect
          * at `incarnation`: refute, or send it the ALIVE it missed. */
-        if (suspect && incarnation <= mb->inc)
-            announce(mb, incarnation == mb->inc, from);
+        if (suspect && incarnation == mb->inc)
+            refute(mb, from);
+        else if (suspect && incarnation < mb->inc)
+            announce(mb, false, from);
         else if (suspect)
             mb->stats.refused++;
         send_ack(mb, from, target, probe_id, true);
@@ -644,6 +657,15 @@ size_t tb_mb_count(const tb_mb *mb, tb_mb_state state)
     for (size_t i = 0; i < mb->n_slots; i++)
         n += mb->m[i].state == state;
     return n;
+}
+
+void tb_mb_each(const tb_mb *mb,
+                void (*fn)(void *arg, const char *name, tb_mb_state state, uint64_t incarnation),
+                void *arg)
+{
+    for (size_t i = 0; i < mb->n_slots; i++)
+        if (mb->m[i].state)
+            fn(arg, mb->m[i].name, (tb_mb_state)mb->m[i].state, mb->m[i].inc);
 }
 
 uint64_t tb_mb_incarnation(const tb_mb *mb)

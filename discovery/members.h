@@ -82,6 +82,7 @@ typedef struct tb_mb_stats {
     uint64_t probes_ok; /* ... cleared by a helper that heard the target */
     uint64_t suspected; /* SUSPECTs this node raised */
     uint64_t refuted;   /* SUSPECTs about this node refuted */
+    uint64_t renewed;   /* new incarnations for a renewed identity (tb_mb_renew) */
     uint64_t declared_dead;
     uint64_t revived;     /* dead or suspect members back with a newer incarnation */
     uint64_t probed_back; /* dead members probed because they asked us something */
@@ -104,6 +105,11 @@ TB_WUR int tb_mb_alive(tb_mb *mb, uint64_t now, const char *name, uint64_t incar
 /* A verified SUSPECT(name, incarnation). About this node: refuted (ALIVE with incarnation + 1)
  * when it names our current incarnation. */
 TB_WUR int tb_mb_suspect(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnation);
+
+/* This node's identity changed (a renewed certificate): a new incarnation, broadcast (ALIVE,
+ * fresh). Every member then takes the ALIVE that carries the new certificate as newer than what
+ * it holds, and a SUSPECT raised against the new incarnation is refuted like any other. */
+void tb_mb_renew(tb_mb *mb);
 
 /* We heard from name directly (a pong or any message on its link). */
 void tb_mb_heard(tb_mb *mb, uint64_t now, const char *name);
@@ -131,6 +137,10 @@ TB_WUR int tb_mb_next_action(tb_mb *mb, tb_mb_action *out);
 /* TB_ERR_NOTFOUND for a name not in the list (this node is not in it). */
 TB_WUR int tb_mb_get(const tb_mb *mb, const char *name, tb_mb_state *state, uint64_t *incarnation);
 size_t tb_mb_count(const tb_mb *mb, tb_mb_state state);
+/* Calls fn for every member (not this node). */
+void tb_mb_each(const tb_mb *mb,
+                void (*fn)(void *arg, const char *name, tb_mb_state state, uint64_t incarnation),
+                void *arg);
 uint64_t tb_mb_incarnation(const tb_mb *mb);
 void tb_mb_get_stats(const tb_mb *mb, tb_mb_stats *out);
 

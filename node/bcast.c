@@ -417,19 +417,16 @@ static int announce(tb_nbc *b, uint64_t now)
     return rc;
 }
 
-int tb_nbc_announce(tb_nbc *b, uint64_t now, const uint8_t *der, size_t len)
+int tb_nbc_set_cert(tb_nbc *b, const uint8_t *der, size_t len)
 {
-    if (der) {
-        uint8_t *copy = malloc(len ? len : 1);
-        if (!copy)
-            return TB_ERR_NOMEM;
-        memcpy(copy, der, len);
-        free(b->self_der);
-        b->self_der = copy;
-        b->self_der_len = len;
-    }
-    b->incarnation++;
-    return announce(b, now);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return TB_ERR_NOMEM;
+    memcpy(copy, der, len);
+    free(b->self_der);
+    b->self_der = copy;
+    b->self_der_len = len;
+    return TB_OK;
 }
 
 int tb_nbc_announce_as(tb_nbc *b, uint64_t now, uint64_t incarnation)

@@ -10,7 +10,7 @@
  * a CERT_REQ goes to the neighbour that forwarded it; its CERT answer (verified against the CA)
  * releases the copy. ALIVE announcements (app type TB_NODE_APP_ALIVE, payload a wire ALIVE)
  * carry the origin's certificate and verify on their own; this node sends one when its first
- * link comes up (again 5, 20 and 60 s later, for who joins meanwhile), on tb_nbc_announce and
+ * link comes up (again 5, 20 and 60 s later, for who joins meanwhile), on tb_nbc_announce_as and
  * every TB_NBC_ALIVE_NS.
  *
  * No I/O of its own: it sends and delivers through tb_nbc_io, and takes time as arguments
@@ -106,9 +106,9 @@ void tb_nbc_link_up(tb_nbc *b, uint64_t now, int64_t now_s, const char *peer, co
  * certificate of the mesh CA for that node (kept now or before): the CA vouches for the name. */
 int tb_nbc_learn(tb_nbc *b, int64_t now_s, const char *name, const uint8_t *der, size_t len);
 
-/* Sends this node's ALIVE with the next incarnation (e.g. its certificate changed: give the new
- * one, or NULL to keep it). */
-TB_WUR int tb_nbc_announce(tb_nbc *b, uint64_t now, const uint8_t *der, size_t len);
+/* This node's certificate changed: its next ALIVE carries der (the member list gives it a new
+ * incarnation: tb_nmesh_renewed, then tb_nbc_announce_as). */
+TB_WUR int tb_nbc_set_cert(tb_nbc *b, const uint8_t *der, size_t len);
 /* Sends this node's ALIVE with `incarnation` when it is above the current one (the member list
  * refutes a suspicion), else with the current one. */
 TB_WUR int tb_nbc_announce_as(tb_nbc *b, uint64_t now, uint64_t incarnation);

@@ -10,6 +10,11 @@
 
 #define DESCS_MAX 4096 /* members whose descriptor is kept (discovery/members' default) */
 
+typedef struct heard_of {
+    char name[TB_NAME_MAX + 1];
+    uint64_t at; /* the last broadcast */
+} heard_of;
+
 struct tb_nmesh {
     tb_nmesh_config cfg;
     tb_nmesh_io io;
@@ -22,6 +27,11 @@ struct tb_nmesh {
     tb_hv_desc *descs;
     size_t n_descs;
     uint8_t *buf; /* one encoded message at a time */
+    /* Origins known from their verified broadcasts alone (not in the member list yet: their
+     * ALIVE has not come by), listed as alive while heard from within TB_NMESH_HEARD_KEEP_NS. */
+    heard_of *heard;
+    size_t n_heard;
+    uint64_t now; /* the latest time given, for listing */
     tb_nmesh_stats st;
 };
 
@@ -47,6 +57,44 @@ static void desc_keep(tb_nmesh *nm, const tb_hv_desc *d)
         have = &nm->descs[nm->n_descs++];
     if (have)
         *have = *d;
+}
+
+/* ------------------------------------------------------------------ heard-of origins */
+
+static bool heard_fresh(const tb_nmesh *nm, const heard_of *h)
+{
+    return nm->now - h->at < TB_NMESH_HEARD_KEEP_NS;
+}
+
+/* A verified broadcast of origin. Its signature passed a certificate of the mesh CA, which names
+ * one node: a member can put only itself here, and the table is bounded (the stalest entry
+ * gives way). */
+static void heard_note(tb_nmesh *nm, uint64_t now, const char *origin)
+{
+    if (now > nm->now)
+        nm->now = now;
+    if (strcmp(origin, nm->cfg.self.name) == 0 || strlen(origin) > TB_NAME_MAX ||
+        tb_mb_get(nm->mb, origin, NULL, NULL) == 0)
+        return;
+    heard_of *h = NULL, *stalest = NULL;
+    for (size_t i = 0; i < nm->n_heard && !h; i++) {
+        if (strcmp(nm->heard[i].name, origin) == 0)
+            h = &nm->heard[i];
+        else if (!stalest || nm->heard[i].at < stalest->at)
+            stalest = &nm->heard[i];
+    }
+    if (!h && nm->n_heard < TB_NMESH_HEARD_MAX)
+        h = &nm->heard[nm->n_heard++];
+    else if (!h)
+        h = stalest;
+    snprintf(h->name, sizeof(h->name), "%s", origin);
+    h->at = now;
+}
+
+/* Listed: heard from lately, and not (yet) in the member list, which then speaks for it. */
+static bool heard_listed(const tb_nmesh *nm, const heard_of *h)
+{
+    return heard_fresh(nm, h) && tb_mb_get(nm->mb, h->name, NULL, NULL) != 0;
 }
 
 /* A wire node as a HyParView descriptor; overlong text is cut (the module validates it). */
@@ -220,6 +268,8 @@ static void mb_out(tb_nmesh *nm, uint64_t now, const tb_mb_action *a)
 /* Runs every module's actions until none is left: they feed each other. */
 static void run(tb_nmesh *nm, uint64_t now)
 {
+    if (now > nm->now)
+        nm->now = now;
     bool more = true;
     while (more) {
         more = false;
@@ -398,7 +448,8 @@ int tb_nmesh_new(const tb_nmesh_config *cfg, const tb_nmesh_io *io, uint64_t now
     int rc = 0;
     nm->buf = malloc(nm->lim.max_msg_size);
     nm->descs = calloc(DESCS_MAX, sizeof(*nm->descs));
-    if (!nm->buf || !nm->descs)
+    nm->heard = calloc(TB_NMESH_HEARD_MAX, sizeof(*nm->heard));
+    if (!nm->buf || !nm->descs || !nm->heard)
         rc = TB_ERR_NOMEM;
     if (!rc && cfg->self.n_addrs > 0)
         rc = tb_hv_new(&hc, &cfg->self, cfg->seed, now, &nm->hv);
@@ -422,6 +473,7 @@ void tb_nmesh_free(tb_nmesh *nm)
     tb_pt_free(nm->pt);
     tb_mb_free(nm->mb);
     free(nm->descs);
+    free(nm->heard);
     free(nm->buf);
     free(nm);
 }
@@ -493,6 +545,8 @@ int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from, const char *or
     int rc = tb_pt_recv_gossip(nm->pt, now, from, origin, dg, hops, raw, len, &fresh);
     if (!rc && !fresh)
         nm->st.duplicates++;
+    if (!rc && fresh)
+        heard_note(nm, now, origin);
     run(nm, now);
     if (is_new)
         *is_new = fresh;
@@ -547,6 +601,12 @@ int tb_nmesh_mesh_bcast(tb_nmesh *nm, uint64_t now, const char *origin, uint32_t
     return rc;
 }
 
+void tb_nmesh_renewed(tb_nmesh *nm, uint64_t now)
+{
+    tb_mb_renew(nm->mb);
+    run(nm, now);
+}
+
 int tb_nmesh_suspect_payload(const tb_wire_limits *lim, const char *target, uint64_t incarnation,
                              uint8_t *buf, size_t cap, size_t *len)
 {
@@ -598,7 +658,21 @@ size_t tb_nmesh_passive_count(const tb_nmesh *nm)
 
 size_t tb_nmesh_member_count(const tb_nmesh *nm, tb_nmesh_member state)
 {
-    return tb_mb_count(nm->mb, (tb_mb_state)state);
+    size_t k = tb_mb_count(nm->mb, (tb_mb_state)state);
+    for (size_t i = 0; state == TB_NMESH_ALIVE && i < nm->n_heard; i++)
+        k += heard_listed(nm, &nm->heard[i]);
+    return k;
+}
+
+typedef struct members_fn {
+    void (*fn)(void *arg, const char *name, tb_nmesh_member state, uint64_t incarnation);
+    void *arg;
+} members_fn;
+
+static void member_each(void *arg, const char *name, tb_mb_state state, uint64_t incarnation)
+{
+    const members_fn *f = arg;
+    f->fn(f->arg, name, (tb_nmesh_member)state, incarnation);
 }
 
 void tb_nmesh_members(const tb_nmesh *nm,
@@ -606,12 +680,11 @@ void tb_nmesh_members(const tb_nmesh *nm,
                                  uint64_t incarnation),
                       void *arg)
 {
-    for (size_t i = 0; i < nm->n_descs; i++) {
-        tb_mb_state st;
-        uint64_t inc;
-        if (tb_mb_get(nm->mb, nm->descs[i].name, &st, &inc) == 0)
-            fn(arg, nm->descs[i].name, (tb_nmesh_member)st, inc);
-    }
+    members_fn f = {fn, arg};
+    tb_mb_each(nm->mb, member_each, &f);
+    for (size_t i = 0; i < nm->n_heard; i++)
+        if (heard_listed(nm, &nm->heard[i]))
+            fn(arg, nm->heard[i].name, TB_NMESH_ALIVE, 0);
 }
 
 const char *tb_nmesh_member_name(tb_nmesh_member state)

@@ -33,6 +33,11 @@
 #define TB_NMESH_MAX_HOPS 64            /* PlumTree's max_hops; see hop_limit above */
 #define TB_NODE_APP_SUSPECT 0x6d650002u /* a mesh app type (node/bcast.h: TB_NBC_APP_MESH) */
 #define TB_NMESH_ID_LEN 16
+/* Origins listed as members from their verified broadcasts alone, before their ALIVE (repeated
+ * every 10 min, node/bcast.h) makes them members: at most this many (the certificates this node
+ * verifies broadcasts with, node/origins.h), each while heard from within two ALIVE periods. */
+#define TB_NMESH_HEARD_MAX 1024
+#define TB_NMESH_HEARD_KEEP_NS (1200ULL * 1000000000ULL)
 
 typedef enum tb_nmesh_member {
     TB_NMESH_ALIVE = 1,
@@ -108,7 +113,9 @@ void tb_nmesh_heard(tb_nmesh *nm, uint64_t now, const char *peer);
 /* Broadcasts. dg: the digest of the signed bytes; raw: the encoded BROADCAST. */
 bool tb_nmesh_seen(const tb_nmesh *nm, const uint8_t dg[TB_NMESH_ID_LEN]);
 /* A copy from `from` of origin's broadcast (one PlumTree tree per origin), verified by the
- * caller unless tb_nmesh_seen said it is a duplicate. *is_new: the first copy (deliver it). */
+ * caller against a certificate of the mesh CA for origin unless tb_nmesh_seen said it is a
+ * duplicate. *is_new: the first copy (deliver it); its origin is listed as a member from then on
+ * (TB_NMESH_HEARD_MAX). */
 TB_WUR int tb_nmesh_gossip(tb_nmesh *nm, uint64_t now, const char *from, const char *origin,
                            const uint8_t dg[TB_NMESH_ID_LEN], uint8_t hop_limit, const uint8_t *raw,
                            size_t len, bool *is_new);
@@ -119,6 +126,10 @@ TB_WUR int tb_nmesh_originate(tb_nmesh *nm, uint64_t now, const uint8_t dg[TB_NM
  * it. TB_ERR_MALFORMED for a payload that does not decode. */
 TB_WUR int tb_nmesh_mesh_bcast(tb_nmesh *nm, uint64_t now, const char *origin, uint32_t app_type,
                                const uint8_t *payload, size_t len);
+/* This node's certificate was renewed: a new incarnation of the member list, announced through
+ * io.alive (fresh) so that every member takes the ALIVE carrying the new certificate as newer,
+ * and suspicion of the old incarnation is stale. */
+void tb_nmesh_renewed(tb_nmesh *nm, uint64_t now);
 /* Encodes the payload of SUSPECT(target, incarnation) into buf. */
 TB_WUR int tb_nmesh_suspect_payload(const tb_wire_limits *lim, const char *target,
                                     uint64_t incarnation, uint8_t *buf, size_t cap, size_t *len);
@@ -134,7 +145,8 @@ bool tb_nmesh_is_active(const tb_nmesh *nm, const char *peer);
 size_t tb_nmesh_active_count(const tb_nmesh *nm);
 size_t tb_nmesh_passive_count(const tb_nmesh *nm);
 size_t tb_nmesh_member_count(const tb_nmesh *nm, tb_nmesh_member state);
-/* Calls fn for every member (not this node) with its state and incarnation. */
+/* Calls fn for every member (not this node) with its state and incarnation: the member list's,
+ * and the origins heard from lately that are not in it (alive, incarnation 0: not known). */
 void tb_nmesh_members(const tb_nmesh *nm,
                       void (*fn)(void *arg, const char *name, tb_nmesh_member state,
                                  uint64_t incarnation),

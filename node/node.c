@@ -1815,6 +1815,13 @@ size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max)
     return m.k;
 }
 
+void tb_node_member_counts(const tb_node *n, size_t *alive, size_t *suspect, size_t *dead)
+{
+    *alive = n->mesh ? tb_nmesh_member_count(n->mesh, TB_NMESH_ALIVE) : 0;
+    *suspect = n->mesh ? tb_nmesh_member_count(n->mesh, TB_NMESH_SUSPECT) : 0;
+    *dead = n->mesh ? tb_nmesh_member_count(n->mesh, TB_NMESH_DEAD) : 0;
+}
+
 void tb_node_views(const tb_node *n, size_t *active, size_t *passive)
 {
     *active = n->mesh ? tb_nmesh_active_count(n->mesh) : 0;
@@ -1894,9 +1901,14 @@ void tb_node_own_cert_changed(tb_node *n, const tb_cert_identity *id, const uint
     memcpy(n->self_der, der, len);
     n->self_der_len = len;
     (void)!set_self(n);
-    /* Every node learns it from the signed ALIVE. */
-    if (tb_nbc_announce(n->nbc, mono(n), der, len) != TB_OK)
+    /* Every node learns it from the signed ALIVE, of a new incarnation: SWIM's records of the
+     * old one (a suspicion) are stale, and every member takes the new certificate as newer. */
+    if (tb_nbc_set_cert(n->nbc, der, len) != TB_OK || !n->mesh) {
         tb_log_warn(n->log, "renewed certificate not announced to the mesh");
+        return;
+    }
+    tb_nmesh_renewed(n->mesh, mono(n));
+    mesh_rearm(n);
 }
 
 void tb_node_notify_certs(tb_node *n, const char *key_pem, size_t key_len)

@@ -135,6 +135,8 @@ typedef struct tb_node_member {
 
 /* The members known (not this node); writes up to max, returns how many there are. */
 size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max);
+/* How many members tb_node_members lists in each state. */
+void tb_node_member_counts(const tb_node *n, size_t *alive, size_t *suspect, size_t *dead);
 /* The HyParView views: peers kept connected and known in reserve. */
 void tb_node_views(const tb_node *n, size_t *active, size_t *passive);
 

@@ -218,6 +218,16 @@ static void mesh(const tb_timekeeper *tk, tb_control_buf *b)
     series_u(b, "tbnode_broadcasts_total", d, ns.bcast_delivered);
     series_u(b, "tbnode_broadcasts_total", f, ns.bcast_forwarded);
     series_u(b, "tbnode_broadcasts_total", u, ns.bcast_duplicates);
+    size_t st[3];
+    tb_node_member_counts(tk->node, &st[0], &st[1], &st[2]);
+    family(b, "tbnode_mesh_members", "gauge",
+           "Members this node knows (its failure detector's, and origins of verified broadcasts "
+           "heard lately), by state.");
+    static const char *const states[3] = {"alive", "suspect", "dead"};
+    for (int i = 0; i < 3; i++) {
+        const char *kv[] = {"state", states[i], NULL};
+        series_u(b, "tbnode_mesh_members", kv, st[i]);
+    }
     const tb_quic_stats *q = tb_node_quic_stats(tk->node);
     char buf[48];
     family(b, "tbnode_handshakes_refused_total", "counter",

@@ -125,9 +125,23 @@ static int holds(int i, const char *name, const uint8_t fp[32])
 
 static uint8_t renewed_fp[32];
 
+/* The incarnation node i's member list holds for `name` (0: not a member). */
+static uint64_t incarnation_of(int i, const char *name)
+{
+    tb_node_member mb[8];
+    size_t k = tb_node_members(h.node[i], mb, 8);
+    for (size_t j = 0; j < k && j < 8; j++)
+        if (strcmp(mb[j].name, name) == 0 && strcmp(mb[j].state, "alive") == 0)
+            return mb[j].incarnation;
+    return 0;
+}
+
+static uint64_t n1_before; /* the incarnation the others held for n1 before its renewal */
+
 static int peers_hold_renewed(void *arg)
 {
-    return holds(0, "n1", renewed_fp) && holds(2, "n1", renewed_fp) && holds(1, "n1", renewed_fp);
+    return holds(0, "n1", renewed_fp) && holds(2, "n1", renewed_fp) && holds(1, "n1", renewed_fp) &&
+           incarnation_of(0, "n1") > n1_before && incarnation_of(2, "n1") > n1_before;
 }
 
 /* A client that dials one node and records the certificate it presents. */
@@ -200,6 +214,10 @@ static void test_renewal(void)
     uint8_t old_fp[32];
     TB_REQUIRE(file_fp("n1", old_fp) == 0);
     TB_CHECK(holds(0, "n1", old_fp));
+    /* A renewal is a new incarnation of n1 in every member list (SWIM's records of the old one
+     * are stale): the others held n1's first one. */
+    n1_before = incarnation_of(0, "n1");
+    TB_CHECK(n1_before > 0);
     TB_REQUIRE(tb_fx_tbcert("renew --ca %s/ca --in %s/n1 --days 30", dir, dir) == 0);
     TB_REQUIRE(file_fp("n1", renewed_fp) == 0);
     TB_CHECK(memcmp(old_fp, renewed_fp, 32) != 0);

@@ -94,6 +94,33 @@ static void test_refute(void)
     tb_mb_free(mb);
 }
 
+/* A renewed certificate is a new incarnation: announced at once, and SWIM goes on from it (a
+ * SUSPECT of the new one refuted, one of the old one stale). */
+static void test_renew(void)
+{
+    tb_mb *mb = make();
+    TB_REQUIRE(mb);
+    tb_mb_renew(mb);
+    seen s = drain(mb);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_ALIVE], 1);
+    TB_CHECK(s.last[TB_MB_ACT_ALIVE].fresh);
+    TB_CHECK_STR(s.last[TB_MB_ACT_ALIVE].peer, "");
+    TB_CHECK_EQ(s.last[TB_MB_ACT_ALIVE].incarnation, 6);
+    TB_CHECK_EQ(tb_mb_incarnation(mb), 6);
+    /* Before the renewal this SUSPECT named an incarnation never announced and was refused. */
+    TB_CHECK_EQ(tb_mb_suspect(mb, 0, "me", 6), 0);
+    s = drain(mb);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_ALIVE], 1);
+    TB_CHECK_EQ(s.last[TB_MB_ACT_ALIVE].incarnation, 7);
+    TB_CHECK_EQ(tb_mb_suspect(mb, 0, "me", 5), 0);
+    TB_CHECK_EQ(drain(mb).n[TB_MB_ACT_ALIVE], 0);
+    tb_mb_stats st;
+    tb_mb_get_stats(mb, &st);
+    TB_CHECK_EQ(st.renewed, 1);
+    TB_CHECK_EQ(st.refuted, 1);
+    tb_mb_free(mb);
+}
+
 static void test_indirect_probe(void)
 {
     tb_mb *mb = make();
@@ -217,6 +244,7 @@ int main(void)
 {
     TB_RUN(test_suspect_then_dead);
     TB_RUN(test_refute);
+    TB_RUN(test_renew);
     TB_RUN(test_indirect_probe);
     TB_RUN(test_helper_side);
     TB_RUN(test_dead_member_reached);

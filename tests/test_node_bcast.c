@@ -220,6 +220,33 @@ static int start(int i)
     return tb_nbc_new(&c, &io, &n->nbc);
 }
 
+typedef struct listing {
+    const char *name;
+    int found;
+    tb_nmesh_member state;
+    uint64_t incarnation;
+    size_t n;
+} listing;
+
+static void list_one(void *arg, const char *name, tb_nmesh_member state, uint64_t incarnation)
+{
+    listing *l = arg;
+    l->n++;
+    if (l->name && strcmp(name, l->name) == 0) {
+        l->found++;
+        l->state = state;
+        l->incarnation = incarnation;
+    }
+}
+
+/* How often mesh lists `name` as a member (0 or 1), and how many members it lists. */
+static listing members_of(const tb_nmesh *mesh, const char *name)
+{
+    listing l = {.name = name};
+    tb_nmesh_members(mesh, list_one, &l);
+    return l;
+}
+
 static void test_alive_and_fetch(void)
 {
     /* a and b connect: a's first link sends its ALIVE; b learns a's certificate from it. */
@@ -240,6 +267,12 @@ static void test_alive_and_fetch(void)
     TB_CHECK_EQ(nodes[B].delivered, 1);
     TB_CHECK_EQ(nodes[C].delivered, 1);
     TB_CHECK_STR(nodes[C].last, "a:tick");
+    /* c knows a from its broadcasts alone (no ALIVE reaches c's member list here): listed. */
+    listing l = members_of(nodes[C].mesh, "a");
+    TB_CHECK_EQ(l.found, 1);
+    TB_CHECK_EQ(l.state, TB_NMESH_ALIVE);
+    TB_CHECK_EQ(l.incarnation, 0);
+    TB_CHECK_EQ(tb_nmesh_member_count(nodes[C].mesh, TB_NMESH_ALIVE), l.n);
     TB_CHECK_EQ(stats(C).held, 1);
     TB_CHECK_EQ(stats(C).cert_reqs_sent, 1);
     TB_CHECK_EQ(stats(B).certs_sent, 1);
@@ -310,6 +343,7 @@ static void test_unknown_origin_bounded(void)
     TB_CHECK_EQ(s1.hold_dropped - s0.hold_dropped, 6);
     TB_CHECK_EQ(s1.cert_reqs_sent - s0.cert_reqs_sent, 1);
     TB_CHECK_EQ(s1.delivered, s0.delivered);
+    TB_CHECK_EQ(members_of(nodes[B].mesh, "ghost").found, 0); /* never verified: not listed */
     now += TB_ORIGINS_HOLD_NS;
     (void)tb_nbc_poll(nodes[B].nbc, now);
     TB_CHECK_EQ(stats(B).hold_dropped - s0.hold_dropped, 6 + TB_ORIGINS_HOLD_PER_PEER);
@@ -340,6 +374,57 @@ static void test_alive_refresh(void)
     TB_CHECK_EQ(stats(C).alives_received, recv0 + 1);
 }
 
+/* Origins known from broadcasts alone: a bounded table (the stalest gives way), each listed
+ * while heard from within TB_NMESH_HEARD_KEEP_NS, and not beside the member list's own entry. */
+static int no_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
+                   size_t len)
+{
+    return TB_OK; /* x, the one neighbour, sent every copy: nothing goes back */
+}
+
+static void test_heard_bounded(void)
+{
+    tb_nmesh_config c = {.active_view = 8, .passive_view = 64, .incarnation = 1, .lim = &lim};
+    snprintf(c.self.name, sizeof(c.self.name), "h");
+    tb_nmesh_io io = {NULL, no_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
+                      NULL};
+    tb_nmesh *nm;
+    uint64_t t = now;
+    TB_REQUIRE(tb_nmesh_new(&c, &io, t, &nm) == 0); /* a leaf: no views, a tree all the same */
+    tb_nmesh_link_up(nm, t, "x");
+    const uint8_t raw[4] = {1, 2, 3, 4};
+    for (unsigned i = 0; i < TB_NMESH_HEARD_MAX + 10; i++) {
+        char origin[16];
+        uint8_t dg[TB_NMESH_ID_LEN] = {0};
+        snprintf(origin, sizeof(origin), "o%u", i);
+        memcpy(dg, &i, sizeof(i));
+        bool is_new = false;
+        TB_CHECK_EQ(tb_nmesh_gossip(nm, ++t, "x", origin, dg, TB_NMESH_MAX_HOPS - 1, raw,
+                                    sizeof(raw), &is_new),
+                    0);
+        TB_CHECK(is_new);
+    }
+    TB_CHECK_EQ(members_of(nm, NULL).n, TB_NMESH_HEARD_MAX);
+    TB_CHECK_EQ(members_of(nm, "o9").found, 0); /* the ten heard first gave way */
+    TB_CHECK_EQ(members_of(nm, "o10").found, 1);
+    TB_CHECK_EQ(members_of(nm, "o1033").found, 1);
+    /* A member the failure detector holds (a SUSPECT named it) is listed once, as it holds it. */
+    uint8_t p[256];
+    size_t len;
+    TB_REQUIRE(tb_nmesh_suspect_payload(&lim, "o500", 7, p, sizeof(p), &len) == 0);
+    TB_CHECK_EQ(tb_nmesh_mesh_bcast(nm, t, "x", TB_NODE_APP_SUSPECT, p, len), 0);
+    listing l = members_of(nm, "o500");
+    TB_CHECK_EQ(l.found, 1);
+    TB_CHECK_EQ(l.state, TB_NMESH_SUSPECT);
+    TB_CHECK_EQ(l.incarnation, 7);
+    TB_CHECK_EQ(l.n, TB_NMESH_HEARD_MAX);
+    /* Not heard from for TB_NMESH_HEARD_KEEP_NS: no longer listed. */
+    tb_nmesh_tick(nm, t + TB_NMESH_HEARD_KEEP_NS);
+    TB_CHECK_EQ(members_of(nm, "o1033").found, 0);
+    TB_CHECK_EQ(tb_nmesh_member_count(nm, TB_NMESH_ALIVE), 0);
+    tb_nmesh_free(nm);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tbnode-nbc.XXXXXX");
@@ -355,6 +440,7 @@ int main(void)
         TB_RUN(test_forged_origin);
         TB_RUN(test_unknown_origin_bounded);
         TB_RUN(test_alive_refresh);
+        TB_RUN(test_heard_bounded);
     } else {
         fprintf(stderr, "cannot start the nodes\n");
     }
