@@ -321,6 +321,13 @@ int tb_mb_alive(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnation)
     }
     if (incarnation <= m->inc)
         return 0;
+    if (m->state == TB_MB_DEAD) {
+        /* A dead member is back: a partition may have healed, and the other dead members are
+         * probed sooner than one an interval (at most 8 an interval while revivals come in). */
+        uint64_t soon = now + mb->cfg.reconnect_interval_ns / 8;
+        if (soon < mb->next_reconnect)
+            mb->next_reconnect = soon;
+    }
     if (m->state != TB_MB_ALIVE) {
         mb->stats.revived++;
         push(mb, TB_MB_ACT_UP, NULL, name);

@@ -16,7 +16,9 @@
  *   member that answers is REACHED (the caller reconnects the overlay to it), and it refutes,
  *   sending its ALIVE to the prober as well as broadcasting it: that is how the halves of a
  *   healed partition find each other. A dead member that sends us a PROBE_REQ is probed back
- *   at once (both sides of a healed partition refute at their first contact).
+ *   at once (both sides of a healed partition refute at their first contact), and a dead member
+ *   coming back brings the next direct probe forward to reconnect_interval / 8 (the partition
+ *   has healed, most likely: the rest of the other side is found in a fraction of the time).
  *
  * ALIVE and SUSPECT travel as signed broadcasts (their encoding and signatures are not this
  * module's): the caller feeds verified ones in with tb_mb_alive / tb_mb_suspect and broadcasts

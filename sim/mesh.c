@@ -14,6 +14,7 @@ enum { M_HV = 1, M_GOSSIP, M_IHAVE, M_GRAFT, M_PRUNE, M_PREQ, M_PACK, M_PING, M_
 /* Payload of a broadcast: kind, then fields. */
 enum { P_TEST = 1, P_ALIVE, P_SUSPECT };
 #define PAYLOAD_LEN 21 /* u8 kind, u32 a, u64 b, u64 c */
+#define NAME_LEN 12    /* "n" and a 32-bit index */
 
 typedef struct smsg {
     int kind;
@@ -79,6 +80,9 @@ struct tb_simmesh {
     smsg *spare;             /* tail-less messages to reuse: most of the millions sent */
     int watch;               /* killed node watched for its death notices, -1 none */
     uint64_t *dead_at;
+    /* The nodes' names side by side: looked up for every message, they stay in cache (a
+     * node's own struct is large and seldom is). */
+    char (*names)[NAME_LEN];
 };
 
 void tb_simmesh_config_default(tb_simmesh_config *cfg, unsigned n, uint64_t seed)
@@ -106,7 +110,7 @@ void tb_simmesh_config_default(tb_simmesh_config *cfg, unsigned n, uint64_t seed
 
 static const char *name_of(const tb_simmesh *m, unsigned i)
 {
-    return m->nodes[i].desc.name;
+    return m->names[i];
 }
 
 /* n123 -> 123; UINT32_MAX for anything else (names come from our own nodes only). */
@@ -679,6 +683,7 @@ static int node_init(tb_simmesh *m, snode *n, unsigned i)
     n->tick_at = UINT64_MAX;
     n->next_alive = UINT64_MAX;
     snprintf(n->desc.name, sizeof(n->desc.name), "n%u", i);
+    snprintf(m->names[i], sizeof(m->names[i]), "n%u", i);
     snprintf(n->desc.region, sizeof(n->desc.region), "r%u", i % 4);
     snprintf(n->desc.addrs[0], sizeof(n->desc.addrs[0]), "10.%u.%u.%u:4433", (i >> 16) & 255,
              (i >> 8) & 255, i & 255);
@@ -708,7 +713,8 @@ int tb_simmesh_new(const tb_simmesh_config *cfg, tb_simmesh **out)
     if (!rc)
         rc = tb_simnet_new(m->sim, cfg->n, &cfg->net, recv_msg, free_msg, m, &m->net);
     if (!rc && (!(m->nodes = calloc(cfg->n, sizeof(*m->nodes))) ||
-                !(m->dead_at = calloc(cfg->n, sizeof(*m->dead_at)))))
+                !(m->dead_at = calloc(cfg->n, sizeof(*m->dead_at))) ||
+                !(m->names = calloc(cfg->n, sizeof(*m->names)))))
         rc = TB_ERR_NOMEM;
     for (unsigned i = 0; !rc && i < cfg->n; i++)
         rc = node_init(m, &m->nodes[i], i);
@@ -744,6 +750,7 @@ void tb_simmesh_free(tb_simmesh *m)
     free(m->bc);
     free(m->nodes);
     free(m->dead_at);
+    free(m->names);
     free(m);
 }
 

@@ -216,6 +216,34 @@ static void test_dead_member_reached(void)
 
 /* A member we hold dead that probes us (the other half of a healed partition) is probed back
  * at once, once: its refutation need not wait for our own random probe of it. */
+/* After a partition: one dead member back (its ALIVE) brings the probe of the next forward. */
+static void test_revival_speeds_probes(void)
+{
+    tb_mb *mb = make();
+    TB_REQUIRE(mb);
+    TB_REQUIRE(tb_mb_suspect(mb, 0, "d", 2) == 0);
+    TB_REQUIRE(tb_mb_suspect(mb, 0, "e", 2) == 0);
+    tb_mb_tick(mb, 3 * S);
+    seen s = drain(mb);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_DEAD], 2);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_PROBE_REQ], 1);
+    const char *first = s.last[TB_MB_ACT_PROBE_REQ].peer[0] == 'd' ? "d" : "e";
+    const char *other = first[0] == 'd' ? "e" : "d";
+    TB_CHECK_EQ(tb_mb_next_wake(mb), 4 * S); /* the next direct probe, an interval on */
+    TB_CHECK_EQ(tb_mb_alive(mb, 3 * S + 100 * MS, first, 3), 0);
+    TB_CHECK_EQ(tb_mb_next_wake(mb), 3 * S + 225 * MS);
+    tb_mb_tick(mb, 3 * S + 225 * MS);
+    s = drain(mb);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_PROBE_REQ], 1);
+    TB_CHECK_STR(s.last[TB_MB_ACT_PROBE_REQ].peer, other);
+    /* A member that was only suspect coming back does not hurry anything. */
+    TB_REQUIRE(tb_mb_suspect(mb, 4 * S, "f", 1) == 0);
+    uint64_t w = tb_mb_next_wake(mb);
+    TB_CHECK_EQ(tb_mb_alive(mb, 4 * S, "f", 2), 0);
+    TB_CHECK_EQ(tb_mb_next_wake(mb), w);
+    tb_mb_free(mb);
+}
+
 static void test_dead_member_probed_back(void)
 {
     tb_mb *mb = make();
@@ -249,5 +277,6 @@ int main(void)
     TB_RUN(test_helper_side);
     TB_RUN(test_dead_member_reached);
     TB_RUN(test_dead_member_probed_back);
+    TB_RUN(test_revival_speeds_probes);
     return TB_DONE();
 }
