@@ -364,13 +364,6 @@ int tb_mb_suspect(tb_mb *mb, uint64_t now, const char *name, uint64_t incarnatio
     return 0;
 }
 
-void tb_mb_heard(tb_mb *mb, uint64_t now, const char *name)
-{
-    member *m = name ? find(mb, name) : NULL;
-    if (m)
-        m->heard = now;
-}
-
 static void raise_suspicion(tb_mb *mb, uint64_t now, member *m)
 {
     if (m->state != TB_MB_ALIVE)
@@ -467,19 +460,30 @@ int tb_mb_link_lost(tb_mb *mb, uint64_t now, const char *target, const char *con
     return 0;
 }
 
-/* A member we hold dead asks us something: it is up (a healed partition: each side probes
- * the other). Ask it ourselves, as the periodic reconnect would, so both sides refute at the
- * first contact rather than wait for their own random probe of each other. */
+/* A member we hold dead or suspect is heard from directly (it asks us something, or a link to
+ * it carries anything): it is up, and most likely does not know what we hold, as after a
+ * partition, whose SUSPECTs went round the other side only. Ask it ourselves, as the periodic
+ * reconnect would: it refutes with a new incarnation that every member takes, at the first
+ * contact rather than at our own random probe of it. One probe at a time per member. */
 static void probe_back(tb_mb *mb, uint64_t now, const char *from)
 {
     const member *m = find(mb, from);
-    if (!m || m->state != TB_MB_DEAD || find_probe(mb, from, P_DIRECT))
+    if (!m || m->state == TB_MB_ALIVE || find_probe(mb, from, P_DIRECT))
         return;
     probe *p = new_probe(mb, now, from, P_DIRECT);
     if (p) {
         mb->stats.probed_back++;
         send_req(mb, from, from, p->id, m->inc, true);
     }
+}
+
+void tb_mb_heard(tb_mb *mb, uint64_t now, const char *name)
+{
+    member *m = name ? find(mb, name) : NULL;
+    if (!m)
+        return;
+    m->heard = now;
+    probe_back(mb, now, name);
 }
 
 int tb_mb_recv_probe_req(tb_mb *mb, uint64_t now, const char *from, uint64_t probe_id,

@@ -15,8 +15,10 @@
  *   reconnect_interval (PROBE_REQ whose target is the receiver itself: "I hold you dead"). A
  *   member that answers is REACHED (the caller reconnects the overlay to it), and it refutes,
  *   sending its ALIVE to the prober as well as broadcasting it: that is how the halves of a
- *   healed partition find each other. A dead member that sends us a PROBE_REQ is probed back
- *   at once (both sides of a healed partition refute at their first contact), and a dead member
+ *   healed partition find each other. A dead or suspect member heard from directly (a
+ *   PROBE_REQ it sends, a pong or any message on a link to it: tb_mb_heard) is probed back at
+ *   once (both sides of a healed partition refute at their first contact, over any link that
+ *   comes back; the SUSPECTs that made them dead went round one side only), and a dead member
  *   coming back brings the next direct probe forward to reconnect_interval / 8 (the partition
  *   has healed, most likely: the rest of the other side is found in a fraction of the time).
  *
@@ -87,7 +89,7 @@ typedef struct tb_mb_stats {
     uint64_t renewed;   /* new incarnations for a renewed identity (tb_mb_renew) */
     uint64_t declared_dead;
     uint64_t revived;     /* dead or suspect members back with a newer incarnation */
-    uint64_t probed_back; /* dead members probed because they asked us something */
+    uint64_t probed_back; /* dead or suspect members probed because we heard from them */
     uint64_t refused;     /* invalid names, stale or impossible incarnations, unasked acks */
     uint64_t full;        /* members not added: max_members reached */
     uint64_t queue_full;
@@ -113,7 +115,8 @@ TB_WUR int tb_mb_suspect(tb_mb *mb, uint64_t now, const char *name, uint64_t inc
  * it holds, and a SUSPECT raised against the new incarnation is refuted like any other. */
 void tb_mb_renew(tb_mb *mb);
 
-/* We heard from name directly (a pong or any message on its link). */
+/* We heard from name directly (a pong or any message on its link). A member held dead or
+ * suspect is probed directly (PROBE_REQ, suspect): it refutes. */
 void tb_mb_heard(tb_mb *mb, uint64_t now, const char *name);
 
 /* The link to target was lost; helpers are the other active peers (any order; target and

@@ -214,8 +214,6 @@ static void test_dead_member_reached(void)
     tb_mb_free(mb);
 }
 
-/* A member we hold dead that probes us (the other half of a healed partition) is probed back
- * at once, once: its refutation need not wait for our own random probe of it. */
 /* After a partition: one dead member back (its ALIVE) brings the probe of the next forward. */
 static void test_revival_speeds_probes(void)
 {
@@ -244,6 +242,8 @@ static void test_revival_speeds_probes(void)
     tb_mb_free(mb);
 }
 
+/* A member we hold dead that probes us (the other half of a healed partition) is probed back
+ * at once, once: its refutation need not wait for our own random probe of it. */
 static void test_dead_member_probed_back(void)
 {
     tb_mb *mb = make();
@@ -268,6 +268,69 @@ static void test_dead_member_probed_back(void)
     tb_mb_free(mb);
 }
 
+/* A partition of two halves: each holds the other dead, at incarnations the other never heard
+ * suspected (the SUSPECTs went round one side). A link to one of them that comes back (a pong)
+ * gets it probed as "I hold you dead"; it refutes with a newer incarnation, which revives it
+ * here and, broadcast, everywhere. Without that it stayed dead as long as the random direct
+ * probes, which need a dial each, missed it. */
+static void test_heard_dead_member_refutes(void)
+{
+    tb_mb_config cfg;
+    tb_mb_config_default(&cfg);
+    cfg.reconnect_interval_ns = 60 * S; /* the random direct probes, out of the way */
+    tb_mb *a = NULL, *b = NULL;
+    TB_REQUIRE(tb_mb_new(&cfg, "me", 5, 1, &a) == 0 && tb_mb_new(&cfg, "d", 2, 9, &b) == 0);
+    TB_REQUIRE(tb_mb_alive(a, 0, "d", 2) == 0);
+    TB_REQUIRE(tb_mb_alive(b, 0, "me", 5) == 0);
+    /* The link broke; no helper heard d: suspect, then dead, on a's side only. */
+    const char *helpers[] = {"h"};
+    TB_REQUIRE(tb_mb_alive(a, 0, "h", 1) == 0);
+    TB_REQUIRE(tb_mb_link_lost(a, 0, "d", helpers, 1) == 0);
+    tb_mb_tick(a, S);
+    tb_mb_tick(a, 4 * S);
+    seen s = drain(a);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_SUSPECT], 1);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_DEAD], 1);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_PROBE_REQ], 2); /* h asked, then d itself at once, unanswered */
+    tb_mb_tick(a, 5 * S);
+    TB_CHECK_EQ(tb_mb_next_wake(a), 64 * S);
+    tb_mb_state st;
+    TB_REQUIRE(tb_mb_get(a, "d", &st, NULL) == 0);
+    TB_CHECK_EQ(st, TB_MB_DEAD);
+    /* The healed link: d's pong. One probe however often it is heard while the probe is open. */
+    tb_mb_heard(a, 5 * S + 100 * MS, "d");
+    tb_mb_heard(a, 5 * S + 200 * MS, "d");
+    s = drain(a);
+    TB_CHECK_EQ(s.n[TB_MB_ACT_PROBE_REQ], 1);
+    const tb_mb_action req = s.last[TB_MB_ACT_PROBE_REQ];
+    TB_CHECK_STR(req.peer, "d");
+    TB_CHECK_STR(req.target, "d");
+    TB_CHECK(req.suspect);
+    TB_CHECK_EQ(req.incarnation, 2);
+    /* d refutes: a fresh incarnation, broadcast, and sent to a as well. */
+    TB_CHECK_EQ(tb_mb_recv_probe_req(b, 5 * S + 110 * MS, "me", req.probe_id, "d", 2, true), 0);
+    seen r = drain(b);
+    TB_CHECK_EQ(r.n[TB_MB_ACT_ALIVE], 1);
+    TB_CHECK(r.last[TB_MB_ACT_ALIVE].fresh);
+    TB_CHECK_STR(r.last[TB_MB_ACT_ALIVE].peer, "me");
+    TB_CHECK_EQ(r.last[TB_MB_ACT_ALIVE].incarnation, 3);
+    TB_CHECK_EQ(r.n[TB_MB_ACT_PROBE_ACK], 1);
+    TB_CHECK_EQ(tb_mb_alive(a, 5 * S + 120 * MS, "d", tb_mb_incarnation(b)), 0);
+    TB_REQUIRE(tb_mb_get(a, "d", &st, NULL) == 0);
+    TB_CHECK_EQ(st, TB_MB_ALIVE);
+    TB_CHECK_EQ(drain(a).n[TB_MB_ACT_UP], 1);
+    /* Alive now: hearing from it probes nothing. */
+    TB_CHECK_EQ(tb_mb_recv_probe_ack(a, 5 * S + 130 * MS, "d", req.probe_id, "d", true), 0);
+    drain(a);
+    tb_mb_heard(a, 6 * S, "d");
+    TB_CHECK_EQ(drain(a).n[TB_MB_ACT_PROBE_REQ], 0);
+    tb_mb_stats stats;
+    tb_mb_get_stats(a, &stats);
+    TB_CHECK_EQ(stats.probed_back, 1);
+    tb_mb_free(a);
+    tb_mb_free(b);
+}
+
 int main(void)
 {
     TB_RUN(test_suspect_then_dead);
@@ -278,5 +341,6 @@ int main(void)
     TB_RUN(test_dead_member_reached);
     TB_RUN(test_dead_member_probed_back);
     TB_RUN(test_revival_speeds_probes);
+    TB_RUN(test_heard_dead_member_refutes);
     return TB_DONE();
 }
