@@ -50,9 +50,6 @@ void tb_budget_config_default(tb_budget_config *cfg)
     cfg->bytes_burst = 4u << 20;
     cfg->own_bcasts_per_s = 20;
     cfg->own_bcasts_burst = 60;
-    cfg->discovers_per_min = 12;
-    cfg->discovers_burst = 8;
-    cfg->max_peers_entries = 64;
 }
 
 void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers)
@@ -89,19 +86,13 @@ void tb_budget_config_apply(tb_budget_config *cfg, const tb_budget_config *set)
         cfg->own_bcasts_per_s = set->own_bcasts_per_s;
         cfg->own_bcasts_burst = burst_of(set->own_bcasts_per_s, 3, cfg->own_bcasts_burst);
     }
-    if (set->discovers_per_min) {
-        cfg->discovers_per_min = set->discovers_per_min;
-        cfg->discovers_burst = burst_of(set->discovers_per_min, 1, cfg->discovers_burst);
-    }
-    if (set->max_peers_entries)
-        cfg->max_peers_entries = set->max_peers_entries;
 }
 
 const char *tb_budget_verdict_name(tb_budget_verdict v)
 {
     static const char *const names[TB_BUDGET_VERDICT_COUNT] = {
         "within budget", "over the message rate", "over the byte rate",
-        "over the rate of broadcasts it originates", "over the DISCOVER rate"};
+        "over the rate of broadcasts it originates"};
     return (unsigned)v < TB_BUDGET_VERDICT_COUNT ? names[v] : "?";
 }
 
@@ -110,8 +101,6 @@ void tb_budget_init(tb_budget *b, const tb_budget_config *cfg, uint64_t now)
     tb_bucket_init(&b->msgs, cfg->msgs_per_s, cfg->msgs_burst, now);
     tb_bucket_init(&b->bytes, cfg->bytes_per_s, cfg->bytes_burst, now);
     tb_bucket_init(&b->bcasts, cfg->own_bcasts_per_s, cfg->own_bcasts_burst, now);
-    /* Per minute: a bucket of rate r/60 per second, kept exact by counting in sixtieths. */
-    tb_bucket_init(&b->discovers, cfg->discovers_per_min, (uint64_t)cfg->discovers_burst * 60, now);
 }
 
 tb_budget_verdict tb_budget_charge(tb_budget *b, tb_budget_kind kind, size_t bytes, uint64_t now)
@@ -127,8 +116,6 @@ tb_budget_verdict tb_budget_charge(tb_budget *b, tb_budget_kind kind, size_t byt
         return TB_BUDGET_OK;
     case TB_BUDGET_OWN_BCAST:
         return tb_bucket_take(&b->bcasts, 1, now) ? TB_BUDGET_OK : TB_BUDGET_OVER_BCASTS;
-    case TB_BUDGET_DISCOVER:
-        return tb_bucket_take(&b->discovers, 60, now) ? TB_BUDGET_OK : TB_BUDGET_OVER_DISCOVERS;
     }
     return TB_BUDGET_OK;
 }

@@ -29,12 +29,10 @@ typedef struct tb_budget_config {
     uint32_t msgs_per_s, msgs_burst;             /* every stream message of the peer */
     uint32_t bytes_per_s, bytes_burst;           /* their bytes */
     uint32_t own_bcasts_per_s, own_bcasts_burst; /* broadcasts it originates itself */
-    uint32_t discovers_per_min, discovers_burst; /* DISCOVERs (each costs us a PEERS) */
-    uint32_t max_peers_entries;                  /* PEERS entries taken from one message */
 } tb_budget_config;
 
 /* Defaults: 100 messages/s (burst 300), 1 MiB/s (burst 4 MiB), 20 own broadcasts/s (burst
- * 60), 12 DISCOVERs/min (burst 8), 64 PEERS entries. An honest node of a 40-node full mesh
+ * 60). An honest node of a 40-node full mesh
  * polling its sources every 16 s stays far below them. */
 void tb_budget_config_default(tb_budget_config *cfg);
 /* The defaults raised for a full mesh of up to max_peers peers, where every link carries every
@@ -44,14 +42,13 @@ void tb_budget_config_default(tb_budget_config *cfg);
 void tb_budget_config_for_mesh(tb_budget_config *cfg, size_t max_peers);
 
 /* The rates `set` gives (its non-zero ones: mesh.budget_* in the config) replace those of
- * cfg, each with a burst of 3 s of it (4 s of bytes, one minute of DISCOVERs) but never below
- * the burst it replaces, and so does a non-zero max_peers_entries. */
+ * cfg, each with a burst of 3 s of it (4 s of bytes) but never below the burst it
+ * replaces. */
 void tb_budget_config_apply(tb_budget_config *cfg, const tb_budget_config *set);
 
 typedef enum tb_budget_kind {
     TB_BUDGET_MESSAGE = 0, /* any stream message, of `bytes` bytes */
     TB_BUDGET_OWN_BCAST,   /* a broadcast whose origin is the peer itself */
-    TB_BUDGET_DISCOVER,    /* a DISCOVER */
 } tb_budget_kind;
 
 typedef enum tb_budget_verdict {
@@ -59,7 +56,6 @@ typedef enum tb_budget_verdict {
     TB_BUDGET_OVER_MSGS,
     TB_BUDGET_OVER_BYTES,
     TB_BUDGET_OVER_BCASTS,
-    TB_BUDGET_OVER_DISCOVERS,
     TB_BUDGET_VERDICT_COUNT
 } tb_budget_verdict;
 
@@ -67,7 +63,7 @@ typedef enum tb_budget_verdict {
 const char *tb_budget_verdict_name(tb_budget_verdict v);
 
 typedef struct tb_budget {
-    tb_bucket msgs, bytes, bcasts, discovers;
+    tb_bucket msgs, bytes, bcasts;
 } tb_budget;
 
 void tb_budget_init(tb_budget *b, const tb_budget_config *cfg, uint64_t now);

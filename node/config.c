@@ -277,10 +277,6 @@ static int apply_budgets(tb_node_config *cfg, const tb_cfg_ctx *c, const config_
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "budget_broadcasts_per_s", 1, 100000, &b->own_bcasts_per_s);
     if (rc == TB_OK)
-        rc = tb_cfg_get_u32(c, g, "budget_discovers_per_min", 1, 6000, &b->discovers_per_min);
-    if (rc == TB_OK)
-        rc = tb_cfg_get_u32(c, g, "budget_peers_entries", 1, 1024, &b->max_peers_entries);
-    if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "penalties_to_ban", 1, 10000, &cfg->penalties_to_ban);
     if (rc == TB_OK)
         rc = tb_cfg_get_u32(c, g, "penalty_decay_s", 1, 86400, &cfg->penalty_decay_s);
@@ -315,8 +311,6 @@ static int apply_mesh(tb_node_config *cfg, const config_setting_t *g, const orig
                                             "budget_msgs_per_s",
                                             "budget_bytes_per_s",
                                             "budget_broadcasts_per_s",
-                                            "budget_discovers_per_min",
-                                            "budget_peers_entries",
                                             "penalties_to_ban",
                                             "penalty_decay_s",
                                             "ban_s",

@@ -105,8 +105,8 @@ static void test_every_key(void)
                   "allow_names = true; socket_buffer = 8388608; active_view = 4;\n"
                   "  passive_view = 32;\n"
                   "  budget_msgs_per_s = 500; budget_bytes_per_s = 2097152;\n"
-                  "  budget_broadcasts_per_s = 40; budget_discovers_per_min = 30;\n"
-                  "  budget_peers_entries = 128; penalties_to_ban = 8; penalty_decay_s = 30;\n"
+                  "  budget_broadcasts_per_s = 40;\n"
+                  "  penalties_to_ban = 8; penalty_decay_s = 30;\n"
                   "  ban_s = 60; ban_max_s = 3600; };\n");
     if (rc != TB_OK)
         fprintf(stderr, "%s\n", err);
@@ -141,8 +141,6 @@ static void test_every_key(void)
     TB_CHECK_EQ(cfg.budget.msgs_per_s, 500);
     TB_CHECK_EQ(cfg.budget.bytes_per_s, 2097152);
     TB_CHECK_EQ(cfg.budget.own_bcasts_per_s, 40);
-    TB_CHECK_EQ(cfg.budget.discovers_per_min, 30);
-    TB_CHECK_EQ(cfg.budget.max_peers_entries, 128);
     TB_CHECK_EQ(cfg.penalties_to_ban, 8);
     TB_CHECK_EQ(cfg.penalty_decay_s, 30);
     TB_CHECK_EQ(cfg.ban_s, 60);
