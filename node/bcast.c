@@ -436,6 +436,11 @@ int tb_nbc_announce_as(tb_nbc *b, uint64_t now, uint64_t incarnation)
     return announce(b, now);
 }
 
+uint64_t tb_nbc_incarnation(const tb_nbc *b)
+{
+    return b->incarnation;
+}
+
 uint64_t tb_nbc_poll(tb_nbc *b, uint64_t now)
 {
     tb_origins_stats before, after;

@@ -112,6 +112,10 @@ TB_WUR int tb_nbc_set_cert(tb_nbc *b, const uint8_t *der, size_t len);
 /* Sends this node's ALIVE with `incarnation` when it is above the current one (the member list
  * refutes a suspicion), else with the current one. */
 TB_WUR int tb_nbc_announce_as(tb_nbc *b, uint64_t now, uint64_t incarnation);
+/* The incarnation this node's ALIVE carries. The member list starts from it: SWIM refutes a
+ * SUSPECT or a direct probe only when it names the member list's own incarnation, and members
+ * hold the one the ALIVE carried. */
+uint64_t tb_nbc_incarnation(const tb_nbc *b);
 /* Sends the last ALIVE this node broadcast to neighbour `to` (a prober holding it dead). */
 void tb_nbc_send_alive(tb_nbc *b, const char *to);
 

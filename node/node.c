@@ -852,7 +852,9 @@ static int open_mesh(tb_node *n)
 {
     tb_nmesh_config c = {.active_view = n->cfg->active_view,
                          .passive_view = n->cfg->passive_view,
-                         .incarnation = (uint64_t)real_s(n),
+                         /* The ALIVE's: read apart, a second could tick in between and
+                          * the node never refute being held dead (a healed partition). */
+                         .incarnation = tb_nbc_incarnation(n->nbc),
                          .seed = random_u64(),
                          /* a pong is due every interval; a lost link has missed several */
                          .heard_window_ns = n->live_cfg.interval_ns * 3 / 2,
