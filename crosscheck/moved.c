@@ -45,6 +45,15 @@ static unsigned regions_of(const xc_src *s, int sign, const xc_tobs **scratch)
     return k;
 }
 
+/* Whether settled t saw the source short of the least movement the others report by more than
+ * its own tolerance: a drifter's deviation grows, and a node that measured it +0.4 ms off with a
+ * tolerance of 1 ms just after another saw +0.95 ms has not seen it stay where it was. */
+static bool short_of(const xc_tobs *t, const xc_tobs *least, int sign)
+{
+    int64_t gap = tb_sat_sub(least->o->move_dev_ns, t->o->move_dev_ns);
+    return (sign > 0 ? gap : tb_sat_sub(0, gap)) > t->o->move_tol_ns;
+}
+
 /* Whether s moved to the side `sign`; fills its evidence. scratch has room for n_latest. */
 static bool moved_to(xc_src *s, int sign, const xc_tobs **scratch)
 {
@@ -73,7 +82,7 @@ static bool moved_to(xc_src *s, int sign, const xc_tobs **scratch)
         const xc_tobs *t = s->latest[i];
         bool since = t->t_local > onset;
         bool saw_it = t->o->move_state == TB_XC_SS_SETTLED && since &&
-                      local_time(t, t->o->move_base_ns) < onset;
+                      local_time(t, t->o->move_base_ns) < onset && short_of(t, least, sign);
         against += saw_it || (since && deviates(t, -sign));
     }
     if (nodes <= against)

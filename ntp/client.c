@@ -296,6 +296,21 @@ int64_t tb_ntp_sample_error(const tb_ntp_sample *s, uint64_t now)
     return s->delay_ns / 2 + aged + s->root_delay_ns / 2 + s->root_disp_ns;
 }
 
+/* Whether the newest sample differs from the filter's best by more than its extra delay can
+ * explain (the excess may all be on one leg) plus the clocks' drift since: the source or our
+ * clock moved, which the cross-check must hear of now, not when this sample becomes the best of
+ * eight, polls later (adr/0008, "the drifter bound"). */
+static bool moved_beyond_delay(const tb_ntp_sample *newest, const tb_ntp_sample *best)
+{
+    if (newest == best)
+        return false;
+    int64_t diff = newest->offset_ns - best->offset_ns;
+    uint64_t span = newest->mono_ns > best->mono_ns ? newest->mono_ns - best->mono_ns : 0;
+    int64_t explained = (newest->delay_ns - best->delay_ns) / 2 + TB_NTP_NEWS_MIN_NS +
+                        (int64_t)(span / 1000000 * TB_NTP_NEWS_PPB / 1000);
+    return diff > explained || diff < -explained;
+}
+
 static tb_ntp_reject reject(tb_ntp_client *c, tb_ntp_reject r)
 {
     c->rejects[r]++;
@@ -349,6 +364,10 @@ tb_ntp_reject tb_ntp_client_receive(tb_ntp_client *c, const uint8_t *p, size_t l
 
     /* Release a sample only once (RFC 5905 clock filter): an older best is not news. */
     const tb_ntp_sample *best = filter_best(c);
+    const tb_ntp_sample *newest =
+        &c->filter[(c->filter_next + TB_NTP_FILTER_LEN - 1) % TB_NTP_FILTER_LEN];
+    if (best->seq <= c->last_released && moved_beyond_delay(newest, best))
+        best = newest;
     if (best->seq > c->last_released) {
         c->last_released = best->seq;
         res->sample = best;

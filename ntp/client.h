@@ -28,6 +28,11 @@
 #include "ntp/packet.h"
 
 #define TB_NTP_FILTER_LEN 8
+/* The newest sample is released although the filter holds a better one when its offset differs
+ * from the best's by more than half their difference in delay plus TB_NTP_NEWS_MIN_NS plus
+ * TB_NTP_NEWS_PPB of the time between them (our clock's drift): the source or our clock moved. */
+#define TB_NTP_NEWS_MIN_NS 500000
+#define TB_NTP_NEWS_PPB 100
 /* Poll exponents (log2 seconds) accepted in a configuration. Below 0 only makes sense in
  * tests and on a LAN. */
 #define TB_NTP_POLL_MIN (-6)
@@ -104,8 +109,9 @@ typedef struct tb_ntp_sample {
 
 /* The measurement the client releases from its clock filter. */
 typedef struct tb_ntp_result {
-    const tb_ntp_sample *sample; /* the minimum-delay sample of the filter (valid until the
-                                    next call that changes the client) */
+    const tb_ntp_sample *sample; /* the minimum-delay sample of the filter, or the newest when
+                                    it moved (TB_NTP_NEWS_MIN_NS); valid until the next call
+                                    that changes the client */
     int64_t error_ns;            /* delay/2 + dispersion (aged) + root delay/2 + root dispersion */
 } tb_ntp_result;
 

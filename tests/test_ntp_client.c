@@ -255,6 +255,39 @@ static void test_filter_keeps_min_delay(void)
     TB_CHECK(llabs(best->delay_ns - 2 * best_owd) <= 2);
 }
 
+/* A sample the filter holds back is still released when its offset moved further from the
+ * best's than half their difference in delay explains (TB_NTP_NEWS_MIN_NS): a source that starts
+ * to drift is heard of at the next poll, not polls later. */
+static void test_filter_releases_movement(void)
+{
+    tb_ntp_client_config cfg = fast_config();
+    cfg.maxpoll = 0;
+    tb_ntp_client c;
+    tb_ntp_client_init(&c, &cfg, 0);
+    tb_ntp_result res;
+    uint64_t now = 0;
+    /* one-way delay, offset, released? */
+    static const struct {
+        int64_t owd, off;
+        bool released;
+    } steps[] = {
+        {1 * MS, 0, true},       /* the first, and the best */
+        {5 * MS, 3 * MS, false}, /* 3 ms off with 8 ms more delay: the delay may explain it */
+        {2 * MS, 0, false},      /* worse than the best, where it was */
+        {2 * MS, 2 * MS, true},  /* 2 ms off with 2 ms more delay: it moved */
+        {2 * MS, 2100000, true}, /* still moved from the best */
+        {1 * MS, 400000, true},  /* as good as the best and newer: the filter's own release */
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        now += S;
+        TB_REQUIRE(exchange(&c, now, base_real + (int64_t)now, steps[i].owd, steps[i].off,
+                            good(0, 0), 0, &res, NULL) == TB_NTP_ACCEPTED);
+        TB_CHECK_EQ(res.sample != NULL, steps[i].released);
+        if (res.sample)
+            TB_CHECK(llabs(res.sample->offset_ns - steps[i].off) <= 1);
+    }
+}
+
 static void test_rejections_counted(void)
 {
     tb_ntp_client_config cfg = fast_config();
@@ -570,6 +603,7 @@ int main(void)
     TB_RUN(test_exchange_check);
     TB_RUN(test_sent_corrects_t1);
     TB_RUN(test_filter_keeps_min_delay);
+    TB_RUN(test_filter_releases_movement);
     TB_RUN(test_rejections_counted);
     TB_RUN(test_kod_rate_backs_off);
     TB_RUN(test_kod_deny_and_rstr_demobilise);
