@@ -156,8 +156,8 @@ static void test_honest_24h(void)
  * verdict, no honest member is named. The member is named "member contradicted" by every
  * observer (all but one allowed): its region's other node and every other region see the real
  * source at 0 while its own series has held +5 s; that view is then set aside and the source is
- * ok. Until the member's series has settled (its first 10 min) the source is still called
- * inconsistent across regions: a view not yet held over time could be a step (adr/0008). */
+ * ok. Until the member's series has settled against its own history (46 min here) the source
+ * is still called inconsistent across regions: a view not yet held could be a step (adr/0008). */
 static void test_takeover_24h(void)
 {
     tb_simtime_scenario s;
