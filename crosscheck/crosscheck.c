@@ -58,6 +58,7 @@ const char *tb_xc_finding_name(int k)
     return k == TB_XC_MEMBER_UNCORROBORATED ? "member uncorroborated"
            : k == TB_XC_MEMBER_INCONSISTENT ? "member inconsistent"
            : k == TB_XC_MEMBER_CLOCK_OFF    ? "member clock off"
+           : k == TB_XC_MEMBER_CONTRADICTED ? "member contradicted"
                                             : "unknown";
 }
 

@@ -215,11 +215,16 @@ typedef enum tb_xc_finding_kind {
      * node is shifted the same way beyond it: its measurements are not counted. Also found
      * against the local node, whose measurements keep counting. Source "every source". */
     TB_XC_MEMBER_CLOCK_OFF,
+    /* its view of one source (NTP or Roughtime) is disjoint from every other node's, while
+     * those agree among themselves and include a node of its own region and one of another
+     * whose series held their views while its own held its value (crosscheck/members.c): its
+     * view of that source is not counted. Cites its measurement and its region's. */
+    TB_XC_MEMBER_CONTRADICTED,
 } tb_xc_finding_kind;
 
-#define TB_XC_FINDING_KINDS 3
+#define TB_XC_FINDING_KINDS 4
 
-/* "member uncorroborated", "member inconsistent", "member clock off". */
+/* "member uncorroborated", "member inconsistent", "member clock off", "member contradicted". */
 const char *tb_xc_finding_name(int k);
 
 typedef struct tb_xc_finding {

@@ -54,7 +54,8 @@ typedef struct xc_ctx {
     xc_src *srcs;
     size_t n_srcs;
     bool *corroborated;    /* per in->peers: some measurement of that node counts (sources.c) */
-    bool *clock_off;       /* per in->peers: judged "member clock off", not counted (members.c) */
+    bool *clock_off;       /* per in->peers: judged "member clock off" or "member contradicted", not
+                              counted (members.c) */
     const char **expected; /* regions expected to measure every source (warmup.c) */
     size_t n_expected;
 } xc_ctx;
@@ -65,8 +66,9 @@ int tb_xc_build_sources(xc_ctx *ctx);
  * whether s is still warming up (then fills v's verdict and reason). */
 int tb_xc_expected_regions(xc_ctx *ctx);
 bool tb_xc_warming(xc_ctx *ctx, const xc_src *s, tb_xc_verdict *v);
-/* members.c: names members (and the local node) whose clock is off, drops the members' fresh
- * measurements from every source. */
+/* members.c: names members (and the local node) whose clock is off and drops the members' fresh
+ * measurements from every source; names a member contradicted by every other node on a source
+ * and drops that view. */
 int tb_xc_judge_members(xc_ctx *ctx);
 /* moved.c: marks the sources that moved against their own history on several nodes. */
 int tb_xc_find_moved(xc_ctx *ctx);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crosscheck/internal.h"
+#include "crosscheck/sourcestats.h"
 
 #define MIN_SOURCES 3 /* a node's own agreement needs this many sources */
 
@@ -123,6 +124,118 @@ static void judge_one(xc_ctx *ctx, size_t i, const tb_xc_peer *self, int64_t *sc
     name_off(ctx, first, last, why);
 }
 
+/* Since when m's series has shown what its newest measurement says, in the local frame: since
+ * its baseline when it is settled against its own history (crosscheck/sourcestats.h); a series
+ * still learning, or one that moved (a step, or a ramp that never holds a value), vouches for
+ * its newest measurement only. */
+static int64_t shown_since(const xc_tobs *m)
+{
+    const tb_xc_obs *o = m->o;
+    int64_t at = o->real_ns;
+    if (o->move_state == TB_XC_SS_SETTLED && o->move_base_ns > 0 && o->move_base_ns < at)
+        at = o->move_base_ns;
+    return tb_sat_sub(at, m->peer->offset_ns);
+}
+
+static bool meets(const xc_tobs *a, const xc_tobs *b)
+{
+    return a->lo <= b->hi && b->lo <= a->hi;
+}
+
+/* Whether m's series has shown what it shows now for some time, and t's view was taken (or
+ * held) within that time: then the two contradict each other, not a source that changed
+ * between them (the first node to see a step, or the last to see it, has no such time with the
+ * others; one odd answer to m is not a view it held). */
+static bool held_together(const xc_tobs *m, const xc_tobs *t)
+{
+    int64_t mg = tb_sat_add(m->uncert, t->uncert), sm = shown_since(m), st = shown_since(t);
+    int64_t from = st > sm ? st : sm, to = t->t_local < m->t_local ? t->t_local : m->t_local;
+    if (tb_sat_add(sm, mg) >= m->t_local || from > to)
+        return false;
+    return tb_sat_sub(to, from) > mg ||
+           (tb_sat_add(sm, mg) < from && tb_sat_add(to, mg) < m->t_local);
+}
+
+/* Whether every other node's view of s is disjoint from m's while agreeing among themselves,
+ * with a node of m's own region and one of another region whose series held their view while
+ * m's held its own: *own, *other cite them. */
+static bool contradicted(const xc_src *s, const xc_tobs *m, const xc_tobs **own,
+                         const xc_tobs **other)
+{
+    *own = *other = NULL;
+    for (size_t i = 0; i < s->n_latest; i++) {
+        const xc_tobs *t = s->latest[i];
+        if (t == m)
+            continue;
+        if (meets(t, m))
+            return false;
+        for (size_t j = i + 1; j < s->n_latest; j++)
+            if (s->latest[j] != m && !meets(t, s->latest[j]))
+                return false; /* the source itself is split: nobody is accused */
+        if (!held_together(m, t))
+            continue;
+        const xc_tobs **slot = strcmp(t->peer->region, m->peer->region) == 0 ? own : other;
+        if (*slot == NULL || t->t_local > (*slot)->t_local)
+            *slot = t;
+    }
+    return *own != NULL && *other != NULL;
+}
+
+static void name_contradicted(xc_ctx *ctx, const xc_src *s, const xc_tobs *m, const xc_tobs *own,
+                              const xc_tobs *other)
+{
+    tb_xc_finding *f = tb_xc_add_finding(ctx, TB_XC_MEMBER_CONTRADICTED, m, own);
+    if (f)
+        snprintf(f->reason, sizeof(f->reason),
+                 "sees %s at [%.3f, %.3f] ms; every other of %zu node(s) disagrees with it and "
+                 "agrees with each other, %s of its own region at [%.3f, %.3f] ms and %s of %s "
+                 "over the same time: this view not counted",
+                 s->name, (double)m->lo / 1e6, (double)m->hi / 1e6, s->n_latest - 1, own->o->origin,
+                 (double)own->lo / 1e6, (double)own->hi / 1e6, other->o->origin,
+                 other->peer->region);
+}
+
+/* A member contradicted by every other node on one source, its own region's included, is
+ * judged, not the source: what an honest member measures of an honest source contains the
+ * truth (an NTP bound is half the round trip, however asymmetric the path), and so does what
+ * the others measure. Needs a node of its own region (a source answering one region
+ * differently contradicts every node of that region alike), and there and elsewhere a series
+ * that held its view while the member's held its own (a source that stepped is first seen by
+ * one node and last by another, each contradicted only by views of another time). The local
+ * node vouches for itself. Its view of that source is set aside; its other measurements keep
+ * counting (without them the simulator's 1 ms step, moved on two nodes' word, flapped; adr/0008).
+ */
+static void judge_contradicted(xc_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        xc_src *s = &ctx->srcs[i];
+        if (s->kind != TB_MEASURE_NTP && s->kind != TB_MEASURE_ROUGHTIME)
+            continue;
+        for (size_t j = 0; j < s->n_latest; j++) {
+            const xc_tobs *m = s->latest[j], *own, *other;
+            if (m->peer->self || !contradicted(s, m, &own, &other))
+                continue;
+            name_contradicted(ctx, s, m, own, other);
+            s->n_latest--;
+            memmove(&s->latest[j], &s->latest[j + 1], (s->n_latest - j) * sizeof(*s->latest));
+            break; /* two that every other contradicts would contradict each other */
+        }
+    }
+}
+
+/* Drops the fresh measurements of every node not counted from every source. */
+static void drop_not_counted(xc_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        xc_src *s = &ctx->srcs[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->n_latest; j++)
+            if (!ctx->clock_off[s->latest[j]->peer - ctx->in->peers])
+                s->latest[k++] = s->latest[j];
+        s->n_latest = k;
+    }
+}
+
 int tb_xc_judge_members(xc_ctx *ctx)
 {
     const tb_xc_input *in = ctx->in;
@@ -139,13 +252,7 @@ int tb_xc_judge_members(xc_ctx *ctx)
     for (size_t i = 0; i < in->n_peers; i++)
         judge_one(ctx, i, self, scratch);
     free(scratch);
-    for (size_t i = 0; i < ctx->n_srcs; i++) {
-        xc_src *s = &ctx->srcs[i];
-        size_t k = 0;
-        for (size_t j = 0; j < s->n_latest; j++)
-            if (!ctx->clock_off[s->latest[j]->peer - in->peers])
-                s->latest[k++] = s->latest[j];
-        s->n_latest = k;
-    }
+    drop_not_counted(ctx);
+    judge_contradicted(ctx);
     return 0;
 }

@@ -210,10 +210,13 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
         tb_control_printf(b, " %s=%llu", tk_drop_keys[i], (unsigned long long)st->dropped[i]);
     tb_control_printf(b, "\nmalfeasance_reports %llu\n",
                       (unsigned long long)st->malfeasance_reports);
-    tb_control_printf(b, "member_findings uncorroborated=%llu inconsistent=%llu clock_off=%llu\n",
-                      (unsigned long long)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
-                      (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
-                      (unsigned long long)st->member_findings[TB_XC_MEMBER_CLOCK_OFF]);
+    tb_control_printf(
+        b,
+        "member_findings uncorroborated=%llu inconsistent=%llu clock_off=%llu contradicted=%llu\n",
+        (unsigned long long)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
+        (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
+        (unsigned long long)st->member_findings[TB_XC_MEMBER_CLOCK_OFF],
+        (unsigned long long)st->member_findings[TB_XC_MEMBER_CONTRADICTED]);
     tb_control_printf(b, "gossip batches=%llu batch_bytes=%llu store_trimmed=%llu\n",
                       (unsigned long long)st->batches_sent, (unsigned long long)st->batch_bytes,
                       (unsigned long long)st->store_trimmed);
@@ -224,12 +227,13 @@ static json_t *counters_json(const tb_tk_stats *st)
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
         json_object_set_new(dropped, tk_drop_keys[i], json_integer((json_int_t)st->dropped[i]));
-    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:I, s:I, s:I}", "sent",
+    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I}", "sent",
                      (json_int_t)st->sent, "accepted", (json_int_t)st->accepted, "dropped", dropped,
                      "member_findings", "uncorroborated",
                      (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED], "inconsistent",
                      (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT], "clock_off",
-                     (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF], "batches",
+                     (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF], "contradicted",
+                     (json_int_t)st->member_findings[TB_XC_MEMBER_CONTRADICTED], "batches",
                      (json_int_t)st->batches_sent, "batch_bytes", (json_int_t)st->batch_bytes,
                      "store_trimmed", (json_int_t)st->store_trimmed);
 }

@@ -7,6 +7,7 @@
 
 #include "crosscheck/crosscheck.h"
 #include "crosscheck/hold.h"
+#include "crosscheck/sourcestats.h"
 #include "roughtime/verify.h"
 #include "tests/tb_test.h"
 
@@ -454,6 +455,95 @@ static const tb_xc_finding *finding_on(const tb_xc_result *r, const char *origin
         if (strcmp(r->findings[i].origin, origin) == 0)
             return &r->findings[i];
     return NULL;
+}
+
+/* o's series has shown its value (settled against its own history) for `held` before it. */
+static void settled(tb_xc_obs *o, int64_t held)
+{
+    o->move_state = TB_XC_SS_SETTLED;
+    o->move_base_ns = o->real_ns - held;
+}
+
+/* The consensus takeover's smarter half: a member ("mallory", region us with b) measures three
+ * sources honestly and one at +5 s. Every other node, b of its own region included, measured
+ * that source while mallory's series showed +5 s and sees it at 0: mallory is named
+ * "member contradicted" and that view does not count. Not named: when its view and the
+ * others' were not held over a common time (a source that stepped is first seen by one node,
+ * last by another), when no other node shares
+ * its region (a source answering one region differently), when its interval holds the truth
+ * (an asymmetric path), or when its region's node sees the same. */
+static void test_member_contradicted(void)
+{
+    world w;
+    world_init(&w);
+    w.peers[3] = (tb_xc_peer){"mallory", "us", 0, 1 * MS, NOW - 2 * SEC, false};
+    w.behind[3] = w.behind[0];
+    w.n_peers = 4;
+    world base = w;
+    for (int n = 0; n < 4; n++) {
+        measure(&w, n, TB_MEASURE_NTP, "ntp-1", 0, -1 * SEC);
+        measure(&w, n, TB_MEASURE_NTP, "ntp-2", 0, -1 * SEC);
+        measure(&w, n, TB_MEASURE_ROUGHTIME, "rt-1", 0, -1 * SEC);
+        if (n != 3)
+            measure(&w, n, TB_MEASURE_NTP, "ntp-3", 0, -1 * SEC);
+    }
+    world lie = w; /* mallory has shown +5 s for 10 min, the others measured within that */
+    settled(measure(&lie, 3, TB_MEASURE_NTP, "ntp-3", 5 * SEC, -SEC / 2), 600 * SEC);
+    tb_xc_result r;
+    TB_REQUIRE(run(&lie, NULL, &r) == 0);
+    TB_REQUIRE(r.n_findings == 1);
+    const tb_xc_finding *f = &r.findings[0];
+    TB_CHECK_EQ(f->kind, TB_XC_MEMBER_CONTRADICTED);
+    TB_CHECK_STR(f->origin, "mallory");
+    TB_CHECK_STR(f->source, "ntp-3");
+    TB_CHECK_EQ(f->n_refs, 2);
+    TB_CHECK_STR(f->refs[1].origin, "b");
+    TB_CHECK(strstr(f->reason, "every other of 3 node(s) disagrees") != NULL);
+    TB_CHECK_STR(tb_xc_finding_name(TB_XC_MEMBER_CONTRADICTED), "member contradicted");
+    TB_CHECK_EQ(verdict_of(&r, "ntp-3"), TB_XC_OK);
+    TB_CHECK(!cites(verdict(&r, "ntp-3"), "mallory"));
+    TB_CHECK_EQ(verdict(&r, "ntp-3")->n_nodes, 3);
+    tb_xc_result_clear(&r);
+
+    world first = w; /* its first view, newer than every other: the source may just have
+                        stepped */
+    measure(&first, 3, TB_MEASURE_NTP, "ntp-3", 5 * SEC, -SEC / 2);
+    TB_REQUIRE(run(&first, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-3"), TB_XC_INCONSISTENT);
+    tb_xc_result_clear(&r);
+    world last = w; /* settled for long, but older than every other view: the same */
+    settled(measure(&last, 3, TB_MEASURE_NTP, "ntp-3", 5 * SEC, -2 * SEC), 600 * SEC);
+    TB_REQUIRE(run(&last, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    tb_xc_result_clear(&r);
+
+    world alone = lie; /* a region of its own */
+    alone.peers[3].region = "nowhere";
+    TB_REQUIRE(run(&alone, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    tb_xc_result_clear(&r);
+
+    world asym = w; /* 8 ms off, within its ±10 ms: what an asymmetric path does */
+    settled(measure(&asym, 3, TB_MEASURE_NTP, "ntp-3", 8 * MS, -SEC / 2), 600 * SEC);
+    TB_REQUIRE(run(&asym, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-3"), TB_XC_OK);
+    tb_xc_result_clear(&r);
+
+    world split = base; /* the source answers region us 5 s ahead */
+    for (int n = 0; n < 4; n++) {
+        measure(&split, n, TB_MEASURE_NTP, "ntp-1", 0, -1 * SEC);
+        measure(&split, n, TB_MEASURE_NTP, "ntp-2", 0, -1 * SEC);
+        measure(&split, n, TB_MEASURE_ROUGHTIME, "rt-1", 0, -1 * SEC);
+        settled(
+            measure(&split, n, TB_MEASURE_NTP, "ntp-3", n == 1 || n == 3 ? 5 * SEC : 0, -1 * SEC),
+            600 * SEC);
+    }
+    TB_REQUIRE(run(&split, NULL, &r) == 0);
+    TB_CHECK_EQ(r.n_findings, 0);
+    TB_CHECK_EQ(verdict_of(&r, "ntp-3"), TB_XC_INCONSISTENT);
+    tb_xc_result_clear(&r);
 }
 
 /* Members and the local node judged by their clocks: honest clocks hundreds of ms apart are
@@ -905,6 +995,7 @@ int main(void)
     TB_RUN(test_warming_up_members);
     TB_RUN(test_unsynchronised);
     TB_RUN(test_member_clock_off);
+    TB_RUN(test_member_contradicted);
     TB_RUN(test_translation_sign);
     TB_RUN(test_honest_never_flagged);
     TB_RUN(test_borderline);

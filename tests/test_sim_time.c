@@ -154,10 +154,12 @@ static void test_honest_24h(void)
 }
 
 /* One member signs 8 invented sources and a real one at +5 s: the consensus stays where the
- * honest run had it (within its own error, not 5 s away), every other honest source keeps its
- * verdict, no honest member is named. The real source it lies about is called inconsistent across
- * regions while the member's measurement is fresh: intervals alone cannot tell a member lying
- * about one source from a source answering one region differently (adr/0008); printed. */
+ * honest run had it (within its own error, not 5 s away), every honest source ends with its
+ * verdict, no honest member is named. The member is named "member contradicted" by every
+ * observer (all but one allowed): its region's other node and every other region see the real
+ * source at 0 while its own series has held +5 s; that view is then set aside and the source is
+ * ok. Until the member's series has settled against its own history (46 min here) the source
+ * is still called inconsistent across regions: a view not yet held could be a step (adr/0008). */
 static void test_takeover_24h(void)
 {
     tb_simtime_scenario s;
@@ -168,14 +170,13 @@ static void test_takeover_24h(void)
     check_bounds(&r, s.attack_source);
     TB_CHECK(r.consensus_max_err_ns < 100 * MS);
     TB_CHECK_EQ(r.no_consensus_runs, 0u);
-    /* whether the member is named (r.liar_named) is printed: with every other source measured
-     * honestly it is corroborated, and no rule of the cross-check names it (adr/0012) */
+    TB_CHECK(r.liar_named + 1 >= r.observers);
+    TB_CHECK_EQ(r.liar_finding, (int)TB_XC_MEMBER_CONTRADICTED);
     TB_CHECK_EQ(r.honest_member_findings, 0u);
     for (unsigned k = 0; k < base.n_sources; k++) {
         const tb_simtime_source_result *a = &base.sources[k], *b = find(&r, a->name);
         TB_REQUIRE(b != NULL);
-        if (strcmp(a->name, s.attack_source) != 0)
-            TB_CHECK_EQ(a->final_verdict, b->final_verdict);
+        TB_CHECK_EQ(a->final_verdict, b->final_verdict);
     }
     for (unsigned k = base.n_sources; k < r.n_sources; k++) /* never ok: nobody else sees them */
         TB_CHECK(r.sources[k].final_verdict != TB_XC_OK);
