@@ -386,6 +386,9 @@ static void on_neighbor_reply(tb_hv *hv, uint64_t now, const tb_hv_desc *x, bool
         hv->stats.repairs++;
         active_add(hv, x);
     } else {
+        /* Asked again it would refuse again (it is full), and a short view asks every repair
+         * interval: a shuffle names it again later. */
+        passive_remove(hv, x->name);
         push(hv, TB_HV_ACT_CLOSE, x);
         hv->next_repair = now + hv->cfg.repair_interval_ns;
     }
@@ -522,16 +525,28 @@ int tb_hv_recv(tb_hv *hv, uint64_t now, const char *from, const tb_hv_msg *m)
     return TB_ERR_MALFORMED;
 }
 
-void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer)
+/* No link to peer any more: an active peer is replaced (kept passive if alive), a NEIGHBOR
+ * under way to it gets no answer. */
+static void link_gone(tb_hv *hv, uint64_t now, const char *peer, bool alive)
 {
     ptrdiff_t i = find_active(hv, peer);
     if (i >= 0)
-        active_drop(hv, (size_t)i, false, false);
+        active_drop(hv, (size_t)i, false, alive);
     if (hv->pending && strcmp(hv->pending_peer.name, peer) == 0) {
         hv->pending = false;
         hv->next_repair = now;
     }
+}
+
+void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer)
+{
+    link_gone(hv, now, peer, false);
     passive_remove(hv, peer);
+}
+
+void tb_hv_link_closed(tb_hv *hv, uint64_t now, const char *peer)
+{
+    link_gone(hv, now, peer, true);
 }
 
 /* The one NEIGHBOR request under way; its answer (or the timeout) ends it. */

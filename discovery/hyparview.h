@@ -123,6 +123,13 @@ TB_WUR int tb_hv_recv(tb_hv *hv, uint64_t now, const char *from, const tb_hv_msg
  * replaced from the passive view, a pending NEIGHBOR tries another candidate. */
 void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer);
 
+/* The connection to peer was closed in order, by us or by the peer, which let it go (a link for
+ * one exchange, one the views dropped): the peer is alive, and no failure. An active peer is
+ * replaced and kept passive; a NEIGHBOR under way to it is given up; the passive view stays as
+ * the protocol left it (a DISCONNECT's sender, a shuffle's origin stay candidates, a peer that
+ * refused or never answered stays out). */
+void tb_hv_link_closed(tb_hv *hv, uint64_t now, const char *peer);
+
 /* The connection to peer was closed for another one between the same pair (crossed dials keep
  * one): no loss, but messages sent on it may be lost. Sends again what the views wait on: the
  * NEIGHBOR under way to peer, or, for an active peer, a high-priority NEIGHBOR that makes the

@@ -333,6 +333,50 @@ static void test_lost_reply_replaced(void)
     tb_hv_free(c);
 }
 
+/* An orderly close (a let-go link) is no failure: what the protocol put in the passive view
+ * stays (a DISCONNECT's sender: removed when the link closed, a 3-node mesh stayed a line); a peer
+ * that refused stays out, so a short view does not ask it again and again. */
+static void test_link_closed_keeps_passive(void)
+{
+    tb_hv *h = make("h", 2);
+    TB_REQUIRE(h);
+    const char *names[] = {"p", "q"};
+    for (int i = 0; i < 2; i++) {
+        tb_hv_msg m = {.type = TB_HV_NEIGHBOR, .node = desc(names[i])};
+        TB_REQUIRE(tb_hv_recv(h, 0, names[i], &m) == 0);
+    }
+    drain(h);
+    tb_hv_msg dis = {.type = TB_HV_DISCONNECT, .flag = 1};
+    TB_REQUIRE(tb_hv_recv(h, S, "p", &dis) == 0);
+    drained d = drain(h);
+    TB_CHECK_EQ(d.down, 1);
+    TB_CHECK(tb_hv_is_passive(h, "p"));
+    tb_hv_link_closed(h, S, "p");
+    TB_CHECK(tb_hv_is_passive(h, "p"));
+    /* An active peer whose link closed in order is replaced, and stays a candidate. */
+    tb_hv_link_closed(h, S, "q");
+    d = drain(h);
+    TB_CHECK_EQ(d.down, 1);
+    TB_CHECK(!tb_hv_is_active(h, "q") && tb_hv_is_passive(h, "q"));
+    /* A failure drops it. */
+    tb_hv_link_down(h, S, "q");
+    TB_CHECK(!tb_hv_is_passive(h, "q"));
+
+    /* Repair asks p; p refuses: out of the passive view, also after the link closes. */
+    tb_hv_tick(h, 2 * S);
+    d = drain(h);
+    TB_REQUIRE(d.sends_of[TB_HV_NEIGHBOR] == 1);
+    TB_CHECK_STR(d.last_send.peer.name, "p");
+    tb_hv_msg no = {.type = TB_HV_NEIGHBOR_REPLY, .flag = 0, .node = desc("p")};
+    TB_REQUIRE(tb_hv_recv(h, 2 * S, "p", &no) == 0);
+    d = drain(h);
+    TB_CHECK_EQ(d.close, 1);
+    tb_hv_link_closed(h, 3 * S, "p");
+    TB_CHECK(!tb_hv_is_passive(h, "p"));
+    TB_CHECK_EQ(tb_hv_passive_count(h), 0);
+    tb_hv_free(h);
+}
+
 int main(void)
 {
     TB_RUN(test_join_and_forward);
@@ -342,5 +386,6 @@ int main(void)
     TB_RUN(test_shuffle_exchange);
     TB_RUN(test_crossed_dials_replaced);
     TB_RUN(test_lost_reply_replaced);
+    TB_RUN(test_link_closed_keeps_passive);
     return TB_DONE();
 }
