@@ -52,7 +52,9 @@ struct tb_pt {
     uint64_t *otab; /* per slot: the key, then its `words` lazy words (one cache line to read) */
     size_t omask, n_origins, words;
     missing *miss;
-    uint64_t *miss_h; /* hashes of the missing ids, scanned before the entries */
+    uint64_t *miss_h;   /* hashes of the missing ids, compared before the entries */
+    uint32_t *miss_tab; /* open addressing on miss_h: index + 1, 0 = empty */
+    size_t miss_mask;
     size_t n_miss;
     uint64_t miss_wake;  /* no later than the earliest missing deadline (may be earlier) */
     uint64_t next_flush; /* UINT64_MAX while no IHAVE is waiting */
@@ -116,9 +118,14 @@ int tb_pt_new(const tb_pt_config *cfg, tb_pt **out)
     pt->pkeys = calloc(cfg->neighbors_max, sizeof(*pt->pkeys));
     pt->miss = calloc(cfg->missing_max, sizeof(*pt->miss));
     pt->miss_h = calloc(cfg->missing_max, sizeof(*pt->miss_h));
+    size_t msize = 2;
+    while (msize < cfg->missing_max * 2)
+        msize <<= 1;
+    pt->miss_mask = msize - 1;
+    pt->miss_tab = calloc(msize, sizeof(*pt->miss_tab));
     pt->next_flush = UINT64_MAX;
-    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->miss_h || !pt->otab ||
-        !pt->pkeys) {
+    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->miss_h || !pt->miss_tab ||
+        !pt->otab || !pt->pkeys) {
         tb_pt_free(pt);
         return TB_ERR_NOMEM;
     }
@@ -142,6 +149,7 @@ void tb_pt_free(tb_pt *pt)
     free(pt->peers);
     free(pt->miss);
     free(pt->miss_h);
+    free(pt->miss_tab);
     free(pt->otab);
     free(pt->pkeys);
     free(pt->queue);
@@ -513,20 +521,64 @@ static void duplicate_from(tb_pt *pt, const entry *e, uint64_t okey, peer *p, co
     }
 }
 
+/* The missing set is looked up on every new message and announced id: hashed, not scanned
+ * (up to missing_max entries). The entries stay in an array in the order the timers walk. */
+static size_t miss_slot_of(const tb_pt *pt, size_t i)
+{
+    size_t s = (size_t)pt->miss_h[i] & pt->miss_mask;
+    while (pt->miss_tab[s] != i + 1)
+        s = (s + 1) & pt->miss_mask;
+    return s;
+}
+
 static ptrdiff_t miss_index(const tb_pt *pt, const uint8_t *id)
 {
     uint64_t h = tb_rand_hash_id(id, pt->cfg.hash_key);
-    for (size_t i = 0; i < pt->n_miss; i++)
-        if (pt->miss_h[i] == h && memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0)
-            return (ptrdiff_t)i;
-    return -1;
+    for (size_t s = (size_t)h & pt->miss_mask;; s = (s + 1) & pt->miss_mask) {
+        uint32_t v = pt->miss_tab[s];
+        if (v == 0)
+            return -1;
+        if (pt->miss_h[v - 1] == h && memcmp(pt->miss[v - 1].id, id, TB_PT_ID_LEN) == 0)
+            return (ptrdiff_t)(v - 1);
+    }
+}
+
+static void miss_add(tb_pt *pt, uint64_t h)
+{
+    size_t i = pt->n_miss++, s = (size_t)h & pt->miss_mask;
+    pt->miss_h[i] = h;
+    while (pt->miss_tab[s] != 0)
+        s = (s + 1) & pt->miss_mask;
+    pt->miss_tab[s] = (uint32_t)(i + 1);
+}
+
+/* Backward-shift deletion of entry i from the table, as table_remove. */
+static void miss_unhash(tb_pt *pt, size_t i)
+{
+    size_t s = miss_slot_of(pt, i);
+    for (size_t next = (s + 1) & pt->miss_mask;; next = (next + 1) & pt->miss_mask) {
+        uint32_t v = pt->miss_tab[next];
+        if (v == 0)
+            break;
+        size_t home = (size_t)pt->miss_h[v - 1] & pt->miss_mask;
+        bool stays = s <= next ? (home > s && home <= next) : (home > s || home <= next);
+        if (!stays) {
+            pt->miss_tab[s] = v;
+            s = next;
+        }
+    }
+    pt->miss_tab[s] = 0;
 }
 
 static void miss_remove(tb_pt *pt, size_t i)
 {
+    size_t last = pt->n_miss - 1;
+    miss_unhash(pt, i);
+    if (last != i)
+        pt->miss_tab[miss_slot_of(pt, last)] = (uint32_t)(i + 1);
     pt->n_miss--;
-    pt->miss[i] = pt->miss[pt->n_miss];
-    pt->miss_h[i] = pt->miss_h[pt->n_miss];
+    pt->miss[i] = pt->miss[last];
+    pt->miss_h[i] = pt->miss_h[last];
 }
 
 static void drop_missing(tb_pt *pt, const uint8_t *id)
@@ -641,8 +693,8 @@ int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
                 pt->stats.ids_dropped++;
                 continue;
             }
-            pt->miss_h[pt->n_miss] = tb_rand_hash_id(ids[i], pt->cfg.hash_key);
-            m = &pt->miss[pt->n_miss++];
+            miss_add(pt, tb_rand_hash_id(ids[i], pt->cfg.hash_key));
+            m = &pt->miss[pt->n_miss - 1];
             *m = (missing){.deadline = now + pt->cfg.graft_timeout_ns};
             if (pt->n_miss == 1 || m->deadline < pt->miss_wake)
                 pt->miss_wake = m->deadline;
