@@ -22,6 +22,7 @@ struct tb_hv {
     uint64_t akeys[TB_HV_ACTIVE_MAX], *pkeys, name_key;
     /* The one NEIGHBOR request under way (repair or urgent), answered by NEIGHBOR_REPLY. */
     bool pending;
+    uint8_t pending_high; /* its priority, for a copy sent again (tb_hv_link_replaced) */
     tb_hv_desc pending_peer;
     uint64_t pending_deadline;
     uint64_t next_repair;
@@ -385,6 +386,9 @@ static void on_neighbor_reply(tb_hv *hv, uint64_t now, const tb_hv_desc *x, bool
         hv->stats.repairs++;
         active_add(hv, x);
     } else {
+        /* Asked again it would refuse again (it is full), and a short view asks every repair
+         * interval: a shuffle names it again later. */
+        passive_remove(hv, x->name);
         push(hv, TB_HV_ACT_CLOSE, x);
         hv->next_repair = now + hv->cfg.repair_interval_ns;
     }
@@ -521,16 +525,53 @@ int tb_hv_recv(tb_hv *hv, uint64_t now, const char *from, const tb_hv_msg *m)
     return TB_ERR_MALFORMED;
 }
 
-void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer)
+/* No link to peer any more: an active peer is replaced (kept passive if alive), a NEIGHBOR
+ * under way to it gets no answer. */
+static void link_gone(tb_hv *hv, uint64_t now, const char *peer, bool alive)
 {
     ptrdiff_t i = find_active(hv, peer);
     if (i >= 0)
-        active_drop(hv, (size_t)i, false, false);
+        active_drop(hv, (size_t)i, false, alive);
     if (hv->pending && strcmp(hv->pending_peer.name, peer) == 0) {
         hv->pending = false;
         hv->next_repair = now;
     }
+}
+
+void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer)
+{
+    link_gone(hv, now, peer, false);
     passive_remove(hv, peer);
+}
+
+void tb_hv_link_closed(tb_hv *hv, uint64_t now, const char *peer)
+{
+    link_gone(hv, now, peer, true);
+}
+
+/* The one NEIGHBOR request under way; its answer (or the timeout) ends it. */
+static void ask_neighbor(tb_hv *hv, uint64_t now, const tb_hv_desc *d, uint8_t high)
+{
+    send_simple(hv, d, TB_HV_NEIGHBOR, 0, high, &hv->self);
+    hv->pending = true;
+    hv->pending_high = high;
+    hv->pending_peer = *d;
+    hv->pending_deadline = now + hv->cfg.neighbor_timeout_ns;
+}
+
+/* What went on the closed connection may never have been read: the request under way goes
+ * again, and an active peer is asked once more with high priority, which it grants whether or
+ * not it took us already (it took us, or had to: a JOIN, a walk's end, a NEIGHBOR we granted). */
+void tb_hv_link_replaced(tb_hv *hv, uint64_t now, const char *peer)
+{
+    if (hv->pending && strcmp(hv->pending_peer.name, peer) == 0) {
+        tb_hv_desc d = hv->pending_peer;
+        ask_neighbor(hv, now, &d, hv->pending_high);
+        return;
+    }
+    ptrdiff_t i = find_active(hv, peer);
+    if (i >= 0)
+        send_simple(hv, &hv->active[i], TB_HV_NEIGHBOR, 0, 1, &hv->self);
 }
 
 int tb_hv_add_passive(tb_hv *hv, uint64_t now, const tb_hv_desc *d, bool urgent)
@@ -543,10 +584,7 @@ int tb_hv_add_passive(tb_hv *hv, uint64_t now, const tb_hv_desc *d, bool urgent)
     passive_add(hv, &c, NULL, 0);
     if (urgent && !hv->pending && now >= hv->next_urgent) {
         hv->next_urgent = now + hv->cfg.urgent_interval_ns;
-        send_simple(hv, &c, TB_HV_NEIGHBOR, 0, 1, &hv->self);
-        hv->pending = true;
-        hv->pending_peer = c;
-        hv->pending_deadline = now + hv->cfg.neighbor_timeout_ns;
+        ask_neighbor(hv, now, &c, 1);
     }
     return 0;
 }
@@ -558,10 +596,7 @@ static void repair(tb_hv *hv, uint64_t now)
         return;
     hv->next_repair = now + hv->cfg.repair_interval_ns;
     tb_hv_desc d = hv->passive[tb_rand_below(&hv->rng, hv->n_passive)];
-    send_simple(hv, &d, TB_HV_NEIGHBOR, 0, hv->n_active == 0, &hv->self);
-    hv->pending = true;
-    hv->pending_peer = d;
-    hv->pending_deadline = now + hv->cfg.neighbor_timeout_ns;
+    ask_neighbor(hv, now, &d, hv->n_active == 0);
 }
 
 static void shuffle(tb_hv *hv, uint64_t now)

@@ -123,6 +123,20 @@ TB_WUR int tb_hv_recv(tb_hv *hv, uint64_t now, const char *from, const tb_hv_msg
  * replaced from the passive view, a pending NEIGHBOR tries another candidate. */
 void tb_hv_link_down(tb_hv *hv, uint64_t now, const char *peer);
 
+/* The connection to peer was closed in order, by us or by the peer, which let it go (a link for
+ * one exchange, one the views dropped): the peer is alive, and no failure. An active peer is
+ * replaced and kept passive; a NEIGHBOR under way to it is given up; the passive view stays as
+ * the protocol left it (a DISCONNECT's sender, a shuffle's origin stay candidates, a peer that
+ * refused or never answered stays out). */
+void tb_hv_link_closed(tb_hv *hv, uint64_t now, const char *peer);
+
+/* The connection to peer was closed for another one between the same pair (crossed dials keep
+ * one): no loss, but messages sent on it may be lost. Sends again what the views wait on: the
+ * NEIGHBOR under way to peer, or, for an active peer, a high-priority NEIGHBOR that makes the
+ * link symmetric again (a lost JOIN, NEIGHBOR or accepting NEIGHBOR_REPLY left it one-sided). A
+ * peer that took us already answers and changes nothing. */
+void tb_hv_link_replaced(tb_hv *hv, uint64_t now, const char *peer);
+
 /* Adds a peer learned elsewhere (a member that came back after a partition) to the passive view;
  * with `urgent`, asks it at once with high priority to be an active neighbour (the link that
  * joins two halves of a healed partition), at most once per urgent_interval: many nodes of a

@@ -525,6 +525,21 @@ void tb_nmesh_link_down(tb_nmesh *nm, uint64_t now, const char *peer)
     run(nm, now);
 }
 
+void tb_nmesh_link_closed(tb_nmesh *nm, uint64_t now, const char *peer)
+{
+    tb_pt_neighbor_down(nm->pt, peer);
+    if (nm->hv)
+        tb_hv_link_closed(nm->hv, now, peer);
+    run(nm, now);
+}
+
+void tb_nmesh_link_replaced(tb_nmesh *nm, uint64_t now, const char *peer)
+{
+    if (nm->hv)
+        tb_hv_link_replaced(nm->hv, now, peer);
+    run(nm, now);
+}
+
 void tb_nmesh_heard(tb_nmesh *nm, uint64_t now, const char *peer)
 {
     tb_mb_heard(nm->mb, now, peer);

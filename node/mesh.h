@@ -107,6 +107,12 @@ TB_WUR int tb_nmesh_join(tb_nmesh *nm, uint64_t now, const char *name, const cha
  * lost). */
 void tb_nmesh_link_up(tb_nmesh *nm, uint64_t now, const char *peer);
 void tb_nmesh_link_down(tb_nmesh *nm, uint64_t now, const char *peer);
+/* A connection to peer that was up closed in order (this node let it go, or the peer did): the
+ * peer is alive; HyParView keeps its passive view as it was (see tb_hv_link_closed). */
+void tb_nmesh_link_closed(tb_nmesh *nm, uint64_t now, const char *peer);
+/* A connection to peer closed for the pair's other one (crossed dials, one kept): no loss, but
+ * what was sent on it may be lost, so the views send again what they wait on. */
+void tb_nmesh_link_replaced(tb_nmesh *nm, uint64_t now, const char *peer);
 /* Peer answered a ping (the direct contact PROBE_ACKs report). */
 void tb_nmesh_heard(tb_nmesh *nm, uint64_t now, const char *peer);
 

@@ -65,6 +65,7 @@ typedef struct plink {
     uint64_t up_at;      /* when the handshake was confirmed (mono) */
     uint64_t close_at;   /* HyParView let it go: closed then unless active again (0: no) */
     uint64_t close_code; /* nonzero: close pending (code + 1), done from the reaper timer */
+    int let_go;          /* closed by let_go: the peer is alive, only not kept */
     char name[TB_QUIC_NAME_MAX];
     char region[TB_QUIC_NAME_MAX];
     char addr[TB_QUIC_ADDRSTR_MAX];
@@ -359,7 +360,7 @@ static void dial_label(const tb_node *n, uint32_t id, const char *addr, char *bu
         snprintf(buf, len, "%s", addr);
 }
 
-static void mesh_link_gone(tb_node *n, const char *peer);
+static void mesh_link_gone(tb_node *n, const char *peer, bool orderly);
 
 /* HyParView hears of a failed dial as of a lost link. */
 static void dial_gone(tb_node *n, uint32_t id)
@@ -369,7 +370,7 @@ static void dial_gone(tb_node *n, uint32_t id)
     if (tb_peers_get(n->peers, id, &v) == TB_OK)
         snprintf(name, sizeof(name), "%s", v.name);
     if (name[0])
-        mesh_link_gone(n, name);
+        mesh_link_gone(n, name, false);
 }
 
 static void dial_failed(tb_node *n, uint32_t id, const char *addr, const char *why)
@@ -625,6 +626,7 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         }
         if (let_go(n, l, now)) {
+            l->let_go = 1;
             close_later(n, l, TB_QUIC_APP_NO_ERROR);
             continue;
         }
@@ -834,14 +836,18 @@ static void on_mesh_timer(struct ev_loop *loop, ev_timer *w, int revents)
     mesh_rearm(n);
 }
 
-/* The connection to peer is gone or its dial failed: unless another link to it is up. */
-static void mesh_link_gone(tb_node *n, const char *peer)
+/* The connection to peer is gone or its dial failed: unless another link to it is up. An
+ * orderly close (let go, by either side) is no failure of the peer. */
+static void mesh_link_gone(tb_node *n, const char *peer, bool orderly)
 {
     if (!peer[0] || link_by_name(n, peer))
         return;
     outq_drop(n, peer, 0);
     if (n->mesh) {
-        tb_nmesh_link_down(n->mesh, mono(n), peer);
+        if (orderly)
+            tb_nmesh_link_closed(n->mesh, mono(n), peer);
+        else
+            tb_nmesh_link_down(n->mesh, mono(n), peer);
         if (!tb_nmesh_is_leaf(n->mesh) && !tb_nmesh_is_active(n->mesh, peer))
             unwant(n, peer);
     }
@@ -992,6 +998,21 @@ static void on_connected(void *arg, tb_quic_conn *c, const tb_quic_peer *peer)
     kick(n->loop, &n->ping_timer);
 }
 
+/* Another connection with peer: up, or a dial under way. A peer's DUPLICATE close names no
+ * connection, and a hostile peer may send one on its only link. */
+static int other_link(tb_node *n, const char *peer)
+{
+    char name[TB_QUIC_NAME_MAX];
+    for (plink *l = n->links; l; l = l->next) {
+        if (!l->connected && (l->name[0] || !l->dialled || l->close_code))
+            continue;
+        peer_name_of(n, l, name);
+        if (strcmp(name, peer) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
                       const tb_quic_close_info *info)
 {
@@ -1000,12 +1021,17 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
     if (!l)
         return;
     uint64_t now = mono(n);
+    /* A close that keeps the pair's other connection (crossed dials) is no loss. */
+    int dup = info->reason == TB_QUIC_CLOSED_DUPLICATE ||
+              (info->app && info->code == TB_QUIC_APP_DUPLICATE);
+    int was_up = l->up_at != 0;
+    /* Let go by this node, or by the peer (what let_go sends); not a stop, a timeout, a reset. */
+    bool orderly = was_up && (l->let_go || (info->reason == TB_QUIC_CLOSED_PEER && info->app &&
+                                            info->code == TB_QUIC_APP_NO_ERROR));
     if (l->in_table) {
         tb_log_info(n->log, "peer %s (%s) lost: %s", l->name, l->addr,
                     tb_quic_close_reason_name(info->reason));
-        /* A close that keeps the pair's other connection is no refusal: no growing backoff. */
-        int dup = info->reason == TB_QUIC_CLOSED_DUPLICATE ||
-                  (info->app && info->code == TB_QUIC_APP_DUPLICATE);
+        /* No refusal either: no growing backoff. */
         if ((dup ? tb_peers_superseded(n->peers, l->peer_id, now)
                  : tb_peers_disconnected(n->peers, l->peer_id, now)) != TB_OK)
             tb_log_debug(n->log, "peer %s: table did not have it connected", l->name);
@@ -1026,7 +1052,16 @@ static void on_closed(void *arg, tb_quic_conn *c, const tb_quic_peer *peer,
         plink *kept = gone[0] ? link_by_name(n, gone) : NULL;
         if (kept && !kept->in_table)
             enter_table(n, kept, kept->cert, kept->cert_len);
-        mesh_link_gone(n, gone);
+        /* Also while the kept one is not confirmed here yet (the peer, confirming it first,
+         * closed this one): as a loss, HyParView would drop a peer it keeps a link to, and let
+         * that link go 10 s later (CI: a 3-node mesh left a line). What went on it may be lost. */
+        if (dup && n->mesh && gone[0] && other_link(n, gone)) {
+            if (was_up)
+                tb_nmesh_link_replaced(n->mesh, now, gone);
+            mesh_rearm(n);
+        } else {
+            mesh_link_gone(n, gone, orderly);
+        }
         kick(n->loop, &n->peers_timer);
     }
 }

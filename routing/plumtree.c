@@ -42,16 +42,20 @@ struct tb_pt {
     entry *ring; /* seen_max entries; [tail, tail + count) in use, oldest first */
     size_t tail, count;
     size_t store_from, store_count, store_bytes; /* the stored suffix of the ring */
-    uint32_t *table;                             /* open addressing: ring index + 1, 0 = empty */
+    uint64_t expire_at; /* no entry's time is up before this (0: look at the ring) */
+    uint64_t *table;    /* open addressing: slot_val(), 0 = empty */
     size_t table_mask;
     peer *peers;
+    uint64_t *pkeys; /* each slot's peer key (0 when unused), scanned before the peers */
     /* Per origin, which neighbours are lazy for its tree: one bit per peer slot (set: lazy), in
      * `words` words per origin. Open addressing on the origin's key (0 = empty), never deleted:
      * full, the table is emptied and every tree starts over from eager (one flood each). */
-    uint64_t *okeys, *olazy;
+    uint64_t *otab; /* per slot: the key, then its `words` lazy words (one cache line to read) */
     size_t omask, n_origins, words;
     missing *miss;
-    uint64_t *miss_h; /* hashes of the missing ids, scanned before the entries */
+    uint64_t *miss_h;   /* hashes of the missing ids, compared before the entries */
+    uint32_t *miss_tab; /* open addressing on miss_h: index + 1, 0 = empty */
+    size_t miss_mask;
     size_t n_miss;
     uint64_t miss_wake;  /* no later than the earliest missing deadline (may be earlier) */
     uint64_t next_flush; /* UINT64_MAX while no IHAVE is waiting */
@@ -108,16 +112,21 @@ int tb_pt_new(const tb_pt_config *cfg, tb_pt **out)
         osize <<= 1;
     pt->omask = osize - 1;
     pt->words = (cfg->neighbors_max + 63) / 64;
-    pt->okeys = calloc(osize, sizeof(*pt->okeys));
-    pt->olazy = calloc(osize * pt->words, sizeof(*pt->olazy));
+    pt->otab = calloc(osize * (1 + pt->words), sizeof(*pt->otab));
     pt->ring = calloc(cfg->seen_max, sizeof(*pt->ring));
     pt->table = calloc(tsize, sizeof(*pt->table));
     pt->peers = calloc(cfg->neighbors_max, sizeof(*pt->peers));
+    pt->pkeys = calloc(cfg->neighbors_max, sizeof(*pt->pkeys));
     pt->miss = calloc(cfg->missing_max, sizeof(*pt->miss));
     pt->miss_h = calloc(cfg->missing_max, sizeof(*pt->miss_h));
+    size_t msize = 2;
+    while (msize < cfg->missing_max * 2)
+        msize <<= 1;
+    pt->miss_mask = msize - 1;
+    pt->miss_tab = calloc(msize, sizeof(*pt->miss_tab));
     pt->next_flush = UINT64_MAX;
-    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->miss_h || !pt->okeys ||
-        !pt->olazy) {
+    if (!pt->ring || !pt->table || !pt->peers || !pt->miss || !pt->miss_h || !pt->miss_tab ||
+        !pt->otab || !pt->pkeys) {
         tb_pt_free(pt);
         return TB_ERR_NOMEM;
     }
@@ -141,8 +150,9 @@ void tb_pt_free(tb_pt *pt)
     free(pt->peers);
     free(pt->miss);
     free(pt->miss_h);
-    free(pt->okeys);
-    free(pt->olazy);
+    free(pt->miss_tab);
+    free(pt->otab);
+    free(pt->pkeys);
     free(pt->queue);
     free(pt);
 }
@@ -188,34 +198,49 @@ int tb_pt_next_action(tb_pt *pt, tb_pt_action *out)
 
 /* ------------------------------------------------------------------ id table */
 
-static size_t slot_of(const tb_pt *pt, const uint8_t *id)
+/* A table slot holds the low TAG_BITS of the id's hash above the ring index + 1, so probes
+ * compare (and deletions find an entry's home slot) without reading the ring: at 1,000 simulated
+ * nodes the ring reads were the largest single cost, each one a cache miss. The table is at
+ * most 2^25 slots (seen_max <= 2^24), so the tag holds the home slot's bits. */
+#define IDX_BITS 25
+#define IDX_MASK (((uint64_t)1 << IDX_BITS) - 1)
+#define TAG_MASK (((uint64_t)1 << (64 - IDX_BITS)) - 1)
+
+static uint64_t id_hash(const tb_pt *pt, const uint8_t *id)
 {
-    return (size_t)tb_rand_hash_id(id, pt->cfg.hash_key) & pt->table_mask;
+    return tb_rand_hash_id(id, pt->cfg.hash_key) & TAG_MASK;
+}
+
+static uint64_t slot_val(uint64_t tag, size_t r)
+{
+    return tag << IDX_BITS | (r + 1);
 }
 
 /* Ring index of id, or -1. */
 static ptrdiff_t lookup(const tb_pt *pt, const uint8_t *id)
 {
-    for (size_t s = slot_of(pt, id);; s = (s + 1) & pt->table_mask) {
-        uint32_t v = pt->table[s];
+    uint64_t tag = id_hash(pt, id);
+    for (size_t s = (size_t)tag & pt->table_mask;; s = (s + 1) & pt->table_mask) {
+        uint64_t v = pt->table[s];
         if (v == 0)
             return -1;
-        if (memcmp(pt->ring[v - 1].id, id, TB_PT_ID_LEN) == 0)
-            return (ptrdiff_t)(v - 1);
+        size_t r = (size_t)(v & IDX_MASK) - 1;
+        if (v >> IDX_BITS == tag && memcmp(pt->ring[r].id, id, TB_PT_ID_LEN) == 0)
+            return (ptrdiff_t)r;
     }
 }
 
 /* Removes ring index r from the table (backward-shift deletion keeps probe chains intact). */
 static void table_remove(tb_pt *pt, size_t r)
 {
-    size_t s = slot_of(pt, pt->ring[r].id);
-    while (pt->table[s] != r + 1)
+    size_t s = (size_t)id_hash(pt, pt->ring[r].id) & pt->table_mask;
+    while ((pt->table[s] & IDX_MASK) != r + 1)
         s = (s + 1) & pt->table_mask;
     for (size_t next = (s + 1) & pt->table_mask;; next = (next + 1) & pt->table_mask) {
-        uint32_t v = pt->table[next];
+        uint64_t v = pt->table[next];
         if (v == 0)
             break;
-        size_t home = slot_of(pt, pt->ring[v - 1].id);
+        size_t home = (size_t)(v >> IDX_BITS) & pt->table_mask;
         /* Move v back into the hole unless its home lies cyclically in (s, next]. */
         bool stays = s <= next ? (home > s && home <= next) : (home > s || home <= next);
         if (!stays) {
@@ -237,10 +262,34 @@ static void unstore(tb_pt *pt, entry *e)
     e->stored = false;
 }
 
-/* Drops payloads beyond the store's limits and ids beyond the cache's, oldest first. */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* When the oldest stored payload or the oldest id is due, as expire's loops judge it. */
+static uint64_t first_due(const tb_pt *pt)
+{
+    uint64_t w = UINT64_MAX;
+    if (pt->store_count > 0) {
+        const entry *e = &pt->ring[pt->store_from];
+        w = e->stored ? add_sat(e->at, pt->cfg.store_ttl_ns) : 0;
+    }
+    if (pt->count > 0) {
+        uint64_t t = add_sat(pt->ring[pt->tail].at, pt->cfg.seen_ttl_ns);
+        w = t < w ? t : w;
+    }
+    return w;
+}
+
+/* Drops payloads beyond the store's limits and ids beyond the cache's, oldest first. Runs twice
+ * per message received: with nothing due, it leaves the ring (two cache misses) alone. */
 static void expire(tb_pt *pt, uint64_t now, size_t room)
 {
     size_t cap = pt->cfg.seen_max;
+    if (now < pt->expire_at && pt->store_count + room <= pt->cfg.store_max &&
+        pt->store_bytes <= pt->cfg.store_max_bytes && pt->count + room <= cap)
+        return;
     while (pt->store_count > 0) {
         entry *e = &pt->ring[pt->store_from];
         bool old = now - e->at >= pt->cfg.store_ttl_ns || !e->stored;
@@ -263,6 +312,7 @@ static void expire(tb_pt *pt, uint64_t now, size_t room)
     }
     if (pt->store_count == 0)
         pt->store_from = (pt->tail + pt->count) % cap;
+    pt->expire_at = first_due(pt);
 }
 
 /* Remembers id and keeps a copy of the payload; TB_ERR_NOMEM leaves nothing behind. */
@@ -277,6 +327,8 @@ static int remember(tb_pt *pt, uint64_t now, uint64_t origin, const uint8_t *id,
     pt->store_bytes += len;
     expire(pt, now, 1);
     size_t r = (pt->tail + pt->count) % pt->cfg.seen_max;
+    if (pt->store_count == 0 || pt->count == 0) /* a new oldest entry: expire looks again */
+        pt->expire_at = 0;
     if (pt->store_count == 0)
         pt->store_from = r;
     pt->count++;
@@ -284,10 +336,11 @@ static int remember(tb_pt *pt, uint64_t now, uint64_t origin, const uint8_t *id,
         .origin = origin, .at = now, .hops = hops, .payload = copy, .len = len, .stored = true};
     memcpy(pt->ring[r].id, id, TB_PT_ID_LEN);
     pt->store_count++;
-    size_t s = slot_of(pt, id);
+    uint64_t tag = id_hash(pt, id);
+    size_t s = (size_t)tag & pt->table_mask;
     while (pt->table[s] != 0)
         s = (s + 1) & pt->table_mask;
-    pt->table[s] = (uint32_t)(r + 1);
+    pt->table[s] = slot_val(tag, r);
     /* The new one's bytes were counted first, so older payloads make room for it. */
     expire(pt, now, 0);
     return 0;
@@ -301,11 +354,16 @@ static uint64_t origin_key(const tb_pt *pt, const char *origin)
     return k ? k : 1;
 }
 
+static uint64_t *okey(const tb_pt *pt, size_t s)
+{
+    return &pt->otab[s * (1 + pt->words)];
+}
+
 /* The table slot of origin `key`, or of the empty slot where it would go. */
 static size_t origin_slot(const tb_pt *pt, uint64_t key)
 {
     size_t s = (size_t)tb_rand_mix(key) & pt->omask;
-    while (pt->okeys[s] != 0 && pt->okeys[s] != key)
+    while (*okey(pt, s) != 0 && *okey(pt, s) != key)
         s = (s + 1) & pt->omask;
     return s;
 }
@@ -314,22 +372,21 @@ static size_t origin_slot(const tb_pt *pt, uint64_t key)
 static uint64_t *origin_lazy(tb_pt *pt, uint64_t key, bool create)
 {
     size_t s = origin_slot(pt, key);
-    if (pt->okeys[s] == key)
-        return &pt->olazy[s * pt->words];
+    if (*okey(pt, s) == key)
+        return okey(pt, s) + 1;
     if (!create)
         return NULL;
     if (pt->n_origins == pt->cfg.origins_max) {
         /* More origins than configured (members are bounded elsewhere): start every tree over
          * rather than keep an eviction order; the cost is one eager round per origin. */
         pt->stats.origins_reset++;
-        memset(pt->okeys, 0, (pt->omask + 1) * sizeof(*pt->okeys));
-        memset(pt->olazy, 0, (pt->omask + 1) * pt->words * sizeof(*pt->olazy));
+        memset(pt->otab, 0, (pt->omask + 1) * (1 + pt->words) * sizeof(*pt->otab));
         pt->n_origins = 0;
         s = origin_slot(pt, key);
     }
-    pt->okeys[s] = key;
+    *okey(pt, s) = key;
     pt->n_origins++;
-    return &pt->olazy[s * pt->words];
+    return okey(pt, s) + 1;
 }
 
 static size_t slot_no(const tb_pt *pt, const peer *p)
@@ -358,8 +415,8 @@ static void set_lazy(const tb_pt *pt, uint64_t *lazy, const peer *p, bool on)
 static void set_lazy_all(tb_pt *pt, const peer *p, bool lazy)
 {
     for (size_t s = 0; s <= pt->omask; s++)
-        if (pt->okeys[s] != 0)
-            set_lazy(pt, &pt->olazy[s * pt->words], p, lazy);
+        if (*okey(pt, s) != 0)
+            set_lazy(pt, okey(pt, s) + 1, p, lazy);
 }
 
 /* ------------------------------------------------------------------ neighbours */
@@ -369,7 +426,7 @@ static peer *find_peer(const tb_pt *pt, const char *name)
     uint64_t key = tb_rand_hash_str(name, pt->cfg.hash_key);
     for (size_t i = 0; i < pt->cfg.neighbors_max; i++) {
         peer *p = &pt->peers[i];
-        if (p->used && p->key == key && strcmp(p->name, name) == 0)
+        if (pt->pkeys[i] == key && p->used && p->key == key && strcmp(p->name, name) == 0)
             return p;
     }
     return NULL;
@@ -392,6 +449,7 @@ int tb_pt_neighbor_up(tb_pt *pt, const char *name)
         uint32_t gen = p->gen + 1;
         *p = (peer){.gen = gen, .used = true, .key = tb_rand_hash_str(name, pt->cfg.hash_key)};
         memcpy(p->name, name, strlen(name));
+        pt->pkeys[i] = p->key;
         set_lazy_all(pt, p, true);
         return 0;
     }
@@ -407,6 +465,7 @@ void tb_pt_neighbor_down(tb_pt *pt, const char *name)
     free(p->batch);
     uint32_t gen = p->gen + 1;
     *p = (peer){.gen = gen};
+    pt->pkeys[slot_no(pt, p)] = 0;
 }
 
 static void flush(tb_pt *pt, peer *p)
@@ -490,20 +549,64 @@ static void duplicate_from(tb_pt *pt, const entry *e, uint64_t okey, peer *p, co
     }
 }
 
+/* The missing set is looked up on every new message and announced id: hashed, not scanned
+ * (up to missing_max entries). The entries stay in an array in the order the timers walk. */
+static size_t miss_slot_of(const tb_pt *pt, size_t i)
+{
+    size_t s = (size_t)pt->miss_h[i] & pt->miss_mask;
+    while (pt->miss_tab[s] != i + 1)
+        s = (s + 1) & pt->miss_mask;
+    return s;
+}
+
 static ptrdiff_t miss_index(const tb_pt *pt, const uint8_t *id)
 {
     uint64_t h = tb_rand_hash_id(id, pt->cfg.hash_key);
-    for (size_t i = 0; i < pt->n_miss; i++)
-        if (pt->miss_h[i] == h && memcmp(pt->miss[i].id, id, TB_PT_ID_LEN) == 0)
-            return (ptrdiff_t)i;
-    return -1;
+    for (size_t s = (size_t)h & pt->miss_mask;; s = (s + 1) & pt->miss_mask) {
+        uint32_t v = pt->miss_tab[s];
+        if (v == 0)
+            return -1;
+        if (pt->miss_h[v - 1] == h && memcmp(pt->miss[v - 1].id, id, TB_PT_ID_LEN) == 0)
+            return (ptrdiff_t)(v - 1);
+    }
+}
+
+static void miss_add(tb_pt *pt, uint64_t h)
+{
+    size_t i = pt->n_miss++, s = (size_t)h & pt->miss_mask;
+    pt->miss_h[i] = h;
+    while (pt->miss_tab[s] != 0)
+        s = (s + 1) & pt->miss_mask;
+    pt->miss_tab[s] = (uint32_t)(i + 1);
+}
+
+/* Backward-shift deletion of entry i from the table, as table_remove. */
+static void miss_unhash(tb_pt *pt, size_t i)
+{
+    size_t s = miss_slot_of(pt, i);
+    for (size_t next = (s + 1) & pt->miss_mask;; next = (next + 1) & pt->miss_mask) {
+        uint32_t v = pt->miss_tab[next];
+        if (v == 0)
+            break;
+        size_t home = (size_t)pt->miss_h[v - 1] & pt->miss_mask;
+        bool stays = s <= next ? (home > s && home <= next) : (home > s || home <= next);
+        if (!stays) {
+            pt->miss_tab[s] = v;
+            s = next;
+        }
+    }
+    pt->miss_tab[s] = 0;
 }
 
 static void miss_remove(tb_pt *pt, size_t i)
 {
+    size_t last = pt->n_miss - 1;
+    miss_unhash(pt, i);
+    if (last != i)
+        pt->miss_tab[miss_slot_of(pt, last)] = (uint32_t)(i + 1);
     pt->n_miss--;
-    pt->miss[i] = pt->miss[pt->n_miss];
-    pt->miss_h[i] = pt->miss_h[pt->n_miss];
+    pt->miss[i] = pt->miss[last];
+    pt->miss_h[i] = pt->miss_h[last];
 }
 
 static void drop_missing(tb_pt *pt, const uint8_t *id)
@@ -618,8 +721,8 @@ int tb_pt_recv_ihave(tb_pt *pt, uint64_t now, const char *from, const uint8_t (*
                 pt->stats.ids_dropped++;
                 continue;
             }
-            pt->miss_h[pt->n_miss] = tb_rand_hash_id(ids[i], pt->cfg.hash_key);
-            m = &pt->miss[pt->n_miss++];
+            miss_add(pt, tb_rand_hash_id(ids[i], pt->cfg.hash_key));
+            m = &pt->miss[pt->n_miss - 1];
             *m = (missing){.deadline = now + pt->cfg.graft_timeout_ns};
             if (pt->n_miss == 1 || m->deadline < pt->miss_wake)
                 pt->miss_wake = m->deadline;
@@ -760,7 +863,7 @@ bool tb_pt_is_eager(const tb_pt *pt, const char *origin, const char *name)
     if (!p || !name_ok(origin))
         return false;
     size_t s = origin_slot(pt, origin_key(pt, origin));
-    return pt->okeys[s] == 0 || !is_lazy(pt, &pt->olazy[s * pt->words], p);
+    return *okey(pt, s) == 0 || !is_lazy(pt, okey(pt, s) + 1, p);
 }
 
 size_t tb_pt_neighbor_count(const tb_pt *pt)

@@ -4,12 +4,6 @@
 
 #include "common/clock.h"
 
-typedef struct flight {
-    tb_simnet *net;
-    unsigned from, to;
-    void *msg;
-} flight;
-
 struct tb_simnet {
     tb_sim *sim;
     unsigned n;
@@ -20,7 +14,6 @@ struct tb_simnet {
     bool *up;
     unsigned *group;
     tb_simnet_stats stats;
-    flight *spare; /* flights to reuse, chained through msg: millions go by in a run */
 };
 
 void tb_simnet_config_default(tb_simnet_config *cfg)
@@ -44,8 +37,7 @@ int tb_simnet_new(tb_sim *sim, unsigned n, const tb_simnet_config *cfg, tb_simne
     if (!net)
         return TB_ERR_NOMEM;
     *net = (tb_simnet){
-        sim, n,   *cfg, recv, drop, ctx, calloc(n, sizeof(bool)), calloc(n, sizeof(unsigned)),
-        {0}, NULL};
+        sim, n, *cfg, recv, drop, ctx, calloc(n, sizeof(bool)), calloc(n, sizeof(unsigned)), {0}};
     if (!net->up || !net->group) {
         tb_simnet_free(net);
         return TB_ERR_NOMEM;
@@ -60,11 +52,6 @@ void tb_simnet_free(tb_simnet *net)
 {
     if (!net)
         return;
-    while (net->spare) {
-        flight *f = net->spare;
-        net->spare = f->msg;
-        free(f);
-    }
     free(net->up);
     free(net->group);
     free(net);
@@ -85,31 +72,19 @@ uint64_t tb_simnet_link_delay(const tb_simnet *net, unsigned a, unsigned b)
     return net->cfg.min_delay_ns + z % span;
 }
 
-static void release(tb_simnet *net, flight *f)
+/* A message in flight is an event whose number holds sender and receiver. */
+static void arrive(tb_sim *sim, void *ctx, void *msg)
 {
-    f->msg = net->spare;
-    net->spare = f;
-}
-
-static void drop_flight(void *arg)
-{
-    flight *f = arg;
-    f->net->drop(f->msg);
-    release(f->net, f);
-}
-
-static void arrive(tb_sim *sim, void *ctx, void *arg)
-{
-    flight *f = arg;
-    tb_simnet *net = f->net;
-    if (!tb_simnet_reachable(net, f->from, f->to)) {
+    tb_simnet *net = ctx;
+    uint64_t d = tb_sim_data(sim);
+    unsigned from = (unsigned)(d >> 32), to = (unsigned)d;
+    if (!tb_simnet_reachable(net, from, to)) {
         net->stats.unreachable++;
-        drop_flight(f);
+        net->drop(msg);
         return;
     }
     net->stats.delivered++;
-    net->recv(net->ctx, f->from, f->to, f->msg);
-    release(net, f);
+    net->recv(net->ctx, from, to, msg);
 }
 
 bool tb_simnet_send(tb_simnet *net, unsigned from, unsigned to, bool reliable, void *msg)
@@ -133,18 +108,9 @@ bool tb_simnet_send(tb_simnet *net, unsigned from, unsigned to, bool reliable, v
         }
         delay += net->cfg.rto_ns;
     }
-    flight *f = net->spare;
-    if (f)
-        net->spare = f->msg;
-    else
-        f = malloc(sizeof(*f));
-    if (!f) {
+    if (tb_sim_at_data(net->sim, tb_sim_now(net->sim) + delay, arrive, net, msg, net->drop,
+                       (uint64_t)from << 32 | to)) {
         net->drop(msg);
-        return false;
-    }
-    *f = (flight){net, from, to, msg};
-    if (tb_sim_at(net->sim, tb_sim_now(net->sim) + delay, arrive, net, f, drop_flight)) {
-        drop_flight(f);
         return false;
     }
     return true;

@@ -228,6 +228,155 @@ static void test_shuffle_exchange(void)
     tb_hv_free(h);
 }
 
+/* Delivers the SENDs of each node to the other until both are quiet; counts the closes. */
+static int exchange(tb_hv *x, const char *xn, tb_hv *y, const char *yn, uint64_t now)
+{
+    int closes = 0, more = 1;
+    while (more) {
+        more = 0;
+        tb_hv_action a;
+        while (tb_hv_next_action(x, &a) == 0) {
+            closes += a.type == TB_HV_ACT_CLOSE;
+            if (a.type == TB_HV_ACT_SEND && strcmp(a.peer.name, yn) == 0) {
+                TB_CHECK_EQ(tb_hv_recv(y, now, xn, &a.msg), 0);
+                more = 1;
+            }
+        }
+        while (tb_hv_next_action(y, &a) == 0) {
+            closes += a.type == TB_HV_ACT_CLOSE;
+            if (a.type == TB_HV_ACT_SEND && strcmp(a.peer.name, xn) == 0) {
+                TB_CHECK_EQ(tb_hv_recv(x, now, yn, &a.msg), 0);
+                more = 1;
+            }
+        }
+    }
+    return closes;
+}
+
+/* Crossed dials (CI: a 3-node mesh left a line): b ends c's walk (NEIGHBOR, high) while c asks
+ * b from its passive view (NEIGHBOR, low); both went on the connection the pair closed. Told
+ * of the replacement, both send again, and the pair ends active on both sides, with no close. */
+static void test_crossed_dials_replaced(void)
+{
+    tb_hv *b = make("b", 4), *c = make("c", 4);
+    TB_REQUIRE(b && c);
+    tb_hv_desc a = desc("a"), bd = desc("b");
+    TB_REQUIRE(tb_hv_join(b, 0, &a) == 0 && tb_hv_join(c, 0, &a) == 0);
+    TB_REQUIRE(tb_hv_add_passive(c, 0, &bd, false) == 0);
+    drain(b);
+    drain(c);
+    tb_hv_msg fj = {.type = TB_HV_FORWARD_JOIN, .ttl = 6, .node = desc("c")};
+    TB_REQUIRE(tb_hv_recv(b, S, "a", &fj) == 0);
+    drained d = drain(b); /* lost */
+    TB_CHECK_EQ(d.sends_of[TB_HV_NEIGHBOR], 1);
+    TB_CHECK(tb_hv_is_active(b, "c"));
+    tb_hv_tick(c, S);
+    d = drain(c); /* lost */
+    TB_REQUIRE(d.sends_of[TB_HV_NEIGHBOR] == 1);
+    TB_CHECK_STR(d.last_send.peer.name, "b");
+    TB_CHECK_EQ(d.last_send.msg.flag, 0);
+
+    tb_hv_link_replaced(b, 2 * S, "c");
+    tb_hv_link_replaced(c, 2 * S, "b");
+    TB_CHECK_EQ(exchange(b, "b", c, "c", 2 * S), 0);
+    TB_CHECK(tb_hv_is_active(b, "c"));
+    TB_CHECK(tb_hv_is_active(c, "b"));
+    /* Nothing is pending any more: no timeout closes the link later. */
+    tb_hv_tick(c, 10 * S);
+    tb_hv_tick(b, 10 * S);
+    TB_CHECK_EQ(exchange(b, "b", c, "c", 10 * S), 0);
+    TB_CHECK(tb_hv_is_active(b, "c") && tb_hv_is_active(c, "b"));
+
+    /* Sent again to a peer that has us already: answered, nothing changes. */
+    tb_hv_link_replaced(b, 11 * S, "c");
+    TB_CHECK_EQ(exchange(b, "b", c, "c", 11 * S), 0);
+    TB_CHECK_EQ(tb_hv_active_count(b), 2);
+    TB_CHECK_EQ(tb_hv_active_count(c), 2);
+    /* A peer the views neither keep nor wait on gets nothing. */
+    tb_hv_link_replaced(b, 11 * S, "z");
+    TB_CHECK_EQ(drain(b).send, 0);
+    tb_hv_stats st;
+    tb_hv_get_stats(b, &st);
+    TB_CHECK_EQ(st.unexpected + st.evictions, 0);
+    tb_hv_free(b);
+    tb_hv_free(c);
+}
+
+/* A lost accepting NEIGHBOR_REPLY: c asked b, b took c, the reply was lost. c's request goes
+ * again; b's high-priority NEIGHBOR ends c's wait. */
+static void test_lost_reply_replaced(void)
+{
+    tb_hv *b = make("b", 4), *c = make("c", 4);
+    TB_REQUIRE(b && c);
+    tb_hv_desc bd = desc("b");
+    TB_REQUIRE(tb_hv_add_passive(c, 0, &bd, false) == 0);
+    tb_hv_tick(c, 0);
+    drained d = drain(c);
+    TB_REQUIRE(d.sends_of[TB_HV_NEIGHBOR] == 1);
+    TB_CHECK_EQ(d.last_send.msg.flag, 1); /* nothing active: high */
+    TB_REQUIRE(tb_hv_recv(b, 0, "c", &d.last_send.msg) == 0);
+    d = drain(b); /* the accepting reply, lost */
+    TB_CHECK_EQ(d.sends_of[TB_HV_NEIGHBOR_REPLY], 1);
+    TB_CHECK(tb_hv_is_active(b, "c") && !tb_hv_is_active(c, "b"));
+    tb_hv_link_replaced(c, S, "b");
+    d = drain(c);
+    TB_CHECK_EQ(d.sends_of[TB_HV_NEIGHBOR], 1);
+    TB_CHECK_EQ(d.last_send.msg.flag, 1); /* the same priority */
+    tb_hv_link_replaced(b, S, "c");
+    TB_CHECK_EQ(exchange(b, "b", c, "c", S), 0);
+    TB_CHECK(tb_hv_is_active(b, "c") && tb_hv_is_active(c, "b"));
+    /* The resend restarted c's wait; the answer ended it. */
+    tb_hv_tick(c, 7 * S);
+    TB_CHECK_EQ(exchange(b, "b", c, "c", 7 * S), 0);
+    TB_CHECK(tb_hv_is_active(c, "b"));
+    tb_hv_free(b);
+    tb_hv_free(c);
+}
+
+/* An orderly close (a let-go link) is no failure: what the protocol put in the passive view
+ * stays (a DISCONNECT's sender: removed when the link closed, a 3-node mesh stayed a line); a peer
+ * that refused stays out, so a short view does not ask it again and again. */
+static void test_link_closed_keeps_passive(void)
+{
+    tb_hv *h = make("h", 2);
+    TB_REQUIRE(h);
+    const char *names[] = {"p", "q"};
+    for (int i = 0; i < 2; i++) {
+        tb_hv_msg m = {.type = TB_HV_NEIGHBOR, .node = desc(names[i])};
+        TB_REQUIRE(tb_hv_recv(h, 0, names[i], &m) == 0);
+    }
+    drain(h);
+    tb_hv_msg dis = {.type = TB_HV_DISCONNECT, .flag = 1};
+    TB_REQUIRE(tb_hv_recv(h, S, "p", &dis) == 0);
+    drained d = drain(h);
+    TB_CHECK_EQ(d.down, 1);
+    TB_CHECK(tb_hv_is_passive(h, "p"));
+    tb_hv_link_closed(h, S, "p");
+    TB_CHECK(tb_hv_is_passive(h, "p"));
+    /* An active peer whose link closed in order is replaced, and stays a candidate. */
+    tb_hv_link_closed(h, S, "q");
+    d = drain(h);
+    TB_CHECK_EQ(d.down, 1);
+    TB_CHECK(!tb_hv_is_active(h, "q") && tb_hv_is_passive(h, "q"));
+    /* A failure drops it. */
+    tb_hv_link_down(h, S, "q");
+    TB_CHECK(!tb_hv_is_passive(h, "q"));
+
+    /* Repair asks p; p refuses: out of the passive view, also after the link closes. */
+    tb_hv_tick(h, 2 * S);
+    d = drain(h);
+    TB_REQUIRE(d.sends_of[TB_HV_NEIGHBOR] == 1);
+    TB_CHECK_STR(d.last_send.peer.name, "p");
+    tb_hv_msg no = {.type = TB_HV_NEIGHBOR_REPLY, .flag = 0, .node = desc("p")};
+    TB_REQUIRE(tb_hv_recv(h, 2 * S, "p", &no) == 0);
+    d = drain(h);
+    TB_CHECK_EQ(d.close, 1);
+    tb_hv_link_closed(h, 3 * S, "p");
+    TB_CHECK(!tb_hv_is_passive(h, "p"));
+    TB_CHECK_EQ(tb_hv_passive_count(h), 0);
+    tb_hv_free(h);
+}
+
 int main(void)
 {
     TB_RUN(test_join_and_forward);
@@ -235,5 +384,8 @@ int main(void)
     TB_RUN(test_repair_from_passive);
     TB_RUN(test_untrusted_input);
     TB_RUN(test_shuffle_exchange);
+    TB_RUN(test_crossed_dials_replaced);
+    TB_RUN(test_lost_reply_replaced);
+    TB_RUN(test_link_closed_keeps_passive);
     return TB_DONE();
 }

@@ -298,6 +298,11 @@ static void test_bounds(void)
     seen s = drain(pt);
     TB_CHECK_EQ(s.n[TB_PT_ACT_DELIVER], 1);
     TB_CHECK_EQ(s.n[TB_PT_ACT_GOSSIP], 0);
+    /* Stored into an empty ring: its store time is the next wake, and that tick expires it. */
+    TB_CHECK_EQ(tb_pt_next_wake(pt), 761 * S);
+    tb_pt_tick(pt, 761 * S);
+    TB_CHECK_EQ(tb_pt_store_count(pt), 0);
+    TB_CHECK_EQ(tb_pt_next_wake(pt), 1301 * S);
     TB_CHECK_EQ(tb_pt_neighbor_up(pt, "Not A Name"), TB_ERR_INVAL);
     tb_pt_free(pt);
 }

@@ -47,6 +47,27 @@ static void test_event_order(void)
     tb_sim_free(s); /* one event left, without drop function */
 }
 
+static void note_data(tb_sim *s, void *ctx, void *arg)
+{
+    uint64_t *got = ctx;
+    got[(intptr_t)arg] = tb_sim_data(s);
+}
+
+static void test_event_data(void)
+{
+    tb_sim *s;
+    TB_REQUIRE(tb_sim_new(7, &s) == 0);
+    uint64_t got[3] = {0};
+    TB_CHECK_EQ(tb_sim_at_data(s, 20, note_data, got, (void *)(intptr_t)0, NULL, 42), 0);
+    TB_CHECK_EQ(tb_sim_at(s, 10, note_data, got, (void *)(intptr_t)1, NULL), 0);
+    TB_CHECK_EQ(tb_sim_at_data(s, 10, note_data, got, (void *)(intptr_t)2, NULL, UINT64_MAX), 0);
+    tb_sim_run_until(s, 30);
+    TB_CHECK_EQ(got[0], 42);
+    TB_CHECK_EQ(got[1], 0);
+    TB_CHECK_EQ(got[2], UINT64_MAX);
+    tb_sim_free(s);
+}
+
 static void test_rng_replays(void)
 {
     tb_sim *a, *b, *c;
@@ -137,6 +158,7 @@ static void test_network(void)
 int main(void)
 {
     TB_RUN(test_event_order);
+    TB_RUN(test_event_data);
     TB_RUN(test_rng_replays);
     TB_RUN(test_network);
     return TB_DONE();
