@@ -165,6 +165,14 @@ wait_for 15 "node$N (killed) marked dead by all $((N - 1)) others" dead_everywhe
   echo "   within $((($(date +%s%N) - t0) / 1000000)) ms"
 
 if [ "$nfail" -gt 0 ]; then
+  # what each node held at the end: its links, the origins it has measurements of, the members
+  # it does not hold alive (a line that names few links and few origins is a cut-off part)
+  for i in $(seq $N); do
+    status "$i" | jq -r --arg i "$i" '"node\($i): links [\([.peers[]? | select(.state ==
+      "connected") | .name] | join(" "))] origins \([.peer_matrix[]?.from] | unique | length)
+      not alive [\([.members[]? | select(.state != "alive") | "\(.name)=\(.state)"] |
+      join(" "))]"' 2>/dev/null || echo "node$i: no status"
+  done
   for i in 1 $N; do echo "--- node$i"; grep -v " debug: " "$work/n$i/log" | tail -5; done
   echo "$nfail check(s) failed"
   exit 1
