@@ -12,8 +12,13 @@
 
 typedef struct heard_of {
     char name[TB_NAME_MAX + 1];
-    uint64_t at; /* the last broadcast */
+    uint64_t at;    /* the last broadcast */
+    uint64_t asked; /* the last urgent NEIGHBOR for a silent member (split_repair) */
 } heard_of;
+
+/* A split overlay (split_repair): looked for this often; a member is asked again no sooner. */
+#define SPLIT_CHECK_NS (5ULL * 1000000000ULL)
+#define SPLIT_RETRY_NS (120ULL * 1000000000ULL)
 
 struct tb_nmesh {
     tb_nmesh_config cfg;
@@ -27,10 +32,12 @@ struct tb_nmesh {
     tb_hv_desc *descs;
     size_t n_descs;
     uint8_t *buf; /* one encoded message at a time */
-    /* Origins known from their verified broadcasts alone (not in the member list yet: their
-     * ALIVE has not come by), listed as alive while heard from within TB_NMESH_HEARD_KEEP_NS. */
+    /* The origins of verified broadcasts and when they were last heard: those not in the member
+     * list yet (their ALIVE has not come by) are listed as alive while heard from within
+     * TB_NMESH_HEARD_KEEP_NS; members that fall silent are what split_repair looks for. */
     heard_of *heard;
     size_t n_heard;
+    uint64_t next_split_check;
     uint64_t now; /* the latest time given, for listing */
     tb_nmesh_stats st;
 };
@@ -73,8 +80,7 @@ static void heard_note(tb_nmesh *nm, uint64_t now, const char *origin)
 {
     if (now > nm->now)
         nm->now = now;
-    if (strcmp(origin, nm->cfg.self.name) == 0 || strlen(origin) > TB_NAME_MAX ||
-        tb_mb_get(nm->mb, origin, NULL, NULL) == 0)
+    if (strcmp(origin, nm->cfg.self.name) == 0 || strlen(origin) > TB_NAME_MAX)
         return;
     heard_of *h = NULL, *stalest = NULL;
     for (size_t i = 0; i < nm->n_heard && !h; i++) {
@@ -87,8 +93,41 @@ static void heard_note(tb_nmesh *nm, uint64_t now, const char *origin)
         h = &nm->heard[nm->n_heard++];
     else if (!h)
         h = stalest;
+    if (strcmp(h->name, origin) != 0)
+        h->asked = 0;
     snprintf(h->name, sizeof(h->name), "%s", origin);
     h->at = now;
+}
+
+/* HyParView repairs an active view that lost a peer, but two parts of the overlay whose active
+ * views are all full (formed apart, or a partition healed before a link across it failed) never
+ * reach each other, and the member list holds the other part alive, as nothing failed. Every
+ * node broadcasts at least every crosscheck.peer_interval (16 s; ALIVE every 10 min): a member
+ * heard from once, still alive in the member list, silent for silent_ns and not a neighbour is
+ * asked to become one at high priority (HyParView's urgent NEIGHBOR: at most one per its
+ * urgent_interval, the receiver makes room), which joins the parts; PlumTree then carries what
+ * each side broadcasts next. One member per check, each at most once per SPLIT_RETRY_NS, so a
+ * mesh whose nodes broadcast less often than silent_ns costs one NEIGHBOR per member then. */
+static void split_repair(tb_nmesh *nm, uint64_t now)
+{
+    if (!nm->hv || now < nm->next_split_check)
+        return;
+    nm->next_split_check = now + SPLIT_CHECK_NS;
+    for (size_t i = 0; i < nm->n_heard; i++) {
+        heard_of *h = &nm->heard[i];
+        tb_mb_state st;
+        const tb_hv_desc *d;
+        if (now - h->at < nm->cfg.silent_ns || (h->asked && now - h->asked < SPLIT_RETRY_NS) ||
+            tb_mb_get(nm->mb, h->name, &st, NULL) != 0 || st != TB_MB_ALIVE ||
+            tb_hv_is_active(nm->hv, h->name) || (d = desc_find(nm, h->name)) == NULL ||
+            d->n_addrs == 0)
+            continue;
+        h->asked = now;
+        nm->st.split_asks++;
+        if (tb_hv_add_passive(nm->hv, now, d, true) != 0)
+            nm->st.bad++;
+        return;
+    }
 }
 
 /* Listed: heard from lately, and not (yet) in the member list, which then speaks for it. */
@@ -445,6 +484,8 @@ int tb_nmesh_new(const tb_nmesh_config *cfg, const tb_nmesh_io *io, uint64_t now
     tb_mb_config_default(&mc);
     if (cfg->heard_window_ns)
         mc.heard_window_ns = cfg->heard_window_ns;
+    if (!nm->cfg.silent_ns)
+        nm->cfg.silent_ns = TB_NMESH_SILENT_NS;
     int rc = 0;
     nm->buf = malloc(nm->lim.max_msg_size);
     nm->descs = calloc(DESCS_MAX, sizeof(*nm->descs));
@@ -632,6 +673,7 @@ int tb_nmesh_suspect_payload(const tb_wire_limits *lim, const char *target, uint
 
 void tb_nmesh_tick(tb_nmesh *nm, uint64_t now)
 {
+    split_repair(nm, now);
     if (nm->hv)
         tb_hv_tick(nm->hv, now);
     run(nm, now);
@@ -648,6 +690,8 @@ uint64_t tb_nmesh_next_wake(const tb_nmesh *nm)
         w = t;
     if ((t = tb_mb_next_wake(nm->mb)) < w)
         w = t;
+    if (nm->hv && nm->next_split_check < w)
+        w = nm->next_split_check;
     return w;
 }
 

@@ -38,6 +38,7 @@
  * verifies broadcasts with, node/origins.h), each while heard from within two ALIVE periods. */
 #define TB_NMESH_HEARD_MAX 1024
 #define TB_NMESH_HEARD_KEEP_NS (1200ULL * 1000000000ULL)
+#define TB_NMESH_SILENT_NS (45ULL * 1000000000ULL) /* ~3 crosscheck.peer_interval (16 s) */
 
 typedef enum tb_nmesh_member {
     TB_NMESH_ALIVE = 1,
@@ -73,6 +74,10 @@ typedef struct tb_nmesh_config {
      * the time a link takes to be found lost (pings missed), or a helper's last pong from
      * before the failure clears the target. */
     uint64_t heard_window_ns;
+    /* A member alive in the member list whose broadcasts stopped this long while it is no
+     * neighbour is taken for the other part of a split overlay and asked to be a neighbour
+     * (0: TB_NMESH_SILENT_NS). Keep it above the longest gap between a node's broadcasts. */
+    uint64_t silent_ns;
     const tb_wire_limits *lim;
     tb_hv_addr_ok_fn addr_ok; /* the address policy for every descriptor */
     void *addr_ctx;
@@ -85,6 +90,7 @@ typedef struct tb_nmesh_stats {
     uint64_t duplicates;  /* broadcast copies already seen */
     uint64_t send_failed; /* messages the transport did not take */
     uint64_t probes, suspected, declared_dead, refuted;
+    uint64_t split_asks; /* urgent NEIGHBORs to silent members (a split overlay, mesh.c) */
 } tb_nmesh_stats;
 
 typedef struct tb_nmesh tb_nmesh;

@@ -425,6 +425,102 @@ static void test_heard_bounded(void)
     tb_nmesh_free(nm);
 }
 
+/* A split overlay: a member heard from once, alive in the member list and silent for
+ * TB_NMESH_SILENT_NS while no neighbour, is sent a high-priority NEIGHBOR (once per retry
+ * period); a silent member held dead is not, nor is one that keeps broadcasting. */
+static unsigned split_neighbors; /* high-priority NEIGHBORs sent by split_send */
+static char split_to[16];
+
+static int split_send(void *arg, const char *peer, const tb_hv_desc *dial, const uint8_t *msg,
+                      size_t len)
+{
+    (void)arg;
+    tb_wire_msg m;
+    if (tb_wire_decode(msg, len, &lim, &m, NULL) != TB_OK)
+        return TB_OK;
+    if (m.type == TB_WIRE_NEIGHBOR && m.neighbor.high && dial && dial->n_addrs > 0) {
+        split_neighbors++;
+        snprintf(split_to, sizeof(split_to), "%s", peer);
+    }
+    tb_wire_msg_clear(&m);
+    return TB_OK;
+}
+
+static void heard(tb_nmesh *nm, uint64_t t, const char *origin, uint32_t k)
+{
+    const uint8_t raw[4] = {1, 2, 3, 4};
+    uint8_t dg[TB_NMESH_ID_LEN] = {0};
+    memcpy(dg, &k, sizeof(k));
+    memcpy(dg + 8, origin, strlen(origin) < 8 ? strlen(origin) : 8);
+    bool is_new = false;
+    TB_CHECK_EQ(
+        tb_nmesh_gossip(nm, t, "x", origin, dg, TB_NMESH_MAX_HOPS - 1, raw, sizeof(raw), &is_new),
+        0);
+}
+
+static void alive(tb_nmesh *nm, uint64_t t, const char *name, const char *addr)
+{
+    const char *addrs[1] = {addr};
+    tb_wire_msg w = {.type = TB_WIRE_ALIVE};
+    w.alive = (tb_wire_alive){name, "r", addrs, 1, {NULL, 0}, 5};
+    uint8_t p[512];
+    size_t len;
+    TB_REQUIRE(tb_wire_encode(&w, &lim, p, sizeof(p), &len) == TB_OK);
+    TB_CHECK_EQ(tb_nmesh_mesh_bcast(nm, t, name, TB_NODE_APP_ALIVE, p, len), 0);
+}
+
+static void test_split_repair(void)
+{
+    tb_nmesh_config c = {
+        .active_view = 4, .passive_view = 16, .incarnation = 1, .seed = 3, .lim = &lim};
+    snprintf(c.self.name, sizeof(c.self.name), "h");
+    snprintf(c.self.region, sizeof(c.self.region), "r");
+    snprintf(c.self.addrs[0], sizeof(c.self.addrs[0]), "127.0.0.70:4433");
+    c.self.n_addrs = 1;
+    tb_nmesh_io io = {NULL, split_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
+                      NULL};
+    tb_nmesh *nm;
+    uint64_t t = now;
+    TB_REQUIRE(tb_nmesh_new(&c, &io, t, &nm) == 0);
+    /* x takes the one active slot: a full view, so HyParView's own repair stays quiet */
+    const char *xaddr[1] = {"127.0.0.74:4433"};
+    tb_wire_msg w = {.type = TB_WIRE_NEIGHBOR};
+    w.neighbor = (tb_wire_neighbor){{"x", "r", xaddr, 1}, 1};
+    tb_nmesh_link_up(nm, t, "x");
+    TB_CHECK_EQ(tb_nmesh_recv(nm, t, "x", &w), 0);
+    TB_CHECK(tb_nmesh_is_active(nm, "x"));
+    alive(nm, t, "far", "127.0.0.71:4433");  /* the other part of a split */
+    alive(nm, t, "near", "127.0.0.72:4433"); /* keeps broadcasting */
+    alive(nm, t, "gone", "127.0.0.73:4433"); /* will be held dead */
+    heard(nm, t, "far", 1);
+    heard(nm, t, "near", 1);
+    heard(nm, t, "gone", 1);
+    uint8_t p[256];
+    size_t len;
+    TB_REQUIRE(tb_nmesh_suspect_payload(&lim, "gone", 5, p, sizeof(p), &len) == 0);
+    TB_CHECK_EQ(tb_nmesh_mesh_bcast(nm, t, "x", TB_NODE_APP_SUSPECT, p, len), 0);
+    split_neighbors = 0;
+    uint64_t end = t + TB_NMESH_SILENT_NS + 10 * SEC;
+    for (uint32_t k = 2; t < end; k++) { /* "near" broadcasts every 16 s; ticks every second */
+        t += SEC;
+        if (k % 16 == 0)
+            heard(nm, t, "near", k);
+        tb_nmesh_tick(nm, t);
+        if (t < now + TB_NMESH_SILENT_NS)
+            TB_CHECK_EQ(split_neighbors, 0u); /* not silent long enough yet */
+    }
+    TB_CHECK_EQ(split_neighbors, 1u); /* "gone" is dead by now (no refutation), "near" heard */
+    TB_CHECK_STR(split_to, "far");
+    for (uint32_t k = 100; k < 160; k++) { /* asked once per retry period, not every check */
+        t += SEC;
+        if (k % 16 == 0)
+            heard(nm, t, "near", k);
+        tb_nmesh_tick(nm, t);
+    }
+    TB_CHECK_EQ(split_neighbors, 1u);
+    tb_nmesh_free(nm);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tbnode-nbc.XXXXXX");
@@ -441,6 +537,7 @@ int main(void)
         TB_RUN(test_unknown_origin_bounded);
         TB_RUN(test_alive_refresh);
         TB_RUN(test_heard_bounded);
+        TB_RUN(test_split_repair);
     } else {
         fprintf(stderr, "cannot start the nodes\n");
     }
