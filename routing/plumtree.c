@@ -42,8 +42,7 @@ struct tb_pt {
     entry *ring; /* seen_max entries; [tail, tail + count) in use, oldest first */
     size_t tail, count;
     size_t store_from, store_count, store_bytes; /* the stored suffix of the ring */
-    uint64_t expire_at; /* no entry's time is up before this (0: look at the ring) */
-    uint64_t *table;    /* open addressing: slot_val(), 0 = empty */
+    uint64_t *table;                             /* open addressing: slot_val(), 0 = empty */
     size_t table_mask;
     peer *peers;
     uint64_t *pkeys; /* each slot's peer key (0 when unused), scanned before the peers */
@@ -262,34 +261,10 @@ static void unstore(tb_pt *pt, entry *e)
     e->stored = false;
 }
 
-static uint64_t add_sat(uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-/* When the oldest stored payload or the oldest id is due, as expire's loops judge it. */
-static uint64_t first_due(const tb_pt *pt)
-{
-    uint64_t w = UINT64_MAX;
-    if (pt->store_count > 0) {
-        const entry *e = &pt->ring[pt->store_from];
-        w = e->stored ? add_sat(e->at, pt->cfg.store_ttl_ns) : 0;
-    }
-    if (pt->count > 0) {
-        uint64_t t = add_sat(pt->ring[pt->tail].at, pt->cfg.seen_ttl_ns);
-        w = t < w ? t : w;
-    }
-    return w;
-}
-
-/* Drops payloads beyond the store's limits and ids beyond the cache's, oldest first. Runs twice
- * per message received: with nothing due, it leaves the ring (two cache misses) alone. */
+/* Drops payloads beyond the store's limits and ids beyond the cache's, oldest first. */
 static void expire(tb_pt *pt, uint64_t now, size_t room)
 {
     size_t cap = pt->cfg.seen_max;
-    if (now < pt->expire_at && pt->store_count + room <= pt->cfg.store_max &&
-        pt->store_bytes <= pt->cfg.store_max_bytes && pt->count + room <= cap)
-        return;
     while (pt->store_count > 0) {
         entry *e = &pt->ring[pt->store_from];
         bool old = now - e->at >= pt->cfg.store_ttl_ns || !e->stored;
@@ -312,7 +287,6 @@ static void expire(tb_pt *pt, uint64_t now, size_t room)
     }
     if (pt->store_count == 0)
         pt->store_from = (pt->tail + pt->count) % cap;
-    pt->expire_at = first_due(pt);
 }
 
 /* Remembers id and keeps a copy of the payload; TB_ERR_NOMEM leaves nothing behind. */
@@ -327,8 +301,6 @@ static int remember(tb_pt *pt, uint64_t now, uint64_t origin, const uint8_t *id,
     pt->store_bytes += len;
     expire(pt, now, 1);
     size_t r = (pt->tail + pt->count) % pt->cfg.seen_max;
-    if (pt->store_count == 0 || pt->count == 0) /* a new oldest entry: expire looks again */
-        pt->expire_at = 0;
     if (pt->store_count == 0)
         pt->store_from = r;
     pt->count++;
