@@ -14,12 +14,39 @@
 #include "crosscheck/internal.h"
 #include "crosscheck/sourcestats.h"
 
-static bool deviates(const xc_tobs *t, int sign)
+static bool raw_deviates(const xc_tobs *t, int sign)
 {
     const tb_xc_obs *o = t->o;
     if (o->move_state != TB_XC_SS_SUSPECT && o->move_state != TB_XC_SS_MOVED)
         return false;
     return sign > 0 ? o->move_dev_ns > 0 : o->move_dev_ns < 0;
+}
+
+/* Whether t's movement is its source's and not its origin's clock: when a node's clock moves,
+ * a released sample shows it before the node's other series have a sample that says so, and the
+ * correction (their median prediction) lags, so one series after another looks moved. t counts
+ * only while fewer than half of its origin's other sources are seen moved the same way. */
+static bool confirmed(const xc_ctx *ctx, const xc_tobs *t, int sign)
+{
+    unsigned others = 0, same = 0;
+    for (size_t i = 0; i < ctx->n_srcs; i++) {
+        const xc_src *s = &ctx->srcs[i];
+        if (s->kind == TB_MEASURE_PEER)
+            continue;
+        for (size_t j = 0; j < s->n_latest; j++) {
+            const xc_tobs *u = s->latest[j];
+            if (u == t || strcmp(u->o->origin, t->o->origin) != 0)
+                continue;
+            others++;
+            same += raw_deviates(u, sign);
+        }
+    }
+    return 2 * same < others;
+}
+
+static bool deviates(const xc_ctx *ctx, const xc_tobs *t, int sign)
+{
+    return raw_deviates(t, sign) && confirmed(ctx, t, sign);
 }
 
 /* A time of the origin's clock (the series' own) in the local frame, as t's own time is. */
@@ -28,13 +55,13 @@ static int64_t local_time(const xc_tobs *t, int64_t origin_ns)
     return tb_sat_sub(t->t_local, tb_sat_sub(t->o->real_ns, origin_ns));
 }
 
-static unsigned regions_of(const xc_src *s, int sign, const xc_tobs **scratch)
+static unsigned regions_of(const xc_ctx *ctx, const xc_src *s, int sign, const xc_tobs **scratch)
 {
     size_t n = 0;
     unsigned k = 0;
     for (size_t i = 0; i < s->n_latest; i++) {
         const xc_tobs *t = s->latest[i];
-        if (!deviates(t, sign))
+        if (!deviates(ctx, t, sign))
             continue;
         size_t j = 0;
         while (j < n && strcmp(scratch[j]->peer->region, t->peer->region) != 0)
@@ -55,14 +82,14 @@ static bool short_of(const xc_tobs *t, const xc_tobs *least, int sign)
 }
 
 /* Whether s moved to the side `sign`; fills its evidence. scratch has room for n_latest. */
-static bool moved_to(xc_src *s, int sign, const xc_tobs **scratch)
+static bool moved_to(const xc_ctx *ctx, xc_src *s, int sign, const xc_tobs **scratch)
 {
     int64_t onset = INT64_MAX;
     unsigned nodes = 0;
     const xc_tobs *least = NULL, *most = NULL;
     for (size_t i = 0; i < s->n_latest; i++) {
         const xc_tobs *t = s->latest[i];
-        if (!deviates(t, sign))
+        if (!deviates(ctx, t, sign))
             continue;
         nodes++;
         int64_t at = local_time(t, t->o->move_since_ns);
@@ -72,7 +99,7 @@ static bool moved_to(xc_src *s, int sign, const xc_tobs **scratch)
         if (!most || tb_sat_abs(t->o->move_dev_ns) > tb_sat_abs(most->o->move_dev_ns))
             most = t;
     }
-    unsigned regions = regions_of(s, sign, scratch), against = 0;
+    unsigned regions = regions_of(ctx, s, sign, scratch), against = 0;
     /* a source whose intervals are disjoint already is flagged on one node's word anyway: its
      * movement only says which verdict, so that it does not flip while the others catch up */
     bool lone = s->bad_a != NULL;
@@ -83,7 +110,7 @@ static bool moved_to(xc_src *s, int sign, const xc_tobs **scratch)
         bool since = t->t_local > onset;
         bool saw_it = t->o->move_state == TB_XC_SS_SETTLED && since &&
                       local_time(t, t->o->move_base_ns) < onset && short_of(t, least, sign);
-        against += saw_it || (since && deviates(t, -sign));
+        against += saw_it || (since && deviates(ctx, t, -sign));
     }
     if (nodes <= against)
         return false;
@@ -108,8 +135,8 @@ int tb_xc_find_moved(xc_ctx *ctx)
         xc_src *s = &ctx->srcs[i];
         if (s->kind == TB_MEASURE_PEER || s->n_latest < 2)
             continue;
-        if (!moved_to(s, 1, scratch))
-            (void)moved_to(s, -1, scratch);
+        if (!moved_to(ctx, s, 1, scratch))
+            (void)moved_to(ctx, s, -1, scratch);
     }
     free(scratch);
     return 0;
