@@ -533,6 +533,8 @@ static size_t miss_slot_of(const tb_pt *pt, size_t i)
 
 static ptrdiff_t miss_index(const tb_pt *pt, const uint8_t *id)
 {
+    if (!pt->miss) /* missing_max 0: nothing is ever missing */
+        return -1;
     uint64_t h = tb_rand_hash_id(id, pt->cfg.hash_key);
     for (size_t s = (size_t)h & pt->miss_mask;; s = (s + 1) & pt->miss_mask) {
         uint32_t v = pt->miss_tab[s];
