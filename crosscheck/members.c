@@ -163,16 +163,23 @@ static bool contradicted(const xc_src *s, const xc_tobs *m, const xc_tobs **own,
                          const xc_tobs **other)
 {
     *own = *other = NULL;
+    /* Intervals on a line agree pairwise exactly when the latest start is not after the
+     * earliest end: one pass, not every pair. */
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
     for (size_t i = 0; i < s->n_latest; i++) {
         const xc_tobs *t = s->latest[i];
         if (t == m)
             continue;
         if (meets(t, m))
             return false;
-        for (size_t j = i + 1; j < s->n_latest; j++)
-            if (s->latest[j] != m && !meets(t, s->latest[j]))
-                return false; /* the source itself is split: nobody is accused */
-        if (!held_together(m, t))
+        lo = t->lo > lo ? t->lo : lo;
+        hi = t->hi < hi ? t->hi : hi;
+    }
+    if (lo > hi)
+        return false; /* the source itself is split: nobody is accused */
+    for (size_t i = 0; i < s->n_latest; i++) {
+        const xc_tobs *t = s->latest[i];
+        if (t == m || !held_together(m, t))
             continue;
         const xc_tobs **slot = strcmp(t->peer->region, m->peer->region) == 0 ? own : other;
         if (*slot == NULL || t->t_local > (*slot)->t_local)
