@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "discovery/members.h"
+#include "node/pace.h"
 #include "routing/plumtree.h"
 
 #define DESCS_MAX 4096 /* members whose descriptor is kept (discovery/members' default) */
@@ -104,22 +105,24 @@ static void heard_note(tb_nmesh *nm, uint64_t now, const char *origin)
 /* HyParView repairs an active view that lost a peer, but two parts of the overlay whose active
  * views are all full (formed apart, or a partition healed before a link across it failed) never
  * reach each other, and the member list holds the other part alive, as nothing failed. Every
- * node broadcasts at least every crosscheck.peer_interval (16 s; ALIVE every 10 min): a member
- * heard from once, still alive in the member list, silent for silent_ns and not a neighbour is
+ * node broadcasts at least every bcast_every_ns paced for the mesh's size (its peer
+ * measurements; ALIVE every 10 min): a member heard from once, still alive in the member list,
+ * silent for three of those and not a neighbour is
  * asked to become one at high priority (HyParView's urgent NEIGHBOR: at most one per its
  * urgent_interval, the receiver makes room), which joins the parts; PlumTree then carries what
  * each side broadcasts next. One member per check, each at most once per SPLIT_RETRY_NS, so a
- * mesh whose nodes broadcast less often than silent_ns costs one NEIGHBOR per member then. */
+ * mesh whose nodes broadcast less often costs one NEIGHBOR per member then. */
 static void split_repair(tb_nmesh *nm, uint64_t now)
 {
     if (!nm->hv || now < nm->next_split_check)
         return;
     nm->next_split_check = now + SPLIT_CHECK_NS;
+    uint64_t silent = 3 * tb_pace_every_ns(nm->cfg.bcast_every_ns, tb_nmesh_size(nm));
     for (size_t i = 0; i < nm->n_heard; i++) {
         heard_of *h = &nm->heard[i];
         tb_mb_state st;
         const tb_hv_desc *d;
-        if (now - h->at < nm->cfg.silent_ns || (h->asked && now - h->asked < SPLIT_RETRY_NS) ||
+        if (now - h->at < silent || (h->asked && now - h->asked < SPLIT_RETRY_NS) ||
             tb_mb_get(nm->mb, h->name, &st, NULL) != 0 || st != TB_MB_ALIVE ||
             tb_hv_is_active(nm->hv, h->name) || (d = desc_find(nm, h->name)) == NULL ||
             d->n_addrs == 0)
@@ -486,8 +489,8 @@ int tb_nmesh_new(const tb_nmesh_config *cfg, const tb_nmesh_io *io, uint64_t now
     tb_mb_config_default(&mc);
     if (cfg->heard_window_ns)
         mc.heard_window_ns = cfg->heard_window_ns;
-    if (!nm->cfg.silent_ns)
-        nm->cfg.silent_ns = TB_NMESH_SILENT_NS;
+    if (!nm->cfg.bcast_every_ns)
+        nm->cfg.bcast_every_ns = TB_NMESH_BCAST_EVERY_NS;
     int rc = 0;
     nm->buf = malloc(nm->lim.max_msg_size);
     nm->descs = calloc(DESCS_MAX, sizeof(*nm->descs));
@@ -715,6 +718,12 @@ size_t tb_nmesh_active_count(const tb_nmesh *nm)
 size_t tb_nmesh_passive_count(const tb_nmesh *nm)
 {
     return nm->hv ? tb_hv_passive_count(nm->hv) : 0;
+}
+
+size_t tb_nmesh_size(const tb_nmesh *nm)
+{
+    return tb_nmesh_member_count(nm, TB_NMESH_ALIVE) + tb_nmesh_member_count(nm, TB_NMESH_SUSPECT) +
+           1;
 }
 
 size_t tb_nmesh_member_count(const tb_nmesh *nm, tb_nmesh_member state)

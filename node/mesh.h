@@ -38,7 +38,8 @@
  * verifies broadcasts with, node/origins.h), each while heard from within two ALIVE periods. */
 #define TB_NMESH_HEARD_MAX 1024
 #define TB_NMESH_HEARD_KEEP_NS (1200ULL * 1000000000ULL)
-#define TB_NMESH_SILENT_NS (45ULL * 1000000000ULL) /* ~3 crosscheck.peer_interval (16 s) */
+/* Each node broadcasts at least this often in a small mesh (0 in the config: this). */
+#define TB_NMESH_BCAST_EVERY_NS (16ULL * 1000000000ULL)
 
 typedef enum tb_nmesh_member {
     TB_NMESH_ALIVE = 1,
@@ -74,10 +75,11 @@ typedef struct tb_nmesh_config {
      * the time a link takes to be found lost (pings missed), or a helper's last pong from
      * before the failure clears the target. */
     uint64_t heard_window_ns;
-    /* A member alive in the member list whose broadcasts stopped this long while it is no
-     * neighbour is taken for the other part of a split overlay and asked to be a neighbour
-     * (0: TB_NMESH_SILENT_NS). Keep it above the longest gap between a node's broadcasts. */
-    uint64_t silent_ns;
+    /* How often each node broadcasts at least in a small mesh (the time node's peer_interval;
+     * 0: TB_NMESH_BCAST_EVERY_NS), paced for a larger one (node/pace.h). A member alive in the
+     * member list silent for three of its paced intervals while it is no neighbour is taken for
+     * the other part of a split overlay and asked to be a neighbour. */
+    uint64_t bcast_every_ns;
     const tb_wire_limits *lim;
     tb_hv_addr_ok_fn addr_ok; /* the address policy for every descriptor */
     void *addr_ctx;
@@ -156,6 +158,8 @@ bool tb_nmesh_is_leaf(const tb_nmesh *nm);
 bool tb_nmesh_is_active(const tb_nmesh *nm, const char *peer);
 size_t tb_nmesh_active_count(const tb_nmesh *nm);
 size_t tb_nmesh_passive_count(const tb_nmesh *nm);
+/* The pace's n (node/pace.h): members alive or suspected, this node included. */
+size_t tb_nmesh_size(const tb_nmesh *nm);
 size_t tb_nmesh_member_count(const tb_nmesh *nm, tb_nmesh_member state);
 /* Calls fn for every member (not this node) with its state and incarnation: the member list's,
  * and the origins heard from lately that are not in it (alive, incarnation 0: not known). */

@@ -864,6 +864,7 @@ static int open_mesh(tb_node *n)
                          .seed = random_u64(),
                          /* a pong is due every interval; a lost link has missed several */
                          .heard_window_ns = n->live_cfg.interval_ns * 3 / 2,
+                         .bcast_every_ns = n->cb.bcast_every_ns,
                          .lim = &n->lim,
                          .addr_ok = mesh_addr_ok,
                          .addr_ctx = n};
@@ -1850,6 +1851,11 @@ size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max)
     if (n->mesh)
         tb_nmesh_members(n->mesh, member_add, &m);
     return m.k;
+}
+
+size_t tb_node_mesh_size(const tb_node *n)
+{
+    return n->mesh ? tb_nmesh_size(n->mesh) : 1;
 }
 
 void tb_node_member_counts(const tb_node *n, size_t *alive, size_t *suspect, size_t *dead)

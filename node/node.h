@@ -64,6 +64,11 @@ typedef struct tb_node_callbacks {
      * resolver. Resolutions still under way are cancelled when the dial times out, at
      * tb_node_stop and at tb_node_free. */
     struct tb_resolver *resolver;
+    /* Optional: how often the layer above broadcasts at least, in a small mesh (the time node:
+     * its peer measurements every crosscheck.peer_interval), paced for a larger one
+     * (node/pace.h). The mesh takes a member silent for three of those for the other part of a
+     * split overlay (node/mesh.h). 0: 16 s. */
+    uint64_t bcast_every_ns;
 } tb_node_callbacks;
 
 /* Reads the identity from cfg->cert, opens the endpoint and the control socket in
@@ -135,6 +140,8 @@ typedef struct tb_node_member {
 
 /* The members known (not this node); writes up to max, returns how many there are. */
 size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max);
+/* Members alive or suspected, this node included: the n of node/pace.h. */
+size_t tb_node_mesh_size(const tb_node *n);
 /* How many members tb_node_members lists in each state. */
 void tb_node_member_counts(const tb_node *n, size_t *alive, size_t *suspect, size_t *dead);
 /* The HyParView views: peers kept connected and known in reserve. */

@@ -473,7 +473,8 @@ static int start(tb_timekeeper *tk)
                             .accept_broadcast = accept_broadcast,
                             .on_certs = on_certs,
                             .status_ext = tk_status,
-                            .control_ext = tk_evidence_control};
+                            .control_ext = tk_evidence_control,
+                            .bcast_every_ns = (uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC};
     if ((rc = load_key(tk)) != TB_OK || (rc = open_store(tk)) != TB_OK ||
         (rc = open_resolver(tk)) != TB_OK)
         return rc;
@@ -624,6 +625,7 @@ void tb_timekeeper_get_stats(const tb_timekeeper *tk, tb_tk_stats *out)
     for (int i = 0; i < TB_MEASURE_DROP_COUNT; i++)
         out->dropped[i] = tb_measure_replay_dropped(tk->replay, (tb_measure_drop)i);
     out->dropped[TB_MEASURE_DROP_MALFORMED] += tk->malformed;
+    out->peer_every_ns = tk_peers_every_ns(tk);
 }
 
 const tb_xc_result *tb_timekeeper_result(const tb_timekeeper *tk)

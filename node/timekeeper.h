@@ -42,7 +42,8 @@ struct tb_pps_dev_ops;
  *     drift_ppm = 50;                frequency error allowed while data ages (0..1000)
  *     peers_vote = false;            mesh peers count in the agreement
  *     min_interval_ms = 1000;        at most one run per this, new data or not (10..600000)
- *     peer_interval = 16;            seconds between PEER measurements of each mesh peer (1..3600)
+ *     peer_interval = 16;            seconds between PEER measurements of each mesh peer (1..3600),
+ *                                    stretched in a mesh of more than 9 (node/pace.h)
  *     retention = 604800;            seconds of history kept in the store (60..315360000)
  *     batch_interval_ms = 1000;      own new measurements go out together this often (10..60000)
  *     store_origin_bytes = 67108864; stored bytes per origin, oldest dropped first (65536..2^40)
@@ -130,6 +131,9 @@ typedef struct tb_tk_stats {
     uint64_t sent_kind[TB_MEASURE_KIND_MAX + 1], wire_bytes_kind[TB_MEASURE_KIND_MAX + 1];
     /* Batches of own measurements broadcast, and their MEASUREMENTS bytes (the payload). */
     uint64_t batches_sent, batch_bytes;
+    /* How often PEER measurements are taken now: peer_interval paced for the mesh's size
+     * (node/pace.h). */
+    uint64_t peer_every_ns;
     uint64_t store_trimmed; /* measurements dropped from the store for its byte budget */
 } tb_tk_stats;
 

@@ -5,14 +5,22 @@
  * exchange decides whether the peer is alive, which is why it lives there). This file turns those
  * estimates into what the time node uses: every crosscheck.peer_interval a signed PEER
  * measurement per connected peer with an estimate, gossiped like any other, and the peers' frame
- * (offset, uncertainty) for each cross-check run. */
+ * (offset, uncertainty) for each cross-check run. In a mesh too large for every origin's PEER
+ * measurements every peer_interval (node/pace.h) they are taken less often: a sample of each
+ * link's estimate, which the mesh keeps current with every ping all the same. */
 #include <stdlib.h>
 
+#include "node/pace.h"
 #include "node/tk_internal.h"
+
+uint64_t tk_peers_every_ns(const tb_timekeeper *tk)
+{
+    return tb_pace_every_ns((uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC,
+                            tk->node ? tb_node_mesh_size(tk->node) : 1);
+}
 
 static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     tb_timekeeper *tk = w->data;
     tb_node_peer_status *ps = calloc(TK_MAX_PEERS, sizeof(*ps));
@@ -31,6 +39,9 @@ static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
         tk_publish(tk, &m);
     }
     free(ps);
+    /* The next sample when the pace wants it, as the mesh's size is now. */
+    w->repeat = (double)tk_peers_every_ns(tk) / 1e9;
+    ev_timer_again(loop, w);
 }
 
 void tk_peers_init(tb_timekeeper *tk)

@@ -217,9 +217,10 @@ static void counters_text(const tb_tk_stats *st, tb_control_buf *b)
         (unsigned long long)st->member_findings[TB_XC_MEMBER_INCONSISTENT],
         (unsigned long long)st->member_findings[TB_XC_MEMBER_CLOCK_OFF],
         (unsigned long long)st->member_findings[TB_XC_MEMBER_CONTRADICTED]);
-    tb_control_printf(b, "gossip batches=%llu batch_bytes=%llu store_trimmed=%llu\n",
+    tb_control_printf(b,
+                      "gossip batches=%llu batch_bytes=%llu peer_every_s=%.1f store_trimmed=%llu\n",
                       (unsigned long long)st->batches_sent, (unsigned long long)st->batch_bytes,
-                      (unsigned long long)st->store_trimmed);
+                      (double)st->peer_every_ns / 1e9, (unsigned long long)st->store_trimmed);
 }
 
 static json_t *counters_json(const tb_tk_stats *st)
@@ -227,15 +228,15 @@ static json_t *counters_json(const tb_tk_stats *st)
     json_t *dropped = json_object();
     for (int i = 0; dropped && i < TB_MEASURE_DROP_COUNT; i++)
         json_object_set_new(dropped, tk_drop_keys[i], json_integer((json_int_t)st->dropped[i]));
-    return json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I}", "sent",
-                     (json_int_t)st->sent, "accepted", (json_int_t)st->accepted, "dropped", dropped,
-                     "member_findings", "uncorroborated",
-                     (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED], "inconsistent",
-                     (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT], "clock_off",
-                     (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF], "contradicted",
-                     (json_int_t)st->member_findings[TB_XC_MEMBER_CONTRADICTED], "batches",
-                     (json_int_t)st->batches_sent, "batch_bytes", (json_int_t)st->batch_bytes,
-                     "store_trimmed", (json_int_t)st->store_trimmed);
+    return json_pack(
+        "{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I}", "sent", (json_int_t)st->sent,
+        "accepted", (json_int_t)st->accepted, "dropped", dropped, "member_findings",
+        "uncorroborated", (json_int_t)st->member_findings[TB_XC_MEMBER_UNCORROBORATED],
+        "inconsistent", (json_int_t)st->member_findings[TB_XC_MEMBER_INCONSISTENT], "clock_off",
+        (json_int_t)st->member_findings[TB_XC_MEMBER_CLOCK_OFF], "contradicted",
+        (json_int_t)st->member_findings[TB_XC_MEMBER_CONTRADICTED], "batches",
+        (json_int_t)st->batches_sent, "batch_bytes", (json_int_t)st->batch_bytes, "peer_every_s",
+        (double)st->peer_every_ns / 1e9, "store_trimmed", (json_int_t)st->store_trimmed);
 }
 
 static json_t *consensus_json(const tb_xc_estimate *e)

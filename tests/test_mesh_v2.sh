@@ -144,8 +144,9 @@ for i in $(seq $N); do printf ' %s' "$(connections "$i")"; done
 echo
 wait_for 90 "every node holds peer measurements of all $N origins" all_origins
 wait_for 90 "verdicts agree on every node (liar falseticker, the rest ok)" verdicts_agree
-bounded_and_formed && pass "still at most $((AV + 2)) connections per node" ||
-  fail "a node holds more than $((AV + 2)) connections"
+# A link dialled for one probe or shuffle answer lives up to 10 s: bounded again within 12 s, not
+# at one instant (a snapshot failed this once in CI with such a link).
+wait_for 12 "still at most $((AV + 2)) connections per node" bounded_and_formed
 printf 'connections per node:'
 for i in $(seq $N); do printf ' %s' "$(connections "$i")"; done
 echo

@@ -12,6 +12,7 @@
 #include "node/bcast.h"
 #include "node/origins.h"
 #include "node/mesh.h"
+#include "node/pace.h"
 #include "tests/support/bc_forge.h"
 #include "tests/support/nmesh_quiet.h"
 #include "tests/tb_fixture.h"
@@ -425,9 +426,9 @@ static void test_heard_bounded(void)
     tb_nmesh_free(nm);
 }
 
-/* A split overlay: a member heard from once, alive in the member list and silent for
- * TB_NMESH_SILENT_NS while no neighbour, is sent a high-priority NEIGHBOR (once per retry
- * period); a silent member held dead is not, nor is one that keeps broadcasting. */
+/* A split overlay: a member heard from once, alive in the member list and silent for three
+ * broadcast intervals (16 s in a small mesh) while no neighbour, is sent a high-priority NEIGHBOR
+ * (once per retry period); a silent member held dead is not, nor is one that keeps broadcasting. */
 static unsigned split_neighbors; /* high-priority NEIGHBORs sent by split_send */
 static char split_to[16];
 
@@ -469,7 +470,9 @@ static void alive(tb_nmesh *nm, uint64_t t, const char *name, const char *addr)
     TB_CHECK_EQ(tb_nmesh_mesh_bcast(nm, t, name, TB_NODE_APP_ALIVE, p, len), 0);
 }
 
-static void test_split_repair(void)
+/* Node h with one neighbour, x, in the only active slot: a full view, so HyParView's own repair
+ * stays quiet (with none it would ask at high priority itself). */
+static tb_nmesh *split_mesh(uint64_t t)
 {
     tb_nmesh_config c = {
         .active_view = 4, .passive_view = 16, .incarnation = 1, .seed = 3, .lim = &lim};
@@ -480,15 +483,22 @@ static void test_split_repair(void)
     tb_nmesh_io io = {NULL, split_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
                       NULL};
     tb_nmesh *nm;
-    uint64_t t = now;
-    TB_REQUIRE(tb_nmesh_new(&c, &io, t, &nm) == 0);
-    /* x takes the one active slot: a full view, so HyParView's own repair stays quiet */
+    if (tb_nmesh_new(&c, &io, t, &nm) != 0)
+        return NULL;
     const char *xaddr[1] = {"127.0.0.74:4433"};
     tb_wire_msg w = {.type = TB_WIRE_NEIGHBOR};
     w.neighbor = (tb_wire_neighbor){{"x", "r", xaddr, 1}, 1};
     tb_nmesh_link_up(nm, t, "x");
     TB_CHECK_EQ(tb_nmesh_recv(nm, t, "x", &w), 0);
     TB_CHECK(tb_nmesh_is_active(nm, "x"));
+    return nm;
+}
+
+static void test_split_repair(void)
+{
+    uint64_t t = now;
+    tb_nmesh *nm = split_mesh(t);
+    TB_REQUIRE(nm);
     alive(nm, t, "far", "127.0.0.71:4433");  /* the other part of a split */
     alive(nm, t, "near", "127.0.0.72:4433"); /* keeps broadcasting */
     alive(nm, t, "gone", "127.0.0.73:4433"); /* will be held dead */
@@ -500,13 +510,14 @@ static void test_split_repair(void)
     TB_REQUIRE(tb_nmesh_suspect_payload(&lim, "gone", 5, p, sizeof(p), &len) == 0);
     TB_CHECK_EQ(tb_nmesh_mesh_bcast(nm, t, "x", TB_NODE_APP_SUSPECT, p, len), 0);
     split_neighbors = 0;
-    uint64_t end = t + TB_NMESH_SILENT_NS + 10 * SEC;
+    uint64_t silent = 3 * TB_NMESH_BCAST_EVERY_NS;
+    uint64_t end = t + silent + 10 * SEC;
     for (uint32_t k = 2; t < end; k++) { /* "near" broadcasts every 16 s; ticks every second */
         t += SEC;
         if (k % 16 == 0)
             heard(nm, t, "near", k);
         tb_nmesh_tick(nm, t);
-        if (t < now + TB_NMESH_SILENT_NS)
+        if (t < now + silent)
             TB_CHECK_EQ(split_neighbors, 0u); /* not silent long enough yet */
     }
     TB_CHECK_EQ(split_neighbors, 1u); /* "gone" is dead by now (no refutation), "near" heard */
@@ -518,6 +529,34 @@ static void test_split_repair(void)
         tb_nmesh_tick(nm, t);
     }
     TB_CHECK_EQ(split_neighbors, 1u);
+    tb_nmesh_free(nm);
+}
+
+/* In a mesh of 60 each node broadcasts once per pace gap (node/pace.h, 54 s), so silence is
+ * three of those, not three times 16 s: nobody is asked before. */
+static void test_split_repair_paced(void)
+{
+    uint64_t t = now;
+    tb_nmesh *nm = split_mesh(t);
+    TB_REQUIRE(nm);
+    for (int i = 0; i < 58; i++) {
+        char name[8], addr[32];
+        snprintf(name, sizeof(name), "m%d", i);
+        snprintf(addr, sizeof(addr), "127.0.1.%d:4433", i + 1);
+        alive(nm, t, name, addr);
+        heard(nm, t, name, 1);
+    }
+    TB_CHECK_EQ(tb_nmesh_size(nm), 60u);
+    uint64_t silent = 3 * tb_pace_every_ns(TB_NMESH_BCAST_EVERY_NS, 60);
+    TB_CHECK(silent > 160 * SEC);
+    split_neighbors = 0;
+    for (uint64_t end = now + silent + 10 * SEC; t < end;) {
+        t += SEC;
+        tb_nmesh_tick(nm, t);
+        if (t < now + silent)
+            TB_CHECK_EQ(split_neighbors, 0u);
+    }
+    TB_CHECK(split_neighbors >= 1u);
     tb_nmesh_free(nm);
 }
 
@@ -538,6 +577,7 @@ int main(void)
         TB_RUN(test_alive_refresh);
         TB_RUN(test_heard_bounded);
         TB_RUN(test_split_repair);
+        TB_RUN(test_split_repair_paced);
     } else {
         fprintf(stderr, "cannot start the nodes\n");
     }

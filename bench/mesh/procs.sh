@@ -11,7 +11,8 @@
 #   form_members  s until every node lists every other as an alive member (status "members",
 #                 mesh v2; "n/a" for a build without a member list)
 #   form_origins  s until every node holds a verified signed measurement from every other node
-#                 (status peer_matrix "from"); includes the first peer_interval (16 s)
+#                 (status peer_matrix "from"); includes the first peer interval (16 s, paced:
+#                 node/pace.h, 54 s at 60 nodes)
 #   then, over STABLE_S seconds (default 120) without polling the nodes:
 #   drops         links lost in the window (the nodes' "peer X lost:" log lines, default
 #                 log level), of which closed as duplicates of another connection in brackets
@@ -32,7 +33,7 @@
 #   heal_members  s until every node lists every other as alive again (mesh v2)
 #   heal_origins  s until every node again holds a measurement from every origin made after the
 #                 partition began (so at least one peer measurement crossed; includes waiting
-#                 for the next peer_interval, up to 16 s)
+#                 for the next paced peer interval, up to 16 s, 54 s at 60 nodes)
 # Then a table; a table of per-node cost over the window (mean and largest over the nodes): CPU
 # % of one core, RSS, and bytes/s each node's address received (in) and sent (out), counted by
 # nftables rules per address in the namespace (table inet tbcount); and per-node cost of each N relative to the smallest next to log2 N ratio (the
@@ -56,7 +57,12 @@ HEAL_TIMEOUT=${TB_BENCH_HEAL_TIMEOUT:-90}  # s after reconnection
 # Niceness of the nodes: on a machine other work keeps busy, a negative one (root) lets the
 # nodes run when they want to, so formation and healing times are the mesh's, not the queue's.
 NICE=${TB_BENCH_NICE:-0}
-FRESH_S=40                                 # a measurement younger than this is current
+# A measurement younger than 2.5 of its origin's paced intervals is current (node/pace.h: the
+# peer interval, 16 s, times n / (3 log2 n) where that is longer: 54 s at 60 nodes).
+fresh_s() {
+  awk -v n="$1" 'BEGIN { g = n > 1 ? 16 * n / (3 * log(n) / log(2)) : 16; if (g < 16) g = 16
+                         printf "%.0f", 2.5 * g }'
+}
 PORT=4700
 
 addr() { # node index -> its address: even in 127.0.1.0/24, odd in 127.0.2.0/24
@@ -120,7 +126,7 @@ one() {
   # The window: nothing polls the nodes, so what they spend is their own.
   local ticks lo0 lo1 cpu0=0 cpu1=0 db0 db1 lost0 lost1 dup0 dup1 p
   ticks=$(getconf CLK_TCK)
-  snap_start=$(probe snap "$FRESH_S" "${dirs[@]}")
+  snap_start=$(probe snap "$(fresh_s "$n")" "${dirs[@]}")
   cpu() { # summed utime + stime of the nodes, in clock ticks
     local s=0 p f
     for p in "${pids[@]}"; do
@@ -178,7 +184,7 @@ one() {
     } END { printf "node_cpu_max=%.2f node_out_bs=%.0f node_out_bs_max=%.0f node_in_bs=%.0f " \
                    "node_in_bs_max=%.0f rss_mib_max=%.1f\n", mc, so / n, mo, si / n, mi, rmax / 1024 }'
   local snap_end
-  snap_end=$(probe snap "$FRESH_S" "${dirs[@]}")
+  snap_end=$(probe snap "$(fresh_s "$n")" "${dirs[@]}")
   awk -v n="$n" -v w0="$w0" -v w1="$w1" -v l0="$lo0" -v l1="$lo1" -v c0="$cpu0" -v c1="$cpu1" \
     -v hz="$ticks" -v d0="$db0" -v d1="$db1" -v rss="$rss" -v alive="$alive" \
     -v drops=$((lost1 - lost0)) -v dups=$((dup1 - dup0)) -v la="$la" 'BEGIN {
@@ -205,14 +211,14 @@ EOF
   local tp split_snap heal
   tp=$(date +%s.%N)
   sleep "$part"
-  split_snap=$(probe snap "$FRESH_S" "${dirs[@]}")
+  split_snap=$(probe snap "$(fresh_s "$n")" "${dirs[@]}")
   echo "  partitioned $part s: $split_snap" >&2
   heal=$(probe heal "$HEAL_TIMEOUT" "$tp" tbbench "${dirs[@]}")
   echo "  N=$n healed: $heal" >&2
   echo "split $(echo "$split_snap" | grep -oE 'components=[0-9]+')"
   echo "heal $heal"
   local fin
-  fin=$(probe snap "$FRESH_S" "${dirs[@]}")
+  fin=$(probe snap "$(fresh_s "$n")" "${dirs[@]}")
   echo "final $fin"
   echo "  final: $fin" >&2
   echo "  UDP in the namespace, whole run: $(udp)" >&2
