@@ -720,6 +720,11 @@ size_t tb_nmesh_passive_count(const tb_nmesh *nm)
     return nm->hv ? tb_hv_passive_count(nm->hv) : 0;
 }
 
+void tb_nmesh_set_bcast_every(tb_nmesh *nm, uint64_t ns)
+{
+    nm->cfg.bcast_every_ns = ns ? ns : TB_NMESH_BCAST_EVERY_NS;
+}
+
 size_t tb_nmesh_size(const tb_nmesh *nm)
 {
     return tb_nmesh_member_count(nm, TB_NMESH_ALIVE) + tb_nmesh_member_count(nm, TB_NMESH_SUSPECT) +

@@ -158,6 +158,8 @@ bool tb_nmesh_is_leaf(const tb_nmesh *nm);
 bool tb_nmesh_is_active(const tb_nmesh *nm, const char *peer);
 size_t tb_nmesh_active_count(const tb_nmesh *nm);
 size_t tb_nmesh_passive_count(const tb_nmesh *nm);
+/* peer_interval changed (a reload): cfg.bcast_every_ns from now on (0: the default). */
+void tb_nmesh_set_bcast_every(tb_nmesh *nm, uint64_t ns);
 /* The pace's n (node/pace.h): members alive or suspected, this node included. */
 size_t tb_nmesh_size(const tb_nmesh *nm);
 size_t tb_nmesh_member_count(const tb_nmesh *nm, tb_nmesh_member state);

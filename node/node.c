@@ -1853,6 +1853,13 @@ size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max)
     return m.k;
 }
 
+void tb_node_set_bcast_every(tb_node *n, uint64_t ns)
+{
+    n->cb.bcast_every_ns = ns;
+    if (n->mesh)
+        tb_nmesh_set_bcast_every(n->mesh, ns);
+}
+
 size_t tb_node_mesh_size(const tb_node *n)
 {
     return n->mesh ? tb_nmesh_size(n->mesh) : 1;

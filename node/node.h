@@ -140,6 +140,8 @@ typedef struct tb_node_member {
 
 /* The members known (not this node); writes up to max, returns how many there are. */
 size_t tb_node_members(const tb_node *n, tb_node_member *out, size_t max);
+/* The callbacks' bcast_every_ns changed (the time node's peer_interval, on a reload). */
+void tb_node_set_bcast_every(tb_node *n, uint64_t ns);
 /* Members alive or suspected, this node included: the n of node/pace.h. */
 size_t tb_node_mesh_size(const tb_node *n);
 /* How many members tb_node_members lists in each state. */

@@ -561,6 +561,7 @@ int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *
     tk->tc = tc;
     tb_measure_replay_set_limits(tk->replay, &tk->tc.limits);
     tk_peers_start(tk); /* peer_interval may have changed */
+    tb_node_set_bcast_every(tk->node, (uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC);
     xc_kick(tk);
     return TB_OK;
 }
