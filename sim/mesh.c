@@ -7,12 +7,13 @@
 
 #include "common/clock.h"
 #include "discovery/liveness.h"
+#include "node/pace.h"
 
 /* What travels: the modules' messages as structs. */
 enum { M_HV = 1, M_GOSSIP, M_IHAVE, M_GRAFT, M_PRUNE, M_PREQ, M_PACK, M_PING, M_PONG, M_CLOSE };
 
 /* Payload of a broadcast: kind, then fields. */
-enum { P_TEST = 1, P_ALIVE, P_SUSPECT };
+enum { P_TEST = 1, P_ALIVE, P_SUSPECT, P_PERIODIC };
 #define PAYLOAD_LEN 21 /* u8 kind, u32 a, u64 b, u64 c */
 #define NAME_LEN 12    /* "n" and a 32-bit index */
 
@@ -62,6 +63,8 @@ typedef struct snode {
     uint8_t alive_id[TB_PT_ID_LEN];
     uint8_t alive_payload[PAYLOAD_LEN];
     bool has_alive;
+    uint64_t next_periodic;               /* tb_simmesh_periodic; UINT64_MAX: off */
+    uint64_t periodic_sent, periodic_got; /* its own, and others' delivered */
 } snode;
 
 typedef struct bcast {
@@ -83,6 +86,9 @@ struct tb_simmesh {
     /* The nodes' names side by side: looked up for every message, they stay in cache (a
      * node's own struct is large and seldom is). */
     char (*names)[NAME_LEN];
+    tb_simmesh_rx *rx; /* per node */
+    uint64_t periodic_base;
+    bool paced;
 };
 
 void tb_simmesh_config_default(tb_simmesh_config *cfg, unsigned n, uint64_t seed)
@@ -246,6 +252,10 @@ static void delivered(tb_simmesh *m, snode *n, const tb_pt_action *a)
     case P_SUSPECT:
         if (x < m->cfg.n)
             note(m, tb_mb_suspect(n->mb, now, name_of(m, x), y));
+        break;
+    case P_PERIODIC:
+        n->periodic_got++;
+        m->rx[n->idx].delivered++;
         break;
     }
 }
@@ -492,6 +502,8 @@ static void tick_ev(tb_sim *sim, void *ctx, void *arg);
 static uint64_t next_wake(const tb_simmesh *m, const snode *n)
 {
     uint64_t w = n->next_alive, t;
+    if (n->next_periodic < w)
+        w = n->next_periodic;
     if ((t = tb_hv_next_wake(n->hv)) < w)
         w = t;
     if ((t = tb_pt_next_wake(n->pt)) < w)
@@ -555,6 +567,22 @@ static void ping_links(tb_simmesh *m, snode *n, uint64_t now)
     }
 }
 
+static uint64_t periodic_every(const tb_simmesh *m, const snode *n)
+{
+    if (!m->paced)
+        return m->periodic_base;
+    size_t k = tb_mb_count(n->mb, TB_MB_ALIVE) + tb_mb_count(n->mb, TB_MB_SUSPECT) + 1;
+    return tb_pace_every_ns(m->periodic_base, k);
+}
+
+static void periodic_bcast(tb_simmesh *m, snode *n, uint64_t now)
+{
+    uint8_t id[TB_PT_ID_LEN], payload[PAYLOAD_LEN];
+    n->next_periodic = now + periodic_every(m, n);
+    if (originate(m, n, P_PERIODIC, n->idx, 0, 0, id, payload) == 0)
+        n->periodic_sent++;
+}
+
 static void tick_ev(tb_sim *sim, void *ctx, void *arg)
 {
     tb_simmesh *m = ctx;
@@ -574,10 +602,69 @@ static void tick_ev(tb_sim *sim, void *ctx, void *arg)
         n->next_alive = now + m->cfg.alive_interval_ns;
         announce_alive(m, n);
     }
+    if (now >= n->next_periodic)
+        periodic_bcast(m, n, now);
     process(m, n);
 }
 
 /* ------------------------------------------------------------------ receiving */
+
+static tb_simmesh_rx_kind rx_kind(const smsg *s)
+{
+    switch (s->kind) {
+    case M_HV:
+        return TB_SIMMESH_RX_HV;
+    case M_GOSSIP:
+        return s->u.g.payload[0] == P_ALIVE || s->u.g.payload[0] == P_SUSPECT ? TB_SIMMESH_RX_ALIVE
+                                                                              : TB_SIMMESH_RX_BCAST;
+    case M_IHAVE:
+        return TB_SIMMESH_RX_IHAVE;
+    case M_GRAFT:
+        return TB_SIMMESH_RX_GRAFT;
+    case M_PRUNE:
+        return TB_SIMMESH_RX_PRUNE;
+    case M_PREQ:
+    case M_PACK:
+        return TB_SIMMESH_RX_PROBE;
+    case M_PING:
+        return TB_SIMMESH_RX_PING;
+    case M_PONG:
+        return TB_SIMMESH_RX_PONG;
+    default:
+        return TB_SIMMESH_RX_CLOSE;
+    }
+}
+
+/* Estimated wire sizes: the fields a real message carries, no QUIC/TLS framing. A PlumTree id
+ * is 16 bytes, a name 12, a HyParView descriptor about 48 (name, region, one address), a signed
+ * ALIVE/SUSPECT about 100 (names, incarnation, Ed25519 signature), a periodic broadcast
+ * TB_SIMMESH_BCAST_BYTES (a signed measurement batch; the simulator carries 21). */
+static uint64_t rx_bytes(const smsg *s)
+{
+    const tb_hv_msg *hv = (const void *)s->tail;
+    switch (s->kind) {
+    case M_HV:
+        return 4 + (1 + (uint64_t)hv->n_descs) * 48;
+    case M_GOSSIP:
+        return TB_PT_ID_LEN + 4 +
+               (s->u.g.payload[0] == P_PERIODIC ? TB_SIMMESH_BCAST_BYTES
+                : s->u.g.payload[0] == P_TEST   ? PAYLOAD_LEN
+                                                : 100);
+    case M_IHAVE:
+    case M_GRAFT:
+        return 2 + (uint64_t)s->u.n_ids * TB_PT_ID_LEN;
+    case M_PRUNE:
+        return NAME_LEN;
+    case M_PREQ:
+    case M_PACK:
+        return 2 * 8 + NAME_LEN + 2;
+    case M_PING:
+    case M_PONG:
+        return 4 * 8;
+    default:
+        return 0;
+    }
+}
 
 static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
 {
@@ -590,6 +677,8 @@ static void recv_msg(void *ctx, unsigned from, unsigned to, void *msg)
         free_msg(s);
         return;
     }
+    m->rx[to].msgs[rx_kind(s)]++;
+    m->rx[to].bytes += rx_bytes(s);
     bool is_new;
     switch (s->kind) {
     case M_HV:
@@ -682,6 +771,7 @@ static int node_init(tb_simmesh *m, snode *n, unsigned i)
     n->alive = true;
     n->tick_at = UINT64_MAX;
     n->next_alive = UINT64_MAX;
+    n->next_periodic = UINT64_MAX;
     snprintf(n->desc.name, sizeof(n->desc.name), "n%u", i);
     snprintf(m->names[i], sizeof(m->names[i]), "n%u", i);
     snprintf(n->desc.region, sizeof(n->desc.region), "r%u", i % 4);
@@ -714,7 +804,8 @@ int tb_simmesh_new(const tb_simmesh_config *cfg, tb_simmesh **out)
         rc = tb_simnet_new(m->sim, cfg->n, &cfg->net, recv_msg, free_msg, m, &m->net);
     if (!rc && (!(m->nodes = calloc(cfg->n, sizeof(*m->nodes))) ||
                 !(m->dead_at = calloc(cfg->n, sizeof(*m->dead_at))) ||
-                !(m->names = calloc(cfg->n, sizeof(*m->names)))))
+                !(m->names = calloc(cfg->n, sizeof(*m->names))) ||
+                !(m->rx = calloc(cfg->n, sizeof(*m->rx)))))
         rc = TB_ERR_NOMEM;
     for (unsigned i = 0; !rc && i < cfg->n; i++)
         rc = node_init(m, &m->nodes[i], i);
@@ -751,6 +842,7 @@ void tb_simmesh_free(tb_simmesh *m)
     free(m->nodes);
     free(m->dead_at);
     free(m->names);
+    free(m->rx);
     free(m);
 }
 
@@ -974,6 +1066,62 @@ void tb_simmesh_pt_totals(const tb_simmesh *m, tb_pt_stats *out)
 tb_hv *tb_simmesh_hv(tb_simmesh *m, unsigned node)
 {
     return node < m->cfg.n ? m->nodes[node].hv : NULL;
+}
+
+/* ------------------------------------------------------------------ periodic traffic, cost */
+
+void tb_simmesh_periodic(tb_simmesh *m, uint64_t base_ns, bool paced)
+{
+    uint64_t now = tb_sim_now(m->sim);
+    m->periodic_base = base_ns ? base_ns : 1;
+    m->paced = paced;
+    for (unsigned i = 0; i < m->cfg.n; i++) {
+        snode *n = &m->nodes[i];
+        if (!n->alive)
+            continue;
+        n->next_periodic = now + 1 + tb_sim_rand_below(m->sim, periodic_every(m, n));
+        schedule(m, n);
+    }
+}
+
+void tb_simmesh_periodic_stop(tb_simmesh *m)
+{
+    for (unsigned i = 0; i < m->cfg.n; i++)
+        m->nodes[i].next_periodic = UINT64_MAX;
+}
+
+uint64_t tb_simmesh_periodic_unreached(const tb_simmesh *m)
+{
+    uint64_t sent = 0, missing = 0;
+    for (unsigned i = 0; i < m->cfg.n; i++)
+        sent += m->nodes[i].periodic_sent;
+    for (unsigned i = 0; i < m->cfg.n; i++) {
+        const snode *n = &m->nodes[i];
+        uint64_t want = sent - n->periodic_sent;
+        if (n->alive && n->periodic_got < want)
+            missing += want - n->periodic_got;
+    }
+    return missing;
+}
+
+const char *tb_simmesh_rx_name(tb_simmesh_rx_kind k)
+{
+    static const char *const names[TB_SIMMESH_RX_KINDS] = {
+        "bcast", "alive", "ihave", "graft", "prune", "ping", "pong", "probe", "hv", "close"};
+    return (unsigned)k < TB_SIMMESH_RX_KINDS ? names[k] : "?";
+}
+
+void tb_simmesh_rx_reset(tb_simmesh *m)
+{
+    memset(m->rx, 0, m->cfg.n * sizeof(*m->rx));
+}
+
+void tb_simmesh_rx_get(const tb_simmesh *m, unsigned node, tb_simmesh_rx *out)
+{
+    if (node < m->cfg.n)
+        *out = m->rx[node];
+    else
+        memset(out, 0, sizeof(*out));
 }
 
 /* ------------------------------------------------------------------ the issue-10 scenario */

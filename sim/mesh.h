@@ -120,4 +120,71 @@ typedef struct tb_simmesh_report {
 
 TB_WUR int tb_simmesh_scenario(unsigned n, uint64_t seed, tb_simmesh_report *out);
 
+/* Steady periodic traffic: from now on every live node originates one broadcast (the stand-in
+ * for its signed measurement batch) every base_ns, or, paced, every tb_pace_every_ns(base_ns, m)
+ * (node/pace.h) with m the members it holds alive or suspected plus itself, re-read at each one;
+ * each node's first at a random phase within its first interval. */
+void tb_simmesh_periodic(tb_simmesh *m, uint64_t base_ns, bool paced);
+/* Stops it (nodes originate nothing more of it). */
+void tb_simmesh_periodic_stop(tb_simmesh *m);
+/* Periodic broadcasts not delivered, summed over live nodes: each should hold every one the
+ * others originated (all of them, dead nodes' included, once the traffic has settled). */
+uint64_t tb_simmesh_periodic_unreached(const tb_simmesh *m);
+
+/* What a node received, by kind. Broadcast copies and ALIVE/SUSPECT are PlumTree's full
+ * messages (eager pushes and GRAFT answers); HV is every HyParView message (join, forward join,
+ * neighbour, shuffle and their replies, disconnect); PROBE is SWIM's probe requests and acks. */
+typedef enum tb_simmesh_rx_kind {
+    TB_SIMMESH_RX_BCAST,
+    TB_SIMMESH_RX_ALIVE,
+    TB_SIMMESH_RX_IHAVE,
+    TB_SIMMESH_RX_GRAFT,
+    TB_SIMMESH_RX_PRUNE,
+    TB_SIMMESH_RX_PING,
+    TB_SIMMESH_RX_PONG,
+    TB_SIMMESH_RX_PROBE,
+    TB_SIMMESH_RX_HV,
+    TB_SIMMESH_RX_CLOSE,
+    TB_SIMMESH_RX_KINDS
+} tb_simmesh_rx_kind;
+
+const char *tb_simmesh_rx_name(tb_simmesh_rx_kind k);
+
+/* Received by one node since the last tb_simmesh_rx_reset. Bytes are estimated, not carried
+ * (the simulated messages are structs): each kind's fields as the wire would hold them, a
+ * periodic broadcast's payload as bcast_bytes (TB_SIMMESH_BCAST_BYTES), no transport framing. */
+typedef struct tb_simmesh_rx {
+    uint64_t msgs[TB_SIMMESH_RX_KINDS];
+    uint64_t bytes;
+    uint64_t delivered; /* distinct periodic broadcasts delivered */
+} tb_simmesh_rx;
+
+#define TB_SIMMESH_BCAST_BYTES 1200 /* a measurement batch, signed, as node.c broadcasts it */
+
+void tb_simmesh_rx_reset(tb_simmesh *m);
+void tb_simmesh_rx_get(const tb_simmesh *m, unsigned node, tb_simmesh_rx *out);
+
+/* The per-node cost run (issue 10: what one node handles per second must grow no faster than
+ * log N): n nodes join over 10 s and announce themselves (25 s); then every node broadcasts
+ * every 16 s, paced or not (tb_simmesh_periodic); after one interval of warm-up (every origin's
+ * tree pruned) the counters are read over a window of whole intervals, at least 4 and at least
+ * min_window_ns, so every origin sends the same number of broadcasts in it whatever its phase.
+ * Rates are per live node per second of the window: mean and largest over the nodes. */
+typedef struct tb_simmesh_cost_report {
+    unsigned n;
+    bool paced;
+    uint64_t every_ns, window_ns;
+    double mean[TB_SIMMESH_RX_KINDS], max[TB_SIMMESH_RX_KINDS];
+    double bcast_ihave_mean, bcast_ihave_max; /* broadcast copies + IHAVE, per node */
+    double total_mean, total_max;             /* every kind */
+    double bytes_mean, bytes_max;
+    double delivered_mean; /* periodic broadcasts delivered per node per second */
+    /* Periodic broadcasts some live node had not delivered 5 s after the traffic stopped
+     * (summed over nodes): 0 when every one reached every node. */
+    uint64_t unreached;
+} tb_simmesh_cost_report;
+
+TB_WUR int tb_simmesh_cost(unsigned n, uint64_t seed, bool paced, uint64_t min_window_ns,
+                           tb_simmesh_cost_report *out);
+
 #endif
