@@ -692,6 +692,35 @@ static int unanswered(tb_peers *t, const entry *e)
     return e->naddrs > 0;
 }
 
+static int addr_dialled(const tb_peers *t, const char *addr)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        const entry *e = &t->slots[i];
+        if (e->id && e->dialled && e->dialled <= e->naddrs &&
+            strcmp(e->addrs[e->dialled - 1], addr) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+size_t tb_peers_retry_now(tb_peers *t, uint64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        entry *e = &t->slots[i];
+        if (e->id && e->state == TB_PEER_BACKOFF && e->next_time > now) {
+            e->next_time = now;
+            k++;
+        }
+    }
+    for (size_t i = 0; i < MAX_ADDR_BACKOFF; i++) {
+        addr_backoff *a = &t->addr_bo[i];
+        if (a->addr[0] && a->failures && a->next_ok > now && !addr_dialled(t, a->addr))
+            a->next_ok = now;
+    }
+    return k;
+}
+
 static int dial_due(const entry *e, uint64_t now)
 {
     if (e->naddrs == 0 || e->parked)

@@ -192,6 +192,13 @@ TB_WUR int tb_peers_superseded(tb_peers *t, uint32_t id, uint64_t now);
  * failure waits for the delay. TB_ERR_NOTFOUND. */
 TB_WUR int tb_peers_set_wanted(tb_peers *t, uint32_t id, int wanted);
 
+/* The network came back (a member held dead answered: node/node.c): every entry in backoff is
+ * due now, and every address backoff no dial holds ends, so the links a partition cut are
+ * dialled again at once rather than after up to backoff_max_ns each (and max_connecting at a
+ * time). Failure counts stay: a dial that fails again backs off further. Returns how many
+ * entries were made due. */
+size_t tb_peers_retry_now(tb_peers *t, uint64_t now);
+
 /* Removes an entry. */
 TB_WUR int tb_peers_remove(tb_peers *t, uint32_t id);
 

@@ -302,6 +302,8 @@ static void mb_out(tb_nmesh *nm, uint64_t now, const tb_mb_action *a)
             tb_hv_add_passive(nm->hv, now, d, a->type == TB_MB_ACT_REACHED) != 0)
             nm->st.bad++;
         member_note(nm, a->target, TB_NMESH_ALIVE);
+        if (a->type == TB_MB_ACT_REACHED && nm->io.reached)
+            nm->io.reached(nm->io.arg, a->target);
         break;
     case TB_MB_ACT_DEAD:
         member_note(nm, a->target, TB_NMESH_DEAD);

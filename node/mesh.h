@@ -63,6 +63,9 @@ typedef struct tb_nmesh_io {
     void (*alive)(void *arg, uint64_t incarnation, bool fresh, const char *peer);
     /* A member changed state (for the log); optional. */
     void (*member)(void *arg, const char *name, tb_nmesh_member state);
+    /* A member held dead answered a direct probe: the network between us is back, most likely
+     * for its neighbours too (a healed partition). Optional. */
+    void (*reached)(void *arg, const char *name);
 } tb_nmesh_io;
 
 typedef struct tb_nmesh_config {

@@ -139,7 +139,8 @@ struct tb_node {
     node_stats st;
     int stopping;
     uint64_t next_heap_trim;
-    size_t heap_holes; /* free bytes below the heap's top after the last trim (trim_heap) */
+    uint64_t retried_at; /* mono time of the last tb_peers_retry_now (mesh_reached) */
+    size_t heap_holes;   /* free bytes below the heap's top after the last trim (trim_heap) */
     tb_budget_config budget_cfg;
     tb_addr_policy addr_policy;
     tb_log_ratelimit rl;
@@ -808,6 +809,23 @@ static void mesh_member(void *arg, const char *name, tb_nmesh_member state)
         tb_log_debug(n->log, "member %s %s", name, tb_nmesh_member_name(state));
 }
 
+/* A member held dead answered: the partition that cut it off has most likely healed, so the
+ * dials its side of it made fail are tried again now, not at the end of backoffs grown through
+ * the partition (up to 60 s, then max_connecting at a time). At most once per
+ * TB_NODE_RETRY_NS: a member that keeps coming back costs no more dials than that. */
+#define TB_NODE_RETRY_NS (10 * TB_NS_PER_SEC)
+static void mesh_reached(void *arg, const char *name)
+{
+    tb_node *n = arg;
+    uint64_t now = mono(n);
+    if (n->retried_at && now - n->retried_at < TB_NODE_RETRY_NS)
+        return;
+    n->retried_at = now;
+    size_t k = tb_peers_retry_now(n->peers, now);
+    tb_log_info(n->log, "member %s reached again: %zu peers in backoff dialled again", name, k);
+    kick(n->loop, &n->peers_timer);
+}
+
 /* A node with no active peer dials its seeds again (HyParView has nobody left to ask). */
 static void seeds_again(tb_node *n)
 {
@@ -879,7 +897,8 @@ static int open_mesh(tb_node *n)
     memcpy(c.self.addrs[0], n->self_addr, alen + 1);
     /* Nobody dials a client: a leaf, no part in the views (node/mesh.h). */
     c.self.n_addrs = n->cfg->mode == TB_NODE_CLIENT ? 0 : 1;
-    tb_nmesh_io io = {n, mesh_send, mesh_close, mesh_suspect, mesh_alive, mesh_member};
+    tb_nmesh_io io = {n,          mesh_send,   mesh_close,  mesh_suspect,
+                      mesh_alive, mesh_member, mesh_reached};
     int rc = tb_nmesh_new(&c, &io, mono(n), &n->mesh);
     if (rc != TB_OK)
         tb_log_error(n->log, "mesh: this node's descriptor (%s, %s) is not valid: %s", n->self.name,

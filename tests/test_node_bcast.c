@@ -214,8 +214,8 @@ static int start(int i)
     snprintf(m.self.region, sizeof(m.self.region), "r");
     snprintf(m.self.addrs[0], sizeof(m.self.addrs[0]), "127.0.0.%d:4433", 60 + i);
     m.self.n_addrs = 1;
-    tb_nmesh_io mio = {n,   mesh_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
-                       NULL};
+    tb_nmesh_io mio = {n,    mesh_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
+                       NULL, NULL};
     if (tb_nmesh_new(&m, &mio, now, &n->mesh) != 0)
         return -1;
     return tb_nbc_new(&c, &io, &n->nbc);
@@ -388,7 +388,7 @@ static void test_heard_bounded(void)
     tb_nmesh_config c = {.active_view = 8, .passive_view = 64, .incarnation = 1, .lim = &lim};
     snprintf(c.self.name, sizeof(c.self.name), "h");
     tb_nmesh_io io = {NULL, no_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
-                      NULL};
+                      NULL, NULL};
     tb_nmesh *nm;
     uint64_t t = now;
     TB_REQUIRE(tb_nmesh_new(&c, &io, t, &nm) == 0); /* a leaf: no views, a tree all the same */
@@ -481,7 +481,7 @@ static tb_nmesh *split_mesh(uint64_t t)
     snprintf(c.self.addrs[0], sizeof(c.self.addrs[0]), "127.0.0.70:4433");
     c.self.n_addrs = 1;
     tb_nmesh_io io = {NULL, split_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
-                      NULL};
+                      NULL, NULL};
     tb_nmesh *nm;
     if (tb_nmesh_new(&c, &io, t, &nm) != 0)
         return NULL;

@@ -600,6 +600,48 @@ static void test_learned_dials_bounded(void)
     tb_peers_free(t);
 }
 
+/* A partition healed (node.c: a member held dead answered): entries in backoff are dialled at
+ * once, a dial under way is left alone, and a failure afterwards backs off further, not afresh. */
+static void test_retry_now(void)
+{
+    tb_peers *t = make_unlimited("self", 8);
+    tb_peers_action acts[4];
+    tb_peer_info b = info("beta", "us", "127.0.0.12:4433"),
+                 g = info("gamma", "eu", "127.0.0.13:4433");
+    uint64_t now = 0, wake;
+    uint32_t bid, gid;
+    TB_REQUIRE(t);
+    TB_REQUIRE(tb_peers_learn(t, &b, &bid) == 0);
+    for (unsigned attempt = 0; attempt < 6; attempt++) { /* dialled, timed out: 6 failures */
+        size_t n;
+        while ((n = poll_at(t, now, acts, 4, &wake)) == 0) /* the entry's, then its address's */
+            now = wake;
+        TB_REQUIRE(n == 1);
+        TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
+        now = wake;
+        TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1);
+        TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_ABORT);
+        if (attempt < 5)
+            now = wake;
+    }
+    uint64_t before = wake - now; /* the 6th delay: about 32 s */
+    TB_CHECK(before > 20 * S);
+    TB_REQUIRE(tb_peers_learn(t, &g, &gid) == 0);
+    TB_REQUIRE(poll_at(t, now, acts, 4, &wake) == 1); /* gamma's dial starts */
+    TB_CHECK_EQ(acts[0].id, gid);
+    TB_CHECK_EQ(tb_peers_retry_now(t, now + S), 1u); /* beta only: gamma is being dialled */
+    TB_REQUIRE(poll_at(t, now + S, acts, 4, &wake) == 1);
+    TB_CHECK_EQ(acts[0].what, TB_PEERS_DO_DIAL);
+    TB_CHECK_EQ(acts[0].id, bid);
+    TB_CHECK_EQ(tb_peers_retry_now(t, now + S), 0u); /* nothing in backoff now */
+    TB_CHECK_EQ(tb_peers_dial_failed(t, bid, now + 2 * S), 0);
+    tb_peer_view v;
+    TB_REQUIRE(tb_peers_get(t, bid, &v) == 0);
+    TB_CHECK_EQ(v.failures, 7u);
+    TB_CHECK_EQ(v.state, TB_PEER_BACKOFF);
+    tb_peers_free(t);
+}
+
 static void test_max_connecting_and_small_out(void)
 {
     tb_peers_config cfg;
@@ -729,6 +771,7 @@ int main(void)
     TB_RUN(test_caps_and_eviction);
     TB_RUN(test_max_connecting_and_small_out);
     TB_RUN(test_learned_dials_bounded);
+    TB_RUN(test_retry_now);
     TB_RUN(test_keep_dialled);
     TB_RUN(test_bad_config);
     return TB_DONE();

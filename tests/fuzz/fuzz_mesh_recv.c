@@ -68,7 +68,7 @@ static void init(void)
         .seed = 1,
         .lim = &lim,
     };
-    tb_nmesh_io io = {NULL, io_send, io_close, io_suspect, io_alive, NULL};
+    tb_nmesh_io io = {NULL, io_send, io_close, io_suspect, io_alive, NULL, NULL};
     if (tb_nmesh_new(&c, &io, 0, &nm) || tb_nmesh_join(nm, 0, "a", "eu", "192.0.2.2:4433"))
         abort();
 }

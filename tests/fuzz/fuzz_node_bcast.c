@@ -90,7 +90,7 @@ static void make_mesh(void)
         .lim = &lim,
     };
     tb_nmesh_io io = {NULL, mesh_send, nmesh_quiet_close, nmesh_quiet_suspect, nmesh_quiet_alive,
-                      NULL};
+                      NULL, NULL};
     if (tb_nmesh_new(&c, &io, vnow, &mesh) != 0 ||
         tb_nmesh_join(mesh, vnow, peers[0], "r", "192.0.2.2:4433") != 0)
         abort();
