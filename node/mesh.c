@@ -107,11 +107,11 @@ static void heard_note(tb_nmesh *nm, uint64_t now, const char *origin)
  * reach each other, and the member list holds the other part alive, as nothing failed. Every
  * node broadcasts at least every bcast_every_ns paced for the mesh's size (its peer
  * measurements; ALIVE every 10 min): a member heard from once, still alive in the member list,
- * silent for three of those and not a neighbour is
- * asked to become one at high priority (HyParView's urgent NEIGHBOR: at most one per its
- * urgent_interval, the receiver makes room), which joins the parts; PlumTree then carries what
- * each side broadcasts next. One member per check, each at most once per SPLIT_RETRY_NS, so a
- * mesh whose nodes broadcast less often costs one NEIGHBOR per member then. */
+ * silent for three of those and not a neighbour is asked to become one at high priority
+ * (HyParView's urgent NEIGHBOR: at most one per its urgent_interval, the receiver makes room),
+ * which joins the parts; PlumTree then carries what each side broadcasts next. One member per
+ * check, each at most once per SPLIT_RETRY_NS, so a mesh whose nodes broadcast less often costs one
+ * NEIGHBOR per member then. */
 static void split_repair(tb_nmesh *nm, uint64_t now)
 {
     if (!nm->hv || now < nm->next_split_check)

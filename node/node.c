@@ -810,8 +810,8 @@ static void mesh_member(void *arg, const char *name, tb_nmesh_member state)
 }
 
 /* A member held dead answered: the partition that cut it off has most likely healed, so the
- * dials its side of it made fail are tried again now, not at the end of backoffs grown through
- * the partition (up to 60 s, then max_connecting at a time). At most once per
+ * dials the partition made fail are tried again now, not at the end of backoffs grown through
+ * it (up to 60 s, then max_connecting at a time). At most once per
  * TB_NODE_RETRY_NS: a member that keeps coming back costs no more dials than that. */
 #define TB_NODE_RETRY_NS (10 * TB_NS_PER_SEC)
 static void mesh_reached(void *arg, const char *name)

@@ -4,7 +4,7 @@
  * handles is n times what one origin sends: at a fixed interval per origin a node's cost grows
  * with the mesh. Paced, an origin of a mesh of n members samples and broadcasts once per
  * tb_pace_every_ns(base, n), so that each node receives about TB_PACE_PER_LOG * log2 n of those
- * broadcasts per base interval, whatever n is: a mesh of up to 10 keeps its base interval, one
+ * broadcasts per base interval, whatever n is: a mesh of up to 9 keeps its base interval, one
  * of 60 stretches it 3.4 times, one of 1,000 33 times. Pure: no I/O, no clock. */
 #ifndef TB_NODE_PACE_H
 #define TB_NODE_PACE_H
