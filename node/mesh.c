@@ -20,6 +20,8 @@ typedef struct heard_of {
 /* A split overlay (split_repair): looked for this often; a member is asked again no sooner. */
 #define SPLIT_CHECK_NS (5ULL * 1000000000ULL)
 #define SPLIT_RETRY_NS (120ULL * 1000000000ULL)
+#define SPLIT_SILENT_INTERVALS 3 /* a member this many paced broadcast intervals quiet is silent   \
+                                  */
 
 struct tb_nmesh {
     tb_nmesh_config cfg;
@@ -117,7 +119,8 @@ static void split_repair(tb_nmesh *nm, uint64_t now)
     if (!nm->hv || now < nm->next_split_check)
         return;
     nm->next_split_check = now + SPLIT_CHECK_NS;
-    uint64_t silent = 3 * tb_pace_every_ns(nm->cfg.bcast_every_ns, tb_nmesh_size(nm));
+    uint64_t silent =
+        SPLIT_SILENT_INTERVALS * tb_pace_every_ns(nm->cfg.bcast_every_ns, tb_nmesh_size(nm));
     for (size_t i = 0; i < nm->n_heard; i++) {
         heard_of *h = &nm->heard[i];
         tb_mb_state st;

@@ -474,7 +474,7 @@ static int start(tb_timekeeper *tk)
                             .on_certs = on_certs,
                             .status_ext = tk_status,
                             .control_ext = tk_evidence_control,
-                            .bcast_every_ns = (uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC};
+                            .bcast_every_ns = tk_peers_base_ns(tk)};
     if ((rc = load_key(tk)) != TB_OK || (rc = open_store(tk)) != TB_OK ||
         (rc = open_resolver(tk)) != TB_OK)
         return rc;
@@ -561,7 +561,7 @@ int tb_timekeeper_reload(tb_timekeeper *tk, const tb_node_config *newcfg, char *
     tk->tc = tc;
     tb_measure_replay_set_limits(tk->replay, &tk->tc.limits);
     tk_peers_start(tk); /* peer_interval may have changed */
-    tb_node_set_bcast_every(tk->node, (uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC);
+    tb_node_set_bcast_every(tk->node, tk_peers_base_ns(tk));
     xc_kick(tk);
     return TB_OK;
 }

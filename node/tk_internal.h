@@ -87,11 +87,12 @@ void tk_gossip_flush(tb_timekeeper *tk);
 void tk_gossip_free(tb_timekeeper *tk);
 int tk_gossip_accept(tb_timekeeper *tk, const char *origin, const uint8_t *payload, size_t len);
 
-/* tk_peers.c: mesh peers as sources (PEER measurements every peer_interval, paced for the
- * mesh's size: every_ns, node/pace.h) and their frame for the cross-check. start (re)arms the
- * timer with tk->tc.peer_interval_s. */
+/* tk_peers.c: mesh peers as sources (PEER measurements every peer_interval, base_ns, paced for
+ * the mesh's size: every_ns, node/pace.h) and their frame for the cross-check. start (re)arms
+ * the timer with every_ns. */
 void tk_peers_init(tb_timekeeper *tk);
 void tk_peers_start(tb_timekeeper *tk);
+uint64_t tk_peers_base_ns(const tb_timekeeper *tk);
 uint64_t tk_peers_every_ns(const tb_timekeeper *tk);
 /* xp[0] is this node; then each connected peer with an estimate (ps: TK_MAX_PEERS scratch,
  * xp: TK_MAX_PEERS + 1). Returns the count. */

@@ -13,10 +13,14 @@
 #include "node/pace.h"
 #include "node/tk_internal.h"
 
+uint64_t tk_peers_base_ns(const tb_timekeeper *tk)
+{
+    return (uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC;
+}
+
 uint64_t tk_peers_every_ns(const tb_timekeeper *tk)
 {
-    return tb_pace_every_ns((uint64_t)tk->tc.peer_interval_s * TB_NS_PER_SEC,
-                            tk->node ? tb_node_mesh_size(tk->node) : 1);
+    return tb_pace_every_ns(tk_peers_base_ns(tk), tk->node ? tb_node_mesh_size(tk->node) : 1);
 }
 
 static void on_peer_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -52,7 +56,7 @@ void tk_peers_init(tb_timekeeper *tk)
 
 void tk_peers_start(tb_timekeeper *tk)
 {
-    double pi = tk->tc.peer_interval_s;
+    double pi = (double)tk_peers_every_ns(tk) / 1e9; /* paced already after a reload */
     ev_timer_stop(tk->loop, &tk->peer_timer);
     ev_timer_set(&tk->peer_timer, pi, pi);
     ev_timer_start(tk->loop, &tk->peer_timer);
