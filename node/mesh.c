@@ -20,8 +20,8 @@ typedef struct heard_of {
 /* A split overlay (split_repair): looked for this often; a member is asked again no sooner. */
 #define SPLIT_CHECK_NS (5ULL * 1000000000ULL)
 #define SPLIT_RETRY_NS (120ULL * 1000000000ULL)
-#define SPLIT_SILENT_INTERVALS 3 /* a member this many paced broadcast intervals quiet is silent   \
-                                  */
+/* A member quiet for this many of its paced broadcast intervals is silent. */
+#define SPLIT_SILENT_INTERVALS 3
 
 struct tb_nmesh {
     tb_nmesh_config cfg;
